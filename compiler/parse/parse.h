@@ -1,0 +1,40 @@
+// The parser stage: source text -> Edict AST. ANTLR stays inside this folder;
+// no antlr4 type appears in this header. Never throws: syntax errors, limit
+// breaches and I/O failures become diagnostics.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compiler/ast/ast.h"
+#include "compiler/support/diagnostics.h"
+#include "compiler/support/source.h"
+
+namespace edict::parse {
+
+// Limits on user input. Every limit breach is a clean diagnostic.
+struct Limits {
+  size_t max_file_bytes = 4 * 1024 * 1024;  // per source file
+  unsigned max_nesting = 200;               // brackets, prefix operators, if/else, expression depth
+  size_t max_files = 500;                   // files loaded through imports
+};
+
+// Reads a file; nullopt when it cannot be read (the error text goes to *error).
+using FileReader = std::function<std::optional<std::string>(const std::string& path, std::string* error)>;
+FileReader disk_reader();
+
+// Parses one already-added file. Ids come from program.next_id.
+std::unique_ptr<ast::Module> parse_module(const SourceManager& sources, FileId file, ast::Program& program,
+                                          DiagnosticSink& sink, const Limits& limits = {});
+
+// Loads the root files and, transitively, their imports (paths relative to
+// the importing file). Import cycles and missing files are diagnosed; each
+// file is loaded once.
+ast::Program load_program(const std::vector<std::string>& root_paths, SourceManager& sources,
+                          DiagnosticSink& sink, const Limits& limits = {},
+                          const FileReader& reader = disk_reader());
+
+}  // namespace edict::parse

@@ -1,0 +1,170 @@
+// Edict rule language: the whole grammar. No actions, labelled alternatives;
+// the parser stage (compiler/parse) walks the tree once to build Edict's AST.
+// Keep this file the single source of truth for the surface syntax; the
+// language reference (docs/language.md) describes it in prose.
+grammar Edict;
+
+file : item* EOF ;
+
+item
+  : policyDecl
+  | importDecl
+  | outcomesDecl
+  | defaultDecl
+  | eventDecl
+  | constDecl
+  | setDecl
+  | tableDecl
+  | defDecl
+  | ruleDecl
+  | exampleDecl
+  | testDecl
+  ;
+
+// ---- declarations --------------------------------------------------------
+
+policyDecl   : POLICY STRING policyClause* ;
+policyClause
+  : VERSION STRING   # policyVersion
+  | SOURCE STRING    # policySource
+  | STATUS name      # policyStatus
+  ;
+
+importDecl   : IMPORT STRING ;
+outcomesDecl : OUTCOMES name (LT name)+ ;
+defaultDecl  : DEFAULT name ;
+
+eventDecl : EVENT name LBRACE fieldDecls? RBRACE ;
+fieldDecls : fieldDecl (COMMA fieldDecl)* COMMA? ;
+fieldDecl : fieldName COLON typeExpr ;
+
+typeExpr
+  : name (LT typeExpr GT)? QUESTION?            # namedType
+  | LBRACE fieldDecls? RBRACE QUESTION?         # recordType
+  ;
+
+constDecl : CONST name (COLON typeExpr)? ASSIGN expr ;
+setDecl   : SET name COLON typeExpr ASSIGN expr ;
+tableDecl : TABLE name COLON typeExpr ARROW typeExpr ASSIGN LBRACE tableRows? RBRACE ;
+tableRows : tableRow (COMMA tableRow)* COMMA? ;
+tableRow  : expr COLON expr ;
+
+defDecl : DEF name LPAREN params? RPAREN COLON typeExpr ASSIGN expr ;
+params  : param (COMMA param)* ;
+param   : name COLON typeExpr ;
+
+ruleDecl   : RULE name ON kindList ruleClause* ;
+kindList   : ANY | name (COMMA name)* ;
+ruleClause
+  : EFFECTIVE expr          # effectiveClause
+  | UNTIL expr              # untilClause
+  | CITE STRING             # citeClause
+  | name STRING?            # effectClause
+  | WHEN expr               # whenClause
+  | UNLESS expr             # unlessClause
+  ;
+
+exampleDecl : EXAMPLE name COLON name ASSIGN eventValue ;
+eventValue  : (name WITH)? recordLit ;
+
+testDecl  : TEST STRING LBRACE testStep* RBRACE ;
+testStep  : GIVEN givenEvent expectClause* ;
+givenEvent
+  : name recordLit          # givenInline     // given rental { ... }
+  | name (WITH recordLit)?  # givenExample    // given sg_startup with { ... }
+  ;
+expectClause : EXPECT name (BY ONLY? name (COMMA name)*)? ;
+
+// ---- expressions (alternatives listed from tightest to loosest) -----------
+
+expr
+  : primary                                                  # primaryExpr
+  | expr DOT fieldName                                       # fieldExpr
+  | expr LBRACK expr RBRACK                                  # indexExpr
+  | MINUS expr                                               # negExpr
+  | expr OTHERWISE expr                                      # otherwiseExpr
+  | expr op=(STAR | SLASH) expr                              # mulExpr
+  | expr op=(PLUS | MINUS) expr                              # addExpr
+  | expr IS (PRESENT | ABSENT)                               # isExpr
+  | expr NOT? IN expr                                        # inExpr
+  | expr op=(EQ | NE | LT | LE | GT | GE) expr               # cmpExpr
+  | NOT expr                                                 # notExpr
+  | expr AND expr                                            # andExpr
+  | expr OR expr                                             # orExpr
+  | IF expr THEN expr ELSE expr                              # ifExpr
+  ;
+
+primary
+  : INT                                                      # intLit
+  | NUMBER                                                   # numberLit
+  | STRING                                                   # stringLit
+  | (TRUE | FALSE)                                           # boolLit
+  | DATE                                                     # dateLit
+  | DATETIME                                                 # timeLit
+  | DURATION                                                 # durationLit
+  | EVENT                                                    # eventRef
+  | name LPAREN DISTINCT? args? RPAREN OVER expr (BY expr)? (WHERE expr)?  # aggregate
+  | name LPAREN args? RPAREN                                 # call
+  | name                                                     # nameRef
+  | LPAREN expr RPAREN                                       # parens
+  | LBRACE (expr (COMMA expr)* COMMA?)? RBRACE               # setLit
+  | recordLit                                                # recordLitExpr
+  ;
+
+args : expr (COMMA expr)* ;
+
+// A record literal needs at least one `field:` to tell it from a set literal.
+recordLit  : LBRACE (fieldInits)? RBRACE ;
+fieldInits : fieldInit (COMMA fieldInit)* COMMA? ;
+fieldInit  : fieldName COLON expr ;
+
+name : IDENT ;
+// Field names may reuse keywords: `event.source`, `{ status: ... }`.
+fieldName : IDENT | keyword ;
+keyword
+  : POLICY | VERSION | SOURCE | STATUS | IMPORT | OUTCOMES | DEFAULT | EVENT
+  | CONST | SET | TABLE | DEF | RULE | ON | ANY | EFFECTIVE | UNTIL | CITE
+  | WHEN | UNLESS | EXAMPLE | TEST | GIVEN | WITH | EXPECT | BY | ONLY | AND
+  | OR | NOT | IN | IS | PRESENT | ABSENT | IF | THEN | ELSE | OTHERWISE
+  | TRUE | FALSE | OVER | WHERE | DISTINCT
+  ;
+
+// ---- lexer ----------------------------------------------------------------
+
+POLICY : 'policy' ; VERSION : 'version' ; SOURCE : 'source' ; STATUS : 'status' ;
+IMPORT : 'import' ; OUTCOMES : 'outcomes' ; DEFAULT : 'default' ; EVENT : 'event' ;
+CONST : 'const' ; SET : 'set' ; TABLE : 'table' ; DEF : 'def' ; RULE : 'rule' ;
+ON : 'on' ; ANY : 'any' ; EFFECTIVE : 'effective' ; UNTIL : 'until' ; CITE : 'cite' ;
+WHEN : 'when' ; UNLESS : 'unless' ; EXAMPLE : 'example' ; TEST : 'test' ;
+GIVEN : 'given' ; WITH : 'with' ; EXPECT : 'expect' ; BY : 'by' ; ONLY : 'only' ;
+AND : 'and' ; OR : 'or' ; NOT : 'not' ; IN : 'in' ; IS : 'is' ;
+PRESENT : 'present' ; ABSENT : 'absent' ; IF : 'if' ; THEN : 'then' ; ELSE : 'else' ;
+OTHERWISE : 'otherwise' ; TRUE : 'true' ; FALSE : 'false' ;
+OVER : 'over' ; WHERE : 'where' ; DISTINCT : 'distinct' ;
+
+ARROW : '->' ; EQ : '==' ; NE : '!=' ; LE : '<=' ; GE : '>=' ; LT : '<' ; GT : '>' ;
+ASSIGN : '=' ; PLUS : '+' ; MINUS : '-' ; STAR : '*' ; SLASH : '/' ;
+LPAREN : '(' ; RPAREN : ')' ; LBRACE : '{' ; RBRACE : '}' ; LBRACK : '[' ; RBRACK : ']' ;
+COMMA : ',' ; COLON : ':' ; DOT : '.' ; QUESTION : '?' ;
+
+// Order matters: the longest match wins, and on a tie the earlier rule.
+DATETIME : DIGIT4 '-' DIGIT2 '-' DIGIT2 'T' DIGIT2 ':' DIGIT2 ':' DIGIT2 ('.' [0-9]+)? ('Z' | [+-] DIGIT2 ':' DIGIT2) ;
+DATE     : DIGIT4 '-' DIGIT2 '-' DIGIT2 ;
+DURATION : [0-9]+ [dhms] ([0-9]+ [dhms])* ;
+NUMBER   : DIGITS '.' DIGITS EXPONENT? | DIGITS EXPONENT ;
+INT      : DIGITS ;
+IDENT    : [a-zA-Z_] [a-zA-Z0-9_]* ;
+STRING   : '"' (ESC | ~["\\\r\n])* '"' ;
+// Error tokens: the parser stage turns these into precise diagnostics.
+UNTERMINATED_STRING  : '"' (ESC | ~["\\\r\n])* ;
+BLOCK_COMMENT        : '/*' .*? '*/' -> channel(2) ;
+UNTERMINATED_COMMENT : '/*' .*? EOF ;
+LINE_COMMENT         : '//' ~[\r\n]* -> channel(2) ;
+WS                   : [ \t\r\n\u000C]+ -> skip ;
+ERROR_CHAR           : . ;
+
+fragment DIGIT4   : [0-9] [0-9] [0-9] [0-9] ;
+fragment DIGIT2   : [0-9] [0-9] ;
+fragment DIGITS   : [0-9] ([0-9_]* [0-9])? ;
+fragment EXPONENT : [eE] [+-]? [0-9]+ ;
+fragment ESC      : '\\' . ;
