@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+# Copied from the project brief's event contract (bench/EVENTS.md describes the fields).
+"""Deterministic generator of cloud rental and provisioning events (JSON Lines).
+
+The field names and value conventions here (described in EVENTS.md) are the event contract that Edict's
+shipped policies, tests and benchmarks read. Chips are named by model only:
+classification (TPP, performance density) belongs to the policy, not the event.
+
+  gen_events.py -n 1000000 --seed 7 > events.jsonl
+  gen_events.py -n 100000 --dirty 0.01 --manifest bad.json > mixed.jsonl
+
+--dirty RATE replaces that share of lines with malformed ones of known kinds
+(broken JSON, wrong types, unknown country codes, bad timestamps, missing
+fields, invalid UTF-8, oversized lines); --manifest writes how many of each
+kind went in, and at which line numbers, so a run can prove nothing was lost.
+"""
+import argparse, json, random, sys
+from datetime import datetime, timedelta, timezone
+
+PROVIDERS = [  # name, headquarters, [(datacenter country, region)]; ultimate parent HQ is in PARENTS
+    ("Azure", "US", [("US", "eastus"), ("SG", "southeastasia"), ("JP", "japaneast"), ("NL", "westeurope"), ("IE", "northeurope"), ("AE", "uaenorth"), ("IN", "centralindia")]),
+    ("Google Cloud", "US", [("US", "us-central1"), ("SG", "asia-southeast1"), ("JP", "asia-northeast1"), ("NL", "europe-west4"), ("MY", "asia-southeast3")]),
+    ("AWS", "US", [("US", "us-east-1"), ("SG", "ap-southeast-1"), ("DE", "eu-central-1"), ("IN", "ap-south-1"), ("JP", "ap-northeast-1")]),
+    ("Oracle Cloud", "US", [("US", "us-ashburn-1"), ("SG", "ap-singapore-1"), ("SA", "me-jeddah-1")]),
+    ("OVHcloud", "FR", [("FR", "gra"), ("DE", "fra"), ("SG", "sgp")]),
+    ("Scaleway", "FR", [("FR", "fr-par"), ("NL", "nl-ams")]),
+    ("Nebius", "NL", [("FI", "eu-north1"), ("NL", "eu-west1")]),
+    ("Alibaba Cloud", "CN", [("CN", "cn-hangzhou"), ("SG", "ap-southeast-1"), ("MY", "ap-southeast-3"), ("HK", "cn-hongkong")]),
+    ("Tencent Cloud", "CN", [("CN", "ap-shanghai"), ("SG", "ap-singapore"), ("JP", "ap-tokyo")]),
+    ("Sify", "IN", [("IN", "mumbai")]),
+    ("Macau Compute", "MO", [("MO", "mo-1")]),
+]
+PARENTS = {"Nebius": "NL", "Macau Compute": "MO"}  # all others: parent HQ = HQ; a share of local subsidiaries below
+LOCAL_SUBSIDIARY = 0.3  # chance that a provider's datacenter is run by a local subsidiary (HQ = datacenter country)
+END_USER_TYPES = [("commercial", 70), ("academic", 12), ("government", 8), ("military", 2), ("unknown", 8)]
+END_USES = [("civil", 97), ("military-intelligence", 2), ("wmd", 1)]
+SHIPS_FROM = [("US", 40), ("TW", 30), ("MY", 10), ("MX", 10), ("CN", 5), ("SG", 5)]
+CUSTOMER_HQ = [("US", 30), ("CN", 18), ("SG", 8), ("GB", 5), ("DE", 5), ("FR", 4), ("JP", 5), ("IN", 5), ("AE", 3),
+               ("HK", 3), ("MO", 1), ("RU", 2), ("IR", 1), ("KR", 3), ("IL", 2), ("SA", 2), ("MY", 2), ("VN", 1)]
+CHIPS = [("H100-SXM5-80GB", 22), ("H100-PCIe-80GB", 8), ("A100-SXM4-80GB", 16), ("A800-SXM4-80GB", 4), ("H800-SXM5-80GB", 4),
+         ("H20", 6), ("L40S", 8), ("L4", 8), ("RTX-4090", 3), ("RTX-4090D", 2), ("T4", 8), ("MI300X", 4), ("MI250X", 2),
+         ("B200", 3), ("Ascend-910B", 2)]
+PURPOSES = [("training", 35), ("inference", 35), ("hpc", 10), ("rendering", 5), ("unknown", 15)]
+NAME_A = ["Shenzhen", "Hangzhou", "Beijing", "Pacific", "Northwind", "Blue River", "Lumen", "Orbit", "Kite", "Delta", "Harbor", "Summit"]
+NAME_B = ["AI", "Intelligence", "Compute", "Robotics", "Analytics", "Labs", "Vision", "Cloud", "Systems", "Data"]
+NAME_C = ["Co., Ltd.", "Inc.", "Pte. Ltd.", "GmbH", "LLC", "Ltd.", "S.A.", "K.K."]
+START = datetime(2022, 6, 1, tzinfo=timezone.utc)
+SPAN_S = int((datetime(2026, 1, 1, tzinfo=timezone.utc) - START).total_seconds())
+
+
+def pick(rng, weighted):
+    return rng.choices([w[0] for w in weighted], weights=[w[1] for w in weighted])[0]
+
+
+def make_customers(rng, n):
+    out = []
+    for i in range(n):
+        hq = pick(rng, CUSTOMER_HQ)
+        parent = hq if rng.random() < 0.85 else pick(rng, [("CN", 50), ("US", 20), ("HK", 10), ("MO", 5), ("SG", 10), ("RU", 5)])
+        name = f"{rng.choice(NAME_A)} {rng.choice(NAME_B)} {rng.choice(NAME_C)}"
+        listed_share = rng.choice([25.0, 50.0, 60.0, 100.0]) if rng.random() < 0.01 else 0.0
+        out.append({"customer_id": f"c-{i:06d}", "customer_name": name, "customer_hq": hq, "parent_hq": parent,
+                    "entity_listed": rng.random() < 0.01, "listed_ownership": listed_share})
+    return out
+
+
+def stamp(rng):
+    t = START + timedelta(seconds=rng.randrange(SPAN_S))
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def operator(rng):
+    """The entity that runs the datacenter: the provider itself or its local subsidiary."""
+    prov, prov_hq, dcs = rng.choice(PROVIDERS)
+    dc, region = rng.choice(dcs)
+    parent = PARENTS.get(prov, prov_hq)
+    hq = dc if dc != prov_hq and rng.random() < LOCAL_SUBSIDIARY else prov_hq
+    return {"provider": prov, "provider_hq": hq, "provider_parent_hq": parent, "datacenter": dc, "region": region}
+
+
+def rental(rng, i, cust):
+    purpose = pick(rng, PURPOSES)
+    e = {"kind": "rental", "id": f"r-{i:09d}", "time": stamp(rng), **operator(rng),
+         **{k: cust[k] for k in ("customer_id", "customer_name", "customer_hq", "parent_hq")},
+         "chip": pick(rng, CHIPS), "chip_count": rng.choice([1, 2, 4, 8, 8, 16, 32, 64, 256, 1024, 4096]),
+         "hours": round(rng.choice([1, 8, 24, 72, 168, 720, 2160]) * rng.uniform(0.5, 1.5), 2),
+         "purpose": purpose, "training_ops": 0.0, "training_data": "general",
+         "end_user_type": pick(rng, END_USER_TYPES), "end_use": pick(rng, END_USES), "entity_listed": cust["entity_listed"],
+         "listed_ownership": cust["listed_ownership"]}
+    if purpose == "training":
+        e["training_ops"] = float(f"{10 ** rng.uniform(19, 27):.3e}")
+        if rng.random() < 0.05:
+            e["training_data"] = "biological"
+    if rng.random() < 0.03:
+        e["license"] = f"D{rng.randrange(100000, 999999)}"
+    return e
+
+
+def provision(rng, i, cust):
+    """Hardware placed into a datacenter; `dedicated` when it serves one customer only."""
+    return {"kind": "provision", "id": f"p-{i:09d}", "time": stamp(rng), **operator(rng),
+            "customer_id": cust["customer_id"], "customer_hq": cust["customer_hq"], "parent_hq": cust["parent_hq"],
+            "dedicated": rng.random() < 0.2, "ships_from": pick(rng, SHIPS_FROM), "entity_listed": cust["entity_listed"],
+            "listed_ownership": cust["listed_ownership"],
+            "cluster_id": f"k-{rng.randrange(10**6):06d}", "chip": pick(rng, CHIPS),
+            "chip_count": rng.choice([8, 64, 512, 4096, 16384, 65536]),
+            "interconnect_gbps": rng.choice([25, 100, 200, 400, 800, 3200]),
+            "peak_ops_per_s": float(f"{10 ** rng.uniform(15, 21):.3e}")}
+
+
+BAD_KINDS = ["broken_json", "wrong_type", "bad_country", "bad_time", "missing_field", "invalid_utf8", "oversized", "not_object"]
+
+
+def bad_line(rng, good, kind):
+    e = dict(good)
+    if kind == "broken_json":
+        return json.dumps(e)[:-rng.randrange(2, 20)].encode()
+    if kind == "wrong_type":
+        e["chip_count"] = "sixty-four"
+    elif kind == "bad_country":
+        e["customer_hq"] = rng.choice(["XX", "China", "cn", "", "ZZ"])
+    elif kind == "bad_time":
+        e["time"] = rng.choice(["2024-13-40T00:00:00Z", "yesterday", "1700000000", ""])
+    elif kind == "missing_field":
+        del e["customer_hq"]
+    elif kind == "invalid_utf8":
+        return json.dumps(e).replace(e["provider"], "Prov\udcff", 1).encode("utf-8", "surrogateescape")
+    elif kind == "oversized":
+        e["customer_name"] = "X" * (2 * 1024 * 1024)
+    elif kind == "not_object":
+        return b'["rental", 1, 2, 3]'
+    return json.dumps(e, separators=(",", ":")).encode()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=1000, help="number of lines")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--customers", type=int, default=20000)
+    ap.add_argument("--provision-share", type=float, default=0.15)
+    ap.add_argument("--dirty", type=float, default=0.0, help="share of malformed lines")
+    ap.add_argument("--manifest", help="write counts and line numbers of malformed lines here (JSON)")
+    a = ap.parse_args()
+    rng = random.Random(a.seed)
+    customers = make_customers(rng, a.customers)
+    out = sys.stdout.buffer
+    manifest = {"lines": a.n, "bad": {k: [] for k in BAD_KINDS}}
+    for i in range(a.n):
+        cust = rng.choice(customers)
+        e = provision(rng, i, cust) if rng.random() < a.provision_share else rental(rng, i, cust)
+        if a.dirty and rng.random() < a.dirty:
+            kind = rng.choice(BAD_KINDS)
+            manifest["bad"][kind].append(i + 1)
+            out.write(bad_line(rng, e, kind) + b"\n")
+        else:
+            out.write(json.dumps(e, separators=(",", ":")).encode() + b"\n")
+    if a.manifest:
+        with open(a.manifest, "w") as f:
+            json.dump(manifest, f)
+
+
+if __name__ == "__main__":
+    main()

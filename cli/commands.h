@@ -1,0 +1,52 @@
+// Subcommands of the `edict` tool. Each takes its parsed options and returns
+// the process exit code; none calls exit() so they can be tested in-process.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace edict::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFindings = 1;  // check: errors; fmt --check: files would change
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitInternal = 4;
+
+std::string version_string();
+
+// Expands directories (recursively, sorted) to their *.edict and *.edict.md
+// files; plain files are kept as given. Missing paths are reported to stderr
+// and make *ok false.
+std::vector<std::string> expand_policy_paths(const std::vector<std::string>& paths, bool* ok);
+
+struct FrontEndLimits {
+  size_t max_errors = 100;
+  unsigned max_nesting = 200;
+  size_t max_file_bytes = 4 * 1024 * 1024;
+};
+void add_limit_options(CLI::App& cmd, FrontEndLimits& limits);
+
+struct CheckOptions {
+  std::vector<std::string> paths;
+  std::string error_format = "human";  // human | json
+  std::string emit;                    // "", ast, ir
+  bool deny_warnings = false;
+  FrontEndLimits limits;
+};
+void add_check_options(CLI::App& cmd, CheckOptions& options);
+int run_check(const CheckOptions& options);
+
+struct FmtOptions {
+  std::vector<std::string> paths;
+  bool check = false;  // report, do not write; exit 1 when a file would change
+  bool to_stdout = false;
+  FrontEndLimits limits;
+};
+void add_fmt_options(CLI::App& cmd, FmtOptions& options);
+int run_fmt(const FmtOptions& options);
+
+}  // namespace edict::cli

@@ -1,0 +1,65 @@
+// Helpers shared by the subcommands: version, path expansion, limit options.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <string_view>
+
+#include "cli/commands.h"
+
+namespace edict::cli {
+namespace fs = std::filesystem;
+
+std::string version_string() { return std::string("edict ") + EDICT_VERSION; }
+
+namespace {
+bool is_policy_file(const fs::path& p) {
+  std::string name = p.filename().string();
+  auto ends_with = [&](std::string_view s) {
+    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+  };
+  return ends_with(".edict") || ends_with(".edict.md");
+}
+}  // namespace
+
+std::vector<std::string> expand_policy_paths(const std::vector<std::string>& paths, bool* ok) {
+  std::vector<std::string> out;
+  *ok = true;
+  for (const std::string& p : paths) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      std::vector<std::string> found;
+      fs::recursive_directory_iterator it(p, fs::directory_options::skip_permission_denied, ec), end;
+      for (; !ec && it != end; it.increment(ec)) {
+        if (it->is_regular_file(ec) && is_policy_file(it->path())) found.push_back(it->path().string());
+      }
+      if (ec) {
+        std::fprintf(stderr, "edict: cannot read directory `%s`: %s\n", p.c_str(), ec.message().c_str());
+        *ok = false;
+      }
+      std::sort(found.begin(), found.end());
+      out.insert(out.end(), found.begin(), found.end());
+    } else if (fs::exists(p, ec)) {
+      out.push_back(p);
+    } else {
+      std::fprintf(stderr, "edict: no such file or directory: `%s`\n", p.c_str());
+      *ok = false;
+    }
+  }
+  return out;
+}
+
+void add_limit_options(CLI::App& cmd, FrontEndLimits& limits) {
+  cmd.add_option("--max-errors", limits.max_errors, "Stop after this many errors")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{100000}));
+  cmd.add_option("--max-nesting", limits.max_nesting, "Deepest nesting of brackets and expressions accepted")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 10000u));
+  cmd.add_option("--max-file-size", limits.max_file_bytes, "Largest policy file accepted, in bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 30));
+}
+
+}  // namespace edict::cli

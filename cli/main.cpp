@@ -1,0 +1,39 @@
+// The `edict` command line: subcommand parsing and dispatch. Each subcommand
+// lives in its own file (cli/*_command.cpp); this file only wires them up.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Edict: a policy-as-code compiler and evaluator for export-control rules"};
+  app.set_version_flag("--version", edict::cli::version_string());
+  app.require_subcommand(1);
+  app.fallthrough(false);
+
+  edict::cli::CheckOptions check;
+  CLI::App* check_cmd = app.add_subcommand("check", "Parse and check policy files; report every problem");
+  edict::cli::add_check_options(*check_cmd, check);
+
+  edict::cli::FmtOptions fmt_opts;
+  CLI::App* fmt_cmd = app.add_subcommand("fmt", "Rewrite policy files in the canonical layout");
+  edict::cli::add_fmt_options(*fmt_cmd, fmt_opts);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : edict::cli::kExitUsage;
+  }
+
+  try {
+    if (*check_cmd) return edict::cli::run_check(check);
+    if (*fmt_cmd) return edict::cli::run_fmt(fmt_opts);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "edict: internal error: %s\n", e.what());
+    return edict::cli::kExitInternal;
+  }
+  return edict::cli::kExitUsage;
+}

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Configures and builds Edict in build/ (RelWithDebInfo, Ninja, ccache).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CCACHE_BASEDIR="$PWD"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)"
