@@ -13,7 +13,8 @@ namespace edict::cli {
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFindings = 1;  // check: errors; fmt --check: files would change
-inline constexpr int kExitUsage = 2;
+inline constexpr int kExitUsage = 2;       // also: the policy does not compile
+inline constexpr int kExitEvalErrors = 3;  // eval: some lines were decided `error`
 inline constexpr int kExitInternal = 4;
 
 std::string version_string();
@@ -48,5 +49,20 @@ struct FmtOptions {
 };
 void add_fmt_options(CLI::App& cmd, FmtOptions& options);
 int run_fmt(const FmtOptions& options);
+
+struct EvalOptions {
+  std::vector<std::string> inputs;  // policies..., then the events file
+  std::string engine = "jit";
+  int opt_level = 2;
+  std::string output;
+  std::string format = "jsonl";
+  int threads = 1;
+  bool quiet = false;
+  size_t max_line_bytes = 1 << 20;
+  uint32_t batch_size = 4096;
+  FrontEndLimits limits;
+};
+void add_eval_options(CLI::App& cmd, EvalOptions& options);
+int run_eval(const EvalOptions& options);
 
 }  // namespace edict::cli

@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
   CLI::App* fmt_cmd = app.add_subcommand("fmt", "Rewrite policy files in the canonical layout");
   edict::cli::add_fmt_options(*fmt_cmd, fmt_opts);
 
+  edict::cli::EvalOptions eval;
+  CLI::App* eval_cmd = app.add_subcommand("eval", "Evaluate events (JSON Lines) against policies");
+  edict::cli::add_eval_options(*eval_cmd, eval);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -31,6 +35,7 @@ int main(int argc, char** argv) {
   try {
     if (*check_cmd) return edict::cli::run_check(check);
     if (*fmt_cmd) return edict::cli::run_fmt(fmt_opts);
+    if (*eval_cmd) return edict::cli::run_eval(eval);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "edict: internal error: %s\n", e.what());
     return edict::cli::kExitInternal;

@@ -38,8 +38,10 @@ eventDecl : EVENT name LBRACE fieldDecls? RBRACE ;
 fieldDecls : fieldDecl (COMMA fieldDecl)* COMMA? ;
 fieldDecl : fieldName COLON typeExpr ;
 
+// `set` is a keyword (it starts a set declaration) but also names the one
+// generic type, `set<T>`.
 typeExpr
-  : name (LT typeExpr GT)? QUESTION?            # namedType
+  : (name | SET) (LT typeExpr GT)? QUESTION?    # namedType
   | LBRACE fieldDecls? RBRACE QUESTION?         # recordType
   ;
 
@@ -103,7 +105,7 @@ primary
   | DATETIME                                                 # timeLit
   | DURATION                                                 # durationLit
   | EVENT                                                    # eventRef
-  | name LPAREN DISTINCT? args? RPAREN OVER expr (BY expr)? (WHERE expr)?  # aggregate
+  | name LPAREN DISTINCT? args? RPAREN OVER aggOperand (BY aggOperand)? (WHERE expr)?  # aggregate
   | name LPAREN args? RPAREN                                 # call
   | name                                                     # nameRef
   | LPAREN expr RPAREN                                       # parens
@@ -112,6 +114,15 @@ primary
   ;
 
 args : expr (COMMA expr)* ;
+
+// The window and key of an aggregate are simple operands (a literal, a name,
+// `event.field`, `t[k]`, or anything in parentheses) so that a comparison
+// after them applies to the aggregate: `sum(x) over 30d by event.c > 100`.
+aggOperand : primary (DOT fieldName | LBRACK expr RBRACK)* ;
+
+// Entry point for the `{ ... }` pieces of a rule's message string, which the
+// parser stage parses on their own.
+embeddedExpr : expr EOF ;
 
 // A record literal needs at least one `field:` to tell it from a set literal.
 recordLit  : LBRACE (fieldInits)? RBRACE ;
@@ -158,7 +169,9 @@ STRING   : '"' (ESC | ~["\\\r\n])* '"' ;
 // Error tokens: the parser stage turns these into precise diagnostics.
 UNTERMINATED_STRING  : '"' (ESC | ~["\\\r\n])* ;
 BLOCK_COMMENT        : '/*' .*? '*/' -> channel(2) ;
-UNTERMINATED_COMMENT : '/*' .*? EOF ;
+// Only a `/*` with no `*/` after it: `'/*' .*? EOF` would always be the
+// longest match and swallow every later comment and declaration.
+UNTERMINATED_COMMENT : '/*' (~'*' | '*'+ ~[*/])* '*'* EOF ;
 LINE_COMMENT         : '//' ~[\r\n]* -> channel(2) ;
 WS                   : [ \t\r\n\u000C]+ -> skip ;
 ERROR_CHAR           : . ;

@@ -38,13 +38,16 @@ struct PolicyInfo {
   FileId file = kNoFile;
 };
 
+// Evaluation contract the checker's guards rely on: `unless` is evaluated only
+// when `when` held (it may read what `when` proved present), and the message
+// only when the rule fires. `and`/`or`/`if` short-circuit.
 struct RuleInfo {
   const ast::RuleDecl* decl = nullptr;
-  std::vector<int> kinds;                // indices into CheckedProgram::records (events)
-  std::optional<int64_t> effective_from;  // inclusive, micros UTC
-  std::optional<int64_t> effective_until; // exclusive, micros UTC
-  int effect = -1;                       // index into outcomes
-  int policy = -1;                       // index into policies (-1: file has no `policy`)
+  std::vector<int> kinds;                  // indices into CheckedProgram::records (events)
+  std::optional<int64_t> effective_from;   // inclusive, micros UTC
+  std::optional<int64_t> effective_until;  // exclusive, micros UTC
+  int effect = -1;                         // index into outcomes
+  int policy = -1;                         // index into policies (-1: file has no `policy`)
 };
 
 struct TableInfo {
@@ -63,8 +66,31 @@ struct SetInfo {
   std::vector<Value> members;  // deduplicated, in first-seen order
 };
 
+// A complete event as an example or a test step gives it: one value per field
+// of the event schema `record`, in schema order; an absent optional field has
+// kind Error. Values have the field's type (an `int` literal given for a
+// `number` field is stored as a number, a country literal as a country).
+struct EventValue {
+  int record = -1;
+  std::vector<Value> fields;
+};
+
+struct ExpectInfo {
+  Span span;
+  int decision = -1;       // index into outcomes; -1 for `error`
+  std::vector<int> rules;  // indices into CheckedProgram::rules
+  bool only = false;
+};
+
+struct TestStepInfo {
+  const ast::TestStep* step = nullptr;
+  EventValue event;  // the example with the overrides applied
+  std::vector<ExpectInfo> expects;
+};
+
 struct TestInfo {
   const ast::TestDecl* decl = nullptr;
+  std::vector<TestStepInfo> steps;
 };
 
 struct CheckedProgram {
@@ -83,6 +109,20 @@ struct CheckedProgram {
   std::vector<int> table_index;
   // Folded value of every constant expression (kind Error when not constant).
   std::vector<Value> constant;
+  // Call expressions: the builtin called (a Builtin value), or -1 for a def.
+  std::vector<int> builtin_index;
+  //
+  // Conversions the checker allowed and lowering must make explicit:
+  // - an `int`-typed expression where its context is `number` (the other
+  //   operand of arithmetic or a comparison, a `number` parameter or def
+  //   result, a branch of `if`/`otherwise` whose type is `number`, a member
+  //   tested against a `set<number>`) widens to a double;
+  // - a `date` compared with a `time` is its UTC midnight (same micros);
+  // - a string literal in a country context already has type `country` here,
+  //   and its `constant` holds the country value.
+  // `event.f` in a rule on several kinds: the Field's type is the field's type
+  // (optional where some kinds lack it); the `event` expression's record is -1
+  // then, and each kind's field is records[kind].field_index(f).
 
   std::vector<RecordSchema> records;  // events first, then table rows
   std::vector<int> events;            // indices of event schemas in `records`
@@ -93,12 +133,19 @@ struct CheckedProgram {
   std::vector<std::string> outcomes;  // weakest first; `error` is implicit and strongest
   int default_outcome = 0;            // index into outcomes
   std::vector<const ast::ExampleDecl*> examples;
+  std::vector<EventValue> example_events;  // parallel to `examples`
   std::vector<TestInfo> tests;
 
   const Type& type_of(const ast::Expr& e) const { return expr_types.at(e.id); }
   int event_index(std::string_view kind) const;  // into records, or -1
   std::string type_name(const Type& t) const;    // for messages
 };
+
+// The string functions every policy may call. Signatures: starts_with,
+// ends_with, contains (string, string) -> bool; lower, upper (string) ->
+// string; len (string) -> int.
+enum class Builtin : uint8_t { StartsWith, EndsWith, Contains, Lower, Upper, Len };
+const char* builtin_name(Builtin b);
 
 struct CheckOptions {
   bool warn_unused = true;
@@ -107,7 +154,7 @@ struct CheckOptions {
 // Checks a loaded program. Always returns a CheckedProgram (partially filled
 // when there are errors); diagnostics go to `sink`. The result is only fit
 // for lowering when !sink.has_errors().
-CheckedProgram check(const ast::Program& program, const SourceManager& sources,
-                     DiagnosticSink& sink, const CheckOptions& options = {});
+CheckedProgram check(const ast::Program& program, const SourceManager& sources, DiagnosticSink& sink,
+                     const CheckOptions& options = {});
 
 }  // namespace edict::check

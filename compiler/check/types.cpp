@@ -41,8 +41,10 @@ std::string quote(std::string_view s) {
       case '\t': out += "\\t"; break;
       case '\r': out += "\\r"; break;
       default:
-        if (c < 0x20) out += fmt::format("\\u{{{:x}}}", c);
-        else out += static_cast<char>(c);
+        if (c < 0x20)
+          out += fmt::format("\\u{{{:x}}}", c);
+        else
+          out += static_cast<char>(c);
     }
   }
   return out + "\"";

@@ -9,10 +9,10 @@
 namespace edict {
 
 enum class TypeKind : uint8_t {
-  Error,     // an earlier error; suppresses follow-up diagnostics
+  Error,  // an earlier error; suppresses follow-up diagnostics
   Bool,
-  Int,       // 64-bit, overflow is an evaluation error
-  Number,    // 64-bit float, never NaN or infinite at run time
+  Int,     // 64-bit, overflow is an evaluation error
+  Number,  // 64-bit float, never NaN or infinite at run time
   String,
   Country,   // ISO 3166-1 alpha-2, see compiler/support/countries.h
   Time,      // UTC instant, microseconds since 1970-01-01T00:00:00Z
@@ -57,9 +57,9 @@ std::string type_kind_name(TypeKind k);
 // their dense index (see countries.h) in `i`.
 struct Value {
   TypeKind kind = TypeKind::Error;
-  int64_t i = 0;     // Int, Time, Date, Duration, Country (index), Bool (0/1)
-  double n = 0;      // Number
-  std::string s;     // String, Country
+  int64_t i = 0;  // Int, Time, Date, Duration, Country (index), Bool (0/1)
+  double n = 0;   // Number
+  std::string s;  // String, Country
 
   static Value make_int(int64_t v) { return Value{TypeKind::Int, v, 0, {}}; }
   static Value make_number(double v) { return Value{TypeKind::Number, 0, v, {}}; }

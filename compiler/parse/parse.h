@@ -24,6 +24,11 @@ struct Limits {
 
 // Reads a file; nullopt when it cannot be read (the error text goes to *error).
 using FileReader = std::function<std::optional<std::string>(const std::string& path, std::string* error)>;
+// Reads whole files from disk. Refuses directories and files larger than
+// `max_bytes` without reading them (the error text then says so); the parser
+// reports a file between max_file_bytes and `max_bytes` as too large (E0003)
+// with its exact size. The no-argument form allows twice the default limit.
+FileReader disk_reader(size_t max_bytes);
 FileReader disk_reader();
 
 // Parses one already-added file. Ids come from program.next_id.

@@ -4,6 +4,7 @@
 #include "compiler/support/countries.h"
 
 #include <array>
+#include <utility>
 
 namespace edict {
 
@@ -284,6 +285,13 @@ bool upper_letter(char c) {
   return c >= 'A' && c <= 'Z';
 }
 
+std::string ascii_upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return out;
+}
+
 // Dense index -> position in kCountries, or -1 when unassigned.
 const std::array<int16_t, kCountryIndexLimit>& index_table() {
   static const std::array<int16_t, kCountryIndexLimit> table = [] {
@@ -318,6 +326,30 @@ std::string_view country_name(uint16_t index) {
   if (index >= kCountryIndexLimit) return {};
   int position = index_table()[index];
   return position < 0 ? std::string_view{} : std::string_view{kCountries[position].name};
+}
+
+std::optional<uint16_t> suggest_country(std::string_view text) {
+  if (text.empty() || text.size() > 80) return std::nullopt;
+  std::string upper;
+  for (char c : text) upper += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+  if (auto exact = country_index(upper)) return exact;
+  for (const auto& c : kCountries) {
+    if (upper == c.alpha3 || upper == ascii_upper(c.name) ||
+        (*c.common_name && upper == ascii_upper(c.common_name)))
+      return static_cast<uint16_t>(dense_index(c.code[0], c.code[1]));
+  }
+  // Names people write for places ISO spells otherwise.
+  static constexpr std::pair<const char*, const char*> kAliases[] = {
+      {"UK", "GB"},          {"BRITAIN", "GB"},        {"GREAT BRITAIN", "GB"}, {"ENGLAND", "GB"},
+      {"USA", "US"},         {"AMERICA", "US"},        {"RUSSIA", "RU"},        {"IRAN", "IR"},
+      {"SYRIA", "SY"},       {"VIETNAM", "VN"},        {"LAOS", "LA"},          {"MACAU", "MO"},
+      {"BOLIVIA", "BO"},     {"VENEZUELA", "VE"},      {"MOLDOVA", "MD"},       {"TANZANIA", "TZ"},
+      {"TURKEY", "TR"},      {"CZECH REPUBLIC", "CZ"}, {"HOLLAND", "NL"},       {"BURMA", "MM"},
+      {"IVORY COAST", "CI"}, {"PALESTINE", "PS"},      {"VATICAN", "VA"},       {"EL", "GR"},
+  };
+  for (const auto& [alias, code] : kAliases)
+    if (upper == alias) return country_index(code);
+  return std::nullopt;
 }
 
 const std::vector<std::string>& all_country_codes() {

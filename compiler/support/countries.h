@@ -21,4 +21,10 @@ std::string country_code(uint16_t index);     // "CN"
 std::string_view country_name(uint16_t index);  // "China"; empty if unassigned
 const std::vector<std::string>& all_country_codes();  // sorted
 
+// For "did you mean": the officially assigned code that `text` most plausibly
+// means when it is not one itself: the code in lower case (`cn`), an alpha-3
+// code (`CHN`), a short or common English name (`China`, `Taiwan`) or a usual
+// alias (`UK`, `USA`, `Macau`); nullopt when none fits.
+std::optional<uint16_t> suggest_country(std::string_view text);
+
 }  // namespace edict

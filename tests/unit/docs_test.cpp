@@ -30,30 +30,38 @@ std::string read_text(const std::string& path) {
   return buffer.str();
 }
 
-// Fences are recognised only at the start of a line, as in CommonMark; the
-// info string must be exactly `edict` or `edict-error` so that other examples
-// (shell, json) are left alone.
+// Fences follow CommonMark closely enough for our own documents: a fence is a
+// run of three or more backticks at the start of a line, closed by a run at
+// least as long. Only blocks whose info string is exactly `edict` or
+// `edict-error` are collected, so a ````markdown block that shows a literate
+// file (with ```edict inside) is skipped whole.
 std::vector<DocBlock> extract_blocks(const std::string& markdown) {
   std::vector<DocBlock> blocks;
   std::istringstream lines(markdown);
   std::string line;
   int line_no = 0;
-  DocBlock* open = nullptr;
+  size_t open_fence = 0;  // backticks of the open fence; 0 when outside
+  bool collecting = false;
   while (std::getline(lines, line)) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (open) {
-      if (line.rfind("```", 0) == 0) {
-        open = nullptr;
-      } else {
-        open->code += line;
-        open->code += '\n';
+    const size_t first_other = line.find_first_not_of('`');
+    const size_t ticks = first_other == std::string::npos ? line.size() : first_other;
+    if (open_fence > 0) {
+      if (ticks >= open_fence && line.find_first_not_of(" \t", ticks) == std::string::npos) {
+        open_fence = 0;
+        collecting = false;
+      } else if (collecting) {
+        blocks.back().code += line;
+        blocks.back().code += '\n';
       }
       continue;
     }
-    if (line == "```edict" || line == "```edict-error") {
-      blocks.push_back(DocBlock{line.substr(3), line_no, {}});
-      open = &blocks.back();
+    if (ticks >= 3) {
+      open_fence = ticks;
+      const std::string info = line.substr(ticks);
+      collecting = info == "edict" || info == "edict-error";
+      if (collecting) blocks.push_back(DocBlock{info, line_no, {}});
     }
   }
   return blocks;
@@ -69,10 +77,15 @@ struct CheckResult {
 // resolves exactly as it would for a reader who copies the block there. The
 // block is served from memory; imports come from disk.
 CheckResult check_as_docs_file(const std::string& code, int block_line) {
-  const std::string virtual_path = kSourceDir + "/docs/language.md.block" + std::to_string(block_line) + ".edict";
+  const std::string file_name = "language.md.block" + std::to_string(block_line) + ".edict";
+  const std::string virtual_path = kSourceDir + "/docs/" + file_name;
   const edict::parse::FileReader disk = edict::parse::disk_reader();
-  edict::parse::FileReader reader = [&](const std::string& path, std::string* error) -> std::optional<std::string> {
-    if (path == virtual_path) return code;
+  // Matched by name, not by full path, so the loader may normalise paths as it likes.
+  edict::parse::FileReader reader = [&](const std::string& path,
+                                        std::string* error) -> std::optional<std::string> {
+    const bool is_block = path.size() >= file_name.size() &&
+                          path.compare(path.size() - file_name.size(), file_name.size(), file_name) == 0;
+    if (is_block) return code;
     return disk(path, error);
   };
   edict::SourceManager sources;
@@ -94,7 +107,8 @@ CheckResult check_file(const std::string& path) {
 
 TEST_CASE("the fence scanner finds edict and edict-error blocks only", "[docs]") {
   const auto blocks = extract_blocks(
-      "text\n```edict\nconst a = 1\n```\n```sh\nedict check\n```\n```edict-error\nconst = \n```\n```edict\n```\n");
+      "text\n```edict\nconst a = 1\n```\n```sh\nedict check\n```\n```edict-error\nconst = \n```\n"
+      "````markdown\n```edict\nconst hidden = 1\n```\n````\n```edict\n```\n");
   REQUIRE(blocks.size() == 3);
   CHECK(blocks[0].fence == "edict");
   CHECK(blocks[0].line == 2);

@@ -1,0 +1,227 @@
+// `edict eval POLICY... [EVENTS]`: evaluate a JSON Lines event stream and write
+// one decision record per input line, in input order, then a summary.
+// Threads split each chunk of input lines; their outputs are joined in order.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <cstdio>
+#include <thread>
+
+#include "cli/commands.h"
+#include "runtime/decoder.h"
+#include "runtime/engine/engine.h"
+#include "runtime/engine/output.h"
+#include "runtime/line_reader.h"
+
+namespace edict::cli {
+namespace {
+
+bool is_policy_path(const std::string& p) {
+  auto ends = [&](std::string_view s) { return p.size() >= s.size() && p.compare(p.size() - s.size(), s.size(), s) == 0; };
+  return ends(".edict") || ends(".edict.md");
+}
+
+// One worker's reusable state.
+struct Worker {
+  runtime::Batch batch;
+  runtime::Decoder decoder;
+  engine::Results results;
+  std::string out;
+  engine::Summary summary;
+  Worker(const engine::Policy& p, uint32_t capacity) : batch(p.schema(), p.symbols(), capacity), decoder(p.schema()) {
+    results.reserve(capacity, p.module().rules.size());
+  }
+};
+
+bool is_blank(std::string_view s) {
+  for (char c : s)
+    if (c != ' ' && c != '\t' && c != '\r') return false;
+  return true;
+}
+
+// Decodes, evaluates and formats lines [begin, end) into w.out.
+void process(const engine::Policy& policy, const engine::RecordWriter& writer, Worker& w,
+             const std::vector<runtime::Line>& lines, size_t begin, size_t end, size_t max_line) {
+  w.out.clear();
+  size_t i = begin;
+  while (i < end) {
+    w.batch.clear();
+    for (; i < end && !w.batch.full(); ++i) {
+      const runtime::Line& line = lines[i];
+      if (line.too_long) {
+        uint32_t row = w.batch.begin_row(line.number);
+        w.batch.fail(row, runtime::ErrorReason::LineTooLong,
+                     fmt::format("line is {} bytes, over the limit of {} (--max-line-bytes)", line.too_long, max_line));
+      } else if (is_blank(line.text)) {
+        uint32_t row = w.batch.begin_row(line.number);
+        w.batch.fail(row, runtime::ErrorReason::BlankLine, "blank line");
+      } else {
+        w.decoder.decode(line.text, line.capacity, line.number, w.batch);
+      }
+    }
+    policy.evaluate(w.batch, w.results);
+    writer.write(w.batch, w.results, w.out, w.summary);
+  }
+}
+
+std::string with_commas(uint64_t n) {
+  std::string s = std::to_string(n);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return s;
+}
+
+}  // namespace
+
+void add_eval_options(CLI::App& cmd, EvalOptions& o) {
+  cmd.add_option("inputs", o.inputs,
+                 "Policy files or folders (*.edict, *.edict.md), then the events file (JSON Lines, "
+                 "gzip allowed; `-` or none: standard input)")
+      ->required();
+  cmd.add_option("--engine", o.engine, "Evaluation engine: `jit` (compiled with LLVM) or `interp`")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"jit", "interp"}));
+  cmd.add_option("-O,--opt-level", o.opt_level, "JIT optimisation level (0 or 2)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({0, 2}));
+  cmd.add_option("-o,--output", o.output, "Write decision records here instead of standard output");
+  cmd.add_option("--format", o.format, "Decision records as `jsonl` or `csv`")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"jsonl", "csv"}));
+  cmd.add_option("-j,--threads", o.threads, "Worker threads (output stays in input order)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  cmd.add_flag("-q,--quiet", o.quiet, "No summary or progress on standard error");
+  cmd.add_option("--max-line-bytes", o.max_line_bytes, "Longest input line decoded; longer lines are errors")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
+  cmd.add_option("--batch-size", o.batch_size, "Events per evaluation batch")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1u << 20));
+  add_limit_options(cmd, o.limits);
+}
+
+int run_eval(const EvalOptions& o) {
+  std::vector<std::string> policy_args;
+  std::string events = "-";
+  for (size_t i = 0; i < o.inputs.size(); ++i) {
+    const std::string& a = o.inputs[i];
+    bool last = i + 1 == o.inputs.size();
+    if (last && i > 0 && (a == "-" || !(is_policy_path(a) || std::filesystem::is_directory(a)))) events = a;
+    else policy_args.push_back(a);
+  }
+  bool paths_ok = false;
+  std::vector<std::string> policy_files = expand_policy_paths(policy_args, &paths_ok);
+  if (!paths_ok) return kExitUsage;
+  if (policy_files.empty()) {
+    std::fprintf(stderr, "edict: no policy files (*.edict, *.edict.md) given\n");
+    return kExitUsage;
+  }
+
+  SourceManager sources;
+  DiagnosticSink sink(o.limits.max_errors);
+  engine::CompileOptions copts;
+  copts.backend = o.engine == "interp" ? engine::Backend::Interp : engine::Backend::Jit;
+  copts.opt_level = o.opt_level;
+  copts.limits.max_file_bytes = o.limits.max_file_bytes;
+  copts.limits.max_nesting = o.limits.max_nesting;
+  std::unique_ptr<engine::Policy> policy = engine::Policy::compile(policy_files, sources, sink, copts);
+  if (!policy) {
+    std::fputs(render_human(sources, sink.sorted(), sink.error_count() > sink.max_errors()
+                                                        ? sink.error_count() - sink.max_errors() : 0)
+                   .c_str(),
+               stderr);
+    return kExitUsage;
+  }
+
+  std::string error;
+  auto reader = runtime::LineReader::open(events, o.max_line_bytes, &error);
+  if (!reader) {
+    std::fprintf(stderr, "edict: cannot read events `%s`: %s\n", events.c_str(), error.c_str());
+    return kExitUsage;
+  }
+  std::FILE* out = stdout;
+  if (!o.output.empty() && o.output != "-") {
+    out = std::fopen(o.output.c_str(), "wb");
+    if (!out) {
+      std::fprintf(stderr, "edict: cannot write `%s`: %s\n", o.output.c_str(), std::strerror(errno));
+      return kExitUsage;
+    }
+  }
+
+  engine::RecordWriter writer(*policy, o.format == "csv" ? engine::OutputFormat::Csv : engine::OutputFormat::Jsonl);
+  std::fputs(writer.header().c_str(), out);
+  const unsigned threads = static_cast<unsigned>(o.threads);
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned t = 0; t < threads; ++t) workers.push_back(std::make_unique<Worker>(*policy, o.batch_size));
+
+  const bool progress = !o.quiet && isatty(STDERR_FILENO);
+  auto start = std::chrono::steady_clock::now();
+  auto last_progress = start;
+  std::vector<runtime::Line> lines;
+  uint64_t total_lines = 0;
+  bool write_failed = false;
+  while (reader->next(lines)) {
+    total_lines += lines.size();
+    if (threads == 1) {
+      process(*policy, writer, *workers[0], lines, 0, lines.size(), o.max_line_bytes);
+    } else {
+      std::vector<std::thread> pool;
+      size_t per = (lines.size() + threads - 1) / threads;
+      for (unsigned t = 0; t < threads; ++t) {
+        size_t b = std::min(lines.size(), t * per), e = std::min(lines.size(), b + per);
+        pool.emplace_back([&, t, b, e] { process(*policy, writer, *workers[t], lines, b, e, o.max_line_bytes); });
+      }
+      for (std::thread& th : pool) th.join();
+    }
+    for (unsigned t = 0; t < threads; ++t) {
+      const std::string& s = workers[t]->out;
+      if (!s.empty() && std::fwrite(s.data(), 1, s.size(), out) != s.size()) write_failed = true;
+    }
+    if (write_failed) break;
+    if (progress) {
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_progress > std::chrono::milliseconds(500)) {
+        last_progress = now;
+        std::fprintf(stderr, "\r%s lines...", with_commas(total_lines).c_str());
+      }
+    }
+  }
+  if (std::fflush(out) != 0) write_failed = true;
+  if (out != stdout) std::fclose(out);
+  if (progress) std::fputs("\r\033[K", stderr);
+  if (!reader->error().empty()) {
+    std::fprintf(stderr, "edict: reading `%s` failed: %s\n", events.c_str(), reader->error().c_str());
+    return kExitUsage;
+  }
+  if (write_failed) {
+    std::fprintf(stderr, "edict: writing the decision records failed\n");
+    return kExitUsage;
+  }
+
+  engine::Summary summary;
+  for (auto& w : workers) summary.add(w->summary);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!o.quiet) {
+    const ir::Module& m = policy->module();
+    std::string s = fmt::format("edict eval: {} lines, {} engine, {:.2f} s ({} lines/s, {:.1f} MB/s)\n",
+                                with_commas(summary.lines), o.engine, seconds,
+                                with_commas(static_cast<uint64_t>(summary.lines / std::max(seconds, 1e-9))),
+                                reader->bytes_read() / 1e6 / std::max(seconds, 1e-9));
+    for (size_t d = m.outcomes.size(); d-- > 0;)
+      s += fmt::format("  {:<28} {:>12}\n", m.outcomes[d], with_commas(summary.per_decision.size() > d ? summary.per_decision[d] : 0));
+    s += fmt::format("  {:<28} {:>12}\n", "error", with_commas(summary.errors));
+    for (const auto& [reason, n] : summary.error_reasons)
+      s += fmt::format("    {:<26} {:>12}\n", reason, with_commas(n));
+    s += "  rules fired:\n";
+    for (size_t r = 0; r < m.rules.size(); ++r)
+      s += fmt::format("    {:<26} {:>12}\n", m.rules[r].name, with_commas(summary.per_rule.size() > r ? summary.per_rule[r] : 0));
+    std::fputs(s.c_str(), stderr);
+  }
+  return summary.errors > 0 ? kExitEvalErrors : kExitOk;
+}
+
+}  // namespace edict::cli

@@ -1,0 +1,71 @@
+// The LLVM code generator: compiles a whole ir::Module into one llvm::Module
+// holding a single batch function with the EdictEvalBatchFn contract of
+// runtime/abi.h (the row loop, kind dispatch, effective dates, every rule's
+// fires function inlined, decisions). Message functions are not compiled: the
+// runtime interprets them for fired rules. Only LLVM forward declarations here.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/ir.h"
+
+namespace llvm {
+class LLVMContext;
+class Module;
+class TargetMachine;
+}  // namespace llvm
+
+namespace edict::codegen {
+
+// Where each event field lives in a batch: column[event][field] is the batch
+// column (runtime::Schema::columns index, as runtime::column_map builds it)
+// of field `field` of IR event kind `event`. A batch row's `kind` byte is the
+// IR event index. Element types follow the IR field type (runtime/schema.h):
+// bool uint8, int/time/dur int64, num double, str uint32, country uint16.
+struct ColumnMap {
+  std::vector<std::vector<int>> column;
+};
+
+enum class OptLevel : uint8_t {
+  O0,  // no IR passes; fast instruction selection (debugging, quick compiles)
+  O2,  // the standard -O2 pipeline for the host CPU: mem2reg, SimplifyCFG, vectorisers
+};
+
+struct CodegenOptions {
+  // Name of the exported batch function.
+  std::string function_name = "edict_eval_batch";
+};
+
+// Builds the module. The result has no target triple or data layout yet (the
+// JIT sets the host's). On failure (an IR module that is not ok(), malformed
+// IR, a column map that does not cover the module, or an LLVM verifier
+// finding) returns null and sets *error to an internal-error line. Never
+// throws.
+//
+// Semantics, per row r: a row whose kind is EDICT_KIND_ERROR gets
+// EDICT_DECISION_SKIPPED and no fired bits. Otherwise every rule with a body
+// for the row's kind and in effect at the row's time (effective_from <= t <
+// effective_until) runs its fires function: `true` sets the rule's fired bit,
+// a fault is remembered (the first faulting rule in rule order and its fault
+// site) and evaluation continues with the next rule. Decision: error when a
+// rule faulted (fault_rule/fault_site are written only then), else the
+// strongest effect among fired rules, else the module's default outcome.
+// The function requires results->fired_words >= ceil(rules / 64); with fewer
+// it writes no fired bits and makes every decision EDICT_DECISION_ERROR with
+// fault_rule = fault_site = UINT32_MAX. Words past the rules' are zeroed.
+std::unique_ptr<llvm::Module> generate(const ir::Module& module, const ColumnMap& columns,
+                                       llvm::LLVMContext& context, const CodegenOptions& options,
+                                       std::string* error);
+
+// Runs the IR pass pipeline of `level` over `module` in place. `target` (may
+// be null) supplies the cost model the vectorisers use; `module` should
+// already carry that target's triple and data layout.
+void optimize(llvm::Module& module, OptLevel level, llvm::TargetMachine* target);
+
+// The module as LLVM assembly text (`--emit=llvm`).
+std::string print_llvm(const llvm::Module& module);
+
+}  // namespace edict::codegen

@@ -1,0 +1,53 @@
+/* The contract between evaluation engines and the runtime, in C terms so JIT
+ * and ahead-of-time compiled code can use it: the columns an engine reads,
+ * the results it writes, and the string helpers it calls. Helpers are
+ * implemented once (runtime/helpers.cpp) and called by the interpreter and by
+ * compiled code alike, so string semantics live in one place. */
+#pragma once
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Decision codes besides outcome indices (0 = weakest declared outcome). */
+#define EDICT_DECISION_ERROR 0xFE   /* a rule faulted on this event */
+#define EDICT_DECISION_SKIPPED 0xFF /* the row failed to decode; nothing evaluated */
+#define EDICT_KIND_ERROR 0xFF       /* EdictColumns.kind of a row that failed to decode */
+
+/* One batch of decoded events, in input order (see runtime/batch.h). */
+typedef struct EdictColumns {
+  uint32_t rows;
+  const uint8_t* kind;           /* per row: event kind index, or EDICT_KIND_ERROR */
+  const void* const* data;       /* per batch column: element array (schema.h widths) */
+  const uint8_t* const* present; /* per batch column: presence bytes, or NULL when never optional */
+  void* strings;                 /* opaque string context for the helpers (the Batch) */
+} EdictColumns;
+
+/* Per-row results. fired: rows * fired_words 64-bit words, bit r = rule r fired. */
+typedef struct EdictResults {
+  uint64_t* fired;
+  uint32_t fired_words;
+  uint8_t* decision;     /* outcome index, EDICT_DECISION_ERROR or EDICT_DECISION_SKIPPED */
+  uint32_t* fault_rule;  /* decision == ERROR: the first rule (in rule order) that faulted */
+  uint32_t* fault_site;  /* decision == ERROR: its IR fault site (ir::Module::fault_sites) */
+} EdictResults;
+
+/* Evaluates every row of a batch. Never throws, never reads out of bounds. */
+typedef void (*EdictEvalBatchFn)(const EdictColumns* columns, EdictResults* results);
+
+/* String helpers. Strings are 32-bit symbols resolved through `strings`;
+ * equal symbols <=> equal strings within one batch. */
+int32_t edict_str_starts_with(void* strings, uint32_t s, uint32_t prefix);
+int32_t edict_str_ends_with(void* strings, uint32_t s, uint32_t suffix);
+int32_t edict_str_contains(void* strings, uint32_t s, uint32_t part);
+uint32_t edict_str_lower(void* strings, uint32_t s);
+uint32_t edict_str_upper(void* strings, uint32_t s);
+int64_t edict_str_len(void* strings, uint32_t s);
+/* <0, 0, >0 as memcmp over the bytes, shorter first on a common prefix. */
+int32_t edict_str_compare(void* strings, uint32_t a, uint32_t b);
+
+#ifdef __cplusplus
+}
+#endif

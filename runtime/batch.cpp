@@ -1,0 +1,127 @@
+// Batch storage and per-row bookkeeping.
+#include "runtime/batch.h"
+
+#include <algorithm>
+#include <bit>
+
+namespace edict::runtime {
+
+const char* error_reason_name(ErrorReason r) {
+  switch (r) {
+    case ErrorReason::None: return "none";
+    case ErrorReason::BlankLine: return "blank_line";
+    case ErrorReason::LineTooLong: return "line_too_long";
+    case ErrorReason::InvalidUtf8: return "invalid_utf8";
+    case ErrorReason::InvalidJson: return "invalid_json";
+    case ErrorReason::NotObject: return "not_object";
+    case ErrorReason::MissingKind: return "missing_kind";
+    case ErrorReason::UnknownKind: return "unknown_kind";
+    case ErrorReason::MissingField: return "missing_field";
+    case ErrorReason::WrongType: return "wrong_type";
+    case ErrorReason::NullValue: return "null_value";
+    case ErrorReason::BadCountry: return "bad_country";
+    case ErrorReason::BadTime: return "bad_time";
+    case ErrorReason::DuplicateKey: return "duplicate_key";
+    case ErrorReason::IntegerOverflow: return "integer_overflow";
+    case ErrorReason::DivisionByZero: return "division_by_zero";
+    case ErrorReason::NonFiniteNumber: return "non_finite_number";
+    case ErrorReason::AbsentValue: return "absent_value";
+  }
+  return "unknown";
+}
+
+Batch::Batch(const Schema& schema, const SymbolTable& symbols, uint32_t capacity)
+    : schema_(&schema), symbols_(&symbols), capacity_(capacity) {
+  kind_.resize(capacity, kErrorRow);
+  line_.resize(capacity, 0);
+  id_offsets_.resize(2 * size_t{capacity}, 0);
+  columns_.resize(schema.columns.size());
+  for (size_t c = 0; c < columns_.size(); ++c) {
+    Column& col = columns_[c];
+    col.type = schema.columns[c].type;
+    col.storage.resize((column_width(col.type) * capacity + 7) / 8, 0);
+    if (schema.columns[c].optional) col.present.resize(capacity, 0);
+  }
+}
+
+void Batch::clear() {
+  size_ = 0;
+  errors_.clear();
+  arena_.clear();
+  arena_offsets_.clear();
+  std::fill(arena_slots_.begin(), arena_slots_.end(), 0);
+  ids_.clear();
+}
+
+uint32_t Batch::begin_row(uint64_t line) {
+  uint32_t row = size_++;
+  kind_[row] = kErrorRow;
+  line_[row] = line;
+  id_offsets_[2 * row] = id_offsets_[2 * row + 1] = static_cast<uint32_t>(ids_.size());
+  for (Column& col : columns_)
+    if (!col.present.empty()) col.present[row] = 0;
+  return row;
+}
+
+void Batch::fail(uint32_t row, ErrorReason reason, std::string message) {
+  kind_[row] = kErrorRow;
+  if (!errors_.empty() && errors_.back().row == row) {
+    errors_.back() = RowError{row, reason, std::move(message)};  // first failure wins is not needed
+    return;
+  }
+  errors_.push_back(RowError{row, reason, std::move(message)});
+}
+
+const RowError* Batch::error_of(uint32_t row) const {
+  auto it = std::lower_bound(errors_.begin(), errors_.end(), row,
+                             [](const RowError& e, uint32_t r) { return e.row < r; });
+  return it != errors_.end() && it->row == row ? &*it : nullptr;
+}
+
+std::string_view Batch::arena_string(size_t i) const {
+  size_t begin = arena_offsets_[i];
+  size_t end = i + 1 < arena_offsets_.size() ? arena_offsets_[i + 1] : arena_.size();
+  return std::string_view(arena_).substr(begin, end - begin);
+}
+
+uint32_t Batch::intern(std::string_view text) {
+  if (auto constant = symbols_->find(text)) return *constant;
+  // Keep the table at most half full.
+  if (2 * (arena_offsets_.size() + 1) > arena_slots_.size()) {
+    std::vector<uint32_t> slots(std::bit_ceil(std::max<size_t>(64, 4 * (arena_offsets_.size() + 1))), 0);
+    for (size_t i = 0; i < arena_offsets_.size(); ++i) {
+      size_t h = std::hash<std::string_view>{}(arena_string(i)) & (slots.size() - 1);
+      while (slots[h]) h = (h + 1) & (slots.size() - 1);
+      slots[h] = static_cast<uint32_t>(i + 1);
+    }
+    arena_slots_.swap(slots);
+  }
+  const size_t mask = arena_slots_.size() - 1;
+  size_t h = std::hash<std::string_view>{}(text) & mask;
+  while (uint32_t slot = arena_slots_[h]) {
+    if (arena_string(slot - 1) == text) return symbols_->size() + slot - 1;
+    h = (h + 1) & mask;
+  }
+  uint32_t index = static_cast<uint32_t>(arena_offsets_.size());
+  arena_offsets_.push_back(static_cast<uint32_t>(arena_.size()));
+  arena_.append(text);
+  arena_slots_[h] = index + 1;
+  return symbols_->size() + index;
+}
+
+std::string_view Batch::string(uint32_t symbol) const {
+  if (symbol < symbols_->size()) return symbols_->text(symbol);
+  return arena_string(symbol - symbols_->size());
+}
+
+void Batch::set_id(uint32_t row, std::string_view id) {
+  id_offsets_[2 * row] = static_cast<uint32_t>(ids_.size());
+  ids_.append(id);
+  id_offsets_[2 * row + 1] = static_cast<uint32_t>(ids_.size());
+}
+
+std::string_view Batch::id(uint32_t row) const {
+  return std::string_view(ids_).substr(id_offsets_[2 * row], id_offsets_[2 * row + 1] - id_offsets_[2 * row]);
+}
+
+}  // namespace edict::runtime

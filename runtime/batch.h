@@ -1,0 +1,117 @@
+// A columnar batch of decoded events in input order: one plain array per
+// column (see schema.h for the element types), a presence byte per optional
+// column, the kind of each row, and per-row errors for lines that could not
+// be decoded. Both evaluation engines read batches; JIT code gets raw column
+// pointers (BatchView).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/schema.h"
+#include "runtime/strings.h"
+
+namespace edict::runtime {
+
+inline constexpr uint8_t kErrorRow = 0xFF;  // Batch::kind of a row that failed to decode
+
+// Why a line or an event got the decision `error`. Stable names (see
+// error_reason_name) appear in output records and the run summary.
+enum class ErrorReason : uint8_t {
+  None,
+  BlankLine,
+  LineTooLong,
+  InvalidUtf8,
+  InvalidJson,
+  NotObject,
+  MissingKind,
+  UnknownKind,
+  MissingField,
+  WrongType,
+  NullValue,
+  BadCountry,
+  BadTime,
+  DuplicateKey,
+  // Evaluation faults (fail closed), named with the rule.
+  IntegerOverflow,
+  DivisionByZero,
+  NonFiniteNumber,
+  AbsentValue,
+};
+const char* error_reason_name(ErrorReason r);
+
+struct Column {
+  ColumnType type = ColumnType::Int;
+  std::vector<uint64_t> storage;  // 8-byte aligned raw bytes
+  std::vector<uint8_t> present;   // optional columns only: 1 when the row has a value
+
+  template <typename T>
+  T* data() {
+    return reinterpret_cast<T*>(storage.data());
+  }
+  template <typename T>
+  const T* data() const {
+    return reinterpret_cast<const T*>(storage.data());
+  }
+};
+
+struct RowError {
+  uint32_t row;
+  ErrorReason reason;
+  std::string message;
+};
+
+class Batch {
+ public:
+  Batch(const Schema& schema, const SymbolTable& symbols, uint32_t capacity);
+
+  uint32_t size() const { return size_; }
+  uint32_t capacity() const { return capacity_; }
+  bool full() const { return size_ == capacity_; }
+  void clear();
+
+  // Starts a new row for `line`; returns its index. The row's kind is
+  // kErrorRow until set_kind is called.
+  uint32_t begin_row(uint64_t line);
+  void set_kind(uint32_t row, uint8_t kind) { kind_[row] = kind; }
+  void fail(uint32_t row, ErrorReason reason, std::string message);
+
+  // A symbol for an event string: the constant's when the policy has it,
+  // else a new arena symbol.
+  uint32_t intern(std::string_view text);
+  std::string_view string(uint32_t symbol) const;
+  void set_id(uint32_t row, std::string_view id);
+  std::string_view id(uint32_t row) const;
+
+  const Schema& schema() const { return *schema_; }
+  const SymbolTable& symbols() const { return *symbols_; }
+  uint8_t kind(uint32_t row) const { return kind_[row]; }
+  uint64_t line(uint32_t row) const { return line_[row]; }
+  Column& column(size_t c) { return columns_[c]; }
+  const Column& column(size_t c) const { return columns_[c]; }
+  const std::vector<RowError>& errors() const { return errors_; }
+  const RowError* error_of(uint32_t row) const;
+  const uint8_t* kinds() const { return kind_.data(); }
+
+ private:
+  const Schema* schema_;
+  const SymbolTable* symbols_;
+  uint32_t capacity_;
+  uint32_t size_ = 0;
+  std::vector<uint8_t> kind_;
+  std::vector<uint64_t> line_;
+  std::vector<Column> columns_;
+  std::vector<RowError> errors_;  // sorted by row
+  std::string arena_;              // bytes of non-constant strings
+  std::vector<uint32_t> arena_offsets_;  // begin of each arena string; end = next begin
+  // Open-addressing index over arena strings so one text gets one symbol per
+  // batch (symbol equality is string equality). Slots hold arena index + 1.
+  std::vector<uint32_t> arena_slots_;
+  std::string_view arena_string(size_t index) const;
+  std::string ids_;
+  std::vector<uint32_t> id_offsets_;  // per row: [begin, end) pairs
+};
+
+}  // namespace edict::runtime

@@ -1,0 +1,117 @@
+// Policy compilation (front end, lowering, backend) and batch evaluation.
+#include "runtime/engine/engine.h"
+
+#include <chrono>
+
+#include "compiler/check/check.h"
+#include "runtime/engine/jit_backend.h"
+
+namespace edict::engine {
+namespace {
+
+runtime::ColumnType column_type(ir::Ty t) {
+  switch (t) {
+    case ir::Ty::Bool: return runtime::ColumnType::Bool;
+    case ir::Ty::Number: return runtime::ColumnType::Number;
+    case ir::Ty::Str: return runtime::ColumnType::String;
+    case ir::Ty::Country: return runtime::ColumnType::Country;
+    case ir::Ty::Time: return runtime::ColumnType::Time;
+    case ir::Ty::Duration: return runtime::ColumnType::Duration;
+    default: return runtime::ColumnType::Int;
+  }
+}
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+void Results::reserve(uint32_t rows, size_t rule_count) {
+  fired_words = static_cast<uint32_t>(std::max<size_t>(1, (rule_count + 63) / 64));
+  fired.assign(size_t{rows} * fired_words, 0);
+  decision.assign(rows, 0);
+  fault_rule.assign(rows, 0);
+  fault_site.assign(rows, 0);
+}
+
+EdictResults Results::view() {
+  return EdictResults{fired.data(), fired_words, decision.data(), fault_rule.data(), fault_site.data()};
+}
+
+runtime::Schema schema_for(const ir::Module& module) {
+  runtime::Schema schema;
+  for (const ir::EventSchema& e : module.events) {
+    std::vector<runtime::FieldSpec> fields;
+    for (const ir::Field& f : e.fields) fields.push_back({f.name, column_type(f.type), f.optional, -1});
+    schema.add_kind(e.name, fields, e.time_field);
+  }
+  return schema;
+}
+
+Policy::~Policy() = default;
+
+std::unique_ptr<Policy> Policy::compile(const std::vector<std::string>& paths, SourceManager& sources,
+                                        DiagnosticSink& sink, const CompileOptions& options,
+                                        const parse::FileReader& reader) {
+  auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<Policy> p(new Policy());
+  p->program_ = parse::load_program(paths, sources, sink, options.limits, reader);
+  if (sink.has_errors()) return nullptr;
+  p->checked_ = std::make_unique<check::CheckedProgram>(check::check(p->program_, sources, sink));
+  if (sink.has_errors()) return nullptr;
+  p->module_ = ir::lower(*p->checked_, sink);
+  if (sink.has_errors()) return nullptr;
+  if (!p->module_.ok()) {
+    for (const std::string& e : p->module_.errors) sink.error("E0999", Span{}, "internal error: " + e);
+    return nullptr;
+  }
+  p->schema_ = schema_for(p->module_);
+  // Pool strings keep their IR ids as run-time symbols.
+  for (const std::string& s : p->module_.strings) p->symbols_.intern(s);
+  p->interpreter_ = std::make_unique<interp::Interpreter>(p->module_, runtime::column_map(p->schema_));
+  p->compile_ms = ms_since(start);
+  p->backend_ = options.backend;
+  if (options.backend == Backend::Jit) {
+    auto jit_start = std::chrono::steady_clock::now();
+    std::string error;
+    p->jitted_ = jit_compile(p->module_, runtime::column_map(p->schema_), options.opt_level, &error);
+    if (!p->jitted_) {
+      sink.error("E0998", Span{}, "the JIT could not compile this policy: " + error).help =
+          "run with `--engine interp` to use the interpreter";
+      return nullptr;
+    }
+    p->jit_ms = ms_since(jit_start);
+  }
+  return p;
+}
+
+const std::string& Policy::outcome_name(uint8_t decision) const {
+  if (decision < module_.outcomes.size()) return module_.outcomes[decision];
+  return error_name_;
+}
+
+EdictColumns Policy::columns_of(const runtime::Batch& batch, std::vector<const void*>& data,
+                                std::vector<const uint8_t*>& present) {
+  const size_t n = batch.schema().columns.size();
+  data.resize(n);
+  present.resize(n);
+  for (size_t c = 0; c < n; ++c) {
+    const runtime::Column& col = batch.column(c);
+    data[c] = col.storage.data();
+    present[c] = col.present.empty() ? nullptr : col.present.data();
+  }
+  return EdictColumns{batch.size(), batch.kinds(), data.data(), present.data(),
+                      const_cast<runtime::Batch*>(&batch)};
+}
+
+void Policy::evaluate(const runtime::Batch& batch, Results& results) const {
+  std::vector<const void*> data;
+  std::vector<const uint8_t*> present;
+  EdictColumns columns = columns_of(batch, data, present);
+  EdictResults out = results.view();
+  if (jitted_) jit_run(*jitted_, columns, out);
+  else interpreter_->eval_batch(columns, out);
+}
+
+}  // namespace edict::engine

@@ -1,0 +1,90 @@
+// The evaluation engine: compiles policy files into an immutable Policy
+// (parse -> check -> lower -> interpreter or JIT) and evaluates decoded
+// batches with it. A Policy is safe to share between threads; each thread
+// brings its own Batch and Results.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compiler/interp/interp.h"
+#include "compiler/ir/ir.h"
+#include "compiler/parse/parse.h"
+#include "compiler/support/diagnostics.h"
+#include "runtime/abi.h"
+#include "runtime/batch.h"
+#include "runtime/schema.h"
+#include "runtime/strings.h"
+
+namespace edict::engine {
+
+enum class Backend { Jit, Interp };
+
+struct CompileOptions {
+  Backend backend = Backend::Jit;
+  int opt_level = 2;  // JIT: 0 (no passes) or 2
+  parse::Limits limits;
+};
+
+// Per-row results of one batch (see EdictResults in runtime/abi.h).
+struct Results {
+  uint32_t fired_words = 1;
+  std::vector<uint64_t> fired;
+  std::vector<uint8_t> decision;
+  std::vector<uint32_t> fault_rule, fault_site;
+
+  void reserve(uint32_t rows, size_t rule_count);
+  EdictResults view();
+  bool rule_fired(uint32_t row, size_t rule) const {
+    return (fired[size_t{row} * fired_words + rule / 64] >> (rule % 64)) & 1;
+  }
+};
+
+class Policy {
+ public:
+  // Loads, checks, lowers and compiles. Null on any error (diagnostics in
+  // `sink`, rendered with `sources`, which must outlive the Policy).
+  static std::unique_ptr<Policy> compile(const std::vector<std::string>& paths, SourceManager& sources,
+                                         DiagnosticSink& sink, const CompileOptions& options = {},
+                                         const parse::FileReader& reader = parse::disk_reader());
+  ~Policy();
+
+  const ir::Module& module() const { return module_; }
+  const runtime::Schema& schema() const { return schema_; }
+  const runtime::SymbolTable& symbols() const { return symbols_; }
+  const interp::Interpreter& interpreter() const { return *interpreter_; }
+  Backend backend() const { return backend_; }
+  const std::string& outcome_name(uint8_t decision) const;
+
+  // Evaluates every row of `batch` into `results` (reserved for it).
+  void evaluate(const runtime::Batch& batch, Results& results) const;
+  // The raw column view engines read.
+  static EdictColumns columns_of(const runtime::Batch& batch, std::vector<const void*>& data,
+                                 std::vector<const uint8_t*>& present);
+
+  // Compile-time figures, for `--stats` and benchmarks.
+  double compile_ms = 0, jit_ms = 0;
+
+  // The JIT's compiled code, opaque here (see jit_backend.h).
+  struct Jitted {
+    virtual ~Jitted() = default;
+  };
+
+ private:
+  Policy() = default;
+  ast::Program program_;
+  std::unique_ptr<check::CheckedProgram> checked_;
+  ir::Module module_;
+  runtime::Schema schema_;
+  runtime::SymbolTable symbols_;
+  std::unique_ptr<interp::Interpreter> interpreter_;
+  std::unique_ptr<Jitted> jitted_;
+  Backend backend_ = Backend::Jit;
+  std::string error_name_ = "error";
+};
+
+// The batch schema for a module's event kinds, kinds in module order.
+runtime::Schema schema_for(const ir::Module& module);
+
+}  // namespace edict::engine

@@ -1,0 +1,19 @@
+// The engine's seam to the LLVM JIT (compiler/jit): kept to two functions so
+// the engine header needs no LLVM or JIT types.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/ir.h"
+#include "runtime/abi.h"
+#include "runtime/engine/engine.h"
+
+namespace edict::engine {
+
+std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module, std::vector<std::vector<int>> column_map,
+                                            int opt_level, std::string* error);
+void jit_run(const Policy::Jitted& jitted, const EdictColumns& columns, EdictResults& results);
+
+}  // namespace edict::engine

@@ -1,0 +1,204 @@
+// Record formatting: hand-written JSON (no DOM) so output stays a small part
+// of a run's time.
+#include "runtime/engine/output.h"
+
+#include <fmt/format.h>
+
+namespace edict::engine {
+
+void Summary::add(const Summary& o) {
+  lines += o.lines;
+  errors += o.errors;
+  if (per_decision.size() < o.per_decision.size()) per_decision.resize(o.per_decision.size());
+  for (size_t i = 0; i < o.per_decision.size(); ++i) per_decision[i] += o.per_decision[i];
+  if (per_rule.size() < o.per_rule.size()) per_rule.resize(o.per_rule.size());
+  for (size_t i = 0; i < o.per_rule.size(); ++i) per_rule[i] += o.per_rule[i];
+  for (const auto& [k, v] : o.error_reasons) error_reasons[k] += v;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  size_t run = 0;  // copy plain stretches in one go
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default: out += fmt::format("\\u{:04x}", c);
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
+}
+
+std::string fault_message(const Policy& policy, uint32_t rule, uint32_t site, ir::FaultReason reason) {
+  const ir::Module& m = policy.module();
+  std::string where;
+  if (site < m.fault_sites.size() && m.fault_sites[site].span.valid() && m.sources) {
+    Span sp = m.fault_sites[site].span;
+    LineCol lc = m.sources->line_col(sp.file, sp.begin);
+    where = fmt::format(" ({}:{}:{})", m.sources->file(sp.file).path, lc.line, lc.column);
+  }
+  return fmt::format("{} in rule `{}`{}", ir::fault_reason_text(reason), m.rules[rule].name, where);
+}
+
+RecordWriter::RecordWriter(const Policy& policy, OutputFormat format) : policy_(&policy), format_(format) {
+  const ir::Module& m = policy.module();
+  for (const ir::Rule& r : m.rules) {
+    std::string p = "{\"name\":";
+    append_json_string(p, r.name);
+    p += ",\"effect\":";
+    append_json_string(p, m.outcomes[static_cast<size_t>(r.effect)]);
+    p += ",\"cite\":";
+    append_json_string(p, r.cite);
+    if (r.policy >= 0) {
+      const ir::Policy& pol = m.policies[static_cast<size_t>(r.policy)];
+      p += ",\"policy\":";
+      append_json_string(p, pol.title);
+      if (!pol.status.empty()) {
+        p += ",\"status\":";
+        append_json_string(p, pol.status);
+      }
+    }
+    rule_prefix_.push_back(std::move(p));
+  }
+}
+
+std::string RecordWriter::header() const {
+  return format_ == OutputFormat::Csv ? "line,id,kind,decision,rules,reason,error\n" : "";
+}
+
+namespace {
+void append_csv(std::string& out, std::string_view s) {
+  if (s.find_first_of(",\"\n\r") == std::string_view::npos) {
+    out += s;
+    return;
+  }
+  out += '"';
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+}
+}  // namespace
+
+void RecordWriter::write(const runtime::Batch& batch, const Results& results, std::string& out,
+                         Summary& summary) const {
+  const ir::Module& m = policy_->module();
+  const size_t rules = m.rules.size();
+  if (summary.per_decision.size() < m.outcomes.size()) summary.per_decision.resize(m.outcomes.size());
+  if (summary.per_rule.size() < rules) summary.per_rule.resize(rules);
+  std::vector<const void*> data;
+  std::vector<const uint8_t*> present;
+  EdictColumns columns = Policy::columns_of(batch, data, present);
+  std::vector<uint32_t> fired;
+  std::vector<std::string> messages;
+
+  for (uint32_t row = 0; row < batch.size(); ++row) {
+    ++summary.lines;
+    const uint64_t line = batch.line(row);
+    uint8_t decision = results.decision[row];
+    if (decision == EDICT_DECISION_SKIPPED) {
+      const runtime::RowError* e = batch.error_of(row);
+      std::string_view reason = e ? runtime::error_reason_name(e->reason) : "invalid_input";
+      std::string_view message = e ? std::string_view(e->message) : "invalid input";
+      ++summary.errors;
+      ++summary.error_reasons[std::string(reason)];
+      if (format_ == OutputFormat::Jsonl) {
+        out += fmt::format("{{\"line\":{},\"decision\":\"error\",\"reason\":\"{}\",\"error\":", line, reason);
+        append_json_string(out, message);
+        out += "}\n";
+      } else {
+        out += fmt::format("{},,,error,,{},", line, reason);
+        append_csv(out, message);
+        out += '\n';
+      }
+      continue;
+    }
+
+    fired.clear();
+    messages.clear();
+    uint32_t fault_rule = results.fault_rule[row], fault_site = results.fault_site[row];
+    ir::FaultReason fault_reason = ir::FaultReason::None;
+    bool faulted = decision == EDICT_DECISION_ERROR;
+    for (size_t r = 0; r < rules; ++r) {
+      if (!results.rule_fired(row, r)) continue;
+      fired.push_back(static_cast<uint32_t>(r));
+      interp::MessageResult msg = policy_->interpreter().message(static_cast<int>(r), columns, row);
+      if (!msg.ok() && !faulted) {
+        faulted = true;
+        fault_rule = static_cast<uint32_t>(r);
+        fault_site = msg.fault_site;
+        fault_reason = msg.reason;
+      }
+      messages.push_back(std::move(msg.text));
+    }
+    for (uint32_t r : fired) ++summary.per_rule[r];
+    std::string_view kind = m.events[batch.kind(row)].name;
+    std::string_view id = batch.id(row);
+    std::string error;
+    std::string_view reason;
+    if (faulted) {
+      // Engines report the site; the reason comes from re-running that one
+      // rule in the reference interpreter (faults are rare).
+      ir::FaultReason why = fault_reason;
+      if (why == ir::FaultReason::None) why = policy_->interpreter().eval_rule(static_cast<int>(fault_rule), columns, row).reason;
+      error = fault_message(*policy_, fault_rule, fault_site, why);
+      reason = ir::fault_reason_name(why);
+      ++summary.errors;
+      ++summary.error_reasons[std::string(reason)];
+    } else {
+      ++summary.per_decision[decision];
+    }
+    std::string_view decision_name = faulted ? std::string_view("error") : policy_->outcome_name(decision);
+
+    if (format_ == OutputFormat::Csv) {
+      out += fmt::format("{},", line);
+      append_csv(out, id);
+      out += fmt::format(",{},{},", kind, decision_name);
+      for (size_t i = 0; i < fired.size(); ++i) {
+        if (i) out += ';';
+        out += m.rules[fired[i]].name;
+      }
+      out += ',';
+      out += reason;
+      out += ',';
+      append_csv(out, error);
+      out += '\n';
+      continue;
+    }
+    out += fmt::format("{{\"line\":{},\"id\":", line);
+    append_json_string(out, id);
+    out += ",\"kind\":\"";
+    out += kind;
+    out += "\",\"decision\":\"";
+    out += decision_name;
+    out += '"';
+    if (faulted) {
+      out += ",\"reason\":\"";
+      out += reason;
+      out += "\",\"rule\":";
+      append_json_string(out, m.rules[fault_rule].name);
+      out += ",\"error\":";
+      append_json_string(out, error);
+    }
+    out += ",\"rules\":[";
+    for (size_t i = 0; i < fired.size(); ++i) {
+      if (i) out += ',';
+      out += rule_prefix_[fired[i]];
+      out += ",\"message\":";
+      append_json_string(out, messages[i]);
+      out += '}';
+    }
+    out += "]}\n";
+  }
+}
+
+}  // namespace edict::engine

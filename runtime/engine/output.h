@@ -1,0 +1,47 @@
+// Decision records: one per input line, JSON Lines or CSV, written in input
+// order, and the run summary (counts per decision, errors by reason).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/engine/engine.h"
+
+namespace edict::engine {
+
+enum class OutputFormat { Jsonl, Csv };
+
+// Counts over a run; merge per-thread summaries with add().
+struct Summary {
+  uint64_t lines = 0;
+  std::vector<uint64_t> per_decision;         // by outcome index
+  uint64_t errors = 0;
+  std::map<std::string, uint64_t> error_reasons;  // reason name -> count
+  std::vector<uint64_t> per_rule;             // times each rule fired
+  void add(const Summary& other);
+};
+
+class RecordWriter {
+ public:
+  RecordWriter(const Policy& policy, OutputFormat format);
+
+  // Appends the records of every row of `batch` to `out`, updating `summary`.
+  // Message functions run here (interpreter) for fired rules; a message that
+  // faults turns the event's decision into `error` naming that rule.
+  void write(const runtime::Batch& batch, const Results& results, std::string& out, Summary& summary) const;
+  // CSV header line (empty for JSONL).
+  std::string header() const;
+
+ private:
+  const Policy* policy_;
+  OutputFormat format_;
+  std::vector<std::string> rule_prefix_;  // JSON `{"name":..,"effect":..,"cite":..` per rule
+};
+
+void append_json_string(std::string& out, std::string_view s);
+// "integer overflow in rule `r` (policies/x.edict:12:5)"
+std::string fault_message(const Policy& policy, uint32_t rule, uint32_t site, ir::FaultReason reason);
+
+}  // namespace edict::engine

@@ -1,0 +1,72 @@
+// The runtime's view of a policy's event kinds: which JSON fields to read and
+// into which column of a batch. Built from the compiled policy; the decoder,
+// the interpreter and JIT code all index columns the same way.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace edict::runtime {
+
+// How a value is stored in a column.
+enum class ColumnType : uint8_t {
+  Bool,      // uint8_t 0/1
+  Int,       // int64_t
+  Number,    // double (never NaN or infinite)
+  String,    // uint32_t symbol (see strings.h)
+  Country,   // uint16_t dense ISO 3166-1 index (countries.h)
+  Time,      // int64_t microseconds since the epoch, UTC
+  Duration,  // int64_t microseconds
+};
+
+size_t column_width(ColumnType t);
+const char* column_type_name(ColumnType t);
+
+struct FieldSpec {
+  std::string name;
+  ColumnType type = ColumnType::Int;
+  bool optional = false;
+  int column = -1;  // index into Schema::columns
+};
+
+// Hash for heterogeneous lookup: find a std::string key by string_view
+// without allocating (the decoder's hot path).
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+struct KindSpec {
+  std::string name;  // the `kind` value selecting this schema
+  std::vector<FieldSpec> fields;
+  int time_field = -1;  // index into fields
+  std::unordered_map<std::string, int, StringHash, std::equal_to<>> field_index;  // name -> index into fields
+};
+
+struct ColumnSpec {
+  std::string name;
+  ColumnType type;
+  bool optional = false;  // optional in at least one kind, or absent from one
+};
+
+// Fields of the same name and type in several kinds share one column, so a
+// rule `on any` reads `event.customer_hq` from one place whatever the kind.
+struct Schema {
+  std::vector<KindSpec> kinds;
+  std::vector<ColumnSpec> columns;
+
+  // Adds a kind; fields given as (name, type, optional). Returns its index.
+  int add_kind(std::string name, const std::vector<FieldSpec>& fields, int time_field);
+  int kind_index(std::string_view name) const;
+};
+
+}  // namespace edict::runtime
+
+namespace edict::runtime {
+// [event kind][field] -> batch column (Schema::kinds[k].fields[f].column):
+// how engines find an IR field load's column.
+std::vector<std::vector<int>> column_map(const Schema& schema);
+}  // namespace edict::runtime

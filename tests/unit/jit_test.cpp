@@ -1,0 +1,877 @@
+// Tests of the LLVM JIT (compiler/codegen + compiler/jit): policies compiled
+// from source through parse, check and lower, run over hand-built batches at
+// O0 and O2, with decisions, fired bits and faults asserted, and every batch
+// also run by the interpreter, which must agree bit for bit.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "compiler/check/check.h"
+#include "compiler/interp/interp.h"
+#include "compiler/ir/ir.h"
+#include "compiler/jit/jit.h"
+#include "compiler/parse/parse.h"
+#include "compiler/support/countries.h"
+#include "compiler/support/diagnostics.h"
+#include "compiler/support/source.h"
+#include "compiler/support/time_util.h"
+#include "runtime/abi.h"
+#include "runtime/batch.h"
+#include "runtime/schema.h"
+#include "runtime/strings.h"
+
+namespace {
+
+using namespace edict;
+using jit::OptLevel;
+
+const char* kEvents = R"(
+event rental {
+  id: string, time: time, chip: string, chip_count: int, hours: number,
+  customer_hq: country, datacenter: country, purpose: string, listed: bool,
+  span: duration, license: string?, note: string?
+}
+event provision { id: string, time: time, chip: string, chip_count: int, datacenter: country, gbps: number }
+)";
+
+parse::FileReader memory_reader(std::map<std::string, std::string> files) {
+  return [files](const std::string& path, std::string* error) -> std::optional<std::string> {
+    for (const auto& [name, text] : files)
+      if (path.size() >= name.size() && path.compare(path.size() - name.size(), name.size(), name) == 0)
+        return text;
+    if (error) *error = "no such file";
+    return std::nullopt;
+  };
+}
+
+// A policy through the front end and lowering, with the runtime's view of it.
+struct Policy {
+  SourceManager sources;
+  DiagnosticSink sink;
+  ast::Program program;
+  check::CheckedProgram checked;
+  ir::Module module;
+  runtime::Schema schema;
+  runtime::SymbolTable symbols;
+  jit::ColumnMap columns;
+
+  int rule(std::string_view name) const {
+    for (size_t i = 0; i < module.rules.size(); ++i)
+      if (module.rules[i].name == name) return static_cast<int>(i);
+    FAIL("no rule " << name);
+    return -1;
+  }
+  int outcome(std::string_view name) const {
+    for (size_t i = 0; i < module.outcomes.size(); ++i)
+      if (module.outcomes[i] == name) return static_cast<int>(i);
+    FAIL("no outcome " << name);
+    return -1;
+  }
+};
+
+runtime::ColumnType column_type(ir::Ty t) {
+  switch (t) {
+    case ir::Ty::Bool: return runtime::ColumnType::Bool;
+    case ir::Ty::Number: return runtime::ColumnType::Number;
+    case ir::Ty::Str: return runtime::ColumnType::String;
+    case ir::Ty::Country: return runtime::ColumnType::Country;
+    case ir::Ty::Time: return runtime::ColumnType::Time;
+    case ir::Ty::Duration: return runtime::ColumnType::Duration;
+    default: return runtime::ColumnType::Int;
+  }
+}
+
+void finish(Policy& p) {
+  for (const ir::EventSchema& e : p.module.events) {
+    std::vector<runtime::FieldSpec> fields;
+    for (const ir::Field& f : e.fields) fields.push_back({f.name, column_type(f.type), f.optional, -1});
+    p.schema.add_kind(e.name, fields, e.time_field);
+  }
+  for (const std::string& s : p.module.strings) p.symbols.intern(s);
+  p.columns.column = runtime::column_map(p.schema);
+}
+
+std::unique_ptr<Policy> from_path(const std::string& path) {
+  auto p = std::make_unique<Policy>();
+  p->program = parse::load_program({path}, p->sources, p->sink);
+  p->checked = check::check(p->program, p->sources, p->sink);
+  INFO(render_human(p->sources, p->sink.sorted()));
+  REQUIRE(!p->sink.has_errors());
+  p->module = ir::lower(p->checked, p->sink);
+  REQUIRE(p->module.ok());
+  finish(*p);
+  return p;
+}
+
+std::unique_ptr<Policy> policy(const std::string& main) {
+  auto p = std::make_unique<Policy>();
+  std::map<std::string, std::string> files = {{"events.edict", kEvents},
+                                              {"main.edict", "import \"events.edict\"\n" + main}};
+  p->program = parse::load_program({"/virtual/main.edict"}, p->sources, p->sink, {}, memory_reader(files));
+  check::CheckOptions co;
+  co.warn_unused = false;
+  p->checked = check::check(p->program, p->sources, p->sink, co);
+  std::string rendered;
+  for (const Diagnostic& d : p->sink.sorted())
+    if (d.severity == Severity::Error) rendered += render_human(p->sources, d) + "\n";
+  INFO(rendered);
+  REQUIRE(rendered.empty());
+  p->module = ir::lower(p->checked, p->sink);
+  std::string errors;
+  for (const std::string& e : p->module.errors) errors += e + "\n";
+  INFO(errors);
+  REQUIRE(p->module.ok());
+  REQUIRE(ir::verify(p->module).empty());
+  finish(*p);
+  return p;
+}
+
+// Rows of a batch, set field by field. A new row has every required field of
+// its kind present (zero unless set), like a decoded event.
+struct Events {
+  const Policy& p;
+  runtime::Batch batch;
+  explicit Events(const Policy& policy, uint32_t capacity = 64)
+      : p(policy), batch(policy.schema, policy.symbols, capacity) {}
+
+  uint32_t row(std::string_view kind) {
+    uint32_t r = batch.begin_row(batch.size() + 1);
+    int k = p.schema.kind_index(kind);
+    REQUIRE(k >= 0);
+    batch.set_kind(r, static_cast<uint8_t>(k));
+    for (const runtime::FieldSpec& f : p.schema.kinds[static_cast<size_t>(k)].fields) {
+      runtime::Column& c = batch.column(static_cast<size_t>(f.column));
+      if (!f.optional && !c.present.empty()) c.present[r] = 1;
+    }
+    return r;
+  }
+  uint32_t bad_row() {
+    uint32_t r = batch.begin_row(batch.size() + 1);
+    batch.fail(r, runtime::ErrorReason::InvalidJson, "not json");
+    return r;
+  }
+  runtime::Column& column(uint32_t r, std::string_view field) {
+    const runtime::KindSpec& k = p.schema.kinds[batch.kind(r)];
+    auto it = k.field_index.find(field);
+    REQUIRE(it != k.field_index.end());
+    runtime::Column& c = batch.column(static_cast<size_t>(k.fields[static_cast<size_t>(it->second)].column));
+    if (!c.present.empty()) c.present[r] = 1;
+    return c;
+  }
+  Events& i(uint32_t r, std::string_view f, int64_t v) { return column(r, f).data<int64_t>()[r] = v, *this; }
+  Events& n(uint32_t r, std::string_view f, double v) { return column(r, f).data<double>()[r] = v, *this; }
+  Events& b(uint32_t r, std::string_view f, bool v) { return column(r, f).data<uint8_t>()[r] = v, *this; }
+  Events& s(uint32_t r, std::string_view f, std::string_view v) {
+    uint32_t sym = batch.intern(v);
+    return column(r, f).data<uint32_t>()[r] = sym, *this;
+  }
+  Events& c(uint32_t r, std::string_view f, std::string_view code) {
+    auto idx = country_index(code);
+    REQUIRE(idx);
+    return column(r, f).data<uint16_t>()[r] = *idx, *this;
+  }
+  Events& t(uint32_t r, std::string_view f, std::string_view rfc3339) {
+    auto micros = parse_rfc3339(rfc3339);
+    REQUIRE(micros);
+    return i(r, f, *micros);
+  }
+
+  EdictColumns view() {
+    data.clear();
+    present.clear();
+    for (size_t c = 0; c < p.schema.columns.size(); ++c) {
+      data.push_back(batch.column(c).storage.data());
+      present.push_back(batch.column(c).present.empty() ? nullptr : batch.column(c).present.data());
+    }
+    return EdictColumns{batch.size(), batch.kinds(), data.data(), present.data(), &batch};
+  }
+  std::vector<const void*> data;
+  std::vector<const uint8_t*> present;
+};
+
+struct Results {
+  uint32_t words = 1;
+  std::vector<uint64_t> fired;
+  std::vector<uint8_t> decision;
+  std::vector<uint32_t> fault_rule, fault_site;
+  Results(uint32_t rows, size_t rules, uint32_t extra_words = 0) {
+    words = static_cast<uint32_t>(std::max<size_t>(1, (rules + 63) / 64)) + extra_words;
+    // Garbage in, so that stale values would show.
+    fired.assign(size_t{rows} * words, 0xA5A5A5A5A5A5A5A5ull);
+    decision.assign(rows, 0xA5);
+    fault_rule.assign(rows, 0xA5A5A5A5u);
+    fault_site.assign(rows, 0xA5A5A5A5u);
+  }
+  EdictResults view() {
+    return EdictResults{fired.data(), words, decision.data(), fault_rule.data(), fault_site.data()};
+  }
+  bool fired_bit(uint32_t row, size_t rule) const { return (fired[size_t{row} * words + rule / 64] >> (rule % 64)) & 1; }
+  std::set<std::string> fired_rules(const Policy& p, uint32_t row) const {
+    std::set<std::string> out;
+    for (size_t r = 0; r < p.module.rules.size(); ++r)
+      if (fired_bit(row, r)) out.insert(p.module.rules[r].name);
+    return out;
+  }
+};
+
+// Runs `events` through the JIT at `level` and through the interpreter; the
+// two must agree on every decision, fired word and fault.
+Results run(const Policy& p, Events& events, OptLevel level) {
+  auto compiled = jit::compile(p.module, p.columns, {level, "", false});
+  INFO(compiled.error());
+  REQUIRE(compiled);
+  EdictColumns columns = events.view();
+  Results jitted(columns.rows, p.module.rules.size());
+  EdictResults out = jitted.view();
+  (*compiled)->evaluate(columns, out);
+
+  interp::Interpreter interpreter(p.module, p.columns.column);
+  Results interpreted(columns.rows, p.module.rules.size());
+  EdictResults iout = interpreted.view();
+  interpreter.eval_batch(columns, iout);
+  for (uint32_t r = 0; r < columns.rows; ++r) {
+    INFO("row " << r);
+    CHECK(int{jitted.decision[r]} == int{interpreted.decision[r]});
+    for (uint32_t w = 0; w < jitted.words; ++w)
+      CHECK(jitted.fired[size_t{r} * jitted.words + w] == interpreted.fired[size_t{r} * interpreted.words + w]);
+    if (jitted.decision[r] == EDICT_DECISION_ERROR) {
+      CHECK(jitted.fault_rule[r] == interpreted.fault_rule[r]);
+      CHECK(jitted.fault_site[r] == interpreted.fault_site[r]);
+    }
+  }
+  return jitted;
+}
+
+// Every evaluation test runs at both levels (a Catch2 generator: one pass each).
+#define ANY_LEVEL GENERATE(OptLevel::O0, OptLevel::O2)
+
+const char* level_name(OptLevel l) { return l == OptLevel::O0 ? "O0" : "O2"; }
+
+}  // namespace
+
+TEST_CASE("a rule fires, and the decision is the strongest effect or the default", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  INFO(level_name(level));
+  auto p = policy(R"(
+rule big on rental
+  report
+  when event.chip_count >= 100
+rule huge on rental
+  deny
+  when event.chip_count >= 1000
+rule listed on rental
+  review
+  when event.listed
+)");
+  Events ev(*p);
+  uint32_t small = ev.row("rental");
+  ev.i(small, "chip_count", 5);
+  uint32_t big = ev.row("rental");
+  ev.i(big, "chip_count", 100);
+  uint32_t huge = ev.row("rental");
+  ev.i(huge, "chip_count", 5000).b(huge, "listed", true);
+  uint32_t listed = ev.row("rental");
+  ev.i(listed, "chip_count", 200).b(listed, "listed", true);
+  Results res = run(*p, ev, level);
+  CHECK(int{res.decision[small]} == p->outcome("allow"));
+  CHECK(res.fired_rules(*p, small).empty());
+  CHECK(int{res.decision[big]} == p->outcome("report"));
+  CHECK(res.fired_rules(*p, big) == std::set<std::string>{"big"});
+  CHECK(int{res.decision[huge]} == p->outcome("deny"));
+  CHECK(res.fired_rules(*p, huge) == std::set<std::string>{"big", "huge", "listed"});
+  CHECK(int{res.decision[listed]} == p->outcome("review"));
+}
+
+TEST_CASE("declared outcomes and a default above the weakest", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  auto p = policy(R"(
+outcomes nlr < notify < license
+default notify
+rule a on rental
+  nlr
+  when event.chip == "x"
+rule b on rental
+  license
+  when event.chip == "y"
+)");
+  Events ev(*p);
+  uint32_t none = ev.row("rental");
+  ev.s(none, "chip", "z");
+  uint32_t weak = ev.row("rental");
+  ev.s(weak, "chip", "x");
+  uint32_t strong = ev.row("rental");
+  ev.s(strong, "chip", "y");
+  Results res = run(*p, ev, level);
+  CHECK(int{res.decision[none]} == p->outcome("notify"));
+  // A fired rule's effect is the decision even when weaker than the default.
+  CHECK(int{res.decision[weak]} == p->outcome("nlr"));
+  CHECK(int{res.decision[strong]} == p->outcome("license"));
+}
+
+TEST_CASE("effective dates are inclusive from and exclusive until, to the microsecond", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  auto p = policy(R"(
+rule windowed on rental
+  effective 2024-01-01
+  until 2024-06-01T12:00:00Z
+  deny
+  when event.chip_count > 0
+rule opened on rental
+  effective 2024-03-01T00:00:00Z
+  report
+  when event.chip_count > 0
+)");
+  Events ev(*p);
+  std::vector<std::pair<const char*, std::set<std::string>>> cases = {
+      {"2023-12-31T23:59:59.999999Z", {}},
+      {"2024-01-01T00:00:00Z", {"windowed"}},
+      {"2024-02-29T23:59:59.999999Z", {"windowed"}},
+      {"2024-03-01T00:00:00Z", {"windowed", "opened"}},
+      {"2024-06-01T11:59:59.999999Z", {"windowed", "opened"}},
+      {"2024-06-01T12:00:00Z", {"opened"}},
+      {"2030-01-01T00:00:00Z", {"opened"}},
+  };
+  for (auto& [time, expected] : cases) {
+    uint32_t r = ev.row("rental");
+    ev.t(r, "time", time).i(r, "chip_count", 1);
+  }
+  Results res = run(*p, ev, level);
+  for (uint32_t r = 0; r < cases.size(); ++r) {
+    INFO(cases[r].first);
+    CHECK(res.fired_rules(*p, r) == cases[r].second);
+  }
+}
+
+TEST_CASE("an out-of-window rule never faults", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  auto p = policy(R"(
+rule old on rental
+  until 2020-01-01
+  deny
+  when event.chip_count * 4_611_686_018_427_387_904 > 0
+)");
+  Events ev(*p);
+  uint32_t r = ev.row("rental");
+  ev.t(r, "time", "2024-01-01T00:00:00Z").i(r, "chip_count", 4);
+  uint32_t before = ev.row("rental");
+  ev.t(before, "time", "2019-01-01T00:00:00Z").i(before, "chip_count", 4);
+  Results res = run(*p, ev, level);
+  CHECK(int{res.decision[r]} == p->outcome("allow"));
+  CHECK(int{res.decision[before]} == EDICT_DECISION_ERROR);
+}
+
+TEST_CASE("multi-kind rules read shared columns and see missing fields as absent", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  auto p = policy(R"(
+rule dc on any
+  deny
+  when event.datacenter == "CN"
+  unless event.license is present
+rule chips on rental, provision
+  review
+  when event.chip_count > 10
+rule fast on provision
+  report
+  when event.gbps >= 100
+)");
+  Events ev(*p);
+  uint32_t rental = ev.row("rental");
+  ev.c(rental, "datacenter", "CN").i(rental, "chip_count", 1);
+  uint32_t licensed = ev.row("rental");
+  ev.c(licensed, "datacenter", "CN").s(licensed, "license", "L-1");
+  uint32_t provision = ev.row("provision");
+  ev.c(provision, "datacenter", "CN").i(provision, "chip_count", 11).n(provision, "gbps", 100);
+  uint32_t elsewhere = ev.row("provision");
+  ev.c(elsewhere, "datacenter", "US").n(elsewhere, "gbps", 99.5);
+  Results res = run(*p, ev, level);
+  CHECK(res.fired_rules(*p, rental) == std::set<std::string>{"dc"});
+  CHECK(res.fired_rules(*p, licensed).empty());
+  CHECK(res.fired_rules(*p, provision) == std::set<std::string>{"dc", "chips", "fast"});
+  CHECK(res.fired_rules(*p, elsewhere).empty());
+  CHECK(int{res.decision[provision]} == p->outcome("deny"));
+}
+
+TEST_CASE("optional fields: presence tests and otherwise", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  auto p = policy(R"(
+rule unlicensed on rental
+  deny
+  when event.chip == "H100"
+  unless event.license is present
+rule noted on rental
+  review
+  when (event.note otherwise "none") == "flag"
+rule guarded on rental
+  report
+  when event.note is present and starts_with(event.note, "x")
+)");
+  Events ev(*p);
+  uint32_t bare = ev.row("rental");
+  ev.s(bare, "chip", "H100");
+  uint32_t licensed = ev.row("rental");
+  ev.s(licensed, "chip", "H100").s(licensed, "license", "L-7");
+  uint32_t flagged = ev.row("rental");
+  ev.s(flagged, "chip", "A100").s(flagged, "note", "flag");
+  uint32_t x = ev.row("rental");
+  ev.s(x, "chip", "A100").s(x, "note", "xyz");
+  Results res = run(*p, ev, level);
+  CHECK(res.fired_rules(*p, bare) == std::set<std::string>{"unlicensed"});
+  CHECK(res.fired_rules(*p, licensed).empty());
+  CHECK(res.fired_rules(*p, flagged) == std::set<std::string>{"noted"});
+  CHECK(res.fired_rules(*p, x) == std::set<std::string>{"guarded"});
+}
+
+TEST_CASE("table lookups by string, int, country and number keys", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  auto p = policy(R"(
+table chips: string -> { tpp: int, area: number, vendor: string? } = {
+  "H100": { tpp: 15_832, area: 814, vendor: "nv" },
+  "H20": { tpp: 2_368, area: 814 },
+  "MI300X": { tpp: 20_915, area: 1_017, vendor: "amd" },
+}
+table by_count: int -> { weight: int } = {
+  1: { weight: 10 }, 8: { weight: 80 }, 1_000_000_000_000: { weight: 7 }, -5: { weight: 3 },
+}
+table by_country: country -> { tier: int } = { "CN": { tier: 3 }, "US": { tier: 1 }, "ZW": { tier: 2 } }
+table by_hours: number -> { label: string } = { 0.5: { label: "half" }, 720: { label: "month" } }
+
+rule advanced on rental
+  deny
+  when event.chip in chips and chips[event.chip].tpp >= 4_800
+rule dense on rental
+  review
+  when (chips[event.chip].tpp otherwise 0) / (chips[event.chip].area otherwise 1) >= 5.92
+rule nvidia on rental
+  report
+  when (chips[event.chip].vendor otherwise "?") == "nv"
+rule weighted on rental
+  report
+  when (by_count[event.chip_count].weight otherwise 0) >= 7
+rule tier3 on rental
+  report
+  when (by_country[event.customer_hq].tier otherwise 0) == 3
+rule month on rental
+  report
+  when (by_hours[event.hours].label otherwise "") == "month"
+)");
+  Events ev(*p);
+  uint32_t h100 = ev.row("rental");
+  ev.s(h100, "chip", "H100").i(h100, "chip_count", 8).c(h100, "customer_hq", "CN").n(h100, "hours", 720);
+  uint32_t h20 = ev.row("rental");
+  ev.s(h20, "chip", "H20").i(h20, "chip_count", 2).c(h20, "customer_hq", "ZW").n(h20, "hours", 0.5);
+  uint32_t unknown = ev.row("rental");
+  ev.s(unknown, "chip", "T4").i(unknown, "chip_count", 1'000'000'000'000).c(unknown, "customer_hq", "FR");
+  uint32_t negative = ev.row("rental");
+  ev.s(negative, "chip", "MI300X").i(negative, "chip_count", -5).n(negative, "hours", 720.0001);
+  Results res = run(*p, ev, level);
+  CHECK(res.fired_rules(*p, h100) == std::set<std::string>{"advanced", "dense", "nvidia", "weighted", "tier3", "month"});
+  CHECK(res.fired_rules(*p, h20).empty());
+  CHECK(res.fired_rules(*p, unknown) == std::set<std::string>{"weighted"});
+  CHECK(res.fired_rules(*p, negative) == std::set<std::string>{"advanced", "dense"});
+}
+
+TEST_CASE("set membership over countries, strings, ints, numbers and durations", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  auto p = policy(R"(
+set D5: country = { "AF", "BY", "CN", "CU", "IR", "KP", "RU", "VE", "ZW" }
+set NEAR: country = { "CA", "CB", "CC", "CD", "CF", "CG", "CH" }
+set FEW: country = { "MO", "HK" }
+set PURPOSES: string = { "training", "hpc", "rendering", "inference", "simulation", "other" }
+set COUNTS: int = { -9_000_000_000_000, 1, 2, 3, 5, 8, 13, 21, 9_000_000_000_000 }
+set SMALL: int = { 4, 6, 7, 9, 10, 12 }
+set HOURS: number = { 0.25, 1.5, 24, 720, 8760, -3 }
+set SPANS: duration = { 1d, 30d, 12h }
+
+rule d5 on rental
+  deny
+  when event.customer_hq in D5
+rule near on rental
+  report
+  when event.customer_hq in NEAR or event.datacenter in FEW
+rule purpose on rental
+  report
+  when event.purpose not in PURPOSES
+rule counts on rental
+  report
+  when event.chip_count in COUNTS or event.chip_count in SMALL
+rule hours on rental
+  report
+  when event.hours in HOURS
+rule spans on rental
+  report
+  when event.span in SPANS
+)");
+  Events ev(*p);
+  auto hours = [](int64_t h) { return h * 3'600'000'000; };
+  uint32_t a = ev.row("rental");
+  ev.c(a, "customer_hq", "KP").c(a, "datacenter", "HK").s(a, "purpose", "training").i(a, "chip_count", 9'000'000'000'000);
+  ev.n(a, "hours", 8760).i(a, "span", hours(24));
+  uint32_t b = ev.row("rental");
+  ev.c(b, "customer_hq", "CE").c(b, "datacenter", "US").s(b, "purpose", "mining").i(b, "chip_count", 11);
+  ev.n(b, "hours", 1.5000001).i(b, "span", hours(13));
+  uint32_t c = ev.row("rental");
+  ev.c(c, "customer_hq", "CH").c(c, "datacenter", "MO").s(c, "purpose", "other").i(c, "chip_count", 12);
+  ev.n(c, "hours", -3).i(c, "span", hours(12));
+  uint32_t d = ev.row("rental");
+  ev.c(d, "customer_hq", "AD").c(d, "datacenter", "ZW").s(d, "purpose", "simulation").i(d, "chip_count", -9'000'000'000'000);
+  ev.n(d, "hours", 0).i(d, "span", hours(24 * 29));
+  Results res = run(*p, ev, level);
+  CHECK(res.fired_rules(*p, a) == std::set<std::string>{"d5", "near", "counts", "hours", "spans"});
+  CHECK(res.fired_rules(*p, b) == std::set<std::string>{"purpose"});
+  CHECK(res.fired_rules(*p, c) == std::set<std::string>{"near", "counts", "hours", "spans"});
+  CHECK(res.fired_rules(*p, d) == std::set<std::string>{"counts"});
+}
+
+TEST_CASE("faults fail closed and name the first faulting rule and its site", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  auto p = policy(R"(
+rule fine on rental
+  report
+  when event.chip_count > 0
+rule overflow on rental
+  deny
+  when event.chip_count * event.chip_count > 10
+rule divide on rental
+  deny
+  when event.hours / event.chip_count > 1
+rule huge on rental
+  review
+  when event.hours * 1e300 > 0
+rule after on rental
+  review
+  when event.chip_count > 1
+)");
+  Events ev(*p);
+  uint32_t ok = ev.row("rental");
+  ev.i(ok, "chip_count", 3).n(ok, "hours", 1);
+  uint32_t overflow = ev.row("rental");
+  ev.i(overflow, "chip_count", 5'000'000'000).n(overflow, "hours", 1);
+  uint32_t zero = ev.row("rental");
+  ev.i(zero, "chip_count", 0).n(zero, "hours", 1);
+  uint32_t inf = ev.row("rental");
+  ev.i(inf, "chip_count", 2).n(inf, "hours", 1e10);
+  Results res = run(*p, ev, level);
+  CHECK(int{res.decision[ok]} == p->outcome("review"));
+
+  auto site_of = [&](uint32_t row) -> const ir::FaultSite& { return p->module.fault_sites.at(res.fault_site[row]); };
+  auto fn_rule = [&](const ir::FaultSite& s) { return p->module.rules[p->module.functions[s.function].rule].name; };
+  CHECK(int{res.decision[overflow]} == EDICT_DECISION_ERROR);
+  CHECK(int(res.fault_rule[overflow]) == p->rule("overflow"));
+  CHECK(fn_rule(site_of(overflow)) == "overflow");
+  CHECK(p->sources.text(site_of(overflow).span) == "event.chip_count * event.chip_count");
+  // Later rules still run: their fired bits are recorded.
+  CHECK(res.fired_rules(*p, overflow) == std::set<std::string>{"fine", "after"});
+
+  CHECK(int{res.decision[zero]} == EDICT_DECISION_ERROR);
+  CHECK(int(res.fault_rule[zero]) == p->rule("divide"));
+  CHECK(p->sources.text(site_of(zero).span) == "event.hours / event.chip_count");
+
+  CHECK(int{res.decision[inf]} == EDICT_DECISION_ERROR);
+  CHECK(int(res.fault_rule[inf]) == p->rule("huge"));
+  CHECK(res.fired_rules(*p, inf) == std::set<std::string>{"fine", "after"});
+}
+
+TEST_CASE("int overflow in add, subtract and negate; time arithmetic", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  auto p = policy(R"(
+rule add on rental
+  report
+  when event.chip_count + 1 > 0
+rule sub on rental
+  report
+  when 0 - event.chip_count - 2 < 0
+rule later on rental
+  review
+  when event.time + event.span >= 2024-02-01
+)");
+  Events ev(*p);
+  uint32_t max = ev.row("rental");
+  ev.i(max, "chip_count", INT64_MAX);
+  uint32_t min = ev.row("rental");
+  ev.i(min, "chip_count", INT64_MIN);
+  uint32_t time = ev.row("rental");
+  ev.i(time, "chip_count", 1).t(time, "time", "2024-01-01T00:00:00Z").i(time, "span", 31LL * 86'400'000'000);
+  uint32_t far = ev.row("rental");
+  ev.i(far, "chip_count", 1).t(far, "time", "2024-01-01T00:00:00Z").i(far, "span", INT64_MAX);
+  Results res = run(*p, ev, level);
+  CHECK(int{res.decision[max]} == EDICT_DECISION_ERROR);
+  CHECK(int(res.fault_rule[max]) == p->rule("add"));
+  CHECK(int{res.decision[min]} == EDICT_DECISION_ERROR);
+  CHECK(int(res.fault_rule[min]) == p->rule("sub"));
+  CHECK(res.fired_rules(*p, time) == std::set<std::string>{"add", "sub", "later"});
+  CHECK(int{res.decision[far]} == EDICT_DECISION_ERROR);
+  CHECK(int(res.fault_rule[far]) == p->rule("later"));
+}
+
+TEST_CASE("rows that failed to decode are skipped", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  auto p = policy(R"(
+rule always on rental
+  deny
+  when event.chip_count >= 0
+)");
+  Events ev(*p);
+  uint32_t good = ev.row("rental");
+  uint32_t bad = ev.bad_row();
+  uint32_t provision = ev.row("provision");
+  Results res = run(*p, ev, level);
+  CHECK(int{res.decision[good]} == p->outcome("deny"));
+  CHECK(int{res.decision[bad]} == EDICT_DECISION_SKIPPED);
+  CHECK(res.fired[bad] == 0);
+  CHECK(int{res.decision[provision]} == p->outcome("allow"));
+  CHECK(res.fired[provision] == 0);
+}
+
+TEST_CASE("string builtins and ordering call the runtime helpers", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  auto p = policy(R"(
+rule prefix on rental
+  report
+  when starts_with(event.chip, "H1") and ends_with(event.chip, "00")
+rule inside on rental
+  report
+  when contains(lower(event.purpose), "train")
+rule shout on rental
+  report
+  when upper(event.purpose) == "HPC"
+rule short on rental
+  report
+  when len(event.chip) <= 2
+rule ordered on rental
+  report
+  when event.chip < "B" and event.chip >= "A"
+)");
+  Events ev(*p);
+  uint32_t h100 = ev.row("rental");
+  ev.s(h100, "chip", "H100").s(h100, "purpose", "Pre-TRAINING");
+  uint32_t a2 = ev.row("rental");
+  ev.s(a2, "chip", "A2").s(a2, "purpose", "hpc");
+  uint32_t accent = ev.row("rental");
+  ev.s(accent, "chip", "é").s(accent, "purpose", "Hpc");
+  Results res = run(*p, ev, level);
+  CHECK(res.fired_rules(*p, h100) == std::set<std::string>{"prefix", "inside"});
+  CHECK(res.fired_rules(*p, a2) == std::set<std::string>{"shout", "short", "ordered"});
+  CHECK(res.fired_rules(*p, accent) == std::set<std::string>{"shout", "short"});
+}
+
+TEST_CASE("more than 64 rules use several fired words", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  std::string src;
+  for (int i = 0; i < 70; ++i)
+    src += "rule r" + std::to_string(i) + " on rental\n  report\n  when event.chip_count >= " + std::to_string(i) + "\n";
+  auto p = policy(src);
+  Events ev(*p);
+  uint32_t r = ev.row("rental");
+  ev.i(r, "chip_count", 66);
+  Results res = run(*p, ev, level);
+  REQUIRE(res.words == 2);
+  CHECK(res.fired[0] == ~uint64_t{0});
+  CHECK(res.fired[1] == 0b111);
+}
+
+TEST_CASE("fired words: extra words are cleared, too few fail closed", "[jit]") {
+  auto p = policy(R"(
+rule a on rental
+  report
+  when event.chip_count > 1
+)");
+  auto compiled = jit::compile(p->module, p->columns);
+  REQUIRE(compiled);
+  Events ev(*p);
+  uint32_t r0 = ev.row("rental");
+  ev.i(r0, "chip_count", 5);
+  uint32_t r1 = ev.row("rental");
+  ev.i(r1, "chip_count", 0);
+  EdictColumns cols = ev.view();
+  Results wide(2, 1, 2);  // 3 words per row
+  EdictResults out = wide.view();
+  (*compiled)->evaluate(cols, out);
+  CHECK(wide.fired == std::vector<uint64_t>{1, 0, 0, 0, 0, 0});
+  CHECK(int{wide.decision[0]} == p->outcome("report"));
+
+  Results none(2, 1);
+  EdictResults narrow = none.view();
+  narrow.fired_words = 0;
+  (*compiled)->evaluate(cols, narrow);
+  CHECK(none.decision == std::vector<uint8_t>{EDICT_DECISION_ERROR, EDICT_DECISION_ERROR});
+  CHECK(none.fault_rule[0] == UINT32_MAX);
+  CHECK(none.fired[0] == 0xA5A5A5A5A5A5A5A5ull);  // untouched
+
+  // An empty batch touches nothing.
+  EdictColumns empty = cols;
+  empty.rows = 0;
+  Results untouched(2, 1);
+  EdictResults u = untouched.view();
+  (*compiled)->evaluate(empty, u);
+  CHECK(untouched.decision[0] == 0xA5);
+}
+
+TEST_CASE("a policy without rules decides the default", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  auto p = policy("default review\n");
+  Events ev(*p);
+  ev.row("rental");
+  ev.bad_row();
+  Results res = run(*p, ev, level);
+  CHECK(int{res.decision[0]} == p->outcome("review"));
+  CHECK(int{res.decision[1]} == EDICT_DECISION_SKIPPED);
+  CHECK(res.fired[0] == 0);
+}
+
+TEST_CASE("destroying a compiled policy unloads its code", "[jit]") {
+  auto p = policy(R"(
+rule a on rental
+  deny
+  when event.chip_count > 1
+)");
+  auto made = jit::Jit::create();
+  INFO(made.error());
+  REQUIRE(made);
+  std::shared_ptr<jit::Jit> jit = *made;
+  CHECK(!jit->host_cpu().empty());
+  jit::JitOptions fixed;
+  fixed.function_name = "edict_test_fixed_name";
+  auto first = jit->compile(p->module, p->columns, fixed);
+  REQUIRE(first);
+  CHECK((*first)->symbol() == "edict_test_fixed_name");
+  // The name is taken while the first policy is loaded...
+  auto clash = jit->compile(p->module, p->columns, fixed);
+  CHECK(!clash);
+  CHECK(clash.error().find("edict_test_fixed_name") != std::string::npos);
+  // ...and free again once it is destroyed.
+  first = jit::Result<std::unique_ptr<jit::CompiledPolicy>>::fail("dropped");
+  auto second = jit->compile(p->module, p->columns, fixed);
+  INFO(second.error());
+  REQUIRE(second);
+  // Policies outlive the Jit handle that made them.
+  jit.reset();
+  Events ev(*p);
+  uint32_t r = ev.row("rental");
+  ev.i(r, "chip_count", 2);
+  EdictColumns cols = ev.view();
+  Results res(1, 1);
+  EdictResults out = res.view();
+  (*second)->evaluate(cols, out);
+  CHECK(int{res.decision[0]} == p->outcome("deny"));
+  // Unnamed policies get fresh names and coexist.
+  auto x = jit::compile(p->module, p->columns);
+  auto y = jit::compile(p->module, p->columns);
+  REQUIRE(x);
+  REQUIRE(y);
+  CHECK((*x)->symbol() != (*y)->symbol());
+}
+
+TEST_CASE("bad input to the code generator is an error, not a crash", "[jit]") {
+  auto p = policy(R"(
+rule a on rental
+  deny
+  when event.chip_count > 1
+)");
+  jit::ColumnMap none;
+  auto r = jit::compile(p->module, none);
+  CHECK(!r);
+  CHECK(r.error().find("column map") != std::string::npos);
+  ir::Module broken = p->module;
+  broken.errors.push_back("lowering failed");
+  CHECK(!jit::compile(broken, p->columns));
+  ir::Module bad_column = p->module;
+  jit::ColumnMap short_map = p->columns;
+  short_map.column[0].resize(1);
+  auto s = jit::compile(bad_column, short_map);
+  CHECK(!s);
+  CHECK(s.error().find("no batch column") != std::string::npos);
+}
+
+TEST_CASE("the generated code can be dumped as LLVM IR and assembly", "[jit]") {
+  auto p = policy(R"(
+set D5: country = { "AF", "BY", "CN", "CU", "IR", "KP", "RU", "VE", "ZW" }
+rule a on rental
+  deny
+  when event.customer_hq in D5 and event.chip_count * 2 > 10
+)");
+  auto ir0 = jit::emit(p->module, p->columns, jit::EmitKind::LlvmIr, OptLevel::O0);
+  INFO(ir0.error());
+  REQUIRE(ir0);
+  CHECK(ir0->find("define void @edict_eval_batch(") != std::string::npos);
+  CHECK(ir0->find("llvm.smul.with.overflow.i64") != std::string::npos);
+  CHECK(ir0->find("alloca") != std::string::npos);
+  auto ir2 = jit::emit(p->module, p->columns, jit::EmitKind::LlvmIr, OptLevel::O2);
+  REQUIRE(ir2);
+  CHECK(ir2->find("alloca") == std::string::npos);  // promoted to registers
+  auto asm2 = jit::emit(p->module, p->columns, jit::EmitKind::Assembly, OptLevel::O2);
+  INFO(asm2.error());
+  REQUIRE(asm2);
+  CHECK(asm2->find("edict_eval_batch:") != std::string::npos);
+  jit::JitOptions keep;
+  keep.keep_llvm_ir = true;
+  auto compiled = jit::compile(p->module, p->columns, keep);
+  REQUIRE(compiled);
+  CHECK((*compiled)->llvm_ir().find((*compiled)->symbol()) != std::string::npos);
+}
+
+TEST_CASE("the reference policy: JIT and interpreter agree on its examples", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  auto p = from_path(std::string(EDICT_SOURCE_DIR) + "/policies/reference.edict");
+  REQUIRE(p->module.rules.size() == 9);
+  // Every example event of the policy, at several times and with tweaks.
+  Events ev(*p, 256);
+  const check::CheckedProgram& c = p->checked;
+  const char* times[] = {"2022-01-01T00:00:00Z", "2023-11-17T00:00:00Z", "2024-03-01T00:00:00Z",
+                         "2025-02-01T00:00:00Z", "2025-05-13T00:00:00Z"};
+  for (const check::EventValue& example : c.example_events) {
+    const check::RecordSchema& schema = c.records[static_cast<size_t>(example.record)];
+    for (const char* time : times) {
+      for (int variant = 0; variant < 3; ++variant) {
+        uint32_t r = ev.row(schema.name);
+        for (size_t f = 0; f < schema.fields.size(); ++f) {
+          const Value& v = example.fields[f];
+          const std::string& name = schema.fields[f].name;
+          switch (v.kind) {
+            case TypeKind::Int: ev.i(r, name, variant == 1 ? v.i * 1000 : v.i); break;
+            case TypeKind::Number: ev.n(r, name, variant == 2 ? v.n * 1e6 : v.n); break;
+            case TypeKind::Bool: ev.b(r, name, v.i != 0); break;
+            case TypeKind::String: ev.s(r, name, variant == 2 ? "B200" : v.s); break;
+            case TypeKind::Country: ev.c(r, name, variant == 1 ? "CN" : v.s); break;
+            case TypeKind::Time: ev.t(r, name, time); break;
+            case TypeKind::Duration: ev.i(r, name, v.i); break;
+            default: break;  // absent optional field
+          }
+        }
+      }
+    }
+  }
+  REQUIRE(ev.batch.size() > 10);
+  Results res = run(*p, ev, level);
+  std::set<std::string> seen;
+  for (uint32_t r = 0; r < ev.batch.size(); ++r)
+    for (const std::string& name : res.fired_rules(*p, r)) seen.insert(name);
+  CHECK(seen.size() >= 5);  // the variants exercise most rules
+}
+
+// Not run by default: `edict_unit_tests "[.jit-bench]"` in a Release build.
+TEST_CASE("compile time of the reference policy", "[.jit-bench]") {
+  using Clock = std::chrono::steady_clock;
+  auto ms = [](Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+  };
+  for (OptLevel level : {OptLevel::O0, OptLevel::O2}) {
+    for (int round = 0; round < 4; ++round) {
+      auto t0 = Clock::now();
+      auto p = from_path(std::string(EDICT_SOURCE_DIR) + "/policies/reference.edict");
+      auto t1 = Clock::now();
+      auto compiled = jit::compile(p->module, p->columns, {level, "", false});
+      auto t2 = Clock::now();
+      REQUIRE(compiled);
+      std::printf("%s round %d: front end + lower %.2f ms, jit %.2f ms (codegen+opt %.2f, machine code %.2f)\n",
+                  level_name(level), round, ms(t0, t1), ms(t1, t2), (*compiled)->codegen_ms(),
+                  (*compiled)->native_ms());
+    }
+  }
+}
