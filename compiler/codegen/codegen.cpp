@@ -176,6 +176,8 @@ class Generator {
 
   Value* get(Body& body, ir::Reg r);
   void set(Body& body, ir::Reg r, Value* v);
+  // The rule's fault exit, with `site` recorded for an edge from the current block.
+  BasicBlock* fault_block(Body& body, uint32_t site);
   void fault_if(Body& body, Value* cond, uint32_t site);
   void jump_to_fault(Body& body, uint32_t site);
 
@@ -611,7 +613,7 @@ void Generator::set(Body& body, ir::Reg r, Value* v) {
   else body.ssa[r] = v;
 }
 
-void Generator::jump_to_fault(Body& body, uint32_t site) {
+BasicBlock* Generator::fault_block(Body& body, uint32_t site) {
   if (site != ir::kNoSite && site >= m_.fault_sites.size()) fail("fn " + body.f->name + ": fault site out of range");
   if (!body.fault) {
     body.fault = BasicBlock::Create(ctx_, m_.rules[static_cast<size_t>(body.rule)].name + ".fault", fn_);
@@ -619,15 +621,14 @@ void Generator::jump_to_fault(Body& body, uint32_t site) {
     body.fault_site = fb.CreatePHI(i32_, 4, "site");
   }
   body.fault_site->addIncoming(b_.getInt32(site), b_.GetInsertBlock());
-  b_.CreateBr(body.fault);
+  return body.fault;
 }
 
+void Generator::jump_to_fault(Body& body, uint32_t site) { b_.CreateBr(fault_block(body, site)); }
+
 void Generator::fault_if(Body& body, Value* cond, uint32_t site) {
-  BasicBlock* faulting = BasicBlock::Create(ctx_, "faulting", fn_);
   BasicBlock* ok = BasicBlock::Create(ctx_, "ok", fn_);
-  b_.CreateCondBr(cond, faulting, ok, llvm::MDBuilder(ctx_).createUnlikelyBranchWeights());
-  b_.SetInsertPoint(faulting);
-  jump_to_fault(body, site);
+  b_.CreateCondBr(cond, fault_block(body, site), ok, llvm::MDBuilder(ctx_).createUnlikelyBranchWeights());
   b_.SetInsertPoint(ok);
 }
 

@@ -148,13 +148,13 @@ std::string infix_spelling(const Expr& e) {
 }
 
 // True when the printed form of `e` ends in an expression slot that the
-// parser fills greedily (an aggregate's `over`/`by`/`where` part, an `if`'s
-// `else`): such an expression must be parenthesised when tokens follow it.
+// parser fills greedily (an aggregate's `where` filter, an `if`'s `else`):
+// such an expression must be parenthesised when tokens follow it.
 bool ends_open(const Expr& e) {
   const Expr* cur = &e;
   while (cur && !cur->parenthesized) {
     switch (cur->kind) {
-      case ExprKind::Aggregate:
+      case ExprKind::Aggregate: return cur->agg_filter >= 0;
       case ExprKind::If: return true;
       case ExprKind::Unary:
       case ExprKind::Binary:
@@ -173,6 +173,12 @@ bool ends_open(const Expr& e) {
 bool needs_parens(const Expr& child, int min_prec, bool followed) {
   if (child.parenthesized) return false;
   return prec(child) < min_prec || (followed && ends_open(child));
+}
+
+// The base of `.f` or `[k]`: an aggregate's window or key operand would take
+// the postfix for itself.
+bool needs_parens_as_base(const Expr& base) {
+  return needs_parens(base, kPrecAtom, true) || (!base.parenthesized && base.kind == ExprKind::Aggregate);
 }
 
 // One operand of an infix spine: `a + b - c` is {a, +, b, -, c}.
@@ -437,6 +443,12 @@ class Printer {
     return needs_parens(*c, min_prec, followed) ? "(" + s + ")" : s;
   }
 
+  std::string flat_base(const Expr* base) const {
+    if (!base) return "";
+    std::string s = flat(*base);
+    return needs_parens_as_base(*base) ? "(" + s + ")" : s;
+  }
+
   static const Expr* kid(const Expr& e, size_t i) { return i < e.children.size() ? e.children[i].get() : nullptr; }
   static const Expr* kid(const Expr& e, int i) { return i >= 0 ? kid(e, static_cast<size_t>(i)) : nullptr; }
 
@@ -451,10 +463,8 @@ class Printer {
       case ExprKind::Duration: return e.text.empty() ? std::string(token(e)) : e.text;
       case ExprKind::Event: return "event";
       case ExprKind::Name: return e.text;
-      case ExprKind::Field: return flat_child(kid(e, size_t{0}), kPrecAtom, true) + "." + e.text;
-      case ExprKind::Index:
-        return flat_child(kid(e, size_t{0}), kPrecAtom, true) + "[" + flat_child(kid(e, size_t{1}), 0, false) +
-               "]";
+      case ExprKind::Field: return flat_base(kid(e, size_t{0})) + "." + e.text;
+      case ExprKind::Index: return flat_base(kid(e, size_t{0})) + "[" + flat_child(kid(e, size_t{1}), 0, false) + "]";
       case ExprKind::Call: {
         std::string s = e.text + "(";
         for (size_t i = 0; i < e.children.size(); ++i) s += (i ? ", " : "") + flat_child(kid(e, i), 0, false);
@@ -514,11 +524,20 @@ class Printer {
       first = false;
     }
     s += ")";
-    if (const Expr* w = kid(e, e.agg_window))
-      s += " over " + flat_child(w, 0, e.agg_key >= 0 || e.agg_filter >= 0);
-    if (const Expr* k = kid(e, e.agg_key)) s += " by " + flat_child(k, 0, e.agg_filter >= 0);
+    if (const Expr* w = kid(e, e.agg_window)) s += " over " + aggregate_operand(*w);
+    if (const Expr* k = kid(e, e.agg_key)) s += " by " + aggregate_operand(*k);
     if (const Expr* f = kid(e, e.agg_filter)) s += " where " + flat_child(f, 0, false);
     return s;
+  }
+
+  // The window and key are simple operands in the grammar (a primary and
+  // postfix `.`/`[]`), so a comparison after them applies to the aggregate. An
+  // aggregate there is parenthesised too: it could take the `by`/`where` that
+  // follows.
+  std::string aggregate_operand(const Expr& operand) const {
+    std::string s = flat(operand);
+    bool wrap = !operand.parenthesized && (prec(operand) < kPrecAtom || operand.kind == ExprKind::Aggregate);
+    return wrap ? "(" + s + ")" : s;
   }
 
   // ---- expressions over several lines ----------------------------------------
@@ -660,13 +679,15 @@ class Printer {
         return out;
       }
       case ExprKind::Field: {
-        Frags out = layout_child(kid(e, size_t{0}), kPrecAtom, true, ci, col);
+        const Expr* base = kid(e, size_t{0});
+        Frags out = base ? layout(*base, needs_parens_as_base(*base), ci, col) : one(ci, "");
         out.back().text += "." + e.text;
         out.back().range.add(e.name_span);
         return out;
       }
       case ExprKind::Index: {
-        Frags out = layout_child(kid(e, size_t{0}), kPrecAtom, true, ci, col);
+        const Expr* base = kid(e, size_t{0});
+        Frags out = base ? layout(*base, needs_parens_as_base(*base), ci, col) : one(ci, "");
         out.back().text += "[" + flat_child(kid(e, size_t{1}), 0, false) + "]";
         if (const Expr* i = kid(e, size_t{1})) out.back().range.add(i->span);
         return out;
@@ -1051,7 +1072,12 @@ class Printer {
       push_line(0, header + "{}", head);
       return;
     }
-    push_with(0, header, head, layout_record(*value, 0, Blank::Keep));
+    // A full event is one field per line; `base with { ... }` overrides are
+    // short and read best on one line, as after `given`.
+    if (e.base.name.empty())
+      push_with(0, header, head, layout_record(*value, 0, Blank::Keep));
+    else
+      push_with(0, header, head, layout(*value, false, 0, width(header)));
   }
 
   void print_test(const ast::TestDecl& t) {
@@ -1184,7 +1210,7 @@ class Printer {
   }
 
   // Trailing comments of consecutive code lines at one indentation (no blank
-  // line or comment line between them) start in one column, two spaces after
+  // line or comment line between them) start in one column, one space after
   // the longest of those lines that has one, as gofmt does.
   std::string render(const std::vector<OutLine>& out, std::string_view margin) const {
     std::vector<int> column(out.size(), 0);
@@ -1194,7 +1220,7 @@ class Printer {
         ++j;
       int col = 0;
       for (size_t k = i; k < j; ++k)
-        if (!out[k].trailing.empty()) col = std::max(col, out[k].indent + width(out[k].text) + 2);
+        if (!out[k].trailing.empty()) col = std::max(col, out[k].indent + width(out[k].text) + 1);
       for (size_t k = i; k < j; ++k) column[k] = col;
       i = j;
     }
@@ -1208,7 +1234,7 @@ class Printer {
       for (size_t k = 0; k < o.trailing.size(); ++k) {
         if (k == 0) {
           int used = o.indent + width(o.text);
-          text.append(static_cast<size_t>(std::max(column[i] - used, 2)), ' ');
+          text.append(static_cast<size_t>(std::max(column[i] - used, 1)), ' ');
         } else {
           text += ' ';
         }
@@ -1313,6 +1339,23 @@ const ast::RuleDecl* rule_with_duplicate_clause(const ast::Module& m) {
   return nullptr;
 }
 
+// What ast::dump leaves out but the formatter must also keep: the author's
+// parentheses. One line per expression node, pre-order.
+void fingerprint(const Expr& e, std::string& out) {
+  ast::walk(e, [&](const Expr& x) {
+    out += std::to_string(static_cast<int>(x.kind)) + " " + std::to_string(static_cast<int>(x.op)) +
+           (x.parenthesized ? " (p)" : "") + (x.negated ? " not" : "") + " " + std::to_string(x.children.size()) +
+           " " + x.text + "\n";
+  });
+}
+
+std::string fingerprint(const ast::Module& m) {
+  std::string out;
+  for (const auto& d : m.decls)
+    if (d) ast::for_each_expr(*d, [&](const Expr& e) { fingerprint(e, out); });
+  return out;
+}
+
 std::vector<std::string> comment_texts(const SourceManager& sources, const ast::Module& m) {
   std::vector<std::string> texts;
   for (const ast::Comment& c : m.comments) {
@@ -1355,7 +1398,7 @@ std::optional<std::string> format_source(const SourceManager& sources, FileId fi
   const char* problem = nullptr;
   if (!again || check_sink.has_errors())
     problem = "the formatted text does not parse";
-  else if (ast::dump(*again, check_sources) != ast::dump(*module, sources))
+  else if (ast::dump(*again, check_sources) != ast::dump(*module, sources) || fingerprint(*again) != fingerprint(*module))
     problem = "the formatted text parses to a different program";
   else if (comment_texts(check_sources, *again) != comment_texts(sources, *module))
     problem = "the formatted text lost or duplicated a comment";

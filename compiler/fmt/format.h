@@ -37,9 +37,11 @@ struct Options {
 //   between items is kept (several collapse to one); nowhere else;
 // - rule clauses one per line, indented two, in the order effective, until,
 //   cite, effect+message, when, unless; policy clauses version, source, status;
-// - event fields, example fields, table rows one per line with trailing
-//   commas; record literals elsewhere and table row values on one line when
-//   they fit, else one field per line; set literals on one line when they fit,
+// - event fields, the fields of an example (without `base with`), table rows
+//   one per line with trailing commas; other record literals (table row
+//   values, `with` overrides) on one line when they fit, else one field per
+//   line; table rows that fit are aligned on their values (keys padded) in
+//   runs not separated by a blank line; set literals on one line when they fit,
 //   else filled up to the width, trailing comma;
 // - `and`/`or` chains that do not fit are broken one operand per line with the
 //   operator leading, two deeper than the clause; a parenthesised chain that
@@ -50,7 +52,8 @@ struct Options {
 //   exponent case normalised, `_` grouping kept;
 // - comments: each appears exactly once; a comment on the line before an item
 //   stays before it (at the item's indentation), one after an item on the same
-//   line stays trailing (two spaces before it); a comment inside an expression
+//   line stays trailing (one space before it, aligned with the trailing comments
+//   of the neighbouring lines); a comment inside an expression
 //   that is printed on one line moves to its own line before that line. A
 //   comment between the operands of an `and`/`or` chain or inside a set or
 //   record literal keeps that construct broken so the comment stays in place.

@@ -1,14 +1,32 @@
-// Engine seam to the LLVM JIT. (Being connected: compiler/jit is in progress.)
+// Engine seam to the LLVM JIT (compiler/jit): owns a CompiledPolicy, whose
+// destruction unloads the policy's code.
 #include "runtime/engine/jit_backend.h"
 
-namespace edict::engine {
+#include "compiler/jit/jit.h"
 
-std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module&, std::vector<std::vector<int>>, int,
-                                            std::string* error) {
-  *error = "this build has no JIT yet";
-  return nullptr;
+namespace edict::engine {
+namespace {
+struct JitCode : Policy::Jitted {
+  std::unique_ptr<jit::CompiledPolicy> compiled;
+};
+}  // namespace
+
+std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module, std::vector<std::vector<int>> column_map,
+                                            int opt_level, std::string* error) {
+  jit::JitOptions options;
+  options.opt = opt_level == 0 ? jit::OptLevel::O0 : jit::OptLevel::O2;
+  auto compiled = jit::compile(module, jit::ColumnMap{std::move(column_map)}, options);
+  if (!compiled) {
+    *error = compiled.error();
+    return nullptr;
+  }
+  auto code = std::make_unique<JitCode>();
+  code->compiled = std::move(*compiled);
+  return code;
 }
 
-void jit_run(const Policy::Jitted&, const EdictColumns&, EdictResults&) {}
+void jit_run(const Policy::Jitted& jitted, const EdictColumns& columns, EdictResults& results) {
+  static_cast<const JitCode&>(jitted).compiled->evaluate(columns, results);
+}
 
 }  // namespace edict::engine

@@ -264,9 +264,7 @@ TEST_CASE("fmt: example and test declarations", "[fmt]") {
       "  chip_count: 64,\n"
       "}\n"
       "\n"
-      "example later: rental = sg with {\n"
-      "  time: 2025-01-01T00:00:00Z,\n"
-      "}\n"
+      "example later: rental = sg with { time: 2025-01-01T00:00:00Z }\n"
       "\n"
       "test \"t\" {\n"
       "  given sg\n"
@@ -359,7 +357,7 @@ TEST_CASE("fmt: leading and trailing comments stay with their declaration", "[fm
       "// file header\n"
       "\n"
       "// about a\n"
-      "const a = 1  // trailing a\n"
+      "const a = 1 // trailing a\n"
       "/* about b */\n"
       "const b = 2\n"
       "// last words\n");
@@ -374,13 +372,13 @@ TEST_CASE("fmt: comments on fields are kept and trailing ones aligned", "[fmt]")
       "  time: time\n"
       "  // end of fields\n"
       "} // after\n",
-      "event rental {  // the rental\n"
+      "event rental { // the rental\n"
       "  // identity\n"
-      "  id: string,            // unique\n"
-      "  customer_hq: country,  // headquarters\n"
+      "  id: string,           // unique\n"
+      "  customer_hq: country, // headquarters\n"
       "  time: time,\n"
       "  // end of fields\n"
-      "}  // after\n");
+      "} // after\n");
 }
 
 TEST_CASE("fmt: comments on rule clauses move with their clause", "[fmt]") {
@@ -390,8 +388,8 @@ TEST_CASE("fmt: comments on rule clauses move with their clause", "[fmt]") {
       "  deny \"m\"\n"
       "  effective 2023-11-17  // in force\n"
       "  when a\n",
-      "rule r on rental  // header\n"
-      "  effective 2023-11-17  // in force\n"
+      "rule r on rental // header\n"
+      "  effective 2023-11-17 // in force\n"
       "  // why deny\n"
       "  deny \"m\"\n"
       "  when a\n");
@@ -421,7 +419,7 @@ TEST_CASE("fmt: a comment between chain operands keeps the chain broken", "[fmt]
       "    and b\n",
       "rule r on rental\n"
       "  deny\n"
-      "  when a  // first\n"
+      "  when a // first\n"
       "    // second\n"
       "    and b\n");
 }
@@ -443,14 +441,14 @@ TEST_CASE("fmt: comments inside set and table literals", "[fmt]") {
       "  // nothing yet\n"
       "}\n",
       "set S: country = {\n"
-      "  \"CN\",  // China\n"
+      "  \"CN\", // China\n"
       "  \"RU\",\n"
       "  // Macau\n"
       "  \"MO\",\n"
       "}\n"
       "\n"
       "table t: string -> { a: int } = {\n"
-      "  \"x\":  { a: 1 },  // first\n"
+      "  \"x\":  { a: 1 }, // first\n"
       "  // second\n"
       "  \"yy\": { a: 2 },\n"
       "  // done\n"
@@ -473,14 +471,14 @@ TEST_CASE("fmt: comments in tests and examples", "[fmt]") {
       "  expect allow // nothing fires\n"
       "}\n",
       "example x: rental = {\n"
-      "  id: \"a\",  // id\n"
+      "  id: \"a\", // id\n"
       "  n: 1,\n"
       "}\n"
       "\n"
       "test \"t\" {\n"
       "  // the base case\n"
       "  given x\n"
-      "  expect allow  // nothing fires\n"
+      "  expect allow // nothing fires\n"
       "}\n");
 }
 

@@ -749,6 +749,10 @@ TEST_CASE("a rule that inlining would blow up is a clean diagnostic", "[ir]") {
   CHECK(found);
   CHECK(r->module.errors.empty());  // a user diagnostic, not an internal error
   CHECK(ir::verify(r->module).empty());
+  // The overload without a sink reports it among the module's errors.
+  ir::Module plain = ir::lower(r->checked);
+  CHECK(!plain.ok());
+  CHECK(plain.errors[0].rfind("E0601: rule `r` is too large", 0) == 0);
 }
 
 TEST_CASE("defs nested deeper than the inline limit are a clean diagnostic", "[ir]") {
@@ -761,6 +765,99 @@ TEST_CASE("defs nested deeper than the inline limit are a clean diagnostic", "[i
   for (const Diagnostic& d : r->sink.all()) found = found || d.code == "E0602";
   CHECK(found);
   CHECK(ir::verify(r->module).empty());
+}
+
+}  // namespace
+
+namespace {
+
+TEST_CASE("every construct lowers to verified IR", "[ir]") {
+  auto r = lower_source(R"(
+table chips: string -> { tpp: int, note: string? } = {
+  "H100": { tpp: 15_832, note: "x" },
+  "T4": { tpp: 1_040 },
+}
+set NAMES: string = { "a", "b" }
+def ratio(a: number, b: int): number = a / b
+def flag(b: bool): bool = b and true
+rule r on rental
+  review "{event.chip}: {chips[event.chip].tpp otherwise -1} {lower(event.chip)} {event.time + 1d}"
+  when (if event.purpose == "x" then 1 else 2.5) < event.hours
+    and (chips[event.chip].tpp otherwise 0) >= 4_800
+    and (chips[event.chip].note otherwise "none") != "y"
+    and (event.chip in chips and chips[event.chip].note is present)
+    and len(upper(event.chip)) > 2 and ends_with(event.chip, "0") and contains(event.chip, "1")
+    and event.time + 30d > 2024-01-01 and event.time - 2024-01-01T00:00:00Z >= 1d
+    and ratio(event.chip_count, 2) > 0.5
+    and flag(event.chip == "H100" or event.purpose in NAMES)
+    and (event.chip_count > 1) == (event.chip not in NAMES)
+)",
+                        {}, true);
+  const ir::Function& f = r->fires("r");
+  check_structure(f);
+  std::string t = r->text("r");
+  INFO(t);
+  CHECK(count(t, "table.find @chips") == 1);     // shared by every lookup of the same key
+  CHECK(count(t, "cell.has @chips.note") >= 1);  // optional cell tested before it is read
+  CHECK(count(t, "call upper(") == 1);
+  CHECK(count(t, "call len(") == 1);
+  CHECK(count(t, "call ends_with(") == 1);
+  CHECK(count(t, "call contains(") == 1);
+  CHECK(count(t, "iadd") == 1);                  // time + 30d
+  CHECK(count(t, "isub") == 1);                  // time - time
+  CHECK(count(t, ":dur = const 30d") == 1);
+  CHECK(count(t, "fdiv") == 1);
+  CHECK(count(t, "copy") >= 4);                  // merge registers of if, otherwise and bool values
+  for (const ir::Function& g : r->module.functions) check_structure(g);
+}
+
+TEST_CASE("lowering is fail-closed where a kind lacks a field it reads", "[ir]") {
+  // `event.note` exists only on rentals; on provisions the read is
+  // statically absent and the guard folds, so no fault remains reachable.
+  auto r = lower_source(R"(
+rule r on any
+  deny "{event.chip}"
+  when event.note is present and event.note == "x"
+)");
+  std::string p = r->text("r", "provision");
+  CHECK(p == "  fn r/provision: fires\n  bb0:\n    ret false\n");
+  std::string t = r->text("r", "rental");
+  CHECK(count(t, "has rental.note") == 1);
+  CHECK(count(t, "load rental.note") == 1);
+  CHECK(count(t, "load.checked") == 0);
+}
+
+}  // namespace
+
+namespace {
+
+TEST_CASE("the whole-policy instruction budget and the nesting limit are clean diagnostics", "[ir]") {
+  const char* src = R"(
+rule a on rental
+  deny
+  when event.chip_count > 1 and event.hours > 2 and event.chip == "x"
+rule b on rental
+  deny
+  when event.chip_count > 1 and event.hours > 2 and event.chip == "x"
+)";
+  SECTION("total budget") {
+    ir::LowerOptions o;
+    o.max_instructions_total = 12;
+    auto r = lower_source(src, o, false);
+    size_t e0601 = 0;
+    for (const Diagnostic& d : r->sink.all()) e0601 += d.code == "E0601";
+    CHECK(e0601 == 1);
+    CHECK(ir::verify(r->module).empty());
+  }
+  SECTION("expression depth") {
+    ir::LowerOptions o;
+    o.max_expression_depth = 3;
+    auto r = lower_source(src, o, false);
+    size_t e0602 = 0;
+    for (const Diagnostic& d : r->sink.all()) e0602 += d.code == "E0602";
+    CHECK(e0602 == 2);  // once per rule
+    CHECK(ir::verify(r->module).empty());
+  }
 }
 
 }  // namespace
