@@ -222,44 +222,75 @@ std::vector<BlockId> reverse_postorder(const Function& f) {
   return post;
 }
 
-std::vector<BlockId> immediate_dominators(const Function& f) {
+Dominators dominators(const Function& f) {
+  Dominators d;
   std::vector<BlockId> order = reverse_postorder(f);
-  if (order.empty()) return {};
-  // Cooper, Harvey and Kennedy's algorithm; without back edges one pass in
-  // reverse postorder is the fixed point.
-  std::vector<BlockId> idom(f.blocks.size(), UINT32_MAX);
-  std::vector<uint32_t> rank(f.blocks.size(), UINT32_MAX);
-  for (uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
+  if (order.empty()) return d;
+  const size_t n = f.blocks.size();
+  d.idom.assign(n, UINT32_MAX);
+  // Without back edges every predecessor precedes its block in reverse
+  // postorder, so one pass assigns final idoms, and a block's idom is the
+  // nearest common ancestor of its predecessors in the tree built so far.
+  // Ancestor tables (binary lifting) answer each query in O(log n).
+  int levels = 1;
+  while ((size_t{1} << levels) < n) ++levels;
+  std::vector<std::vector<BlockId>> up(levels, std::vector<BlockId>(n, 0));
+  std::vector<uint32_t> depth(n, 0);
+  auto link = [&](BlockId b, BlockId parent) {
+    d.idom[b] = parent;
+    depth[b] = b == parent ? 0 : depth[parent] + 1;
+    up[0][b] = parent;
+    for (int k = 1; k < levels; ++k) up[k][b] = up[k - 1][up[k - 1][b]];
+  };
+  auto common = [&](BlockId x, BlockId y) {
+    if (depth[x] < depth[y]) std::swap(x, y);
+    for (int k = levels - 1; k >= 0; --k)
+      if (depth[x] - depth[y] >= (uint32_t{1} << k)) x = up[k][x];
+    if (x == y) return x;
+    for (int k = levels - 1; k >= 0; --k)
+      if (up[k][x] != up[k][y]) {
+        x = up[k][x];
+        y = up[k][y];
+      }
+    return up[0][x];
+  };
   auto preds = predecessors(f);
-  idom[0] = 0;
+  link(0, 0);
   for (BlockId b : order) {
     if (b == 0) continue;
-    BlockId d = UINT32_MAX;
+    BlockId dom = UINT32_MAX;
     for (BlockId p : preds[b]) {
-      if (idom[p] == UINT32_MAX) continue;
-      if (d == UINT32_MAX) {
-        d = p;
-        continue;
-      }
-      BlockId x = p, y = d;
-      while (x != y) {
-        while (rank[x] > rank[y]) x = idom[x];
-        while (rank[y] > rank[x]) y = idom[y];
-      }
-      d = x;
+      if (d.idom[p] == UINT32_MAX) continue;  // unreachable predecessor
+      dom = dom == UINT32_MAX ? p : common(p, dom);
     }
-    idom[b] = d;
+    link(b, dom);
   }
-  return idom;
+  // Preorder intervals for O(1) dominance queries.
+  std::vector<std::vector<BlockId>> children(n);
+  for (BlockId b : order)
+    if (b != 0) children[d.idom[b]].push_back(b);
+  d.pre.assign(n, UINT32_MAX);
+  d.post.assign(n, 0);
+  uint32_t clock = 0;
+  std::vector<std::pair<BlockId, size_t>> stack = {{0, 0}};
+  d.pre[0] = clock++;
+  while (!stack.empty()) {
+    auto& [b, next] = stack.back();
+    if (next < children[b].size()) {
+      BlockId c = children[b][next++];
+      d.pre[c] = clock++;
+      stack.push_back({c, 0});
+      continue;
+    }
+    d.post[b] = clock;
+    stack.pop_back();
+  }
+  return d;
 }
 
-bool dominates(const std::vector<BlockId>& idom, BlockId a, BlockId b) {
-  if (a >= idom.size() || b >= idom.size() || idom[b] == UINT32_MAX) return false;
-  for (;;) {
-    if (a == b) return true;
-    if (b == 0 || idom[b] == b) return false;
-    b = idom[b];
-  }
+bool Dominators::dominates(BlockId a, BlockId b) const {
+  if (a >= pre.size() || b >= pre.size() || pre[a] == UINT32_MAX || pre[b] == UINT32_MAX) return false;
+  return pre[a] <= pre[b] && pre[b] < post[a];
 }
 
 // ---- presence facts ---------------------------------------------------------------

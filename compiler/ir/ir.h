@@ -441,12 +441,17 @@ std::vector<std::vector<BlockId>> predecessors(const Function& f);
 // since the CFG is acyclic); empty if a cycle is reachable.
 std::vector<BlockId> reverse_postorder(const Function& f);
 
-// Immediate dominator of every block (the entry is its own; unreachable
-// blocks get UINT32_MAX). Empty if the CFG has a reachable cycle.
-std::vector<BlockId> immediate_dominators(const Function& f);
-// True if block `a` dominates block `b` (every path from the entry to `b`
-// passes through `a`), given immediate_dominators' result.
-bool dominates(const std::vector<BlockId>& idom, BlockId a, BlockId b);
+// The dominator tree: block `a` dominates `b` when every path from the
+// entry to `b` passes through `a`. Built in O(n log n) (binary lifting for
+// the common-ancestor queries), queried in O(1), so large inlined rules stay
+// cheap. Unreachable blocks have no dominator and dominate nothing.
+struct Dominators {
+  std::vector<BlockId> idom;        // immediate dominator; the entry's is itself; UINT32_MAX: unreachable
+  std::vector<uint32_t> pre, post;  // preorder interval of each block in the tree
+  bool dominates(BlockId a, BlockId b) const;
+};
+// Empty `idom` if the CFG has a reachable cycle.
+Dominators dominators(const Function& f);
 
 // What holds about optional values on entry to a block, as proven by the
 // branches on `has`, `row.has` and `cell.has` tests on every path to it.

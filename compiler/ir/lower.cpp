@@ -166,7 +166,7 @@ std::vector<uint32_t> def_counts(const Function& f) {
 void eliminate_common_subexpressions(Function& f) {
   std::vector<BlockId> order = reverse_postorder(f);
   if (order.empty()) return;
-  std::vector<BlockId> idom = immediate_dominators(f);
+  std::vector<BlockId> idom = dominators(f).idom;
   std::vector<std::vector<BlockId>> children(f.blocks.size());
   for (BlockId b : order)
     if (b != 0 && idom[b] != UINT32_MAX) children[idom[b]].push_back(b);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "compiler/ir/ir.h"
@@ -354,13 +355,14 @@ class FunctionVerifier {
   }
 
   // Every use must see a definition on every path from the entry. A
-  // register written once needs its definition to dominate the use; a merge
-  // register (written in several blocks) needs every path from the entry to
-  // the use to pass one of its definitions, found by one search per register
-  // for the blocks reachable while avoiding them. Both stay near linear on
-  // large inlined rules, unlike a bitset per block.
+  // register written once needs its definition to dominate the use. For a
+  // merge register (written in several blocks) a backward walk from the use
+  // must not reach the entry without crossing a block that writes it; the
+  // walk stops at those blocks, so for lowering's diamonds it only visits the
+  // arms. Both stay near linear on large inlined rules.
   void check_defined_before_use() {
-    std::vector<BlockId> idom = immediate_dominators(f_);
+    Dominators dom = dominators(f_);
+    auto preds = predecessors(f_);
     struct Site {
       BlockId block;
       uint32_t index;
@@ -371,35 +373,37 @@ class FunctionVerifier {
         Reg d = f_.blocks[b].insts[i].dst;
         if (reg_ok(d)) defs[d].push_back({b, i});
       }
-    std::vector<std::vector<bool>> open_reach(f_.regs.size());  // merge registers only, on demand
+    std::vector<uint32_t> seen(f_.blocks.size(), 0);
+    uint32_t stamp = 0;
+    auto writes = [&](Reg r, BlockId b) {
+      return std::any_of(defs[r].begin(), defs[r].end(), [&](const Site& d) { return d.block == b; });
+    };
+    // Every path from the entry to b's entry passes a block writing r.
+    auto defined_on_entry = [&](Reg r, BlockId b) {
+      if (b == 0) return false;
+      ++stamp;
+      std::vector<BlockId> work(preds[b].begin(), preds[b].end());
+      while (!work.empty()) {
+        BlockId p = work.back();
+        work.pop_back();
+        if (seen[p] == stamp) continue;
+        seen[p] = stamp;
+        if (writes(r, p)) continue;
+        if (p == 0) return false;
+        for (BlockId q : preds[p])
+          if (seen[q] != stamp) work.push_back(q);
+      }
+      return true;
+    };
+    std::map<std::pair<Reg, BlockId>, bool> memo;
     auto defined_at = [&](Reg r, BlockId b, uint32_t i) {
       for (const Site& d : defs[r])
         if (d.block == b && d.index < i) return true;  // written earlier in the same block
-      if (defs[r].size() == 1) {
-        const Site& d = defs[r][0];
-        return d.block != b && dominates(idom, d.block, b);
-      }
       if (defs[r].empty()) return false;
-      std::vector<bool>& reach = open_reach[r];
-      if (reach.empty()) {
-        // Blocks whose entry some path reaches without passing a definition.
-        std::vector<bool> writes(f_.blocks.size(), false);
-        for (const Site& d : defs[r]) writes[d.block] = true;
-        reach.assign(f_.blocks.size(), false);
-        std::vector<BlockId> work = {0};
-        reach[0] = true;
-        while (!work.empty()) {
-          BlockId x = work.back();
-          work.pop_back();
-          if (writes[x]) continue;
-          for (BlockId s : successors(f_.blocks[x]))
-            if (s < reach.size() && !reach[s]) {
-              reach[s] = true;
-              work.push_back(s);
-            }
-        }
-      }
-      return !reach[b];
+      if (defs[r].size() == 1) return defs[r][0].block != b && dom.dominates(defs[r][0].block, b);
+      auto [it, fresh] = memo.try_emplace({r, b}, false);
+      if (fresh) it->second = defined_on_entry(r, b);
+      return it->second;
     };
     std::vector<bool> reachable(f_.blocks.size(), false);
     for (BlockId b : reverse_postorder(f_)) reachable[b] = true;

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `edict eval` on generated event logs (bench/gen_events.py):
+
+- reference: the shipped reference policy decides every event of a 20,000-event
+  log exactly as an independent Python implementation (bench/reference_impl.py)
+  does, on both engines and with -j 1 and -j 2 (byte-identical outputs), and its
+  counts match the ones recorded in bench/reference_counts.json;
+- dirty: with --dirty 0.05, every line yields exactly one record, the error
+  records are exactly the manifest's lines with the right reason, and every other
+  line gets the same decision as when those lines are evaluated alone;
+- edge cases of the line format (docs/events.md).
+
+  run_eval_tests.py --edict build/cli/edict [--work DIR]
+"""
+import argparse, json, os, subprocess, sys, tempfile
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+POLICY = os.path.join(ROOT, "policies", "reference.edict")
+GEN = os.path.join(ROOT, "bench", "gen_events.py")
+REF = os.path.join(ROOT, "bench", "reference_impl.py")
+COUNTS = os.path.join(ROOT, "bench", "reference_counts.json")
+REASON_OF = {"broken_json": "invalid_json", "wrong_type": "wrong_type", "bad_country": "bad_country",
+             "bad_time": "bad_time", "missing_field": "missing_field", "invalid_utf8": "invalid_utf8",
+             "oversized": "line_too_long", "not_object": "not_object"}
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+    return cond
+
+
+def run(edict, args, stdin=None):
+    p = subprocess.run([edict, "eval", *args], capture_output=True, input=stdin, timeout=600)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def records(data):
+    return [json.loads(l) for l in data.decode().splitlines()]
+
+
+def test_reference(edict, work):
+    events = os.path.join(work, "ref.jsonl")
+    with open(events, "wb") as f:
+        subprocess.run([sys.executable, GEN, "-n", "20000", "--seed", "7"], stdout=f, check=True)
+    outputs = {}
+    for engine in ("jit", "interp"):
+        for threads in ("1", "2"):
+            code, out, err = run(edict, ["--engine", engine, "-j", threads, "-q", POLICY, events])
+            check(code == 0, f"reference {engine} -j{threads}: exit {code}: {err[-500:]}")
+            outputs[(engine, threads)] = out
+    base = outputs[("jit", "1")]
+    for k, v in outputs.items():
+        check(v == base, f"reference: output of {k} differs from jit -j1")
+    got = records(base)
+    exp = subprocess.run([sys.executable, REF, events], capture_output=True, check=True).stdout.decode().splitlines()
+    check(len(got) == len(exp) == 20000, f"reference: {len(got)} records for {len(exp)} lines")
+    bad = 0
+    counts = {"decisions": {}, "rules": {}}
+    for g, e in zip(got, exp):
+        line, decision, rules = (e.split("\t") + [""])[:3]
+        fired = ",".join(r["name"] for r in g.get("rules", []))
+        if g["line"] != int(line) or g["decision"] != decision or fired != rules:
+            bad += 1
+            if bad <= 3:
+                print("  mismatch:", g, "expected", e)
+        counts["decisions"][g["decision"]] = counts["decisions"].get(g["decision"], 0) + 1
+        for r in g.get("rules", []):
+            counts["rules"][r["name"]] = counts["rules"].get(r["name"], 0) + 1
+    check(bad == 0, f"reference: {bad} events decided differently from the independent implementation")
+    with open(COUNTS) as f:
+        recorded = json.load(f)["n20000_seed7"]
+    check(counts["decisions"] == {k: v for k, v in recorded["decisions"].items() if v},
+          f"reference: decision counts {counts['decisions']} != recorded {recorded['decisions']}")
+    check(counts["rules"] == {k: v for k, v in recorded["rules"].items() if v},
+          f"reference: rule counts {counts['rules']} != recorded {recorded['rules']}")
+
+
+def test_dirty(edict, work):
+    events = os.path.join(work, "dirty.jsonl")
+    manifest_path = os.path.join(work, "manifest.json")
+    with open(events, "wb") as f:
+        subprocess.run([sys.executable, GEN, "-n", "20000", "--seed", "11", "--dirty", "0.05",
+                        "--manifest", manifest_path], stdout=f, check=True)
+    manifest = json.load(open(manifest_path))
+    expected_errors = {line: REASON_OF[kind] for kind, lines in manifest["bad"].items() for line in lines}
+    check(len(expected_errors) > 500, "dirty: the generator produced malformed lines")
+    for engine in ("jit", "interp"):
+        code, out, err = run(edict, ["--engine", engine, "-q", POLICY, events])
+        check(code == 3, f"dirty {engine}: exit {code}, expected 3 (some lines are errors)")
+        got = records(out)
+        check([g["line"] for g in got] == list(range(1, manifest["lines"] + 1)),
+              f"dirty {engine}: not exactly one record per line, in order")
+        errors = {g["line"]: g.get("reason") for g in got if g["decision"] == "error"}
+        check(set(errors) == set(expected_errors),
+              f"dirty {engine}: error lines differ from the manifest "
+              f"(extra {sorted(set(errors) - set(expected_errors))[:5]}, "
+              f"missing {sorted(set(expected_errors) - set(errors))[:5]})")
+        wrong = [(l, errors.get(l), r) for l, r in expected_errors.items() if errors.get(l) != r]
+        check(not wrong, f"dirty {engine}: wrong reasons {wrong[:5]}")
+        for g in got:
+            if g["decision"] == "error":
+                check(g.get("error"), f"dirty {engine}: error record without a message: {g}")
+                break
+        # The good lines alone must be decided the same way.
+        with open(events, "rb") as f:
+            lines = f.read().split(b"\n")
+        good_lines = [i + 1 for i in range(manifest["lines"]) if i + 1 not in expected_errors]
+        clean = b"\n".join(lines[i - 1] for i in good_lines) + b"\n"
+        code2, out2, _ = run(edict, ["--engine", engine, "-q", POLICY, "-"], stdin=clean)
+        check(code2 == 0, f"dirty {engine}: the good lines alone exit {code2}")
+        clean_got = records(out2)
+        by_line = {g["line"]: g for g in got}
+        diff = 0
+        for n, c in zip(good_lines, clean_got):
+            d = by_line[n]
+            if d["decision"] != c["decision"] or d.get("rules") != c.get("rules"):
+                diff += 1
+        check(diff == 0 and len(clean_got) == len(good_lines),
+              f"dirty {engine}: {diff} good lines decided differently than in a clean run")
+
+
+def test_edges(edict):
+    good = (b'{"kind":"provision","id":"p-1","time":"2024-03-01T00:00:00Z","provider":"AWS","provider_hq":"US",'
+            b'"provider_parent_hq":"US","datacenter":"SG","region":"r","customer_id":"c","customer_hq":"CN",'
+            b'"parent_hq":"CN","dedicated":false,"ships_from":"US","entity_listed":false,"listed_ownership":0,'
+            b'"cluster_id":"k","chip":"H100-SXM5-80GB","chip_count":8,"interconnect_gbps":400,'
+            b'"peak_ops_per_s":1e21}')
+    cases = [
+        ("empty input", b"", 0, []),
+        ("no final newline", good, 0, [("allow", None)]),
+        ("CRLF", good + b"\r\n" + good + b"\r\n", 0, [("allow", None), ("allow", None)]),
+        ("blank lines", good + b"\n\n  \n" + good + b"\n", 3,
+         [("allow", None), ("error", "blank_line"), ("error", "blank_line"), ("allow", None)]),
+        ("unknown kind", b'{"kind":"lease","id":"x"}\n', 3, [("error", "unknown_kind")]),
+        ("unknown extra fields", good[:-1] + b',"zzz":[1,{"a":2}],"note":"x"}\n', 0, [("allow", None)]),
+        ("duplicate keys", good[:-1] + b',"chip":"T4"}\n', 3, [("error", "duplicate_key")]),
+    ]
+    for name, data, want_code, want in cases:
+        code, out, err = run(edict, ["-q", POLICY, "-"], stdin=data)
+        got = [(r["decision"] if r["decision"] == "error" else "allow" if r["decision"] == "allow" else r["decision"],
+                r.get("reason")) for r in records(out)]
+        # A provision of H100s in SG with peak 1e21 fires cluster_threshold (report); normalise for the check.
+        got = [("allow", None) if d == "report" else (d, r) for d, r in got]
+        check(code == want_code and got == want, f"edge case {name!r}: exit {code}, records {got}, want {want}")
+    code, out, err = run(edict, ["-q", os.path.join(ROOT, "tests", "eval", "broken_policy.edict"), "-"], stdin=b"")
+    check(code == 2 and "error[" in err, f"a policy with errors: exit {code}, expected 2 and diagnostics")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--edict", required=True)
+    ap.add_argument("--work")
+    a = ap.parse_args()
+    edict = os.path.abspath(a.edict)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = a.work or tmp
+        passed = failed = 0
+        for name, t in (("reference", lambda: test_reference(edict, work)), ("dirty", lambda: test_dirty(edict, work)),
+                        ("edges", lambda: test_edges(edict))):
+            before = len(failures)
+            t()
+            ok = len(failures) == before
+            passed += ok
+            failed += not ok
+            print(f"{'ok' if ok else 'FAILED'}: {name}")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
