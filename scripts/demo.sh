@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Edict's main job on the shipped policies: set up, build, then check every
-# policy (evaluation over a sample event log arrives with the evaluation issue).
+# Edict's main job on the shipped policies: set up, build, check every policy,
+# then screen a generated sample of 100,000 rental and provisioning events
+# with the reference policy and show the decisions and the summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
+edict=./build/cli/edict
 echo "== edict check policies/"
-./build/cli/edict check policies/
-echo "== edict fmt --check policies/"
-./build/cli/edict fmt --check policies/
+$edict check policies/
+echo
+sample=build/sample-events.jsonl
+if [ ! -s "$sample" ]; then
+  python3 bench/gen_events.py -n 100000 --seed 7 > "$sample"
+fi
+echo "== edict eval policies/reference.edict $sample -o build/decisions.jsonl"
+$edict eval policies/reference.edict "$sample" -o build/decisions.jsonl
+echo
+echo "== the first decisions that are not \`allow\` (of build/decisions.jsonl):"
+grep -v '"decision":"allow"' build/decisions.jsonl | head -n 3

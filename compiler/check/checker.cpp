@@ -58,7 +58,7 @@
 //   E0404 `expect ... by` a rule that does not apply to the event's kind
 //   E0405 duplicate test title               E0406 example based on itself
 // Warnings
-//   W0100 unused declaration (files that declare rules)
+//   W0100 unused declaration (files that declare rules; examples only when the program has tests)
 //   W0101 empty effective range (`until` not after `effective`)
 //   W0102 condition that is always true or always false
 //   W0103 duplicate set member               W0104 rule without `cite`
@@ -1176,6 +1176,10 @@ void Checker::check_rule(const ast::RuleDecl& rule, FileId file) {
 
 void Checker::warn_unused() {
   if (!options_.warn_unused) return;
+  // Examples exist for tests. A program without any test is most likely a
+  // rules file checked on its own while its tests live in a `*_test.edict`
+  // that imports it: its examples are not unused, just not loaded.
+  const bool has_tests = !out_.tests.empty();
   for (const auto& m : program_.modules) {
     if (!m) continue;
     bool has_rules = std::any_of(m->decls.begin(), m->decls.end(),
@@ -1187,7 +1191,9 @@ void Checker::warn_unused() {
         case ast::DeclKind::Set:
         case ast::DeclKind::Table:
         case ast::DeclKind::Def:
-        case ast::DeclKind::Example: break;
+        case ast::DeclKind::Example:
+          if (!has_tests) continue;
+          break;
         default: continue;
       }
       if (d->name.empty() || lookup(d->name, m->file) != d.get() || used_.count(d.get())) continue;

@@ -52,8 +52,9 @@
 // applies to, lowering emits one *fires* function and, when the rule has a
 // message, one *message* function, both specialised to that kind: field loads
 // name concrete columns, and a field the kind lacks is statically absent (its
-// presence test is folded to false). Functions are evaluation-free of each
+// presence test is folded to false). Functions are independent of each
 // other: no calls between functions (defs are inlined), no loops, no state.
+// `Rule::bodies` is sorted by event index.
 //
 // Kind match and effective dates are rule METADATA, not code: an engine runs
 // a rule's fires function on an event only if the event's kind has a body in
@@ -125,7 +126,8 @@
 //   iadd isub imul        checked int64 arithmetic. Signatures: int,int->int;
 //                         time,dur->time; dur,time->time (iadd);
 //                         time,dur->time (isub); time,time->dur (isub);
-//                         dur,dur->dur (iadd, isub)
+//                         dur,dur->dur (iadd, isub); dur,int->dur and
+//                         int,dur->dur (imul)
 //   ineg                  checked negation: int->int, dur->dur
 //   fadd fsub fmul fdiv   checked double arithmetic on num
 //   fneg                  num->num (never faults)
@@ -162,9 +164,28 @@
 // straight-line blocks merged; identical pure instructions dominated by an
 // earlier one are reused (so `advanced(chip)` looks its chip up once); checked
 // loads are downgraded where presence is proven; unused results of
-// instructions that cannot fault are removed. Faulting instructions are never
-// removed or reordered: a def argument that faults faults even if unused
-// (call by value, arguments left to right, before the body).
+// instructions that cannot fault are removed. Instructions that may fault
+// are never reordered, and removed only when an identical one that dominates
+// them already ran: a def argument that faults faults even if unused (call by
+// value, arguments left to right, before the body).
+//
+// WHY THIS SHAPE (design notes for the engines built on it):
+// - One function per (rule, event kind) rather than per rule: a columnar
+//   batch holds one kind's columns, so a kind's functions index its columns
+//   directly, and `on any` rules need no run-time kind test or missing-column
+//   case. The cost is a copy of the body per kind, which is small.
+// - Merge registers instead of phi nodes: the interpreter needs no edge
+//   copies and the LLVM backend gets phis from mem2reg; the verifier still
+//   proves every use defined on every path.
+// - Checked loads as instructions instead of "optional" types: no value type
+//   carries absence, so every register is one machine word, and the
+//   checker's guard analysis is not redone here (the presence dataflow only
+//   upgrades what it can prove).
+// - Jumping code for conditions: short-circuit order is explicit in the
+//   CFG, so both engines evaluate exactly the same operands in the same order.
+// - Sets and tables are module constants indexed like the checker's (a set
+//   the checker built for a literal or a union is `$N`); strings are pooled
+//   so set members and table keys are integer ids at run time.
 
 namespace edict::ir {
 
@@ -182,40 +203,19 @@ inline constexpr Reg kNoReg = UINT32_MAX;
 inline constexpr FuncId kNoFunc = -1;
 inline constexpr uint32_t kNoSite = UINT32_MAX;
 
+// clang-format off
 enum class Op : uint8_t {
-  Const,
-  Copy,
-  Load,
-  LoadChecked,
-  Has,
-  SetContains,
-  TableFind,
-  RowHas,
-  CellHas,
-  CellLoad,
-  CellLoadChecked,
-  IAdd,
-  ISub,
-  IMul,
-  INeg,
-  FAdd,
-  FSub,
-  FMul,
-  FDiv,
-  FNeg,
-  IToF,
-  ICmp,
-  FCmp,
-  SCmp,
+  Const, Copy,
+  Load, LoadChecked, Has,
+  SetContains, TableFind, RowHas, CellHas, CellLoad, CellLoadChecked,
+  IAdd, ISub, IMul, INeg, FAdd, FSub, FMul, FDiv, FNeg, IToF,
+  ICmp, FCmp, SCmp,
   Not,
   Call,
-  EmitText,
-  EmitValue,
-  Jmp,
-  Br,
-  Ret,
-  Fault,
+  EmitText, EmitValue,
+  Jmp, Br, Ret, Fault,
 };
+// clang-format on
 inline constexpr int kOpCount = static_cast<int>(Op::Fault) + 1;
 
 struct OpInfo {
@@ -409,8 +409,8 @@ struct LowerOptions {
 
 // CheckedProgram -> Module. `program` must have passed the checker without
 // errors. A rule that outgrows the limits is a user diagnostic in `sink`
-// (E0601 too many instructions, E0602 nested too deeply) and its
-// functions are replaced by a lone `fault`; check the sink before running.
+// (E0601 too many instructions, E0602 nested too deeply) and its functions
+// are replaced by a lone `fault absent`; check the sink before running.
 // Anything else that goes wrong (a broken invariant, a verifier finding) is
 // an internal error in Module::errors. Never throws.
 Module lower(const check::CheckedProgram& program, DiagnosticSink& sink, const LowerOptions& options = {});

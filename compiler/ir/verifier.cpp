@@ -201,7 +201,10 @@ class FunctionVerifier {
                (a == T::Time && b == T::Duration && r == T::Time) ||
                (a == T::Time && b == T::Time && r == T::Duration) ||
                (a == T::Duration && b == T::Duration && r == T::Duration);
-      case Op::IMul: return a == T::Int && b == T::Int && r == T::Int;
+      case Op::IMul:
+        return (a == T::Int && b == T::Int && r == T::Int) ||
+               (a == T::Duration && b == T::Int && r == T::Duration) ||
+               (a == T::Int && b == T::Duration && r == T::Duration);
       case Op::INeg: return (a == T::Int && r == T::Int) || (a == T::Duration && r == T::Duration);
       default: return false;
     }

@@ -981,6 +981,24 @@ rule r on rental
   CHECK(r->count("W0100") == 1);
   CHECK(r->sink.error_count() == 0);
 
+  // Examples are for tests: unused only when the program has tests that ignore them.
+  const std::string ex = R"(import "events.edict"
+rule r on provision
+  cite "x"
+  deny
+  when event.chip_count > 1
+example lonely: provision = {
+  id: "p", time: 2024-05-01T00:00:00Z, datacenter: "US", chip: "H100", chip_count: 8, peak_ops_per_s: 1
+}
+)";
+  CHECK(run(ex)->count("W0100") == 0);
+  const std::string with_test = ex +
+                                "test \"t\" {\n  given provision { id: \"p\", time: 2024-05-01T00:00:00Z, "
+                                "datacenter: \"US\", chip: \"H\", chip_count: 8, peak_ops_per_s: 1 }\n"
+                                "  expect allow\n}\n";
+  auto t = run(with_test);
+  CHECK(expect_diag(*t, "W0100", with_test, "lonely").message == "example `lonely` is never used");
+
   check::CheckOptions quiet;
   quiet.warn_unused = false;
   DiagnosticSink sink;

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -116,6 +117,23 @@ TEST_CASE("the fence scanner finds edict and edict-error blocks only", "[docs]")
   CHECK(blocks[1].fence == "edict-error");
   CHECK(blocks[1].code == "const = \n");
   CHECK(blocks[2].code.empty());
+}
+
+TEST_CASE("a block is checked as a file inside docs/, imports included", "[docs]") {
+  const std::string uses_import =
+      "import \"../policies/common/events.edict\"\n"
+      "rule listed on rental\n  cite \"15 CFR 744.11\"\n  deny\n  when event.entity_listed\n";
+  const CheckResult good = check_as_docs_file(uses_import, 1);
+  INFO(good.rendered);
+  CHECK(good.errors == 0);
+  CHECK(good.warnings == 0);
+
+  std::string misspelt = uses_import;
+  misspelt.replace(misspelt.find("entity_listed"), 13, "entity_lsted");
+  const CheckResult bad = check_as_docs_file(misspelt, 2);
+  CHECK(bad.errors == 1);
+  CHECK(bad.rendered.find("E0103") != std::string::npos);
+  CHECK(bad.rendered.find("language.md.block2.edict:5:14") != std::string::npos);
 }
 
 TEST_CASE("every edict block of the language reference checks without errors", "[docs]") {

@@ -150,6 +150,23 @@ TEST_CASE("the verifier accepts well-formed hand-built IR", "[ir]") {
   CHECK(h.problems().empty());
 }
 
+TEST_CASE("dominators, predecessors and the block order of hand-built IR", "[ir]") {
+  Hand h;
+  h.build_good();  // bb0 -> bb1 | bb3 ; bb1 -> bb2 | bb3
+  ir::Dominators d = ir::dominators(h.fn());
+  CHECK(d.idom == std::vector<BlockId>{0, 0, 1, 0});
+  CHECK(d.dominates(0, 3));
+  CHECK(d.dominates(1, 2));
+  CHECK(!d.dominates(1, 3));
+  CHECK(!d.dominates(2, 1));
+  CHECK(ir::predecessors(h.fn())[3] == std::vector<BlockId>{0, 1});
+  CHECK(ir::reverse_postorder(h.fn()) == std::vector<BlockId>{0, 1, 2, 3});
+  auto facts = ir::presence_facts(h.fn());
+  CHECK(facts[1].has_row(1));
+  CHECK(facts[2].has_row(1));
+  CHECK(!facts[3].has_row(1));
+}
+
 TEST_CASE("the printer shows hand-built IR with spans", "[ir]") {
   Hand h;
   h.build_good();
@@ -787,7 +804,7 @@ rule r on rental
     and (chips[event.chip].note otherwise "none") != "y"
     and (event.chip in chips and chips[event.chip].note is present)
     and len(upper(event.chip)) > 2 and ends_with(event.chip, "0") and contains(event.chip, "1")
-    and event.time + 30d > 2024-01-01 and event.time - 2024-01-01T00:00:00Z >= 1d
+    and event.time + 30d > 2024-01-01 and event.time - 2024-01-01T00:00:00Z >= event.chip_count * 1d
     and ratio(event.chip_count, 2) > 0.5
     and flag(event.chip == "H100" or event.purpose in NAMES)
     and (event.chip_count > 1) == (event.chip not in NAMES)
@@ -803,11 +820,12 @@ rule r on rental
   CHECK(count(t, "call len(") == 1);
   CHECK(count(t, "call ends_with(") == 1);
   CHECK(count(t, "call contains(") == 1);
-  CHECK(count(t, "iadd") == 1);                  // time + 30d
-  CHECK(count(t, "isub") == 1);                  // time - time
+  CHECK(count(t, "iadd") == 1);  // time + 30d
+  CHECK(count(t, "isub") == 1);  // time - time
   CHECK(count(t, ":dur = const 30d") == 1);
+  CHECK(count(t, ":dur = imul") == 1);  // chip_count * 1d
   CHECK(count(t, "fdiv") == 1);
-  CHECK(count(t, "copy") >= 4);                  // merge registers of if, otherwise and bool values
+  CHECK(count(t, "copy") >= 4);  // merge registers of if, otherwise and bool values
   for (const ir::Function& g : r->module.functions) check_structure(g);
 }
 
