@@ -53,9 +53,16 @@ int run_check(const CheckOptions& o) {
     if (o.emit == "ast") {
       for (FileId f : program.roots)
         if (const ast::Module* m = program.module_for(f)) emitted += ast::dump(*m, sources);
-    } else if (o.emit == "ir" && !sink.has_errors()) {
-      ir::Module module = ir::lower(checked);
-      emitted += ir::print(module);
+    }
+    // Lowering is part of checking: its limits (a rule too large after
+    // inlining) are the user's problem and reported like any other.
+    if (!sink.has_errors()) {
+      ir::Module module = ir::lower(checked, sink);
+      if (!sink.has_errors() && !module.ok()) {
+        for (const std::string& e : module.errors) std::fprintf(stderr, "edict: internal error: %s\n", e.c_str());
+        return kExitInternal;
+      }
+      if (o.emit == "ir" && !sink.has_errors()) emitted += ir::print(module);
     }
     std::vector<Diagnostic> fresh;
     for (Diagnostic& d : sink.sorted()) {

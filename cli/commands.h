@@ -65,4 +65,13 @@ struct EvalOptions {
 void add_eval_options(CLI::App& cmd, EvalOptions& options);
 int run_eval(const EvalOptions& options);
 
+struct TestOptions {
+  std::vector<std::string> paths;
+  std::string engine = "both";
+  std::string filter;
+  FrontEndLimits limits;
+};
+void add_test_options(CLI::App& cmd, TestOptions& options);
+int run_test(const TestOptions& options);
+
 }  // namespace edict::cli

@@ -25,6 +25,10 @@ int main(int argc, char** argv) {
   CLI::App* eval_cmd = app.add_subcommand("eval", "Evaluate events (JSON Lines) against policies");
   edict::cli::add_eval_options(*eval_cmd, eval);
 
+  edict::cli::TestOptions test;
+  CLI::App* test_cmd = app.add_subcommand("test", "Run the `test` blocks of policy files on both engines");
+  edict::cli::add_test_options(*test_cmd, test);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -36,6 +40,7 @@ int main(int argc, char** argv) {
     if (*check_cmd) return edict::cli::run_check(check);
     if (*fmt_cmd) return edict::cli::run_fmt(fmt_opts);
     if (*eval_cmd) return edict::cli::run_eval(eval);
+    if (*test_cmd) return edict::cli::run_test(test);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "edict: internal error: %s\n", e.what());
     return edict::cli::kExitInternal;

@@ -13,11 +13,17 @@ namespace {
 
 using edict::runtime::Batch;
 
-std::string_view text_of(void* strings, uint32_t symbol) { return static_cast<Batch*>(strings)->string(symbol); }
+std::string_view text_of(void* strings, uint32_t symbol) {
+  return static_cast<Batch*>(strings)->string(symbol);
+}
 
 // ASCII-only case mapping: locale-free, so every engine and machine agrees.
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
+char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+char ascii_upper(char c) {
+  return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+}
 
 template <char (*Map)(char)>
 uint32_t map_case(void* strings, uint32_t s) {
@@ -51,9 +57,13 @@ int32_t edict_str_contains(void* strings, uint32_t s, uint32_t part) {
   return text_of(strings, s).find(text_of(strings, part)) != std::string_view::npos ? 1 : 0;
 }
 
-uint32_t edict_str_lower(void* strings, uint32_t s) { return map_case<ascii_lower>(strings, s); }
+uint32_t edict_str_lower(void* strings, uint32_t s) {
+  return map_case<ascii_lower>(strings, s);
+}
 
-uint32_t edict_str_upper(void* strings, uint32_t s) { return map_case<ascii_upper>(strings, s); }
+uint32_t edict_str_upper(void* strings, uint32_t s) {
+  return map_case<ascii_upper>(strings, s);
+}
 
 int64_t edict_str_len(void* strings, uint32_t s) {
   // Event strings are valid UTF-8 (the decoder rejects the rest): a code

@@ -811,7 +811,7 @@ void Checker::check_table_rows(const ast::TableDecl& d, FileId file) {
           if (!fresh) {
             auto& diag =
                 sink_.error("E0308", row.key->span,
-                            fmt::format("key {} appears twice in table `{}`", value_to_source(key), d.name));
+                            fmt::format("key `{}` appears twice in table `{}`", value_to_source(key), d.name));
             diag.labels.push_back({dup->second, "first row with this key"});
           }
         } else {
@@ -1191,11 +1191,10 @@ void Checker::warn_unused() {
         case ast::DeclKind::Set:
         case ast::DeclKind::Table:
         case ast::DeclKind::Def:
-        case ast::DeclKind::Example:
-          if (!has_tests) continue;
-          break;
+        case ast::DeclKind::Example: break;
         default: continue;
       }
+      if (d->kind == ast::DeclKind::Example && !has_tests) continue;
       if (d->name.empty() || lookup(d->name, m->file) != d.get() || used_.count(d.get())) continue;
       const char* what = d->kind == ast::DeclKind::Const   ? "constant"
                          : d->kind == ast::DeclKind::Set   ? "set"

@@ -422,9 +422,12 @@ class Lowerer {
         if (v.kind == TypeKind::String) return Scalar{m_.intern(v.s), 0};
         break;
       case Ty::Country:
-        if (v.kind == TypeKind::Country && v.i >= 0 && v.i < kCountryIndexLimit) return Scalar{v.i, 0};
-        if (v.kind == TypeKind::Country || v.kind == TypeKind::String)
+        // The code is the authority; the index is used only when no code came along.
+        if ((v.kind == TypeKind::Country || v.kind == TypeKind::String) && !v.s.empty()) {
           if (auto idx = country_index(v.s)) return Scalar{*idx, 0};
+          break;
+        }
+        if (v.kind == TypeKind::Country && v.i >= 0 && v.i < kCountryIndexLimit) return Scalar{v.i, 0};
         break;
       case Ty::Time:
         if (v.kind == TypeKind::Time || v.kind == TypeKind::Date) return Scalar{v.i, 0};

@@ -530,8 +530,6 @@ void verify_module_tables(const Module& m, std::vector<std::string>& out) {
       out.push_back(fmt::format("{}: effect #{} of {}", who, r.effect, m.outcomes.size()));
     if (r.policy < -1 || (r.policy >= 0 && static_cast<size_t>(r.policy) >= m.policies.size()))
       out.push_back(fmt::format("{}: policy #{} of {}", who, r.policy, m.policies.size()));
-    if (r.effective_from && r.effective_until && *r.effective_from >= *r.effective_until)
-      out.push_back(who + ": empty effective range");
     std::set<int> seen;
     for (const RuleBody& body : r.bodies) {
       if (body.event < 0 || static_cast<size_t>(body.event) >= m.events.size()) {

@@ -17,8 +17,8 @@ inline constexpr int kCountryIndexLimit = 26 * 26;
 // (lower case, user-assigned codes such as `XX`, reserved codes, names).
 std::optional<uint16_t> country_index(std::string_view code);
 bool is_country_code(std::string_view code);
-std::string country_code(uint16_t index);     // "CN"
-std::string_view country_name(uint16_t index);  // "China"; empty if unassigned
+std::string country_code(uint16_t index);             // "CN"
+std::string_view country_name(uint16_t index);        // "China"; empty if unassigned
 const std::vector<std::string>& all_country_codes();  // sorted
 
 // For "did you mean": the officially assigned code that `text` most plausibly

@@ -51,6 +51,7 @@ class Policy {
   ~Policy();
 
   const ir::Module& module() const { return module_; }
+  const check::CheckedProgram& checked() const { return *checked_; }
   const runtime::Schema& schema() const { return schema_; }
   const runtime::SymbolTable& symbols() const { return symbols_; }
   const interp::Interpreter& interpreter() const { return *interpreter_; }

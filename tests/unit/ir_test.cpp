@@ -879,3 +879,30 @@ rule b on rental
 }
 
 }  // namespace
+
+namespace {
+
+// Regression: an empty effective range is only a warning (W0101); the rule
+// lowers and simply never applies.
+TEST_CASE("a rule with an empty effective range lowers and never applies", "[ir]") {
+  auto r = lower_source(R"(
+rule big on rental
+  effective 2025-05-13
+  until 2025-01-13
+  review
+  when event.chip_count > 1000
+)");
+  const ir::Rule& rule = r->module.rules[0];
+  CHECK(!ir::rule_in_effect(rule, *rule.effective_from));
+  CHECK(!ir::rule_in_effect(rule, *rule.effective_until - 1));
+  ir::Rule window;
+  window.effective_from = 100;
+  window.effective_until = 200;
+  CHECK(!ir::rule_in_effect(window, 99));
+  CHECK(ir::rule_in_effect(window, 100));  // inclusive lower bound
+  CHECK(ir::rule_in_effect(window, 199));
+  CHECK(!ir::rule_in_effect(window, 200));  // exclusive upper bound
+  CHECK(ir::rule_in_effect(ir::Rule{}, INT64_MIN));
+}
+
+}  // namespace
