@@ -65,7 +65,7 @@ struct Line {
   std::string text;
   Range range;
   Blank blank = Blank::Never;
-  int comment_indent = -1;  // indentation of leading comments; -1: `indent`
+  int comment_indent = -1;                // indentation of leading comments; -1: `indent`
   std::vector<size_t> leading, trailing;  // indices into the comment list
 };
 using Frags = std::vector<Line>;
@@ -78,7 +78,9 @@ int width(std::string_view s) {
   return n;
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f';
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
@@ -159,9 +161,7 @@ bool ends_open(const Expr& e) {
       case ExprKind::Unary:
       case ExprKind::Binary:
       case ExprKind::In:
-      case ExprKind::Otherwise:
-        cur = cur->children.empty() ? nullptr : cur->children.back().get();
-        break;
+      case ExprKind::Otherwise: cur = cur->children.empty() ? nullptr : cur->children.back().get(); break;
       default: return false;
     }
   }
@@ -184,8 +184,8 @@ bool needs_parens_as_base(const Expr& base) {
 // One operand of an infix spine: `a + b - c` is {a, +, b, -, c}.
 struct Operand {
   const Expr* expr;
-  bool wrap;        // needs parentheses the author did not write
-  std::string op;   // operator before this operand; empty for the first
+  bool wrap;       // needs parentheses the author did not write
+  std::string op;  // operator before this operand; empty for the first
 };
 
 // Flattens the left spine of same-precedence infix nodes (iteratively, so a
@@ -198,7 +198,6 @@ std::vector<Operand> spine(const Expr& e) {
   while (true) {
     const Expr* left = cur->children[0].get();
     if (left->parenthesized || !is_infix(*left) || prec(*left) != level) break;
-    if (is_chain(e) && (left->kind != ExprKind::Binary || left->op != e.op)) break;
     nodes.push_back(left);
     cur = left;
   }
@@ -261,7 +260,9 @@ std::string shortest_double(double v) {
 class Printer {
  public:
   Printer(const SourceManager& sources, const ast::Module& module, const Options& options)
-      : sources_(sources), module_(module), src_(sources.file(module.file).code),
+      : sources_(sources),
+        module_(module),
+        src_(sources.file(module.file).code),
         max_width_(static_cast<int>(options.max_width)) {
     for (const ast::Comment& c : module.comments) comment_begins_.push_back(c.span.begin);
     std::sort(comment_begins_.begin(), comment_begins_.end());
@@ -271,14 +272,32 @@ class Printer {
     newline_ = nl != std::string::npos && nl > 0 && text[nl - 1] == '\r' ? "\r\n" : "\n";
   }
 
+  // Declarations and comments are in source order, so those of one region
+  // are found by binary search (a literate file may hold many small blocks).
+  std::pair<size_t, size_t> decls_in(uint32_t begin, uint32_t end) const {
+    auto by_begin = [](const std::unique_ptr<ast::Decl>& d, uint32_t pos) { return d->span.begin < pos; };
+    auto first = std::lower_bound(module_.decls.begin(), module_.decls.end(), begin, by_begin);
+    auto last = std::lower_bound(first, module_.decls.end(), end, by_begin);
+    return {static_cast<size_t>(first - module_.decls.begin()),
+            static_cast<size_t>(last - module_.decls.begin())};
+  }
+  std::pair<size_t, size_t> comments_in(uint32_t begin, uint32_t end) const {
+    auto by_begin = [](const ast::Comment& c, uint32_t pos) { return c.span.begin < pos; };
+    auto first = std::lower_bound(module_.comments.begin(), module_.comments.end(), begin, by_begin);
+    auto last = std::lower_bound(first, module_.comments.end(), end, by_begin);
+    return {static_cast<size_t>(first - module_.comments.begin()),
+            static_cast<size_t>(last - module_.comments.begin())};
+  }
+
   // Formats the declarations and comments whose start lies in [begin, end),
   // each line prefixed by `margin` (a literate fence's indentation).
   std::string format_region(uint32_t begin, uint32_t end, std::string_view margin) {
     lines_.clear();
     size_t prev_count = 0;
     const ast::Decl* prev = nullptr;
-    for (const auto& d : module_.decls) {
-      if (!d || d->span.begin < begin || d->span.begin >= end) continue;
+    auto [first_decl, last_decl] = decls_in(begin, end);
+    for (size_t i = first_decl; i < last_decl; ++i) {
+      const auto& d = module_.decls[i];
       size_t first = lines_.size();
       print_decl(*d);
       if (lines_.size() == first) continue;
@@ -291,14 +310,10 @@ class Printer {
       prev_count = count;
     }
     std::vector<size_t> comments;
-    for (size_t i = 0; i < module_.comments.size(); ++i) {
-      uint32_t b = module_.comments[i].span.begin;
-      if (b >= begin && b < end) comments.push_back(i);
-    }
+    auto [first_comment, last_comment] = comments_in(begin, end);
+    for (size_t i = first_comment; i < last_comment; ++i) comments.push_back(i);
     return emit(comments, margin);
   }
-
-  const std::string& newline() const { return newline_; }
 
  private:
   // ---- source text ---------------------------------------------------------
@@ -449,7 +464,9 @@ class Printer {
     return needs_parens_as_base(*base) ? "(" + s + ")" : s;
   }
 
-  static const Expr* kid(const Expr& e, size_t i) { return i < e.children.size() ? e.children[i].get() : nullptr; }
+  static const Expr* kid(const Expr& e, size_t i) {
+    return i < e.children.size() ? e.children[i].get() : nullptr;
+  }
   static const Expr* kid(const Expr& e, int i) { return i >= 0 ? kid(e, static_cast<size_t>(i)) : nullptr; }
 
   std::string flat_bare(const Expr& e) const {
@@ -464,7 +481,8 @@ class Printer {
       case ExprKind::Event: return "event";
       case ExprKind::Name: return e.text;
       case ExprKind::Field: return flat_base(kid(e, size_t{0})) + "." + e.text;
-      case ExprKind::Index: return flat_base(kid(e, size_t{0})) + "[" + flat_child(kid(e, size_t{1}), 0, false) + "]";
+      case ExprKind::Index:
+        return flat_base(kid(e, size_t{0})) + "[" + flat_child(kid(e, size_t{1}), 0, false) + "]";
       case ExprKind::Call: {
         std::string s = e.text + "(";
         for (size_t i = 0; i < e.children.size(); ++i) s += (i ? ", " : "") + flat_child(kid(e, i), 0, false);
@@ -489,8 +507,8 @@ class Printer {
       case ExprKind::Is:
         return flat_child(kid(e, size_t{0}), kPrecIs, true) + (e.present ? " is present" : " is absent");
       case ExprKind::If:
-        return "if " + flat_child(kid(e, size_t{0}), 0, false) + " then " + flat_child(kid(e, size_t{1}), 0, false) +
-               " else " + flat_child(kid(e, size_t{2}), 0, false);
+        return "if " + flat_child(kid(e, size_t{0}), 0, false) + " then " +
+               flat_child(kid(e, size_t{1}), 0, false) + " else " + flat_child(kid(e, size_t{2}), 0, false);
       case ExprKind::SetLit: {
         if (e.children.empty()) return "{}";
         std::string s = "{ ";
@@ -569,9 +587,7 @@ class Printer {
       case ExprKind::Unary:
       case ExprKind::Is:
       case ExprKind::Field:
-      case ExprKind::Index:
-        result = kid(e, size_t{0}) && forced(*kid(e, size_t{0}));
-        break;
+      case ExprKind::Index: result = kid(e, size_t{0}) && forced(*kid(e, size_t{0})); break;
       case ExprKind::Call:
       case ExprKind::If:
         for (const auto& c : e.children) result = result || (c && forced(*c));
@@ -580,10 +596,6 @@ class Printer {
     }
     forced_[&e] = result;
     return result;
-  }
-
-  static int end_col(const Frags& f, int col) {
-    return f.size() == 1 ? col + width(f[0].text) : f.back().indent + width(f.back().text);
   }
 
   // Appends `tail` to `head`: tail's first piece joins head's last line.
@@ -603,28 +615,40 @@ class Printer {
     return {std::move(l)};
   }
 
-  // Lays `e` out starting at column `col` on a line whose continuation lines
-  // are indented `ci`. `wrap`: parentheses the tree needs but the author did
-  // not write.
-  Frags layout(const Expr& e, bool wrap, int ci, int col) {
+  // Where a layout starts: on a line indented `li`, at column `col`; lines
+  // that continue an `and`/`or` chain are indented `ci`. Brackets opened on
+  // that line close at `li`, their contents at `li + 2`.
+  struct Place {
+    int li;
+    int ci;
+    int col;
+  };
+
+  static Line closer(int indent, const char* text, Range range) {
+    Line close;
+    close.indent = indent;
+    close.text = text;
+    close.range = range;
+    close.comment_indent = indent + 2;
+    return close;
+  }
+
+  // Lays `e` out at `at`: on one line when it fits and no comment forces it
+  // apart. `wrap`: parentheses the tree needs but the author did not write.
+  Frags layout(const Expr& e, bool wrap, Place at) {
     std::string f = flat(e);
     if (wrap) f = "(" + f + ")";
-    if (!forced(e) && col + width(f) <= max_width_) return one(ci, f, Range::of(e.span));
+    if (!forced(e) && at.col + width(f) <= max_width_) return one(at.ci, f, Range::of(e.span));
     bool parens = wrap || e.parenthesized;
     if (parens && is_chain(e)) {
-      Frags out = one(ci, "(", opener_range(e.span, '('));
-      Frags inner = layout_chain(e, ci + 2, ci + 2);
-      inner[0].indent = ci + 2;
+      Frags out = one(at.ci, "(", opener_range(e.span, '('));
+      Frags inner = layout_chain(e, Place{at.li + 2, at.li + 2, at.li + 2});
+      inner[0].indent = at.li + 2;
       for (Line& l : inner) out.push_back(std::move(l));
-      Line close;
-      close.indent = ci;
-      close.text = ")";
-      close.range = closer_range(e.span, ')');
-      close.comment_indent = ci + 2;
-      out.push_back(std::move(close));
+      out.push_back(closer(at.li, ")", closer_range(e.span, ')')));
       return out;
     }
-    Frags out = layout_bare(e, ci, col + (parens ? 1 : 0));
+    Frags out = layout_bare(e, Place{at.li, at.ci, at.col + (parens ? 1 : 0)});
     if (parens) {
       out.front().text = "(" + out.front().text;
       out.back().text += ")";
@@ -632,73 +656,85 @@ class Printer {
     return out;
   }
 
-  Frags layout_child(const Expr* c, int min_prec, bool followed, int ci, int col) {
-    if (!c) return one(ci, "");
-    return layout(*c, needs_parens(*c, min_prec, followed), ci, col);
+  Frags layout_child(const Expr* c, int min_prec, bool followed, Place at) {
+    if (!c) return one(at.ci, "");
+    return layout(*c, needs_parens(*c, min_prec, followed), at);
   }
 
-  Frags layout_chain(const Expr& e, int ci, int col) {
+  // The place right after the last line of `f`, which began at `at`.
+  static Place after(const Frags& f, Place at, int extra) {
+    if (f.size() == 1) return Place{at.li, at.ci, at.col + width(f[0].text) + extra};
+    return Place{f.back().indent, at.ci, f.back().indent + width(f.back().text) + extra};
+  }
+
+  // The first operand stays on the current line; each other one starts a
+  // line at `ci` with its operator, and its own continuations go two deeper.
+  Frags layout_chain(const Expr& e, Place at) {
     std::vector<Operand> ops = spine(e);
-    Frags out = layout(*ops[0].expr, ops[0].wrap, ci, col);
+    Frags out = layout(*ops[0].expr, ops[0].wrap, at);
     for (size_t i = 1; i < ops.size(); ++i) {
       std::string lead = ops[i].op + " ";
-      Frags sub = layout(*ops[i].expr, ops[i].wrap, ci, ci + width(lead));
-      sub[0].indent = ci;
+      Frags sub = layout(*ops[i].expr, ops[i].wrap, Place{at.ci, at.ci + 2, at.ci + width(lead)});
+      sub[0].indent = at.ci;
       sub[0].text = lead + sub[0].text;
       for (Line& l : sub) out.push_back(std::move(l));
     }
     return out;
   }
 
-  Frags layout_bare(const Expr& e, int ci, int col) {
+  Frags layout_bare(const Expr& e, Place at) {
     switch (e.kind) {
       case ExprKind::Binary:
       case ExprKind::In:
       case ExprKind::Otherwise: {
         if (!is_infix(e)) break;
-        if (is_chain(e)) return layout_chain(e, ci, col);
+        if (is_chain(e)) return layout_chain(e, at);
         std::vector<Operand> ops = spine(e);
-        Frags out = layout(*ops[0].expr, ops[0].wrap, ci, col);
+        Frags out = layout(*ops[0].expr, ops[0].wrap, at);
+        Place next = at;
         for (size_t i = 1; i < ops.size(); ++i) {
           std::string glue = " " + ops[i].op + " ";
-          join(out, layout(*ops[i].expr, ops[i].wrap, ci, end_col(out, col) + width(glue)), glue);
+          next = after(out, next, width(glue));
+          join(out, layout(*ops[i].expr, ops[i].wrap, next), glue);
         }
         return out;
       }
       case ExprKind::Unary: {
         bool is_not = e.op == Op::Not;
         std::string prefix = is_not ? "not " : "-";
-        Frags out = one(ci, prefix);
-        join(out, layout_child(kid(e, size_t{0}), is_not ? kPrecNot : kPrecNeg, false, ci, col + width(prefix)));
+        Frags out = one(at.ci, prefix);
+        join(out, layout_child(kid(e, size_t{0}), is_not ? kPrecNot : kPrecNeg, false,
+                               Place{at.li, at.ci, at.col + width(prefix)}));
         out[0].range.add(e.span.begin, e.span.begin + 1);
         return out;
       }
       case ExprKind::Is: {
-        Frags out = layout_child(kid(e, size_t{0}), kPrecIs, true, ci, col);
+        Frags out = layout_child(kid(e, size_t{0}), kPrecIs, true, at);
         out.back().text += e.present ? " is present" : " is absent";
         return out;
       }
       case ExprKind::Field: {
         const Expr* base = kid(e, size_t{0});
-        Frags out = base ? layout(*base, needs_parens_as_base(*base), ci, col) : one(ci, "");
+        Frags out = base ? layout(*base, needs_parens_as_base(*base), at) : one(at.ci, "");
         out.back().text += "." + e.text;
         out.back().range.add(e.name_span);
         return out;
       }
       case ExprKind::Index: {
         const Expr* base = kid(e, size_t{0});
-        Frags out = base ? layout(*base, needs_parens_as_base(*base), ci, col) : one(ci, "");
+        Frags out = base ? layout(*base, needs_parens_as_base(*base), at) : one(at.ci, "");
         out.back().text += "[" + flat_child(kid(e, size_t{1}), 0, false) + "]";
         if (const Expr* i = kid(e, size_t{1})) out.back().range.add(i->span);
         return out;
       }
       case ExprKind::If: {
-        Frags out = one(ci, "if ", Range::at(e.span.begin));
-        join(out, layout_child(kid(e, size_t{0}), 0, false, ci + 4, col + 3));
+        // `if c` / `then a` / `else b`, the branches at `ci`.
+        Frags out = one(at.ci, "if ", Range::at(e.span.begin));
+        join(out, layout_child(kid(e, size_t{0}), 0, false, Place{at.li, at.ci + 2, at.col + 3}));
         for (size_t i = 1; i <= 2; ++i) {
           std::string lead = i == 1 ? "then " : "else ";
-          Frags sub = layout_child(kid(e, i), 0, false, ci + 4, ci + 2 + width(lead));
-          sub[0].indent = ci + 2;
+          Frags sub = layout_child(kid(e, i), 0, false, Place{at.ci, at.ci + 2, at.ci + width(lead)});
+          sub[0].indent = at.ci;
           sub[0].text = lead + sub[0].text;
           for (Line& l : sub) out.push_back(std::move(l));
         }
@@ -706,80 +742,68 @@ class Printer {
       }
       case ExprKind::Call: {
         if (e.children.empty()) break;
-        Frags out = one(ci, e.text + "(", Range::of(e.name_span));
+        Frags out = one(at.ci, e.text + "(", Range::of(e.name_span));
+        const int inner = at.li + 2;
         for (size_t i = 0; i < e.children.size(); ++i) {
-          Frags sub = layout_child(kid(e, i), 0, false, ci + 2, ci + 2);
-          sub[0].indent = ci + 2;
+          Frags sub = layout_child(kid(e, i), 0, false, Place{inner, inner + 2, inner});
+          sub[0].indent = inner;
           if (i + 1 < e.children.size()) sub.back().text += ",";
           for (Line& l : sub) out.push_back(std::move(l));
         }
-        Line close;
-        close.indent = ci;
-        close.text = ")";
-        close.range = closer_range(e.span, ')');
-        close.comment_indent = ci + 2;
-        out.push_back(std::move(close));
+        out.push_back(closer(at.li, ")", closer_range(e.span, ')')));
         return out;
       }
-      case ExprKind::SetLit: return layout_set(e, ci);
-      case ExprKind::RecordLit: return layout_record(e, ci, Blank::Keep);
+      case ExprKind::SetLit: return layout_set(e, at.li);
+      case ExprKind::RecordLit: return layout_record(e, at.li, Blank::Keep);
       default: break;
     }
-    return one(ci, flat_bare(e), Range::of(e.span));
+    return one(at.ci, flat_bare(e), Range::of(e.span));
   }
 
   // `{`, the elements filled up to the width (a comment between two elements,
-  // or inside one, starts a new line so it stays where it is), `}`.
-  Frags layout_set(const Expr& e, int ci) {
-    Frags out = one(ci, "{", opener_range(e.span, '{'));
+  // or inside one, starts a new line so it stays where it is), `}` at `li`.
+  Frags layout_set(const Expr& e, int li) {
+    Frags out = one(li, "{", opener_range(e.span, '{'));
+    const int inner = li + 2;
     Line cur;
-    cur.indent = ci + 2;
+    cur.indent = inner;
     auto flush = [&] {
       if (!cur.text.empty()) out.push_back(std::move(cur));
       cur = Line{};
-      cur.indent = ci + 2;
+      cur.indent = inner;
     };
     const Expr* prev = nullptr;
     for (const auto& c : e.children) {
       if (!c) continue;
       std::string t = flat(*c) + ",";
       bool break_before = (prev && comment_between(prev->span.end, c->span.begin)) || comment_within(c->span);
-      if (!cur.text.empty() && (break_before || ci + 2 + width(cur.text) + 1 + width(t) > max_width_)) flush();
+      if (!cur.text.empty() && (break_before || inner + width(cur.text) + 1 + width(t) > max_width_)) flush();
       cur.text += (cur.text.empty() ? "" : " ") + t;
       cur.range.add(c->span);
       prev = c.get();
     }
     flush();
-    Line close;
-    close.indent = ci;
-    close.text = "}";
-    close.range = closer_range(e.span, '}');
-    close.comment_indent = ci + 2;
-    out.push_back(std::move(close));
+    out.push_back(closer(li, "}", closer_range(e.span, '}')));
     return out;
   }
 
-  // `{`, one `name: value,` per line, `}`.
-  Frags layout_record(const Expr& e, int ci, Blank blank) {
-    Frags out = one(ci, "{", opener_range(e.span, '{'));
+  // `{`, one `name: value,` per line, `}` at `li`.
+  Frags layout_record(const Expr& e, int li, Blank blank) {
+    Frags out = one(li, "{", opener_range(e.span, '{'));
+    const int inner = li + 2;
     for (size_t i = 0; i < e.children.size(); ++i) {
       const Expr* value = kid(e, i);
       if (!value) continue;
       std::string lead = field_name(e, i) + ": ";
-      Frags sub = layout(*value, false, ci + 2, ci + 2 + width(lead));
-      sub[0].indent = ci + 2;
+      Frags sub = layout(*value, false, Place{inner, inner + 2, inner + width(lead)});
+      sub[0].indent = inner;
       sub[0].text = lead + sub[0].text;
       if (i < e.fields.size()) sub[0].range.add(e.fields[i].name_span);
       sub[0].blank = blank;
       sub.back().text += ",";
       for (Line& l : sub) out.push_back(std::move(l));
     }
-    Line close;
-    close.indent = ci;
-    close.text = "}";
-    close.range = closer_range(e.span, '}');
-    close.comment_indent = ci + 2;
-    out.push_back(std::move(close));
+    out.push_back(closer(li, "}", closer_range(e.span, '}')));
     return out;
   }
 
@@ -818,7 +842,7 @@ class Printer {
       Frags sub = layout_type(fd.type, ci + 2, ci + 2 + width(lead));
       sub[0].indent = ci + 2;
       sub[0].text = lead + sub[0].text;
-      sub[0].range.add(fd.span);
+      sub[0].range.add(fd.name_span);
       sub[0].blank = Blank::Keep;
       sub.back().text += ",";
       for (Line& l : sub) out.push_back(std::move(l));
@@ -846,7 +870,8 @@ class Printer {
     push(std::move(frags));
   }
 
-  void push_line(int indent, std::string text, Range range, Blank blank = Blank::Never, int comment_indent = -1) {
+  void push_line(int indent, std::string text, Range range, Blank blank = Blank::Never,
+                 int comment_indent = -1) {
     Line l;
     l.indent = indent;
     l.text = std::move(text);
@@ -879,10 +904,10 @@ class Printer {
       r.add(value->span);
       push_line(0, header + " = " + f, r);
     } else if (hugs(*value)) {
-      push_with(0, header + " = ", header_range, layout(*value, false, 0, col));
+      push_with(0, header + " = ", header_range, layout(*value, false, Place{0, 2, col}));
     } else {
       push_line(0, header + " =", header_range);
-      Frags body = layout(*value, false, 4, 2);
+      Frags body = layout(*value, false, Place{2, 4, 2});
       body[0].indent = 2;
       push(std::move(body));
     }
@@ -925,8 +950,8 @@ class Printer {
       }
       case ast::DeclKind::Set: {
         const auto& s = static_cast<const ast::SetDecl&>(d);
-        return push_binding("set " + d.name + ": " + type_flat(s.element_type), head_range(d, s.element_type.span),
-                            s.value.get());
+        return push_binding("set " + d.name + ": " + type_flat(s.element_type),
+                            head_range(d, s.element_type.span), s.value.get());
       }
       case ast::DeclKind::Table: return print_table(static_cast<const ast::TableDecl&>(d));
       case ast::DeclKind::Def: {
@@ -963,7 +988,7 @@ class Printer {
       Frags sub = layout_type(f.type, 2, 2 + width(lead));
       sub[0].blank = Blank::Keep;
       sub.back().text += ",";
-      push_with(2, lead, Range::of(f.span), std::move(sub));
+      push_with(2, lead, Range::of(f.name_span), std::move(sub));
     }
     push_line(0, "}", closer_range(e.span, '}'), Blank::Never, 2);
   }
@@ -991,7 +1016,7 @@ class Printer {
       if (!row.key || !row.value) continue;
       RowOut r;
       r.key = flat(*row.key) + ":";
-      r.value = layout(*row.value, false, 2, 2 + width(r.key) + 1);
+      r.value = layout(*row.value, false, Place{2, 4, 2 + width(r.key) + 1});
       r.value.back().text += ",";
       r.range = Range::of(row.key->span);
       r.range.add(row.span.begin, row.span.begin + 1);
@@ -1007,7 +1032,8 @@ class Printer {
         key_width = std::max(key_width, width(rows[j].key));
         ++j;
       }
-      for (size_t k = i; k < j; ++k) fits = fits && 2 + key_width + 1 + width(rows[k].value[0].text) <= max_width_;
+      for (size_t k = i; k < j; ++k)
+        fits = fits && 2 + key_width + 1 + width(rows[k].value[0].text) <= max_width_;
       for (size_t k = i; k < j && fits; ++k)
         rows[k].key.append(static_cast<size_t>(key_width - width(rows[k].key)), ' ');
       i = std::max(j, i + 1);
@@ -1043,12 +1069,13 @@ class Printer {
       Span s = clause_span(k, e->span);
       Range kw;
       if (s.valid()) kw.add(s.begin, s.begin + 1);
-      push_with(2, lead, kw, layout(*e, false, 4, 2 + width(lead)));
+      push_with(2, lead, kw, layout(*e, false, Place{2, 4, 2 + width(lead)}));
     };
     expr_clause(Clause::Effective, "effective", r.effective);
     expr_clause(Clause::Until, "until", r.until);
     if (!r.cite.empty() || r.cite_span.valid())
-      push_line(2, "cite " + string_at(r.cite_span, r.cite), Range::of(clause_span(Clause::Cite, r.cite_span)));
+      push_line(2, "cite " + string_at(r.cite_span, r.cite),
+                Range::of(clause_span(Clause::Cite, r.cite_span)));
     if (!r.effect.name.empty()) {
       std::string s = r.effect.name;
       Range range = Range::of(clause_span(Clause::Effect, r.effect.span));
@@ -1077,7 +1104,7 @@ class Printer {
     if (e.base.name.empty())
       push_with(0, header, head, layout_record(*value, 0, Blank::Keep));
     else
-      push_with(0, header, head, layout(*value, false, 0, width(header)));
+      push_with(0, header, head, layout(*value, false, Place{0, 2, width(header)}));
   }
 
   void print_test(const ast::TestDecl& t) {
@@ -1100,7 +1127,7 @@ class Printer {
       Frags given;
       if (step.overrides) {
         lead += step.inline_kind.name.empty() ? " with " : " ";
-        given = layout(*step.overrides, false, 2, 2 + width(lead));
+        given = layout(*step.overrides, false, Place{2, 4, 2 + width(lead)});
       } else {
         given = one(2, "");
       }
@@ -1216,7 +1243,8 @@ class Printer {
     std::vector<int> column(out.size(), 0);
     for (size_t i = 0; i < out.size();) {
       size_t j = i + 1;
-      while (j < out.size() && out[j].code && !out[j].blank_before && out[j].indent == out[i].indent && out[i].code)
+      while (j < out.size() && out[j].code && !out[j].blank_before && out[j].indent == out[i].indent &&
+             out[i].code)
         ++j;
       int col = 0;
       for (size_t k = i; k < j; ++k)
@@ -1288,7 +1316,8 @@ std::vector<Region> literate_regions(const SourceFile& f) {
     if (nl == std::string::npos) break;
     pos = end;
   }
-  if (in_run) regions.push_back({static_cast<uint32_t>(run_begin), static_cast<uint32_t>(text.size()), margin});
+  if (in_run)
+    regions.push_back({static_cast<uint32_t>(run_begin), static_cast<uint32_t>(text.size()), margin});
   return regions;
 }
 
@@ -1299,11 +1328,9 @@ std::string format_parsed(const SourceManager& sources, const ast::Module& modul
   std::string out;
   size_t copied = 0;
   for (const Region& r : literate_regions(f)) {
-    bool has_code = false;
-    for (const auto& d : module.decls) has_code = has_code || (d && d->span.begin >= r.begin && d->span.begin < r.end);
-    for (const ast::Comment& c : module.comments)
-      has_code = has_code || (c.span.begin >= r.begin && c.span.begin < r.end);
-    if (!has_code) continue;
+    auto [first_decl, last_decl] = printer.decls_in(r.begin, r.end);
+    auto [first_comment, last_comment] = printer.comments_in(r.begin, r.end);
+    if (first_decl == last_decl && first_comment == last_comment) continue;
     out.append(f.text, copied, r.begin - copied);
     out += printer.format_region(r.begin, r.end, r.margin);
     copied = r.end;
@@ -1315,7 +1342,7 @@ std::string format_parsed(const SourceManager& sources, const ast::Module& modul
 bool has_error_node(const ast::Module& m) {
   bool found = false;
   for (const auto& d : m.decls) {
-    if (!d) continue;
+    if (!d) return true;
     ast::for_each_expr(*d, [&](const Expr& e) {
       ast::walk(e, [&](const Expr& x) { found = found || x.kind == ExprKind::Error; });
     });
@@ -1344,8 +1371,8 @@ const ast::RuleDecl* rule_with_duplicate_clause(const ast::Module& m) {
 void fingerprint(const Expr& e, std::string& out) {
   ast::walk(e, [&](const Expr& x) {
     out += std::to_string(static_cast<int>(x.kind)) + " " + std::to_string(static_cast<int>(x.op)) +
-           (x.parenthesized ? " (p)" : "") + (x.negated ? " not" : "") + " " + std::to_string(x.children.size()) +
-           " " + x.text + "\n";
+           (x.parenthesized ? " (p)" : "") + (x.negated ? " not" : "") + " " +
+           std::to_string(x.children.size()) + " " + x.text + "\n";
   });
 }
 
@@ -1394,17 +1421,19 @@ std::optional<std::string> format_source(const SourceManager& sources, FileId fi
   FileId check_file = check_sources.add(sources.file(file).path, out);
   DiagnosticSink check_sink;
   ast::Program check_program;
-  std::unique_ptr<ast::Module> again = parse::parse_module(check_sources, check_file, check_program, check_sink);
+  std::unique_ptr<ast::Module> again =
+      parse::parse_module(check_sources, check_file, check_program, check_sink);
   const char* problem = nullptr;
   if (!again || check_sink.has_errors())
     problem = "the formatted text does not parse";
-  else if (ast::dump(*again, check_sources) != ast::dump(*module, sources) || fingerprint(*again) != fingerprint(*module))
+  else if (ast::dump(*again, check_sources) != ast::dump(*module, sources) ||
+           fingerprint(*again) != fingerprint(*module))
     problem = "the formatted text parses to a different program";
   else if (comment_texts(check_sources, *again) != comment_texts(sources, *module))
     problem = "the formatted text lost or duplicated a comment";
   if (problem) {
-    sink.error("E0901", Span{file, 0, 0}, std::string("internal formatter error: ") + problem)
-        .help = "the file was left unchanged; please report this with the file attached";
+    sink.error("E0901", Span{file, 0, 0}, std::string("internal formatter error: ") + problem).help =
+        "the file was left unchanged; please report this with the file attached";
     return std::nullopt;
   }
   return out;

@@ -24,9 +24,11 @@ struct Options {
 //
 // Returns nullopt, with the reasons in `sink`, when the file has syntax errors
 // (the parser's diagnostics), or when the formatter cannot keep the program
-// intact (E0901: the output would parse to a different program or lose a
-// comment; a formatter bug, so nothing is written). On success no diagnostic
-// is added except the parser's warnings, if any.
+// intact. Its own codes: E0901, the output would parse to a different tree
+// (parentheses included) or lose a comment, a formatter bug, so nothing is
+// written; E0902, a rule clause written twice; E0903, an error node in a tree
+// the parser reported clean (the last two are guards: the parser reports
+// those first). On success only the parser's warnings, if any, are added.
 //
 // The layout:
 // - two-space indentation, 100 columns, `\n` line ends (`\r\n` when the file
@@ -52,17 +54,18 @@ struct Options {
 //   exponent case normalised, `_` grouping kept;
 // - comments: each appears exactly once; a comment on the line before an item
 //   stays before it (at the item's indentation), one after an item on the same
-//   line stays trailing (one space before it, aligned with the trailing comments
-//   of the neighbouring lines); a comment inside an expression
-//   that is printed on one line moves to its own line before that line. A
-//   comment between the operands of an `and`/`or` chain or inside a set or
+//   line stays trailing (one space before it, aligned with the trailing
+//   comments of neighbouring lines at the same indentation); a comment inside
+//   an expression printed on one line moves to its own line before that line;
+//   a comment between the operands of an `and`/`or` chain or inside a set or
 //   record literal keeps that construct broken so the comment stays in place.
 // Formatting is idempotent: format(format(x)) == format(x).
 std::optional<std::string> format_source(const SourceManager& sources, FileId file, DiagnosticSink& sink,
                                          const Options& options = {});
 
-// The layout step alone, for a module parsed without errors from `file`
-// (callers that already hold the AST). No verification; prefer format_source.
+// The layout step alone, for a module parsed without errors (callers that
+// already hold the AST); `sources` must hold the module's file. No
+// verification; prefer format_source.
 std::string format_module(const SourceManager& sources, const ast::Module& module,
                           const Options& options = {});
 

@@ -45,7 +45,8 @@ std::optional<std::string> dump_text(const std::string& text, const std::string&
 }
 
 // Formats `before`, expects `after`, and checks that `after` is a fixed point.
-void expect_format(const std::string& before, const std::string& after, const std::string& path = "case.edict") {
+void expect_format(const std::string& before, const std::string& after,
+                   const std::string& path = "case.edict") {
   std::string diagnostics;
   std::optional<std::string> out = format_text(before, path, &diagnostics);
   INFO(diagnostics);
@@ -151,17 +152,18 @@ TEST_CASE("fmt: const, set and def bindings", "[fmt]") {
 
 TEST_CASE("fmt: a long set literal is filled up to 100 columns", "[fmt]") {
   std::string codes;
-  std::vector<std::string> names = {"AF", "BY", "CD", "CF", "CN", "CU", "ER", "HT", "IQ", "IR", "KP", "LB", "LY",
-                                    "MM", "NI", "RU", "SD", "SO", "SS", "SY", "VE", "ZW"};
+  std::vector<std::string> names = {"AF", "BY", "CD", "CF", "CN", "CU", "ER", "HT", "IQ", "IR", "KP",
+                                    "LB", "LY", "MM", "NI", "RU", "SD", "SO", "SS", "SY", "VE", "ZW"};
   for (const auto& n : names) codes += "\"" + n + "\",";
-  expect_format("set D5: country = {" + codes + "}\nset D5M: country = D5 + {\"MO\"}\n",
-                "set D5: country = {\n"
-                "  \"AF\", \"BY\", \"CD\", \"CF\", \"CN\", \"CU\", \"ER\", \"HT\", \"IQ\", \"IR\", \"KP\", \"LB\", "
-                "\"LY\", \"MM\", \"NI\", \"RU\",\n"
-                "  \"SD\", \"SO\", \"SS\", \"SY\", \"VE\", \"ZW\",\n"
-                "}\n"
-                "\n"
-                "set D5M: country = D5 + { \"MO\" }\n");
+  expect_format(
+      "set D5: country = {" + codes + "}\nset D5M: country = D5 + {\"MO\"}\n",
+      "set D5: country = {\n"
+      "  \"AF\", \"BY\", \"CD\", \"CF\", \"CN\", \"CU\", \"ER\", \"HT\", \"IQ\", \"IR\", \"KP\", \"LB\", "
+      "\"LY\", \"MM\", \"NI\", \"RU\",\n"
+      "  \"SD\", \"SO\", \"SS\", \"SY\", \"VE\", \"ZW\",\n"
+      "}\n"
+      "\n"
+      "set D5M: country = D5 + { \"MO\" }\n");
 }
 
 TEST_CASE("fmt: a long def body moves below the header and breaks its and/or chain", "[fmt]") {
@@ -220,7 +222,8 @@ TEST_CASE("fmt: a long when chain is broken one operand per line with the operat
   expect_format(
       "rule bulk on rental\n"
       "  review \"bulk\"\n"
-      "  when advanced(event.chip) and event.chip_count * event.hours >= 100_000 and event.customer_hq not in "
+      "  when advanced(event.chip) and event.chip_count * event.hours >= 100_000 and event.customer_hq not "
+      "in "
       "ALLIES and (event.customer_hq in D5 or event.parent_hq in D5)\n",
       "rule bulk on rental\n"
       "  review \"bulk\"\n"
@@ -246,9 +249,13 @@ TEST_CASE("fmt: a parenthesised chain that does not fit opens and closes on its 
                 "  deny\n"
                 "  when a\n"
                 "    and (\n"
-                "      " + longer + "\n"
-                "      or " + longer + "\n"
-                "    )\n");
+                "      " +
+                    longer +
+                    "\n"
+                    "      or " +
+                    longer +
+                    "\n"
+                    "    )\n");
 }
 
 TEST_CASE("fmt: example and test declarations", "[fmt]") {
@@ -342,6 +349,66 @@ TEST_CASE("fmt: literals as written, numbers in canonical form", "[fmt]") {
       "const f = 1d12h\n"
       "const g = \"tab\\t quote\\\" \xc3\xa9\"\n"
       "const h = true\n");
+}
+
+TEST_CASE("fmt: calls, ifs and sets that do not fit break at their opening line's indentation", "[fmt]") {
+  expect_format(
+      "const long_call = some_function_name(first_argument_expression_here, second_argument_expression_here, "
+      "third_one)\n"
+      "const long_if = if some_condition_that_is_long and another_condition_that_is_long then "
+      "first_value_here "
+      "else second_value_here\n"
+      "rule r on rental\n"
+      "  deny\n"
+      "  unless not (event.license is present and event.license_expiry_date_field_name > "
+      "2024-01-01T00:00:00Z "
+      "and event.x in { \"aaaaaaaaaaaa\", \"bbbbbbbbbbbbb\" })\n",
+      "const long_call = some_function_name(\n"
+      "  first_argument_expression_here,\n"
+      "  second_argument_expression_here,\n"
+      "  third_one\n"
+      ")\n"
+      "\n"
+      "const long_if =\n"
+      "  if some_condition_that_is_long and another_condition_that_is_long\n"
+      "    then first_value_here\n"
+      "    else second_value_here\n"
+      "\n"
+      "rule r on rental\n"
+      "  deny\n"
+      "  unless not (\n"
+      "    event.license is present\n"
+      "    and event.license_expiry_date_field_name > 2024-01-01T00:00:00Z\n"
+      "    and event.x in { \"aaaaaaaaaaaa\", \"bbbbbbbbbbbbb\" }\n"
+      "  )\n");
+}
+
+TEST_CASE("fmt: a nested chain of the other operator breaks two deeper", "[fmt]") {
+  std::string a(50, 'a'), b(50, 'b'), c(50, 'c');
+  expect_format("const x = " + a + " or " + b + " and " + c + "\n",
+                "const x =\n"
+                "  " +
+                    a +
+                    "\n"
+                    "    or " +
+                    b +
+                    "\n"
+                    "      and " +
+                    c + "\n");
+}
+
+TEST_CASE("fmt: aggregates keep exactly the parentheses the grammar needs", "[fmt]") {
+  expect_format(
+      "const a = sum(x) over 30d by event.c > 100\n"
+      "const b = (sum(x) over 30d where f) > 2\n"
+      "const c = (sum(x) over d).f\n"
+      "const d = sum(x) over (count(y) over d) by (a + b)\n"
+      "const e = sum(x) over 30d where f > 1 and g\n",
+      "const a = sum(x) over 30d by event.c > 100\n"
+      "const b = (sum(x) over 30d where f) > 2\n"
+      "const c = (sum(x) over d).f\n"
+      "const d = sum(x) over (count(y) over d) by (a + b)\n"
+      "const e = sum(x) over 30d where f > 1 and g\n");
 }
 
 // ---- comments -------------------------------------------------------------
@@ -574,6 +641,84 @@ TEST_CASE("fmt: hostile input neither crashes nor hangs", "[fmt]") {
   out = format_text(wide + "}\n");
   REQUIRE(out);
   CHECK(format_text(*out) == out);
+}
+
+TEST_CASE("fmt: trailing comments align per run of lines at one indentation", "[fmt]") {
+  expect_format(
+      "event e {\n"
+      "  a: int, // one\n"
+      "  longer_name: string, // two\n"
+      "\n"
+      "  b: int, // three\n"
+      "}\n",
+      "event e {\n"
+      "  a: int,              // one\n"
+      "  longer_name: string, // two\n"
+      "\n"
+      "  b: int, // three\n"
+      "}\n");
+}
+
+TEST_CASE("fmt: format_module lays out an already parsed module", "[fmt]") {
+  SourceManager sources;
+  DiagnosticSink sink;
+  FileId file = sources.add("m.edict", "const  a=1\n");
+  edict::ast::Program program;
+  auto module = edict::parse::parse_module(sources, file, program, sink);
+  REQUIRE_FALSE(sink.has_errors());
+  CHECK(edict::fmt::format_module(sources, *module) == "const a = 1\n");
+}
+
+// A comment written at any token boundary survives formatting exactly once
+// and the result is a fixed point (the comment placement rules are the part
+// most likely to oscillate).
+TEST_CASE("fmt: a comment at any token boundary is kept once and stays put", "[fmt]") {
+  const std::string base =
+      "set S: country = { \"CN\", \"RU\" }\n"
+      "table t: string -> { a: int } = { \"x\": { a: 1 } }\n"
+      "rule r on rental\n"
+      "  deny \"m\"\n"
+      "  when f(event.a) and (event.b in S or event.c > 1_000) and event.d is present\n"
+      "  unless not (event.e and event.f)\n"
+      "test \"t\" { given x with { a: 1 } expect deny by r }\n";
+  int boundaries = 0;
+  bool in_string = false;
+  for (size_t i = 1; i < base.size(); ++i) {
+    if (base[i - 1] == '"') in_string = !in_string;
+    if (in_string || (base[i] != ' ' && base[i] != '\n') || base[i - 1] == ' ') continue;
+    for (const char* comment : {" /* QQ */", " // QQ\n", "\n// QQ\n"}) {
+      std::string text = base.substr(0, i) + comment + base.substr(i);
+      INFO(text);
+      std::optional<std::string> out = format_text(text);
+      REQUIRE(out.has_value());
+      CHECK(out->find("QQ") == out->rfind("QQ"));
+      CHECK(out->find("QQ") != std::string::npos);
+      CHECK(format_text(*out) == out);
+    }
+    ++boundaries;
+  }
+  CHECK(boundaries > 40);
+}
+
+TEST_CASE("fmt: narrow widths break everything and still round-trip", "[fmt]") {
+  const fs::path root = EDICT_SOURCE_DIR;
+  for (const char* rel : {"policies/reference.edict", "policies/common/events.edict"}) {
+    const std::string text = read_file(root / rel);
+    if (text.empty()) continue;
+    for (unsigned width : {30u, 60u}) {
+      INFO(rel << " at width " << width);
+      SourceManager sources;
+      DiagnosticSink sink;
+      FileId file = sources.add(rel, text);
+      edict::fmt::Options options;
+      options.max_width = width;
+      std::optional<std::string> out = edict::fmt::format_source(sources, file, sink, options);
+      INFO(edict::render_human(sources, sink.sorted()));
+      REQUIRE(out.has_value());
+      FileId again_file = sources.add(rel, *out);
+      CHECK(edict::fmt::format_source(sources, again_file, sink, options) == out);
+    }
+  }
 }
 
 // ---- every policy in the repository ---------------------------------------
