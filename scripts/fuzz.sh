@@ -15,7 +15,7 @@ find policies tests/golden tests/fuzz/regressions -type f \( -name '*.edict' -o 
   -exec cp {} "$corpus"/ \; 2>/dev/null || true
 echo "fuzz: running the front end for ${seconds}s"
 ./build-fuzz/tests/fuzz/fuzz_frontend "$corpus" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
-  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=tests/fuzz/regressions/ 2>build-fuzz/fuzz.log ||
+  -rss_limit_mb=2048 -seed=1 -print_final_stats=1 -artifact_prefix=tests/fuzz/regressions/ 2>build-fuzz/fuzz.log ||
   { tail -50 build-fuzz/fuzz.log; echo "fuzz: FAILED (input saved under tests/fuzz/regressions/)"; exit 1; }
 grep -E '^stat::number_of_executed_units|^Done' build-fuzz/fuzz.log || true
 echo "fuzz: no crash in ${seconds}s"
