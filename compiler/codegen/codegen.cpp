@@ -1,7 +1,9 @@
-// ir::Module -> llvm::Module: one batch function whose row loop dispatches on
-// the row's kind and runs every applicable rule's fires function inline.
-// Registers assigned once become SSA values; merge registers become allocas
-// that mem2reg turns into phis. Sets and tables become constant globals.
+// ir::Module -> llvm::Module: one batch function whose row loop runs every
+// applicable rule's fires function inline. Small functions are if-converted
+// (every block evaluated under a path predicate, branches become selects) so
+// that the row loop is branch-free and can vectorise; large ones keep their
+// branches. Merge registers become allocas for mem2reg; sets and tables
+// become constant globals.
 #include "compiler/codegen/codegen.h"
 
 #include <llvm/ADT/SmallVector.h>
@@ -21,10 +23,9 @@
 #include <llvm/Target/TargetMachine.h>
 
 #include <algorithm>
-#include <limits>
+#include <functional>
 #include <map>
 
-#include "compiler/support/countries.h"
 #include "runtime/abi.h"
 
 namespace edict::codegen {
@@ -39,6 +40,27 @@ using llvm::Value;
 // searched (an unrolled, branch-free binary search over a sorted array).
 constexpr uint64_t kMaxDenseSpan = uint64_t{1} << 16;
 constexpr size_t kMaxCompareChain = 4;
+// Fires functions up to this many instructions are if-converted: evaluating
+// both arms of a few branches costs less than one mispredicted branch.
+constexpr size_t kMaxPredicatedFunction = 256;
+// When every fires function is if-converted and together they stay under
+// this size, rows do not branch on their kind either: each kind's rules run
+// under a `kind == k` predicate and the whole row loop is straight-line code.
+constexpr size_t kMaxPredicatedKinds = 2048;
+// Rules are compiled in groups of about this many IR instructions, each
+// group its own row loop in its own LLVM function: optimisation time grows
+// faster than linearly with function size, and a policy of thousands of rules
+// must still compile in seconds. A policy within one group (the common case)
+// is a single loop with the row state in registers.
+constexpr size_t kMaxGroupInstructions = 1024;
+// Decision byte of a row no rule has decided yet, between group passes.
+constexpr uint8_t kUndecided = 0xFD;
+
+size_t instruction_count(const ir::Function& f) {
+  size_t n = 0;
+  for (const ir::Block& b : f.blocks) n += b.insts.size();
+  return n;
+}
 
 class Generator {
  public:
@@ -48,18 +70,28 @@ class Generator {
   std::unique_ptr<llvm::Module> run(std::string* error);
 
  private:
-  // The state of one fires function being inlined into the row loop.
+  // One fires function being inlined into the row loop.
   struct Body {
     const ir::Function* f = nullptr;
     int rule = -1;
     int event = -1;
+    bool predicated = false;
     std::vector<Value*> ssa;               // registers assigned once
     std::vector<llvm::AllocaInst*> slots;  // registers assigned more than once
-    std::vector<BasicBlock*> blocks;       // per IR block; null when unreachable
-    BasicBlock* fired = nullptr;           // `ret true`
-    BasicBlock* next = nullptr;            // after the rule (`ret false` and faults end here)
-    BasicBlock* fault = nullptr;           // created on the first fault edge
-    llvm::PHINode* fault_site = nullptr;
+    // Branching form.
+    std::vector<BasicBlock*> blocks;  // per IR block; null when unreachable
+    BasicBlock* fired = nullptr;      // `ret true`
+    BasicBlock* next = nullptr;       // after the rule (`ret false` and faults end here)
+    BasicBlock* fault = nullptr;      // created on the first fault edge
+    llvm::PHINode* fault_phi = nullptr;
+    // If-converted form: the predicate of the instruction being emitted
+    // (its block is executed and nothing before it in the block faulted),
+    // the predicate of entering each block, and the function's outcome.
+    Value* alive = nullptr;
+    std::vector<Value*> reach;
+    Value* fires = nullptr;    // i1
+    Value* faulted = nullptr;  // i1
+    Value* site = nullptr;     // i32; only meaningful when faulted
   };
 
   const ir::Module& m_;
@@ -74,21 +106,22 @@ class Generator {
   llvm::Type* f64_ = nullptr;
   llvm::PointerType* ptr_ = nullptr;
 
+  // The LLVM function being emitted (the batch function or a group's).
   llvm::Function* fn_ = nullptr;
   BasicBlock* entry_ = nullptr;     // allocas only
   BasicBlock* prologue_ = nullptr;  // loop-invariant loads of column pointers
-  Value* data_array_ = nullptr;
-  Value* present_array_ = nullptr;
-  Value* kinds_ = nullptr;
-  Value* strings_ = nullptr;
-  Value* row_ = nullptr;  // i64 row index
-  std::map<int, Value*> data_ptr_;                         // batch column -> element array
-  std::map<int, std::pair<Value*, Value*>> present_ptr_;  // batch column -> (bytes, is null)
-  llvm::GlobalVariable* one_byte_ = nullptr;
+  Value *rows_ = nullptr, *kinds_ = nullptr, *data_array_ = nullptr, *present_array_ = nullptr,
+        *strings_ = nullptr;
+  Value *fired_ = nullptr, *fired_stride_ = nullptr, *decision_ = nullptr, *fault_rule_ = nullptr,
+        *fault_site_ = nullptr;
+  Value* row_ = nullptr;               // i64 row index
+  std::map<int, Value*> data_ptr_;     // batch column -> element array
+  std::map<int, Value*> present_ptr_;  // batch column -> presence bytes
 
-  // Per-row state.
+  // Per-row state, promoted to registers by mem2reg.
   std::vector<llvm::AllocaInst*> fired_words_;
-  llvm::AllocaInst *faulted_ = nullptr, *fault_rule_ = nullptr, *fault_site_ = nullptr, *best_ = nullptr;
+  llvm::AllocaInst *row_faulted_ = nullptr, *row_fault_rule_ = nullptr, *row_fault_site_ = nullptr,
+                   *best_ = nullptr;
 
   // Alias scopes: inputs never overlap results, results never overlap each other.
   llvm::MDNode *scope_in_ = nullptr, *noalias_in_ = nullptr;
@@ -122,7 +155,9 @@ class Generator {
   // How a value of type t is stored in a column or a constant array.
   llvm::Type* storage_type(ir::Ty t) const { return t == ir::Ty::Bool ? i8_ : reg_type(t); }
 
-  Value* from_storage(ir::Ty t, Value* v) { return t == ir::Ty::Bool ? b_.CreateICmpNE(v, b_.getInt8(0)) : v; }
+  Value* from_storage(ir::Ty t, Value* v) {
+    return t == ir::Ty::Bool ? b_.CreateICmpNE(v, b_.getInt8(0)) : v;
+  }
 
   Constant* scalar_constant(ir::Ty t, const ir::Scalar& s, bool storage) {
     switch (t) {
@@ -134,7 +169,8 @@ class Generator {
     }
   }
 
-  llvm::GlobalVariable* constant_array(llvm::Type* elem, llvm::ArrayRef<Constant*> values, const std::string& name) {
+  llvm::GlobalVariable* constant_array(llvm::Type* elem, llvm::ArrayRef<Constant*> values,
+                                       const std::string& name) {
     auto* type = llvm::ArrayType::get(elem, values.size());
     auto* g = new llvm::GlobalVariable(*mod_, type, /*isConstant=*/true, llvm::GlobalValue::PrivateLinkage,
                                        llvm::ConstantArray::get(type, values), name);
@@ -162,24 +198,69 @@ class Generator {
     return ab.CreateAlloca(t, nullptr, name);
   }
 
+  // Boolean connectives for predicates. Selects rather than and/or: a value
+  // computed on a path not taken must never make a predicate poison.
+  static bool is_true(Value* v) {
+    return llvm::isa<llvm::ConstantInt>(v) && llvm::cast<llvm::ConstantInt>(v)->isOne();
+  }
+  static bool is_false(Value* v) {
+    return llvm::isa<llvm::ConstantInt>(v) && llvm::cast<llvm::ConstantInt>(v)->isZero();
+  }
+  Value* both(Value* a, Value* b) {
+    if (is_true(a)) return b;
+    if (is_true(b)) return a;
+    if (is_false(a) || is_false(b)) return b_.getFalse();
+    return b_.CreateSelect(a, b, b_.getFalse());
+  }
+  Value* either(Value* a, Value* b) {
+    if (is_false(a)) return b;
+    if (is_false(b)) return a;
+    if (is_true(a) || is_true(b)) return b_.getTrue();
+    return b_.CreateSelect(a, b_.getTrue(), b);
+  }
+  Value* pick(Value* cond, Value* a, Value* b) {
+    if (is_true(cond)) return a;
+    if (is_false(cond)) return b;
+    return b_.CreateSelect(cond, a, b);
+  }
+
   void setup_alias_scopes();
   Value* column_data(int column);
   Value* column_present(int column);  // i1 for the current row
   int batch_column(int event, int64_t field);
+  const ir::Field* field_of(int event, int64_t field) const;
 
   // ---- the function ------------------------------------------------------
+  // A group of consecutive rules [begin, end) compiled as one row loop.
+  struct Group {
+    size_t begin = 0, end = 0;
+  };
   void emit_function();
-  void emit_kind(int event, BasicBlock* done);
-  void emit_rule(int rule_index, const ir::RuleBody& body, int event, Value* time);
-  void emit_body(Body& body);
+  BasicBlock* begin_function(llvm::Function* fn);  // returns the block after the prologue
+  std::vector<Group> plan_groups() const;
+  std::vector<int> presence_columns();
+  // A loop over every row from the current block to `exit`; `body` emits
+  // one row's work at row_.
+  void simple_row_loop(BasicBlock* exit, const char* name, const std::function<void()>& body);
+  void emit_fail_closed(BasicBlock* from, BasicBlock* exit);
+  void emit_row_loop(BasicBlock* from, BasicBlock* exit, const Group& group, bool fused);
+  llvm::Function* emit_group_function(const Group& group, size_t index);
+  void emit_kind(int event, Value* kind_active, const Group& group);
+  Value* window(const ir::Rule& rule, Value* time);
+  void emit_rule(int rule_index, const ir::RuleBody& body, int event, Value* active);
+  bool prepare_body(Body& body);
+  void emit_branching(Body& body, Value* active);
+  void emit_predicated(Body& body, Value* active);
+  void record_outcome(int rule_index, Value* fired, Value* faulted, Value* site);
   void emit_inst(Body& body, const ir::Inst& in);
 
   Value* get(Body& body, ir::Reg r);
   void set(Body& body, ir::Reg r, Value* v);
-  // The rule's fault exit, with `site` recorded for an edge from the current block.
+  // The rule's fault exit (branching form), recording `site` for an edge
+  // from the current block.
   BasicBlock* fault_block(Body& body, uint32_t site);
   void fault_if(Body& body, Value* cond, uint32_t site);
-  void jump_to_fault(Body& body, uint32_t site);
+  void reach(Body& body, ir::BlockId target, Value* pred);
 
   Value* set_contains(uint32_t set, Value* v);
   Value* int_membership(Value* key, std::vector<int64_t> members, const std::string& name);
@@ -189,6 +270,7 @@ class Generator {
   Value* cell_value(uint32_t table, uint32_t column, Value* row);
   Value* widen_key(ir::Ty t, Value* v);
   llvm::FunctionCallee helper(const char* name, bool pure, llvm::Type* result, unsigned string_args);
+  Value* call_helper(Body& body, llvm::FunctionCallee callee, llvm::ArrayRef<Value*> args);
   Value* poison(ir::Ty t) { return llvm::PoisonValue::get(reg_type(t)); }
 };
 
@@ -203,6 +285,10 @@ std::unique_ptr<llvm::Module> Generator::run(std::string* error) {
   }
   if (map_.column.size() < m_.events.size()) {
     *error = "the column map does not cover every event kind";
+    return nullptr;
+  }
+  if (m_.default_outcome < 0 || m_.default_outcome >= kUndecided) {
+    *error = "the default outcome is out of range";
     return nullptr;
   }
   i1_ = b_.getInt1Ty();
@@ -244,10 +330,15 @@ void Generator::setup_alias_scopes() {
   }
 }
 
+const ir::Field* Generator::field_of(int event, int64_t field) const {
+  const auto& fields = m_.events[static_cast<size_t>(event)].fields;
+  if (field < 0 || static_cast<size_t>(field) >= fields.size()) return nullptr;
+  return &fields[static_cast<size_t>(field)];
+}
+
 int Generator::batch_column(int event, int64_t field) {
   const auto& columns = map_.column[static_cast<size_t>(event)];
-  const auto& fields = m_.events[static_cast<size_t>(event)].fields;
-  if (field < 0 || static_cast<size_t>(field) >= fields.size() || static_cast<size_t>(field) >= columns.size() ||
+  if (!field_of(event, field) || static_cast<size_t>(field) >= columns.size() ||
       columns[static_cast<size_t>(field)] < 0) {
     fail("field #" + std::to_string(field) + " of event `" + m_.events[static_cast<size_t>(event)].name +
          "` has no batch column");
@@ -271,19 +362,15 @@ Value* Generator::column_present(int column) {
   if (it == present_ptr_.end()) {
     llvm::IRBuilder<> pb(prologue_->getTerminator());
     auto* slot = pb.CreateInBoundsGEP(ptr_, present_array_, pb.getInt64(static_cast<uint64_t>(column)));
+    // Never NULL here: the batch function refuses a batch without them.
     Value* p = pb.CreateLoad(ptr_, slot, "present" + std::to_string(column));
-    Value* is_null = pb.CreateICmpEQ(p, llvm::ConstantPointerNull::get(ptr_));
-    it = present_ptr_.emplace(column, std::make_pair(p, is_null)).first;
+    it = present_ptr_.emplace(column, p).first;
   }
-  // A column without presence bytes is never absent: read a constant 1
-  // instead (a select of addresses keeps the row loop branch-free).
-  Value* addr = b_.CreateSelect(it->second.second, one_byte_, b_.CreateGEP(i8_, it->second.first, row_));
-  auto* v = b_.CreateLoad(i8_, addr);
-  tag_input(v);
-  return b_.CreateICmpNE(v, b_.getInt8(0));
+  return b_.CreateICmpNE(load_elem(i8_, it->second, row_, true), b_.getInt8(0));
 }
 
-llvm::FunctionCallee Generator::helper(const char* name, bool pure, llvm::Type* result, unsigned string_args) {
+llvm::FunctionCallee Generator::helper(const char* name, bool pure, llvm::Type* result,
+                                       unsigned string_args) {
   llvm::SmallVector<llvm::Type*, 3> params{ptr_};
   for (unsigned i = 0; i < string_args; ++i) params.push_back(i32_);
   auto callee = mod_->getOrInsertFunction(name, llvm::FunctionType::get(result, params, false));
@@ -296,299 +383,520 @@ llvm::FunctionCallee Generator::helper(const char* name, bool pure, llvm::Type* 
   return callee;
 }
 
+Value* Generator::call_helper(Body& body, llvm::FunctionCallee callee, llvm::ArrayRef<Value*> args) {
+  if (!body.predicated || is_true(body.alive)) return b_.CreateCall(callee, args);
+  // Never speculated: on a path not taken the arguments may be stale
+  // symbols of another batch, which the helpers must not resolve.
+  BasicBlock* from = b_.GetInsertBlock();
+  BasicBlock* call = BasicBlock::Create(ctx_, "call", fn_);
+  BasicBlock* join = BasicBlock::Create(ctx_, "called", fn_);
+  b_.CreateCondBr(body.alive, call, join);
+  b_.SetInsertPoint(call);
+  Value* v = b_.CreateCall(callee, args);
+  b_.CreateBr(join);
+  b_.SetInsertPoint(join);
+  llvm::PHINode* phi = b_.CreatePHI(v->getType(), 2);
+  phi->addIncoming(v, call);
+  phi->addIncoming(Constant::getNullValue(v->getType()), from);
+  return phi;
+}
+
 // ---- the row loop ------------------------------------------------------------
 
-void Generator::emit_function() {
-  setup_alias_scopes();
+BasicBlock* Generator::begin_function(llvm::Function* fn) {
+  fn_ = fn;
+  data_ptr_.clear();
+  present_ptr_.clear();
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  fn->addParamAttr(0, llvm::Attribute::NoCapture);
+  fn->addParamAttr(1, llvm::Attribute::NoCapture);
+  Value* columns = fn->getArg(0);
+  Value* results = fn->getArg(1);
+  columns->setName("columns");
+  results->setName("results");
+  entry_ = BasicBlock::Create(ctx_, "entry", fn);
+  prologue_ = BasicBlock::Create(ctx_, "prologue", fn);
+  BasicBlock* start = BasicBlock::Create(ctx_, "start", fn);
+  b_.SetInsertPoint(entry_);
+  b_.CreateBr(prologue_);
+  b_.SetInsertPoint(prologue_);
   // struct EdictColumns / EdictResults (runtime/abi.h); natural alignment
   // gives the C layout.
   auto* columns_ty = llvm::StructType::get(ctx_, {i32_, ptr_, ptr_, ptr_, ptr_});
   auto* results_ty = llvm::StructType::get(ctx_, {ptr_, i32_, ptr_, ptr_, ptr_});
-  auto* fn_ty = llvm::FunctionType::get(b_.getVoidTy(), {ptr_, ptr_}, false);
-  fn_ = llvm::Function::Create(fn_ty, llvm::GlobalValue::ExternalLinkage, options_.function_name, *mod_);
-  fn_->addFnAttr(llvm::Attribute::NoUnwind);
-  fn_->addParamAttr(0, llvm::Attribute::NoCapture);
-  fn_->addParamAttr(1, llvm::Attribute::NoCapture);
-  Value* columns = fn_->getArg(0);
-  Value* results = fn_->getArg(1);
-  columns->setName("columns");
-  results->setName("results");
-
-  one_byte_ = new llvm::GlobalVariable(*mod_, i8_, true, llvm::GlobalValue::PrivateLinkage, b_.getInt8(1),
-                                       "edict.present");
-
-  entry_ = BasicBlock::Create(ctx_, "entry", fn_);
-  prologue_ = BasicBlock::Create(ctx_, "prologue", fn_);
-  b_.SetInsertPoint(entry_);
-  b_.CreateBr(prologue_);
-
-  b_.SetInsertPoint(prologue_);
   auto field = [&](llvm::StructType* st, Value* base, unsigned i, llvm::Type* t, const char* name) {
     return b_.CreateLoad(t, b_.CreateStructGEP(st, base, i), name);
   };
-  Value* rows = b_.CreateZExt(field(columns_ty, columns, 0, i32_, "rows"), i64_);
+  rows_ = b_.CreateZExt(field(columns_ty, columns, 0, i32_, "rows"), i64_);
   kinds_ = field(columns_ty, columns, 1, ptr_, "kinds");
   data_array_ = field(columns_ty, columns, 2, ptr_, "data");
   present_array_ = field(columns_ty, columns, 3, ptr_, "present");
   strings_ = field(columns_ty, columns, 4, ptr_, "strings");
-  Value* fired = field(results_ty, results, 0, ptr_, "fired");
-  Value* fired_words = b_.CreateZExt(field(results_ty, results, 1, i32_, "fired_words"), i64_);
-  Value* decision = field(results_ty, results, 2, ptr_, "decision");
-  Value* fault_rule = field(results_ty, results, 3, ptr_, "fault_rule");
-  Value* fault_site = field(results_ty, results, 4, ptr_, "fault_site");
+  fired_ = field(results_ty, results, 0, ptr_, "fired");
+  fired_stride_ = b_.CreateZExt(field(results_ty, results, 1, i32_, "fired_words"), i64_);
+  decision_ = field(results_ty, results, 2, ptr_, "decision");
+  fault_rule_ = field(results_ty, results, 3, ptr_, "fault_rule");
+  fault_site_ = field(results_ty, results, 4, ptr_, "fault_site");
+  b_.CreateBr(start);
+  b_.SetInsertPoint(start);
+  return start;
+}
 
-  const size_t words = (m_.rules.size() + 63) / 64;
-  BasicBlock* check = BasicBlock::Create(ctx_, "check", fn_);
-  b_.CreateBr(check);
-
-  // Per-row state, promoted to registers by mem2reg.
-  for (size_t w = 0; w < words; ++w) fired_words_.push_back(make_alloca(i64_, "fired" + std::to_string(w)));
-  faulted_ = make_alloca(i1_, "faulted");
-  fault_rule_ = make_alloca(i32_, "fault_rule");
-  fault_site_ = make_alloca(i32_, "fault_site");
-  best_ = make_alloca(i32_, "best");
-
-  BasicBlock* too_few_words = BasicBlock::Create(ctx_, "too_few_words", fn_);
-  BasicBlock* clear_extra = BasicBlock::Create(ctx_, "clear_extra_words", fn_);
-  BasicBlock* preheader = BasicBlock::Create(ctx_, "preheader", fn_);
-  BasicBlock* header = BasicBlock::Create(ctx_, "row", fn_);
-  BasicBlock* body = BasicBlock::Create(ctx_, "row_body", fn_);
-  BasicBlock* latch = BasicBlock::Create(ctx_, "row_done", fn_);
-  BasicBlock* exit = BasicBlock::Create(ctx_, "exit", fn_);
-
-  b_.SetInsertPoint(check);
-  Value* k_words = b_.getInt64(words);
-  BasicBlock* enough = BasicBlock::Create(ctx_, "enough_words", fn_);
-  b_.CreateCondBr(b_.CreateICmpULT(fired_words, k_words), too_few_words, enough);
-  b_.SetInsertPoint(enough);
-  b_.CreateCondBr(b_.CreateICmpUGT(fired_words, k_words), clear_extra, preheader);
-  b_.SetInsertPoint(clear_extra);
-  b_.CreateMemSet(fired, b_.getInt8(0), b_.CreateMul(rows, b_.CreateMul(fired_words, b_.getInt64(8))),
-                  llvm::MaybeAlign(8));
-  b_.CreateBr(preheader);
-
-  // Fail closed when results cannot hold the fired bits.
-  {
-    BasicBlock* loop = BasicBlock::Create(ctx_, "too_few_words_row", fn_);
-    b_.SetInsertPoint(too_few_words);
-    b_.CreateCondBr(b_.CreateICmpEQ(rows, b_.getInt64(0)), exit, loop);
-    b_.SetInsertPoint(loop);
-    llvm::PHINode* r = b_.CreatePHI(i64_, 2, "r");
-    r->addIncoming(b_.getInt64(0), too_few_words);
-    b_.CreateStore(b_.getInt8(EDICT_DECISION_ERROR), b_.CreateInBoundsGEP(i8_, decision, r));
-    b_.CreateStore(b_.getInt32(UINT32_MAX), b_.CreateInBoundsGEP(i32_, fault_rule, r));
-    b_.CreateStore(b_.getInt32(UINT32_MAX), b_.CreateInBoundsGEP(i32_, fault_site, r));
-    Value* next = b_.CreateAdd(r, b_.getInt64(1), "", true, true);
-    r->addIncoming(next, loop);
-    b_.CreateCondBr(b_.CreateICmpULT(next, rows), loop, exit);
+std::vector<Generator::Group> Generator::plan_groups() const {
+  std::vector<Group> groups;
+  size_t size = 0;
+  for (size_t i = 0; i < m_.rules.size(); ++i) {
+    size_t n = 0;
+    for (const ir::RuleBody& rb : m_.rules[i].bodies)
+      if (rb.fires >= 0 && static_cast<size_t>(rb.fires) < m_.functions.size())
+        n += instruction_count(m_.functions[static_cast<size_t>(rb.fires)]);
+    if (groups.empty() || (size > 0 && size + n > kMaxGroupInstructions)) {
+      groups.push_back(Group{i, i});
+      size = 0;
+    }
+    groups.back().end = i + 1;
+    size += n;
   }
+  if (groups.empty()) groups.push_back(Group{0, 0});
+  return groups;
+}
 
-  b_.SetInsertPoint(preheader);
-  b_.CreateBr(header);
+std::vector<int> Generator::presence_columns() {
+  std::vector<int> columns;
+  for (const ir::Rule& rule : m_.rules)
+    for (const ir::RuleBody& rb : rule.bodies) {
+      if (rb.fires < 0 || static_cast<size_t>(rb.fires) >= m_.functions.size() || rb.event < 0 ||
+          static_cast<size_t>(rb.event) >= m_.events.size())
+        continue;
+      for (const ir::Block& block : m_.functions[static_cast<size_t>(rb.fires)].blocks)
+        for (const ir::Inst& in : block.insts) {
+          if (in.op != ir::Op::Has && in.op != ir::Op::LoadChecked) continue;
+          const ir::Field* f = field_of(rb.event, in.imm);
+          if (!f || !f->optional) continue;
+          int column = batch_column(rb.event, in.imm);
+          if (column >= 0) columns.push_back(column);
+        }
+    }
+  std::sort(columns.begin(), columns.end());
+  columns.erase(std::unique(columns.begin(), columns.end()), columns.end());
+  return columns;
+}
 
-  b_.SetInsertPoint(header);
+void Generator::emit_fail_closed(BasicBlock* from, BasicBlock* exit) {
+  b_.SetInsertPoint(from);
+  simple_row_loop(exit, "fail_closed_row", [&] {
+    b_.CreateStore(b_.getInt8(EDICT_DECISION_ERROR), b_.CreateInBoundsGEP(i8_, decision_, row_));
+    b_.CreateStore(b_.getInt32(UINT32_MAX), b_.CreateInBoundsGEP(i32_, fault_rule_, row_));
+    b_.CreateStore(b_.getInt32(UINT32_MAX), b_.CreateInBoundsGEP(i32_, fault_site_, row_));
+  });
+}
+
+void Generator::simple_row_loop(BasicBlock* exit, const char* name, const std::function<void()>& body) {
+  BasicBlock* from = b_.GetInsertBlock();
+  BasicBlock* loop = BasicBlock::Create(ctx_, name, fn_);
+  b_.CreateCondBr(b_.CreateICmpEQ(rows_, b_.getInt64(0)), exit, loop);
+  b_.SetInsertPoint(loop);
   llvm::PHINode* r = b_.CreatePHI(i64_, 2, "r");
-  r->addIncoming(b_.getInt64(0), preheader);
+  r->addIncoming(b_.getInt64(0), from);
   row_ = r;
-  b_.CreateCondBr(b_.CreateICmpULT(r, rows), body, exit);
+  body();
+  Value* next = b_.CreateAdd(r, b_.getInt64(1), "", true, true);
+  r->addIncoming(next, b_.GetInsertBlock());
+  b_.CreateCondBr(b_.CreateICmpULT(next, rows_), loop, exit);
+}
 
-  b_.SetInsertPoint(body);
-  for (auto* w : fired_words_) b_.CreateStore(b_.getInt64(0), w);
-  b_.CreateStore(b_.getFalse(), faulted_);
-  b_.CreateStore(b_.getInt32(UINT32_MAX), fault_rule_);
-  b_.CreateStore(b_.getInt32(UINT32_MAX), fault_site_);
-  b_.CreateStore(b_.getInt32(-1), best_);
-  auto* kind_load = b_.CreateLoad(i8_, b_.CreateInBoundsGEP(i8_, kinds_, r), "kind");
-  tag_input(kind_load);
-  Value* kind = kind_load;
-
-  BasicBlock* skipped = BasicBlock::Create(ctx_, "skipped", fn_);
-  BasicBlock* dispatch = BasicBlock::Create(ctx_, "dispatch", fn_);
-  b_.CreateCondBr(b_.CreateICmpEQ(kind, b_.getInt8(EDICT_KIND_ERROR)), skipped, dispatch);
-  b_.SetInsertPoint(skipped);
-  // `best` doubles as the decision: SKIPPED is past every outcome index.
-  b_.CreateStore(b_.getInt32(EDICT_DECISION_SKIPPED), best_);
-  b_.CreateBr(latch);
-
-  // A compare chain over the kinds that have rules (kinds without any, and
-  // kind bytes out of range, take the default decision).
-  b_.SetInsertPoint(dispatch);
-  for (size_t e = 0; e < m_.events.size() && !failed(); ++e) {
-    bool any = std::any_of(m_.rules.begin(), m_.rules.end(), [&](const ir::Rule& rule) {
-      const ir::RuleBody* rb = rule.body_for(static_cast<int>(e));
-      return rb && rb->fires != ir::kNoFunc;
-    });
-    if (!any) continue;
-    BasicBlock* kind_block = BasicBlock::Create(ctx_, "kind." + m_.events[e].name, fn_);
-    BasicBlock* other = BasicBlock::Create(ctx_, "dispatch", fn_);
-    b_.CreateCondBr(b_.CreateICmpEQ(kind, b_.getInt8(static_cast<uint8_t>(e))), kind_block, other);
-    b_.SetInsertPoint(kind_block);
-    emit_kind(static_cast<int>(e), latch);
-    b_.SetInsertPoint(other);
-  }
-  b_.CreateBr(latch);
+void Generator::emit_function() {
+  setup_alias_scopes();
+  auto* fn_ty = llvm::FunctionType::get(b_.getVoidTy(), {ptr_, ptr_}, false);
+  auto* main =
+      llvm::Function::Create(fn_ty, llvm::GlobalValue::ExternalLinkage, options_.function_name, *mod_);
+  BasicBlock* start = begin_function(main);
+  Value* main_rows = rows_;
+  Value* main_decision = decision_;
+  const size_t words = (m_.rules.size() + 63) / 64;
+  std::vector<Group> groups = plan_groups();
+  std::vector<int> presence = presence_columns();
   if (failed()) return;
 
-  // The row's results.
-  b_.SetInsertPoint(latch);
-  Value* faulted = b_.CreateLoad(i1_, faulted_);
-  Value* best = b_.CreateLoad(i32_, best_);
-  Value* outcome = b_.CreateSelect(b_.CreateICmpSGE(best, b_.getInt32(0)), best,
-                                   b_.getInt32(static_cast<uint32_t>(m_.default_outcome)));
-  Value* code = b_.CreateSelect(faulted, b_.getInt32(EDICT_DECISION_ERROR), outcome);
-  tag_output(b_.CreateStore(b_.CreateTrunc(code, i8_), b_.CreateInBoundsGEP(i8_, decision, r)), kOutDecision);
-  BasicBlock* record_fault = BasicBlock::Create(ctx_, "record_fault", fn_);
-  BasicBlock* store_fired = BasicBlock::Create(ctx_, "store_fired", fn_);
-  b_.CreateCondBr(faulted, record_fault, store_fired);
-  b_.SetInsertPoint(record_fault);
-  tag_output(b_.CreateStore(b_.CreateLoad(i32_, fault_rule_), b_.CreateInBoundsGEP(i32_, fault_rule, r)),
-             kOutFaultRule);
-  tag_output(b_.CreateStore(b_.CreateLoad(i32_, fault_site_), b_.CreateInBoundsGEP(i32_, fault_site, r)),
-             kOutFaultSite);
-  b_.CreateBr(store_fired);
-  b_.SetInsertPoint(store_fired);
-  Value* base = b_.CreateMul(r, fired_words, "", true, true);
-  for (size_t w = 0; w < words; ++w) {
-    Value* at = b_.CreateInBoundsGEP(i64_, fired, b_.CreateAdd(base, b_.getInt64(w), "", true, true));
-    tag_output(b_.CreateStore(b_.CreateLoad(i64_, fired_words_[w]), at), kOutFired);
-  }
-  Value* next = b_.CreateAdd(r, b_.getInt64(1), "", true, true);
-  r->addIncoming(next, store_fired);
-  b_.CreateBr(header);
+  BasicBlock* fail_closed = BasicBlock::Create(ctx_, "fail_closed", fn_);
+  BasicBlock* enough = BasicBlock::Create(ctx_, "enough_words", fn_);
+  BasicBlock* evaluate = BasicBlock::Create(ctx_, "evaluate", fn_);
+  BasicBlock* exit = BasicBlock::Create(ctx_, "exit", fn_);
 
+  // Results too small for the fired bits, or an optional field without
+  // presence bytes: fail closed rather than read or write out of bounds.
+  b_.SetInsertPoint(start);
+  Value* refuse = b_.CreateICmpULT(fired_stride_, b_.getInt64(words));
+  for (int column : presence) {
+    auto* slot = b_.CreateInBoundsGEP(ptr_, present_array_, b_.getInt64(static_cast<uint64_t>(column)));
+    refuse =
+        b_.CreateOr(refuse, b_.CreateICmpEQ(b_.CreateLoad(ptr_, slot), llvm::ConstantPointerNull::get(ptr_)));
+  }
+  b_.CreateCondBr(refuse, fail_closed, enough);
+  emit_fail_closed(fail_closed, exit);
+
+  b_.SetInsertPoint(enough);
+  if (groups.size() == 1) {
+    // Words past the rules' are zeroed up front; the loop writes the rest.
+    BasicBlock* clear_extra = BasicBlock::Create(ctx_, "clear_extra_words", fn_);
+    b_.CreateCondBr(b_.CreateICmpUGT(fired_stride_, b_.getInt64(words)), clear_extra, evaluate);
+    b_.SetInsertPoint(clear_extra);
+    b_.CreateMemSet(fired_, b_.getInt8(0), b_.CreateMul(rows_, b_.CreateMul(fired_stride_, b_.getInt64(8))),
+                    llvm::MaybeAlign(8));
+    b_.CreateBr(evaluate);
+    emit_row_loop(evaluate, exit, groups[0], /*fused=*/true);
+  } else {
+    // One pass per group over the batch, the row state kept in the results:
+    // fired words OR-ed in, the decision byte holding the strongest effect so
+    // far (kUndecided before any), error, or skipped.
+    b_.CreateMemSet(fired_, b_.getInt8(0), b_.CreateMul(rows_, b_.CreateMul(fired_stride_, b_.getInt64(8))),
+                    llvm::MaybeAlign(8));
+    b_.CreateBr(evaluate);
+    b_.SetInsertPoint(evaluate);
+    BasicBlock* passes = BasicBlock::Create(ctx_, "passes", fn_);
+    simple_row_loop(passes, "init_row", [&] {
+      Value* kind = load_elem(i8_, kinds_, row_, true);
+      Value* code = b_.CreateSelect(b_.CreateICmpEQ(kind, b_.getInt8(EDICT_KIND_ERROR)),
+                                    b_.getInt8(EDICT_DECISION_SKIPPED), b_.getInt8(kUndecided));
+      tag_output(b_.CreateStore(code, b_.CreateInBoundsGEP(i8_, decision_, row_)), kOutDecision);
+    });
+    std::vector<llvm::Function*> group_fns;
+    for (size_t g = 0; g < groups.size() && !failed(); ++g)
+      group_fns.push_back(emit_group_function(groups[g], g));
+    if (failed()) return;
+    // Back to the batch function: its own values of rows_, decision_, ...
+    fn_ = main;
+    rows_ = main_rows;
+    decision_ = main_decision;
+    b_.SetInsertPoint(passes);
+    for (llvm::Function* f : group_fns) b_.CreateCall(f, {main->getArg(0), main->getArg(1)});
+    simple_row_loop(exit, "decide_row", [&] {
+      Value* at = b_.CreateInBoundsGEP(i8_, decision_, row_);
+      auto* code = b_.CreateLoad(i8_, at);
+      tag_output(code, kOutDecision);
+      Value* decided = b_.CreateSelect(b_.CreateICmpEQ(code, b_.getInt8(kUndecided)),
+                                       b_.getInt8(static_cast<uint8_t>(m_.default_outcome)), code);
+      tag_output(b_.CreateStore(decided, at), kOutDecision);
+    });
+  }
   b_.SetInsertPoint(exit);
   b_.CreateRetVoid();
 }
 
-void Generator::emit_kind(int event, BasicBlock* done) {
-  const ir::EventSchema& schema = m_.events[static_cast<size_t>(event)];
-  Value* time = nullptr;
-  bool windows = std::any_of(m_.rules.begin(), m_.rules.end(), [](const ir::Rule& rule) {
-    return rule.effective_from || rule.effective_until;
-  });
-  if (windows) {
-    if (schema.time_field < 0 || static_cast<size_t>(schema.time_field) >= schema.fields.size() ||
-        schema.fields[static_cast<size_t>(schema.time_field)].type != ir::Ty::Time) {
-      fail("event `" + schema.name + "` has no time field");
-      return;
-    }
-    int column = batch_column(event, schema.time_field);
-    if (failed()) return;
-    time = load_elem(i64_, column_data(column), row_, true);
-    time->setName("time");
-  }
-  for (size_t i = 0; i < m_.rules.size() && !failed(); ++i) {
-    const ir::RuleBody* rb = m_.rules[i].body_for(event);
-    if (!rb || rb->fires == ir::kNoFunc) continue;
-    emit_rule(static_cast<int>(i), *rb, event, time);
-  }
-  b_.CreateBr(done);
+llvm::Function* Generator::emit_group_function(const Group& group, size_t index) {
+  auto* fn_ty = llvm::FunctionType::get(b_.getVoidTy(), {ptr_, ptr_}, false);
+  auto* fn = llvm::Function::Create(fn_ty, llvm::GlobalValue::InternalLinkage,
+                                    options_.function_name + ".group" + std::to_string(index), *mod_);
+  // Kept out of line: inlining the groups back would undo the split.
+  fn->addFnAttr(llvm::Attribute::NoInline);
+  BasicBlock* start = begin_function(fn);
+  BasicBlock* exit = BasicBlock::Create(ctx_, "exit", fn_);
+  emit_row_loop(start, exit, group, /*fused=*/false);
+  b_.SetInsertPoint(exit);
+  b_.CreateRetVoid();
+  return fn;
 }
 
-void Generator::emit_rule(int rule_index, const ir::RuleBody& rb, int event, Value* time) {
+void Generator::emit_row_loop(BasicBlock* from, BasicBlock* exit, const Group& group, bool fused) {
+  const size_t words = (m_.rules.size() + 63) / 64;
+  fired_words_.assign(words, nullptr);
+  for (size_t w = group.begin / 64; group.end > group.begin && w <= (group.end - 1) / 64; ++w)
+    fired_words_[w] = make_alloca(i64_, "fired" + std::to_string(w));
+  row_faulted_ = make_alloca(i1_, "faulted");
+  row_fault_rule_ = make_alloca(i32_, "fault_rule");
+  row_fault_site_ = make_alloca(i32_, "fault_site");
+  best_ = make_alloca(i32_, "best");
+
+  BasicBlock* header = BasicBlock::Create(ctx_, "row", fn_);
+  BasicBlock* body = BasicBlock::Create(ctx_, "row_body", fn_);
+  BasicBlock* latch = BasicBlock::Create(ctx_, "row_done", fn_);
+  b_.SetInsertPoint(from);
+  b_.CreateBr(header);
+  b_.SetInsertPoint(header);
+  llvm::PHINode* r = b_.CreatePHI(i64_, 2, "r");
+  r->addIncoming(b_.getInt64(0), from);
+  row_ = r;
+  b_.CreateCondBr(b_.CreateICmpULT(r, rows_), body, exit);
+
+  b_.SetInsertPoint(body);
+  Value* kind = load_elem(i8_, kinds_, r, true);
+  kind->setName("kind");
+  Value* base = b_.CreateMul(r, fired_stride_, "", true, true);
+  auto fired_at = [&](size_t w) {
+    return b_.CreateInBoundsGEP(i64_, fired_, b_.CreateAdd(base, b_.getInt64(w), "", true, true));
+  };
+  Value* decision_at = b_.CreateInBoundsGEP(i8_, decision_, r);
+  Value* code_before = nullptr;  // group passes: the decision byte so far
+  b_.CreateStore(b_.getInt32(UINT32_MAX), row_fault_rule_);
+  b_.CreateStore(b_.getInt32(UINT32_MAX), row_fault_site_);
+  if (fused) {
+    for (auto* w : fired_words_)
+      if (w) b_.CreateStore(b_.getInt64(0), w);
+    b_.CreateStore(b_.getFalse(), row_faulted_);
+    b_.CreateStore(b_.getInt32(-1), best_);
+  } else {
+    for (size_t w = 0; w < words; ++w) {
+      if (!fired_words_[w]) continue;
+      auto* v = b_.CreateLoad(i64_, fired_at(w));
+      tag_output(v, kOutFired);
+      b_.CreateStore(v, fired_words_[w]);
+    }
+    auto* code = b_.CreateLoad(i8_, decision_at);
+    tag_output(code, kOutDecision);
+    code_before = code;
+    b_.CreateStore(b_.CreateICmpEQ(code, b_.getInt8(EDICT_DECISION_ERROR)), row_faulted_);
+    Value* is_outcome = b_.CreateICmpULT(code, b_.getInt8(kUndecided));
+    b_.CreateStore(b_.CreateSelect(is_outcome, b_.CreateZExt(code, i32_), b_.getInt32(-1)), best_);
+  }
+
+  std::vector<int> kinds_with_rules;
+  bool all_small = true;
+  size_t total = 0;
+  for (size_t e = 0; e < m_.events.size(); ++e) {
+    bool any = false;
+    for (size_t i = group.begin; i < group.end; ++i) {
+      const ir::RuleBody* rb = m_.rules[i].body_for(static_cast<int>(e));
+      if (!rb || rb->fires == ir::kNoFunc) continue;
+      any = true;
+      if (rb->fires >= 0 && static_cast<size_t>(rb->fires) < m_.functions.size()) {
+        size_t n = instruction_count(m_.functions[static_cast<size_t>(rb->fires)]);
+        total += n;
+        all_small = all_small && n <= kMaxPredicatedFunction;
+      }
+    }
+    if (any) kinds_with_rules.push_back(static_cast<int>(e));
+  }
+  if (all_small && total <= kMaxPredicatedKinds) {
+    // Straight-line: every kind's rules under `kind == k`. Rows of no kind
+    // (skipped, or out of range) match none and keep the initial state.
+    for (int e : kinds_with_rules) {
+      if (failed()) return;
+      emit_kind(e, b_.CreateICmpEQ(kind, b_.getInt8(static_cast<uint8_t>(e))), group);
+    }
+  } else {
+    for (int e : kinds_with_rules) {
+      if (failed()) return;
+      BasicBlock* kind_block =
+          BasicBlock::Create(ctx_, "kind." + m_.events[static_cast<size_t>(e)].name, fn_);
+      BasicBlock* other = BasicBlock::Create(ctx_, "dispatch", fn_);
+      b_.CreateCondBr(b_.CreateICmpEQ(kind, b_.getInt8(static_cast<uint8_t>(e))), kind_block, other);
+      b_.SetInsertPoint(kind_block);
+      emit_kind(e, b_.getTrue(), group);
+      b_.CreateBr(other);
+      b_.SetInsertPoint(other);
+    }
+  }
+  if (failed()) return;
+  b_.CreateBr(latch);
+
+  // The row's results, stored unconditionally so the loop stays straight.
+  b_.SetInsertPoint(latch);
+  Value* faulted = b_.CreateLoad(i1_, row_faulted_);
+  Value* best = b_.CreateLoad(i32_, best_);
+  Value* code = nullptr;
+  if (fused) {
+    Value* outcome = b_.CreateSelect(b_.CreateICmpSGE(best, b_.getInt32(0)), best,
+                                     b_.getInt32(static_cast<uint32_t>(m_.default_outcome)));
+    code = b_.CreateSelect(faulted, b_.getInt32(EDICT_DECISION_ERROR), outcome);
+    code = b_.CreateSelect(b_.CreateICmpEQ(kind, b_.getInt8(EDICT_KIND_ERROR)),
+                           b_.getInt32(EDICT_DECISION_SKIPPED), code);
+    code = b_.CreateTrunc(code, i8_);
+  } else {
+    Value* outcome =
+        b_.CreateSelect(b_.CreateICmpSGE(best, b_.getInt32(0)), b_.CreateTrunc(best, i8_), code_before);
+    code = b_.CreateSelect(faulted, b_.getInt8(EDICT_DECISION_ERROR), outcome);
+  }
+  tag_output(b_.CreateStore(code, decision_at), kOutDecision);
+  // fault_rule/fault_site keep their old contents unless this loop found
+  // the row's first fault (the state still holds UINT32_MAX otherwise).
+  Value* found = b_.CreateICmpNE(b_.CreateLoad(i32_, row_fault_rule_), b_.getInt32(UINT32_MAX));
+  auto keep_unless_found = [&](Value* array, llvm::AllocaInst* state, Out scope) {
+    Value* at = b_.CreateInBoundsGEP(i32_, array, r);
+    auto* old = b_.CreateLoad(i32_, at);
+    tag_output(old, scope);
+    tag_output(b_.CreateStore(b_.CreateSelect(found, b_.CreateLoad(i32_, state), old), at), scope);
+  };
+  keep_unless_found(fault_rule_, row_fault_rule_, kOutFaultRule);
+  keep_unless_found(fault_site_, row_fault_site_, kOutFaultSite);
+  for (size_t w = 0; w < words; ++w)
+    if (fired_words_[w])
+      tag_output(b_.CreateStore(b_.CreateLoad(i64_, fired_words_[w]), fired_at(w)), kOutFired);
+  Value* next = b_.CreateAdd(r, b_.getInt64(1), "", true, true);
+  r->addIncoming(next, b_.GetInsertBlock());
+  b_.CreateBr(header);
+}
+
+Value* Generator::window(const ir::Rule& rule, Value* time) {
+  Value* in_effect = b_.getTrue();
+  if (rule.effective_from)
+    in_effect = b_.CreateICmpSGE(time, b_.getInt64(static_cast<uint64_t>(*rule.effective_from)));
+  if (rule.effective_until)
+    in_effect =
+        both(in_effect, b_.CreateICmpSLT(time, b_.getInt64(static_cast<uint64_t>(*rule.effective_until))));
+  return in_effect;
+}
+
+void Generator::emit_kind(int event, Value* kind_active, const Group& group) {
+  const ir::EventSchema& schema = m_.events[static_cast<size_t>(event)];
+  Value* time = nullptr;
+  for (size_t i = group.begin; i < group.end && !failed(); ++i) {
+    const ir::Rule& rule = m_.rules[i];
+    const ir::RuleBody* rb = rule.body_for(event);
+    if (!rb || rb->fires == ir::kNoFunc) continue;
+    if ((rule.effective_from || rule.effective_until) && !time) {
+      const ir::Field* tf = field_of(event, schema.time_field);
+      if (!tf || tf->type != ir::Ty::Time || tf->optional) {
+        fail("event `" + schema.name + "` has no time field");
+        return;
+      }
+      int column = batch_column(event, schema.time_field);
+      if (failed()) return;
+      time = load_elem(i64_, column_data(column), row_, true);
+      time->setName("time." + schema.name);
+    }
+    // Effective dates are metadata: an out-of-window rule never runs.
+    emit_rule(static_cast<int>(i), *rb, event, both(kind_active, window(rule, time)));
+  }
+}
+
+bool Generator::prepare_body(Body& body) {
+  const ir::Function& f = *body.f;
+  std::vector<uint32_t> assignments(f.regs.size(), 0);
+  for (const ir::Block& block : f.blocks) {
+    if (block.insts.empty() || !ir::op_info(block.insts.back().op).terminator) {
+      fail("fn " + f.name + ": a block has no terminator");
+      return false;
+    }
+    for (const ir::Inst& in : block.insts) {
+      if (!ir::op_info(in.op).has_result) continue;
+      if (in.dst >= f.regs.size()) {
+        fail("fn " + f.name + ": result register out of range");
+        return false;
+      }
+      ++assignments[in.dst];
+    }
+  }
+  body.ssa.assign(f.regs.size(), nullptr);
+  body.slots.assign(f.regs.size(), nullptr);
+  for (size_t r = 0; r < f.regs.size(); ++r) {
+    if (f.regs[r] == ir::Ty::Void) {
+      fail("fn " + f.name + ": register of type void");
+      return false;
+    }
+    if (assignments[r] > 1) body.slots[r] = make_alloca(reg_type(f.regs[r]), "%" + std::to_string(r));
+  }
+  return true;
+}
+
+void Generator::emit_rule(int rule_index, const ir::RuleBody& rb, int event, Value* active) {
   const ir::Rule& rule = m_.rules[static_cast<size_t>(rule_index)];
   if (rb.fires < 0 || static_cast<size_t>(rb.fires) >= m_.functions.size()) {
     fail("rule `" + rule.name + "` names a missing function");
+    return;
+  }
+  if (rule.effect < 0 || rule.effect >= kUndecided) {
+    fail("rule `" + rule.name + "` has no valid effect");
     return;
   }
   Body body;
   body.f = &m_.functions[static_cast<size_t>(rb.fires)];
   body.rule = rule_index;
   body.event = event;
-  if (body.f->kind != ir::FunctionKind::Fires || body.f->blocks.empty()) {
-    fail("fn " + body.f->name + ": not a fires function with blocks");
+  if (body.f->kind != ir::FunctionKind::Fires || body.f->blocks.empty() || body.f->event != event) {
+    fail("fn " + body.f->name + ": not a fires function of event `" +
+         m_.events[static_cast<size_t>(event)].name + "`");
     return;
   }
-  if (rule.effect < 0 || rule.effect >= EDICT_DECISION_ERROR) {
-    fail("rule `" + rule.name + "` has no valid effect");
-    return;
-  }
-  const std::string prefix = rule.name + ".";
-  body.next = BasicBlock::Create(ctx_, prefix + "next", fn_);
-  body.fired = BasicBlock::Create(ctx_, prefix + "fired", fn_);
-
-  // Effective dates are metadata: an out-of-window rule never runs.
-  Value* in_effect = nullptr;
-  if (rule.effective_from)
-    in_effect = b_.CreateICmpSGE(time, b_.getInt64(static_cast<uint64_t>(*rule.effective_from)));
-  if (rule.effective_until) {
-    Value* before = b_.CreateICmpSLT(time, b_.getInt64(static_cast<uint64_t>(*rule.effective_until)));
-    in_effect = in_effect ? b_.CreateAnd(in_effect, before) : before;
-  }
-  emit_body(body);
-  if (failed()) return;
-  // Wire the entry now that the body's blocks exist.
-  BasicBlock* start = body.blocks[0];
-  if (in_effect) b_.CreateCondBr(in_effect, start, body.next);
-  else b_.CreateBr(start);
-
-  b_.SetInsertPoint(body.fired);
-  size_t word = static_cast<size_t>(rule_index) / 64;
-  uint64_t bit = uint64_t{1} << (static_cast<size_t>(rule_index) % 64);
-  b_.CreateStore(b_.CreateOr(b_.CreateLoad(i64_, fired_words_[word]), b_.getInt64(bit)), fired_words_[word]);
-  Value* best = b_.CreateLoad(i32_, best_);
-  Value* effect = b_.getInt32(static_cast<uint32_t>(rule.effect));
-  b_.CreateStore(b_.CreateSelect(b_.CreateICmpSGT(effect, best), effect, best), best_);
-  b_.CreateBr(body.next);
-
-  if (body.fault) {
-    // Only the first faulting rule (in rule order) is recorded.
-    b_.SetInsertPoint(body.fault);
-    Value* already = b_.CreateLoad(i1_, faulted_);
-    b_.CreateStore(b_.CreateSelect(already, b_.CreateLoad(i32_, fault_rule_),
-                                   b_.getInt32(static_cast<uint32_t>(rule_index))),
-                   fault_rule_);
-    b_.CreateStore(b_.CreateSelect(already, b_.CreateLoad(i32_, fault_site_), body.fault_site), fault_site_);
-    b_.CreateStore(b_.getTrue(), faulted_);
-    b_.CreateBr(body.next);
-  }
-  b_.SetInsertPoint(body.next);
+  if (!prepare_body(body)) return;
+  body.predicated = instruction_count(*body.f) <= kMaxPredicatedFunction;
+  if (body.predicated)
+    emit_predicated(body, active);
+  else
+    emit_branching(body, active);
 }
 
-void Generator::emit_body(Body& body) {
+void Generator::record_outcome(int rule_index, Value* fired, Value* faulted, Value* site) {
+  if (!is_false(fired)) {
+    size_t word = static_cast<size_t>(rule_index) / 64;
+    uint64_t bit = uint64_t{1} << (static_cast<size_t>(rule_index) % 64);
+    Value* old = b_.CreateLoad(i64_, fired_words_[word]);
+    b_.CreateStore(b_.CreateOr(old, pick(fired, b_.getInt64(bit), b_.getInt64(0))), fired_words_[word]);
+    Value* best = b_.CreateLoad(i32_, best_);
+    Value* effect = b_.getInt32(static_cast<uint32_t>(m_.rules[static_cast<size_t>(rule_index)].effect));
+    Value* stronger = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smax, best, effect);
+    b_.CreateStore(pick(fired, stronger, best), best_);
+  }
+  if (!is_false(faulted)) {
+    // Only the first faulting rule (in rule order) is recorded.
+    Value* already = b_.CreateLoad(i1_, row_faulted_);
+    Value* first = both(faulted, b_.CreateNot(already));
+    b_.CreateStore(
+        pick(first, b_.getInt32(static_cast<uint32_t>(rule_index)), b_.CreateLoad(i32_, row_fault_rule_)),
+        row_fault_rule_);
+    b_.CreateStore(pick(first, site, b_.CreateLoad(i32_, row_fault_site_)), row_fault_site_);
+    b_.CreateStore(either(already, faulted), row_faulted_);
+  }
+}
+
+void Generator::emit_predicated(Body& body, Value* active) {
   const ir::Function& f = *body.f;
   std::vector<ir::BlockId> order = ir::reverse_postorder(f);
   if (order.empty()) {
-    fail("fn " + f.name + ": cyclic or empty control flow");
+    fail("fn " + f.name + ": cyclic control flow");
     return;
   }
-  std::vector<uint32_t> assignments(f.regs.size(), 0);
-  for (const ir::Block& block : f.blocks)
-    for (const ir::Inst& in : block.insts) {
-      if (!ir::op_info(in.op).has_result) continue;
-      if (in.dst >= f.regs.size()) {
-        fail("fn " + f.name + ": result register out of range");
-        return;
-      }
-      ++assignments[in.dst];
-    }
-  body.ssa.assign(f.regs.size(), nullptr);
-  body.slots.assign(f.regs.size(), nullptr);
-  for (size_t r = 0; r < f.regs.size(); ++r) {
-    if (f.regs[r] == ir::Ty::Void) {
-      fail("fn " + f.name + ": register of type void");
-      return;
-    }
-    if (assignments[r] > 1) body.slots[r] = make_alloca(reg_type(f.regs[r]), "%" + std::to_string(r));
-  }
-  body.blocks.assign(f.blocks.size(), nullptr);
-  for (ir::BlockId id : order)
-    body.blocks[id] = BasicBlock::Create(ctx_, body.f->name + ".bb" + std::to_string(id), fn_);
-  // Keep the insertion point of the caller: emit_rule branches to bb0 later.
-  BasicBlock* caller = b_.GetInsertBlock();
+  // Merge registers start defined, so that no path leaves them undef.
+  for (size_t r = 0; r < body.slots.size(); ++r)
+    if (body.slots[r])
+      b_.CreateStore(Constant::getNullValue(body.slots[r]->getAllocatedType()), body.slots[r]);
+  body.reach.assign(f.blocks.size(), nullptr);
+  body.reach[0] = active;
+  body.fires = b_.getFalse();
+  body.faulted = b_.getFalse();
+  body.site = b_.getInt32(UINT32_MAX);
   for (ir::BlockId id : order) {
-    b_.SetInsertPoint(body.blocks[id]);
-    const ir::Block& block = f.blocks[id];
-    if (block.insts.empty() || !ir::op_info(block.insts.back().op).terminator) {
-      fail("fn " + f.name + ": block bb" + std::to_string(id) + " has no terminator");
-      return;
-    }
-    for (const ir::Inst& in : block.insts) {
+    // Blocks are visited in a topological order: every edge into this one
+    // has been seen.
+    body.alive = body.reach[id] ? body.reach[id] : b_.getFalse();
+    if (is_false(body.alive)) continue;  // statically dead (e.g. the kind never matches)
+    for (const ir::Inst& in : f.blocks[id].insts) {
       emit_inst(body, in);
       if (failed()) return;
     }
   }
-  b_.SetInsertPoint(caller);
+  record_outcome(body.rule, body.fires, body.faulted, body.site);
+}
+
+void Generator::emit_branching(Body& body, Value* active) {
+  const ir::Function& f = *body.f;
+  std::vector<ir::BlockId> order = ir::reverse_postorder(f);
+  if (order.empty()) {
+    fail("fn " + f.name + ": cyclic control flow");
+    return;
+  }
+  const std::string prefix = m_.rules[static_cast<size_t>(body.rule)].name + ".";
+  body.next = BasicBlock::Create(ctx_, prefix + "next", fn_);
+  body.fired = BasicBlock::Create(ctx_, prefix + "fired", fn_);
+  body.blocks.assign(f.blocks.size(), nullptr);
+  for (ir::BlockId id : order)
+    body.blocks[id] = BasicBlock::Create(ctx_, f.name + ".bb" + std::to_string(id), fn_);
+  b_.CreateCondBr(active, body.blocks[0], body.next);
+  for (ir::BlockId id : order) {
+    b_.SetInsertPoint(body.blocks[id]);
+    for (const ir::Inst& in : f.blocks[id].insts) {
+      emit_inst(body, in);
+      if (failed()) return;
+    }
+  }
+  b_.SetInsertPoint(body.fired);
+  record_outcome(body.rule, b_.getTrue(), b_.getFalse(), nullptr);
+  b_.CreateBr(body.next);
+  if (body.fault) {
+    b_.SetInsertPoint(body.fault);
+    record_outcome(body.rule, b_.getFalse(), b_.getTrue(), body.fault_phi);
+    b_.CreateBr(body.next);
+  }
+  b_.SetInsertPoint(body.next);
 }
 
 Value* Generator::get(Body& body, ir::Reg r) {
@@ -609,33 +917,47 @@ void Generator::set(Body& body, ir::Reg r, Value* v) {
     fail("fn " + body.f->name + ": register %" + std::to_string(r) + " assigned a value of another type");
     return;
   }
-  if (body.slots[r]) b_.CreateStore(v, body.slots[r]);
-  else body.ssa[r] = v;
+  if (!body.slots[r]) {
+    body.ssa[r] = v;
+    return;
+  }
+  if (body.predicated && !is_true(body.alive))
+    v = b_.CreateSelect(body.alive, v, b_.CreateLoad(v->getType(), body.slots[r]));
+  b_.CreateStore(v, body.slots[r]);
 }
 
 BasicBlock* Generator::fault_block(Body& body, uint32_t site) {
-  if (site != ir::kNoSite && site >= m_.fault_sites.size()) fail("fn " + body.f->name + ": fault site out of range");
   if (!body.fault) {
     body.fault = BasicBlock::Create(ctx_, m_.rules[static_cast<size_t>(body.rule)].name + ".fault", fn_);
     llvm::IRBuilder<> fb(body.fault);
-    body.fault_site = fb.CreatePHI(i32_, 4, "site");
+    body.fault_phi = fb.CreatePHI(i32_, 4, "site");
   }
-  body.fault_site->addIncoming(b_.getInt32(site), b_.GetInsertBlock());
+  body.fault_phi->addIncoming(b_.getInt32(site), b_.GetInsertBlock());
   return body.fault;
 }
 
-void Generator::jump_to_fault(Body& body, uint32_t site) { b_.CreateBr(fault_block(body, site)); }
-
 void Generator::fault_if(Body& body, Value* cond, uint32_t site) {
+  if (site != ir::kNoSite && site >= m_.fault_sites.size())
+    fail("fn " + body.f->name + ": fault site out of range");
+  if (body.predicated) {
+    // A fault ends the function: what follows runs only where it did not.
+    Value* faults = both(body.alive, cond);
+    body.site = pick(faults, b_.getInt32(site), body.site);
+    body.faulted = either(body.faulted, faults);
+    body.alive = both(body.alive, b_.CreateNot(cond));
+    return;
+  }
   BasicBlock* ok = BasicBlock::Create(ctx_, "ok", fn_);
   b_.CreateCondBr(cond, fault_block(body, site), ok, llvm::MDBuilder(ctx_).createUnlikelyBranchWeights());
   b_.SetInsertPoint(ok);
 }
 
-Value* Generator::widen_key(ir::Ty t, Value* v) {
-  // Str, country and bool values are unsigned; int, time and dur signed.
-  if (t == ir::Ty::Str || t == ir::Ty::Country || t == ir::Ty::Bool) return b_.CreateZExt(v, i64_);
-  return v;
+void Generator::reach(Body& body, ir::BlockId target, Value* pred) {
+  if (target >= body.reach.size()) {
+    fail("fn " + body.f->name + ": a branch targets a missing block");
+    return;
+  }
+  body.reach[target] = body.reach[target] ? either(body.reach[target], pred) : pred;
 }
 
 void Generator::emit_inst(Body& body, const ir::Inst& in) {
@@ -647,28 +969,28 @@ void Generator::emit_inst(Body& body, const ir::Inst& in) {
   const ir::Ty ty = info.has_result ? f.regs[in.dst] : ir::Ty::Void;
   switch (in.op) {
     case ir::Op::Const: {
-      ir::Scalar s{in.imm, in.fimm};
       if (ty == ir::Ty::Row) return result(b_.getInt64(static_cast<uint64_t>(in.imm)));
-      return result(scalar_constant(ty, s, false));
+      return result(scalar_constant(ty, ir::Scalar{in.imm, in.fimm}, false));
     }
     case ir::Op::Copy: return result(get(body, in.a));
     case ir::Op::Load:
-    case ir::Op::LoadChecked: {
-      int column = batch_column(body.event, in.imm);
-      if (column < 0) return;
-      if (in.op == ir::Op::LoadChecked) fault_if(body, b_.CreateNot(column_present(column)), in.site);
-      return result(from_storage(ty, load_elem(storage_type(ty), column_data(column), row_, true)));
-    }
+    case ir::Op::LoadChecked:
     case ir::Op::Has: {
       int column = batch_column(body.event, in.imm);
       if (column < 0) return;
-      return result(column_present(column));
+      // A field required in this kind is present on every decoded row.
+      bool optional = field_of(body.event, in.imm)->optional;
+      if (in.op == ir::Op::Has) return result(optional ? column_present(column) : b_.getTrue());
+      if (in.op == ir::Op::LoadChecked && optional)
+        fault_if(body, b_.CreateNot(column_present(column)), in.site);
+      return result(from_storage(ty, load_elem(storage_type(ty), column_data(column), row_, true)));
     }
     case ir::Op::SetContains:
       if (in.imm < 0 || static_cast<size_t>(in.imm) >= m_.sets.size()) return fn_fail("names a missing set");
       return result(set_contains(static_cast<uint32_t>(in.imm), get(body, in.a)));
     case ir::Op::TableFind:
-      if (in.imm < 0 || static_cast<size_t>(in.imm) >= m_.tables.size()) return fn_fail("names a missing table");
+      if (in.imm < 0 || static_cast<size_t>(in.imm) >= m_.tables.size())
+        return fn_fail("names a missing table");
       return result(table_find(static_cast<uint32_t>(in.imm), get(body, in.a)));
     case ir::Op::RowHas: return result(b_.CreateICmpNE(get(body, in.a), b_.getInt64(UINT64_MAX)));
     case ir::Op::CellHas:
@@ -687,7 +1009,7 @@ void Generator::emit_inst(Body& body, const ir::Inst& in) {
       }
       // Proven present by the verifier; the interpreter reads 0 otherwise.
       Value* v = cell_value(table, in.aux, row);
-      return result(b_.CreateSelect(valid, v, llvm::Constant::getNullValue(v->getType())));
+      return result(b_.CreateSelect(valid, v, Constant::getNullValue(v->getType())));
     }
     case ir::Op::IAdd:
     case ir::Op::ISub:
@@ -721,8 +1043,7 @@ void Generator::emit_inst(Body& body, const ir::Inst& in) {
           v = b_.CreateFDiv(a, b);
       }
       Value* magnitude = b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, v);
-      Value* finite = b_.CreateFCmpOLT(magnitude, llvm::ConstantFP::getInfinity(f64_));
-      fault_if(body, b_.CreateNot(finite), in.site);
+      fault_if(body, b_.CreateFCmpUGE(magnitude, llvm::ConstantFP::getInfinity(f64_)), in.site);
       return result(v);
     }
     case ir::Op::FNeg: return result(b_.CreateFNeg(get(body, in.a)));
@@ -730,7 +1051,8 @@ void Generator::emit_inst(Body& body, const ir::Inst& in) {
     case ir::Op::ICmp: {
       Value* a = get(body, in.a);
       Value* b = get(body, in.b);
-      if (a->getType() != b->getType() || !a->getType()->isIntegerTy()) return fn_fail("operands differ in type");
+      if (a->getType() != b->getType() || !a->getType()->isIntegerTy())
+        return fn_fail("operands differ in type");
       // Countries and bools are unsigned; ints, times and durations signed.
       bool is_signed = a->getType() == i64_;
       llvm::CmpInst::Predicate p = llvm::CmpInst::ICMP_EQ;
@@ -765,7 +1087,7 @@ void Generator::emit_inst(Body& body, const ir::Inst& in) {
       if (a->getType() != i32_ || b->getType() != i32_) return fn_fail("operands are not strings");
       if (in.pred == ir::Pred::Eq) return result(b_.CreateICmpEQ(a, b));
       if (in.pred == ir::Pred::Ne) return result(b_.CreateICmpNE(a, b));
-      Value* c = b_.CreateCall(helper("edict_str_compare", true, i32_, 2), {strings_, a, b});
+      Value* c = call_helper(body, helper("edict_str_compare", true, i32_, 2), {strings_, a, b});
       Value* zero = b_.getInt32(0);
       switch (in.pred) {
         case ir::Pred::Lt: return result(b_.CreateICmpSLT(c, zero));
@@ -786,10 +1108,11 @@ void Generator::emit_inst(Body& body, const ir::Inst& in) {
         case ir::Builtin::StartsWith:
         case ir::Builtin::EndsWith:
         case ir::Builtin::Contains:
-          return result(b_.CreateICmpNE(b_.CreateCall(helper(bi.symbol, true, i32_, 2), args), b_.getInt32(0)));
+          return result(
+              b_.CreateICmpNE(call_helper(body, helper(bi.symbol, true, i32_, 2), args), b_.getInt32(0)));
         case ir::Builtin::Lower:
-        case ir::Builtin::Upper: return result(b_.CreateCall(helper(bi.symbol, false, i32_, 1), args));
-        case ir::Builtin::Len: return result(b_.CreateCall(helper(bi.symbol, true, i64_, 1), args));
+        case ir::Builtin::Upper: return result(call_helper(body, helper(bi.symbol, false, i32_, 1), args));
+        case ir::Builtin::Len: return result(call_helper(body, helper(bi.symbol, true, i64_, 1), args));
       }
       return fn_fail("names an unknown builtin");
     }
@@ -797,27 +1120,44 @@ void Generator::emit_inst(Body& body, const ir::Inst& in) {
     case ir::Op::EmitValue: return fn_fail("appears in a fires function");
     case ir::Op::Jmp:
     case ir::Op::Br: {
-      auto target = [&](int i) -> BasicBlock* {
-        ir::BlockId t = in.target[i];
-        if (t >= body.blocks.size() || !body.blocks[t]) {
-          fn_fail("targets a missing block");
-          return body.next;
-        }
-        return body.blocks[t];
-      };
-      if (in.op == ir::Op::Jmp) {
-        b_.CreateBr(target(0));
-        return;
+      for (int i = 0; i < (in.op == ir::Op::Br ? 2 : 1); ++i)
+        if (in.target[i] >= f.blocks.size()) return fn_fail("targets a missing block");
+      Value* c = in.op == ir::Op::Br ? get(body, in.a) : nullptr;
+      if (c && c->getType() != i1_) return fn_fail("condition is not a bool");
+      if (body.predicated) {
+        if (!c) return reach(body, in.target[0], body.alive);
+        reach(body, in.target[0], both(body.alive, c));
+        return reach(body, in.target[1], both(body.alive, b_.CreateNot(c)));
       }
-      Value* c = get(body, in.a);
-      if (c->getType() != i1_) return fn_fail("condition is not a bool");
-      b_.CreateCondBr(c, target(0), target(1));
+      if (!body.blocks[in.target[0]] || (c && !body.blocks[in.target[1]]))
+        return fn_fail("targets a missing block");
+      if (!c)
+        b_.CreateBr(body.blocks[in.target[0]]);
+      else
+        b_.CreateCondBr(c, body.blocks[in.target[0]], body.blocks[in.target[1]]);
       return;
     }
-    case ir::Op::Ret: b_.CreateBr(in.imm ? body.fired : body.next); return;
-    case ir::Op::Fault: jump_to_fault(body, in.site); return;
+    case ir::Op::Ret:
+      if (body.predicated) {
+        if (in.imm) body.fires = either(body.fires, body.alive);
+        return;
+      }
+      b_.CreateBr(in.imm ? body.fired : body.next);
+      return;
+    case ir::Op::Fault:
+      if (body.predicated) return fault_if(body, b_.getTrue(), in.site);
+      if (in.site != ir::kNoSite && in.site >= m_.fault_sites.size())
+        return fn_fail("has a fault site out of range");
+      b_.CreateBr(fault_block(body, in.site));
+      return;
   }
   fn_fail("is not supported");
+}
+
+Value* Generator::widen_key(ir::Ty t, Value* v) {
+  // Str, country and bool values are unsigned; int, time and dur signed.
+  if (t == ir::Ty::Str || t == ir::Ty::Country || t == ir::Ty::Bool) return b_.CreateZExt(v, i64_);
+  return v;
 }
 
 // ---- sets and tables -----------------------------------------------------------
@@ -850,7 +1190,8 @@ Value* Generator::set_contains(uint32_t index, Value* v) {
   for (const ir::Scalar& s : set.members) members.push_back(s.i);
   if (set.elem == ir::Ty::Str) {
     // A string that is not in the pool can never equal a member.
-    std::erase_if(members, [&](int64_t id) { return id < 0 || static_cast<uint64_t>(id) >= m_.strings.size(); });
+    std::erase_if(members,
+                  [&](int64_t id) { return id < 0 || static_cast<uint64_t>(id) >= m_.strings.size(); });
   }
   return int_membership(widen_key(set.elem, v), std::move(members), name);
 }
@@ -861,7 +1202,8 @@ Value* Generator::int_membership(Value* key, std::vector<int64_t> members, const
   if (members.empty()) return b_.getFalse();
   if (members.size() <= kMaxCompareChain) {
     Value* any = b_.getFalse();
-    for (int64_t m : members) any = b_.CreateOr(any, b_.CreateICmpEQ(key, b_.getInt64(static_cast<uint64_t>(m))));
+    for (int64_t m : members)
+      any = b_.CreateOr(any, b_.CreateICmpEQ(key, b_.getInt64(static_cast<uint64_t>(m))));
     return any;
   }
   const uint64_t lo = static_cast<uint64_t>(members.front());
@@ -893,7 +1235,8 @@ Value* Generator::int_membership(Value* key, std::vector<int64_t> members, const
 
 // The index of the last element <= key (0 when none is): an unrolled,
 // branch-free binary search, log2(n) loads and selects.
-Value* Generator::search_sorted(llvm::GlobalVariable* keys, llvm::Type* elem, size_t n, Value* key, bool is_float) {
+Value* Generator::search_sorted(llvm::GlobalVariable* keys, llvm::Type* elem, size_t n, Value* key,
+                                bool is_float) {
   Value* base = b_.getInt64(0);
   size_t len = n;
   while (len > 1) {

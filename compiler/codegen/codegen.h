@@ -1,8 +1,15 @@
 // The LLVM code generator: compiles a whole ir::Module into one llvm::Module
-// holding a single batch function with the EdictEvalBatchFn contract of
+// exporting a single batch function with the EdictEvalBatchFn contract of
 // runtime/abi.h (the row loop, kind dispatch, effective dates, every rule's
 // fires function inlined, decisions). Message functions are not compiled: the
 // runtime interprets them for fired rules. Only LLVM forward declarations here.
+//
+// Code shape (codegen.cpp has the reasons): small fires functions are
+// if-converted, so a typical policy's row loop is straight-line code that the
+// O2 pipeline vectorises; large ones keep their branches. Policies beyond
+// about a thousand IR instructions are split into groups of rules, each an
+// internal function with its own pass over the batch, so that compile time
+// stays linear in the number of rules.
 #pragma once
 
 #include <cstdint>
@@ -35,15 +42,15 @@ enum class OptLevel : uint8_t {
 };
 
 struct CodegenOptions {
-  // Name of the exported batch function.
+  // Name of the exported batch function (group functions are named after it).
   std::string function_name = "edict_eval_batch";
 };
 
 // Builds the module. The result has no target triple or data layout yet (the
 // JIT sets the host's). On failure (an IR module that is not ok(), malformed
-// IR, a column map that does not cover the module, or an LLVM verifier
-// finding) returns null and sets *error to an internal-error line. Never
-// throws.
+// IR, a column map that does not cover the module, more than 253 outcomes,
+// or an LLVM verifier finding) returns null and sets *error to an
+// internal-error line. Never throws.
 //
 // Semantics, per row r: a row whose kind is EDICT_KIND_ERROR gets
 // EDICT_DECISION_SKIPPED and no fired bits. Otherwise every rule with a body
@@ -51,11 +58,16 @@ struct CodegenOptions {
 // effective_until) runs its fires function: `true` sets the rule's fired bit,
 // a fault is remembered (the first faulting rule in rule order and its fault
 // site) and evaluation continues with the next rule. Decision: error when a
-// rule faulted (fault_rule/fault_site are written only then), else the
-// strongest effect among fired rules, else the module's default outcome.
-// The function requires results->fired_words >= ceil(rules / 64); with fewer
-// it writes no fired bits and makes every decision EDICT_DECISION_ERROR with
-// fault_rule = fault_site = UINT32_MAX. Words past the rules' are zeroed.
+// rule faulted, else the strongest effect among fired rules, else the
+// module's default outcome. fault_rule/fault_site are written only on rows
+// whose decision is error; other rows keep what was there (as the
+// interpreter does). A kind byte naming no event kind gets the default.
+//
+// Batch requirements, checked once per call: results->fired_words >=
+// ceil(rules / 64) (words past the rules' are zeroed), and a presence array
+// for every column an optional field the code reads lives in. A batch that
+// fails either gets EDICT_DECISION_ERROR on every row with fault_rule =
+// fault_site = UINT32_MAX, and no fired bits written.
 std::unique_ptr<llvm::Module> generate(const ir::Module& module, const ColumnMap& columns,
                                        llvm::LLVMContext& context, const CodegenOptions& options,
                                        std::string* error);

@@ -29,7 +29,9 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-std::string message_of(llvm::Error error) { return llvm::toString(std::move(error)); }
+std::string message_of(llvm::Error error) {
+  return llvm::toString(std::move(error));
+}
 
 void initialize_llvm_once() {
   static std::once_flag once;
@@ -66,8 +68,9 @@ class LevelledCompiler : public llvm::orc::IRCompileLayer::IRCompiler {
 };
 
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>> host_machine(llvm::orc::JITTargetMachineBuilder jtmb,
-                                                                   OptLevel level) {
-  jtmb.setCodeGenOptLevel(level == OptLevel::O0 ? llvm::CodeGenOptLevel::None : llvm::CodeGenOptLevel::Default);
+                                                                  OptLevel level) {
+  jtmb.setCodeGenOptLevel(level == OptLevel::O0 ? llvm::CodeGenOptLevel::None
+                                                : llvm::CodeGenOptLevel::Default);
   return jtmb.createTargetMachine();
 }
 
@@ -114,10 +117,18 @@ CompiledPolicy::~CompiledPolicy() {
   }
 }
 
-const std::string& CompiledPolicy::symbol() const { return state_->symbol; }
-const std::string& CompiledPolicy::llvm_ir() const { return state_->llvm_ir; }
-double CompiledPolicy::codegen_ms() const { return state_->codegen_ms; }
-double CompiledPolicy::native_ms() const { return state_->native_ms; }
+const std::string& CompiledPolicy::symbol() const {
+  return state_->symbol;
+}
+const std::string& CompiledPolicy::llvm_ir() const {
+  return state_->llvm_ir;
+}
+double CompiledPolicy::codegen_ms() const {
+  return state_->codegen_ms;
+}
+double CompiledPolicy::native_ms() const {
+  return state_->native_ms;
+}
 
 Jit::Jit(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Jit::~Jit() = default;
@@ -125,7 +136,8 @@ Jit::~Jit() = default;
 Result<std::shared_ptr<Jit>> Jit::create() {
   initialize_llvm_once();
   auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
-  if (!jtmb) return Result<std::shared_ptr<Jit>>::fail("cannot target this host: " + message_of(jtmb.takeError()));
+  if (!jtmb)
+    return Result<std::shared_ptr<Jit>>::fail("cannot target this host: " + message_of(jtmb.takeError()));
   auto impl = std::make_shared<Impl>();
   impl->cpu = jtmb->getCPU();
   auto optimiser = host_machine(*jtmb, OptLevel::O2);
@@ -134,16 +146,18 @@ Result<std::shared_ptr<Jit>> Jit::create() {
 
   auto lljit = llvm::orc::LLJITBuilder()
                    .setJITTargetMachineBuilder(*jtmb)
-                   .setCompileFunctionCreator([](llvm::orc::JITTargetMachineBuilder builder)
-                                                  -> llvm::Expected<std::unique_ptr<llvm::orc::IRCompileLayer::IRCompiler>> {
-                     auto fast = host_machine(builder, OptLevel::O0);
-                     if (!fast) return fast.takeError();
-                     auto optimising = host_machine(builder, OptLevel::O2);
-                     if (!optimising) return optimising.takeError();
-                     return std::make_unique<LevelledCompiler>(std::move(*fast), std::move(*optimising));
-                   })
+                   .setCompileFunctionCreator(
+                       [](llvm::orc::JITTargetMachineBuilder builder)
+                           -> llvm::Expected<std::unique_ptr<llvm::orc::IRCompileLayer::IRCompiler>> {
+                         auto fast = host_machine(builder, OptLevel::O0);
+                         if (!fast) return fast.takeError();
+                         auto optimising = host_machine(builder, OptLevel::O2);
+                         if (!optimising) return optimising.takeError();
+                         return std::make_unique<LevelledCompiler>(std::move(*fast), std::move(*optimising));
+                       })
                    .create();
-  if (!lljit) return Result<std::shared_ptr<Jit>>::fail("cannot start the JIT: " + message_of(lljit.takeError()));
+  if (!lljit)
+    return Result<std::shared_ptr<Jit>>::fail("cannot start the JIT: " + message_of(lljit.takeError()));
   impl->lljit = std::move(*lljit);
 
   // The string helpers by address: they live in this binary, which need not
@@ -152,8 +166,9 @@ Result<std::shared_ptr<Jit>> Jit::create() {
   llvm::orc::LLJIT& j = *impl->lljit;
   llvm::orc::SymbolMap helpers;
   auto add = [&](const char* name, auto* fn) {
-    helpers[j.mangleAndIntern(name)] = llvm::orc::ExecutorSymbolDef(
-        llvm::orc::ExecutorAddr::fromPtr(fn), llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable);
+    helpers[j.mangleAndIntern(name)] =
+        llvm::orc::ExecutorSymbolDef(llvm::orc::ExecutorAddr::fromPtr(fn),
+                                     llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable);
   };
   add("edict_str_starts_with", &edict_str_starts_with);
   add("edict_str_ends_with", &edict_str_ends_with);
@@ -163,7 +178,8 @@ Result<std::shared_ptr<Jit>> Jit::create() {
   add("edict_str_len", &edict_str_len);
   add("edict_str_compare", &edict_str_compare);
   if (llvm::Error error = j.getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(helpers))))
-    return Result<std::shared_ptr<Jit>>::fail("cannot define the runtime helpers: " + message_of(std::move(error)));
+    return Result<std::shared_ptr<Jit>>::fail("cannot define the runtime helpers: " +
+                                              message_of(std::move(error)));
   return std::shared_ptr<Jit>(new Jit(std::move(impl)));
 }
 
@@ -176,7 +192,9 @@ Result<std::shared_ptr<Jit>> Jit::shared() {
   return *instance;
 }
 
-std::string Jit::host_cpu() const { return impl_->cpu; }
+std::string Jit::host_cpu() const {
+  return impl_->cpu;
+}
 
 Result<std::unique_ptr<CompiledPolicy>> Jit::compile(const ir::Module& module, const ColumnMap& columns,
                                                      const JitOptions& options) {
@@ -192,7 +210,8 @@ Result<std::unique_ptr<CompiledPolicy>> Jit::compile(const ir::Module& module, c
   codegen::CodegenOptions codegen_options;
   codegen_options.function_name = state->symbol;
   std::string error;
-  std::unique_ptr<llvm::Module> llvm_module = codegen::generate(module, columns, *context, codegen_options, &error);
+  std::unique_ptr<llvm::Module> llvm_module =
+      codegen::generate(module, columns, *context, codegen_options, &error);
   if (!llvm_module) return R::fail(error);
   {
     std::lock_guard<std::mutex> lock(impl_->optimiser_mutex);
@@ -204,8 +223,8 @@ Result<std::unique_ptr<CompiledPolicy>> Jit::compile(const ir::Module& module, c
 
   llvm::orc::LLJIT& j = *impl_->lljit;
   state->tracker = j.getMainJITDylib().createResourceTracker();
-  if (llvm::Error e = j.addIRModule(state->tracker,
-                                    llvm::orc::ThreadSafeModule(std::move(llvm_module), std::move(context)))) {
+  if (llvm::Error e = j.addIRModule(
+          state->tracker, llvm::orc::ThreadSafeModule(std::move(llvm_module), std::move(context)))) {
     if (llvm::Error again = state->tracker->remove()) llvm::consumeError(std::move(again));
     return R::fail("cannot add the policy to the JIT: " + message_of(std::move(e)));
   }

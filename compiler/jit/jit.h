@@ -26,7 +26,7 @@ class Result {
   struct Failure {
     std::string message;
   };
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}                    // NOLINT: implicit by design
   Result(Failure failure) : error_(std::move(failure.message)) {}  // NOLINT
   static Result fail(std::string message) { return Result(Failure{std::move(message)}); }
 
@@ -68,8 +68,8 @@ class CompiledPolicy {
   void evaluate(const EdictColumns& columns, EdictResults& results) const { function_(&columns, &results); }
   const std::string& symbol() const;
   const std::string& llvm_ir() const;  // empty unless JitOptions::keep_llvm_ir
-  double codegen_ms() const;  // IR -> LLVM IR, verification and optimisation
-  double native_ms() const;   // LLVM IR -> machine code, linking
+  double codegen_ms() const;           // IR -> LLVM IR, verification and optimisation
+  double native_ms() const;            // LLVM IR -> machine code, linking
 
  private:
   friend class Jit;
