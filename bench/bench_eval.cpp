@@ -27,7 +27,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -40,14 +42,24 @@ class Baseline {
  public:
   explicit Baseline(const engine::Policy& p) : schema_(p.schema()) {
     const runtime::SymbolTable& sym = p.symbols();
-    struct Chip { const char* name; double tpp, area; };
-    const Chip chips[] = {{"H100-SXM5-80GB", 15832, 814}, {"H100-PCIe-80GB", 12096, 814},
-                          {"H800-SXM5-80GB", 15832, 814}, {"A100-SXM4-80GB", 4992, 826},
-                          {"A800-SXM4-80GB", 4992, 826},  {"H20", 2368, 814},
-                          {"L40S", 5864, 609},            {"L4", 1940, 294},
-                          {"RTX-4090", 5285, 609},        {"RTX-4090D", 4707, 609},
-                          {"T4", 1040, 545},              {"MI300X", 20915, 1017},
-                          {"MI250X", 6128, 1448},         {"B200", 36000, 1600}};
+    struct Chip {
+      const char* name;
+      double tpp, area;
+    };
+    const Chip chips[] = {{"H100-SXM5-80GB", 15832, 814},
+                          {"H100-PCIe-80GB", 12096, 814},
+                          {"H800-SXM5-80GB", 15832, 814},
+                          {"A100-SXM4-80GB", 4992, 826},
+                          {"A800-SXM4-80GB", 4992, 826},
+                          {"H20", 2368, 814},
+                          {"L40S", 5864, 609},
+                          {"L4", 1940, 294},
+                          {"RTX-4090", 5285, 609},
+                          {"RTX-4090D", 4707, 609},
+                          {"T4", 1040, 545},
+                          {"MI300X", 20915, 1017},
+                          {"MI250X", 6128, 1448},
+                          {"B200", 36000, 1600}};
     in_table_.assign(sym.size(), 0);
     advanced_.assign(sym.size(), 0);
     for (const Chip& c : chips) {
@@ -57,11 +69,11 @@ class Baseline {
       advanced_[*s] = c.tpp >= 4800 || (c.tpp >= 1600 && c.tpp / c.area >= 5.92);
     }
     training_ = sym.find("training").value_or(UINT32_MAX);
-    for (const char* c : {"AF", "BY", "CD", "CF", "CN", "CU", "ER", "HT", "IQ", "IR", "KP", "LB", "LY", "MM", "NI",
-                          "RU", "SD", "SO", "SS", "SY", "VE", "ZW", "MO"})
+    for (const char* c : {"AF", "BY", "CD", "CF", "CN", "CU", "ER", "HT", "IQ", "IR", "KP", "LB",
+                          "LY", "MM", "NI", "RU", "SD", "SO", "SS", "SY", "VE", "ZW", "MO"})
       d5m_.set(*country_index(c));
-    for (const char* c : {"US", "AU", "BE", "CA", "DK", "FI", "FR", "DE", "IE", "IT", "JP", "NL", "NZ", "NO", "KR",
-                          "ES", "SE", "TW", "GB"})
+    for (const char* c : {"US", "AU", "BE", "CA", "DK", "FI", "FR", "DE", "IE", "IT", "JP", "NL", "NZ", "NO",
+                          "KR", "ES", "SE", "TW", "GB"})
       allies_.set(*country_index(c));
     us_ = *country_index("US");
     cn_ = *country_index("CN");
@@ -116,9 +128,11 @@ class Baseline {
       if (t >= d20221007 && adv && d5m_.test(dc[r]) && no_license) m |= 2;
       if (rental && listed[r]) m |= 4;
       if (rental && t >= d20240129 && purpose[r] == training_ && chq[r] != us_ && ops[r] > 1e26) m |= 8;
-      if (rental && adv && static_cast<double>(count[r]) * hours[r] >= 100000 && !allies_.test(chq[r])) m |= 16;
+      if (rental && adv && static_cast<double>(count[r]) * hours[r] >= 100000 && !allies_.test(chq[r]))
+        m |= 16;
       if (!rental && t >= d20231030 && peak[r] >= 1e20 && gbps[r] >= 100) m |= 32;
-      if (rental && t >= d20250113 && t < d20250513 && adv && !allies_.test(dc[r]) && !allies_.test(chq[r])) m |= 64;
+      if (rental && t >= d20250113 && t < d20250513 && adv && !allies_.test(dc[r]) && !allies_.test(chq[r]))
+        m |= 64;
       if (!known) m |= 128;
       if (rental && adv && phq[r] == cn_ && chq[r] != cn_) m |= 256;
       uint8_t d = 0;
@@ -139,7 +153,7 @@ class Baseline {
 };
 
 std::vector<std::unique_ptr<runtime::Batch>> decode_all(const engine::Policy& p, const std::string& events,
-                                                         uint64_t* bytes, double* seconds) {
+                                                        uint64_t* bytes, double* seconds) {
   std::vector<std::unique_ptr<runtime::Batch>> batches;
   std::string error;
   auto reader = runtime::LineReader::open(events, 1 << 20, &error);
@@ -155,8 +169,10 @@ std::vector<std::unique_ptr<runtime::Batch>> decode_all(const engine::Policy& p,
       if (batches.empty() || batches.back()->full())
         batches.push_back(std::make_unique<runtime::Batch>(p.schema(), p.symbols(), 4096));
       runtime::Batch& b = *batches.back();
-      if (l.too_long) b.fail(b.begin_row(l.number), runtime::ErrorReason::LineTooLong, "too long");
-      else decoder.decode(l.text, l.capacity, l.number, b);
+      if (l.too_long)
+        b.fail(b.begin_row(l.number), runtime::ErrorReason::LineTooLong, "too long");
+      else
+        decoder.decode(l.text, l.capacity, l.number, b);
     }
   }
   *seconds = seconds_since(start);
@@ -211,7 +227,8 @@ int main(int argc, char** argv) {
   auto time_engine = [&](const engine::Policy& p, std::vector<engine::Results>& out) {
     std::vector<double> ns;
     out.resize(batches.size());
-    for (size_t i = 0; i < batches.size(); ++i) out[i].reserve(batches[i]->capacity(), p.module().rules.size());
+    for (size_t i = 0; i < batches.size(); ++i)
+      out[i].reserve(batches[i]->capacity(), p.module().rules.size());
     for (int r = 0; r < rounds; ++r) {
       auto t = Clock::now();
       for (size_t i = 0; i < batches.size(); ++i) p.evaluate(*batches[i], out[i]);
@@ -269,9 +286,11 @@ int main(int argc, char** argv) {
   std::printf("  JIT -O2          %8.2f ns/event\n", jit_ns);
   std::printf("  JIT -O0          %8.2f ns/event\n", o0_ns);
   std::printf("  interpreter      %8.2f ns/event  (JIT speed-up %.1fx)\n", interp_ns, interp_ns / jit_ns);
-  std::printf("  hand-written C++ %8.2f ns/event  (JIT / baseline %.2f)\n", baseline_ns, jit_ns / baseline_ns);
+  std::printf("  hand-written C++ %8.2f ns/event  (JIT / baseline %.2f)\n", baseline_ns,
+              jit_ns / baseline_ns);
   std::printf("counts:");
-  for (size_t d = 0; d < outcomes.size(); ++d) std::printf(" %s=%llu", outcomes[d].c_str(), (unsigned long long)decisions[d]);
+  for (size_t d = 0; d < outcomes.size(); ++d)
+    std::printf(" %s=%llu", outcomes[d].c_str(), (unsigned long long)decisions[d]);
   std::printf(" error=%llu\n", (unsigned long long)decisions[outcomes.size()]);
   std::printf("rules:");
   for (size_t k = 0; k < rules.size(); ++k)
@@ -298,7 +317,8 @@ int main(int argc, char** argv) {
       size_t i = 0;
       while (i < lines.size()) {
         batch.clear();
-        for (; i < lines.size() && !batch.full(); ++i) decoder.decode(lines[i].text, lines[i].capacity, lines[i].number, batch);
+        for (; i < lines.size() && !batch.full(); ++i)
+          decoder.decode(lines[i].text, lines[i].capacity, lines[i].number, batch);
         jit->evaluate(batch, res);
         out.clear();
         writer.write(batch, res, out, summary);

@@ -59,7 +59,8 @@ int run_check(const CheckOptions& o) {
     if (!sink.has_errors()) {
       ir::Module module = ir::lower(checked, sink);
       if (!sink.has_errors() && !module.ok()) {
-        for (const std::string& e : module.errors) std::fprintf(stderr, "edict: internal error: %s\n", e.c_str());
+        for (const std::string& e : module.errors)
+          std::fprintf(stderr, "edict: internal error: %s\n", e.c_str());
         return kExitInternal;
       }
       if (o.emit == "ir" && !sink.has_errors()) emitted += ir::print(module);

@@ -12,7 +12,7 @@ class App;
 namespace edict::cli {
 
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFindings = 1;  // check: errors; fmt --check: files would change
+inline constexpr int kExitFindings = 1;    // check: errors; fmt --check: files would change
 inline constexpr int kExitUsage = 2;       // also: the policy does not compile
 inline constexpr int kExitEvalErrors = 3;  // eval: some lines were decided `error`
 inline constexpr int kExitInternal = 4;

@@ -11,7 +11,9 @@
 namespace edict::cli {
 namespace fs = std::filesystem;
 
-std::string version_string() { return std::string("edict ") + EDICT_VERSION; }
+std::string version_string() {
+  return std::string("edict ") + EDICT_VERSION;
+}
 
 namespace {
 bool is_policy_file(const fs::path& p) {

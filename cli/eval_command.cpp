@@ -1,14 +1,14 @@
 // `edict eval POLICY... [EVENTS]`: evaluate a JSON Lines event stream and write
 // one decision record per input line, in input order, then a summary.
 // Threads split each chunk of input lines; their outputs are joined in order.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <cstdio>
 #include <thread>
 
 #include "cli/commands.h"
@@ -21,7 +21,9 @@ namespace edict::cli {
 namespace {
 
 bool is_policy_path(const std::string& p) {
-  auto ends = [&](std::string_view s) { return p.size() >= s.size() && p.compare(p.size() - s.size(), s.size(), s) == 0; };
+  auto ends = [&](std::string_view s) {
+    return p.size() >= s.size() && p.compare(p.size() - s.size(), s.size(), s) == 0;
+  };
   return ends(".edict") || ends(".edict.md");
 }
 
@@ -32,7 +34,8 @@ struct Worker {
   engine::Results results;
   std::string out;
   engine::Summary summary;
-  Worker(const engine::Policy& p, uint32_t capacity) : batch(p.schema(), p.symbols(), capacity), decoder(p.schema()) {
+  Worker(const engine::Policy& p, uint32_t capacity)
+      : batch(p.schema(), p.symbols(), capacity), decoder(p.schema()) {
     results.reserve(capacity, p.module().rules.size());
   }
 };
@@ -55,7 +58,8 @@ void process(const engine::Policy& policy, const engine::RecordWriter& writer, W
       if (line.too_long) {
         uint32_t row = w.batch.begin_row(line.number);
         w.batch.fail(row, runtime::ErrorReason::LineTooLong,
-                     fmt::format("line is {} bytes, over the limit of {} (--max-line-bytes)", line.too_long, max_line));
+                     fmt::format("line is {} bytes, over the limit of {} (--max-line-bytes)", line.too_long,
+                                 max_line));
       } else if (is_blank(line.text)) {
         uint32_t row = w.batch.begin_row(line.number);
         w.batch.fail(row, runtime::ErrorReason::BlankLine, "blank line");
@@ -110,8 +114,10 @@ int run_eval(const EvalOptions& o) {
   for (size_t i = 0; i < o.inputs.size(); ++i) {
     const std::string& a = o.inputs[i];
     bool last = i + 1 == o.inputs.size();
-    if (last && i > 0 && (a == "-" || !(is_policy_path(a) || std::filesystem::is_directory(a)))) events = a;
-    else policy_args.push_back(a);
+    if (last && i > 0 && (a == "-" || !(is_policy_path(a) || std::filesystem::is_directory(a))))
+      events = a;
+    else
+      policy_args.push_back(a);
   }
   bool paths_ok = false;
   std::vector<std::string> policy_files = expand_policy_paths(policy_args, &paths_ok);
@@ -130,10 +136,11 @@ int run_eval(const EvalOptions& o) {
   copts.limits.max_nesting = o.limits.max_nesting;
   std::unique_ptr<engine::Policy> policy = engine::Policy::compile(policy_files, sources, sink, copts);
   if (!policy) {
-    std::fputs(render_human(sources, sink.sorted(), sink.error_count() > sink.max_errors()
-                                                        ? sink.error_count() - sink.max_errors() : 0)
-                   .c_str(),
-               stderr);
+    std::fputs(
+        render_human(sources, sink.sorted(),
+                     sink.error_count() > sink.max_errors() ? sink.error_count() - sink.max_errors() : 0)
+            .c_str(),
+        stderr);
     return kExitUsage;
   }
 
@@ -152,7 +159,8 @@ int run_eval(const EvalOptions& o) {
     }
   }
 
-  engine::RecordWriter writer(*policy, o.format == "csv" ? engine::OutputFormat::Csv : engine::OutputFormat::Jsonl);
+  engine::RecordWriter writer(*policy,
+                              o.format == "csv" ? engine::OutputFormat::Csv : engine::OutputFormat::Jsonl);
   std::fputs(writer.header().c_str(), out);
   const unsigned threads = static_cast<unsigned>(o.threads);
   std::vector<std::unique_ptr<Worker>> workers;
@@ -173,7 +181,8 @@ int run_eval(const EvalOptions& o) {
       size_t per = (lines.size() + threads - 1) / threads;
       for (unsigned t = 0; t < threads; ++t) {
         size_t b = std::min(lines.size(), t * per), e = std::min(lines.size(), b + per);
-        pool.emplace_back([&, t, b, e] { process(*policy, writer, *workers[t], lines, b, e, o.max_line_bytes); });
+        pool.emplace_back(
+            [&, t, b, e] { process(*policy, writer, *workers[t], lines, b, e, o.max_line_bytes); });
       }
       for (std::thread& th : pool) th.join();
     }
@@ -212,13 +221,15 @@ int run_eval(const EvalOptions& o) {
                                 with_commas(static_cast<uint64_t>(summary.lines / std::max(seconds, 1e-9))),
                                 reader->bytes_read() / 1e6 / std::max(seconds, 1e-9));
     for (size_t d = m.outcomes.size(); d-- > 0;)
-      s += fmt::format("  {:<28} {:>12}\n", m.outcomes[d], with_commas(summary.per_decision.size() > d ? summary.per_decision[d] : 0));
+      s += fmt::format("  {:<28} {:>12}\n", m.outcomes[d],
+                       with_commas(summary.per_decision.size() > d ? summary.per_decision[d] : 0));
     s += fmt::format("  {:<28} {:>12}\n", "error", with_commas(summary.errors));
     for (const auto& [reason, n] : summary.error_reasons)
       s += fmt::format("    {:<26} {:>12}\n", reason, with_commas(n));
     s += "  rules fired:\n";
     for (size_t r = 0; r < m.rules.size(); ++r)
-      s += fmt::format("    {:<26} {:>12}\n", m.rules[r].name, with_commas(summary.per_rule.size() > r ? summary.per_rule[r] : 0));
+      s += fmt::format("    {:<26} {:>12}\n", m.rules[r].name,
+                       with_commas(summary.per_rule.size() > r ? summary.per_rule[r] : 0));
     std::fputs(s.c_str(), stderr);
   }
   return summary.errors > 0 ? kExitEvalErrors : kExitOk;

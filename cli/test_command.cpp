@@ -1,7 +1,7 @@
 // `edict test PATH...`: run the `test` blocks of policy files on both engines
 // (or the one --engine names) and report every failing step.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <map>
@@ -59,7 +59,8 @@ int run_test(const TestOptions& o) {
         LineCol lc = sources.line_col(s.span.file, s.span.begin);
         report += fmt::format("FAIL {}:{}:{}: test \"{}\", step {} [{}]\n", sources.file(root).path, lc.line,
                               lc.column, s.test, s.step + 1, engine_name);
-        report += fmt::format("  given:    {}\n  expected: {}\n  actual:   {}\n", s.event, s.expected, s.actual);
+        report +=
+            fmt::format("  given:    {}\n  expected: {}\n  actual:   {}\n", s.event, s.expected, s.actual);
         if (!s.error.empty()) report += fmt::format("  error:    {}\n", s.error);
         report += "  fired:    ";
         if (s.fired.empty()) report += "no rule";

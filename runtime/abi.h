@@ -29,9 +29,9 @@ typedef struct EdictColumns {
 typedef struct EdictResults {
   uint64_t* fired;
   uint32_t fired_words;
-  uint8_t* decision;     /* outcome index, EDICT_DECISION_ERROR or EDICT_DECISION_SKIPPED */
-  uint32_t* fault_rule;  /* decision == ERROR: the first rule (in rule order) that faulted */
-  uint32_t* fault_site;  /* decision == ERROR: its IR fault site (ir::Module::fault_sites) */
+  uint8_t* decision;    /* outcome index, EDICT_DECISION_ERROR or EDICT_DECISION_SKIPPED */
+  uint32_t* fault_rule; /* decision == ERROR: the first rule (in rule order) that faulted */
+  uint32_t* fault_site; /* decision == ERROR: its IR fault site (ir::Module::fault_sites) */
 } EdictResults;
 
 /* Evaluates every row of a batch. Never throws, never reads out of bounds. */

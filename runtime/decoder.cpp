@@ -83,7 +83,9 @@ struct Decoder::Impl {
   std::vector<uint8_t> seen;  // per field of the current kind
 };
 
-Decoder::Decoder(const Schema& schema) : impl_(std::make_unique<Impl>()) { impl_->schema = &schema; }
+Decoder::Decoder(const Schema& schema) : impl_(std::make_unique<Impl>()) {
+  impl_->schema = &schema;
+}
 Decoder::~Decoder() = default;
 
 namespace {
@@ -162,15 +164,16 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
         if (!parse_event_time(s, &t)) {
           std::string why = explain_bad_time(s);
           batch.fail(row, ErrorReason::BadTime,
-                     fmt::format("{}: `{}` is not an RFC 3339 time{}{}", f.name, quote(s), why.empty() ? "" : ": ",
-                                 why));
+                     fmt::format("{}: `{}` is not an RFC 3339 time{}{}", f.name, quote(s),
+                                 why.empty() ? "" : ": ", why));
           return false;
         }
         col.data<int64_t>()[row] = t;
       } else {
         auto d = parse_duration(s);
         if (!d) {
-          batch.fail(row, ErrorReason::WrongType, fmt::format("{}: `{}` is not a duration", f.name, quote(s)));
+          batch.fail(row, ErrorReason::WrongType,
+                     fmt::format("{}: `{}` is not a duration", f.name, quote(s)));
           return false;
         }
         col.data<int64_t>()[row] = *d;
@@ -192,8 +195,10 @@ void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_numbe
   auto err = impl_->parser.iterate(line.data(), line.size(), capacity).get(doc);
   if (err) {
     ErrorReason reason = err == simdjson::UTF8_ERROR ? ErrorReason::InvalidUtf8 : ErrorReason::InvalidJson;
-    batch.fail(row, reason, reason == ErrorReason::InvalidUtf8 ? "invalid UTF-8" :
-                                fmt::format("invalid JSON: {}", simdjson::error_message(err)));
+    batch.fail(row, reason,
+               reason == ErrorReason::InvalidUtf8
+                   ? "invalid UTF-8"
+                   : fmt::format("invalid JSON: {}", simdjson::error_message(err)));
     return;
   }
   od::json_type top;
@@ -221,22 +226,23 @@ void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_numbe
       return;
     }
     if (kerr || kv.get_string().get(kind_name)) {
-      batch.fail(row, kerr && kerr != simdjson::INCORRECT_TYPE ? ErrorReason::InvalidJson : ErrorReason::WrongType,
-                 kerr && kerr != simdjson::INCORRECT_TYPE ? fmt::format("invalid JSON: {}", simdjson::error_message(kerr))
-                                                           : "kind: expected a string");
+      batch.fail(row,
+                 kerr && kerr != simdjson::INCORRECT_TYPE ? ErrorReason::InvalidJson : ErrorReason::WrongType,
+                 kerr && kerr != simdjson::INCORRECT_TYPE
+                     ? fmt::format("invalid JSON: {}", simdjson::error_message(kerr))
+                     : "kind: expected a string");
       return;
     }
   }
   int kind_index = schema.kind_index(kind_name);
   if (kind_index < 0) {
     batch.fail(row, ErrorReason::UnknownKind,
-               fmt::format("unknown event kind `{}`; this policy reads {}", quote(kind_name),
-                           [&] {
-                             std::string names;
-                             for (size_t i = 0; i < schema.kinds.size(); ++i)
-                               names += (i ? ", `" : "`") + schema.kinds[i].name + "`";
-                             return names;
-                           }()));
+               fmt::format("unknown event kind `{}`; this policy reads {}", quote(kind_name), [&] {
+                 std::string names;
+                 for (size_t i = 0; i < schema.kinds.size(); ++i)
+                   names += (i ? ", `" : "`") + schema.kinds[i].name + "`";
+                 return names;
+               }()));
     return;
   }
   const KindSpec& kind = schema.kinds[static_cast<size_t>(kind_index)];

@@ -26,7 +26,8 @@ struct LineReader::Impl {
   uint64_t skipping = 0;  // > 0: inside an oversized line, this many bytes seen
 };
 
-std::unique_ptr<LineReader> LineReader::open(const std::string& path, size_t max_line_bytes, std::string* error) {
+std::unique_ptr<LineReader> LineReader::open(const std::string& path, size_t max_line_bytes,
+                                             std::string* error) {
   int fd = path == "-" ? dup(STDIN_FILENO) : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     *error = std::strerror(errno);
@@ -88,8 +89,10 @@ bool LineReader::next(std::vector<Line>& out) {
       } else {
         size_t len = stop - pos;
         if (len > 0 && buf[stop - 1] == '\r') --len;
-        if (len > s.max_line) out.push_back(Line{{}, 0, ++s.line, stop - pos});
-        else out.push_back(Line{std::string_view(buf + pos, len), s.buffer.size() - pos, ++s.line, 0});
+        if (len > s.max_line)
+          out.push_back(Line{{}, 0, ++s.line, stop - pos});
+        else
+          out.push_back(Line{std::string_view(buf + pos, len), s.buffer.size() - pos, ++s.line, 0});
       }
       pos = stop + 1;
     }

@@ -42,7 +42,7 @@ struct StringHash {
 struct KindSpec {
   std::string name;  // the `kind` value selecting this schema
   std::vector<FieldSpec> fields;
-  int time_field = -1;  // index into fields
+  int time_field = -1;                                                            // index into fields
   std::unordered_map<std::string, int, StringHash, std::equal_to<>> field_index;  // name -> index into fields
 };
 

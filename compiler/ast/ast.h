@@ -25,15 +25,15 @@ struct FieldDecl;
 // `int`, `country?`, `set<string>`, `{ tpp: int, die_area: number }`.
 struct TypeExpr {
   Span span;
-  std::string name;                // empty for a record type
-  std::vector<TypeExpr> args;      // `set<T>`: one arg
-  std::vector<FieldDecl> fields;   // record type fields
-  bool optional = false;           // trailing `?`
+  std::string name;               // empty for a record type
+  std::vector<TypeExpr> args;     // `set<T>`: one arg
+  std::vector<FieldDecl> fields;  // record type fields
+  bool optional = false;          // trailing `?`
   bool is_record() const { return name.empty(); }
 };
 
 struct FieldDecl {
-  Span span;       // whole `name: type`
+  Span span;  // whole `name: type`
   Span name_span;
   std::string name;
   TypeExpr type;
@@ -42,38 +42,48 @@ struct FieldDecl {
 // ---- expressions ----------------------------------------------------------
 
 enum class ExprKind : uint8_t {
-  Int,         // int_value
-  Number,      // number_value
-  String,      // text = decoded value (escapes resolved)
-  Bool,        // bool_value
-  Date,        // text = literal as written; int_value = micros since epoch (UTC midnight)
-  Time,        // text = literal as written; int_value = micros since epoch (UTC)
-  Duration,    // text = literal as written; int_value = micros
-  Event,       // the keyword `event`
-  Name,        // text = identifier (const, set, table, def parameter)
-  Field,       // children[0].text ; text = field name ; name_span = field name
-  Index,       // children[0][children[1]]
-  Call,        // text = function name; children = arguments; name_span
-  Aggregate,   // text = function (sum, count, ...); distinct; children: [arg?] then
-               // window (agg_window), key (agg_key), filter (agg_filter) as indices
-  Unary,       // op (Neg, Not); children[0]
-  Binary,      // op; children[0], children[1]
-  In,          // negated; children[0] in children[1]
-  Is,          // present (true) / absent; children[0]
-  If,          // children: cond, then, else
-  Otherwise,   // children[0] otherwise children[1]
-  SetLit,      // children = elements
-  RecordLit,   // fields[i].name = children[i]
+  Int,            // int_value
+  Number,         // number_value
+  String,         // text = decoded value (escapes resolved)
+  Bool,           // bool_value
+  Date,           // text = literal as written; int_value = micros since epoch (UTC midnight)
+  Time,           // text = literal as written; int_value = micros since epoch (UTC)
+  Duration,       // text = literal as written; int_value = micros
+  Event,          // the keyword `event`
+  Name,           // text = identifier (const, set, table, def parameter)
+  Field,          // children[0].text ; text = field name ; name_span = field name
+  Index,          // children[0][children[1]]
+  Call,           // text = function name; children = arguments; name_span
+  Aggregate,      // text = function (sum, count, ...); distinct; children: [arg?] then
+                  // window (agg_window), key (agg_key), filter (agg_filter) as indices
+  Unary,          // op (Neg, Not); children[0]
+  Binary,         // op; children[0], children[1]
+  In,             // negated; children[0] in children[1]
+  Is,             // present (true) / absent; children[0]
+  If,             // children: cond, then, else
+  Otherwise,      // children[0] otherwise children[1]
+  SetLit,         // children = elements
+  RecordLit,      // fields[i].name = children[i]
   Interpolation,  // a message string: text pieces and children interleaved (see parts)
-  Error,       // placeholder after a syntax error; checker stays silent on it
+  Error,          // placeholder after a syntax error; checker stays silent on it
 };
 
 enum class Op : uint8_t {
   None,
-  Neg, Not,                       // unary
-  Mul, Div, Add, Sub,             // arithmetic (Add/Sub also time/duration, set union/difference)
-  Eq, Ne, Lt, Le, Gt, Ge,         // comparison
-  And, Or,                        // short-circuit logic
+  Neg,
+  Not,  // unary
+  Mul,
+  Div,
+  Add,
+  Sub,  // arithmetic (Add/Sub also time/duration, set union/difference)
+  Eq,
+  Ne,
+  Lt,
+  Le,
+  Gt,
+  Ge,  // comparison
+  And,
+  Or,  // short-circuit logic
 };
 
 const char* op_spelling(Op op);
@@ -100,14 +110,14 @@ struct Expr {
   double number_value = 0;
   bool bool_value = false;
   Op op = Op::None;
-  bool negated = false;   // In: `not in`
-  bool present = false;   // Is: `is present` (true) or `is absent` (false)
-  bool distinct = false;  // Aggregate: `count(distinct x)`
+  bool negated = false;        // In: `not in`
+  bool present = false;        // Is: `is present` (true) or `is absent` (false)
+  bool distinct = false;       // Aggregate: `count(distinct x)`
   bool parenthesized = false;  // written inside ( ); kept for the formatter
 
   std::vector<std::unique_ptr<Expr>> children;
-  std::vector<FieldInit> fields;     // RecordLit: names of children, same order
-  std::vector<MessagePart> parts;    // Interpolation
+  std::vector<FieldInit> fields;   // RecordLit: names of children, same order
+  std::vector<MessagePart> parts;  // Interpolation
   // Aggregate: indices into children; -1 when absent.
   int agg_arg = -1, agg_window = -1, agg_key = -1, agg_filter = -1;
 
@@ -123,7 +133,18 @@ using ExprPtr = std::unique_ptr<Expr>;
 // ---- declarations ---------------------------------------------------------
 
 enum class DeclKind : uint8_t {
-  Policy, Import, Outcomes, Default, Event, Const, Set, Table, Def, Rule, Example, Test,
+  Policy,
+  Import,
+  Outcomes,
+  Default,
+  Event,
+  Const,
+  Set,
+  Table,
+  Def,
+  Rule,
+  Example,
+  Test,
 };
 
 const char* decl_kind_name(DeclKind k);  // "policy", "rule", ...
@@ -220,10 +241,10 @@ struct RuleDecl : Decl {
   ExprPtr until;             // Date/Time literal, or null
   std::string cite;          // empty when no `cite`
   Span cite_span;
-  Ident effect;              // empty name when missing (a syntax-level error)
-  ExprPtr message;           // Interpolation, or null
-  ExprPtr when;              // null: always
-  ExprPtr unless;            // null: never
+  Ident effect;     // empty name when missing (a syntax-level error)
+  ExprPtr message;  // Interpolation, or null
+  ExprPtr when;     // null: always
+  ExprPtr unless;   // null: never
   // Every clause in source order, for the formatter and duplicate-clause errors.
   struct Clause {
     enum Kind : uint8_t { Effective, Until, Cite, Effect, When, Unless } kind;
@@ -250,9 +271,9 @@ struct TestStep {
   Span span;
   // `given NAME` / `given NAME with { ... }`: an example reference.
   // `given KIND { ... }`: an inline event; `inline_kind` set.
-  Ident example;        // example name (empty for inline)
-  Ident inline_kind;    // event kind (empty for an example reference)
-  ExprPtr overrides;    // RecordLit or null (`with {...}` or the inline record)
+  Ident example;      // example name (empty for inline)
+  Ident inline_kind;  // event kind (empty for an example reference)
+  ExprPtr overrides;  // RecordLit or null (`with {...}` or the inline record)
   std::vector<Expectation> expects;
 };
 
@@ -265,7 +286,7 @@ struct TestDecl : Decl {
 // ---- files ----------------------------------------------------------------
 
 struct Comment {
-  Span span;          // includes the `//` or `/* */`
+  Span span;  // includes the `//` or `/* */`
   bool block = false;
 };
 

@@ -23,8 +23,10 @@ void quote(std::string& out, std::string_view s) {
       case '\t': out += "\\t"; break;
       case '\r': out += "\\r"; break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) out += fmt::format("\\u{{{:x}}}", int(c));
-        else out += c;
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F)
+          out += fmt::format("\\u{{{:x}}}", int(c));
+        else
+          out += c;
     }
   }
   out += '"';
@@ -97,7 +99,11 @@ void expr(std::string& out, const Expr* e) {
       out += e->text;
       out += ')';
       break;
-    case ExprKind::Index: out += "(index"; children(out, *e); out += ')'; break;
+    case ExprKind::Index:
+      out += "(index";
+      children(out, *e);
+      out += ')';
+      break;
     case ExprKind::Call:
       out += "(call ";
       out += e->text;
@@ -128,11 +134,31 @@ void expr(std::string& out, const Expr* e) {
       children(out, *e);
       out += ')';
       break;
-    case ExprKind::In: out += e->negated ? "(not-in" : "(in"; children(out, *e); out += ')'; break;
-    case ExprKind::Is: out += e->present ? "(is-present" : "(is-absent"; children(out, *e); out += ')'; break;
-    case ExprKind::If: out += "(if"; children(out, *e); out += ')'; break;
-    case ExprKind::Otherwise: out += "(otherwise"; children(out, *e); out += ')'; break;
-    case ExprKind::SetLit: out += "(set"; children(out, *e); out += ')'; break;
+    case ExprKind::In:
+      out += e->negated ? "(not-in" : "(in";
+      children(out, *e);
+      out += ')';
+      break;
+    case ExprKind::Is:
+      out += e->present ? "(is-present" : "(is-absent";
+      children(out, *e);
+      out += ')';
+      break;
+    case ExprKind::If:
+      out += "(if";
+      children(out, *e);
+      out += ')';
+      break;
+    case ExprKind::Otherwise:
+      out += "(otherwise";
+      children(out, *e);
+      out += ')';
+      break;
+    case ExprKind::SetLit:
+      out += "(set";
+      children(out, *e);
+      out += ')';
+      break;
     case ExprKind::RecordLit:
       out += "(record";
       for (size_t i = 0; i < e->children.size(); ++i) {
@@ -148,13 +174,32 @@ void expr(std::string& out, const Expr* e) {
       out += "(message";
       for (const MessagePart& p : e->parts) {
         out += ' ';
-        if (p.expr_index >= 0 && size_t(p.expr_index) < e->children.size()) expr(out, e->children[size_t(p.expr_index)].get());
-        else quote(out, p.text);
+        if (p.expr_index >= 0 && size_t(p.expr_index) < e->children.size())
+          expr(out, e->children[size_t(p.expr_index)].get());
+        else
+          quote(out, p.text);
       }
       out += ')';
       break;
     case ExprKind::Error: out += "(error)"; break;
   }
+}
+
+// String-returning forms, for the declaration layout below.
+std::string quoted(std::string_view s) {
+  std::string out;
+  quote(out, s);
+  return out;
+}
+std::string expr_text(const Expr* e) {
+  std::string out;
+  expr(out, e);
+  return out;
+}
+std::string type_text(const TypeExpr& t) {
+  std::string out;
+  type(out, t);
+  return out;
 }
 
 void ident_list(std::string& out, const std::vector<Ident>& ids) {
@@ -173,12 +218,15 @@ void decl(std::string& out, const Decl& d) {
       const auto& p = static_cast<const PolicyDecl&>(d);
       out += ' ';
       quote(out, p.name);
-      if (!p.version.empty()) out += " (version ", quote(out, p.version), out += ')';
-      if (!p.source.empty()) out += " (source ", quote(out, p.source), out += ')';
+      if (!p.version.empty()) out += " (version " + quoted(p.version) + ")";
+      if (!p.source.empty()) out += " (source " + quoted(p.source) + ")";
       if (!p.status.empty()) out += " (status " + p.status + ")";
       break;
     }
-    case DeclKind::Import: out += ' '; quote(out, d.name); break;
+    case DeclKind::Import:
+      out += ' ';
+      quote(out, d.name);
+      break;
     case DeclKind::Outcomes: ident_list(out, static_cast<const OutcomesDecl&>(d).order); break;
     case DeclKind::Default: out += ' ' + d.name; break;
     case DeclKind::Event:
@@ -192,7 +240,7 @@ void decl(std::string& out, const Decl& d) {
     case DeclKind::Const: {
       const auto& c = static_cast<const ConstDecl&>(d);
       out += ' ' + d.name;
-      if (c.type) out += ' ', type(out, *c.type);
+      if (c.type) out += " " + type_text(*c.type);
       out += in;
       expr(out, c.value.get());
       break;
@@ -242,16 +290,16 @@ void decl(std::string& out, const Decl& d) {
       ident_list(out, r.kinds);
       out += ')';
       // Clauses in a fixed order: the formatter may reorder them.
-      if (r.effective) out += in + "(effective ", expr(out, r.effective.get()), out += ')';
-      if (r.until) out += in + "(until ", expr(out, r.until.get()), out += ')';
-      if (!r.cite.empty()) out += in + "(cite ", quote(out, r.cite), out += ')';
+      if (r.effective) out += in + "(effective " + expr_text(r.effective.get()) + ")";
+      if (r.until) out += in + "(until " + expr_text(r.until.get()) + ")";
+      if (!r.cite.empty()) out += in + "(cite " + quoted(r.cite) + ")";
       if (!r.effect.name.empty()) {
         out += in + "(" + r.effect.name;
-        if (r.message) out += ' ', expr(out, r.message.get());
+        if (r.message) out += " " + expr_text(r.message.get());
         out += ')';
       }
-      if (r.when) out += in + "(when ", expr(out, r.when.get()), out += ')';
-      if (r.unless) out += in + "(unless ", expr(out, r.unless.get()), out += ')';
+      if (r.when) out += in + "(when " + expr_text(r.when.get()) + ")";
+      if (r.unless) out += in + "(unless " + expr_text(r.unless.get()) + ")";
       break;
     }
     case DeclKind::Example: {
@@ -268,9 +316,11 @@ void decl(std::string& out, const Decl& d) {
       quote(out, t.name);
       for (const TestStep& s : t.steps) {
         out += in + "(given ";
-        if (!s.inline_kind.name.empty()) out += "(event " + s.inline_kind.name + ")";
-        else out += s.example.name;
-        if (s.overrides) out += ' ', expr(out, s.overrides.get());
+        if (!s.inline_kind.name.empty())
+          out += "(event " + s.inline_kind.name + ")";
+        else
+          out += s.example.name;
+        if (s.overrides) out += " " + expr_text(s.overrides.get());
         out += ')';
         for (const Expectation& e : s.expects) {
           out += in + "(expect " + e.decision.name;

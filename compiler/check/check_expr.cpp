@@ -919,7 +919,8 @@ void Checker::add_member(MemberSet& set, Value v, Span span, bool warn) {
     return;
   }
   if (!warn) return;
-  auto& diag = sink_.warning("W0103", span, fmt::format("`{}` appears twice in this set", value_to_source(v)));
+  auto& diag =
+      sink_.warning("W0103", span, fmt::format("`{}` appears twice in this set", value_to_source(v)));
   diag.labels.push_back({set.spans[it->second], "first listed here"});
 }
 

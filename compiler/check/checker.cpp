@@ -809,9 +809,9 @@ void Checker::check_table_rows(const ast::TableDecl& d, FileId file) {
           key = *v;
           auto [dup, fresh] = seen_keys.emplace(value_key(key), row.key->span);
           if (!fresh) {
-            auto& diag =
-                sink_.error("E0308", row.key->span,
-                            fmt::format("key `{}` appears twice in table `{}`", value_to_source(key), d.name));
+            auto& diag = sink_.error(
+                "E0308", row.key->span,
+                fmt::format("key `{}` appears twice in table `{}`", value_to_source(key), d.name));
             diag.labels.push_back({dup->second, "first row with this key"});
           }
         } else {

@@ -17,9 +17,15 @@
 namespace edict::interp {
 namespace {
 
-uint64_t from_double(double d) { return std::bit_cast<uint64_t>(d); }
-double to_double(uint64_t b) { return std::bit_cast<double>(b); }
-int64_t as_int(uint64_t b) { return static_cast<int64_t>(b); }
+uint64_t from_double(double d) {
+  return std::bit_cast<uint64_t>(d);
+}
+double to_double(uint64_t b) {
+  return std::bit_cast<double>(b);
+}
+int64_t as_int(uint64_t b) {
+  return static_cast<int64_t>(b);
+}
 
 // A scalar constant (set member, table key or cell) as register bits.
 uint64_t scalar_bits(ir::Ty t, const ir::Scalar& s) {
@@ -71,9 +77,12 @@ Interpreter::Interpreter(const ir::Module& module, std::vector<std::vector<int>>
     idx.elem = s.elem;
     if (s.elem == ir::Ty::Str) idx.strings.assign(module.strings.size(), 0);
     for (const ir::Scalar& m : s.members) {
-      if (s.elem == ir::Ty::Country) idx.countries.set(static_cast<size_t>(m.i));
-      else if (s.elem == ir::Ty::Str) idx.strings[static_cast<size_t>(m.i)] = 1;
-      else idx.sorted.push_back(scalar_bits(s.elem, m));
+      if (s.elem == ir::Ty::Country)
+        idx.countries.set(static_cast<size_t>(m.i));
+      else if (s.elem == ir::Ty::Str)
+        idx.strings[static_cast<size_t>(m.i)] = 1;
+      else
+        idx.sorted.push_back(scalar_bits(s.elem, m));
     }
     sets_.push_back(std::move(idx));
   }
@@ -82,9 +91,12 @@ Interpreter::Interpreter(const ir::Module& module, std::vector<std::vector<int>>
     idx.key = t.key;
     if (t.key == ir::Ty::Str) idx.by_string.assign(module.strings.size(), -1);
     for (size_t r = 0; r < t.keys.size(); ++r) {
-      if (t.key == ir::Ty::Str) idx.by_string[static_cast<size_t>(t.keys[r].i)] = static_cast<int32_t>(r);
-      else if (t.key == ir::Ty::Number) idx.by_bits.emplace(from_double(t.keys[r].f == 0 ? 0.0 : t.keys[r].f), r);
-      else idx.by_bits.emplace(static_cast<uint64_t>(t.keys[r].i), static_cast<int32_t>(r));
+      if (t.key == ir::Ty::Str)
+        idx.by_string[static_cast<size_t>(t.keys[r].i)] = static_cast<int32_t>(r);
+      else if (t.key == ir::Ty::Number)
+        idx.by_bits.emplace(from_double(t.keys[r].f == 0 ? 0.0 : t.keys[r].f), r);
+      else
+        idx.by_bits.emplace(static_cast<uint64_t>(t.keys[r].i), static_cast<int32_t>(r));
     }
     tables_.push_back(std::move(idx));
   }
@@ -198,7 +210,10 @@ int64_t Interpreter::run(const ir::Function& f, const EdictColumns& c, uint32_t 
         case ir::Op::FDiv: {
           double a = to_double(reg[in.a]), b = to_double(reg[in.b]), r;
           if (in.op == ir::Op::FDiv && b == 0) return fault(in.site, ir::FaultReason::DivisionByZero);
-          r = in.op == ir::Op::FAdd ? a + b : in.op == ir::Op::FSub ? a - b : in.op == ir::Op::FMul ? a * b : a / b;
+          r = in.op == ir::Op::FAdd   ? a + b
+              : in.op == ir::Op::FSub ? a - b
+              : in.op == ir::Op::FMul ? a * b
+                                      : a / b;
           if (!std::isfinite(r)) return fault(in.site, ir::FaultReason::NonFinite);
           reg[in.dst] = from_double(r);
           break;
@@ -286,8 +301,8 @@ void Interpreter::eval_batch(const EdictColumns& c, EdictResults& out) const {
         out.fault_site[row] = res.site;
       }
     }
-    out.decision[row] = faulted ? EDICT_DECISION_ERROR
-                                : static_cast<uint8_t>(best >= 0 ? best : module_->default_outcome);
+    out.decision[row] =
+        faulted ? EDICT_DECISION_ERROR : static_cast<uint8_t>(best >= 0 ? best : module_->default_outcome);
   }
 }
 

@@ -26,10 +26,11 @@ using ast::ExprKind;
 using ast::ExprPtr;
 
 bool real(const antlr4::Token* t) {
-  return t && t->getStartIndex() != INVALID_INDEX &&
-         t->getTokenIndex() != INVALID_INDEX;
+  return t && t->getStartIndex() != INVALID_INDEX && t->getTokenIndex() != INVALID_INDEX;
 }
-bool real(antlr4::tree::TerminalNode* n) { return n && real(n->getSymbol()); }
+bool real(antlr4::tree::TerminalNode* n) {
+  return n && real(n->getSymbol());
+}
 
 void append_utf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {
@@ -70,15 +71,18 @@ size_t decode_escape(Session& s, std::string_view body, size_t i, uint32_t base,
     case '}': out += '}'; return 2;
     case 'u': {
       size_t j = i + 2;
-      if (j >= body.size() || body[j] != '{') return bad(2, "invalid escape `\\u`", "write `\\u{XXXX}` with 1 to 6 hex digits");
+      if (j >= body.size() || body[j] != '{')
+        return bad(2, "invalid escape `\\u`", "write `\\u{XXXX}` with 1 to 6 hex digits");
       uint32_t cp = 0;
       size_t digits = 0;
-      for (++j; j < body.size() && std::isxdigit(static_cast<unsigned char>(body[j])) && digits < 7; ++j, ++digits)
+      for (++j; j < body.size() && std::isxdigit(static_cast<unsigned char>(body[j])) && digits < 7;
+           ++j, ++digits)
         cp = cp * 16 + uint32_t(std::isdigit(static_cast<unsigned char>(body[j]))
                                     ? body[j] - '0'
                                     : (std::tolower(static_cast<unsigned char>(body[j])) - 'a' + 10));
       if (j >= body.size() || body[j] != '}' || digits == 0 || digits > 6)
-        return bad(std::min(j, body.size()) - i, "invalid escape `" + std::string(body.substr(i, std::min(j, body.size()) - i)) + "`",
+        return bad(std::min(j, body.size()) - i,
+                   "invalid escape `" + std::string(body.substr(i, std::min(j, body.size()) - i)) + "`",
                    "write `\\u{XXXX}` with 1 to 6 hex digits");
       size_t len = j + 1 - i;
       if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
@@ -117,7 +121,8 @@ class Builder {
     antlr4::Token* start = c->getStart();
     antlr4::Token* stop = c->getStop();
     Span first = span(start, s_.span(base_, base_));
-    if (!real(stop) || stop->getTokenIndex() < start->getTokenIndex()) return s_.span(first.begin, first.begin);
+    if (!real(stop) || stop->getTokenIndex() < start->getTokenIndex())
+      return s_.span(first.begin, first.begin);
     return Span::cover(first, span(stop, first));
   }
   Span span(antlr4::tree::TerminalNode* n, Span fallback) const {
@@ -140,7 +145,8 @@ class Builder {
     ast::Ident id;
     if (!c) return id;
     id.span = span(c);
-    if (c->exception == nullptr && real(c->getStart()) && id.span.end > id.span.begin) id.name = std::string(text(id.span));
+    if (c->exception == nullptr && real(c->getStart()) && id.span.end > id.span.begin)
+      id.name = std::string(text(id.span));
     return id;
   }
 
@@ -263,11 +269,11 @@ ExprPtr Builder::expr(P::ExprContext* c, unsigned depth, Span fallback) {
     return e;
   }
   if (auto* x = dynamic_cast<P::MulExprContext*>(c))
-    return binary(x->op && x->op->getType() == P::SLASH ? ast::Op::Div : ast::Op::Mul, x->expr(0), x->expr(1), sp,
-                  depth);
+    return binary(x->op && x->op->getType() == P::SLASH ? ast::Op::Div : ast::Op::Mul, x->expr(0), x->expr(1),
+                  sp, depth);
   if (auto* x = dynamic_cast<P::AddExprContext*>(c))
-    return binary(x->op && x->op->getType() == P::MINUS ? ast::Op::Sub : ast::Op::Add, x->expr(0), x->expr(1), sp,
-                  depth);
+    return binary(x->op && x->op->getType() == P::MINUS ? ast::Op::Sub : ast::Op::Add, x->expr(0), x->expr(1),
+                  sp, depth);
   if (auto* x = dynamic_cast<P::CmpExprContext*>(c)) {
     ast::Op op = ast::Op::Eq;
     switch (x->op ? x->op->getType() : 0) {
@@ -280,8 +286,10 @@ ExprPtr Builder::expr(P::ExprContext* c, unsigned depth, Span fallback) {
     }
     return binary(op, x->expr(0), x->expr(1), sp, depth);
   }
-  if (auto* x = dynamic_cast<P::AndExprContext*>(c)) return binary(ast::Op::And, x->expr(0), x->expr(1), sp, depth);
-  if (auto* x = dynamic_cast<P::OrExprContext*>(c)) return binary(ast::Op::Or, x->expr(0), x->expr(1), sp, depth);
+  if (auto* x = dynamic_cast<P::AndExprContext*>(c))
+    return binary(ast::Op::And, x->expr(0), x->expr(1), sp, depth);
+  if (auto* x = dynamic_cast<P::OrExprContext*>(c))
+    return binary(ast::Op::Or, x->expr(0), x->expr(1), sp, depth);
   if (auto* x = dynamic_cast<P::IsExprContext*>(c)) {
     if (!real(x->PRESENT()) && !real(x->ABSENT())) return error_expr(sp);
     auto e = make(ExprKind::Is, sp);
@@ -331,7 +339,8 @@ ExprPtr Builder::primary(P::PrimaryContext* c, unsigned depth, Span fallback) {
   }
   if (auto* x = dynamic_cast<P::DateLitContext*>(c)) return time_literal(ExprKind::Date, x->DATE(), sp);
   if (auto* x = dynamic_cast<P::TimeLitContext*>(c)) return time_literal(ExprKind::Time, x->DATETIME(), sp);
-  if (auto* x = dynamic_cast<P::DurationLitContext*>(c)) return time_literal(ExprKind::Duration, x->DURATION(), sp);
+  if (auto* x = dynamic_cast<P::DurationLitContext*>(c))
+    return time_literal(ExprKind::Duration, x->DURATION(), sp);
   if (dynamic_cast<P::EventRefContext*>(c)) return make(ExprKind::Event, sp);
   if (auto* x = dynamic_cast<P::NameRefContext*>(c)) {
     ast::Ident id = ident(x->name());
@@ -360,8 +369,9 @@ ExprPtr Builder::primary(P::PrimaryContext* c, unsigned depth, Span fallback) {
     if (x->args()) {
       std::vector<P::ExprContext*> args = x->args()->expr();
       if (args.size() > 1)
-        s_.error(kAggregateArity, span(x->args()),
-                 "aggregate `" + id.name + "` takes at most one argument, found " + std::to_string(args.size()))
+        s_.error(
+              kAggregateArity, span(x->args()),
+              "aggregate `" + id.name + "` takes at most one argument, found " + std::to_string(args.size()))
             .help = "aggregate an expression such as `sum(event.chip_count * event.hours)`";
       if (!args.empty()) {
         e->agg_arg = int(e->children.size());
@@ -426,8 +436,9 @@ ExprPtr Builder::agg_operand(P::AggOperandContext* c, unsigned depth, Span fallb
       e = std::move(field);
     } else if (t->getSymbol()->getType() == P::LBRACK) {
       auto* k = i + 1 < c->children.size() ? dynamic_cast<P::ExprContext*>(c->children[i + 1]) : nullptr;
-      Span close = i + 2 < c->children.size() ? span(dynamic_cast<antlr4::tree::TerminalNode*>(c->children[i + 2]), sp)
-                                              : sp;
+      Span close = i + 2 < c->children.size()
+                       ? span(dynamic_cast<antlr4::tree::TerminalNode*>(c->children[i + 2]), sp)
+                       : sp;
       auto index = make(ExprKind::Index, Span::cover(e->span, close));
       index->children.push_back(std::move(e));
       index->children.push_back(expr(k, level + 1, sp));
@@ -504,9 +515,12 @@ ExprPtr Builder::time_literal(ExprKind kind, antlr4::tree::TerminalNode* n, Span
   if (!real(n)) return error_expr(sp);
   std::string_view t = text(span(n, sp));
   std::optional<int64_t> micros;
-  if (kind == ExprKind::Date) micros = parse_date(t);
-  else if (kind == ExprKind::Time) micros = parse_rfc3339(t);
-  else micros = parse_duration(t);
+  if (kind == ExprKind::Date)
+    micros = parse_date(t);
+  else if (kind == ExprKind::Time)
+    micros = parse_rfc3339(t);
+  else
+    micros = parse_duration(t);
   if (!micros) {
     if (kind == ExprKind::Duration) {
       s_.error(kBadDuration, sp, "duration " + quote_source(t, 40) + " is out of range").help =
@@ -535,6 +549,11 @@ ExprPtr Builder::message(antlr4::tree::TerminalNode* n, unsigned depth) {
   bool closed = !s_.unterminated_strings.count(sp.begin) && raw.size() >= 2;
   std::string_view body = raw.substr(1, raw.size() - (closed ? 2 : 1));
   const uint32_t body_at = sp.begin + 1;
+  if (!closed) {
+    // Already reported as unterminated: keep the text, skip the braces.
+    e->parts.push_back(ast::MessagePart{decode_string(s_, body, body_at), -1});
+    return e;
+  }
   std::string pending;
   auto flush = [&] {
     if (!pending.empty()) e->parts.push_back(ast::MessagePart{std::move(pending), -1});
@@ -561,8 +580,10 @@ ExprPtr Builder::message(antlr4::tree::TerminalNode* n, unsigned depth) {
     // Find the matching `}`; braces of set and record literals nest.
     size_t j = i + 1;
     for (int level = 1; j < body.size(); ++j) {
-      if (body[j] == '{') ++level;
-      else if (body[j] == '}' && --level == 0) break;
+      if (body[j] == '{')
+        ++level;
+      else if (body[j] == '}' && --level == 0)
+        break;
     }
     if (j >= body.size()) {
       s_.error(kBadInterpolation, s_.span(body_at + uint32_t(i), body_at + uint32_t(i + 1)),
@@ -573,7 +594,8 @@ ExprPtr Builder::message(antlr4::tree::TerminalNode* n, unsigned depth) {
     std::string_view inner = body.substr(i + 1, j - i - 1);
     Span inner_span = s_.span(body_at + uint32_t(i + 1), body_at + uint32_t(j));
     if (inner.find_first_not_of(" \t") == std::string_view::npos) {
-      s_.error(kBadInterpolation, s_.span(body_at + uint32_t(i), body_at + uint32_t(j + 1)), "empty `{}` in message")
+      s_.error(kBadInterpolation, s_.span(body_at + uint32_t(i), body_at + uint32_t(j + 1)),
+               "empty `{}` in message")
           .help = "put an expression between the braces, or write `\\{\\}` for literal braces";
     } else {
       flush();
@@ -593,8 +615,10 @@ ast::TypeExpr Builder::type(P::TypeExprContext* c) {
   if (!c) return t;
   t.span = span(c);
   if (auto* x = dynamic_cast<P::NamedTypeContext*>(c)) {
-    if (x->SET()) t.name = "set";
-    else t.name = ident(x->name()).name;
+    if (x->SET())
+      t.name = "set";
+    else
+      t.name = ident(x->name()).name;
     if (t.name.empty()) t.name = "?";  // damaged by a syntax error, already reported
     if (x->typeExpr()) t.args.push_back(type(x->typeExpr()));
     t.optional = x->QUESTION() != nullptr;
@@ -635,6 +659,12 @@ void Builder::module(P::FileContext* file, ast::Module& out) {
     if (s_.cancelled) return;
     std::unique_ptr<ast::Decl> d = decl(items[i]);
     if (!d) continue;
+    // A declaration whose header is broken (`when a && b.c` leaves `event
+    // .c` behind, read as a declaration of `c`) is kept without its name, so
+    // later stages skip it instead of reporting on a name nobody declared.
+    if (!d->name.empty() && d->kind != ast::DeclKind::Policy && d->kind != ast::DeclKind::Import &&
+        d->kind != ast::DeclKind::Test && s_.syntax_error_between(d->span.begin, d->name_span.end))
+      d->name.clear();
     if (d->kind == ast::DeclKind::Rule) {
       // A syntax error inside the rule, or between it and the next
       // declaration (`when a and deny "x"` reads `deny` as an operand), is
@@ -894,8 +924,8 @@ void build_module(Session& session, const OffsetMap& offsets, P::FileContext* fi
   Builder(session, offsets, 0).module(file, out);
 }
 
-ast::ExprPtr build_embedded(Session& session, const OffsetMap& offsets, uint32_t base, P::EmbeddedExprContext* ctx,
-                            unsigned depth) {
+ast::ExprPtr build_embedded(Session& session, const OffsetMap& offsets, uint32_t base,
+                            P::EmbeddedExprContext* ctx, unsigned depth) {
   return Builder(session, offsets, base).embedded(ctx, depth);
 }
 

@@ -99,15 +99,17 @@ FileId Loader::load(const std::string& display_path, Span from) {
   if (loaded_ >= limits_.max_files) {
     if (!too_many_reported_) {
       too_many_reported_ = true;
-      sink_.error(kTooManyFiles, from,
-                  "too many files: more than " + std::to_string(limits_.max_files) + " loaded through imports");
+      sink_.error(
+          kTooManyFiles, from,
+          "too many files: more than " + std::to_string(limits_.max_files) + " loaded through imports");
     }
     return kNoFile;
   }
   std::string error;
   std::optional<std::string> text = reader_(display_path, &error);
   if (!text) {
-    sink_.error(kCannotRead, from, "cannot read `" + display_path + "`: " + (error.empty() ? "unknown error" : error));
+    sink_.error(kCannotRead, from,
+                "cannot read `" + display_path + "`: " + (error.empty() ? "unknown error" : error));
     files_[key] = Entry{kNoFile, false};  // report a missing file once
     return kNoFile;
   }
@@ -177,16 +179,19 @@ FileReader disk_reader(size_t max_bytes) {
   };
 }
 
-FileReader disk_reader() { return disk_reader(Limits{}.max_file_bytes * 2); }
+FileReader disk_reader() {
+  return disk_reader(Limits{}.max_file_bytes * 2);
+}
 
-ast::Program load_program(const std::vector<std::string>& root_paths, SourceManager& sources, DiagnosticSink& sink,
-                          const Limits& limits, const FileReader& reader) {
+ast::Program load_program(const std::vector<std::string>& root_paths, SourceManager& sources,
+                          DiagnosticSink& sink, const Limits& limits, const FileReader& reader) {
   ast::Program program;
   Loader loader(sources, sink, limits, reader, program);
   for (const std::string& path : root_paths) {
     FileId id = loader.load(path, Span{});
     if (id == kNoFile) continue;
-    if (std::find(program.roots.begin(), program.roots.end(), id) == program.roots.end()) program.roots.push_back(id);
+    if (std::find(program.roots.begin(), program.roots.end(), id) == program.roots.end())
+      program.roots.push_back(id);
   }
   return program;
 }

@@ -16,6 +16,9 @@
 namespace edict::parse {
 
 // Limits on user input. Every limit breach is a clean diagnostic.
+// With the defaults, parsing the worst accepted input needs under 1 MB of
+// stack (Debug build), and a 4 MB file peaks at roughly 100-150 times its
+// size in memory (ANTLR tokens and parse tree plus the AST).
 struct Limits {
   size_t max_file_bytes = 4 * 1024 * 1024;  // per source file
   unsigned max_nesting = 200;               // brackets, prefix operators, if/else, expression depth

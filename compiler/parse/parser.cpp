@@ -49,7 +49,8 @@ using edict_antlr::EdictParser;
 // ---- shared helpers ---------------------------------------------------------
 
 OffsetMap::OffsetMap(std::string_view utf8) : size_(static_cast<uint32_t>(utf8.size())) {
-  bool ascii = std::all_of(utf8.begin(), utf8.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  bool ascii =
+      std::all_of(utf8.begin(), utf8.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   if (ascii) return;
   table_.reserve(utf8.size() + 1);
   for (uint32_t i = 0; i < utf8.size(); ++i)
@@ -95,9 +96,12 @@ std::string quote_source(std::string_view text, size_t max_chars) {
       out += "...";
       break;
     }
-    if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
     else if (c < 0x20 || c == 0x7F) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02X", c);
@@ -132,12 +136,18 @@ std::optional<Utf8Error> find_invalid_utf8(std::string_view s) {
     }
     size_t len;
     uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
-    else if (c == 0xC0 || c == 0xC1) return Utf8Error{i, "overlong encoding"};
-    else if (c >= 0x80 && c <= 0xBF) return Utf8Error{i, "unexpected continuation byte"};
-    else return Utf8Error{i, "byte that never appears in UTF-8"};
+    if (c >= 0xC2 && c <= 0xDF)
+      len = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+      len = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+      len = 4, cp = c & 0x07;
+    else if (c == 0xC0 || c == 0xC1)
+      return Utf8Error{i, "overlong encoding"};
+    else if (c >= 0x80 && c <= 0xBF)
+      return Utf8Error{i, "unexpected continuation byte"};
+    else
+      return Utf8Error{i, "byte that never appears in UTF-8"};
     for (size_t k = 1; k < len; ++k) {
       if (i + k >= n || (byte(i + k) & 0xC0) != 0x80) return Utf8Error{i, "truncated sequence"};
       cp = (cp << 6) | (byte(i + k) & 0x3F);
@@ -164,15 +174,31 @@ enum class Scope : uint8_t { Bracket, Angle, IfCond, IfThen, IfElse, Over, Not, 
 class Prescan {
  public:
   Prescan(Session& s, std::string_view text, uint32_t base, unsigned budget)
-      : s_(s), text_(text), base_(base), budget_(budget), max_chain_(8u * s.limits.max_nesting + 8) {}
+      : s_(s), text_(text), base_(base), budget_(budget), max_chain_(8u * s.limits.max_nesting) {}
 
   // False after reporting E0004.
   bool run();
 
  private:
   enum class Tok : uint8_t {
-    Operand, Open, Close, Less, Greater, Minus, Not, If, Then, Else, Over, AndOr, Infix, Dot, Separator,
-    ItemKeyword, Neutral, End
+    Operand,
+    Open,
+    Close,
+    Less,
+    Greater,
+    Minus,
+    Not,
+    If,
+    Then,
+    Else,
+    Over,
+    AndOr,
+    Infix,
+    Dot,
+    Separator,
+    ItemKeyword,
+    Neutral,
+    End
   };
 
   Tok next();
@@ -203,16 +229,22 @@ class Prescan {
   std::vector<uint32_t> chains_{0};  // operators in a row, per bracket level
 };
 
-bool is_ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool is_ident_char(char c) { return is_ident_start(c) || (c >= '0' && c <= '9'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_ident_start(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+bool is_ident_char(char c) {
+  return is_ident_start(c) || (c >= '0' && c <= '9');
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 Prescan::Tok Prescan::next() {
   const size_t n = text_.size();
   set_keyword_ = false;
   for (;;) {
-    while (pos_ < n && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r' ||
-                        text_[pos_] == '\f'))
+    while (pos_ < n && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' ||
+                        text_[pos_] == '\r' || text_[pos_] == '\f'))
       ++pos_;
     if (pos_ + 1 < n && text_[pos_] == '/' && text_[pos_ + 1] == '/') {
       while (pos_ < n && text_[pos_] != '\n') ++pos_;
@@ -255,8 +287,10 @@ Prescan::Tok Prescan::next() {
         pos_ += 9;
         if (char_at(pos_, '.'))
           for (++pos_; pos_ < n && is_digit(text_[pos_]);) ++pos_;
-        if (char_at(pos_, 'Z')) ++pos_;
-        else if ((char_at(pos_, '+') || char_at(pos_, '-')) && digits_at(pos_ + 1, 2) && char_at(pos_ + 3, ':'))
+        if (char_at(pos_, 'Z'))
+          ++pos_;
+        else if ((char_at(pos_, '+') || char_at(pos_, '-')) && digits_at(pos_ + 1, 2) &&
+                 char_at(pos_ + 3, ':'))
           pos_ += 6;
       }
       return Tok::Operand;
@@ -265,7 +299,8 @@ Prescan::Tok Prescan::next() {
     if (char_at(pos_, '.') && digits_at(pos_ + 1, 1))
       for (++pos_; pos_ < n && (is_digit(text_[pos_]) || text_[pos_] == '_');) ++pos_;
     if ((char_at(pos_, 'e') || char_at(pos_, 'E')) &&
-        (digits_at(pos_ + 1, 1) || ((char_at(pos_ + 1, '+') || char_at(pos_ + 1, '-')) && digits_at(pos_ + 2, 1))))
+        (digits_at(pos_ + 1, 1) ||
+         ((char_at(pos_ + 1, '+') || char_at(pos_ + 1, '-')) && digits_at(pos_ + 2, 1))))
       pos_ += 2;
     while (pos_ < n && is_ident_char(text_[pos_])) ++pos_;  // exponent digits, duration units
     return Tok::Operand;
@@ -308,12 +343,19 @@ Prescan::Tok Prescan::next() {
     return false;
   };
   switch (c) {
-    case '(': case '[': case '{': return Tok::Open;
-    case ')': case ']': case '}': return Tok::Close;
-    case ',': case ':': return Tok::Separator;
+    case '(':
+    case '[':
+    case '{': return Tok::Open;
+    case ')':
+    case ']':
+    case '}': return Tok::Close;
+    case ',':
+    case ':': return Tok::Separator;
     case '.': return Tok::Dot;
     case '?': return Tok::Neutral;
-    case '+': case '*': case '/': return Tok::Infix;
+    case '+':
+    case '*':
+    case '/': return Tok::Infix;
     case '-': return next_is('>') ? Tok::Separator : Tok::Minus;
     case '=': return next_is('=') ? Tok::Infix : Tok::Separator;
     case '!': return next_is('=') ? Tok::Infix : Tok::Neutral;
@@ -348,12 +390,13 @@ bool Prescan::count_operator() {
 // In `name<`, the `<` opens a type argument only if a type follows.
 bool Prescan::at_type_start() const {
   size_t k = pos_;
-  while (k < text_.size() && (text_[k] == ' ' || text_[k] == '\t' || text_[k] == '\n' || text_[k] == '\r')) ++k;
+  while (k < text_.size() && (text_[k] == ' ' || text_[k] == '\t' || text_[k] == '\n' || text_[k] == '\r'))
+    ++k;
   return k < text_.size() && (is_ident_start(text_[k]) || text_[k] == '{');
 }
 
 bool Prescan::run() {
-  bool prev_operand = false;  // the previous token ends an operand
+  bool prev_operand = false;   // the previous token ends an operand
   bool prev_typename = false;  // ... and is a name or `set` that may take `<T>`
   for (;;) {
     Tok t = next();
@@ -430,7 +473,8 @@ bool Prescan::run() {
         if (!push(Scope::Over)) return false;
         break;
       case Tok::AndOr:
-        while (!stack_.empty() && (stack_.back() == Scope::Neg || stack_.back() == Scope::Not)) stack_.pop_back();
+        while (!stack_.empty() && (stack_.back() == Scope::Neg || stack_.back() == Scope::Not))
+          stack_.pop_back();
         if (!count_operator()) return false;
         break;
       case Tok::Infix:
@@ -526,17 +570,17 @@ std::string describe_expected(const antlr4::misc::IntervalSet& set, const TokenT
   const ssize_t eof = -1;  // IntervalSet stores EOF as -1
   if (has_all({L::IDENT, L::POLICY, L::RULE, L::AND, L::DISTINCT, L::OTHERWISE})) {
     pieces.push_back("a field name");
-    drop({L::IDENT,  L::POLICY, L::VERSION, L::SOURCE, L::STATUS, L::IMPORT, L::OUTCOMES, L::DEFAULT,
-          L::EVENT,  L::CONST,  L::SET,     L::TABLE,  L::DEF,    L::RULE,   L::ON,       L::ANY,
-          L::EFFECTIVE, L::UNTIL, L::CITE,  L::WHEN,   L::UNLESS, L::EXAMPLE, L::TEST,    L::GIVEN,
-          L::WITH,   L::EXPECT, L::BY,      L::ONLY,   L::AND,    L::OR,     L::NOT,      L::IN,
-          L::IS,     L::PRESENT, L::ABSENT, L::IF,     L::THEN,   L::ELSE,   L::OTHERWISE, L::TRUE,
-          L::FALSE,  L::OVER,   L::WHERE,   L::DISTINCT});
+    drop({L::IDENT,     L::POLICY,  L::VERSION, L::SOURCE,  L::STATUS, L::IMPORT,  L::OUTCOMES,  L::DEFAULT,
+          L::EVENT,     L::CONST,   L::SET,     L::TABLE,   L::DEF,    L::RULE,    L::ON,        L::ANY,
+          L::EFFECTIVE, L::UNTIL,   L::CITE,    L::WHEN,    L::UNLESS, L::EXAMPLE, L::TEST,      L::GIVEN,
+          L::WITH,      L::EXPECT,  L::BY,      L::ONLY,    L::AND,    L::OR,      L::NOT,       L::IN,
+          L::IS,        L::PRESENT, L::ABSENT,  L::IF,      L::THEN,   L::ELSE,    L::OTHERWISE, L::TRUE,
+          L::FALSE,     L::OVER,    L::WHERE,   L::DISTINCT});
   }
   if (has_all({L::INT, L::STRING, L::IDENT, L::LPAREN, L::MINUS, L::NOT, L::IF})) {
     pieces.push_back("an expression");
-    drop({L::INT, L::NUMBER, L::STRING, L::TRUE, L::FALSE, L::DATE, L::DATETIME, L::DURATION, L::EVENT, L::IDENT,
-          L::LPAREN, L::LBRACE, L::MINUS, L::NOT, L::IF});
+    drop({L::INT, L::NUMBER, L::STRING, L::TRUE, L::FALSE, L::DATE, L::DATETIME, L::DURATION, L::EVENT,
+          L::IDENT, L::LPAREN, L::LBRACE, L::MINUS, L::NOT, L::IF});
   }
   if (has_all({L::AND, L::OR, L::PLUS, L::EQ, L::DOT})) {
     pieces.push_back("an operator");
@@ -549,8 +593,8 @@ std::string describe_expected(const antlr4::misc::IntervalSet& set, const TokenT
   }
   if (has_all({L::POLICY, L::IMPORT, L::RULE, L::CONST, L::TEST})) {
     pieces.push_back("a declaration");
-    drop({L::POLICY, L::IMPORT, L::OUTCOMES, L::DEFAULT, L::EVENT, L::CONST, L::SET, L::TABLE, L::DEF, L::RULE,
-          L::EXAMPLE, L::TEST, eof});
+    drop({L::POLICY, L::IMPORT, L::OUTCOMES, L::DEFAULT, L::EVENT, L::CONST, L::SET, L::TABLE, L::DEF,
+          L::RULE, L::EXAMPLE, L::TEST, eof});
   }
   for (ssize_t t : tokens) pieces.push_back(token_phrase(t == eof ? kEofToken : size_t(t), tt));
   if (pieces.empty()) return "";
@@ -595,21 +639,45 @@ class ErrorStrategy : public antlr4::DefaultErrorStrategy {
     Session& s = tt_.session();
     if (!found) found = p->getCurrentToken();
     std::string what = describe_expected(expected, tt_);
-    std::string message = what.empty() ? "unexpected " + tt_.found(found) : "expected " + what + ", found " + tt_.found(found);
+    std::string message =
+        what.empty() ? "unexpected " + tt_.found(found) : "expected " + what + ", found " + tt_.found(found);
     Span at = tt_.span(found);
-    if (found->getType() == kEofToken) {
-      // Point just after the last token rather than at a blank last line.
-      if (antlr4::Token* prev = p->getTokenStream()->LT(-1)) {
-        Span after = tt_.span(prev);
+    Span found_at = at;
+    // A missing `)` or `then` is missing at the end of the line before the
+    // token that revealed it: point there (and label the token), unless a
+    // new declaration may start at that token, which is then the suspect.
+    bool moved = false;
+    if (antlr4::Token* prev = previous_token(p, found)) {
+      Span after = tt_.span(prev);
+      bool eof = found->getType() == kEofToken;
+      bool later_line =
+          s.sources.line_col(s.file, at.begin).line > s.sources.line_col(s.file, after.end).line;
+      if (eof || (later_line && !expected.contains(size_t(EdictLexer::RULE)))) {
         at = s.span(after.end, after.end);
+        moved = !eof;
       }
     }
     s.syntax_errors.push_back(at.begin);
     Diagnostic& d = s.error(kSyntaxError, at, std::move(message));
+    if (moved) d.labels.push_back(Label{found_at, "unexpected " + tt_.found(found)});
     if (found->getType() == EdictLexer::IDENT && expected.contains(size_t(EdictLexer::STRING)) &&
         expected.size() <= 2)
       d.help = "strings are written in double quotes: \"...\"";
+    else if (found->getType() == EdictLexer::ASSIGN && !expected.contains(size_t(EdictLexer::ASSIGN)))
+      d.help = "compare with `==`";
     if (s.cancelled) throw antlr4::ParseCancellationException();
+  }
+
+  // The last token before `t` that the parser saw (comments excluded).
+  static antlr4::Token* previous_token(antlr4::Parser* p, antlr4::Token* t) {
+    size_t index = t->getTokenIndex();
+    if (index == INVALID_INDEX) return nullptr;
+    antlr4::TokenStream* tokens = p->getTokenStream();
+    while (index-- > 0) {
+      antlr4::Token* prev = tokens->get(index);
+      if (prev->getChannel() == antlr4::Token::DEFAULT_CHANNEL) return prev;
+    }
+    return nullptr;
   }
 
   const TokenText& tt_;
@@ -659,7 +727,7 @@ class TokenFilter : public antlr4::TokenSource {
           static_cast<antlr4::CommonToken*>(t.get())->setChannel(2);
           break;
         }
-        case EdictLexer::ERROR_CHAR: report_error_run(std::move(t)); break;
+        case EdictLexer::ERROR_CHAR: t = report_error_run(std::move(t)); break;
         default: break;
       }
       if (s.cancelled) throw antlr4::ParseCancellationException();
@@ -675,8 +743,11 @@ class TokenFilter : public antlr4::TokenSource {
 
  private:
   // Adjacent stray characters (binary garbage, a pasted symbol) make one
-  // diagnostic; the token after the run is kept for the next call.
-  void report_error_run(std::unique_ptr<antlr4::Token> first) {
+  // diagnostic; the token after the run is kept for the next call. The
+  // operators of C-like languages (`&&`, `||`, `!`) are reported and then
+  // read as the Edict word, so the rest of the expression still parses;
+  // anything else is dropped (null is returned).
+  std::unique_ptr<antlr4::Token> report_error_run(std::unique_ptr<antlr4::Token> first) {
     Span sp = tt_.span(first.get());
     for (;;) {
       std::unique_ptr<antlr4::Token> t = lexer_.nextToken();
@@ -704,6 +775,17 @@ class TokenFilter : public antlr4::TokenSource {
       d->help = "comments start with `//`";
     else if (bad.substr(0, first_len) == "'")
       d->help = "strings use double quotes: \"...\"";
+
+    size_t word = bad == "&&"   ? EdictLexer::AND
+                  : bad == "||" ? EdictLexer::OR
+                  : bad == "!"  ? EdictLexer::NOT
+                                : 0;
+    if (word == 0) return nullptr;
+    d->help = "Edict spells it `" + tt_.literal(word) + "`";
+    auto* token = static_cast<antlr4::CommonToken*>(first.get());
+    token->setType(word);
+    token->setStopIndex(token->getStartIndex() + bad.size() - 1);  // ASCII: one code point per byte
+    return first;
   }
 
   static size_t utf8_length(unsigned char c) { return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4; }
@@ -788,16 +870,45 @@ ast::ExprPtr run_antlr(Session& s, std::string_view text, uint32_t base, unsigne
     // and a prefix or bracket); the slack covers the declaration rules.
     unsigned budget = s.limits.max_nesting > depth ? s.limits.max_nesting - depth : 0;
     GuardedParser parser(&tokens, 3 * size_t(budget) + 16);
-    parser.removeErrorListeners();
-    parser.addErrorListener(&listener);
-    parser.setErrorHandler(std::make_shared<ErrorStrategy>(tt));
+    parser.removeErrorListeners();  // ANTLR's console listener; ours joins for the second stage
+    EdictParser::FileContext* file = nullptr;
+    EdictParser::EmbeddedExprContext* embedded = nullptr;
+    auto parse_once = [&] {
+      if (mode == Mode::File)
+        file = parser.file();
+      else
+        embedded = parser.embeddedExpr();
+    };
     try {
-      if (mode == Mode::File) {
-        EdictParser::FileContext* file = parser.file();
-        if (!s.cancelled) build_module(s, offsets, file, *module);
-      } else {
-        EdictParser::EmbeddedExprContext* e = parser.embeddedExpr();
-        if (!s.cancelled) result = build_embedded(s, offsets, base, e, depth);
+      // Two stages, as ANTLR recommends: SLL prediction is fast but gives up
+      // (silently: the bail strategy's reports reach no listener) on the
+      // first error; only then is the input parsed again in full LL mode with
+      // error reporting and recovery. In LL mode every binary operator goes
+      // to full-context prediction, which makes it 2-3 times slower.
+      auto* simulator = parser.getInterpreter<antlr4::atn::ParserATNSimulator>();
+      simulator->setPredictionMode(antlr4::atn::PredictionMode::SLL);
+      parser.setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());
+      bool parsed = false;
+      try {
+        parse_once();
+        parsed = true;
+      } catch (antlr4::ParseCancellationException&) {
+        if (parser.tripped()) throw;
+      }
+      if (!parsed) {
+        tokens.seek(0);
+        parser.reset();
+        parser.getTreeTracker().reset();
+        simulator->setPredictionMode(antlr4::atn::PredictionMode::LL);
+        parser.setErrorHandler(std::make_shared<ErrorStrategy>(tt));
+        parser.addErrorListener(&listener);
+        parse_once();
+      }
+      if (!s.cancelled) {
+        if (mode == Mode::File)
+          build_module(s, offsets, file, *module);
+        else
+          result = build_embedded(s, offsets, base, embedded, depth);
       }
     } catch (antlr4::ParseCancellationException&) {
       if (parser.tripped()) {

@@ -18,7 +18,9 @@ const char* severity_name(Severity s) {
   return "error";
 }
 
-bool is_continuation_byte(unsigned char c) { return (c & 0xC0) == 0x80; }
+bool is_continuation_byte(unsigned char c) {
+  return (c & 0xC0) == 0x80;
+}
 
 // The source line of `span`'s start and a caret line under the span (clamped
 // to that line). Tabs are copied into the padding so the caret lines up.
@@ -63,8 +65,10 @@ void append_json_string(std::string& out, std::string_view s) {
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
       default:
-        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out += static_cast<char>(c);
+        if (c < 0x20)
+          out += fmt::format("\\u{:04x}", c);
+        else
+          out += static_cast<char>(c);
     }
   }
   out += '"';
@@ -162,8 +166,10 @@ std::string render_json(const SourceManager& sm, const std::vector<Diagnostic>& 
     out += ",\"message\":";
     append_json_string(out, d.message);
     out += ",\"help\":";
-    if (d.help.empty()) out += "null";
-    else append_json_string(out, d.help);
+    if (d.help.empty())
+      out += "null";
+    else
+      append_json_string(out, d.help);
     out += ",\"labels\":[";
     for (size_t j = 0; j < d.labels.size(); ++j) {
       if (j) out += ',';

@@ -20,10 +20,10 @@ struct Label {
 
 struct Diagnostic {
   Severity severity = Severity::Error;
-  std::string code;     // e.g. "E0201"
-  Span span;            // primary location (may be invalid for file-less errors)
-  std::string message;  // one line
-  std::string help;     // optional extra sentence(s), e.g. "did you mean `x`?"
+  std::string code;           // e.g. "E0201"
+  Span span;                  // primary location (may be invalid for file-less errors)
+  std::string message;        // one line
+  std::string help;           // optional extra sentence(s), e.g. "did you mean `x`?"
   std::vector<Label> labels;  // secondary locations
 };
 

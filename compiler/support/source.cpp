@@ -7,7 +7,9 @@
 namespace edict {
 namespace {
 
-bool is_continuation_byte(unsigned char c) { return (c & 0xC0) == 0x80; }
+bool is_continuation_byte(unsigned char c) {
+  return (c & 0xC0) == 0x80;
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -64,8 +66,10 @@ std::string extract_literate_code(std::string_view markdown) {
       open_len = n;
       // Only the info string `edict` is compiled (`edict-error` etc. are not).
       std::string_view lang = info.substr(0, info.find_first_of(" \t{"));
-      if (lang == "edict") inside = true;
-      else other = true;
+      if (lang == "edict")
+        inside = true;
+      else
+        other = true;
     }
     if (!keep) std::fill(code.begin() + pos, code.begin() + end, ' ');
     pos = end + 1;

@@ -21,7 +21,9 @@ bool digits(std::string_view s, size_t pos, size_t n, int* out) {
   return true;
 }
 
-bool is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool is_leap(int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 unsigned days_in_month(int64_t y, unsigned m) {
   static const unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -71,7 +73,8 @@ std::string parse_time_impl(std::string_view s, int64_t* out) {
     ++pos;
   } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
     int oh, om;
-    if (!digits(s, pos + 1, 2, &oh) || pos + 3 >= s.size() || s[pos + 3] != ':' || !digits(s, pos + 4, 2, &om))
+    if (!digits(s, pos + 1, 2, &oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
+        !digits(s, pos + 4, 2, &om))
       return "expected a UTC offset like `+08:00`";
     if (oh > 23 || om > 59) return "the UTC offset is out of range";
     offset_minutes = (oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
@@ -99,7 +102,9 @@ void civil_from_days(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
   *y = yy + (*m <= 2);
 }
 
-int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+int64_t floor_div(int64_t a, int64_t b) {
+  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
 
 }  // namespace
 
@@ -164,8 +169,8 @@ std::string format_time(int64_t micros) {
   int64_t days = floor_div(micros, kMicrosPerDay);
   int64_t rest = micros - days * kMicrosPerDay;
   int64_t secs = rest / kMicrosPerSecond, frac = rest % kMicrosPerSecond;
-  std::string out = fmt::format("{}T{:02}:{:02}:{:02}", format_date(micros), secs / 3600, secs / 60 % 60,
-                                secs % 60);
+  std::string out =
+      fmt::format("{}T{:02}:{:02}:{:02}", format_date(micros), secs / 3600, secs / 60 % 60, secs % 60);
   if (frac != 0) {
     std::string f = fmt::format("{:06}", frac);
     while (!f.empty() && f.back() == '0') f.pop_back();

@@ -110,8 +110,10 @@ void Policy::evaluate(const runtime::Batch& batch, Results& results) const {
   std::vector<const uint8_t*> present;
   EdictColumns columns = columns_of(batch, data, present);
   EdictResults out = results.view();
-  if (jitted_) jit_run(*jitted_, columns, out);
-  else interpreter_->eval_batch(columns, out);
+  if (jitted_)
+    jit_run(*jitted_, columns, out);
+  else
+    interpreter_->eval_batch(columns, out);
 }
 
 }  // namespace edict::engine

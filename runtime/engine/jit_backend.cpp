@@ -11,8 +11,9 @@ struct JitCode : Policy::Jitted {
 };
 }  // namespace
 
-std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module, std::vector<std::vector<int>> column_map,
-                                            int opt_level, std::string* error) {
+std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module,
+                                            std::vector<std::vector<int>> column_map, int opt_level,
+                                            std::string* error) {
   jit::JitOptions options;
   options.opt = opt_level == 0 ? jit::OptLevel::O0 : jit::OptLevel::O2;
   auto compiled = jit::compile(module, jit::ColumnMap{std::move(column_map)}, options);

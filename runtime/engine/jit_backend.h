@@ -12,8 +12,9 @@
 
 namespace edict::engine {
 
-std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module, std::vector<std::vector<int>> column_map,
-                                            int opt_level, std::string* error);
+std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module,
+                                            std::vector<std::vector<int>> column_map, int opt_level,
+                                            std::string* error);
 void jit_run(const Policy::Jitted& jitted, const EdictColumns& columns, EdictResults& results);
 
 }  // namespace edict::engine

@@ -149,7 +149,8 @@ void RecordWriter::write(const runtime::Batch& batch, const Results& results, st
       // Engines report the site; the reason comes from re-running that one
       // rule in the reference interpreter (faults are rare).
       ir::FaultReason why = fault_reason;
-      if (why == ir::FaultReason::None) why = policy_->interpreter().eval_rule(static_cast<int>(fault_rule), columns, row).reason;
+      if (why == ir::FaultReason::None)
+        why = policy_->interpreter().eval_rule(static_cast<int>(fault_rule), columns, row).reason;
       error = fault_message(*policy_, fault_rule, fault_site, why);
       reason = ir::fault_reason_name(why);
       ++summary.errors;

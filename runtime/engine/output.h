@@ -16,10 +16,10 @@ enum class OutputFormat { Jsonl, Csv };
 // Counts over a run; merge per-thread summaries with add().
 struct Summary {
   uint64_t lines = 0;
-  std::vector<uint64_t> per_decision;         // by outcome index
+  std::vector<uint64_t> per_decision;  // by outcome index
   uint64_t errors = 0;
   std::map<std::string, uint64_t> error_reasons;  // reason name -> count
-  std::vector<uint64_t> per_rule;             // times each rule fired
+  std::vector<uint64_t> per_rule;                 // times each rule fired
   void add(const Summary& other);
 };
 

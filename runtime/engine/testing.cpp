@@ -79,7 +79,8 @@ std::vector<StepOutcome> run_tests(const Policy& policy) {
       o.event = rec.name + " {";
       for (size_t i = 0; i < rec.fields.size() && i < step.event.fields.size(); ++i) {
         if (step.event.fields[i].kind == TypeKind::Error) continue;
-        o.event += fmt::format("{}{}: {}", i ? ", " : " ", rec.fields[i].name, show_value(step.event.fields[i]));
+        o.event +=
+            fmt::format("{}{}: {}", i ? ", " : " ", rec.fields[i].name, show_value(step.event.fields[i]));
       }
       o.event += " }";
       batch.clear();
@@ -98,7 +99,8 @@ std::vector<StepOutcome> run_tests(const Policy& policy) {
         if (!results.rule_fired(0, r)) continue;
         fired[r] = true;
         const ir::Rule& rule = m.rules[r];
-        o.fired.push_back(fmt::format("{} ({}, {})", rule.name, m.outcomes[static_cast<size_t>(rule.effect)], rule.cite));
+        o.fired.push_back(
+            fmt::format("{} ({}, {})", rule.name, m.outcomes[static_cast<size_t>(rule.effect)], rule.cite));
         interp::MessageResult msg = policy.interpreter().message(static_cast<int>(r), columns, 0);
         if (!msg.ok() && !error) {
           error = true;
@@ -106,7 +108,8 @@ std::vector<StepOutcome> run_tests(const Policy& policy) {
         }
       }
       if (d == EDICT_DECISION_ERROR) {
-        interp::RuleResult why = policy.interpreter().eval_rule(static_cast<int>(results.fault_rule[0]), columns, 0);
+        interp::RuleResult why =
+            policy.interpreter().eval_rule(static_cast<int>(results.fault_rule[0]), columns, 0);
         o.error = fault_message(policy, results.fault_rule[0], results.fault_site[0], why.reason);
       }
       o.actual = error ? "error" : policy.outcome_name(d);

@@ -11,16 +11,16 @@
 namespace edict::engine {
 
 struct StepOutcome {
-  std::string test;        // the test's title
-  Span test_span;          // the whole `test` block
-  Span span;               // the step (`given ...`)
-  size_t step = 0;         // 0-based
+  std::string test;  // the test's title
+  Span test_span;    // the whole `test` block
+  Span span;         // the step (`given ...`)
+  size_t step = 0;   // 0-based
   bool passed = true;
-  std::string event;       // the event, as an Edict record literal
-  std::string expected;    // "deny by hq_d5", ...
-  std::string actual;      // "allow"
+  std::string event;               // the event, as an Edict record literal
+  std::string expected;            // "deny by hq_d5", ...
+  std::string actual;              // "allow"
   std::vector<std::string> fired;  // "hq_d5 (deny, 15 CFR 744.23(a)(3))"
-  std::string error;       // evaluation error text, when the decision was `error`
+  std::string error;               // evaluation error text, when the decision was `error`
 };
 
 // Evaluates every step of every test of the policy's program.

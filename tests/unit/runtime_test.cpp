@@ -68,7 +68,8 @@ TEST_CASE("a well-formed rental decodes into shared columns", "[runtime]") {
   CHECK(d.batch.id(row) == "r-1");
   const Schema& s = d.schema;
   auto col = [&](const char* name) -> const Column& {
-    return d.batch.column(static_cast<size_t>(s.kinds[0].fields[static_cast<size_t>(s.kinds[0].field_index.at(name))].column));
+    return d.batch.column(
+        static_cast<size_t>(s.kinds[0].fields[static_cast<size_t>(s.kinds[0].field_index.at(name))].column));
   };
   CHECK(col("time").data<int64_t>()[row] == *parse_rfc3339("2024-03-01T00:00:00Z"));
   CHECK(col("customer_hq").data<uint16_t>()[row] == *country_index("CN"));
@@ -110,7 +111,8 @@ TEST_CASE("malformed lines become row errors naming field and reason", "[runtime
   utf8.replace(utf8.find("r-1"), 3, "r-\xff");
   CHECK(reason_of(utf8) == "invalid_utf8: invalid UTF-8");
   CHECK(reason_of(R"({"id":"x"})") == "missing_kind: missing field `kind`");
-  CHECK(reason_of(R"({"kind":"lease"})") == "unknown_kind: unknown event kind `lease`; this policy reads `rental`, `provision`");
+  CHECK(reason_of(R"({"kind":"lease"})") ==
+        "unknown_kind: unknown event kind `lease`; this policy reads `rental`, `provision`");
   std::string dup = kGood;
   dup.insert(dup.size() - 1, R"(,"chip":"T4")");
   CHECK(reason_of(dup) == "duplicate_key: duplicate key `chip`");
@@ -137,7 +139,8 @@ TEST_CASE("optional fields: present, null and missing", "[runtime]") {
 
 TEST_CASE("the line reader numbers lines, strips CR, keeps a last line without LF, skips huge lines",
           "[runtime]") {
-  std::string path = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/edict_lines.jsonl";
+  std::string path =
+      std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/edict_lines.jsonl";
   {
     std::ofstream f(path, std::ios::binary);
     f << "a\r\n\nbb\n" << std::string(5000, 'x') << "\nlast";

@@ -56,8 +56,12 @@ TEST_CASE("literate files keep only ```edict blocks, byte for byte in place", "[
 TEST_CASE("human rendering shows file:line:col, the line, a caret under the span, help", "[support]") {
   SourceManager sm;
   FileId f = sm.add("p.edict", "rule r on rental\n  when event.custmer_hq in D5\n");
-  Diagnostic d{Severity::Error, "E0201", Span{f, 29, 39}, "unknown field `custmer_hq`",
-               "did you mean `customer_hq`?", {}};
+  Diagnostic d{Severity::Error,
+               "E0201",
+               Span{f, 29, 39},
+               "unknown field `custmer_hq`",
+               "did you mean `customer_hq`?",
+               {}};
   std::string out = render_human(sm, d);
   CHECK(out ==
         "p.edict:2:13: error[E0201]: unknown field `custmer_hq`\n"
