@@ -47,7 +47,8 @@ int run_check(const CheckOptions& o) {
   for (const std::string& root : files) {
     SourceManager sources;
     DiagnosticSink sink(o.limits.max_errors);
-    ast::Program program = parse::load_program({root}, sources, sink, limits);
+    ast::Program program =
+        parse::load_program({root}, sources, sink, limits, parse::disk_reader(limits.max_file_bytes * 2));
     check::CheckedProgram checked;
     if (!sink.limit_reached()) checked = check::check(program, sources, sink);
     if (o.emit == "ast") {

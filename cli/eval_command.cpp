@@ -134,7 +134,8 @@ int run_eval(const EvalOptions& o) {
   copts.opt_level = o.opt_level;
   copts.limits.max_file_bytes = o.limits.max_file_bytes;
   copts.limits.max_nesting = o.limits.max_nesting;
-  std::unique_ptr<engine::Policy> policy = engine::Policy::compile(policy_files, sources, sink, copts);
+  std::unique_ptr<engine::Policy> policy = engine::Policy::compile(
+      policy_files, sources, sink, copts, parse::disk_reader(copts.limits.max_file_bytes * 2));
   if (!policy) {
     std::fputs(
         render_human(sources, sink.sorted(),

@@ -23,7 +23,7 @@ int run_fmt(const FmtOptions& o) {
   bool paths_ok = false;
   std::vector<std::string> files = expand_policy_paths(o.paths, &paths_ok);
   if (!paths_ok) return kExitUsage;
-  parse::FileReader reader = parse::disk_reader();
+  parse::FileReader reader = parse::disk_reader(o.limits.max_file_bytes * 2);
   int status = kExitOk;
   size_t changed = 0;
   for (const std::string& path : files) {

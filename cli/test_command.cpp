@@ -41,7 +41,8 @@ int run_test(const TestOptions& o) {
       copts.backend = backend;
       copts.limits.max_file_bytes = o.limits.max_file_bytes;
       copts.limits.max_nesting = o.limits.max_nesting;
-      auto policy = engine::Policy::compile({file}, sources, sink, copts);
+      auto policy = engine::Policy::compile({file}, sources, sink, copts,
+                                            parse::disk_reader(copts.limits.max_file_bytes * 2));
       if (!policy) {
         std::fputs(render_human(sources, sink.sorted()).c_str(), stderr);
         compile_failed = true;
