@@ -73,9 +73,13 @@ void process(const engine::Policy& policy, const engine::RecordWriter& writer, W
 }
 
 std::string with_commas(uint64_t n) {
-  std::string s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
-  return s;
+  // Built forwards rather than with insert(), which GCC 12 at -O3 misreports (-Wrestrict).
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
 }
 
 }  // namespace
