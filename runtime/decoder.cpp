@@ -81,6 +81,10 @@ struct Decoder::Impl {
   const Schema* schema;
   od::parser parser{1u << 20};
   std::vector<uint8_t> seen;  // per field of the current kind
+  // Per kind: the field index met at each key position last time. Producers
+  // write keys in a fixed order, so one string compare usually replaces a
+  // hash lookup.
+  std::vector<std::vector<int>> predicted;
 };
 
 Decoder::Decoder(const Schema& schema) : impl_(std::make_unique<Impl>()) {
@@ -150,7 +154,7 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
         return false;
       }
       if (f.type == ColumnType::String) {
-        col.data<uint32_t>()[row] = batch.intern(s);
+        col.data<uint32_t>()[row] = f.read ? batch.intern(s) : 0;
       } else if (f.type == ColumnType::Country) {
         auto index = country_index(s);
         if (!index) {
@@ -255,6 +259,9 @@ void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_numbe
   std::vector<uint8_t>& seen = impl_->seen;
   seen.assign(kind.fields.size(), 0);
   bool seen_kind = false;
+  if (impl_->predicted.size() < schema.kinds.size()) impl_->predicted.resize(schema.kinds.size());
+  std::vector<int>& predicted = impl_->predicted[static_cast<size_t>(kind_index)];
+  size_t key_position = 0;
   for (auto field_result : obj) {
     od::field field;
     std::string_view key;
@@ -270,23 +277,47 @@ void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_numbe
       seen_kind = true;
       continue;
     }
-    auto it = kind.field_index.find(key);
-    if (it == kind.field_index.end()) {
-      // Not read by the policy: skipped, not materialised. The id is kept for
-      // the output record.
+    const size_t position = key_position++;
+    int index = position < predicted.size() ? predicted[position] : -2;
+    if (index < 0 || kind.fields[static_cast<size_t>(index)].name != key) {
+      auto it = kind.field_index.find(key);
+      index = it == kind.field_index.end() ? -1 : it->second;
+      if (position >= predicted.size()) predicted.resize(position + 1, -2);
+      predicted[position] = index;
+    }
+    if (index < 0 || (key == "id" && kind.fields[static_cast<size_t>(index)].type == ColumnType::String)) {
+      // The id is kept for the output record whether or not the schema has it.
       std::string_view id;
-      if (key == "id" && !field.value().get_string().get(id)) batch.set_id(row, id);
+      if (key == "id") {
+        if (field.value().get_string().get(id)) {
+          if (index >= 0) {
+            batch.fail(row, ErrorReason::WrongType, "id: expected a string");
+            return;
+          }
+        } else {
+          batch.set_id(row, id);
+        }
+      }
+      if (index < 0) continue;  // not in the schema: skipped, not materialised
+      const FieldSpec& spec = kind.fields[static_cast<size_t>(index)];
+      if (seen[static_cast<size_t>(index)]) {
+        batch.fail(row, ErrorReason::DuplicateKey, "duplicate key `id`");
+        return;
+      }
+      seen[static_cast<size_t>(index)] = 1;
+      Column& col = batch.column(static_cast<size_t>(spec.column));
+      if (spec.type == ColumnType::String) {
+        col.data<uint32_t>()[row] = batch.intern(id);
+        if (!col.present.empty()) col.present[row] = 1;
+      }
       continue;
     }
-    if (seen[static_cast<size_t>(it->second)]) {
+    if (seen[static_cast<size_t>(index)]) {
       batch.fail(row, ErrorReason::DuplicateKey, fmt::format("duplicate key `{}`", quote(key)));
       return;
     }
-    seen[static_cast<size_t>(it->second)] = 1;
-    const FieldSpec& spec = kind.fields[static_cast<size_t>(it->second)];
-    if (!decode_field(field.value(), spec, row, batch)) return;
-    if (key == "id" && spec.type == ColumnType::String)
-      batch.set_id(row, batch.string(batch.column(static_cast<size_t>(spec.column)).data<uint32_t>()[row]));
+    seen[static_cast<size_t>(index)] = 1;
+    if (!decode_field(field.value(), kind.fields[static_cast<size_t>(index)], row, batch)) return;
   }
   // The object is consumed; a location still inside the line means trailing content.
   const char* trailing = nullptr;

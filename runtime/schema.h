@@ -30,6 +30,9 @@ struct FieldSpec {
   ColumnType type = ColumnType::Int;
   bool optional = false;
   int column = -1;  // index into Schema::columns
+  // False when no rule reads the field: its value is still checked against
+  // the declared type, but a string is not interned (not materialised).
+  bool read = true;
 };
 
 // Hash for heterogeneous lookup: find a std::string key by string_view

@@ -40,11 +40,26 @@ EdictResults Results::view() {
 }
 
 runtime::Schema schema_for(const ir::Module& module) {
+  // Which fields any function reads; the event time is always read (effective dates).
+  std::vector<std::vector<bool>> read(module.events.size());
+  for (size_t e = 0; e < module.events.size(); ++e) {
+    read[e].assign(module.events[e].fields.size(), false);
+    if (module.events[e].time_field >= 0) read[e][static_cast<size_t>(module.events[e].time_field)] = true;
+  }
+  for (const ir::Function& f : module.functions)
+    for (const ir::Block& b : f.blocks)
+      for (const ir::Inst& in : b.insts)
+        if ((in.op == ir::Op::Load || in.op == ir::Op::LoadChecked || in.op == ir::Op::Has) && f.event >= 0)
+          read[static_cast<size_t>(f.event)][static_cast<size_t>(in.imm)] = true;
   runtime::Schema schema;
-  for (const ir::EventSchema& e : module.events) {
+  for (size_t e = 0; e < module.events.size(); ++e) {
+    const ir::EventSchema& ev = module.events[e];
     std::vector<runtime::FieldSpec> fields;
-    for (const ir::Field& f : e.fields) fields.push_back({f.name, column_type(f.type), f.optional, -1});
-    schema.add_kind(e.name, fields, e.time_field);
+    for (size_t i = 0; i < ev.fields.size(); ++i) {
+      const ir::Field& f = ev.fields[i];
+      fields.push_back({f.name, column_type(f.type), f.optional, -1, read[e][i]});
+    }
+    schema.add_kind(ev.name, fields, ev.time_field);
   }
   return schema;
 }
