@@ -132,21 +132,7 @@ std::string infix_spelling(const Expr& e) {
     case ExprKind::In: return e.negated ? "not in" : "in";
     default: break;
   }
-  switch (e.op) {
-    case Op::Mul: return "*";
-    case Op::Div: return "/";
-    case Op::Add: return "+";
-    case Op::Sub: return "-";
-    case Op::Eq: return "==";
-    case Op::Ne: return "!=";
-    case Op::Lt: return "<";
-    case Op::Le: return "<=";
-    case Op::Gt: return ">";
-    case Op::Ge: return ">=";
-    case Op::And: return "and";
-    case Op::Or: return "or";
-    default: return "?";
-  }
+  return ast::op_spelling(e.op);  // the AST's one spelling table
 }
 
 // True when the printed form of `e` ends in an expression slot that the
