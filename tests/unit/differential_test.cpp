@@ -559,16 +559,21 @@ std::optional<E> Generator::composite(Ty t, int depth, Scope& s, bool nonconst, 
   // One side of every arithmetic operation is non-constant: the checker
   // folds constant operations and rejects the ones that overflow.
   auto arith = [&](Ty lt, Ty rt, const char* op) -> std::optional<E> {
+    const bool divide = std::string_view(op) == "/";
     bool left_nc = rng_.chance(50);
     if (!nonconst_ok(left_nc ? lt : rt)) left_nc = !left_nc;
     if (!nonconst_ok(left_nc ? lt : rt)) return std::nullopt;
+    // A divisor the checker folds to zero is a compile error: divide by a
+    // non-constant, or by a non-zero literal.
+    const bool literal_divisor = divide && left_nc && (!nonconst_ok(rt) || rng_.chance(50));
+    if (divide && !literal_divisor && !nonconst_ok(rt)) return std::nullopt;
     E a = expr(lt, depth - 1, s, left_nc);
     E b;
-    if (std::string_view(op) == "/" && left_nc && rng_.chance(50)) {
+    if (literal_divisor) {
       double d = rng_.pick(kNums);
       b = {d == 0 ? "3" : num_lit(d), true};
     } else {
-      b = expr(rt, depth - 1, s, !left_nc || std::string_view(op) == "/");
+      b = expr(rt, depth - 1, s, !left_nc || divide);
     }
     return E{fmt::format("({} {} {})", a.text, op, b.text), false};
   };
