@@ -25,7 +25,6 @@ int run_fmt(const FmtOptions& o) {
   if (!paths_ok) return kExitUsage;
   parse::FileReader reader = parse::disk_reader(o.limits.max_file_bytes * 2);
   int status = kExitOk;
-  size_t changed = 0;
   for (const std::string& path : files) {
     std::string error;
     std::optional<std::string> text = reader(path, &error);
@@ -49,7 +48,6 @@ int run_fmt(const FmtOptions& o) {
       continue;
     }
     if (*formatted == *text) continue;
-    ++changed;
     if (o.check) {
       std::fprintf(stderr, "would reformat %s\n", path.c_str());
       status = status == kExitOk ? kExitFindings : status;
@@ -66,7 +64,6 @@ int run_fmt(const FmtOptions& o) {
   }
   if (o.check && status == kExitOk)
     std::fprintf(stderr, "%zu file%s already formatted\n", files.size(), files.size() == 1 ? "" : "s");
-  (void)changed;
   return status;
 }
 

@@ -54,7 +54,7 @@ int run_test(const TestOptions& o) {
         if (s.span.file != root) continue;  // tests of imported files run with those files
         if (!o.filter.empty() && s.test.find(o.filter) == std::string::npos) continue;
         auto key = std::make_pair(s.test_span.begin, s.test);
-        auto [it, fresh] = verdict.emplace(key, true);
+        auto it = verdict.emplace(key, true).first;
         if (s.passed) continue;
         it->second = false;
         LineCol lc = sources.line_col(s.span.file, s.span.begin);
@@ -67,7 +67,6 @@ int run_test(const TestOptions& o) {
         if (s.fired.empty()) report += "no rule";
         for (size_t i = 0; i < s.fired.size(); ++i) report += (i ? "\n            " : "") + s.fired[i];
         report += "\n";
-        (void)fresh;
       }
     }
     size_t p = 0, f = 0;

@@ -66,7 +66,8 @@ uint32_t Batch::begin_row(uint64_t line) {
 void Batch::fail(uint32_t row, ErrorReason reason, std::string message) {
   kind_[row] = kErrorRow;
   if (!errors_.empty() && errors_.back().row == row) {
-    errors_.back() = RowError{row, reason, std::move(message)};  // first failure wins is not needed
+    // One error per row, kept sorted by row: a later failure of the same row replaces it.
+    errors_.back() = RowError{row, reason, std::move(message)};
     return;
   }
   errors_.push_back(RowError{row, reason, std::move(message)});
