@@ -10,7 +10,10 @@
 #include "compiler/ast/ast.h"
 #include "compiler/check/check.h"
 #include "compiler/ir/ir.h"
+#include "compiler/jit/jit.h"
 #include "compiler/parse/parse.h"
+#include "runtime/engine/engine.h"
+#include "runtime/schema.h"
 
 namespace edict::cli {
 
@@ -19,8 +22,10 @@ void add_check_options(CLI::App& cmd, CheckOptions& o) {
   cmd.add_option("--error-format", o.error_format, "Diagnostics as `human` text or `json`")
       ->capture_default_str()
       ->check(CLI::IsMember({"human", "json"}));
-  cmd.add_option("--emit", o.emit, "Also print an intermediate form: `ast` or `ir`")
-      ->check(CLI::IsMember({"ast", "ir"}));
+  cmd.add_option("--emit", o.emit,
+                 "Also print an intermediate form: `ast`, `ir`, `llvm` (optimised LLVM IR) or `asm` (host "
+                 "assembly)")
+      ->check(CLI::IsMember({"ast", "ir", "llvm", "asm"}));
   cmd.add_flag("--deny-warnings", o.deny_warnings, "Exit 1 on warnings too");
   add_limit_options(cmd, o.limits);
 }
@@ -65,6 +70,16 @@ int run_check(const CheckOptions& o) {
         return kExitInternal;
       }
       if (o.emit == "ir" && !sink.has_errors()) emitted += ir::print(module);
+      if ((o.emit == "llvm" || o.emit == "asm") && !sink.has_errors()) {
+        codegen::ColumnMap columns{runtime::column_map(engine::schema_for(module))};
+        auto text =
+            jit::emit(module, columns, o.emit == "llvm" ? jit::EmitKind::LlvmIr : jit::EmitKind::Assembly);
+        if (!text) {
+          std::fprintf(stderr, "edict: internal error: %s\n", text.error().c_str());
+          return kExitInternal;
+        }
+        emitted += *text;
+      }
     }
     std::vector<Diagnostic> fresh;
     for (Diagnostic& d : sink.sorted()) {

@@ -114,9 +114,10 @@ class Generator {
         *strings_ = nullptr;
   Value *fired_ = nullptr, *fired_stride_ = nullptr, *decision_ = nullptr, *fault_rule_ = nullptr,
         *fault_site_ = nullptr;
-  Value* row_ = nullptr;               // i64 row index
-  std::map<int, Value*> data_ptr_;     // batch column -> element array
-  std::map<int, Value*> present_ptr_;  // batch column -> presence bytes
+  Value* row_ = nullptr;                                        // i64 row index
+  std::map<int, Value*> data_ptr_;                              // batch column -> element array
+  std::map<int, Value*> present_ptr_;                           // batch column -> presence bytes
+  std::map<Constant*, llvm::GlobalVariable*> constant_arrays_;  // by contents
 
   // Per-row state, promoted to registers by mem2reg.
   std::vector<llvm::AllocaInst*> fired_words_;
@@ -172,9 +173,16 @@ class Generator {
   llvm::GlobalVariable* constant_array(llvm::Type* elem, llvm::ArrayRef<Constant*> values,
                                        const std::string& name) {
     auto* type = llvm::ArrayType::get(elem, values.size());
-    auto* g = new llvm::GlobalVariable(*mod_, type, /*isConstant=*/true, llvm::GlobalValue::PrivateLinkage,
-                                       llvm::ConstantArray::get(type, values), name);
-    g->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+    // LLVM uniques constants: one global per distinct contents, so that the
+    // same lookup in several rules reads the same address and is computed
+    // once per row (GVN does not merge loads from two equal globals).
+    Constant* init = llvm::ConstantArray::get(type, values);
+    llvm::GlobalVariable*& g = constant_arrays_[init];
+    if (!g) {
+      g = new llvm::GlobalVariable(*mod_, type, /*isConstant=*/true, llvm::GlobalValue::PrivateLinkage, init,
+                                   name);
+      g->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+    }
     return g;
   }
 
@@ -1287,13 +1295,17 @@ Value* Generator::table_find(uint32_t index, Value* key) {
   Value* wide = widen_key(table.key, key);
   const uint64_t lo = static_cast<uint64_t>(sorted.front().first);
   const uint64_t span = static_cast<uint64_t>(sorted.back().first) - lo;
+  Value* offset = b_.CreateSub(wide, b_.getInt64(lo));
+  Value* in_range = b_.CreateICmpULE(offset, b_.getInt64(span));
+  bool identity = span == sorted.size() - 1;
+  for (size_t i = 0; identity && i < sorted.size(); ++i)
+    identity = sorted[i].second == static_cast<int64_t>(i);
+  if (identity) return b_.CreateSelect(in_range, offset, none);  // row r has key min + r
   if (span < kMaxDenseSpan && span <= 16 * sorted.size() + 64) {
     // Dense: (key - min) indexes an array of rows, -1 in the gaps.
     std::vector<Constant*> slots(span + 1, b_.getInt32(UINT32_MAX));
     for (auto& [k, r] : sorted) slots[static_cast<uint64_t>(k) - lo] = b_.getInt32(static_cast<uint32_t>(r));
     auto* g = constant_array(i32_, slots, name + ".rows");
-    Value* offset = b_.CreateSub(wide, b_.getInt64(lo));
-    Value* in_range = b_.CreateICmpULE(offset, b_.getInt64(span));
     Value* at = b_.CreateBinaryIntrinsic(llvm::Intrinsic::umin, offset, b_.getInt64(span));
     return b_.CreateSelect(in_range, b_.CreateSExt(load_elem(i32_, g, at, false), i64_), none);
   }
