@@ -86,19 +86,20 @@ std::string_view Batch::arena_string(size_t i) const {
 }
 
 uint32_t Batch::intern(std::string_view text) {
-  if (auto constant = symbols_->find(text)) return *constant;
+  const size_t hash = StringHash{}(text);
+  if (auto constant = symbols_->find(text, hash)) return *constant;
   // Keep the table at most half full.
   if (2 * (arena_offsets_.size() + 1) > arena_slots_.size()) {
     std::vector<uint32_t> slots(std::bit_ceil(std::max<size_t>(64, 4 * (arena_offsets_.size() + 1))), 0);
     for (size_t i = 0; i < arena_offsets_.size(); ++i) {
-      size_t h = std::hash<std::string_view>{}(arena_string(i)) & (slots.size() - 1);
+      size_t h = StringHash{}(arena_string(i)) & (slots.size() - 1);
       while (slots[h]) h = (h + 1) & (slots.size() - 1);
       slots[h] = static_cast<uint32_t>(i + 1);
     }
     arena_slots_.swap(slots);
   }
   const size_t mask = arena_slots_.size() - 1;
-  size_t h = std::hash<std::string_view>{}(text)&mask;
+  size_t h = StringHash{}(text)&mask;
   while (uint32_t slot = arena_slots_[h]) {
     if (arena_string(slot - 1) == text) return symbols_->size() + slot - 1;
     h = (h + 1) & mask;

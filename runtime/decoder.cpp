@@ -6,6 +6,7 @@
 #include <simdjson.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "compiler/support/countries.h"
 #include "compiler/support/time_util.h"
@@ -77,6 +78,30 @@ bool parse_event_time(std::string_view s, int64_t* micros) {
   return true;
 }
 
+// A schema key and its closing quote as 16 masked bytes: one compare against
+// the raw key in the input (whose padding makes the 16-byte read safe).
+struct KeyPattern {
+  uint64_t word[2] = {0, 0}, mask[2] = {0, 0};
+  bool fits = false;  // name shorter than 16 bytes
+
+  explicit KeyPattern(std::string_view name) {
+    if (name.size() >= 16) return;
+    unsigned char bytes[16] = {}, ones[16] = {};
+    std::memcpy(bytes, name.data(), name.size());
+    bytes[name.size()] = '"';
+    std::memset(ones, 0xFF, name.size() + 1);
+    std::memcpy(word, bytes, 16);
+    std::memcpy(mask, ones, 16);
+    fits = true;
+  }
+  bool matches(const char* raw, std::string_view name) const {
+    if (!fits) return raw[name.size()] == '"' && std::memcmp(raw, name.data(), name.size()) == 0;
+    uint64_t in[2];
+    std::memcpy(in, raw, 16);
+    return ((in[0] & mask[0]) ^ word[0]) == 0 && ((in[1] & mask[1]) ^ word[1]) == 0;
+  }
+};
+
 struct Decoder::Impl {
   const Schema* schema;
   od::parser parser{1u << 20};
@@ -85,10 +110,15 @@ struct Decoder::Impl {
   // write keys in a fixed order, so one string compare usually replaces a
   // hash lookup.
   std::vector<std::vector<int>> predicted;
+  std::vector<std::vector<KeyPattern>> keys;  // per kind, per field
 };
 
 Decoder::Decoder(const Schema& schema) : impl_(std::make_unique<Impl>()) {
   impl_->schema = &schema;
+  for (const KindSpec& kind : schema.kinds) {
+    auto& keys = impl_->keys.emplace_back();
+    for (const FieldSpec& f : kind.fields) keys.emplace_back(f.name);
+  }
 }
 Decoder::~Decoder() = default;
 
@@ -149,6 +179,13 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
     case ColumnType::Duration: {
       std::string_view s;
       if (type != od::json_type::string) return wrong_type();
+      if (f.type == ColumnType::String && !f.read) {
+        // Not read by the policy: checked to be a string, not unescaped
+        // (as unknown fields are skipped, not materialised).
+        col.data<uint32_t>()[row] = 0;
+        if (!col.present.empty()) col.present[row] = 1;
+        return true;
+      }
       if (value.get_string().get(s)) {
         batch.fail(row, ErrorReason::InvalidJson, fmt::format("{}: invalid string", f.name));
         return false;
@@ -264,8 +301,32 @@ void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_numbe
   size_t key_position = 0;
   for (auto field_result : obj) {
     od::field field;
+    if (std::move(field_result).get(field)) {
+      batch.fail(row, ErrorReason::InvalidJson, "invalid JSON: malformed object");
+      return;
+    }
+    // Fast path: the key the producer wrote at this position last time,
+    // compared raw (a key written with escapes takes the slow path).
+    {
+      const size_t position = key_position;
+      const int guess = position < predicted.size() ? predicted[position] : -1;
+      if (guess >= 0) {
+        const FieldSpec& spec = kind.fields[static_cast<size_t>(guess)];
+        const KeyPattern& pattern = impl_->keys[static_cast<size_t>(kind_index)][static_cast<size_t>(guess)];
+        if (spec.name != "id" && pattern.matches(field.key().raw(), spec.name)) {
+          ++key_position;
+          if (seen[static_cast<size_t>(guess)]) {
+            batch.fail(row, ErrorReason::DuplicateKey, fmt::format("duplicate key `{}`", quote(spec.name)));
+            return;
+          }
+          seen[static_cast<size_t>(guess)] = 1;
+          if (!decode_field(field.value(), spec, row, batch)) return;
+          continue;
+        }
+      }
+    }
     std::string_view key;
-    if (std::move(field_result).get(field) || field.unescaped_key().get(key)) {
+    if (field.unescaped_key().get(key)) {
       batch.fail(row, ErrorReason::InvalidJson, "invalid JSON: malformed object");
       return;
     }
@@ -307,7 +368,7 @@ void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_numbe
       seen[static_cast<size_t>(index)] = 1;
       Column& col = batch.column(static_cast<size_t>(spec.column));
       if (spec.type == ColumnType::String) {
-        col.data<uint32_t>()[row] = batch.intern(id);
+        col.data<uint32_t>()[row] = spec.read ? batch.intern(id) : 0;
         if (!col.present.empty()) col.present[row] = 1;
       }
       continue;

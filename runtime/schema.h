@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/strings.h"
+
 namespace edict::runtime {
 
 // How a value is stored in a column.
@@ -33,13 +35,6 @@ struct FieldSpec {
   // False when no rule reads the field: its value is still checked against
   // the declared type, but a string is not interned (not materialised).
   bool read = true;
-};
-
-// Hash for heterogeneous lookup: find a std::string key by string_view
-// without allocating (the decoder's hot path).
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
 struct KindSpec {

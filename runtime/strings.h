@@ -14,23 +14,36 @@
 
 namespace edict::runtime {
 
+// Hash for heterogeneous lookup: find a std::string key by string_view
+// without allocating (the decoder's hot path).
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
 class SymbolTable {
  public:
   // Compile time: the symbol of a policy constant (the same text, the same symbol).
   uint32_t intern(std::string_view text);
-  // Run time: the constant's symbol, or nullopt for any other text.
-  std::optional<uint32_t> find(std::string_view text) const {
-    auto it = index_.find(text);
-    if (it == index_.end()) return std::nullopt;
-    return it->second;
+  // Run time: the constant's symbol, or nullopt for any other text. The
+  // second form takes StringHash{}(text), so a caller that goes on to
+  // intern the text elsewhere hashes it once.
+  std::optional<uint32_t> find(std::string_view text) const { return find(text, StringHash{}(text)); }
+  std::optional<uint32_t> find(std::string_view text, size_t hash) const {
+    if (slots_.empty()) return std::nullopt;
+    const size_t mask = slots_.size() - 1;
+    for (size_t h = hash & mask; uint32_t slot = slots_[h]; h = (h + 1) & mask)
+      if (texts_[slot - 1] == text) return slot - 1;
+    return std::nullopt;
   }
   std::string_view text(uint32_t symbol) const { return texts_[symbol]; }
   uint32_t size() const { return static_cast<uint32_t>(texts_.size()); }
 
  private:
-  // Deque-like stable storage: string_views in index_ point into texts_.
+  void place(uint32_t symbol);
   std::vector<std::string> texts_;
-  std::unordered_map<std::string_view, uint32_t> index_;
+  // Open addressing, at most half full: symbol + 1 per slot, 0 empty.
+  std::vector<uint32_t> slots_;
 };
 
 }  // namespace edict::runtime

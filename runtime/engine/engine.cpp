@@ -40,7 +40,9 @@ EdictResults Results::view() {
 }
 
 runtime::Schema schema_for(const ir::Module& module) {
-  // Which fields any function reads; the event time is always read (effective dates).
+  // Which fields' values any function reads (a field only tested with `is
+  // present` needs its presence, not its value); the event time is always
+  // read (effective dates).
   std::vector<std::vector<bool>> read(module.events.size());
   for (size_t e = 0; e < module.events.size(); ++e) {
     read[e].assign(module.events[e].fields.size(), false);
@@ -49,7 +51,7 @@ runtime::Schema schema_for(const ir::Module& module) {
   for (const ir::Function& f : module.functions)
     for (const ir::Block& b : f.blocks)
       for (const ir::Inst& in : b.insts)
-        if ((in.op == ir::Op::Load || in.op == ir::Op::LoadChecked || in.op == ir::Op::Has) && f.event >= 0)
+        if ((in.op == ir::Op::Load || in.op == ir::Op::LoadChecked) && f.event >= 0)
           read[static_cast<size_t>(f.event)][static_cast<size_t>(in.imm)] = true;
   runtime::Schema schema;
   for (size_t e = 0; e < module.events.size(); ++e) {

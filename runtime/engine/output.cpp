@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+
 namespace edict::engine {
 
 void Summary::add(const Summary& o) {
@@ -75,6 +77,13 @@ std::string RecordWriter::header() const {
 }
 
 namespace {
+
+void append_number(std::string& out, uint64_t n) {
+  char buf[24];
+  auto end = std::to_chars(buf, buf + sizeof buf, n).ptr;
+  out.append(buf, static_cast<size_t>(end - buf));
+}
+
 void append_csv(std::string& out, std::string_view s) {
   if (s.find_first_of(",\"\n\r") == std::string_view::npos) {
     out += s;
@@ -161,7 +170,8 @@ void RecordWriter::write(const runtime::Batch& batch, const Results& results, st
     std::string_view decision_name = faulted ? std::string_view("error") : policy_->outcome_name(decision);
 
     if (format_ == OutputFormat::Csv) {
-      out += fmt::format("{},", line);
+      append_number(out, line);
+      out += ',';
       append_csv(out, id);
       out += fmt::format(",{},{},", kind, decision_name);
       for (size_t i = 0; i < fired.size(); ++i) {
@@ -175,7 +185,9 @@ void RecordWriter::write(const runtime::Batch& batch, const Results& results, st
       out += '\n';
       continue;
     }
-    out += fmt::format("{{\"line\":{},\"id\":", line);
+    out += "{\"line\":";
+    append_number(out, line);
+    out += ",\"id\":";
     append_json_string(out, id);
     out += ",\"kind\":\"";
     out += kind;
