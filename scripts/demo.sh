@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Edict's main job on the shipped policies: set up, build, check every policy,
 # then screen a generated sample of 100,000 rental and provisioning events
-# with the reference policy and show the decisions and the summary.
+# with the reference policy and with the shipped policy library (the law as
+# enforced), and show the decisions and the summaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,4 +19,11 @@ echo "== edict eval policies/reference.edict $sample -o build/decisions.jsonl"
 $edict eval policies/reference.edict "$sample" -o build/decisions.jsonl
 echo
 echo "== the first decisions that are not \`allow\` (of build/decisions.jsonl):"
-grep -v '"decision":"allow"' build/decisions.jsonl | head -n 3
+grep -m 3 -v '"decision":"allow"' build/decisions.jsonl
+echo
+echo "== the shipped policy library, the law as enforced at each event's time:"
+echo "== edict eval policies/law_as_enforced.edict.md $sample -o build/library-decisions.jsonl"
+$edict eval policies/law_as_enforced.edict.md "$sample" -o build/library-decisions.jsonl
+echo
+echo "== the first library decisions that require a license:"
+grep -m 3 '"decision":"license' build/library-decisions.jsonl
