@@ -109,10 +109,12 @@ struct WindowState::Impl {
   };
 
   // Per row, per input of its kind: what phase 1 evaluated.
+  // The key is a view of the batch's string or of `bits`, valid for the row.
   struct Pending {
     bool enters = false;
     uint64_t operand = 0;
-    std::string key;
+    uint64_t bits = 0;
+    std::string_view key;
   };
 
   const ir::Module& module;
@@ -204,16 +206,19 @@ struct WindowState::Impl {
     }
   }
 
-  std::string key_bytes(const ir::Aggregate& agg, uint64_t bits, const runtime::Batch& batch) const {
-    if (agg.key == ir::Ty::Str) return std::string(batch.string(static_cast<uint32_t>(bits)));
+  // A key's bytes: a string's own, else the value's 8 bytes (held in p.bits).
+  static void set_key(const ir::Aggregate& agg, uint64_t bits, const runtime::Batch& batch, Pending& p) {
+    if (agg.key == ir::Ty::Str) {
+      p.key = batch.string(static_cast<uint32_t>(bits));
+      return;
+    }
     if (agg.key == ir::Ty::Number) {
       double d = 0;
       std::memcpy(&d, &bits, sizeof d);
       if (d == 0) bits = 0;  // -0.0 and 0.0 are one key, as `==` says
     }
-    std::string out(sizeof bits, '\0');
-    std::memcpy(out.data(), &bits, sizeof bits);
-    return out;
+    p.bits = bits;
+    p.key = std::string_view(reinterpret_cast<const char*>(&p.bits), sizeof p.bits);
   }
 
   void fail_fault(runtime::Batch& batch, uint32_t row, const ir::Aggregate& agg, uint32_t site,
@@ -355,14 +360,14 @@ struct WindowState::Impl {
         uint32_t site = ir::kNoSite;
         ir::FaultReason why = ir::FaultReason::None;
         uint64_t bits = 0;
-        p.key.clear();
+        p.key = {};
         if (in.key != ir::kNoFunc) {
           if (!interp.eval_function(in.key, columns, row, &bits, &site, &why)) {
             fail_fault(batch, row, agg, site, why);
             failed = true;
             break;
           }
-          p.key = key_bytes(agg, bits, batch);
+          set_key(agg, bits, batch, p);
         }
         p.enters = true;
         if (in.filter != ir::kNoFunc) {
@@ -399,7 +404,7 @@ struct WindowState::Impl {
       for (size_t i = 0; i < inputs.size(); ++i) {
         Aggregate& a = aggregates[static_cast<size_t>(inputs[i].aggregate)];
         Pending& p = pending[i];
-        auto it = a.keys.find(std::string_view(p.key));
+        auto it = a.keys.find(p.key);
         if (it == a.keys.end()) {
           if (!p.enters) {
             // No held events for this key: an empty window (never faults).
@@ -410,7 +415,7 @@ struct WindowState::Impl {
             write(batch, inputs[i].result_column, row, bits, has);
             continue;
           }
-          it = a.keys.emplace(p.key, KeyWindow{}).first;
+          it = a.keys.emplace(std::string(p.key), KeyWindow{}).first;
         }
         KeyWindow& w = it->second;
         if (p.enters) {

@@ -7,16 +7,20 @@ generated log sorted by time with some events moved out of order:
   accepts them;
 - a run stopped in the middle with --checkpoint and resumed from it decides
   every event as the uninterrupted run does;
-- a checkpoint of another policy is refused.
+- a checkpoint of another policy is refused;
+- the 30-day sum by customer of bench/stateful_rule.edict fires exactly where an
+  independent Python computation of the window (t - 30d, t] says it must.
 
   run_stateful_tests.py --edict build/cli/edict
 """
 import argparse, json, os, subprocess, sys, tempfile
+from datetime import datetime, timedelta
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 POLICY = os.path.join(ROOT, "policies", "structuring.edict")
 REFERENCE = os.path.join(ROOT, "policies", "reference.edict")
 GEN = os.path.join(ROOT, "bench", "gen_events.py")
+SUM_RULE = os.path.join(ROOT, "bench", "stateful_rule.edict")  # reference + a 30-day sum by customer
 
 failures = []
 
@@ -94,6 +98,29 @@ def main():
 
         code, _, err = run(edict, ["--checkpoint", checkpoint, REFERENCE, second])
         check(code == 2 and "different policy" in err, f"checkpoint of another policy: exit {code}: {err[-300:]}")
+
+        # Oracle: the window of a rental holds the rentals that arrived up to it (in
+        # input order) with times in (t - 30d, t], summed in time order (ties in input order).
+        code, out, err = run(edict, ["--max-lateness", "1400d", SUM_RULE, events])
+        check(code == 0, f"sum rule: exit {code}: {err[-300:]}")
+        fired = [("monthly_gpu_hours" in d[3]) for d in decisions(out)]
+        seen, expect = {}, []
+        for line in lines:
+            e = json.loads(line)
+            if e["kind"] != "rental":
+                expect.append(False)
+                continue
+            t = datetime.fromisoformat(e["time"].replace("Z", "+00:00"))
+            held = seen.setdefault(e["customer_id"], [])
+            held.append((t, len(expect), float(e["chip_count"]) * e["hours"]))
+            total = 0.0
+            for when, _, value in sorted(held):
+                if t - timedelta(days=30) < when <= t:
+                    total += value
+            expect.append(total > 100_000)
+        check(fired == expect, f"sum rule: {sum(a != b for a, b in zip(fired, expect))} events decided "
+                               f"unlike the oracle ({sum(expect)} should fire)")
+        check(sum(expect) > 0, "the oracle never fires")
 
     print("ok" if not failures else f"{len(failures)} failed")
     return 1 if failures else 0
