@@ -401,7 +401,7 @@ struct Aggregate {
   Ty operand = Ty::Void;  // Void for `count()`
   Ty key = Ty::Void;      // Void without `by`
   Ty result = Ty::Int;
-  bool optional = false;  // min/max/avg: absent over an empty window
+  bool optional = false;  // min/max/avg: absent over an empty window (the fields are always optional)
   int64_t window = 0;     // micros, > 0
   Span span;
   std::vector<AggregateInput> inputs;  // sorted by event

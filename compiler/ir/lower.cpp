@@ -743,7 +743,10 @@ class Lowerer {
       AggregateInput in;
       in.event = k;
       in.field = static_cast<int>(m_.events[k].fields.size());
-      Field f{a.name, a.result, a.optional};
+      // Optional even for `sum` and `count`, so reads are checked: a batch
+      // that never went through the window stage faults (fails closed)
+      // instead of reading zeros.
+      Field f{a.name, a.result, true};
       f.aggregate = static_cast<int>(m_.aggregates.size());
       m_.events[k].fields.push_back(f);
       a.inputs.push_back(in);

@@ -4,7 +4,7 @@ generated log sorted by time with some events moved out of order:
 
 - the interpreter, the JIT and -j 3 write byte-identical outputs;
 - events beyond --max-lateness are `late_event` errors, and a larger lateness
-  accepts them;
+  accepts them; over --max-window-events, events are `window_state_limit` errors;
 - a run stopped in the middle with --checkpoint and resumed from it decides
   every event as the uninterrupted run does;
 - a checkpoint of another policy is refused;
@@ -86,6 +86,10 @@ def main():
         code, out, err = run(edict, ["--max-lateness", "30d", POLICY, events])
         check(code == 0 and not any(d[2] == "late_event" for d in decisions(out)),
               f"--max-lateness 30d still rejects events: exit {code}")
+
+        code, out, err = run(edict, ["--max-window-events", "50", POLICY, events])
+        limited = sum(1 for d in decisions(out) if d[2] == "window_state_limit")
+        check(code == 3 and 0 < limited < len(lines), f"--max-window-events 50: exit {code}, {limited} over the limit")
 
         checkpoint = os.path.join(work, "windows.ckpt")
         first, second = os.path.join(work, "first.jsonl"), os.path.join(work, "second.jsonl")

@@ -246,3 +246,24 @@ TEST_CASE("windows: many keys are held apart and expire", "[window]") {
   CHECK(s.keys <= s.events);
   CHECK(s.bytes >= s.events * window::kEntryBytes);
 }
+
+TEST_CASE("windows: a batch that skipped the window stage fails closed on both engines", "[window]") {
+  for (engine::Backend backend : {engine::Backend::Interp, engine::Backend::Jit}) {
+    auto p = compile(backend);
+    std::vector<std::string> lines = stream(50, 5, false);
+    runtime::Decoder decoder(p->schema());
+    runtime::Batch batch(p->schema(), p->symbols(), 64);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      std::string padded = lines[i] + std::string(64, '\0');
+      decoder.decode(std::string_view(padded.data(), lines[i].size()), padded.size(), i + 1, batch);
+    }
+    engine::Results results;
+    results.reserve(64, p->module().rules.size());
+    p->evaluate(batch, results);  // no WindowState::advance
+    for (uint32_t r = 0; r < batch.size(); ++r) {
+      INFO("row " << r);
+      CHECK(batch.error_of(r) == nullptr);
+      CHECK(results.decision[r] == EDICT_DECISION_ERROR);
+    }
+  }
+}
