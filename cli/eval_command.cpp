@@ -1,21 +1,28 @@
 // `edict eval POLICY... [EVENTS]`: evaluate a JSON Lines event stream and write
 // one decision record per input line, in input order, then a summary.
 // Threads split each chunk of input lines; their outputs are joined in order.
+// A policy with windowed aggregates updates its windows in input order between
+// decoding and evaluation (with -j N: decode in parallel, advance the windows
+// on one thread, evaluate in parallel).
 #include <fmt/format.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <thread>
 
 #include "cli/commands.h"
+#include "compiler/support/time_util.h"
 #include "runtime/decoder.h"
 #include "runtime/engine/engine.h"
 #include "runtime/engine/output.h"
 #include "runtime/line_reader.h"
+#include "runtime/window/window.h"
 
 namespace edict::cli {
 namespace {
@@ -27,18 +34,27 @@ bool is_policy_path(const std::string& p) {
   return ends(".edict") || ends(".edict.md");
 }
 
-// One worker's reusable state.
+// One worker's reusable state. `held` batches keep a decoded slice for the
+// stateful -j N path, whose windows advance between decoding and evaluation.
 struct Worker {
+  const engine::Policy& policy;
   runtime::Batch batch;
   runtime::Decoder decoder;
   engine::Results results;
   std::string out;
   engine::Summary summary;
+  std::vector<std::unique_ptr<runtime::Batch>> held;
+  size_t held_used = 0;
   Worker(const engine::Policy& p, uint32_t capacity)
-      : batch(p.schema(), p.symbols(), capacity), decoder(p.schema()) {
+      : policy(p), batch(p.schema(), p.symbols(), capacity), decoder(p.schema()) {
     results.reserve(capacity, p.module().rules.size());
   }
 };
+
+std::atomic<bool> checkpoint_requested{false};
+extern "C" void request_checkpoint(int) {
+  checkpoint_requested = true;
+}
 
 bool is_blank(std::string_view s) {
   for (char c : s)
@@ -46,29 +62,59 @@ bool is_blank(std::string_view s) {
   return true;
 }
 
-// Decodes, evaluates and formats lines [begin, end) into w.out.
-void process(const engine::Policy& policy, const engine::RecordWriter& writer, Worker& w,
-             const std::vector<runtime::Line>& lines, size_t begin, size_t end, size_t max_line) {
-  w.out.clear();
-  size_t i = begin;
-  while (i < end) {
-    w.batch.clear();
-    for (; i < end && !w.batch.full(); ++i) {
-      const runtime::Line& line = lines[i];
-      if (line.too_long) {
-        uint32_t row = w.batch.begin_row(line.number);
-        w.batch.fail(row, runtime::ErrorReason::LineTooLong,
-                     fmt::format("line is {} bytes, over the limit of {} (--max-line-bytes)", line.too_long,
-                                 max_line));
-      } else if (is_blank(line.text)) {
-        uint32_t row = w.batch.begin_row(line.number);
-        w.batch.fail(row, runtime::ErrorReason::BlankLine, "blank line");
-      } else {
-        w.decoder.decode(line.text, line.capacity, line.number, w.batch);
-      }
+// Decodes lines from `i` into `batch` until it is full or `end`; returns the next line.
+size_t decode(Worker& w, runtime::Batch& batch, const std::vector<runtime::Line>& lines, size_t i, size_t end,
+              size_t max_line) {
+  batch.clear();
+  for (; i < end && !batch.full(); ++i) {
+    const runtime::Line& line = lines[i];
+    if (line.too_long) {
+      uint32_t row = batch.begin_row(line.number);
+      batch.fail(
+          row, runtime::ErrorReason::LineTooLong,
+          fmt::format("line is {} bytes, over the limit of {} (--max-line-bytes)", line.too_long, max_line));
+    } else if (is_blank(line.text)) {
+      uint32_t row = batch.begin_row(line.number);
+      batch.fail(row, runtime::ErrorReason::BlankLine, "blank line");
+    } else {
+      w.decoder.decode(line.text, line.capacity, line.number, batch);
     }
+  }
+  return i;
+}
+
+// Decodes, advances the windows (when given), evaluates and formats lines
+// [begin, end) into w.out.
+void process(const engine::Policy& policy, const engine::RecordWriter& writer, Worker& w,
+             const std::vector<runtime::Line>& lines, size_t begin, size_t end, size_t max_line,
+             window::WindowState* windows) {
+  w.out.clear();
+  for (size_t i = begin; i < end;) {
+    i = decode(w, w.batch, lines, i, end, max_line);
+    if (windows) windows->advance(w.batch);
     policy.evaluate(w.batch, w.results);
     writer.write(w.batch, w.results, w.out, w.summary);
+  }
+}
+
+// The stateful -j N path, phase 1: decode a slice into held batches.
+void decode_slice(Worker& w, const std::vector<runtime::Line>& lines, size_t begin, size_t end,
+                  size_t max_line) {
+  w.held_used = 0;
+  for (size_t i = begin; i < end; ++w.held_used) {
+    if (w.held_used == w.held.size())
+      w.held.push_back(
+          std::make_unique<runtime::Batch>(w.policy.schema(), w.policy.symbols(), w.batch.capacity()));
+    i = decode(w, *w.held[w.held_used], lines, i, end, max_line);
+  }
+}
+
+// Phase 3: evaluate and format the held batches.
+void evaluate_slice(const engine::RecordWriter& writer, Worker& w) {
+  w.out.clear();
+  for (size_t b = 0; b < w.held_used; ++b) {
+    w.policy.evaluate(*w.held[b], w.results);
+    writer.write(*w.held[b], w.results, w.out, w.summary);
   }
 }
 
@@ -110,6 +156,18 @@ void add_eval_options(CLI::App& cmd, EvalOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(1u, 1u << 20));
   add_limit_options(cmd, o.limits);
+  cmd.add_option("--max-lateness", o.max_lateness,
+                 "Windowed aggregates: how far (a duration like `1h`, `2d`) an event may be earlier than the "
+                 "latest event time seen; earlier ones are `late_event` errors")
+      ->capture_default_str();
+  cmd.add_option("--max-window-events", o.max_window_events,
+                 "Windowed aggregates: most events held in all windows; an event over the limit is a "
+                 "`window_state_limit` error")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  cmd.add_option("--checkpoint", o.checkpoint,
+                 "Windowed aggregates: restore the windows from this file when it exists, save them to it at "
+                 "exit and on SIGUSR1");
 }
 
 int run_eval(const EvalOptions& o) {
@@ -149,7 +207,30 @@ int run_eval(const EvalOptions& o) {
     return kExitUsage;
   }
 
+  window::Options wopts;
+  wopts.max_events = o.max_window_events;
+  if (auto lateness = parse_duration(o.max_lateness); lateness && *lateness >= 0) {
+    wopts.max_lateness = *lateness;
+  } else {
+    std::fprintf(stderr, "edict: --max-lateness `%s` is not a duration like `1h` or `2d`\n",
+                 o.max_lateness.c_str());
+    return kExitUsage;
+  }
+  window::WindowState windows(policy->module(), policy->interpreter(), policy->schema(), wopts);
   std::string error;
+  if (!o.checkpoint.empty() && std::filesystem::exists(o.checkpoint) && !windows.load(o.checkpoint, &error)) {
+    std::fprintf(stderr, "edict: cannot restore the windows: %s\n", error.c_str());
+    return kExitUsage;
+  }
+  auto save_checkpoint = [&] {
+    if (o.checkpoint.empty()) return true;
+    std::string why;
+    if (windows.save(o.checkpoint, &why)) return true;
+    std::fprintf(stderr, "edict: cannot save the windows: %s\n", why.c_str());
+    return false;
+  };
+  if (!o.checkpoint.empty()) std::signal(SIGUSR1, request_checkpoint);
+
   auto reader = runtime::LineReader::open(events, o.max_line_bytes, &error);
   if (!reader) {
     std::fprintf(stderr, "edict: cannot read events `%s`: %s\n", events.c_str(), error.c_str());
@@ -179,15 +260,28 @@ int run_eval(const EvalOptions& o) {
   bool write_failed = false;
   while (reader->next(lines)) {
     total_lines += lines.size();
+    const size_t per = (lines.size() + threads - 1) / threads;
     if (threads == 1) {
-      process(*policy, writer, *workers[0], lines, 0, lines.size(), o.max_line_bytes);
+      process(*policy, writer, *workers[0], lines, 0, lines.size(), o.max_line_bytes, &windows);
+    } else if (windows.active()) {
+      auto in_parallel = [&](auto&& work) {
+        std::vector<std::thread> pool;
+        for (unsigned t = 0; t < threads; ++t) {
+          size_t b = std::min(lines.size(), t * per), e = std::min(lines.size(), b + per);
+          pool.emplace_back([&, t, b, e] { work(*workers[t], b, e); });
+        }
+        for (std::thread& th : pool) th.join();
+      };
+      in_parallel([&](Worker& w, size_t b, size_t e) { decode_slice(w, lines, b, e, o.max_line_bytes); });
+      for (unsigned t = 0; t < threads; ++t)
+        for (size_t b = 0; b < workers[t]->held_used; ++b) windows.advance(*workers[t]->held[b]);
+      in_parallel([&](Worker& w, size_t, size_t) { evaluate_slice(writer, w); });
     } else {
       std::vector<std::thread> pool;
-      size_t per = (lines.size() + threads - 1) / threads;
       for (unsigned t = 0; t < threads; ++t) {
         size_t b = std::min(lines.size(), t * per), e = std::min(lines.size(), b + per);
         pool.emplace_back(
-            [&, t, b, e] { process(*policy, writer, *workers[t], lines, b, e, o.max_line_bytes); });
+            [&, t, b, e] { process(*policy, writer, *workers[t], lines, b, e, o.max_line_bytes, nullptr); });
       }
       for (std::thread& th : pool) th.join();
     }
@@ -196,6 +290,7 @@ int run_eval(const EvalOptions& o) {
       if (!s.empty() && std::fwrite(s.data(), 1, s.size(), out) != s.size()) write_failed = true;
     }
     if (write_failed) break;
+    if (checkpoint_requested.exchange(false) && !save_checkpoint()) return kExitUsage;
     if (progress) {
       auto now = std::chrono::steady_clock::now();
       if (now - last_progress > std::chrono::milliseconds(500)) {
@@ -215,6 +310,7 @@ int run_eval(const EvalOptions& o) {
     std::fprintf(stderr, "edict: writing the decision records failed\n");
     return kExitUsage;
   }
+  if (!save_checkpoint()) return kExitUsage;
 
   engine::Summary summary;
   for (auto& w : workers) summary.add(w->summary);
@@ -235,6 +331,11 @@ int run_eval(const EvalOptions& o) {
     for (size_t r = 0; r < m.rules.size(); ++r)
       s += fmt::format("    {:<26} {:>12}\n", m.rules[r].name,
                        with_commas(summary.per_rule.size() > r ? summary.per_rule[r] : 0));
+    if (windows.active()) {
+      window::Stats ws = windows.stats();
+      s += fmt::format("  windows: {} events held under {} keys, about {:.1f} MB\n", with_commas(ws.events),
+                       with_commas(ws.keys), ws.bytes / 1e6);
+    }
     std::fputs(s.c_str(), stderr);
   }
   return summary.errors > 0 ? kExitEvalErrors : kExitOk;

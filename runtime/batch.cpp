@@ -26,6 +26,8 @@ const char* error_reason_name(ErrorReason r) {
     case ErrorReason::DivisionByZero: return "division_by_zero";
     case ErrorReason::NonFiniteNumber: return "non_finite_number";
     case ErrorReason::AbsentValue: return "absent_value";
+    case ErrorReason::LateEvent: return "late_event";
+    case ErrorReason::WindowStateLimit: return "window_state_limit";
   }
   return "unknown";
 }

@@ -39,6 +39,9 @@ enum class ErrorReason : uint8_t {
   DivisionByZero,
   NonFiniteNumber,
   AbsentValue,
+  // Windowed aggregates (runtime/window).
+  LateEvent,         // earlier than the latest event time minus --max-lateness
+  WindowStateLimit,  // the windows would hold more events than --max-window-events
 };
 const char* error_reason_name(ErrorReason r);
 

@@ -387,7 +387,7 @@ void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_numbe
     return;
   }
   for (size_t i = 0; i < kind.fields.size(); ++i) {
-    if (!seen[i] && !kind.fields[i].optional) {
+    if (!seen[i] && !kind.fields[i].optional && !kind.fields[i].computed) {
       batch.fail(row, ErrorReason::MissingField, fmt::format("missing field `{}`", kind.fields[i].name));
       return;
     }

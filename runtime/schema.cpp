@@ -45,7 +45,7 @@ int Schema::add_kind(std::string name, const std::vector<FieldSpec>& fields, int
       columns[column].optional = true;
     }
     f.column = column;
-    kind.field_index.emplace(f.name, static_cast<int>(kind.fields.size()));
+    if (!f.computed) kind.field_index.emplace(f.name, static_cast<int>(kind.fields.size()));
     kind.fields.push_back(std::move(f));
   }
   kinds.push_back(std::move(kind));

@@ -35,6 +35,9 @@ struct FieldSpec {
   // False when no rule reads the field: its value is still checked against
   // the declared type, but a string is not interned (not materialised).
   bool read = true;
+  // Written by the window stage (a windowed aggregate), never decoded: not
+  // in KindSpec::field_index, so an input field of the same name is skipped.
+  bool computed = false;
 };
 
 struct KindSpec {

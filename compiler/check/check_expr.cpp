@@ -402,6 +402,14 @@ Type Checker::call_expr(const ast::Expr& e, Scope& s) {
   return result;
 }
 
+// Windowed aggregates (semantics in docs/language.md, "Windowed aggregates").
+// What the filter proves holds in the operand: `sum(event.x) over 30d where
+// event.x is present` reads `event.x` unguarded, because the runtime
+// evaluates the operand only for events that pass the filter. The key is
+// evaluated for every event of the rule's kinds (it names the window the
+// event reads, whether or not the event enters it), so it gets no facts. `sum` and `count` of an empty window
+// are 0; `min`, `max` and `avg` of an empty window have no value, so their type is optional and a rule must
+// say what then (`otherwise`, `is present`).
 Type Checker::aggregate_expr(const ast::Expr& e, Scope& s) {
   auto child = [&](int i) -> const ast::Expr* {
     return i >= 0 && i < static_cast<int>(e.children.size()) ? e.children[i].get() : nullptr;
@@ -419,7 +427,31 @@ Type Checker::aggregate_expr(const ast::Expr& e, Scope& s) {
     diag.help = near.empty() ? "the aggregates are `sum`, `avg`, `min`, `max` and `count`"
                              : fmt::format("did you mean `{}`?", near);
   }
-  Type ta = arg ? expr(*arg, s) : Type::error();
+  bool placed = true;
+  if (!s.kinds) {
+    auto& diag = sink_.error("E0292", e.name_span, "windowed aggregates are only available in rules");
+    diag.help =
+        "an aggregate counts the events a rule sees; write it in the rule's `when`, `unless` or message";
+    placed = false;
+  } else if (aggregate_depth_ > 0) {
+    auto& diag = sink_.error("E0292", e.name_span, "a windowed aggregate cannot contain another one");
+    diag.help = "aggregate the events' own fields; compare the aggregates in the rule instead";
+    placed = false;
+  }
+  ++aggregate_depth_;
+  Scope inner = s;
+  if (filter) {
+    Type tf = expr(*filter, s);
+    if (!tf.is_error()) {
+      tf = require_value(*filter, tf);
+      if (tf.kind != TypeKind::Bool)
+        sink_.error("E0200", filter->span,
+                    fmt::format("`where` needs a condition (`bool`), found {}", type_text(tf)));
+      else
+        facts_when(*filter, true, inner.facts);
+    }
+  }
+  Type ta = arg ? expr(*arg, inner) : Type::error();
   if (arg && !ta.is_error()) ta = require_value(*arg, ta);
   if (known && fn == "count") {
     result = Type::of(TypeKind::Int);
@@ -444,8 +476,12 @@ Type Checker::aggregate_expr(const ast::Expr& e, Scope& s) {
                                     (ta.kind == TypeKind::Duration || ta.kind == TypeKind::Time));
       if (!ok) {
         sink_.error("E0200", arg->span, fmt::format("`{}` needs numbers, found {}", fn, type_text(ta)));
+      } else if (fn == "sum") {
+        result = ta.required();
       } else {
+        // An empty window has no minimum, maximum or average.
         result = fn == "avg" ? Type::of(TypeKind::Number) : ta.required();
+        result.optional = true;
       }
     }
   }
@@ -457,7 +493,7 @@ Type Checker::aggregate_expr(const ast::Expr& e, Scope& s) {
     }
   }
   if (key) {
-    Type tk = expr(*key, s);
+    Type tk = expr(*key, s);  // evaluated for every event of the kind, filter or not
     if (!tk.is_error()) {
       tk = require_value(*key, tk);
       if (!is_scalar(tk.kind))
@@ -465,17 +501,10 @@ Type Checker::aggregate_expr(const ast::Expr& e, Scope& s) {
                     fmt::format("the key of a window must be a single value, found {}", type_text(tk)));
     }
   }
-  if (filter) {
-    Type tf = expr(*filter, s);
-    if (!tf.is_error()) {
-      tf = require_value(*filter, tf);
-      if (tf.kind != TypeKind::Bool)
-        sink_.error("E0200", filter->span,
-                    fmt::format("`where` needs a condition (`bool`), found {}", type_text(tf)));
-    }
-  }
-  auto& diag = sink_.error("E0290", e.name_span, "windowed aggregates are not supported yet");
-  diag.help = "they are parsed and type-checked; evaluating them arrives with stateful rules";
+  --aggregate_depth_;
+  if (!placed) return Type::error();
+  maybe_absent_[e.id] = result.optional;
+  if (result.optional && proven_present(e, s)) result.optional = false;
   return result;
 }
 
@@ -969,8 +998,13 @@ Type Checker::require_value(const ast::Expr& e, Type t) {
   } else {
     guard = plain(x).value_or("x") + " is present";
   }
-  diag.help =
-      fmt::format("write `{} otherwise <default>`, or guard it with `{}`", plain(x).value_or("x"), guard);
+  std::string value = plain(x).value_or("x");
+  if (e.kind == ast::ExprKind::Aggregate) {
+    // `by` and `where` extend to the right: the aggregate needs parentheses.
+    value = "(" + value + ")";
+    guard = value + " is present";
+  }
+  diag.help = fmt::format("write `{} otherwise <default>`, or guard it with `{}`", value, guard);
   return t.required();
 }
 
@@ -1124,7 +1158,12 @@ bool Checker::same_expr(const ast::Expr& a, const ast::Expr& b) const {
     case K::Is:
       if (a.present != b.present) return false;
       break;
-    default: return false;  // aggregates, literals of sets and records, errors: never the same key
+    case K::Aggregate:
+      if (a.text != b.text || a.distinct != b.distinct || a.agg_arg != b.agg_arg ||
+          a.agg_window != b.agg_window || a.agg_key != b.agg_key || a.agg_filter != b.agg_filter)
+        return false;
+      break;
+    default: return false;  // literals of sets and records, errors: never the same key
   }
   for (size_t i = 0; i < a.children.size(); ++i) {
     if (!a.children[i] || !b.children[i]) return false;

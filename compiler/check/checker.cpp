@@ -35,8 +35,9 @@
 //   E0219 type arguments on a type that takes none
 //   E0220 constant expression is not a finite number
 //   E0221 a field has different types in the kinds of a multi-kind rule
-//   E0290 windowed aggregates are not supported yet
+//   E0290 (retired: windowed aggregates were not supported before stateful rules)
 //   E0291 malformed windowed aggregate (window, distinct, argument)
+//   E0292 windowed aggregate outside a rule, or inside another aggregate
 // Declarations
 //   E0300 duplicate field (event schema, record type, record literal)
 //   E0301 event without a `time` field       E0302 event with two `time` fields

@@ -189,6 +189,7 @@ class Checker {
   std::unordered_map<const ast::Decl*, bool> used_;
   std::unordered_map<FileId, int> policy_of_file_;
   bool outcomes_declared_ = false;
+  int aggregate_depth_ = 0;             // > 0 inside a windowed aggregate
   int lazy_depth_ = 0;                  // nesting of on-demand const/set/example checks
   size_t suggestion_budget_ = 200'000;  // candidate comparisons left for "did you mean"
   std::unordered_map<uint32_t, std::vector<std::string>> names_cache_;  // by mask of DeclKinds

@@ -128,7 +128,7 @@ int64_t Interpreter::table_find(uint32_t table, uint64_t key) const {
 }
 
 int64_t Interpreter::run(const ir::Function& f, const EdictColumns& c, uint32_t row, uint32_t* fault_site,
-                         ir::FaultReason* reason, std::string* message) const {
+                         ir::FaultReason* reason, std::string* message, uint64_t* value) const {
   // Registers live on the stack for small functions, which is every real rule.
   uint64_t small[64];
   std::vector<uint64_t> big;
@@ -253,13 +253,26 @@ int64_t Interpreter::run(const ir::Function& f, const EdictColumns& c, uint32_t 
           break;
         case ir::Op::Jmp: block = &f.blocks[in.target[0]]; goto next_block;
         case ir::Op::Br: block = &f.blocks[reg[in.a] ? in.target[0] : in.target[1]]; goto next_block;
-        case ir::Op::Ret: return in.imm;
+        case ir::Op::Ret:
+          if (value && in.a != ir::kNoReg) *value = reg[in.a];  // a value function's result
+          return in.imm;
         case ir::Op::Fault: return fault(in.site, in.reason);
       }
     }
     return -1;  // unterminated block: the verifier rejects this; fail closed
   next_block:;
   }
+}
+
+bool Interpreter::eval_function(ir::FuncId id, const EdictColumns& c, uint32_t row, uint64_t* out,
+                                uint32_t* fault_site, ir::FaultReason* reason) const {
+  const ir::Function& f = module_->functions[static_cast<size_t>(id)];
+  uint64_t value = 0;
+  *fault_site = ir::kNoSite;
+  int64_t r = run(f, c, row, fault_site, reason, nullptr, &value);
+  if (*fault_site != ir::kNoSite) return false;
+  *out = f.kind == ir::FunctionKind::Value ? value : static_cast<uint64_t>(r);
+  return true;
 }
 
 RuleResult Interpreter::eval_rule(int rule_index, const EdictColumns& c, uint32_t row) const {

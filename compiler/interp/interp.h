@@ -46,6 +46,12 @@ class Interpreter {
   // The message of a fired rule on a row ("" when the rule has none).
   MessageResult message(int rule, const EdictColumns& columns, uint32_t row) const;
 
+  // Runs an aggregate input function (runtime/window) on a row: a fires
+  // function's 0/1 or a value function's bits in *out. False on a fault
+  // (site and reason set).
+  bool eval_function(ir::FuncId f, const EdictColumns& columns, uint32_t row, uint64_t* out,
+                     uint32_t* fault_site, ir::FaultReason* reason) const;
+
   const ir::Module& module() const { return *module_; }
 
  private:
@@ -54,7 +60,7 @@ class Interpreter {
   // Runs function `f` on row `row`; returns the `ret` immediate, or -1 on a
   // fault (site in *fault_site). Message functions append to *message.
   int64_t run(const ir::Function& f, const EdictColumns& columns, uint32_t row, uint32_t* fault_site,
-              ir::FaultReason* reason, std::string* message) const;
+              ir::FaultReason* reason, std::string* message, uint64_t* value = nullptr) const;
   bool set_contains(uint32_t set, uint64_t value) const;
   int64_t table_find(uint32_t table, uint64_t key) const;
 

@@ -81,6 +81,18 @@ const char* pred_name(Pred p) {
   return "?";
 }
 
+const char* agg_fn_name(AggFn f) {
+  switch (f) {
+    case AggFn::Sum: return "sum";
+    case AggFn::Count: return "count";
+    case AggFn::CountDistinct: return "count distinct";
+    case AggFn::Min: return "min";
+    case AggFn::Max: return "max";
+    case AggFn::Avg: return "avg";
+  }
+  return "?";
+}
+
 const char* fault_reason_name(FaultReason r) {
   switch (r) {
     case FaultReason::None: return "none";

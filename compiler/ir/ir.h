@@ -277,7 +277,10 @@ struct Block {
   const Inst& terminator() const { return insts.back(); }
 };
 
-enum class FunctionKind : uint8_t { Fires, Message };
+// Value: one input of a windowed aggregate (its key or its operand) for an
+// event, returned by `ret %a` (see WINDOWED AGGREGATES below). Rules never
+// call them; the runtime's window stage runs them with the interpreter.
+enum class FunctionKind : uint8_t { Fires, Message, Value };
 
 struct Function {
   std::string name;  // "hq_d5/rental" (fires) or "hq_d5/rental/message"
@@ -295,6 +298,10 @@ struct Field {
   std::string name;
   Ty type = Ty::Void;
   bool optional = false;
+  // Not read from the input: the value of a windowed aggregate, written into
+  // the batch by the runtime's window stage before the rules run. Named
+  // `$aggN`, which no Edict field can be.
+  int aggregate = -1;  // Module::aggregates index, or -1 for an input field
 };
 
 struct EventSchema {
@@ -366,6 +373,40 @@ struct FaultSite {
   Span span;
 };
 
+// WINDOWED AGGREGATES. `sum(x) over 30d by k where p` in a rule is a
+// synthetic event field (Field::aggregate) of every kind the rule applies
+// to; the rule's functions read it with ordinary `load`/`has`, so both
+// engines evaluate rules over aggregates exactly as over input fields. The
+// runtime's window stage (runtime/window) fills the field for each event in
+// input order: it runs the kind's `filter` (a fires function: does the event
+// enter the window), then `key` and `operand` (value functions, run only when
+// the filter holds), updates the key's window and writes the aggregate over
+// the window (t - window, t] of the event's time t. Identical aggregates over
+// the same kinds share one field.
+enum class AggFn : uint8_t { Sum, Count, CountDistinct, Min, Max, Avg };
+const char* agg_fn_name(AggFn f);  // "sum", "count", "count distinct", ...
+
+struct AggregateInput {
+  int event = -1;            // Module::events
+  int field = -1;            // the synthetic field of that kind holding the result
+  FuncId filter = kNoFunc;   // fires function; kNoFunc: every event of the kind
+  FuncId key = kNoFunc;      // value function; kNoFunc: one window for all events
+  FuncId operand = kNoFunc;  // value function; kNoFunc for `count()`
+};
+
+struct Aggregate {
+  std::string name;  // the field name, `$agg0`
+  std::string text;  // the source text, for messages
+  AggFn fn = AggFn::Count;
+  Ty operand = Ty::Void;  // Void for `count()`
+  Ty key = Ty::Void;      // Void without `by`
+  Ty result = Ty::Int;
+  bool optional = false;  // min/max/avg: absent over an empty window (the fields are always optional)
+  int64_t window = 0;     // micros, > 0
+  Span span;
+  std::vector<AggregateInput> inputs;  // sorted by event
+};
+
 struct Module {
   const SourceManager* sources = nullptr;
   std::vector<Policy> policies;
@@ -378,6 +419,7 @@ struct Module {
   std::vector<Rule> rules;  // source order
   std::vector<Function> functions;
   std::vector<FaultSite> fault_sites;
+  std::vector<Aggregate> aggregates;
   // Failures of lowering itself (broken invariants, verifier findings): an
   // internal error, not the user's. A module with errors must not be run.
   std::vector<std::string> errors;

@@ -62,6 +62,7 @@ bool pure_with_result(Op op) {
 }
 
 size_t operand_count(const Inst& in) {
+  if (in.op == Op::Ret) return in.a != kNoReg ? 1 : 0;  // value functions return a register
   return in.op == Op::Call ? builtin_info(in.builtin).arity : op_info(in.op).operands;
 }
 
@@ -338,7 +339,9 @@ class Lowerer {
     lower_events();
     lower_sets();
     lower_tables();
+    collect_aggregates();
     for (size_t r = 0; r < p_.rules.size(); ++r) lower_rule(static_cast<int>(r));
+    lower_aggregate_inputs();
     renumber_fault_sites();
     if (options_.verify)
       for (std::string& e : verify(m_)) m_.errors.push_back("verifier: " + e);
@@ -349,7 +352,13 @@ class Lowerer {
   DiagnosticSink& sink_;
   const LowerOptions& options_;
   Module& m_;
-  std::vector<int> event_of_record_;  // checker record index -> Module::events
+  std::vector<int> event_of_record_;                        // checker record index -> Module::events
+  std::unordered_map<ast::NodeId, int> aggregate_of_node_;  // Aggregate expression -> Module::aggregates
+  struct AggregateSource {
+    const Expr* expr;
+    int rule;
+  };
+  std::vector<AggregateSource> aggregate_sources_;  // parallel to Module::aggregates
 
   // Per function being built.
   Function* fn_ = nullptr;
@@ -563,10 +572,25 @@ class Lowerer {
 
   FuncId lower_function(int rule, int event, FunctionKind kind) {
     const ast::RuleDecl& d = *p_.rules[rule].decl;
+    return build_function(
+        d.name + "/" + m_.events[event].name + (kind == FunctionKind::Message ? "/message" : ""), kind, rule,
+        event, [&] {
+          if (kind == FunctionKind::Fires)
+            lower_fires(d);
+          else
+            lower_message(d);
+        });
+  }
+
+  // Creates a function of the rule's (the rule's name span, its limits) and
+  // lowers `body` into it, then runs the cleanups.
+  template <typename Body>
+  FuncId build_function(std::string name, FunctionKind kind, int rule, int event, Body&& body) {
+    const ast::RuleDecl& d = *p_.rules[rule].decl;
     FuncId id = static_cast<FuncId>(m_.functions.size());
     m_.functions.emplace_back();
     Function& f = m_.functions.back();
-    f.name = d.name + "/" + m_.events[event].name + (kind == FunctionKind::Message ? "/message" : "");
+    f.name = std::move(name);
     f.kind = kind;
     f.rule = rule;
     f.event = event;
@@ -585,10 +609,7 @@ class Lowerer {
     cur_ = new_block();
     open_ = true;
 
-    if (kind == FunctionKind::Fires)
-      lower_fires(d);
-    else
-      lower_message(d);
+    body();
 
     if (!failed_) {
       simplify_cfg(f);
@@ -657,6 +678,124 @@ class Lowerer {
     r.op = Op::Ret;
     r.span = d.name_span;
     finish(r);
+  }
+
+  // ---- windowed aggregates ------------------------------------------------------
+  // See WINDOWED AGGREGATES in ir.h. Each aggregate becomes a synthetic field
+  // of the rule's kinds before any rule is lowered (rules load it like an
+  // input field), and its filter, key and operand become functions per kind.
+
+  static AggFn agg_fn_of(const Expr& e) {
+    if (e.text == "sum") return AggFn::Sum;
+    if (e.text == "min") return AggFn::Min;
+    if (e.text == "max") return AggFn::Max;
+    if (e.text == "avg") return AggFn::Avg;
+    return e.distinct ? AggFn::CountDistinct : AggFn::Count;
+  }
+
+  const Expr* agg_part(const Expr& e, int index) const {
+    return index >= 0 && static_cast<size_t>(index) < e.children.size() ? e.children[index].get() : nullptr;
+  }
+
+  void collect_aggregates() {
+    std::map<std::string, int> by_text;  // dump + kinds -> aggregate: identical ones share a field
+    for (size_t r = 0; r < p_.rules.size(); ++r) {
+      const check::RuleInfo& ri = p_.rules[r];
+      if (!ri.decl) continue;
+      std::vector<int> kinds;
+      for (int rec : ri.kinds)
+        if (rec >= 0 && static_cast<size_t>(rec) < event_of_record_.size() && event_of_record_[rec] >= 0)
+          kinds.push_back(event_of_record_[rec]);
+      std::sort(kinds.begin(), kinds.end());
+      kinds.erase(std::unique(kinds.begin(), kinds.end()), kinds.end());
+      auto visit = [&](const Expr& e) {
+        if (e.kind != ExprKind::Aggregate) return;
+        std::string key = ast::dump(e);
+        for (int k : kinds) key += fmt::format("|{}", k);
+        auto [it, fresh] = by_text.emplace(key, static_cast<int>(m_.aggregates.size()));
+        aggregate_of_node_[e.id] = it->second;
+        if (fresh) add_aggregate(e, static_cast<int>(r), kinds);
+      };
+      for (const ast::ExprPtr* slot : {&ri.decl->when, &ri.decl->unless, &ri.decl->message})
+        if (*slot) ast::walk(**slot, visit);
+    }
+  }
+
+  void add_aggregate(const Expr& e, int rule, const std::vector<int>& kinds) {
+    Aggregate a;
+    a.name = fmt::format("$agg{}", m_.aggregates.size());
+    a.text = p_.sources ? std::string(p_.sources->text(e.span)) : a.name;
+    a.fn = agg_fn_of(e);
+    a.span = e.span;
+    const Expr* arg = agg_part(e, e.agg_arg);
+    const Expr* window = agg_part(e, e.agg_window);
+    const Expr* key = agg_part(e, e.agg_key);
+    if (arg) a.operand = type_of(*arg);
+    if (key) a.key = type_of(*key);
+    a.window = window ? window->int_value : 0;
+    a.optional = a.fn == AggFn::Min || a.fn == AggFn::Max || a.fn == AggFn::Avg;
+    a.result = a.fn == AggFn::Avg                                     ? Ty::Number
+               : a.fn == AggFn::Count || a.fn == AggFn::CountDistinct ? Ty::Int
+                                                                      : a.operand;
+    if (a.window <= 0 || a.result == Ty::Void || (a.fn != AggFn::Count && a.operand == Ty::Void))
+      internal(e.span, "malformed aggregate (the checker should have rejected it)");
+    for (int k : kinds) {
+      AggregateInput in;
+      in.event = k;
+      in.field = static_cast<int>(m_.events[k].fields.size());
+      // Optional even for `sum` and `count`, so reads are checked: a batch
+      // that never went through the window stage faults (fails closed)
+      // instead of reading zeros.
+      Field f{a.name, a.result, true};
+      f.aggregate = static_cast<int>(m_.aggregates.size());
+      m_.events[k].fields.push_back(f);
+      a.inputs.push_back(in);
+    }
+    m_.aggregates.push_back(std::move(a));
+    aggregate_sources_.push_back({&e, rule});
+  }
+
+  void lower_aggregate_inputs() {
+    for (size_t i = 0; i < m_.aggregates.size(); ++i) {
+      const Expr& e = *aggregate_sources_[i].expr;
+      const int rule = aggregate_sources_[i].rule;
+      const Expr* filter = agg_part(e, e.agg_filter);
+      const Expr* key = agg_part(e, e.agg_key);
+      const Expr* arg = agg_part(e, e.agg_arg);
+      for (AggregateInput& in : m_.aggregates[i].inputs) {
+        std::string base = fmt::format("{}/{}/{}", m_.aggregates[i].name, m_.events[in.event].name,
+                                       p_.rules[rule].decl->name);
+        if (filter)
+          in.filter = build_function(base + "/where", FunctionKind::Fires, rule, in.event, [&] {
+            BlockId yes = new_block(), no = new_block();
+            terminate_block(yes, ret(true, filter->span));
+            terminate_block(no, ret(false, filter->span));
+            cond(*filter, yes, no);
+          });
+        auto value_function = [&](const Expr& x, const char* part) {
+          return build_function(base + part, FunctionKind::Value, rule, in.event, [&] {
+            Reg r = value(x);
+            Inst term;
+            term.op = Op::Ret;
+            term.a = r;
+            term.span = x.span;
+            finish(term);
+          });
+        };
+        if (key) in.key = value_function(*key, "/by");
+        if (arg) in.operand = value_function(*arg, "/value");
+      }
+    }
+  }
+
+  // The synthetic field of aggregate `e` in the current function's kind.
+  int aggregate_field(const Expr& e) {
+    auto it = aggregate_of_node_.find(e.id);
+    if (it != aggregate_of_node_.end())
+      for (const AggregateInput& in : m_.aggregates[it->second].inputs)
+        if (in.event == fn_->event) return in.field;
+    internal(e.span, "aggregate without a field in this event kind");
+    return -1;
   }
 
   // ---- emission -----------------------------------------------------------------
@@ -981,9 +1120,12 @@ class Lowerer {
         enter(join);
         return res;
       }
-      case ExprKind::Aggregate:
-        internal(e.span, "windowed aggregates are not lowered yet (the checker should have rejected this)");
-        return kNoReg;
+      case ExprKind::Aggregate: {
+        int col = aggregate_field(e);
+        if (col < 0) return kNoReg;
+        const Field& f = m_.events[fn_->event].fields[col];
+        return op(f.optional ? Op::LoadChecked : Op::Load, f.type, e.span, kNoReg, kNoReg, col);
+      }
       default:
         internal(e.span,
                  fmt::format("cannot lower this expression as a value (kind {})", static_cast<int>(e.kind)));
@@ -1341,6 +1483,12 @@ class Lowerer {
       Reg p = op(Op::Has, Ty::Bool, e.span, kNoReg, kNoReg, col);
       return branch(p, yes, no, e.span);
     }
+    if (e.kind == ExprKind::Aggregate) {
+      int col = aggregate_field(e);
+      if (col < 0) return;
+      if (!m_.events[fn_->event].fields[col].optional) return jump(yes, e.span);
+      return branch(op(Op::Has, Ty::Bool, e.span, kNoReg, kNoReg, col), yes, no, e.span);
+    }
     if (e.kind == ExprKind::Field) {  // t[k].f
       Reg row = row_of(child(e, 0));
       int64_t table = row < row_table_.size() ? row_table_[row] : -1;
@@ -1378,6 +1526,17 @@ class Lowerer {
         jump(absent, e.span);
         return dummy(t, e.span);
       }
+      const Field& f = m_.events[fn_->event].fields[col];
+      if (f.optional) {
+        BlockId ok = new_block();
+        branch(op(Op::Has, Ty::Bool, e.span, kNoReg, kNoReg, col), ok, absent, e.span);
+        enter(ok);
+      }
+      return op(Op::Load, f.type, e.span, kNoReg, kNoReg, col);
+    }
+    if (e.kind == ExprKind::Aggregate) {
+      int col = aggregate_field(e);
+      if (col < 0) return kNoReg;
       const Field& f = m_.events[fn_->event].fields[col];
       if (f.optional) {
         BlockId ok = new_block();

@@ -139,6 +139,7 @@ std::string print_inst(const Module& m, const Function& f, const Inst& in) {
       break;
     case Op::Ret:
       if (f.kind == FunctionKind::Fires) out += in.imm ? " true" : " false";
+      if (f.kind == FunctionKind::Value) out += " " + reg(in.a);
       break;
     case Op::Fault: out += std::string(" ") + fault_reason_name(in.reason); break;
   }
@@ -146,7 +147,10 @@ std::string print_inst(const Module& m, const Function& f, const Inst& in) {
 }
 
 std::string print_function(const Module& m, const Function& f, const PrintOptions& options) {
-  std::string out = fmt::format("  fn {}: {}\n", f.name, f.kind == FunctionKind::Fires ? "fires" : "message");
+  std::string out = fmt::format("  fn {}: {}\n", f.name,
+                                f.kind == FunctionKind::Fires   ? "fires"
+                                : f.kind == FunctionKind::Value ? "value"
+                                                                : "message");
   for (BlockId b = 0; b < f.blocks.size(); ++b) {
     out += fmt::format("  {}:\n", block_name(b));
     for (const Inst& in : f.blocks[b].insts) {
@@ -237,7 +241,16 @@ std::string print(const Module& m, const PrintOptions& options) {
         if (id >= 0 && static_cast<size_t>(id) < m.functions.size())
           out += print_function(m, m.functions[id], options);
   }
-  // Functions no rule owns (hand-built modules in tests) are still shown.
+  // Windowed aggregates; their filter/key/operand functions follow below.
+  for (const Aggregate& a : m.aggregates) {
+    out += fmt::format("\naggregate {} = {}({}) over {} by {} -> {}{} ; {}\n", a.name, agg_fn_name(a.fn),
+                       ty_name(a.operand), format_duration(a.window), ty_name(a.key), ty_name(a.result),
+                       a.optional ? "?" : "", span_text(m, a.span));
+    for (const AggregateInput& in : a.inputs)
+      out += fmt::format("  on {}: field {} where {} by {} value {}\n", event_name(m, in.event), in.field,
+                         in.filter, in.key, in.operand);
+  }
+  // Functions no rule owns (aggregate inputs; hand-built modules in tests) are shown too.
   for (size_t i = 0; i < m.functions.size(); ++i) {
     const Function& f = m.functions[i];
     bool owned = false;

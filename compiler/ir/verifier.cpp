@@ -126,6 +126,7 @@ class FunctionVerifier {
     };
     size_t operands = info.operands;
     if (in.op == Op::Call) operands = builtin_info(in.builtin).arity;
+    if (in.op == Op::Ret && f_.kind == FunctionKind::Value) operands = 1;
     if (operands >= 1) want_reg(in.a, "a");
     if (operands >= 2) want_reg(in.b, "b");
     if (operands < 1 && in.a != kNoReg) fail(b, i, "has an unexpected operand a");
@@ -351,6 +352,8 @@ class FunctionVerifier {
       case Op::Ret:
         if (f_.kind == FunctionKind::Fires)
           expect(b, i, in.imm == 0 || in.imm == 1, "fires result not 0 or 1");
+        if (f_.kind == FunctionKind::Value && reg_ok(in.a))
+          expect(b, i, is_scalar(ty(in.a)), fmt::format("returns a {}", ty_name(ty(in.a))));
         break;
       case Op::Fault: expect(b, i, in.reason != FaultReason::None, "fault without a reason"); break;
       case Op::Jmp: break;
@@ -416,6 +419,7 @@ class FunctionVerifier {
       for (uint32_t i = 0; i < block.insts.size(); ++i) {
         const Inst& in = block.insts[i];
         size_t operands = in.op == Op::Call ? builtin_info(in.builtin).arity : op_info(in.op).operands;
+        if (in.op == Op::Ret && f_.kind == FunctionKind::Value) operands = 1;
         Reg uses[2] = {in.a, in.b};
         for (size_t k = 0; k < operands; ++k)
           if (reg_ok(uses[k]) && !defined_at(uses[k], b, i))

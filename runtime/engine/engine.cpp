@@ -59,7 +59,7 @@ runtime::Schema schema_for(const ir::Module& module) {
     std::vector<runtime::FieldSpec> fields;
     for (size_t i = 0; i < ev.fields.size(); ++i) {
       const ir::Field& f = ev.fields[i];
-      fields.push_back({f.name, column_type(f.type), f.optional, -1, read[e][i]});
+      fields.push_back({f.name, column_type(f.type), f.optional, -1, read[e][i], f.aggregate >= 0});
     }
     schema.add_kind(ev.name, fields, ev.time_field);
   }

@@ -58,7 +58,12 @@ class Policy {
   Backend backend() const { return backend_; }
   const std::string& outcome_name(uint8_t decision) const;
 
-  // Evaluates every row of `batch` into `results` (reserved for it).
+  // Evaluates every row of `batch` into `results` (reserved for it). A
+  // policy with windowed aggregates (module().aggregates not empty) reads
+  // values the window stage writes: pass every batch, in input order, through
+  // one window::WindowState::advance (runtime/window) first. Without it a
+  // `sum` or `count` read faults (`absent`) and `min`/`max`/`avg` read as
+  // over an empty window.
   void evaluate(const runtime::Batch& batch, Results& results) const;
   // The raw column view engines read.
   static EdictColumns columns_of(const runtime::Batch& batch, std::vector<const void*>& data,

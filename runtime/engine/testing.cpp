@@ -7,6 +7,7 @@
 #include "compiler/support/countries.h"
 #include "compiler/support/time_util.h"
 #include "runtime/engine/output.h"
+#include "runtime/window/window.h"
 
 namespace edict::engine {
 namespace {
@@ -68,6 +69,8 @@ std::vector<StepOutcome> run_tests(const Policy& policy) {
   std::vector<const void*> data;
   std::vector<const uint8_t*> present;
   for (const check::TestInfo& t : cp.tests) {
+    // Each test is its own event stream: its steps fill fresh windows in order.
+    window::WindowState windows(m, policy.interpreter(), policy.schema());
     for (size_t s = 0; s < t.steps.size(); ++s) {
       const check::TestStepInfo& step = t.steps[s];
       StepOutcome o;
@@ -89,6 +92,11 @@ std::vector<StepOutcome> run_tests(const Policy& policy) {
         o.actual = "the event kind is not in the compiled policy";
         out.push_back(std::move(o));
         continue;
+      }
+      windows.advance(batch);
+      if (const runtime::RowError* rejected = batch.error_of(0)) {
+        o.actual = "error";
+        o.error = rejected->message;
       }
       policy.evaluate(batch, results);
       uint8_t d = results.decision[0];
@@ -112,7 +120,7 @@ std::vector<StepOutcome> run_tests(const Policy& policy) {
             policy.interpreter().eval_rule(static_cast<int>(results.fault_rule[0]), columns, 0);
         o.error = fault_message(policy, results.fault_rule[0], results.fault_site[0], why.reason);
       }
-      o.actual = error ? "error" : policy.outcome_name(d);
+      if (d != EDICT_DECISION_SKIPPED) o.actual = error ? "error" : policy.outcome_name(d);
       for (const check::ExpectInfo& e : step.expects) {
         std::string want = e.decision < 0 ? "error" : cp.outcomes[static_cast<size_t>(e.decision)];
         std::string text = want;

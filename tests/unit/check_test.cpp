@@ -863,7 +863,7 @@ default a
   expect_diag(*b, "E0316", bad, "default a");
 }
 
-TEST_CASE("windowed aggregates are typed, then reported as not supported", "[check][rules]") {
+TEST_CASE("windowed aggregates: types, guards and placement", "[check][rules]") {
   const std::string src = R"(import "events.edict"
 rule monthly on rental
   cite "x"
@@ -871,13 +871,44 @@ rule monthly on rental
   when (sum(event.chip_count * event.hours) over 30d by event.customer_hq where event.chip != "x") > 100
     or (count(event.chip) over 1d) > 3
     or (avg(event.chip) over 1d) > 3
+    or (min(event.hours) over 1d) > 3
+    or (max(event.hours) over 1d otherwise 0) > 3
+    or (sum(event.license) over 1d) > 3
 )";
   auto r = run(src);
-  CHECK(expect_diag(*r, "E0290", src, "sum").message == "windowed aggregates are not supported yet");
   expect_diag(*r, "E0291", src, "event.chip) over 1d", 1);
   CHECK(expect_diag(*r, "E0200", src, "event.chip) over 1d", 2).message ==
         "`avg` needs numbers, found `string`");
-  CHECK(r->count("E0290") == 3);
+  // An empty window has no minimum: the type is optional and needs a guard.
+  expect_diag(*r, "E0201", src, "min(");
+  CHECK(r->count("E0290") == 0);
+
+  // The sum's type is its operand's (number here); `count` is an int.
+  const std::string ok = R"(import "events.edict"
+rule monthly on rental
+  cite "x"
+  review "{sum(event.chip_count * event.hours) over 30d} {count(distinct event.chip) over 1d by event.datacenter}"
+  when (sum(event.chip_count * event.hours) over 30d) > 100
+    and ((min(event.hours) over 1d) otherwise 0) < 3
+    and (sum(event.chip_count) over 1d where event.license is present) > 1
+    and (sum(event.hours) over 7d where event.license is present) > 1
+)";
+  auto good = run(ok);
+  INFO(good->rendered);
+  CHECK(good->diags.empty());
+
+  const std::string bad = R"(import "events.edict"
+def busy(n: int): bool = (count() over 1d) > n
+rule monthly on rental
+  cite "x"
+  review
+  when busy(1) or (sum(count() over 1d) over 30d) > 100
+)";
+  auto b = run(bad);
+  CHECK(expect_diag(*b, "E0292", bad, "count() over 1d) > n").message ==
+        "windowed aggregates are only available in rules");
+  CHECK(expect_diag(*b, "E0292", bad, "count() over 1d) over").message ==
+        "a windowed aggregate cannot contain another one");
 }
 
 // ---- examples and tests ---------------------------------------------------------------------

@@ -1,0 +1,279 @@
+// Benchmark of stateful rules (issue 7): the reference workload alone, and
+// with one 30-day `sum ... by customer_id` rule added, over the same events.
+// Prints evaluation ns/event for both (the stateful figure includes updating
+// the windows), their ratio, and the memory the windows hold. The generated
+// corpus is in random time order over 3.5 years, so it runs twice: in input
+// order with a lateness covering the whole span (every event held), and
+// sorted by time with the default 1h lateness (the streaming case). Asserts
+// only that the interpreter and the JIT agree.
+//
+//   bench_window STATELESS_POLICY STATEFUL_POLICY EVENTS [--rounds N]
+#include <fmt/format.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "runtime/decoder.h"
+#include "runtime/engine/engine.h"
+#include "runtime/engine/output.h"
+#include "runtime/line_reader.h"
+#include "runtime/window/window.h"
+
+using namespace edict;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+using Batches = std::vector<std::unique_ptr<runtime::Batch>>;
+
+Batches decode_all(const engine::Policy& p, const std::string& events) {
+  Batches batches;
+  std::string error;
+  auto reader = runtime::LineReader::open(events, 1 << 20, &error);
+  if (!reader) {
+    std::fprintf(stderr, "cannot read %s: %s\n", events.c_str(), error.c_str());
+    std::exit(2);
+  }
+  runtime::Decoder decoder(p.schema());
+  std::vector<runtime::Line> lines;
+  while (reader->next(lines)) {
+    for (const runtime::Line& l : lines) {
+      if (batches.empty() || batches.back()->full())
+        batches.push_back(std::make_unique<runtime::Batch>(p.schema(), p.symbols(), 4096));
+      runtime::Batch& b = *batches.back();
+      if (l.too_long)
+        b.fail(b.begin_row(l.number), runtime::ErrorReason::LineTooLong, "too long");
+      else
+        decoder.decode(l.text, l.capacity, l.number, b);
+    }
+  }
+  return batches;
+}
+
+std::unique_ptr<engine::Policy> compile(const std::string& path, SourceManager& sources,
+                                        engine::Backend backend) {
+  DiagnosticSink sink;
+  auto p = engine::Policy::compile({path}, sources, sink, {backend, 2, {}});
+  if (!p) {
+    std::fputs(render_human(sources, sink.sorted()).c_str(), stderr);
+    std::exit(2);
+  }
+  return p;
+}
+
+// The events file with its lines sorted by their `time` (stable), for the streaming case.
+std::string sorted_copy(const std::string& events) {
+  std::ifstream in(events);
+  std::vector<std::pair<std::string, std::string>> lines;
+  for (std::string line; std::getline(in, line);) {
+    size_t at = line.find("\"time\":\"");
+    std::string key = at == std::string::npos ? "" : line.substr(at + 8, 20);
+    lines.emplace_back(std::move(key), std::move(line));
+  }
+  std::stable_sort(lines.begin(), lines.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string path = events + ".by-time.jsonl";
+  std::ofstream out(path);
+  for (const auto& l : lines) out << l.second << '\n';
+  return path;
+}
+
+struct StatefulRun {
+  double ns = 0, advance_ns = 0;
+  window::Stats stats;
+  std::vector<std::vector<uint8_t>> decisions;
+  uint64_t fired = 0, late = 0;
+};
+
+StatefulRun run_stateful(const engine::Policy& p, const std::string& events, const window::Options& options,
+                         int rounds) {
+  StatefulRun out;
+  std::vector<double> total, advance;
+  uint64_t n = 0;
+  for (int r = 0; r < rounds; ++r) {
+    Batches batches = decode_all(p, events);  // advance() writes the batches: decode afresh each round
+    window::WindowState windows(p.module(), p.interpreter(), p.schema(), options);
+    std::vector<engine::Results> results(batches.size());
+    for (size_t i = 0; i < batches.size(); ++i)
+      results[i].reserve(batches[i]->capacity(), p.module().rules.size());
+    n = 0;
+    for (auto& b : batches) n += b->size();
+    double adv = 0;
+    auto t = Clock::now();
+    for (size_t i = 0; i < batches.size(); ++i) {
+      auto a = Clock::now();
+      windows.advance(*batches[i]);
+      adv += seconds_since(a);
+      p.evaluate(*batches[i], results[i]);
+    }
+    total.push_back(seconds_since(t) * 1e9 / n);
+    advance.push_back(adv * 1e9 / n);
+    if (r == rounds - 1) {
+      out.stats = windows.stats();
+      // The rule that reads the aggregate (its functions name it).
+      const ir::AggregateInput& in = p.module().aggregates.at(0).inputs.at(0);
+      const size_t rule = static_cast<size_t>(p.module().functions[static_cast<size_t>(in.operand)].rule);
+      for (size_t i = 0; i < batches.size(); ++i) {
+        out.decisions.push_back(results[i].decision);
+        out.decisions.back().resize(batches[i]->size());
+        for (uint32_t row = 0; row < batches[i]->size(); ++row) {
+          out.fired += results[i].rule_fired(row, rule);
+          const runtime::RowError* e = batches[i]->error_of(row);
+          out.late += e && e->reason == runtime::ErrorReason::LateEvent;
+        }
+      }
+    }
+  }
+  out.ns = median(total);
+  out.advance_ns = median(advance);
+  return out;
+}
+
+// End to end as `edict eval -j 1` does it: read, decode, advance the windows,
+// evaluate, format JSONL (to /dev/null). Nanoseconds per event, median of
+// rounds; *advance_ns: the part spent updating the windows.
+double end_to_end_ns(const engine::Policy& p, const std::string& events, int rounds, double* advance_ns) {
+  std::vector<double> ns, adv;
+  for (int r = 0; r < rounds; ++r) {
+    std::string error;
+    auto reader = runtime::LineReader::open(events, 1 << 20, &error);
+    runtime::Decoder decoder(p.schema());
+    runtime::Batch batch(p.schema(), p.symbols(), 4096);
+    window::WindowState windows(p.module(), p.interpreter(), p.schema());
+    engine::Results res;
+    res.reserve(4096, p.module().rules.size());
+    engine::RecordWriter writer(p, engine::OutputFormat::Jsonl);
+    engine::Summary summary;
+    std::string out;
+    std::FILE* devnull = std::fopen("/dev/null", "wb");
+    std::vector<runtime::Line> lines;
+    uint64_t n = 0;
+    double in_advance = 0;
+    auto t = Clock::now();
+    while (reader->next(lines)) {
+      for (size_t i = 0; i < lines.size();) {
+        batch.clear();
+        for (; i < lines.size() && !batch.full(); ++i)
+          decoder.decode(lines[i].text, lines[i].capacity, lines[i].number, batch);
+        auto a = Clock::now();
+        windows.advance(batch);
+        in_advance += seconds_since(a);
+        p.evaluate(batch, res);
+        out.clear();
+        writer.write(batch, res, out, summary);
+        std::fwrite(out.data(), 1, out.size(), devnull);
+        n += batch.size();
+      }
+    }
+    ns.push_back(seconds_since(t) * 1e9 / static_cast<double>(n));
+    adv.push_back(in_advance * 1e9 / static_cast<double>(n));
+    std::fclose(devnull);
+  }
+  *advance_ns = median(adv);
+  return median(ns);
+}
+
+long max_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: bench_window STATELESS_POLICY STATEFUL_POLICY EVENTS [--rounds N]\n");
+    return 2;
+  }
+  std::string stateless_path = argv[1], stateful_path = argv[2], events = argv[3];
+  int rounds = 3;
+  for (int i = 4; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], "--rounds") == 0) rounds = std::max(1, std::atoi(argv[i + 1]));
+
+  SourceManager sources;
+  auto stateless = compile(stateless_path, sources, engine::Backend::Jit);
+  auto stateful = compile(stateful_path, sources, engine::Backend::Jit);
+  auto stateful_interp = compile(stateful_path, sources, engine::Backend::Interp);
+  if (stateful->module().aggregates.size() != 1) {
+    std::fprintf(stderr, "%s: expected exactly one windowed aggregate\n", stateful_path.c_str());
+    return 2;
+  }
+
+  Batches plain = decode_all(*stateless, events);
+  uint64_t n = 0;
+  for (auto& b : plain) n += b->size();
+  std::vector<engine::Results> res(plain.size());
+  for (size_t i = 0; i < plain.size(); ++i)
+    res[i].reserve(plain[i]->capacity(), stateless->module().rules.size());
+  std::vector<double> ns;
+  for (int r = 0; r < rounds; ++r) {
+    auto t = Clock::now();
+    for (size_t i = 0; i < plain.size(); ++i) stateless->evaluate(*plain[i], res[i]);
+    ns.push_back(seconds_since(t) * 1e9 / n);
+  }
+  plain.clear();
+  const double stateless_ns = median(ns);
+  const ir::Aggregate& agg = stateful->module().aggregates[0];
+  std::printf("stateful rules: %llu events from %s; added `%s`\n", (unsigned long long)n, events.c_str(),
+              agg.text.c_str());
+  std::printf("evaluation over decoded columns (JIT -O2), median of %d rounds:\n", rounds);
+  std::printf("  reference workload (stateless)     %8.2f ns/event\n", stateless_ns);
+
+  struct Mode {
+    const char* name;
+    std::string events;
+    int64_t lateness;
+  };
+  const std::string by_time = sorted_copy(events);
+  const Mode modes[] = {
+      {"sorted by time, --max-lateness 1h", by_time, window::Options{}.max_lateness},
+      {"input order, --max-lateness 1400d", events, int64_t{1400} * 86'400 * 1'000'000},
+  };
+  bool agree = true;
+  for (const Mode& mode : modes) {
+    window::Options options;
+    options.max_lateness = mode.lateness;
+    StatefulRun jit = run_stateful(*stateful, mode.events, options, rounds);
+    StatefulRun interp = run_stateful(*stateful_interp, mode.events, options, 1);
+    bool same = jit.decisions == interp.decisions;
+    agree = agree && same;
+    std::printf("  + 30-day sum by customer (%s):\n", mode.name);
+    std::printf(
+        "      %8.2f ns/event (%.2fx stateless; window update %.2f ns/event), rule fired %llu, late %llu\n",
+        jit.ns, jit.ns / stateless_ns, jit.advance_ns, (unsigned long long)jit.fired,
+        (unsigned long long)jit.late);
+    std::printf(
+        "      windows at the end: %llu events held under %llu keys, about %.1f MB (%zu B/event, %zu "
+        "B/key)\n",
+        (unsigned long long)jit.stats.events, (unsigned long long)jit.stats.keys, jit.stats.bytes / 1e6,
+        window::kEntryBytes, window::kKeyBytes);
+    std::printf("      interpreter and JIT: %s\n", same ? "same decisions" : "DISAGREE");
+  }
+  double unused = 0, e2e_advance = 0;
+  const double e2e_stateless = end_to_end_ns(*stateless, by_time, rounds, &unused);
+  const double e2e_stateful = end_to_end_ns(*stateful, by_time, rounds, &e2e_advance);
+  std::printf("end to end (read, decode, windows, evaluate, format JSONL), sorted by time, median of %d:\n",
+              rounds);
+  std::printf(
+      "  reference workload %8.1f ns/event; + 30-day sum %8.1f ns/event (%.2fx; window update %.1f)\n",
+      e2e_stateless, e2e_stateful, e2e_stateful / e2e_stateless, e2e_advance);
+  std::remove(by_time.c_str());
+  std::printf("peak resident memory of the benchmark process: %ld MB\n", max_rss_mb());
+  return agree ? 0 : 1;
+}

@@ -1,0 +1,624 @@
+// Windowed aggregate state: per aggregate, per key, the held events sorted
+// by time; queries fold the window's events in time order (ties in arrival
+// order), so a value depends only on which events the window holds, never on
+// when older ones were dropped or whether the state went through a
+// checkpoint.
+#include "runtime/window/window.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "compiler/support/time_util.h"
+
+namespace edict::window {
+namespace {
+
+constexpr int64_t kMinTime = std::numeric_limits<int64_t>::min();
+constexpr uint64_t kFirstSweep = 1024;  // held events before the first sweep of every key
+
+int64_t sub_saturating(int64_t a, int64_t b) {
+  int64_t r = 0;
+  return __builtin_sub_overflow(a, b, &r) ? kMinTime : r;
+}
+
+struct Entry {
+  int64_t time;
+  uint64_t bits;  // the operand's value (a pool id for strings); 0 for `count()`
+};
+static_assert(sizeof(Entry) == kEntryBytes);
+
+// A key's held events, sorted by time from `head` on; the prefix before
+// `head` is dropped and compacted away lazily.
+struct KeyWindow {
+  std::vector<Entry> entries;
+  size_t head = 0;
+  size_t size() const { return entries.size() - head; }
+};
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+runtime::ErrorReason reason_of(ir::FaultReason r) {
+  switch (r) {
+    case ir::FaultReason::IntOverflow: return runtime::ErrorReason::IntegerOverflow;
+    case ir::FaultReason::DivisionByZero: return runtime::ErrorReason::DivisionByZero;
+    case ir::FaultReason::NonFinite: return runtime::ErrorReason::NonFiniteNumber;
+    default: return runtime::ErrorReason::AbsentValue;
+  }
+}
+
+uint64_t fnv(uint64_t h, std::string_view s) {
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
+  return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+std::string hex(std::string_view s) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out.empty() ? "-" : out;
+}
+
+bool unhex(std::string_view s, std::string* out) {
+  out->clear();
+  if (s == "-") return true;
+  if (s.size() % 2) return false;
+  auto nibble = [](char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+  };
+  for (size_t i = 0; i < s.size(); i += 2) {
+    int a = nibble(s[i]), b = nibble(s[i + 1]);
+    if (a < 0 || b < 0) return false;
+    *out += static_cast<char>(a * 16 + b);
+  }
+  return true;
+}
+
+}  // namespace
+
+struct WindowState::Impl {
+  // One aggregate's inputs in one event kind, with the batch column of its result.
+  struct Input {
+    int aggregate;
+    const ir::AggregateInput* in;
+    int result_column;
+  };
+
+  struct Aggregate {
+    const ir::Aggregate* ir = nullptr;
+    std::unordered_map<std::string, KeyWindow, StringHash, std::equal_to<>> keys;
+    // `count(distinct s)` of strings: entries hold pool ids, counted by reference.
+    std::unordered_map<std::string, uint64_t, StringHash, std::equal_to<>> string_ids;
+    std::unordered_map<uint64_t, std::pair<std::string, uint64_t>> strings;  // id -> (text, references)
+    uint64_t next_string_id = 1;
+  };
+
+  // Per row, per input of its kind: what phase 1 evaluated.
+  // The key is a view of the batch's string or of `bits`, valid for the row.
+  struct Pending {
+    bool enters = false;
+    uint64_t operand = 0;
+    uint64_t bits = 0;
+    std::string_view key;
+  };
+
+  const ir::Module& module;
+  const interp::Interpreter& interp;
+  const runtime::Schema& schema;
+  Options options;
+  std::vector<Aggregate> aggregates;
+  std::vector<std::vector<Input>> inputs_of_kind;  // by event kind
+  std::vector<int> time_column;                    // by event kind
+  int64_t max_time = kMinTime;
+  bool seen_any = false;
+  uint64_t held = 0;  // events held over all windows, expired ones included until a sweep
+  // A key drops expired events when it is touched; a sweep of every key runs
+  // when `held` doubles since the last one, so held <= 2 * live + kFirstSweep
+  // at amortised O(1) per event. Sweeps never change a value: they drop only
+  // events no acceptable event can see.
+  uint64_t sweep_at = kFirstSweep;
+  std::vector<Pending> pending;
+  std::unordered_set<uint64_t> distinct_scratch;
+
+  Impl(const ir::Module& m, const interp::Interpreter& i, const runtime::Schema& s, const Options& o)
+      : module(m), interp(i), schema(s), options(o) {
+    aggregates.resize(m.aggregates.size());
+    inputs_of_kind.resize(s.kinds.size());
+    time_column.assign(s.kinds.size(), -1);
+    for (size_t k = 0; k < s.kinds.size(); ++k) {
+      const runtime::KindSpec& kind = s.kinds[k];
+      if (kind.time_field >= 0) time_column[k] = kind.fields[static_cast<size_t>(kind.time_field)].column;
+    }
+    for (size_t a = 0; a < m.aggregates.size(); ++a) {
+      aggregates[a].ir = &m.aggregates[a];
+      for (const ir::AggregateInput& in : m.aggregates[a].inputs) {
+        const runtime::KindSpec& kind = s.kinds.at(static_cast<size_t>(in.event));
+        inputs_of_kind[static_cast<size_t>(in.event)].push_back(
+            {static_cast<int>(a), &in, kind.fields.at(static_cast<size_t>(in.field)).column});
+      }
+    }
+  }
+
+  int64_t drop_before(const Aggregate& a) const {
+    if (!seen_any) return kMinTime;
+    return sub_saturating(sub_saturating(max_time, options.max_lateness), a.ir->window);
+  }
+
+  void release_string(Aggregate& a, uint64_t id) {
+    auto it = a.strings.find(id);
+    if (it == a.strings.end()) return;
+    if (--it->second.second == 0) {
+      a.string_ids.erase(it->second.first);
+      a.strings.erase(it);
+    }
+  }
+
+  uint64_t retain_string(Aggregate& a, std::string_view text) {
+    auto it = a.string_ids.find(text);
+    uint64_t id = 0;
+    if (it == a.string_ids.end()) {
+      id = a.next_string_id++;
+      a.string_ids.emplace(std::string(text), id);
+      a.strings.emplace(id, std::make_pair(std::string(text), uint64_t{0}));
+    } else {
+      id = it->second;
+    }
+    ++a.strings[id].second;
+    return id;
+  }
+
+  bool string_operand(const Aggregate& a) const { return a.ir->operand == ir::Ty::Str; }
+
+  // Drops a key's events at or before `limit`; true when the key is empty.
+  bool evict(Aggregate& a, KeyWindow& w, int64_t limit) {
+    while (w.head < w.entries.size() && w.entries[w.head].time <= limit) {
+      if (string_operand(a)) release_string(a, w.entries[w.head].bits);
+      ++w.head;
+      --held;
+    }
+    if (w.head > 16 && w.head * 2 > w.entries.size()) {
+      w.entries.erase(w.entries.begin(), w.entries.begin() + static_cast<std::ptrdiff_t>(w.head));
+      w.head = 0;
+    }
+    return w.size() == 0;
+  }
+
+  void sweep() {
+    for (Aggregate& a : aggregates) {
+      int64_t limit = drop_before(a);
+      for (auto it = a.keys.begin(); it != a.keys.end();)
+        it = evict(a, it->second, limit) ? a.keys.erase(it) : std::next(it);
+    }
+  }
+
+  // A key's bytes: a string's own, else the value's 8 bytes (held in p.bits).
+  static void set_key(const ir::Aggregate& agg, uint64_t bits, const runtime::Batch& batch, Pending& p) {
+    if (agg.key == ir::Ty::Str) {
+      p.key = batch.string(static_cast<uint32_t>(bits));
+      return;
+    }
+    if (agg.key == ir::Ty::Number) {
+      double d = 0;
+      std::memcpy(&d, &bits, sizeof d);
+      if (d == 0) bits = 0;  // -0.0 and 0.0 are one key, as `==` says
+    }
+    p.bits = bits;
+    p.key = std::string_view(reinterpret_cast<const char*>(&p.bits), sizeof p.bits);
+  }
+
+  void fail_fault(runtime::Batch& batch, uint32_t row, const ir::Aggregate& agg, uint32_t site,
+                  ir::FaultReason reason) {
+    std::string where;
+    if (site < module.fault_sites.size() && module.sources) {
+      const Span& span = module.fault_sites[site].span;
+      if (span.valid() && span.file < module.sources->size()) {
+        LineCol lc = module.sources->line_col(span.file, span.begin);
+        where = fmt::format(" ({}:{}:{})", module.sources->file(span.file).path, lc.line, lc.column);
+      }
+    }
+    batch.fail(row, reason_of(reason),
+               fmt::format("{} while computing the windowed aggregate `{}`{}", ir::fault_reason_text(reason),
+                           agg.text, where));
+  }
+
+  // The aggregate over the held events of `w` with times in (t - window, t]:
+  // its bits and presence, or a fault reason.
+  ir::FaultReason fold(const Aggregate& a, const KeyWindow& w, int64_t t, uint64_t* out, bool* present) {
+    const ir::Aggregate& agg = *a.ir;
+    auto by_time = [](int64_t x, const Entry& e) { return x < e.time; };
+    auto begin = w.entries.begin() + static_cast<std::ptrdiff_t>(w.head);
+    auto lo = std::upper_bound(begin, w.entries.end(), sub_saturating(t, agg.window), by_time);
+    auto hi = std::upper_bound(lo, w.entries.end(), t, by_time);
+    const int64_t n = hi - lo;
+    *present = true;
+    auto as_double = [&](uint64_t bits) {
+      if (agg.operand == ir::Ty::Number) {
+        double d = 0;
+        std::memcpy(&d, &bits, sizeof d);
+        return d;
+      }
+      return static_cast<double>(static_cast<int64_t>(bits));
+    };
+    auto put_double = [&](double d) {
+      if (!std::isfinite(d)) return ir::FaultReason::NonFinite;
+      std::memcpy(out, &d, sizeof d);
+      return ir::FaultReason::None;
+    };
+    switch (agg.fn) {
+      case ir::AggFn::Count: *out = static_cast<uint64_t>(n); return ir::FaultReason::None;
+      case ir::AggFn::CountDistinct: {
+        distinct_scratch.clear();
+        for (auto it = lo; it != hi; ++it) {
+          uint64_t bits = it->bits;
+          if (agg.operand == ir::Ty::Number && as_double(bits) == 0) bits = 0;
+          distinct_scratch.insert(bits);
+        }
+        *out = distinct_scratch.size();
+        return ir::FaultReason::None;
+      }
+      case ir::AggFn::Sum:
+        if (agg.operand == ir::Ty::Number) {
+          double s = 0;
+          for (auto it = lo; it != hi; ++it) s += as_double(it->bits);
+          return put_double(s);
+        } else {
+          int64_t s = 0;
+          for (auto it = lo; it != hi; ++it)
+            if (__builtin_add_overflow(s, static_cast<int64_t>(it->bits), &s))
+              return ir::FaultReason::IntOverflow;
+          *out = static_cast<uint64_t>(s);
+          return ir::FaultReason::None;
+        }
+      case ir::AggFn::Avg: {
+        if (n == 0) {
+          *present = false;
+          return ir::FaultReason::None;
+        }
+        double s = 0;
+        for (auto it = lo; it != hi; ++it) s += as_double(it->bits);
+        return put_double(s / static_cast<double>(n));
+      }
+      case ir::AggFn::Min:
+      case ir::AggFn::Max: {
+        if (n == 0) {
+          *present = false;
+          return ir::FaultReason::None;
+        }
+        const bool want_max = agg.fn == ir::AggFn::Max;
+        uint64_t best = lo->bits;
+        for (auto it = lo + 1; it != hi; ++it) {
+          bool better =
+              agg.operand == ir::Ty::Number
+                  ? (want_max ? as_double(it->bits) > as_double(best) : as_double(it->bits) < as_double(best))
+                  : (want_max ? static_cast<int64_t>(it->bits) > static_cast<int64_t>(best)
+                              : static_cast<int64_t>(it->bits) < static_cast<int64_t>(best));
+          if (better) best = it->bits;
+        }
+        *out = best;
+        return ir::FaultReason::None;
+      }
+    }
+    return ir::FaultReason::None;
+  }
+
+  static void write(runtime::Batch& batch, int column, uint32_t row, uint64_t bits, bool present) {
+    runtime::Column& col = batch.column(static_cast<size_t>(column));
+    col.data<uint64_t>()[row] = present ? bits : 0;  // int, number, time and duration columns are 8 bytes
+    if (!col.present.empty()) col.present[row] = present ? 1 : 0;
+  }
+
+  void advance(runtime::Batch& batch) {
+    std::vector<const void*> data(batch.schema().columns.size());
+    std::vector<const uint8_t*> present(data.size());
+    for (size_t c = 0; c < data.size(); ++c) {
+      data[c] = batch.column(c).storage.data();
+      present[c] = batch.column(c).present.empty() ? nullptr : batch.column(c).present.data();
+    }
+    EdictColumns columns{batch.size(), batch.kinds(), data.data(), present.data(), &batch};
+    for (uint32_t row = 0; row < batch.size(); ++row) {
+      uint8_t kind = batch.kind(row);
+      if (kind == runtime::kErrorRow || kind >= inputs_of_kind.size()) continue;
+      const std::vector<Input>& inputs = inputs_of_kind[kind];
+      if (inputs.empty() || time_column[kind] < 0) continue;
+      const int64_t t = batch.column(static_cast<size_t>(time_column[kind])).data<int64_t>()[row];
+      if (seen_any && t < sub_saturating(max_time, options.max_lateness)) {
+        batch.fail(
+            row, runtime::ErrorReason::LateEvent,
+            fmt::format("event time {} is more than {} (--max-lateness) before the latest event time {}; "
+                        "its windows may no longer be complete",
+                        format_time(t), format_duration(options.max_lateness), format_time(max_time)));
+        continue;
+      }
+      // The latest time moves with every event that is not late, even one
+      // rejected below: expiry then never drops what an acceptable event
+      // could still see.
+      seen_any = true;
+      max_time = std::max(max_time, t);
+      // Phase 1: evaluate every input; a fault rejects the event uncounted.
+      pending.resize(inputs.size());
+      uint64_t entering = 0;
+      bool failed = false;
+      for (size_t i = 0; i < inputs.size() && !failed; ++i) {
+        const ir::AggregateInput& in = *inputs[i].in;
+        const ir::Aggregate& agg = *aggregates[static_cast<size_t>(inputs[i].aggregate)].ir;
+        Pending& p = pending[i];
+        uint32_t site = ir::kNoSite;
+        ir::FaultReason why = ir::FaultReason::None;
+        uint64_t bits = 0;
+        p.key = {};
+        if (in.key != ir::kNoFunc) {
+          if (!interp.eval_function(in.key, columns, row, &bits, &site, &why)) {
+            fail_fault(batch, row, agg, site, why);
+            failed = true;
+            break;
+          }
+          set_key(agg, bits, batch, p);
+        }
+        p.enters = true;
+        if (in.filter != ir::kNoFunc) {
+          if (!interp.eval_function(in.filter, columns, row, &bits, &site, &why)) {
+            fail_fault(batch, row, agg, site, why);
+            failed = true;
+            break;
+          }
+          p.enters = bits != 0;
+        }
+        p.operand = 0;
+        if (p.enters && in.operand != ir::kNoFunc) {
+          if (!interp.eval_function(in.operand, columns, row, &p.operand, &site, &why)) {
+            fail_fault(batch, row, agg, site, why);
+            failed = true;
+            break;
+          }
+        }
+        entering += p.enters ? 1 : 0;
+      }
+      if (failed) continue;
+      // Phase 2: the state limit, counted after dropping what has expired.
+      if (held + entering > options.max_events) {
+        sweep();
+        if (held + entering > options.max_events) {
+          batch.fail(row, runtime::ErrorReason::WindowStateLimit,
+                     fmt::format("the windows already hold {} events, the limit (--max-window-events); "
+                                 "this event was not counted",
+                                 held));
+          continue;
+        }
+      }
+      // Phase 3: enter the windows, then read each aggregate for this event.
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        Aggregate& a = aggregates[static_cast<size_t>(inputs[i].aggregate)];
+        Pending& p = pending[i];
+        auto it = a.keys.find(p.key);
+        if (it == a.keys.end()) {
+          if (!p.enters) {
+            // No held events for this key: an empty window (never faults).
+            KeyWindow empty;
+            uint64_t bits = 0;
+            bool has = false;
+            fold(a, empty, t, &bits, &has);
+            write(batch, inputs[i].result_column, row, bits, has);
+            continue;
+          }
+          it = a.keys.emplace(std::string(p.key), KeyWindow{}).first;
+        }
+        KeyWindow& w = it->second;
+        if (p.enters) {
+          Entry e{t, string_operand(a) ? retain_string(a, batch.string(static_cast<uint32_t>(p.operand)))
+                                       : p.operand};
+          auto pos =
+              std::upper_bound(w.entries.begin() + static_cast<std::ptrdiff_t>(w.head), w.entries.end(), t,
+                               [](int64_t x, const Entry& y) { return x < y.time; });
+          w.entries.insert(pos, e);
+          ++held;
+        }
+        uint64_t bits = 0;
+        bool has = false;
+        ir::FaultReason why = fold(a, w, t, &bits, &has);
+        evict(a, w, drop_before(a));
+        if (w.size() == 0) a.keys.erase(it);
+        if (why != ir::FaultReason::None) {
+          // The event counts; only this event's value cannot be computed.
+          batch.fail(
+              row, reason_of(why),
+              fmt::format("{} in the windowed aggregate `{}`", ir::fault_reason_text(why), a.ir->text));
+          continue;
+        }
+        write(batch, inputs[i].result_column, row, bits, has);
+      }
+      if (held > sweep_at) {
+        sweep();
+        sweep_at = std::max(kFirstSweep, 2 * held);
+      }
+    }
+  }
+
+  uint64_t fingerprint() const {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const ir::Aggregate& a : module.aggregates) {
+      h = fnv(h, a.name);
+      h = fnv(h, a.text);
+      h = fnv(h, ir::agg_fn_name(a.fn));
+      h = fnv(h, std::to_string(a.window));
+      h = fnv(h, ir::ty_name(a.operand));
+      h = fnv(h, ir::ty_name(a.key));
+      for (const ir::AggregateInput& in : a.inputs)
+        h = fnv(h, module.events[static_cast<size_t>(in.event)].name);
+    }
+    return h;
+  }
+};
+
+WindowState::WindowState(const ir::Module& module, const interp::Interpreter& interpreter,
+                         const runtime::Schema& schema, const Options& options)
+    : impl_(std::make_unique<Impl>(module, interpreter, schema, options)) {}
+
+WindowState::~WindowState() = default;
+
+bool WindowState::active() const {
+  return !impl_->aggregates.empty();
+}
+
+void WindowState::advance(runtime::Batch& batch) {
+  if (active()) impl_->advance(batch);
+}
+
+Stats WindowState::stats() const {
+  Stats s;
+  for (const Impl::Aggregate& a : impl_->aggregates) {
+    s.keys += a.keys.size();
+    for (const auto& [key, w] : a.keys) s.bytes += kKeyBytes + key.size();
+  }
+  s.events = impl_->held;
+  s.bytes += kEntryBytes * s.events;
+  return s;
+}
+
+// Text format, one record per line:
+//   edict-window-checkpoint 1
+//   fingerprint HEX
+//   clock SEEN MAX_TIME SWEEP_AT
+//   aggregate INDEX KEYS
+//   key HEXKEY N TIME VALUE ... (VALUE: the bits in decimal, or s:HEX for strings)
+bool WindowState::save(const std::string& path, std::string* error) const {
+  const Impl& m = *impl_;
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) {
+      *error = fmt::format("cannot write `{}`: {}", tmp, std::strerror(errno));
+      return false;
+    }
+    out << "edict-window-checkpoint 1\n";
+    out << fmt::format("fingerprint {:016x}\n", m.fingerprint());
+    out << fmt::format("clock {} {} {}\n", m.seen_any ? 1 : 0, m.max_time, m.sweep_at);
+    for (size_t a = 0; a < m.aggregates.size(); ++a) {
+      const Impl::Aggregate& agg = m.aggregates[a];
+      out << fmt::format("aggregate {} {}\n", a, agg.keys.size());
+      // Keys in sorted order so equal states give equal files.
+      std::vector<const std::string*> keys;
+      for (const auto& [k, w] : agg.keys) keys.push_back(&k);
+      std::sort(keys.begin(), keys.end(), [](const std::string* x, const std::string* y) { return *x < *y; });
+      for (const std::string* k : keys) {
+        const KeyWindow& w = agg.keys.at(*k);
+        std::string line = fmt::format("key {} {}", hex(*k), w.size());
+        for (size_t i = w.head; i < w.entries.size(); ++i) {
+          const Entry& e = w.entries[i];
+          if (m.string_operand(agg))
+            line += fmt::format(" {} s:{}", e.time, hex(agg.strings.at(e.bits).first));
+          else
+            line += fmt::format(" {} {}", e.time, e.bits);
+        }
+        out << line << '\n';
+      }
+    }
+    out << "end\n";
+    out.flush();
+    if (!out) {
+      *error = fmt::format("cannot write `{}`", tmp);
+      return false;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    *error = fmt::format("cannot replace `{}`: {}", path, std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+bool WindowState::load(const std::string& path, std::string* error) {
+  Impl& m = *impl_;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = fmt::format("cannot read `{}`: {}", path, std::strerror(errno));
+    return false;
+  }
+  auto bad = [&](size_t line, const std::string& what) {
+    *error = fmt::format("{}:{}: not a valid window checkpoint: {}", path, line, what);
+    return false;
+  };
+  std::string text;
+  size_t line_no = 0;
+  auto next = [&](std::istringstream& ls) {
+    if (!std::getline(in, text)) return false;
+    ++line_no;
+    ls.clear();
+    ls.str(text);
+    return true;
+  };
+  std::istringstream ls;
+  std::string word;
+  if (!next(ls) || text != "edict-window-checkpoint 1") return bad(1, "unknown header");
+  uint64_t fp = 0;
+  if (!next(ls) || !(ls >> word) || word != "fingerprint" || !(ls >> std::hex >> fp))
+    return bad(line_no, "expected `fingerprint`");
+  ls >> std::dec;
+  if (fp != m.fingerprint()) {
+    *error =
+        fmt::format("`{}` holds the windows of a different policy (its windowed aggregates changed)", path);
+    return false;
+  }
+  int seen = 0;
+  int64_t max_time = 0;
+  uint64_t sweep_at = 0;
+  if (!next(ls) || !(ls >> word) || word != "clock" || !(ls >> seen >> max_time >> sweep_at))
+    return bad(line_no, "expected `clock`");
+  std::vector<Impl::Aggregate> aggs(m.aggregates.size());
+  uint64_t held = 0;
+  for (size_t a = 0; a < aggs.size(); ++a) {
+    aggs[a].ir = m.aggregates[a].ir;
+    size_t index = 0, keys = 0;
+    if (!next(ls) || !(ls >> word) || word != "aggregate" || !(ls >> index >> keys) || index != a)
+      return bad(line_no, "expected `aggregate`");
+    for (size_t k = 0; k < keys; ++k) {
+      std::string hexkey, key;
+      size_t n = 0;
+      if (!next(ls) || !(ls >> word) || word != "key" || !(ls >> hexkey >> n) || !unhex(hexkey, &key))
+        return bad(line_no, "expected `key`");
+      KeyWindow w;
+      for (size_t i = 0; i < n; ++i) {
+        Entry e{0, 0};
+        std::string value;
+        if (!(ls >> e.time >> value)) return bad(line_no, "truncated key");
+        if (value.rfind("s:", 0) == 0) {
+          std::string s;
+          if (!unhex(value.substr(2), &s)) return bad(line_no, "bad string");
+          e.bits = m.retain_string(aggs[a], s);
+        } else {
+          errno = 0;
+          char* end = nullptr;
+          e.bits = std::strtoull(value.c_str(), &end, 10);
+          if (errno || *end) return bad(line_no, "bad value");
+        }
+        if (!w.entries.empty() && e.time < w.entries.back().time) return bad(line_no, "times out of order");
+        w.entries.push_back(e);
+      }
+      held += n;
+      if (!aggs[a].keys.emplace(key, std::move(w)).second) return bad(line_no, "duplicate key");
+    }
+  }
+  if (!next(ls) || text != "end") return bad(line_no, "expected `end` (truncated file?)");
+  m.aggregates = std::move(aggs);
+  m.seen_any = seen != 0;
+  m.max_time = max_time;
+  m.sweep_at = sweep_at;
+  m.held = held;
+  return true;
+}
+
+}  // namespace edict::window
