@@ -1016,6 +1016,27 @@ bool Checker::coerce(const ast::Expr& e, Type& t, const Type& target) {
   return false;
 }
 
+namespace {
+// A literal of each scalar type, for hints on literals of the wrong type.
+const char* literal_example(TypeKind k) {
+  switch (k) {
+    case TypeKind::Int: return "64";
+    case TypeKind::Number: return "1.5";
+    case TypeKind::Bool: return "true";
+    case TypeKind::String: return "\"text\"";
+    case TypeKind::Time: return "2024-03-01T00:00:00Z";
+    case TypeKind::Date: return "2024-03-01";
+    case TypeKind::Duration: return "30d";
+    default: return nullptr;
+  }
+}
+bool is_literal(const ast::Expr& e) {
+  using K = ast::ExprKind;
+  return e.kind == K::Int || e.kind == K::Number || e.kind == K::String || e.kind == K::Bool ||
+         e.kind == K::Date || e.kind == K::Time || e.kind == K::Duration;
+}
+}  // namespace
+
 bool Checker::expect_type(const ast::Expr& e, Type t, const Type& target, const std::string& what) {
   if (t.is_error() || target.is_error()) return false;
   t = require_value(e, t);
@@ -1026,6 +1047,8 @@ bool Checker::expect_type(const ast::Expr& e, Type t, const Type& target, const 
     diag.help = fmt::format("write a time, like `{}T00:00:00Z`", e.text.empty() ? "2024-03-01" : e.text);
   else if (target.kind == TypeKind::Country && t.kind == TypeKind::String)
     diag.help = "write the country code as a literal, like `\"CN\"`";
+  else if (const char* like = literal_example(target.kind); like && is_literal(e))
+    diag.help = fmt::format("write a literal of type {}, like `{}`", type_text(target), like);
   return false;
 }
 

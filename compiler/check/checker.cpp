@@ -362,7 +362,14 @@ const ast::Decl* Checker::resolve_global(const std::string& name, Span where, Fi
   if (file_has_failed_import(from)) return nullptr;
   auto& diag = sink_.error(code, where, fmt::format("unknown {} `{}`", what, name));
   std::string near = this->near(name, candidates);
-  if (!near.empty()) diag.help = fmt::format("did you mean `{}`?", near);
+  if (!near.empty())
+    diag.help = fmt::format("did you mean `{}`?", near);
+  else if (std::string_view(code) == "E0106")
+    diag.help = fmt::format(
+        "declare it with `example {}: KIND = {{ ... }}`, or give the event inline: `given KIND {{ ... }}`",
+        name);
+  else if (std::string_view(code) == "E0105")
+    diag.help = "name a rule declared with `rule NAME on KIND` in this file or one it imports";
   return nullptr;
 }
 
