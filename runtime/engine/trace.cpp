@@ -258,6 +258,18 @@ std::string describe_window(const ir::Rule& r) {
   return out;
 }
 
+// fault_message (output.h) for the traced module, whose fault sites are its own.
+std::string fault_text(const ir::Module& m, int rule, uint32_t site, ir::FaultReason reason) {
+  std::string where;
+  if (site < m.fault_sites.size() && m.fault_sites[site].span.valid() && m.sources) {
+    Span sp = m.fault_sites[site].span;
+    LineCol lc = m.sources->line_col(sp.file, sp.begin);
+    where = fmt::format(" ({}:{}:{})", m.sources->file(sp.file).path, lc.line, lc.column);
+  }
+  return fmt::format("{} in rule `{}`{}", ir::fault_reason_text(reason),
+                     m.rules[static_cast<size_t>(rule)].name, where);
+}
+
 const char* state_name(State s) {
   switch (s) {
     case State::Value: return "value";
@@ -365,7 +377,7 @@ RuleTrace Tracer::trace_rule(int rule, const EdictColumns& columns, uint32_t row
     case interp::RuleResult::NotFired: t.status = RuleTrace::Status::NotFired; break;
     default:
       t.status = RuleTrace::Status::Error;
-      t.error = fault_message(*policy_, static_cast<uint32_t>(rule), raw.result.site, raw.result.reason);
+      t.error = fault_text(module_, rule, raw.result.site, raw.result.reason);
   }
   const ast::RuleDecl* decl = policy_->checked().rules[static_cast<size_t>(rule)].decl;
   if (decl->when) t.when = tree(*decl->when, raw, columns);

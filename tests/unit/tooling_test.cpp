@@ -2,6 +2,8 @@
 // decision diffs.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -9,6 +11,7 @@
 
 #include "runtime/engine/coverage.h"
 #include "runtime/engine/diff.h"
+#include "runtime/engine/output.h"
 #include "runtime/engine/testing.h"
 #include "runtime/engine/trace.h"
 
@@ -245,4 +248,50 @@ TEST_CASE("diff refuses schemas that read events differently, not reordered ones
   CHECK(d[0] == "field `ev.n` is int in the old policy but num in the new one");
   CHECK(d[1] == "field `ev.s` is str? in the old policy but str in the new one");
   CHECK(d[2] == "event kind `other` is declared only in the new policy");
+}
+
+TEST_CASE("traces agree with the engine on every step of the conformance corpus", "[trace]") {
+  // Tracing lowers each policy again with every value kept; on every test
+  // event it must reach the same result per rule (fired, not, fault) as the
+  // interpreter running the optimised module, and every fired or unfired
+  // rule's `when` must have a value.
+  namespace fs = std::filesystem;
+  size_t files = 0, rules_checked = 0;
+  for (const auto& entry : fs::directory_iterator(std::string(EDICT_SOURCE_DIR) + "/tests/conformance")) {
+    if (entry.path().extension() != ".edict") continue;
+    ++files;
+    SourceManager sources;
+    DiagnosticSink sink;
+    engine::CompileOptions options;
+    options.backend = engine::Backend::Interp;
+    auto policy = engine::Policy::compile({entry.path().string()}, sources, sink, options);
+    INFO(entry.path().string());
+    REQUIRE(policy);
+    std::string error;
+    auto tracer = engine::Tracer::create(*policy, &error);
+    INFO(error);
+    REQUIRE(tracer);
+    engine::run_tests(*policy, [&](const engine::StepOutcome& s, const runtime::Batch& batch) {
+      std::vector<const void*> data;
+      std::vector<const uint8_t*> present;
+      EdictColumns cols = engine::Policy::columns_of(batch, data, present);
+      for (size_t r = 0; r < policy->module().rules.size(); ++r) {
+        interp::RuleResult plain = policy->interpreter().eval_rule(static_cast<int>(r), cols, 0);
+        engine::RawTrace raw = tracer->raw_trace(static_cast<int>(r), cols, 0);
+        INFO("test " << s.test << ", step " << s.step + 1 << ", rule " << policy->module().rules[r].name);
+        CHECK(raw.result.kind == plain.kind);
+        CHECK(raw.result.reason == plain.reason);
+        engine::RuleTrace t = tracer->trace_rule(static_cast<int>(r), cols, 0);
+        if (plain.kind == interp::RuleResult::Fault)
+          CHECK(t.error ==
+                engine::fault_message(*policy, static_cast<uint32_t>(r), plain.site, plain.reason));
+        if (t.when &&
+            (t.status == engine::RuleTrace::Status::Fired || t.status == engine::RuleTrace::Status::NotFired))
+          CHECK(t.when->state == engine::TraceNode::State::Value);
+        ++rules_checked;
+      }
+    });
+  }
+  CHECK(files >= 30);
+  CHECK(rules_checked > 100);
 }
