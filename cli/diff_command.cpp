@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/tooling.h"
@@ -67,6 +68,9 @@ void add_diff_options(CLI::App& cmd, DiffOptions& o) {
   cmd.add_option("--max-line-bytes", o.max_line_bytes, "Longest input line decoded; longer lines are errors")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
+  cmd.add_option("-j,--threads", o.threads, "1: evaluate the versions one after the other; 2: side by side")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 2));
   cmd.add_flag("-q,--quiet", o.quiet, "No timing line on standard error");
   add_limit_options(cmd, o.limits);
 }
@@ -114,12 +118,22 @@ int run_diff(const DiffOptions& o) {
     for (size_t i = 0; i < lines.size();) {
       a.batch.clear();
       b.batch.clear();
-      for (; i < lines.size() && !a.batch.full(); ++i) {
-        add_line(a, lines[i], o.max_line_bytes);
-        add_line(b, lines[i], o.max_line_bytes);
+      size_t end = std::min(lines.size(), i + kBatch);
+      // The versions are independent until compared: the new one runs on a
+      // second thread while this one runs the old.
+      auto run_side = [&](Side& side, const engine::Policy& policy) {
+        for (size_t k = i; k < end; ++k) add_line(side, lines[k], o.max_line_bytes);
+        policy.evaluate(side.batch, side.results);
+      };
+      if (o.threads > 1) {
+        std::thread other([&] { run_side(b, *new_policy); });
+        run_side(a, *old_policy);
+        other.join();
+      } else {
+        run_side(a, *old_policy);
+        run_side(b, *new_policy);
       }
-      old_policy->evaluate(a.batch, a.results);
-      new_policy->evaluate(b.batch, b.results);
+      i = end;
       records.clear();
       diff.compare(a.batch, a.results, b.batch, b.results, out ? &records : nullptr);
       if (out && !records.empty() && std::fwrite(records.data(), 1, records.size(), out) != records.size())
