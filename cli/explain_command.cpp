@@ -70,8 +70,7 @@ void add_explain_options(CLI::App& cmd, ExplainOptions& o) {
 
 int run_explain(const ExplainOptions& o) {
   std::vector<std::string> policy_args;
-  std::string events;
-  split_policies_and_events(o.inputs, policy_args, events);
+  std::string events = split_policies_and_events(o.inputs, policy_args);
   SourceManager sources;
   auto policy = load_policy(policy_args, o.engine == "jit" ? engine::Backend::Jit : engine::Backend::Interp,
                             o.limits, sources);

@@ -13,9 +13,9 @@ bool is_policy_path(const std::string& p) {
   return ends(".edict") || ends(".edict.md");
 }
 
-void split_policies_and_events(const std::vector<std::string>& inputs, std::vector<std::string>& policies,
-                               std::string& events) {
-  events = "-";
+std::string split_policies_and_events(const std::vector<std::string>& inputs,
+                                      std::vector<std::string>& policies) {
+  std::string events("-");
   for (size_t i = 0; i < inputs.size(); ++i) {
     const std::string& a = inputs[i];
     bool last = i + 1 == inputs.size();
@@ -24,6 +24,7 @@ void split_policies_and_events(const std::vector<std::string>& inputs, std::vect
     else
       policies.push_back(a);
   }
+  return events;
 }
 
 std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& paths, engine::Backend backend,

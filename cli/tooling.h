@@ -21,8 +21,9 @@ std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& path
 bool is_policy_path(const std::string& path);
 
 // `POLICY... [EVENTS]`: the last argument is the events file when it is `-`
-// or neither a policy file nor a folder (and not the only argument).
-void split_policies_and_events(const std::vector<std::string>& inputs, std::vector<std::string>& policies,
-                               std::string& events);
+// or neither a policy file nor a folder (and not the only argument); returns
+// it (`-` when none) and appends the others to `policies`.
+std::string split_policies_and_events(const std::vector<std::string>& inputs,
+                                      std::vector<std::string>& policies);
 
 }  // namespace edict::cli
