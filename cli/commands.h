@@ -97,7 +97,7 @@ struct DiffOptions {
   std::string events = "-";
   std::string output;  // JSONL per changed event
   int examples = 5;
-  int threads = 2;
+  int threads = 1;
   std::string engine = "jit";
   size_t max_line_bytes = 1 << 20;
   bool quiet = false;

@@ -68,7 +68,8 @@ void add_diff_options(CLI::App& cmd, DiffOptions& o) {
   cmd.add_option("--max-line-bytes", o.max_line_bytes, "Longest input line decoded; longer lines are errors")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
-  cmd.add_option("-j,--threads", o.threads, "1: evaluate the versions one after the other; 2: side by side")
+  cmd.add_option("-j,--threads", o.threads,
+                 "1: evaluate the versions one after the other; 2: side by side on two threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 2));
   cmd.add_flag("-q,--quiet", o.quiet, "No timing line on standard error");

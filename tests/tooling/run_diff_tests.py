@@ -7,6 +7,7 @@
   exactly the ones an independent computation finds (bench/reference_impl.py
   for the old decisions, the same rule with the new threshold in Python for
   the new ones), and the summary names the transition;
+  The same with -j 2 (the versions side by side) is byte-identical.
 - identical: a policy against itself changes nothing and exits 0;
 - schema: a copy that declares a field with another type is refused, naming
   the field.
@@ -69,6 +70,11 @@ def test_threshold(edict, work, events):
             b = sorted(new_fired(e, a))
             if a != b or decision(a) != decision(b):
                 expected[n] = (decision(a), a, decision(b), b)
+    changes2 = os.path.join(work, "changes-j2.jsonl")
+    p2 = subprocess.run([edict, "diff", "-q", "-j", "2", POLICIES, new, events, "-o", changes2], capture_output=True,
+                        timeout=600)
+    check(p2.returncode == 1 and p2.stdout == p.stdout and open(changes2).read() == open(changes).read(),
+          "threshold: -j 2 reports differently from -j 1")
     check(len(expected) > 20, f"threshold: the amendment moves only {len(expected)} events; pick a larger log")
     got = {}
     for line in open(changes):
