@@ -9,6 +9,7 @@
 #include <string>
 #include <tuple>
 
+#include "runtime/decoder.h"
 #include "runtime/engine/coverage.h"
 #include "runtime/engine/diff.h"
 #include "runtime/engine/output.h"
@@ -294,4 +295,66 @@ TEST_CASE("traces agree with the engine on every step of the conformance corpus"
   }
   CHECK(files >= 30);
   CHECK(rules_checked > 100);
+}
+
+TEST_CASE("diff matches rules by name and counts transitions per event", "[diff]") {
+  const std::string events = "event ev { time: time, n: int }\n";
+  auto old_p = compile(events +
+                       "rule big on ev\n  cite \"a\"\n  deny\n  when event.n > 10\n\n"
+                       "rule gone on ev\n  cite \"b\"\n  report\n  when event.n == 5\n");
+  // `big` moves its threshold, `gone` is removed, `fresh` is new.
+  auto new_p = compile(events +
+                       "rule fresh on ev\n  cite \"c\"\n  review\n  when event.n == 5\n\n"
+                       "rule big on ev\n  cite \"a\"\n  deny\n  when event.n > 20\n");
+  const std::vector<std::string> lines = {
+      R"({"kind":"ev","id":"e1","time":"2024-01-01T00:00:00Z","n":15})",  // deny -> allow
+      R"({"kind":"ev","id":"e2","time":"2024-01-01T00:00:00Z","n":25})",  // deny -> deny, same rules
+      R"({"kind":"ev","id":"e3","time":"2024-01-01T00:00:00Z","n":5})",   // report -> review
+      R"({"kind":"ev","id":"e4","time":"2024-01-01T00:00:00Z"})",         // undecodable in both
+      R"({"kind":"ev","id":"e5","time":"2024-01-01T00:00:00Z","n":12})",  // deny -> allow
+  };
+  auto side = [&](const engine::Policy& p, runtime::Batch& batch, engine::Results& results) {
+    runtime::Decoder decoder(p.schema());
+    std::vector<std::string> padded;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      padded.push_back(lines[i] + std::string(64, '\0'));
+      decoder.decode(std::string_view(padded.back().data(), lines[i].size()), padded.back().size(), i + 1,
+                     batch);
+    }
+    results.reserve(batch.capacity(), p.module().rules.size());
+    p.evaluate(batch, results);
+  };
+  runtime::Batch ba(old_p->policy->schema(), old_p->policy->symbols(), 8),
+      bb(new_p->policy->schema(), new_p->policy->symbols(), 8);
+  engine::Results ra, rb;
+  side(*old_p->policy, ba, ra);
+  side(*new_p->policy, bb, rb);
+  engine::DecisionDiff diff(*old_p->policy, *new_p->policy, 1);
+  std::string records;
+  diff.compare(ba, ra, bb, rb, &records);
+  CHECK(diff.events() == 5);
+  CHECK(diff.changed() == 3);
+  const auto& t = diff.transitions();
+  REQUIRE(t.size() == 2);
+  const engine::Transition& down = t.at({"deny", "allow"});
+  CHECK(down.events == 2);
+  CHECK(down.removed == std::map<std::string, uint64_t>{{"big", 2}});
+  CHECK(down.added.empty());
+  CHECK(down.examples == std::vector<std::string>{"e1"});  // at most one, as asked
+  const engine::Transition& renamed = t.at({"report", "review"});
+  CHECK(renamed.added == std::map<std::string, uint64_t>{{"fresh", 1}});
+  CHECK(renamed.removed == std::map<std::string, uint64_t>{{"gone", 1}});
+  CHECK(records ==
+        "{\"line\":1,\"id\":\"e1\",\"kind\":\"ev\",\"old\":{\"decision\":\"deny\",\"rules\":[\"big\"]},"
+        "\"new\":{"
+        "\"decision\":\"allow\",\"rules\":[]},\"added\":[],\"removed\":[\"big\"]}\n"
+        "{\"line\":3,\"id\":\"e3\",\"kind\":\"ev\",\"old\":{\"decision\":\"report\",\"rules\":[\"gone\"]},"
+        "\"new\":{"
+        "\"decision\":\"review\",\"rules\":[\"fresh\"]},\"added\":[\"fresh\"],\"removed\":[\"gone\"]}\n"
+        "{\"line\":5,\"id\":\"e5\",\"kind\":\"ev\",\"old\":{\"decision\":\"deny\",\"rules\":[\"big\"]},"
+        "\"new\":{"
+        "\"decision\":\"allow\",\"rules\":[]},\"added\":[],\"removed\":[\"big\"]}\n");
+  std::string table = diff.render();
+  CHECK(table.find("5 events, 3 changed (60.00%)") != std::string::npos);
+  CHECK(table.find("deny -> allow") < table.find("report -> review"));  // most frequent first
 }
