@@ -81,6 +81,32 @@ std::vector<std::string> schema_differences(const Policy& old_policy, const Poli
   return out;
 }
 
+bool batches_shareable(const Policy& a, const Policy& b) {
+  const runtime::Schema& sa = a.schema();
+  const runtime::Schema& sb = b.schema();
+  if (a.module().strings != b.module().strings || sa.kinds.size() != sb.kinds.size() ||
+      sa.columns.size() != sb.columns.size())
+    return false;
+  for (size_t c = 0; c < sa.columns.size(); ++c)
+    if (sa.columns[c].name != sb.columns[c].name || sa.columns[c].type != sb.columns[c].type ||
+        sa.columns[c].optional != sb.columns[c].optional)
+      return false;
+  for (size_t k = 0; k < sa.kinds.size(); ++k) {
+    const runtime::KindSpec& ka = sa.kinds[k];
+    const runtime::KindSpec& kb = sb.kinds[k];
+    if (ka.name != kb.name || ka.time_field != kb.time_field || ka.fields.size() != kb.fields.size())
+      return false;
+    for (size_t f = 0; f < ka.fields.size(); ++f) {
+      const runtime::FieldSpec& fa = ka.fields[f];
+      const runtime::FieldSpec& fb = kb.fields[f];
+      if (fa.name != fb.name || fa.type != fb.type || fa.optional != fb.optional || fa.column != fb.column ||
+          fa.read != fb.read)
+        return false;
+    }
+  }
+  return true;
+}
+
 DecisionDiff::DecisionDiff(const Policy& old_policy, const Policy& new_policy, size_t max_examples)
     : old_(&old_policy), new_(&new_policy), max_examples_(max_examples) {
   std::unordered_map<std::string, uint32_t> ids;

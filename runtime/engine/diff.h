@@ -18,6 +18,12 @@ namespace edict::engine {
 // input line decodes the same under both.
 std::vector<std::string> schema_differences(const Policy& old_policy, const Policy& new_policy);
 
+// True when a batch decoded for one policy is exactly what the other's
+// decoder would make: the same event kinds, fields, columns and read fields,
+// and the same string pool (so the same string symbols). Then one decoding
+// serves both evaluations.
+bool batches_shareable(const Policy& a, const Policy& b);
+
 struct Transition {
   uint64_t events = 0;
   std::map<std::string, uint64_t> added, removed;  // rule name -> events

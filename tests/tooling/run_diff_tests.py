@@ -6,8 +6,11 @@
   log: the changed events (line, old and new decision and fired rules) are
   exactly the ones an independent computation finds (bench/reference_impl.py
   for the old decisions, the same rule with the new threshold in Python for
-  the new ones), and the summary names the transition;
-  The same with -j 2 (the versions side by side) is byte-identical.
+  the new ones), and the summary names the transition; the versions share
+  one decoding of each line;
+- new string: the same with kyc_large_training amended to another purpose,
+  a new string constant, so each version decodes the lines itself;
+  both with -j 2 (the versions side by side) byte-identical to -j 1;
 - identical: a policy against itself changes nothing and exits 0;
 - schema: a copy that declares a field with another type is refused, naming
   the field.
@@ -42,8 +45,8 @@ def copy_policies(dest, old, new):
     open(path, "w").write(text.replace(old, new))
 
 
-def new_fired(e, old_rules):
-    """The amended bulk_gpu_hours (>= 50,000 GPU-hours) on top of the reference rules."""
+def bulk_at_50k(e, old_rules):
+    """bulk_gpu_hours amended to >= 50,000 GPU-hours, on top of the reference rules."""
     rules = [r for r in old_rules if r != "bulk_gpu_hours"]
     if e["kind"] == "rental" and ref.advanced(e["chip"]) and e["chip_count"] * e["hours"] >= 50000 \
             and e["customer_hq"] not in ref.ALLIES:
@@ -51,17 +54,33 @@ def new_fired(e, old_rules):
     return rules
 
 
+def kyc_for_hpc(e, old_rules):
+    """kyc_large_training amended to purpose "hpc" (a new string constant: the versions' string pools differ)."""
+    rules = [r for r in old_rules if r != "kyc_large_training"]
+    t = ref.datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=ref.timezone.utc)
+    if e["kind"] == "rental" and t >= ref.day("2024-01-29") and e["purpose"] == "hpc" and e["customer_hq"] != "US" \
+            and e["training_ops"] > 1e26:
+        rules.append("kyc_large_training")
+    return rules
+
+
 def decision(rules):
     return max((ref.EFFECT[r] for r in rules), key=ref.RANK.get, default="allow")
 
 
-def test_threshold(edict, work, events):
-    new = os.path.join(work, "amended")
-    copy_policies(new, "event.chip_count * event.hours >= 100_000", "event.chip_count * event.hours >= 50_000")
-    changes = os.path.join(work, "changes.jsonl")
-    p = subprocess.run([edict, "diff", "-q", POLICIES, new, events, "-o", changes], capture_output=True, timeout=600)
+def test_amendment(edict, work, events, name, old, new, new_fired, rule, decoded):
+    amended = os.path.join(work, name)
+    copy_policies(amended, old, new)
+    changes = os.path.join(work, name + ".jsonl")
+    p = subprocess.run([edict, "diff", POLICIES, amended, events, "-o", changes], capture_output=True, timeout=600)
     out = p.stdout.decode()
-    check(p.returncode == 1, f"threshold: exit {p.returncode} (1 = decisions changed): {p.stderr.decode()[-400:]}")
+    check(p.returncode == 1, f"{name}: exit {p.returncode} (1 = decisions changed): {p.stderr.decode()[-400:]}")
+    check(f"events decoded {decoded}" in p.stderr.decode(), f"{name}: not decoded {decoded}: {p.stderr.decode()}")
+    changes2 = os.path.join(work, name + "-j2.jsonl")
+    p2 = subprocess.run([edict, "diff", "-q", "-j", "2", POLICIES, amended, events, "-o", changes2],
+                        capture_output=True, timeout=600)
+    check(p2.returncode == 1 and p2.stdout == p.stdout and open(changes2).read() == open(changes).read(),
+          f"{name}: -j 2 reports differently from -j 1")
     expected = {}
     with open(events) as f:
         for n, line in enumerate(f, 1):
@@ -70,25 +89,22 @@ def test_threshold(edict, work, events):
             b = sorted(new_fired(e, a))
             if a != b or decision(a) != decision(b):
                 expected[n] = (decision(a), a, decision(b), b)
-    changes2 = os.path.join(work, "changes-j2.jsonl")
-    p2 = subprocess.run([edict, "diff", "-q", "-j", "2", POLICIES, new, events, "-o", changes2], capture_output=True,
-                        timeout=600)
-    check(p2.returncode == 1 and p2.stdout == p.stdout and open(changes2).read() == open(changes).read(),
-          "threshold: -j 2 reports differently from -j 1")
-    check(len(expected) > 20, f"threshold: the amendment moves only {len(expected)} events; pick a larger log")
+    check(len(expected) > 5, f"{name}: the amendment moves only {len(expected)} events; pick a larger log")
     got = {}
     for line in open(changes):
         r = json.loads(line)
-        got[r["line"]] = (r["old"]["decision"], sorted(r["old"]["rules"]), r["new"]["decision"], sorted(r["new"]["rules"]))
-        check(r["added"] == ["bulk_gpu_hours"] and r["removed"] == [], f"threshold: line {r['line']}: {r}")
-    check(got == expected, f"threshold: {len(got)} changed events, expected {len(expected)}; "
+        got[r["line"]] = (r["old"]["decision"], sorted(r["old"]["rules"]), r["new"]["decision"],
+                          sorted(r["new"]["rules"]))
+        moved = sorted(r["added"] + r["removed"])
+        check(moved == [rule], f"{name}: line {r['line']}: {r}")
+    check(got == expected, f"{name}: {len(got)} changed events, expected {len(expected)}; "
           f"only edict: {sorted(set(got) - set(expected))[:5]}, only Python: {sorted(set(expected) - set(got))[:5]}")
     transitions = {}
     for (da, _, db, _) in expected.values():
         transitions[(da, db)] = transitions.get((da, db), 0) + 1
     for (da, db), n in transitions.items():
-        check(f"{da} -> {db}" in out and f"{n:,}" in out, f"threshold: summary lacks `{da} -> {db}` x {n}:\n{out}")
-    check("bulk_gpu_hours" in out, f"threshold: summary does not name the rule:\n{out}")
+        check(f"{da} -> {db}" in out and f"{n:,}" in out, f"{name}: summary lacks `{da} -> {db}` x {n}:\n{out}")
+    check(rule in out, f"{name}: summary does not name the rule:\n{out}")
 
 
 def test_identical(edict, events):
@@ -120,7 +136,10 @@ def main():
     events = os.path.join(work, "events.jsonl")
     with open(events, "wb") as f:
         subprocess.run([sys.executable, GEN, "-n", "20000", "--seed", "11"], stdout=f, check=True)
-    test_threshold(a.edict, work, events)
+    test_amendment(a.edict, work, events, "threshold", "event.chip_count * event.hours >= 100_000",
+                   "event.chip_count * event.hours >= 50_000", bulk_at_50k, "bulk_gpu_hours", "once for both versions")
+    test_amendment(a.edict, work, events, "new_string", 'event.purpose == "training"', 'event.purpose == "hpc"',
+                   kyc_for_hpc, "kyc_large_training", "once per version")
     test_identical(a.edict, events)
     test_schema(a.edict, work, events)
     if not a.work:
