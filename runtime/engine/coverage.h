@@ -43,27 +43,27 @@ struct CoverageTally {
 
 class Coverage {
  public:
-  // Registers every point of a compiled policy (again: no effect).
+  // Registers every point of a compiled policy (points already known keep
+  // their outcomes). Call it before recording with that tracer.
   void add_policy(const Tracer& tracer);
-  // Records an event: row `row` of `columns`, decoded with the tracer's policy.
+  // Records an event: row `row` of `columns`, decoded with the tracer's
+  // policy. Events recorded with a tracer never added are ignored.
   void record(const Tracer& tracer, const EdictColumns& columns, uint32_t row);
 
-  // Points in file, line, kind order.
+  // Every point, in file and line order.
   std::vector<CoveragePoint> points() const;
   CoverageTally tally(CoveragePoint::Kind k) const;
   CoverageTally total() const;
+  // The text of a source line that carries points (null for other lines).
+  const std::string* line_text(const std::string& file, uint32_t line) const;
 
  private:
-  struct PolicyIndex;
-  const PolicyIndex& index_for(const Tracer& tracer);
+  struct PolicyIndex;  // where a tracer's points are, by its module's numbering
   // (file, source offset, kind, label) -> point
   using Key = std::tuple<std::string, uint32_t, uint8_t, std::string>;
   std::map<Key, CoveragePoint> points_;
   std::map<const Tracer*, std::shared_ptr<PolicyIndex>> indexes_;
   std::map<std::pair<std::string, uint32_t>, std::string> lines_;  // (file, line) -> its text
-
- public:
-  const std::string* line_text(const std::string& file, uint32_t line) const;
 };
 
 // The report for people: totals, then per file the source lines that carry
