@@ -7,7 +7,9 @@
 - `edict test --coverage`: the shipped policies reach 100% rule coverage
   (`--min rules=100`), and an unreachable minimum fails with exit 1;
 - `edict explain` (human and json) on an event from a file and from stdin;
-- `edict eval --explain`: fired rules carry their condition trees.
+- `edict eval --explain`: fired rules carry their condition trees; on a
+  generated log the decisions are those of a plain run, every fired rule's
+  `when` is true, and -j 2 gives the same output.
 
   run_cli_tests.py --edict build/cli/edict
 """
@@ -16,6 +18,7 @@ import xml.etree.ElementTree as ET
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 POLICIES = os.path.join(ROOT, "policies")
+GEN = os.path.join(ROOT, "bench", "gen_events.py")
 
 EVENT = {"kind": "rental", "id": "r-42", "time": "2024-03-01T00:00:00Z", "provider": "Azure", "provider_hq": "US",
          "provider_parent_hq": "US", "datacenter": "SG", "region": "sg", "customer_id": "c-1",
@@ -157,6 +160,25 @@ def test_eval_explain(edict, work):
     check(cond.get("when", {}).get("value") is True and cond.get("unless", {}).get("state") == "value",
           f"eval --explain: {hq}")
     check(recs[1]["rules"] == [], f"eval --explain: second event fired {recs[1]['rules']}")
+    # On a generated log: the same decisions as without --explain, every fired
+    # rule's `when` true, and the same output with two threads.
+    log = os.path.join(work, "log.jsonl")
+    with open(log, "wb") as f:
+        subprocess.run([sys.executable, GEN, "-n", "2000", "--seed", "3"], stdout=f, check=True)
+    _, plain, _ = run(edict, ["eval", "-q", POLICIES, log])
+    code, explained, err = run(edict, ["eval", "-q", "--explain", POLICIES, log])
+    _, threaded, _ = run(edict, ["eval", "-q", "--explain", "-j", "2", POLICIES, log])
+    check(code == 0 and explained == threaded, f"eval --explain -j 2 differs or failed: {err}")
+    fired = 0
+    for a, b in zip(plain.splitlines(), explained.splitlines()):
+        a, b = json.loads(a), json.loads(b)
+        check(a["decision"] == b["decision"] and [r["name"] for r in a["rules"]] == [r["name"] for r in b["rules"]],
+              f"eval --explain changed line {a['line']}")
+        for r in b["rules"]:
+            fired += 1
+            check(r["conditions"]["when"]["value"] is True, f"eval --explain: line {b['line']}: {r}")
+    check(len(plain.splitlines()) == len(explained.splitlines()) == 2000 and fired > 100,
+          f"eval --explain: {len(explained.splitlines())} records, {fired} fired rules")
 
 
 def main():
