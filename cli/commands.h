@@ -58,6 +58,7 @@ struct EvalOptions {
   std::string format = "jsonl";
   int threads = 1;
   bool quiet = false;
+  bool explain = false;  // fired rules carry their condition trees
   size_t max_line_bytes = 1 << 20;
   uint32_t batch_size = 4096;
   FrontEndLimits limits;
@@ -73,9 +74,40 @@ struct TestOptions {
   std::vector<std::string> paths;
   std::string engine = "both";
   std::string filter;
+  std::string format = "human";  // human | json
+  std::string junit;             // JUnit XML file, when given
+  bool coverage = false;
+  std::string coverage_format = "human";  // human | json
+  std::string coverage_output;            // file; empty: standard output
+  // --min: `PCT` (total) or `KIND=PCT` with KIND rules, conditions,
+  // table_rows, set_members or total; repeatable.
+  std::vector<std::string> min_coverage;
   FrontEndLimits limits;
 };
 void add_test_options(CLI::App& cmd, TestOptions& options);
 int run_test(const TestOptions& options);
+
+struct ExplainOptions {
+  std::vector<std::string> inputs;  // policies..., then the event file
+  std::string format = "human";     // human | json
+  std::string engine = "interp";
+  FrontEndLimits limits;
+};
+void add_explain_options(CLI::App& cmd, ExplainOptions& options);
+int run_explain(const ExplainOptions& options);
+
+struct DiffOptions {
+  std::string old_policy, new_policy;  // a file or a folder each
+  std::string events = "-";
+  std::string output;  // JSONL per changed event
+  int examples = 5;
+  int threads = 1;
+  std::string engine = "jit";
+  size_t max_line_bytes = 1 << 20;
+  bool quiet = false;
+  FrontEndLimits limits;
+};
+void add_diff_options(CLI::App& cmd, DiffOptions& options);
+int run_diff(const DiffOptions& options);
 
 }  // namespace edict::cli

@@ -21,6 +21,7 @@
 #include "runtime/decoder.h"
 #include "runtime/engine/engine.h"
 #include "runtime/engine/output.h"
+#include "runtime/engine/trace.h"
 #include "runtime/line_reader.h"
 #include "runtime/window/window.h"
 
@@ -149,6 +150,9 @@ void add_eval_options(CLI::App& cmd, EvalOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   cmd.add_flag("-q,--quiet", o.quiet, "No summary or progress on standard error");
+  cmd.add_flag(
+      "--explain", o.explain,
+      "Add to each fired rule the values its conditions saw (JSONL only; slower: traced interpreter)");
   cmd.add_option("--max-line-bytes", o.max_line_bytes, "Longest input line decoded; longer lines are errors")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
@@ -247,6 +251,19 @@ int run_eval(const EvalOptions& o) {
 
   engine::RecordWriter writer(*policy,
                               o.format == "csv" ? engine::OutputFormat::Csv : engine::OutputFormat::Jsonl);
+  std::unique_ptr<engine::Tracer> tracer;
+  if (o.explain) {
+    if (o.format == "csv") {
+      std::fprintf(stderr, "edict: --explain needs JSONL output (--format jsonl)\n");
+      return kExitUsage;
+    }
+    tracer = engine::Tracer::create(*policy, &error);
+    if (!tracer) {
+      std::fprintf(stderr, "edict: internal error: cannot trace this policy: %s\n", error.c_str());
+      return kExitInternal;
+    }
+    writer.explain_with(tracer.get());
+  }
   std::fputs(writer.header().c_str(), out);
   const unsigned threads = static_cast<unsigned>(o.threads);
   std::vector<std::unique_ptr<Worker>> workers;

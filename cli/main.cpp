@@ -29,6 +29,16 @@ int main(int argc, char** argv) {
   CLI::App* test_cmd = app.add_subcommand("test", "Run the `test` blocks of policy files on both engines");
   edict::cli::add_test_options(*test_cmd, test);
 
+  edict::cli::ExplainOptions explain;
+  CLI::App* explain_cmd = app.add_subcommand(
+      "explain", "Explain the decision on an event: every rule and the values its conditions saw");
+  edict::cli::add_explain_options(*explain_cmd, explain);
+
+  edict::cli::DiffOptions diff;
+  CLI::App* diff_cmd = app.add_subcommand(
+      "diff", "Compare two versions of a policy over the same events: which decisions change");
+  edict::cli::add_diff_options(*diff_cmd, diff);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -41,6 +51,8 @@ int main(int argc, char** argv) {
     if (*fmt_cmd) return edict::cli::run_fmt(fmt_opts);
     if (*eval_cmd) return edict::cli::run_eval(eval);
     if (*test_cmd) return edict::cli::run_test(test);
+    if (*explain_cmd) return edict::cli::run_explain(explain);
+    if (*diff_cmd) return edict::cli::run_diff(diff);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "edict: internal error: %s\n", e.what());
     return edict::cli::kExitInternal;

@@ -62,6 +62,7 @@ struct TableInfo {
 
 struct SetInfo {
   const ast::SetDecl* decl = nullptr;  // null for an anonymous set literal
+  Span span;                           // the declaration's name, or the literal
   TypeKind element = TypeKind::Error;
   std::vector<Value> members;  // deduplicated, in first-seen order
 };

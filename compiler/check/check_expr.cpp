@@ -647,7 +647,7 @@ Type Checker::arithmetic(const ast::Expr& e, Type l, Type r) {
           if (!b_keys.count(value_key(v))) members.push_back(v);
       }
     }
-    out_.set_index[e.id] = new_set(elem, std::move(members), nullptr);
+    out_.set_index[e.id] = new_set(elem, std::move(members), nullptr, e.span);
     return Type::set_of(elem);
   }
 
@@ -936,7 +936,7 @@ Type Checker::set_literal(const ast::Expr& e, Scope& s, const Type* hint) {
     if (elem == TypeKind::Number && m.kind == TypeKind::Int) m = Value::make_number(static_cast<double>(m.i));
     add_member(set, std::move(m), span, true);
   }
-  out_.set_index[e.id] = new_set(elem, std::move(set.members), nullptr);
+  out_.set_index[e.id] = new_set(elem, std::move(set.members), nullptr, e.span);
   return Type::set_of(elem);
 }
 
@@ -953,9 +953,10 @@ void Checker::add_member(MemberSet& set, Value v, Span span, bool warn) {
   diag.labels.push_back({set.spans[it->second], "first listed here"});
 }
 
-int Checker::new_set(TypeKind element, std::vector<Value> members, const ast::SetDecl* decl) {
+int Checker::new_set(TypeKind element, std::vector<Value> members, const ast::SetDecl* decl, Span span) {
   SetInfo info;
   info.decl = decl;
+  info.span = span;
   info.element = element;
   info.members = std::move(members);
   out_.sets.push_back(std::move(info));
@@ -1050,6 +1051,27 @@ bool Checker::coerce(const ast::Expr& e, Type& t, const Type& target) {
   return false;
 }
 
+namespace {
+// A literal of each scalar type, for hints on literals of the wrong type.
+const char* literal_example(TypeKind k) {
+  switch (k) {
+    case TypeKind::Int: return "64";
+    case TypeKind::Number: return "1.5";
+    case TypeKind::Bool: return "true";
+    case TypeKind::String: return "\"text\"";
+    case TypeKind::Time: return "2024-03-01T00:00:00Z";
+    case TypeKind::Date: return "2024-03-01";
+    case TypeKind::Duration: return "30d";
+    default: return nullptr;
+  }
+}
+bool is_literal(const ast::Expr& e) {
+  using K = ast::ExprKind;
+  return e.kind == K::Int || e.kind == K::Number || e.kind == K::String || e.kind == K::Bool ||
+         e.kind == K::Date || e.kind == K::Time || e.kind == K::Duration;
+}
+}  // namespace
+
 bool Checker::expect_type(const ast::Expr& e, Type t, const Type& target, const std::string& what) {
   if (t.is_error() || target.is_error()) return false;
   t = require_value(e, t);
@@ -1060,6 +1082,8 @@ bool Checker::expect_type(const ast::Expr& e, Type t, const Type& target, const 
     diag.help = fmt::format("write a time, like `{}T00:00:00Z`", e.text.empty() ? "2024-03-01" : e.text);
   else if (target.kind == TypeKind::Country && t.kind == TypeKind::String)
     diag.help = "write the country code as a literal, like `\"CN\"`";
+  else if (const char* like = literal_example(target.kind); like && is_literal(e))
+    diag.help = fmt::format("write a literal of type {}, like `{}`", type_text(target), like);
   return false;
 }
 

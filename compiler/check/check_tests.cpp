@@ -51,7 +51,13 @@ void Checker::event_record(const ast::Expr& rec, int record, bool complete, Span
       std::vector<std::string> names;
       for (const auto& fd : schema.fields) names.push_back(fd.name);
       std::string near = this->near(f.name, names);
-      if (!near.empty()) diag.help = fmt::format("did you mean `{}`?", near);
+      if (!near.empty())
+        diag.help = fmt::format("did you mean `{}`?", near);
+      else
+        diag.help = fmt::format(
+            "the fields of `{}` are declared in `event {} {{ ... }}`; add `{}` there first if "
+            "events carry it",
+            schema.name, schema.name, f.name);
       expr(value, s);
       continue;
     }

@@ -363,7 +363,14 @@ const ast::Decl* Checker::resolve_global(const std::string& name, Span where, Fi
   if (file_has_failed_import(from)) return nullptr;
   auto& diag = sink_.error(code, where, fmt::format("unknown {} `{}`", what, name));
   std::string near = this->near(name, candidates);
-  if (!near.empty()) diag.help = fmt::format("did you mean `{}`?", near);
+  if (!near.empty())
+    diag.help = fmt::format("did you mean `{}`?", near);
+  else if (std::string_view(code) == "E0106")
+    diag.help = fmt::format(
+        "declare it with `example {}: KIND = {{ ... }}`, or give the event inline: `given KIND {{ ... }}`",
+        name);
+  else if (std::string_view(code) == "E0105")
+    diag.help = "name a rule declared with `rule NAME on KIND` in this file or one it imports";
   return nullptr;
 }
 
@@ -767,7 +774,7 @@ void Checker::ensure_set(const ast::SetDecl& d, Span use_site) {
     out_.sets[idx].element = elem.kind;
     out_.sets[idx].members = std::move(members);
   } else {
-    idx = new_set(elem.kind, std::move(members), &d);
+    idx = new_set(elem.kind, std::move(members), &d, d.name_span);
     if (d.value && d.value->id < out_.set_index.size() && !t.is_error()) out_.set_index[d.value->id] = idx;
   }
   set_of_[&d] = idx;

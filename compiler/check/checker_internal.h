@@ -148,7 +148,7 @@ class Checker {
   void warn_constant_condition(const ast::Expr& e, const char* clause);
   std::string describe(const ast::Expr& e) const;
   std::string type_text(const Type& t) const;  // with backticks
-  int new_set(TypeKind element, std::vector<Value> members, const ast::SetDecl* decl);
+  int new_set(TypeKind element, std::vector<Value> members, const ast::SetDecl* decl, Span span);
   void add_member(MemberSet& set, Value v, Span span, bool warn);
   // closest_match, skipped once the error cap is reached (the diagnostic is
   // dropped anyway, and a hostile file must not make it quadratic).

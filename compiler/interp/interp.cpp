@@ -127,13 +127,19 @@ int64_t Interpreter::table_find(uint32_t table, uint64_t key) const {
   return it == t.by_bits.end() ? -1 : it->second;
 }
 
+template <bool kTrace>
 int64_t Interpreter::run(const ir::Function& f, const EdictColumns& c, uint32_t row, uint32_t* fault_site,
-                         ir::FaultReason* reason, std::string* message, uint64_t* value) const {
+                         ir::FaultReason* reason, std::string* message, uint64_t* value, Trace* trace) const {
   // Registers live on the stack for small functions, which is every real rule.
   uint64_t small[64];
   std::vector<uint64_t> big;
   uint64_t* reg = small;
-  if (f.regs.size() > 64) {
+  if constexpr (kTrace) {
+    trace->function = &f;
+    trace->regs.assign(f.regs.size(), 0);
+    trace->assigned.assign(f.regs.size(), 0);
+    reg = trace->regs.data();
+  } else if (f.regs.size() > 64) {
     big.assign(f.regs.size(), 0);
     reg = big.data();
   }
@@ -258,6 +264,9 @@ int64_t Interpreter::run(const ir::Function& f, const EdictColumns& c, uint32_t 
           return in.imm;
         case ir::Op::Fault: return fault(in.site, in.reason);
       }
+      // Only instructions that completed get here (faults and jumps left above).
+      if constexpr (kTrace)
+        if (in.dst != ir::kNoReg) trace->assigned[in.dst] = 1;
     }
     return -1;  // unterminated block: the verifier rejects this; fail closed
   next_block:;
@@ -269,25 +278,42 @@ bool Interpreter::eval_function(ir::FuncId id, const EdictColumns& c, uint32_t r
   const ir::Function& f = module_->functions[static_cast<size_t>(id)];
   uint64_t value = 0;
   *fault_site = ir::kNoSite;
-  int64_t r = run(f, c, row, fault_site, reason, nullptr, &value);
+  int64_t r = run<false>(f, c, row, fault_site, reason, nullptr, &value);
   if (*fault_site != ir::kNoSite) return false;
   *out = f.kind == ir::FunctionKind::Value ? value : static_cast<uint64_t>(r);
   return true;
 }
 
-RuleResult Interpreter::eval_rule(int rule_index, const EdictColumns& c, uint32_t row) const {
+const ir::Function* Interpreter::fires_for(int rule_index, const EdictColumns& c, uint32_t row) const {
   const ir::Rule& rule = module_->rules[static_cast<size_t>(rule_index)];
   uint8_t kind = c.kind[row];
-  if (kind == EDICT_KIND_ERROR) return {};
+  if (kind == EDICT_KIND_ERROR) return nullptr;
   const ir::RuleBody* body = rule.body_for(kind);
-  if (!body || body->fires == ir::kNoFunc) return {};
+  if (!body || body->fires == ir::kNoFunc) return nullptr;
   const ir::EventSchema& schema = module_->events[kind];
   int time_col = column_map_[kind][static_cast<size_t>(schema.time_field)];
   int64_t t = static_cast<const int64_t*>(c.data[time_col])[row];
-  if (!ir::rule_in_effect(rule, t)) return {};
+  if (!ir::rule_in_effect(rule, t)) return nullptr;
+  return &module_->functions[static_cast<size_t>(body->fires)];
+}
+
+RuleResult Interpreter::eval_rule(int rule_index, const EdictColumns& c, uint32_t row) const {
+  const ir::Function* f = fires_for(rule_index, c, row);
+  if (!f) return {};
   uint32_t site = ir::kNoSite;
   ir::FaultReason reason = ir::FaultReason::None;
-  int64_t r = run(module_->functions[static_cast<size_t>(body->fires)], c, row, &site, &reason, nullptr);
+  int64_t r = run<false>(*f, c, row, &site, &reason, nullptr);
+  if (r < 0) return {RuleResult::Fault, site, reason};
+  return {r ? RuleResult::Fired : RuleResult::NotFired, ir::kNoSite, ir::FaultReason::None};
+}
+
+RuleResult Interpreter::trace_rule(int rule_index, const EdictColumns& c, uint32_t row, Trace& trace) const {
+  trace.function = nullptr;
+  const ir::Function* f = fires_for(rule_index, c, row);
+  if (!f) return {};
+  uint32_t site = ir::kNoSite;
+  ir::FaultReason reason = ir::FaultReason::None;
+  int64_t r = run<true>(*f, c, row, &site, &reason, nullptr, nullptr, &trace);
   if (r < 0) return {RuleResult::Fault, site, reason};
   return {r ? RuleResult::Fired : RuleResult::NotFired, ir::kNoSite, ir::FaultReason::None};
 }
@@ -324,8 +350,8 @@ MessageResult Interpreter::message(int rule_index, const EdictColumns& c, uint32
   const ir::RuleBody* body = rule.body_for(c.kind[row]);
   MessageResult out;
   if (!body || body->message == ir::kNoFunc) return out;
-  if (run(module_->functions[static_cast<size_t>(body->message)], c, row, &out.fault_site, &out.reason,
-          &out.text) < 0 &&
+  if (run<false>(module_->functions[static_cast<size_t>(body->message)], c, row, &out.fault_site, &out.reason,
+                 &out.text) < 0 &&
       out.fault_site == ir::kNoSite)
     out.fault_site = 0;
   if (!out.ok()) out.text.clear();

@@ -43,6 +43,17 @@ class Interpreter {
   // One rule on one decoded row (kind dispatch and effective dates included).
   RuleResult eval_rule(int rule, const EdictColumns& columns, uint32_t row) const;
 
+  // The registers of one fires-function run: each register's last value and
+  // whether the run assigned it. Read with the module's Function::trace.
+  struct Trace {
+    const ir::Function* function = nullptr;  // null when the rule did not run
+    std::vector<uint64_t> regs;
+    std::vector<uint8_t> assigned;
+  };
+  // eval_rule, also recording the registers in `trace` (slower; for
+  // explanations and coverage over a module lowered with LowerOptions::trace).
+  RuleResult trace_rule(int rule, const EdictColumns& columns, uint32_t row, Trace& trace) const;
+
   // The message of a fired rule on a row ("" when the rule has none).
   MessageResult message(int rule, const EdictColumns& columns, uint32_t row) const;
 
@@ -59,8 +70,14 @@ class Interpreter {
   struct TableIndex;
   // Runs function `f` on row `row`; returns the `ret` immediate, or -1 on a
   // fault (site in *fault_site). Message functions append to *message.
+  // With kTrace, registers live in *trace and assignments are recorded.
+  template <bool kTrace>
   int64_t run(const ir::Function& f, const EdictColumns& columns, uint32_t row, uint32_t* fault_site,
-              ir::FaultReason* reason, std::string* message, uint64_t* value = nullptr) const;
+              ir::FaultReason* reason, std::string* message, uint64_t* value = nullptr,
+              Trace* trace = nullptr) const;
+  // The fires function eval_rule runs on `row`, or null when the rule does
+  // not apply to its kind or is not in effect at its time.
+  const ir::Function* fires_for(int rule, const EdictColumns& columns, uint32_t row) const;
   bool set_contains(uint32_t set, uint64_t value) const;
   int64_t table_find(uint32_t table, uint64_t key) const;
 

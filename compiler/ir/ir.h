@@ -282,14 +282,33 @@ struct Block {
 // call them; the runtime's window stage runs them with the interpreter.
 enum class FunctionKind : uint8_t { Fires, Message, Value };
 
+// Trace points (only in modules lowered with LowerOptions::trace): register
+// `reg` holds the value of the source expression with ast::NodeId `expr`
+// whenever an evaluation assigned it (a register left unassigned means the
+// expression was not evaluated, e.g. after a short circuit). `frame` tells
+// which inlined `def` call the expression belongs to: Function::frames[0] is
+// the rule itself, and frames[i] is the call expression `call` made from
+// frame `parent`. Explanations and coverage read them; engines ignore them.
+struct TracePoint {
+  uint32_t expr = UINT32_MAX;
+  Reg reg = kNoReg;
+  uint32_t frame = 0;
+};
+struct InlineFrame {
+  uint32_t call = UINT32_MAX;  // the def's Call expression (none for frame 0)
+  uint32_t parent = 0;
+};
+
 struct Function {
   std::string name;  // "hq_d5/rental" (fires) or "hq_d5/rental/message"
   FunctionKind kind = FunctionKind::Fires;
   int rule = -1;   // Module::rules
   int event = -1;  // Module::events: the kind it is specialised to
   Span span;
-  std::vector<Ty> regs;       // type of each register
-  std::vector<Block> blocks;  // blocks[0] is the entry
+  std::vector<Ty> regs;             // type of each register
+  std::vector<Block> blocks;        // blocks[0] is the entry
+  std::vector<TracePoint> trace;    // empty unless lowered with LowerOptions::trace
+  std::vector<InlineFrame> frames;  // same
 };
 
 // ---- module ------------------------------------------------------------------
@@ -447,6 +466,12 @@ struct LowerOptions {
   size_t max_instructions_total = 1'000'000;
   unsigned max_inline_depth = 32;         // defs (and consts) inlined into each other
   unsigned max_expression_depth = 2'000;  // expression nesting after inlining
+  // Lower for tracing (explanations, coverage), never for speed: every
+  // boolean condition gets a register of its own, every source expression's
+  // register is recorded (Function::trace), and the passes that merge or drop
+  // registers (common subexpressions, dead code, compaction) are skipped.
+  // Decisions, faults and evaluation order are the same as without it.
+  bool trace = false;
 };
 
 // CheckedProgram -> Module. `program` must have passed the checker without

@@ -376,6 +376,24 @@ class Lowerer {
   std::vector<int64_t> row_table_;                 // row register -> table id
   std::vector<std::optional<int64_t>> int_const_;  // int register -> its constant value
   const std::vector<Reg>* params_ = nullptr;       // current def's arguments
+  // Trace mode (LowerOptions::trace): the expression being traced by value()
+  // or cond() (their re-entry lowers it plainly), and the current inline frame.
+  const Expr* traced_value_ = nullptr;
+  const Expr* traced_cond_ = nullptr;
+  uint32_t frame_ = 0;
+
+  void note(const Expr& e, Reg r) {
+    if (!failed_ && r != kNoReg && e.id != ast::kNoNode) fn_->trace.push_back({e.id, r, frame_});
+  }
+  // Enters the body of the def called by `call`; returns the frame to restore.
+  uint32_t enter_frame(const Expr& call) {
+    uint32_t saved = frame_;
+    if (options_.trace && !failed_) {
+      fn_->frames.push_back({call.id, frame_});
+      frame_ = static_cast<uint32_t>(fn_->frames.size() - 1);
+    }
+    return saved;
+  }
 
   // ---- module tables ---------------------------------------------------------
 
@@ -466,7 +484,7 @@ class Lowerer {
       const check::SetInfo& si = p_.sets[i];
       Set s;
       s.name = si.decl ? si.decl->name : fmt::format("${}", i);
-      if (si.decl) s.span = si.decl->name_span;
+      s.span = si.span;
       s.elem = ty_of_kind(si.element);
       for (const Value& v : si.members) {
         if (auto sc = scalar_of(v, s.elem))
@@ -606,12 +624,16 @@ class Lowerer {
     row_table_.clear();
     int_const_.clear();
     params_ = nullptr;
+    frame_ = 0;
+    if (options_.trace) f.frames.push_back({});
     cur_ = new_block();
     open_ = true;
 
     body();
 
-    if (!failed_) {
+    if (!failed_ && options_.trace) {
+      simplify_cfg(f);  // trace points name registers: keep every one
+    } else if (!failed_) {
       simplify_cfg(f);
       eliminate_common_subexpressions(f);
       elide_proven_checks(m_, f);
@@ -1054,6 +1076,14 @@ class Lowerer {
   }
 
   Reg value(const Expr& e) {
+    if (options_.trace && traced_value_ != &e) {
+      const Expr* saved = traced_value_;
+      traced_value_ = &e;
+      Reg r = value(e);
+      traced_value_ = saved;
+      note(e, r);
+      return r;
+    }
     Ty t = type_of(e);
     if (failed_) return kNoReg;
     Nest nest(*this, e.span);
@@ -1236,6 +1266,7 @@ class Lowerer {
       Reg key = widen(value(child(e, 1)), m_.tables[table].key, e.span);
       Reg r = op(Op::TableFind, Ty::Row, e.span, key, kNoReg, table);
       if (r < row_table_.size()) row_table_[r] = table;
+      if (options_.trace) note(e, r);
       return r;
     }
     if (e.kind == ExprKind::Name && param_of(e) >= 0 && params_ &&
@@ -1266,7 +1297,9 @@ class Lowerer {
     if (failed_ || !enter_inline(e.span)) return kNoReg;
     const std::vector<Reg>* saved = params_;
     params_ = &args;
+    uint32_t saved_frame = enter_frame(e);
     Reg r = widen(value(*def->body), type_of(e), e.span);
+    frame_ = saved_frame;
     params_ = saved;
     --inline_depth_;
     return r;
@@ -1396,6 +1429,14 @@ class Lowerer {
 
   void cond(const Expr& e, BlockId yes, BlockId no) {
     if (failed_) return;
+    if (options_.trace && traced_cond_ != &e) {  // the condition's value in a register
+      const Expr* saved = traced_cond_;
+      traced_cond_ = &e;
+      Reg r = materialize(e);
+      traced_cond_ = saved;
+      note(e, r);
+      return branch(r, yes, no, e.span);
+    }
     Nest nest(*this, e.span);
     if (!nest.ok) return;
     if (const Value* v = folded(e); v && v->kind == TypeKind::Bool) return jump(v->i ? yes : no, e.span);
@@ -1449,7 +1490,9 @@ class Lowerer {
         if (failed_ || !enter_inline(e.span)) return;
         const std::vector<Reg>* saved = params_;
         params_ = &args;
+        uint32_t saved_frame = enter_frame(e);
         cond(*def->body, yes, no);
+        frame_ = saved_frame;
         params_ = saved;
         --inline_depth_;
         return;
@@ -1516,6 +1559,14 @@ class Lowerer {
   // when it has none, so everything after reads it unchecked.
   Reg optional_value(const Expr& e, BlockId absent) {
     if (failed_) return kNoReg;
+    if (options_.trace && traced_value_ != &e) {
+      const Expr* saved = traced_value_;
+      traced_value_ = &e;
+      Reg r = optional_value(e, absent);
+      traced_value_ = saved;
+      note(e, r);
+      return r;
+    }
     Nest nest(*this, e.span);
     if (!nest.ok) return kNoReg;
     Ty t = type_of(e);

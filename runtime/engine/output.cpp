@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include "runtime/engine/trace.h"
 
 namespace edict::engine {
 
@@ -95,6 +96,21 @@ void append_csv(std::string& out, std::string_view s) {
     out += c;
   }
   out += '"';
+}
+// `"conditions":{"when":TREE,"unless":TREE}` of a fired rule.
+void append_conditions(std::string& out, const Tracer& tracer, int rule, const EdictColumns& columns,
+                       uint32_t row) {
+  RuleTrace t = tracer.trace_rule(rule, columns, row);
+  out += ",\"conditions\":{";
+  if (t.when) {
+    out += "\"when\":";
+    append_trace_json(out, *t.when);
+  }
+  if (t.unless) {
+    out += t.when ? ",\"unless\":" : "\"unless\":";
+    append_trace_json(out, *t.unless);
+  }
+  out += '}';
 }
 }  // namespace
 
@@ -208,6 +224,7 @@ void RecordWriter::write(const runtime::Batch& batch, const Results& results, st
       out += rule_prefix_[fired[i]];
       out += ",\"message\":";
       append_json_string(out, messages[i]);
+      if (tracer_) append_conditions(out, *tracer_, static_cast<int>(fired[i]), columns, row);
       out += '}';
     }
     out += "]}\n";

@@ -11,6 +11,8 @@
 
 namespace edict::engine {
 
+class Tracer;
+
 enum class OutputFormat { Jsonl, Csv };
 
 // Counts over a run; merge per-thread summaries with add().
@@ -33,11 +35,15 @@ class RecordWriter {
   void write(const runtime::Batch& batch, const Results& results, std::string& out, Summary& summary) const;
   // CSV header line (empty for JSONL).
   std::string header() const;
+  // `eval --explain` (JSONL only): each fired rule's record gains the
+  // condition trees its `when`/`unless` saw ("conditions", docs/events.md).
+  void explain_with(const Tracer* tracer) { tracer_ = tracer; }
 
  private:
   const Policy* policy_;
   OutputFormat format_;
   std::vector<std::string> rule_prefix_;  // JSON `{"name":..,"effect":..,"cite":..` per rule
+  const Tracer* tracer_ = nullptr;
 };
 
 void append_json_string(std::string& out, std::string_view s);

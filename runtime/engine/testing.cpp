@@ -59,7 +59,7 @@ bool fill_row(const Policy& policy, const check::EventValue& ev, runtime::Batch&
 
 }  // namespace
 
-std::vector<StepOutcome> run_tests(const Policy& policy) {
+std::vector<StepOutcome> run_tests(const Policy& policy, const StepObserver& observer) {
   const check::CheckedProgram& cp = policy.checked();
   const ir::Module& m = policy.module();
   std::vector<StepOutcome> out;
@@ -106,6 +106,7 @@ std::vector<StepOutcome> run_tests(const Policy& policy) {
       for (size_t r = 0; r < m.rules.size(); ++r) {
         if (!results.rule_fired(0, r)) continue;
         fired[r] = true;
+        o.fired_rules.push_back(static_cast<int>(r));
         const ir::Rule& rule = m.rules[r];
         o.fired.push_back(
             fmt::format("{} ({}, {})", rule.name, m.outcomes[static_cast<size_t>(rule.effect)], rule.cite));
@@ -141,6 +142,7 @@ std::vector<StepOutcome> run_tests(const Policy& policy) {
         o.expected += text;
         o.passed = o.passed && ok;
       }
+      if (observer) observer(o, batch);
       out.push_back(std::move(o));
     }
   }

@@ -3,6 +3,7 @@
 // compared with the step's `expect` clauses.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,10 +21,14 @@ struct StepOutcome {
   std::string expected;            // "deny by hq_d5", ...
   std::string actual;              // "allow"
   std::vector<std::string> fired;  // "hq_d5 (deny, 15 CFR 744.23(a)(3))"
+  std::vector<int> fired_rules;    // the same as ir::Module rule indices
   std::string error;               // evaluation error text, when the decision was `error`
 };
 
+// Sees each step's event as evaluated (row 0 of `batch`), e.g. for coverage.
+using StepObserver = std::function<void(const StepOutcome& step, const runtime::Batch& batch)>;
+
 // Evaluates every step of every test of the policy's program.
-std::vector<StepOutcome> run_tests(const Policy& policy);
+std::vector<StepOutcome> run_tests(const Policy& policy, const StepObserver& observer = {});
 
 }  // namespace edict::engine

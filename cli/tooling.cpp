@@ -1,0 +1,53 @@
+// Helpers shared by the regression-tooling subcommands.
+#include "cli/tooling.h"
+
+#include <cstdio>
+#include <filesystem>
+
+namespace edict::cli {
+
+bool is_policy_path(const std::string& p) {
+  auto ends = [&](std::string_view s) {
+    return p.size() >= s.size() && p.compare(p.size() - s.size(), s.size(), s) == 0;
+  };
+  return ends(".edict") || ends(".edict.md");
+}
+
+std::string split_policies_and_events(const std::vector<std::string>& inputs,
+                                      std::vector<std::string>& policies) {
+  std::string events("-");
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::string& a = inputs[i];
+    bool last = i + 1 == inputs.size();
+    if (last && i > 0 && (a == "-" || !(is_policy_path(a) || std::filesystem::is_directory(a))))
+      events = a;
+    else
+      policies.push_back(a);
+  }
+  return events;
+}
+
+std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& paths, engine::Backend backend,
+                                            const FrontEndLimits& limits, SourceManager& sources) {
+  bool paths_ok = false;
+  std::vector<std::string> files = expand_policy_paths(paths, &paths_ok);
+  if (!paths_ok) return nullptr;
+  if (files.empty()) {
+    std::fprintf(stderr, "edict: no policy files (*.edict, *.edict.md) given\n");
+    return nullptr;
+  }
+  DiagnosticSink sink(limits.max_errors);
+  engine::CompileOptions copts;
+  copts.backend = backend;
+  copts.limits.max_file_bytes = limits.max_file_bytes;
+  copts.limits.max_nesting = limits.max_nesting;
+  auto policy = engine::Policy::compile(files, sources, sink, copts,
+                                        parse::disk_reader(copts.limits.max_file_bytes * 2));
+  if (!policy) {
+    size_t hidden = sink.error_count() > sink.max_errors() ? sink.error_count() - sink.max_errors() : 0;
+    std::fputs(render_human(sources, sink.sorted(), hidden).c_str(), stderr);
+  }
+  return policy;
+}
+
+}  // namespace edict::cli

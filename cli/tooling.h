@@ -1,0 +1,29 @@
+// Helpers shared by the regression-tooling subcommands (explain, diff): policy
+// loading with diagnostics on stderr, and the policies-then-events argument
+// split that `edict eval` uses.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "runtime/engine/engine.h"
+
+namespace edict::cli {
+
+// Expands, loads, checks and compiles; prints diagnostics and returns null on
+// any problem.
+std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& paths, engine::Backend backend,
+                                            const FrontEndLimits& limits, SourceManager& sources);
+
+// True for `*.edict` and `*.edict.md` names.
+bool is_policy_path(const std::string& path);
+
+// `POLICY... [EVENTS]`: the last argument is the events file when it is `-`
+// or neither a policy file nor a folder (and not the only argument); returns
+// it (`-` when none) and appends the others to `policies`.
+std::string split_policies_and_events(const std::vector<std::string>& inputs,
+                                      std::vector<std::string>& policies);
+
+}  // namespace edict::cli
