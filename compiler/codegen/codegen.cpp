@@ -23,8 +23,10 @@
 #include <llvm/Target/TargetMachine.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
+#include <optional>
 
 #include "runtime/abi.h"
 
@@ -62,6 +64,45 @@ size_t instruction_count(const ir::Function& f) {
   return n;
 }
 
+// The values a register can hold on any live path, when known at compile
+// time: constants, table cells and arithmetic over them. An operation whose
+// operands' ranges rule out its fault (a divisor that is never zero, a
+// result that stays finite or within 64 bits) is emitted without the check,
+// which would otherwise be evaluated on every row; `advanced(chip)`'s
+// `tpp / die_area` over a table is the common case.
+struct Range {
+  double lo = 0, hi = 0;  // inclusive, finite; integer-valued for int registers
+};
+
+// Integers up to 2^53 are exact as doubles, so their ranges can be combined
+// in double arithmetic and compared against 64-bit limits safely.
+constexpr double kExactInt = 9007199254740992.0;
+
+std::optional<Range> combine(ir::Op op, const Range& a, const Range& b) {
+  double c[4];
+  switch (op) {
+    case ir::Op::FAdd:
+    case ir::Op::IAdd: return Range{a.lo + b.lo, a.hi + b.hi};
+    case ir::Op::FSub:
+    case ir::Op::ISub: return Range{a.lo - b.hi, a.hi - b.lo};
+    case ir::Op::FMul:
+    case ir::Op::IMul: c[0] = a.lo * b.lo, c[1] = a.lo * b.hi, c[2] = a.hi * b.lo, c[3] = a.hi * b.hi; break;
+    case ir::Op::FDiv:
+      if (!(b.lo > 0 || b.hi < 0)) return std::nullopt;
+      c[0] = a.lo / b.lo, c[1] = a.lo / b.hi, c[2] = a.hi / b.lo, c[3] = a.hi / b.hi;
+      break;
+    default: return std::nullopt;
+  }
+  return Range{*std::min_element(c, c + 4), *std::max_element(c, c + 4)};
+}
+
+bool finite(const Range& r) {
+  return std::isfinite(r.lo) && std::isfinite(r.hi);
+}
+bool exact_int(const Range& r) {
+  return r.lo >= -kExactInt && r.hi <= kExactInt;
+}
+
 class Generator {
  public:
   Generator(const ir::Module& m, const ColumnMap& map, llvm::LLVMContext& ctx, const CodegenOptions& options)
@@ -76,8 +117,9 @@ class Generator {
     int rule = -1;
     int event = -1;
     bool predicated = false;
-    std::vector<Value*> ssa;               // registers assigned once
-    std::vector<llvm::AllocaInst*> slots;  // registers assigned more than once
+    std::vector<Value*> ssa;                  // registers assigned once
+    std::vector<llvm::AllocaInst*> slots;     // registers assigned more than once
+    std::vector<std::optional<Range>> range;  // per register assigned once (see Range)
     // Branching form.
     std::vector<BasicBlock*> blocks;  // per IR block; null when unreachable
     BasicBlock* fired = nullptr;      // `ret true`
@@ -273,6 +315,8 @@ class Generator {
   Value* set_contains(uint32_t set, Value* v);
   Value* int_membership(Value* key, std::vector<int64_t> members, const std::string& name);
   Value* table_find(uint32_t table, Value* key);
+  // The range of a numeric table column's present cells.
+  std::optional<Range> cell_range(uint32_t table, uint32_t column) const;
   Value* search_sorted(llvm::GlobalVariable* keys, llvm::Type* elem, size_t n, Value* key, bool is_float);
   Value* cell_valid(uint32_t table, uint32_t column, Value* row);
   Value* cell_value(uint32_t table, uint32_t column, Value* row);
@@ -786,6 +830,7 @@ bool Generator::prepare_body(Body& body) {
   }
   body.ssa.assign(f.regs.size(), nullptr);
   body.slots.assign(f.regs.size(), nullptr);
+  body.range.assign(f.regs.size(), std::nullopt);
   for (size_t r = 0; r < f.regs.size(); ++r) {
     if (f.regs[r] == ir::Ty::Void) {
       fail("fn " + f.name + ": register of type void");
@@ -975,12 +1020,22 @@ void Generator::emit_inst(Body& body, const ir::Inst& in) {
   auto result = [&](Value* v) { set(body, in.dst, v); };
   auto fn_fail = [&](const std::string& what) { fail("fn " + f.name + ": `" + info.name + "` " + what); };
   const ir::Ty ty = info.has_result ? f.regs[in.dst] : ir::Ty::Void;
+  auto range_of = [&](ir::Reg r) -> std::optional<Range> {
+    if (r >= body.range.size() || body.slots[r]) return std::nullopt;
+    return body.range[r];
+  };
+  auto set_range = [&](std::optional<Range> r) {
+    if (r && finite(*r) && in.dst < body.range.size() && !body.slots[in.dst]) body.range[in.dst] = r;
+  };
   switch (in.op) {
     case ir::Op::Const: {
       if (ty == ir::Ty::Row) return result(b_.getInt64(static_cast<uint64_t>(in.imm)));
+      if (ty == ir::Ty::Number) set_range(Range{in.fimm, in.fimm});
+      if (ty == ir::Ty::Int && exact_int(Range{double(in.imm), double(in.imm)}))
+        set_range(Range{double(in.imm), double(in.imm)});
       return result(scalar_constant(ty, ir::Scalar{in.imm, in.fimm}, false));
     }
-    case ir::Op::Copy: return result(get(body, in.a));
+    case ir::Op::Copy: set_range(range_of(in.a)); return result(get(body, in.a));
     case ir::Op::Load:
     case ir::Op::LoadChecked:
     case ir::Op::Has: {
@@ -1010,6 +1065,7 @@ void Generator::emit_inst(Body& body, const ir::Inst& in) {
       auto table = static_cast<uint32_t>(in.imm);
       Value* row = get(body, in.a);
       Value* valid = cell_valid(table, in.aux, row);
+      if (in.op != ir::Op::CellHas) set_range(cell_range(table, in.aux));
       if (in.op == ir::Op::CellHas) return result(valid);
       if (in.op == ir::Op::CellLoadChecked) {
         fault_if(body, b_.CreateNot(valid), in.site);
@@ -1029,6 +1085,17 @@ void Generator::emit_inst(Body& body, const ir::Inst& in) {
       Value* a = in.op == ir::Op::INeg ? b_.getInt64(0) : get(body, in.a);
       Value* b = in.op == ir::Op::INeg ? get(body, in.a) : get(body, in.b);
       if (a->getType() != i64_ || b->getType() != i64_) return fn_fail("operands are not 64-bit integers");
+      auto ra = in.op == ir::Op::INeg ? std::optional<Range>(Range{0, 0}) : range_of(in.a);
+      auto rb = range_of(in.op == ir::Op::INeg ? in.a : in.b);
+      std::optional<Range> rr;
+      if (ra && rb && exact_int(*ra) && exact_int(*rb))
+        rr = combine(in.op == ir::Op::INeg ? ir::Op::ISub : in.op, *ra, *rb);
+      if (rr && finite(*rr) && exact_int(*rr)) {  // cannot overflow
+        set_range(rr);
+        return result(in.op == ir::Op::IAdd   ? b_.CreateAdd(a, b)
+                      : in.op == ir::Op::IMul ? b_.CreateMul(a, b)
+                                              : b_.CreateSub(a, b));
+      }
       Value* pair = b_.CreateBinaryIntrinsic(id, a, b);
       fault_if(body, b_.CreateExtractValue(pair, 1), in.site);
       return result(b_.CreateExtractValue(pair, 0));
@@ -1040,6 +1107,9 @@ void Generator::emit_inst(Body& body, const ir::Inst& in) {
       Value* a = get(body, in.a);
       Value* b = get(body, in.b);
       if (a->getType() != f64_ || b->getType() != f64_) return fn_fail("operands are not numbers");
+      auto ra = range_of(in.a), rb = range_of(in.b);
+      std::optional<Range> rr;
+      if (ra && rb) rr = combine(in.op, *ra, *rb);
       Value* v = nullptr;
       switch (in.op) {
         case ir::Op::FAdd: v = b_.CreateFAdd(a, b); break;
@@ -1047,15 +1117,20 @@ void Generator::emit_inst(Body& body, const ir::Inst& in) {
         case ir::Op::FMul: v = b_.CreateFMul(a, b); break;
         default:
           // Division by zero is its own fault, reported before a non-finite result.
-          fault_if(body, b_.CreateFCmpOEQ(b, llvm::ConstantFP::get(f64_, 0.0)), in.site);
+          if (!(rb && (rb->lo > 0 || rb->hi < 0)))
+            fault_if(body, b_.CreateFCmpOEQ(b, llvm::ConstantFP::get(f64_, 0.0)), in.site);
           v = b_.CreateFDiv(a, b);
+      }
+      if (rr && finite(*rr)) {  // finite operands, finite result: no fault possible
+        set_range(rr);
+        return result(v);
       }
       Value* magnitude = b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, v);
       fault_if(body, b_.CreateFCmpUGE(magnitude, llvm::ConstantFP::getInfinity(f64_)), in.site);
       return result(v);
     }
     case ir::Op::FNeg: return result(b_.CreateFNeg(get(body, in.a)));
-    case ir::Op::IToF: return result(b_.CreateSIToFP(get(body, in.a), f64_));
+    case ir::Op::IToF: set_range(range_of(in.a)); return result(b_.CreateSIToFP(get(body, in.a), f64_));
     case ir::Op::ICmp: {
       Value* a = get(body, in.a);
       Value* b = get(body, in.b);
@@ -1319,6 +1394,19 @@ Value* Generator::table_find(uint32_t index, Value* key) {
   Value* at = search_sorted(kg, i64_, sorted.size(), wide, false);
   Value* found = b_.CreateICmpEQ(load_elem(i64_, kg, at, false), wide);
   return b_.CreateSelect(found, b_.CreateSExt(load_elem(i32_, rg, at, false), i64_), none);
+}
+
+std::optional<Range> Generator::cell_range(uint32_t table_index, uint32_t column) const {
+  const ir::Column& col = m_.tables[table_index].columns[column];
+  if (col.type != ir::Ty::Number && col.type != ir::Ty::Int) return std::nullopt;
+  std::optional<Range> r;
+  for (size_t i = 0; i < col.cells.size(); ++i) {
+    if (col.optional && (i >= col.present.size() || !col.present[i])) continue;
+    double v = col.type == ir::Ty::Number ? col.cells[i].f : static_cast<double>(col.cells[i].i);
+    if (!std::isfinite(v) || (col.type == ir::Ty::Int && std::fabs(v) > kExactInt)) return std::nullopt;
+    r = r ? Range{std::min(r->lo, v), std::max(r->hi, v)} : Range{v, v};
+  }
+  return r;
 }
 
 Value* Generator::cell_valid(uint32_t table_index, uint32_t column, Value* row) {
