@@ -2,7 +2,9 @@
 # Edict's main job on the shipped policies: set up, build, check every policy,
 # then screen a generated sample of 100,000 rental and provisioning events
 # with the reference policy and with the shipped policy library (the law as
-# enforced), and show the decisions and the summaries.
+# enforced), show the decisions and the summaries, and what the hypothetical
+# policies (Remote Access Security Act, headquarters test for rentals) would
+# change with `edict diff`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -27,3 +29,11 @@ $edict eval policies/law_as_enforced.edict.md "$sample" -o build/library-decisio
 echo
 echo "== the first library decisions that require a license:"
 grep -m 3 '"decision":"license' build/library-decisions.jsonl
+echo
+echo "== what the hypothetical policies would change on the same sample (edict diff):"
+for whatif in policies/whatif/remote_access_security_act.edict.md policies/whatif/hq_test_for_rentals.edict.md; do
+  echo "== edict diff policies/law_as_enforced.edict.md $whatif $sample"
+  # Exit 1 means "decisions change", which is the point here.
+  $edict diff --examples 2 policies/law_as_enforced.edict.md "$whatif" "$sample" || [ $? -eq 1 ]
+  echo
+done
