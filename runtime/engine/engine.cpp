@@ -125,10 +125,14 @@ void Policy::evaluate(const runtime::Batch& batch, Results& results) const {
   std::vector<const uint8_t*> present;
   EdictColumns columns = columns_of(batch, data, present);
   EdictResults out = results.view();
+  evaluate(columns, out);
+}
+
+void Policy::evaluate(const EdictColumns& columns, EdictResults& results) const {
   if (jitted_)
-    jit_run(*jitted_, columns, out);
+    jit_run(*jitted_, columns, results);
   else
-    interpreter_->eval_batch(columns, out);
+    interpreter_->eval_batch(columns, results);
 }
 
 }  // namespace edict::engine

@@ -60,6 +60,8 @@ class Policy {
 
   // Evaluates every row of `batch` into `results` (reserved for it).
   void evaluate(const runtime::Batch& batch, Results& results) const;
+  // The same over a raw column view (the embedding API's one-event path).
+  void evaluate(const EdictColumns& columns, EdictResults& results) const;
   // The raw column view engines read.
   static EdictColumns columns_of(const runtime::Batch& batch, std::vector<const void*>& data,
                                  std::vector<const uint8_t*>& present);
