@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "cli/build_command.h"
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
@@ -29,6 +30,11 @@ int main(int argc, char** argv) {
   CLI::App* test_cmd = app.add_subcommand("test", "Run the `test` blocks of policy files on both engines");
   edict::cli::add_test_options(*test_cmd, test);
 
+  edict::cli::BuildOptions build;
+  CLI::App* build_cmd =
+      app.add_subcommand("build", "Compile a policy ahead of time into a C library and header");
+  edict::cli::add_build_options(*build_cmd, build);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -41,6 +47,7 @@ int main(int argc, char** argv) {
     if (*fmt_cmd) return edict::cli::run_fmt(fmt_opts);
     if (*eval_cmd) return edict::cli::run_eval(eval);
     if (*test_cmd) return edict::cli::run_test(test);
+    if (*build_cmd) return edict::cli::run_build(build);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "edict: internal error: %s\n", e.what());
     return edict::cli::kExitInternal;
