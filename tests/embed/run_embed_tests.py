@@ -14,11 +14,14 @@ import subprocess
 import sys
 
 
-def run(cmd, **kw):
+def run(cmd, quiet=False, **kw):
     r = subprocess.run(cmd, capture_output=True, text=True, **kw)
     if r.returncode != 0:
         sys.stderr.write("command failed (%d): %s\n%s%s" % (r.returncode, " ".join(cmd), r.stdout, r.stderr))
         sys.exit(1)
+    if quiet and r.stderr:
+        # The library never writes to stdout or stderr; the examples only to stdout.
+        sys.exit("%s wrote to stderr:\n%s" % (" ".join(cmd), r.stderr))
     return r.stdout
 
 
@@ -69,10 +72,10 @@ def main():
     assert any(d == "error" for d, _ in expected.values()) and any(d == "deny" for d, _ in expected.values())
 
     outputs = {
-        "C++": run([os.path.join(work, "examples", "screen_cpp"), policy, events]),
-        "C": run([os.path.join(work, "examples", "screen_c"), policy, events]),
+        "C++": run([os.path.join(work, "examples", "screen_cpp"), policy, events], quiet=True),
+        "C": run([os.path.join(work, "examples", "screen_c"), policy, events], quiet=True),
         "Python ctypes": run([sys.executable, os.path.join(args.source, "examples", "python", "screen.py"),
-                              policy, events, "--lib", libs[0]]),
+                              policy, events, "--lib", libs[0]], quiet=True),
     }
     failed = False
     # The embedding guide shows these very files.
