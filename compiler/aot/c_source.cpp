@@ -330,7 +330,7 @@ HIDDEN int32_t edict_str_compare(void* ctx, uint32_t a, uint32_t b) {
 }
 
 /* Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
-static int valid_utf8(const unsigned char* s, size_t n) {
+__attribute__((unused)) static int valid_utf8(const unsigned char* s, size_t n) {
   size_t i = 0;
   while (i < n) {
     unsigned char c = s[i];
@@ -365,8 +365,9 @@ std::string generate_source(const ir::Module& m, const Layout& layout, const Aot
   s += fmt::format("HIDDEN void {}_batch(const EdictColumns* columns, EdictResults* results);\n\n", p);
 
   // The string pool: symbol i is pool[i], as in the JIT's symbol table.
-  s += fmt::format("#define POOL {}u\nstatic const char* const pool[{}] = {{\n", m.strings.size(),
-                   std::max<size_t>(1, m.strings.size()));
+  // POOL is a variable, not a literal: an empty pool would make `sym < 0` warn.
+  s += fmt::format("static const uint32_t pool_count = {}u;\n#define POOL pool_count\n", m.strings.size());
+  s += fmt::format("static const char* const pool[{}] = {{\n", std::max<size_t>(1, m.strings.size()));
   for (const std::string& str : m.strings) s += "  " + c_string(str) + ",\n";
   if (m.strings.empty()) s += "  \"\",\n";
   s += fmt::format("}};\nstatic const uint32_t pool_len[{}] = {{", std::max<size_t>(1, m.strings.size()));
@@ -394,7 +395,7 @@ std::string generate_source(const ir::Module& m, const Layout& layout, const Aot
   for (size_t i = 0; i < assigned.size(); ++i)
     s += (i % 64 == 0 ? "\n  " : "") + std::to_string(assigned[i]) + ",";
   s += "\n};\n";
-  s += R"(static int country(const char* code, uint16_t* index) {
+  s += R"(__attribute__((unused)) static int country(const char* code, uint16_t* index) {
   if (!code || code[0] < 'A' || code[0] > 'Z' || code[1] < 'A' || code[1] > 'Z' || code[2] != 0) return 0;
   *index = (uint16_t)((code[0] - 'A') * 26 + (code[1] - 'A'));
   return assigned[*index];
