@@ -72,6 +72,7 @@ std::string compile_object(const ir::Module& module, const codegen::ColumnMap& c
   llvm::LLVMContext context;
   codegen::CodegenOptions codegen_options;
   codegen_options.function_name = options.prefix + "_batch";
+  codegen_options.single_event = true;  // entry points decide one event per call
   std::unique_ptr<llvm::Module> m = codegen::generate(module, columns, context, codegen_options, error);
   if (!m) return {};
   // As the JIT prepares a module (compiler/jit/jit.cpp): the vectorisers'

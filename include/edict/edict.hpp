@@ -68,7 +68,11 @@ enum class Engine { Jit, Interpreter };
 
 struct CompileOptions {
   Engine engine = Engine::Jit;
-  int opt_level = 2;        // JIT: 0 or 2
+  int opt_level = 2;  // JIT: 0 or 2
+  // JIT: also compile code shaped for one event per call (no if-conversion,
+  // short-circuiting) for the single-event evaluate() calls; batches use the
+  // vectorised code. Roughly doubles JIT compile time.
+  bool single_event_code = true;
   size_t max_errors = 100;  // diagnostics kept
   bool read_disk = true;    // compile_sources: imports not among the sources may be read from disk
 };

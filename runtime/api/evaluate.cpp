@@ -449,7 +449,7 @@ Status Evaluator::evaluate(std::string_view json, Decision& out) {
     self.decode(json, batch, 1);
     if (batch.kind(0) != runtime::kErrorRow) {
       EdictResults results = s.one.view();
-      p.engine->evaluate(s.single.columns, results);
+      p.engine->evaluate_one(s.single.columns, results);
     }
     self.stamp(out);
     decide_row(p, batch, s.single.columns, 0, s.one, out);
@@ -489,7 +489,7 @@ Status Evaluator::evaluate(const Event& event, Decision& out) {
     }
     engine::Results& results = self.scratch->one;
     EdictResults view = results.view();
-    p->engine->evaluate(e->row.columns, view);
+    p->engine->evaluate_one(e->row.columns, view);
     decide(*p, e->row.columns, 0, results, out);
     return {};
   });

@@ -52,6 +52,7 @@ Compiled compile(const std::vector<std::string>& roots, const CompileOptions& op
     engine::CompileOptions engine_options;
     engine_options.backend = options.engine == Engine::Jit ? engine::Backend::Jit : engine::Backend::Interp;
     engine_options.opt_level = options.opt_level == 0 ? 0 : 2;
+    engine_options.single_event_code = options.single_event_code;
     impl->engine = engine::Policy::compile(roots, impl->sources, sink, engine_options, reader);
     std::vector<Diagnostic> sorted = sink.sorted();
     for (const Diagnostic& d : sorted) result.diagnostics.push_back(to_public(impl->sources, d));
