@@ -361,8 +361,10 @@ struct Scratch {
   std::vector<const void*> many_data;
   std::vector<const uint8_t*> many_present;
   engine::Results many_results;
+  EdictResults one_view;  // of `one`, whose buffers never move
   explicit Scratch(const PolicyImpl& p) : single(p), decoder(p.engine->schema()) {
     one.reserve(1, p.rule_count());
+    one_view = one.view();
   }
 };
 
@@ -487,10 +489,12 @@ Status Evaluator::evaluate(const Event& event, Decision& out) {
         return {};
       }
     }
-    engine::Results& results = self.scratch->one;
-    EdictResults view = results.view();
-    p->engine->evaluate_one(e->row.columns, view);
-    decide(*p, e->row.columns, 0, results, out);
+    detail::Scratch& s = *self.scratch;
+    if (p->single_event)
+      p->single_event(&e->row.columns, &s.one_view);
+    else
+      p->engine->evaluate_one(e->row.columns, s.one_view);
+    decide(*p, e->row.columns, 0, s.one, out);
     return {};
   });
   if (!status.ok()) {
@@ -498,7 +502,7 @@ Status Evaluator::evaluate(const Event& event, Decision& out) {
     set_error(out, status.code, code_name(status.code), status.message);
     return status;
   }
-  return out.status;
+  return out.status.ok() ? Status{} : out.status;
 }
 
 Status Evaluator::evaluate_batch(const std::vector<std::string_view>& lines, std::vector<Decision>& out) {

@@ -17,6 +17,7 @@ namespace edict::detail {
 struct PolicyImpl {
   SourceManager sources;  // spans in the module point here: declared first, destroyed last
   std::unique_ptr<engine::Policy> engine;
+  EdictEvalBatchFn single_event = nullptr;  // engine->single_event_function(), called directly
   Engine engine_kind = Engine::Jit;
   std::vector<std::string> kinds;
   std::vector<std::string> no_title;  // "" for rules without a policy title

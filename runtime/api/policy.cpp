@@ -66,6 +66,7 @@ Compiled compile(const std::vector<std::string>& roots, const CompileOptions& op
       return result;
     }
     impl->engine_kind = options.engine;
+    impl->single_event = impl->engine->single_event_function();
     const runtime::Schema& schema = impl->engine->schema();
     for (const runtime::KindSpec& k : schema.kinds) {
       impl->kinds.push_back(k.name);

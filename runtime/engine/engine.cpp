@@ -137,6 +137,10 @@ void Policy::evaluate(const runtime::Batch& batch, Results& results) const {
   evaluate(columns, out);
 }
 
+EdictEvalBatchFn Policy::single_event_function() const {
+  return jitted_one_ ? jit_function(*jitted_one_) : nullptr;
+}
+
 void Policy::evaluate_one(const EdictColumns& columns, EdictResults& results) const {
   if (jitted_one_)
     jit_run(*jitted_one_, columns, results);

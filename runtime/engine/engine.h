@@ -24,10 +24,10 @@ enum class Backend { Jit, Interp };
 struct CompileOptions {
   Backend backend = Backend::Jit;
   int opt_level = 2;  // JIT: 0 (no passes) or 2
+  parse::Limits limits;
   // JIT: also compile code shaped for one event per call (evaluate_one);
   // costs a second compilation, pays off when events come one at a time.
   bool single_event_code = false;
-  parse::Limits limits;
 };
 
 // Per-row results of one batch (see EdictResults in runtime/abi.h).
@@ -67,6 +67,9 @@ class Policy {
   void evaluate(const EdictColumns& columns, EdictResults& results) const;
   // The same for a batch of one row, with the single-event code if compiled.
   void evaluate_one(const EdictColumns& columns, EdictResults& results) const;
+  // The single-event code itself (null unless compiled), for callers that
+  // call it directly; valid while the Policy lives.
+  EdictEvalBatchFn single_event_function() const;
   // The raw column view engines read.
   static EdictColumns columns_of(const runtime::Batch& batch, std::vector<const void*>& data,
                                  std::vector<const uint8_t*>& present);

@@ -31,4 +31,8 @@ void jit_run(const Policy::Jitted& jitted, const EdictColumns& columns, EdictRes
   static_cast<const JitCode&>(jitted).compiled->evaluate(columns, results);
 }
 
+EdictEvalBatchFn jit_function(const Policy::Jitted& jitted) {
+  return static_cast<const JitCode&>(jitted).compiled->function();
+}
+
 }  // namespace edict::engine
