@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "cli/build_command.h"
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
@@ -38,6 +39,10 @@ int main(int argc, char** argv) {
   CLI::App* diff_cmd = app.add_subcommand(
       "diff", "Compare two versions of a policy over the same events: which decisions change");
   edict::cli::add_diff_options(*diff_cmd, diff);
+  edict::cli::BuildOptions build;
+  CLI::App* build_cmd =
+      app.add_subcommand("build", "Compile a policy ahead of time into a C library and header");
+  edict::cli::add_build_options(*build_cmd, build);
 
   try {
     app.parse(argc, argv);
@@ -53,6 +58,7 @@ int main(int argc, char** argv) {
     if (*test_cmd) return edict::cli::run_test(test);
     if (*explain_cmd) return edict::cli::run_explain(explain);
     if (*diff_cmd) return edict::cli::run_diff(diff);
+    if (*build_cmd) return edict::cli::run_build(build);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "edict: internal error: %s\n", e.what());
     return edict::cli::kExitInternal;

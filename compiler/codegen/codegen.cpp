@@ -110,6 +110,9 @@ class Generator {
 
   std::unique_ptr<llvm::Module> run(std::string* error);
 
+  // Fires functions if-converted: none in single-event code.
+  size_t predicated_limit() const { return options_.single_event ? 0 : kMaxPredicatedFunction; }
+
  private:
   // One fires function being inlined into the row loop.
   struct Body {
@@ -713,7 +716,7 @@ void Generator::emit_row_loop(BasicBlock* from, BasicBlock* exit, const Group& g
       if (rb->fires >= 0 && static_cast<size_t>(rb->fires) < m_.functions.size()) {
         size_t n = instruction_count(m_.functions[static_cast<size_t>(rb->fires)]);
         total += n;
-        all_small = all_small && n <= kMaxPredicatedFunction;
+        all_small = all_small && n <= predicated_limit();
       }
     }
     if (any) kinds_with_rules.push_back(static_cast<int>(e));
@@ -861,7 +864,7 @@ void Generator::emit_rule(int rule_index, const ir::RuleBody& rb, int event, Val
     return;
   }
   if (!prepare_body(body)) return;
-  body.predicated = instruction_count(*body.f) <= kMaxPredicatedFunction;
+  body.predicated = instruction_count(*body.f) <= predicated_limit();
   if (body.predicated)
     emit_predicated(body, active);
   else

@@ -44,6 +44,10 @@ enum class OptLevel : uint8_t {
 struct CodegenOptions {
   // Name of the exported batch function (group functions are named after it).
   std::string function_name = "edict_eval_batch";
+  // Code for one event per call (ahead-of-time entry points, single-event
+  // evaluation): no if-conversion, so rows branch on their kind and
+  // conditions short-circuit. Batches are faster without it (vectorised).
+  bool single_event = false;
 };
 
 // Builds the module. The result has no target triple or data layout yet (the

@@ -209,6 +209,7 @@ Result<std::unique_ptr<CompiledPolicy>> Jit::compile(const ir::Module& module, c
   auto context = std::make_unique<llvm::LLVMContext>();
   codegen::CodegenOptions codegen_options;
   codegen_options.function_name = state->symbol;
+  codegen_options.single_event = options.single_event;
   std::string error;
   std::unique_ptr<llvm::Module> llvm_module =
       codegen::generate(module, columns, *context, codegen_options, &error);

@@ -51,6 +51,8 @@ struct JitOptions {
   std::string function_name;
   // Also keep the optimised LLVM IR text of the policy (CompiledPolicy::llvm_ir).
   bool keep_llvm_ir = false;
+  // Code shaped for one event per call (codegen::CodegenOptions::single_event).
+  bool single_event = false;
 };
 
 class Jit;

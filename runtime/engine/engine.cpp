@@ -98,6 +98,15 @@ std::unique_ptr<Policy> Policy::compile(const std::vector<std::string>& paths, S
           "run with `--engine interp` to use the interpreter";
       return nullptr;
     }
+    if (options.single_event_code) {
+      p->jitted_one_ =
+          jit_compile(p->module_, runtime::column_map(p->schema_), options.opt_level, &error, true);
+      if (!p->jitted_one_) {
+        sink.error("E0998", Span{}, "the JIT could not compile this policy: " + error).help =
+            "run with `--engine interp` to use the interpreter";
+        return nullptr;
+      }
+    }
     p->jit_ms = ms_since(jit_start);
   }
   return p;
@@ -127,10 +136,25 @@ void Policy::evaluate(const runtime::Batch& batch, Results& results) const {
   std::vector<const uint8_t*> present;
   EdictColumns columns = columns_of(batch, data, present);
   EdictResults out = results.view();
-  if (jitted_)
-    jit_run(*jitted_, columns, out);
+  evaluate(columns, out);
+}
+
+EdictEvalBatchFn Policy::single_event_function() const {
+  return jitted_one_ ? jit_function(*jitted_one_) : nullptr;
+}
+
+void Policy::evaluate_one(const EdictColumns& columns, EdictResults& results) const {
+  if (jitted_one_)
+    jit_run(*jitted_one_, columns, results);
   else
-    interpreter_->eval_batch(columns, out);
+    evaluate(columns, results);
+}
+
+void Policy::evaluate(const EdictColumns& columns, EdictResults& results) const {
+  if (jitted_)
+    jit_run(*jitted_, columns, results);
+  else
+    interpreter_->eval_batch(columns, results);
 }
 
 }  // namespace edict::engine

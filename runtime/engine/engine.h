@@ -25,6 +25,9 @@ struct CompileOptions {
   Backend backend = Backend::Jit;
   int opt_level = 2;  // JIT: 0 (no passes) or 2
   parse::Limits limits;
+  // JIT: also compile code shaped for one event per call (evaluate_one);
+  // costs a second compilation, pays off when events come one at a time.
+  bool single_event_code = false;
 };
 
 // Per-row results of one batch (see EdictResults in runtime/abi.h).
@@ -65,6 +68,13 @@ class Policy {
   // `sum` or `count` read faults (`absent`) and `min`/`max`/`avg` read as
   // over an empty window.
   void evaluate(const runtime::Batch& batch, Results& results) const;
+  // The same over a raw column view (the embedding API's one-event path).
+  void evaluate(const EdictColumns& columns, EdictResults& results) const;
+  // The same for a batch of one row, with the single-event code if compiled.
+  void evaluate_one(const EdictColumns& columns, EdictResults& results) const;
+  // The single-event code itself (null unless compiled), for callers that
+  // call it directly; valid while the Policy lives.
+  EdictEvalBatchFn single_event_function() const;
   // The raw column view engines read.
   static EdictColumns columns_of(const runtime::Batch& batch, std::vector<const void*>& data,
                                  std::vector<const uint8_t*>& present);
@@ -86,6 +96,7 @@ class Policy {
   runtime::SymbolTable symbols_;
   std::unique_ptr<interp::Interpreter> interpreter_;
   std::unique_ptr<Jitted> jitted_;
+  std::unique_ptr<Jitted> jitted_one_;  // CompileOptions::single_event_code
   Backend backend_ = Backend::Jit;
   std::string error_name_ = "error";
 };

@@ -13,8 +13,9 @@ struct JitCode : Policy::Jitted {
 
 std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module,
                                             std::vector<std::vector<int>> column_map, int opt_level,
-                                            std::string* error) {
+                                            std::string* error, bool single_event) {
   jit::JitOptions options;
+  options.single_event = single_event;
   options.opt = opt_level == 0 ? jit::OptLevel::O0 : jit::OptLevel::O2;
   auto compiled = jit::compile(module, jit::ColumnMap{std::move(column_map)}, options);
   if (!compiled) {
@@ -28,6 +29,10 @@ std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module,
 
 void jit_run(const Policy::Jitted& jitted, const EdictColumns& columns, EdictResults& results) {
   static_cast<const JitCode&>(jitted).compiled->evaluate(columns, results);
+}
+
+EdictEvalBatchFn jit_function(const Policy::Jitted& jitted) {
+  return static_cast<const JitCode&>(jitted).compiled->function();
 }
 
 }  // namespace edict::engine

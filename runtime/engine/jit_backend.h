@@ -14,7 +14,8 @@ namespace edict::engine {
 
 std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module,
                                             std::vector<std::vector<int>> column_map, int opt_level,
-                                            std::string* error);
+                                            std::string* error, bool single_event = false);
 void jit_run(const Policy::Jitted& jitted, const EdictColumns& columns, EdictResults& results);
+EdictEvalBatchFn jit_function(const Policy::Jitted& jitted);
 
 }  // namespace edict::engine

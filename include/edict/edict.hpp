@@ -1,0 +1,261 @@
+// Edict as a C++ library: compile policies, evaluate events, replace a policy
+// while a host runs. Needs C++17; no exception crosses this API (failures
+// are Status values), and the library never writes to stdout/stderr or exits.
+//
+// Objects and their rules:
+//   Policy      immutable compiled policy, a shared handle (copy = share).
+//               Safe to use from any number of threads at once.
+//   PolicySlot  the current Policy of a running host; store() replaces it
+//               while other threads evaluate. Thread-safe.
+//   Evaluator   per-thread scratch for evaluation (decoder, batch, results).
+//               Not thread-safe: one per thread. Cheap to keep, costly to
+//               create (allocates), so keep one per worker thread.
+//   Event       a typed event built without JSON; per-thread like Evaluator.
+//   Decision    the answer for one event, reused across calls to avoid
+//               allocation. Its string_views point into the Policy that
+//               produced it, which the Decision keeps alive.
+//
+// Decisions are exactly those of `edict eval`: a rule that faults (or whose
+// message faults) makes the decision `error`, naming the rule.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace edict {
+
+namespace detail {
+struct PolicyImpl;
+struct EventImpl;
+struct EvaluatorImpl;
+struct SlotState;
+struct Access;  // the implementation's way into handles
+}  // namespace detail
+
+// Why a call failed. Values equal the C ABI's EDICT_* status codes (edict.h).
+enum class Code : int {
+  Ok = 0,
+  NullArgument = 1,     // a required pointer was null (C ABI)
+  InvalidHandle = 2,    // a handle of the wrong type, or already freed (C ABI)
+  InvalidArgument = 3,  // e.g. an empty Policy, a field of another kind
+  InvalidUtf8 = 4,      // a string (or JSON text) is not valid UTF-8
+  CompileError = 5,     // the policy has errors: see the diagnostics
+  InvalidJson = 6,      // the event is not one JSON object
+  WrongKind = 7,        // the event has no `kind`, or one the policy does not declare
+  InvalidEvent = 8,     // a field is missing, null, of the wrong type or malformed
+  UnknownField = 9,     // no such field in the event kind
+  WrongType = 10,       // the value does not fit the field's type
+  RuleFault = 11,       // a rule faulted: the decision is `error` (fail closed)
+  PolicyMismatch = 12,  // an Event built for another Policy than the Evaluator's
+  OutOfMemory = 13,
+  Internal = 14,  // a bug in Edict
+};
+const char* code_name(Code code);  // "ok", "invalid_json", ... (static storage)
+
+struct Status {
+  Code code = Code::Ok;
+  std::string message;  // empty when ok
+  bool ok() const { return code == Code::Ok; }
+};
+
+// ---- compiling -------------------------------------------------------------
+
+enum class Engine { Jit, Interpreter };
+
+struct CompileOptions {
+  Engine engine = Engine::Jit;
+  int opt_level = 2;  // JIT: 0 or 2
+  // JIT: also compile code shaped for one event per call (no if-conversion,
+  // short-circuiting) for the single-event evaluate() calls; batches use the
+  // vectorised code. Roughly doubles JIT compile time.
+  bool single_event_code = true;
+  size_t max_errors = 100;  // diagnostics kept
+  bool read_disk = true;    // compile_sources: imports not among the sources may be read from disk
+};
+
+struct PolicyDiagnostic {
+  bool error = true;  // false: a warning
+  std::string code;   // stable, e.g. "E0201"
+  std::string message, help;
+  std::string file;               // empty for file-less diagnostics
+  uint32_t line = 0, column = 0;  // 1-based; 0 when unknown
+};
+
+// A source file given as text. Imports resolve against `path` (relative
+// paths are relative to the importing file) and find other PolicySources first.
+struct PolicySource {
+  std::string path;
+  std::string text;
+};
+
+class Policy;
+
+// The outcome of compiling: a valid Policy, or status CompileError with the
+// diagnostics (warnings come with a successful compile too).
+struct Compiled;
+
+struct RuleInfo {
+  std::string_view name, effect, cite;
+  std::string_view policy;  // title of the rule file's `policy`, empty if none
+};
+
+enum class FieldType { Bool, Int, Number, String, Country, Time, Duration };
+
+// A field of one event kind, looked up once and used for fast Event::set_*.
+struct Field {
+  int kind = -1;
+  int index = -1;
+  FieldType type = FieldType::Int;
+  bool optional = false;
+  bool valid() const { return index >= 0; }
+};
+
+class Policy {
+ public:
+  Policy() = default;  // empty: valid() is false
+  static Compiled compile_files(const std::vector<std::string>& paths, const CompileOptions& options = {});
+  static Compiled compile_sources(const std::vector<PolicySource>& files, const CompileOptions& options = {});
+
+  bool valid() const { return impl_ != nullptr; }
+  Engine engine() const;
+  // Outcomes, weakest first (e.g. allow, review, deny).
+  const std::vector<std::string>& outcomes() const;
+  size_t rule_count() const;
+  RuleInfo rule(size_t index) const;  // index < rule_count()
+  std::vector<std::string> kinds() const;
+  // The field `name` of event kind `kind`; !valid() when there is none.
+  Field field(std::string_view kind, std::string_view name) const;
+  // Handles sharing this policy (this one included); for tests and
+  // diagnostics of hot replacement.
+  long use_count() const { return impl_.use_count(); }
+
+  bool operator==(const Policy& other) const { return impl_ == other.impl_; }
+  bool operator!=(const Policy& other) const { return impl_ != other.impl_; }
+
+ private:
+  friend struct detail::Access;
+  std::shared_ptr<const detail::PolicyImpl> impl_;
+};
+
+struct Compiled {
+  Status status;
+  Policy policy;                              // valid() iff status.ok()
+  std::vector<PolicyDiagnostic> diagnostics;  // errors and warnings, sorted by place
+  std::string report;                         // the diagnostics as `edict check` prints them
+};
+
+// ---- events and decisions --------------------------------------------------
+
+// A typed event of one kind. Set every required field, then evaluate; reuse
+// it for the next event after clear(). Strings given to set_string are copied.
+// Not thread-safe; keeps its Policy alive.
+class Event {
+ public:
+  Event();
+  ~Event();
+  Event(Event&&) noexcept;
+  Event& operator=(Event&&) noexcept;
+  // An event of `kind` for `policy`; !valid() with a status on failure.
+  static Status create(const Policy& policy, std::string_view kind, Event& out);
+
+  bool valid() const { return impl_ != nullptr; }
+  std::string_view kind() const;  // empty when !valid()
+  // A field of this event's kind by name, or by its index in the kind's
+  // declaration; !valid() when there is none.
+  Field field(std::string_view name) const;
+  Field field(int index) const;
+  // Forgets every field value (and the strings set so far).
+  void clear();
+
+  // Setters check the field's kind and type. set_string accepts every type
+  // JSON text would (string, country code, RFC 3339 time, duration); set_int
+  // also sets number fields. set_absent makes an optional field absent.
+  Status set_bool(const Field& field, bool value);
+  Status set_int(const Field& field, int64_t value);
+  Status set_number(const Field& field, double value);
+  Status set_string(const Field& field, std::string_view value);
+  Status set_time(const Field& field, int64_t micros_since_epoch_utc);
+  Status set_duration(const Field& field, int64_t micros);
+  Status set_absent(const Field& field);
+  // By name (a lookup per call; prefer Field handles in hot paths).
+  Status set_string(std::string_view field, std::string_view value);
+  Status set_int(std::string_view field, int64_t value);
+  Status set_number(std::string_view field, double value);
+  Status set_bool(std::string_view field, bool value);
+
+ private:
+  friend struct detail::Access;
+  std::unique_ptr<detail::EventImpl> impl_;
+};
+
+struct FiredRule {
+  std::string_view name, effect, cite, policy;
+  std::string message;  // the rule's message for this event ("" when it has none)
+};
+
+struct Decision {
+  // Ok: `outcome` is a declared outcome. Otherwise outcome is "error": the
+  // event was not decoded (InvalidJson, WrongKind, InvalidEvent, InvalidUtf8)
+  // or a rule faulted (RuleFault); status.message says where and what.
+  Status status;
+  std::string_view outcome;       // "deny", "allow", ... or "error"
+  int outcome_index = -1;         // into Policy::outcomes(); -1 for error
+  std::string_view kind;          // the event's kind; empty when not decoded
+  std::string id;                 // the event's `id` when it has one
+  std::string_view error_reason;  // stable name: invalid_json, integer_overflow, ...
+  std::string_view fault_rule;    // RuleFault: the rule that faulted
+  std::vector<FiredRule> rules;   // fired rules, in rule order
+  Policy policy;                  // the policy that decided (keeps the views valid)
+};
+
+// ---- evaluating --------------------------------------------------------------
+
+class PolicySlot;
+
+// Per-thread evaluation state. Bound to one Policy, or following a
+// PolicySlot: then each evaluation uses the slot's current policy, and the
+// previous policy is released at the first evaluation after a replacement.
+class Evaluator {
+ public:
+  explicit Evaluator(Policy policy);
+  explicit Evaluator(const PolicySlot& slot);
+  ~Evaluator();
+  Evaluator(Evaluator&&) noexcept;
+  Evaluator& operator=(Evaluator&&) noexcept;
+
+  // One JSON object (one JSON Lines record without its newline).
+  Status evaluate(std::string_view json, Decision& out);
+  // A typed event; it must be made for this Evaluator's current policy.
+  Status evaluate(const Event& event, Decision& out);
+  // Many JSON records; out[i] is the decision for lines[i] (each with its own
+  // status). Returns the first non-ok decision status, or ok.
+  Status evaluate_batch(const std::vector<std::string_view>& lines, std::vector<Decision>& out);
+
+  // The policy evaluations use now (refreshed from the slot, if following one).
+  const Policy& policy();
+
+ private:
+  std::unique_ptr<detail::EvaluatorImpl> impl_;
+};
+
+// The current policy of a running host. store() publishes a new policy;
+// evaluations already running finish on the old one, which is freed when
+// the last Evaluator, Decision or handle using it lets go. All members are
+// thread-safe.
+class PolicySlot {
+ public:
+  explicit PolicySlot(Policy initial = {});
+  Policy load() const;
+  void store(Policy next);
+  uint64_t version() const;  // increases with every store()
+
+ private:
+  friend struct detail::Access;
+  std::shared_ptr<detail::SlotState> state_;
+};
+
+}  // namespace edict

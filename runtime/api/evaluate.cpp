@@ -1,0 +1,540 @@
+// Events, evaluators and decisions of the public API. Decisions follow the
+// record writer of `edict eval` (runtime/engine/output.cpp) rule for rule:
+// decode errors, rule faults, messages of fired rules and message faults.
+#include <simdjson.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <new>
+
+#include "compiler/support/countries.h"
+#include "compiler/support/time_util.h"
+#include "runtime/api/impl.h"
+#include "runtime/decoder.h"
+#include "runtime/engine/output.h"
+
+namespace edict {
+
+using detail::Access;
+using detail::EventImpl;
+using detail::PolicyImpl;
+
+namespace detail {
+
+Row::Row(const PolicyImpl& policy) : batch(policy.engine->schema(), policy.engine->symbols(), 1) {
+  batch.begin_row(0);
+  columns = engine::Policy::columns_of(batch, data, present);
+}
+
+EventImpl::EventImpl(std::shared_ptr<const PolicyImpl> p, int k)
+    : policy(std::move(p)), kind(k), row(*policy) {
+  row.batch.set_kind(0, static_cast<uint8_t>(k));
+  set.assign(policy->required[static_cast<size_t>(k)].size(), 0);
+}
+
+void EventImpl::clear() {
+  row.batch.clear();
+  row.batch.begin_row(0);
+  row.batch.set_kind(0, static_cast<uint8_t>(kind));
+  std::fill(set.begin(), set.end(), 0);
+  id.clear();
+}
+
+}  // namespace detail
+
+namespace {
+
+Code code_of(runtime::ErrorReason reason) {
+  using R = runtime::ErrorReason;
+  switch (reason) {
+    case R::InvalidUtf8: return Code::InvalidUtf8;
+    case R::BlankLine:
+    case R::LineTooLong:
+    case R::InvalidJson:
+    case R::NotObject:
+    case R::DuplicateKey: return Code::InvalidJson;
+    case R::MissingKind:
+    case R::UnknownKind: return Code::WrongKind;
+    default: return Code::InvalidEvent;
+  }
+}
+
+void set_error(Decision& out, Code code, std::string_view reason, std::string message) {
+  out.status.code = code;
+  out.status.message = std::move(message);
+  out.outcome = "error";
+  out.outcome_index = -1;
+  out.error_reason = reason;
+  out.fault_rule = {};
+}
+
+// The decision for `row` of an evaluated batch (kind and id already set).
+void decide(const PolicyImpl& p, const EdictColumns& columns, uint32_t row, const engine::Results& results,
+            Decision& out) {
+  const engine::Policy& policy = *p.engine;
+  const ir::Module& m = policy.module();
+  const uint8_t decision = results.decision[row];
+  bool faulted = decision == EDICT_DECISION_ERROR;
+  uint32_t fault_rule = results.fault_rule[row], fault_site = results.fault_site[row];
+  ir::FaultReason fault_reason = ir::FaultReason::None;
+  size_t fired = 0;
+  const uint64_t* words = &results.fired[size_t{row} * results.fired_words];
+  for (uint32_t w = 0; w < results.fired_words; ++w) {
+    for (uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {
+      const size_t r = size_t{w} * 64 + static_cast<size_t>(std::countr_zero(bits));
+      if (r >= m.rules.size()) break;
+      if (fired == out.rules.size()) out.rules.emplace_back();
+      FiredRule& fr = out.rules[fired++];
+      const ir::Rule& rule = m.rules[r];
+      fr.name = rule.name;
+      fr.effect = m.outcomes[static_cast<size_t>(rule.effect)];
+      fr.cite = rule.cite;
+      fr.policy = rule.policy >= 0 ? std::string_view(m.policies[static_cast<size_t>(rule.policy)].title)
+                                   : std::string_view();
+      interp::MessageResult msg = policy.interpreter().message(static_cast<int>(r), columns, row);
+      if (!msg.ok() && !faulted) {
+        faulted = true;
+        fault_rule = static_cast<uint32_t>(r);
+        fault_site = msg.fault_site;
+        fault_reason = msg.reason;
+      }
+      fr.message = std::move(msg.text);
+    }
+  }
+  out.rules.resize(fired);
+  if (!faulted) {
+    out.status.code = Code::Ok;
+    out.status.message.clear();
+    out.outcome = policy.outcome_name(decision);
+    out.outcome_index = decision;
+    out.error_reason = {};
+    out.fault_rule = {};
+    return;
+  }
+  // As in the record writer: the engines report the site; the reason comes
+  // from re-running that rule in the reference interpreter.
+  if (fault_reason == ir::FaultReason::None)
+    fault_reason = policy.interpreter().eval_rule(static_cast<int>(fault_rule), columns, row).reason;
+  set_error(out, Code::RuleFault, ir::fault_reason_name(fault_reason),
+            engine::fault_message(policy, fault_rule, fault_site, fault_reason));
+  out.fault_rule = m.rules[fault_rule].name;
+}
+
+// Decides a decoded or failed row of `batch`.
+void decide_row(const PolicyImpl& p, const runtime::Batch& batch, const EdictColumns& columns, uint32_t row,
+                const engine::Results& results, Decision& out) {
+  out.id.assign(batch.id(row));
+  if (batch.kind(row) == runtime::kErrorRow) {
+    const runtime::RowError* e = batch.error_of(row);
+    out.kind = {};
+    out.rules.clear();
+    set_error(out, e ? code_of(e->reason) : Code::InvalidJson,
+              e ? runtime::error_reason_name(e->reason) : "invalid_json", e ? e->message : "invalid input");
+    return;
+  }
+  out.kind = p.kinds[batch.kind(row)];
+  decide(p, columns, row, results, out);
+}
+
+template <typename F>
+Status guarded(F&& f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return {Code::OutOfMemory, "out of memory"};
+  } catch (const std::exception& e) {
+    return {Code::Internal, std::string("internal error: ") + e.what()};
+  }
+}
+
+}  // namespace
+
+// ---- Event -----------------------------------------------------------------
+
+Event::Event() = default;
+Event::~Event() = default;
+Event::Event(Event&&) noexcept = default;
+Event& Event::operator=(Event&&) noexcept = default;
+
+Status Event::create(const Policy& policy, std::string_view kind, Event& out) {
+  return guarded([&]() -> Status {
+    const auto& impl = Access::impl(policy);
+    if (!impl) return {Code::InvalidArgument, "the policy is empty"};
+    int k = impl->engine->schema().kind_index(kind);
+    if (k < 0) return {Code::WrongKind, "the policy declares no event kind `" + std::string(kind) + "`"};
+    Access::set(out, std::make_unique<EventImpl>(impl, k));
+    return {};
+  });
+}
+
+void Event::clear() {
+  if (impl_) impl_->clear();
+}
+
+namespace {
+
+// Checks a field handle against the event; on success *spec is its schema.
+Status check_field(const EventImpl* e, const Field& field, const runtime::FieldSpec** spec) {
+  if (!e) return {Code::InvalidArgument, "the event is empty"};
+  const runtime::KindSpec& kind = e->policy->engine->schema().kinds[static_cast<size_t>(e->kind)];
+  if (field.kind != e->kind || field.index < 0 || static_cast<size_t>(field.index) >= kind.fields.size())
+    return {Code::UnknownField, "the field is not one of event kind `" + kind.name + "`"};
+  *spec = &kind.fields[static_cast<size_t>(field.index)];
+  return {};
+}
+
+Status wrong_type(const runtime::FieldSpec& f, const char* given) {
+  return {Code::WrongType,
+          std::string(f.name) + ": expected " + runtime::column_type_name(f.type) + ", given " + given};
+}
+
+// Stores one value of the field and marks it set (and present).
+template <typename T>
+void store(EventImpl* e, const Field& field, const runtime::FieldSpec& f, T value) {
+  runtime::Column& col = e->row.batch.column(static_cast<size_t>(f.column));
+  col.data<T>()[0] = value;
+  if (!col.present.empty()) col.present[0] = 1;
+  e->set[static_cast<size_t>(field.index) / 64] |= uint64_t{1} << (field.index % 64);
+}
+
+}  // namespace
+
+Status Event::set_bool(const Field& field, bool value) {
+  const runtime::FieldSpec* f = nullptr;
+  if (Status s = check_field(impl_.get(), field, &f); !s.ok()) return s;
+  if (f->type != runtime::ColumnType::Bool) return wrong_type(*f, "a bool");
+  store<uint8_t>(impl_.get(), field, *f, value ? 1 : 0);
+  return {};
+}
+
+Status Event::set_int(const Field& field, int64_t value) {
+  const runtime::FieldSpec* f = nullptr;
+  if (Status s = check_field(impl_.get(), field, &f); !s.ok()) return s;
+  if (f->type == runtime::ColumnType::Number) {
+    store<double>(impl_.get(), field, *f, static_cast<double>(value));
+    return {};
+  }
+  if (f->type != runtime::ColumnType::Int) return wrong_type(*f, "an int");
+  store<int64_t>(impl_.get(), field, *f, value);
+  return {};
+}
+
+Status Event::set_number(const Field& field, double value) {
+  const runtime::FieldSpec* f = nullptr;
+  if (Status s = check_field(impl_.get(), field, &f); !s.ok()) return s;
+  if (f->type != runtime::ColumnType::Number) return wrong_type(*f, "a number");
+  if (!std::isfinite(value)) return {Code::WrongType, f->name + ": number out of range (not finite)"};
+  store<double>(impl_.get(), field, *f, value);
+  return {};
+}
+
+Status Event::set_time(const Field& field, int64_t micros) {
+  const runtime::FieldSpec* f = nullptr;
+  if (Status s = check_field(impl_.get(), field, &f); !s.ok()) return s;
+  if (f->type != runtime::ColumnType::Time) return wrong_type(*f, "a time");
+  store<int64_t>(impl_.get(), field, *f, micros);
+  return {};
+}
+
+Status Event::set_duration(const Field& field, int64_t micros) {
+  const runtime::FieldSpec* f = nullptr;
+  if (Status s = check_field(impl_.get(), field, &f); !s.ok()) return s;
+  if (f->type != runtime::ColumnType::Duration) return wrong_type(*f, "a duration");
+  store<int64_t>(impl_.get(), field, *f, micros);
+  return {};
+}
+
+Status Event::set_absent(const Field& field) {
+  const runtime::FieldSpec* f = nullptr;
+  if (Status s = check_field(impl_.get(), field, &f); !s.ok()) return s;
+  if (!f->optional) return {Code::WrongType, f->name + ": the field is required, it cannot be absent"};
+  runtime::Column& col = impl_->row.batch.column(static_cast<size_t>(f->column));
+  col.present[0] = 0;
+  impl_->set[static_cast<size_t>(field.index) / 64] |= uint64_t{1} << (field.index % 64);
+  return {};
+}
+
+Status Event::set_string(const Field& field, std::string_view value) {
+  const runtime::FieldSpec* f = nullptr;
+  if (Status s = check_field(impl_.get(), field, &f); !s.ok()) return s;
+  if (!simdjson::validate_utf8(value.data(), value.size()))
+    return {Code::InvalidUtf8, f->name + ": the string is not valid UTF-8"};
+  EventImpl* e = impl_.get();
+  return guarded([&]() -> Status {
+    switch (f->type) {
+      case runtime::ColumnType::String:
+        if (f->name == "id") e->id.assign(value);
+        store<uint32_t>(e, field, *f, f->read ? e->row.batch.intern(value) : 0);
+        return {};
+      case runtime::ColumnType::Country: {
+        auto index = country_index(value);
+        if (!index)
+          return {Code::WrongType,
+                  f->name + ": `" + std::string(value) + "` is not an ISO 3166-1 alpha-2 country code"};
+        store<uint16_t>(e, field, *f, *index);
+        return {};
+      }
+      case runtime::ColumnType::Time: {
+        int64_t t;
+        if (!runtime::parse_event_time(value, &t))
+          return {Code::WrongType, f->name + ": `" + std::string(value) + "` is not an RFC 3339 time"};
+        store<int64_t>(e, field, *f, t);
+        return {};
+      }
+      case runtime::ColumnType::Duration: {
+        auto d = parse_duration(value);
+        if (!d) return {Code::WrongType, f->name + ": `" + std::string(value) + "` is not a duration"};
+        store<int64_t>(e, field, *f, *d);
+        return {};
+      }
+      default: return wrong_type(*f, "a string");
+    }
+  });
+}
+
+namespace {
+Field field_at(const EventImpl* e, int index) {
+  Field f;
+  if (!e) return f;
+  const runtime::KindSpec& kind = e->policy->engine->schema().kinds[static_cast<size_t>(e->kind)];
+  if (index < 0 || static_cast<size_t>(index) >= kind.fields.size()) return f;
+  const runtime::FieldSpec& spec = kind.fields[static_cast<size_t>(index)];
+  f.kind = e->kind;
+  f.index = index;
+  f.type = static_cast<FieldType>(spec.type);
+  f.optional = spec.optional;
+  return f;
+}
+Field field_of(const EventImpl* e, std::string_view name) {
+  if (!e) return {};
+  const runtime::KindSpec& kind = e->policy->engine->schema().kinds[static_cast<size_t>(e->kind)];
+  auto it = kind.field_index.find(name);
+  return it == kind.field_index.end() ? Field{} : field_at(e, it->second);
+}
+Status no_field(const EventImpl* e, std::string_view name) {
+  if (!e) return {Code::InvalidArgument, "the event is empty"};
+  const runtime::KindSpec& kind = e->policy->engine->schema().kinds[static_cast<size_t>(e->kind)];
+  return {Code::UnknownField, "event kind `" + kind.name + "` has no field `" + std::string(name) + "`"};
+}
+}  // namespace
+
+std::string_view Event::kind() const {
+  return impl_ ? std::string_view(impl_->policy->kinds[static_cast<size_t>(impl_->kind)])
+               : std::string_view();
+}
+Field Event::field(std::string_view name) const {
+  return field_of(impl_.get(), name);
+}
+Field Event::field(int index) const {
+  return field_at(impl_.get(), index);
+}
+
+Status Event::set_string(std::string_view name, std::string_view value) {
+  Field f = field_of(impl_.get(), name);
+  return f.valid() ? set_string(f, value) : no_field(impl_.get(), name);
+}
+Status Event::set_int(std::string_view name, int64_t value) {
+  Field f = field_of(impl_.get(), name);
+  return f.valid() ? set_int(f, value) : no_field(impl_.get(), name);
+}
+Status Event::set_number(std::string_view name, double value) {
+  Field f = field_of(impl_.get(), name);
+  return f.valid() ? set_number(f, value) : no_field(impl_.get(), name);
+}
+Status Event::set_bool(std::string_view name, bool value) {
+  Field f = field_of(impl_.get(), name);
+  return f.valid() ? set_bool(f, value) : no_field(impl_.get(), name);
+}
+
+// ---- Evaluator -------------------------------------------------------------------
+
+namespace detail {
+
+// Scratch for one policy: rebuilt when a followed slot changes policy.
+struct Scratch {
+  Row single;  // one JSON event
+  runtime::Decoder decoder;
+  engine::Results one;
+  std::vector<char> padded;  // the JSON text plus simdjson's padding
+  std::unique_ptr<runtime::Batch> many;
+  std::vector<const void*> many_data;
+  std::vector<const uint8_t*> many_present;
+  engine::Results many_results;
+  EdictResults one_view;  // of `one`, whose buffers never move
+  explicit Scratch(const PolicyImpl& p) : single(p), decoder(p.engine->schema()) {
+    one.reserve(1, p.rule_count());
+    one_view = one.view();
+  }
+};
+
+struct EvaluatorImpl {
+  std::shared_ptr<SlotState> slot;  // null: bound to `policy`
+  uint64_t version = 0;
+  Policy policy;
+  std::unique_ptr<Scratch> scratch;
+
+  void bind(Policy p) {
+    policy = std::move(p);
+    scratch.reset();
+    if (policy.valid()) scratch = std::make_unique<Scratch>(*Access::impl(policy));
+  }
+  // Picks up a replacement published in the slot since the last call.
+  void refresh() {
+    if (!slot) return;
+    uint64_t now = slot->version.load(std::memory_order_acquire);
+    if (now == version && scratch) return;
+    Policy next;
+    {
+      std::lock_guard<std::mutex> lock(slot->mutex);
+      next = slot->current;
+      version = slot->version.load(std::memory_order_relaxed);
+    }
+    if (next != policy || !scratch) bind(std::move(next));
+  }
+  void stamp(Decision& out) const {
+    if (out.policy != policy) out.policy = policy;
+  }
+  // Copies one JSON text into the padded buffer and decodes it as the next row.
+  void decode(std::string_view json, runtime::Batch& batch, uint64_t line) {
+    const size_t need = json.size() + simdjson::SIMDJSON_PADDING;
+    if (scratch->padded.size() < need) scratch->padded.resize(need);
+    std::memcpy(scratch->padded.data(), json.data(), json.size());
+    std::memset(scratch->padded.data() + json.size(), 0, simdjson::SIMDJSON_PADDING);
+    scratch->decoder.decode(std::string_view(scratch->padded.data(), json.size()), scratch->padded.size(),
+                            line, batch);
+  }
+};
+
+}  // namespace detail
+
+Evaluator::Evaluator(Policy policy) : impl_(std::make_unique<detail::EvaluatorImpl>()) {
+  try {
+    impl_->bind(std::move(policy));
+  } catch (...) {
+    impl_->scratch.reset();  // evaluate() then reports the failure
+  }
+}
+
+Evaluator::Evaluator(const PolicySlot& slot) : impl_(std::make_unique<detail::EvaluatorImpl>()) {
+  impl_->slot = Access::state(slot);
+  impl_->version = ~uint64_t{0};
+}
+
+Evaluator::~Evaluator() = default;
+Evaluator::Evaluator(Evaluator&&) noexcept = default;
+Evaluator& Evaluator::operator=(Evaluator&&) noexcept = default;
+
+const Policy& Evaluator::policy() {
+  try {
+    impl_->refresh();
+  } catch (...) {
+  }
+  return impl_->policy;
+}
+
+namespace {
+Status no_policy() {
+  return {Code::InvalidArgument, "the evaluator has no policy"};
+}
+}  // namespace
+
+Status Evaluator::evaluate(std::string_view json, Decision& out) {
+  detail::EvaluatorImpl& self = *impl_;
+  Status status = guarded([&]() -> Status {
+    self.refresh();
+    if (!self.scratch) return no_policy();
+    const PolicyImpl& p = *Access::impl(self.policy);
+    detail::Scratch& s = *self.scratch;
+    runtime::Batch& batch = s.single.batch;
+    batch.clear();
+    self.decode(json, batch, 1);
+    if (batch.kind(0) != runtime::kErrorRow) {
+      EdictResults results = s.one.view();
+      p.engine->evaluate_one(s.single.columns, results);
+    }
+    self.stamp(out);
+    decide_row(p, batch, s.single.columns, 0, s.one, out);
+    return {};
+  });
+  if (!status.ok()) {
+    out.rules.clear();
+    set_error(out, status.code, code_name(status.code), status.message);
+    return status;
+  }
+  return out.status;
+}
+
+Status Evaluator::evaluate(const Event& event, Decision& out) {
+  detail::EvaluatorImpl& self = *impl_;
+  Status status = guarded([&]() -> Status {
+    self.refresh();
+    if (!self.scratch) return no_policy();
+    const EventImpl* e = Access::impl(event);
+    if (!e) return {Code::InvalidArgument, "the event is empty"};
+    const std::shared_ptr<const PolicyImpl>& p = Access::impl(self.policy);
+    if (e->policy != p)
+      return {Code::PolicyMismatch, "the event was made for another policy than the evaluator's"};
+    self.stamp(out);
+    out.id = e->id;
+    out.kind = p->kinds[static_cast<size_t>(e->kind)];
+    const std::vector<uint64_t>& required = p->required[static_cast<size_t>(e->kind)];
+    for (size_t w = 0; w < required.size(); ++w) {
+      if (uint64_t missing = required[w] & ~e->set[w]) {
+        const auto& fields = p->engine->schema().kinds[static_cast<size_t>(e->kind)].fields;
+        out.rules.clear();
+        set_error(
+            out, Code::InvalidEvent, runtime::error_reason_name(runtime::ErrorReason::MissingField),
+            "missing field `" + fields[w * 64 + static_cast<size_t>(std::countr_zero(missing))].name + "`");
+        return {};
+      }
+    }
+    detail::Scratch& s = *self.scratch;
+    if (p->single_event)
+      p->single_event(&e->row.columns, &s.one_view);
+    else
+      p->engine->evaluate_one(e->row.columns, s.one_view);
+    decide(*p, e->row.columns, 0, s.one, out);
+    return {};
+  });
+  if (!status.ok()) {
+    out.rules.clear();
+    set_error(out, status.code, code_name(status.code), status.message);
+    return status;
+  }
+  return out.status.ok() ? Status{} : out.status;
+}
+
+Status Evaluator::evaluate_batch(const std::vector<std::string_view>& lines, std::vector<Decision>& out) {
+  detail::EvaluatorImpl& self = *impl_;
+  return guarded([&]() -> Status {
+    self.refresh();
+    if (!self.scratch) return no_policy();
+    const PolicyImpl& p = *Access::impl(self.policy);
+    detail::Scratch& s = *self.scratch;
+    constexpr uint32_t kChunk = 1024;
+    if (!s.many) {
+      s.many = std::make_unique<runtime::Batch>(p.engine->schema(), p.engine->symbols(), kChunk);
+      s.many_results.reserve(kChunk, p.rule_count());
+    }
+    out.resize(lines.size());
+    Status first;
+    for (size_t begin = 0; begin < lines.size(); begin += kChunk) {
+      const size_t end = std::min(lines.size(), begin + kChunk);
+      s.many->clear();
+      for (size_t i = begin; i < end; ++i) self.decode(lines[i], *s.many, i + 1);
+      EdictColumns columns = engine::Policy::columns_of(*s.many, s.many_data, s.many_present);
+      EdictResults results = s.many_results.view();
+      p.engine->evaluate(columns, results);
+      for (size_t i = begin; i < end; ++i) {
+        Decision& d = out[i];
+        self.stamp(d);
+        decide_row(p, *s.many, columns, static_cast<uint32_t>(i - begin), s.many_results, d);
+        if (first.ok() && !d.status.ok()) first = d.status;
+      }
+    }
+    return first;
+  });
+}
+
+}  // namespace edict

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Differential test of ahead-of-time libraries against the JIT: for each
+listed conformance policy, `edict build` a library, load it with ctypes (the
+event structs are read back from the generated header), feed it random events
+built from the policy's own literals, and compare every decision and fired
+rule with `edict eval` on the same events as JSON Lines. Exercises the C
+re-implementation of the string helpers, optional fields, faults and dates.
+The one accepted difference: a fired rule whose message faults is `error` in
+`edict eval` but not in the library (messages are not compiled ahead of time).
+
+    run_aot_differential.py --edict EDICT --source SOURCE_DIR --work DIR
+"""
+import argparse
+import calendar
+import ctypes
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+
+POLICIES = ["string_builtins", "string_comparison", "helper_strings", "table_keys", "scalar_sets",
+            "optional_fields", "multi_kind", "int_overflow", "division", "effective_dates", "message_fault",
+            "time_arithmetic", "country_sets", "number_widening"]
+EVENTS_PER_KIND = 300
+
+
+def parse_header(text, prefix):
+    """Kinds with their fields (json name, kind of value, optional) in struct order."""
+    kinds = []
+    for m in re.finditer(r"/\* Event kind `([^`]+)`\. \*/\ntypedef struct \w+ \{\n(.*?)\n\} ", text, re.S):
+        fields, pending_optional = [], None
+        for line in m.group(2).splitlines():
+            d = re.match(r"\s*(bool|int64_t|double|const char\*) (\w+);(.*)", line)
+            ctype, name, comment = d.groups()
+            if name.startswith("has_") and "is absent" in comment:
+                pending_optional = re.search(r"`([^`]+)`", comment).group(1)
+                fields.append(("has", name, None))
+                continue
+            json_name = pending_optional or name
+            pending_optional = None
+            if ctype == "bool":
+                kind = "bool"
+            elif ctype == "double":
+                kind = "number"
+            elif ctype == "const char*":
+                kind = "country" if "ISO 3166" in comment else "string"
+            elif "since 1970" in comment:
+                kind = "time"
+            elif "microseconds" in comment:
+                kind = "duration"
+            else:
+                kind = "int"
+            fields.append((kind, name, json_name))
+        kinds.append((m.group(1), fields))
+    words = int(re.search(r"#define %s_FIRED_WORDS (\d+)" % prefix.upper(), text).group(1))
+    rules = int(re.search(r"#define %s_RULE_COUNT (\d+)" % prefix.upper(), text).group(1))
+    version = int(re.search(r"#define %s_SCHEMA_VERSION 0x([0-9a-f]+)ULL" % prefix.upper(), text).group(1), 16)
+    return kinds, words, rules, version
+
+
+def literals(source):
+    strings = set(re.findall(r'"((?:[^"\\]|\\.)*)"', source))
+    ints = {int(x.replace("_", "")) for x in re.findall(r"(?<![\w.])-?\d[\d_]*(?![\w.])", source)
+            if abs(int(x.replace("_", ""))) < 2**63}
+    dates = set(re.findall(r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2}Z)?", source))
+    return strings, ints, dates
+
+
+def to_micros(text):
+    if "T" not in text:
+        text += "T00:00:00Z"
+    y, mo, d, h, mi, s = map(int, re.match(r"(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)Z", text).groups())
+    return calendar.timegm((y, mo, d, h, mi, s)) * 1000000
+
+
+def to_text(micros):
+    import time
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(micros // 1000000))
+
+
+def make_values(rng, source):
+    strings, ints, dates = literals(source)
+    strings = sorted(s for s in strings if "\\" not in s and "{" not in s) + ["", "a", "A", "abc", "ÉCOLE 9", "école 9"]
+    cuts = [s[:i] for s in strings for i in range(len(s))] + [s[i:] for s in strings for i in range(len(s))]
+    times = sorted({to_micros(d) + delta for d in dates | {"2020-01-01", "2024-01-01", "2026-06-01"}
+                    for delta in (-1000000, 0, 1000000)})
+    return {
+        "bool": lambda: rng.random() < 0.5,
+        "int": lambda: rng.choice(sorted(ints | {0, 1, -1, 2, 7, 2**63 - 1, -2**63, 2**62})),
+        "number": lambda: rng.choice([0.0, -0.0, 1.5, -2.25, 100.0, 5.92, 1e300, 0.1] + [float(i) for i in ints]),
+        "string": lambda: rng.choice(strings) if rng.random() < 0.6 else rng.choice(cuts or strings) + rng.choice(
+            ["", "x", "X", rng.choice(strings)]),
+        "country": lambda: rng.choice(["US", "CN", "MO", "RU", "FR", "TW", "DE", "KP"] +
+                                      [s for s in strings if re.fullmatch(r"[A-Z]{2}", s)]),
+        "time": lambda: rng.choice(times),
+        "duration": lambda: rng.choice([0, 3600, 86400, 30 * 86400, 365 * 86400]) * 1000000,
+    }
+
+
+def duration_text(micros):
+    return "%ds" % (micros // 1000000)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--edict", required=True)
+    ap.add_argument("--source", required=True)
+    ap.add_argument("--work", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    rng = random.Random(7)
+    failures, compared, message_faults = [], 0, 0
+    for name in POLICIES:
+        policy = os.path.join(args.source, "tests", "conformance", name + ".edict")
+        source = open(policy, encoding="utf-8").read()
+        prefix = "p_" + name
+        lib_path = os.path.join(args.work, "lib%s.so" % prefix)
+        subprocess.run([args.edict, "build", "-q", policy, "-o", lib_path], check=True)
+        header = open(os.path.join(args.work, prefix + ".h"), encoding="utf-8").read()
+        kinds, words, rule_count, version = parse_header(header, prefix)
+        lib = ctypes.CDLL(lib_path)
+        getattr(lib, prefix + "_rule_name").restype = ctypes.c_char_p
+        getattr(lib, prefix + "_outcome_name").restype = ctypes.c_char_p
+
+        class Result(ctypes.Structure):
+            _fields_ = [("decision", ctypes.c_int), ("fault_rule", ctypes.c_uint32), ("error", ctypes.c_char_p),
+                        ("fired", ctypes.c_uint64 * words)]
+
+        values = make_values(rng, source)
+        lines, aot = [], []
+        for kind, fields in kinds:
+            ctypes_of = {"bool": ctypes.c_bool, "int": ctypes.c_int64, "number": ctypes.c_double,
+                         "string": ctypes.c_char_p, "country": ctypes.c_char_p, "time": ctypes.c_int64,
+                         "duration": ctypes.c_int64, "has": ctypes.c_bool}
+
+            class Event(ctypes.Structure):
+                _fields_ = [(cname, ctypes_of[k]) for k, cname, _ in fields]
+
+            entry = getattr(lib, "%s_eval_%s_checked" % (prefix, kind))
+            entry.argtypes = [ctypes.c_uint64, ctypes.POINTER(Event), ctypes.POINTER(Result)]
+            for _ in range(EVENTS_PER_KIND):
+                event, record, absent = Event(), {"kind": kind}, False
+                for k, cname, json_name in fields:
+                    if k == "has":
+                        absent = rng.random() < 0.3
+                        setattr(event, cname, not absent)
+                        continue
+                    if absent:
+                        absent = False
+                        continue
+                    v = values[k]()
+                    if k in ("string", "country"):
+                        setattr(event, cname, v.encode())
+                    else:
+                        setattr(event, cname, v)
+                    record[json_name] = (to_text(v) if k == "time" else duration_text(v) if k == "duration" else v)
+                result = Result()
+                status = entry(version, ctypes.byref(event), ctypes.byref(result))
+                fired = [getattr(lib, prefix + "_rule_name")(r).decode() for r in range(rule_count)
+                         if result.fired[r // 64] >> (r % 64) & 1]
+                fault = getattr(lib, prefix + "_rule_name")(result.fault_rule).decode() if status == 11 else None
+                aot.append((status, getattr(lib, prefix + "_outcome_name")(result.decision).decode(), fired, fault))
+                lines.append(json.dumps(record, ensure_ascii=False))
+        events = os.path.join(args.work, name + ".jsonl")
+        with open(events, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        out = subprocess.run([args.edict, "eval", "--quiet", policy, events], capture_output=True, text=True)
+        records = [json.loads(l) for l in out.stdout.splitlines()]
+        assert len(records) == len(lines), (name, len(records), out.stderr)
+        bad = 0
+        fired_events = sum(1 for rec in records if rec.get("rules"))
+        fault_events = sum(1 for rec in records if "rule" in rec)
+        if fired_events == 0:
+            failures.append("%s: no rule fired on any generated event; the comparison proves nothing" % name)
+        for i, (rec, (status, outcome, fired, fault)) in enumerate(zip(records, aot)):
+            want_rules = [r["name"] for r in rec.get("rules", [])]
+            if rec["decision"] != "error":
+                ok = status == 0 and outcome == rec["decision"] and fired == want_rules
+            elif "rule" in rec and status == 11:
+                ok = fault == rec["rule"] and fired == want_rules
+            elif "rule" in rec and status == 0 and rec["rule"] in fired:
+                ok = True
+                message_faults += 1
+            else:
+                ok = False
+            compared += 1
+            if not ok:
+                bad += 1
+                if bad <= 3:
+                    failures.append("%s line %d: %s\n  edict eval: %s\n  AOT: %s" % (
+                        name, i + 1, lines[i], json.dumps(rec), (status, outcome, fired, fault)))
+        print("%s: %d events (%d with fired rules, %d faults), %d differ" % (
+            name, len(lines), fired_events, fault_events, bad))
+    print("%d events compared; %d message faults (not compiled ahead of time)" % (compared, message_faults))
+    for f in failures:
+        print("FAIL:", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,439 @@
+// The embedding API (include/edict/): compiling with diagnostics as data,
+// JSON and typed evaluation against the record writer of `edict eval`, bad
+// input, hot replacement under concurrent evaluation, and the C ABI.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "edict/edict.h"
+#include "edict/edict.hpp"
+#include "runtime/decoder.h"
+#include "runtime/engine/output.h"
+
+namespace {
+
+const std::string kReference = std::string(EDICT_SOURCE_DIR) + "/policies/reference.edict";
+
+// A small policy with a message that can fault and a condition that can.
+const char* kSmall = R"(
+event ev {
+  id: string,
+  time: time,
+  a: int,
+  flag: bool,
+  who: country,
+  note: string?,
+}
+
+rule noisy on ev
+  cite "test 1"
+  deny "next value {event.a + 1}"
+  when event.flag
+
+rule big on ev
+  cite "test 2"
+  report
+  when event.who == "CN" and event.a * 2 > 10
+)";
+
+edict::Policy compile_small(edict::Engine engine = edict::Engine::Jit) {
+  edict::CompileOptions options;
+  options.engine = engine;
+  edict::Compiled c = edict::Policy::compile_sources({{"small.edict", kSmall}}, options);
+  REQUIRE(c.status.ok());
+  return c.policy;
+}
+
+std::string ev_json(int64_t a, bool flag, const char* who = "US") {
+  return R"({"kind":"ev","id":"e1","time":"2024-01-01T00:00:00Z","a":)" + std::to_string(a) + R"(,"flag":)" +
+         (flag ? "true" : "false") + R"(,"who":")" + who + "\"}";
+}
+
+std::vector<std::string> names(const edict::Decision& d) {
+  std::vector<std::string> out;
+  for (const edict::FiredRule& r : d.rules) out.emplace_back(r.name);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("compile errors come back as data", "[api]") {
+  edict::Compiled c = edict::Policy::compile_sources({{"bad.edict", "rule r on nothing deny when true\n"}});
+  CHECK(c.status.code == edict::Code::CompileError);
+  CHECK_FALSE(c.policy.valid());
+  REQUIRE_FALSE(c.diagnostics.empty());
+  CHECK(c.diagnostics[0].error);
+  CHECK(c.diagnostics[0].file == "bad.edict");
+  CHECK(c.diagnostics[0].line == 1);
+  CHECK_FALSE(c.diagnostics[0].code.empty());
+  CHECK(c.report.find("bad.edict:1:") != std::string::npos);
+
+  edict::Compiled missing = edict::Policy::compile_files({"/nonexistent/x.edict"});
+  CHECK(missing.status.code == edict::Code::CompileError);
+  CHECK(missing.report.find("cannot read") != std::string::npos);
+}
+
+TEST_CASE("compile_sources resolves imports among the sources, then from disk only if allowed", "[api]") {
+  std::string events = "event ev { time: time, x: int }\n";
+  std::string main = "import \"common/ev.edict\"\nrule r on ev cite \"c\" deny when event.x > 1\n";
+  edict::CompileOptions options;
+  options.read_disk = false;
+  edict::Compiled c =
+      edict::Policy::compile_sources({{"p/main.edict", main}, {"p/common/ev.edict", events}}, options);
+  REQUIRE(c.status.ok());
+  CHECK(c.policy.rule_count() == 1);
+  CHECK(c.policy.rule(0).name == "r");
+  CHECK(c.policy.rule(0).effect == "deny");
+  CHECK(c.policy.rule(0).cite == "c");
+  edict::Compiled alone = edict::Policy::compile_sources({{"p/main.edict", main}}, options);
+  CHECK(alone.status.code == edict::Code::CompileError);
+}
+
+TEST_CASE("JSON evaluation: outcomes, fired rules, messages, faults", "[api]") {
+  for (edict::Engine engine : {edict::Engine::Jit, edict::Engine::Interpreter}) {
+    edict::Policy policy = compile_small(engine);
+    edict::Evaluator ev(policy);
+    edict::Decision d;
+    REQUIRE(ev.evaluate(ev_json(3, false), d).ok());
+    CHECK(d.outcome == "allow");
+    CHECK(d.rules.empty());
+    CHECK(d.kind == "ev");
+    CHECK(d.id == "e1");
+
+    REQUIRE(ev.evaluate(ev_json(41, true, "CN"), d).ok());
+    CHECK(d.outcome == "deny");
+    CHECK(d.outcome_index == 3);  // allow, report, review, deny
+    CHECK(policy.outcomes()[3] == "deny");
+    CHECK(names(d) == std::vector<std::string>{"noisy", "big"});
+    CHECK(d.rules[0].message == "next value 42");
+    CHECK(d.rules[0].cite == "test 1");
+    CHECK(d.rules[1].effect == "report");
+
+    // The condition faults (overflow in a * 2): fail closed, naming the rule.
+    edict::Status s = ev.evaluate(ev_json(INT64_MAX / 2 + 1, false, "CN"), d);
+    CHECK(s.code == edict::Code::RuleFault);
+    CHECK(d.outcome == "error");
+    CHECK(d.fault_rule == "big");
+    CHECK(d.error_reason == "int_overflow");
+    CHECK(s.message.find("rule `big`") != std::string::npos);
+
+    // Only the message faults: as in `edict eval`, the decision is error.
+    s = ev.evaluate(ev_json(INT64_MAX, true, "US"), d);
+    CHECK(s.code == edict::Code::RuleFault);
+    CHECK(d.fault_rule == "noisy");
+  }
+}
+
+TEST_CASE("JSON evaluation rejects bad input with a code and a message", "[api]") {
+  edict::Evaluator ev(compile_small());
+  edict::Decision d;
+  CHECK(ev.evaluate("{\"kind\":", d).code == edict::Code::InvalidJson);
+  CHECK(d.outcome == "error");
+  CHECK(ev.evaluate("[1,2]", d).code == edict::Code::InvalidJson);
+  CHECK(ev.evaluate("", d).code == edict::Code::InvalidJson);
+  CHECK(ev.evaluate(R"({"kind":"nope","time":"2024-01-01T00:00:00Z"})", d).code == edict::Code::WrongKind);
+  CHECK(ev.evaluate(R"({"time":"2024-01-01T00:00:00Z"})", d).code == edict::Code::WrongKind);
+  edict::Status s =
+      ev.evaluate(R"({"kind":"ev","id":"x","time":"2024-01-01T00:00:00Z","a":1,"flag":true})", d);
+  CHECK(s.code == edict::Code::InvalidEvent);
+  CHECK(s.message.find("who") != std::string::npos);
+  CHECK(ev.evaluate(ev_json(1, true, "XX"), d).code == edict::Code::InvalidEvent);
+  std::string bad_utf8 = ev_json(1, true);
+  bad_utf8.replace(bad_utf8.find("e1"), 2, "\xff\xfe");
+  CHECK(ev.evaluate(bad_utf8, d).code == edict::Code::InvalidUtf8);
+  // And the evaluator still works afterwards.
+  CHECK(ev.evaluate(ev_json(1, false), d).ok());
+
+  edict::Evaluator empty{edict::Policy{}};
+  CHECK(empty.evaluate(ev_json(1, false), d).code == edict::Code::InvalidArgument);
+}
+
+TEST_CASE("typed events decide as their JSON does", "[api]") {
+  edict::Policy policy = compile_small();
+  edict::Evaluator ev(policy);
+  edict::Event e;
+  CHECK(edict::Event::create(policy, "nope", e).code == edict::Code::WrongKind);
+  REQUIRE(edict::Event::create(policy, "ev", e).ok());
+  edict::Field a = policy.field("ev", "a"), flag = policy.field("ev", "flag"),
+               who = policy.field("ev", "who");
+  REQUIRE(a.valid());
+  CHECK_FALSE(policy.field("ev", "zzz").valid());
+  CHECK(e.set_string("id", "e1").ok());
+  CHECK(e.set_string("time", "2024-01-01T00:00:00Z").ok());
+  CHECK(e.set_int(a, 41).ok());
+  CHECK(e.set_bool(flag, true).ok());
+
+  edict::Decision d;
+  edict::Status s = ev.evaluate(e, d);  // `who` not set yet
+  CHECK(s.code == edict::Code::InvalidEvent);
+  CHECK(s.message == "missing field `who`");
+
+  CHECK(e.set_string(who, "CN").ok());
+  REQUIRE(ev.evaluate(e, d).ok());
+  edict::Decision from_json;
+  REQUIRE(ev.evaluate(ev_json(41, true, "CN"), from_json).ok());
+  CHECK(d.outcome == from_json.outcome);
+  CHECK(names(d) == names(from_json));
+  CHECK(d.rules[0].message == from_json.rules[0].message);
+  CHECK(d.id == "e1");
+
+  // Type and value checks.
+  CHECK(e.set_string(a, "12").code == edict::Code::WrongType);
+  CHECK(e.set_bool(a, true).code == edict::Code::WrongType);
+  CHECK(e.set_string(who, "XX").code == edict::Code::WrongType);
+  CHECK(e.set_string("time", "yesterday").code == edict::Code::WrongType);
+  CHECK(e.set_string(who, std::string_view("\xc3\x28", 2)).code == edict::Code::InvalidUtf8);
+  CHECK(e.set_absent(a).code == edict::Code::WrongType);
+  CHECK(e.set_absent(policy.field("ev", "note")).ok());
+  CHECK(e.set_int("nope", 1).code == edict::Code::UnknownField);
+
+  // clear() forgets the values.
+  e.clear();
+  CHECK(ev.evaluate(e, d).code == edict::Code::InvalidEvent);
+
+  // An event of another policy is refused.
+  edict::Policy other = compile_small();
+  edict::Event foreign;
+  REQUIRE(edict::Event::create(other, "ev", foreign).ok());
+  CHECK(ev.evaluate(foreign, d).code == edict::Code::PolicyMismatch);
+}
+
+TEST_CASE("API decisions equal the eval record writer's on the reference workload", "[api]") {
+  edict::Compiled c = edict::Policy::compile_files({kReference});
+  REQUIRE(c.status.ok());
+  edict::Evaluator ev(c.policy);
+
+  // The same policy through the engine and the record writer, as `edict eval` runs it.
+  edict::SourceManager sources;
+  edict::DiagnosticSink sink;
+  auto engine_policy = edict::engine::Policy::compile({kReference}, sources, sink);
+  REQUIRE(engine_policy);
+  edict::engine::RecordWriter writer(*engine_policy, edict::engine::OutputFormat::Jsonl);
+  edict::runtime::Decoder decoder(engine_policy->schema());
+
+  const std::vector<std::string> lines = {
+      R"({"kind":"rental","id":"r1","time":"2024-03-01T00:00:00Z","provider":"P","provider_hq":"US","provider_parent_hq":"US","datacenter":"US","region":"r","customer_id":"c","customer_name":"n","customer_hq":"CN","parent_hq":"CN","chip":"H100-SXM5-80GB","chip_count":8,"hours":10,"purpose":"training","training_ops":1e20,"training_data":"general","end_user_type":"commercial","end_use":"civil","entity_listed":false,"listed_ownership":0})",
+      R"({"kind":"rental","id":"r2","time":"2024-03-01T00:00:00Z","provider":"P","provider_hq":"US","provider_parent_hq":"US","datacenter":"US","region":"r","customer_id":"c","customer_name":"n","customer_hq":"FR","parent_hq":"FR","chip":"T4","chip_count":8,"hours":10,"purpose":"inference","training_ops":0,"training_data":"general","end_user_type":"commercial","end_use":"civil","entity_listed":false,"listed_ownership":0})",
+      R"({"kind":"provision","id":"p1","time":"2024-03-01T00:00:00Z","provider":"P","provider_hq":"CN","provider_parent_hq":"CN","datacenter":"CN","region":"r","customer_id":"c","customer_hq":"CN","parent_hq":"CN","chip":"H20","chip_count":4096,"entity_listed":true,"listed_ownership":60,"dedicated":true,"ships_from":"US","cluster_id":"k","interconnect_gbps":400,"peak_ops_per_s":1e18})",
+      R"({"kind":"rental","id":"bad"})",
+      R"(not json)",
+  };
+  edict::runtime::Batch batch(engine_policy->schema(), engine_policy->symbols(), 16);
+  std::vector<std::string> padded;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    padded.push_back(lines[i] + std::string(64, '\0'));
+    decoder.decode(std::string_view(padded.back().data(), lines[i].size()), padded.back().size(), i + 1,
+                   batch);
+  }
+  edict::engine::Results results;
+  results.reserve(16, engine_policy->module().rules.size());
+  engine_policy->evaluate(batch, results);
+  std::string records;
+  edict::engine::Summary summary;
+  writer.write(batch, results, records, summary);
+
+  std::vector<std::string_view> views(lines.begin(), lines.end());
+  std::vector<edict::Decision> decisions;
+  ev.evaluate_batch(views, decisions);
+  REQUIRE(decisions.size() == lines.size());
+  size_t at = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    size_t end = records.find('\n', at);
+    std::string record = records.substr(at, end - at);
+    at = end + 1;
+    // The record names the decision and every fired rule with its message.
+    INFO(record);
+    CHECK(record.find("\"decision\":\"" + std::string(decisions[i].outcome) + "\"") != std::string::npos);
+    size_t rules_in_record = 0;
+    for (size_t p = record.find("\"message\":"); p != std::string::npos;
+         p = record.find("\"message\":", p + 1))
+      ++rules_in_record;
+    CHECK(rules_in_record == decisions[i].rules.size());
+    for (const edict::FiredRule& r : decisions[i].rules) {
+      CHECK(record.find("{\"name\":\"" + std::string(r.name) + "\"") != std::string::npos);
+      std::string message;
+      edict::engine::append_json_string(message, r.message);
+      CHECK(record.find("\"message\":" + message) != std::string::npos);
+    }
+    // One at a time gives the same.
+    edict::Decision one;
+    ev.evaluate(lines[i], one);
+    CHECK(one.outcome == decisions[i].outcome);
+    CHECK(names(one) == names(decisions[i]));
+  }
+  CHECK(decisions[0].outcome == "deny");
+  CHECK(decisions[3].status.code == edict::Code::InvalidEvent);
+  CHECK(decisions[4].status.code == edict::Code::InvalidJson);
+}
+
+TEST_CASE("a policy is replaced while threads evaluate; the old one is freed", "[api][threads]") {
+  // Two versions that decide the same event differently.
+  auto version = [](const char* effect) {
+    std::string text = std::string("event ev { time: time, a: int }\nrule r on ev cite \"c\" ") + effect +
+                       " when event.a > 0\n";
+    edict::Compiled c = edict::Policy::compile_sources({{"v.edict", text}});
+    REQUIRE(c.status.ok());
+    return c.policy;
+  };
+  edict::Policy deny = version("deny"), report = version("report");
+  edict::PolicySlot slot(deny);
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::atomic<long> evaluations{0};
+  const std::string json = R"({"kind":"ev","time":"2024-01-01T00:00:00Z","a":1})";
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] {
+      edict::Evaluator ev(slot);
+      edict::Decision d;
+      while (!stop.load()) {
+        edict::Status s = ev.evaluate(json, d);
+        if (!s.ok() || (d.outcome != "deny" && d.outcome != "report") || d.rules.size() != 1) ++bad;
+        ++evaluations;
+      }
+    });
+  }
+  // Each store compiles afresh, so every generation is new code.
+  for (int i = 0; i < 6; ++i) {
+    slot.store(version(i % 2 ? "deny" : "report"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stop = true;
+  for (std::thread& t : threads) t.join();
+  CHECK(bad == 0);
+  CHECK(evaluations > 0);
+  // The evaluators are gone: only our handles hold the first two policies.
+  CHECK(deny.use_count() == 1);
+  CHECK(report.use_count() == 1);
+  // A slot-following evaluator releases a replaced policy at its next call.
+  edict::Evaluator follower(slot);
+  edict::Decision d;
+  REQUIRE(follower.evaluate(json, d).ok());
+  edict::Policy held = slot.load();
+  long before = held.use_count();
+  slot.store(report);
+  REQUIRE(follower.evaluate(json, d).ok());
+  CHECK(d.outcome == "report");
+  CHECK(held.use_count() < before);
+}
+
+TEST_CASE("C ABI: handles, codes and messages", "[api][c]") {
+  edict_policy* policy = nullptr;
+  CHECK(edict_policy_compile_file(nullptr, EDICT_ENGINE_JIT, &policy) == EDICT_NULL_ARGUMENT);
+  CHECK(std::string(edict_last_error()) == "path is NULL");
+  CHECK(edict_policy_compile_file(kReference.c_str(), EDICT_ENGINE_JIT, nullptr) == EDICT_NULL_ARGUMENT);
+  CHECK(edict_policy_compile_file(kReference.c_str(), static_cast<edict_engine>(7), &policy) ==
+        EDICT_INVALID_ARGUMENT);
+  CHECK(edict_policy_compile_string("x.edict", "rule", 4, EDICT_ENGINE_JIT, &policy) == EDICT_COMPILE_ERROR);
+  CHECK(std::string(edict_last_error()).find("x.edict:1:") != std::string::npos);
+  CHECK(edict_policy_compile_string("\xff.edict", "", 0, EDICT_ENGINE_JIT, &policy) == EDICT_INVALID_UTF8);
+  CHECK(policy == nullptr);
+
+  REQUIRE(edict_policy_compile_string("small.edict", kSmall, std::strlen(kSmall), EDICT_ENGINE_INTERPRETER,
+                                      &policy) == EDICT_OK);
+  CHECK(edict_policy_rule_count(policy) == 2);
+  edict_evaluator* ev = nullptr;
+  CHECK(edict_evaluator_new(nullptr, &ev) == EDICT_NULL_ARGUMENT);
+  REQUIRE(edict_evaluator_new(policy, &ev) == EDICT_OK);
+
+  const edict_decision* d = nullptr;
+  std::string json = ev_json(41, true, "CN");
+  REQUIRE(edict_eval_json(ev, json.data(), json.size(), &d) == EDICT_OK);
+  CHECK(std::string(edict_decision_outcome(d)) == "deny");
+  REQUIRE(edict_decision_rule_count(d) == 2);
+  CHECK(std::string(edict_decision_rule_name(d, 0)) == "noisy");
+  CHECK(std::string(edict_decision_rule_message(d, 0)) == "next value 42");
+  CHECK(std::string(edict_decision_rule_cite(d, 1)) == "test 2");
+  CHECK(std::string(edict_decision_rule_name(d, 9)).empty());
+  CHECK(std::string(edict_decision_kind(d)) == "ev");
+
+  CHECK(edict_eval_json(ev, "{", 1, &d) == EDICT_INVALID_JSON);
+  CHECK(std::string(edict_decision_outcome(d)) == "error");
+  CHECK(std::string(edict_last_error()).find("invalid JSON") != std::string::npos);
+  CHECK(edict_eval_json(ev, nullptr, 0, &d) == EDICT_NULL_ARGUMENT);
+  std::string wrong = R"({"kind":"rental","time":"2024-01-01T00:00:00Z"})";
+  CHECK(edict_eval_json(ev, wrong.data(), wrong.size(), &d) == EDICT_WRONG_KIND);
+  std::string bad_utf8 = ev_json(1, true);
+  bad_utf8.replace(bad_utf8.find("e1"), 2, "\xc3\x28");
+  CHECK(edict_eval_json(ev, bad_utf8.data(), bad_utf8.size(), &d) == EDICT_INVALID_UTF8);
+
+  // Typed events.
+  edict_event* event = nullptr;
+  CHECK(edict_event_new(policy, "rental", &event) == EDICT_WRONG_KIND);
+  CHECK(edict_event_new(policy, "\xff", &event) == EDICT_INVALID_UTF8);
+  REQUIRE(edict_event_new(policy, "ev", &event) == EDICT_OK);
+  int32_t id = -1, time = -1, a = -1, flag = -1, who = -1;
+  CHECK(edict_event_field(event, "nope", &a) == EDICT_UNKNOWN_FIELD);
+  REQUIRE(edict_event_field(event, "id", &id) == EDICT_OK);
+  REQUIRE(edict_event_field(event, "time", &time) == EDICT_OK);
+  REQUIRE(edict_event_field(event, "a", &a) == EDICT_OK);
+  REQUIRE(edict_event_field(event, "flag", &flag) == EDICT_OK);
+  REQUIRE(edict_event_field(event, "who", &who) == EDICT_OK);
+  CHECK(edict_event_set_string(event, id, "e9", 2) == EDICT_OK);
+  CHECK(edict_event_set_time(event, time, 1704067200000000) == EDICT_OK);
+  CHECK(edict_event_set_int(event, a, 41) == EDICT_OK);
+  CHECK(edict_event_set_bool(event, flag, 1) == EDICT_OK);
+  CHECK(edict_eval_event(ev, event, &d) == EDICT_INVALID_EVENT);  // `who` missing
+  CHECK(edict_event_set_string(event, who, "C\xff", 2) == EDICT_INVALID_UTF8);
+  CHECK(edict_event_set_string(event, who, "CN", 2) == EDICT_OK);
+  CHECK(edict_event_set_string(event, a, "CN", 2) == EDICT_WRONG_TYPE);
+  CHECK(edict_event_set_int(event, 99, 1) == EDICT_UNKNOWN_FIELD);
+  CHECK(edict_event_set_string(event, who, nullptr, 2) == EDICT_NULL_ARGUMENT);
+  REQUIRE(edict_eval_event(ev, event, &d) == EDICT_OK);
+  CHECK(std::string(edict_decision_outcome(d)) == "deny");
+  CHECK(std::string(edict_decision_id(d)) == "e9");
+  CHECK(edict_eval_event(nullptr, event, &d) == EDICT_NULL_ARGUMENT);
+
+  // A handle of the wrong type is caught by its tag.
+  CHECK(edict_eval_json(reinterpret_cast<edict_evaluator*>(policy), json.data(), json.size(), &d) ==
+        EDICT_INVALID_HANDLE);
+  CHECK(edict_event_clear(reinterpret_cast<edict_event*>(ev)) == EDICT_INVALID_HANDLE);
+
+  // Hot replacement through a slot.
+  edict_slot* slot = nullptr;
+  REQUIRE(edict_slot_new(policy, &slot) == EDICT_OK);
+  edict_evaluator* follower = nullptr;
+  REQUIRE(edict_evaluator_new_from_slot(slot, &follower) == EDICT_OK);
+  CHECK(edict_eval_json(follower, json.data(), json.size(), &d) == EDICT_OK);
+  edict_policy* reference = nullptr;
+  REQUIRE(edict_policy_compile_file(kReference.c_str(), EDICT_ENGINE_JIT, &reference) == EDICT_OK);
+  CHECK(edict_slot_store(slot, reference) == EDICT_OK);
+  CHECK(edict_eval_json(follower, json.data(), json.size(), &d) == EDICT_WRONG_KIND);
+  CHECK(edict_slot_store(slot, nullptr) == EDICT_NULL_ARGUMENT);
+
+  // Freeing the policy first is fine: the evaluator and event keep it alive.
+  edict_policy_free(policy);
+  CHECK(edict_eval_event(ev, event, &d) == EDICT_OK);
+  edict_event_free(event);
+  edict_evaluator_free(ev);
+  edict_evaluator_free(follower);
+  edict_slot_free(slot);
+  edict_policy_free(reference);
+  edict_policy_free(nullptr);
+
+  CHECK(std::string(edict_status_name(EDICT_RULE_FAULT)) == "rule_fault");
+  CHECK(std::string(edict_status_name(99)) == "unknown");
+}
+
+TEST_CASE("C ABI: with debug handles, use after free is reported", "[api][c]") {
+  int before = edict_debug_handles(1);
+  edict_policy* policy = nullptr;
+  REQUIRE(edict_policy_compile_string("small.edict", kSmall, std::strlen(kSmall), EDICT_ENGINE_INTERPRETER,
+                                      &policy) == EDICT_OK);
+  edict_evaluator* ev = nullptr;
+  REQUIRE(edict_evaluator_new(policy, &ev) == EDICT_OK);
+  edict_evaluator_free(ev);
+  const edict_decision* d = nullptr;
+  std::string json = ev_json(1, false);
+  // Defined here only because debug handles keep the freed shell.
+  CHECK(edict_eval_json(ev, json.data(), json.size(), &d) == EDICT_INVALID_HANDLE);
+  CHECK(std::string(edict_last_error()) == "evaluator was already freed");
+  edict_evaluator_free(ev);  // a second free is ignored
+  edict_policy_free(policy);
+  edict_debug_handles(before);
+}
