@@ -20,19 +20,9 @@
 import argparse, importlib.util, json, os, shutil, subprocess, sys, tempfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SHIPPED = os.path.join(ROOT, "policies")
-# The reference program alone (the reference policy and the event schemas it
-# imports), copied into the work folder by main(): policies/ also holds the
-# policy library, whose declarations are a program of their own.
-POLICIES = None
+from reference_program import SHIPPED, reference_folder  # noqa: E402
 
-
-def reference_folder(work):
-    folder = os.path.join(work, "reference-program")
-    os.makedirs(os.path.join(folder, "common"))
-    shutil.copy(os.path.join(SHIPPED, "reference.edict"), folder)
-    shutil.copy(os.path.join(SHIPPED, "common", "events.edict"), os.path.join(folder, "common"))
-    return folder
+POLICIES = None  # the reference program's folder, made by main()
 GEN = os.path.join(ROOT, "bench", "gen_events.py")
 
 spec = importlib.util.spec_from_file_location("reference_impl", os.path.join(ROOT, "bench", "reference_impl.py"))
