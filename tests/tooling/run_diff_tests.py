@@ -20,7 +20,7 @@
 import argparse, importlib.util, json, os, shutil, subprocess, sys, tempfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-from reference_program import SHIPPED, reference_folder  # noqa: E402
+from reference_program import reference_folder  # noqa: E402
 
 POLICIES = None  # the reference program's folder, made by main()
 GEN = os.path.join(ROOT, "bench", "gen_events.py")
