@@ -16,6 +16,7 @@
 #include "runtime/decoder.h"
 #include "runtime/engine/diff.h"
 #include "runtime/line_reader.h"
+#include "runtime/window/window.h"
 
 namespace edict::cli {
 namespace {
@@ -25,8 +26,13 @@ struct Side {
   runtime::Batch batch;
   runtime::Decoder decoder;
   engine::Results results;
+  // The version's own windowed aggregates, advanced in input order as in
+  // `edict eval` (default lateness).
+  window::WindowState windows;
   Side(const engine::Policy& p, uint32_t capacity)
-      : batch(p.schema(), p.symbols(), capacity), decoder(p.schema()) {
+      : batch(p.schema(), p.symbols(), capacity),
+        decoder(p.schema()),
+        windows(p.module(), p.interpreter(), p.schema()) {
     results.reserve(capacity, p.module().rules.size());
   }
 };
@@ -108,10 +114,12 @@ int run_diff(const DiffOptions& o) {
     }
   }
 
-  // Usually the versions differ in rules only: then each line is decoded once.
-  const bool shared = engine::batches_shareable(*old_policy, *new_policy);
+  // Usually the versions differ in rules only: then each line is decoded once
+  // (not with windowed aggregates, whose values each version computes itself).
   constexpr uint32_t kBatch = 4096;
   Side a(*old_policy, kBatch), b(*new_policy, kBatch);
+  const bool shared =
+      engine::batches_shareable(*old_policy, *new_policy) && !a.windows.active() && !b.windows.active();
   engine::DecisionDiff diff(*old_policy, *new_policy, static_cast<size_t>(o.examples));
   std::vector<runtime::Line> lines;
   std::string records;
@@ -126,6 +134,7 @@ int run_diff(const DiffOptions& o) {
       // second thread while this one runs the old.
       auto run_side = [&](Side& side, const engine::Policy& policy) {
         for (size_t k = i; k < end; ++k) add_line(side, lines[k], o.max_line_bytes);
+        side.windows.advance(side.batch);
         policy.evaluate(side.batch, side.results);
       };
       if (shared) {

@@ -11,6 +11,7 @@
 #include "runtime/decoder.h"
 #include "runtime/engine/trace.h"
 #include "runtime/line_reader.h"
+#include "runtime/window/window.h"
 
 namespace edict::cli {
 namespace {
@@ -113,6 +114,9 @@ int run_explain(const ExplainOptions& o) {
 
   runtime::Decoder decoder(policy->schema());
   runtime::Batch batch(policy->schema(), policy->symbols(), 1);
+  // The events given form one stream, as in `edict eval`: windowed
+  // aggregates see the earlier events of the file (default lateness).
+  window::WindowState windows(policy->module(), policy->interpreter(), policy->schema());
   engine::Results results;
   results.reserve(1, policy->module().rules.size());
   bool any_error = false;
@@ -123,6 +127,7 @@ int run_explain(const ExplainOptions& o) {
     item.text.append(64, '\0');  // simdjson reads up to its padding past the end
     batch.clear();
     decoder.decode(std::string_view(item.text.data(), size), item.text.size(), item.line, batch);
+    windows.advance(batch);
     policy->evaluate(batch, results);
     engine::EventExplanation e = engine::explain_row(*tracer, batch, results, 0);
     any_error = any_error || e.decision == "error";
