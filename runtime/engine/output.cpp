@@ -136,12 +136,24 @@ void RecordWriter::write(const runtime::Batch& batch, const Results& results, st
       std::string_view message = e ? std::string_view(e->message) : "invalid input";
       ++summary.errors;
       ++summary.error_reasons[std::string(reason)];
+      // The id, when the line got as far as giving one (a late event, a bad
+      // value after the id), says which event the error is about.
+      std::string_view id = batch.id(row);
       if (format_ == OutputFormat::Jsonl) {
-        out += fmt::format("{{\"line\":{},\"decision\":\"error\",\"reason\":\"{}\",\"error\":", line, reason);
+        out += "{\"line\":";
+        append_number(out, line);
+        if (!id.empty()) {
+          out += ",\"id\":";
+          append_json_string(out, id);
+        }
+        out += fmt::format(",\"decision\":\"error\",\"reason\":\"{}\",\"error\":", reason);
         append_json_string(out, message);
         out += "}\n";
       } else {
-        out += fmt::format("{},,,error,,{},", line, reason);
+        append_number(out, line);
+        out += ',';
+        append_csv(out, id);
+        out += fmt::format(",,error,,{},", reason);
         append_csv(out, message);
         out += '\n';
       }

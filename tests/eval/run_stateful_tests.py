@@ -83,6 +83,7 @@ def main():
         late = sum(1 for d in whole if d[2] == "late_event")
         fired = sum(1 for d in whole if "structuring_customer" in d[3] or "structuring_parent" in d[3])
         check(late == moved_rentals, f"{late} late events, {moved_rentals} rentals moved")
+        check(all(d[0] for d in whole if d[2] == "late_event"), "a late_event record does not name its event's id")
         check(0 < fired < len(lines), f"structuring rules fired on {fired} events")
 
         code, out, err = run(edict, ["--max-lateness", "30d", POLICY, events])
