@@ -119,16 +119,6 @@ void evaluate_slice(const engine::RecordWriter& writer, Worker& w) {
   }
 }
 
-std::string with_commas(uint64_t n) {
-  // Built forwards rather than with insert(), which GCC 12 at -O3 misreports (-Wrestrict).
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
 }  // namespace
 
 void add_eval_options(CLI::App& cmd, EvalOptions& o) {
@@ -312,7 +302,7 @@ int run_eval(const EvalOptions& o) {
       auto now = std::chrono::steady_clock::now();
       if (now - last_progress > std::chrono::milliseconds(500)) {
         last_progress = now;
-        std::fprintf(stderr, "\r%s lines...", with_commas(total_lines).c_str());
+        std::fprintf(stderr, "\r%s lines...", engine::with_commas(total_lines).c_str());
       }
     }
   }
@@ -334,24 +324,25 @@ int run_eval(const EvalOptions& o) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!o.quiet) {
     const ir::Module& m = policy->module();
-    std::string s = fmt::format("edict eval: {} lines, {} engine, {:.2f} s ({} lines/s, {:.1f} MB/s)\n",
-                                with_commas(summary.lines), o.engine, seconds,
-                                with_commas(static_cast<uint64_t>(summary.lines / std::max(seconds, 1e-9))),
-                                reader->bytes_read() / 1e6 / std::max(seconds, 1e-9));
+    std::string s =
+        fmt::format("edict eval: {} lines, {} engine, {:.2f} s ({} lines/s, {:.1f} MB/s)\n",
+                    engine::with_commas(summary.lines), o.engine, seconds,
+                    engine::with_commas(static_cast<uint64_t>(summary.lines / std::max(seconds, 1e-9))),
+                    reader->bytes_read() / 1e6 / std::max(seconds, 1e-9));
     for (size_t d = m.outcomes.size(); d-- > 0;)
       s += fmt::format("  {:<28} {:>12}\n", m.outcomes[d],
-                       with_commas(summary.per_decision.size() > d ? summary.per_decision[d] : 0));
-    s += fmt::format("  {:<28} {:>12}\n", "error", with_commas(summary.errors));
+                       engine::with_commas(summary.per_decision.size() > d ? summary.per_decision[d] : 0));
+    s += fmt::format("  {:<28} {:>12}\n", "error", engine::with_commas(summary.errors));
     for (const auto& [reason, n] : summary.error_reasons)
-      s += fmt::format("    {:<26} {:>12}\n", reason, with_commas(n));
+      s += fmt::format("    {:<26} {:>12}\n", reason, engine::with_commas(n));
     s += "  rules fired:\n";
     for (size_t r = 0; r < m.rules.size(); ++r)
       s += fmt::format("    {:<26} {:>12}\n", m.rules[r].name,
-                       with_commas(summary.per_rule.size() > r ? summary.per_rule[r] : 0));
+                       engine::with_commas(summary.per_rule.size() > r ? summary.per_rule[r] : 0));
     if (windows.active()) {
       window::Stats ws = windows.stats();
-      s += fmt::format("  windows: {} events held under {} keys, about {:.1f} MB\n", with_commas(ws.events),
-                       with_commas(ws.keys), ws.bytes / 1e6);
+      s += fmt::format("  windows: {} events held under {} keys, about {:.1f} MB\n",
+                       engine::with_commas(ws.events), engine::with_commas(ws.keys), ws.bytes / 1e6);
     }
     std::fputs(s.c_str(), stderr);
   }

@@ -21,15 +21,6 @@ std::string_view decision_of(const Policy& p, const Results& r, uint32_t row) {
   return p.outcome_name(d);
 }
 
-std::string with_commas(uint64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
 void append_names(std::string& out, const std::vector<std::string>& names, const std::vector<uint32_t>& ids) {
   out += '[';
   for (size_t i = 0; i < ids.size(); ++i) {

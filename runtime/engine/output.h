@@ -47,6 +47,8 @@ class RecordWriter {
 };
 
 void append_json_string(std::string& out, std::string_view s);
+// 1234567 -> "1,234,567", for summaries people read.
+std::string with_commas(uint64_t n);
 // "integer overflow in rule `r` (policies/x.edict:12:5)"
 std::string fault_message(const Policy& policy, uint32_t rule, uint32_t site, ir::FaultReason reason);
 
