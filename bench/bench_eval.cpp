@@ -15,56 +15,16 @@
 #include <vector>
 
 #include "bench/baseline.h"
+#include "bench/bench_common.h"
 #include "runtime/decoder.h"
 #include "runtime/engine/engine.h"
 #include "runtime/engine/output.h"
 #include "runtime/line_reader.h"
 
 using namespace edict;
-namespace {
-
-// CPU time of the calling thread: what one thread spent, whatever else the
-// machine is doing (wall-clock figures on a shared 2-core machine are not).
-double thread_seconds() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-std::vector<std::unique_ptr<runtime::Batch>> decode_all(const engine::Policy& p, const std::string& events,
-                                                        uint64_t* bytes, double* seconds) {
-  std::vector<std::unique_ptr<runtime::Batch>> batches;
-  std::string error;
-  auto reader = runtime::LineReader::open(events, 1 << 20, &error);
-  if (!reader) {
-    std::fprintf(stderr, "cannot read %s: %s\n", events.c_str(), error.c_str());
-    std::exit(2);
-  }
-  runtime::Decoder decoder(p.schema());
-  std::vector<runtime::Line> lines;
-  double start = thread_seconds();
-  while (reader->next(lines)) {
-    for (const runtime::Line& l : lines) {
-      if (batches.empty() || batches.back()->full())
-        batches.push_back(std::make_unique<runtime::Batch>(p.schema(), p.symbols(), 4096));
-      runtime::Batch& b = *batches.back();
-      if (l.too_long)
-        b.fail(b.begin_row(l.number), runtime::ErrorReason::LineTooLong, "too long");
-      else
-        decoder.decode(l.text, l.capacity, l.number, b);
-    }
-  }
-  *seconds = thread_seconds() - start;
-  *bytes = reader->bytes_read();
-  return batches;
-}
-
-}  // namespace
+using bench::decode_all;
+using bench::median;
+using bench::thread_seconds;
 
 int main(int argc, char** argv) {
   if (argc < 3) {
@@ -98,8 +58,9 @@ int main(int argc, char** argv) {
   if (!jit || !interp || !jit_o0) return 2;
 
   uint64_t bytes = 0;
-  double decode_s = 0;
-  auto batches = decode_all(*jit, events, &bytes, &decode_s);
+  double decode_start = thread_seconds();
+  auto batches = decode_all(*jit, events, &bytes);
+  double decode_s = thread_seconds() - decode_start;
   uint64_t n = 0;
   for (auto& b : batches) n += b->size();
   std::printf("reference workload: %s events (%.1f MB) from %s\n", fmt::format("{}", n).c_str(), bytes / 1e6,

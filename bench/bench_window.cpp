@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_common.h"
 #include "runtime/decoder.h"
 #include "runtime/engine/engine.h"
 #include "runtime/engine/output.h"
@@ -26,43 +27,15 @@
 #include "runtime/window/window.h"
 
 using namespace edict;
+using bench::Batches;
+using bench::decode_all;
+using bench::median;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-using Batches = std::vector<std::unique_ptr<runtime::Batch>>;
-
-Batches decode_all(const engine::Policy& p, const std::string& events) {
-  Batches batches;
-  std::string error;
-  auto reader = runtime::LineReader::open(events, 1 << 20, &error);
-  if (!reader) {
-    std::fprintf(stderr, "cannot read %s: %s\n", events.c_str(), error.c_str());
-    std::exit(2);
-  }
-  runtime::Decoder decoder(p.schema());
-  std::vector<runtime::Line> lines;
-  while (reader->next(lines)) {
-    for (const runtime::Line& l : lines) {
-      if (batches.empty() || batches.back()->full())
-        batches.push_back(std::make_unique<runtime::Batch>(p.schema(), p.symbols(), 4096));
-      runtime::Batch& b = *batches.back();
-      if (l.too_long)
-        b.fail(b.begin_row(l.number), runtime::ErrorReason::LineTooLong, "too long");
-      else
-        decoder.decode(l.text, l.capacity, l.number, b);
-    }
-  }
-  return batches;
 }
 
 std::unique_ptr<engine::Policy> compile(const std::string& path, SourceManager& sources,
