@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cli/tooling.h"
 #include "compiler/aot/aot.h"
 #include "runtime/engine/engine.h"
 
@@ -112,28 +113,11 @@ int run_build(const BuildOptions& o) {
                  options.prefix.c_str());
     return kExitUsage;
   }
-  bool paths_ok = false;
-  std::vector<std::string> files = expand_policy_paths(o.paths, &paths_ok);
-  if (!paths_ok) return kExitUsage;
-  if (files.empty()) {
-    std::fprintf(stderr, "edict: no policy files (*.edict, *.edict.md) given\n");
-    return kExitUsage;
-  }
-
   // The front end and lowering as for evaluation; the interpreter backend
   // because nothing is run here.
   SourceManager sources;
-  DiagnosticSink sink(o.limits.max_errors);
-  engine::CompileOptions copts;
-  copts.backend = engine::Backend::Interp;
-  copts.limits.max_file_bytes = o.limits.max_file_bytes;
-  copts.limits.max_nesting = o.limits.max_nesting;
-  auto policy = engine::Policy::compile(files, sources, sink, copts,
-                                        parse::disk_reader(copts.limits.max_file_bytes * 2));
-  if (!policy) {
-    std::fputs(render_human(sources, sink.sorted()).c_str(), stderr);
-    return kExitUsage;
-  }
+  auto policy = load_policy(o.paths, engine::Backend::Interp, o.limits, sources);
+  if (!policy) return kExitUsage;
   const ir::Module& module = policy->module();
   aot::Layout layout;
   layout.column = runtime::column_map(policy->schema());
@@ -159,7 +143,10 @@ int run_build(const BuildOptions& o) {
   }
   const fs::path policy_o = tmp.path / "policy.o", entry_c = tmp.path / "entry.c",
                  entry_o = tmp.path / "entry.o";
-  std::string policy_name = files.size() == 1 ? fs::path(files[0]).filename().string() : "several files";
+  // Named after the policy file the user gave (not its imports).
+  const std::vector<FileId>& roots = policy->checked().program->roots;
+  std::string policy_name =
+      roots.size() == 1 ? fs::path(sources.file(roots[0]).path).filename().string() : "several files";
   if (!write_file(header, aot::generate_header(module, options, policy_name))) {
     std::fprintf(stderr, "edict build: cannot write `%s`\n", header.c_str());
     return kExitUsage;

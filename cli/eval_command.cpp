@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/tooling.h"
 #include "compiler/support/time_util.h"
 #include "runtime/decoder.h"
 #include "runtime/engine/engine.h"
@@ -27,13 +28,6 @@
 
 namespace edict::cli {
 namespace {
-
-bool is_policy_path(const std::string& p) {
-  auto ends = [&](std::string_view s) {
-    return p.size() >= s.size() && p.compare(p.size() - s.size(), s.size(), s) == 0;
-  };
-  return ends(".edict") || ends(".edict.md");
-}
 
 // One worker's reusable state. `held` batches keep a decoded slice for the
 // stateful -j N path, whose windows advance between decoding and evaluation.
@@ -166,40 +160,12 @@ void add_eval_options(CLI::App& cmd, EvalOptions& o) {
 
 int run_eval(const EvalOptions& o) {
   std::vector<std::string> policy_args;
-  std::string events = "-";
-  for (size_t i = 0; i < o.inputs.size(); ++i) {
-    const std::string& a = o.inputs[i];
-    bool last = i + 1 == o.inputs.size();
-    if (last && i > 0 && (a == "-" || !(is_policy_path(a) || std::filesystem::is_directory(a))))
-      events = a;
-    else
-      policy_args.push_back(a);
-  }
-  bool paths_ok = false;
-  std::vector<std::string> policy_files = expand_policy_paths(policy_args, &paths_ok);
-  if (!paths_ok) return kExitUsage;
-  if (policy_files.empty()) {
-    std::fprintf(stderr, "edict: no policy files (*.edict, *.edict.md) given\n");
-    return kExitUsage;
-  }
-
+  std::string events = split_policies_and_events(o.inputs, policy_args);
   SourceManager sources;
-  DiagnosticSink sink(o.limits.max_errors);
-  engine::CompileOptions copts;
-  copts.backend = o.engine == "interp" ? engine::Backend::Interp : engine::Backend::Jit;
-  copts.opt_level = o.opt_level;
-  copts.limits.max_file_bytes = o.limits.max_file_bytes;
-  copts.limits.max_nesting = o.limits.max_nesting;
-  std::unique_ptr<engine::Policy> policy = engine::Policy::compile(
-      policy_files, sources, sink, copts, parse::disk_reader(copts.limits.max_file_bytes * 2));
-  if (!policy) {
-    std::fputs(
-        render_human(sources, sink.sorted(),
-                     sink.error_count() > sink.max_errors() ? sink.error_count() - sink.max_errors() : 0)
-            .c_str(),
-        stderr);
-    return kExitUsage;
-  }
+  std::unique_ptr<engine::Policy> policy =
+      load_policy(policy_args, o.engine == "interp" ? engine::Backend::Interp : engine::Backend::Jit,
+                  o.limits, sources, o.opt_level);
+  if (!policy) return kExitUsage;
 
   window::Options wopts;
   wopts.max_events = o.max_window_events;

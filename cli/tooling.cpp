@@ -1,4 +1,4 @@
-// Helpers shared by the regression-tooling subcommands.
+// Helpers shared by the subcommands that compile policies.
 #include "cli/tooling.h"
 
 #include <cstdio>
@@ -28,7 +28,8 @@ std::string split_policies_and_events(const std::vector<std::string>& inputs,
 }
 
 std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& paths, engine::Backend backend,
-                                            const FrontEndLimits& limits, SourceManager& sources) {
+                                            const FrontEndLimits& limits, SourceManager& sources,
+                                            int opt_level) {
   bool paths_ok = false;
   std::vector<std::string> files = expand_policy_paths(paths, &paths_ok);
   if (!paths_ok) return nullptr;
@@ -39,6 +40,7 @@ std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& path
   DiagnosticSink sink(limits.max_errors);
   engine::CompileOptions copts;
   copts.backend = backend;
+  copts.opt_level = opt_level;
   copts.limits.max_file_bytes = limits.max_file_bytes;
   copts.limits.max_nesting = limits.max_nesting;
   auto policy = engine::Policy::compile(files, sources, sink, copts,

@@ -1,6 +1,6 @@
-// Helpers shared by the regression-tooling subcommands (explain, diff): policy
-// loading with diagnostics on stderr, and the policies-then-events argument
-// split that `edict eval` uses.
+// Helpers shared by the subcommands that compile policies (eval, explain,
+// diff, build): policy loading with diagnostics on stderr, and the
+// policies-then-events argument split.
 #pragma once
 
 #include <memory>
@@ -12,10 +12,11 @@
 
 namespace edict::cli {
 
-// Expands, loads, checks and compiles; prints diagnostics and returns null on
-// any problem.
+// Expands, loads, checks and compiles (JIT at `opt_level`); prints
+// diagnostics and returns null on any problem.
 std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& paths, engine::Backend backend,
-                                            const FrontEndLimits& limits, SourceManager& sources);
+                                            const FrontEndLimits& limits, SourceManager& sources,
+                                            int opt_level = 2);
 
 // True for `*.edict` and `*.edict.md` names.
 bool is_policy_path(const std::string& path);
