@@ -1555,6 +1555,18 @@ class Lowerer {
     jump(no, e.span);
   }
 
+  // Event field `col` of the current kind (a computed aggregate field too):
+  // when optional, jumps to `absent` unless present; then loads it.
+  Reg load_present(int col, BlockId absent, Span span) {
+    const Field& f = m_.events[fn_->event].fields[col];
+    if (f.optional) {
+      BlockId ok = new_block();
+      branch(op(Op::Has, Ty::Bool, span, kNoReg, kNoReg, col), ok, absent, span);
+      enter(ok);
+    }
+    return op(Op::Load, f.type, span, kNoReg, kNoReg, col);
+  }
+
   // The value of a possibly absent expression; jumps to `absent` instead
   // when it has none, so everything after reads it unchecked.
   Reg optional_value(const Expr& e, BlockId absent) {
@@ -1577,24 +1589,12 @@ class Lowerer {
         jump(absent, e.span);
         return dummy(t, e.span);
       }
-      const Field& f = m_.events[fn_->event].fields[col];
-      if (f.optional) {
-        BlockId ok = new_block();
-        branch(op(Op::Has, Ty::Bool, e.span, kNoReg, kNoReg, col), ok, absent, e.span);
-        enter(ok);
-      }
-      return op(Op::Load, f.type, e.span, kNoReg, kNoReg, col);
+      return load_present(col, absent, e.span);
     }
     if (e.kind == ExprKind::Aggregate) {
       int col = aggregate_field(e);
       if (col < 0) return kNoReg;
-      const Field& f = m_.events[fn_->event].fields[col];
-      if (f.optional) {
-        BlockId ok = new_block();
-        branch(op(Op::Has, Ty::Bool, e.span, kNoReg, kNoReg, col), ok, absent, e.span);
-        enter(ok);
-      }
-      return op(Op::Load, f.type, e.span, kNoReg, kNoReg, col);
+      return load_present(col, absent, e.span);
     }
     if (e.kind == ExprKind::Field) {
       Reg row = row_of(child(e, 0));
