@@ -28,6 +28,7 @@
 #include <map>
 #include <optional>
 
+#include "compiler/support/countries.h"
 #include "runtime/abi.h"
 
 namespace edict::codegen {
@@ -168,6 +169,12 @@ class Generator {
   std::vector<llvm::AllocaInst*> fired_words_;
   llvm::AllocaInst *row_faulted_ = nullptr, *row_fault_rule_ = nullptr, *row_fault_site_ = nullptr,
                    *best_ = nullptr;
+  // Fused loops derive the decision from the fired words once per row (a
+  // few masks) instead of tracking the strongest effect rule by rule.
+  bool effects_from_fired_ = false;
+  // Whether any rule of the loop being emitted can fault: when none can,
+  // rows keep their fault_rule/fault_site without a read-modify-write.
+  bool loop_may_fault_ = false;
 
   // Alias scopes: inputs never overlap results, results never overlap each other.
   llvm::MDNode *scope_in_ = nullptr, *noalias_in_ = nullptr;
@@ -176,6 +183,15 @@ class Generator {
   llvm::MDNode* noalias_out_[kOutCount] = {};
 
   std::map<std::pair<uint32_t, uint32_t>, llvm::GlobalVariable*> cell_globals_, cell_present_globals_;
+
+  // Country sets tested in fires functions share one table indexed by the
+  // country: bit j of entry c says whether c is in the j-th such set. Rules
+  // testing one field against several sets then load one entry per row,
+  // which the optimiser reuses across rules.
+  std::map<uint32_t, unsigned> country_class_bit_;  // set index -> bit
+  llvm::GlobalVariable* country_classes_ = nullptr;
+  llvm::IntegerType* country_class_type_ = nullptr;
+  void plan_country_classes();
 
   // ---- helpers -----------------------------------------------------------
 
@@ -305,6 +321,10 @@ class Generator {
   void emit_branching(Body& body, Value* active);
   void emit_predicated(Body& body, Value* active);
   void record_outcome(int rule_index, Value* fired, Value* faulted, Value* site);
+  void record_fault(int rule_index, Value* faulted, Value* site);
+  // The decision byte of a row's fired rules (i8): the strongest effect
+  // among them, from its fired words, or the default outcome.
+  Value* strongest_effect(const Group& group);
   void emit_inst(Body& body, const ir::Inst& in);
 
   Value* get(Body& body, ir::Reg r);
@@ -354,6 +374,7 @@ std::unique_ptr<llvm::Module> Generator::run(std::string* error) {
   f64_ = b_.getDoubleTy();
   ptr_ = b_.getPtrTy();
   mod_ = std::make_unique<llvm::Module>("edict", ctx_);
+  plan_country_classes();
   emit_function();
   if (!failed()) {
     std::string findings;
@@ -662,6 +683,8 @@ void Generator::emit_row_loop(BasicBlock* from, BasicBlock* exit, const Group& g
   row_fault_site_ = make_alloca(i32_, "fault_site");
   best_ = make_alloca(i32_, "best");
 
+  effects_from_fired_ = fused;
+  loop_may_fault_ = false;
   BasicBlock* header = BasicBlock::Create(ctx_, "row", fn_);
   BasicBlock* body = BasicBlock::Create(ctx_, "row_body", fn_);
   BasicBlock* latch = BasicBlock::Create(ctx_, "row_done", fn_);
@@ -747,15 +770,13 @@ void Generator::emit_row_loop(BasicBlock* from, BasicBlock* exit, const Group& g
   // The row's results, stored unconditionally so the loop stays straight.
   b_.SetInsertPoint(latch);
   Value* faulted = b_.CreateLoad(i1_, row_faulted_);
-  Value* best = b_.CreateLoad(i32_, best_);
+  Value* best = fused ? nullptr : b_.CreateLoad(i32_, best_);
   Value* code = nullptr;
   if (fused) {
-    Value* outcome = b_.CreateSelect(b_.CreateICmpSGE(best, b_.getInt32(0)), best,
-                                     b_.getInt32(static_cast<uint32_t>(m_.default_outcome)));
-    code = b_.CreateSelect(faulted, b_.getInt32(EDICT_DECISION_ERROR), outcome);
+    Value* outcome = strongest_effect(group);
+    code = b_.CreateSelect(faulted, b_.getInt8(EDICT_DECISION_ERROR), outcome);
     code = b_.CreateSelect(b_.CreateICmpEQ(kind, b_.getInt8(EDICT_KIND_ERROR)),
-                           b_.getInt32(EDICT_DECISION_SKIPPED), code);
-    code = b_.CreateTrunc(code, i8_);
+                           b_.getInt8(EDICT_DECISION_SKIPPED), code);
   } else {
     Value* outcome =
         b_.CreateSelect(b_.CreateICmpSGE(best, b_.getInt32(0)), b_.CreateTrunc(best, i8_), code_before);
@@ -771,14 +792,38 @@ void Generator::emit_row_loop(BasicBlock* from, BasicBlock* exit, const Group& g
     tag_output(old, scope);
     tag_output(b_.CreateStore(b_.CreateSelect(found, b_.CreateLoad(i32_, state), old), at), scope);
   };
-  keep_unless_found(fault_rule_, row_fault_rule_, kOutFaultRule);
-  keep_unless_found(fault_site_, row_fault_site_, kOutFaultSite);
+  if (loop_may_fault_) {
+    keep_unless_found(fault_rule_, row_fault_rule_, kOutFaultRule);
+    keep_unless_found(fault_site_, row_fault_site_, kOutFaultSite);
+  }
   for (size_t w = 0; w < words; ++w)
     if (fired_words_[w])
       tag_output(b_.CreateStore(b_.CreateLoad(i64_, fired_words_[w]), fired_at(w)), kOutFired);
   Value* next = b_.CreateAdd(r, b_.getInt64(1), "", true, true);
   r->addIncoming(next, b_.GetInsertBlock());
   b_.CreateBr(header);
+}
+
+Value* Generator::strongest_effect(const Group& group) {
+  // masks[effect][word]: the rules of the group with that effect.
+  std::map<int, std::vector<uint64_t>> masks;
+  for (size_t i = group.begin; i < group.end; ++i) {
+    std::vector<uint64_t>& m = masks[m_.rules[i].effect];
+    m.resize(fired_words_.size(), 0);
+    m[i / 64] |= uint64_t{1} << (i % 64);
+  }
+  std::vector<Value*> words(fired_words_.size(), nullptr);
+  for (size_t w = 0; w < words.size(); ++w)
+    if (fired_words_[w]) words[w] = b_.CreateLoad(i64_, fired_words_[w]);
+  Value* outcome = b_.getInt8(static_cast<uint8_t>(m_.default_outcome));
+  for (auto& [effect, mask] : masks) {  // weakest first: the strongest fired one wins
+    Value* any = b_.getFalse();
+    for (size_t w = 0; w < words.size(); ++w)
+      if (mask[w] && words[w])
+        any = b_.CreateOr(any, b_.CreateICmpNE(b_.CreateAnd(words[w], b_.getInt64(mask[w])), b_.getInt64(0)));
+    outcome = pick(any, b_.getInt8(static_cast<uint8_t>(effect)), outcome);
+  }
+  return outcome;
 }
 
 Value* Generator::window(const ir::Rule& rule, Value* time) {
@@ -876,13 +921,24 @@ void Generator::record_outcome(int rule_index, Value* fired, Value* faulted, Val
     size_t word = static_cast<size_t>(rule_index) / 64;
     uint64_t bit = uint64_t{1} << (static_cast<size_t>(rule_index) % 64);
     Value* old = b_.CreateLoad(i64_, fired_words_[word]);
-    b_.CreateStore(b_.CreateOr(old, pick(fired, b_.getInt64(bit), b_.getInt64(0))), fired_words_[word]);
+    // A shift by an immediate rather than a select between two constants:
+    // vector code then needs no constant register per rule.
+    Value* flag = is_true(fired)
+                      ? b_.getInt64(bit)
+                      : b_.CreateShl(b_.CreateZExt(fired, i64_), static_cast<uint64_t>(rule_index) % 64);
+    b_.CreateStore(b_.CreateOr(old, flag), fired_words_[word]);
+    if (effects_from_fired_) return record_fault(rule_index, faulted, site);
     Value* best = b_.CreateLoad(i32_, best_);
     Value* effect = b_.getInt32(static_cast<uint32_t>(m_.rules[static_cast<size_t>(rule_index)].effect));
     Value* stronger = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smax, best, effect);
     b_.CreateStore(pick(fired, stronger, best), best_);
   }
+  record_fault(rule_index, faulted, site);
+}
+
+void Generator::record_fault(int rule_index, Value* faulted, Value* site) {
   if (!is_false(faulted)) {
+    loop_may_fault_ = true;
     // Only the first faulting rule (in rule order) is recorded.
     Value* already = b_.CreateLoad(i1_, row_faulted_);
     Value* first = both(faulted, b_.CreateNot(already));
@@ -1272,6 +1328,15 @@ Value* Generator::set_contains(uint32_t index, Value* v) {
     Value* at = search_sorted(g, f64_, sorted.size(), v, true);
     return b_.CreateFCmpOEQ(load_elem(f64_, g, at, false), v);
   }
+  if (auto it = country_class_bit_.find(index); it != country_class_bit_.end() && country_classes_) {
+    // Entry kCountryIndexLimit is empty: every out-of-range value lands there.
+    Value* at = b_.CreateBinaryIntrinsic(llvm::Intrinsic::umin, b_.CreateZExt(v, i64_),
+                                         b_.getInt64(kCountryIndexLimit));
+    Value* classes = load_elem(country_class_type_, country_classes_, at, false);
+    Value* bit =
+        b_.CreateAnd(classes, llvm::ConstantInt::get(country_class_type_, uint64_t{1} << it->second));
+    return b_.CreateICmpNE(bit, llvm::ConstantInt::get(country_class_type_, 0));
+  }
   std::vector<int64_t> members;
   for (const ir::Scalar& s : set.members) members.push_back(s.i);
   if (set.elem == ir::Ty::Str) {
@@ -1280,6 +1345,40 @@ Value* Generator::set_contains(uint32_t index, Value* v) {
                   [&](int64_t id) { return id < 0 || static_cast<uint64_t>(id) >= m_.strings.size(); });
   }
   return int_membership(widen_key(set.elem, v), std::move(members), name);
+}
+
+void Generator::plan_country_classes() {
+  // Sets a compare chain or a range check decides cheaply keep those.
+  auto wants_table = [&](const ir::Set& set) {
+    if (set.elem != ir::Ty::Country || set.members.size() <= kMaxCompareChain) return false;
+    int64_t lo = set.members.front().i, hi = lo;
+    for (const ir::Scalar& s : set.members) lo = std::min(lo, s.i), hi = std::max(hi, s.i);
+    return hi - lo + 1 != static_cast<int64_t>(set.members.size());
+  };
+  std::vector<uint32_t> used;
+  for (const ir::Function& f : m_.functions) {
+    if (f.kind != ir::FunctionKind::Fires) continue;
+    for (const ir::Block& b : f.blocks)
+      for (const ir::Inst& in : b.insts)
+        if (in.op == ir::Op::SetContains && in.imm >= 0 && static_cast<size_t>(in.imm) < m_.sets.size() &&
+            wants_table(m_.sets[static_cast<size_t>(in.imm)]))
+          used.push_back(static_cast<uint32_t>(in.imm));
+  }
+  std::sort(used.begin(), used.end());
+  used.erase(std::unique(used.begin(), used.end()), used.end());
+  if (used.empty()) return;
+  if (used.size() > 64) used.resize(64);  // the rest keep their own bitsets
+  const unsigned bits = used.size() <= 8 ? 8 : used.size() <= 16 ? 16 : used.size() <= 32 ? 32 : 64;
+  country_class_type_ = llvm::IntegerType::get(ctx_, bits);
+  std::vector<uint64_t> entries(kCountryIndexLimit + 1, 0);
+  for (unsigned j = 0; j < used.size(); ++j) {
+    country_class_bit_[used[j]] = j;
+    for (const ir::Scalar& s : m_.sets[used[j]].members)
+      if (s.i >= 0 && s.i < kCountryIndexLimit) entries[static_cast<size_t>(s.i)] |= uint64_t{1} << j;
+  }
+  std::vector<Constant*> values;
+  for (uint64_t e : entries) values.push_back(llvm::ConstantInt::get(country_class_type_, e));
+  country_classes_ = constant_array(country_class_type_, values, "country_classes");
 }
 
 Value* Generator::int_membership(Value* key, std::vector<int64_t> members, const std::string& name) {

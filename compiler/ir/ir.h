@@ -472,6 +472,10 @@ struct LowerOptions {
   // registers (common subexpressions, dead code, compaction) are skipped.
   // Decisions, faults and evaluation order are the same as without it.
   bool trace = false;
+  // Replace string-only branch regions (`advanced(event.chip)`) by tests of
+  // synthetic string sets computed at compile time (compiler/ir/passes.h).
+  // Never done when tracing.
+  bool collapse_string_regions = true;
 };
 
 // CheckedProgram -> Module. `program` must have passed the checker without

@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "compiler/ir/ir.h"
+#include "compiler/ir/passes.h"
 #include "compiler/support/countries.h"
 
 namespace edict::ir {
@@ -342,6 +343,7 @@ class Lowerer {
     collect_aggregates();
     for (size_t r = 0; r < p_.rules.size(); ++r) lower_rule(static_cast<int>(r));
     lower_aggregate_inputs();
+    if (!options_.trace && options_.collapse_string_regions) collapse_string_regions();
     renumber_fault_sites();
     if (options_.verify)
       for (std::string& e : verify(m_)) m_.errors.push_back("verifier: " + e);
@@ -537,6 +539,17 @@ class Lowerer {
         }
       }
       m_.tables.push_back(std::move(t));
+    }
+  }
+
+  // After every function is lowered, so that the synthetic sets follow every
+  // set lowering made (a traced module has the same sets, then none of these).
+  void collapse_string_regions() {
+    for (Function& f : m_.functions) {
+      if (!collapse_string_tests(m_, f)) continue;
+      eliminate_dead_code(f);
+      simplify_cfg(f);
+      compact_registers(f);
     }
   }
 

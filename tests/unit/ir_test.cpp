@@ -608,8 +608,7 @@ rule r on rental
             .find("load.checked rental.license") != std::string::npos);
 }
 
-TEST_CASE("a def is inlined and its table lookups are shared", "[ir]") {
-  auto r = lower_source(R"(
+const char* const kAdvancedChips = R"(
 table chips: string -> { tpp: int, die_area: number } = {
   "H100": { tpp: 15_832, die_area: 814 },
   "L4": { tpp: 1_940, die_area: 294 },
@@ -621,7 +620,12 @@ def advanced(chip: string): bool =
 rule r on rental
   deny
   when advanced(event.chip)
-)");
+)";
+
+TEST_CASE("a def is inlined and its table lookups are shared", "[ir]") {
+  ir::LowerOptions options;
+  options.collapse_string_regions = false;  // keep the lookups to look at them
+  auto r = lower_source(kAdvancedChips, options);
   std::string t = r->text("r");
   INFO(t);
   CHECK(count(t, "table.find @chips") == 1);
@@ -637,6 +641,83 @@ rule r on rental
                    "  \"H100\" -> {15832, 814.0}\n"
                    "  \"L4\" -> {1940, 294.0}\n") != std::string::npos);
   check_structure(r->fires("r"));
+}
+
+TEST_CASE("a condition on one string collapses into a test of a synthetic set", "[ir]") {
+  auto r = lower_source(R"(
+table chips: string -> { tpp: int, die_area: number } = {
+  "H100": { tpp: 15_832, die_area: 814 },
+  "T4": { tpp: 1_040, die_area: 545 },
+  "L4": { tpp: 1_940, die_area: 294 },
+  "H20": { tpp: 2_368, die_area: 814 },
+}
+def advanced(chip: string): bool =
+  chip in chips
+    and (chips[chip].tpp >= 4_800
+         or (chips[chip].tpp >= 1_600 and chips[chip].tpp / chips[chip].die_area >= 5.92))
+rule r on rental
+  deny
+  when advanced(event.chip) and event.chip_count > 8
+rule unknown on rental
+  review
+  when event.chip not in chips
+)");
+  std::string t = r->text("r");
+  INFO(t);
+  CHECK(count(t, "table.find") == 0);
+  CHECK(count(t, "cell.load") == 0);
+  CHECK(count(t, "fdiv") == 0);
+  CHECK(count(t, "set.contains @$") == 1);
+  CHECK(count(t, "load rental.chip_count") == 1);  // the rest of the rule stays
+  std::string u = r->text("unknown");
+  INFO(u);
+  CHECK(count(u, "table.find") == 0);
+  CHECK(count(u, "set.contains @$") == 1);
+  std::string whole = ir::print(r->module);
+  INFO(whole);
+  // Members in byte order; H20 and T4 are not advanced.
+  CHECK(whole.find("set @$0: str = {\"H100\", \"L4\"}\n") != std::string::npos);
+  CHECK(whole.find("set @$1: str = {\"H100\", \"H20\", \"L4\", \"T4\"}\n") != std::string::npos);
+  check_structure(r->fires("r"));
+
+  // Tracing keeps every register of the def: no collapse, no synthetic set.
+  ir::LowerOptions traced;
+  traced.trace = true;
+  auto tr = lower_source(R"(
+table chips: string -> { tpp: int } = { "H100": { tpp: 15_832 } }
+rule r on rental
+  deny
+  when event.chip in chips and chips[event.chip].tpp > 9000
+)",
+                         traced);
+  CHECK(count(tr->text("r"), "table.find") >= 1);
+  CHECK(count(tr->text("r"), "set.contains") == 0);
+  CHECK(tr->module.sets.empty());
+}
+
+TEST_CASE("a string condition that could fault or needs the string's bytes is not collapsed", "[ir]") {
+  // "Z" divides by a zero die area: evaluating the region for it faults.
+  auto r = lower_source(R"(
+table chips: string -> { tpp: int, die_area: number } = {
+  "H100": { tpp: 15_832, die_area: 814 },
+  "Z": { tpp: 2_000, die_area: 0 },
+}
+rule r on rental
+  deny
+  when event.chip in chips and chips[event.chip].tpp / chips[event.chip].die_area >= 5.92
+rule s on rental
+  deny
+  when starts_with(event.chip, "H") and event.chip != "H20"
+)");
+  std::string t = r->text("r");
+  INFO(t);
+  CHECK(count(t, "table.find") == 1);
+  CHECK(count(t, "fdiv") == 1);
+  std::string s = r->text("s");
+  INFO(s);
+  CHECK(count(s, "call starts_with(") == 1);
+  CHECK(count(s, "scmp.ne") == 1);
+  CHECK(count(s, "set.contains") == 0);
 }
 
 TEST_CASE("in and not in over sets, set expressions and tables", "[ir]") {
