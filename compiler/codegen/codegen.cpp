@@ -1577,7 +1577,11 @@ void optimize(llvm::Module& module, OptLevel level, llvm::TargetMachine* target)
   llvm::ModuleAnalysisManager mam;
   llvm::PipelineTuningOptions tuning;
   tuning.LoopVectorization = true;
-  tuning.SLPVectorization = true;
+  // The row loop is vectorised whole; SLP would only revisit its scalar
+  // remainder, and unrolling only grows that remainder: compile time spent
+  // on code that runs for fewer than one vector of rows per batch.
+  tuning.SLPVectorization = false;
+  tuning.LoopUnrolling = false;
   llvm::PassBuilder pb(target, tuning);
   pb.registerModuleAnalyses(mam);
   pb.registerCGSCCAnalyses(cgam);
