@@ -172,6 +172,7 @@ class Generator {
   // Fused loops derive the decision from the fired words once per row (a
   // few masks) instead of tracking the strongest effect rule by rule.
   bool effects_from_fired_ = false;
+  llvm::IntegerType* fired_ty_ = nullptr;  // of the fired-word state
   // Whether any rule of the loop being emitted can fault: when none can,
   // rows keep their fault_rule/fault_site without a read-modify-write.
   bool loop_may_fault_ = false;
@@ -675,9 +676,12 @@ llvm::Function* Generator::emit_group_function(const Group& group, size_t index)
 
 void Generator::emit_row_loop(BasicBlock* from, BasicBlock* exit, const Group& group, bool fused) {
   const size_t words = (m_.rules.size() + 63) / 64;
+  // A fused loop of few rules keeps its fired bits in a narrow word, widened
+  // once at the store: narrower vector lanes, fewer mask conversions.
+  fired_ty_ = !fused || m_.rules.size() > 32 ? i64_ : m_.rules.size() > 16 ? i32_ : i16_;
   fired_words_.assign(words, nullptr);
   for (size_t w = group.begin / 64; group.end > group.begin && w <= (group.end - 1) / 64; ++w)
-    fired_words_[w] = make_alloca(i64_, "fired" + std::to_string(w));
+    fired_words_[w] = make_alloca(fired_ty_, "fired" + std::to_string(w));
   row_faulted_ = make_alloca(i1_, "faulted");
   row_fault_rule_ = make_alloca(i32_, "fault_rule");
   row_fault_site_ = make_alloca(i32_, "fault_site");
@@ -709,7 +713,7 @@ void Generator::emit_row_loop(BasicBlock* from, BasicBlock* exit, const Group& g
   b_.CreateStore(b_.getInt32(UINT32_MAX), row_fault_site_);
   if (fused) {
     for (auto* w : fired_words_)
-      if (w) b_.CreateStore(b_.getInt64(0), w);
+      if (w) b_.CreateStore(llvm::ConstantInt::get(fired_ty_, 0), w);
     b_.CreateStore(b_.getFalse(), row_faulted_);
     b_.CreateStore(b_.getInt32(-1), best_);
   } else {
@@ -798,7 +802,8 @@ void Generator::emit_row_loop(BasicBlock* from, BasicBlock* exit, const Group& g
   }
   for (size_t w = 0; w < words; ++w)
     if (fired_words_[w])
-      tag_output(b_.CreateStore(b_.CreateLoad(i64_, fired_words_[w]), fired_at(w)), kOutFired);
+      tag_output(b_.CreateStore(b_.CreateZExt(b_.CreateLoad(fired_ty_, fired_words_[w]), i64_), fired_at(w)),
+                 kOutFired);
   Value* next = b_.CreateAdd(r, b_.getInt64(1), "", true, true);
   r->addIncoming(next, b_.GetInsertBlock());
   b_.CreateBr(header);
@@ -814,13 +819,15 @@ Value* Generator::strongest_effect(const Group& group) {
   }
   std::vector<Value*> words(fired_words_.size(), nullptr);
   for (size_t w = 0; w < words.size(); ++w)
-    if (fired_words_[w]) words[w] = b_.CreateLoad(i64_, fired_words_[w]);
+    if (fired_words_[w]) words[w] = b_.CreateLoad(fired_ty_, fired_words_[w]);
   Value* outcome = b_.getInt8(static_cast<uint8_t>(m_.default_outcome));
   for (auto& [effect, mask] : masks) {  // weakest first: the strongest fired one wins
     Value* any = b_.getFalse();
     for (size_t w = 0; w < words.size(); ++w)
       if (mask[w] && words[w])
-        any = b_.CreateOr(any, b_.CreateICmpNE(b_.CreateAnd(words[w], b_.getInt64(mask[w])), b_.getInt64(0)));
+        any = b_.CreateOr(any,
+                          b_.CreateICmpNE(b_.CreateAnd(words[w], llvm::ConstantInt::get(fired_ty_, mask[w])),
+                                          llvm::ConstantInt::get(fired_ty_, 0)));
     outcome = pick(any, b_.getInt8(static_cast<uint8_t>(effect)), outcome);
   }
   return outcome;
@@ -920,12 +927,12 @@ void Generator::record_outcome(int rule_index, Value* fired, Value* faulted, Val
   if (!is_false(fired)) {
     size_t word = static_cast<size_t>(rule_index) / 64;
     uint64_t bit = uint64_t{1} << (static_cast<size_t>(rule_index) % 64);
-    Value* old = b_.CreateLoad(i64_, fired_words_[word]);
+    Value* old = b_.CreateLoad(fired_ty_, fired_words_[word]);
     // A shift by an immediate rather than a select between two constants:
     // vector code then needs no constant register per rule.
     Value* flag = is_true(fired)
-                      ? b_.getInt64(bit)
-                      : b_.CreateShl(b_.CreateZExt(fired, i64_), static_cast<uint64_t>(rule_index) % 64);
+                      ? llvm::ConstantInt::get(fired_ty_, bit)
+                      : b_.CreateShl(b_.CreateZExt(fired, fired_ty_), static_cast<uint64_t>(rule_index) % 64);
     b_.CreateStore(b_.CreateOr(old, flag), fired_words_[word]);
     if (effects_from_fired_) return record_fault(rule_index, faulted, site);
     Value* best = b_.CreateLoad(i32_, best_);
@@ -1343,6 +1350,20 @@ Value* Generator::set_contains(uint32_t index, Value* v) {
     // A string that is not in the pool can never equal a member.
     std::erase_if(members,
                   [&](int64_t id) { return id < 0 || static_cast<uint64_t>(id) >= m_.strings.size(); });
+  }
+  if (set.elem == ir::Ty::Str && members.size() > kMaxCompareChain) {
+    // Pool ids within 32 of each other: a bit test in the symbols' own
+    // 32-bit lanes (a synthetic set over a table's keys is the usual case).
+    auto [lo, hi] = std::minmax_element(members.begin(), members.end());
+    const int64_t span = *hi - *lo;
+    if (span < 32 && span + 1 != static_cast<int64_t>(members.size())) {
+      uint32_t mask = 0;
+      for (int64_t m : members) mask |= uint32_t{1} << (m - *lo);
+      Value* offset = b_.CreateSub(v, b_.getInt32(static_cast<uint32_t>(*lo)));
+      Value* in_range = b_.CreateICmpULE(offset, b_.getInt32(static_cast<uint32_t>(span)));
+      Value* bits = b_.CreateLShr(b_.getInt32(mask), b_.CreateAnd(offset, b_.getInt32(31)));
+      return b_.CreateAnd(in_range, b_.CreateTrunc(bits, i1_));
+    }
   }
   return int_membership(widen_key(set.elem, v), std::move(members), name);
 }
