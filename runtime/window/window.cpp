@@ -43,11 +43,162 @@ struct KeyWindow {
   std::vector<Entry> entries;
   size_t head = 0;
   size_t size() const { return entries.size() - head; }
+  // Inserts after every entry with the same or an earlier time (ties in
+  // arrival order); in-order streams append.
+  void insert(const Entry& e) {
+    if (entries.size() == head || entries.back().time <= e.time) {
+      entries.push_back(e);
+      return;
+    }
+    auto pos = std::upper_bound(entries.begin() + static_cast<std::ptrdiff_t>(head), entries.end(), e.time,
+                                [](int64_t x, const Entry& y) { return x < y.time; });
+    entries.insert(pos, e);
+  }
 };
 
 struct StringHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// A 64-bit hash of a key's bytes (8 at a time, then a final mix).
+uint64_t hash_key(std::string_view s) {
+  auto mix = [](uint64_t x) {
+    x ^= x >> 32;
+    x *= 0xd6e8feb86659fd93ULL;
+    x ^= x >> 32;
+    return x;
+  };
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ s.size();
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ mix(w)) * 0x9e3779b97f4a7c15ULL;
+  }
+  uint64_t w = 0;
+  std::memcpy(&w, s.data() + i, s.size() - i);
+  return mix((h ^ mix(w)) * 0x9e3779b97f4a7c15ULL);
+}
+
+// The live keys of one aggregate: an open-addressing index (linear probing,
+// at most half full) over slots that own each key's bytes and window. A key
+// leaves the index as soon as its window is empty; its slot is reused, so a
+// stream whose keys come and go allocates nothing once warm.
+class KeyTable {
+ public:
+  struct Slot {
+    std::string key;  // the key's bytes (a string's own, else the value's 8)
+    uint64_t hash = 0;
+    bool used = false;
+    KeyWindow window;
+  };
+
+  size_t size() const { return live_; }
+
+  // The slot of `key`, or -1.
+  int64_t find(std::string_view key, uint64_t hash) const {
+    if (index_.empty()) return -1;
+    const size_t mask = index_.size() - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+      const Bucket b = index_[i];
+      if (b.slot == 0) return -1;
+      if (b.tag != tag_of(hash)) continue;  // most misses never touch the slot
+      const Slot& slot = slots_[b.slot - 1];
+      if (slot.hash == hash && slot.key == key) return b.slot - 1;
+    }
+  }
+
+  // A hint only: stage 0 loads the key's home bucket into cache; stage 1
+  // (once that is cached) its slot and the newest entry of its window.
+  void prefetch(uint64_t hash, int stage) const {
+    if (index_.empty()) return;
+    const Bucket* b = &index_[hash & (index_.size() - 1)];
+    if (stage == 0) {
+      __builtin_prefetch(b);
+      return;
+    }
+    if (b->slot == 0 || b->tag != tag_of(hash)) return;
+    const Slot& slot = slots_[b->slot - 1];
+    __builtin_prefetch(&slot);
+    if (!slot.window.entries.empty()) __builtin_prefetch(&slot.window.entries.back(), 1);
+  }
+
+  // Adds `key` (not present) with an empty window; returns its slot.
+  size_t add(std::string_view key, uint64_t hash) {
+    if ((live_ + 1) * 2 > index_.size()) grow();
+    size_t s = 0;
+    if (!free_.empty()) {
+      s = free_.back();
+      free_.pop_back();
+    } else {
+      s = slots_.size();
+      slots_.emplace_back();
+    }
+    Slot& slot = slots_[s];
+    slot.key.assign(key.data(), key.size());
+    slot.hash = hash;
+    slot.used = true;
+    place(s);
+    ++live_;
+    return s;
+  }
+
+  // Removes the key of slot `s` (its window must be empty).
+  void remove(size_t s) {
+    const size_t mask = index_.size() - 1;
+    size_t i = slots_[s].hash & mask;
+    while (index_[i].slot != s + 1) i = (i + 1) & mask;
+    // Backward-shift deletion: later entries of the probe run move up so
+    // that every key stays reachable from its home position.
+    for (size_t j = (i + 1) & mask; index_[j].slot != 0; j = (j + 1) & mask) {
+      const size_t home = slots_[index_[j].slot - 1].hash & mask;
+      const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+      if (!stays) {
+        index_[i] = index_[j];
+        i = j;
+      }
+    }
+    index_[i] = Bucket{};
+    Slot& slot = slots_[s];
+    slot.used = false;
+    slot.window.entries.clear();
+    slot.window.head = 0;
+    // Keep small buffers for reuse; give big ones back.
+    if (slot.window.entries.capacity() > 64) std::vector<Entry>().swap(slot.window.entries);
+    free_.push_back(s);
+    --live_;
+  }
+
+  Slot& slot(size_t s) { return slots_[s]; }
+  const Slot& slot(size_t s) const { return slots_[s]; }
+  size_t slot_count() const { return slots_.size(); }
+
+ private:
+  // An index bucket: slot + 1 (0: empty) and the hash's high half, so a
+  // probe compares keys only when the tags agree.
+  struct Bucket {
+    uint32_t slot = 0;
+    uint32_t tag = 0;
+  };
+  static uint32_t tag_of(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
+
+  void place(size_t s) {
+    const size_t mask = index_.size() - 1;
+    size_t i = slots_[s].hash & mask;
+    while (index_[i].slot != 0) i = (i + 1) & mask;
+    index_[i] = Bucket{static_cast<uint32_t>(s + 1), tag_of(slots_[s].hash)};
+  }
+  void grow() {
+    index_.assign(std::max<size_t>(64, index_.size() * 2), Bucket{});
+    for (size_t s = 0; s < slots_.size(); ++s)
+      if (slots_[s].used) place(s);
+  }
+
+  std::vector<Bucket> index_;
+  std::vector<Slot> slots_;
+  std::vector<size_t> free_;
+  size_t live_ = 0;
 };
 
 runtime::ErrorReason reason_of(ir::FaultReason r) {
@@ -101,8 +252,8 @@ struct WindowState::Impl {
 
   struct Aggregate {
     const ir::Aggregate* ir = nullptr;
-    std::unordered_map<std::string, KeyWindow, StringHash, std::equal_to<>> keys;
-    // `count(distinct s)` of strings: entries hold pool ids, counted by reference.
+    KeyTable keys;
+    // String operands: entries hold ids of this table, counted by reference.
     std::unordered_map<std::string, uint64_t, StringHash, std::equal_to<>> string_ids;
     std::unordered_map<uint64_t, std::pair<std::string, uint64_t>> strings;  // id -> (text, references)
     uint64_t next_string_id = 1;
@@ -114,7 +265,16 @@ struct WindowState::Impl {
     bool enters = false;
     uint64_t operand = 0;
     uint64_t bits = 0;
+    uint64_t hash = 0;  // hash_key(key)
     std::string_view key;
+  };
+  // Per row of the batch being advanced: its inputs' Pending from `first` on.
+  struct RowState {
+    enum Status : uint8_t { Skip, Ok, Fault } status = Skip;
+    uint32_t first = 0;
+    uint32_t fault_aggregate = 0;  // Fault: which aggregate's input faulted, where and why
+    uint32_t site = ir::kNoSite;
+    ir::FaultReason reason = ir::FaultReason::None;
   };
 
   const ir::Module& module;
@@ -133,6 +293,7 @@ struct WindowState::Impl {
   // events no acceptable event can see.
   uint64_t sweep_at = kFirstSweep;
   std::vector<Pending> pending;
+  std::vector<RowState> row_states;
   std::unordered_set<uint64_t> distinct_scratch;
 
   Impl(const ir::Module& m, const interp::Interpreter& i, const runtime::Schema& s, const Options& o)
@@ -201,8 +362,8 @@ struct WindowState::Impl {
   void sweep() {
     for (Aggregate& a : aggregates) {
       int64_t limit = drop_before(a);
-      for (auto it = a.keys.begin(); it != a.keys.end();)
-        it = evict(a, it->second, limit) ? a.keys.erase(it) : std::next(it);
+      for (size_t k = 0; k < a.keys.slot_count(); ++k)
+        if (a.keys.slot(k).used && evict(a, a.keys.slot(k).window, limit)) a.keys.remove(k);
     }
   }
 
@@ -322,6 +483,49 @@ struct WindowState::Impl {
     if (!col.present.empty()) col.present[row] = present ? 1 : 0;
   }
 
+  // Phase 1 of advance(), for one row: evaluates each input of its kind (key,
+  // then filter, then the operand when the event enters) into
+  // pending[first..]. False on a fault, which rejects the event uncounted.
+  bool evaluate_inputs(const EdictColumns& columns, uint32_t row, const std::vector<Input>& inputs,
+                       const runtime::Batch& batch, size_t first, RowState& rs) {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const ir::AggregateInput& in = *inputs[i].in;
+      const ir::Aggregate& agg = *aggregates[static_cast<size_t>(inputs[i].aggregate)].ir;
+      Pending& p = pending[first + i];
+      uint64_t bits = 0;
+      p.key = {};
+      p.bits = 0;
+      auto failed = [&] {
+        rs.fault_aggregate = static_cast<uint32_t>(inputs[i].aggregate);
+        return false;
+      };
+      if (in.key != ir::kNoFunc) {
+        if (!interp.eval_function(in.key, columns, row, &bits, &rs.site, &rs.reason)) return failed();
+        set_key(agg, bits, batch, p);
+      }
+      p.enters = true;
+      if (in.filter != ir::kNoFunc) {
+        if (!interp.eval_function(in.filter, columns, row, &bits, &rs.site, &rs.reason)) return failed();
+        p.enters = bits != 0;
+      }
+      p.operand = 0;
+      if (p.enters && in.operand != ir::kNoFunc &&
+          !interp.eval_function(in.operand, columns, row, &p.operand, &rs.site, &rs.reason))
+        return failed();
+      p.hash = hash_key(p.key);
+    }
+    return true;
+  }
+
+  // Brings the state a later row's inputs will touch into cache: the index
+  // bucket first, then (rows closer) the key's slot and its newest entry.
+  void prefetch(const std::vector<Input>& inputs, size_t first, int stage) const {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const KeyTable& keys = aggregates[static_cast<size_t>(inputs[i].aggregate)].keys;
+      keys.prefetch(pending[first + i].hash, stage);
+    }
+  }
+
   void advance(runtime::Batch& batch) {
     std::vector<const void*> data(batch.schema().columns.size());
     std::vector<const uint8_t*> present(data.size());
@@ -330,11 +534,38 @@ struct WindowState::Impl {
       present[c] = batch.column(c).present.empty() ? nullptr : batch.column(c).present.data();
     }
     EdictColumns columns{batch.size(), batch.kinds(), data.data(), present.data(), &batch};
-    for (uint32_t row = 0; row < batch.size(); ++row) {
+    const uint32_t rows = batch.size();
+    // Phase 1 for the whole batch: the inputs depend on the row alone, never
+    // on the windows, so they can run ahead of the sequential updates.
+    row_states.assign(rows, RowState{});
+    size_t total = 0;
+    for (uint32_t row = 0; row < rows; ++row) {
       uint8_t kind = batch.kind(row);
       if (kind == runtime::kErrorRow || kind >= inputs_of_kind.size()) continue;
+      if (inputs_of_kind[kind].empty() || time_column[kind] < 0) continue;
+      row_states[row].first = static_cast<uint32_t>(total);
+      row_states[row].status = RowState::Ok;
+      total += inputs_of_kind[kind].size();
+    }
+    pending.resize(total);
+    for (uint32_t row = 0; row < rows; ++row) {
+      RowState& rs = row_states[row];
+      if (rs.status == RowState::Skip) continue;
+      if (!evaluate_inputs(columns, row, inputs_of_kind[batch.kind(row)], batch, rs.first, rs))
+        rs.status = RowState::Fault;
+    }
+    // Phase 2, in input order: lateness, faults, the state limit, then the
+    // windows. Rows a few ahead have their keys' state prefetched.
+    constexpr uint32_t kAheadIndex = 12, kAheadSlot = 6;
+    for (uint32_t row = 0; row < rows; ++row) {
+      if (row + kAheadIndex < rows && row_states[row + kAheadIndex].status == RowState::Ok)
+        prefetch(inputs_of_kind[batch.kind(row + kAheadIndex)], row_states[row + kAheadIndex].first, 0);
+      if (row + kAheadSlot < rows && row_states[row + kAheadSlot].status == RowState::Ok)
+        prefetch(inputs_of_kind[batch.kind(row + kAheadSlot)], row_states[row + kAheadSlot].first, 1);
+      const RowState& rs = row_states[row];
+      if (rs.status == RowState::Skip) continue;
+      const uint8_t kind = batch.kind(row);
       const std::vector<Input>& inputs = inputs_of_kind[kind];
-      if (inputs.empty() || time_column[kind] < 0) continue;
       const int64_t t = batch.column(static_cast<size_t>(time_column[kind])).data<int64_t>()[row];
       if (seen_any && t < sub_saturating(max_time, options.max_lateness)) {
         batch.fail(
@@ -349,47 +580,13 @@ struct WindowState::Impl {
       // could still see.
       seen_any = true;
       max_time = std::max(max_time, t);
-      // Phase 1: evaluate every input; a fault rejects the event uncounted.
-      pending.resize(inputs.size());
-      uint64_t entering = 0;
-      bool failed = false;
-      for (size_t i = 0; i < inputs.size() && !failed; ++i) {
-        const ir::AggregateInput& in = *inputs[i].in;
-        const ir::Aggregate& agg = *aggregates[static_cast<size_t>(inputs[i].aggregate)].ir;
-        Pending& p = pending[i];
-        uint32_t site = ir::kNoSite;
-        ir::FaultReason why = ir::FaultReason::None;
-        uint64_t bits = 0;
-        p.key = {};
-        if (in.key != ir::kNoFunc) {
-          if (!interp.eval_function(in.key, columns, row, &bits, &site, &why)) {
-            fail_fault(batch, row, agg, site, why);
-            failed = true;
-            break;
-          }
-          set_key(agg, bits, batch, p);
-        }
-        p.enters = true;
-        if (in.filter != ir::kNoFunc) {
-          if (!interp.eval_function(in.filter, columns, row, &bits, &site, &why)) {
-            fail_fault(batch, row, agg, site, why);
-            failed = true;
-            break;
-          }
-          p.enters = bits != 0;
-        }
-        p.operand = 0;
-        if (p.enters && in.operand != ir::kNoFunc) {
-          if (!interp.eval_function(in.operand, columns, row, &p.operand, &site, &why)) {
-            fail_fault(batch, row, agg, site, why);
-            failed = true;
-            break;
-          }
-        }
-        entering += p.enters ? 1 : 0;
+      if (rs.status == RowState::Fault) {
+        fail_fault(batch, row, *aggregates[rs.fault_aggregate].ir, rs.site, rs.reason);
+        continue;
       }
-      if (failed) continue;
-      // Phase 2: the state limit, counted after dropping what has expired.
+      uint64_t entering = 0;
+      for (size_t i = 0; i < inputs.size(); ++i) entering += pending[rs.first + i].enters ? 1 : 0;
+      // The state limit, counted after dropping what has expired.
       if (held + entering > options.max_events) {
         sweep();
         if (held + entering > options.max_events) {
@@ -400,12 +597,12 @@ struct WindowState::Impl {
           continue;
         }
       }
-      // Phase 3: enter the windows, then read each aggregate for this event.
+      // Enter the windows, then read each aggregate for this event.
       for (size_t i = 0; i < inputs.size(); ++i) {
         Aggregate& a = aggregates[static_cast<size_t>(inputs[i].aggregate)];
-        Pending& p = pending[i];
-        auto it = a.keys.find(p.key);
-        if (it == a.keys.end()) {
+        const Pending& p = pending[rs.first + i];
+        int64_t slot = a.keys.find(p.key, p.hash);
+        if (slot < 0) {
           if (!p.enters) {
             // No held events for this key: an empty window (never faults).
             KeyWindow empty;
@@ -415,23 +612,18 @@ struct WindowState::Impl {
             write(batch, inputs[i].result_column, row, bits, has);
             continue;
           }
-          it = a.keys.emplace(std::string(p.key), KeyWindow{}).first;
+          slot = static_cast<int64_t>(a.keys.add(p.key, p.hash));
         }
-        KeyWindow& w = it->second;
+        KeyWindow& w = a.keys.slot(static_cast<size_t>(slot)).window;
         if (p.enters) {
-          Entry e{t, string_operand(a) ? retain_string(a, batch.string(static_cast<uint32_t>(p.operand)))
-                                       : p.operand};
-          auto pos =
-              std::upper_bound(w.entries.begin() + static_cast<std::ptrdiff_t>(w.head), w.entries.end(), t,
-                               [](int64_t x, const Entry& y) { return x < y.time; });
-          w.entries.insert(pos, e);
+          w.insert({t, string_operand(a) ? retain_string(a, batch.string(static_cast<uint32_t>(p.operand)))
+                                         : p.operand});
           ++held;
         }
         uint64_t bits = 0;
         bool has = false;
         ir::FaultReason why = fold(a, w, t, &bits, &has);
-        evict(a, w, drop_before(a));
-        if (w.size() == 0) a.keys.erase(it);
+        if (evict(a, w, drop_before(a))) a.keys.remove(static_cast<size_t>(slot));
         if (why != ir::FaultReason::None) {
           // The event counts; only this event's value cannot be computed.
           batch.fail(
@@ -482,7 +674,8 @@ Stats WindowState::stats() const {
   Stats s;
   for (const Impl::Aggregate& a : impl_->aggregates) {
     s.keys += a.keys.size();
-    for (const auto& [key, w] : a.keys) s.bytes += kKeyBytes + key.size();
+    for (size_t k = 0; k < a.keys.slot_count(); ++k)
+      if (a.keys.slot(k).used) s.bytes += kKeyBytes + a.keys.slot(k).key.size();
   }
   s.events = impl_->held;
   s.bytes += kEntryBytes * s.events;
@@ -511,12 +704,14 @@ bool WindowState::save(const std::string& path, std::string* error) const {
       const Impl::Aggregate& agg = m.aggregates[a];
       out << fmt::format("aggregate {} {}\n", a, agg.keys.size());
       // Keys in sorted order so equal states give equal files.
-      std::vector<const std::string*> keys;
-      for (const auto& [k, w] : agg.keys) keys.push_back(&k);
-      std::sort(keys.begin(), keys.end(), [](const std::string* x, const std::string* y) { return *x < *y; });
-      for (const std::string* k : keys) {
-        const KeyWindow& w = agg.keys.at(*k);
-        std::string line = fmt::format("key {} {}", hex(*k), w.size());
+      std::vector<const KeyTable::Slot*> keys;
+      for (size_t k = 0; k < agg.keys.slot_count(); ++k)
+        if (agg.keys.slot(k).used) keys.push_back(&agg.keys.slot(k));
+      std::sort(keys.begin(), keys.end(),
+                [](const KeyTable::Slot* x, const KeyTable::Slot* y) { return x->key < y->key; });
+      for (const KeyTable::Slot* k : keys) {
+        const KeyWindow& w = k->window;
+        std::string line = fmt::format("key {} {}", hex(k->key), w.size());
         for (size_t i = w.head; i < w.entries.size(); ++i) {
           const Entry& e = w.entries[i];
           if (m.string_operand(agg))
@@ -609,7 +804,9 @@ bool WindowState::load(const std::string& path, std::string* error) {
         w.entries.push_back(e);
       }
       held += n;
-      if (!aggs[a].keys.emplace(key, std::move(w)).second) return bad(line_no, "duplicate key");
+      const uint64_t hash = hash_key(key);
+      if (aggs[a].keys.find(key, hash) >= 0) return bad(line_no, "duplicate key");
+      if (n > 0) aggs[a].keys.slot(aggs[a].keys.add(key, hash)).window = std::move(w);  // live keys only
     }
   }
   if (!next(ls) || text != "end") return bad(line_no, "expected `end` (truncated file?)");
