@@ -61,24 +61,32 @@ struct StringHash {
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
-// A 64-bit hash of a key's bytes (8 at a time, then a final mix).
+// A 64-bit hash of a key's bytes (8 at a time, then a final mix; one word
+// for the usual short ids).
 uint64_t hash_key(std::string_view s) {
   auto mix = [](uint64_t x) {
     x ^= x >> 32;
     x *= 0xd6e8feb86659fd93ULL;
     x ^= x >> 32;
+    x *= 0xd6e8feb86659fd93ULL;
+    x ^= x >> 32;
     return x;
   };
-  uint64_t h = 0x9e3779b97f4a7c15ULL ^ s.size();
+  const size_t n = s.size();
+  uint64_t h = 0x9e3779b97f4a7c15ULL * (n + 1);
   size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
+  for (; i + 8 <= n; i += 8) {
     uint64_t w = 0;
     std::memcpy(&w, s.data() + i, 8);
-    h = (h ^ mix(w)) * 0x9e3779b97f4a7c15ULL;
+    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    h ^= h >> 29;
   }
-  uint64_t w = 0;
-  std::memcpy(&w, s.data() + i, s.size() - i);
-  return mix((h ^ mix(w)) * 0x9e3779b97f4a7c15ULL);
+  if (i < n) {
+    uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, n - i);
+    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+  }
+  return mix(h);
 }
 
 // The live keys of one aggregate: an open-addressing index (linear probing,
@@ -243,12 +251,43 @@ bool unhex(std::string_view s, std::string* out) {
 }  // namespace
 
 struct WindowState::Impl {
-  // One aggregate's inputs in one event kind, with the batch column of its result.
+  // One aggregate's inputs in one event kind, with the batch column of its
+  // result. A key or operand function that only returns a field (`load`,
+  // `ret`) is read straight from the field's column: the interpreter would
+  // load the same bits.
   struct Input {
     int aggregate;
     const ir::AggregateInput* in;
     int result_column;
+    int key_column = -1;
+    int operand_column = -1;
+    ir::Ty key_type = ir::Ty::Void, operand_type = ir::Ty::Void;  // of those loads
   };
+
+  // The column a value function merely returns, or -1.
+  int direct_column(ir::FuncId f, const runtime::KindSpec& kind, ir::Ty* type) const {
+    if (f == ir::kNoFunc) return -1;
+    const ir::Function& fn = module.functions[static_cast<size_t>(f)];
+    if (fn.kind != ir::FunctionKind::Value || fn.blocks.size() != 1 || fn.blocks[0].insts.size() != 2)
+      return -1;
+    const ir::Inst& load = fn.blocks[0].insts[0];
+    const ir::Inst& ret = fn.blocks[0].insts[1];
+    if (load.op != ir::Op::Load || ret.op != ir::Op::Ret || ret.a != load.dst) return -1;
+    if (load.imm < 0 || static_cast<size_t>(load.imm) >= kind.fields.size()) return -1;
+    *type = load.type;
+    return kind.fields[static_cast<size_t>(load.imm)].column;
+  }
+
+  // A field's bits as the interpreter's `load` reads them.
+  static uint64_t load_bits(const runtime::Batch& batch, int column, ir::Ty type, uint32_t row) {
+    const runtime::Column& col = batch.column(static_cast<size_t>(column));
+    switch (type) {
+      case ir::Ty::Bool: return col.data<uint8_t>()[row] ? 1 : 0;
+      case ir::Ty::Str: return col.data<uint32_t>()[row];
+      case ir::Ty::Country: return col.data<uint16_t>()[row];
+      default: return col.data<uint64_t>()[row];  // int, time, duration, number: 8 bytes as stored
+    }
+  }
 
   struct Aggregate {
     const ir::Aggregate* ir = nullptr;
@@ -309,8 +348,10 @@ struct WindowState::Impl {
       aggregates[a].ir = &m.aggregates[a];
       for (const ir::AggregateInput& in : m.aggregates[a].inputs) {
         const runtime::KindSpec& kind = s.kinds.at(static_cast<size_t>(in.event));
-        inputs_of_kind[static_cast<size_t>(in.event)].push_back(
-            {static_cast<int>(a), &in, kind.fields.at(static_cast<size_t>(in.field)).column});
+        Input input{static_cast<int>(a), &in, kind.fields.at(static_cast<size_t>(in.field)).column};
+        input.key_column = direct_column(in.key, kind, &input.key_type);
+        input.operand_column = direct_column(in.operand, kind, &input.operand_type);
+        inputs_of_kind[static_cast<size_t>(in.event)].push_back(input);
       }
     }
   }
@@ -499,7 +540,9 @@ struct WindowState::Impl {
         rs.fault_aggregate = static_cast<uint32_t>(inputs[i].aggregate);
         return false;
       };
-      if (in.key != ir::kNoFunc) {
+      if (inputs[i].key_column >= 0) {
+        set_key(agg, load_bits(batch, inputs[i].key_column, inputs[i].key_type, row), batch, p);
+      } else if (in.key != ir::kNoFunc) {
         if (!interp.eval_function(in.key, columns, row, &bits, &rs.site, &rs.reason)) return failed();
         set_key(agg, bits, batch, p);
       }
@@ -509,8 +552,10 @@ struct WindowState::Impl {
         p.enters = bits != 0;
       }
       p.operand = 0;
-      if (p.enters && in.operand != ir::kNoFunc &&
-          !interp.eval_function(in.operand, columns, row, &p.operand, &rs.site, &rs.reason))
+      if (p.enters && inputs[i].operand_column >= 0)
+        p.operand = load_bits(batch, inputs[i].operand_column, inputs[i].operand_type, row);
+      else if (p.enters && in.operand != ir::kNoFunc &&
+               !interp.eval_function(in.operand, columns, row, &p.operand, &rs.site, &rs.reason))
         return failed();
       p.hash = hash_key(p.key);
     }
