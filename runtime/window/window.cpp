@@ -39,20 +39,33 @@ static_assert(sizeof(Entry) == kEntryBytes);
 
 // A key's held events, sorted by time from `head` on; the prefix before
 // `head` is dropped and compacted away lazily.
+// Where a held event came from (Options::record_members only).
+struct Origin {
+  uint64_t line = 0;
+  std::string id;
+};
+
 struct KeyWindow {
   std::vector<Entry> entries;
+  std::vector<Origin> origins;  // parallel to `entries` when recording members, else empty
   size_t head = 0;
   size_t size() const { return entries.size() - head; }
   // Inserts after every entry with the same or an earlier time (ties in
   // arrival order); in-order streams append.
-  void insert(const Entry& e) {
-    if (entries.size() == head || entries.back().time <= e.time) {
-      entries.push_back(e);
-      return;
-    }
-    auto pos = std::upper_bound(entries.begin() + static_cast<std::ptrdiff_t>(head), entries.end(), e.time,
-                                [](int64_t x, const Entry& y) { return x < y.time; });
-    entries.insert(pos, e);
+  void insert(const Entry& e, Origin* origin) {
+    size_t pos = entries.size();
+    if (entries.size() != head && entries.back().time > e.time)
+      pos = static_cast<size_t>(std::upper_bound(entries.begin() + static_cast<std::ptrdiff_t>(head),
+                                                 entries.end(), e.time,
+                                                 [](int64_t x, const Entry& y) { return x < y.time; }) -
+                                entries.begin());
+    entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(pos), e);
+    if (origin) origins.insert(origins.begin() + static_cast<std::ptrdiff_t>(pos), std::move(*origin));
+  }
+  void clear() {
+    entries.clear();
+    origins.clear();
+    head = 0;
   }
 };
 
@@ -170,8 +183,7 @@ class KeyTable {
     index_[i] = Bucket{};
     Slot& slot = slots_[s];
     slot.used = false;
-    slot.window.entries.clear();
-    slot.window.head = 0;
+    slot.window.clear();
     // Keep small buffers for reuse; give big ones back.
     if (slot.window.entries.capacity() > 64) std::vector<Entry>().swap(slot.window.entries);
     free_.push_back(s);
@@ -333,6 +345,13 @@ struct WindowState::Impl {
   uint64_t sweep_at = kFirstSweep;
   std::vector<Pending> pending;
   std::vector<RowState> row_states;
+  // Options::record_members: per batch advanced, per row and aggregate
+  // (row * aggregates + aggregate), the events of the value.
+  struct Recorded {
+    bool recorded = false;
+    Members members;
+  };
+  std::unordered_map<const runtime::Batch*, std::vector<Recorded>> member_logs;
   std::unordered_set<uint64_t> distinct_scratch;
 
   Impl(const ir::Module& m, const interp::Interpreter& i, const runtime::Schema& s, const Options& o)
@@ -395,6 +414,8 @@ struct WindowState::Impl {
     }
     if (w.head > 16 && w.head * 2 > w.entries.size()) {
       w.entries.erase(w.entries.begin(), w.entries.begin() + static_cast<std::ptrdiff_t>(w.head));
+      if (!w.origins.empty())
+        w.origins.erase(w.origins.begin(), w.origins.begin() + static_cast<std::ptrdiff_t>(w.head));
       w.head = 0;
     }
     return w.size() == 0;
@@ -571,6 +592,41 @@ struct WindowState::Impl {
     }
   }
 
+  // Remembers which events the value of aggregate `a` for the event at `t`
+  // was folded over (the same range fold() reads).
+  void record_members(std::vector<Recorded>& log, uint32_t row, int aggregate, const KeyWindow* w,
+                      int64_t t) {
+    Recorded& r = log[size_t{row} * aggregates.size() + static_cast<size_t>(aggregate)];
+    r.recorded = true;
+    r.members = Members{};
+    if (!w) return;
+    const Aggregate& a = aggregates[static_cast<size_t>(aggregate)];
+    auto by_time = [](int64_t x, const Entry& e) { return x < e.time; };
+    auto begin = w->entries.begin() + static_cast<std::ptrdiff_t>(w->head);
+    auto lo = std::upper_bound(begin, w->entries.end(), sub_saturating(t, a.ir->window), by_time);
+    auto hi = std::upper_bound(lo, w->entries.end(), t, by_time);
+    const size_t from = static_cast<size_t>(lo - w->entries.begin()),
+                 to = static_cast<size_t>(hi - w->entries.begin());
+    r.members.count = to - from;
+    auto member = [&](size_t i) {
+      const Entry& e = w->entries[i];
+      Member m;
+      if (i < w->origins.size()) m.line = w->origins[i].line, m.id = w->origins[i].id;
+      m.time = e.time;
+      if (string_operand(a))
+        m.text = a.strings.at(e.bits).first;
+      else
+        m.bits = e.bits;
+      return m;
+    };
+    if (r.members.count <= 2 * kMembersShown) {
+      for (size_t i = from; i < to; ++i) r.members.first.push_back(member(i));
+      return;
+    }
+    for (size_t i = from; i < from + kMembersShown; ++i) r.members.first.push_back(member(i));
+    for (size_t i = to - kMembersShown; i < to; ++i) r.members.last.push_back(member(i));
+  }
+
   void advance(runtime::Batch& batch) {
     std::vector<const void*> data(batch.schema().columns.size());
     std::vector<const uint8_t*> present(data.size());
@@ -580,6 +636,11 @@ struct WindowState::Impl {
     }
     EdictColumns columns{batch.size(), batch.kinds(), data.data(), present.data(), &batch};
     const uint32_t rows = batch.size();
+    std::vector<Recorded>* log = nullptr;
+    if (options.record_members) {
+      log = &member_logs[&batch];
+      log->assign(size_t{rows} * aggregates.size(), Recorded{});
+    }
     // Phase 1 for the whole batch: the inputs depend on the row alone, never
     // on the windows, so they can run ahead of the sequential updates.
     row_states.assign(rows, RowState{});
@@ -655,19 +716,24 @@ struct WindowState::Impl {
             bool has = false;
             fold(a, empty, t, &bits, &has);
             write(batch, inputs[i].result_column, row, bits, has);
+            if (log) record_members(*log, row, inputs[i].aggregate, nullptr, t);
             continue;
           }
           slot = static_cast<int64_t>(a.keys.add(p.key, p.hash));
         }
         KeyWindow& w = a.keys.slot(static_cast<size_t>(slot)).window;
         if (p.enters) {
+          Origin origin;
+          if (log) origin = {batch.line(row), std::string(batch.id(row))};
           w.insert({t, string_operand(a) ? retain_string(a, batch.string(static_cast<uint32_t>(p.operand)))
-                                         : p.operand});
+                                         : p.operand},
+                   log ? &origin : nullptr);
           ++held;
         }
         uint64_t bits = 0;
         bool has = false;
         ir::FaultReason why = fold(a, w, t, &bits, &has);
+        if (log && why == ir::FaultReason::None) record_members(*log, row, inputs[i].aggregate, &w, t);
         if (evict(a, w, drop_before(a))) a.keys.remove(static_cast<size_t>(slot));
         if (why != ir::FaultReason::None) {
           // The event counts; only this event's value cannot be computed.
@@ -713,6 +779,16 @@ bool WindowState::active() const {
 
 void WindowState::advance(runtime::Batch& batch) {
   if (active()) impl_->advance(batch);
+}
+
+const Members* WindowState::members(const runtime::Batch& batch, uint32_t row, int aggregate) const {
+  auto it = impl_->member_logs.find(&batch);
+  if (it == impl_->member_logs.end() || aggregate < 0 ||
+      static_cast<size_t>(aggregate) >= impl_->aggregates.size())
+    return nullptr;
+  const size_t at = size_t{row} * impl_->aggregates.size() + static_cast<size_t>(aggregate);
+  if (at >= it->second.size() || !it->second[at].recorded) return nullptr;
+  return &it->second[at].members;
 }
 
 Stats WindowState::stats() const {
@@ -847,6 +923,7 @@ bool WindowState::load(const std::string& path, std::string* error) {
         }
         if (!w.entries.empty() && e.time < w.entries.back().time) return bad(line_no, "times out of order");
         w.entries.push_back(e);
+        if (m.options.record_members) w.origins.emplace_back();  // where it came from is not saved
       }
       held += n;
       const uint64_t hash = hash_key(key);
