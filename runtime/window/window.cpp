@@ -407,6 +407,8 @@ struct WindowState::Impl {
 
   // Drops a key's events at or before `limit`; true when the key is empty.
   bool evict(Aggregate& a, KeyWindow& w, int64_t limit) {
+    if (w.head == w.entries.size() || w.entries[w.head].time > limit)
+      return w.size() == 0;  // nothing expired
     while (w.head < w.entries.size() && w.entries[w.head].time <= limit) {
       if (string_operand(a)) release_string(a, w.entries[w.head].bits);
       ++w.head;
@@ -465,8 +467,14 @@ struct WindowState::Impl {
     const ir::Aggregate& agg = *a.ir;
     auto by_time = [](int64_t x, const Entry& e) { return x < e.time; };
     auto begin = w.entries.begin() + static_cast<std::ptrdiff_t>(w.head);
-    auto lo = std::upper_bound(begin, w.entries.end(), sub_saturating(t, agg.window), by_time);
-    auto hi = std::upper_bound(lo, w.entries.end(), t, by_time);
+    const int64_t from = sub_saturating(t, agg.window);
+    // In-order streams usually query a window that holds every held event.
+    auto lo = begin == w.entries.end() || begin->time > from
+                  ? begin
+                  : std::upper_bound(begin, w.entries.end(), from, by_time);
+    auto hi = lo == w.entries.end() || w.entries.back().time <= t
+                  ? w.entries.end()
+                  : std::upper_bound(lo, w.entries.end(), t, by_time);
     const int64_t n = hi - lo;
     *present = true;
     auto as_double = [&](uint64_t bits) {
