@@ -130,8 +130,9 @@ class KeyTable {
     }
   }
 
-  // A hint only: stage 0 loads the key's home bucket into cache; stage 1
-  // (once that is cached) its slot and the newest entry of its window.
+  // A hint only, in three stages a few rows apart so that none waits for
+  // memory: 0 loads the key's home bucket into cache, 1 (bucket cached) its
+  // slot, 2 (slot cached) the newest entry of its window.
   void prefetch(uint64_t hash, int stage) const {
     if (index_.empty()) return;
     const Bucket* b = &index_[hash & (index_.size() - 1)];
@@ -141,8 +142,10 @@ class KeyTable {
     }
     if (b->slot == 0 || b->tag != tag_of(hash)) return;
     const Slot& slot = slots_[b->slot - 1];
-    __builtin_prefetch(&slot);
-    if (!slot.window.entries.empty()) __builtin_prefetch(&slot.window.entries.back(), 1);
+    if (stage == 1)
+      __builtin_prefetch(&slot);
+    else if (!slot.window.entries.empty())
+      __builtin_prefetch(&slot.window.entries.back(), 1);
   }
 
   // Adds `key` (not present) with an empty window; returns its slot.
@@ -670,12 +673,13 @@ struct WindowState::Impl {
     }
     // Phase 2, in input order: lateness, faults, the state limit, then the
     // windows. Rows a few ahead have their keys' state prefetched.
-    constexpr uint32_t kAheadIndex = 12, kAheadSlot = 6;
+    constexpr uint32_t kAhead[3] = {24, 12, 6};  // rows ahead for each prefetch stage
     for (uint32_t row = 0; row < rows; ++row) {
-      if (row + kAheadIndex < rows && row_states[row + kAheadIndex].status == RowState::Ok)
-        prefetch(inputs_of_kind[batch.kind(row + kAheadIndex)], row_states[row + kAheadIndex].first, 0);
-      if (row + kAheadSlot < rows && row_states[row + kAheadSlot].status == RowState::Ok)
-        prefetch(inputs_of_kind[batch.kind(row + kAheadSlot)], row_states[row + kAheadSlot].first, 1);
+      for (int stage = 0; stage < 3; ++stage) {
+        const uint32_t ahead = row + kAhead[stage];
+        if (ahead < rows && row_states[ahead].status == RowState::Ok)
+          prefetch(inputs_of_kind[batch.kind(ahead)], row_states[ahead].first, stage);
+      }
       const RowState& rs = row_states[row];
       if (rs.status == RowState::Skip) continue;
       const uint8_t kind = batch.kind(row);
