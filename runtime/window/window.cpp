@@ -193,6 +193,18 @@ class KeyTable {
     --live_;
   }
 
+  // Bytes allocated: the index, every slot, and what they own.
+  uint64_t bytes() const {
+    uint64_t b = index_.capacity() * sizeof(Bucket) + slots_.capacity() * sizeof(Slot) +
+                 free_.capacity() * sizeof(size_t);
+    for (const Slot& s : slots_) {
+      b += s.window.entries.capacity() * sizeof(Entry) + s.window.origins.capacity() * sizeof(Origin);
+      for (const Origin& o : s.window.origins) b += o.id.capacity() > 15 ? o.id.capacity() + 1 : 0;
+      if (s.key.capacity() > 15) b += s.key.capacity() + 1;  // beyond the small-string buffer
+    }
+    return b;
+  }
+
   Slot& slot(size_t s) { return slots_[s]; }
   const Slot& slot(size_t s) const { return slots_[s]; }
   size_t slot_count() const { return slots_.size(); }
@@ -807,11 +819,10 @@ Stats WindowState::stats() const {
   Stats s;
   for (const Impl::Aggregate& a : impl_->aggregates) {
     s.keys += a.keys.size();
-    for (size_t k = 0; k < a.keys.slot_count(); ++k)
-      if (a.keys.slot(k).used) s.bytes += kKeyBytes + a.keys.slot(k).key.size();
+    s.bytes += a.keys.bytes();
+    for (const auto& [text, id] : a.string_ids) s.bytes += 2 * (text.size() + 64);  // both maps' nodes
   }
   s.events = impl_->held;
-  s.bytes += kEntryBytes * s.events;
   return s;
 }
 

@@ -21,9 +21,10 @@
 //   latest time).
 // Cost: O(log n + m) per aggregate per event, n events held for the key, m
 // in the queried window (appending in time order is O(1)); keys live in a
-// flat hash table. Memory: kEntryBytes per held event plus about kKeyBytes +
-// the key's bytes per live key (slots of expired keys are reused, so the
-// table is sized by the most keys live at once); an event is dropped once no
+// flat hash table. Memory: kEntryBytes per held event plus a slot (about a
+// hundred bytes, and the key's bytes beyond 15) per key; slots of expired
+// keys are reused, so the table is sized by the most keys live at once
+// (Stats::bytes counts what is allocated). An event is dropped once no
 // acceptable event can still see it (older than latest - lateness - window).
 #pragma once
 
@@ -65,14 +66,16 @@ struct Members {
   std::vector<Member> first, last;
 };
 
-// Memory accounting used for the limit message and benchmarks (bytes).
+// Bytes per held event (its time and operand).
 inline constexpr size_t kEntryBytes = 16;
-inline constexpr size_t kKeyBytes = 96;
 
 struct Stats {
   uint64_t keys = 0;    // live keys over all aggregates
   uint64_t events = 0;  // events held over all windows
-  uint64_t bytes = 0;   // estimate: kEntryBytes * events + (kKeyBytes + key size) * keys
+  // What the windows have allocated: key tables and slots (free ones
+  // included), held entries with their spare capacity, keys' heap bytes;
+  // string operands' texts estimated.
+  uint64_t bytes = 0;
 };
 
 class WindowState {
