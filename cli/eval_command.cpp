@@ -169,6 +169,7 @@ int run_eval(const EvalOptions& o) {
 
   window::Options wopts;
   wopts.max_events = o.max_window_events;
+  wopts.record_members = o.explain;  // explanations list each aggregate's events
   if (auto lateness = parse_duration(o.max_lateness); lateness && *lateness >= 0) {
     wopts.max_lateness = *lateness;
   } else {
@@ -218,6 +219,7 @@ int run_eval(const EvalOptions& o) {
       std::fprintf(stderr, "edict: internal error: cannot trace this policy: %s\n", error.c_str());
       return kExitInternal;
     }
+    tracer->read_windows(&windows);
     writer.explain_with(tracer.get());
   }
   std::fputs(writer.header().c_str(), out);

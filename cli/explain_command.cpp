@@ -116,7 +116,11 @@ int run_explain(const ExplainOptions& o) {
   runtime::Batch batch(policy->schema(), policy->symbols(), 1);
   // The events given form one stream, as in `edict eval`: windowed
   // aggregates see the earlier events of the file (default lateness).
-  window::WindowState windows(policy->module(), policy->interpreter(), policy->schema());
+  // Aggregates list the events their values were computed over.
+  window::Options window_options;
+  window_options.record_members = true;
+  window::WindowState windows(policy->module(), policy->interpreter(), policy->schema(), window_options);
+  tracer->read_windows(&windows);
   engine::Results results;
   results.reserve(1, policy->module().rules.size());
   bool any_error = false;

@@ -741,9 +741,47 @@ class Printer {
       }
       case ExprKind::SetLit: return layout_set(e, at.li);
       case ExprKind::RecordLit: return layout_record(e, at.li, Blank::Keep);
+      case ExprKind::Aggregate: return layout_aggregate(e, at);
       default: break;
     }
     return one(at.ci, flat_bare(e), Range::of(e.span));
+  }
+
+  // A long aggregate: `FN(x) over W` where it starts, then `by K` and
+  // `where F` each on a line of their own two columns deeper than the
+  // aggregate (the filter's own continuations two deeper again).
+  Frags layout_aggregate(const Expr& e, Place at) {
+    const Expr* key = kid(e, e.agg_key);
+    const Expr* filter = kid(e, e.agg_filter);
+    if (!key && !filter) return one(at.ci, flat_bare(e), Range::of(e.span));
+    std::string head = e.text + "(" + (e.distinct ? "distinct " : "");
+    Range head_range = Range::at(e.span.begin);
+    bool first = true;
+    for (size_t i = 0; i < e.children.size(); ++i) {
+      int j = static_cast<int>(i);
+      if (j == e.agg_window || j == e.agg_key || j == e.agg_filter) continue;
+      head += (first ? "" : ", ") + flat_child(kid(e, i), 0, false);
+      if (const Expr* c = kid(e, i)) head_range.add(c->span);
+      first = false;
+    }
+    head += ")";
+    if (const Expr* w = kid(e, e.agg_window)) {
+      head += " over " + aggregate_operand(*w);
+      head_range.add(w->span);
+    }
+    Frags out = one(at.ci, head, head_range);
+    const int inner = at.col + 2;
+    if (key) {
+      Frags by = one(inner, "by " + aggregate_operand(*key), Range::of(key->span));
+      out.push_back(std::move(by[0]));
+    }
+    if (filter) {
+      Frags sub = layout_child(filter, 0, false, Place{inner, inner + 2, inner + width("where ")});
+      sub[0].indent = inner;
+      sub[0].text = "where " + sub[0].text;
+      for (Line& l : sub) out.push_back(std::move(l));
+    }
+    return out;
   }
 
   // `{`, the elements filled up to the width (a comment between two elements,

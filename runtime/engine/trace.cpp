@@ -98,13 +98,26 @@ bool is_literal(const ast::Expr& e) {
 // Builds the tree of one expression over one function's trace.
 class TreeBuilder {
  public:
-  TreeBuilder(const Tracer& tracer, const RawTrace& raw, const EdictColumns& columns)
-      : tracer_(tracer), cp_(tracer.policy().checked()), raw_(raw), columns_(columns) {
+  TreeBuilder(const Tracer& tracer, const RawTrace& raw, const EdictColumns& columns,
+              const window::WindowState* windows, uint32_t row)
+      : tracer_(tracer),
+        cp_(tracer.policy().checked()),
+        raw_(raw),
+        columns_(columns),
+        windows_(windows),
+        row_(row) {
     const ir::Function& f = *raw.regs.function;
     for (const ir::TracePoint& p : f.trace) points_[key(p.frame, p.expr)].push_back(p.reg);
+    const ir::EventSchema& event = tracer.module().events[static_cast<size_t>(f.event)];
     for (const ir::Block& b : f.blocks)
-      for (const ir::Inst& in : b.insts)
+      for (const ir::Inst& in : b.insts) {
         if (in.op == ir::Op::TableFind) row_table_[in.dst] = in.imm;
+        // Registers loaded from an aggregate's synthetic field.
+        if ((in.op == ir::Op::Load || in.op == ir::Op::LoadChecked) && in.imm >= 0 &&
+            static_cast<size_t>(in.imm) < event.fields.size() &&
+            event.fields[static_cast<size_t>(in.imm)].aggregate >= 0)
+          aggregate_of_reg_[in.dst] = event.fields[static_cast<size_t>(in.imm)].aggregate;
+      }
   }
 
   TraceNode build(const ast::Expr& e, uint32_t frame, const TraceNode* parent, size_t index) {
@@ -113,6 +126,7 @@ class TreeBuilder {
     n.source = collapse_whitespace(cp_.sources->text(e.span));
     if (e.span.valid()) n.line = cp_.sources->line_col(e.span.file, e.span.begin).line;
     evaluate(n, e, frame, parent, index);
+    if (e.kind == ast::ExprKind::Aggregate) add_members(n, e, frame);
     // Sub-expressions of what was not evaluated say nothing new, and an
     // expression shown once with its parts is shown alone afterwards.
     if (n.state == State::NotEvaluated || !shown_.insert({frame, n.source}).second) return n;
@@ -122,6 +136,30 @@ class TreeBuilder {
 
  private:
   static uint64_t key(uint32_t frame, uint32_t expr) { return (uint64_t{frame} << 32) | expr; }
+
+  // The events the windows folded into this aggregate's value for the row.
+  void add_members(TraceNode& n, const ast::Expr& e, uint32_t frame) {
+    if (!windows_ || row_ == UINT32_MAX || !columns_.strings) return;
+    auto it = points_.find(key(frame, e.id));
+    if (it == points_.end()) return;
+    for (ir::Reg r : it->second) {
+      auto agg = aggregate_of_reg_.find(r);
+      if (agg == aggregate_of_reg_.end()) continue;
+      // The traced module lowers the aggregates as the policy's module does;
+      // its indices name the windows' aggregates.
+      const auto& aggregates = tracer_.policy().module().aggregates;
+      if (static_cast<size_t>(agg->second) >= aggregates.size() ||
+          aggregates[static_cast<size_t>(agg->second)].text !=
+              tracer_.module().aggregates[static_cast<size_t>(agg->second)].text)
+        return;
+      const auto* batch = static_cast<const runtime::Batch*>(columns_.strings);
+      if (const window::Members* m = windows_->members(*batch, row_, agg->second)) {
+        n.members = *m;
+        n.member_type = aggregates[static_cast<size_t>(agg->second)].operand;
+      }
+      return;
+    }
+  }
 
   void evaluate(TraceNode& n, const ast::Expr& e, uint32_t frame, const TraceNode* parent, size_t index) {
     const ir::Function& f = *raw_.regs.function;
@@ -239,7 +277,10 @@ class TreeBuilder {
   const check::CheckedProgram& cp_;
   const RawTrace& raw_;
   const EdictColumns& columns_;
+  const window::WindowState* windows_;
+  uint32_t row_;
   std::unordered_map<uint64_t, std::vector<ir::Reg>> points_;
+  std::unordered_map<ir::Reg, int> aggregate_of_reg_;
   std::unordered_map<ir::Reg, int64_t> row_table_;
   std::set<std::pair<uint32_t, std::string>> shown_;  // (frame, source) already expanded
 };
@@ -280,6 +321,70 @@ const char* state_name(State s) {
   return "?";
 }
 
+// A member's operand for people and as JSON ("" and "null" for `count()`).
+void member_value(const window::Member& m, ir::Ty type, std::string& text, std::string& json) {
+  switch (type) {
+    case ir::Ty::Void: text.clear(), json = "null"; return;
+    case ir::Ty::Str: text = json = json_string(m.text); return;
+    case ir::Ty::Int: text = json = std::to_string(static_cast<int64_t>(m.bits)); return;
+    case ir::Ty::Number: text = json = fmt::format("{}", std::bit_cast<double>(m.bits)); return;
+    case ir::Ty::Time: text = format_time(static_cast<int64_t>(m.bits)), json = json_string(text); return;
+    case ir::Ty::Duration:
+      text = format_duration(static_cast<int64_t>(m.bits)), json = json_string(text);
+      return;
+    case ir::Ty::Bool: text = json = m.bits ? "true" : "false"; return;
+    case ir::Ty::Country: text = json = json_string(country_code(static_cast<uint16_t>(m.bits))); return;
+    default: text = "?", json = "null"; return;
+  }
+}
+
+void render_members(std::string& out, const TraceNode& n, int depth) {
+  const window::Members& ms = *n.members;
+  const std::string indent(static_cast<size_t>(depth) * 2, ' ');
+  if (ms.count == 0) {
+    out += indent + "over no events in its window\n";
+    return;
+  }
+  out += indent + fmt::format("over {} event{} in its window:\n", ms.count, ms.count == 1 ? "" : "s");
+  auto line = [&](const window::Member& m) {
+    std::string text, json;
+    member_value(m, n.member_type, text, json);
+    out += indent + "  ";
+    out += m.line ? fmt::format("line {}", m.line) : std::string("from the checkpoint");
+    if (!m.id.empty()) out += fmt::format(", id {}", m.id);
+    out += ", " + format_time(m.time);
+    if (!text.empty()) out += ": " + text;
+    out += '\n';
+  };
+  for (const window::Member& m : ms.first) line(m);
+  if (!ms.last.empty()) {
+    out += indent + fmt::format("  ... and {} more ...\n", ms.count - ms.first.size() - ms.last.size());
+    for (const window::Member& m : ms.last) line(m);
+  }
+}
+
+void append_members_json(std::string& out, const TraceNode& n) {
+  const window::Members& ms = *n.members;
+  out += fmt::format(",\"events\":{{\"count\":{},\"first\":[", ms.count);
+  auto list = [&](const std::vector<window::Member>& v) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      const window::Member& m = v[i];
+      std::string text, json;
+      member_value(m, n.member_type, text, json);
+      if (i) out += ',';
+      out += m.line ? fmt::format("{{\"line\":{}", m.line) : std::string("{\"line\":null");
+      if (!m.id.empty()) out += ",\"id\":" + json_string(m.id);
+      out += ",\"time\":" + json_string(format_time(m.time));
+      if (n.member_type != ir::Ty::Void) out += ",\"value\":" + json;
+      out += '}';
+    }
+  };
+  list(ms.first);
+  out += "],\"last\":[";
+  list(ms.last);
+  out += fmt::format("],\"more\":{}}}", ms.count - ms.first.size() - ms.last.size());
+}
+
 void render_node(std::string& out, const TraceNode& n, int depth, const char* label) {
   std::string value;
   switch (n.state) {
@@ -294,6 +399,7 @@ void render_node(std::string& out, const TraceNode& n, int depth, const char* la
   if (label) out += label, out += ' ';
   if (!n.note.empty()) out += n.note + ": ";
   out += source + " = " + value + "\n";
+  if (n.members) render_members(out, n, depth + 1);
   for (const TraceNode& c : n.children) render_node(out, c, depth + 1, nullptr);
 }
 
@@ -352,8 +458,9 @@ RawTrace Tracer::raw_trace(int rule, const EdictColumns& columns, uint32_t row) 
   return raw;
 }
 
-TraceNode Tracer::tree(const ast::Expr& e, const RawTrace& raw, const EdictColumns& columns) const {
-  TreeBuilder b(*this, raw, columns);
+TraceNode Tracer::tree(const ast::Expr& e, const RawTrace& raw, const EdictColumns& columns,
+                       uint32_t row) const {
+  TreeBuilder b(*this, raw, columns, windows_, row);
   return b.build(e, 0, nullptr, 0);
 }
 
@@ -380,8 +487,8 @@ RuleTrace Tracer::trace_rule(int rule, const EdictColumns& columns, uint32_t row
       t.error = fault_text(module_, rule, raw.result.site, raw.result.reason);
   }
   const ast::RuleDecl* decl = policy_->checked().rules[static_cast<size_t>(rule)].decl;
-  if (decl->when) t.when = tree(*decl->when, raw, columns);
-  if (decl->unless) t.unless = tree(*decl->unless, raw, columns);
+  if (decl->when) t.when = tree(*decl->when, raw, columns, row);
+  if (decl->unless) t.unless = tree(*decl->unless, raw, columns, row);
   return t;
 }
 
@@ -473,6 +580,7 @@ void append_trace_json(std::string& out, const TraceNode& n) {
   out += state_name(n.state);
   out += '"';
   if (n.state == State::Value) out += ",\"value\":" + n.json;
+  if (n.members) append_members_json(out, n);
   if (!n.children.empty()) {
     out += ",\"children\":[";
     for (size_t i = 0; i < n.children.size(); ++i) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/engine/engine.h"
+#include "runtime/window/window.h"
 
 namespace edict::engine {
 
@@ -31,6 +32,10 @@ struct TraceNode {
   std::string json;           // the value as a JSON literal
   std::optional<bool> truth;  // bool-typed expressions that were evaluated
   std::vector<TraceNode> children;
+  // A windowed aggregate, when the tracer reads the windows
+  // (Tracer::read_windows): the events its value was computed over.
+  std::optional<window::Members> members;
+  ir::Ty member_type = ir::Ty::Void;  // their operand's type (Void for `count()`)
 };
 
 struct RuleTrace {
@@ -55,12 +60,19 @@ class Tracer {
   static std::unique_ptr<Tracer> create(const Policy& policy, std::string* error);
   ~Tracer();
 
+  // Trees of windowed aggregates then list the events each value was
+  // computed over (`windows` must record members and advance the batches
+  // traced; null: values only).
+  void read_windows(const window::WindowState* windows) { windows_ = windows; }
+
   // One rule on one row of a batch decoded with the policy's schema.
   RuleTrace trace_rule(int rule, const EdictColumns& columns, uint32_t row) const;
   // The same without building the tree.
   RawTrace raw_trace(int rule, const EdictColumns& columns, uint32_t row) const;
-  // The tree of `e` (a `when` or `unless` expression of rule `rule`) over a raw trace.
-  TraceNode tree(const ast::Expr& e, const RawTrace& raw, const EdictColumns& columns) const;
+  // The tree of `e` (a `when` or `unless` expression of rule `rule`) over a
+  // raw trace of row `row` (the row is needed only for aggregates' events).
+  TraceNode tree(const ast::Expr& e, const RawTrace& raw, const EdictColumns& columns,
+                 uint32_t row = UINT32_MAX) const;
 
   const ir::Module& module() const { return module_; }
   const Policy& policy() const { return *policy_; }
@@ -70,6 +82,7 @@ class Tracer {
   const Policy* policy_ = nullptr;
   ir::Module module_;
   std::unique_ptr<interp::Interpreter> interpreter_;
+  const window::WindowState* windows_ = nullptr;
 };
 
 // A whole event explained: the engine's decision and every rule's trace.

@@ -39,15 +39,201 @@ static_assert(sizeof(Entry) == kEntryBytes);
 
 // A key's held events, sorted by time from `head` on; the prefix before
 // `head` is dropped and compacted away lazily.
+// Where a held event came from (Options::record_members only).
+struct Origin {
+  uint64_t line = 0;
+  std::string id;
+};
+
 struct KeyWindow {
   std::vector<Entry> entries;
+  std::vector<Origin> origins;  // parallel to `entries` when recording members, else empty
   size_t head = 0;
   size_t size() const { return entries.size() - head; }
+  // Inserts after every entry with the same or an earlier time (ties in
+  // arrival order); in-order streams append.
+  void insert(const Entry& e, Origin* origin) {
+    size_t pos = entries.size();
+    if (entries.size() != head && entries.back().time > e.time)
+      pos = static_cast<size_t>(std::upper_bound(entries.begin() + static_cast<std::ptrdiff_t>(head),
+                                                 entries.end(), e.time,
+                                                 [](int64_t x, const Entry& y) { return x < y.time; }) -
+                                entries.begin());
+    entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(pos), e);
+    if (origin) origins.insert(origins.begin() + static_cast<std::ptrdiff_t>(pos), std::move(*origin));
+  }
+  void clear() {
+    entries.clear();
+    origins.clear();
+    head = 0;
+  }
 };
 
 struct StringHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// A 64-bit hash of a key's bytes (8 at a time, then a final mix; one word
+// for the usual short ids).
+uint64_t hash_key(std::string_view s) {
+  auto mix = [](uint64_t x) {
+    x ^= x >> 32;
+    x *= 0xd6e8feb86659fd93ULL;
+    x ^= x >> 32;
+    x *= 0xd6e8feb86659fd93ULL;
+    x ^= x >> 32;
+    return x;
+  };
+  const size_t n = s.size();
+  uint64_t h = 0x9e3779b97f4a7c15ULL * (n + 1);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    h ^= h >> 29;
+  }
+  if (i < n) {
+    uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, n - i);
+    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+  }
+  return mix(h);
+}
+
+// The live keys of one aggregate: an open-addressing index (linear probing,
+// at most half full) over slots that own each key's bytes and window. A key
+// leaves the index as soon as its window is empty; its slot is reused, so a
+// stream whose keys come and go allocates nothing once warm.
+class KeyTable {
+ public:
+  struct Slot {
+    std::string key;  // the key's bytes (a string's own, else the value's 8)
+    uint64_t hash = 0;
+    bool used = false;
+    KeyWindow window;
+  };
+
+  size_t size() const { return live_; }
+
+  // The slot of `key`, or -1.
+  int64_t find(std::string_view key, uint64_t hash) const {
+    if (index_.empty()) return -1;
+    const size_t mask = index_.size() - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+      const Bucket b = index_[i];
+      if (b.slot == 0) return -1;
+      if (b.tag != tag_of(hash)) continue;  // most misses never touch the slot
+      const Slot& slot = slots_[b.slot - 1];
+      if (slot.hash == hash && slot.key == key) return b.slot - 1;
+    }
+  }
+
+  // A hint only, in three stages a few rows apart so that none waits for
+  // memory: 0 loads the key's home bucket into cache, 1 (bucket cached) its
+  // slot, 2 (slot cached) the newest entry of its window.
+  void prefetch(uint64_t hash, int stage) const {
+    if (index_.empty()) return;
+    const Bucket* b = &index_[hash & (index_.size() - 1)];
+    if (stage == 0) {
+      __builtin_prefetch(b);
+      return;
+    }
+    if (b->slot == 0 || b->tag != tag_of(hash)) return;
+    const Slot& slot = slots_[b->slot - 1];
+    if (stage == 1)
+      __builtin_prefetch(&slot);
+    else if (!slot.window.entries.empty())
+      __builtin_prefetch(&slot.window.entries.back(), 1);
+  }
+
+  // Adds `key` (not present) with an empty window; returns its slot.
+  size_t add(std::string_view key, uint64_t hash) {
+    if ((live_ + 1) * 2 > index_.size()) grow();
+    size_t s = 0;
+    if (!free_.empty()) {
+      s = free_.back();
+      free_.pop_back();
+    } else {
+      s = slots_.size();
+      slots_.emplace_back();
+    }
+    Slot& slot = slots_[s];
+    slot.key.assign(key.data(), key.size());
+    slot.hash = hash;
+    slot.used = true;
+    place(s);
+    ++live_;
+    return s;
+  }
+
+  // Removes the key of slot `s` (its window must be empty).
+  void remove(size_t s) {
+    const size_t mask = index_.size() - 1;
+    size_t i = slots_[s].hash & mask;
+    while (index_[i].slot != s + 1) i = (i + 1) & mask;
+    // Backward-shift deletion: later entries of the probe run move up so
+    // that every key stays reachable from its home position.
+    for (size_t j = (i + 1) & mask; index_[j].slot != 0; j = (j + 1) & mask) {
+      const size_t home = slots_[index_[j].slot - 1].hash & mask;
+      const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+      if (!stays) {
+        index_[i] = index_[j];
+        i = j;
+      }
+    }
+    index_[i] = Bucket{};
+    Slot& slot = slots_[s];
+    slot.used = false;
+    slot.window.clear();
+    // Keep small buffers for reuse; give big ones back.
+    if (slot.window.entries.capacity() > 64) std::vector<Entry>().swap(slot.window.entries);
+    free_.push_back(s);
+    --live_;
+  }
+
+  // Bytes allocated: the index, every slot, and what they own.
+  uint64_t bytes() const {
+    uint64_t b = index_.capacity() * sizeof(Bucket) + slots_.capacity() * sizeof(Slot) +
+                 free_.capacity() * sizeof(size_t);
+    for (const Slot& s : slots_) {
+      b += s.window.entries.capacity() * sizeof(Entry) + s.window.origins.capacity() * sizeof(Origin);
+      for (const Origin& o : s.window.origins) b += o.id.capacity() > 15 ? o.id.capacity() + 1 : 0;
+      if (s.key.capacity() > 15) b += s.key.capacity() + 1;  // beyond the small-string buffer
+    }
+    return b;
+  }
+
+  Slot& slot(size_t s) { return slots_[s]; }
+  const Slot& slot(size_t s) const { return slots_[s]; }
+  size_t slot_count() const { return slots_.size(); }
+
+ private:
+  // An index bucket: slot + 1 (0: empty) and the hash's high half, so a
+  // probe compares keys only when the tags agree.
+  struct Bucket {
+    uint32_t slot = 0;
+    uint32_t tag = 0;
+  };
+  static uint32_t tag_of(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
+
+  void place(size_t s) {
+    const size_t mask = index_.size() - 1;
+    size_t i = slots_[s].hash & mask;
+    while (index_[i].slot != 0) i = (i + 1) & mask;
+    index_[i] = Bucket{static_cast<uint32_t>(s + 1), tag_of(slots_[s].hash)};
+  }
+  void grow() {
+    index_.assign(std::max<size_t>(64, index_.size() * 2), Bucket{});
+    for (size_t s = 0; s < slots_.size(); ++s)
+      if (slots_[s].used) place(s);
+  }
+
+  std::vector<Bucket> index_;
+  std::vector<Slot> slots_;
+  std::vector<size_t> free_;
+  size_t live_ = 0;
 };
 
 runtime::ErrorReason reason_of(ir::FaultReason r) {
@@ -92,17 +278,48 @@ bool unhex(std::string_view s, std::string* out) {
 }  // namespace
 
 struct WindowState::Impl {
-  // One aggregate's inputs in one event kind, with the batch column of its result.
+  // One aggregate's inputs in one event kind, with the batch column of its
+  // result. A key or operand function that only returns a field (`load`,
+  // `ret`) is read straight from the field's column: the interpreter would
+  // load the same bits.
   struct Input {
     int aggregate;
     const ir::AggregateInput* in;
     int result_column;
+    int key_column = -1;
+    int operand_column = -1;
+    ir::Ty key_type = ir::Ty::Void, operand_type = ir::Ty::Void;  // of those loads
   };
+
+  // The column a value function merely returns, or -1.
+  int direct_column(ir::FuncId f, const runtime::KindSpec& kind, ir::Ty* type) const {
+    if (f == ir::kNoFunc) return -1;
+    const ir::Function& fn = module.functions[static_cast<size_t>(f)];
+    if (fn.kind != ir::FunctionKind::Value || fn.blocks.size() != 1 || fn.blocks[0].insts.size() != 2)
+      return -1;
+    const ir::Inst& load = fn.blocks[0].insts[0];
+    const ir::Inst& ret = fn.blocks[0].insts[1];
+    if (load.op != ir::Op::Load || ret.op != ir::Op::Ret || ret.a != load.dst) return -1;
+    if (load.imm < 0 || static_cast<size_t>(load.imm) >= kind.fields.size()) return -1;
+    *type = load.type;
+    return kind.fields[static_cast<size_t>(load.imm)].column;
+  }
+
+  // A field's bits as the interpreter's `load` reads them.
+  static uint64_t load_bits(const runtime::Batch& batch, int column, ir::Ty type, uint32_t row) {
+    const runtime::Column& col = batch.column(static_cast<size_t>(column));
+    switch (type) {
+      case ir::Ty::Bool: return col.data<uint8_t>()[row] ? 1 : 0;
+      case ir::Ty::Str: return col.data<uint32_t>()[row];
+      case ir::Ty::Country: return col.data<uint16_t>()[row];
+      default: return col.data<uint64_t>()[row];  // int, time, duration, number: 8 bytes as stored
+    }
+  }
 
   struct Aggregate {
     const ir::Aggregate* ir = nullptr;
-    std::unordered_map<std::string, KeyWindow, StringHash, std::equal_to<>> keys;
-    // `count(distinct s)` of strings: entries hold pool ids, counted by reference.
+    KeyTable keys;
+    // String operands: entries hold ids of this table, counted by reference.
     std::unordered_map<std::string, uint64_t, StringHash, std::equal_to<>> string_ids;
     std::unordered_map<uint64_t, std::pair<std::string, uint64_t>> strings;  // id -> (text, references)
     uint64_t next_string_id = 1;
@@ -114,7 +331,16 @@ struct WindowState::Impl {
     bool enters = false;
     uint64_t operand = 0;
     uint64_t bits = 0;
+    uint64_t hash = 0;  // hash_key(key)
     std::string_view key;
+  };
+  // Per row of the batch being advanced: its inputs' Pending from `first` on.
+  struct RowState {
+    enum Status : uint8_t { Skip, Ok, Fault } status = Skip;
+    uint32_t first = 0;
+    uint32_t fault_aggregate = 0;  // Fault: which aggregate's input faulted, where and why
+    uint32_t site = ir::kNoSite;
+    ir::FaultReason reason = ir::FaultReason::None;
   };
 
   const ir::Module& module;
@@ -133,6 +359,14 @@ struct WindowState::Impl {
   // events no acceptable event can see.
   uint64_t sweep_at = kFirstSweep;
   std::vector<Pending> pending;
+  std::vector<RowState> row_states;
+  // Options::record_members: per batch advanced, per row and aggregate
+  // (row * aggregates + aggregate), the events of the value.
+  struct Recorded {
+    bool recorded = false;
+    Members members;
+  };
+  std::unordered_map<const runtime::Batch*, std::vector<Recorded>> member_logs;
   std::unordered_set<uint64_t> distinct_scratch;
 
   Impl(const ir::Module& m, const interp::Interpreter& i, const runtime::Schema& s, const Options& o)
@@ -148,8 +382,10 @@ struct WindowState::Impl {
       aggregates[a].ir = &m.aggregates[a];
       for (const ir::AggregateInput& in : m.aggregates[a].inputs) {
         const runtime::KindSpec& kind = s.kinds.at(static_cast<size_t>(in.event));
-        inputs_of_kind[static_cast<size_t>(in.event)].push_back(
-            {static_cast<int>(a), &in, kind.fields.at(static_cast<size_t>(in.field)).column});
+        Input input{static_cast<int>(a), &in, kind.fields.at(static_cast<size_t>(in.field)).column};
+        input.key_column = direct_column(in.key, kind, &input.key_type);
+        input.operand_column = direct_column(in.operand, kind, &input.operand_type);
+        inputs_of_kind[static_cast<size_t>(in.event)].push_back(input);
       }
     }
   }
@@ -186,6 +422,8 @@ struct WindowState::Impl {
 
   // Drops a key's events at or before `limit`; true when the key is empty.
   bool evict(Aggregate& a, KeyWindow& w, int64_t limit) {
+    if (w.head == w.entries.size() || w.entries[w.head].time > limit)
+      return w.size() == 0;  // nothing expired
     while (w.head < w.entries.size() && w.entries[w.head].time <= limit) {
       if (string_operand(a)) release_string(a, w.entries[w.head].bits);
       ++w.head;
@@ -193,6 +431,8 @@ struct WindowState::Impl {
     }
     if (w.head > 16 && w.head * 2 > w.entries.size()) {
       w.entries.erase(w.entries.begin(), w.entries.begin() + static_cast<std::ptrdiff_t>(w.head));
+      if (!w.origins.empty())
+        w.origins.erase(w.origins.begin(), w.origins.begin() + static_cast<std::ptrdiff_t>(w.head));
       w.head = 0;
     }
     return w.size() == 0;
@@ -201,8 +441,8 @@ struct WindowState::Impl {
   void sweep() {
     for (Aggregate& a : aggregates) {
       int64_t limit = drop_before(a);
-      for (auto it = a.keys.begin(); it != a.keys.end();)
-        it = evict(a, it->second, limit) ? a.keys.erase(it) : std::next(it);
+      for (size_t k = 0; k < a.keys.slot_count(); ++k)
+        if (a.keys.slot(k).used && evict(a, a.keys.slot(k).window, limit)) a.keys.remove(k);
     }
   }
 
@@ -242,8 +482,14 @@ struct WindowState::Impl {
     const ir::Aggregate& agg = *a.ir;
     auto by_time = [](int64_t x, const Entry& e) { return x < e.time; };
     auto begin = w.entries.begin() + static_cast<std::ptrdiff_t>(w.head);
-    auto lo = std::upper_bound(begin, w.entries.end(), sub_saturating(t, agg.window), by_time);
-    auto hi = std::upper_bound(lo, w.entries.end(), t, by_time);
+    const int64_t from = sub_saturating(t, agg.window);
+    // In-order streams usually query a window that holds every held event.
+    auto lo = begin == w.entries.end() || begin->time > from
+                  ? begin
+                  : std::upper_bound(begin, w.entries.end(), from, by_time);
+    auto hi = lo == w.entries.end() || w.entries.back().time <= t
+                  ? w.entries.end()
+                  : std::upper_bound(lo, w.entries.end(), t, by_time);
     const int64_t n = hi - lo;
     *present = true;
     auto as_double = [&](uint64_t bits) {
@@ -322,6 +568,88 @@ struct WindowState::Impl {
     if (!col.present.empty()) col.present[row] = present ? 1 : 0;
   }
 
+  // Phase 1 of advance(), for one row: evaluates each input of its kind (key,
+  // then filter, then the operand when the event enters) into
+  // pending[first..]. False on a fault, which rejects the event uncounted.
+  bool evaluate_inputs(const EdictColumns& columns, uint32_t row, const std::vector<Input>& inputs,
+                       const runtime::Batch& batch, size_t first, RowState& rs) {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const ir::AggregateInput& in = *inputs[i].in;
+      const ir::Aggregate& agg = *aggregates[static_cast<size_t>(inputs[i].aggregate)].ir;
+      Pending& p = pending[first + i];
+      uint64_t bits = 0;
+      p.key = {};
+      p.bits = 0;
+      auto failed = [&] {
+        rs.fault_aggregate = static_cast<uint32_t>(inputs[i].aggregate);
+        return false;
+      };
+      if (inputs[i].key_column >= 0) {
+        set_key(agg, load_bits(batch, inputs[i].key_column, inputs[i].key_type, row), batch, p);
+      } else if (in.key != ir::kNoFunc) {
+        if (!interp.eval_function(in.key, columns, row, &bits, &rs.site, &rs.reason)) return failed();
+        set_key(agg, bits, batch, p);
+      }
+      p.enters = true;
+      if (in.filter != ir::kNoFunc) {
+        if (!interp.eval_function(in.filter, columns, row, &bits, &rs.site, &rs.reason)) return failed();
+        p.enters = bits != 0;
+      }
+      p.operand = 0;
+      if (p.enters && inputs[i].operand_column >= 0)
+        p.operand = load_bits(batch, inputs[i].operand_column, inputs[i].operand_type, row);
+      else if (p.enters && in.operand != ir::kNoFunc &&
+               !interp.eval_function(in.operand, columns, row, &p.operand, &rs.site, &rs.reason))
+        return failed();
+      p.hash = hash_key(p.key);
+    }
+    return true;
+  }
+
+  // Brings the state a later row's inputs will touch into cache: the index
+  // bucket first, then (rows closer) the key's slot and its newest entry.
+  void prefetch(const std::vector<Input>& inputs, size_t first, int stage) const {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const KeyTable& keys = aggregates[static_cast<size_t>(inputs[i].aggregate)].keys;
+      keys.prefetch(pending[first + i].hash, stage);
+    }
+  }
+
+  // Remembers which events the value of aggregate `a` for the event at `t`
+  // was folded over (the same range fold() reads).
+  void record_members(std::vector<Recorded>& log, uint32_t row, int aggregate, const KeyWindow* w,
+                      int64_t t) {
+    Recorded& r = log[size_t{row} * aggregates.size() + static_cast<size_t>(aggregate)];
+    r.recorded = true;
+    r.members = Members{};
+    if (!w) return;
+    const Aggregate& a = aggregates[static_cast<size_t>(aggregate)];
+    auto by_time = [](int64_t x, const Entry& e) { return x < e.time; };
+    auto begin = w->entries.begin() + static_cast<std::ptrdiff_t>(w->head);
+    auto lo = std::upper_bound(begin, w->entries.end(), sub_saturating(t, a.ir->window), by_time);
+    auto hi = std::upper_bound(lo, w->entries.end(), t, by_time);
+    const size_t from = static_cast<size_t>(lo - w->entries.begin()),
+                 to = static_cast<size_t>(hi - w->entries.begin());
+    r.members.count = to - from;
+    auto member = [&](size_t i) {
+      const Entry& e = w->entries[i];
+      Member m;
+      if (i < w->origins.size()) m.line = w->origins[i].line, m.id = w->origins[i].id;
+      m.time = e.time;
+      if (string_operand(a))
+        m.text = a.strings.at(e.bits).first;
+      else
+        m.bits = e.bits;
+      return m;
+    };
+    if (r.members.count <= 2 * kMembersShown) {
+      for (size_t i = from; i < to; ++i) r.members.first.push_back(member(i));
+      return;
+    }
+    for (size_t i = from; i < from + kMembersShown; ++i) r.members.first.push_back(member(i));
+    for (size_t i = to - kMembersShown; i < to; ++i) r.members.last.push_back(member(i));
+  }
+
   void advance(runtime::Batch& batch) {
     std::vector<const void*> data(batch.schema().columns.size());
     std::vector<const uint8_t*> present(data.size());
@@ -330,11 +658,44 @@ struct WindowState::Impl {
       present[c] = batch.column(c).present.empty() ? nullptr : batch.column(c).present.data();
     }
     EdictColumns columns{batch.size(), batch.kinds(), data.data(), present.data(), &batch};
-    for (uint32_t row = 0; row < batch.size(); ++row) {
+    const uint32_t rows = batch.size();
+    std::vector<Recorded>* log = nullptr;
+    if (options.record_members) {
+      log = &member_logs[&batch];
+      log->assign(size_t{rows} * aggregates.size(), Recorded{});
+    }
+    // Phase 1 for the whole batch: the inputs depend on the row alone, never
+    // on the windows, so they can run ahead of the sequential updates.
+    row_states.assign(rows, RowState{});
+    size_t total = 0;
+    for (uint32_t row = 0; row < rows; ++row) {
       uint8_t kind = batch.kind(row);
       if (kind == runtime::kErrorRow || kind >= inputs_of_kind.size()) continue;
+      if (inputs_of_kind[kind].empty() || time_column[kind] < 0) continue;
+      row_states[row].first = static_cast<uint32_t>(total);
+      row_states[row].status = RowState::Ok;
+      total += inputs_of_kind[kind].size();
+    }
+    pending.resize(total);
+    for (uint32_t row = 0; row < rows; ++row) {
+      RowState& rs = row_states[row];
+      if (rs.status == RowState::Skip) continue;
+      if (!evaluate_inputs(columns, row, inputs_of_kind[batch.kind(row)], batch, rs.first, rs))
+        rs.status = RowState::Fault;
+    }
+    // Phase 2, in input order: lateness, faults, the state limit, then the
+    // windows. Rows a few ahead have their keys' state prefetched.
+    constexpr uint32_t kAhead[3] = {24, 12, 6};  // rows ahead for each prefetch stage
+    for (uint32_t row = 0; row < rows; ++row) {
+      for (int stage = 0; stage < 3; ++stage) {
+        const uint32_t ahead = row + kAhead[stage];
+        if (ahead < rows && row_states[ahead].status == RowState::Ok)
+          prefetch(inputs_of_kind[batch.kind(ahead)], row_states[ahead].first, stage);
+      }
+      const RowState& rs = row_states[row];
+      if (rs.status == RowState::Skip) continue;
+      const uint8_t kind = batch.kind(row);
       const std::vector<Input>& inputs = inputs_of_kind[kind];
-      if (inputs.empty() || time_column[kind] < 0) continue;
       const int64_t t = batch.column(static_cast<size_t>(time_column[kind])).data<int64_t>()[row];
       if (seen_any && t < sub_saturating(max_time, options.max_lateness)) {
         batch.fail(
@@ -349,47 +710,13 @@ struct WindowState::Impl {
       // could still see.
       seen_any = true;
       max_time = std::max(max_time, t);
-      // Phase 1: evaluate every input; a fault rejects the event uncounted.
-      pending.resize(inputs.size());
-      uint64_t entering = 0;
-      bool failed = false;
-      for (size_t i = 0; i < inputs.size() && !failed; ++i) {
-        const ir::AggregateInput& in = *inputs[i].in;
-        const ir::Aggregate& agg = *aggregates[static_cast<size_t>(inputs[i].aggregate)].ir;
-        Pending& p = pending[i];
-        uint32_t site = ir::kNoSite;
-        ir::FaultReason why = ir::FaultReason::None;
-        uint64_t bits = 0;
-        p.key = {};
-        if (in.key != ir::kNoFunc) {
-          if (!interp.eval_function(in.key, columns, row, &bits, &site, &why)) {
-            fail_fault(batch, row, agg, site, why);
-            failed = true;
-            break;
-          }
-          set_key(agg, bits, batch, p);
-        }
-        p.enters = true;
-        if (in.filter != ir::kNoFunc) {
-          if (!interp.eval_function(in.filter, columns, row, &bits, &site, &why)) {
-            fail_fault(batch, row, agg, site, why);
-            failed = true;
-            break;
-          }
-          p.enters = bits != 0;
-        }
-        p.operand = 0;
-        if (p.enters && in.operand != ir::kNoFunc) {
-          if (!interp.eval_function(in.operand, columns, row, &p.operand, &site, &why)) {
-            fail_fault(batch, row, agg, site, why);
-            failed = true;
-            break;
-          }
-        }
-        entering += p.enters ? 1 : 0;
+      if (rs.status == RowState::Fault) {
+        fail_fault(batch, row, *aggregates[rs.fault_aggregate].ir, rs.site, rs.reason);
+        continue;
       }
-      if (failed) continue;
-      // Phase 2: the state limit, counted after dropping what has expired.
+      uint64_t entering = 0;
+      for (size_t i = 0; i < inputs.size(); ++i) entering += pending[rs.first + i].enters ? 1 : 0;
+      // The state limit, counted after dropping what has expired.
       if (held + entering > options.max_events) {
         sweep();
         if (held + entering > options.max_events) {
@@ -400,12 +727,12 @@ struct WindowState::Impl {
           continue;
         }
       }
-      // Phase 3: enter the windows, then read each aggregate for this event.
+      // Enter the windows, then read each aggregate for this event.
       for (size_t i = 0; i < inputs.size(); ++i) {
         Aggregate& a = aggregates[static_cast<size_t>(inputs[i].aggregate)];
-        Pending& p = pending[i];
-        auto it = a.keys.find(p.key);
-        if (it == a.keys.end()) {
+        const Pending& p = pending[rs.first + i];
+        int64_t slot = a.keys.find(p.key, p.hash);
+        if (slot < 0) {
           if (!p.enters) {
             // No held events for this key: an empty window (never faults).
             KeyWindow empty;
@@ -413,25 +740,25 @@ struct WindowState::Impl {
             bool has = false;
             fold(a, empty, t, &bits, &has);
             write(batch, inputs[i].result_column, row, bits, has);
+            if (log) record_members(*log, row, inputs[i].aggregate, nullptr, t);
             continue;
           }
-          it = a.keys.emplace(std::string(p.key), KeyWindow{}).first;
+          slot = static_cast<int64_t>(a.keys.add(p.key, p.hash));
         }
-        KeyWindow& w = it->second;
+        KeyWindow& w = a.keys.slot(static_cast<size_t>(slot)).window;
         if (p.enters) {
-          Entry e{t, string_operand(a) ? retain_string(a, batch.string(static_cast<uint32_t>(p.operand)))
-                                       : p.operand};
-          auto pos =
-              std::upper_bound(w.entries.begin() + static_cast<std::ptrdiff_t>(w.head), w.entries.end(), t,
-                               [](int64_t x, const Entry& y) { return x < y.time; });
-          w.entries.insert(pos, e);
+          Origin origin;
+          if (log) origin = {batch.line(row), std::string(batch.id(row))};
+          w.insert({t, string_operand(a) ? retain_string(a, batch.string(static_cast<uint32_t>(p.operand)))
+                                         : p.operand},
+                   log ? &origin : nullptr);
           ++held;
         }
         uint64_t bits = 0;
         bool has = false;
         ir::FaultReason why = fold(a, w, t, &bits, &has);
-        evict(a, w, drop_before(a));
-        if (w.size() == 0) a.keys.erase(it);
+        if (log && why == ir::FaultReason::None) record_members(*log, row, inputs[i].aggregate, &w, t);
+        if (evict(a, w, drop_before(a))) a.keys.remove(static_cast<size_t>(slot));
         if (why != ir::FaultReason::None) {
           // The event counts; only this event's value cannot be computed.
           batch.fail(
@@ -478,14 +805,24 @@ void WindowState::advance(runtime::Batch& batch) {
   if (active()) impl_->advance(batch);
 }
 
+const Members* WindowState::members(const runtime::Batch& batch, uint32_t row, int aggregate) const {
+  auto it = impl_->member_logs.find(&batch);
+  if (it == impl_->member_logs.end() || aggregate < 0 ||
+      static_cast<size_t>(aggregate) >= impl_->aggregates.size())
+    return nullptr;
+  const size_t at = size_t{row} * impl_->aggregates.size() + static_cast<size_t>(aggregate);
+  if (at >= it->second.size() || !it->second[at].recorded) return nullptr;
+  return &it->second[at].members;
+}
+
 Stats WindowState::stats() const {
   Stats s;
   for (const Impl::Aggregate& a : impl_->aggregates) {
     s.keys += a.keys.size();
-    for (const auto& [key, w] : a.keys) s.bytes += kKeyBytes + key.size();
+    s.bytes += a.keys.bytes();
+    for (const auto& [text, id] : a.string_ids) s.bytes += 2 * (text.size() + 64);  // both maps' nodes
   }
   s.events = impl_->held;
-  s.bytes += kEntryBytes * s.events;
   return s;
 }
 
@@ -511,12 +848,14 @@ bool WindowState::save(const std::string& path, std::string* error) const {
       const Impl::Aggregate& agg = m.aggregates[a];
       out << fmt::format("aggregate {} {}\n", a, agg.keys.size());
       // Keys in sorted order so equal states give equal files.
-      std::vector<const std::string*> keys;
-      for (const auto& [k, w] : agg.keys) keys.push_back(&k);
-      std::sort(keys.begin(), keys.end(), [](const std::string* x, const std::string* y) { return *x < *y; });
-      for (const std::string* k : keys) {
-        const KeyWindow& w = agg.keys.at(*k);
-        std::string line = fmt::format("key {} {}", hex(*k), w.size());
+      std::vector<const KeyTable::Slot*> keys;
+      for (size_t k = 0; k < agg.keys.slot_count(); ++k)
+        if (agg.keys.slot(k).used) keys.push_back(&agg.keys.slot(k));
+      std::sort(keys.begin(), keys.end(),
+                [](const KeyTable::Slot* x, const KeyTable::Slot* y) { return x->key < y->key; });
+      for (const KeyTable::Slot* k : keys) {
+        const KeyWindow& w = k->window;
+        std::string line = fmt::format("key {} {}", hex(k->key), w.size());
         for (size_t i = w.head; i < w.entries.size(); ++i) {
           const Entry& e = w.entries[i];
           if (m.string_operand(agg))
@@ -607,9 +946,12 @@ bool WindowState::load(const std::string& path, std::string* error) {
         }
         if (!w.entries.empty() && e.time < w.entries.back().time) return bad(line_no, "times out of order");
         w.entries.push_back(e);
+        if (m.options.record_members) w.origins.emplace_back();  // where it came from is not saved
       }
       held += n;
-      if (!aggs[a].keys.emplace(key, std::move(w)).second) return bad(line_no, "duplicate key");
+      const uint64_t hash = hash_key(key);
+      if (aggs[a].keys.find(key, hash) >= 0) return bad(line_no, "duplicate key");
+      if (n > 0) aggs[a].keys.slot(aggs[a].keys.add(key, hash)).window = std::move(w);  // live keys only
     }
   }
   if (!next(ls) || text != "end") return bad(line_no, "expected `end` (truncated file?)");

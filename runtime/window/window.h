@@ -20,8 +20,11 @@
 //   `error` with the reason and enters no window (it still moves the
 //   latest time).
 // Cost: O(log n + m) per aggregate per event, n events held for the key, m
-// in the queried window. Memory: kEntryBytes per held event plus
-// kKeyBytes + the key's bytes per live key; an event is dropped once no
+// in the queried window (appending in time order is O(1)); keys live in a
+// flat hash table. Memory: kEntryBytes per held event plus a slot (about a
+// hundred bytes, and the key's bytes beyond 15) per key; slots of expired
+// keys are reused, so the table is sized by the most keys live at once
+// (Stats::bytes counts what is allocated). An event is dropped once no
 // acceptable event can still see it (older than latest - lateness - window).
 #pragma once
 
@@ -40,16 +43,39 @@ namespace edict::window {
 struct Options {
   int64_t max_lateness = int64_t{3600} * 1'000'000;  // 1 hour, in microseconds
   uint64_t max_events = 10'000'000;                  // events held over all windows
+  // Explanations: remember each held event's line and id, and which events
+  // each value was computed over (see members()). Costs memory and time.
+  bool record_members = false;
 };
 
-// Memory accounting used for the limit message and benchmarks (bytes).
+// One event a windowed aggregate's value was computed over.
+struct Member {
+  uint64_t line = 0;  // input line; 0 for an event restored from a checkpoint
+  std::string id;     // the event's id, "" when it had none
+  int64_t time = 0;
+  uint64_t bits = 0;  // the operand (ir::Aggregate::operand type); 0 for `count()`
+  std::string text;   // a string operand's text
+};
+
+// The events of one value, in the order the value folds them (time, ties in
+// arrival order): all of them up to 2 * kMembersShown, else the first and
+// the last kMembersShown.
+inline constexpr size_t kMembersShown = 10;
+struct Members {
+  uint64_t count = 0;  // events in the window
+  std::vector<Member> first, last;
+};
+
+// Bytes per held event (its time and operand).
 inline constexpr size_t kEntryBytes = 16;
-inline constexpr size_t kKeyBytes = 96;
 
 struct Stats {
   uint64_t keys = 0;    // live keys over all aggregates
   uint64_t events = 0;  // events held over all windows
-  uint64_t bytes = 0;   // estimate: kEntryBytes * events + (kKeyBytes + key size) * keys
+  // What the windows have allocated: key tables and slots (free ones
+  // included), held entries with their spare capacity, keys' heap bytes;
+  // string operands' texts estimated.
+  uint64_t bytes = 0;
 };
 
 class WindowState {
@@ -70,6 +96,13 @@ class WindowState {
   void advance(runtime::Batch& batch);
 
   Stats stats() const;
+
+  // With Options::record_members: the events aggregate `aggregate` (an
+  // ir::Module::aggregates index) of row `row` was computed over, as of the
+  // last advance() of `batch`; null when that row got no value from it (not
+  // of its kinds, or rejected). Read-only, so threads may call it while no
+  // advance() runs.
+  const Members* members(const runtime::Batch& batch, uint32_t row, int aggregate) const;
 
   // Checkpoint file: the windows, the latest event time and a fingerprint of
   // the policy's aggregates. save() writes a temporary file and renames it,

@@ -11,7 +11,9 @@ generated log sorted by time with some events moved out of order:
 - the 30-day sum by customer of bench/stateful_rule.edict fires exactly where an
   independent Python computation of the window (t - 30d, t] says it must;
 - `edict diff` of that rule against a lower threshold reports exactly the events
-  two evals decide differently, and `edict explain` shows the aggregate's value.
+  two evals decide differently, and `edict explain` shows the aggregate's value
+  and the events it was computed over (checked against the same oracle; capped
+  at the first and last 10).
 
   run_stateful_tests.py --edict build/cli/edict
 """
@@ -50,6 +52,19 @@ def decisions(data):
 def write(path, lines):
     with open(path, "wb") as f:
         f.write(b"".join(l + b"\n" for l in lines))
+
+
+def aggregate_node(node):
+    """The first node of a condition tree that lists an aggregate's events."""
+    if not node:
+        return None
+    if "events" in node:
+        return node
+    for c in node.get("children", []):
+        found = aggregate_node(c)
+        if found:
+            return found
+    return None
 
 
 def main():
@@ -158,6 +173,64 @@ def main():
         text = p.stdout.decode()
         check("ERROR" not in text and "sum(event.chip_count * event.hours) over 30d by event.customer_id = " in text,
               f"explain of a stateful rule: exit {p.returncode}: {p.stderr.decode()[-300:]}")
+
+        # ... and the events the value was computed over: for every rental, the
+        # held rentals of its customer with times in (t - 30d, t], in time order,
+        # each with its line, id, time and operand; at most 10 first and 10 last.
+        sample_lines = sorted(raw, key=lambda l: json.loads(l)["time"])[:1500]
+        write(sample, sample_lines)
+        p = subprocess.run([edict, "explain", "--format", "json", SUM_RULE, sample], capture_output=True, timeout=600)
+        explained = [json.loads(l) for l in p.stdout.decode().splitlines()]
+        check(len(explained) == len(sample_lines), f"explain --format json: {len(explained)} records")
+        held, compared, mismatched, widest = {}, 0, [], 0
+        for number, (line, record) in enumerate(zip(sample_lines, explained), start=1):
+            e = json.loads(line)
+            if e["kind"] != "rental":
+                continue
+            t = datetime.fromisoformat(e["time"].replace("Z", "+00:00"))
+            mine = held.setdefault(e["customer_id"], [])
+            mine.append((t, number, e["id"], float(e["chip_count"]) * e["hours"]))
+            window = [m for m in sorted(mine) if t - timedelta(days=30) < m[0] <= t]
+            rule = next(r for r in record["rules"] if r["name"] == "monthly_gpu_hours")
+            node = aggregate_node(rule.get("when"))
+            got = node and node.get("events")
+            expect_list = lambda ms: [(m[1], m[2], m[0].strftime("%Y-%m-%dT%H:%M:%SZ"), m[3]) for m in ms]
+            want = {"count": len(window), "first": expect_list(window if len(window) <= 20 else window[:10]),
+                    "last": expect_list(window[-10:] if len(window) > 20 else []),
+                    "more": max(0, len(window) - 20)}
+            have = got and {"count": got["count"], "more": got["more"],
+                            "first": [(m["line"], m["id"], m["time"], float(m["value"])) for m in got["first"]],
+                            "last": [(m["line"], m["id"], m["time"], float(m["value"])) for m in got["last"]]}
+            compared += 1
+            widest = max(widest, len(window))
+            if have != want:
+                mismatched.append(number)
+        check(compared > 100 and widest >= 3 and not mismatched,
+              f"explain: events of the aggregate differ from the oracle on lines {mismatched[:5]} ({compared} "
+              f"compared, widest window {widest})")
+
+        # A window of more than 20 events lists the first and last 10 and says how many
+        # more, in `eval --explain` records too.
+        base = next(e for e in map(json.loads, sample_lines) if e["kind"] == "rental")
+        base.update(customer_id="c-heavy", chip="H100", chip_count=1000)
+        heavy = []
+        for i in range(25):
+            base.update(id=f"h-{i}", time=f"2024-01-{i + 1:02d}T00:00:00Z", hours=10 + i)
+            heavy.append(json.dumps(base).encode())
+        write(sample, heavy)
+        code, out, err = run(edict, ["--explain", SUM_RULE, sample])
+        last = json.loads(out.decode().splitlines()[-1])
+        rule = next((r for r in last.get("rules", []) if r["name"] == "monthly_gpu_hours"), None)
+        node = rule and aggregate_node(rule["conditions"]["when"])
+        ev = node and node.get("events")
+        check(ev and ev["count"] == 25 and ev["more"] == 5 and [m["id"] for m in ev["first"]] ==
+              [f"h-{i}" for i in range(10)] and [m["id"] for m in ev["last"]] == [f"h-{i}" for i in range(15, 25)]
+              and ev["last"][-1]["value"] == 1000 * 34 and ev["first"][0]["line"] == 1,
+              f"eval --explain of a 25-event window: {json.dumps(ev)[:300] if ev else out.decode()[-300:]}")
+        p = subprocess.run([edict, "explain", SUM_RULE, sample], capture_output=True, timeout=600)
+        check("over 25 events in its window:" in p.stdout.decode() and "... and 5 more ..." in p.stdout.decode()
+              and "line 25, id h-24, 2024-01-25T00:00:00Z: 34000" in p.stdout.decode(),
+              f"explain of a 25-event window (human): {p.stdout.decode()[-600:]}")
 
     print("ok" if not failures else f"{len(failures)} failed")
     return 1 if failures else 0

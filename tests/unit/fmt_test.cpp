@@ -411,6 +411,41 @@ TEST_CASE("fmt: aggregates keep exactly the parentheses the grammar needs", "[fm
       "const e = sum(x) over 30d where f > 1 and g\n");
 }
 
+TEST_CASE("fmt: a long aggregate puts `by` and `where` on lines of their own", "[fmt]") {
+  expect_format(
+      "rule r on rental cite \"c\" review\n"
+      "  when event.ok and (sum(event.chip_count * event.hours) over 30d by event.customer_id where "
+      "advanced(event.chip) and event.license is absent) > 100_000\n"
+      "rule s on rental cite \"c\" review\n"
+      "  when (count(distinct event.provider_name_long) over 365d by event.customer_identifier_written_long) "
+      ">= 3\n"
+      "rule t on rental cite \"c\" review\n"
+      "  when (sum(event.chip_count * event.hours) over 30d where event.chip != \"T4\" and "
+      "event.provider_hq != \"CN\" and event.purpose != \"inference\" and event.license is absent) > 1\n",
+      "rule r on rental\n"
+      "  cite \"c\"\n"
+      "  review\n"
+      "  when event.ok\n"
+      "    and (sum(event.chip_count * event.hours) over 30d\n"
+      "           by event.customer_id\n"
+      "           where advanced(event.chip) and event.license is absent) > 100_000\n"
+      "\n"
+      "rule s on rental\n"
+      "  cite \"c\"\n"
+      "  review\n"
+      "  when (count(distinct event.provider_name_long) over 365d\n"
+      "          by event.customer_identifier_written_long) >= 3\n"
+      "\n"
+      "rule t on rental\n"
+      "  cite \"c\"\n"
+      "  review\n"
+      "  when (sum(event.chip_count * event.hours) over 30d\n"
+      "          where event.chip != \"T4\"\n"
+      "            and event.provider_hq != \"CN\"\n"
+      "            and event.purpose != \"inference\"\n"
+      "            and event.license is absent) > 1\n");
+}
+
 // ---- comments -------------------------------------------------------------
 
 TEST_CASE("fmt: leading and trailing comments stay with their declaration", "[fmt]") {
