@@ -197,8 +197,12 @@ Status explain(const PolicyImpl& p, const runtime::Batch& batch, const engine::R
     e.error_reason = out.error_reason;
     e.error = out.status.message;
   }
-  e.id = out.id;  // typed events keep their id outside the batch
-  e.kind = out.kind;
+  if (batch.kind(row) != runtime::kErrorRow) {
+    // Decoded (not a line `edict explain` could not read): typed events keep
+    // their id outside the batch, and a missing field is found only here.
+    e.id = out.id;
+    e.kind = out.kind;
+  }
   if (mode == Explain::Fired)
     std::erase_if(e.rules, [](const engine::RuleTrace& t) {
       return t.status != engine::RuleTrace::Status::Fired && t.status != engine::RuleTrace::Status::Error;
