@@ -40,6 +40,44 @@ void EventImpl::clear() {
   row.batch.set_kind(0, static_cast<uint8_t>(kind));
   std::fill(set.begin(), set.end(), 0);
   id.clear();
+  arena_bytes = 0;
+}
+
+uint32_t EventImpl::intern(std::string_view text) {
+  const uint32_t symbol = row.batch.intern(text);
+  if (symbol >= row.batch.symbols().size()) arena_bytes += text.size();  // not a policy constant
+  return symbol;
+}
+
+void EventImpl::rebuild_arena() {
+  runtime::Batch& batch = row.batch;
+  const runtime::KindSpec& spec = policy->engine->schema().kinds[static_cast<size_t>(kind)];
+  struct Kept {
+    runtime::Column* column;
+    uint8_t present;
+    bool string;
+    std::string text;
+  };
+  std::vector<Kept> kept;
+  for (size_t f = 0; f < spec.fields.size(); ++f) {
+    const runtime::FieldSpec& field = spec.fields[f];
+    if (field.computed) continue;
+    runtime::Column& col = batch.column(static_cast<size_t>(field.column));
+    Kept k{&col, col.present.empty() ? uint8_t{1} : col.present[0], false, {}};
+    if (field.type == runtime::ColumnType::String && field.read && (set[f / 64] >> (f % 64) & 1)) {
+      k.string = true;
+      k.text = batch.string(col.data<uint32_t>()[0]);
+    }
+    kept.push_back(std::move(k));
+  }
+  batch.clear();
+  batch.begin_row(1);  // resets every presence flag: restored below
+  batch.set_kind(0, static_cast<uint8_t>(kind));
+  arena_bytes = 0;
+  for (Kept& k : kept) {
+    if (!k.column->present.empty()) k.column->present[0] = k.present;
+    if (k.string) k.column->data<uint32_t>()[0] = intern(k.text);
+  }
 }
 
 }  // namespace detail
@@ -270,6 +308,10 @@ void Event::clear() {
 
 namespace {
 
+// Past this many bytes of strings set since, an Event rebuilds its string
+// arena from its current values.
+constexpr size_t kArenaLimit = 64 * 1024;
+
 // Checks a field handle against the event; on success *spec is its schema.
 Status check_field(const EventImpl* e, const Field& field, const runtime::FieldSpec** spec) {
   if (!e) return {Code::InvalidArgument, "the event is empty"};
@@ -361,7 +403,8 @@ Status Event::set_string(const Field& field, std::string_view value) {
     switch (f->type) {
       case runtime::ColumnType::String:
         if (f->name == "id") e->id.assign(value);
-        store<uint32_t>(e, field, *f, f->read ? e->row.batch.intern(value) : 0);
+        store<uint32_t>(e, field, *f, f->read ? e->intern(value) : 0);
+        if (e->arena_bytes > kArenaLimit) e->rebuild_arena();
         return {};
       case runtime::ColumnType::Country: {
         auto index = country_index(value);

@@ -66,8 +66,15 @@ struct EventImpl {
   std::vector<uint64_t> set;              // one bit per field of the kind
   const std::vector<uint64_t>* required;  // the policy's mask for the kind
   std::string id;
+  // Bytes of strings set since the row's string arena was last rebuilt: an
+  // event reused with ever new strings must not grow without bound.
+  size_t arena_bytes = 0;
   EventImpl(std::shared_ptr<const PolicyImpl> p, int k);
   void clear();
+  // Interns `text` for string column `column`, rebuilding the arena from the
+  // current values when it has grown large.
+  uint32_t intern(std::string_view text);
+  void rebuild_arena();
   bool complete() const {
     for (size_t w = 0; w < set.size(); ++w)
       if ((*required)[w] & ~set[w]) return false;

@@ -13,6 +13,7 @@
 
 #include "edict/edict.h"
 #include "edict/edict.hpp"
+#include "runtime/api/impl.h"
 #include "runtime/decoder.h"
 #include "runtime/engine/output.h"
 #include "runtime/engine/trace.h"
@@ -235,6 +236,55 @@ TEST_CASE("typed events decide as their JSON does", "[api]") {
   edict::Event foreign;
   REQUIRE(edict::Event::create(other, "ev", foreign).ok());
   CHECK(ev.evaluate(foreign, d).code == edict::Code::PolicyMismatch);
+}
+
+TEST_CASE("an Event reused with ever new strings stays small and decides right", "[api]") {
+  edict::Compiled c = edict::Policy::compile_files({kReference});
+  REQUIRE(c.status.ok());
+  edict::Evaluator ev(c.policy);
+  edict::Event e;
+  REQUIRE(edict::Event::create(c.policy, "rental", e).ok());
+  const char* fields[][2] = {{"id", "r1"},
+                             {"time", "2024-03-01T00:00:00Z"},
+                             {"provider", "P"},
+                             {"provider_hq", "US"},
+                             {"provider_parent_hq", "US"},
+                             {"datacenter", "US"},
+                             {"region", "r"},
+                             {"customer_id", "c"},
+                             {"customer_name", "n"},
+                             {"customer_hq", "CN"},
+                             {"parent_hq", "CN"},
+                             {"purpose", "training"},
+                             {"training_data", "general"},
+                             {"end_user_type", "commercial"},
+                             {"end_use", "civil"}};
+  for (auto& f : fields) REQUIRE(e.set_string(f[0], f[1]).ok());
+  REQUIRE(e.set_int("chip_count", 8).ok());
+  REQUIRE(e.set_number("hours", 10).ok());
+  REQUIRE(e.set_number("training_ops", 1e20).ok());
+  REQUIRE(e.set_bool("entity_listed", false).ok());
+  REQUIRE(e.set_number("listed_ownership", 0).ok());
+  REQUIRE(e.set_absent(e.field("license")).ok());
+  // `chip` is read by the policy: every new name is interned.
+  const edict::Field chip = e.field("chip");
+  for (int i = 0; i < 100000; ++i) REQUIRE(e.set_string(chip, "chip-" + std::to_string(i)).ok());
+  REQUIRE(e.set_string(chip, "H100-SXM5-80GB").ok());
+  edict::Decision typed, json;
+  REQUIRE(ev.evaluate(e, typed).ok());
+  REQUIRE(
+      ev.evaluate(
+            R"({"kind":"rental","id":"r1","time":"2024-03-01T00:00:00Z","provider":"P","provider_hq":"US","provider_parent_hq":"US","datacenter":"US","region":"r","customer_id":"c","customer_name":"n","customer_hq":"CN","parent_hq":"CN","chip":"H100-SXM5-80GB","chip_count":8,"hours":10,"purpose":"training","training_ops":1e20,"training_data":"general","end_user_type":"commercial","end_use":"civil","entity_listed":false,"listed_ownership":0})",
+            json)
+          .ok());
+  CHECK(typed.outcome == "deny");
+  CHECK(typed.outcome == json.outcome);
+  CHECK(names(typed) == names(json));
+  // The row's arena holds a few thousand strings at most, not 100,000: a new
+  // string's symbol counts those before it.
+  edict::detail::EventImpl* impl = edict::detail::Access::impl(e);
+  const uint32_t fresh = impl->row.batch.intern("never seen before");
+  CHECK(fresh - impl->row.batch.symbols().size() < 10000);
 }
 
 TEST_CASE("API decisions equal the eval record writer's on the reference workload", "[api]") {
