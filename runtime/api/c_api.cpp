@@ -45,19 +45,24 @@ edict_status fail(edict_status status, std::string message) {
 }
 
 edict_status report(const edict::Status& s) {
-  if (s.ok()) return EDICT_OK;
+  if (s.ok()) [[likely]]
+    return EDICT_OK;
   return fail(static_cast<edict_status>(s.code), s.message);
+}
+
+// Why a handle is not valid; out of line, off the evaluation path.
+[[gnu::noinline, gnu::cold]] edict_status bad_handle(bool null, uint32_t tag, const char* what) {
+  if (null) return fail(EDICT_NULL_ARGUMENT, std::string(what) + " is NULL");
+  return fail(EDICT_INVALID_HANDLE, std::string(what) + (tag == kFreedTag ? " was already freed"
+                                                                          : " is not a handle of this type"));
 }
 
 // Validates a handle: non-null and carrying `tag`.
 template <typename H>
-edict_status check(const H* h, Tag tag, const char* what) {
-  if (!h) return fail(EDICT_NULL_ARGUMENT, std::string(what) + " is NULL");
-  if (h->tag != tag)
-    return fail(
-        EDICT_INVALID_HANDLE,
-        std::string(what) + (h->tag == kFreedTag ? " was already freed" : " is not a handle of this type"));
-  return EDICT_OK;
+inline edict_status check(const H* h, Tag tag, const char* what) {
+  if (h && h->tag == tag) [[likely]]
+    return EDICT_OK;
+  return bad_handle(!h, h ? h->tag : 0, what);
 }
 
 // Freed shells kept by debug handles stay reachable from here (so leak
