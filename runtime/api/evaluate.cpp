@@ -631,11 +631,34 @@ Status Evaluator::evaluate(std::string_view json, Decision& out, Explain explain
   return out.status.ok() ? Status{} : out.status;
 }
 
+namespace {
+
+// Every typed evaluation the short path does not take.
+[[gnu::noinline]] Status evaluate_general(detail::EvaluatorImpl& self, const EventImpl* e, Decision& out,
+                                          Explain explain);
+
+// The rest of a short-path typed evaluation when a rule fired or the id
+// needs more room: out of line, so that the short path stays short.
+[[gnu::noinline]] Status finish_typed(const PolicyImpl& p, const EventImpl& e, const detail::Scratch& s,
+                                      Decision& out) {
+  try {
+    out.id.assign(e.id);
+    if (!decide_quiet(p, 0, s.one, out)) decide_loud(p, e.row.columns, 0, s.one, out);
+  } catch (const std::bad_alloc&) {
+    return failed({Code::OutOfMemory, "out of memory"}, out);
+  } catch (const std::exception& x) {
+    return failed({Code::Internal, std::string("internal error: ") + x.what()}, out);
+  }
+  return out.status.ok() ? Status{} : out.status;
+}
+
+}  // namespace
+
 Status Evaluator::evaluate(const Event& event, Decision& out, Explain explain) {
   detail::EvaluatorImpl& self = *impl_;
   const EventImpl* e = Access::impl(event);
-  // The common case first, short: a complete event of the current policy
-  // and no explanation. Everything else takes the general path below.
+  // The common case first, short: a complete event of the current policy,
+  // no explanation, no rule fired. Everything else takes the general path.
   if (explain == Explain::None && e && self.current(e->policy.get()) && e->complete()) [[likely]] {
     const PolicyImpl& p = *e->policy;
     detail::Scratch& s = *self.scratch;
@@ -646,17 +669,17 @@ Status Evaluator::evaluate(const Event& event, Decision& out, Explain explain) {
     self.stamp(out);
     out.kind = p.kinds[static_cast<size_t>(e->kind)];
     forget_explanation(out);
-    try {
-      out.id.assign(e->id);
-      if (!decide_quiet(p, 0, s.one, out)) [[unlikely]]
-        decide_loud(p, e->row.columns, 0, s.one, out);
-    } catch (const std::bad_alloc&) {
-      return failed({Code::OutOfMemory, "out of memory"}, out);
-    } catch (const std::exception& x) {
-      return failed({Code::Internal, std::string("internal error: ") + x.what()}, out);
-    }
-    return out.status.ok() ? Status{} : out.status;
+    if (e->id.size() > out.id.capacity() || !decide_quiet(p, 0, s.one, out)) [[unlikely]]
+      return finish_typed(p, *e, s, out);
+    out.id.assign(e->id);  // within its capacity: no allocation, cannot throw
+    return {};
   }
+  return evaluate_general(self, e, out, explain);
+}
+
+namespace {
+
+Status evaluate_general(detail::EvaluatorImpl& self, const EventImpl* e, Decision& out, Explain explain) {
   Status status = guarded([&]() -> Status {
     self.refresh();
     if (!self.scratch) [[unlikely]]
@@ -700,6 +723,8 @@ Status Evaluator::evaluate(const Event& event, Decision& out, Explain explain) {
     return failed(std::move(status), out);
   return out.status.ok() ? Status{} : out.status;
 }
+
+}  // namespace
 
 Status Evaluator::evaluate_batch(const std::vector<std::string_view>& lines, std::vector<Decision>& out,
                                  Explain explain) {
