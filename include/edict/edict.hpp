@@ -286,6 +286,12 @@ class Evaluator {
   Evaluator(Evaluator&&) noexcept;
   Evaluator& operator=(Evaluator&&) noexcept;
 
+  // `explain` (all three calls): what to explain in out.explanation and
+  // out.explanation_json; with Explain::None (the default) they are emptied.
+  // The first explaining call on a policy lowers it for tracing (once per
+  // policy, shared by its evaluators); a policy that cannot be traced gives
+  // Code::Internal.
+  //
   // One JSON object (one JSON Lines record without its newline).
   Status evaluate(std::string_view json, Decision& out, Explain explain = Explain::None);
   // A typed event; it must be made for this Evaluator's current policy.

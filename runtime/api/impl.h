@@ -71,9 +71,9 @@ struct EventImpl {
   size_t arena_bytes = 0;
   EventImpl(std::shared_ptr<const PolicyImpl> p, int k);
   void clear();
-  // Interns `text` for string column `column`, rebuilding the arena from the
-  // current values when it has grown large.
+  // Interns a string value into the row, counting arena bytes.
   uint32_t intern(std::string_view text);
+  // Re-interns the current string values into an emptied arena.
   void rebuild_arena();
   bool complete() const {
     for (size_t w = 0; w < set.size(); ++w)
