@@ -463,6 +463,26 @@ TEST_CASE("explanations: what each rule's conditions saw, as data and as edict e
   }
 }
 
+TEST_CASE("threads explaining at once share one tracer and agree", "[api][threads]") {
+  edict::Policy policy = compile_small();  // not yet traced: the threads race to trace it
+  const std::string both = ev_json(41, true, "CN");
+  std::vector<std::string> seen(4);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < seen.size(); ++t)
+    threads.emplace_back([&, t] {
+      edict::Evaluator ev(policy);
+      edict::Decision d;
+      for (int i = 0; i < 50; ++i)
+        if (ev.evaluate(both, d, edict::Explain::All).ok() && (i == 0 || seen[t] == d.explanation_json))
+          seen[t] = d.explanation_json;
+        else
+          seen[t] = "differs";
+    });
+  for (std::thread& t : threads) t.join();
+  const std::string expected = engine_explanation(both);
+  for (const std::string& s : seen) CHECK(s == expected);
+}
+
 TEST_CASE("a policy is replaced while threads evaluate; the old one is freed", "[api][threads]") {
   // Two versions that decide the same event differently.
   auto version = [](const char* effect) {
