@@ -3,17 +3,28 @@
 // JSON event, and what the C ABI adds per call. Prints figures; asserts only
 // that the C++ and C paths decide alike.
 //
+// The same run also times the engine without the API (linked statically):
+// the single-event JIT code on a decoded row, and the decoder alone, so the
+// API's own cost per call is the difference, measured under the same load.
+//
 //   bench_api POLICY [--iterations N]
 #include <edict/edict.h>
 #include <edict/edict.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "compiler/support/diagnostics.h"
+#include "runtime/batch.h"
+#include "runtime/decoder.h"
+#include "runtime/engine/engine.h"
 
 namespace {
 
@@ -25,18 +36,28 @@ double cpu_ns() {
   return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
 }
 
-// The fastest of 7 rounds of the mean CPU ns per call of `body` run `n`
-// times: on a shared machine other processes only ever add time (evicted
-// caches, a busy sibling hyperthread), so the minimum is the best estimate.
+// Mean CPU ns per call of `body` run `n` times.
 template <typename F>
-double ns_per_call(long n, F&& body) {
-  std::vector<double> rounds;
-  for (int r = 0; r < 7; ++r) {
-    double start = cpu_ns();
-    for (long i = 0; i < n; ++i) body(i);
-    rounds.push_back((cpu_ns() - start) / static_cast<double>(n));
+double one_round(long n, F& body) {
+  double start = cpu_ns();
+  for (long i = 0; i < n; ++i) body(i);
+  return (cpu_ns() - start) / static_cast<double>(n);
+}
+
+// The fastest of 7 rounds of each body, the bodies taking turns within each
+// round so that all see the same machine state: on a shared machine other
+// processes only ever add time (evicted caches, a busy sibling
+// hyperthread), so the minimum is the best estimate and differences
+// between bodies measured together are meaningful.
+template <typename... F>
+std::array<double, sizeof...(F)> ns_per_call(long n, F&&... bodies) {
+  std::array<double, sizeof...(F)> best;
+  best.fill(1e300);
+  for (int round = 0; round < 7; ++round) {
+    size_t i = 0;
+    ((best[i] = std::min(best[i], one_round(n, bodies)), ++i), ...);
   }
-  return *std::min_element(rounds.begin(), rounds.end());
+  return best;
 }
 
 const char* kRentalFields[][2] = {
@@ -67,6 +88,48 @@ std::string rental_json(const char* customer_hq) {
          ",\"chip_count\":64,\"hours\":100.5,\"training_ops\":1e24,\"entity_listed\":false,"
          "\"listed_ownership\":0}";
 }
+
+// The engine under the API, linked statically: the single-event code on
+// one decoded row, and the decoder.
+struct BareEngine {
+  edict::SourceManager sources;
+  std::unique_ptr<edict::engine::Policy> policy;
+  std::unique_ptr<edict::runtime::Decoder> decoder;
+  std::unique_ptr<edict::runtime::Batch> batch;
+  std::string padded;
+  std::string_view text;
+  std::vector<const void*> data;
+  std::vector<const uint8_t*> present;
+  EdictColumns columns;
+  edict::engine::Results results;
+  EdictResults view;
+  EdictEvalBatchFn fn = nullptr;
+
+  BareEngine(const char* path, const std::string& json) {
+    using namespace edict;
+    DiagnosticSink sink;
+    engine::CompileOptions options;
+    options.single_event_code = true;
+    policy = engine::Policy::compile({path}, sources, sink, options);
+    if (!policy || !(fn = policy->single_event_function())) {
+      std::fprintf(stderr, "bare engine: cannot compile %s\n", path);
+      std::exit(1);
+    }
+    decoder = std::make_unique<runtime::Decoder>(policy->schema());
+    batch = std::make_unique<runtime::Batch>(policy->schema(), policy->symbols(), 1);
+    padded = json + std::string(64, '\0');
+    text = std::string_view(padded.data(), json.size());
+    decode();
+    columns = engine::Policy::columns_of(*batch, data, present);
+    results.reserve(1, policy->module().rules.size());
+    view = results.view();
+  }
+  void evaluate() { fn(&columns, &view); }
+  void decode() {
+    batch->clear();
+    decoder->decode(text, padded.size(), 1, *batch);
+  }
+};
 
 }  // namespace
 
@@ -109,19 +172,7 @@ int main(int argc, char** argv) {
               policy.rule_count(), allowed_outcome.c_str(), std::string(decision.outcome).c_str(),
               decision.rules.size());
 
-  double typed_allow = ns_per_call(n, [&](long) { evaluator.evaluate(allowed, decision); });
-  double typed_deny = ns_per_call(n / 4, [&](long) { evaluator.evaluate(denied, decision); });
-  const edict::Field customer_hq = policy.field("rental", "customer_hq"),
-                     count = policy.field("rental", "chip_count");
-  double typed_build = ns_per_call(n, [&](long i) {
-    allowed.set_string(customer_hq, "FR");
-    allowed.set_int(count, 8 + (i & 7));
-    evaluator.evaluate(allowed, decision);
-  });
-
   std::string allow_json = rental_json("FR"), deny_json = rental_json("CN");
-  double json_allow = ns_per_call(n / 4, [&](long) { evaluator.evaluate(allow_json, decision); });
-  double json_deny = ns_per_call(n / 8, [&](long) { evaluator.evaluate(deny_json, decision); });
 
   // The C ABI on the same policy and event.
   edict_policy* cpolicy = nullptr;
@@ -156,29 +207,47 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "C ABI decides differently: %s\n", edict_last_error());
     return 1;
   }
-  // Interleaved with the C++ call, so that both see the same machine state.
-  double cpp_typed = 1e300, c_typed = 1e300;
-  for (int round = 0; round < 5; ++round) {
-    cpp_typed = std::min(cpp_typed, ns_per_call(n / 5, [&](long) { evaluator.evaluate(allowed, decision); }));
-    c_typed = std::min(c_typed,
-                       ns_per_call(n / 5, [&](long) { edict_eval_event(cevaluator, cevent, &cdecision); }));
-  }
-  double c_json = ns_per_call(
-      n / 4, [&](long) { edict_eval_json(cevaluator, allow_json.data(), allow_json.size(), &cdecision); });
 
-  std::printf("C++ API, typed event, allowed (no rule fires)       %8.1f ns/event  (target <= 20)\n",
-              typed_allow);
+  BareEngine bare(argv[1], allow_json);
+  const auto typed = ns_per_call(
+      n / 2, [&](long) { bare.evaluate(); }, [&](long) { evaluator.evaluate(allowed, decision); },
+      [&](long) { edict_eval_event(cevaluator, cevent, &cdecision); });
+  const double typed_deny = ns_per_call(n / 4, [&](long) { evaluator.evaluate(denied, decision); })[0];
+  const edict::Field customer_hq = policy.field("rental", "customer_hq"),
+                     count = policy.field("rental", "chip_count");
+  const double typed_build = ns_per_call(n / 2, [&](long i) {
+    allowed.set_string(customer_hq, "FR");
+    allowed.set_int(count, 8 + (i & 7));
+    evaluator.evaluate(allowed, decision);
+  })[0];
+  const auto json = ns_per_call(
+      n / 16,
+      [&](long) {
+        bare.decode();
+        bare.evaluate();
+      },
+      [&](long) { evaluator.evaluate(allow_json, decision); },
+      [&](long) { edict_eval_json(cevaluator, allow_json.data(), allow_json.size(), &cdecision); });
+  const double json_deny = ns_per_call(n / 16, [&](long) { evaluator.evaluate(deny_json, decision); })[0];
+
+  std::printf("Figures: CPU ns per call, fastest of 7 rounds; rows measured together take turns.\n");
+  std::printf("engine,  single-event code, allowed (no API)        %8.1f ns/event\n", typed[0]);
+  std::printf(
+      "C++ API, typed event, allowed (no rule fires)       %8.1f ns/event  (API +%.1f ns; target <= 20)\n",
+      typed[1], typed[1] - typed[0]);
+  std::printf(
+      "C ABI,   typed event, allowed                       %8.1f ns/event  (+%.1f ns over C++; target < "
+      "10)\n",
+      typed[2], typed[2] - typed[1]);
   std::printf("C++ API, typed event, denied (1 rule, message)      %8.1f ns/event\n", typed_deny);
   std::printf("C++ API, set 2 fields + evaluate, allowed           %8.1f ns/event\n", typed_build);
-  std::printf("C++ API, JSON event, allowed                        %8.1f ns/event  (target < 500)\n",
-              json_allow);
-  std::printf("C++ API, JSON event, denied                         %8.1f ns/event\n", json_deny);
+  std::printf("engine,  decode + single-event code (no API)        %8.1f ns/event\n", json[0]);
   std::printf(
-      "C ABI,   typed event, allowed                       %8.1f ns/event  (+%.1f ns over C++, target < "
-      "10)\n",
-      c_typed, c_typed - cpp_typed);
+      "C++ API, JSON event, allowed                        %8.1f ns/event  (API +%.1f ns; target < 500)\n",
+      json[1], json[1] - json[0]);
   std::printf("C ABI,   JSON event, allowed                        %8.1f ns/event  (+%.1f ns over C++)\n",
-              c_json, c_json - json_allow);
+              json[2], json[2] - json[1]);
+  std::printf("C++ API, JSON event, denied                         %8.1f ns/event\n", json_deny);
   edict_event_free(cevent);
   edict_evaluator_free(cevaluator);
   edict_policy_free(cpolicy);

@@ -2,14 +2,17 @@
 """Screens JSON Lines events with an Edict policy through libedict's C ABI,
 using only the standard library (ctypes). Prints, per input line:
     LINE <TAB> DECISION <TAB> FIRED,RULES
+and with --explain, after it, two spaces and the decision's explanation: the
+JSON of `edict explain --format json` for that event.
 
-    python3 screen.py POLICY.edict EVENTS.jsonl [--lib path/to/libedict.so]
+    python3 screen.py POLICY.edict EVENTS.jsonl [--lib path/to/libedict.so] [--explain]
 """
 import argparse
 import ctypes
 import sys
 
 OK = 0
+EXPLAIN_ALL = 2
 
 
 def load(path):
@@ -20,6 +23,7 @@ def load(path):
     lib.edict_policy_free.argtypes = [p]
     lib.edict_evaluator_new.argtypes = [p, ctypes.POINTER(p)]
     lib.edict_evaluator_free.argtypes = [p]
+    lib.edict_evaluator_set_explain.argtypes = [p, ctypes.c_int]
     lib.edict_eval_json.argtypes = [p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(p)]
     lib.edict_decision_outcome.argtypes = [p]
     lib.edict_decision_outcome.restype = ctypes.c_char_p
@@ -27,6 +31,8 @@ def load(path):
     lib.edict_decision_rule_count.restype = ctypes.c_size_t
     lib.edict_decision_rule_name.argtypes = [p, ctypes.c_size_t]
     lib.edict_decision_rule_name.restype = ctypes.c_char_p
+    lib.edict_decision_explanation_json.argtypes = [p]
+    lib.edict_decision_explanation_json.restype = ctypes.c_char_p
     return lib
 
 
@@ -35,6 +41,7 @@ def main():
     ap.add_argument("policy")
     ap.add_argument("events")
     ap.add_argument("--lib", default="libedict.so")
+    ap.add_argument("--explain", action="store_true", help="print each decision's explanation too")
     args = ap.parse_args()
     lib = load(args.lib)
 
@@ -46,6 +53,8 @@ def main():
     if lib.edict_evaluator_new(policy, ctypes.byref(evaluator)) != OK:
         sys.stderr.write(lib.edict_last_error().decode() + "\n")
         return 1
+    if args.explain:
+        lib.edict_evaluator_set_explain(evaluator, EXPLAIN_ALL)
     decision = ctypes.c_void_p()
     out = []
     with open(args.events, "rb") as events:
@@ -55,6 +64,9 @@ def main():
             rules = [lib.edict_decision_rule_name(decision, i).decode()
                      for i in range(lib.edict_decision_rule_count(decision))]
             out.append("%d\t%s\t%s\n" % (number, lib.edict_decision_outcome(decision).decode(), ",".join(rules)))
+            if args.explain:
+                # Valid until the evaluator's next evaluation: copied out now.
+                out.append("  %s\n" % lib.edict_decision_explanation_json(decision).decode())
     sys.stdout.write("".join(out))
     lib.edict_evaluator_free(evaluator)
     lib.edict_policy_free(policy)

@@ -51,6 +51,15 @@ typedef enum edict_status {
 
 typedef enum edict_engine { EDICT_ENGINE_JIT = 0, EDICT_ENGINE_INTERPRETER = 1 } edict_engine;
 
+/* What evaluations explain (edict_decision_explanation_json). Explaining
+ * re-runs the event's rules on a tracing interpreter: microseconds per
+ * event, for audits and debugging. EDICT_EXPLAIN_NONE costs nothing. */
+typedef enum edict_explain {
+  EDICT_EXPLAIN_NONE = 0,  /* the default */
+  EDICT_EXPLAIN_FIRED = 1, /* the rules that fired, and the one that faulted */
+  EDICT_EXPLAIN_ALL = 2    /* every rule, as `edict explain` shows them */
+} edict_explain;
+
 typedef struct edict_policy edict_policy;       /* immutable compiled policy; thread-safe */
 typedef struct edict_slot edict_slot;           /* the current policy of a host; thread-safe */
 typedef struct edict_evaluator edict_evaluator; /* per-thread evaluation state */
@@ -96,6 +105,8 @@ void edict_slot_free(edict_slot* slot);
 edict_status edict_evaluator_new(const edict_policy* policy, edict_evaluator** out);
 edict_status edict_evaluator_new_from_slot(const edict_slot* slot, edict_evaluator** out);
 void edict_evaluator_free(edict_evaluator* evaluator);
+/* Sets what the evaluator's next evaluations explain (until set again). */
+edict_status edict_evaluator_set_explain(edict_evaluator* evaluator, edict_explain explain);
 
 /* Evaluates one JSON object (one JSON Lines record). *out (may be NULL) gets
  * the decision, valid until the evaluator's next evaluation or its free.
@@ -134,6 +145,14 @@ const char* edict_decision_rule_name(const edict_decision* decision, size_t inde
 const char* edict_decision_rule_effect(const edict_decision* decision, size_t index);
 const char* edict_decision_rule_cite(const edict_decision* decision, size_t index);
 const char* edict_decision_rule_message(const edict_decision* decision, size_t index);
+/* The explanation of a decision made with edict_evaluator_set_explain on:
+ * one JSON object, as one line of `edict explain --format json` prints it
+ * (without the newline; "line" is 1): the decision, and per explained rule
+ * its status, message or error, and the value every sub-expression of its
+ * `when` and `unless` took. "" when the evaluator does not explain. Valid,
+ * like every string of the decision, until the evaluator's next evaluation
+ * or its free. */
+const char* edict_decision_explanation_json(const edict_decision* decision);
 
 #ifdef __cplusplus
 }

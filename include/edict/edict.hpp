@@ -13,7 +13,8 @@
 //   Event       a typed event built without JSON; per-thread like Evaluator.
 //   Decision    the answer for one event, reused across calls to avoid
 //               allocation. Its string_views point into the Policy that
-//               produced it, which the Decision keeps alive.
+//               produced it, which the Decision keeps alive. On request it
+//               also explains itself: the values each rule's conditions saw.
 //
 // Decisions are exactly those of `edict eval`: a rule that faults (or whose
 // message faults) makes the decision `error`, naming the rule.
@@ -22,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -197,6 +199,54 @@ struct FiredRule {
   std::string message;  // the rule's message for this event ("" when it has none)
 };
 
+// ---- explanations ------------------------------------------------------------
+
+// What an evaluation explains (Decision::explanation). Explaining re-runs the
+// event's rules on a tracing interpreter: microseconds per event, for audits
+// and debugging. Not explaining costs nothing.
+enum class Explain {
+  None,   // no explanation (the default)
+  Fired,  // the rules that fired, and the one that faulted
+  All,    // every rule of the policy, as `edict explain` shows them
+};
+
+// One expression of a rule's condition and the value it took on the event.
+struct ExplainedExpr {
+  enum class State {
+    Value,         // evaluated: `value` and `json` hold the value
+    NotEvaluated,  // skipped (short circuit, an untaken branch, after a fault)
+    Absent,        // an optional value that was absent
+    Present,       // an optional value that was present (its value not needed)
+  };
+  std::string expr;   // the expression as written, whitespace collapsed
+  uint32_t line = 0;  // 1-based line in the policy source; 0 when unknown
+  std::string note;   // e.g. "def advanced" for the body of a def
+  State state = State::NotEvaluated;
+  std::string value;  // for people: 64, "CN", true, 2024-06-01T00:00:00Z
+  std::string json;   // the value as a JSON literal
+  // Its sub-expressions; an expression already shown with its parts in the
+  // same condition is shown again without them.
+  std::vector<ExplainedExpr> children;
+};
+
+enum class RuleStatus {
+  Fired,
+  NotFired,
+  NotInEffect,    // the event's time is outside the rule's effective dates
+  NotApplicable,  // the rule is not on the event's kind
+  Error,          // the rule faulted: `error` says where and why
+};
+const char* rule_status_name(RuleStatus status);  // "fired", "not_fired", ... (static storage)
+
+struct RuleExplanation {
+  size_t rule = 0;  // index for Policy::rule()
+  std::string_view name, effect, cite;
+  RuleStatus status = RuleStatus::NotApplicable;
+  std::string message;                        // Fired: the rule's message ("" when it has none)
+  std::string error;                          // Error: the fault and its place in the source
+  std::optional<ExplainedExpr> when, unless;  // the conditions the rule has
+};
+
 struct Decision {
   // Ok: `outcome` is a declared outcome. Otherwise outcome is "error": the
   // event was not decoded (InvalidJson, WrongKind, InvalidEvent, InvalidUtf8)
@@ -210,6 +260,15 @@ struct Decision {
   std::string_view fault_rule;    // RuleFault: the rule that faulted
   std::vector<FiredRule> rules;   // fired rules, in rule order
   Policy policy;                  // the policy that decided (keeps the views valid)
+
+  // Filled only when the evaluation was asked to explain (Explain::Fired or
+  // All); empty otherwise. `explanation` lists rules in rule order (none
+  // when the event was not decoded or lacks a field); `explanation_json` is
+  // the same as one line of `edict explain --format json` (without the
+  // newline; "line" is 1), with only the explained rules. Both stay valid
+  // until the Decision is reused.
+  std::vector<RuleExplanation> explanation;
+  std::string explanation_json;
 };
 
 // ---- evaluating --------------------------------------------------------------
@@ -227,13 +286,20 @@ class Evaluator {
   Evaluator(Evaluator&&) noexcept;
   Evaluator& operator=(Evaluator&&) noexcept;
 
+  // `explain` (all three calls): what to explain in out.explanation and
+  // out.explanation_json; with Explain::None (the default) they are emptied.
+  // The first explaining call on a policy lowers it for tracing (once per
+  // policy, shared by its evaluators); a policy that cannot be traced gives
+  // Code::Internal.
+  //
   // One JSON object (one JSON Lines record without its newline).
-  Status evaluate(std::string_view json, Decision& out);
+  Status evaluate(std::string_view json, Decision& out, Explain explain = Explain::None);
   // A typed event; it must be made for this Evaluator's current policy.
-  Status evaluate(const Event& event, Decision& out);
+  Status evaluate(const Event& event, Decision& out, Explain explain = Explain::None);
   // Many JSON records; out[i] is the decision for lines[i] (each with its own
   // status). Returns the first non-ok decision status, or ok.
-  Status evaluate_batch(const std::vector<std::string_view>& lines, std::vector<Decision>& out);
+  Status evaluate_batch(const std::vector<std::string_view>& lines, std::vector<Decision>& out,
+                        Explain explain = Explain::None);
 
   // The policy evaluations use now (refreshed from the slot, if following one).
   const Policy& policy();

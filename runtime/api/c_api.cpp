@@ -45,19 +45,24 @@ edict_status fail(edict_status status, std::string message) {
 }
 
 edict_status report(const edict::Status& s) {
-  if (s.ok()) return EDICT_OK;
+  if (s.ok()) [[likely]]
+    return EDICT_OK;
   return fail(static_cast<edict_status>(s.code), s.message);
+}
+
+// Why a handle is not valid; out of line, off the evaluation path.
+[[gnu::noinline, gnu::cold]] edict_status bad_handle(bool null, uint32_t tag, const char* what) {
+  if (null) return fail(EDICT_NULL_ARGUMENT, std::string(what) + " is NULL");
+  return fail(EDICT_INVALID_HANDLE, std::string(what) + (tag == kFreedTag ? " was already freed"
+                                                                          : " is not a handle of this type"));
 }
 
 // Validates a handle: non-null and carrying `tag`.
 template <typename H>
-edict_status check(const H* h, Tag tag, const char* what) {
-  if (!h) return fail(EDICT_NULL_ARGUMENT, std::string(what) + " is NULL");
-  if (h->tag != tag)
-    return fail(
-        EDICT_INVALID_HANDLE,
-        std::string(what) + (h->tag == kFreedTag ? " was already freed" : " is not a handle of this type"));
-  return EDICT_OK;
+inline edict_status check(const H* h, Tag tag, const char* what) {
+  if (h && h->tag == tag) [[likely]]
+    return EDICT_OK;
+  return bad_handle(!h, h ? h->tag : 0, what);
 }
 
 // Freed shells kept by debug handles stay reachable from here (so leak
@@ -130,6 +135,7 @@ struct edict_evaluator {
   uint32_t tag = kEvaluatorTag;
   edict::Evaluator evaluator;
   edict_decision decision;
+  edict::Explain explain = edict::Explain::None;
   explicit edict_evaluator(edict::Evaluator e) : evaluator(std::move(e)) {}
   void destroy_contents() {
     evaluator = edict::Evaluator(edict::Policy{});
@@ -279,13 +285,23 @@ void edict_evaluator_free(edict_evaluator* evaluator) {
   release(evaluator, kEvaluatorTag);
 }
 
+edict_status edict_evaluator_set_explain(edict_evaluator* evaluator, edict_explain explain) {
+  if (edict_status s = check(evaluator, kEvaluatorTag, "evaluator")) return s;
+  if (explain != EDICT_EXPLAIN_NONE && explain != EDICT_EXPLAIN_FIRED && explain != EDICT_EXPLAIN_ALL)
+    return fail(EDICT_INVALID_ARGUMENT, "unknown explain mode " + std::to_string(static_cast<int>(explain)));
+  evaluator->explain = explain == EDICT_EXPLAIN_ALL     ? edict::Explain::All
+                       : explain == EDICT_EXPLAIN_FIRED ? edict::Explain::Fired
+                                                        : edict::Explain::None;
+  return EDICT_OK;
+}
+
 edict_status edict_eval_json(edict_evaluator* evaluator, const char* json, size_t length,
                              const edict_decision** out) {
   if (out) *out = nullptr;
   if (edict_status s = check(evaluator, kEvaluatorTag, "evaluator")) return s;
   if (!json) return fail(EDICT_NULL_ARGUMENT, "json is NULL");
-  edict::Status status =
-      evaluator->evaluator.evaluate(std::string_view(json, length), evaluator->decision.decision);
+  edict::Status status = evaluator->evaluator.evaluate(std::string_view(json, length),
+                                                       evaluator->decision.decision, evaluator->explain);
   if (out) *out = &evaluator->decision;
   return report(status);
 }
@@ -381,7 +397,8 @@ edict_status edict_eval_event(edict_evaluator* evaluator, const edict_event* eve
   if (out) *out = nullptr;
   if (edict_status s = check(evaluator, kEvaluatorTag, "evaluator")) return s;
   if (edict_status s = check(event, kEventTag, "event")) return s;
-  edict::Status status = evaluator->evaluator.evaluate(event->event, evaluator->decision.decision);
+  edict::Status status =
+      evaluator->evaluator.evaluate(event->event, evaluator->decision.decision, evaluator->explain);
   if (out) *out = &evaluator->decision;
   return report(status);
 }
@@ -440,6 +457,10 @@ const char* edict_decision_rule_cite(const edict_decision* d, size_t index) {
 const char* edict_decision_rule_message(const edict_decision* d, size_t index) {
   const edict::FiredRule* r = rule_at(d, index);
   return r ? r->message.c_str() : "";
+}
+
+const char* edict_decision_explanation_json(const edict_decision* d) {
+  return d ? d->decision.explanation_json.c_str() : "";
 }
 
 }  // extern "C"

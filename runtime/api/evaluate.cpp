@@ -22,23 +22,62 @@ using detail::PolicyImpl;
 
 namespace detail {
 
+// A typed event is line 1 of its own input, as one JSON event is.
 Row::Row(const PolicyImpl& policy) : batch(policy.engine->schema(), policy.engine->symbols(), 1) {
-  batch.begin_row(0);
+  batch.begin_row(1);
   columns = engine::Policy::columns_of(batch, data, present);
 }
 
 EventImpl::EventImpl(std::shared_ptr<const PolicyImpl> p, int k)
-    : policy(std::move(p)), kind(k), row(*policy) {
+    : policy(std::move(p)), kind(k), row(*policy), required(&policy->required[static_cast<size_t>(k)]) {
   row.batch.set_kind(0, static_cast<uint8_t>(k));
-  set.assign(policy->required[static_cast<size_t>(k)].size(), 0);
+  set.assign(required->size(), 0);
 }
 
 void EventImpl::clear() {
   row.batch.clear();
-  row.batch.begin_row(0);
+  row.batch.begin_row(1);
   row.batch.set_kind(0, static_cast<uint8_t>(kind));
   std::fill(set.begin(), set.end(), 0);
   id.clear();
+  arena_bytes = 0;
+}
+
+uint32_t EventImpl::intern(std::string_view text) {
+  const uint32_t symbol = row.batch.intern(text);
+  if (symbol >= row.batch.symbols().size()) arena_bytes += text.size();  // not a policy constant
+  return symbol;
+}
+
+void EventImpl::rebuild_arena() {
+  runtime::Batch& batch = row.batch;
+  const runtime::KindSpec& spec = policy->engine->schema().kinds[static_cast<size_t>(kind)];
+  struct Kept {
+    runtime::Column* column;
+    uint8_t present;
+    bool string;
+    std::string text;
+  };
+  std::vector<Kept> kept;
+  for (size_t f = 0; f < spec.fields.size(); ++f) {
+    const runtime::FieldSpec& field = spec.fields[f];
+    if (field.computed) continue;
+    runtime::Column& col = batch.column(static_cast<size_t>(field.column));
+    Kept k{&col, col.present.empty() ? uint8_t{1} : col.present[0], false, {}};
+    if (field.type == runtime::ColumnType::String && field.read && (set[f / 64] >> (f % 64) & 1)) {
+      k.string = true;
+      k.text = batch.string(col.data<uint32_t>()[0]);
+    }
+    kept.push_back(std::move(k));
+  }
+  batch.clear();
+  batch.begin_row(1);  // resets every presence flag: restored below
+  batch.set_kind(0, static_cast<uint8_t>(kind));
+  arena_bytes = 0;
+  for (Kept& k : kept) {
+    if (!k.column->present.empty()) k.column->present[0] = k.present;
+    if (k.string) k.column->data<uint32_t>()[0] = intern(k.text);
+  }
 }
 
 }  // namespace detail
@@ -69,11 +108,28 @@ void set_error(Decision& out, Code code, std::string_view reason, std::string me
   out.fault_rule = {};
 }
 
+// The decision when no rule fired or faulted on `row`, as on most events:
+// a few stores, no lookups. False (nothing written) otherwise.
+inline bool decide_quiet(const PolicyImpl& p, uint32_t row, const engine::Results& results, Decision& out) {
+  const uint8_t decision = results.decision[row];
+  if (decision == EDICT_DECISION_ERROR) return false;
+  const uint64_t* words = &results.fired[size_t{row} * results.fired_words];
+  for (uint32_t w = 0; w < results.fired_words; ++w)
+    if (words[w] != 0) return false;
+  if (!out.rules.empty()) out.rules.clear();
+  out.status.code = Code::Ok;
+  if (!out.status.message.empty()) out.status.message.clear();
+  out.outcome = p.outcomes[decision];
+  out.outcome_index = decision;
+  out.error_reason = {};
+  out.fault_rule = {};
+  return true;
+}
+
 // The decision for `row` of an evaluated batch (kind and id already set).
-void decide(const PolicyImpl& p, const EdictColumns& columns, uint32_t row, const engine::Results& results,
-            Decision& out) {
-  const engine::Policy& policy = *p.engine;
-  const ir::Module& m = policy.module();
+// Allocates nothing in the steady state unless a fired rule has a message.
+void decide_loud(const PolicyImpl& p, const EdictColumns& columns, uint32_t row,
+                 const engine::Results& results, Decision& out) {
   const uint8_t decision = results.decision[row];
   bool faulted = decision == EDICT_DECISION_ERROR;
   uint32_t fault_rule = results.fault_rule[row], fault_site = results.fault_site[row];
@@ -83,30 +139,31 @@ void decide(const PolicyImpl& p, const EdictColumns& columns, uint32_t row, cons
   for (uint32_t w = 0; w < results.fired_words; ++w) {
     for (uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {
       const size_t r = size_t{w} * 64 + static_cast<size_t>(std::countr_zero(bits));
-      if (r >= m.rules.size()) break;
+      if (r >= p.rules.size()) break;
       if (fired == out.rules.size()) out.rules.emplace_back();
       FiredRule& fr = out.rules[fired++];
-      const ir::Rule& rule = m.rules[r];
-      fr.name = rule.name;
-      fr.effect = m.outcomes[static_cast<size_t>(rule.effect)];
-      fr.cite = rule.cite;
-      fr.policy = rule.policy >= 0 ? std::string_view(m.policies[static_cast<size_t>(rule.policy)].title)
-                                   : std::string_view();
-      interp::MessageResult msg = policy.interpreter().message(static_cast<int>(r), columns, row);
+      const detail::RuleNames& names = p.rules[r];
+      fr.name = names.name;
+      fr.effect = names.effect;
+      fr.cite = names.cite;
+      fr.policy = names.policy;
+      fr.message.clear();
+      if (!names.has_message) continue;
+      interp::MessageResult msg = p.engine->interpreter().message(static_cast<int>(r), columns, row);
       if (!msg.ok() && !faulted) {
         faulted = true;
         fault_rule = static_cast<uint32_t>(r);
         fault_site = msg.fault_site;
         fault_reason = msg.reason;
       }
-      fr.message = std::move(msg.text);
+      fr.message.assign(msg.text);  // keeps fr.message's buffer for the next event
     }
   }
-  out.rules.resize(fired);
-  if (!faulted) {
+  if (fired != out.rules.size()) out.rules.resize(fired);
+  if (!faulted) [[likely]] {
     out.status.code = Code::Ok;
-    out.status.message.clear();
-    out.outcome = policy.outcome_name(decision);
+    if (!out.status.message.empty()) out.status.message.clear();
+    out.outcome = p.outcomes[decision];
     out.outcome_index = decision;
     out.error_reason = {};
     out.fault_rule = {};
@@ -114,11 +171,12 @@ void decide(const PolicyImpl& p, const EdictColumns& columns, uint32_t row, cons
   }
   // As in the record writer: the engines report the site; the reason comes
   // from re-running that rule in the reference interpreter.
+  const engine::Policy& policy = *p.engine;
   if (fault_reason == ir::FaultReason::None)
     fault_reason = policy.interpreter().eval_rule(static_cast<int>(fault_rule), columns, row).reason;
   set_error(out, Code::RuleFault, ir::fault_reason_name(fault_reason),
             engine::fault_message(policy, fault_rule, fault_site, fault_reason));
-  out.fault_rule = m.rules[fault_rule].name;
+  out.fault_rule = p.rules[fault_rule].name;
 }
 
 // Decides a decoded or failed row of `batch`.
@@ -134,7 +192,83 @@ void decide_row(const PolicyImpl& p, const runtime::Batch& batch, const EdictCol
     return;
   }
   out.kind = p.kinds[batch.kind(row)];
-  decide(p, columns, row, results, out);
+  if (!decide_quiet(p, row, results, out)) decide_loud(p, columns, row, results, out);
+}
+
+// ---- explanations ----
+
+ExplainedExpr to_public(const engine::TraceNode& n) {
+  ExplainedExpr e;
+  e.expr = n.source;
+  e.line = n.line;
+  e.note = n.note;
+  e.state = static_cast<ExplainedExpr::State>(n.state);
+  if (n.state == engine::TraceNode::State::Value) {
+    e.value = n.text;
+    e.json = n.json;
+  }
+  e.children.reserve(n.children.size());
+  for (const engine::TraceNode& c : n.children) e.children.push_back(to_public(c));
+  return e;
+}
+
+static_assert(static_cast<int>(ExplainedExpr::State::Present) ==
+              static_cast<int>(engine::TraceNode::State::Present));
+static_assert(static_cast<int>(RuleStatus::Error) == static_cast<int>(engine::RuleTrace::Status::Error));
+
+// Explains `out` (already decided) for row `row` of `batch`: traced when the
+// row was evaluated into `results`, else (not decoded, a field missing)
+// only the decision and why it is `error`.
+Status explain(const PolicyImpl& p, const runtime::Batch& batch, const engine::Results& results, uint32_t row,
+               bool evaluated, Explain mode, Decision& out) {
+  out.explanation.clear();
+  out.explanation_json.clear();
+  std::string error;
+  const engine::Tracer* tracer = p.tracer(&error);
+  if (!tracer) return {Code::Internal, error};
+  engine::EventExplanation e;
+  if (evaluated) {
+    e = engine::explain_row(*tracer, batch, results, row);
+  } else {
+    e.line = batch.line(row);
+    e.decision = "error";
+    e.error_reason = out.error_reason;
+    e.error = out.status.message;
+  }
+  if (batch.kind(row) != runtime::kErrorRow) {
+    // Decoded (not a line `edict explain` could not read): typed events keep
+    // their id outside the batch, and a missing field is found only here.
+    e.id = out.id;
+    e.kind = out.kind;
+  }
+  if (mode == Explain::Fired)
+    std::erase_if(e.rules, [](const engine::RuleTrace& t) {
+      return t.status != engine::RuleTrace::Status::Fired && t.status != engine::RuleTrace::Status::Error;
+    });
+  engine::append_explanation_json(out.explanation_json, *tracer, e);
+  out.explanation.reserve(e.rules.size());
+  for (const engine::RuleTrace& t : e.rules) {
+    RuleExplanation& r = out.explanation.emplace_back();
+    const detail::RuleNames& names = p.rules[static_cast<size_t>(t.rule)];
+    r.rule = static_cast<size_t>(t.rule);
+    r.name = names.name;
+    r.effect = names.effect;
+    r.cite = names.cite;
+    r.status = static_cast<RuleStatus>(t.status);
+    r.message = t.message;
+    r.error = t.error;
+    if (t.when) r.when = to_public(*t.when);
+    if (t.unless) r.unless = to_public(*t.unless);
+  }
+  return {};
+}
+
+// Drops the explanation a reused Decision may still hold.
+inline void forget_explanation(Decision& out) {
+  if (!out.explanation_json.empty()) [[unlikely]] {
+    out.explanation.clear();
+    out.explanation_json.clear();
+  }
 }
 
 template <typename F>
@@ -173,6 +307,10 @@ void Event::clear() {
 }
 
 namespace {
+
+// Past this many bytes of strings set since, an Event rebuilds its string
+// arena from its current values.
+constexpr size_t kArenaLimit = 64 * 1024;
 
 // Checks a field handle against the event; on success *spec is its schema.
 Status check_field(const EventImpl* e, const Field& field, const runtime::FieldSpec** spec) {
@@ -265,7 +403,8 @@ Status Event::set_string(const Field& field, std::string_view value) {
     switch (f->type) {
       case runtime::ColumnType::String:
         if (f->name == "id") e->id.assign(value);
-        store<uint32_t>(e, field, *f, f->read ? e->row.batch.intern(value) : 0);
+        store<uint32_t>(e, field, *f, f->read ? e->intern(value) : 0);
+        if (e->arena_bytes > kArenaLimit) e->rebuild_arena();
         return {};
       case runtime::ColumnType::Country: {
         auto index = country_index(value);
@@ -374,10 +513,21 @@ struct EvaluatorImpl {
   Policy policy;
   std::unique_ptr<Scratch> scratch;
 
+  const PolicyImpl* bound = nullptr;  // `policy`'s, while `scratch` is made for it
+
   void bind(Policy p) {
     policy = std::move(p);
     scratch.reset();
-    if (policy.valid()) scratch = std::make_unique<Scratch>(*Access::impl(policy));
+    bound = nullptr;
+    if (policy.valid()) {
+      scratch = std::make_unique<Scratch>(*Access::impl(policy));
+      bound = Access::impl(policy).get();
+    }
+  }
+  // Whether evaluations may run on `p` without refresh(): it is the bound
+  // policy and a followed slot has not changed since.
+  bool current(const PolicyImpl* p) const {
+    return p == bound && (!slot || slot->version.load(std::memory_order_acquire) == version);
   }
   // Picks up a replacement published in the slot since the last call.
   void refresh() {
@@ -439,7 +589,19 @@ Status no_policy() {
 }
 }  // namespace
 
-Status Evaluator::evaluate(std::string_view json, Decision& out) {
+namespace {
+
+// A call that failed before deciding: the decision says why.
+Status failed(Status status, Decision& out) {
+  out.rules.clear();
+  forget_explanation(out);
+  set_error(out, status.code, code_name(status.code), status.message);
+  return status;
+}
+
+}  // namespace
+
+Status Evaluator::evaluate(std::string_view json, Decision& out, Explain explain) {
   detail::EvaluatorImpl& self = *impl_;
   Status status = guarded([&]() -> Status {
     self.refresh();
@@ -449,63 +611,123 @@ Status Evaluator::evaluate(std::string_view json, Decision& out) {
     runtime::Batch& batch = s.single.batch;
     batch.clear();
     self.decode(json, batch, 1);
-    if (batch.kind(0) != runtime::kErrorRow) {
-      EdictResults results = s.one.view();
-      p.engine->evaluate_one(s.single.columns, results);
+    const bool decoded = batch.kind(0) != runtime::kErrorRow;
+    if (decoded) {
+      if (p.single_event)
+        p.single_event(&s.single.columns, &s.one_view);
+      else
+        p.engine->evaluate_one(s.single.columns, s.one_view);
     }
     self.stamp(out);
     decide_row(p, batch, s.single.columns, 0, s.one, out);
-    return {};
+    if (explain == Explain::None) [[likely]] {
+      forget_explanation(out);
+      return {};
+    }
+    return edict::explain(p, batch, s.one, 0, decoded, explain, out);
   });
-  if (!status.ok()) {
-    out.rules.clear();
-    set_error(out, status.code, code_name(status.code), status.message);
-    return status;
-  }
-  return out.status;
+  if (!status.ok()) [[unlikely]]
+    return failed(std::move(status), out);
+  return out.status.ok() ? Status{} : out.status;
 }
 
-Status Evaluator::evaluate(const Event& event, Decision& out) {
-  detail::EvaluatorImpl& self = *impl_;
-  Status status = guarded([&]() -> Status {
-    self.refresh();
-    if (!self.scratch) return no_policy();
-    const EventImpl* e = Access::impl(event);
-    if (!e) return {Code::InvalidArgument, "the event is empty"};
-    const std::shared_ptr<const PolicyImpl>& p = Access::impl(self.policy);
-    if (e->policy != p)
-      return {Code::PolicyMismatch, "the event was made for another policy than the evaluator's"};
-    self.stamp(out);
-    out.id = e->id;
-    out.kind = p->kinds[static_cast<size_t>(e->kind)];
-    const std::vector<uint64_t>& required = p->required[static_cast<size_t>(e->kind)];
-    for (size_t w = 0; w < required.size(); ++w) {
-      if (uint64_t missing = required[w] & ~e->set[w]) {
-        const auto& fields = p->engine->schema().kinds[static_cast<size_t>(e->kind)].fields;
-        out.rules.clear();
-        set_error(
-            out, Code::InvalidEvent, runtime::error_reason_name(runtime::ErrorReason::MissingField),
-            "missing field `" + fields[w * 64 + static_cast<size_t>(std::countr_zero(missing))].name + "`");
-        return {};
-      }
-    }
-    detail::Scratch& s = *self.scratch;
-    if (p->single_event)
-      p->single_event(&e->row.columns, &s.one_view);
-    else
-      p->engine->evaluate_one(e->row.columns, s.one_view);
-    decide(*p, e->row.columns, 0, s.one, out);
-    return {};
-  });
-  if (!status.ok()) {
-    out.rules.clear();
-    set_error(out, status.code, code_name(status.code), status.message);
-    return status;
+namespace {
+
+// Every typed evaluation the short path does not take.
+[[gnu::noinline]] Status evaluate_general(detail::EvaluatorImpl& self, const EventImpl* e, Decision& out,
+                                          Explain explain);
+
+// The rest of a short-path typed evaluation when a rule fired or the id
+// needs more room: out of line, so that the short path stays short.
+[[gnu::noinline]] Status finish_typed(const PolicyImpl& p, const EventImpl& e, const detail::Scratch& s,
+                                      Decision& out) {
+  try {
+    out.id.assign(e.id);
+    if (!decide_quiet(p, 0, s.one, out)) decide_loud(p, e.row.columns, 0, s.one, out);
+  } catch (const std::bad_alloc&) {
+    return failed({Code::OutOfMemory, "out of memory"}, out);
+  } catch (const std::exception& x) {
+    return failed({Code::Internal, std::string("internal error: ") + x.what()}, out);
   }
   return out.status.ok() ? Status{} : out.status;
 }
 
-Status Evaluator::evaluate_batch(const std::vector<std::string_view>& lines, std::vector<Decision>& out) {
+}  // namespace
+
+Status Evaluator::evaluate(const Event& event, Decision& out, Explain explain) {
+  detail::EvaluatorImpl& self = *impl_;
+  const EventImpl* e = Access::impl(event);
+  // The common case first, short: a complete event of the current policy,
+  // no explanation, no rule fired. Everything else takes the general path.
+  if (explain == Explain::None && e && self.current(e->policy.get()) && e->complete()) [[likely]] {
+    const PolicyImpl& p = *e->policy;
+    detail::Scratch& s = *self.scratch;
+    if (p.single_event)
+      p.single_event(&e->row.columns, &s.one_view);
+    else
+      p.engine->evaluate_one(e->row.columns, s.one_view);
+    self.stamp(out);
+    out.kind = p.kinds[static_cast<size_t>(e->kind)];
+    forget_explanation(out);
+    if (e->id.size() > out.id.capacity() || !decide_quiet(p, 0, s.one, out)) [[unlikely]]
+      return finish_typed(p, *e, s, out);
+    out.id.assign(e->id);  // within its capacity: no allocation, cannot throw
+    return {};
+  }
+  return evaluate_general(self, e, out, explain);
+}
+
+namespace {
+
+Status evaluate_general(detail::EvaluatorImpl& self, const EventImpl* e, Decision& out, Explain explain) {
+  Status status = guarded([&]() -> Status {
+    self.refresh();
+    if (!self.scratch) [[unlikely]]
+      return no_policy();
+    if (!e) [[unlikely]]
+      return {Code::InvalidArgument, "the event is empty"};
+    const PolicyImpl& p = *e->policy;
+    if (&p != self.bound) [[unlikely]]
+      return {Code::PolicyMismatch, "the event was made for another policy than the evaluator's"};
+    self.stamp(out);
+    out.id.assign(e->id);
+    out.kind = p.kinds[static_cast<size_t>(e->kind)];
+    const bool complete = e->complete();
+    if (!complete) {
+      const std::vector<uint64_t>& required = *e->required;
+      for (size_t w = 0; w < required.size(); ++w) {
+        if (uint64_t missing = required[w] & ~e->set[w]) {
+          const auto& fields = p.engine->schema().kinds[static_cast<size_t>(e->kind)].fields;
+          out.rules.clear();
+          set_error(
+              out, Code::InvalidEvent, runtime::error_reason_name(runtime::ErrorReason::MissingField),
+              "missing field `" + fields[w * 64 + static_cast<size_t>(std::countr_zero(missing))].name + "`");
+          break;
+        }
+      }
+    } else {
+      detail::Scratch& s = *self.scratch;
+      if (p.single_event)
+        p.single_event(&e->row.columns, &s.one_view);
+      else
+        p.engine->evaluate_one(e->row.columns, s.one_view);
+      if (!decide_quiet(p, 0, s.one, out)) decide_loud(p, e->row.columns, 0, s.one, out);
+    }
+    if (explain == Explain::None) [[likely]] {
+      forget_explanation(out);
+      return {};
+    }
+    return edict::explain(p, e->row.batch, self.scratch->one, 0, complete, explain, out);
+  });
+  if (!status.ok()) [[unlikely]]
+    return failed(std::move(status), out);
+  return out.status.ok() ? Status{} : out.status;
+}
+
+}  // namespace
+
+Status Evaluator::evaluate_batch(const std::vector<std::string_view>& lines, std::vector<Decision>& out,
+                                 Explain explain) {
   detail::EvaluatorImpl& self = *impl_;
   return guarded([&]() -> Status {
     self.refresh();
@@ -528,13 +750,25 @@ Status Evaluator::evaluate_batch(const std::vector<std::string_view>& lines, std
       p.engine->evaluate(columns, results);
       for (size_t i = begin; i < end; ++i) {
         Decision& d = out[i];
+        const auto row = static_cast<uint32_t>(i - begin);
         self.stamp(d);
-        decide_row(p, *s.many, columns, static_cast<uint32_t>(i - begin), s.many_results, d);
+        decide_row(p, *s.many, columns, row, s.many_results, d);
+        if (explain == Explain::None) {
+          forget_explanation(d);
+        } else if (Status x = edict::explain(p, *s.many, s.many_results, row,
+                                             s.many->kind(row) != runtime::kErrorRow, explain, d);
+                   !x.ok()) {
+          return x;
+        }
         if (first.ok() && !d.status.ok()) first = d.status;
       }
     }
     return first;
   });
+}
+
+const char* rule_status_name(RuleStatus status) {
+  return engine::status_name(static_cast<engine::RuleTrace::Status>(status));
 }
 
 }  // namespace edict

@@ -11,8 +11,15 @@
 #include "edict/edict.hpp"
 #include "runtime/batch.h"
 #include "runtime/engine/engine.h"
+#include "runtime/engine/trace.h"
 
 namespace edict::detail {
+
+// What a Decision says about one rule, viewing the module's strings.
+struct RuleNames {
+  std::string_view name, effect, cite, policy;
+  bool has_message = false;  // on some event kind
+};
 
 struct PolicyImpl {
   SourceManager sources;  // spans in the module point here: declared first, destroyed last
@@ -20,10 +27,21 @@ struct PolicyImpl {
   EdictEvalBatchFn single_event = nullptr;  // engine->single_event_function(), called directly
   Engine engine_kind = Engine::Jit;
   std::vector<std::string> kinds;
-  std::vector<std::string> no_title;  // "" for rules without a policy title
   // Per kind: one bit per field that must be set before evaluation.
   std::vector<std::vector<uint64_t>> required;
-  size_t rule_count() const { return engine->module().rules.size(); }
+  // Decisions read these instead of the module: no lookups per event.
+  std::vector<RuleNames> rules;
+  std::vector<std::string_view> outcomes;  // by decision value
+  size_t rule_count() const { return rules.size(); }
+
+  // The tracer explanations use, made at the first request (it lowers the
+  // policy again); null with *error set when the policy cannot be traced.
+  const engine::Tracer* tracer(std::string* error) const;
+
+ private:
+  mutable std::once_flag tracer_once_;
+  mutable std::unique_ptr<engine::Tracer> tracer_;
+  mutable std::string tracer_error_;
 };
 
 struct SlotState {
@@ -45,10 +63,23 @@ struct EventImpl {
   std::shared_ptr<const PolicyImpl> policy;
   int kind = -1;
   Row row;
-  std::vector<uint64_t> set;  // one bit per field of the kind
+  std::vector<uint64_t> set;              // one bit per field of the kind
+  const std::vector<uint64_t>* required;  // the policy's mask for the kind
   std::string id;
+  // Bytes of strings set since the row's string arena was last rebuilt: an
+  // event reused with ever new strings must not grow without bound.
+  size_t arena_bytes = 0;
   EventImpl(std::shared_ptr<const PolicyImpl> p, int k);
   void clear();
+  // Interns a string value into the row, counting arena bytes.
+  uint32_t intern(std::string_view text);
+  // Re-interns the current string values into an emptied arena.
+  void rebuild_arena();
+  bool complete() const {
+    for (size_t w = 0; w < set.size(); ++w)
+      if ((*required)[w] & ~set[w]) return false;
+    return true;
+  }
 };
 
 // Friend of the handles: the implementation's only way into them.

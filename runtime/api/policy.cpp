@@ -67,6 +67,16 @@ Compiled compile(const std::vector<std::string>& roots, const CompileOptions& op
     }
     impl->engine_kind = options.engine;
     impl->single_event = impl->engine->single_event_function();
+    const ir::Module& m = impl->engine->module();
+    for (const std::string& o : m.outcomes) impl->outcomes.emplace_back(o);
+    for (const ir::Rule& r : m.rules) {
+      detail::RuleNames& n = impl->rules.emplace_back();
+      n.name = r.name;
+      n.effect = m.outcomes[static_cast<size_t>(r.effect)];
+      n.cite = r.cite;
+      if (r.policy >= 0) n.policy = m.policies[static_cast<size_t>(r.policy)].title;
+      for (const ir::RuleBody& b : r.bodies) n.has_message = n.has_message || b.message != ir::kNoFunc;
+    }
     const runtime::Schema& schema = impl->engine->schema();
     for (const runtime::KindSpec& k : schema.kinds) {
       impl->kinds.push_back(k.name);
@@ -140,11 +150,8 @@ size_t Policy::rule_count() const {
 }
 
 RuleInfo Policy::rule(size_t index) const {
-  const ir::Module& m = impl_->engine->module();
-  const ir::Rule& r = m.rules[index];
-  RuleInfo info{r.name, m.outcomes[static_cast<size_t>(r.effect)], r.cite, {}};
-  if (r.policy >= 0) info.policy = m.policies[static_cast<size_t>(r.policy)].title;
-  return info;
+  const detail::RuleNames& r = impl_->rules[index];
+  return {r.name, r.effect, r.cite, r.policy};
 }
 
 std::vector<std::string> Policy::kinds() const {
@@ -167,6 +174,20 @@ Field Policy::field(std::string_view kind, std::string_view name) const {
   f.optional = fs.optional;
   return f;
 }
+
+namespace detail {
+
+const engine::Tracer* PolicyImpl::tracer(std::string* error) const {
+  std::call_once(tracer_once_, [this] {
+    std::string why;
+    tracer_ = engine::Tracer::create(*engine, &why);
+    if (!tracer_) tracer_error_ = "this policy cannot be explained: " + why;
+  });
+  if (!tracer_) *error = tracer_error_;
+  return tracer_.get();
+}
+
+}  // namespace detail
 
 // ---- PolicySlot ------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 """The embedding examples against the installed package: installs the build
 into a prefix, builds examples/ (C++ and C) with find_package(Edict), runs
 them and the ctypes example on a generated corpus with malformed lines, and
-checks every line's decision and fired rules against `edict eval`.
+checks every line's decision and fired rules against `edict eval`, and the
+ctypes example's explanations against `edict explain --format json`.
 
     run_embed_tests.py --build BUILD_DIR --source SOURCE_DIR --edict EDICT
 """
@@ -101,6 +102,32 @@ def main():
             if typed != ("deny", ["hq_d5"]):
                 failed = True
                 print("C++ typed event: expected deny by hq_d5, got %s" % (typed,))
+
+    # Explanations through the C ABI equal `edict explain`'s, on the lines it
+    # reads one per line (objects; malformed or incomplete events included).
+    explain_events = os.path.join(work, "explain-events.jsonl")
+    with open(events, "rb") as f, open(explain_events, "wb") as out:
+        kept = [l for l in f if l.strip(b" \t\r\n").startswith(b"{") and l.strip(b" \t\r\n").endswith(b"}")][:400]
+        out.writelines(kept)
+    r = subprocess.run([args.edict, "explain", "--format", "json", policy, explain_events],
+                       capture_output=True, text=True)
+    assert r.returncode in (0, 3), (r.returncode, r.stderr)
+    expected = [json.loads(l) for l in r.stdout.splitlines()]
+    text = run([sys.executable, os.path.join(args.source, "examples", "python", "screen.py"), policy,
+                explain_events, "--lib", libs[0], "--explain"], quiet=True)
+    got = [json.loads(l[2:]) for l in text.splitlines() if l.startswith("  ")]
+    for e in expected + got:
+        e.pop("line")  # the file's line there, 1 (the event alone) through the API
+    assert len(expected) == len(kept) and any(e["decision"] == "error" for e in expected), len(expected)
+    diffs = [i for i in range(len(expected)) if i >= len(got) or got[i] != expected[i]]
+    if diffs or len(got) != len(expected):
+        failed = True
+        i = diffs[0] if diffs else len(expected)
+        print("Python ctypes explanations differ from edict explain on %d of %d events, e.g. event %d:\n%s\n%s"
+              % (len(diffs), len(expected), i + 1, got[i] if i < len(got) else None,
+                 expected[i] if i < len(expected) else None))
+    else:
+        print("Python ctypes example: %d explanations, all equal edict explain's" % len(got))
     return 1 if failed else 0
 
 

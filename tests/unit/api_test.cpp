@@ -6,14 +6,17 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "edict/edict.h"
 #include "edict/edict.hpp"
+#include "runtime/api/impl.h"
 #include "runtime/decoder.h"
 #include "runtime/engine/output.h"
+#include "runtime/engine/trace.h"
 
 namespace {
 
@@ -58,6 +61,38 @@ std::vector<std::string> names(const edict::Decision& d) {
   std::vector<std::string> out;
   for (const edict::FiredRule& r : d.rules) out.emplace_back(r.name);
   return out;
+}
+
+// `edict explain --format json` on one event (line 1) of the small policy,
+// computed with the engine and the tracer directly.
+std::string engine_explanation(const std::string& line) {
+  edict::SourceManager sources;
+  edict::DiagnosticSink sink;
+  auto reader = [](const std::string&, std::string*) -> std::optional<std::string> { return kSmall; };
+  auto policy = edict::engine::Policy::compile({"small.edict"}, sources, sink, {}, reader);
+  REQUIRE(policy);
+  std::string error;
+  auto tracer = edict::engine::Tracer::create(*policy, &error);
+  REQUIRE(tracer);
+  edict::runtime::Decoder decoder(policy->schema());
+  edict::runtime::Batch batch(policy->schema(), policy->symbols(), 1);
+  std::string padded = line + std::string(64, '\0');
+  decoder.decode(std::string_view(padded.data(), line.size()), padded.size(), 1, batch);
+  edict::engine::Results results;
+  results.reserve(1, policy->module().rules.size());
+  policy->evaluate(batch, results);
+  std::string out;
+  edict::engine::append_explanation_json(out, *tracer,
+                                         edict::engine::explain_row(*tracer, batch, results, 0));
+  return out;
+}
+
+// The node of `e`'s tree (itself included) whose expression is `expr`.
+const edict::ExplainedExpr* find_expr(const edict::ExplainedExpr& e, const std::string& expr) {
+  if (e.expr == expr) return &e;
+  for (const edict::ExplainedExpr& c : e.children)
+    if (const edict::ExplainedExpr* found = find_expr(c, expr)) return found;
+  return nullptr;
 }
 
 }  // namespace
@@ -203,6 +238,55 @@ TEST_CASE("typed events decide as their JSON does", "[api]") {
   CHECK(ev.evaluate(foreign, d).code == edict::Code::PolicyMismatch);
 }
 
+TEST_CASE("an Event reused with ever new strings stays small and decides right", "[api]") {
+  edict::Compiled c = edict::Policy::compile_files({kReference});
+  REQUIRE(c.status.ok());
+  edict::Evaluator ev(c.policy);
+  edict::Event e;
+  REQUIRE(edict::Event::create(c.policy, "rental", e).ok());
+  const char* fields[][2] = {{"id", "r1"},
+                             {"time", "2024-03-01T00:00:00Z"},
+                             {"provider", "P"},
+                             {"provider_hq", "US"},
+                             {"provider_parent_hq", "US"},
+                             {"datacenter", "US"},
+                             {"region", "r"},
+                             {"customer_id", "c"},
+                             {"customer_name", "n"},
+                             {"customer_hq", "CN"},
+                             {"parent_hq", "CN"},
+                             {"purpose", "training"},
+                             {"training_data", "general"},
+                             {"end_user_type", "commercial"},
+                             {"end_use", "civil"}};
+  for (auto& f : fields) REQUIRE(e.set_string(f[0], f[1]).ok());
+  REQUIRE(e.set_int("chip_count", 8).ok());
+  REQUIRE(e.set_number("hours", 10).ok());
+  REQUIRE(e.set_number("training_ops", 1e20).ok());
+  REQUIRE(e.set_bool("entity_listed", false).ok());
+  REQUIRE(e.set_number("listed_ownership", 0).ok());
+  REQUIRE(e.set_absent(e.field("license")).ok());
+  // `chip` is read by the policy: every new name is interned.
+  const edict::Field chip = e.field("chip");
+  for (int i = 0; i < 100000; ++i) REQUIRE(e.set_string(chip, "chip-" + std::to_string(i)).ok());
+  REQUIRE(e.set_string(chip, "H100-SXM5-80GB").ok());
+  edict::Decision typed, json;
+  REQUIRE(ev.evaluate(e, typed).ok());
+  REQUIRE(
+      ev.evaluate(
+            R"({"kind":"rental","id":"r1","time":"2024-03-01T00:00:00Z","provider":"P","provider_hq":"US","provider_parent_hq":"US","datacenter":"US","region":"r","customer_id":"c","customer_name":"n","customer_hq":"CN","parent_hq":"CN","chip":"H100-SXM5-80GB","chip_count":8,"hours":10,"purpose":"training","training_ops":1e20,"training_data":"general","end_user_type":"commercial","end_use":"civil","entity_listed":false,"listed_ownership":0})",
+            json)
+          .ok());
+  CHECK(typed.outcome == "deny");
+  CHECK(typed.outcome == json.outcome);
+  CHECK(names(typed) == names(json));
+  // The row's arena holds a few thousand strings at most, not 100,000: a new
+  // string's symbol counts those before it.
+  edict::detail::EventImpl* impl = edict::detail::Access::impl(e);
+  const uint32_t fresh = impl->row.batch.intern("never seen before");
+  CHECK(fresh - impl->row.batch.symbols().size() < 10000);
+}
+
 TEST_CASE("API decisions equal the eval record writer's on the reference workload", "[api]") {
   edict::Compiled c = edict::Policy::compile_files({kReference});
   REQUIRE(c.status.ok());
@@ -269,6 +353,134 @@ TEST_CASE("API decisions equal the eval record writer's on the reference workloa
   CHECK(decisions[0].outcome == "deny");
   CHECK(decisions[3].status.code == edict::Code::InvalidEvent);
   CHECK(decisions[4].status.code == edict::Code::InvalidJson);
+}
+
+TEST_CASE("explanations: what each rule's conditions saw, as data and as edict explain's JSON", "[api]") {
+  for (edict::Engine engine : {edict::Engine::Jit, edict::Engine::Interpreter}) {
+    edict::Policy policy = compile_small(engine);
+    edict::Evaluator ev(policy);
+    edict::Decision d;
+
+    // Both rules fire: the values their conditions saw.
+    const std::string both = ev_json(41, true, "CN");
+    REQUIRE(ev.evaluate(both, d, edict::Explain::All).ok());
+    CHECK(d.outcome == "deny");
+    REQUIRE(d.explanation.size() == 2);
+    CHECK(d.explanation[0].name == "noisy");
+    CHECK(d.explanation[0].status == edict::RuleStatus::Fired);
+    CHECK(d.explanation[0].message == "next value 42");
+    CHECK(d.explanation[0].cite == "test 1");
+    CHECK_FALSE(d.explanation[0].unless);
+    REQUIRE(d.explanation[0].when);
+    CHECK(d.explanation[0].when->expr == "event.flag");
+    CHECK(d.explanation[0].when->value == "true");
+    const edict::RuleExplanation& big = d.explanation[1];
+    CHECK(big.rule == 1);
+    CHECK(edict::rule_status_name(big.status) == std::string("fired"));
+    REQUIRE(big.when);
+    CHECK(big.when->state == edict::ExplainedExpr::State::Value);
+    CHECK(big.when->json == "true");
+    const edict::ExplainedExpr* doubled = find_expr(*big.when, "event.a * 2");
+    REQUIRE(doubled);
+    CHECK(doubled->value == "82");
+    const edict::ExplainedExpr* who = find_expr(*big.when, "event.who");
+    REQUIRE(who);
+    CHECK(who->json == "\"CN\"");
+    CHECK(who->line == 19);
+    // The JSON is `edict explain --format json`'s.
+    CHECK(d.explanation_json == engine_explanation(both));
+
+    // Only `noisy` fires; `big` stops at its first operand.
+    const std::string one = ev_json(3, true, "US");
+    REQUIRE(ev.evaluate(one, d, edict::Explain::Fired).ok());
+    REQUIRE(d.explanation.size() == 1);
+    CHECK(d.explanation[0].name == "noisy");
+    CHECK(d.explanation_json.find("\"big\"") == std::string::npos);
+    REQUIRE(ev.evaluate(one, d, edict::Explain::All).ok());
+    REQUIRE(d.explanation.size() == 2);
+    CHECK(d.explanation[1].status == edict::RuleStatus::NotFired);
+    REQUIRE(d.explanation[1].when);
+    CHECK(d.explanation[1].when->value == "false");
+    const edict::ExplainedExpr* rhs = find_expr(*d.explanation[1].when, "event.a * 2 > 10");
+    REQUIRE(rhs);
+    CHECK(rhs->state == edict::ExplainedExpr::State::NotEvaluated);
+    CHECK(d.explanation_json == engine_explanation(one));
+
+    // Not asked: no explanation, and none left over from the last call.
+    REQUIRE(ev.evaluate(one, d).ok());
+    CHECK(d.explanation.empty());
+    CHECK(d.explanation_json.empty());
+
+    // A typed event explains as its JSON does.
+    edict::Event e;
+    REQUIRE(edict::Event::create(policy, "ev", e).ok());
+    e.set_string("id", "e1");
+    e.set_string("time", "2024-01-01T00:00:00Z");
+    e.set_int("a", 41);
+    e.set_bool("flag", true);
+    e.set_string("who", "CN");
+    REQUIRE(ev.evaluate(e, d, edict::Explain::All).ok());
+    CHECK(d.explanation_json == engine_explanation(both));
+    REQUIRE(ev.evaluate(e, d).ok());
+    CHECK(d.explanation_json.empty());
+
+    // A rule fault: the faulting rule says where.
+    const std::string faulting = ev_json(INT64_MAX / 2 + 1, false, "CN");
+    CHECK(ev.evaluate(faulting, d, edict::Explain::Fired).code == edict::Code::RuleFault);
+    REQUIRE(d.explanation.size() == 1);
+    CHECK(d.explanation[0].status == edict::RuleStatus::Error);
+    CHECK(d.explanation[0].error.find("overflow") != std::string::npos);
+    CHECK(d.explanation_json == [&] {
+      std::string all = engine_explanation(faulting);
+      // Fired keeps only the faulting rule: drop `noisy` (not fired) from the engine's.
+      size_t begin = all.find("{\"name\":\"noisy\"");
+      size_t end = all.find("{\"name\":\"big\"");
+      return all.erase(begin, end - begin);
+    }());
+
+    // Not decoded, or a field missing: the decision and why, no rules.
+    CHECK(ev.evaluate("{\"kind\":", d, edict::Explain::All).code == edict::Code::InvalidJson);
+    CHECK(d.explanation.empty());
+    CHECK(d.explanation_json == engine_explanation("{\"kind\":"));
+    e.clear();
+    CHECK(ev.evaluate(e, d, edict::Explain::All).code == edict::Code::InvalidEvent);
+    CHECK(d.explanation.empty());
+    CHECK(
+        d.explanation_json ==
+        R"({"line":1,"kind":"ev","decision":"error","reason":"missing_field","error":"missing field `id`","rules":[]})");
+
+    // Batches explain each line as single events do.
+    std::vector<std::string_view> lines = {both, one, "[]"};
+    std::vector<edict::Decision> decisions;
+    ev.evaluate_batch(lines, decisions, edict::Explain::All);
+    REQUIRE(decisions.size() == 3);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      std::string expected = engine_explanation(std::string(lines[i]));
+      // The batch numbers its lines.
+      expected.replace(0, 9, "{\"line\":" + std::to_string(i + 1));
+      CHECK(decisions[i].explanation_json == expected);
+    }
+  }
+}
+
+TEST_CASE("threads explaining at once share one tracer and agree", "[api][threads]") {
+  edict::Policy policy = compile_small();  // not yet traced: the threads race to trace it
+  const std::string both = ev_json(41, true, "CN");
+  std::vector<std::string> seen(4);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < seen.size(); ++t)
+    threads.emplace_back([&, t] {
+      edict::Evaluator ev(policy);
+      edict::Decision d;
+      for (int i = 0; i < 50; ++i)
+        if (ev.evaluate(both, d, edict::Explain::All).ok() && (i == 0 || seen[t] == d.explanation_json))
+          seen[t] = d.explanation_json;
+        else
+          seen[t] = "differs";
+    });
+  for (std::thread& t : threads) t.join();
+  const std::string expected = engine_explanation(both);
+  for (const std::string& s : seen) CHECK(s == expected);
 }
 
 TEST_CASE("a policy is replaced while threads evaluate; the old one is freed", "[api][threads]") {
@@ -388,6 +600,21 @@ TEST_CASE("C ABI: handles, codes and messages", "[api][c]") {
   CHECK(std::string(edict_decision_outcome(d)) == "deny");
   CHECK(std::string(edict_decision_id(d)) == "e9");
   CHECK(edict_eval_event(nullptr, event, &d) == EDICT_NULL_ARGUMENT);
+
+  // Explanations: off until asked for, per evaluator.
+  CHECK(std::string(edict_decision_explanation_json(d)).empty());
+  CHECK(edict_evaluator_set_explain(ev, static_cast<edict_explain>(7)) == EDICT_INVALID_ARGUMENT);
+  CHECK(edict_evaluator_set_explain(nullptr, EDICT_EXPLAIN_ALL) == EDICT_NULL_ARGUMENT);
+  REQUIRE(edict_evaluator_set_explain(ev, EDICT_EXPLAIN_FIRED) == EDICT_OK);
+  REQUIRE(edict_eval_event(ev, event, &d) == EDICT_OK);
+  std::string explained = edict_decision_explanation_json(d);
+  CHECK(explained.rfind(R"({"line":1,"id":"e9","kind":"ev","decision":"deny","rules":[{"name":"noisy",)",
+                        0) == 0);
+  CHECK(explained.find(R"({"expr":"event.a * 2","line":19,"state":"value","value":82)") != std::string::npos);
+  REQUIRE(edict_evaluator_set_explain(ev, EDICT_EXPLAIN_NONE) == EDICT_OK);
+  REQUIRE(edict_eval_json(ev, json.data(), json.size(), &d) == EDICT_OK);
+  CHECK(std::string(edict_decision_explanation_json(d)).empty());
+  CHECK(std::string(edict_decision_explanation_json(nullptr)).empty());
 
   // A handle of the wrong type is caught by its tag.
   CHECK(edict_eval_json(reinterpret_cast<edict_evaluator*>(policy), json.data(), json.size(), &d) ==
