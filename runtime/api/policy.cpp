@@ -54,6 +54,16 @@ Compiled compile(const std::vector<std::string>& roots, const CompileOptions& op
     engine_options.opt_level = options.opt_level == 0 ? 0 : 2;
     engine_options.single_event_code = options.single_event_code;
     impl->engine = engine::Policy::compile(roots, impl->sources, sink, engine_options, reader);
+    // A windowed aggregate needs the window state of an ordered event stream,
+    // which the one-event-at-a-time API does not keep: refuse the policy
+    // rather than evaluate it over empty windows.
+    if (impl->engine) {
+      for (const ir::Aggregate& a : impl->engine->module().aggregates)
+        sink.error("E0603", a.span,
+                   "the windowed aggregate `" + a.text + "` is not supported by the embedding API")
+            .help = "windows need the ordered event stream; evaluate this policy with `edict eval`";
+      if (!impl->engine->module().aggregates.empty()) impl->engine.reset();
+    }
     std::vector<Diagnostic> sorted = sink.sorted();
     for (const Diagnostic& d : sorted) result.diagnostics.push_back(to_public(impl->sources, d));
     size_t dropped = sink.error_count() > sink.max_errors() ? sink.error_count() - sink.max_errors() : 0;

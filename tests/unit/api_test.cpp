@@ -113,6 +113,27 @@ TEST_CASE("compile errors come back as data", "[api]") {
   CHECK(missing.report.find("cannot read") != std::string::npos);
 }
 
+TEST_CASE("a policy with windowed aggregates is refused, not evaluated over empty windows", "[api]") {
+  const std::string windowed = std::string(kSmall) + R"(
+rule busy on ev
+  cite "test 3"
+  review
+  when count() over 1d by event.who > 3
+)";
+  for (edict::Engine engine : {edict::Engine::Jit, edict::Engine::Interpreter}) {
+    edict::CompileOptions options;
+    options.engine = engine;
+    edict::Compiled c = edict::Policy::compile_sources({{"w.edict", windowed}}, options);
+    CHECK(c.status.code == edict::Code::CompileError);
+    CHECK_FALSE(c.policy.valid());
+    REQUIRE(c.diagnostics.size() == 1);
+    CHECK(c.diagnostics[0].code == "E0603");
+    CHECK(c.diagnostics[0].file == "w.edict");
+    CHECK(c.diagnostics[0].line == 25);
+    CHECK(c.report.find("edict eval") != std::string::npos);
+  }
+}
+
 TEST_CASE("compile_sources resolves imports among the sources, then from disk only if allowed", "[api]") {
   std::string events = "event ev { time: time, x: int }\n";
   std::string main = "import \"common/ev.edict\"\nrule r on ev cite \"c\" deny when event.x > 1\n";
