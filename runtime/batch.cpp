@@ -35,6 +35,7 @@ const char* error_reason_name(ErrorReason r) {
 Batch::Batch(const Schema& schema, const SymbolTable& symbols, uint32_t capacity)
     : schema_(&schema), symbols_(&symbols), capacity_(capacity) {
   kind_.resize(capacity, kErrorRow);
+  event_kind_.resize(capacity, kErrorRow);
   line_.resize(capacity, 0);
   id_offsets_.resize(2 * size_t{capacity}, 0);
   columns_.resize(schema.columns.size());
@@ -47,6 +48,10 @@ Batch::Batch(const Schema& schema, const SymbolTable& symbols, uint32_t capacity
 }
 
 void Batch::clear() {
+  // Presence bytes of the used rows go back to 0 here, in one pass per
+  // column, so begin_row need not touch every column.
+  for (Column& col : columns_)
+    if (!col.present.empty()) std::fill_n(col.present.begin(), size_, uint8_t{0});
   size_ = 0;
   errors_.clear();
   arena_.clear();
@@ -57,12 +62,18 @@ void Batch::clear() {
 
 uint32_t Batch::begin_row(uint64_t line) {
   uint32_t row = size_++;
-  kind_[row] = kErrorRow;
+  kind_[row] = event_kind_[row] = kErrorRow;
   line_[row] = line;
+  id_offsets_[2 * row] = id_offsets_[2 * row + 1] = static_cast<uint32_t>(ids_.size());
+  return row;
+}
+
+void Batch::restart_row(uint32_t row) {
+  kind_[row] = event_kind_[row] = kErrorRow;
   id_offsets_[2 * row] = id_offsets_[2 * row + 1] = static_cast<uint32_t>(ids_.size());
   for (Column& col : columns_)
     if (!col.present.empty()) col.present[row] = 0;
-  return row;
+  if (!errors_.empty() && errors_.back().row == row) errors_.pop_back();
 }
 
 void Batch::fail(uint32_t row, ErrorReason reason, std::string message) {

@@ -78,7 +78,13 @@ class Batch {
   // Starts a new row for `line`; returns its index. The row's kind is
   // kErrorRow until set_kind is called.
   uint32_t begin_row(uint64_t line);
-  void set_kind(uint32_t row, uint8_t kind) { kind_[row] = kind; }
+  // Undoes what decoding wrote to `row` (presence, id, kind, error) so it
+  // can be decoded again from scratch.
+  void restart_row(uint32_t row);
+  void set_kind(uint32_t row, uint8_t kind) { kind_[row] = event_kind_[row] = kind; }
+  // The kind the line names, recorded as soon as it is known so that a row
+  // that fails later (a bad field, a late event) still reports it.
+  void set_event_kind(uint32_t row, uint8_t kind) { event_kind_[row] = kind; }
   void fail(uint32_t row, ErrorReason reason, std::string message);
 
   // A symbol for an event string: the constant's when the policy has it,
@@ -91,6 +97,9 @@ class Batch {
   const Schema& schema() const { return *schema_; }
   const SymbolTable& symbols() const { return *symbols_; }
   uint8_t kind(uint32_t row) const { return kind_[row]; }
+  // The kind named by the row's line, or kErrorRow when unknown (the line
+  // failed before its `kind` was read). Kept when the row fails.
+  uint8_t event_kind(uint32_t row) const { return event_kind_[row]; }
   uint64_t line(uint32_t row) const { return line_[row]; }
   Column& column(size_t c) { return columns_[c]; }
   const Column& column(size_t c) const { return columns_[c]; }
@@ -104,6 +113,7 @@ class Batch {
   uint32_t capacity_;
   uint32_t size_ = 0;
   std::vector<uint8_t> kind_;
+  std::vector<uint8_t> event_kind_;
   std::vector<uint64_t> line_;
   std::vector<Column> columns_;
   std::vector<RowError> errors_;         // sorted by row

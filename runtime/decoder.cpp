@@ -4,7 +4,12 @@
 
 #include <fmt/format.h>
 #include <simdjson.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
+#include <bit>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 
@@ -102,9 +107,24 @@ struct KeyPattern {
   }
 };
 
+constexpr size_t kMaxDocument = size_t{1} << 20;  // the simdjson parser's capacity
+
+// One `"key": value` of a plain line (see decode_plain).
+enum class PlainType : uint8_t { String, Number, True, False, Null };
+struct PlainField {
+  std::string_view key;
+  std::string_view value;  // a string's text without quotes, else the token
+  PlainType type;
+  bool integer;  // a Number without fraction or exponent
+};
+
 struct Decoder::Impl {
   const Schema* schema;
-  od::parser parser{1u << 20};
+  bool fast_path = true;
+  uint64_t plain_lines = 0;
+  std::vector<PlainField> plain;                  // fields of the current plain line
+  std::vector<std::vector<int>> plain_predicted;  // per kind: field index at each key position
+  od::parser parser{kMaxDocument};
   std::vector<uint8_t> seen;  // per field of the current kind
   // Per kind: the field index met at each key position last time. Producers
   // write keys in a fixed order, so one string compare usually replaces a
@@ -113,14 +133,330 @@ struct Decoder::Impl {
   std::vector<std::vector<KeyPattern>> keys;  // per kind, per field
 };
 
-Decoder::Decoder(const Schema& schema) : impl_(std::make_unique<Impl>()) {
+Decoder::Decoder(const Schema& schema, bool fast_path) : impl_(std::make_unique<Impl>()) {
   impl_->schema = &schema;
+  impl_->fast_path = fast_path;
+  impl_->plain_predicted.resize(schema.kinds.size());
   for (const KindSpec& kind : schema.kinds) {
     auto& keys = impl_->keys.emplace_back();
     for (const FieldSpec& f : kind.fields) keys.emplace_back(f.name);
   }
 }
 Decoder::~Decoder() = default;
+uint64_t Decoder::plain_lines() const {
+  return impl_->plain_lines;
+}
+
+namespace {
+
+// ---- The plain fast path ---------------------------------------------------
+// Producers write flat objects of printable ASCII: no escapes, no nesting, no
+// whitespace but spaces. Such a line is tokenised and decoded here directly,
+// without simdjson's two stages. Anything else, and every line that would be
+// an error, falls back to the full simdjson path below, which alone words
+// errors; so this path is only ever stricter than the full one, and a line it
+// accepts decodes to exactly the same row (tests/unit/runtime_test.cpp
+// compares the two on generated and mutated lines).
+
+// True when no byte is a control character, non-ASCII or a backslash.
+bool plain_ascii(const char* p, size_t n) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  // Signed bytes: one compare catches both < 0x20 and >= 0x80.
+  const __m128i space = _mm_set1_epi8(0x20), backslash = _mm_set1_epi8('\\');
+  __m128i bad = _mm_setzero_si128();
+  for (; i + 16 <= n; i += 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, backslash)));
+  }
+  if (_mm_movemask_epi8(bad)) return false;
+#endif
+  for (; i < n; ++i) {
+    unsigned char c = static_cast<unsigned char>(p[i]);
+    if (c < 0x20 || c >= 0x80 || c == '\\') return false;
+  }
+  return true;
+}
+
+// The first '"' in [p, end), or null. Reads whole 16-byte blocks up to
+// `readable` (the caller's padding) rather than stopping at `end`.
+const char* find_quote(const char* p, const char* end, const char* readable) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  while (p < end && p + 16 <= readable) {
+    unsigned mask = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), quote)));
+    if (mask) {
+      const char* q = p + std::countr_zero(mask);
+      return q < end ? q : nullptr;
+    }
+    p += 16;
+  }
+#endif
+  while (p < end && *p != '"') ++p;
+  return p < end ? p : nullptr;
+}
+
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// Tokenises a plain line into `out`; false when it is not one (then the full
+// path decides). JSON's number grammar is checked exactly; values are not
+// converted here.
+bool tokenise_plain(std::string_view line, size_t capacity, std::vector<PlainField>& out) {
+  out.clear();
+  const char* p = line.data();
+  const char* const end = p + line.size();
+  const char* const readable = p + capacity;
+  auto skip_spaces = [&] {
+    while (p < end && *p == ' ') ++p;
+  };
+  auto read_string = [&](std::string_view& text) {
+    // At the opening quote; no escapes can occur (plain_ascii).
+    const char* begin = ++p;
+    const char* q = find_quote(begin, end, readable);
+    if (!q) return false;
+    p = q;
+    text = std::string_view(begin, static_cast<size_t>(p - begin));
+    ++p;
+    return true;
+  };
+  skip_spaces();
+  if (p == end || *p != '{') return false;
+  ++p;
+  skip_spaces();
+  if (p == end || *p == '}') return false;  // `{}` has no kind: the full path words it
+  for (;;) {
+    PlainField f{};
+    if (p == end || *p != '"' || !read_string(f.key)) return false;
+    skip_spaces();
+    if (p == end || *p != ':') return false;
+    ++p;
+    skip_spaces();
+    if (p == end) return false;
+    const char c = *p;
+    if (c == '"') {
+      if (!read_string(f.value)) return false;
+      f.type = PlainType::String;
+    } else if (c == '-' || is_digit(c)) {
+      const char* begin = p;
+      if (*p == '-') ++p;
+      if (p == end || !is_digit(*p)) return false;
+      if (*p == '0') {
+        ++p;
+      } else {
+        while (p < end && is_digit(*p)) ++p;
+      }
+      f.integer = true;
+      if (p < end && *p == '.') {
+        f.integer = false;
+        ++p;
+        if (p == end || !is_digit(*p)) return false;
+        while (p < end && is_digit(*p)) ++p;
+      }
+      if (p < end && (*p == 'e' || *p == 'E')) {
+        f.integer = false;
+        ++p;
+        if (p < end && (*p == '+' || *p == '-')) ++p;
+        if (p == end || !is_digit(*p)) return false;
+        while (p < end && is_digit(*p)) ++p;
+      }
+      f.value = std::string_view(begin, static_cast<size_t>(p - begin));
+      f.type = PlainType::Number;
+    } else {
+      auto literal = [&](std::string_view word, PlainType type) {
+        if (static_cast<size_t>(end - p) < word.size() || std::memcmp(p, word.data(), word.size()) != 0)
+          return false;
+        f.value = std::string_view(p, word.size());
+        f.type = type;
+        p += word.size();
+        return true;
+      };
+      if (!(c == 't'   ? literal("true", PlainType::True)
+            : c == 'f' ? literal("false", PlainType::False)
+            : c == 'n' ? literal("null", PlainType::Null)
+                       : false))
+        return false;  // an object, an array or not JSON
+    }
+    out.push_back(f);
+    skip_spaces();
+    if (p == end) return false;
+    if (*p == ',') {
+      ++p;
+      skip_spaces();
+      continue;
+    }
+    if (*p != '}') return false;
+    ++p;
+    break;
+  }
+  skip_spaces();
+  return p == end;
+}
+
+// An integer token of at most 18 digits (always fits int64_t).
+bool plain_int(std::string_view token, int64_t* out) {
+  const bool negative = token[0] == '-';
+  const size_t digits = token.size() - (negative ? 1 : 0);
+  if (digits > 18) return false;
+  int64_t v = 0;
+  for (size_t i = negative ? 1 : 0; i < token.size(); ++i) v = v * 10 + (token[i] - '0');
+  *out = negative ? -v : v;
+  return true;
+}
+
+// A number token as a double. from_chars and simdjson both round correctly,
+// so they agree on every finite, normal result; anything else (out of range,
+// subnormal) is left to the full path.
+bool plain_double(std::string_view token, double* out) {
+  // Clinger's fast path: at most 15 digits and no exponent make an exact
+  // integer over an exact power of ten, and one IEEE division rounds that
+  // correctly.
+  static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  {
+    const char* p = token.data();
+    const char* const e = p + token.size();
+    const bool negative = *p == '-';
+    if (negative) ++p;
+    uint64_t mantissa = 0;
+    int digits = 0, scale = 0;
+    for (; p < e && is_digit(*p); ++p, ++digits) mantissa = mantissa * 10 + static_cast<uint64_t>(*p - '0');
+    if (p < e && *p == '.')
+      for (++p; p < e && is_digit(*p); ++p, ++digits, ++scale)
+        mantissa = mantissa * 10 + static_cast<uint64_t>(*p - '0');
+    if (p == e && digits <= 15 && scale <= 22) {
+      double d = static_cast<double>(mantissa) / kPow10[scale];
+      *out = negative ? -d : d;
+      return true;
+    }
+  }
+  double d = 0;
+  auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), d);
+  if (ec != std::errc() || ptr != token.data() + token.size()) return false;
+  if (d != 0 && !std::isnormal(d)) return false;
+  if (d == 0) {
+    // Zero only when written as zero (not an underflow).
+    for (char c : token) {
+      if (c == 'e' || c == 'E') break;
+      if (c >= '1' && c <= '9') return false;
+    }
+  }
+  *out = d;
+  return true;
+}
+
+// Stores one plain value into its column; false to fall back.
+bool store_plain(const PlainField& v, const FieldSpec& f, uint32_t row, Batch& batch) {
+  Column& col = batch.column(static_cast<size_t>(f.column));
+  if (v.type == PlainType::Null) return f.optional;  // absent, or the full path's error
+  switch (f.type) {
+    case ColumnType::Bool:
+      if (v.type != PlainType::True && v.type != PlainType::False) return false;
+      col.data<uint8_t>()[row] = v.type == PlainType::True ? 1 : 0;
+      break;
+    case ColumnType::Int: {
+      int64_t i;
+      if (v.type != PlainType::Number || !v.integer || !plain_int(v.value, &i)) return false;
+      col.data<int64_t>()[row] = i;
+      break;
+    }
+    case ColumnType::Number: {
+      double d;
+      if (v.type != PlainType::Number || !plain_double(v.value, &d)) return false;
+      col.data<double>()[row] = d;
+      break;
+    }
+    case ColumnType::String:
+      if (v.type != PlainType::String) return false;
+      col.data<uint32_t>()[row] = f.read ? batch.intern(v.value) : 0;
+      break;
+    case ColumnType::Country: {
+      if (v.type != PlainType::String) return false;
+      auto index = country_index(v.value);
+      if (!index) return false;
+      col.data<uint16_t>()[row] = *index;
+      break;
+    }
+    case ColumnType::Time: {
+      int64_t t;
+      if (v.type != PlainType::String || !parse_event_time(v.value, &t)) return false;
+      col.data<int64_t>()[row] = t;
+      break;
+    }
+    case ColumnType::Duration: {
+      if (v.type != PlainType::String) return false;
+      auto d = parse_duration(v.value);
+      if (!d) return false;
+      col.data<int64_t>()[row] = *d;
+      break;
+    }
+  }
+  if (!col.present.empty()) col.present[row] = 1;
+  return true;
+}
+
+}  // namespace
+
+// Decodes a plain line into `row`; false (row possibly half written) when the
+// line must take the full path.
+bool Decoder::decode_plain(std::string_view line, size_t capacity, uint32_t row, Batch& batch) {
+  Impl& s = *impl_;
+  // Longer lines are over the full parser's capacity, an error it words.
+  if (line.size() > kMaxDocument) return false;
+  if (!plain_ascii(line.data(), line.size()) || !tokenise_plain(line, capacity, s.plain)) return false;
+  const Schema& schema = *s.schema;
+  const PlainField* kind_field = nullptr;
+  for (const PlainField& f : s.plain) {
+    if (!(f.key.size() == 4 && std::memcmp(f.key.data(), "kind", 4) == 0)) continue;
+    if (kind_field || f.type != PlainType::String) return false;
+    kind_field = &f;
+  }
+  if (!kind_field) return false;
+  const int kind_index = schema.kind_index(kind_field->value);
+  if (kind_index < 0) return false;
+  const KindSpec& kind = schema.kinds[static_cast<size_t>(kind_index)];
+  std::vector<uint8_t>& seen = s.seen;
+  seen.assign(kind.fields.size(), 0);
+  std::vector<int>& predicted = s.plain_predicted[static_cast<size_t>(kind_index)];
+  // Keys are compared raw: each is followed by its closing quote in the line.
+  const std::vector<KeyPattern>& keys = s.keys[static_cast<size_t>(kind_index)];
+  bool seen_id = false;
+  size_t position = 0;
+  for (const PlainField& v : s.plain) {
+    if (&v == kind_field) continue;
+    // The field index met at this key position last time, else a lookup.
+    int index = position < predicted.size() ? predicted[position] : -2;
+    if (index < 0 || !keys[static_cast<size_t>(index)].matches(
+                         v.key.data(), kind.fields[static_cast<size_t>(index)].name)) {
+      auto it = kind.field_index.find(v.key);
+      index = it == kind.field_index.end() ? -1 : it->second;
+      if (position >= predicted.size()) predicted.resize(position + 1, -2);
+      predicted[position] = index;
+    }
+    ++position;
+    if (v.key.size() == 2 && v.key[0] == 'i' && v.key[1] == 'd') {
+      // Kept for the output record whether or not the schema has it.
+      if (seen_id) return false;
+      seen_id = true;
+      if (index < 0 || kind.fields[static_cast<size_t>(index)].type == ColumnType::String) {
+        if (v.type == PlainType::String)
+          batch.set_id(row, v.value);
+        else if (index >= 0)
+          return false;
+      }
+    }
+    if (index < 0) continue;  // not in the schema: skipped
+    if (seen[static_cast<size_t>(index)]) return false;
+    seen[static_cast<size_t>(index)] = 1;
+    if (!store_plain(v, kind.fields[static_cast<size_t>(index)], row, batch)) return false;
+  }
+  for (size_t i = 0; i < kind.fields.size(); ++i)
+    if (!seen[i] && !kind.fields[i].optional && !kind.fields[i].computed) return false;
+  batch.set_kind(row, static_cast<uint8_t>(kind_index));
+  return true;
+}
 
 namespace {
 
@@ -230,6 +566,13 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
 
 void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_number, Batch& batch) {
   uint32_t row = batch.begin_row(line_number);
+  if (impl_->fast_path) {
+    if (capacity >= line.size() + simdjson::SIMDJSON_PADDING && decode_plain(line, capacity, row, batch)) {
+      ++impl_->plain_lines;
+      return;
+    }
+    batch.restart_row(row);
+  }
   const Schema& schema = *impl_->schema;
 
   od::document doc;
@@ -287,6 +630,7 @@ void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_numbe
     return;
   }
   const KindSpec& kind = schema.kinds[static_cast<size_t>(kind_index)];
+  batch.set_event_kind(row, static_cast<uint8_t>(kind_index));
 
   // Pass 2: every field once; duplicates and type errors are row errors.
   if (obj.reset().error()) {

@@ -15,7 +15,9 @@ namespace edict::runtime {
 
 class Decoder {
  public:
-  explicit Decoder(const Schema& schema);
+  // `fast_path` false: every line takes the full simdjson path (tests
+  // compare the two paths).
+  explicit Decoder(const Schema& schema, bool fast_path = true);
   ~Decoder();
   Decoder(const Decoder&) = delete;
   Decoder& operator=(const Decoder&) = delete;
@@ -25,8 +27,12 @@ class Decoder {
   // line.data() + capacity) must be readable: simdjson reads up to its
   // padding past the end.
   void decode(std::string_view line, size_t capacity, uint64_t line_number, Batch& batch);
+  // Lines decoded by the fast path for plain lines (flat printable-ASCII
+  // objects without escapes), the rest by the full simdjson path.
+  uint64_t plain_lines() const;
 
  private:
+  bool decode_plain(std::string_view line, size_t capacity, uint32_t row, Batch& batch);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -3,7 +3,11 @@
 #include "runtime/engine/output.h"
 
 #include <fmt/format.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
+#include <bit>
 #include <charconv>
 #include "runtime/engine/trace.h"
 
@@ -19,14 +23,40 @@ void Summary::add(const Summary& o) {
   for (const auto& [k, v] : o.error_reasons) error_reasons[k] += v;
 }
 
+namespace {
+
+bool needs_escape(unsigned char c) {
+  return c < 0x20 || c == '"' || c == '\\';
+}
+
+// The index of the first byte of s at or after `i` that JSON must escape, or
+// s.size(). Sixteen bytes at a time where SSE2 is there (all of x86-64).
+size_t next_escape(std::string_view s, size_t i) {
+  const char* d = s.data();
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20),
+                minus_one = _mm_set1_epi8(-1);
+  for (; i + 16 <= s.size(); i += 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
+    // Signed bytes: a control character is >= 0 and < 0x20 (UTF-8 bytes are negative).
+    __m128i control = _mm_and_si128(_mm_cmplt_epi8(v, space), _mm_cmpgt_epi8(v, minus_one));
+    __m128i hit = _mm_or_si128(control, _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+    if (unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hit))) return i + std::countr_zero(mask);
+  }
+#endif
+  while (i < s.size() && !needs_escape(static_cast<unsigned char>(d[i]))) ++i;
+  return i;
+}
+
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view s) {
   out += '"';
   size_t run = 0;  // copy plain stretches in one go
-  for (size_t i = 0; i < s.size(); ++i) {
+  for (size_t i = next_escape(s, 0); i < s.size(); i = next_escape(s, i)) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(s.data() + run, i - run);
-    run = i + 1;
+    run = ++i;
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -149,6 +179,9 @@ void RecordWriter::write(const runtime::Batch& batch, const Results& results, st
       // The id, when the line got as far as giving one (a late event, a bad
       // value after the id), says which event the error is about.
       std::string_view id = batch.id(row);
+      // So is the kind, once the line named a known one.
+      const uint8_t event_kind = batch.event_kind(row);
+      std::string_view kind = event_kind < m.events.size() ? std::string_view(m.events[event_kind].name) : "";
       if (format_ == OutputFormat::Jsonl) {
         out += "{\"line\":";
         append_number(out, line);
@@ -156,14 +189,24 @@ void RecordWriter::write(const runtime::Batch& batch, const Results& results, st
           out += ",\"id\":";
           append_json_string(out, id);
         }
-        out += fmt::format(",\"decision\":\"error\",\"reason\":\"{}\",\"error\":", reason);
+        if (!kind.empty()) {
+          out += ",\"kind\":";
+          append_json_string(out, kind);
+        }
+        out += ",\"decision\":\"error\",\"reason\":\"";
+        out += reason;
+        out += "\",\"error\":";
         append_json_string(out, message);
         out += "}\n";
       } else {
         append_number(out, line);
         out += ',';
         append_csv(out, id);
-        out += fmt::format(",,error,,{},", reason);
+        out += ',';
+        append_csv(out, kind);
+        out += ",error,,";
+        out += reason;
+        out += ',';
         append_csv(out, message);
         out += '\n';
       }

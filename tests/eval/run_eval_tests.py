@@ -105,9 +105,22 @@ def test_dirty(edict, work):
             if g["decision"] == "error":
                 check(g.get("error"), f"dirty {engine}: error record without a message: {g}")
                 break
-        # The good lines alone must be decided the same way.
         with open(events, "rb") as f:
             lines = f.read().split(b"\n")
+        # An error record names the event's kind once decoding read it, and
+        # only then (docs/events.md).
+        kind_errors = wrong_kind = 0
+        for g in got:
+            reason = g.get("reason")
+            if reason in ("wrong_type", "bad_country", "bad_time", "missing_field"):
+                kind_errors += 1
+                if g.get("kind") != json.loads(lines[g["line"] - 1])["kind"]:
+                    wrong_kind += 1
+            elif reason in ("not_object", "invalid_utf8", "line_too_long") and "kind" in g:
+                wrong_kind += 1
+        check(kind_errors > 100 and wrong_kind == 0,
+              f"dirty {engine}: {wrong_kind} error records with a wrong or missing kind (of {kind_errors})")
+        # The good lines alone must be decided the same way.
         good_lines = [i + 1 for i in range(manifest["lines"]) if i + 1 not in expected_errors]
         clean = b"\n".join(lines[i - 1] for i in good_lines) + b"\n"
         code2, out2, _ = run(edict, ["--engine", engine, "-q", POLICY, "-"], stdin=clean)
@@ -121,6 +134,16 @@ def test_dirty(edict, work):
                 diff += 1
         check(diff == 0 and len(clean_got) == len(good_lines),
               f"dirty {engine}: {diff} good lines decided differently than in a clean run")
+
+
+def test_csv_errors(edict):
+    line = (b'{"kind":"rental","id":"r-9","time":"2024-03-01T00:00:00Z","customer_hq":"XX"}\n'
+            b'{"kind":"lease","id":"x"}\n')
+    code, out, err = run(edict, ["-q", "--format", "csv", POLICY, "-"], stdin=line)
+    rows = out.decode().splitlines()
+    check(code == 3 and rows[0] == "line,id,kind,decision,rules,reason,error"
+          and rows[1].startswith("1,r-9,rental,error,,") and rows[2].startswith("2,,,error,,unknown_kind,"),
+          f"CSV error records: exit {code}, rows {rows}")
 
 
 def test_edges(edict):
@@ -160,7 +183,7 @@ def main():
         work = a.work or tmp
         passed = failed = 0
         for name, t in (("reference", lambda: test_reference(edict, work)), ("dirty", lambda: test_dirty(edict, work)),
-                        ("edges", lambda: test_edges(edict))):
+                        ("edges", lambda: test_edges(edict)), ("csv errors", lambda: test_csv_errors(edict))):
             before = len(failures)
             t()
             ok = len(failures) == before

@@ -2,13 +2,17 @@
 // columns, including every kind of malformed line.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <random>
 
 #include "compiler/support/countries.h"
 #include "compiler/support/time_util.h"
 #include "runtime/batch.h"
 #include "runtime/decoder.h"
+#include "runtime/engine/output.h"
 #include "runtime/line_reader.h"
 
 using namespace edict;
@@ -100,6 +104,7 @@ TEST_CASE("malformed lines become row errors naming field and reason", "[runtime
   std::string bad_country = kGood;
   bad_country.replace(bad_country.find("\"CN\""), 4, "\"XX\"");
   CHECK(reason_of(bad_country) == "bad_country: customer_hq: `XX` is not an ISO 3166-1 alpha-2 country code");
+  CHECK(d.batch.event_kind(d.batch.size() - 1) == 0);  // the kind is known though the row failed
   std::string bad_time = kGood;
   bad_time.replace(bad_time.find("2024-03-01T00:00:00Z"), 20, "2024-13-40T00:00:00Z");
   CHECK(reason_of(bad_time) ==
@@ -113,6 +118,7 @@ TEST_CASE("malformed lines become row errors naming field and reason", "[runtime
   CHECK(reason_of(R"({"id":"x"})") == "missing_kind: missing field `kind`");
   CHECK(reason_of(R"({"kind":"lease"})") ==
         "unknown_kind: unknown event kind `lease`; this policy reads `rental`, `provision`");
+  CHECK(d.batch.event_kind(d.batch.size() - 1) == kErrorRow);
   std::string dup = kGood;
   dup.insert(dup.size() - 1, R"(,"chip":"T4")");
   CHECK(reason_of(dup) == "duplicate_key: duplicate key `chip`");
@@ -167,4 +173,171 @@ TEST_CASE("the line reader numbers lines, strips CR, keeps a last line without L
   std::remove(path.c_str());
   CHECK_FALSE(LineReader::open("/nonexistent/file", 4096, &error));
   CHECK(error == "No such file or directory");
+}
+
+namespace {
+
+// Lines that stress the decoder's two paths: plain lines in every shape the
+// fast path accepts, values at the edges of each type, and everything that
+// must fall back (escapes, nesting, whitespace, bad values, duplicates).
+std::string random_line(std::mt19937& rng) {
+  auto chance = [&](int percent) { return std::uniform_int_distribution<int>(0, 99)(rng) < percent; };
+  // Half the lines are plain and valid; the rest mix in values from `odd`.
+  const bool clean = chance(50);
+  auto pick = [&](std::initializer_list<const char*> good, std::initializer_list<const char*> odd) {
+    auto from = [&](std::initializer_list<const char*> options) {
+      return std::string(
+          *(options.begin() + std::uniform_int_distribution<size_t>(0, options.size() - 1)(rng)));
+    };
+    return clean || odd.size() == 0 || chance(60) ? from(good) : from(odd);
+  };
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"kind", pick({"\"rental\"", "\"provision\""}, {"\"lease\"", "1", "null", "\"\""})},
+      {"id", pick({"\"r-1\"", "\"r-2\"", "\"\""}, {"\"caf\\u00e9\"", "\"caf\xc3\xa9\"", "7", "null", "[1]"})},
+      {"time", pick({"\"2024-03-01T00:00:00Z\"", "\"2023-11-17T23:59:59Z\"", "\"2024-02-29T12:00:00+05:30\"",
+                     "\"1970-01-01T00:00:00.5Z\""},
+                    {"\"2024-13-40T00:00:00Z\"", "\"yesterday\"", "1", "null"})},
+      {"customer_hq", pick({"\"CN\"", "\"US\"", "\"MO\""}, {"\"XX\"", "\"cn\"", "\"\"", "3"})},
+      {"chip",
+       pick({"\"H100-SXM5-80GB\"", "\"T4\"", "\"new chip\"", "\"\""}, {"\"a\\\"b\"", "1", "true", "null"})},
+      {"note", pick({"\"not read\"", "\"\""}, {"\"x\\ny\"", "2"})},
+      {"chip_count", pick({"64", "0", "-0", "-7", "123456789012345678"},
+                          {"1234567890123456789", "9223372036854775807", "9223372036854775808", "1.0", "1e2",
+                           "\"64\"", "null", "01"})},
+      {"hours", pick({"720.5", "0", "-0.0", "0.1", "2079.49", "1e5", "1.5E-3", "123456789012345678901",
+                      "0.000000000000000000000001", "-1.7976931348623157e308", "3.141592653589793238",
+                      "2.2250738585072014e-308", "0.30000000000000004"},
+                     {"1e400", "1e-400", "4e-320", "1.", ".5", "-", "true", "null", "1e"})},
+      {"entity_listed", pick({"false", "true"}, {"null", "0", "tru", "falsey"})},
+      {"license", pick({"\"D123\"", "null"}, {"5"})},
+      {"lease", pick({"\"1h\"", "\"2d\"", "null"}, {"\"forever\""})},
+      {"extra", pick({"1", "\"x\"", "null", "-2.5e3"}, {"{\"nested\":[1,2]}", "[]"})},
+  };
+  std::shuffle(fields.begin(), fields.end(), rng);
+  std::string line = !clean && chance(10) ? " {" : "{";
+  bool first = true;
+  for (const auto& [key, value] : fields) {
+    if (key != "kind" && key != "chip" && key != "time" && chance(clean ? 3 : 8)) continue;  // missing
+    if (!first) line += chance(5) ? " , " : ",";
+    first = false;
+    line += "\"" + key + "\"" + (chance(5) ? " : " : ":") + value;
+    if (!clean && chance(3)) line += ",\"" + key + "\":" + value;  // duplicate
+  }
+  line += chance(3) ? "} " : "}";
+  if (clean) return line;
+  if (chance(3)) line += std::vector<std::string>{"x", " 1", "\t", "}", "{}"}[rng() % 5];
+  if (chance(30)) {
+    // Mutations: a deleted, replaced or inserted byte.
+    size_t at = std::uniform_int_distribution<size_t>(0, line.size() - 1)(rng);
+    const char bytes[] = {'"',    '\\',   '{',    '}',    ',', ':', ' ', '\t',
+                          '\x01', '\x7f', '\xc3', '\xff', '0', 'e', '-'};
+    char b = bytes[std::uniform_int_distribution<size_t>(0, sizeof bytes - 1)(rng)];
+    switch (std::uniform_int_distribution<int>(0, 2)(rng)) {
+      case 0: line.erase(at, 1); break;
+      case 1: line[at] = b; break;
+      default: line.insert(at, 1, b);
+    }
+  }
+  return line;
+}
+
+}  // namespace
+
+TEST_CASE("the fast path for plain lines decodes exactly as the full simdjson path", "[runtime][decoder]") {
+  Schema schema;
+  std::vector<FieldSpec> rental = {
+      {"id", ColumnType::String, false, -1},           {"time", ColumnType::Time, false, -1},
+      {"customer_hq", ColumnType::Country, false, -1}, {"chip", ColumnType::String, false, -1},
+      {"note", ColumnType::String, false, -1, false},  {"chip_count", ColumnType::Int, false, -1},
+      {"hours", ColumnType::Number, false, -1},        {"entity_listed", ColumnType::Bool, false, -1},
+      {"license", ColumnType::String, true, -1},       {"lease", ColumnType::Duration, true, -1}};
+  schema.add_kind("rental", rental, 1);
+  schema.add_kind("provision",
+                  {{"time", ColumnType::Time, false, -1},
+                   {"chip", ColumnType::String, false, -1},
+                   {"hours", ColumnType::Number, true, -1},
+                   {"entity_listed", ColumnType::Bool, false, -1, true, true}},  // computed: never decoded
+                  0);
+  SymbolTable symbols;
+  symbols.intern("T4");
+  Decoder fast(schema), full(schema, false);
+  Batch a(schema, symbols, 64), b(schema, symbols, 64);
+  std::mt19937 rng(20261126);
+  uint64_t errors = 0, decoded = 0;
+  for (int i = 0; i < 40000; ++i) {
+    if (a.full()) {
+      a.clear();
+      b.clear();
+    }
+    const std::string line = random_line(rng);
+    std::string padded = line + std::string(64, '\0');
+    fast.decode(std::string_view(padded.data(), line.size()), padded.size(), 1, a);
+    full.decode(std::string_view(padded.data(), line.size()), padded.size(), 1, b);
+    const uint32_t row = a.size() - 1;
+    INFO(line);
+    REQUIRE(a.kind(row) == b.kind(row));
+    REQUIRE(a.event_kind(row) == b.event_kind(row));
+    REQUIRE(a.id(row) == b.id(row));
+    const RowError* ea = a.error_of(row);
+    const RowError* eb = b.error_of(row);
+    REQUIRE((ea == nullptr) == (eb == nullptr));
+    if (ea) {
+      REQUIRE(ea->reason == eb->reason);
+      REQUIRE(ea->message == eb->message);
+      ++errors;
+      continue;
+    }
+    ++decoded;
+    for (const FieldSpec& f : schema.kinds[a.kind(row)].fields) {
+      if (f.computed) continue;
+      const Column& ca = a.column(static_cast<size_t>(f.column));
+      const Column& cb = b.column(static_cast<size_t>(f.column));
+      INFO(f.name);
+      if (!ca.present.empty()) {
+        REQUIRE(ca.present[row] == cb.present[row]);
+        if (!ca.present[row]) continue;
+      }
+      switch (f.type) {
+        case ColumnType::String:
+          if (f.read) REQUIRE(a.string(ca.data<uint32_t>()[row]) == b.string(cb.data<uint32_t>()[row]));
+          break;
+        case ColumnType::Number:  // bit for bit (-0.0 included)
+          REQUIRE(std::memcmp(&ca.data<double>()[row], &cb.data<double>()[row], sizeof(double)) == 0);
+          break;
+        case ColumnType::Bool: REQUIRE(ca.data<uint8_t>()[row] == cb.data<uint8_t>()[row]); break;
+        case ColumnType::Country: REQUIRE(ca.data<uint16_t>()[row] == cb.data<uint16_t>()[row]); break;
+        default: REQUIRE(ca.data<int64_t>()[row] == cb.data<int64_t>()[row]);
+      }
+    }
+  }
+  // The generator must reach both outcomes and the fast path itself.
+  CHECK(decoded > 2000);
+  CHECK(errors > 2000);
+  CHECK(fast.plain_lines() > 10000);
+  CHECK(full.plain_lines() == 0);
+}
+
+TEST_CASE("JSON strings in decision records are escaped at any position", "[runtime][output]") {
+  CHECK([] {
+    std::string out;
+    edict::engine::append_json_string(out, "caf\xc3\xa9 \"q\" a\\b\n\t\r\x01\x1f\x7f");
+    return out;
+  }() == "\"caf\xc3\xa9 \\\"q\\\" a\\\\b\\n\\t\\r\\u0001\\u001f\x7f\"");
+  // Every special byte at every offset of strings longer than one 16-byte block.
+  const std::string specials[] = {"\"", "\\", "\n", "\x02", "\xc3\xa9", " "};
+  const std::string escaped[] = {"\\\"", "\\\\", "\\n", "\\u0002", "\xc3\xa9", " "};
+  for (size_t length : {15, 16, 17, 31, 33, 40}) {
+    for (size_t at = 0; at < length; ++at) {
+      for (size_t k = 0; k < std::size(specials); ++k) {
+        std::string text(length, 'x');
+        text.replace(at, 1, specials[k]);
+        std::string expected =
+            "\"" + std::string(at, 'x') + escaped[k] + std::string(length - at - 1, 'x') + "\"";
+        std::string out = "prefix";
+        edict::engine::append_json_string(out, text);
+        INFO(length << " " << at << " " << k);
+        REQUIRE(out == "prefix" + expected);
+      }
+    }
+  }
 }
