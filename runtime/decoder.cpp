@@ -100,7 +100,14 @@ struct KeyPattern {
     fits = true;
   }
   bool matches(const char* raw, std::string_view name) const {
-    if (!fits) return raw[name.size()] == '"' && std::memcmp(raw, name.data(), name.size()) == 0;
+    if (!fits) {
+      // Byte by byte, stopping at the first difference: a name holds no `"`,
+      // so the compare never reads past the raw key's closing quote (a long
+      // name must not read beyond a short key at the end of the input).
+      for (size_t i = 0; i < name.size(); ++i)
+        if (raw[i] != name[i]) return false;
+      return raw[name.size()] == '"';
+    }
     uint64_t in[2];
     std::memcpy(in, raw, 16);
     return ((in[0] & mask[0]) ^ word[0]) == 0 && ((in[1] & mask[1]) ^ word[1]) == 0;
