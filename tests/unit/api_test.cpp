@@ -129,7 +129,7 @@ rule busy on ev
     REQUIRE(c.diagnostics.size() == 1);
     CHECK(c.diagnostics[0].code == "E0603");
     CHECK(c.diagnostics[0].file == "w.edict");
-    CHECK(c.diagnostics[0].line == 25);
+    CHECK(c.diagnostics[0].line == 24);  // the `when` line
     CHECK(c.report.find("edict eval") != std::string::npos);
   }
 }
