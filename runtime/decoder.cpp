@@ -83,34 +83,39 @@ bool parse_event_time(std::string_view s, int64_t* micros) {
   return true;
 }
 
-// A schema key and its closing quote as 16 masked bytes: one compare against
-// the raw key in the input (whose padding makes the 16-byte read safe).
+// A schema key and its closing quote as masked 16-byte chunks, compared
+// against the raw key in the input one chunk at a time. A chunk is read only
+// when the one before matched in full (a name holds no `"`), so the raw key
+// runs at least to that chunk's start and the read stays within the key's
+// closing quote plus 16 bytes: inside the input's padding, however long the
+// schema's name and however short the key.
 struct KeyPattern {
-  uint64_t word[2] = {0, 0}, mask[2] = {0, 0};
-  bool fits = false;  // name shorter than 16 bytes
+  struct Chunk {
+    uint64_t word[2] = {0, 0}, mask[2] = {0, 0};
+  };
+  std::vector<Chunk> chunks;
 
   explicit KeyPattern(std::string_view name) {
-    if (name.size() >= 16) return;
-    unsigned char bytes[16] = {}, ones[16] = {};
-    std::memcpy(bytes, name.data(), name.size());
-    bytes[name.size()] = '"';
-    std::memset(ones, 0xFF, name.size() + 1);
-    std::memcpy(word, bytes, 16);
-    std::memcpy(mask, ones, 16);
-    fits = true;
-  }
-  bool matches(const char* raw, std::string_view name) const {
-    if (!fits) {
-      // Byte by byte, stopping at the first difference: a name holds no `"`,
-      // so the compare never reads past the raw key's closing quote (a long
-      // name must not read beyond a short key at the end of the input).
-      for (size_t i = 0; i < name.size(); ++i)
-        if (raw[i] != name[i]) return false;
-      return raw[name.size()] == '"';
+    std::string bytes(name);
+    bytes += '"';
+    for (size_t at = 0; at < bytes.size(); at += 16) {
+      const size_t n = std::min<size_t>(16, bytes.size() - at);
+      unsigned char text[16] = {}, ones[16] = {};
+      std::memcpy(text, bytes.data() + at, n);
+      std::memset(ones, 0xFF, n);
+      Chunk& c = chunks.emplace_back();
+      std::memcpy(c.word, text, 16);
+      std::memcpy(c.mask, ones, 16);
     }
-    uint64_t in[2];
-    std::memcpy(in, raw, 16);
-    return ((in[0] & mask[0]) ^ word[0]) == 0 && ((in[1] & mask[1]) ^ word[1]) == 0;
+  }
+  bool matches(const char* raw) const {
+    for (const Chunk& c : chunks) {
+      uint64_t in[2];
+      std::memcpy(in, raw, 16);
+      if (((in[0] & c.mask[0]) ^ c.word[0]) != 0 || ((in[1] & c.mask[1]) ^ c.word[1]) != 0) return false;
+      raw += 16;
+    }
+    return true;
   }
 };
 
@@ -435,8 +440,7 @@ bool Decoder::decode_plain(std::string_view line, size_t capacity, uint32_t row,
     if (&v == kind_field) continue;
     // The field index met at this key position last time, else a lookup.
     int index = position < predicted.size() ? predicted[position] : -2;
-    if (index < 0 || !keys[static_cast<size_t>(index)].matches(
-                         v.key.data(), kind.fields[static_cast<size_t>(index)].name)) {
+    if (index < 0 || !keys[static_cast<size_t>(index)].matches(v.key.data())) {
       auto it = kind.field_index.find(v.key);
       index = it == kind.field_index.end() ? -1 : it->second;
       if (position >= predicted.size()) predicted.resize(position + 1, -2);
@@ -664,7 +668,7 @@ void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_numbe
       if (guess >= 0) {
         const FieldSpec& spec = kind.fields[static_cast<size_t>(guess)];
         const KeyPattern& pattern = impl_->keys[static_cast<size_t>(kind_index)][static_cast<size_t>(guess)];
-        if (spec.name != "id" && pattern.matches(field.key().raw(), spec.name)) {
+        if (spec.name != "id" && pattern.matches(field.key().raw())) {
           ++key_position;
           if (seen[static_cast<size_t>(guess)]) {
             batch.fail(row, ErrorReason::DuplicateKey, fmt::format("duplicate key `{}`", quote(spec.name)));
