@@ -409,3 +409,36 @@ TEST_CASE("windows: compiled aggregate inputs give the interpreter's values and 
   CHECK(with_position > 0);
   CHECK(count(a, "error:") < lines.size());
 }
+
+TEST_CASE("windows: compiled inputs too large to if-convert agree with the interpreter", "[window]") {
+  // A filter of a few hundred instructions keeps its branches in the
+  // compiled code; it divides by zero where the hours equal a term's constant.
+  std::string filter;
+  for (int i = 0; i < 40; ++i)
+    filter += fmt::format("{}(event.hours / (event.hours - {}.0) > 0.5 and event.count < {})",
+                          i ? " or " : "", i, i);
+  static const std::string text = fmt::format(R"(
+event rent {{ time: time, customer: string, chip: string, hours: number, count: int, note: string? }}
+
+rule big on rent
+  cite "t"
+  review
+  when (sum(event.count) over 30d by event.customer where {}) > 200
+)",
+                                              filter);
+  auto interp = compile(engine::Backend::Interp, text.c_str());
+  auto jit = compile(engine::Backend::Jit, text.c_str());
+  REQUIRE(jit->window_inputs().function != nullptr);
+  std::vector<std::string> lines = stream(2000, 20, false, 9);
+  auto run = [&](const engine::Policy& p) {
+    Runner r(p, 128);
+    r.messages = true;
+    std::vector<std::string> out;
+    r.run(lines, 0, lines.size(), out);
+    return out;
+  };
+  std::vector<std::string> a = run(*interp);
+  CHECK(a == run(*jit));
+  CHECK(count(a, "error:division_by_zero") > 0);
+  CHECK(count(a, "review") > 0);
+}
