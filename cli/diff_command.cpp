@@ -21,6 +21,12 @@
 namespace edict::cli {
 namespace {
 
+window::Options window_options(const engine::Policy& p) {
+  window::Options options;
+  options.inputs = p.window_inputs();
+  return options;
+}
+
 // One policy version's decoding and evaluation state.
 struct Side {
   runtime::Batch batch;
@@ -32,7 +38,7 @@ struct Side {
   Side(const engine::Policy& p, uint32_t capacity)
       : batch(p.schema(), p.symbols(), capacity),
         decoder(p.schema()),
-        windows(p.module(), p.interpreter(), p.schema()) {
+        windows(p.module(), p.interpreter(), p.schema(), window_options(p)) {
     results.reserve(capacity, p.module().rules.size());
   }
 };

@@ -177,6 +177,7 @@ int run_eval(const EvalOptions& o) {
                  o.max_lateness.c_str());
     return kExitUsage;
   }
+  wopts.inputs = policy->window_inputs();
   window::WindowState windows(policy->module(), policy->interpreter(), policy->schema(), wopts);
   std::string error;
   if (!o.checkpoint.empty() && std::filesystem::exists(o.checkpoint) && !windows.load(o.checkpoint, &error)) {

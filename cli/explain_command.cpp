@@ -119,6 +119,7 @@ int run_explain(const ExplainOptions& o) {
   // Aggregates list the events their values were computed over.
   window::Options window_options;
   window_options.record_members = true;
+  window_options.inputs = policy->window_inputs();
   window::WindowState windows(policy->module(), policy->interpreter(), policy->schema(), window_options);
   tracer->read_windows(&windows);
   engine::Results results;

@@ -37,6 +37,18 @@ typedef struct EdictResults {
 /* Evaluates every row of a batch. Never throws, never reads out of bounds. */
 typedef void (*EdictEvalBatchFn)(const EdictColumns* columns, EdictResults* results);
 
+/* The inputs of windowed aggregates (the key, filter and operand functions of
+ * ir::AggregateInput) over every row of a batch, so the window stage reads
+ * columns instead of interpreting them. For each compiled function i (an
+ * order the compiler and the window stage agree on), on every row whose kind
+ * is the function's event kind: values[i][row] = the result's bits (as the
+ * interpreter's registers hold them; a fires function gives 0 or 1) and
+ * sites[i][row] = the fault site of a fault, else UINT32_MAX. Other rows get
+ * unspecified contents. Returns 0 without writing anything when the batch
+ * lacks a presence array the code needs, else 1. */
+typedef int32_t (*EdictEvalInputsFn)(const EdictColumns* columns, uint64_t* const* values,
+                                     uint32_t* const* sites);
+
 /* String helpers. Strings are 32-bit symbols resolved through `strings`;
  * equal symbols <=> equal strings within one batch. */
 int32_t edict_str_starts_with(void* strings, uint32_t s, uint32_t prefix);

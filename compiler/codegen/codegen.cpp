@@ -138,6 +138,13 @@ class Generator {
     Value* fires = nullptr;    // i1
     Value* faulted = nullptr;  // i1
     Value* site = nullptr;     // i32; only meaningful when faulted
+    // An aggregate input function (rule -1): its result's bits and fault
+    // site (UINT32_MAX: none), stored where it returns or faults.
+    llvm::AllocaInst* out_value = nullptr;  // i64
+    llvm::AllocaInst* out_site = nullptr;   // i32
+    const std::string& name(const ir::Module& m) const {
+      return rule >= 0 ? m.rules[static_cast<size_t>(rule)].name : f->name;
+    }
   };
 
   const ir::Module& m_;
@@ -306,7 +313,13 @@ class Generator {
     size_t begin = 0, end = 0;
   };
   void emit_function();
-  BasicBlock* begin_function(llvm::Function* fn);  // returns the block after the prologue
+  // Returns the block after the prologue; `rule_results`: the second
+  // argument is an EdictResults.
+  BasicBlock* begin_function(llvm::Function* fn, bool rule_results = true);
+  void emit_inputs_function();
+  void emit_input(ir::FuncId id, Value* active, Value* values, Value* sites);
+  void finish_input(Body& body);
+  Value* to_bits(Value* v);
   std::vector<Group> plan_groups() const;
   std::vector<int> presence_columns();
   // A loop over every row from the current block to `exit`; `body` emits
@@ -377,6 +390,7 @@ std::unique_ptr<llvm::Module> Generator::run(std::string* error) {
   mod_ = std::make_unique<llvm::Module>("edict", ctx_);
   plan_country_classes();
   emit_function();
+  if (!failed() && !options_.inputs_function_name.empty()) emit_inputs_function();
   if (!failed()) {
     std::string findings;
     llvm::raw_string_ostream os(findings);
@@ -480,7 +494,7 @@ Value* Generator::call_helper(Body& body, llvm::FunctionCallee callee, llvm::Arr
 
 // ---- the row loop ------------------------------------------------------------
 
-BasicBlock* Generator::begin_function(llvm::Function* fn) {
+BasicBlock* Generator::begin_function(llvm::Function* fn, bool rule_results) {
   fn_ = fn;
   data_ptr_.clear();
   present_ptr_.clear();
@@ -509,6 +523,11 @@ BasicBlock* Generator::begin_function(llvm::Function* fn) {
   data_array_ = field(columns_ty, columns, 2, ptr_, "data");
   present_array_ = field(columns_ty, columns, 3, ptr_, "present");
   strings_ = field(columns_ty, columns, 4, ptr_, "strings");
+  if (!rule_results) {
+    b_.CreateBr(start);
+    b_.SetInsertPoint(start);
+    return start;
+  }
   fired_ = field(results_ty, results, 0, ptr_, "fired");
   fired_stride_ = b_.CreateZExt(field(results_ty, results, 1, i32_, "fired_words"), i64_);
   decision_ = field(results_ty, results, 2, ptr_, "decision");
@@ -672,6 +691,113 @@ llvm::Function* Generator::emit_group_function(const Group& group, size_t index)
   b_.SetInsertPoint(exit);
   b_.CreateRetVoid();
   return fn;
+}
+
+// ---- aggregate inputs ----------------------------------------------------------
+// One pass over the batch: per row, every listed function of the row's kind,
+// inlined as the rules' fires functions are (if-converted when small), its
+// result bits and fault site stored unconditionally (rows of other kinds get
+// 0 and no fault), so the loop stays branch-free for small functions.
+
+void Generator::emit_inputs_function() {
+  auto* fn_ty = llvm::FunctionType::get(i32_, {ptr_, ptr_, ptr_}, false);
+  auto* fn =
+      llvm::Function::Create(fn_ty, llvm::GlobalValue::ExternalLinkage, options_.inputs_function_name, *mod_);
+  fn->addParamAttr(2, llvm::Attribute::NoCapture);
+  BasicBlock* start = begin_function(fn, /*rule_results=*/false);
+  const std::vector<ir::FuncId>& funcs = options_.input_functions;
+  for (ir::FuncId id : funcs) {
+    if (id < 0 || static_cast<size_t>(id) >= m_.functions.size())
+      return fail("an aggregate input names a missing function");
+    const ir::Function& f = m_.functions[static_cast<size_t>(id)];
+    if (f.event < 0 || static_cast<size_t>(f.event) >= m_.events.size() || f.blocks.empty() ||
+        f.kind == ir::FunctionKind::Message)
+      return fail("fn " + f.name + ": not an aggregate input function");
+  }
+  // Presence arrays of the optional fields the functions test.
+  std::vector<int> presence;
+  for (ir::FuncId id : funcs) {
+    const ir::Function& f = m_.functions[static_cast<size_t>(id)];
+    for (const ir::Block& block : f.blocks)
+      for (const ir::Inst& in : block.insts) {
+        if (in.op != ir::Op::Has && in.op != ir::Op::LoadChecked) continue;
+        const ir::Field* field = field_of(f.event, in.imm);
+        if (!field || !field->optional) continue;
+        int column = batch_column(f.event, in.imm);
+        if (column >= 0) presence.push_back(column);
+      }
+  }
+  if (failed()) return;
+  BasicBlock* refused = BasicBlock::Create(ctx_, "refused", fn_);
+  BasicBlock* evaluate = BasicBlock::Create(ctx_, "evaluate", fn_);
+  BasicBlock* exit = BasicBlock::Create(ctx_, "exit", fn_);
+  b_.SetInsertPoint(start);
+  Value* refuse = b_.getFalse();
+  for (int column : presence) {
+    auto* slot = b_.CreateInBoundsGEP(ptr_, present_array_, b_.getInt64(static_cast<uint64_t>(column)));
+    refuse =
+        b_.CreateOr(refuse, b_.CreateICmpEQ(b_.CreateLoad(ptr_, slot), llvm::ConstantPointerNull::get(ptr_)));
+  }
+  b_.CreateCondBr(refuse, refused, evaluate);
+  b_.SetInsertPoint(refused);
+  b_.CreateRet(b_.getInt32(0));
+
+  // Each function's output arrays, loaded once.
+  std::vector<Value*> values(funcs.size()), sites(funcs.size());
+  {
+    llvm::IRBuilder<> pb(prologue_->getTerminator());
+    for (size_t i = 0; i < funcs.size(); ++i) {
+      values[i] = pb.CreateLoad(ptr_, pb.CreateInBoundsGEP(ptr_, fn->getArg(1), pb.getInt64(i)),
+                                "values" + std::to_string(i));
+      sites[i] = pb.CreateLoad(ptr_, pb.CreateInBoundsGEP(ptr_, fn->getArg(2), pb.getInt64(i)),
+                               "sites" + std::to_string(i));
+    }
+  }
+  b_.SetInsertPoint(evaluate);
+  simple_row_loop(exit, "input_row", [&] {
+    Value* kind = load_elem(i8_, kinds_, row_, true);
+    for (size_t i = 0; i < funcs.size() && !failed(); ++i) {
+      const ir::Function& f = m_.functions[static_cast<size_t>(funcs[i])];
+      emit_input(funcs[i], b_.CreateICmpEQ(kind, b_.getInt8(static_cast<uint8_t>(f.event))), values[i],
+                 sites[i]);
+    }
+  });
+  b_.SetInsertPoint(exit);
+  b_.CreateRet(b_.getInt32(1));
+}
+
+void Generator::emit_input(ir::FuncId id, Value* active, Value* values, Value* sites) {
+  Body body;
+  body.f = &m_.functions[static_cast<size_t>(id)];
+  body.event = body.f->event;
+  if (!prepare_body(body)) return;
+  body.out_value = make_alloca(i64_, body.f->name + ".value");
+  body.out_site = make_alloca(i32_, body.f->name + ".site");
+  b_.CreateStore(b_.getInt64(0), body.out_value);
+  b_.CreateStore(b_.getInt32(UINT32_MAX), body.out_site);
+  body.predicated = instruction_count(*body.f) <= predicated_limit();
+  if (body.predicated)
+    emit_predicated(body, active);
+  else
+    emit_branching(body, active);
+  if (failed()) return;
+  b_.CreateStore(b_.CreateLoad(i64_, body.out_value), b_.CreateInBoundsGEP(i64_, values, row_));
+  b_.CreateStore(b_.CreateLoad(i32_, body.out_site), b_.CreateInBoundsGEP(i32_, sites, row_));
+}
+
+// The if-converted form's outcome (value functions stored theirs at `ret`).
+void Generator::finish_input(Body& body) {
+  if (body.f->kind == ir::FunctionKind::Fires)
+    b_.CreateStore(b_.CreateZExt(body.fires, i64_), body.out_value);
+  b_.CreateStore(pick(body.faulted, body.site, b_.getInt32(UINT32_MAX)), body.out_site);
+}
+
+// A register's value as the interpreter holds it: zero-extended integers,
+// a number's IEEE bits.
+Value* Generator::to_bits(Value* v) {
+  if (v->getType() == f64_) return b_.CreateBitCast(v, i64_);
+  if (v->getType() != i64_) return b_.CreateZExt(v, i64_);
+  return v;
 }
 
 void Generator::emit_row_loop(BasicBlock* from, BasicBlock* exit, const Group& group, bool fused) {
@@ -983,6 +1109,7 @@ void Generator::emit_predicated(Body& body, Value* active) {
       if (failed()) return;
     }
   }
+  if (body.rule < 0) return finish_input(body);
   record_outcome(body.rule, body.fires, body.faulted, body.site);
 }
 
@@ -993,7 +1120,7 @@ void Generator::emit_branching(Body& body, Value* active) {
     fail("fn " + f.name + ": cyclic control flow");
     return;
   }
-  const std::string prefix = m_.rules[static_cast<size_t>(body.rule)].name + ".";
+  const std::string prefix = body.name(m_) + ".";
   body.next = BasicBlock::Create(ctx_, prefix + "next", fn_);
   body.fired = BasicBlock::Create(ctx_, prefix + "fired", fn_);
   body.blocks.assign(f.blocks.size(), nullptr);
@@ -1008,11 +1135,18 @@ void Generator::emit_branching(Body& body, Value* active) {
     }
   }
   b_.SetInsertPoint(body.fired);
-  record_outcome(body.rule, b_.getTrue(), b_.getFalse(), nullptr);
+  if (body.rule < 0) {
+    if (f.kind == ir::FunctionKind::Fires) b_.CreateStore(b_.getInt64(1), body.out_value);
+  } else {
+    record_outcome(body.rule, b_.getTrue(), b_.getFalse(), nullptr);
+  }
   b_.CreateBr(body.next);
   if (body.fault) {
     b_.SetInsertPoint(body.fault);
-    record_outcome(body.rule, b_.getFalse(), b_.getTrue(), body.fault_phi);
+    if (body.rule < 0)
+      b_.CreateStore(body.fault_phi, body.out_site);
+    else
+      record_outcome(body.rule, b_.getFalse(), b_.getTrue(), body.fault_phi);
     b_.CreateBr(body.next);
   }
   b_.SetInsertPoint(body.next);
@@ -1047,7 +1181,7 @@ void Generator::set(Body& body, ir::Reg r, Value* v) {
 
 BasicBlock* Generator::fault_block(Body& body, uint32_t site) {
   if (!body.fault) {
-    body.fault = BasicBlock::Create(ctx_, m_.rules[static_cast<size_t>(body.rule)].name + ".fault", fn_);
+    body.fault = BasicBlock::Create(ctx_, body.name(m_) + ".fault", fn_);
     llvm::IRBuilder<> fb(body.fault);
     body.fault_phi = fb.CreatePHI(i32_, 4, "site");
   }
@@ -1287,6 +1421,14 @@ void Generator::emit_inst(Body& body, const ir::Inst& in) {
       return;
     }
     case ir::Op::Ret:
+      if (f.kind == ir::FunctionKind::Value) {
+        if (body.rule >= 0 || !body.out_value) return fn_fail("returns a value where none is expected");
+        Value* bits = in.a == ir::kNoReg ? b_.getInt64(0) : to_bits(get(body, in.a));
+        if (body.predicated) bits = pick(body.alive, bits, b_.CreateLoad(i64_, body.out_value));
+        b_.CreateStore(bits, body.out_value);
+        if (!body.predicated) b_.CreateBr(body.fired);
+        return;
+      }
       if (body.predicated) {
         if (in.imm) body.fires = either(body.fires, body.alive);
         return;
@@ -1580,6 +1722,15 @@ Value* Generator::cell_value(uint32_t table_index, uint32_t column, Value* row) 
 }
 
 }  // namespace
+
+std::vector<ir::FuncId> aggregate_input_functions(const ir::Module& module) {
+  std::vector<ir::FuncId> out;
+  for (const ir::Aggregate& a : module.aggregates)
+    for (const ir::AggregateInput& in : a.inputs)
+      for (ir::FuncId f : {in.key, in.filter, in.operand})
+        if (f != ir::kNoFunc) out.push_back(f);
+  return out;
+}
 
 std::unique_ptr<llvm::Module> generate(const ir::Module& module, const ColumnMap& columns,
                                        llvm::LLVMContext& context, const CodegenOptions& options,

@@ -1,8 +1,9 @@
 // The LLVM code generator: compiles a whole ir::Module into one llvm::Module
-// exporting a single batch function with the EdictEvalBatchFn contract of
+// exporting a batch function with the EdictEvalBatchFn contract of
 // runtime/abi.h (the row loop, kind dispatch, effective dates, every rule's
-// fires function inlined, decisions). Message functions are not compiled: the
-// runtime interprets them for fired rules. Only LLVM forward declarations here.
+// fires function inlined, decisions) and, on request, an EdictEvalInputsFn
+// computing windowed aggregates' inputs with the same instruction code. Message functions are not compiled:
+// the runtime interprets them for fired rules. Only LLVM forward declarations here.
 //
 // Code shape (codegen.cpp has the reasons): small fires functions are
 // if-converted, so a typical policy's row loop is straight-line code that the
@@ -48,7 +49,17 @@ struct CodegenOptions {
   // evaluation): no if-conversion, so rows branch on their kind and
   // conditions short-circuit. Batches are faster without it (vectorised).
   bool single_event = false;
+  // Also export an EdictEvalInputsFn (runtime/abi.h) of this name computing
+  // `input_functions` (aggregate_input_functions' order) over a batch. Empty:
+  // none.
+  std::string inputs_function_name;
+  std::vector<ir::FuncId> input_functions;
 };
+
+// The key, filter and operand functions of every windowed aggregate input
+// (ir::Module::aggregates in order, each input's key, filter, operand when
+// present): the order of an EdictEvalInputsFn's outputs.
+std::vector<ir::FuncId> aggregate_input_functions(const ir::Module& module);
 
 // Builds the module. The result has no target triple or data layout yet (the
 // JIT sets the host's). On failure (an IR module that is not ok(), malformed

@@ -210,6 +210,9 @@ Result<std::unique_ptr<CompiledPolicy>> Jit::compile(const ir::Module& module, c
   codegen::CodegenOptions codegen_options;
   codegen_options.function_name = state->symbol;
   codegen_options.single_event = options.single_event;
+  if (options.aggregate_inputs) codegen_options.input_functions = codegen::aggregate_input_functions(module);
+  if (!codegen_options.input_functions.empty())
+    codegen_options.inputs_function_name = state->symbol + ".inputs";
   std::string error;
   std::unique_ptr<llvm::Module> llvm_module =
       codegen::generate(module, columns, *context, codegen_options, &error);
@@ -236,12 +239,23 @@ Result<std::unique_ptr<CompiledPolicy>> Jit::compile(const ir::Module& module, c
     if (llvm::Error again = state->tracker->remove()) llvm::consumeError(std::move(again));
     return R::fail("cannot compile the policy to machine code: " + why);
   }
+  EdictEvalInputsFn inputs = nullptr;
+  if (!codegen_options.inputs_function_name.empty()) {
+    auto at = j.lookup(codegen_options.inputs_function_name);
+    if (!at) {
+      std::string why = message_of(at.takeError());
+      if (llvm::Error again = state->tracker->remove()) llvm::consumeError(std::move(again));
+      return R::fail("cannot compile the aggregate inputs to machine code: " + why);
+    }
+    inputs = at->toPtr<EdictEvalInputsFn>();
+  }
   auto done = Clock::now();
   state->codegen_ms = ms_between(start, generated);
   state->native_ms = ms_between(generated, done);
   auto function = address->toPtr<EdictEvalBatchFn>();
   std::unique_ptr<CompiledPolicy> policy(new CompiledPolicy(std::move(state)));
   policy->function_ = function;
+  policy->inputs_function_ = inputs;
   return policy;
 }
 

@@ -53,6 +53,9 @@ struct JitOptions {
   bool keep_llvm_ir = false;
   // Code shaped for one event per call (codegen::CodegenOptions::single_event).
   bool single_event = false;
+  // Also compile the inputs of the module's windowed aggregates
+  // (CompiledPolicy::inputs_function), when it has any.
+  bool aggregate_inputs = false;
 };
 
 class Jit;
@@ -67,6 +70,9 @@ class CompiledPolicy {
   CompiledPolicy& operator=(const CompiledPolicy&) = delete;
 
   EdictEvalBatchFn function() const { return function_; }
+  // JitOptions::aggregate_inputs: computes codegen::aggregate_input_functions
+  // over a batch; null when not asked for or the module has no aggregates.
+  EdictEvalInputsFn inputs_function() const { return inputs_function_; }
   void evaluate(const EdictColumns& columns, EdictResults& results) const { function_(&columns, &results); }
   const std::string& symbol() const;
   const std::string& llvm_ir() const;  // empty unless JitOptions::keep_llvm_ir
@@ -79,6 +85,7 @@ class CompiledPolicy {
   explicit CompiledPolicy(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
   EdictEvalBatchFn function_ = nullptr;
+  EdictEvalInputsFn inputs_function_ = nullptr;
 };
 
 // One LLJIT instance targeting the host. Thread-safe: compile from several

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "compiler/check/check.h"
+#include "compiler/codegen/codegen.h"
 #include "runtime/engine/jit_backend.h"
 
 namespace edict::engine {
@@ -92,7 +93,8 @@ std::unique_ptr<Policy> Policy::compile(const std::vector<std::string>& paths, S
   if (options.backend == Backend::Jit) {
     auto jit_start = std::chrono::steady_clock::now();
     std::string error;
-    p->jitted_ = jit_compile(p->module_, runtime::column_map(p->schema_), options.opt_level, &error);
+    p->jitted_ = jit_compile(p->module_, runtime::column_map(p->schema_), options.opt_level, &error,
+                             /*single_event=*/false, /*aggregate_inputs=*/true);
     if (!p->jitted_) {
       sink.error("E0998", Span{}, "the JIT could not compile this policy: " + error).help =
           "run with `--engine interp` to use the interpreter";
@@ -137,6 +139,13 @@ void Policy::evaluate(const runtime::Batch& batch, Results& results) const {
   EdictColumns columns = columns_of(batch, data, present);
   EdictResults out = results.view();
   evaluate(columns, out);
+}
+
+window::CompiledInputs Policy::window_inputs() const {
+  window::CompiledInputs inputs;
+  inputs.function = jitted_ ? jit_inputs_function(*jitted_) : nullptr;
+  if (inputs.function) inputs.functions = codegen::aggregate_input_functions(module_);
+  return inputs;
 }
 
 EdictEvalBatchFn Policy::single_event_function() const {

@@ -16,6 +16,7 @@
 #include "runtime/batch.h"
 #include "runtime/schema.h"
 #include "runtime/strings.h"
+#include "runtime/window/window.h"
 
 namespace edict::engine {
 
@@ -75,6 +76,10 @@ class Policy {
   // The single-event code itself (null unless compiled), for callers that
   // call it directly; valid while the Policy lives.
   EdictEvalBatchFn single_event_function() const;
+  // The JIT's code for the windowed aggregates' inputs, for
+  // window::Options::inputs; empty with the interpreter (which the window
+  // stage then runs itself). Valid while the Policy lives.
+  window::CompiledInputs window_inputs() const;
   // The raw column view engines read.
   static EdictColumns columns_of(const runtime::Batch& batch, std::vector<const void*>& data,
                                  std::vector<const uint8_t*>& present);

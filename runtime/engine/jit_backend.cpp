@@ -13,9 +13,10 @@ struct JitCode : Policy::Jitted {
 
 std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module,
                                             std::vector<std::vector<int>> column_map, int opt_level,
-                                            std::string* error, bool single_event) {
+                                            std::string* error, bool single_event, bool aggregate_inputs) {
   jit::JitOptions options;
   options.single_event = single_event;
+  options.aggregate_inputs = aggregate_inputs;
   options.opt = opt_level == 0 ? jit::OptLevel::O0 : jit::OptLevel::O2;
   auto compiled = jit::compile(module, jit::ColumnMap{std::move(column_map)}, options);
   if (!compiled) {
@@ -33,6 +34,10 @@ void jit_run(const Policy::Jitted& jitted, const EdictColumns& columns, EdictRes
 
 EdictEvalBatchFn jit_function(const Policy::Jitted& jitted) {
   return static_cast<const JitCode&>(jitted).compiled->function();
+}
+
+EdictEvalInputsFn jit_inputs_function(const Policy::Jitted& jitted) {
+  return static_cast<const JitCode&>(jitted).compiled->inputs_function();
 }
 
 }  // namespace edict::engine

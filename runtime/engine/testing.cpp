@@ -70,7 +70,9 @@ std::vector<StepOutcome> run_tests(const Policy& policy, const StepObserver& obs
   std::vector<const uint8_t*> present;
   for (const check::TestInfo& t : cp.tests) {
     // Each test is its own event stream: its steps fill fresh windows in order.
-    window::WindowState windows(m, policy.interpreter(), policy.schema());
+    window::Options window_options;
+    window_options.inputs = policy.window_inputs();
+    window::WindowState windows(m, policy.interpreter(), policy.schema(), window_options);
     for (size_t s = 0; s < t.steps.size(); ++s) {
       const check::TestStepInfo& step = t.steps[s];
       StepOutcome o;

@@ -289,6 +289,8 @@ struct WindowState::Impl {
     int key_column = -1;
     int operand_column = -1;
     ir::Ty key_type = ir::Ty::Void, operand_type = ir::Ty::Void;  // of those loads
+    // Outputs of Options::inputs computing the key, filter and operand, or -1.
+    int key_slot = -1, filter_slot = -1, operand_slot = -1;
   };
 
   // The column a value function merely returns, or -1.
@@ -368,6 +370,13 @@ struct WindowState::Impl {
   };
   std::unordered_map<const runtime::Batch*, std::vector<Recorded>> member_logs;
   std::unordered_set<uint64_t> distinct_scratch;
+  // Options::inputs' outputs for the batch being advanced (one array per
+  // function); `compiled` when it computed them for this batch.
+  std::vector<std::vector<uint64_t>> input_values;
+  std::vector<std::vector<uint32_t>> input_sites;
+  std::vector<uint64_t*> input_value_arrays;
+  std::vector<uint32_t*> input_site_arrays;
+  bool compiled = false;
 
   Impl(const ir::Module& m, const interp::Interpreter& i, const runtime::Schema& s, const Options& o)
       : module(m), interp(i), schema(s), options(o) {
@@ -378,6 +387,15 @@ struct WindowState::Impl {
       const runtime::KindSpec& kind = s.kinds[k];
       if (kind.time_field >= 0) time_column[k] = kind.fields[static_cast<size_t>(kind.time_field)].column;
     }
+    // The compiled functions come in the order of codegen::aggregate_input_functions.
+    const std::vector<ir::FuncId>& compiled_fns = o.inputs.functions;
+    size_t next_slot = 0;
+    bool slots_match = o.inputs.function != nullptr;
+    auto slot_of = [&](ir::FuncId f) {
+      if (f == ir::kNoFunc) return -1;
+      if (next_slot >= compiled_fns.size() || compiled_fns[next_slot] != f) slots_match = false;
+      return static_cast<int>(next_slot++);
+    };
     for (size_t a = 0; a < m.aggregates.size(); ++a) {
       aggregates[a].ir = &m.aggregates[a];
       for (const ir::AggregateInput& in : m.aggregates[a].inputs) {
@@ -385,9 +403,32 @@ struct WindowState::Impl {
         Input input{static_cast<int>(a), &in, kind.fields.at(static_cast<size_t>(in.field)).column};
         input.key_column = direct_column(in.key, kind, &input.key_type);
         input.operand_column = direct_column(in.operand, kind, &input.operand_type);
+        input.key_slot = slot_of(in.key);
+        input.filter_slot = slot_of(in.filter);
+        input.operand_slot = slot_of(in.operand);
         inputs_of_kind[static_cast<size_t>(in.event)].push_back(input);
       }
     }
+    // Compiled code for other functions than these (never from the engine):
+    // interpret instead.
+    if (!slots_match || next_slot != compiled_fns.size()) options.inputs = {};
+    input_values.resize(options.inputs.functions.size());
+    input_sites.resize(options.inputs.functions.size());
+    input_value_arrays.resize(options.inputs.functions.size());
+    input_site_arrays.resize(options.inputs.functions.size());
+  }
+
+  // Runs input function `f` (compiled output `slot`) for `row`: its bits,
+  // or false with the fault's site and reason. A fault the compiled code
+  // found is re-run in the interpreter, which gives the same site and the
+  // reason (faults are rare; the code only records the site).
+  bool run_input(ir::FuncId f, int slot, const EdictColumns& columns, uint32_t row, uint64_t* out,
+                 RowState& rs) const {
+    if (compiled && input_sites[static_cast<size_t>(slot)][row] == UINT32_MAX) {
+      *out = input_values[static_cast<size_t>(slot)][row];
+      return true;
+    }
+    return interp.eval_function(f, columns, row, out, &rs.site, &rs.reason);
   }
 
   int64_t drop_before(const Aggregate& a) const {
@@ -587,19 +628,19 @@ struct WindowState::Impl {
       if (inputs[i].key_column >= 0) {
         set_key(agg, load_bits(batch, inputs[i].key_column, inputs[i].key_type, row), batch, p);
       } else if (in.key != ir::kNoFunc) {
-        if (!interp.eval_function(in.key, columns, row, &bits, &rs.site, &rs.reason)) return failed();
+        if (!run_input(in.key, inputs[i].key_slot, columns, row, &bits, rs)) return failed();
         set_key(agg, bits, batch, p);
       }
       p.enters = true;
       if (in.filter != ir::kNoFunc) {
-        if (!interp.eval_function(in.filter, columns, row, &bits, &rs.site, &rs.reason)) return failed();
+        if (!run_input(in.filter, inputs[i].filter_slot, columns, row, &bits, rs)) return failed();
         p.enters = bits != 0;
       }
       p.operand = 0;
       if (p.enters && inputs[i].operand_column >= 0)
         p.operand = load_bits(batch, inputs[i].operand_column, inputs[i].operand_type, row);
       else if (p.enters && in.operand != ir::kNoFunc &&
-               !interp.eval_function(in.operand, columns, row, &p.operand, &rs.site, &rs.reason))
+               !run_input(in.operand, inputs[i].operand_slot, columns, row, &p.operand, rs))
         return failed();
       p.hash = hash_key(p.key);
     }
@@ -677,6 +718,18 @@ struct WindowState::Impl {
       total += inputs_of_kind[kind].size();
     }
     pending.resize(total);
+    compiled = false;
+    if (options.inputs.function && total > 0) {
+      for (size_t f = 0; f < input_values.size(); ++f) {
+        if (input_values[f].size() < rows) {
+          input_values[f].resize(rows);
+          input_sites[f].resize(rows);
+        }
+        input_value_arrays[f] = input_values[f].data();
+        input_site_arrays[f] = input_sites[f].data();
+      }
+      compiled = options.inputs.function(&columns, input_value_arrays.data(), input_site_arrays.data()) != 0;
+    }
     for (uint32_t row = 0; row < rows; ++row) {
       RowState& rs = row_states[row];
       if (rs.status == RowState::Skip) continue;

@@ -32,13 +32,22 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "compiler/interp/interp.h"
 #include "compiler/ir/ir.h"
+#include "runtime/abi.h"
 #include "runtime/batch.h"
 #include "runtime/schema.h"
 
 namespace edict::window {
+
+// The aggregates' inputs compiled by the JIT (engine::Policy::window_inputs):
+// the batch function and the functions it computes, in its output order.
+struct CompiledInputs {
+  EdictEvalInputsFn function = nullptr;
+  std::vector<ir::FuncId> functions;
+};
 
 struct Options {
   int64_t max_lateness = int64_t{3600} * 1'000'000;  // 1 hour, in microseconds
@@ -46,6 +55,9 @@ struct Options {
   // Explanations: remember each held event's line and id, and which events
   // each value was computed over (see members()). Costs memory and time.
   bool record_members = false;
+  // Compiled inputs: advance() reads their columns instead of interpreting
+  // the key, filter and operand functions. Same values and faults.
+  CompiledInputs inputs;
 };
 
 // One event a windowed aggregate's value was computed over.

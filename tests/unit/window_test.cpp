@@ -39,12 +39,12 @@ rule spread on rent
     or (count(distinct event.chip) over 2d by event.customer) >= 3
 )";
 
-std::unique_ptr<engine::Policy> compile(engine::Backend backend) {
+std::unique_ptr<engine::Policy> compile(engine::Backend backend, const char* text = kPolicy) {
   static SourceManager sources;  // outlives the policies of every test
   DiagnosticSink sink;
   engine::CompileOptions options;
   options.backend = backend;
-  auto reader = [](const std::string&, std::string*) -> std::optional<std::string> { return kPolicy; };
+  auto reader = [text](const std::string&, std::string*) -> std::optional<std::string> { return text; };
   auto p = engine::Policy::compile({"window.edict"}, sources, sink, options, reader);
   REQUIRE(p);
   return p;
@@ -71,7 +71,15 @@ std::vector<std::string> stream(size_t n, int keys, bool late, uint64_t seed = 7
   return lines;
 }
 
-// Per line: the decision, the fired rules, or the error reason.
+// `options` with the policy's compiled aggregate inputs (the JIT's), as
+// `edict eval` runs them.
+window::Options with_inputs(const engine::Policy& p, window::Options options) {
+  options.inputs = p.window_inputs();
+  return options;
+}
+
+// Per line: the decision, the fired rules, or the error reason (and, with
+// `messages`, its message).
 struct Runner {
   const engine::Policy& policy;
   window::WindowState windows;
@@ -79,10 +87,11 @@ struct Runner {
   runtime::Batch batch;
   engine::Results results;
   uint64_t line = 0;
+  bool messages = false;
 
   Runner(const engine::Policy& p, uint32_t batch_size, const window::Options& options = {})
       : policy(p),
-        windows(p.module(), p.interpreter(), p.schema(), options),
+        windows(p.module(), p.interpreter(), p.schema(), with_inputs(p, options)),
         decoder(p.schema()),
         batch(p.schema(), p.symbols(), batch_size) {
     results.reserve(batch_size, p.module().rules.size());
@@ -99,7 +108,8 @@ struct Runner {
       policy.evaluate(batch, results);
       for (uint32_t r = 0; r < batch.size(); ++r) {
         if (const runtime::RowError* e = batch.error_of(r)) {
-          out.push_back(std::string("error:") + runtime::error_reason_name(e->reason));
+          out.push_back(std::string("error:") + runtime::error_reason_name(e->reason) +
+                        (messages ? " " + e->message : ""));
           continue;
         }
         std::string s = policy.outcome_name(results.decision[r]);
@@ -345,4 +355,90 @@ TEST_CASE("windows: recorded members are the events each value was computed over
   }
   CHECK(checked > 400);
   CHECK(restored > 0);
+}
+
+// Inputs that fault: the key overflows for counts from 93 on, the filter
+// divides by zero at 10 hours, the operand overflows for counts up to 7.
+const char* kFaultingPolicy = R"(
+event rent { time: time, customer: string, chip: string, hours: number, count: int, note: string? }
+
+rule keyed on rent
+  cite "t"
+  report
+  when (count() over 1d by event.count * 100000000000000000) >= 2
+
+rule filtered on rent
+  cite "t"
+  review
+  when (sum(event.hours) over 1d by event.customer where event.hours / (event.hours - 10) > 1) > 300
+
+rule summed on rent
+  cite "t"
+  deny
+  when (sum((event.count - 100) * 99999999999999999) over 1d by event.chip where event.note is present) < 0
+)";
+
+TEST_CASE("windows: compiled aggregate inputs give the interpreter's values and faults", "[window]") {
+  auto interp = compile(engine::Backend::Interp, kFaultingPolicy);
+  auto jit = compile(engine::Backend::Jit, kFaultingPolicy);
+  CHECK(interp->window_inputs().function == nullptr);
+  REQUIRE(jit->window_inputs().function != nullptr);
+  // keyed: key; filtered and summed: key, filter and operand.
+  CHECK(jit->window_inputs().functions.size() == 7);
+  std::vector<std::string> lines = stream(3000, 30, true, 5);
+  auto run = [&](const engine::Policy& p, uint32_t batch_size) {
+    Runner r(p, batch_size);
+    r.messages = true;
+    std::vector<std::string> out;
+    r.run(lines, 0, lines.size(), out);
+    return out;
+  };
+  std::vector<std::string> a = run(*interp, 256);
+  std::vector<std::string> b = run(*jit, 256);
+  std::vector<std::string> c = run(*jit, 7);
+  REQUIRE(a.size() == lines.size());
+  CHECK(a == b);
+  CHECK(a == c);
+  // Every kind of input fault happened, with its source position.
+  CHECK(count(a, "error:integer_overflow") > 0);
+  CHECK(count(a, "error:division_by_zero") > 0);
+  size_t with_position = 0;
+  for (const std::string& s : a)
+    with_position += s.find("while computing the windowed aggregate") != std::string::npos &&
+                     s.find("window.edict:") != std::string::npos;
+  CHECK(with_position > 0);
+  CHECK(count(a, "error:") < lines.size());
+}
+
+TEST_CASE("windows: compiled inputs too large to if-convert agree with the interpreter", "[window]") {
+  // A filter of a few hundred instructions keeps its branches in the
+  // compiled code; it divides by zero where the hours equal a term's constant.
+  std::string filter;
+  for (int i = 0; i < 40; ++i)
+    filter += fmt::format("{}(event.hours / (event.hours - {}.0) > 0.5 and event.count < {})",
+                          i ? " or " : "", i, i);
+  static const std::string text = fmt::format(R"(
+event rent {{ time: time, customer: string, chip: string, hours: number, count: int, note: string? }}
+
+rule big on rent
+  cite "t"
+  review
+  when (sum(event.count) over 30d by event.customer where {}) > 200
+)",
+                                              filter);
+  auto interp = compile(engine::Backend::Interp, text.c_str());
+  auto jit = compile(engine::Backend::Jit, text.c_str());
+  REQUIRE(jit->window_inputs().function != nullptr);
+  std::vector<std::string> lines = stream(2000, 20, false, 9);
+  auto run = [&](const engine::Policy& p) {
+    Runner r(p, 128);
+    r.messages = true;
+    std::vector<std::string> out;
+    r.run(lines, 0, lines.size(), out);
+    return out;
+  };
+  std::vector<std::string> a = run(*interp);
+  CHECK(a == run(*jit));
+  CHECK(count(a, "error:division_by_zero") > 0);
+  CHECK(count(a, "review") > 0);
 }
