@@ -240,7 +240,7 @@ void decl(std::string& out, const Decl& d) {
     case DeclKind::Const: {
       const auto& c = static_cast<const ConstDecl&>(d);
       out += ' ' + d.name;
-      if (c.type) out += " " + type_text(*c.type);
+      if (c.type) out.append(" ").append(type_text(*c.type));
       out += in;
       expr(out, c.value.get());
       break;
@@ -295,7 +295,7 @@ void decl(std::string& out, const Decl& d) {
       if (!r.cite.empty()) out += in + "(cite " + quoted(r.cite) + ")";
       if (!r.effect.name.empty()) {
         out += in + "(" + r.effect.name;
-        if (r.message) out += " " + expr_text(r.message.get());
+        if (r.message) out.append(" ").append(expr_text(r.message.get()));
         out += ')';
       }
       if (r.when) out += in + "(when " + expr_text(r.when.get()) + ")";
@@ -320,7 +320,7 @@ void decl(std::string& out, const Decl& d) {
           out += "(event " + s.inline_kind.name + ")";
         else
           out += s.example.name;
-        if (s.overrides) out += " " + expr_text(s.overrides.get());
+        if (s.overrides) out.append(" ").append(expr_text(s.overrides.get()));
         out += ')';
         for (const Expectation& e : s.expects) {
           out += in + "(expect " + e.decision.name;

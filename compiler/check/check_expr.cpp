@@ -1228,7 +1228,7 @@ std::string Checker::describe(const ast::Expr& e) const {
 }
 
 std::string Checker::type_text(const Type& t) const {
-  return "`" + out_.type_name(t) + "`";
+  return fmt::format("`{}`", out_.type_name(t));
 }
 
 }  // namespace edict::check::detail

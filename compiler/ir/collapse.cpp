@@ -388,7 +388,8 @@ class Collapser {
     for (size_t s = 0; s < m_.sets.size(); ++s)
       if (m_.sets[s].elem == Ty::Str && m_.sets[s].members == members) return static_cast<int64_t>(s);
     Set set;
-    set.name = "$" + std::to_string(m_.sets.size());
+    set.name = "$";
+    set.name += std::to_string(m_.sets.size());
     set.elem = Ty::Str;
     set.members = members;
     set.span = span;

@@ -99,17 +99,17 @@ std::string print_inst(const Module& m, const Function& f, const Inst& in) {
   if (info.has_result) out = fmt::format("{}:{} = ", reg(in.dst), ty_name(in.type));
   out += info.name;
   switch (in.op) {
-    case Op::Const: out += " " + scalar_text(m, in.type, Scalar{in.imm, in.fimm}); break;
+    case Op::Const: out.append(" ").append(scalar_text(m, in.type, Scalar{in.imm, in.fimm})); break;
     case Op::Copy:
     case Op::RowHas:
     case Op::INeg:
     case Op::FNeg:
     case Op::IToF:
     case Op::Not:
-    case Op::EmitValue: out += " " + reg(in.a); break;
+    case Op::EmitValue: out.append(" ").append(reg(in.a)); break;
     case Op::Load:
     case Op::LoadChecked:
-    case Op::Has: out += " " + field_name(m, f, in.imm); break;
+    case Op::Has: out.append(" ").append(field_name(m, f, in.imm)); break;
     case Op::SetContains: out += fmt::format(" {}, {}", set_name(m, in.imm), reg(in.a)); break;
     case Op::TableFind: out += fmt::format(" {}, {}", table_name(m, in.imm), reg(in.a)); break;
     case Op::CellHas:
@@ -132,14 +132,14 @@ std::string print_inst(const Module& m, const Function& f, const Inst& in) {
       out += ")";
       break;
     }
-    case Op::EmitText: out += " " + scalar_text(m, Ty::Str, Scalar{in.imm, 0}); break;
-    case Op::Jmp: out += " " + block_name(in.target[0]); break;
+    case Op::EmitText: out.append(" ").append(scalar_text(m, Ty::Str, Scalar{in.imm, 0})); break;
+    case Op::Jmp: out.append(" ").append(block_name(in.target[0])); break;
     case Op::Br:
       out += fmt::format(" {}, {}, {}", reg(in.a), block_name(in.target[0]), block_name(in.target[1]));
       break;
     case Op::Ret:
       if (f.kind == FunctionKind::Fires) out += in.imm ? " true" : " false";
-      if (f.kind == FunctionKind::Value) out += " " + reg(in.a);
+      if (f.kind == FunctionKind::Value) out.append(" ").append(reg(in.a));
       break;
     case Op::Fault: out += std::string(" ") + fault_reason_name(in.reason); break;
   }
@@ -257,7 +257,7 @@ std::string print(const Module& m, const PrintOptions& options) {
     if (f.rule >= 0 && static_cast<size_t>(f.rule) < m.rules.size())
       for (const RuleBody& b : m.rules[f.rule].bodies)
         if (b.fires == static_cast<FuncId>(i) || b.message == static_cast<FuncId>(i)) owned = true;
-    if (!owned) out += "\n" + print_function(m, f, options);
+    if (!owned) out.append("\n").append(print_function(m, f, options));
   }
   return out;
 }
