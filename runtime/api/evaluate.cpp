@@ -336,14 +336,20 @@ void store(EventImpl* e, const Field& field, const runtime::FieldSpec& f, T valu
   e->set[static_cast<size_t>(field.index) / 64] |= uint64_t{1} << (field.index % 64);
 }
 
+// The setter of a field whose column type must be `type` exactly.
+template <typename T>
+Status set_exact(EventImpl* e, const Field& field, runtime::ColumnType type, const char* given, T value) {
+  const runtime::FieldSpec* f = nullptr;
+  if (Status s = check_field(e, field, &f); !s.ok()) return s;
+  if (f->type != type) return wrong_type(*f, given);
+  store<T>(e, field, *f, value);
+  return {};
+}
+
 }  // namespace
 
 Status Event::set_bool(const Field& field, bool value) {
-  const runtime::FieldSpec* f = nullptr;
-  if (Status s = check_field(impl_.get(), field, &f); !s.ok()) return s;
-  if (f->type != runtime::ColumnType::Bool) return wrong_type(*f, "a bool");
-  store<uint8_t>(impl_.get(), field, *f, value ? 1 : 0);
-  return {};
+  return set_exact<uint8_t>(impl_.get(), field, runtime::ColumnType::Bool, "a bool", value ? 1 : 0);
 }
 
 Status Event::set_int(const Field& field, int64_t value) {
@@ -368,19 +374,11 @@ Status Event::set_number(const Field& field, double value) {
 }
 
 Status Event::set_time(const Field& field, int64_t micros) {
-  const runtime::FieldSpec* f = nullptr;
-  if (Status s = check_field(impl_.get(), field, &f); !s.ok()) return s;
-  if (f->type != runtime::ColumnType::Time) return wrong_type(*f, "a time");
-  store<int64_t>(impl_.get(), field, *f, micros);
-  return {};
+  return set_exact<int64_t>(impl_.get(), field, runtime::ColumnType::Time, "a time", micros);
 }
 
 Status Event::set_duration(const Field& field, int64_t micros) {
-  const runtime::FieldSpec* f = nullptr;
-  if (Status s = check_field(impl_.get(), field, &f); !s.ok()) return s;
-  if (f->type != runtime::ColumnType::Duration) return wrong_type(*f, "a duration");
-  store<int64_t>(impl_.get(), field, *f, micros);
-  return {};
+  return set_exact<int64_t>(impl_.get(), field, runtime::ColumnType::Duration, "a duration", micros);
 }
 
 Status Event::set_absent(const Field& field) {
