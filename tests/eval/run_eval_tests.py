@@ -14,24 +14,14 @@
 """
 import argparse, json, os, subprocess, sys, tempfile
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from testlib import GEN, ROOT, check, failures  # noqa: E402
 POLICY = os.path.join(ROOT, "policies", "reference.edict")
-GEN = os.path.join(ROOT, "bench", "gen_events.py")
 REF = os.path.join(ROOT, "bench", "reference_impl.py")
 COUNTS = os.path.join(ROOT, "bench", "reference_counts.json")
 REASON_OF = {"broken_json": "invalid_json", "wrong_type": "wrong_type", "bad_country": "bad_country",
              "bad_time": "bad_time", "missing_field": "missing_field", "invalid_utf8": "invalid_utf8",
              "oversized": "line_too_long", "not_object": "not_object"}
-
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    return cond
-
 
 def run(edict, args, stdin=None):
     p = subprocess.run([edict, "eval", *args], capture_output=True, input=stdin, timeout=600)

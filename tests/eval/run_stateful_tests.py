@@ -20,21 +20,11 @@ generated log sorted by time with some events moved out of order:
 import argparse, json, os, subprocess, sys, tempfile
 from datetime import datetime, timedelta
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from testlib import GEN, ROOT, check, failures  # noqa: E402
 POLICY = os.path.join(ROOT, "policies", "structuring.edict")
 REFERENCE = os.path.join(ROOT, "policies", "reference.edict")
-GEN = os.path.join(ROOT, "bench", "gen_events.py")
 SUM_RULE = os.path.join(ROOT, "bench", "stateful_rule.edict")  # reference + a 30-day sum by customer
-
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    return cond
-
 
 def run(edict, args):
     p = subprocess.run([edict, "eval", "-q", *args], capture_output=True, timeout=600)

@@ -14,8 +14,8 @@
 """
 import argparse, json, os, subprocess, sys, tempfile
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-GEN = os.path.join(ROOT, "bench", "gen_events.py")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from testlib import GEN, ROOT, check, failures  # noqa: E402
 POLICIES = os.path.join(ROOT, "policies")
 ENFORCED = os.path.join(POLICIES, "law_as_enforced.edict.md")
 PROGRAMS = {
@@ -30,16 +30,6 @@ WHATIF_RULES = {"rasa": {"rasa_remote_access_d5m", "rasa_remote_access_scope"}, 
 OUTCOMES = ["no_license_required", "customer_identification", "report", "notification", "red_flag",
             "license_presumption_of_approval", "license_required", "license_case_by_case",
             "license_presumption_of_denial"]
-
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    return cond
-
 
 def evaluate(edict, policy_files, events, engine):
     p = subprocess.run([edict, "eval", "-q", "--engine", engine, *policy_files, events], capture_output=True,

@@ -16,11 +16,11 @@
 import argparse, json, os, shutil, subprocess, sys, tempfile
 import xml.etree.ElementTree as ET
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from testlib import GEN, ROOT, check, failures  # noqa: E402
 from reference_program import reference_folder  # noqa: E402
 
 POLICIES = None  # the reference program's folder, made by main()
-GEN = os.path.join(ROOT, "bench", "gen_events.py")
 
 EVENT = {"kind": "rental", "id": "r-42", "time": "2024-03-01T00:00:00Z", "provider": "Azure", "provider_hq": "US",
          "provider_parent_hq": "US", "datacenter": "SG", "region": "sg", "customer_id": "c-1",
@@ -69,16 +69,6 @@ test "this expectation is wrong on purpose" {
   expect allow
 }
 '''
-
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    return cond
-
 
 def run(edict, args, stdin=None):
     p = subprocess.run([edict, *args], capture_output=True, input=stdin, timeout=300)

@@ -19,25 +19,15 @@
 """
 import argparse, importlib.util, json, os, shutil, subprocess, sys, tempfile
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from testlib import GEN, ROOT, check, failures  # noqa: E402
 from reference_program import reference_folder  # noqa: E402
 
 POLICIES = None  # the reference program's folder, made by main()
-GEN = os.path.join(ROOT, "bench", "gen_events.py")
 
 spec = importlib.util.spec_from_file_location("reference_impl", os.path.join(ROOT, "bench", "reference_impl.py"))
 ref = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(ref)
-
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    return cond
-
 
 def copy_policies(dest, old, new):
     shutil.copytree(POLICIES, dest)
