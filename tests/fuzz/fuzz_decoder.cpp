@@ -14,6 +14,7 @@
 #include "runtime/decoder.h"
 #include "runtime/schema.h"
 #include "runtime/strings.h"
+#include "tests/decoded_rows.h"
 
 namespace {
 
@@ -48,44 +49,6 @@ Schema make_schema() {
   return schema;
 }
 
-[[noreturn]] void mismatch() {
-  __builtin_trap();
-}
-
-void compare_rows(const Schema& schema, const Batch& a, const Batch& b, uint32_t row) {
-  if (a.kind(row) != b.kind(row) || a.event_kind(row) != b.event_kind(row) || a.id(row) != b.id(row))
-    mismatch();
-  const RowError* ea = a.error_of(row);
-  const RowError* eb = b.error_of(row);
-  if ((ea == nullptr) != (eb == nullptr)) mismatch();
-  if (ea) {
-    if (ea->reason != eb->reason || ea->message != eb->message) mismatch();
-    return;
-  }
-  for (const FieldSpec& f : schema.kinds[a.kind(row)].fields) {
-    if (f.computed) continue;
-    const Column& ca = a.column(static_cast<size_t>(f.column));
-    const Column& cb = b.column(static_cast<size_t>(f.column));
-    if (!ca.present.empty()) {
-      if (ca.present[row] != cb.present[row]) mismatch();
-      if (!ca.present[row]) continue;
-    }
-    bool same = true;
-    switch (f.type) {
-      case ColumnType::String:
-        same = !f.read || a.string(ca.data<uint32_t>()[row]) == b.string(cb.data<uint32_t>()[row]);
-        break;
-      case ColumnType::Number:
-        same = std::memcmp(&ca.data<double>()[row], &cb.data<double>()[row], sizeof(double)) == 0;
-        break;
-      case ColumnType::Bool: same = ca.data<uint8_t>()[row] == cb.data<uint8_t>()[row]; break;
-      case ColumnType::Country: same = ca.data<uint16_t>()[row] == cb.data<uint16_t>()[row]; break;
-      default: same = ca.data<int64_t>()[row] == cb.data<int64_t>()[row];
-    }
-    if (!same) mismatch();
-  }
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -110,7 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::memcpy(padded.data(), line.data(), line.size());
     fast.decode(std::string_view(padded.data(), line.size()), padded.size(), number, a);
     full.decode(std::string_view(padded.data(), line.size()), padded.size(), number, b);
-    compare_rows(schema, a, b, a.size() - 1);
+    if (!edict::testing::row_difference(schema, a, b, a.size() - 1).empty()) __builtin_trap();
   }
   return 0;
 }

@@ -14,6 +14,7 @@
 #include "runtime/decoder.h"
 #include "runtime/engine/output.h"
 #include "runtime/line_reader.h"
+#include "tests/decoded_rows.h"
 
 using namespace edict;
 using namespace edict::runtime;
@@ -275,40 +276,12 @@ TEST_CASE("the fast path for plain lines decodes exactly as the full simdjson pa
     full.decode(std::string_view(padded.data(), line.size()), padded.size(), 1, b);
     const uint32_t row = a.size() - 1;
     INFO(line);
-    REQUIRE(a.kind(row) == b.kind(row));
-    REQUIRE(a.event_kind(row) == b.event_kind(row));
-    REQUIRE(a.id(row) == b.id(row));
-    const RowError* ea = a.error_of(row);
-    const RowError* eb = b.error_of(row);
-    REQUIRE((ea == nullptr) == (eb == nullptr));
-    if (ea) {
-      REQUIRE(ea->reason == eb->reason);
-      REQUIRE(ea->message == eb->message);
+    REQUIRE(edict::testing::row_difference(schema, a, b, row) == "");
+    if (a.error_of(row)) {
       ++errors;
       continue;
     }
     ++decoded;
-    for (const FieldSpec& f : schema.kinds[a.kind(row)].fields) {
-      if (f.computed) continue;
-      const Column& ca = a.column(static_cast<size_t>(f.column));
-      const Column& cb = b.column(static_cast<size_t>(f.column));
-      INFO(f.name);
-      if (!ca.present.empty()) {
-        REQUIRE(ca.present[row] == cb.present[row]);
-        if (!ca.present[row]) continue;
-      }
-      switch (f.type) {
-        case ColumnType::String:
-          if (f.read) REQUIRE(a.string(ca.data<uint32_t>()[row]) == b.string(cb.data<uint32_t>()[row]));
-          break;
-        case ColumnType::Number:  // bit for bit (-0.0 included)
-          REQUIRE(std::memcmp(&ca.data<double>()[row], &cb.data<double>()[row], sizeof(double)) == 0);
-          break;
-        case ColumnType::Bool: REQUIRE(ca.data<uint8_t>()[row] == cb.data<uint8_t>()[row]); break;
-        case ColumnType::Country: REQUIRE(ca.data<uint16_t>()[row] == cb.data<uint16_t>()[row]); break;
-        default: REQUIRE(ca.data<int64_t>()[row] == cb.data<int64_t>()[row]);
-      }
-    }
   }
   // The generator must reach both outcomes and the fast path itself.
   CHECK(decoded > 2000);
