@@ -240,6 +240,22 @@ TEST_CASE("windows: over the state limit an event is an error, and counts again 
   CHECK(out[3] == "allow");
 }
 
+TEST_CASE("windows: a row failed by the windows before one failed by decoding keeps its reason", "[window]") {
+  // The decoder fails line 3 before the window stage fails line 2 (late):
+  // both errors must be found by row.
+  auto p = compile(engine::Backend::Jit);
+  std::vector<std::string> lines = {
+      R"({"kind":"rent","time":"2024-01-01T10:00:00Z","customer":"c0","chip":"H100","hours":1,"count":1})",
+      R"({"kind":"rent","time":"2024-01-01T01:00:00Z","customer":"c0","chip":"H100","hours":1,"count":1})",
+      R"({"kind":"rent", bad)",
+  };
+  std::vector<std::string> out = run_all(*p, lines, 8);
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].rfind("error", 0) != 0);
+  CHECK(out[1] == "error:late_event");
+  CHECK(out[2] == "error:invalid_json");
+}
+
 TEST_CASE("windows: many keys are held apart and expire", "[window]") {
   auto p = compile(engine::Backend::Jit);
   std::vector<std::string> lines = stream(20000, 5000, false, 3);
