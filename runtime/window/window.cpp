@@ -416,6 +416,7 @@ struct WindowState::Impl {
     uint32_t fault_aggregate = 0;  // Fault: which aggregate's input faulted, where and why
     uint32_t site = ir::kNoSite;
     ir::FaultReason reason = ir::FaultReason::None;
+    int64_t time = 0;             // the event's time (read by the sequential pass)
     int64_t max_time = kMinTime;  // the latest event time once this row is counted
   };
   // Options::record_members: per batch advanced, per row and aggregate
@@ -453,6 +454,7 @@ struct WindowState::Impl {
   uint64_t live_bound = 0;                 // sum of live[].bound()
   uint64_t live_compact_at = kFirstSweep;  // compact `live` when live_bound passes this
   std::vector<Prepared> prepared;          // by batch of the advance() call
+  std::vector<const int64_t*> times;       // sequence_batch: the batch's time column by kind
   std::unordered_map<const runtime::Batch*, std::vector<Recorded>> member_logs;
 
   Impl(const ir::Module& m, const interp::Interpreter& i, const runtime::Schema& s, const Options& o)
@@ -797,11 +799,15 @@ struct WindowState::Impl {
   // can still see (LiveTimes). Rejected rows are failed and skipped by pass 3.
   void sequence_batch(runtime::Batch& batch, Prepared& prep) {
     const uint32_t rows = static_cast<uint32_t>(prep.rows.size());
+    times.assign(time_column.size(), nullptr);
+    for (size_t k = 0; k < time_column.size(); ++k)
+      if (time_column[k] >= 0) times[k] = batch.column(static_cast<size_t>(time_column[k])).data<int64_t>();
     for (uint32_t row = 0; row < rows; ++row) {
       RowState& rs = prep.rows[row];
       if (rs.status == RowState::Skip) continue;
       const std::vector<Input>& inputs = inputs_of_kind[rs.kind];
-      const int64_t t = batch.column(static_cast<size_t>(time_column[rs.kind])).data<int64_t>()[row];
+      const int64_t t = times[rs.kind][row];
+      rs.time = t;
       if (seen_any && t < sub_saturating(max_time, options.max_lateness)) {
         batch.fail(
             row, runtime::ErrorReason::LateEvent,
@@ -876,7 +882,7 @@ struct WindowState::Impl {
         const RowState& rs = prep.rows[row];
         if (rs.status != RowState::Ok) continue;
         const std::vector<Input>& inputs = inputs_of_kind[rs.kind];
-        const int64_t t = batch.column(static_cast<size_t>(time_column[rs.kind])).data<int64_t>()[row];
+        const int64_t t = rs.time;
         for (size_t i = 0; i < inputs.size(); ++i) {
           const Pending& p = prep.pending[rs.first + i];
           if (p.partition != index) continue;
