@@ -34,8 +34,9 @@
 //   latest time).
 // Cost: O(log n + m) per aggregate per event, n events held for the key, m
 // in the queried window (appending in time order is O(1)); keys live in a
-// flat hash table. Memory: kEntryBytes per held event plus a slot (about a
-// hundred bytes, and the key's bytes beyond 15) per key; slots of expired
+// flat hash table. Memory: kEntryBytes per held event (and 8 bytes for the
+// state limit's count of it) plus a slot (about a hundred bytes, and the
+// key's bytes beyond 15) per key; slots of expired
 // keys are reused, so the table is sized by the most keys live at once
 // (Stats::bytes counts what is allocated). An event is dropped once no
 // acceptable event can still see it (older than latest - lateness - window).
