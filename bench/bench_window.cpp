@@ -6,13 +6,16 @@
 // order with a lateness covering the whole span (every event held), and
 // sorted by time with the default 1h lateness (the streaming case). Asserts
 // only that the interpreter and the JIT agree. Times are CPU time of the
-// measuring thread, so ratios within one run hold on a loaded machine.
+// measuring thread, so ratios within one run hold on a loaded machine; the
+// -j figure (the window stage on 1 and 2 threads) is wall clock.
 //
 //   bench_window STATELESS_POLICY STATEFUL_POLICY EVENTS [--rounds N]
 #include <fmt/format.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -117,6 +120,64 @@ StatefulRun run_stateful(const engine::Policy& p, const std::string& events, con
   out.ns = median(total);
   out.advance_ns = median(advance);
   return out;
+}
+
+double process_seconds() {  // CPU time of every thread of the process
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// The window stage alone as `edict eval -j N` runs it: `group` batches per
+// advance() call, on `threads` threads (Options::threads, one partition of
+// the keys each). Wall-clock nanoseconds per event (threads run at once, so
+// CPU time of one thread would not show it), median of rounds; *values:
+// each row's value of the first aggregate or its error reason, to compare
+// between numbers of threads; *cpu_ns: CPU time of all the process's
+// threads per event (the work the threads add).
+double advance_wall_ns(const engine::Policy& p, const std::string& events, window::Options options,
+                       unsigned threads, size_t group, int rounds, std::vector<uint64_t>* values,
+                       double* cpu_ns) {
+  std::vector<double> ns, cpu;
+  options.threads = threads;
+  for (int r = 0; r < rounds; ++r) {
+    Batches batches = decode_all(p, events);
+    window::WindowState windows(p.module(), p.interpreter(), p.schema(), options);
+    uint64_t n = 0;
+    for (auto& b : batches) n += b->size();
+    std::vector<runtime::Batch*> chunk;
+    const auto t = std::chrono::steady_clock::now();
+    const double c = process_seconds();
+    for (size_t i = 0; i < batches.size(); i += group) {
+      chunk.clear();
+      for (size_t b = i; b < std::min(batches.size(), i + group); ++b) chunk.push_back(batches[b].get());
+      windows.advance(chunk);
+    }
+    ns.push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t).count() /
+                 static_cast<double>(n));
+    cpu.push_back((process_seconds() - c) * 1e9 / static_cast<double>(n));
+    if (r == 0) {
+      // Every row's aggregate column (the first aggregate's, of any kind) and error reason.
+      values->clear();
+      const ir::Aggregate& agg = p.module().aggregates.at(0);
+      for (auto& b : batches)
+        for (uint32_t row = 0; row < b->size(); ++row) {
+          const runtime::RowError* e = b->error_of(row);
+          uint64_t v = e ? 1000 + static_cast<uint64_t>(e->reason) : 0;
+          for (const ir::AggregateInput& in : agg.inputs) {
+            const int column = p.schema()
+                                   .kinds.at(static_cast<size_t>(in.event))
+                                   .fields.at(static_cast<size_t>(in.field))
+                                   .column;
+            if (!e && b->kind(row) == in.event)
+              v = b->column(static_cast<size_t>(column)).data<uint64_t>()[row];
+          }
+          values->push_back(v);
+        }
+    }
+  }
+  *cpu_ns = median(cpu);
+  return median(ns);
 }
 
 // End to end as `edict eval -j 1` does it: read, decode, advance the windows,
@@ -250,6 +311,16 @@ int main(int argc, char** argv) {
         (unsigned long long)jit.stats.events, (unsigned long long)jit.stats.keys, jit.stats.bytes / 1e6,
         jit.stats.events ? double(jit.stats.bytes) / double(jit.stats.events) : 0.0);
     std::printf("      interpreter and JIT: %s\n", same ? "same decisions" : "DISAGREE");
+    // -j N: the keys split between threads, 4 batches per advance() call.
+    std::vector<uint64_t> one, two;
+    double cpu1 = 0, cpu2 = 0;
+    const double wall1 = advance_wall_ns(*stateful, mode.events, compiled, 1, 4, rounds, &one, &cpu1);
+    const double wall2 = advance_wall_ns(*stateful, mode.events, compiled, 2, 4, rounds, &two, &cpu2);
+    agree = agree && one == two;
+    std::printf(
+        "      window update -j 1 / -j 2 (keys split between threads): wall clock %.2f / %.2f ns/event "
+        "(%.2fx; only indicative on a loaded machine), CPU of all threads %.2f / %.2f; %s\n",
+        wall1, wall2, wall1 / wall2, cpu1, cpu2, one == two ? "same values" : "VALUES DIFFER");
   }
   double unused = 0, e2e_advance = 0;
   const double e2e_stateless = end_to_end_ns(*stateless, by_time, rounds, &unused);

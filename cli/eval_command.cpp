@@ -3,7 +3,8 @@
 // Threads split each chunk of input lines; their outputs are joined in order.
 // A policy with windowed aggregates updates its windows in input order between
 // decoding and evaluation (with -j N: decode in parallel, advance the windows
-// on one thread, evaluate in parallel).
+// with each thread holding its own share of the keys, evaluate in parallel;
+// see runtime/window/window.h).
 #include <fmt/format.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -170,6 +171,7 @@ int run_eval(const EvalOptions& o) {
   window::Options wopts;
   wopts.max_events = o.max_window_events;
   wopts.record_members = o.explain;  // explanations list each aggregate's events
+  wopts.threads = static_cast<unsigned>(o.threads);
   if (auto lateness = parse_duration(o.max_lateness); lateness && *lateness >= 0) {
     wopts.max_lateness = *lateness;
   } else {
@@ -232,6 +234,7 @@ int run_eval(const EvalOptions& o) {
   auto start = std::chrono::steady_clock::now();
   auto last_progress = start;
   std::vector<runtime::Line> lines;
+  std::vector<runtime::Batch*> decoded;  // the stateful -j N path: a chunk's batches in input order
   uint64_t total_lines = 0;
   bool write_failed = false;
   while (reader->next(lines)) {
@@ -249,8 +252,10 @@ int run_eval(const EvalOptions& o) {
         for (std::thread& th : pool) th.join();
       };
       in_parallel([&](Worker& w, size_t b, size_t e) { decode_slice(w, lines, b, e, o.max_line_bytes); });
+      decoded.clear();
       for (unsigned t = 0; t < threads; ++t)
-        for (size_t b = 0; b < workers[t]->held_used; ++b) windows.advance(*workers[t]->held[b]);
+        for (size_t b = 0; b < workers[t]->held_used; ++b) decoded.push_back(workers[t]->held[b].get());
+      windows.advance(decoded);
       in_parallel([&](Worker& w, size_t, size_t) { evaluate_slice(writer, w); });
     } else {
       std::vector<std::thread> pool;

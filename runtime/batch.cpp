@@ -78,12 +78,19 @@ void Batch::restart_row(uint32_t row) {
 
 void Batch::fail(uint32_t row, ErrorReason reason, std::string message) {
   kind_[row] = kErrorRow;
-  if (!errors_.empty() && errors_.back().row == row) {
-    // One error per row, kept sorted by row: a later failure of the same row replaces it.
-    errors_.back() = RowError{row, reason, std::move(message)};
+  // One error per row, kept sorted by row: a later failure of the same row
+  // replaces it. Rows usually fail in order; the window stage, which runs
+  // after decoding, may fail a row before one decoding already failed.
+  if (errors_.empty() || errors_.back().row < row) {
+    errors_.push_back(RowError{row, reason, std::move(message)});
     return;
   }
-  errors_.push_back(RowError{row, reason, std::move(message)});
+  auto it = std::lower_bound(errors_.begin(), errors_.end(), row,
+                             [](const RowError& e, uint32_t r) { return e.row < r; });
+  if (it != errors_.end() && it->row == row)
+    *it = RowError{row, reason, std::move(message)};
+  else
+    errors_.insert(it, RowError{row, reason, std::move(message)});
 }
 
 const RowError* Batch::error_of(uint32_t row) const {

@@ -284,6 +284,15 @@ bool Interpreter::eval_function(ir::FuncId id, const EdictColumns& c, uint32_t r
   return true;
 }
 
+bool Interpreter::trace_function(ir::FuncId id, const EdictColumns& c, uint32_t row, Trace& trace) const {
+  const ir::Function& f = module_->functions[static_cast<size_t>(id)];
+  uint32_t site = ir::kNoSite;
+  ir::FaultReason reason = ir::FaultReason::None;
+  uint64_t value = 0;
+  run<true>(f, c, row, &site, &reason, nullptr, &value, &trace);
+  return site == ir::kNoSite;
+}
+
 const ir::Function* Interpreter::fires_for(int rule_index, const EdictColumns& c, uint32_t row) const {
   const ir::Rule& rule = module_->rules[static_cast<size_t>(rule_index)];
   uint8_t kind = c.kind[row];

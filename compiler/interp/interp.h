@@ -62,6 +62,9 @@ class Interpreter {
   // (site and reason set).
   bool eval_function(ir::FuncId f, const EdictColumns& columns, uint32_t row, uint64_t* out,
                      uint32_t* fault_site, ir::FaultReason* reason) const;
+  // eval_function, also recording the registers in `trace` (coverage of
+  // aggregates' `where` filters). False on a fault.
+  bool trace_function(ir::FuncId f, const EdictColumns& columns, uint32_t row, Trace& trace) const;
 
   const ir::Module& module() const { return *module_; }
 

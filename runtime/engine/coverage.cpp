@@ -125,6 +125,26 @@ void Coverage::add_policy(const Tracer& tracer) {
     condition(d.when.get(), d.name);
     condition(d.unless.get(), d.name);
   }
+  // Windowed aggregates' `where` filters: conditions the window stage
+  // evaluates on every event of the rule's kinds (entered the window or
+  // not). Identical aggregates share one filter function, lowered from the
+  // first occurrence (ir::Aggregate::span): only that one gets points.
+  std::function<void(const ast::Expr&, const std::string&)> filters = [&](const ast::Expr& e,
+                                                                          const std::string& owner) {
+    if (e.kind == ast::ExprKind::Aggregate && e.agg_filter >= 0 &&
+        static_cast<size_t>(e.agg_filter) < e.children.size() && e.children[e.agg_filter]) {
+      for (const ir::Aggregate& a : m.aggregates)
+        if (a.span.file == e.span.file && a.span.begin == e.span.begin) {
+          condition(e.children[e.agg_filter].get(), owner);
+          break;
+        }
+    }
+    for (const auto& c : e.children)
+      if (c) filters(*c, owner);
+  };
+  for (const check::RuleInfo& r : cp.rules)
+    for (const ast::Expr* e : {r.decl->when.get(), r.decl->unless.get(), r.decl->message.get()})
+      if (e) filters(*e, r.decl->name);
   for (const auto& mod : cp.program->modules)
     for (const auto& decl : mod->decls) {
       if (decl->kind != ast::DeclKind::Def) continue;
@@ -191,15 +211,10 @@ void Coverage::record(const Tracer& tracer, const EdictColumns& columns, uint32_
   if (found == indexes_.end()) return;
   const PolicyIndex& index = *found->second;
   const ir::Module& m = tracer.module();
-  for (size_t r = 0; r < m.rules.size(); ++r) {
-    RawTrace raw = tracer.raw_trace(static_cast<int>(r), columns, row);
-    if (!raw.regs.function) continue;  // not for this kind, or not in effect
-    CoveragePoint& rule = points_.at(index.rules[r]);
-    if (raw.result.kind == interp::RuleResult::Fired) rule.seen_true = true;
-    if (raw.result.kind == interp::RuleResult::NotFired) rule.seen_false = true;
-    const ir::Function& f = *raw.regs.function;
-    const auto& assigned = raw.regs.assigned;
-    const auto& regs = raw.regs.regs;
+  // What a run of `f` assigned: its conditions' truth, the table rows it
+  // found and the set members it matched.
+  auto record_run = [&](const ir::Function& f, const std::vector<uint64_t>& regs,
+                        const std::vector<uint8_t>& assigned) {
     for (const ir::TracePoint& p : f.trace) {
       if (!assigned[p.reg] || f.regs[p.reg] != ir::Ty::Bool) continue;
       auto it = index.conditions.find(p.expr);
@@ -225,6 +240,23 @@ void Coverage::record(const Tracer& tracer, const EdictColumns& columns, uint32_
           }
         }
       }
+  };
+  // The aggregates' filters, as the window stage ran them on this event (a
+  // row it rejected, or that failed decoding, has no kind).
+  const uint8_t kind = columns.kind[row];
+  for (const ir::Aggregate& a : m.aggregates)
+    for (const ir::AggregateInput& in : a.inputs) {
+      if (in.event != kind || in.filter == ir::kNoFunc) continue;
+      interp::Interpreter::Trace t = tracer.trace_input(in.filter, columns, row);
+      if (t.function) record_run(*t.function, t.regs, t.assigned);
+    }
+  for (size_t r = 0; r < m.rules.size(); ++r) {
+    RawTrace raw = tracer.raw_trace(static_cast<int>(r), columns, row);
+    if (!raw.regs.function) continue;  // not for this kind, or not in effect
+    CoveragePoint& rule = points_.at(index.rules[r]);
+    if (raw.result.kind == interp::RuleResult::Fired) rule.seen_true = true;
+    if (raw.result.kind == interp::RuleResult::NotFired) rule.seen_false = true;
+    record_run(*raw.regs.function, raw.regs.regs, raw.regs.assigned);
   }
 }
 

@@ -458,6 +458,13 @@ RawTrace Tracer::raw_trace(int rule, const EdictColumns& columns, uint32_t row) 
   return raw;
 }
 
+interp::Interpreter::Trace Tracer::trace_input(ir::FuncId function, const EdictColumns& columns,
+                                               uint32_t row) const {
+  interp::Interpreter::Trace trace;
+  if (!interpreter_->trace_function(function, columns, row, trace)) trace.function = nullptr;
+  return trace;
+}
+
 TraceNode Tracer::tree(const ast::Expr& e, const RawTrace& raw, const EdictColumns& columns,
                        uint32_t row) const {
   TreeBuilder b(*this, raw, columns, windows_, row);

@@ -69,6 +69,10 @@ class Tracer {
   RuleTrace trace_rule(int rule, const EdictColumns& columns, uint32_t row) const;
   // The same without building the tree.
   RawTrace raw_trace(int rule, const EdictColumns& columns, uint32_t row) const;
+  // The registers of one of the traced module's aggregate input functions
+  // (a `where` filter) on a row: its Trace, function null after a fault.
+  interp::Interpreter::Trace trace_input(ir::FuncId function, const EdictColumns& columns,
+                                         uint32_t row) const;
   // The tree of `e` (a `when` or `unless` expression of rule `rule`) over a
   // raw trace of row `row` (the row is needed only for aggregates' events).
   TraceNode tree(const ast::Expr& e, const RawTrace& raw, const EdictColumns& columns,

@@ -12,8 +12,12 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <limits>
+#include <span>
 #include <sstream>
+#include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -275,6 +279,49 @@ bool unhex(std::string_view s, std::string* out) {
   return true;
 }
 
+// The times of one aggregate's accepted events that a later event can still
+// see (after latest - lateness - window): the exact count the state limit
+// is checked against. Kept by the sequential pass in input order, apart from
+// the keys, so that the count never depends on how the keys are split
+// between threads or when their expired events were dropped. Unsorted and
+// compacted when it doubles, until the limit is first approached; from then
+// on a min-heap, so that expiring costs only what it drops.
+class LiveTimes {
+ public:
+  void add(int64_t t) {
+    times_.push_back(t);
+    if (heap_) std::push_heap(times_.begin(), times_.end(), std::greater<>{});
+  }
+  // At least the exact count.
+  uint64_t bound() const { return times_.size(); }
+  // Drops the times at or before `limit`; the exact count that remains.
+  uint64_t expire(int64_t limit) {
+    if (heap_) {
+      while (!times_.empty() && times_.front() <= limit) {
+        std::pop_heap(times_.begin(), times_.end(), std::greater<>{});
+        times_.pop_back();
+      }
+    } else {
+      std::erase_if(times_, [limit](int64_t t) { return t <= limit; });
+    }
+    return times_.size();
+  }
+  void use_heap() {
+    if (heap_) return;
+    std::make_heap(times_.begin(), times_.end(), std::greater<>{});
+    heap_ = true;
+  }
+  uint64_t count_after(int64_t limit) const {
+    return static_cast<uint64_t>(
+        std::count_if(times_.begin(), times_.end(), [limit](int64_t t) { return t > limit; }));
+  }
+  uint64_t bytes() const { return times_.capacity() * sizeof(int64_t); }
+
+ private:
+  std::vector<int64_t> times_;
+  bool heap_ = false;
+};
+
 }  // namespace
 
 struct WindowState::Impl {
@@ -318,6 +365,7 @@ struct WindowState::Impl {
     }
   }
 
+  // One aggregate's keys in one partition.
   struct Aggregate {
     const ir::Aggregate* ir = nullptr;
     KeyTable keys;
@@ -327,60 +375,97 @@ struct WindowState::Impl {
     uint64_t next_string_id = 1;
   };
 
-  // Per row, per input of its kind: what phase 1 evaluated.
+  // A sum that cannot be computed for one row (the event still counts),
+  // failed after the partitions' pass in (batch, row, input) order.
+  struct FoldFault {
+    uint32_t batch, row, input;
+    ir::FaultReason reason;
+  };
+
+  // The keys whose hash falls in one share: only one thread touches them.
+  struct Partition {
+    std::vector<Aggregate> aggregates;
+    uint64_t held = 0;  // events held here, expired ones included until a sweep
+    // A key drops expired events when it is touched; a sweep of every key
+    // runs when `held` doubles since the last one, so held <= 2 * live +
+    // kFirstSweep at amortised O(1) per event. Sweeps never change a value:
+    // they drop only events no acceptable event can see.
+    uint64_t sweep_at = kFirstSweep;
+    std::unordered_set<uint64_t> distinct_scratch;
+    std::vector<FoldFault> faults;
+  };
+
+  // Per row, per input of its kind: what the inputs' pass evaluated.
   // The key is a view of the batch's string or of `bits`, valid for the row.
   struct Pending {
     bool enters = false;
+    uint32_t partition = 0;
     uint64_t operand = 0;
     uint64_t bits = 0;
     uint64_t hash = 0;  // hash_key(key)
     std::string_view key;
   };
-  // Per row of the batch being advanced: its inputs' Pending from `first` on.
+  // Per row: its inputs' Pending from `first` on, and what the sequential
+  // pass decided.
   struct RowState {
+    // Skip: not observed, or rejected by the sequential pass; Ok: enters
+    // its windows; Fault: an input faulted (rejected by the sequential pass).
     enum Status : uint8_t { Skip, Ok, Fault } status = Skip;
+    uint8_t kind = 0;
     uint32_t first = 0;
     uint32_t fault_aggregate = 0;  // Fault: which aggregate's input faulted, where and why
     uint32_t site = ir::kNoSite;
     ir::FaultReason reason = ir::FaultReason::None;
+    int64_t time = 0;             // the event's time (read by the sequential pass)
+    int64_t max_time = kMinTime;  // the latest event time once this row is counted
   };
-
-  const ir::Module& module;
-  const interp::Interpreter& interp;
-  const runtime::Schema& schema;
-  Options options;
-  std::vector<Aggregate> aggregates;
-  std::vector<std::vector<Input>> inputs_of_kind;  // by event kind
-  std::vector<int> time_column;                    // by event kind
-  int64_t max_time = kMinTime;
-  bool seen_any = false;
-  uint64_t held = 0;  // events held over all windows, expired ones included until a sweep
-  // A key drops expired events when it is touched; a sweep of every key runs
-  // when `held` doubles since the last one, so held <= 2 * live + kFirstSweep
-  // at amortised O(1) per event. Sweeps never change a value: they drop only
-  // events no acceptable event can see.
-  uint64_t sweep_at = kFirstSweep;
-  std::vector<Pending> pending;
-  std::vector<RowState> row_states;
   // Options::record_members: per batch advanced, per row and aggregate
   // (row * aggregates + aggregate), the events of the value.
   struct Recorded {
     bool recorded = false;
     Members members;
   };
+  // One batch of an advance() call: its rows' inputs and states, and
+  // Options::inputs' outputs for it (one array per function; `compiled`
+  // when they were computed). Reused between calls.
+  struct Prepared {
+    std::vector<Pending> pending;
+    std::vector<RowState> rows;
+    std::vector<std::vector<uint64_t>> values;
+    std::vector<std::vector<uint32_t>> sites;
+    std::vector<uint64_t*> value_arrays;
+    std::vector<uint32_t*> site_arrays;
+    bool compiled = false;
+    std::vector<Recorded>* log = nullptr;
+  };
+
+  const ir::Module& module;
+  const interp::Interpreter& interp;
+  const runtime::Schema& schema;
+  Options options;
+  std::vector<Partition> partitions;
+  std::vector<std::vector<Input>> inputs_of_kind;  // by event kind
+  std::vector<int> time_column;                    // by event kind
+  // The sequential pass's state: the latest event time and, per aggregate,
+  // the times the state limit counts.
+  int64_t max_time = kMinTime;
+  bool seen_any = false;
+  std::vector<LiveTimes> live;
+  uint64_t live_bound = 0;                 // sum of live[].bound()
+  uint64_t live_compact_at = kFirstSweep;  // compact `live` when live_bound passes this
+  std::vector<Prepared> prepared;          // by batch of the advance() call
+  std::vector<const int64_t*> times;       // sequence_batch: the batch's time column by kind
   std::unordered_map<const runtime::Batch*, std::vector<Recorded>> member_logs;
-  std::unordered_set<uint64_t> distinct_scratch;
-  // Options::inputs' outputs for the batch being advanced (one array per
-  // function); `compiled` when it computed them for this batch.
-  std::vector<std::vector<uint64_t>> input_values;
-  std::vector<std::vector<uint32_t>> input_sites;
-  std::vector<uint64_t*> input_value_arrays;
-  std::vector<uint32_t*> input_site_arrays;
-  bool compiled = false;
 
   Impl(const ir::Module& m, const interp::Interpreter& i, const runtime::Schema& s, const Options& o)
       : module(m), interp(i), schema(s), options(o) {
-    aggregates.resize(m.aggregates.size());
+    options.threads = std::max(1u, options.threads);
+    partitions.resize(options.threads);
+    for (Partition& p : partitions) {
+      p.aggregates.resize(m.aggregates.size());
+      for (size_t a = 0; a < m.aggregates.size(); ++a) p.aggregates[a].ir = &m.aggregates[a];
+    }
+    live.resize(m.aggregates.size());
     inputs_of_kind.resize(s.kinds.size());
     time_column.assign(s.kinds.size(), -1);
     for (size_t k = 0; k < s.kinds.size(); ++k) {
@@ -397,7 +482,6 @@ struct WindowState::Impl {
       return static_cast<int>(next_slot++);
     };
     for (size_t a = 0; a < m.aggregates.size(); ++a) {
-      aggregates[a].ir = &m.aggregates[a];
       for (const ir::AggregateInput& in : m.aggregates[a].inputs) {
         const runtime::KindSpec& kind = s.kinds.at(static_cast<size_t>(in.event));
         Input input{static_cast<int>(a), &in, kind.fields.at(static_cast<size_t>(in.field)).column};
@@ -412,31 +496,32 @@ struct WindowState::Impl {
     // Compiled code for other functions than these (never from the engine):
     // interpret instead.
     if (!slots_match || next_slot != compiled_fns.size()) options.inputs = {};
-    input_values.resize(options.inputs.functions.size());
-    input_sites.resize(options.inputs.functions.size());
-    input_value_arrays.resize(options.inputs.functions.size());
-    input_site_arrays.resize(options.inputs.functions.size());
+  }
+
+  // The partition of a key's hash (its high half, independent of the bits
+  // that place the key in its partition's table).
+  uint32_t partition_of(uint64_t hash) const {
+    return static_cast<uint32_t>(((hash >> 32) * partitions.size()) >> 32);
   }
 
   // Runs input function `f` (compiled output `slot`) for `row`: its bits,
   // or false with the fault's site and reason. A fault the compiled code
   // found is re-run in the interpreter, which gives the same site and the
   // reason (faults are rare; the code only records the site).
-  bool run_input(ir::FuncId f, int slot, const EdictColumns& columns, uint32_t row, uint64_t* out,
-                 RowState& rs) const {
-    if (compiled && input_sites[static_cast<size_t>(slot)][row] == UINT32_MAX) {
-      *out = input_values[static_cast<size_t>(slot)][row];
+  bool run_input(ir::FuncId f, int slot, const Prepared& prep, const EdictColumns& columns, uint32_t row,
+                 uint64_t* out, RowState& rs) const {
+    if (prep.compiled && prep.sites[static_cast<size_t>(slot)][row] == UINT32_MAX) {
+      *out = prep.values[static_cast<size_t>(slot)][row];
       return true;
     }
     return interp.eval_function(f, columns, row, out, &rs.site, &rs.reason);
   }
 
-  int64_t drop_before(const Aggregate& a) const {
-    if (!seen_any) return kMinTime;
-    return sub_saturating(sub_saturating(max_time, options.max_lateness), a.ir->window);
+  int64_t drop_before(const ir::Aggregate& agg, int64_t latest) const {
+    return sub_saturating(sub_saturating(latest, options.max_lateness), agg.window);
   }
 
-  void release_string(Aggregate& a, uint64_t id) {
+  static void release_string(Aggregate& a, uint64_t id) {
     auto it = a.strings.find(id);
     if (it == a.strings.end()) return;
     if (--it->second.second == 0) {
@@ -445,7 +530,7 @@ struct WindowState::Impl {
     }
   }
 
-  uint64_t retain_string(Aggregate& a, std::string_view text) {
+  static uint64_t retain_string(Aggregate& a, std::string_view text) {
     auto it = a.string_ids.find(text);
     uint64_t id = 0;
     if (it == a.string_ids.end()) {
@@ -459,16 +544,16 @@ struct WindowState::Impl {
     return id;
   }
 
-  bool string_operand(const Aggregate& a) const { return a.ir->operand == ir::Ty::Str; }
+  static bool string_operand(const Aggregate& a) { return a.ir->operand == ir::Ty::Str; }
 
   // Drops a key's events at or before `limit`; true when the key is empty.
-  bool evict(Aggregate& a, KeyWindow& w, int64_t limit) {
+  static bool evict(Partition& part, Aggregate& a, KeyWindow& w, int64_t limit) {
     if (w.head == w.entries.size() || w.entries[w.head].time > limit)
       return w.size() == 0;  // nothing expired
     while (w.head < w.entries.size() && w.entries[w.head].time <= limit) {
       if (string_operand(a)) release_string(a, w.entries[w.head].bits);
       ++w.head;
-      --held;
+      --part.held;
     }
     if (w.head > 16 && w.head * 2 > w.entries.size()) {
       w.entries.erase(w.entries.begin(), w.entries.begin() + static_cast<std::ptrdiff_t>(w.head));
@@ -479,11 +564,11 @@ struct WindowState::Impl {
     return w.size() == 0;
   }
 
-  void sweep() {
-    for (Aggregate& a : aggregates) {
-      int64_t limit = drop_before(a);
+  void sweep(Partition& part, int64_t latest) const {
+    for (Aggregate& a : part.aggregates) {
+      int64_t limit = drop_before(*a.ir, latest);
       for (size_t k = 0; k < a.keys.slot_count(); ++k)
-        if (a.keys.slot(k).used && evict(a, a.keys.slot(k).window, limit)) a.keys.remove(k);
+        if (a.keys.slot(k).used && evict(part, a, a.keys.slot(k).window, limit)) a.keys.remove(k);
     }
   }
 
@@ -503,7 +588,7 @@ struct WindowState::Impl {
   }
 
   void fail_fault(runtime::Batch& batch, uint32_t row, const ir::Aggregate& agg, uint32_t site,
-                  ir::FaultReason reason) {
+                  ir::FaultReason reason) const {
     std::string where;
     if (site < module.fault_sites.size() && module.sources) {
       const Span& span = module.fault_sites[site].span;
@@ -519,7 +604,8 @@ struct WindowState::Impl {
 
   // The aggregate over the held events of `w` with times in (t - window, t]:
   // its bits and presence, or a fault reason.
-  ir::FaultReason fold(const Aggregate& a, const KeyWindow& w, int64_t t, uint64_t* out, bool* present) {
+  static ir::FaultReason fold(const Aggregate& a, const KeyWindow& w, int64_t t, uint64_t* out, bool* present,
+                              std::unordered_set<uint64_t>& distinct_scratch) {
     const ir::Aggregate& agg = *a.ir;
     auto by_time = [](int64_t x, const Entry& e) { return x < e.time; };
     auto begin = w.entries.begin() + static_cast<std::ptrdiff_t>(w.head);
@@ -609,15 +695,15 @@ struct WindowState::Impl {
     if (!col.present.empty()) col.present[row] = present ? 1 : 0;
   }
 
-  // Phase 1 of advance(), for one row: evaluates each input of its kind (key,
+  // The inputs' pass, for one row: evaluates each input of its kind (key,
   // then filter, then the operand when the event enters) into
-  // pending[first..]. False on a fault, which rejects the event uncounted.
+  // prep.pending[first..]. False on a fault, which rejects the event uncounted.
   bool evaluate_inputs(const EdictColumns& columns, uint32_t row, const std::vector<Input>& inputs,
-                       const runtime::Batch& batch, size_t first, RowState& rs) {
+                       const runtime::Batch& batch, Prepared& prep, RowState& rs) const {
     for (size_t i = 0; i < inputs.size(); ++i) {
       const ir::AggregateInput& in = *inputs[i].in;
-      const ir::Aggregate& agg = *aggregates[static_cast<size_t>(inputs[i].aggregate)].ir;
-      Pending& p = pending[first + i];
+      const ir::Aggregate& agg = module.aggregates[static_cast<size_t>(inputs[i].aggregate)];
+      Pending& p = prep.pending[rs.first + i];
       uint64_t bits = 0;
       p.key = {};
       p.bits = 0;
@@ -628,43 +714,274 @@ struct WindowState::Impl {
       if (inputs[i].key_column >= 0) {
         set_key(agg, load_bits(batch, inputs[i].key_column, inputs[i].key_type, row), batch, p);
       } else if (in.key != ir::kNoFunc) {
-        if (!run_input(in.key, inputs[i].key_slot, columns, row, &bits, rs)) return failed();
+        if (!run_input(in.key, inputs[i].key_slot, prep, columns, row, &bits, rs)) return failed();
         set_key(agg, bits, batch, p);
       }
       p.enters = true;
       if (in.filter != ir::kNoFunc) {
-        if (!run_input(in.filter, inputs[i].filter_slot, columns, row, &bits, rs)) return failed();
+        if (!run_input(in.filter, inputs[i].filter_slot, prep, columns, row, &bits, rs)) return failed();
         p.enters = bits != 0;
       }
       p.operand = 0;
       if (p.enters && inputs[i].operand_column >= 0)
         p.operand = load_bits(batch, inputs[i].operand_column, inputs[i].operand_type, row);
       else if (p.enters && in.operand != ir::kNoFunc &&
-               !run_input(in.operand, inputs[i].operand_slot, columns, row, &p.operand, rs))
+               !run_input(in.operand, inputs[i].operand_slot, prep, columns, row, &p.operand, rs))
         return failed();
       p.hash = hash_key(p.key);
+      p.partition = partition_of(p.hash);
     }
     return true;
   }
 
+  // Pass 1 (batches in parallel): every row's key, filter and operand. They
+  // depend on the row alone, never on the windows.
+  void evaluate_batch(runtime::Batch& batch, Prepared& prep) const {
+    std::vector<const void*> data(batch.schema().columns.size());
+    std::vector<const uint8_t*> present(data.size());
+    for (size_t c = 0; c < data.size(); ++c) {
+      data[c] = batch.column(c).storage.data();
+      present[c] = batch.column(c).present.empty() ? nullptr : batch.column(c).present.data();
+    }
+    EdictColumns columns{batch.size(), batch.kinds(), data.data(), present.data(), &batch};
+    const uint32_t rows = batch.size();
+    prep.rows.assign(rows, RowState{});
+    size_t total = 0;
+    for (uint32_t row = 0; row < rows; ++row) {
+      uint8_t kind = batch.kind(row);
+      if (kind == runtime::kErrorRow || kind >= inputs_of_kind.size()) continue;
+      if (inputs_of_kind[kind].empty() || time_column[kind] < 0) continue;
+      RowState& rs = prep.rows[row];
+      rs.first = static_cast<uint32_t>(total);
+      rs.status = RowState::Ok;
+      rs.kind = kind;
+      total += inputs_of_kind[kind].size();
+    }
+    prep.pending.resize(total);
+    prep.compiled = false;
+    if (options.inputs.function && total > 0) {
+      const size_t functions = options.inputs.functions.size();
+      prep.values.resize(functions);
+      prep.sites.resize(functions);
+      prep.value_arrays.resize(functions);
+      prep.site_arrays.resize(functions);
+      for (size_t f = 0; f < functions; ++f) {
+        if (prep.values[f].size() < rows) {
+          prep.values[f].resize(rows);
+          prep.sites[f].resize(rows);
+        }
+        prep.value_arrays[f] = prep.values[f].data();
+        prep.site_arrays[f] = prep.sites[f].data();
+      }
+      prep.compiled =
+          options.inputs.function(&columns, prep.value_arrays.data(), prep.site_arrays.data()) != 0;
+    }
+    for (uint32_t row = 0; row < rows; ++row) {
+      RowState& rs = prep.rows[row];
+      if (rs.status == RowState::Skip) continue;
+      if (!evaluate_inputs(columns, row, inputs_of_kind[rs.kind], batch, prep, rs))
+        rs.status = RowState::Fault;
+    }
+  }
+
+  // The exact number of events held over all windows that an acceptable
+  // event can still see.
+  uint64_t expire_live() {
+    live_bound = 0;
+    for (size_t a = 0; a < live.size(); ++a)
+      live_bound += live[a].expire(drop_before(module.aggregates[a], max_time));
+    return live_bound;
+  }
+
+  // Pass 2 (one thread, every row in input order): what is global to the
+  // stream. Lateness against the latest time, faults of the inputs, and the
+  // state limit against the exact count of held events an acceptable event
+  // can still see (LiveTimes). Rejected rows are failed and skipped by pass 3.
+  void sequence_batch(runtime::Batch& batch, Prepared& prep) {
+    const uint32_t rows = static_cast<uint32_t>(prep.rows.size());
+    times.assign(time_column.size(), nullptr);
+    for (size_t k = 0; k < time_column.size(); ++k)
+      if (time_column[k] >= 0) times[k] = batch.column(static_cast<size_t>(time_column[k])).data<int64_t>();
+    for (uint32_t row = 0; row < rows; ++row) {
+      RowState& rs = prep.rows[row];
+      if (rs.status == RowState::Skip) continue;
+      const std::vector<Input>& inputs = inputs_of_kind[rs.kind];
+      const int64_t t = times[rs.kind][row];
+      rs.time = t;
+      if (seen_any && t < sub_saturating(max_time, options.max_lateness)) {
+        batch.fail(
+            row, runtime::ErrorReason::LateEvent,
+            fmt::format("event time {} is more than {} (--max-lateness) before the latest event time {}; "
+                        "its windows may no longer be complete",
+                        format_time(t), format_duration(options.max_lateness), format_time(max_time)));
+        rs.status = RowState::Skip;
+        continue;
+      }
+      // The latest time moves with every event that is not late, even one
+      // rejected below: expiry then never drops what an acceptable event
+      // could still see.
+      seen_any = true;
+      max_time = std::max(max_time, t);
+      rs.max_time = max_time;
+      if (rs.status == RowState::Fault) {
+        fail_fault(batch, row, module.aggregates[rs.fault_aggregate], rs.site, rs.reason);
+        rs.status = RowState::Skip;
+        continue;
+      }
+      uint64_t entering = 0;
+      for (size_t i = 0; i < inputs.size(); ++i) entering += prep.pending[rs.first + i].enters ? 1 : 0;
+      // The state limit, counted after dropping what has expired.
+      if (live_bound + entering > options.max_events) {
+        for (LiveTimes& l : live) l.use_heap();
+        if (expire_live() + entering > options.max_events) {
+          batch.fail(row, runtime::ErrorReason::WindowStateLimit,
+                     fmt::format("the windows already hold {} events, the limit (--max-window-events); "
+                                 "this event was not counted",
+                                 live_bound));
+          rs.status = RowState::Skip;
+          continue;
+        }
+      }
+      for (size_t i = 0; i < inputs.size(); ++i)
+        if (prep.pending[rs.first + i].enters) live[static_cast<size_t>(inputs[i].aggregate)].add(t);
+      live_bound += entering;
+      if (live_bound > live_compact_at) live_compact_at = std::max(kFirstSweep, 2 * expire_live());
+    }
+  }
+
   // Brings the state a later row's inputs will touch into cache: the index
   // bucket first, then (rows closer) the key's slot and its newest entry.
-  void prefetch(const std::vector<Input>& inputs, size_t first, int stage) const {
+  void prefetch(const Partition& part, uint32_t index, const Prepared& prep, const RowState& rs,
+                int stage) const {
+    const std::vector<Input>& inputs = inputs_of_kind[rs.kind];
     for (size_t i = 0; i < inputs.size(); ++i) {
-      const KeyTable& keys = aggregates[static_cast<size_t>(inputs[i].aggregate)].keys;
-      keys.prefetch(pending[first + i].hash, stage);
+      const Pending& p = prep.pending[rs.first + i];
+      if (p.partition == index)
+        part.aggregates[static_cast<size_t>(inputs[i].aggregate)].keys.prefetch(p.hash, stage);
+    }
+  }
+
+  // Pass 3 (partitions in parallel): the accepted rows' keys of partition
+  // `index`, in input order: enter the windows, read each aggregate, write
+  // the `$aggN` columns. Other partitions' keys, the batches' other columns
+  // and errors are not touched (fold faults are failed afterwards).
+  void update_partition(uint32_t index, std::span<runtime::Batch* const> batches) {
+    Partition& part = partitions[index];
+    part.faults.clear();
+    constexpr uint32_t kAhead[3] = {24, 12, 6};  // rows ahead for each prefetch stage
+    for (size_t b = 0; b < batches.size(); ++b) {
+      runtime::Batch& batch = *batches[b];
+      Prepared& prep = prepared[b];
+      const uint32_t rows = static_cast<uint32_t>(prep.rows.size());
+      for (uint32_t row = 0; row < rows; ++row) {
+        for (int stage = 0; stage < 3; ++stage) {
+          const uint32_t ahead = row + kAhead[stage];
+          if (ahead < rows && prep.rows[ahead].status == RowState::Ok)
+            prefetch(part, index, prep, prep.rows[ahead], stage);
+        }
+        const RowState& rs = prep.rows[row];
+        if (rs.status != RowState::Ok) continue;
+        const std::vector<Input>& inputs = inputs_of_kind[rs.kind];
+        const int64_t t = rs.time;
+        for (size_t i = 0; i < inputs.size(); ++i) {
+          const Pending& p = prep.pending[rs.first + i];
+          if (p.partition != index) continue;
+          Aggregate& a = part.aggregates[static_cast<size_t>(inputs[i].aggregate)];
+          int64_t slot = a.keys.find(p.key, p.hash);
+          if (slot < 0) {
+            if (!p.enters) {
+              // No held events for this key: an empty window (never faults).
+              KeyWindow empty;
+              uint64_t bits = 0;
+              bool has = false;
+              fold(a, empty, t, &bits, &has, part.distinct_scratch);
+              write(batch, inputs[i].result_column, row, bits, has);
+              if (prep.log) record_members(*prep.log, row, inputs[i].aggregate, a, nullptr, t);
+              continue;
+            }
+            slot = static_cast<int64_t>(a.keys.add(p.key, p.hash));
+          }
+          KeyWindow& w = a.keys.slot(static_cast<size_t>(slot)).window;
+          if (p.enters) {
+            Origin origin;
+            if (prep.log) origin = {batch.line(row), std::string(batch.id(row))};
+            w.insert({t, string_operand(a) ? retain_string(a, batch.string(static_cast<uint32_t>(p.operand)))
+                                           : p.operand},
+                     prep.log ? &origin : nullptr);
+            ++part.held;
+          }
+          uint64_t bits = 0;
+          bool has = false;
+          ir::FaultReason why = fold(a, w, t, &bits, &has, part.distinct_scratch);
+          if (prep.log && why == ir::FaultReason::None)
+            record_members(*prep.log, row, inputs[i].aggregate, a, &w, t);
+          if (evict(part, a, w, drop_before(*a.ir, rs.max_time))) a.keys.remove(static_cast<size_t>(slot));
+          if (why != ir::FaultReason::None) {
+            // The event counts; only this event's value cannot be computed.
+            part.faults.push_back({static_cast<uint32_t>(b), row, static_cast<uint32_t>(i), why});
+            continue;
+          }
+          write(batch, inputs[i].result_column, row, bits, has);
+        }
+        if (part.held > part.sweep_at) {
+          sweep(part, rs.max_time);
+          part.sweep_at = std::max(kFirstSweep, 2 * part.held);
+        }
+      }
+    }
+  }
+
+  // Runs work(0) .. work(n - 1), on n threads when n > 1.
+  template <typename Work>
+  static void in_parallel(size_t n, Work&& work) {
+    if (n == 1) {
+      work(size_t{0});
+      return;
+    }
+    std::vector<std::thread> pool;
+    for (size_t i = 1; i < n; ++i) pool.emplace_back([&work, i] { work(i); });
+    work(size_t{0});
+    for (std::thread& th : pool) th.join();
+  }
+
+  void advance(std::span<runtime::Batch* const> batches) {
+    if (prepared.size() < batches.size()) prepared.resize(batches.size());
+    for (size_t b = 0; b < batches.size(); ++b) {
+      prepared[b].log = nullptr;
+      if (options.record_members) {
+        prepared[b].log = &member_logs[batches[b]];
+        prepared[b].log->assign(size_t{batches[b]->size()} * module.aggregates.size(), Recorded{});
+      }
+    }
+    const size_t threads = std::min(partitions.size(), std::max<size_t>(batches.size(), 1));
+    in_parallel(threads, [&](size_t t) {
+      for (size_t b = t; b < batches.size(); b += threads) evaluate_batch(*batches[b], prepared[b]);
+    });
+    for (size_t b = 0; b < batches.size(); ++b) sequence_batch(*batches[b], prepared[b]);
+    in_parallel(partitions.size(), [&](size_t p) { update_partition(static_cast<uint32_t>(p), batches); });
+    std::vector<FoldFault> faults;
+    for (Partition& part : partitions) faults.insert(faults.end(), part.faults.begin(), part.faults.end());
+    std::sort(faults.begin(), faults.end(), [](const FoldFault& x, const FoldFault& y) {
+      return std::tie(x.batch, x.row, x.input) < std::tie(y.batch, y.row, y.input);
+    });
+    for (const FoldFault& f : faults) {
+      const RowState& rs = prepared[f.batch].rows[f.row];
+      const ir::Aggregate& agg =
+          module.aggregates[static_cast<size_t>(inputs_of_kind[rs.kind][f.input].aggregate)];
+      batches[f.batch]->fail(
+          f.row, reason_of(f.reason),
+          fmt::format("{} in the windowed aggregate `{}`", ir::fault_reason_text(f.reason), agg.text));
     }
   }
 
   // Remembers which events the value of aggregate `a` for the event at `t`
   // was folded over (the same range fold() reads).
-  void record_members(std::vector<Recorded>& log, uint32_t row, int aggregate, const KeyWindow* w,
-                      int64_t t) {
-    Recorded& r = log[size_t{row} * aggregates.size() + static_cast<size_t>(aggregate)];
+  void record_members(std::vector<Recorded>& log, uint32_t row, int aggregate, const Aggregate& a,
+                      const KeyWindow* w, int64_t t) const {
+    Recorded& r = log[size_t{row} * module.aggregates.size() + static_cast<size_t>(aggregate)];
     r.recorded = true;
     r.members = Members{};
     if (!w) return;
-    const Aggregate& a = aggregates[static_cast<size_t>(aggregate)];
     auto by_time = [](int64_t x, const Entry& e) { return x < e.time; };
     auto begin = w->entries.begin() + static_cast<std::ptrdiff_t>(w->head);
     auto lo = std::upper_bound(begin, w->entries.end(), sub_saturating(t, a.ir->window), by_time);
@@ -691,143 +1008,6 @@ struct WindowState::Impl {
     for (size_t i = to - kMembersShown; i < to; ++i) r.members.last.push_back(member(i));
   }
 
-  void advance(runtime::Batch& batch) {
-    std::vector<const void*> data(batch.schema().columns.size());
-    std::vector<const uint8_t*> present(data.size());
-    for (size_t c = 0; c < data.size(); ++c) {
-      data[c] = batch.column(c).storage.data();
-      present[c] = batch.column(c).present.empty() ? nullptr : batch.column(c).present.data();
-    }
-    EdictColumns columns{batch.size(), batch.kinds(), data.data(), present.data(), &batch};
-    const uint32_t rows = batch.size();
-    std::vector<Recorded>* log = nullptr;
-    if (options.record_members) {
-      log = &member_logs[&batch];
-      log->assign(size_t{rows} * aggregates.size(), Recorded{});
-    }
-    // Phase 1 for the whole batch: the inputs depend on the row alone, never
-    // on the windows, so they can run ahead of the sequential updates.
-    row_states.assign(rows, RowState{});
-    size_t total = 0;
-    for (uint32_t row = 0; row < rows; ++row) {
-      uint8_t kind = batch.kind(row);
-      if (kind == runtime::kErrorRow || kind >= inputs_of_kind.size()) continue;
-      if (inputs_of_kind[kind].empty() || time_column[kind] < 0) continue;
-      row_states[row].first = static_cast<uint32_t>(total);
-      row_states[row].status = RowState::Ok;
-      total += inputs_of_kind[kind].size();
-    }
-    pending.resize(total);
-    compiled = false;
-    if (options.inputs.function && total > 0) {
-      for (size_t f = 0; f < input_values.size(); ++f) {
-        if (input_values[f].size() < rows) {
-          input_values[f].resize(rows);
-          input_sites[f].resize(rows);
-        }
-        input_value_arrays[f] = input_values[f].data();
-        input_site_arrays[f] = input_sites[f].data();
-      }
-      compiled = options.inputs.function(&columns, input_value_arrays.data(), input_site_arrays.data()) != 0;
-    }
-    for (uint32_t row = 0; row < rows; ++row) {
-      RowState& rs = row_states[row];
-      if (rs.status == RowState::Skip) continue;
-      if (!evaluate_inputs(columns, row, inputs_of_kind[batch.kind(row)], batch, rs.first, rs))
-        rs.status = RowState::Fault;
-    }
-    // Phase 2, in input order: lateness, faults, the state limit, then the
-    // windows. Rows a few ahead have their keys' state prefetched.
-    constexpr uint32_t kAhead[3] = {24, 12, 6};  // rows ahead for each prefetch stage
-    for (uint32_t row = 0; row < rows; ++row) {
-      for (int stage = 0; stage < 3; ++stage) {
-        const uint32_t ahead = row + kAhead[stage];
-        if (ahead < rows && row_states[ahead].status == RowState::Ok)
-          prefetch(inputs_of_kind[batch.kind(ahead)], row_states[ahead].first, stage);
-      }
-      const RowState& rs = row_states[row];
-      if (rs.status == RowState::Skip) continue;
-      const uint8_t kind = batch.kind(row);
-      const std::vector<Input>& inputs = inputs_of_kind[kind];
-      const int64_t t = batch.column(static_cast<size_t>(time_column[kind])).data<int64_t>()[row];
-      if (seen_any && t < sub_saturating(max_time, options.max_lateness)) {
-        batch.fail(
-            row, runtime::ErrorReason::LateEvent,
-            fmt::format("event time {} is more than {} (--max-lateness) before the latest event time {}; "
-                        "its windows may no longer be complete",
-                        format_time(t), format_duration(options.max_lateness), format_time(max_time)));
-        continue;
-      }
-      // The latest time moves with every event that is not late, even one
-      // rejected below: expiry then never drops what an acceptable event
-      // could still see.
-      seen_any = true;
-      max_time = std::max(max_time, t);
-      if (rs.status == RowState::Fault) {
-        fail_fault(batch, row, *aggregates[rs.fault_aggregate].ir, rs.site, rs.reason);
-        continue;
-      }
-      uint64_t entering = 0;
-      for (size_t i = 0; i < inputs.size(); ++i) entering += pending[rs.first + i].enters ? 1 : 0;
-      // The state limit, counted after dropping what has expired.
-      if (held + entering > options.max_events) {
-        sweep();
-        if (held + entering > options.max_events) {
-          batch.fail(row, runtime::ErrorReason::WindowStateLimit,
-                     fmt::format("the windows already hold {} events, the limit (--max-window-events); "
-                                 "this event was not counted",
-                                 held));
-          continue;
-        }
-      }
-      // Enter the windows, then read each aggregate for this event.
-      for (size_t i = 0; i < inputs.size(); ++i) {
-        Aggregate& a = aggregates[static_cast<size_t>(inputs[i].aggregate)];
-        const Pending& p = pending[rs.first + i];
-        int64_t slot = a.keys.find(p.key, p.hash);
-        if (slot < 0) {
-          if (!p.enters) {
-            // No held events for this key: an empty window (never faults).
-            KeyWindow empty;
-            uint64_t bits = 0;
-            bool has = false;
-            fold(a, empty, t, &bits, &has);
-            write(batch, inputs[i].result_column, row, bits, has);
-            if (log) record_members(*log, row, inputs[i].aggregate, nullptr, t);
-            continue;
-          }
-          slot = static_cast<int64_t>(a.keys.add(p.key, p.hash));
-        }
-        KeyWindow& w = a.keys.slot(static_cast<size_t>(slot)).window;
-        if (p.enters) {
-          Origin origin;
-          if (log) origin = {batch.line(row), std::string(batch.id(row))};
-          w.insert({t, string_operand(a) ? retain_string(a, batch.string(static_cast<uint32_t>(p.operand)))
-                                         : p.operand},
-                   log ? &origin : nullptr);
-          ++held;
-        }
-        uint64_t bits = 0;
-        bool has = false;
-        ir::FaultReason why = fold(a, w, t, &bits, &has);
-        if (log && why == ir::FaultReason::None) record_members(*log, row, inputs[i].aggregate, &w, t);
-        if (evict(a, w, drop_before(a))) a.keys.remove(static_cast<size_t>(slot));
-        if (why != ir::FaultReason::None) {
-          // The event counts; only this event's value cannot be computed.
-          batch.fail(
-              row, reason_of(why),
-              fmt::format("{} in the windowed aggregate `{}`", ir::fault_reason_text(why), a.ir->text));
-          continue;
-        }
-        write(batch, inputs[i].result_column, row, bits, has);
-      }
-      if (held > sweep_at) {
-        sweep();
-        sweep_at = std::max(kFirstSweep, 2 * held);
-      }
-    }
-  }
-
   uint64_t fingerprint() const {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (const ir::Aggregate& a : module.aggregates) {
@@ -851,40 +1031,52 @@ WindowState::WindowState(const ir::Module& module, const interp::Interpreter& in
 WindowState::~WindowState() = default;
 
 bool WindowState::active() const {
-  return !impl_->aggregates.empty();
+  return !impl_->module.aggregates.empty();
 }
 
 void WindowState::advance(runtime::Batch& batch) {
-  if (active()) impl_->advance(batch);
+  runtime::Batch* one = &batch;
+  advance(std::span<runtime::Batch* const>(&one, 1));
+}
+
+void WindowState::advance(std::span<runtime::Batch* const> batches) {
+  if (active()) impl_->advance(batches);
 }
 
 const Members* WindowState::members(const runtime::Batch& batch, uint32_t row, int aggregate) const {
   auto it = impl_->member_logs.find(&batch);
   if (it == impl_->member_logs.end() || aggregate < 0 ||
-      static_cast<size_t>(aggregate) >= impl_->aggregates.size())
+      static_cast<size_t>(aggregate) >= impl_->module.aggregates.size())
     return nullptr;
-  const size_t at = size_t{row} * impl_->aggregates.size() + static_cast<size_t>(aggregate);
+  const size_t at = size_t{row} * impl_->module.aggregates.size() + static_cast<size_t>(aggregate);
   if (at >= it->second.size() || !it->second[at].recorded) return nullptr;
   return &it->second[at].members;
 }
 
 Stats WindowState::stats() const {
+  const Impl& m = *impl_;
   Stats s;
-  for (const Impl::Aggregate& a : impl_->aggregates) {
-    s.keys += a.keys.size();
-    s.bytes += a.keys.bytes();
-    for (const auto& [text, id] : a.string_ids) s.bytes += 2 * (text.size() + 64);  // both maps' nodes
+  for (const Impl::Partition& part : m.partitions)
+    for (const Impl::Aggregate& a : part.aggregates) {
+      s.keys += a.keys.size();
+      s.bytes += a.keys.bytes();
+      for (const auto& [text, id] : a.string_ids) s.bytes += 2 * (text.size() + 64);  // both maps' nodes
+    }
+  for (size_t a = 0; a < m.live.size(); ++a) {
+    s.events += m.live[a].count_after(m.drop_before(m.module.aggregates[a], m.max_time));
+    s.bytes += m.live[a].bytes();
   }
-  s.events = impl_->held;
   return s;
 }
 
 // Text format, one record per line:
 //   edict-window-checkpoint 1
 //   fingerprint HEX
-//   clock SEEN MAX_TIME SWEEP_AT
+//   clock SEEN MAX_TIME SWEEP_AT   (SWEEP_AT: no longer read)
 //   aggregate INDEX KEYS
 //   key HEXKEY N TIME VALUE ... (VALUE: the bits in decimal, or s:HEX for strings)
+// Only events an acceptable event can still see are written, keys in sorted
+// order, so equal states give equal files whatever the threads.
 bool WindowState::save(const std::string& path, std::string* error) const {
   const Impl& m = *impl_;
   std::string tmp = path + ".tmp";
@@ -896,23 +1088,36 @@ bool WindowState::save(const std::string& path, std::string* error) const {
     }
     out << "edict-window-checkpoint 1\n";
     out << fmt::format("fingerprint {:016x}\n", m.fingerprint());
-    out << fmt::format("clock {} {} {}\n", m.seen_any ? 1 : 0, m.max_time, m.sweep_at);
-    for (size_t a = 0; a < m.aggregates.size(); ++a) {
-      const Impl::Aggregate& agg = m.aggregates[a];
-      out << fmt::format("aggregate {} {}\n", a, agg.keys.size());
-      // Keys in sorted order so equal states give equal files.
-      std::vector<const KeyTable::Slot*> keys;
-      for (size_t k = 0; k < agg.keys.slot_count(); ++k)
-        if (agg.keys.slot(k).used) keys.push_back(&agg.keys.slot(k));
+    out << fmt::format("clock {} {} {}\n", m.seen_any ? 1 : 0, m.max_time, kFirstSweep);
+    for (size_t a = 0; a < m.module.aggregates.size(); ++a) {
+      const int64_t limit = m.drop_before(m.module.aggregates[a], m.max_time);
+      struct Held {
+        const KeyTable::Slot* slot;
+        const Impl::Aggregate* aggregate;
+        size_t from;  // the first entry after `limit`
+      };
+      std::vector<Held> keys;
+      for (const Impl::Partition& part : m.partitions) {
+        const Impl::Aggregate& agg = part.aggregates[a];
+        for (size_t k = 0; k < agg.keys.slot_count(); ++k) {
+          const KeyTable::Slot& slot = agg.keys.slot(k);
+          if (!slot.used) continue;
+          const KeyWindow& w = slot.window;
+          size_t from = w.head;
+          while (from < w.entries.size() && w.entries[from].time <= limit) ++from;
+          if (from < w.entries.size()) keys.push_back({&slot, &agg, from});
+        }
+      }
       std::sort(keys.begin(), keys.end(),
-                [](const KeyTable::Slot* x, const KeyTable::Slot* y) { return x->key < y->key; });
-      for (const KeyTable::Slot* k : keys) {
-        const KeyWindow& w = k->window;
-        std::string line = fmt::format("key {} {}", hex(k->key), w.size());
-        for (size_t i = w.head; i < w.entries.size(); ++i) {
+                [](const Held& x, const Held& y) { return x.slot->key < y.slot->key; });
+      out << fmt::format("aggregate {} {}\n", a, keys.size());
+      for (const Held& k : keys) {
+        const KeyWindow& w = k.slot->window;
+        std::string line = fmt::format("key {} {}", hex(k.slot->key), w.entries.size() - k.from);
+        for (size_t i = k.from; i < w.entries.size(); ++i) {
           const Entry& e = w.entries[i];
-          if (m.string_operand(agg))
-            line += fmt::format(" {} s:{}", e.time, hex(agg.strings.at(e.bits).first));
+          if (Impl::string_operand(*k.aggregate))
+            line += fmt::format(" {} s:{}", e.time, hex(k.aggregate->strings.at(e.bits).first));
           else
             line += fmt::format(" {} {}", e.time, e.bits);
         }
@@ -970,10 +1175,13 @@ bool WindowState::load(const std::string& path, std::string* error) {
   uint64_t sweep_at = 0;
   if (!next(ls) || !(ls >> word) || word != "clock" || !(ls >> seen >> max_time >> sweep_at))
     return bad(line_no, "expected `clock`");
-  std::vector<Impl::Aggregate> aggs(m.aggregates.size());
-  uint64_t held = 0;
-  for (size_t a = 0; a < aggs.size(); ++a) {
-    aggs[a].ir = m.aggregates[a].ir;
+  std::vector<Impl::Partition> parts(m.partitions.size());
+  for (Impl::Partition& part : parts) {
+    part.aggregates.resize(m.module.aggregates.size());
+    for (size_t a = 0; a < m.module.aggregates.size(); ++a) part.aggregates[a].ir = &m.module.aggregates[a];
+  }
+  std::vector<LiveTimes> live(m.module.aggregates.size());
+  for (size_t a = 0; a < m.module.aggregates.size(); ++a) {
     size_t index = 0, keys = 0;
     if (!next(ls) || !(ls >> word) || word != "aggregate" || !(ls >> index >> keys) || index != a)
       return bad(line_no, "expected `aggregate`");
@@ -982,6 +1190,9 @@ bool WindowState::load(const std::string& path, std::string* error) {
       size_t n = 0;
       if (!next(ls) || !(ls >> word) || word != "key" || !(ls >> hexkey >> n) || !unhex(hexkey, &key))
         return bad(line_no, "expected `key`");
+      const uint64_t hash = hash_key(key);
+      Impl::Partition& part = parts[m.partition_of(hash)];
+      Impl::Aggregate& agg = part.aggregates[a];
       KeyWindow w;
       for (size_t i = 0; i < n; ++i) {
         Entry e{0, 0};
@@ -990,7 +1201,7 @@ bool WindowState::load(const std::string& path, std::string* error) {
         if (value.rfind("s:", 0) == 0) {
           std::string s;
           if (!unhex(value.substr(2), &s)) return bad(line_no, "bad string");
-          e.bits = m.retain_string(aggs[a], s);
+          e.bits = Impl::retain_string(agg, s);
         } else {
           errno = 0;
           char* end = nullptr;
@@ -999,20 +1210,21 @@ bool WindowState::load(const std::string& path, std::string* error) {
         }
         if (!w.entries.empty() && e.time < w.entries.back().time) return bad(line_no, "times out of order");
         w.entries.push_back(e);
+        live[a].add(e.time);
         if (m.options.record_members) w.origins.emplace_back();  // where it came from is not saved
       }
-      held += n;
-      const uint64_t hash = hash_key(key);
-      if (aggs[a].keys.find(key, hash) >= 0) return bad(line_no, "duplicate key");
-      if (n > 0) aggs[a].keys.slot(aggs[a].keys.add(key, hash)).window = std::move(w);  // live keys only
+      part.held += n;
+      if (agg.keys.find(key, hash) >= 0) return bad(line_no, "duplicate key");
+      if (n > 0) agg.keys.slot(agg.keys.add(key, hash)).window = std::move(w);  // live keys only
     }
   }
   if (!next(ls) || text != "end") return bad(line_no, "expected `end` (truncated file?)");
-  m.aggregates = std::move(aggs);
+  m.partitions = std::move(parts);
+  m.live = std::move(live);
   m.seen_any = seen != 0;
   m.max_time = max_time;
-  m.sweep_at = sweep_at;
-  m.held = held;
+  m.expire_live();
+  m.live_compact_at = std::max(kFirstSweep, 2 * m.live_bound);
   return true;
 }
 

@@ -3,7 +3,15 @@
 // aggregate values into the batch (the synthetic `$aggN` columns, see
 // WINDOWED AGGREGATES in compiler/ir/ir.h) before either engine evaluates the
 // rules. One WindowState per event stream; advance() is called on batches in
-// input order, from one thread (it is the only sequential step of `eval -j`).
+// input order, from one thread at a time.
+//
+// Threads (Options::threads, `eval -j N`): keys are split into that many
+// partitions by their hash, each updated by one thread, so no window state
+// is shared. advance() runs three passes: every row's key, filter and
+// operand (batches in parallel); one sequential pass in input order for what
+// is global to the stream (lateness against the latest event time, input
+// faults, the state limit); then each partition's keys in input order. The
+// decisions are the same for every number of threads.
 //
 // Semantics (docs/language.md, "Windowed aggregates"):
 // - An event of a kind the aggregate's rule applies to enters the
@@ -15,14 +23,20 @@
 // - Events may arrive out of time order by up to `max_lateness` behind the
 //   latest event time seen (over every event of an observed kind that was
 //   not itself late); an earlier one is rejected as `late_event`.
+// - The state limit counts, when an event arrives, the events held over all
+//   windows that an acceptable event can still see (times after latest -
+//   lateness - window), whichever thread holds them and whether or not they
+//   were dropped yet; the event is rejected when its entries would take the
+//   count over Options::max_events.
 // - A rejected event (late, over the state limit, or a fault while
 //   evaluating an aggregate's filter, key or operand) gets the decision
 //   `error` with the reason and enters no window (it still moves the
 //   latest time).
 // Cost: O(log n + m) per aggregate per event, n events held for the key, m
 // in the queried window (appending in time order is O(1)); keys live in a
-// flat hash table. Memory: kEntryBytes per held event plus a slot (about a
-// hundred bytes, and the key's bytes beyond 15) per key; slots of expired
+// flat hash table. Memory: kEntryBytes per held event (and 8 bytes for the
+// state limit's count of it) plus a slot (about a hundred bytes, and the
+// key's bytes beyond 15) per key; slots of expired
 // keys are reused, so the table is sized by the most keys live at once
 // (Stats::bytes counts what is allocated). An event is dropped once no
 // acceptable event can still see it (older than latest - lateness - window).
@@ -30,6 +44,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +73,9 @@ struct Options {
   // Compiled inputs: advance() reads their columns instead of interpreting
   // the key, filter and operand functions. Same values and faults.
   CompiledInputs inputs;
+  // Threads advance() uses, one per partition of the keys (see above).
+  // Decisions do not depend on it.
+  unsigned threads = 1;
 };
 
 // One event a windowed aggregate's value was computed over.
@@ -83,7 +101,7 @@ inline constexpr size_t kEntryBytes = 16;
 
 struct Stats {
   uint64_t keys = 0;    // live keys over all aggregates
-  uint64_t events = 0;  // events held over all windows
+  uint64_t events = 0;  // events held over all windows that an acceptable event can still see
   // What the windows have allocated: key tables and slots (free ones
   // included), held entries with their spare capacity, keys' heap bytes;
   // string operands' texts estimated.
@@ -106,6 +124,8 @@ class WindowState {
   // row's aggregate values into its `$aggN` columns; rejected rows are
   // failed with their reason (see above).
   void advance(runtime::Batch& batch);
+  // The same as advance() on each batch in turn, on Options::threads threads.
+  void advance(std::span<runtime::Batch* const> batches);
 
   Stats stats() const;
 
@@ -119,7 +139,8 @@ class WindowState {
   // Checkpoint file: the windows, the latest event time and a fingerprint of
   // the policy's aggregates. save() writes a temporary file and renames it,
   // so an interrupted save keeps the previous checkpoint. load() refuses a
-  // checkpoint of a different policy. False with *error on failure.
+  // checkpoint of a different policy. False with *error on failure. A
+  // checkpoint does not depend on the threads of the state that saved it.
   bool save(const std::string& path, std::string* error) const;
   bool load(const std::string& path, std::string* error);
 

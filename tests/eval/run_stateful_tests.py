@@ -2,11 +2,14 @@
 """End-to-end tests of stateful rules (windowed aggregates) in `edict eval`, on a
 generated log sorted by time with some events moved out of order:
 
-- the interpreter, the JIT and -j 3 write byte-identical outputs;
+- the interpreter, the JIT and -j 3 write byte-identical outputs; so do -j 1, 2, 4
+  and the interpreter on a stream of many keys with faults in every aggregate
+  input, overflowing sums and state-limit breaches;
 - events beyond --max-lateness are `late_event` errors, and a larger lateness
   accepts them; over --max-window-events, events are `window_state_limit` errors;
 - a run stopped in the middle with --checkpoint and resumed from it decides
-  every event as the uninterrupted run does;
+  every event as the uninterrupted run does, with -j 1 and -j 2; checkpoints do
+  not depend on -j and resume under any -j;
 - a checkpoint of another policy is refused;
 - the 30-day sum by customer of bench/stateful_rule.edict fires exactly where an
   independent Python computation of the window (t - 30d, t] says it must;
@@ -25,6 +28,7 @@ from testlib import GEN, ROOT, check, failures  # noqa: E402
 POLICY = os.path.join(ROOT, "policies", "structuring.edict")
 REFERENCE = os.path.join(ROOT, "policies", "reference.edict")
 SUM_RULE = os.path.join(ROOT, "bench", "stateful_rule.edict")  # reference + a 30-day sum by customer
+FAULTS = os.path.join(ROOT, "tests", "eval", "window_faults.edict")  # aggregates whose inputs fault
 
 def run(edict, args):
     p = subprocess.run([edict, "eval", "-q", *args], capture_output=True, timeout=600)
@@ -55,6 +59,64 @@ def aggregate_node(node):
         if found:
             return found
     return None
+
+
+def parallel_windows(edict, work):
+    """-j N splits the keys between threads: on a stream of many keys with late
+    events, faults in every aggregate input, sums that overflow and state-limit
+    breaches, -j 1, 2 and 4 and the interpreter write byte-identical records;
+    checkpoints saved by any -j are identical files and resume under any -j."""
+    raw = subprocess.run([sys.executable, GEN, "-n", "30000", "--seed", "11"], capture_output=True,
+                         check=True).stdout.splitlines()
+    lines = sorted(raw, key=lambda l: json.loads(l)["time"])
+    for i in range(0, len(lines) - 200, 400):
+        lines.insert(i + 200, lines.pop(i))
+    events = os.path.join(work, "many_keys.jsonl")
+    write(events, lines)
+    customers = {json.loads(l)["customer_id"] for l in lines}
+    check(len(customers) > 5000, f"only {len(customers)} customers")
+    for limit in ("10000000", "400"):
+        outputs = {}
+        for args in (["-j", "1"], ["-j", "2"], ["-j", "4"], ["-j", "3", "--batch-size", "100"],
+                     ["--engine", "interp", "-j", "2"], ["--engine", "interp"]):
+            code, out, err = run(edict, [*args, "--max-window-events", limit, FAULTS, events])
+            check(code == 3, f"{args} --max-window-events {limit}: exit {code}: {err[-300:]}")
+            outputs[tuple(args)] = out
+        base = outputs[("-j", "1")]
+        for k, v in outputs.items():
+            check(v == base, f"--max-window-events {limit}: output of {' '.join(k)} differs from -j 1")
+        records = [json.loads(l) for l in base.decode().splitlines()]
+        check(len(records) == len(lines), f"{len(records)} records for {len(lines)} lines")
+        errors = [r.get("error", "") for r in records]
+        reasons = [r.get("reason") for r in records]
+        check(reasons.count("late_event") > 0, "no late events")
+        for part in ("count() over 2d by (1_000_000", "where event.chip_count / (event.chip_count - 8)",
+                     "max(event.chip_count * 3_000_000_000_000_000)"):
+            check(any("while computing the windowed aggregate" in e and part in e for e in errors),
+                  f"no input fault in `{part}`")
+        check(limit == "400" or any(e.startswith("integer overflow in the windowed aggregate `sum(") for e in errors),
+              "no sum overflowed")
+        limited = reasons.count("window_state_limit")
+        check((limited > 0) == (limit == "400"), f"--max-window-events {limit}: {limited} over the limit")
+
+    whole = decisions(outputs[("-j", "1")])
+    first, second = os.path.join(work, "many_first.jsonl"), os.path.join(work, "many_second.jsonl")
+    write(first, lines[:12345])
+    write(second, lines[12345:])
+    saved = {}
+    for threads in ("1", "3"):
+        ckpt = os.path.join(work, f"many_{threads}.ckpt")
+        _, out1, err1 = run(edict, ["-j", threads, "--max-window-events", "400", "--checkpoint", ckpt, FAULTS, first])
+        check(os.path.exists(ckpt), f"-j {threads}: no checkpoint written: {err1[-300:]}")
+        saved[threads] = (out1, open(ckpt, "rb").read())
+    check(saved["1"][1] == saved["3"][1], "checkpoints saved by -j 1 and -j 3 differ")
+    for threads in ("1", "2", "4"):
+        ckpt = os.path.join(work, f"many_resume_{threads}.ckpt")
+        with open(ckpt, "wb") as f:
+            f.write(saved["3"][1])
+        _, out2, err2 = run(edict, ["-j", threads, "--max-window-events", "400", "--checkpoint", ckpt, FAULTS, second])
+        check(decisions(saved["1"][0]) + decisions(out2) == whole,
+              f"resumed under -j {threads} from a -j 3 checkpoint decides differently: {err2[-300:]}")
 
 
 def main():
@@ -103,10 +165,15 @@ def main():
         first, second = os.path.join(work, "first.jsonl"), os.path.join(work, "second.jsonl")
         write(first, lines[:7777])
         write(second, lines[7777:])
-        _, out1, err1 = run(edict, ["--checkpoint", checkpoint, POLICY, first])
-        check(os.path.exists(checkpoint), f"no checkpoint written: {err1[-400:]}")
-        _, out2, err2 = run(edict, ["--checkpoint", checkpoint, POLICY, second])
-        check(decisions(out1) + decisions(out2) == whole, "stopped and resumed run decides differently")
+        for threads in ("1", "2"):
+            if os.path.exists(checkpoint):
+                os.remove(checkpoint)
+            _, out1, err1 = run(edict, ["-j", threads, "--checkpoint", checkpoint, POLICY, first])
+            check(os.path.exists(checkpoint), f"-j {threads}: no checkpoint written: {err1[-400:]}")
+            _, out2, err2 = run(edict, ["-j", threads, "--checkpoint", checkpoint, POLICY, second])
+            check(decisions(out1) + decisions(out2) == whole, f"-j {threads}: stopped and resumed run decides differently")
+
+        parallel_windows(edict, work)
 
         code, _, err = run(edict, ["--checkpoint", checkpoint, REFERENCE, second])
         check(code == 2 and "different policy" in err, f"checkpoint of another policy: exit {code}: {err[-300:]}")

@@ -144,6 +144,57 @@ TEST_CASE("coverage of a small policy is exact", "[coverage]") {
   CHECK(json.find("\"total\":{\"covered\":16,\"wanted\":28") != std::string::npos);
 }
 
+TEST_CASE("coverage of a windowed aggregate: its comparison and its `where` filter", "[coverage]") {
+  // The filter runs in the window stage on every event of the rule's kind:
+  // its conditions and the set it tests are covered from there. The
+  // message's copy of the aggregate shares the rule's (one filter function)
+  // and adds no points.
+  auto c = compile(R"(event ev { time: time, n: int, hq: country, cust: string }
+
+set WATCH: country = { "CN", "RU" }
+
+rule many on ev
+  cite "x"
+  review "{count() over 1d by event.cust where event.n > 5 and event.hq in WATCH} in a day"
+  when (count() over 1d by event.cust where event.n > 5 and event.hq in WATCH) >= 2
+
+test "two big watched ones in a day" {
+  given ev { time: 2024-01-01T00:00:00Z, n: 6, hq: "CN", cust: "a" }
+  expect allow
+  given ev { time: 2024-01-01T01:00:00Z, n: 7, hq: "CN", cust: "a" }
+  expect review by only many
+  given ev { time: 2024-01-01T02:00:00Z, n: 1, hq: "US", cust: "a" }
+  expect review by only many
+}
+)");
+  engine::Coverage coverage;
+  coverage.add_policy(*c->tracer);
+  std::vector<engine::StepOutcome> steps =
+      engine::run_tests(*c->policy, [&](const engine::StepOutcome&, const runtime::Batch& batch) {
+        std::vector<const void*> data;
+        std::vector<const uint8_t*> present;
+        coverage.record(*c->tracer, engine::Policy::columns_of(batch, data, present), 0);
+      });
+  REQUIRE(steps.size() == 3);
+  for (const auto& s : steps) REQUIRE(s.passed);
+  using K = engine::CoveragePoint::Kind;
+  std::map<std::pair<K, std::string>, std::pair<bool, bool>> expected = {
+      {{K::Rule, "many"}, {true, true}},
+      {{K::Condition, "(count() over 1d by event.cust where event.n > 5 and event.hq in WATCH) >= 2"},
+       {true, true}},
+      {{K::Condition, "event.n > 5 and event.hq in WATCH"}, {true, true}},
+      {{K::Condition, "event.n > 5"}, {true, true}},
+      {{K::Condition, "event.hq in WATCH"}, {true, false}},  // short circuit when n <= 5
+      {{K::SetMember, "\"CN\""}, {true, false}},
+      {{K::SetMember, "\"RU\""}, {false, false}},
+  };
+  std::map<std::pair<K, std::string>, std::pair<bool, bool>> actual;
+  for (const engine::CoveragePoint& p : coverage.points())
+    actual[{p.kind, strip_parens(p.label)}] = {p.seen_true, p.seen_false};
+  CHECK(actual == expected);
+  CHECK(coverage.points().size() == expected.size());
+}
+
 TEST_CASE("a trace shows each condition's value, short circuits and absent values", "[trace]") {
   auto c = compile(kSmall);
   runtime::Batch* seen = nullptr;

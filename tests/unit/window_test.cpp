@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 
@@ -182,6 +183,93 @@ TEST_CASE("windows: a checkpoint in the middle of a stream resumes with identica
   std::filesystem::remove(path);
 }
 
+// Per line as Runner writes it, advancing the windows over `group` batches
+// at a time (as `eval -j N` does a chunk) on `options.threads` threads.
+std::vector<std::string> run_grouped(const engine::Policy& p, const std::vector<std::string>& lines,
+                                     uint32_t batch_size, size_t group, window::WindowState& windows) {
+  runtime::Decoder decoder(p.schema());
+  std::vector<std::unique_ptr<runtime::Batch>> batches;
+  engine::Results results;
+  results.reserve(batch_size, p.module().rules.size());
+  std::vector<std::string> out;
+  uint64_t line = 0;
+  for (size_t i = 0; i < lines.size();) {
+    std::vector<runtime::Batch*> chunk;
+    for (size_t b = 0; b < group && i < lines.size(); ++b) {
+      if (b == batches.size())
+        batches.push_back(std::make_unique<runtime::Batch>(p.schema(), p.symbols(), batch_size));
+      runtime::Batch& batch = *batches[b];
+      batch.clear();
+      for (; i < lines.size() && !batch.full(); ++i) {
+        std::string padded = lines[i] + std::string(64, '\0');
+        decoder.decode(std::string_view(padded.data(), lines[i].size()), padded.size(), ++line, batch);
+      }
+      chunk.push_back(&batch);
+    }
+    windows.advance(chunk);
+    for (runtime::Batch* batch : chunk) {
+      p.evaluate(*batch, results);
+      for (uint32_t r = 0; r < batch->size(); ++r) {
+        if (const runtime::RowError* e = batch->error_of(r)) {
+          out.push_back(std::string("error:") + runtime::error_reason_name(e->reason) + " " + e->message);
+          continue;
+        }
+        std::string s = p.outcome_name(results.decision[r]);
+        for (size_t k = 0; k < p.module().rules.size(); ++k)
+          if (results.rule_fired(r, k)) s += " " + p.module().rules[k].name;
+        out.push_back(s);
+      }
+    }
+  }
+  return out;
+}
+
+TEST_CASE("windows: any number of threads decides as one does, through a checkpoint", "[window]") {
+  auto p = compile(engine::Backend::Jit);
+  std::vector<std::string> lines = stream(6000, 900, true, 13);
+  window::Options options = with_inputs(*p, {});
+  options.max_events = 700;  // reached: some events are over the limit
+  const std::string path =
+      (std::filesystem::temp_directory_path() / fmt::format("edict-window-threads-{}.ckpt", ::getpid()))
+          .string();
+  std::vector<std::string> one;
+  std::string saved_by_one;
+  for (unsigned threads : {1u, 2u, 3u, 4u}) {
+    options.threads = threads;
+    window::WindowState first(p->module(), p->interpreter(), p->schema(), options);
+    std::vector<std::string> out = run_grouped(
+        *p, std::vector<std::string>(lines.begin(), lines.begin() + 3333), 128, threads + 1, first);
+    std::string error;
+    REQUIRE(first.save(path, &error));
+    std::ifstream in(path);
+    std::string saved((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Resume with another number of threads.
+    options.threads = 5 - threads;
+    window::WindowState second(p->module(), p->interpreter(), p->schema(), options);
+    REQUIRE(second.load(path, &error));
+    std::vector<std::string> rest =
+        run_grouped(*p, std::vector<std::string>(lines.begin() + 3333, lines.end()), 100, 3, second);
+    out.insert(out.end(), rest.begin(), rest.end());
+    INFO("threads " << threads);
+    if (threads == 1) {
+      one = out;
+      saved_by_one = saved;
+      CHECK(count(one, "error:window_state_limit") > 0);
+      CHECK(count(one, "error:late_event") > 0);
+    }
+    CHECK(out == one);
+    CHECK(saved == saved_by_one);
+  }
+  // Unchunked, one batch per advance(), as `eval -j 1` does.
+  options.threads = 1;
+  std::vector<std::string> plain;
+  Runner r(*p, 128, options);
+  r.messages = true;
+  r.run(lines, 0, lines.size(), plain);
+  CHECK(plain == one);
+  std::filesystem::remove(path);
+}
+
 TEST_CASE("windows: a checkpoint of another policy or a damaged one is refused", "[window]") {
   auto p = compile(engine::Backend::Interp);
   const std::string path =
@@ -238,6 +326,22 @@ TEST_CASE("windows: over the state limit an event is an error, and counts again 
   CHECK(out[1] == "error:window_state_limit");
   CHECK(out[2] == "error:window_state_limit");
   CHECK(out[3] == "allow");
+}
+
+TEST_CASE("windows: a row failed by the windows before one failed by decoding keeps its reason", "[window]") {
+  // The decoder fails line 3 before the window stage fails line 2 (late):
+  // both errors must be found by row.
+  auto p = compile(engine::Backend::Jit);
+  std::vector<std::string> lines = {
+      R"({"kind":"rent","time":"2024-01-01T10:00:00Z","customer":"c0","chip":"H100","hours":1,"count":1})",
+      R"({"kind":"rent","time":"2024-01-01T01:00:00Z","customer":"c0","chip":"H100","hours":1,"count":1})",
+      R"({"kind":"rent", bad)",
+  };
+  std::vector<std::string> out = run_all(*p, lines, 8);
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].rfind("error", 0) != 0);
+  CHECK(out[1] == "error:late_event");
+  CHECK(out[2] == "error:invalid_json");
 }
 
 TEST_CASE("windows: many keys are held apart and expire", "[window]") {
