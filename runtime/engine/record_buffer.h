@@ -1,0 +1,58 @@
+// A write cursor over the std::string that collects decision records. The
+// string is grown in large steps and written through a raw pointer, so a
+// record's many small pieces are plain stores instead of one capacity check
+// and size update each. Callers reserve() room for what they write next.
+#pragma once
+
+#include <charconv>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace edict::engine {
+
+class RecordBuffer {
+ public:
+  // Writes after out's current contents; out gets its final size in done()
+  // or the destructor, and is not to be touched before.
+  explicit RecordBuffer(std::string& out) : out_(out), used_(out.size()) {}
+  ~RecordBuffer() { done(); }
+  RecordBuffer(const RecordBuffer&) = delete;
+  RecordBuffer& operator=(const RecordBuffer&) = delete;
+
+  // Room for n more bytes; put/put_json_escaped/put_number need it first.
+  void reserve(size_t n) {
+    if (out_.size() - used_ < n) grow(n);
+  }
+  void put(std::string_view s) {
+    std::memcpy(out_.data() + used_, s.data(), s.size());
+    used_ += s.size();
+  }
+  void put(char c) { out_[used_++] = c; }
+  // Bytes needed by put_number and put_json_escaped.
+  static constexpr size_t kNumberBound = 20;
+  static size_t json_escaped_bound(std::string_view s) { return 6 * s.size(); }
+  void put_number(uint64_t n) {
+    char* at = out_.data() + used_;
+    used_ += static_cast<size_t>(std::to_chars(at, at + kNumberBound, n).ptr - at);
+  }
+  // s with the escapes of a JSON string, without quotes (append_json_string
+  // minus the quotes).
+  void put_json_escaped(std::string_view s);
+
+  void done() { out_.resize(used_); }
+
+ private:
+  void grow(size_t n);
+  std::string& out_;
+  size_t used_;  // bytes written; out_.size() beyond it is room
+};
+
+// The index of the first byte of s at or after `i` that a JSON string must
+// escape (a quote, a backslash or a control character), or s.size().
+size_t next_json_escape(std::string_view s, size_t i);
+// Appends s with the escapes of a JSON string, without quotes.
+void append_json_escaped(std::string& out, std::string_view s);
+
+}  // namespace edict::engine
