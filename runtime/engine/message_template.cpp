@@ -1,8 +1,11 @@
 #include "runtime/engine/message_template.h"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
+#include <charconv>
 #include <unordered_map>
 
 #include "compiler/interp/interp.h"
@@ -106,8 +109,9 @@ void MessageTemplate::put_json(RecordBuffer& out, const EdictColumns& columns, u
         break;
       }
       case ir::Ty::Number: {
+        // The interpreter's fmt::format("{}"), its format string compiled away.
         char buf[32];
-        auto r = fmt::format_to_n(buf, sizeof buf, "{}", static_cast<const double*>(data)[row]);
+        auto r = fmt::format_to_n(buf, sizeof buf, FMT_COMPILE("{}"), static_cast<const double*>(data)[row]);
         out.put(std::string_view(buf, std::min(r.size, sizeof buf)));
         break;
       }

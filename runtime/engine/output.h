@@ -46,7 +46,7 @@ class RecordWriter {
   // templates that do not fault on the row (nearly every record): written
   // from precomputed pieces. False, with nothing written, for any other.
   bool write_fast(RecordBuffer& out, const runtime::Batch& batch, const Results& results,
-                  const EdictColumns& columns, uint32_t row, Summary& summary) const;
+                  const EdictColumns& columns, uint32_t row, std::string_view line, Summary& summary) const;
   // Any record: messages from the interpreter, faults, errors, explanations.
   void write_general(std::string& out, const runtime::Batch& batch, const Results& results,
                      const EdictColumns& columns, uint32_t row, Summary& summary) const;

@@ -4,7 +4,6 @@
 // and size update each. Callers reserve() room for what they write next.
 #pragma once
 
-#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -30,13 +29,9 @@ class RecordBuffer {
     used_ += s.size();
   }
   void put(char c) { out_[used_++] = c; }
-  // Bytes needed by put_number and put_json_escaped.
+  // The longest decimal uint64, and the longest JSON escape of s.
   static constexpr size_t kNumberBound = 20;
   static size_t json_escaped_bound(std::string_view s) { return 6 * s.size(); }
-  void put_number(uint64_t n) {
-    char* at = out_.data() + used_;
-    used_ += static_cast<size_t>(std::to_chars(at, at + kNumberBound, n).ptr - at);
-  }
   // s with the escapes of a JSON string, without quotes (append_json_string
   // minus the quotes).
   void put_json_escaped(std::string_view s);

@@ -262,3 +262,61 @@ TEST_CASE("decision records carry every fired rule's message, on both engines an
     CHECK(summary.per_rule == csv_summary.per_rule);
   }
 }
+
+TEST_CASE("the record buffer escapes exactly as append_json_string at every length and position",
+          "[output]") {
+  // Bytes at and around each class boundary: controls, space, quote,
+  // backslash, DEL, UTF-8 lead and continuation bytes.
+  const char specials[] = {'\x00', '\x01', '\x1f', ' ',    '"', '\\', '\n', '\t',
+                           '\x7f', '\x80', '\xc3', '\xff', '!', '#',  '[',  ']'};
+  for (size_t length = 0; length <= 40; ++length) {
+    for (size_t at = 0; at < std::max<size_t>(length, 1); ++at) {
+      for (char special : specials) {
+        std::string text(length, 'x');
+        if (length > 0) text[at] = special;
+        std::string expected;
+        engine::append_json_string(expected, text);
+        std::string out = "prefix";
+        {
+          engine::RecordBuffer buffer(out);
+          buffer.reserve(2 + engine::RecordBuffer::json_escaped_bound(text));
+          buffer.put('"');
+          buffer.put_json_escaped(text);
+          buffer.put('"');
+        }
+        INFO(length << " " << at << " " << static_cast<int>(static_cast<unsigned char>(special)));
+        REQUIRE(out == "prefix" + expected);
+      }
+    }
+  }
+}
+
+TEST_CASE("records number their lines across digit carries, gaps and restarts", "[output]") {
+  Compiled c(engine::Backend::Interp);
+  REQUIRE(c.policy);
+  const engine::Policy& policy = *c.policy;
+  const std::vector<uint64_t> numbers = {1,          2,     9,  10,  11,   99,   100, 101, 7,
+                                         8,          9,     10, 999, 1000, 1001, 999, 99,  100,
+                                         9999,       10000, 99, 100, 19,   20,   0,   1,   UINT64_MAX - 1,
+                                         UINT64_MAX, 5};
+  const std::string event = R"({"kind":"other","id":"o","time":"2024-01-01T00:00:00Z","s":""})";
+  runtime::Batch batch(policy.schema(), policy.symbols(), static_cast<uint32_t>(numbers.size()));
+  runtime::Decoder decoder(policy.schema());
+  const std::string padded = event + std::string(64, ' ');
+  for (uint64_t n : numbers)
+    decoder.decode(std::string_view(padded.data(), event.size()), padded.size(), n, batch);
+  engine::Results results;
+  results.reserve(batch.size(), policy.module().rules.size());
+  policy.evaluate(batch, results);
+  std::string jsonl, csv, expected_jsonl, expected_csv;
+  engine::Summary summary;
+  engine::RecordWriter(policy, engine::OutputFormat::Jsonl).write(batch, results, jsonl, summary);
+  engine::RecordWriter(policy, engine::OutputFormat::Csv).write(batch, results, csv, summary);
+  for (uint64_t n : numbers) {
+    expected_jsonl += "{\"line\":" + std::to_string(n) +
+                      ",\"id\":\"o\",\"kind\":\"other\",\"decision\":\"allow\",\"rules\":[]}\n";
+    expected_csv += std::to_string(n) + ",o,other,allow,,,\n";
+  }
+  CHECK(jsonl == expected_jsonl);
+  CHECK(csv == expected_csv);
+}
