@@ -71,12 +71,16 @@ RecordWriter::RecordWriter(const Policy& policy, OutputFormat format) : policy_(
   }
   kinds_ = m.events.size();
   outcomes_ = m.outcomes.size();
-  for (const ir::EventSchema& kind : m.events)
-    for (const std::string& outcome : m.outcomes)
-      kind_decision_.push_back(
-          format_ == OutputFormat::Jsonl
-              ? fmt::format(",\"kind\":\"{}\",\"decision\":\"{}\",\"rules\":[", kind.name, outcome)
-              : fmt::format(",{},{},", kind.name, outcome));
+  for (const ir::EventSchema& kind : m.events) {
+    for (const std::string& outcome : m.outcomes) {
+      const bool jsonl = format_ == OutputFormat::Jsonl;
+      std::string open =
+          jsonl ? fmt::format(",\"kind\":\"{}\",\"decision\":\"{}\",\"rules\":[", kind.name, outcome)
+                : fmt::format(",{},{},", kind.name, outcome);
+      kind_decision_.push_back(open);
+      kind_decision_.push_back(open + (jsonl ? "]}\n" : ",,\n"));
+    }
+  }
   const std::vector<std::vector<int>> columns = runtime::column_map(policy.schema());
   message_.assign(m.rules.size() * kinds_, kNoMessage);
   for (size_t r = 0; r < m.rules.size(); ++r) {
@@ -209,9 +213,10 @@ bool RecordWriter::write_fast(RecordBuffer& out, const runtime::Batch& batch, co
   const uint8_t decision = results.decision[row];
   const uint8_t kind = batch.kind(row);
   if (decision >= outcomes_ || kind >= kinds_) return false;  // an error, or not decoded
-  const uint64_t* fired = &results.fired[size_t{row} * results.fired_words];
+  const uint32_t words = results.fired_words;
+  const uint64_t* fired = &results.fired[size_t{row} * words];
   bool any = false;
-  for (uint32_t w = 0; w < results.fired_words; ++w) {
+  for (uint32_t w = 0; w < words; ++w) {
     for (uint64_t bits = fired[w]; bits; bits &= bits - 1) {
       any = true;
       const int32_t message = message_[(w * size_t{64} + std::countr_zero(bits)) * kinds_ + kind];
@@ -223,7 +228,7 @@ bool RecordWriter::write_fast(RecordBuffer& out, const runtime::Batch& batch, co
   if (any && tracer_) return false;
 
   const std::string_view id = batch.id(row);
-  const std::string& kind_decision = kind_decision_[kind * outcomes_ + decision];
+  const std::string& kind_decision = kind_decision_[2 * (kind * outcomes_ + decision) + (any ? 0 : 1)];
   const bool jsonl = format_ == OutputFormat::Jsonl;
   out.reserve(16 + RecordBuffer::kNumberBound + 2 * RecordBuffer::json_escaped_bound(id) +
               kind_decision.size());
@@ -238,8 +243,12 @@ bool RecordWriter::write_fast(RecordBuffer& out, const runtime::Batch& batch, co
     put_csv(out, id);
   }
   out.put(kind_decision);
+  if (!any) {
+    ++summary.per_decision[decision];
+    return true;
+  }
   bool first = true;
-  for (uint32_t w = 0; w < results.fired_words; ++w) {
+  for (uint32_t w = 0; w < words; ++w) {
     for (uint64_t bits = fired[w]; bits; bits &= bits - 1) {
       const size_t rule = w * size_t{64} + std::countr_zero(bits);
       ++summary.per_rule[rule];

@@ -58,7 +58,8 @@ class RecordWriter {
   std::vector<std::string> rule_prefix_;  // JSON `{"name":..,"effect":..,"cite":..` per rule
   // JSONL: rule_prefix_ + `,"message":"`; CSV: the rule's name.
   std::vector<std::string> rule_open_;
-  // Per (kind, outcome): JSONL `,"kind":"K","decision":"D","rules":[`; CSV `,K,D,`.
+  // Per (kind, outcome): JSONL `,"kind":"K","decision":"D","rules":[`, CSV
+  // `,K,D,`; then the same closing a record without rules.
   std::vector<std::string> kind_decision_;
   // Per (rule, kind): the rule's message there, an index into templates_,
   // or kNoMessage / kInterpreted.

@@ -124,13 +124,16 @@ void append_json_escaped(std::string& out, std::string_view s) {
 }
 
 void RecordBuffer::put_json_escaped(std::string_view s) {
-  used_ += escape_into(s, out_.data() + used_);
+  at_ += escape_into(s, at_);
 }
 
 void RecordBuffer::grow(size_t n) {
   // Steps of 64 KiB bound the zero-filling resize() does to the bytes
   // written; the string's own growth keeps reallocations rare.
-  out_.resize(used_ + std::max(n, size_t{64} << 10));
+  const size_t used = static_cast<size_t>(at_ - out_.data());
+  out_.resize(used + std::max(n, size_t{64} << 10));
+  at_ = out_.data() + used;
+  end_ = out_.data() + out_.size();
 }
 
 }  // namespace edict::engine
