@@ -75,9 +75,9 @@ struct Compiled {
   SourceManager sources;
   DiagnosticSink sink;
   std::unique_ptr<engine::Policy> policy;
-  explicit Compiled(engine::Backend backend) {
-    parse::FileReader reader = [](const std::string&, std::string*) -> std::optional<std::string> {
-      return std::string(kPolicy);
+  explicit Compiled(engine::Backend backend, std::string text = kPolicy) {
+    parse::FileReader reader = [text](const std::string&, std::string*) -> std::optional<std::string> {
+      return text;
     };
     engine::CompileOptions options;
     options.backend = backend;
@@ -319,4 +319,53 @@ TEST_CASE("records number their lines across digit carries, gaps and restarts", 
   }
   CHECK(jsonl == expected_jsonl);
   CHECK(csv == expected_csv);
+}
+
+TEST_CASE("a message that faults turns its record into an error beside templated messages", "[output]") {
+  const std::string text = R"edict(
+event ev {
+  id: string,
+  time: time,
+  n: int,
+}
+rule plain on ev
+  cite "a"
+  report "n is {event.n}"
+  when event.n > 0
+rule next on ev
+  cite "b"
+  review "next is {event.n + 1}"
+  when event.n > 1
+)edict";
+  for (engine::Backend backend : {engine::Backend::Jit, engine::Backend::Interp}) {
+    Compiled c(backend, text);
+    REQUIRE(c.policy);
+    const std::vector<std::string> lines = {
+        R"({"kind":"ev","id":"a","time":"2024-01-01T00:00:00Z","n":1})",
+        R"({"kind":"ev","id":"b","time":"2024-01-01T00:00:00Z","n":9223372036854775807})",
+        R"({"kind":"ev","id":"c","time":"2024-01-01T00:00:00Z","n":5})",
+    };
+    Decoded d(*c.policy, lines);
+    std::string jsonl, csv;
+    engine::Summary summary, csv_summary;
+    engine::RecordWriter(*c.policy, engine::OutputFormat::Jsonl).write(d.batch, d.results, jsonl, summary);
+    engine::RecordWriter(*c.policy, engine::OutputFormat::Csv).write(d.batch, d.results, csv, csv_summary);
+    const std::string plain = R"({"name":"plain","effect":"report","cite":"a","message":)";
+    const std::string next = R"({"name":"next","effect":"review","cite":"b","message":)";
+    const std::string fault = "integer overflow in rule `next` (messages.edict:13:20)";
+    // Row 2: the templated message stays, the faulting one is empty, and the
+    // record names the fault (docs/events.md).
+    const std::string expected[] = {
+        R"({"line":1,"id":"a","kind":"ev","decision":"report","rules":[)" + plain + R"("n is 1"}]})",
+        R"({"line":2,"id":"b","kind":"ev","decision":"error","reason":"int_overflow","rule":"next","error":")" +
+            fault + R"(","rules":[)" + plain + R"("n is 9223372036854775807"},)" + next + R"(""}]})",
+        R"({"line":3,"id":"c","kind":"ev","decision":"review","rules":[)" + plain + R"("n is 5"},)" + next +
+            R"("next is 6"}]})",
+    };
+    CHECK(jsonl == expected[0] + "\n" + expected[1] + "\n" + expected[2] + "\n");
+    CHECK(csv == "1,a,ev,report,plain,,\n2,b,ev,error,plain;next,int_overflow," + fault +
+                     "\n3,c,ev,review,plain;next,,\n");
+    CHECK(summary.errors == 1);
+    CHECK(csv_summary.errors == 1);
+  }
 }
