@@ -3,12 +3,10 @@
 #include "runtime/engine/output.h"
 
 #include <fmt/format.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include <bit>
 #include <charconv>
+
 #include "runtime/engine/trace.h"
 
 namespace edict::engine {
@@ -23,50 +21,9 @@ void Summary::add(const Summary& o) {
   for (const auto& [k, v] : o.error_reasons) error_reasons[k] += v;
 }
 
-namespace {
-
-bool needs_escape(unsigned char c) {
-  return c < 0x20 || c == '"' || c == '\\';
-}
-
-// The index of the first byte of s at or after `i` that JSON must escape, or
-// s.size(). Sixteen bytes at a time where SSE2 is there (all of x86-64).
-size_t next_escape(std::string_view s, size_t i) {
-  const char* d = s.data();
-#if defined(__SSE2__)
-  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20),
-                minus_one = _mm_set1_epi8(-1);
-  for (; i + 16 <= s.size(); i += 16) {
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
-    // Signed bytes: a control character is >= 0 and < 0x20 (UTF-8 bytes are negative).
-    __m128i control = _mm_and_si128(_mm_cmplt_epi8(v, space), _mm_cmpgt_epi8(v, minus_one));
-    __m128i hit = _mm_or_si128(control, _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
-    if (unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hit))) return i + std::countr_zero(mask);
-  }
-#endif
-  while (i < s.size() && !needs_escape(static_cast<unsigned char>(d[i]))) ++i;
-  return i;
-}
-
-}  // namespace
-
 void append_json_string(std::string& out, std::string_view s) {
   out += '"';
-  size_t run = 0;  // copy plain stretches in one go
-  for (size_t i = next_escape(s, 0); i < s.size(); i = next_escape(s, i)) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    out.append(s.data() + run, i - run);
-    run = ++i;
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default: out += fmt::format("\\u{:04x}", c);
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
+  append_json_escaped(out, s);
   out += '"';
 }
 
@@ -109,7 +66,37 @@ RecordWriter::RecordWriter(const Policy& policy, OutputFormat format) : policy_(
         append_json_string(p, pol.status);
       }
     }
+    rule_open_.push_back(format_ == OutputFormat::Jsonl ? p + ",\"message\":\"" : r.name);
     rule_prefix_.push_back(std::move(p));
+  }
+  kinds_ = m.events.size();
+  outcomes_ = m.outcomes.size();
+  for (const ir::EventSchema& kind : m.events) {
+    for (const std::string& outcome : m.outcomes) {
+      const bool jsonl = format_ == OutputFormat::Jsonl;
+      std::string open =
+          jsonl ? fmt::format(",\"kind\":\"{}\",\"decision\":\"{}\",\"rules\":[", kind.name, outcome)
+                : fmt::format(",{},{},", kind.name, outcome);
+      kind_decision_.push_back(open);
+      kind_decision_.push_back(open + (jsonl ? "]}\n" : ",,\n"));
+    }
+  }
+  const std::vector<std::vector<int>> columns = runtime::column_map(policy.schema());
+  message_.assign(m.rules.size() * kinds_, kNoMessage);
+  for (size_t r = 0; r < m.rules.size(); ++r) {
+    for (const ir::RuleBody& body : m.rules[r].bodies) {
+      if (body.message == ir::kNoFunc || body.event < 0 || static_cast<size_t>(body.event) >= kinds_)
+        continue;
+      int32_t& slot = message_[r * kinds_ + static_cast<size_t>(body.event)];
+      std::optional<MessageTemplate> t = MessageTemplate::compile(
+          m, m.functions[static_cast<size_t>(body.message)], columns[static_cast<size_t>(body.event)]);
+      if (!t) {
+        slot = kInterpreted;
+        continue;
+      }
+      slot = static_cast<int32_t>(templates_.size());
+      templates_.push_back(std::move(*t));
+    }
   }
 }
 
@@ -137,6 +124,51 @@ void append_csv(std::string& out, std::string_view s) {
   }
   out += '"';
 }
+// The decimal text of line numbers, counted up in place from one row to the
+// next: a batch's rows are consecutive lines, and adding one to text costs
+// less than converting each number afresh.
+class LineNumberText {
+ public:
+  std::string_view of(uint64_t n) {
+    if (n == value_ + 1 && n != 0) {
+      size_t i = sizeof digits_ - 1;
+      while (i >= begin_ && digits_[i] == '9') digits_[i--] = '0';  // 20 digits at most: i stays >= 3
+      if (i < begin_) {
+        digits_[i] = '1';
+        begin_ = i;
+      } else {
+        ++digits_[i];
+      }
+    } else {
+      char buf[24];
+      size_t len = static_cast<size_t>(std::to_chars(buf, buf + sizeof buf, n).ptr - buf);
+      begin_ = sizeof digits_ - len;
+      std::memcpy(digits_ + begin_, buf, len);
+    }
+    value_ = n;
+    return std::string_view(digits_ + begin_, sizeof digits_ - begin_);
+  }
+
+ private:
+  char digits_[24] = {};  // the text ends the array
+  size_t begin_ = sizeof digits_;
+  uint64_t value_ = UINT64_MAX;  // none yet (n + 1 == 0 never counts up)
+};
+
+// append_csv through a RecordBuffer with room for 2 * s.size() + 2 bytes.
+void put_csv(RecordBuffer& out, std::string_view s) {
+  if (s.find_first_of(",\"\n\r") == std::string_view::npos) {
+    out.put(s);
+    return;
+  }
+  out.put('"');
+  for (char c : s) {
+    if (c == '"') out.put('"');
+    out.put(c);
+  }
+  out.put('"');
+}
+
 // `"conditions":{"when":TREE,"unless":TREE}` of a fired rule.
 void append_conditions(std::string& out, const Tracer& tracer, int rule, const EdictColumns& columns,
                        uint32_t row) {
@@ -157,143 +189,216 @@ void append_conditions(std::string& out, const Tracer& tracer, int rule, const E
 void RecordWriter::write(const runtime::Batch& batch, const Results& results, std::string& out,
                          Summary& summary) const {
   const ir::Module& m = policy_->module();
-  const size_t rules = m.rules.size();
   if (summary.per_decision.size() < m.outcomes.size()) summary.per_decision.resize(m.outcomes.size());
-  if (summary.per_rule.size() < rules) summary.per_rule.resize(rules);
+  if (summary.per_rule.size() < m.rules.size()) summary.per_rule.resize(m.rules.size());
   std::vector<const void*> data;
   std::vector<const uint8_t*> present;
   EdictColumns columns = Policy::columns_of(batch, data, present);
-  std::vector<uint32_t> fired;
-  std::vector<std::string> messages;
-
+  RecordBuffer buffer(out);
+  std::string record;  // the general path's, reused
+  LineNumberText line;
   for (uint32_t row = 0; row < batch.size(); ++row) {
     ++summary.lines;
-    const uint64_t line = batch.line(row);
-    uint8_t decision = results.decision[row];
-    if (decision == EDICT_DECISION_SKIPPED) {
-      const runtime::RowError* e = batch.error_of(row);
-      std::string_view reason = e ? runtime::error_reason_name(e->reason) : "invalid_input";
-      std::string_view message = e ? std::string_view(e->message) : "invalid input";
-      ++summary.errors;
-      ++summary.error_reasons[std::string(reason)];
-      // The id, when the line got as far as giving one (a late event, a bad
-      // value after the id), says which event the error is about.
-      std::string_view id = batch.id(row);
-      // So is the kind, once the line named a known one.
-      const uint8_t event_kind = batch.event_kind(row);
-      std::string_view kind = event_kind < m.events.size() ? std::string_view(m.events[event_kind].name) : "";
-      if (format_ == OutputFormat::Jsonl) {
-        out += "{\"line\":";
-        append_number(out, line);
-        if (!id.empty()) {
-          out += ",\"id\":";
-          append_json_string(out, id);
-        }
-        if (!kind.empty()) {
-          out += ",\"kind\":";
-          append_json_string(out, kind);
-        }
-        out += ",\"decision\":\"error\",\"reason\":\"";
-        out += reason;
-        out += "\",\"error\":";
-        append_json_string(out, message);
-        out += "}\n";
-      } else {
-        append_number(out, line);
-        out += ',';
-        append_csv(out, id);
-        out += ',';
-        append_csv(out, kind);
-        out += ",error,,";
-        out += reason;
-        out += ',';
-        append_csv(out, message);
-        out += '\n';
-      }
-      continue;
-    }
+    if (write_fast(buffer, batch, results, columns, row, line.of(batch.line(row)), summary)) continue;
+    record.clear();
+    write_general(record, batch, results, columns, row, summary);
+    buffer.reserve(record.size());
+    buffer.put(record);
+  }
+}
 
-    fired.clear();
-    messages.clear();
-    uint32_t fault_rule = results.fault_rule[row], fault_site = results.fault_site[row];
-    ir::FaultReason fault_reason = ir::FaultReason::None;
-    bool faulted = decision == EDICT_DECISION_ERROR;
-    for (size_t r = 0; r < rules; ++r) {
-      if (!results.rule_fired(row, r)) continue;
-      fired.push_back(static_cast<uint32_t>(r));
-      interp::MessageResult msg = policy_->interpreter().message(static_cast<int>(r), columns, row);
-      if (!msg.ok() && !faulted) {
-        faulted = true;
-        fault_rule = static_cast<uint32_t>(r);
-        fault_site = msg.fault_site;
-        fault_reason = msg.reason;
-      }
-      messages.push_back(std::move(msg.text));
+bool RecordWriter::write_fast(RecordBuffer& out, const runtime::Batch& batch, const Results& results,
+                              const EdictColumns& columns, uint32_t row, std::string_view line,
+                              Summary& summary) const {
+  const uint8_t decision = results.decision[row];
+  const uint8_t kind = batch.kind(row);
+  if (decision >= outcomes_ || kind >= kinds_) return false;  // an error, or not decoded
+  const uint32_t words = results.fired_words;
+  const uint64_t* fired = &results.fired[size_t{row} * words];
+  bool any = false;
+  for (uint32_t w = 0; w < words; ++w) {
+    for (uint64_t bits = fired[w]; bits; bits &= bits - 1) {
+      any = true;
+      const int32_t message = message_[(w * size_t{64} + std::countr_zero(bits)) * kinds_ + kind];
+      if (message == kInterpreted ||
+          (message >= 0 && templates_[static_cast<size_t>(message)].faults(columns, row)))
+        return false;
     }
-    for (uint32_t r : fired) ++summary.per_rule[r];
-    std::string_view kind = m.events[batch.kind(row)].name;
+  }
+  if (any && tracer_) return false;
+
+  const std::string_view id = batch.id(row);
+  const std::string& kind_decision = kind_decision_[2 * (kind * outcomes_ + decision) + (any ? 0 : 1)];
+  const bool jsonl = format_ == OutputFormat::Jsonl;
+  out.reserve(16 + RecordBuffer::kNumberBound + 2 * RecordBuffer::json_escaped_bound(id) +
+              kind_decision.size());
+  if (jsonl) out.put("{\"line\":");
+  out.put(line);
+  if (jsonl) {
+    out.put(",\"id\":\"");
+    out.put_json_escaped(id);
+    out.put('"');
+  } else {
+    out.put(',');
+    put_csv(out, id);
+  }
+  out.put(kind_decision);
+  if (!any) {
+    ++summary.per_decision[decision];
+    return true;
+  }
+  bool first = true;
+  for (uint32_t w = 0; w < words; ++w) {
+    for (uint64_t bits = fired[w]; bits; bits &= bits - 1) {
+      const size_t rule = w * size_t{64} + std::countr_zero(bits);
+      ++summary.per_rule[rule];
+      const std::string& open = rule_open_[rule];
+      out.reserve(open.size() + 1);
+      if (!first) out.put(jsonl ? ',' : ';');
+      first = false;
+      out.put(open);
+      if (!jsonl) continue;
+      const int32_t message = message_[rule * kinds_ + kind];
+      if (message >= 0) templates_[static_cast<size_t>(message)].put_json(out, columns, row);
+      out.reserve(2);
+      out.put("\"}");
+    }
+  }
+  out.reserve(4);
+  out.put(jsonl ? std::string_view("]}\n") : std::string_view(",,\n"));
+  ++summary.per_decision[decision];
+  return true;
+}
+
+void RecordWriter::write_general(std::string& out, const runtime::Batch& batch, const Results& results,
+                                 const EdictColumns& columns, uint32_t row, Summary& summary) const {
+  const ir::Module& m = policy_->module();
+  const size_t rules = m.rules.size();
+  std::vector<uint32_t> fired;
+  std::vector<std::string> messages;
+  const uint64_t line = batch.line(row);
+  uint8_t decision = results.decision[row];
+  if (decision == EDICT_DECISION_SKIPPED) {
+    const runtime::RowError* e = batch.error_of(row);
+    std::string_view reason = e ? runtime::error_reason_name(e->reason) : "invalid_input";
+    std::string_view message = e ? std::string_view(e->message) : "invalid input";
+    ++summary.errors;
+    ++summary.error_reasons[std::string(reason)];
+    // The id, when the line got as far as giving one (a late event, a bad
+    // value after the id), says which event the error is about.
     std::string_view id = batch.id(row);
-    std::string error;
-    std::string_view reason;
-    if (faulted) {
-      // Engines report the site; the reason comes from re-running that one
-      // rule in the reference interpreter (faults are rare).
-      ir::FaultReason why = fault_reason;
-      if (why == ir::FaultReason::None)
-        why = policy_->interpreter().eval_rule(static_cast<int>(fault_rule), columns, row).reason;
-      error = fault_message(*policy_, fault_rule, fault_site, why);
-      reason = ir::fault_reason_name(why);
-      ++summary.errors;
-      ++summary.error_reasons[std::string(reason)];
+    // So is the kind, once the line named a known one.
+    const uint8_t event_kind = batch.event_kind(row);
+    std::string_view kind = event_kind < m.events.size() ? std::string_view(m.events[event_kind].name) : "";
+    if (format_ == OutputFormat::Jsonl) {
+      out += "{\"line\":";
+      append_number(out, line);
+      if (!id.empty()) {
+        out += ",\"id\":";
+        append_json_string(out, id);
+      }
+      if (!kind.empty()) {
+        out += ",\"kind\":";
+        append_json_string(out, kind);
+      }
+      out += ",\"decision\":\"error\",\"reason\":\"";
+      out += reason;
+      out += "\",\"error\":";
+      append_json_string(out, message);
+      out += "}\n";
     } else {
-      ++summary.per_decision[decision];
-    }
-    std::string_view decision_name = faulted ? std::string_view("error") : policy_->outcome_name(decision);
-
-    if (format_ == OutputFormat::Csv) {
       append_number(out, line);
       out += ',';
       append_csv(out, id);
-      out += fmt::format(",{},{},", kind, decision_name);
-      for (size_t i = 0; i < fired.size(); ++i) {
-        if (i) out += ';';
-        out += m.rules[fired[i]].name;
-      }
       out += ',';
+      append_csv(out, kind);
+      out += ",error,,";
       out += reason;
       out += ',';
-      append_csv(out, error);
+      append_csv(out, message);
       out += '\n';
-      continue;
     }
-    out += "{\"line\":";
-    append_number(out, line);
-    out += ",\"id\":";
-    append_json_string(out, id);
-    out += ",\"kind\":\"";
-    out += kind;
-    out += "\",\"decision\":\"";
-    out += decision_name;
-    out += '"';
-    if (faulted) {
-      out += ",\"reason\":\"";
-      out += reason;
-      out += "\",\"rule\":";
-      append_json_string(out, m.rules[fault_rule].name);
-      out += ",\"error\":";
-      append_json_string(out, error);
-    }
-    out += ",\"rules\":[";
-    for (size_t i = 0; i < fired.size(); ++i) {
-      if (i) out += ',';
-      out += rule_prefix_[fired[i]];
-      out += ",\"message\":";
-      append_json_string(out, messages[i]);
-      if (tracer_) append_conditions(out, *tracer_, static_cast<int>(fired[i]), columns, row);
-      out += '}';
-    }
-    out += "]}\n";
+    return;
   }
+
+  uint32_t fault_rule = results.fault_rule[row], fault_site = results.fault_site[row];
+  ir::FaultReason fault_reason = ir::FaultReason::None;
+  bool faulted = decision == EDICT_DECISION_ERROR;
+  for (size_t r = 0; r < rules; ++r) {
+    if (!results.rule_fired(row, r)) continue;
+    fired.push_back(static_cast<uint32_t>(r));
+    interp::MessageResult msg = policy_->interpreter().message(static_cast<int>(r), columns, row);
+    if (!msg.ok() && !faulted) {
+      faulted = true;
+      fault_rule = static_cast<uint32_t>(r);
+      fault_site = msg.fault_site;
+      fault_reason = msg.reason;
+    }
+    messages.push_back(std::move(msg.text));
+  }
+  for (uint32_t r : fired) ++summary.per_rule[r];
+  std::string_view kind = m.events[batch.kind(row)].name;
+  std::string_view id = batch.id(row);
+  std::string error;
+  std::string_view reason;
+  if (faulted) {
+    // Engines report the site; the reason comes from re-running that one
+    // rule in the reference interpreter (faults are rare).
+    ir::FaultReason why = fault_reason;
+    if (why == ir::FaultReason::None)
+      why = policy_->interpreter().eval_rule(static_cast<int>(fault_rule), columns, row).reason;
+    error = fault_message(*policy_, fault_rule, fault_site, why);
+    reason = ir::fault_reason_name(why);
+    ++summary.errors;
+    ++summary.error_reasons[std::string(reason)];
+  } else {
+    ++summary.per_decision[decision];
+  }
+  std::string_view decision_name = faulted ? std::string_view("error") : policy_->outcome_name(decision);
+
+  if (format_ == OutputFormat::Csv) {
+    append_number(out, line);
+    out += ',';
+    append_csv(out, id);
+    out += fmt::format(",{},{},", kind, decision_name);
+    for (size_t i = 0; i < fired.size(); ++i) {
+      if (i) out += ';';
+      out += m.rules[fired[i]].name;
+    }
+    out += ',';
+    out += reason;
+    out += ',';
+    append_csv(out, error);
+    out += '\n';
+    return;
+  }
+  out += "{\"line\":";
+  append_number(out, line);
+  out += ",\"id\":";
+  append_json_string(out, id);
+  out += ",\"kind\":\"";
+  out += kind;
+  out += "\",\"decision\":\"";
+  out += decision_name;
+  out += '"';
+  if (faulted) {
+    out += ",\"reason\":\"";
+    out += reason;
+    out += "\",\"rule\":";
+    append_json_string(out, m.rules[fault_rule].name);
+    out += ",\"error\":";
+    append_json_string(out, error);
+  }
+  out += ",\"rules\":[";
+  for (size_t i = 0; i < fired.size(); ++i) {
+    if (i) out += ',';
+    out += rule_prefix_[fired[i]];
+    out += ",\"message\":";
+    append_json_string(out, messages[i]);
+    if (tracer_) append_conditions(out, *tracer_, static_cast<int>(fired[i]), columns, row);
+    out += '}';
+  }
+  out += "]}\n";
 }
 
 }  // namespace edict::engine

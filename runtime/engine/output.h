@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "runtime/engine/engine.h"
+#include "runtime/engine/message_template.h"
+#include "runtime/engine/record_buffer.h"
 
 namespace edict::engine {
 
@@ -40,10 +42,30 @@ class RecordWriter {
   void explain_with(const Tracer* tracer) { tracer_ = tracer; }
 
  private:
+  // A record whose decision stands and whose fired rules' messages all have
+  // templates that do not fault on the row (nearly every record): written
+  // from precomputed pieces. False, with nothing written, for any other.
+  bool write_fast(RecordBuffer& out, const runtime::Batch& batch, const Results& results,
+                  const EdictColumns& columns, uint32_t row, std::string_view line, Summary& summary) const;
+  // Any record: messages from the interpreter, faults, errors, explanations.
+  void write_general(std::string& out, const runtime::Batch& batch, const Results& results,
+                     const EdictColumns& columns, uint32_t row, Summary& summary) const;
+
   const Policy* policy_;
   OutputFormat format_;
-  std::vector<std::string> rule_prefix_;  // JSON `{"name":..,"effect":..,"cite":..` per rule
   const Tracer* tracer_ = nullptr;
+  size_t kinds_ = 0, outcomes_ = 0;
+  std::vector<std::string> rule_prefix_;  // JSON `{"name":..,"effect":..,"cite":..` per rule
+  // JSONL: rule_prefix_ + `,"message":"`; CSV: the rule's name.
+  std::vector<std::string> rule_open_;
+  // Per (kind, outcome): JSONL `,"kind":"K","decision":"D","rules":[`, CSV
+  // `,K,D,`; then the same closing a record without rules.
+  std::vector<std::string> kind_decision_;
+  // Per (rule, kind): the rule's message there, an index into templates_,
+  // or kNoMessage / kInterpreted.
+  static constexpr int32_t kNoMessage = -1, kInterpreted = -2;
+  std::vector<int32_t> message_;
+  std::vector<MessageTemplate> templates_;
 };
 
 void append_json_string(std::string& out, std::string_view s);

@@ -1,0 +1,48 @@
+// Message templates: a rule's message function reduced to constant text and
+// typed value holes when it is one straight-line block of field loads,
+// constants and emits (as every `"... {event.x} ..."` message is), so that
+// decision records get messages without a run of the interpreter. Other
+// shapes get no template and stay with the interpreter, which remains the
+// reference: a template writes exactly the JSON escape of the interpreter's
+// text, and a message that would fault is left to the interpreter whole.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/ir.h"
+#include "runtime/abi.h"
+#include "runtime/engine/record_buffer.h"
+
+namespace edict::engine {
+
+class MessageTemplate {
+ public:
+  // The template of message function `f`, or nullopt when `f` is not straight
+  // line. `columns`: f's kind's field -> batch column (runtime::column_map).
+  static std::optional<MessageTemplate> compile(const ir::Module& module, const ir::Function& f,
+                                                const std::vector<int>& columns);
+
+  // Whether the message function faults on `row` (a checked load of a field
+  // the row lacks).
+  bool faults(const EdictColumns& columns, uint32_t row) const {
+    for (int c : checked_)
+      if (columns.present[c] && !columns.present[c][row]) return true;
+    return false;
+  }
+  // The message of a row it does not fault on, JSON-escaped, without quotes.
+  void put_json(RecordBuffer& out, const EdictColumns& columns, uint32_t row) const;
+
+ private:
+  struct Hole {
+    std::string before;  // JSON-escaped constant text ahead of the value
+    int column = -1;     // batch column of the value
+    ir::Ty type = ir::Ty::Void;
+  };
+  std::vector<Hole> holes_;
+  std::string tail_;          // JSON-escaped constant text after the last value
+  std::vector<int> checked_;  // batch columns of the checked loads
+};
+
+}  // namespace edict::engine
