@@ -32,6 +32,9 @@ struct PolicyImpl {
   // Decisions read these instead of the module: no lookups per event.
   std::vector<RuleNames> rules;
   std::vector<std::string_view> outcomes;  // by decision value
+  // The default outcome when no rule has it as its effect: a row decided so
+  // had no rule fire (no need to scan its fired words); -1 otherwise.
+  int quiet_outcome = -1;
   size_t rule_count() const { return rules.size(); }
 
   // The tracer explanations use, made at the first request (it lowers the
