@@ -32,6 +32,7 @@ EventImpl::EventImpl(std::shared_ptr<const PolicyImpl> p, int k)
     : policy(std::move(p)), kind(k), row(*policy), required(&policy->required[static_cast<size_t>(k)]) {
   row.batch.set_kind(0, static_cast<uint8_t>(k));
   set.assign(required->size(), 0);
+  missing = required_count();
 }
 
 void EventImpl::clear() {
@@ -39,6 +40,7 @@ void EventImpl::clear() {
   row.batch.begin_row(1);
   row.batch.set_kind(0, static_cast<uint8_t>(kind));
   std::fill(set.begin(), set.end(), 0);
+  missing = required_count();
   id.clear();
   arena_bytes = 0;
 }
@@ -335,7 +337,7 @@ void store(EventImpl* e, const Field& field, const runtime::FieldSpec& f, T valu
   runtime::Column& col = e->row.batch.column(static_cast<size_t>(f.column));
   col.data<T>()[0] = value;
   if (!col.present.empty()) col.present[0] = 1;
-  e->set[static_cast<size_t>(field.index) / 64] |= uint64_t{1} << (field.index % 64);
+  e->mark_set(field.index);
 }
 
 // The setter of a field whose column type must be `type` exactly.
@@ -389,7 +391,7 @@ Status Event::set_absent(const Field& field) {
   if (!f->optional) return {Code::WrongType, f->name + ": the field is required, it cannot be absent"};
   runtime::Column& col = impl_->row.batch.column(static_cast<size_t>(f->column));
   col.present[0] = 0;
-  impl_->set[static_cast<size_t>(field.index) / 64] |= uint64_t{1} << (field.index % 64);
+  impl_->mark_set(field.index);
   return {};
 }
 

@@ -285,6 +285,21 @@ TEST_CASE("a reused Decision carries each typed event's id, whatever their lengt
     CHECK(d.outcome == "deny");
     REQUIRE(e.set_bool("flag", false).ok());
   }
+  // Completeness counts fields, not calls: setting one field twice does not
+  // make up for another.
+  e.clear();
+  for (int twice = 0; twice < 2; ++twice) {
+    REQUIRE(e.set_string("id", "x").ok());
+    REQUIRE(e.set_string("time", "2024-01-01T00:00:00Z").ok());
+    REQUIRE(e.set_int("a", 1).ok());
+    REQUIRE(e.set_bool("flag", false).ok());
+    REQUIRE(e.set_absent(policy.field("ev", "note")).ok());
+  }
+  edict::Status missing = ev.evaluate(e, d);
+  CHECK(missing.code == edict::Code::InvalidEvent);
+  CHECK(missing.message == "missing field `who`");
+  REQUIRE(e.set_string("who", "US").ok());
+  CHECK(ev.evaluate(e, d).ok());
 }
 
 TEST_CASE("an Event reused with ever new strings stays small and decides right", "[api]") {
