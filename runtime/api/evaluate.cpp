@@ -32,6 +32,7 @@ EventImpl::EventImpl(std::shared_ptr<const PolicyImpl> p, int k)
     : policy(std::move(p)), kind(k), row(*policy), required(&policy->required[static_cast<size_t>(k)]) {
   row.batch.set_kind(0, static_cast<uint8_t>(k));
   set.assign(required->size(), 0);
+  missing = required_count();
 }
 
 void EventImpl::clear() {
@@ -39,6 +40,7 @@ void EventImpl::clear() {
   row.batch.begin_row(1);
   row.batch.set_kind(0, static_cast<uint8_t>(kind));
   std::fill(set.begin(), set.end(), 0);
+  missing = required_count();
   id.clear();
   arena_bytes = 0;
 }
@@ -113,9 +115,11 @@ void set_error(Decision& out, Code code, std::string_view reason, std::string me
 inline bool decide_quiet(const PolicyImpl& p, uint32_t row, const engine::Results& results, Decision& out) {
   const uint8_t decision = results.decision[row];
   if (decision == EDICT_DECISION_ERROR) return false;
-  const uint64_t* words = &results.fired[size_t{row} * results.fired_words];
-  for (uint32_t w = 0; w < results.fired_words; ++w)
-    if (words[w] != 0) return false;
+  if (decision != p.quiet_outcome) {
+    const uint64_t* words = &results.fired[size_t{row} * results.fired_words];
+    for (uint32_t w = 0; w < results.fired_words; ++w)
+      if (words[w] != 0) return false;
+  }
   if (!out.rules.empty()) out.rules.clear();
   out.status.code = Code::Ok;
   if (!out.status.message.empty()) out.status.message.clear();
@@ -333,7 +337,7 @@ void store(EventImpl* e, const Field& field, const runtime::FieldSpec& f, T valu
   runtime::Column& col = e->row.batch.column(static_cast<size_t>(f.column));
   col.data<T>()[0] = value;
   if (!col.present.empty()) col.present[0] = 1;
-  e->set[static_cast<size_t>(field.index) / 64] |= uint64_t{1} << (field.index % 64);
+  e->mark_set(field.index);
 }
 
 // The setter of a field whose column type must be `type` exactly.
@@ -387,7 +391,7 @@ Status Event::set_absent(const Field& field) {
   if (!f->optional) return {Code::WrongType, f->name + ": the field is required, it cannot be absent"};
   runtime::Column& col = impl_->row.batch.column(static_cast<size_t>(f->column));
   col.present[0] = 0;
-  impl_->set[static_cast<size_t>(field.index) / 64] |= uint64_t{1} << (field.index % 64);
+  impl_->mark_set(field.index);
   return {};
 }
 
@@ -631,6 +635,35 @@ Status Evaluator::evaluate(std::string_view json, Decision& out, Explain explain
 
 namespace {
 
+// Copies `from` into `to` when that needs no allocation and no call: `to`
+// at least as long already (the same id format, as from the previous event).
+// False (nothing changed) otherwise.
+inline bool copy_in_place(std::string& to, const std::string& from) {
+  const size_t n = from.size();
+  if (n > to.size() || n > 16) return false;
+  to.resize(n);  // shrinks in place
+  const char* s = from.data();
+  char* d = to.data();
+  if (n >= 8) {  // two overlapping words
+    uint64_t head, tail;
+    std::memcpy(&head, s, 8);
+    std::memcpy(&tail, s + n - 8, 8);
+    std::memcpy(d, &head, 8);
+    std::memcpy(d + n - 8, &tail, 8);
+  } else if (n >= 4) {
+    uint32_t head, tail;
+    std::memcpy(&head, s, 4);
+    std::memcpy(&tail, s + n - 4, 4);
+    std::memcpy(d, &head, 4);
+    std::memcpy(d + n - 4, &tail, 4);
+  } else if (n > 0) {
+    d[0] = s[0];
+    d[n / 2] = s[n / 2];
+    d[n - 1] = s[n - 1];
+  }
+  return true;
+}
+
 // Every typed evaluation the short path does not take.
 [[gnu::noinline]] Status evaluate_general(detail::EvaluatorImpl& self, const EventImpl* e, Decision& out,
                                           Explain explain);
@@ -667,9 +700,8 @@ Status Evaluator::evaluate(const Event& event, Decision& out, Explain explain) {
     self.stamp(out);
     out.kind = p.kinds[static_cast<size_t>(e->kind)];
     forget_explanation(out);
-    if (e->id.size() > out.id.capacity() || !decide_quiet(p, 0, s.one, out)) [[unlikely]]
+    if (!decide_quiet(p, 0, s.one, out) || !copy_in_place(out.id, e->id)) [[unlikely]]
       return finish_typed(p, *e, s, out);
-    out.id.assign(e->id);  // within its capacity: no allocation, cannot throw
     return {};
   }
   return evaluate_general(self, e, out, explain);

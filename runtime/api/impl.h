@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,6 +33,9 @@ struct PolicyImpl {
   // Decisions read these instead of the module: no lookups per event.
   std::vector<RuleNames> rules;
   std::vector<std::string_view> outcomes;  // by decision value
+  // The default outcome when no rule has it as its effect: a row decided so
+  // had no rule fire (no need to scan its fired words); -1 otherwise.
+  int quiet_outcome = -1;
   size_t rule_count() const { return rules.size(); }
 
   // The tracer explanations use, made at the first request (it lowers the
@@ -65,6 +69,7 @@ struct EventImpl {
   Row row;
   std::vector<uint64_t> set;              // one bit per field of the kind
   const std::vector<uint64_t>* required;  // the policy's mask for the kind
+  size_t missing = 0;                     // required fields not set yet: complete() without a scan
   std::string id;
   // Bytes of strings set since the row's string arena was last rebuilt: an
   // event reused with ever new strings must not grow without bound.
@@ -75,10 +80,19 @@ struct EventImpl {
   uint32_t intern(std::string_view text);
   // Re-interns the current string values into an emptied arena.
   void rebuild_arena();
-  bool complete() const {
-    for (size_t w = 0; w < set.size(); ++w)
-      if ((*required)[w] & ~set[w]) return false;
-    return true;
+  // Marks field `index` set (or made absent).
+  void mark_set(int index) {
+    uint64_t& word = set[static_cast<size_t>(index) / 64];
+    const uint64_t bit = uint64_t{1} << (index % 64);
+    if (word & bit) return;
+    word |= bit;
+    if ((*required)[static_cast<size_t>(index) / 64] & bit) --missing;
+  }
+  bool complete() const { return missing == 0; }
+  size_t required_count() const {
+    size_t n = 0;
+    for (uint64_t w : *required) n += static_cast<size_t>(std::popcount(w));
+    return n;
   }
 };
 

@@ -79,6 +79,9 @@ Compiled compile(const std::vector<std::string>& roots, const CompileOptions& op
     impl->single_event = impl->engine->single_event_function();
     const ir::Module& m = impl->engine->module();
     for (const std::string& o : m.outcomes) impl->outcomes.emplace_back(o);
+    impl->quiet_outcome = m.default_outcome;
+    for (const ir::Rule& r : m.rules)
+      if (r.effect == m.default_outcome) impl->quiet_outcome = -1;
     for (const ir::Rule& r : m.rules) {
       detail::RuleNames& n = impl->rules.emplace_back();
       n.name = r.name;

@@ -259,6 +259,49 @@ TEST_CASE("typed events decide as their JSON does", "[api]") {
   CHECK(ev.evaluate(foreign, d).code == edict::Code::PolicyMismatch);
 }
 
+TEST_CASE("a reused Decision carries each typed event's id, whatever their lengths", "[api]") {
+  // The short path copies an id in place when the Decision's is at least as
+  // long: every length class of that copy, growing and shrinking.
+  edict::Policy policy = compile_small();
+  edict::Evaluator ev(policy);
+  edict::Event e;
+  REQUIRE(edict::Event::create(policy, "ev", e).ok());
+  REQUIRE(e.set_string("time", "2024-01-01T00:00:00Z").ok());
+  REQUIRE(e.set_int("a", 1).ok());
+  REQUIRE(e.set_bool("flag", false).ok());
+  REQUIRE(e.set_string("who", "US").ok());
+  edict::Decision d;
+  const std::string alphabet = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  for (size_t n : {40, 0, 17, 16, 15, 9, 8, 7, 5, 4, 3, 2, 1, 0, 3, 8, 16, 33, 12}) {
+    const std::string id = alphabet.substr(n % 7, n);
+    REQUIRE(e.set_string("id", id).ok());
+    REQUIRE(ev.evaluate(e, d).ok());
+    CHECK(d.id == id);
+    CHECK(d.outcome == "allow");
+    // A rule that fires takes the long path: the id is still this event's.
+    REQUIRE(e.set_bool("flag", true).ok());
+    REQUIRE(ev.evaluate(e, d).ok());
+    CHECK(d.id == id);
+    CHECK(d.outcome == "deny");
+    REQUIRE(e.set_bool("flag", false).ok());
+  }
+  // Completeness counts fields, not calls: setting one field twice does not
+  // make up for another.
+  e.clear();
+  for (int twice = 0; twice < 2; ++twice) {
+    REQUIRE(e.set_string("id", "x").ok());
+    REQUIRE(e.set_string("time", "2024-01-01T00:00:00Z").ok());
+    REQUIRE(e.set_int("a", 1).ok());
+    REQUIRE(e.set_bool("flag", false).ok());
+    REQUIRE(e.set_absent(policy.field("ev", "note")).ok());
+  }
+  edict::Status missing = ev.evaluate(e, d);
+  CHECK(missing.code == edict::Code::InvalidEvent);
+  CHECK(missing.message == "missing field `who`");
+  REQUIRE(e.set_string("who", "US").ok());
+  CHECK(ev.evaluate(e, d).ok());
+}
+
 TEST_CASE("an Event reused with ever new strings stays small and decides right", "[api]") {
   edict::Compiled c = edict::Policy::compile_files({kReference});
   REQUIRE(c.status.ok());
