@@ -112,7 +112,7 @@ uint32_t Batch::intern(std::string_view text) {
     arena_slots_.swap(slots);
   }
   const size_t mask = arena_slots_.size() - 1;
-  size_t h = StringHash{}(text)&mask;
+  size_t h = hash & mask;
   while (uint32_t slot = arena_slots_[h]) {
     if (arena_string(slot - 1) == text) return symbols_->size() + slot - 1;
     h = (h + 1) & mask;
