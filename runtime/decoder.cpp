@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "compiler/support/countries.h"
 #include "compiler/support/time_util.h"
@@ -153,6 +154,12 @@ struct KeyPattern {
       std::memcpy(c.mask, ones, 16);
     }
   }
+  // A pattern nothing matches.
+  static KeyPattern never() {
+    KeyPattern k("");
+    k.first.word[0] = 1;
+    return k;
+  }
   // Bytes matches() may read from `raw`.
   size_t span() const { return 16 * (1 + more.size()); }
   bool matches(const char* raw) const {
@@ -171,23 +178,27 @@ constexpr size_t kMaxDocument = size_t{1} << 20;  // the simdjson parser's capac
 
 // Per field of a kind, what the plain path needs, in one place.
 struct PlainField {
-  KeyPattern member;   // `"name":`, as compact JSON writes it
-  size_t member_span;  // member.span()
+  KeyPattern member;  // `"name":`, as compact JSON writes it (never matching unless raw_name)
   int column;
   ColumnType type;
   bool optional;
   bool read;
-  bool id;  // named `id`
+  bool id;               // named `id`
+  bool column_optional;  // the column has presence bytes
 };
 
 // Per kind, what the plain path needs beyond the schema.
 struct PlainKind {
   std::vector<PlainField> fields;
+  // `"kind":"name"` with the closing quote, when the name can be compared
+  // raw (raw_name).
+  std::optional<KeyPattern> kind_member;
   // The field index met at each key position (the kind key not counted) last
   // time: producers write keys in a fixed order, so one masked compare
   // usually finds the field and the key's end.
   std::vector<int> predicted;
-  std::vector<uint64_t> required;  // bit per field: neither optional nor computed
+  uint64_t required_low = 0;            // bit per field 0-63: neither optional nor computed
+  std::vector<uint64_t> required_high;  // the same for fields 64 and up, 64 a word
 };
 
 struct Decoder::Impl {
@@ -195,7 +206,7 @@ struct Decoder::Impl {
   bool fast_path = true;
   uint64_t plain_lines = 0;
   std::vector<PlainKind> plain_kinds;  // per kind
-  std::vector<uint64_t> seen_bits;     // the plain path's: bit per field of the current kind
+  std::vector<uint64_t> seen_high;     // the plain path's seen bits of fields 64 and up
   od::parser parser{kMaxDocument};
   std::vector<uint8_t> seen;  // per field of the current kind
   // Per kind: the field index met at each key position last time. Producers
@@ -205,6 +216,17 @@ struct Decoder::Impl {
   std::vector<std::vector<KeyPattern>> keys;  // per kind, per field
 };
 
+namespace {
+
+// Whether the plain path may compare `name` raw: printable ASCII without a
+// quote, a backslash (an escape in JSON) or `}` (see decode_plain).
+bool raw_name(std::string_view name) {
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\' && c != '}'; });
+}
+
+}  // namespace
+
 Decoder::Decoder(const Schema& schema, bool fast_path) : impl_(std::make_unique<Impl>()) {
   impl_->schema = &schema;
   impl_->fast_path = fast_path;
@@ -212,18 +234,23 @@ Decoder::Decoder(const Schema& schema, bool fast_path) : impl_(std::make_unique<
   for (const KindSpec& kind : schema.kinds) {
     auto& keys = impl_->keys.emplace_back();
     PlainKind& plain = impl_->plain_kinds.emplace_back();
-    plain.required.assign((kind.fields.size() + 63) / 64, 0);
+    if (raw_name(kind.name)) plain.kind_member.emplace("\"kind\":\"" + kind.name + '"');
+    if (kind.fields.size() > 64) plain.required_high.assign((kind.fields.size() - 1) / 64, 0);
     for (size_t i = 0; i < kind.fields.size(); ++i) {
       const FieldSpec& f = kind.fields[i];
       keys.emplace_back(f.name + '"');
-      plain.fields.push_back(PlainField{KeyPattern('"' + f.name + "\":"), 0, f.column, f.type, f.optional,
-                                        f.read, f.name == "id"});
-      plain.fields.back().member_span = plain.fields.back().member.span();
-      if (!f.optional && !f.computed) plain.required[i / 64] |= uint64_t{1} << (i % 64);
+      plain.fields.push_back(PlainField{
+          raw_name(f.name) ? KeyPattern('"' + f.name + "\":") : KeyPattern::never(), f.column, f.type,
+          f.optional, f.read, f.name == "id", schema.columns[static_cast<size_t>(f.column)].optional});
+      if (f.optional || f.computed) continue;
+      if (i < 64)
+        plain.required_low |= uint64_t{1} << i;
+      else
+        plain.required_high[i / 64 - 1] |= uint64_t{1} << (i % 64);
     }
     most_fields = std::max(most_fields, kind.fields.size());
   }
-  impl_->seen_bits.assign((most_fields + 63) / 64, 0);
+  if (most_fields > 64) impl_->seen_high.assign((most_fields - 1) / 64, 0);
 }
 Decoder::~Decoder() = default;
 uint64_t Decoder::plain_lines() const {
@@ -241,55 +268,49 @@ namespace {
 // than the full one, and a line it accepts decodes to exactly the same row
 // (tests/unit/runtime_test.cpp and tests/fuzz/fuzz_decoder.cpp compare the
 // two on generated and mutated lines).
+//
+// Two facts keep the pass short:
+// - The line (trailing spaces trimmed) must end in `}`. Every scan below
+//   (digits, spaces, literals, keys compared raw, the fixed-shape time) stops
+//   at a byte that is not `}`, so none runs past that last byte without
+//   bounds checks; only string scans, whose text may hold `}`, check `end`.
+//   Reads beyond a token are at most 16 bytes past it: inside the padding.
+// - Every byte of an accepted line is checked: outside strings by the
+//   grammar, inside strings by string_end(), which refuses control
+//   characters, non-ASCII bytes and backslashes (escapes).
 
-// True when no byte is a control character, non-ASCII or a backslash.
-bool plain_ascii(const char* p, size_t n) {
-  size_t i = 0;
+// The closing '"' of a string whose text starts at `p`, or null when there is
+// none before `end` or the text holds a byte a plain line may not.
+inline const char* string_end(const char* p, const char* end, const char* readable) {
 #if defined(__SSE2__)
   // Signed bytes: one compare catches both < 0x20 and >= 0x80.
-  const __m128i space = _mm_set1_epi8(0x20), backslash = _mm_set1_epi8('\\');
-  __m128i bad = _mm_setzero_si128();
-  auto check = [&](size_t at) {
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at));
-    bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, backslash)));
-  };
-  for (; i + 64 <= n; i += 64) {
-    check(i);
-    check(i + 16);
-    check(i + 32);
-    check(i + 48);
-  }
-  for (; i + 16 <= n; i += 16) check(i);
-  if (_mm_movemask_epi8(bad)) return false;
-#endif
-  for (; i < n; ++i) {
-    unsigned char c = static_cast<unsigned char>(p[i]);
-    if (c < 0x20 || c >= 0x80 || c == '\\') return false;
-  }
-  return true;
-}
-
-// The first '"' in [p, end), or null. Reads whole 16-byte blocks up to
-// `readable` (the caller's padding) rather than stopping at `end`.
-inline const char* find_quote(const char* p, const char* end, const char* readable) {
-#if defined(__SSE2__)
-  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
   while (p < end && p + 16 <= readable) {
-    unsigned mask = static_cast<unsigned>(
-        _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), quote)));
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(
+        _mm_cmpeq_epi8(v, quote), _mm_or_si128(_mm_cmpeq_epi8(v, backslash), _mm_cmplt_epi8(v, space)))));
     if (mask) {
       const char* q = p + std::countr_zero(mask);
-      return q < end ? q : nullptr;
+      return q < end && *q == '"' ? q : nullptr;
     }
     p += 16;
   }
 #endif
-  while (p < end && *p != '"') ++p;
-  return p < end ? p : nullptr;
+  for (; p < end; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c == '"') return p;
+    if (c < 0x20 || c >= 0x80 || c == '\\') return nullptr;
+  }
+  return nullptr;
 }
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
+}
+
+const char* skip_spaces(const char* p) {
+  while (*p == ' ') ++p;
+  return p;
 }
 
 // A JSON number token, its grammar checked exactly, with its decimal
@@ -305,34 +326,34 @@ struct NumberToken {
   bool integer() const { return scale == 0 && !exponent; }
 };
 
-// Scans the number starting at `p` (< end); false when it is none.
-inline bool scan_number(const char* p, const char* end, NumberToken* t) {
+// Scans the number starting at `p`; false when it is none.
+inline bool scan_number(const char* p, NumberToken* t) {
   if (*p == '-') {
     t->negative = true;
     ++p;
   }
-  if (p == end || !is_digit(*p)) return false;
+  if (!is_digit(*p)) return false;
   uint64_t m = 0;
   int digits = 0;
   if (*p == '0') {
     ++p;
     digits = 1;
   } else {
-    for (; p < end && is_digit(*p); ++p, ++digits) m = m * 10 + static_cast<uint64_t>(*p - '0');
+    for (; is_digit(*p); ++p, ++digits) m = m * 10 + static_cast<uint64_t>(*p - '0');
   }
-  if (p < end && *p == '.') {
+  if (*p == '.') {
     ++p;
-    if (p == end || !is_digit(*p)) return false;
-    for (; p < end && is_digit(*p); ++p, ++digits, ++t->scale) m = m * 10 + static_cast<uint64_t>(*p - '0');
+    if (!is_digit(*p)) return false;
+    for (; is_digit(*p); ++p, ++digits, ++t->scale) m = m * 10 + static_cast<uint64_t>(*p - '0');
   }
-  if (p < end && (*p == 'e' || *p == 'E')) {
+  if (*p == 'e' || *p == 'E') {
     t->exponent = true;
     ++p;
     bool negative_exponent = false;
-    if (p < end && (*p == '+' || *p == '-')) negative_exponent = *p++ == '-';
-    if (p == end || !is_digit(*p)) return false;
+    if (*p == '+' || *p == '-') negative_exponent = *p++ == '-';
+    if (!is_digit(*p)) return false;
     int e = 0;
-    for (; p < end && is_digit(*p); ++p)
+    for (; is_digit(*p); ++p)
       if (e < 100000) e = e * 10 + (*p - '0');
     t->exponent_value = negative_exponent ? -e : e;
   }
@@ -409,18 +430,16 @@ struct CountryTable {
 };
 const CountryTable kCountryTable;
 
-// `code` as a country index, exactly as country_index() would; -1 for none.
-inline int plain_country(std::string_view code) {
-  if (code.size() != 2) return -1;
-  const unsigned a = static_cast<unsigned>(code[0] - 'A'), b = static_cast<unsigned>(code[1] - 'A');
+// The two bytes at `p` as a country index, exactly as country_index() would
+// take them; -1 for none.
+inline int plain_country(const char* p) {
+  const unsigned a = static_cast<unsigned>(p[0] - 'A'), b = static_cast<unsigned>(p[1] - 'A');
   if (a >= 26 || b >= 26) return -1;
   return kCountryTable.index[a * 26 + b];
 }
 
-// Skips the spaces a plain line may hold around its tokens.
-inline const char* skip_spaces(const char* p, const char* end) {
-  while (p < end && *p == ' ') ++p;
-  return p;
+bool literal(const char* p, const char (&word)[5]) {
+  return std::memcmp(p, word, 4) == 0;
 }
 
 // The `"kind": "..."` member a plain line must have, found before decoding
@@ -433,12 +452,12 @@ bool find_kind(const char* first_key, const char* end, const char* readable, con
                std::string_view* name, const char** after) {
   const char* q = first_key;
   for (;;) {
-    if (end - q >= 6 && std::memcmp(q, "\"kind\"", 6) == 0) {
-      const char* p = skip_spaces(q + 6, end);
-      if (p < end && *p == ':') {
-        p = skip_spaces(p + 1, end);
-        if (p == end || *p != '"') return false;
-        const char* close = find_quote(p + 1, end, readable);
+    if (std::memcmp(q, "\"kind\"", 6) == 0) {
+      const char* p = skip_spaces(q + 6);
+      if (*p == ':') {
+        p = skip_spaces(p + 1);
+        if (*p != '"') return false;
+        const char* close = string_end(p + 1, end, readable);
         if (!close) return false;
         *key = q;
         *name = std::string_view(p + 1, static_cast<size_t>(close - p - 1));
@@ -446,7 +465,8 @@ bool find_kind(const char* first_key, const char* end, const char* readable, con
         return true;
       }
     }
-    q = find_quote(q + 1, end, readable);
+    // The next quote, whichever side of a string it is on.
+    q = string_end(q + 1, end, readable);
     if (!q) return false;
   }
 }
@@ -458,41 +478,38 @@ const char* skip_plain_value(const char* p, const char* end, const char* readabl
                              Batch& batch) {
   const char c = *p;
   if (c == '"') {
-    const char* close = find_quote(p + 1, end, readable);
+    const char* close = string_end(p + 1, end, readable);
     if (!close) return nullptr;
     if (is_id) batch.set_id(row, std::string_view(p + 1, static_cast<size_t>(close - p - 1)));
     return close + 1;
   }
   if (c == '-' || is_digit(c)) {
     NumberToken t;
-    return scan_number(p, end, &t) ? t.end : nullptr;
+    return scan_number(p, &t) ? t.end : nullptr;
   }
-  if (c == 't' && end - p >= 4 && std::memcmp(p, "true", 4) == 0) return p + 4;
-  if (c == 'f' && end - p >= 5 && std::memcmp(p, "false", 5) == 0) return p + 5;
-  if (c == 'n' && end - p >= 4 && std::memcmp(p, "null", 4) == 0) return p + 4;
+  if (literal(p, "true")) return p + 4;
+  if (literal(p, "fals") && p[4] == 'e') return p + 5;
+  if (literal(p, "null")) return p + 4;
   return nullptr;  // an object, an array or not JSON
 }
 
-// Decodes the value at `p` (< end) of field `f` into `row`; returns the end
-// of the value, or null to fall back.
+// Decodes the value at `p` of field `f` into `row`; returns the end of the
+// value, or null to fall back.
 inline const char* decode_plain_value(const char* p, const char* end, const char* readable,
                                       const PlainField& f, uint32_t row, Batch& batch) {
-  const bool is_id = f.id;
-  Column& col = batch.column(static_cast<size_t>(f.column));
   if (*p == 'n') {
     // null: absent when optional, else the full path's error; a null `id`
     // the schema reads as a string is the full path's error too.
-    if (!f.optional || (is_id && f.type == ColumnType::String) || end - p < 4 ||
-        std::memcmp(p, "null", 4) != 0)
-      return nullptr;
+    if (!f.optional || (f.id && f.type == ColumnType::String) || !literal(p, "null")) return nullptr;
     return p + 4;
   }
+  Column& col = batch.column(static_cast<size_t>(f.column));
   switch (f.type) {
     case ColumnType::Bool:
-      if (end - p >= 4 && std::memcmp(p, "true", 4) == 0) {
+      if (literal(p, "true")) {
         col.data<uint8_t>()[row] = 1;
         p += 4;
-      } else if (end - p >= 5 && std::memcmp(p, "false", 5) == 0) {
+      } else if (literal(p, "fals") && p[4] == 'e') {
         col.data<uint8_t>()[row] = 0;
         p += 5;
       } else {
@@ -502,7 +519,7 @@ inline const char* decode_plain_value(const char* p, const char* end, const char
     case ColumnType::Int: {
       NumberToken t;
       int64_t v;
-      if (!scan_number(p, end, &t) || !plain_int(t, &v)) return nullptr;
+      if (!scan_number(p, &t) || !plain_int(t, &v)) return nullptr;
       col.data<int64_t>()[row] = v;
       p = t.end;
       break;
@@ -510,15 +527,15 @@ inline const char* decode_plain_value(const char* p, const char* end, const char
     case ColumnType::Number: {
       NumberToken t;
       double v;
-      if (!scan_number(p, end, &t) || !plain_double(p, t, &v)) return nullptr;
+      if (!scan_number(p, &t) || !plain_double(p, t, &v)) return nullptr;
       col.data<double>()[row] = v;
       p = t.end;
       break;
     }
     case ColumnType::Country: {
       // Two upper-case letters and the closing quote, or not a country.
-      if (end - p < 4 || p[0] != '"' || p[3] != '"') return nullptr;
-      const int country = plain_country(std::string_view(p + 1, 2));
+      if (p[0] != '"' || p[3] != '"') return nullptr;
+      const int country = plain_country(p + 1);
       if (country < 0) return nullptr;
       col.data<uint16_t>()[row] = static_cast<uint16_t>(country);
       p += 4;
@@ -528,10 +545,10 @@ inline const char* decode_plain_value(const char* p, const char* end, const char
       if (*p != '"') return nullptr;
       int64_t t;
       // The common shape holds no quote, so its closing quote is at p + 21.
-      if (end - p >= 22 && p[21] == '"' && fixed_utc_time(p + 1, &t)) {
+      if (p[21] == '"' && fixed_utc_time(p + 1, &t)) {
         p += 22;
       } else {
-        const char* close = find_quote(p + 1, end, readable);
+        const char* close = string_end(p + 1, end, readable);
         if (!close || !parse_event_time(std::string_view(p + 1, static_cast<size_t>(close - p - 1)), &t))
           return nullptr;
         p = close + 1;
@@ -542,12 +559,12 @@ inline const char* decode_plain_value(const char* p, const char* end, const char
     case ColumnType::String:
     case ColumnType::Duration: {
       if (*p != '"') return nullptr;
-      const char* close = find_quote(p + 1, end, readable);
+      const char* close = string_end(p + 1, end, readable);
       if (!close) return nullptr;
       const std::string_view text(p + 1, static_cast<size_t>(close - p - 1));
       p = close + 1;
       if (f.type == ColumnType::String) {
-        if (is_id) batch.set_id(row, text);
+        if (f.id) batch.set_id(row, text);
         col.data<uint32_t>()[row] = f.read ? batch.intern(text) : 0;
       } else {
         auto d = parse_duration(text);
@@ -557,7 +574,7 @@ inline const char* decode_plain_value(const char* p, const char* end, const char
       break;
     }
   }
-  if (!col.present.empty()) col.present[row] = 1;
+  if (f.column_optional) col.present[row] = 1;
   return p;
 }
 
@@ -569,31 +586,41 @@ bool Decoder::decode_plain(std::string_view line, size_t capacity, uint32_t row,
   Impl& s = *impl_;
   // Longer lines are over the full parser's capacity, an error it words.
   if (line.size() > kMaxDocument) return false;
-  if (!plain_ascii(line.data(), line.size())) return false;
   const char* p = line.data();
-  const char* const end = p + line.size();
+  const char* end = p + line.size();
   const char* const readable = p + capacity;
-  // Spaces are rare: one test before a call. Reading *p at `end` is safe
-  // (padding) and harmless (skip_spaces stops there).
-  auto spaces = [end](const char* at) { return *at == ' ' ? skip_spaces(at, end) : at; };
+  while (end > p && end[-1] == ' ') --end;
+  if (end == p || end[-1] != '}') return false;  // the last byte, which stops every scan
 
-  p = spaces(p);
-  if (p == end || *p != '{') return false;
-  p = spaces(p + 1);
-  if (p == end || *p != '"') return false;  // `{}` has no kind: the full path words it
+  p = skip_spaces(p);
+  if (*p != '{') return false;
+  p = skip_spaces(p + 1);
+  if (*p != '"') return false;  // `{}` has no kind: the full path words it
 
-  const char* kind_key;
-  const char* after_kind;
-  std::string_view kind_name;
-  if (!find_kind(p, end, readable, &kind_key, &kind_name, &after_kind)) return false;
+  // The kind: usually the first member, compared raw against each kind's.
   const Schema& schema = *s.schema;
-  const int kind_index = schema.kind_index(kind_name);
-  if (kind_index < 0) return false;
+  int kind_index = -1;
+  const char* kind_key = p;
+  const char* after_kind = nullptr;
+  for (size_t k = 0; k < s.plain_kinds.size(); ++k) {
+    const std::optional<KeyPattern>& m = s.plain_kinds[k].kind_member;
+    if (m && m->matches(p)) {
+      kind_index = static_cast<int>(k);
+      after_kind = p + m->size;
+      break;
+    }
+  }
+  if (kind_index < 0) {
+    std::string_view kind_name;
+    if (!find_kind(p, end, readable, &kind_key, &kind_name, &after_kind)) return false;
+    kind_index = schema.kind_index(kind_name);
+    if (kind_index < 0) return false;
+  }
   const KindSpec& kind = schema.kinds[static_cast<size_t>(kind_index)];
   PlainKind& pk = s.plain_kinds[static_cast<size_t>(kind_index)];
-  uint64_t* const seen = s.seen_bits.data();
-  const size_t seen_words = pk.required.size();
-  for (size_t w = 0; w < seen_words; ++w) seen[w] = 0;
+  const PlainField* const fields = pk.fields.data();
+  uint64_t seen_low = 0;  // fields 0-63; the rest in s.seen_high
+  if (!pk.required_high.empty()) std::fill(s.seen_high.begin(), s.seen_high.end(), 0);
   std::vector<int>& predicted = pk.predicted;
 
   bool seen_id = false;
@@ -605,16 +632,14 @@ bool Decoder::decode_plain(std::string_view line, size_t capacity, uint32_t row,
     } else {
       int index = position < predicted.size() ? predicted[position] : -2;
       bool is_id;
-      const PlainField* field = index >= 0 ? &pk.fields[static_cast<size_t>(index)] : nullptr;
-      if (field && end - p > static_cast<ptrdiff_t>(field->member.size) &&
-          p + field->member_span <= readable && field->member.matches(p)) {
+      if (index >= 0 && fields[index].member.matches(p)) {
         // The key met here last time, written `"name":`.
-        p += field->member.size;
-        is_id = field->id;
+        p += fields[index].member.size;
+        is_id = fields[index].id;
       } else {
-        if (p == end || *p != '"') return false;
+        if (*p != '"') return false;
         const char* key = p + 1;
-        const char* key_end = find_quote(key, end, readable);
+        const char* key_end = string_end(key, end, readable);
         if (!key_end) return false;
         const std::string_view name(key, static_cast<size_t>(key_end - key));
         if (name == "kind") return false;  // a second `kind`: the full path words it
@@ -623,10 +648,9 @@ bool Decoder::decode_plain(std::string_view line, size_t capacity, uint32_t row,
         if (position >= predicted.size()) predicted.resize(position + 1, -2);
         predicted[position] = index;
         is_id = name == "id";
-        p = spaces(key_end + 1);
-        if (p == end || *p != ':') return false;
-        p = spaces(p + 1);
-        if (p == end) return false;
+        p = skip_spaces(key_end + 1);
+        if (*p != ':') return false;
+        p = skip_spaces(p + 1);
       }
       ++position;
       if (is_id) {
@@ -634,32 +658,35 @@ bool Decoder::decode_plain(std::string_view line, size_t capacity, uint32_t row,
         seen_id = true;
       }
       if (index < 0) {
-        if (!(p = skip_plain_value(p, end, readable, is_id, row, batch))) return false;
+        p = skip_plain_value(p, end, readable, is_id, row, batch);
       } else {
         const auto i = static_cast<size_t>(index);
+        uint64_t& word = i < 64 ? seen_low : s.seen_high[i / 64 - 1];
         const uint64_t bit = uint64_t{1} << (i % 64);
-        if (seen[i / 64] & bit) return false;  // a duplicate: the full path words it
-        seen[i / 64] |= bit;
-        if (!(p = decode_plain_value(p, end, readable, pk.fields[i], row, batch))) return false;
+        if (word & bit) return false;  // a duplicate: the full path words it
+        word |= bit;
+        p = decode_plain_value(p, end, readable, fields[i], row, batch);
       }
+      if (!p) return false;
     }
     // After a value: `,` and the next key, or the end of the object.
-    if (p < end && *p == ',') {
-      p = spaces(p + 1);
+    if (*p == ',') {
+      p = skip_spaces(p + 1);
       continue;
     }
-    p = spaces(p);
-    if (p < end && *p == ',') {
-      p = spaces(p + 1);
+    p = skip_spaces(p);
+    if (*p == ',') {
+      p = skip_spaces(p + 1);
       continue;
     }
-    if (p == end || *p != '}') return false;
+    if (*p != '}') return false;
     ++p;
     break;
   }
-  if (spaces(p) != end) return false;
-  for (size_t w = 0; w < pk.required.size(); ++w)
-    if (pk.required[w] & ~seen[w]) return false;  // a required field is missing
+  if (p != end) return false;                     // content after the object
+  if (pk.required_low & ~seen_low) return false;  // a required field is missing
+  for (size_t w = 0; w < pk.required_high.size(); ++w)
+    if (pk.required_high[w] & ~s.seen_high[w]) return false;
   batch.set_kind(row, static_cast<uint8_t>(kind_index));
   return true;
 }
