@@ -95,7 +95,7 @@ const RowError* Batch::error_of(uint32_t row) const {
 std::string_view Batch::arena_string(size_t i) const {
   size_t begin = arena_offsets_[i];
   size_t end = i + 1 < arena_offsets_.size() ? arena_offsets_[i + 1] : arena_.size();
-  return std::string_view(arena_).substr(begin, end - begin);
+  return std::string_view(arena_.data() + begin, end - begin);
 }
 
 uint32_t Batch::intern(std::string_view text) {
@@ -114,7 +114,7 @@ uint32_t Batch::intern(std::string_view text) {
   const size_t mask = arena_slots_.size() - 1;
   size_t h = hash & mask;
   while (uint32_t slot = arena_slots_[h]) {
-    if (arena_string(slot - 1) == text) return symbols_->size() + slot - 1;
+    if (same_text(arena_string(slot - 1), text)) return symbols_->size() + slot - 1;
     h = (h + 1) & mask;
   }
   uint32_t index = static_cast<uint32_t>(arena_offsets_.size());

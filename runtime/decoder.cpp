@@ -280,12 +280,13 @@ namespace {
 //   characters, non-ASCII bytes and backslashes (escapes).
 
 // The closing '"' of a string whose text starts at `p`, or null when there is
-// none before `end` or the text holds a byte a plain line may not.
-inline const char* string_end(const char* p, const char* end, const char* readable) {
+// none before `end` or the text holds a byte a plain line may not. Reads
+// whole 16-byte blocks, at most 15 bytes past `end`: inside the padding.
+inline const char* string_end(const char* p, const char* end) {
 #if defined(__SSE2__)
   // Signed bytes: one compare catches both < 0x20 and >= 0x80.
   const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
-  while (p < end && p + 16 <= readable) {
+  for (; p < end; p += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(
         _mm_cmpeq_epi8(v, quote), _mm_or_si128(_mm_cmpeq_epi8(v, backslash), _mm_cmplt_epi8(v, space)))));
@@ -293,15 +294,16 @@ inline const char* string_end(const char* p, const char* end, const char* readab
       const char* q = p + std::countr_zero(mask);
       return q < end && *q == '"' ? q : nullptr;
     }
-    p += 16;
   }
-#endif
+  return nullptr;
+#else
   for (; p < end; ++p) {
     const auto c = static_cast<unsigned char>(*p);
     if (c == '"') return p;
     if (c < 0x20 || c >= 0x80 || c == '\\') return nullptr;
   }
   return nullptr;
+#endif
 }
 
 bool is_digit(char c) {
@@ -448,8 +450,8 @@ bool literal(const char* p, const char (&word)[5]) {
 // opening and closing (no escapes) and a string followed by ':' is a key, so
 // the first `"kind"` followed by ':' is the first `kind` key; the decoding
 // pass checks the rest. False when there is none or its value is no string.
-bool find_kind(const char* first_key, const char* end, const char* readable, const char** key,
-               std::string_view* name, const char** after) {
+bool find_kind(const char* first_key, const char* end, const char** key, std::string_view* name,
+               const char** after) {
   const char* q = first_key;
   for (;;) {
     if (std::memcmp(q, "\"kind\"", 6) == 0) {
@@ -457,7 +459,7 @@ bool find_kind(const char* first_key, const char* end, const char* readable, con
       if (*p == ':') {
         p = skip_spaces(p + 1);
         if (*p != '"') return false;
-        const char* close = string_end(p + 1, end, readable);
+        const char* close = string_end(p + 1, end);
         if (!close) return false;
         *key = q;
         *name = std::string_view(p + 1, static_cast<size_t>(close - p - 1));
@@ -466,7 +468,7 @@ bool find_kind(const char* first_key, const char* end, const char* readable, con
       }
     }
     // The next quote, whichever side of a string it is on.
-    q = string_end(q + 1, end, readable);
+    q = string_end(q + 1, end);
     if (!q) return false;
   }
 }
@@ -474,11 +476,10 @@ bool find_kind(const char* first_key, const char* end, const char* readable, con
 // Skips a value of a field the schema does not name, checked as the full
 // path would accept it; null when it is no plain scalar. An `id` string is
 // kept for the output record.
-const char* skip_plain_value(const char* p, const char* end, const char* readable, bool is_id, uint32_t row,
-                             Batch& batch) {
+const char* skip_plain_value(const char* p, const char* end, bool is_id, uint32_t row, Batch& batch) {
   const char c = *p;
   if (c == '"') {
-    const char* close = string_end(p + 1, end, readable);
+    const char* close = string_end(p + 1, end);
     if (!close) return nullptr;
     if (is_id) batch.set_id(row, std::string_view(p + 1, static_cast<size_t>(close - p - 1)));
     return close + 1;
@@ -493,16 +494,18 @@ const char* skip_plain_value(const char* p, const char* end, const char* readabl
   return nullptr;  // an object, an array or not JSON
 }
 
+// The end of a `null` at `p` for field `f` when the full path takes it as
+// absent (an optional field), else null.
+[[gnu::noinline]] const char* plain_null(const char* p, const PlainField& f) {
+  // A null `id` the schema reads as a string is the full path's error.
+  if (!f.optional || (f.id && f.type == ColumnType::String) || !literal(p, "null")) return nullptr;
+  return p + 4;
+}
+
 // Decodes the value at `p` of field `f` into `row`; returns the end of the
 // value, or null to fall back.
-inline const char* decode_plain_value(const char* p, const char* end, const char* readable,
-                                      const PlainField& f, uint32_t row, Batch& batch) {
-  if (*p == 'n') {
-    // null: absent when optional, else the full path's error; a null `id`
-    // the schema reads as a string is the full path's error too.
-    if (!f.optional || (f.id && f.type == ColumnType::String) || !literal(p, "null")) return nullptr;
-    return p + 4;
-  }
+inline const char* decode_plain_value(const char* p, const char* end, const PlainField& f, uint32_t row,
+                                      Batch& batch) {
   Column& col = batch.column(static_cast<size_t>(f.column));
   switch (f.type) {
     case ColumnType::Bool:
@@ -513,10 +516,11 @@ inline const char* decode_plain_value(const char* p, const char* end, const char
         col.data<uint8_t>()[row] = 0;
         p += 5;
       } else {
-        return nullptr;
+        return plain_null(p, f);
       }
       break;
     case ColumnType::Int: {
+      if (*p == 'n') return plain_null(p, f);
       NumberToken t;
       int64_t v;
       if (!scan_number(p, &t) || !plain_int(t, &v)) return nullptr;
@@ -525,6 +529,7 @@ inline const char* decode_plain_value(const char* p, const char* end, const char
       break;
     }
     case ColumnType::Number: {
+      if (*p == 'n') return plain_null(p, f);
       NumberToken t;
       double v;
       if (!scan_number(p, &t) || !plain_double(p, t, &v)) return nullptr;
@@ -534,21 +539,21 @@ inline const char* decode_plain_value(const char* p, const char* end, const char
     }
     case ColumnType::Country: {
       // Two upper-case letters and the closing quote, or not a country.
-      if (p[0] != '"' || p[3] != '"') return nullptr;
-      const int country = plain_country(p + 1);
+      if (p[0] != '"') return plain_null(p, f);
+      const int country = p[3] == '"' ? plain_country(p + 1) : -1;
       if (country < 0) return nullptr;
       col.data<uint16_t>()[row] = static_cast<uint16_t>(country);
       p += 4;
       break;
     }
     case ColumnType::Time: {
-      if (*p != '"') return nullptr;
+      if (*p != '"') return plain_null(p, f);
       int64_t t;
       // The common shape holds no quote, so its closing quote is at p + 21.
       if (p[21] == '"' && fixed_utc_time(p + 1, &t)) {
         p += 22;
       } else {
-        const char* close = string_end(p + 1, end, readable);
+        const char* close = string_end(p + 1, end);
         if (!close || !parse_event_time(std::string_view(p + 1, static_cast<size_t>(close - p - 1)), &t))
           return nullptr;
         p = close + 1;
@@ -558,8 +563,8 @@ inline const char* decode_plain_value(const char* p, const char* end, const char
     }
     case ColumnType::String:
     case ColumnType::Duration: {
-      if (*p != '"') return nullptr;
-      const char* close = string_end(p + 1, end, readable);
+      if (*p != '"') return plain_null(p, f);
+      const char* close = string_end(p + 1, end);
       if (!close) return nullptr;
       const std::string_view text(p + 1, static_cast<size_t>(close - p - 1));
       p = close + 1;
@@ -582,13 +587,12 @@ inline const char* decode_plain_value(const char* p, const char* end, const char
 
 // Decodes a plain line into `row` in one pass; false (row possibly half
 // written) when the line must take the full path.
-bool Decoder::decode_plain(std::string_view line, size_t capacity, uint32_t row, Batch& batch) {
+bool Decoder::decode_plain(std::string_view line, uint32_t row, Batch& batch) {
   Impl& s = *impl_;
   // Longer lines are over the full parser's capacity, an error it words.
   if (line.size() > kMaxDocument) return false;
   const char* p = line.data();
   const char* end = p + line.size();
-  const char* const readable = p + capacity;
   while (end > p && end[-1] == ' ') --end;
   if (end == p || end[-1] != '}') return false;  // the last byte, which stops every scan
 
@@ -612,7 +616,7 @@ bool Decoder::decode_plain(std::string_view line, size_t capacity, uint32_t row,
   }
   if (kind_index < 0) {
     std::string_view kind_name;
-    if (!find_kind(p, end, readable, &kind_key, &kind_name, &after_kind)) return false;
+    if (!find_kind(p, end, &kind_key, &kind_name, &after_kind)) return false;
     kind_index = schema.kind_index(kind_name);
     if (kind_index < 0) return false;
   }
@@ -622,24 +626,26 @@ bool Decoder::decode_plain(std::string_view line, size_t capacity, uint32_t row,
   uint64_t seen_low = 0;  // fields 0-63; the rest in s.seen_high
   if (!pk.required_high.empty()) std::fill(s.seen_high.begin(), s.seen_high.end(), 0);
   std::vector<int>& predicted = pk.predicted;
+  const int* predicted_index = predicted.data();  // refreshed when `predicted` grows
+  size_t predicted_count = predicted.size();
 
-  bool seen_id = false;
+  // The id's duplicates are caught by the seen bits when the schema names
+  // it; this catches them when it does not.
+  bool seen_unknown_id = false;
   size_t position = 0;  // of the key among the line's keys, `kind` not counted
   for (;;) {
     // At a key's opening quote, or what should be one.
     if (p == kind_key) {
       p = after_kind;  // decoded above
     } else {
-      int index = position < predicted.size() ? predicted[position] : -2;
-      bool is_id;
+      int index = position < predicted_count ? predicted_index[position] : -2;
       if (index >= 0 && fields[index].member.matches(p)) {
         // The key met here last time, written `"name":`.
         p += fields[index].member.size;
-        is_id = fields[index].id;
       } else {
         if (*p != '"') return false;
         const char* key = p + 1;
-        const char* key_end = string_end(key, end, readable);
+        const char* key_end = string_end(key, end);
         if (!key_end) return false;
         const std::string_view name(key, static_cast<size_t>(key_end - key));
         if (name == "kind") return false;  // a second `kind`: the full path words it
@@ -647,25 +653,28 @@ bool Decoder::decode_plain(std::string_view line, size_t capacity, uint32_t row,
         index = it == kind.field_index.end() ? -1 : it->second;
         if (position >= predicted.size()) predicted.resize(position + 1, -2);
         predicted[position] = index;
-        is_id = name == "id";
+        predicted_index = predicted.data();
+        predicted_count = predicted.size();
         p = skip_spaces(key_end + 1);
         if (*p != ':') return false;
         p = skip_spaces(p + 1);
+        if (index < 0) {
+          const bool is_id = name == "id";
+          if (is_id) {
+            if (seen_unknown_id) return false;  // a duplicate: the full path words it
+            seen_unknown_id = true;
+          }
+          p = skip_plain_value(p, end, is_id, row, batch);
+        }
       }
       ++position;
-      if (is_id) {
-        if (seen_id) return false;  // a duplicate: the full path words it
-        seen_id = true;
-      }
-      if (index < 0) {
-        p = skip_plain_value(p, end, readable, is_id, row, batch);
-      } else {
+      if (index >= 0) {
         const auto i = static_cast<size_t>(index);
         uint64_t& word = i < 64 ? seen_low : s.seen_high[i / 64 - 1];
         const uint64_t bit = uint64_t{1} << (i % 64);
         if (word & bit) return false;  // a duplicate: the full path words it
         word |= bit;
-        p = decode_plain_value(p, end, readable, fields[i], row, batch);
+        p = decode_plain_value(p, end, fields[i], row, batch);
       }
       if (!p) return false;
     }
@@ -800,7 +809,7 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
 void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_number, Batch& batch) {
   uint32_t row = batch.begin_row(line_number);
   if (impl_->fast_path) {
-    if (capacity >= line.size() + simdjson::SIMDJSON_PADDING && decode_plain(line, capacity, row, batch)) {
+    if (capacity >= line.size() + simdjson::SIMDJSON_PADDING && decode_plain(line, row, batch)) {
       ++impl_->plain_lines;
       return;
     }

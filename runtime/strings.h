@@ -58,6 +58,27 @@ struct StringHash {
   }
 };
 
+// a == b, inline for the short texts events hold (memcmp is a call).
+inline bool same_text(std::string_view a, std::string_view b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  const char *p = a.data(), *q = b.data();
+  if (n > 16) return std::memcmp(p, q, n) == 0;
+  auto differ = [&](size_t width) {
+    uint64_t x0 = 0, y0 = 0, x1 = 0, y1 = 0;  // the first and last `width` bytes, which may overlap
+    std::memcpy(&x0, p, width);
+    std::memcpy(&y0, q, width);
+    std::memcpy(&x1, p + n - width, width);
+    std::memcpy(&y1, q + n - width, width);
+    return ((x0 ^ y0) | (x1 ^ y1)) != 0;
+  };
+  if (n >= 8) return !differ(8);
+  if (n >= 4) return !differ(4);
+  for (size_t i = 0; i < n; ++i)
+    if (p[i] != q[i]) return false;
+  return true;
+}
+
 class SymbolTable {
  public:
   // Compile time: the symbol of a policy constant (the same text, the same symbol).
@@ -70,7 +91,7 @@ class SymbolTable {
     if (slots_.empty()) return std::nullopt;
     const size_t mask = slots_.size() - 1;
     for (size_t h = hash & mask; uint32_t slot = slots_[h]; h = (h + 1) & mask)
-      if (texts_[slot - 1] == text) return slot - 1;
+      if (same_text(texts_[slot - 1], text)) return slot - 1;
     return std::nullopt;
   }
   std::string_view text(uint32_t symbol) const { return texts_[symbol]; }
