@@ -43,20 +43,32 @@ Batch::Batch(const Schema& schema, const SymbolTable& symbols, uint32_t capacity
     Column& col = columns_[c];
     col.type = schema.columns[c].type;
     col.storage.resize((column_width(col.type) * capacity + 7) / 8, 0);
-    if (schema.columns[c].optional) col.present.resize(capacity, 0);
+    if (schema.columns[c].optional) {
+      col.present.resize(capacity, 0);
+      optional_columns_.push_back(static_cast<uint32_t>(c));
+    }
   }
 }
 
 void Batch::clear() {
   // Presence bytes of the used rows go back to 0 here, in one pass per
   // column, so begin_row need not touch every column.
-  for (Column& col : columns_)
-    if (!col.present.empty()) std::fill_n(col.present.begin(), size_, uint8_t{0});
+  // A single-row batch (the embedding API clears one per event) stores one
+  // byte rather than calling memset per column.
+  for (uint32_t c : optional_columns_) {
+    Column& col = columns_[c];
+    if (size_ == 1)
+      col.present[0] = 0;
+    else
+      std::fill_n(col.present.begin(), size_, uint8_t{0});
+  }
   size_ = 0;
   errors_.clear();
-  arena_.clear();
-  arena_offsets_.clear();
-  std::fill(arena_slots_.begin(), arena_slots_.end(), 0);
+  if (!arena_offsets_.empty()) {  // else no slot is in use
+    arena_.clear();
+    arena_offsets_.clear();
+    std::fill(arena_slots_.begin(), arena_slots_.end(), 0);
+  }
   ids_.clear();
 }
 
@@ -71,8 +83,7 @@ uint32_t Batch::begin_row(uint64_t line) {
 void Batch::restart_row(uint32_t row) {
   kind_[row] = event_kind_[row] = kErrorRow;
   id_offsets_[2 * row] = id_offsets_[2 * row + 1] = static_cast<uint32_t>(ids_.size());
-  for (Column& col : columns_)
-    if (!col.present.empty()) col.present[row] = 0;
+  for (uint32_t c : optional_columns_) columns_[c].present[row] = 0;
   if (!errors_.empty() && errors_.back().row == row) errors_.pop_back();
 }
 
@@ -102,7 +113,7 @@ const RowError* Batch::error_of(uint32_t row) const {
 std::string_view Batch::arena_string(size_t i) const {
   size_t begin = arena_offsets_[i];
   size_t end = i + 1 < arena_offsets_.size() ? arena_offsets_[i + 1] : arena_.size();
-  return std::string_view(arena_).substr(begin, end - begin);
+  return std::string_view(arena_.data() + begin, end - begin);
 }
 
 uint32_t Batch::intern(std::string_view text) {
@@ -119,9 +130,9 @@ uint32_t Batch::intern(std::string_view text) {
     arena_slots_.swap(slots);
   }
   const size_t mask = arena_slots_.size() - 1;
-  size_t h = StringHash{}(text)&mask;
+  size_t h = hash & mask;
   while (uint32_t slot = arena_slots_[h]) {
-    if (arena_string(slot - 1) == text) return symbols_->size() + slot - 1;
+    if (same_text(arena_string(slot - 1), text)) return symbols_->size() + slot - 1;
     h = (h + 1) & mask;
   }
   uint32_t index = static_cast<uint32_t>(arena_offsets_.size());

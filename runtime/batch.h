@@ -116,9 +116,10 @@ class Batch {
   std::vector<uint8_t> event_kind_;
   std::vector<uint64_t> line_;
   std::vector<Column> columns_;
-  std::vector<RowError> errors_;         // sorted by row
-  std::string arena_;                    // bytes of non-constant strings
-  std::vector<uint32_t> arena_offsets_;  // begin of each arena string; end = next begin
+  std::vector<uint32_t> optional_columns_;  // the columns with presence bytes
+  std::vector<RowError> errors_;            // sorted by row
+  std::string arena_;                       // bytes of non-constant strings
+  std::vector<uint32_t> arena_offsets_;     // begin of each arena string; end = next begin
   // Open-addressing index over arena strings so one text gets one symbol per
   // batch (symbol equality is string equality). Slots hold arena index + 1.
   std::vector<uint32_t> arena_slots_;

@@ -32,7 +32,8 @@ class Decoder {
   uint64_t plain_lines() const;
 
  private:
-  bool decode_plain(std::string_view line, size_t capacity, uint32_t row, Batch& batch);
+  // Reads up to simdjson's padding past the line's end (decode checks it).
+  bool decode_plain(std::string_view line, uint32_t row, Batch& batch);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
