@@ -153,6 +153,14 @@ void decide_loud(const PolicyImpl& p, const EdictColumns& columns, uint32_t row,
       fr.policy = names.policy;
       fr.message.clear();
       if (!names.has_message) continue;
+      const int32_t slot = p.message_of[r * p.kinds.size() + columns.kind[row]];
+      if (slot >= 0) {
+        const engine::MessageTemplate& t = p.messages[static_cast<size_t>(slot)];
+        if (!t.faults(columns, row)) {
+          t.append_text(fr.message, columns, row);  // keeps fr.message's buffer for the next event
+          continue;
+        }
+      }
       interp::MessageResult msg = p.engine->interpreter().message(static_cast<int>(r), columns, row);
       if (!msg.ok() && !faulted) {
         faulted = true;

@@ -27,7 +27,8 @@ std::optional<MessageTemplate> MessageTemplate::compile(const ir::Module& module
   };
   std::unordered_map<ir::Reg, Value> regs;
   MessageTemplate t;
-  std::string pending;  // constant text since the last hole, escaped
+  std::string pending;       // constant text since the last hole, escaped
+  std::string pending_text;  // the same text unescaped
   for (const ir::Inst& in : f.blocks[0].insts) {
     switch (in.op) {
       case ir::Op::Const: {
@@ -61,19 +62,26 @@ std::optional<MessageTemplate> MessageTemplate::compile(const ir::Module& module
       case ir::Op::EmitText:
         if (in.imm < 0 || static_cast<size_t>(in.imm) >= module.strings.size()) return std::nullopt;
         append_json_escaped(pending, module.strings[static_cast<size_t>(in.imm)]);
+        pending_text += module.strings[static_cast<size_t>(in.imm)];
         break;
       case ir::Op::EmitValue: {
         auto it = regs.find(in.a);
         if (it == regs.end()) return std::nullopt;
         if (it->second.constant) {
           append_json_escaped(pending, it->second.text);
+          pending_text += it->second.text;
         } else {
-          t.holes_.push_back(Hole{std::move(pending), it->second.column, it->second.type});
+          t.holes_.push_back(
+              Hole{std::move(pending), std::move(pending_text), it->second.column, it->second.type});
           pending.clear();
+          pending_text.clear();
         }
         break;
       }
-      case ir::Op::Ret: t.tail_ = std::move(pending); return t;
+      case ir::Op::Ret:
+        t.tail_ = std::move(pending);
+        t.tail_text_ = std::move(pending_text);
+        return t;
       default: return std::nullopt;
     }
   }
@@ -127,6 +135,44 @@ void MessageTemplate::put_json(RecordBuffer& out, const EdictColumns& columns, u
   }
   out.reserve(tail_.size());
   out.put(tail_);
+}
+
+void MessageTemplate::append_text(std::string& out, const EdictColumns& columns, uint32_t row) const {
+  for (const Hole& h : holes_) {
+    out += h.before_text;
+    const void* data = columns.data[h.column];
+    switch (h.type) {
+      case ir::Ty::Str:
+        out += static_cast<const runtime::Batch*>(columns.strings)
+                   ->string(static_cast<const uint32_t*>(data)[row]);
+        break;
+      case ir::Ty::Int: {
+        char buf[24];
+        auto end = std::to_chars(buf, buf + sizeof buf, static_cast<const int64_t*>(data)[row]).ptr;
+        out.append(buf, end);
+        break;
+      }
+      case ir::Ty::Country: {
+        uint16_t c = static_cast<const uint16_t*>(data)[row];
+        if (c < kCountryIndexLimit) {
+          out += static_cast<char>('A' + c / 26);
+          out += static_cast<char>('A' + c % 26);
+        }
+        break;
+      }
+      case ir::Ty::Number: {
+        char buf[32];
+        auto r = fmt::format_to_n(buf, sizeof buf, FMT_COMPILE("{}"), static_cast<const double*>(data)[row]);
+        out.append(buf, std::min(r.size, sizeof buf));
+        break;
+      }
+      case ir::Ty::Bool: out += static_cast<const uint8_t*>(data)[row] ? "true" : "false"; break;
+      default:
+        out += interp::format_value(h.type, static_cast<uint64_t>(static_cast<const int64_t*>(data)[row]),
+                                    columns.strings);
+    }
+  }
+  out += tail_text_;
 }
 
 }  // namespace edict::engine

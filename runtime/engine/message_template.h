@@ -33,15 +33,20 @@ class MessageTemplate {
   }
   // The message of a row it does not fault on, JSON-escaped, without quotes.
   void put_json(RecordBuffer& out, const EdictColumns& columns, uint32_t row) const;
+  // The same message as plain text, exactly the interpreter's, appended to
+  // `out` (a string reused across rows keeps its buffer).
+  void append_text(std::string& out, const EdictColumns& columns, uint32_t row) const;
 
  private:
   struct Hole {
-    std::string before;  // JSON-escaped constant text ahead of the value
-    int column = -1;     // batch column of the value
+    std::string before;       // JSON-escaped constant text ahead of the value
+    std::string before_text;  // the same text unescaped
+    int column = -1;          // batch column of the value
     ir::Ty type = ir::Ty::Void;
   };
   std::vector<Hole> holes_;
   std::string tail_;          // JSON-escaped constant text after the last value
+  std::string tail_text_;     // the same text unescaped
   std::vector<int> checked_;  // batch columns of the checked loads
 };
 

@@ -259,6 +259,118 @@ TEST_CASE("typed events decide as their JSON does", "[api]") {
   CHECK(ev.evaluate(foreign, d).code == edict::Code::PolicyMismatch);
 }
 
+TEST_CASE("decision messages from templates equal the interpreter's, faults included", "[api]") {
+  // Straight-line messages of every value type and of an optional field
+  // (templates), and one with arithmetic (the interpreter) that overflows
+  // on some events: the message faults and the decision is error.
+  const char* source = R"(
+event ev {
+  id: string,
+  time: time,
+  s: string,
+  n: int,
+  x: number,
+  b: bool,
+  c: country,
+  d: duration,
+  note: string?,
+}
+
+rule every_type on ev
+  cite "t"
+  report "s={event.s} n={event.n} x={event.x} b={event.b} c={event.c} t={event.time} d={event.d} \"q\" \u{e9}"
+  when event.b
+
+rule computed on ev
+  cite "t"
+  review "twice {event.n * 2}"
+  when event.n > 0
+
+rule noted on ev
+  cite "t"
+  deny "note: {event.note}"
+  when event.c == "CN" and event.note is present
+)";
+  for (edict::Engine engine : {edict::Engine::Jit, edict::Engine::Interpreter}) {
+    edict::CompileOptions options;
+    options.engine = engine;
+    edict::Compiled c = edict::Policy::compile_sources({{"messages.edict", source}}, options);
+    INFO(c.report);
+    REQUIRE(c.status.ok());
+    // The two straight-line messages have templates; the arithmetic has none.
+    CHECK(edict::detail::Access::impl(c.policy)->messages.size() == 2);
+    edict::Evaluator ev(c.policy);
+    edict::Event typed;
+    REQUIRE(edict::Event::create(c.policy, "ev", typed).ok());
+    const char* strings[] = {"", "plain", "quote \" in", "back\\slash", "tab\t nl\n", "\xc3\xa9t\xc3\xa9"};
+    const char* numbers[] = {"0", "-0.0", "1.5", "1e26", "0.1", "123456789012345678"};
+    const char* durations[] = {"0s", "1d12h", "90s"};
+    size_t fired = 0, faulted = 0;
+    for (int i = 0; i < 120; ++i) {
+      const std::string s = strings[i % 6];
+      const int64_t n = i % 7 == 6 ? INT64_MAX : (i % 7) * 300 - 600;
+      const bool b = i % 2, has_note = i % 5 != 0;
+      const char* who = i % 3 == 0 ? "CN" : "US";
+      // The same event as JSON text and as a typed Event.
+      std::string escaped;
+      edict::engine::append_json_string(escaped, s);
+      std::string json =
+          R"({"kind":"ev","id":"e)" + std::to_string(i) + R"(","time":"2024-02-29T12:34:56.5Z","s":)" +
+          escaped + ",\"n\":" + std::to_string(n) + ",\"x\":" + numbers[i % 6] +
+          ",\"b\":" + (b ? "true" : "false") + R"(,"c":")" + who + R"(","d":")" + durations[i % 3] + "\"";
+      if (has_note) json += R"(,"note":)" + escaped;
+      json += "}";
+      typed.clear();
+      REQUIRE(typed.set_string("id", "e" + std::to_string(i)).ok());
+      REQUIRE(typed.set_string("time", "2024-02-29T12:34:56.5Z").ok());
+      REQUIRE(typed.set_string("s", s).ok());
+      REQUIRE(typed.set_int("n", n).ok());
+      REQUIRE(typed.set_number("x", std::strtod(numbers[i % 6], nullptr)).ok());
+      REQUIRE(typed.set_bool("b", b).ok());
+      REQUIRE(typed.set_string("c", who).ok());
+      REQUIRE(typed.set_string("d", durations[i % 3]).ok());
+      if (has_note) REQUIRE(typed.set_string("note", s).ok());
+      INFO(json);
+
+      // The explanation's messages come from the tracing interpreter.
+      edict::Decision explained, from_json, from_typed;
+      const edict::Status x = ev.evaluate(json, explained, edict::Explain::Fired);
+      const edict::Status j = ev.evaluate(json, from_json);
+      const edict::Status t = ev.evaluate(typed, from_typed);
+      for (const edict::Decision* d : {&from_json, &from_typed}) {
+        CHECK(d->status.code == x.code);
+        CHECK(d->status.message == explained.status.message);
+        CHECK(d->outcome == explained.outcome);
+        CHECK(d->error_reason == explained.error_reason);
+        CHECK(d->fault_rule == explained.fault_rule);
+        REQUIRE(names(*d) == names(explained));
+      }
+      CHECK(j.code == x.code);
+      CHECK(t.code == x.code);
+      if (x.code == edict::Code::RuleFault) {
+        CHECK(explained.fault_rule == "computed");
+        for (const edict::Decision* d : {&from_json, &from_typed})
+          for (const edict::FiredRule& r : d->rules)
+            if (r.name == "computed") CHECK(r.message.empty());
+        ++faulted;
+      }
+      // After a fault the tracer stops; the decisions' messages are compared
+      // on the events that decide.
+      for (const edict::RuleExplanation& r : explained.explanation) {
+        if (r.status != edict::RuleStatus::Fired || !x.ok()) continue;
+        size_t k = 0;
+        while (k < from_json.rules.size() && from_json.rules[k].name != r.name) ++k;
+        REQUIRE(k < from_json.rules.size());
+        CHECK(from_json.rules[k].message == r.message);
+        CHECK(from_typed.rules[k].message == r.message);
+        ++fired;
+      }
+    }
+    CHECK(fired > 60);
+    CHECK(faulted > 3);
+  }
+}
+
 TEST_CASE("a reused Decision carries each typed event's id, whatever their lengths", "[api]") {
   // The short path copies an id in place when the Decision's is at least as
   // long: every length class of that copy, growing and shrinking.

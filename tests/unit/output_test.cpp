@@ -153,7 +153,7 @@ std::string json_escaped(std::string_view s) {
 
 }  // namespace
 
-TEST_CASE("message templates write exactly the interpreter's messages, escaped", "[output]") {
+TEST_CASE("message templates write exactly the interpreter's messages, escaped and plain", "[output]") {
   Compiled c(engine::Backend::Interp);
   REQUIRE(c.policy);
   const engine::Policy& policy = *c.policy;
@@ -189,6 +189,9 @@ TEST_CASE("message templates write exactly the interpreter's messages, escaped",
           t->put_json(buffer, d.columns, row);
         }
         CHECK(out == "[" + json_escaped(expected.text));
+        std::string text = "[";
+        t->append_text(text, d.columns, row);
+        CHECK(text == "[" + expected.text);
         ++compared[rule.name];
       }
     }
