@@ -75,6 +75,15 @@ test "one deny, one allow" {
 }
 )";
 
+// Runs the policy's tests, recording every test event's coverage.
+std::vector<engine::StepOutcome> run_recording_coverage(const Compiled& c, engine::Coverage& coverage) {
+  return engine::run_tests(*c.policy, [&](const engine::StepOutcome&, const runtime::Batch& batch) {
+    std::vector<const void*> data;
+    std::vector<const uint8_t*> present;
+    coverage.record(*c.tracer, engine::Policy::columns_of(batch, data, present), 0);
+  });
+}
+
 std::string strip_parens(std::string s) {
   if (s.size() > 1 && s.front() == '(' && s.back() == ')') return s.substr(1, s.size() - 2);
   return s;
@@ -86,12 +95,7 @@ TEST_CASE("coverage of a small policy is exact", "[coverage]") {
   auto c = compile(kSmall);
   engine::Coverage coverage;
   coverage.add_policy(*c->tracer);
-  std::vector<engine::StepOutcome> steps =
-      engine::run_tests(*c->policy, [&](const engine::StepOutcome&, const runtime::Batch& batch) {
-        std::vector<const void*> data;
-        std::vector<const uint8_t*> present;
-        coverage.record(*c->tracer, engine::Policy::columns_of(batch, data, present), 0);
-      });
+  std::vector<engine::StepOutcome> steps = run_recording_coverage(*c, coverage);
   REQUIRE(steps.size() == 2);
   for (const auto& s : steps) REQUIRE(s.passed);
 
@@ -169,12 +173,7 @@ test "two big watched ones in a day" {
 )");
   engine::Coverage coverage;
   coverage.add_policy(*c->tracer);
-  std::vector<engine::StepOutcome> steps =
-      engine::run_tests(*c->policy, [&](const engine::StepOutcome&, const runtime::Batch& batch) {
-        std::vector<const void*> data;
-        std::vector<const uint8_t*> present;
-        coverage.record(*c->tracer, engine::Policy::columns_of(batch, data, present), 0);
-      });
+  std::vector<engine::StepOutcome> steps = run_recording_coverage(*c, coverage);
   REQUIRE(steps.size() == 3);
   for (const auto& s : steps) REQUIRE(s.passed);
   using K = engine::CoveragePoint::Kind;
