@@ -110,6 +110,16 @@ void set_error(Decision& out, Code code, std::string_view reason, std::string me
   out.fault_rule = {};
 }
 
+// Status, outcome and error fields of a decided event (rules set apart).
+inline void set_decided(const PolicyImpl& p, uint8_t decision, Decision& out) {
+  out.status.code = Code::Ok;
+  if (!out.status.message.empty()) out.status.message.clear();
+  out.outcome = p.outcomes[decision];
+  out.outcome_index = decision;
+  out.error_reason = {};
+  out.fault_rule = {};
+}
+
 // The decision when no rule fired or faulted on `row`, as on most events:
 // a few stores, no lookups. False (nothing written) otherwise.
 inline bool decide_quiet(const PolicyImpl& p, uint32_t row, const engine::Results& results, Decision& out) {
@@ -121,12 +131,7 @@ inline bool decide_quiet(const PolicyImpl& p, uint32_t row, const engine::Result
       if (words[w] != 0) return false;
   }
   if (!out.rules.empty()) out.rules.clear();
-  out.status.code = Code::Ok;
-  if (!out.status.message.empty()) out.status.message.clear();
-  out.outcome = p.outcomes[decision];
-  out.outcome_index = decision;
-  out.error_reason = {};
-  out.fault_rule = {};
+  set_decided(p, decision, out);
   return true;
 }
 
@@ -173,12 +178,7 @@ void decide_loud(const PolicyImpl& p, const EdictColumns& columns, uint32_t row,
   }
   if (fired != out.rules.size()) out.rules.resize(fired);
   if (!faulted) [[likely]] {
-    out.status.code = Code::Ok;
-    if (!out.status.message.empty()) out.status.message.clear();
-    out.outcome = p.outcomes[decision];
-    out.outcome_index = decision;
-    out.error_reason = {};
-    out.fault_rule = {};
+    set_decided(p, decision, out);
     return;
   }
   // As in the record writer: the engines report the site; the reason comes
