@@ -309,6 +309,9 @@ class Generator {
   Value* column_present(int column);  // i1 for the current row
   int batch_column(int event, int64_t field);
   const ir::Field* field_of(int event, int64_t field) const;
+  // Appends the batch columns of the optional fields `f` tests (Has,
+  // LoadChecked) on `event`: those whose presence array it reads.
+  void add_optional_columns(const ir::Function& f, int event, std::vector<int>& columns);
 
   // ---- the function ------------------------------------------------------
   // A group of consecutive rules [begin, end) compiled as one row loop.
@@ -428,6 +431,17 @@ const ir::Field* Generator::field_of(int event, int64_t field) const {
   const auto& fields = m_.events[static_cast<size_t>(event)].fields;
   if (field < 0 || static_cast<size_t>(field) >= fields.size()) return nullptr;
   return &fields[static_cast<size_t>(field)];
+}
+
+void Generator::add_optional_columns(const ir::Function& f, int event, std::vector<int>& columns) {
+  for (const ir::Block& block : f.blocks)
+    for (const ir::Inst& in : block.insts) {
+      if (in.op != ir::Op::Has && in.op != ir::Op::LoadChecked) continue;
+      const ir::Field* field = field_of(event, in.imm);
+      if (!field || !field->optional) continue;
+      int column = batch_column(event, in.imm);
+      if (column >= 0) columns.push_back(column);
+    }
 }
 
 int Generator::batch_column(int event, int64_t field) {
@@ -572,14 +586,7 @@ std::vector<int> Generator::presence_columns() {
       if (rb.fires < 0 || static_cast<size_t>(rb.fires) >= m_.functions.size() || rb.event < 0 ||
           static_cast<size_t>(rb.event) >= m_.events.size())
         continue;
-      for (const ir::Block& block : m_.functions[static_cast<size_t>(rb.fires)].blocks)
-        for (const ir::Inst& in : block.insts) {
-          if (in.op != ir::Op::Has && in.op != ir::Op::LoadChecked) continue;
-          const ir::Field* f = field_of(rb.event, in.imm);
-          if (!f || !f->optional) continue;
-          int column = batch_column(rb.event, in.imm);
-          if (column >= 0) columns.push_back(column);
-        }
+      add_optional_columns(m_.functions[static_cast<size_t>(rb.fires)], rb.event, columns);
     }
   std::sort(columns.begin(), columns.end());
   columns.erase(std::unique(columns.begin(), columns.end()), columns.end());
@@ -726,14 +733,7 @@ void Generator::emit_inputs_function() {
   std::vector<int> presence;
   for (ir::FuncId id : funcs) {
     const ir::Function& f = m_.functions[static_cast<size_t>(id)];
-    for (const ir::Block& block : f.blocks)
-      for (const ir::Inst& in : block.insts) {
-        if (in.op != ir::Op::Has && in.op != ir::Op::LoadChecked) continue;
-        const ir::Field* field = field_of(f.event, in.imm);
-        if (!field || !field->optional) continue;
-        int column = batch_column(f.event, in.imm);
-        if (column >= 0) presence.push_back(column);
-      }
+    add_optional_columns(f, f.event, presence);
   }
   if (failed()) return;
   BasicBlock* refused = BasicBlock::Create(ctx_, "refused", fn_);
