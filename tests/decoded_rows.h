@@ -1,6 +1,6 @@
-// Compares one row decoded into two batches of the same schema: the fast
-// path for plain lines against the full simdjson path, in the decoder's unit
-// test and its fuzzer.
+// The schema and the row comparison shared by the decoder's unit test and
+// its fuzzer, which decode each line through the fast path for plain lines
+// and the full simdjson path and compare the rows.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,35 @@
 #include "runtime/schema.h"
 
 namespace edict::testing {
+
+// Every column type, optional and unread fields, a computed field, and a
+// field name of 16 bytes or more (compared against raw keys chunk by chunk):
+// `long_field_name`, which the fuzzer makes long enough to reach past the
+// input's padding.
+inline runtime::Schema decoder_test_schema(const std::string& long_field_name) {
+  using runtime::ColumnType;
+  runtime::Schema schema;
+  schema.add_kind("rental",
+                  {{"id", ColumnType::String, false, -1},
+                   {"time", ColumnType::Time, false, -1},
+                   {"customer_hq", ColumnType::Country, false, -1},
+                   {"chip", ColumnType::String, false, -1},
+                   {"note", ColumnType::String, false, -1, false},
+                   {"chip_count", ColumnType::Int, false, -1},
+                   {"hours", ColumnType::Number, false, -1},
+                   {"entity_listed", ColumnType::Bool, false, -1},
+                   {"license", ColumnType::String, true, -1},
+                   {"lease", ColumnType::Duration, true, -1},
+                   {long_field_name, ColumnType::Int, true, -1}},
+                  1);
+  schema.add_kind("provision",
+                  {{"time", ColumnType::Time, false, -1},
+                   {"chip", ColumnType::String, false, -1},
+                   {"hours", ColumnType::Number, true, -1},
+                   {"entity_listed", ColumnType::Bool, false, -1, true, true}},  // computed: never decoded
+                  0);
+  return schema;
+}
 
 // What differs in `row` between `a` and `b` (kind, id, error, or the first
 // differing field), or "" when they are the same. Numbers compare bit for

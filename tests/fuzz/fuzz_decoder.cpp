@@ -22,37 +22,11 @@ using namespace edict::runtime;
 
 constexpr size_t kPadding = 64;  // simdjson::SIMDJSON_PADDING, which the decoder requires
 
-// Every column type, optional and unread fields, a computed field, and names
-// of 16 bytes or more (compared against raw keys without the 16-byte pattern).
-Schema make_schema() {
-  Schema schema;
-  schema.add_kind("rental",
-                  {{"id", ColumnType::String, false, -1},
-                   {"time", ColumnType::Time, false, -1},
-                   {"customer_hq", ColumnType::Country, false, -1},
-                   {"chip", ColumnType::String, false, -1},
-                   {"note", ColumnType::String, false, -1, false},
-                   {"chip_count", ColumnType::Int, false, -1},
-                   {"hours", ColumnType::Number, false, -1},
-                   {"entity_listed", ColumnType::Bool, false, -1},
-                   {"license", ColumnType::String, true, -1},
-                   {"lease", ColumnType::Duration, true, -1},
-                   {"a_field_name_well_beyond_sixteen_bytes_and_then_some_more_of_it_to_pass_the_padding",
-                    ColumnType::Int, true, -1}},
-                  1);
-  schema.add_kind("provision",
-                  {{"time", ColumnType::Time, false, -1},
-                   {"chip", ColumnType::String, false, -1},
-                   {"hours", ColumnType::Number, true, -1},
-                   {"entity_listed", ColumnType::Bool, false, -1, true, true}},
-                  0);
-  return schema;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const Schema schema = make_schema();
+  static const Schema schema = edict::testing::decoder_test_schema(
+      "a_field_name_well_beyond_sixteen_bytes_and_then_some_more_of_it_to_pass_the_padding");
   static SymbolTable symbols;
   Decoder fast(schema), full(schema, false);
   Batch a(schema, symbols, 64), b(schema, symbols, 64);

@@ -274,25 +274,7 @@ std::string random_line(std::mt19937& rng) {
 }  // namespace
 
 TEST_CASE("the fast path for plain lines decodes exactly as the full simdjson path", "[runtime][decoder]") {
-  Schema schema;
-  std::vector<FieldSpec> rental = {{"id", ColumnType::String, false, -1},
-                                   {"time", ColumnType::Time, false, -1},
-                                   {"customer_hq", ColumnType::Country, false, -1},
-                                   {"chip", ColumnType::String, false, -1},
-                                   {"note", ColumnType::String, false, -1, false},
-                                   {"chip_count", ColumnType::Int, false, -1},
-                                   {"hours", ColumnType::Number, false, -1},
-                                   {"entity_listed", ColumnType::Bool, false, -1},
-                                   {"license", ColumnType::String, true, -1},
-                                   {"lease", ColumnType::Duration, true, -1},
-                                   {"a_field_name_well_beyond_sixteen_bytes", ColumnType::Int, true, -1}};
-  schema.add_kind("rental", rental, 1);
-  schema.add_kind("provision",
-                  {{"time", ColumnType::Time, false, -1},
-                   {"chip", ColumnType::String, false, -1},
-                   {"hours", ColumnType::Number, true, -1},
-                   {"entity_listed", ColumnType::Bool, false, -1, true, true}},  // computed: never decoded
-                  0);
+  const Schema schema = edict::testing::decoder_test_schema("a_field_name_well_beyond_sixteen_bytes");
   SymbolTable symbols;
   symbols.intern("T4");
   Decoder fast(schema), full(schema, false);
