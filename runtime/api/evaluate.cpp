@@ -158,9 +158,9 @@ void decide_loud(const PolicyImpl& p, const EdictColumns& columns, uint32_t row,
       fr.policy = names.policy;
       fr.message.clear();
       if (!names.has_message) continue;
-      const int32_t slot = p.message_of[r * p.kinds.size() + columns.kind[row]];
+      const int32_t slot = p.messages.slot(r, columns.kind[row]);
       if (slot >= 0) {
-        const engine::MessageTemplate& t = p.messages[static_cast<size_t>(slot)];
+        const engine::MessageTemplate& t = p.messages.at(slot);
         if (!t.faults(columns, row)) {
           t.append_text(fr.message, columns, row);  // keeps fr.message's buffer for the next event
           continue;

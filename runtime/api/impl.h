@@ -37,11 +37,10 @@ struct PolicyImpl {
   // The default outcome when no rule has it as its effect: a row decided so
   // had no rule fire (no need to scan its fired words); -1 otherwise.
   int quiet_outcome = -1;
-  // Messages of fired rules without the interpreter: per rule and kind
-  // (rule * kinds.size() + kind) an index into `messages`, or -1 for the
-  // interpreter (no message there, or not a straight-line message).
-  std::vector<int32_t> message_of;
-  std::vector<engine::MessageTemplate> messages;
+  // Messages of fired rules without the interpreter, per rule and kind; a
+  // slot below 0 (no message there, or not straight line) goes to the
+  // interpreter.
+  engine::MessageTemplates messages;
   size_t rule_count() const { return rules.size(); }
 
   // The tracer explanations use, made at the first request (it lowers the

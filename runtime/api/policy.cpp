@@ -99,19 +99,7 @@ Compiled compile(const std::vector<std::string>& roots, const CompileOptions& op
         if (!k.fields[f].optional) mask[f / 64] |= uint64_t{1} << (f % 64);
       impl->required.push_back(std::move(mask));
     }
-    const std::vector<std::vector<int>> columns = runtime::column_map(schema);
-    impl->message_of.assign(m.rules.size() * impl->kinds.size(), -1);
-    for (size_t r = 0; r < m.rules.size(); ++r) {
-      for (size_t k = 0; k < impl->kinds.size(); ++k) {
-        const ir::RuleBody* b = m.rules[r].body_for(static_cast<int>(k));  // the interpreter's body
-        if (!b || b->message == ir::kNoFunc) continue;
-        std::optional<engine::MessageTemplate> t =
-            engine::MessageTemplate::compile(m, m.functions[static_cast<size_t>(b->message)], columns[k]);
-        if (!t) continue;
-        impl->message_of[r * impl->kinds.size() + k] = static_cast<int32_t>(impl->messages.size());
-        impl->messages.push_back(std::move(*t));
-      }
-    }
+    impl->messages = engine::MessageTemplates(m, schema);
     result.policy = Access::make(std::move(impl));
   } catch (const std::bad_alloc&) {
     result.status = {Code::OutOfMemory, "out of memory while compiling the policy"};

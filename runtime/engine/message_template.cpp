@@ -175,4 +175,24 @@ void MessageTemplate::append_text(std::string& out, const EdictColumns& columns,
   out += tail_text_;
 }
 
+MessageTemplates::MessageTemplates(const ir::Module& module, const runtime::Schema& schema)
+    : kinds_(module.events.size()) {
+  const std::vector<std::vector<int>> columns = runtime::column_map(schema);
+  slot_.assign(module.rules.size() * kinds_, kNoMessage);
+  for (size_t r = 0; r < module.rules.size(); ++r) {
+    for (size_t k = 0; k < kinds_ && k < columns.size(); ++k) {
+      const ir::RuleBody* body = module.rules[r].body_for(static_cast<int>(k));
+      if (!body || body->message == ir::kNoFunc) continue;
+      std::optional<MessageTemplate> t =
+          MessageTemplate::compile(module, module.functions[static_cast<size_t>(body->message)], columns[k]);
+      if (!t) {
+        slot_[r * kinds_ + k] = kInterpreted;
+        continue;
+      }
+      slot_[r * kinds_ + k] = static_cast<int32_t>(templates_.size());
+      templates_.push_back(std::move(*t));
+    }
+  }
+}
+
 }  // namespace edict::engine

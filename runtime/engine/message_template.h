@@ -14,6 +14,7 @@
 #include "compiler/ir/ir.h"
 #include "runtime/abi.h"
 #include "runtime/engine/record_buffer.h"
+#include "runtime/schema.h"
 
 namespace edict::engine {
 
@@ -48,6 +49,27 @@ class MessageTemplate {
   std::string tail_;          // JSON-escaped constant text after the last value
   std::string tail_text_;     // the same text unescaped
   std::vector<int> checked_;  // batch columns of the checked loads
+};
+
+// The message template of every (rule, event kind), built once per policy
+// for the body the interpreter runs there (ir::Rule::body_for); shared by
+// the record writer and the embedding API.
+class MessageTemplates {
+ public:
+  static constexpr int32_t kNoMessage = -1, kInterpreted = -2;
+  MessageTemplates() = default;
+  MessageTemplates(const ir::Module& module, const runtime::Schema& schema);
+
+  // An index for at(), or kNoMessage (the body has none) or kInterpreted
+  // (not straight line: the interpreter must run it).
+  int32_t slot(size_t rule, size_t kind) const { return slot_[rule * kinds_ + kind]; }
+  const MessageTemplate& at(int32_t slot) const { return templates_[static_cast<size_t>(slot)]; }
+  size_t size() const { return templates_.size(); }
+
+ private:
+  size_t kinds_ = 0;
+  std::vector<int32_t> slot_;
+  std::vector<MessageTemplate> templates_;
 };
 
 }  // namespace edict::engine

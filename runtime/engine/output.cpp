@@ -81,23 +81,7 @@ RecordWriter::RecordWriter(const Policy& policy, OutputFormat format) : policy_(
       kind_decision_.push_back(open + (jsonl ? "]}\n" : ",,\n"));
     }
   }
-  const std::vector<std::vector<int>> columns = runtime::column_map(policy.schema());
-  message_.assign(m.rules.size() * kinds_, kNoMessage);
-  for (size_t r = 0; r < m.rules.size(); ++r) {
-    for (const ir::RuleBody& body : m.rules[r].bodies) {
-      if (body.message == ir::kNoFunc || body.event < 0 || static_cast<size_t>(body.event) >= kinds_)
-        continue;
-      int32_t& slot = message_[r * kinds_ + static_cast<size_t>(body.event)];
-      std::optional<MessageTemplate> t = MessageTemplate::compile(
-          m, m.functions[static_cast<size_t>(body.message)], columns[static_cast<size_t>(body.event)]);
-      if (!t) {
-        slot = kInterpreted;
-        continue;
-      }
-      slot = static_cast<int32_t>(templates_.size());
-      templates_.push_back(std::move(*t));
-    }
-  }
+  messages_ = MessageTemplates(m, policy.schema());
 }
 
 std::string RecordWriter::header() const {
@@ -219,9 +203,9 @@ bool RecordWriter::write_fast(RecordBuffer& out, const runtime::Batch& batch, co
   for (uint32_t w = 0; w < words; ++w) {
     for (uint64_t bits = fired[w]; bits; bits &= bits - 1) {
       any = true;
-      const int32_t message = message_[(w * size_t{64} + std::countr_zero(bits)) * kinds_ + kind];
-      if (message == kInterpreted ||
-          (message >= 0 && templates_[static_cast<size_t>(message)].faults(columns, row)))
+      const int32_t message = messages_.slot(w * size_t{64} + std::countr_zero(bits), kind);
+      if (message == MessageTemplates::kInterpreted ||
+          (message >= 0 && messages_.at(message).faults(columns, row)))
         return false;
     }
   }
@@ -258,8 +242,8 @@ bool RecordWriter::write_fast(RecordBuffer& out, const runtime::Batch& batch, co
       first = false;
       out.put(open);
       if (!jsonl) continue;
-      const int32_t message = message_[rule * kinds_ + kind];
-      if (message >= 0) templates_[static_cast<size_t>(message)].put_json(out, columns, row);
+      const int32_t message = messages_.slot(rule, kind);
+      if (message >= 0) messages_.at(message).put_json(out, columns, row);
       out.reserve(2);
       out.put("\"}");
     }

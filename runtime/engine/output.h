@@ -61,11 +61,7 @@ class RecordWriter {
   // Per (kind, outcome): JSONL `,"kind":"K","decision":"D","rules":[`, CSV
   // `,K,D,`; then the same closing a record without rules.
   std::vector<std::string> kind_decision_;
-  // Per (rule, kind): the rule's message there, an index into templates_,
-  // or kNoMessage / kInterpreted.
-  static constexpr int32_t kNoMessage = -1, kInterpreted = -2;
-  std::vector<int32_t> message_;
-  std::vector<MessageTemplate> templates_;
+  MessageTemplates messages_;  // per (rule, kind)
 };
 
 void append_json_string(std::string& out, std::string_view s);
