@@ -31,6 +31,9 @@ Row::Row(const PolicyImpl& policy) : batch(policy.engine->schema(), policy.engin
 EventImpl::EventImpl(std::shared_ptr<const PolicyImpl> p, int k)
     : policy(std::move(p)), kind(k), row(*policy), required(&policy->required[static_cast<size_t>(k)]) {
   row.batch.set_kind(0, static_cast<uint8_t>(k));
+  field_count = policy->engine->schema().kinds[static_cast<size_t>(k)].fields.size();
+  record.assign(EDICT_RECORD_BYTES(field_count) / 8, 0);
+  decide_record = policy->engine->record_function(k);
   set.assign(required->size(), 0);
   missing = required_count();
 }
@@ -40,6 +43,7 @@ void EventImpl::clear() {
   row.batch.begin_row(1);
   row.batch.set_kind(0, static_cast<uint8_t>(kind));
   std::fill(set.begin(), set.end(), 0);
+  std::fill(record.begin(), record.end(), 0);
   missing = required_count();
   id.clear();
   arena_bytes = 0;
@@ -55,6 +59,7 @@ void EventImpl::rebuild_arena() {
   runtime::Batch& batch = row.batch;
   const runtime::KindSpec& spec = policy->engine->schema().kinds[static_cast<size_t>(kind)];
   struct Kept {
+    int field;
     runtime::Column* column;
     uint8_t present;
     bool string;
@@ -65,7 +70,7 @@ void EventImpl::rebuild_arena() {
     const runtime::FieldSpec& field = spec.fields[f];
     if (field.computed) continue;
     runtime::Column& col = batch.column(static_cast<size_t>(field.column));
-    Kept k{&col, col.present.empty() ? uint8_t{1} : col.present[0], false, {}};
+    Kept k{static_cast<int>(f), &col, col.present.empty() ? uint8_t{1} : col.present[0], false, {}};
     if (field.type == runtime::ColumnType::String && field.read && (set[f / 64] >> (f % 64) & 1)) {
       k.string = true;
       k.text = batch.string(col.data<uint32_t>()[0]);
@@ -78,7 +83,11 @@ void EventImpl::rebuild_arena() {
   arena_bytes = 0;
   for (Kept& k : kept) {
     if (!k.column->present.empty()) k.column->present[0] = k.present;
-    if (k.string) k.column->data<uint32_t>()[0] = intern(k.text);
+    if (k.string) {
+      const uint32_t symbol = intern(k.text);
+      k.column->data<uint32_t>()[0] = symbol;
+      record_value(k.field, symbol);
+    }
   }
 }
 
@@ -345,6 +354,8 @@ void store(EventImpl* e, const Field& field, const runtime::FieldSpec& f, T valu
   runtime::Column& col = e->row.batch.column(static_cast<size_t>(f.column));
   col.data<T>()[0] = value;
   if (!col.present.empty()) col.present[0] = 1;
+  e->record_value<T>(field.index, value);
+  e->record_present(field.index, true);
   e->mark_set(field.index);
 }
 
@@ -399,6 +410,7 @@ Status Event::set_absent(const Field& field) {
   if (!f->optional) return {Code::WrongType, f->name + ": the field is required, it cannot be absent"};
   runtime::Column& col = impl_->row.batch.column(static_cast<size_t>(f->column));
   col.present[0] = 0;
+  impl_->record_present(field.index, false);
   impl_->mark_set(field.index);
   return {};
 }
@@ -701,7 +713,9 @@ Status Evaluator::evaluate(const Event& event, Decision& out, Explain explain) {
   if (explain == Explain::None && e && self.current(e->policy.get()) && e->complete()) [[likely]] {
     const PolicyImpl& p = *e->policy;
     detail::Scratch& s = *self.scratch;
-    if (p.single_event)
+    if (e->decide_record)
+      e->decide_record(e->record.data(), e->row.columns.strings, &s.one_view);
+    else if (p.single_event)
       p.single_event(&e->row.columns, &s.one_view);
     else
       p.engine->evaluate_one(e->row.columns, s.one_view);
