@@ -72,18 +72,26 @@ struct Row {
 struct EventImpl {
   std::shared_ptr<const PolicyImpl> policy;
   int kind = -1;
-  Row row;
+  // What the typed short path reads, together and without indirection
+  // (set at creation). decide_record null: no record code (the interpreter,
+  // a policy too large for it); the row's code decides instead.
+  EdictEvalRecordFn decide_record = nullptr;
+  const PolicyImpl* policy_ptr = nullptr;  // policy.get()
+  void* strings = nullptr;                 // the row's string context (the record's symbols)
+  size_t missing = 0;                      // required fields not set yet: complete() without a scan
+  int quiet_code = -1;                     // PolicyImpl::quiet_outcome
+  std::string_view kind_name;
+  std::string_view quiet_name;  // the quiet outcome's name, when >= 0
   // The same values as `row` laid out as a record (runtime/abi.h) for the
   // kind's record function, which reads each field at a fixed offset: the
   // setters write both. The row serves everything else (messages,
   // explanations, the interpreter).
   std::vector<uint64_t> record;
-  size_t field_count = 0;
-  EdictEvalRecordFn decide_record = nullptr;  // null: no record code (interpreter, large policies)
-  std::vector<uint64_t> set;                  // one bit per field of the kind
-  const std::vector<uint64_t>* required;      // the policy's mask for the kind
-  size_t missing = 0;                         // required fields not set yet: complete() without a scan
   std::string id;
+  Row row;
+  size_t field_count = 0;
+  std::vector<uint64_t> set;              // one bit per field of the kind
+  const std::vector<uint64_t>* required;  // the policy's mask for the kind
   // Bytes of strings set since the row's string arena was last rebuilt: an
   // event reused with ever new strings must not grow without bound.
   size_t arena_bytes = 0;

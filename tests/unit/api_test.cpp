@@ -411,7 +411,29 @@ TEST_CASE("a reused Decision carries each typed event's id, whatever their lengt
   CHECK(missing.code == edict::Code::InvalidEvent);
   CHECK(missing.message == "missing field `who`");
   REQUIRE(e.set_string("who", "US").ok());
+  // The Decision still says why the last event was `error`: the quick
+  // decision must not keep any of it.
   CHECK(ev.evaluate(e, d).ok());
+  CHECK(d.status.message.empty());
+  CHECK(d.error_reason.empty());
+  CHECK(d.outcome == "allow");
+  CHECK(d.kind == "ev");
+  CHECK(d.id == "x");
+  // A Decision last filled by another policy's evaluator comes back to this one.
+  edict::Policy other = compile_small();
+  edict::Evaluator other_ev(other);
+  edict::Event other_event;
+  REQUIRE(edict::Event::create(other, "ev", other_event).ok());
+  REQUIRE(other_event.set_string("id", "o").ok());
+  REQUIRE(other_event.set_string("time", "2024-01-01T00:00:00Z").ok());
+  REQUIRE(other_event.set_int("a", 1).ok());
+  REQUIRE(other_event.set_bool("flag", false).ok());
+  REQUIRE(other_event.set_string("who", "US").ok());
+  REQUIRE(other_ev.evaluate(other_event, d).ok());
+  CHECK(d.policy == other);
+  REQUIRE(ev.evaluate(e, d).ok());
+  CHECK(d.policy == policy);
+  CHECK(d.id == "x");
 }
 
 TEST_CASE("an Event reused with ever new strings stays small and decides right", "[api]") {
