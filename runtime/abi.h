@@ -42,7 +42,9 @@ typedef void (*EdictEvalBatchFn)(const EdictColumns* columns, EdictResults* resu
  * EDICT_RECORD_VALUE(i) in its column element type (schema.h widths, at the
  * start of its 8-byte slot) and its presence byte (1: present) at
  * EDICT_RECORD_PRESENT(n, i). EDICT_RECORD_BYTES(n) bytes in all, 8-byte
- * aligned. Windowed aggregate fields have no value in a record. */
+ * aligned. Windowed aggregate fields have no value in a record. A country
+ * value must be a valid index (countries.h, below 26 * 26): record code
+ * indexes tables with it unchecked. */
 #define EDICT_RECORD_VALUE(i) ((uint64_t)(i) * 8u)
 #define EDICT_RECORD_PRESENT(n, i) ((uint64_t)(n) * 8u + (uint64_t)(i))
 #define EDICT_RECORD_BYTES(n) ((uint64_t)(n) * 8u + (((uint64_t)(n) + 7u) & ~(uint64_t)7u))

@@ -1586,9 +1586,11 @@ Value* Generator::set_contains(uint32_t index, Value* v) {
     return b_.CreateFCmpOEQ(load_elem(f64_, g, at, false), v);
   }
   if (auto it = country_class_bit_.find(index); it != country_class_bit_.end() && country_classes_) {
-    // Entry kCountryIndexLimit is empty: every out-of-range value lands there.
-    Value* at = b_.CreateBinaryIntrinsic(llvm::Intrinsic::umin, b_.CreateZExt(v, i64_),
-                                         b_.getInt64(kCountryIndexLimit));
+    // Entry kCountryIndexLimit is empty: every out-of-range value lands
+    // there. A record's countries are valid indices (runtime/abi.h).
+    Value* key = b_.CreateZExt(v, i64_);
+    Value* at =
+        record_ ? key : b_.CreateBinaryIntrinsic(llvm::Intrinsic::umin, key, b_.getInt64(kCountryIndexLimit));
     Value* classes = load_elem(country_class_type_, country_classes_, at, false);
     Value* bit =
         b_.CreateAnd(classes, llvm::ConstantInt::get(country_class_type_, uint64_t{1} << it->second));
