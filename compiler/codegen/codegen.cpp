@@ -56,6 +56,8 @@ constexpr size_t kMaxPredicatedKinds = 2048;
 // must still compile in seconds. A policy within one group (the common case)
 // is a single loop with the row state in registers.
 constexpr size_t kMaxGroupInstructions = 1024;
+// Rows per vector iteration of a straight-line batch loop (emit_row_loop).
+constexpr unsigned kRowsPerVector = 8;
 // Decision byte of a row no rule has decided yet, between group passes.
 constexpr uint8_t kUndecided = 0xFD;
 
@@ -896,7 +898,8 @@ void Generator::emit_row_loop(BasicBlock* from, BasicBlock* exit, const Group& g
     }
     if (any) kinds_with_rules.push_back(static_cast<int>(e));
   }
-  if (all_small && total <= kMaxPredicatedKinds) {
+  const bool straight = all_small && total <= kMaxPredicatedKinds;
+  if (straight) {
     // Straight-line: every kind's rules under `kind == k`. Rows of no kind
     // (skipped, or out of range) match none and keep the initial state.
     for (int e : kinds_with_rules) {
@@ -954,7 +957,22 @@ void Generator::emit_row_loop(BasicBlock* from, BasicBlock* exit, const Group& g
                  kOutFired);
   Value* next = b_.CreateAdd(r, b_.getInt64(1), "", true, true);
   r->addIncoming(next, b_.GetInsertBlock());
-  b_.CreateBr(header);
+  llvm::BranchInst* back = b_.CreateBr(header);
+  if (straight && !options_.single_event) {
+    // Eight rows per vector iteration. The cost model picks four: 64-bit
+    // columns (times, numbers) fill a 256-bit register at four, but the
+    // conditions then live in 32-bit lanes of half-empty registers and each
+    // 64-bit compare is narrowed on its own. At eight, the many narrow
+    // operations (class bytes, symbols, countries, the fired bits) do twice
+    // the rows per instruction. Measured with llvm-mca (znver3) on the
+    // reference workload: 8.6 cycles per row against 14 at four.
+    llvm::Metadata* width[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.width"),
+                               llvm::ConstantAsMetadata::get(b_.getInt32(kRowsPerVector))};
+    llvm::Metadata* ops[] = {nullptr, llvm::MDNode::get(ctx_, width)};
+    llvm::MDNode* loop = llvm::MDNode::getDistinct(ctx_, ops);
+    loop->replaceOperandWith(0, loop);
+    back->setMetadata(llvm::LLVMContext::MD_loop, loop);
+  }
 }
 
 Value* Generator::strongest_effect(const Group& group) {
