@@ -128,7 +128,7 @@ int run_build(const BuildOptions& o) {
   for (const runtime::ColumnSpec& c : policy->schema().columns) layout.optional_column.push_back(c.optional);
 
   std::string error;
-  std::string code = aot::compile_object(module, codegen::ColumnMap{layout.column}, options, &error);
+  std::string code = aot::compile_object(module, codegen::ColumnMap{layout.column, {}}, options, &error);
   if (code.empty()) {
     std::fprintf(stderr, "edict build: internal error: %s\n", error.c_str());
     return kExitInternal;

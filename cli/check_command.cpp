@@ -71,7 +71,10 @@ int run_check(const CheckOptions& o) {
       }
       if (o.emit == "ir" && !sink.has_errors()) emitted += ir::print(module);
       if ((o.emit == "llvm" || o.emit == "asm") && !sink.has_errors()) {
-        codegen::ColumnMap columns{runtime::column_map(engine::schema_for(module))};
+        // The JIT's batch code as `edict eval` runs it, class bytes included.
+        runtime::Schema schema = engine::schema_for(module);
+        engine::add_country_classes(module, schema);
+        const codegen::ColumnMap columns = engine::jit_columns(schema);
         auto text =
             jit::emit(module, columns, o.emit == "llvm" ? jit::EmitKind::LlvmIr : jit::EmitKind::Assembly);
         if (!text) {

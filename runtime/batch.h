@@ -92,6 +92,16 @@ class Batch {
   uint32_t intern(std::string_view text);
   std::string_view string(uint32_t symbol) const;
   void set_id(uint32_t row, std::string_view id);
+  // Stores country index `code` (a valid one, below kCountryIndexLimit) in
+  // `column`, and its class byte when the column has classes. Every writer
+  // of country values goes through here, so that class bytes never go stale.
+  void set_country(uint32_t row, size_t column, uint16_t code) {
+    columns_[column].data<uint16_t>()[row] = code;
+    const ColumnSpec& spec = schema_->columns[column];
+    if (spec.classes >= 0)
+      columns_[static_cast<size_t>(spec.classes)].data<uint8_t>()[row] =
+          code < spec.class_of.size() ? spec.class_of[code] : 0;
+  }
   std::string_view id(uint32_t row) const;
 
   const Schema& schema() const { return *schema_; }

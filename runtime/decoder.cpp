@@ -542,7 +542,7 @@ inline const char* decode_plain_value(const char* p, const char* end, const Plai
       if (p[0] != '"') return plain_null(p, f);
       const int country = p[3] == '"' ? plain_country(p + 1) : -1;
       if (country < 0) return nullptr;
-      col.data<uint16_t>()[row] = static_cast<uint16_t>(country);
+      batch.set_country(row, static_cast<size_t>(f.column), static_cast<uint16_t>(country));
       p += 4;
       break;
     }
@@ -777,7 +777,7 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
                      fmt::format("{}: `{}` is not an ISO 3166-1 alpha-2 country code", f.name, quote(s)));
           return false;
         }
-        col.data<uint16_t>()[row] = *index;
+        batch.set_country(row, static_cast<size_t>(f.column), *index);
       } else if (f.type == ColumnType::Time) {
         int64_t t;
         if (!parse_event_time(s, &t)) {

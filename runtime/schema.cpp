@@ -40,7 +40,11 @@ int Schema::add_kind(std::string name, const std::vector<FieldSpec>& fields, int
     if (column < 0) {
       column = static_cast<int>(columns.size());
       // A column new to a later kind is absent from the earlier ones.
-      columns.push_back(ColumnSpec{f.name, f.type, f.optional || !kinds.empty()});
+      ColumnSpec spec;
+      spec.name = f.name;
+      spec.type = f.type;
+      spec.optional = f.optional || !kinds.empty();
+      columns.push_back(std::move(spec));
     } else if (f.optional) {
       columns[column].optional = true;
     }
@@ -58,6 +62,19 @@ int Schema::add_kind(std::string name, const std::vector<FieldSpec>& fields, int
     }
   }
   return static_cast<int>(kinds.size() - 1);
+}
+
+int Schema::add_country_classes(int source, std::vector<uint8_t> class_of, std::vector<uint32_t> sets) {
+  const int column = static_cast<int>(columns.size());
+  // Bool storage: one byte per row (the byte holds bits, not just 0 or 1).
+  ColumnSpec spec;
+  spec.name = columns[static_cast<size_t>(source)].name + "#classes";
+  spec.type = ColumnType::Bool;
+  columns.push_back(std::move(spec));
+  columns[static_cast<size_t>(source)].classes = column;
+  columns[static_cast<size_t>(source)].class_of = std::move(class_of);
+  columns[static_cast<size_t>(source)].class_sets = std::move(sets);
+  return column;
 }
 
 int Schema::kind_index(std::string_view name) const {

@@ -49,8 +49,15 @@ struct KindSpec {
 
 struct ColumnSpec {
   std::string name;
-  ColumnType type;
+  ColumnType type = ColumnType::Int;
   bool optional = false;  // optional in at least one kind, or absent from one
+  // A country column that compiled batch code tests against sets: the
+  // column of its rows' class bytes (Schema::add_country_classes), else -1.
+  int classes = -1;
+  // That column's class byte per country index (kCountryIndexLimit
+  // entries), and the policy set (ir::Module::sets index) each bit stands for.
+  std::vector<uint8_t> class_of;
+  std::vector<uint32_t> class_sets;
 };
 
 // Fields of the same name and type in several kinds share one column, so a
@@ -61,6 +68,13 @@ struct Schema {
 
   // Adds a kind; fields given as (name, type, optional). Returns its index.
   int add_kind(std::string name, const std::vector<FieldSpec>& fields, int time_field);
+  // Gives country column `source` a column of class bytes, one per row,
+  // written with every country value (Batch::set_country): class_of[c] is
+  // the byte of country index c. Compiled batch code reads a row's set
+  // memberships from it as contiguous bytes instead of an indexed table
+  // load per row. The class column belongs to no kind and is never
+  // optional; call after the last add_kind. Returns its index.
+  int add_country_classes(int source, std::vector<uint8_t> class_of, std::vector<uint32_t> sets);
   int kind_index(std::string_view name) const;
 };
 

@@ -35,7 +35,26 @@ namespace edict::codegen {
 // bool uint8, int/time/dur int64, num double, str uint32, country uint16.
 struct ColumnMap {
   std::vector<std::vector<int>> column;
+  // Country columns with class bytes (runtime::Schema::add_country_classes):
+  // batch code tests a value loaded from `source` against sets[j] as bit j
+  // of the row's byte in batch column `column`, a contiguous load instead
+  // of an indexed one per row. Empty: every set is tested through a table
+  // of its own (single-event and ahead-of-time code, callers that do not
+  // fill class bytes).
+  struct CountryClasses {
+    int source = -1;
+    int column = -1;
+    std::vector<uint32_t> sets;  // ir::Module::sets indices; at most 8
+  };
+  std::vector<CountryClasses> classes;
 };
+
+// The country columns whose class bytes batch code would read, each with
+// the sets it tests values loaded from that column against (`column` left
+// -1 for the caller to assign): sets a table would otherwise serve (more
+// than a few members, not one range). `column` maps fields as in ColumnMap.
+std::vector<ColumnMap::CountryClasses> plan_country_classes(const ir::Module& module,
+                                                            const std::vector<std::vector<int>>& column);
 
 enum class OptLevel : uint8_t {
   O0,  // no IR passes; fast instruction selection (debugging, quick compiles)

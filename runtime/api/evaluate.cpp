@@ -439,6 +439,7 @@ Status Event::set_string(const Field& field, std::string_view value) {
           return {Code::WrongType,
                   f->name + ": `" + std::string(value) + "` is not an ISO 3166-1 alpha-2 country code"};
         store<uint16_t>(e, field, *f, *index);
+        e->row.batch.set_country(0, static_cast<size_t>(f->column), *index);  // and its class byte
         return {};
       }
       case runtime::ColumnType::Time: {

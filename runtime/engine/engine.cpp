@@ -5,6 +5,7 @@
 
 #include "compiler/check/check.h"
 #include "compiler/codegen/codegen.h"
+#include "compiler/support/countries.h"
 #include "runtime/engine/jit_backend.h"
 
 namespace edict::engine {
@@ -67,6 +68,28 @@ runtime::Schema schema_for(const ir::Module& module) {
   return schema;
 }
 
+void add_country_classes(const ir::Module& module, runtime::Schema& schema) {
+  // Filled by every writer of a country value (runtime::Batch::set_country).
+  for (codegen::ColumnMap::CountryClasses& c :
+       codegen::plan_country_classes(module, runtime::column_map(schema))) {
+    std::vector<uint8_t> class_of(kCountryIndexLimit, 0);
+    for (size_t j = 0; j < c.sets.size(); ++j)
+      for (const ir::Scalar& m : module.sets[c.sets[j]].members)
+        if (m.i >= 0 && m.i < kCountryIndexLimit)
+          class_of[static_cast<size_t>(m.i)] |= static_cast<uint8_t>(1u << j);
+    schema.add_country_classes(c.source, std::move(class_of), std::move(c.sets));
+  }
+}
+
+codegen::ColumnMap jit_columns(const runtime::Schema& schema) {
+  codegen::ColumnMap columns{runtime::column_map(schema), {}};
+  for (size_t c = 0; c < schema.columns.size(); ++c)
+    if (schema.columns[c].classes >= 0)
+      columns.classes.push_back(
+          {static_cast<int>(c), schema.columns[c].classes, schema.columns[c].class_sets});
+  return columns;
+}
+
 Policy::~Policy() = default;
 
 std::unique_ptr<Policy> Policy::compile(const std::vector<std::string>& paths, SourceManager& sources,
@@ -93,7 +116,8 @@ std::unique_ptr<Policy> Policy::compile(const std::vector<std::string>& paths, S
   if (options.backend == Backend::Jit) {
     auto jit_start = std::chrono::steady_clock::now();
     std::string error;
-    p->jitted_ = jit_compile(p->module_, runtime::column_map(p->schema_), options.opt_level, &error,
+    add_country_classes(p->module_, p->schema_);
+    p->jitted_ = jit_compile(p->module_, p->schema_, options.opt_level, &error,
                              /*single_event=*/false, /*aggregate_inputs=*/true);
     if (!p->jitted_) {
       sink.error("E0998", Span{}, "the JIT could not compile this policy: " + error).help =
@@ -101,10 +125,9 @@ std::unique_ptr<Policy> Policy::compile(const std::vector<std::string>& paths, S
       return nullptr;
     }
     if (options.single_event_code) {
-      p->jitted_one_ =
-          jit_compile(p->module_, runtime::column_map(p->schema_), options.opt_level, &error, true,
-                      /*aggregate_inputs=*/false,
-                      /*record_functions=*/p->module_.aggregates.empty());
+      p->jitted_one_ = jit_compile(p->module_, p->schema_, options.opt_level, &error, true,
+                                   /*aggregate_inputs=*/false,
+                                   /*record_functions=*/p->module_.aggregates.empty());
       if (!p->jitted_one_) {
         sink.error("E0998", Span{}, "the JIT could not compile this policy: " + error).help =
             "run with `--engine interp` to use the interpreter";

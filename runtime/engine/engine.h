@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/codegen/codegen.h"
 #include "compiler/interp/interp.h"
 #include "compiler/ir/ir.h"
 #include "compiler/parse/parse.h"
@@ -113,5 +114,11 @@ class Policy {
 
 // The batch schema for a module's event kinds, kinds in module order.
 runtime::Schema schema_for(const ir::Module& module);
+// Adds the class bytes of the country columns that JIT batch code tests
+// against sets (codegen::plan_country_classes) to `schema`: the JIT's
+// schema. The interpreter and ahead-of-time code read the countries.
+void add_country_classes(const ir::Module& module, runtime::Schema& schema);
+// The JIT's view of `schema`'s columns, class bytes included.
+codegen::ColumnMap jit_columns(const runtime::Schema& schema);
 
 }  // namespace edict::engine

@@ -11,16 +11,15 @@ struct JitCode : Policy::Jitted {
 };
 }  // namespace
 
-std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module,
-                                            std::vector<std::vector<int>> column_map, int opt_level,
-                                            std::string* error, bool single_event, bool aggregate_inputs,
-                                            bool record_functions) {
+std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module, const runtime::Schema& schema,
+                                            int opt_level, std::string* error, bool single_event,
+                                            bool aggregate_inputs, bool record_functions) {
   jit::JitOptions options;
   options.single_event = single_event;
   options.record_functions = record_functions;
   options.aggregate_inputs = aggregate_inputs;
   options.opt = opt_level == 0 ? jit::OptLevel::O0 : jit::OptLevel::O2;
-  auto compiled = jit::compile(module, jit::ColumnMap{std::move(column_map)}, options);
+  auto compiled = jit::compile(module, jit_columns(schema), options);
   if (!compiled) {
     *error = compiled.error();
     return nullptr;

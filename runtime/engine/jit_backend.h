@@ -12,9 +12,9 @@
 
 namespace edict::engine {
 
-std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module,
-                                            std::vector<std::vector<int>> column_map, int opt_level,
-                                            std::string* error, bool single_event = false,
+// Compiled against `schema`'s columns, class bytes included.
+std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module, const runtime::Schema& schema,
+                                            int opt_level, std::string* error, bool single_event = false,
                                             bool aggregate_inputs = false, bool record_functions = false);
 void jit_run(const Policy::Jitted& jitted, const EdictColumns& columns, EdictResults& results);
 EdictEvalBatchFn jit_function(const Policy::Jitted& jitted);

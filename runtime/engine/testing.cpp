@@ -48,7 +48,9 @@ bool fill_row(const Policy& policy, const check::EventValue& ev, runtime::Batch&
         col.data<double>()[row] = v.kind == TypeKind::Int ? static_cast<double>(v.i) : v.n;
         break;
       case runtime::ColumnType::String: col.data<uint32_t>()[row] = batch.intern(v.s); break;
-      case runtime::ColumnType::Country: col.data<uint16_t>()[row] = static_cast<uint16_t>(v.i); break;
+      case runtime::ColumnType::Country:
+        batch.set_country(row, static_cast<size_t>(f.column), static_cast<uint16_t>(v.i));
+        break;
       default: col.data<int64_t>()[row] = v.i; break;
     }
     if (!col.present.empty()) col.present[row] = 1;

@@ -1095,7 +1095,9 @@ void fill(const engine::Policy& p, const Model& m, const std::vector<Row>& rows,
         case runtime::ColumnType::Bool: col.data<uint8_t>()[at] = v.i ? 1 : 0; break;
         case runtime::ColumnType::Number: col.data<double>()[at] = v.f; break;
         case runtime::ColumnType::String: col.data<uint32_t>()[at] = batch.intern(v.s); break;
-        case runtime::ColumnType::Country: col.data<uint16_t>()[at] = static_cast<uint16_t>(v.i); break;
+        case runtime::ColumnType::Country:
+          batch.set_country(at, static_cast<size_t>(f.column), static_cast<uint16_t>(v.i));
+          break;
         default: col.data<int64_t>()[at] = v.i; break;
       }
       if (!col.present.empty()) col.present[at] = 1;
@@ -1115,6 +1117,7 @@ struct CaseResult {
   size_t rows = 0, fired = 0, errors = 0, mismatches = 0;
   size_t largest_function = 0, instructions = 0;  // IR instructions of fires functions
   bool collapsed = false;                         // string regions became synthetic sets
+  bool classes = false;                           // the JIT read country class bytes
   double front_ms = 0, o0_ms = 0, o2_ms = 0;
 };
 
@@ -1197,11 +1200,18 @@ CaseResult run_case(uint64_t seed, jit::Jit& jit) {
   const interp::Interpreter plain_interp(plain, runtime::column_map(policy->schema()));
   out.collapsed = module.sets.size() > plain.sets.size();
 
+  // The JIT's columns as `edict eval` lays them out: the policy's, then the
+  // class bytes of the country columns batch code tests against sets (the
+  // interpreters read the same fields, which keep their columns).
+  runtime::Schema jit_schema = policy->schema();
+  engine::add_country_classes(module, jit_schema);
+  const jit::ColumnMap jit_columns = engine::jit_columns(jit_schema);
+  out.classes = !jit_columns.classes.empty();
   std::unique_ptr<jit::CompiledPolicy> compiled[2];
   for (int level = 0; level < 2; ++level) {
     jit::JitOptions jo;
     jo.opt = level == 0 ? jit::OptLevel::O0 : jit::OptLevel::O2;
-    auto c = jit.compile(module, jit::ColumnMap{runtime::column_map(policy->schema())}, jo);
+    auto c = jit.compile(module, jit_columns, jo);
     if (!c) {
       out.failures.push_back(
           fmt::format("seed {}: the checker accepted this policy but {} could not compile it: {}\n{}", seed,
@@ -1215,7 +1225,7 @@ CaseResult run_case(uint64_t seed, jit::Jit& jit) {
 
   // Two batches through one Batch object, as the decoder reuses it: nothing
   // may leak from one batch into the next.
-  runtime::Batch batch(policy->schema(), policy->symbols(), 256);
+  runtime::Batch batch(jit_schema, policy->symbols(), 256);
   for (int round = 0; round < 2; ++round) {
     // Mostly 64-256 rows; sometimes a handful, for loops with only a remainder.
     const uint32_t rows = static_cast<uint32_t>(rng.chance(8) ? rng.range(1, 9) : rng.range(64, 256));
@@ -1357,7 +1367,7 @@ TEST_CASE("interpreter, JIT -O0 and JIT -O2 agree on random well-typed policies"
 
   size_t rejected = 0, rows = 0, fired = 0, errors = 0, mismatches = 0, failures = 0;
   size_t branching = 0, grouped = 0;  // policies past the JIT's if-conversion and group sizes
-  size_t collapsed = 0;
+  size_t collapsed = 0, classes = 0;
   double front_ms = 0, o0_ms = 0, o2_ms = 0;
   std::map<std::string, size_t> codes;
   std::vector<std::string> samples;
@@ -1371,6 +1381,7 @@ TEST_CASE("interpreter, JIT -O0 and JIT -O2 agree on random well-typed policies"
     branching += r.largest_function > 256;
     grouped += r.instructions > 1024;
     collapsed += r.collapsed;
+    classes += r.classes;
     fired += r.fired;
     errors += r.errors;
     mismatches += r.mismatches;
@@ -1390,8 +1401,8 @@ TEST_CASE("interpreter, JIT -O0 and JIT -O2 agree on random well-typed policies"
       errors, mismatches, failures, seconds, front_ms / 1000, o0_ms / 1000, o2_ms / 1000);
   std::printf(
       "  %zu policies with a rule over 256 IR instructions, %zu with over 1024 in all, %zu with string "
-      "regions collapsed into synthetic sets\n",
-      branching, grouped, collapsed);
+      "regions collapsed into synthetic sets, %zu with country class bytes\n",
+      branching, grouped, collapsed, classes);
   for (const auto& [code, n] : codes) std::printf("  rejected with %s: %zu\n", code.c_str(), n);
   if (std::getenv("EDICT_DIFFERENTIAL_VERBOSE"))
     for (const std::string& s : samples) std::printf("%s\n", s.c_str());

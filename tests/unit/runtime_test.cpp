@@ -330,3 +330,36 @@ TEST_CASE("JSON strings in decision records are escaped at any position", "[runt
     }
   }
 }
+
+TEST_CASE("both decoder paths write a country's class byte with its index", "[runtime]") {
+  // Class bytes of customer_hq: bit 0 for {CN, RU}, bit 1 for {CN, US}.
+  Schema schema = test_schema();
+  const int hq =
+      schema.kinds[0].fields[static_cast<size_t>(schema.kinds[0].field_index.at("customer_hq"))].column;
+  std::vector<uint8_t> class_of(kCountryIndexLimit, 0);
+  class_of[*country_index("CN")] = 3;
+  class_of[*country_index("RU")] = 1;
+  class_of[*country_index("US")] = 2;
+  const int classes = schema.add_country_classes(hq, class_of, {0, 1});
+  CHECK(schema.columns[static_cast<size_t>(hq)].classes == classes);
+  CHECK(!schema.columns[static_cast<size_t>(classes)].optional);
+  SymbolTable symbols;
+  for (bool fast : {true, false}) {
+    Batch batch(schema, symbols, 8);
+    Decoder decoder(schema, fast);
+    const std::pair<const char*, uint8_t> cases[] = {{"CN", 3}, {"RU", 1}, {"US", 2}, {"GB", 0}};
+    for (auto [code, expected] : cases) {
+      // Flat, so that the fast path takes it (kGood has a nested member).
+      std::string line = R"({"kind":"rental","id":"r-1","time":"2024-03-01T00:00:00Z","customer_hq":")" +
+                         std::string(code) +
+                         R"(","chip":"T4","chip_count":1,"hours":2,"entity_listed":true})";
+      std::string padded = line + std::string(64, '\0');
+      decoder.decode(std::string_view(padded.data(), line.size()), padded.size(), batch.size() + 1, batch);
+      const uint32_t row = batch.size() - 1;
+      REQUIRE(batch.error_of(row) == nullptr);
+      CHECK(batch.column(static_cast<size_t>(hq)).data<uint16_t>()[row] == *country_index(code));
+      CHECK(batch.column(static_cast<size_t>(classes)).data<uint8_t>()[row] == expected);
+    }
+    CHECK(decoder.plain_lines() == (fast ? 4u : 0u));
+  }
+}
