@@ -37,6 +37,26 @@ typedef struct EdictResults {
 /* Evaluates every row of a batch. Never throws, never reads out of bounds. */
 typedef void (*EdictEvalBatchFn)(const EdictColumns* columns, EdictResults* results);
 
+/* One event of a known kind laid out flat (the embedding API's typed event):
+ * with n the kind's field count, field i's value is at byte
+ * EDICT_RECORD_VALUE(i) in its column element type (schema.h widths, at the
+ * start of its 8-byte slot) and its presence byte (1: present) at
+ * EDICT_RECORD_PRESENT(n, i). EDICT_RECORD_BYTES(n) bytes in all, 8-byte
+ * aligned. Windowed aggregate fields have no value in a record. A country
+ * value must be a valid index (countries.h, below 26 * 26): record code
+ * indexes tables with it unchecked. */
+#define EDICT_RECORD_VALUE(i) ((uint64_t)(i) * 8u)
+#define EDICT_RECORD_PRESENT(n, i) ((uint64_t)(n) * 8u + (uint64_t)(i))
+#define EDICT_RECORD_BYTES(n) ((uint64_t)(n) * 8u + (((uint64_t)(n) + 7u) & ~(uint64_t)7u))
+
+/* Decides one event of the function's kind from its record as the batch
+ * function decides a row: writes results->decision[0], the fired words of
+ * row 0 and, when the decision is EDICT_DECISION_ERROR, fault_rule[0] and
+ * fault_site[0]; returns the decision. `strings` is the string context of
+ * the record's symbols (EdictColumns.strings). Unlike the batch function it
+ * checks nothing: results->fired_words must cover every rule. */
+typedef uint32_t (*EdictEvalRecordFn)(const void* record, void* strings, const EdictResults* results);
+
 /* The inputs of windowed aggregates (the key, filter and operand functions of
  * ir::AggregateInput) over every row of a batch, so the window stage reads
  * columns instead of interpreting them. For each compiled function i (an

@@ -178,7 +178,8 @@ class Generator {
         *strings_ = nullptr;
   Value *fired_ = nullptr, *fired_stride_ = nullptr, *decision_ = nullptr, *fault_rule_ = nullptr,
         *fault_site_ = nullptr;
-  Value* row_ = nullptr;                                        // i64 row index
+  Value* row_ = nullptr;     // i64 row index
+  Value* record_ = nullptr;  // a record function's event record (EdictEvalRecordFn); null in batch functions
   std::map<int, Value*> data_ptr_;                              // batch column -> element array
   std::map<int, Value*> present_ptr_;                           // batch column -> presence bytes
   std::map<Constant*, llvm::GlobalVariable*> constant_arrays_;  // by contents
@@ -324,6 +325,10 @@ class Generator {
   Value* column_data(int column);
   Value* column_present(int column);  // i1 for the current row
   int batch_column(int event, int64_t field);
+  // Field `field` of `event` for the current row (or the record), in its
+  // storage type, and whether it is present (i1).
+  Value* field_value(int event, int64_t field, llvm::Type* storage);
+  Value* field_present(int event, int64_t field);
   const ir::Field* field_of(int event, int64_t field) const;
   // Appends the batch columns of the optional fields `f` tests (Has,
   // LoadChecked) on `event`: those whose presence array it reads.
@@ -350,6 +355,7 @@ class Generator {
   void emit_fail_closed(BasicBlock* from, BasicBlock* exit);
   void emit_row_loop(BasicBlock* from, BasicBlock* exit, const Group& group, bool fused);
   llvm::Function* emit_group_function(const Group& group, size_t index);
+  void emit_record_function(int event);
   void emit_kind(int event, Value* kind_active, const Group& group);
   Value* window(const ir::Rule& rule, Value* time);
   void emit_rule(int rule_index, const ir::RuleBody& body, int event, Value* active);
@@ -412,6 +418,10 @@ std::unique_ptr<llvm::Module> Generator::run(std::string* error) {
   mod_ = std::make_unique<llvm::Module>("edict", ctx_);
   plan_country_classes();
   emit_function();
+  // A policy split into groups keeps its rules' code apart for compile time:
+  // no record functions, whose single body would undo the split.
+  if (!options_.record_function_prefix.empty() && plan_groups().size() == 1)
+    for (size_t e = 0; e < m_.events.size() && !failed(); ++e) emit_record_function(static_cast<int>(e));
   if (!failed() && !options_.inputs_function_name.empty()) emit_inputs_function();
   if (!failed()) {
     std::string findings;
@@ -496,6 +506,29 @@ Value* Generator::column_present(int column) {
   // Never NULL here: the batch function refuses a batch without them.
   Value* p = column_pointer(present_array_, column, "present", present_ptr_);
   return b_.CreateICmpNE(load_elem(i8_, p, row_, true), b_.getInt8(0));
+}
+
+Value* Generator::field_value(int event, int64_t field, llvm::Type* storage) {
+  if (!record_) {
+    int column = batch_column(event, field);
+    if (column < 0) return llvm::PoisonValue::get(storage);
+    return load_elem(storage, column_data(column), row_, true);
+  }
+  if (batch_column(event, field) < 0) return llvm::PoisonValue::get(storage);
+  auto* v = b_.CreateLoad(storage, b_.CreateConstInBoundsGEP1_64(i8_, record_, EDICT_RECORD_VALUE(field)));
+  tag_input(v);
+  return v;
+}
+
+Value* Generator::field_present(int event, int64_t field) {
+  if (!record_) {
+    int column = batch_column(event, field);
+    return column < 0 ? b_.getFalse() : column_present(column);
+  }
+  const size_t n = m_.events[static_cast<size_t>(event)].fields.size();
+  auto* v = b_.CreateLoad(i8_, b_.CreateConstInBoundsGEP1_64(i8_, record_, EDICT_RECORD_PRESENT(n, field)));
+  tag_input(v);
+  return b_.CreateICmpNE(v, b_.getInt8(0));
 }
 
 llvm::FunctionCallee Generator::helper(const char* name, bool pure, llvm::Type* result,
@@ -722,6 +755,73 @@ llvm::Function* Generator::emit_group_function(const Group& group, size_t index)
   b_.SetInsertPoint(exit);
   b_.CreateRetVoid();
   return fn;
+}
+
+// ---- record functions ------------------------------------------------------------
+// One event of one kind per call, read from a flat record (runtime/abi.h):
+// each field a load at a constant offset from one pointer, no kind
+// dispatch, no row loop and no batch checks. The rules branch and
+// short-circuit as in the single-event batch function.
+
+void Generator::emit_record_function(int event) {
+  auto* fn_ty = llvm::FunctionType::get(i32_, {ptr_, ptr_, ptr_}, false);
+  auto* fn = llvm::Function::Create(fn_ty, llvm::GlobalValue::ExternalLinkage,
+                                    options_.record_function_prefix + std::to_string(event), *mod_);
+  fn_ = fn;
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  for (unsigned i = 0; i < 3; ++i) fn->addParamAttr(i, llvm::Attribute::NoCapture);
+  record_ = fn->getArg(0);
+  strings_ = fn->getArg(1);
+  Value* results = fn->getArg(2);
+  row_ = b_.getInt64(0);
+  entry_ = BasicBlock::Create(ctx_, "entry", fn);
+  BasicBlock* start = BasicBlock::Create(ctx_, "start", fn);
+  b_.SetInsertPoint(entry_);
+  b_.CreateBr(start);
+
+  const Group all{0, m_.rules.size()};
+  const size_t words = (m_.rules.size() + 63) / 64;
+  fired_ty_ = i64_;
+  fired_words_.assign(words, nullptr);
+  for (size_t w = 0; w < words; ++w) fired_words_[w] = make_alloca(i64_, "fired" + std::to_string(w));
+  row_faulted_ = make_alloca(i1_, "faulted");
+  row_fault_rule_ = make_alloca(i32_, "fault_rule");
+  row_fault_site_ = make_alloca(i32_, "fault_site");
+  best_ = make_alloca(i32_, "best");
+  effects_from_fired_ = true;
+  loop_may_fault_ = false;
+
+  b_.SetInsertPoint(start);
+  for (auto* w : fired_words_) b_.CreateStore(b_.getInt64(0), w);
+  b_.CreateStore(b_.getFalse(), row_faulted_);
+  b_.CreateStore(b_.getInt32(UINT32_MAX), row_fault_rule_);
+  b_.CreateStore(b_.getInt32(UINT32_MAX), row_fault_site_);
+  emit_kind(event, b_.getTrue(), all);
+  if (failed()) return;
+
+  // struct EdictResults (runtime/abi.h), loaded only here: the rules need none of it.
+  auto* results_ty = llvm::StructType::get(ctx_, {ptr_, i32_, ptr_, ptr_, ptr_});
+  auto result_array = [&](unsigned i, const char* name) {
+    return b_.CreateLoad(ptr_, b_.CreateStructGEP(results_ty, results, i), name);
+  };
+  Value* faulted = b_.CreateLoad(i1_, row_faulted_);
+  Value* code = b_.CreateSelect(faulted, b_.getInt8(EDICT_DECISION_ERROR), strongest_effect(all));
+  Value* fired = result_array(0, "fired");
+  for (size_t w = 0; w < words; ++w)
+    b_.CreateStore(b_.CreateLoad(i64_, fired_words_[w]), b_.CreateConstInBoundsGEP1_64(i64_, fired, w));
+  b_.CreateStore(code, result_array(2, "decision"));
+  if (loop_may_fault_) {
+    BasicBlock* fault = BasicBlock::Create(ctx_, "record_fault", fn_);
+    BasicBlock* done = BasicBlock::Create(ctx_, "record_done", fn_);
+    b_.CreateCondBr(faulted, fault, done, llvm::MDBuilder(ctx_).createUnlikelyBranchWeights());
+    b_.SetInsertPoint(fault);
+    b_.CreateStore(b_.CreateLoad(i32_, row_fault_rule_), result_array(3, "fault_rule"));
+    b_.CreateStore(b_.CreateLoad(i32_, row_fault_site_), result_array(4, "fault_site"));
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+  }
+  b_.CreateRet(b_.CreateZExt(code, i32_));
+  record_ = nullptr;
 }
 
 // ---- aggregate inputs ----------------------------------------------------------
@@ -1022,9 +1122,8 @@ void Generator::emit_kind(int event, Value* kind_active, const Group& group) {
         fail("event `" + schema.name + "` has no time field");
         return;
       }
-      int column = batch_column(event, schema.time_field);
+      time = field_value(event, schema.time_field, i64_);
       if (failed()) return;
-      time = load_elem(i64_, column_data(column), row_, true);
       time->setName("time." + schema.name);
     }
     // Effective dates are metadata: an out-of-window rule never runs.
@@ -1279,15 +1378,17 @@ void Generator::emit_inst(Body& body, const ir::Inst& in) {
     case ir::Op::Load:
     case ir::Op::LoadChecked:
     case ir::Op::Has: {
-      int column = batch_column(body.event, in.imm);
-      if (column < 0) return;
+      if (batch_column(body.event, in.imm) < 0) return;
       // A field required in this kind is present on every decoded row.
       bool optional = field_of(body.event, in.imm)->optional;
-      if (in.op == ir::Op::Has) return result(optional ? column_present(column) : b_.getTrue());
+      if (in.op == ir::Op::Has) return result(optional ? field_present(body.event, in.imm) : b_.getTrue());
       if (in.op == ir::Op::LoadChecked && optional)
-        fault_if(body, b_.CreateNot(column_present(column)), in.site);
-      Value* v = from_storage(ty, load_elem(storage_type(ty), column_data(column), row_, true));
-      if (ty == ir::Ty::Country && !options_.single_event) loaded_from_[v] = column;
+        fault_if(body, b_.CreateNot(field_present(body.event, in.imm)), in.site);
+      Value* v = field_value(body.event, in.imm, storage_type(ty));
+      if (failed()) return;
+      v = from_storage(ty, v);
+      if (ty == ir::Ty::Country && !options_.single_event && !record_)
+        loaded_from_[v] = batch_column(body.event, in.imm);
       return result(v);
     }
     case ir::Op::SetContains:
@@ -1521,9 +1622,11 @@ Value* Generator::set_contains(uint32_t index, Value* v) {
   }
   if (Value* bit = class_bit(v, index)) return bit;
   if (auto it = country_class_bit_.find(index); it != country_class_bit_.end() && country_classes_) {
-    // Entry kCountryIndexLimit is empty: every out-of-range value lands there.
-    Value* at = b_.CreateBinaryIntrinsic(llvm::Intrinsic::umin, b_.CreateZExt(v, i64_),
-                                         b_.getInt64(kCountryIndexLimit));
+    // Entry kCountryIndexLimit is empty: every out-of-range value lands
+    // there. A record's countries are valid indices (runtime/abi.h).
+    Value* key = b_.CreateZExt(v, i64_);
+    Value* at =
+        record_ ? key : b_.CreateBinaryIntrinsic(llvm::Intrinsic::umin, key, b_.getInt64(kCountryIndexLimit));
     Value* classes = load_elem(country_class_type_, country_classes_, at, false);
     Value* bit =
         b_.CreateAnd(classes, llvm::ConstantInt::get(country_class_type_, uint64_t{1} << it->second));

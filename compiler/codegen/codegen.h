@@ -68,6 +68,13 @@ struct CodegenOptions {
   // evaluation): no if-conversion, so rows branch on their kind and
   // conditions short-circuit. Batches are faster without it (vectorised).
   bool single_event = false;
+  // Also export, per event kind e (IR event index), an EdictEvalRecordFn
+  // (runtime/abi.h) named record_function_prefix + e, deciding one event of
+  // that kind read from a record (fixed offsets known here, no column
+  // pointers, no kind dispatch). Empty: none. Meant with single_event; not
+  // for modules with windowed aggregates (records carry no aggregate values).
+  // A module large enough to be split into groups of rules gets none.
+  std::string record_function_prefix;
   // Also export an EdictEvalInputsFn (runtime/abi.h) of this name computing
   // `input_functions` (aggregate_input_functions' order) over a batch. Empty:
   // none.

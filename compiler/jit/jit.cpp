@@ -213,10 +213,18 @@ Result<std::unique_ptr<CompiledPolicy>> Jit::compile(const ir::Module& module, c
   if (options.aggregate_inputs) codegen_options.input_functions = codegen::aggregate_input_functions(module);
   if (!codegen_options.input_functions.empty())
     codegen_options.inputs_function_name = state->symbol + ".inputs";
+  if (options.record_functions) codegen_options.record_function_prefix = state->symbol + ".kind";
   std::string error;
   std::unique_ptr<llvm::Module> llvm_module =
       codegen::generate(module, columns, *context, codegen_options, &error);
   if (!llvm_module) return R::fail(error);
+  // The record functions the generator emitted (none for a policy split into groups).
+  std::vector<std::string> record_names;
+  if (options.record_functions)
+    for (size_t e = 0; e < module.events.size(); ++e) {
+      std::string name = codegen_options.record_function_prefix + std::to_string(e);
+      record_names.push_back(llvm_module->getFunction(name) ? name : std::string());
+    }
   {
     std::lock_guard<std::mutex> lock(impl_->optimiser_mutex);
     prepare_for_host(*llvm_module, *impl_->optimiser_target, options.opt);
@@ -249,6 +257,20 @@ Result<std::unique_ptr<CompiledPolicy>> Jit::compile(const ir::Module& module, c
     }
     inputs = at->toPtr<EdictEvalInputsFn>();
   }
+  std::vector<EdictEvalRecordFn> records;
+  for (const std::string& name : record_names) {
+    if (name.empty()) {
+      records.push_back(nullptr);
+      continue;
+    }
+    auto at = j.lookup(name);
+    if (!at) {
+      std::string why = message_of(at.takeError());
+      if (llvm::Error again = state->tracker->remove()) llvm::consumeError(std::move(again));
+      return R::fail("cannot compile the record functions to machine code: " + why);
+    }
+    records.push_back(at->toPtr<EdictEvalRecordFn>());
+  }
   auto done = Clock::now();
   state->codegen_ms = ms_between(start, generated);
   state->native_ms = ms_between(generated, done);
@@ -256,6 +278,7 @@ Result<std::unique_ptr<CompiledPolicy>> Jit::compile(const ir::Module& module, c
   std::unique_ptr<CompiledPolicy> policy(new CompiledPolicy(std::move(state)));
   policy->function_ = function;
   policy->inputs_function_ = inputs;
+  policy->record_functions_ = std::move(records);
   return policy;
 }
 

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "compiler/codegen/codegen.h"
 #include "compiler/ir/ir.h"
@@ -53,6 +54,9 @@ struct JitOptions {
   bool keep_llvm_ir = false;
   // Code shaped for one event per call (codegen::CodegenOptions::single_event).
   bool single_event = false;
+  // Also compile, per event kind, code deciding one event from a record
+  // (CompiledPolicy::record_function); with single_event.
+  bool record_functions = false;
   // Also compile the inputs of the module's windowed aggregates
   // (CompiledPolicy::inputs_function), when it has any.
   bool aggregate_inputs = false;
@@ -73,6 +77,11 @@ class CompiledPolicy {
   // JitOptions::aggregate_inputs: computes codegen::aggregate_input_functions
   // over a batch; null when not asked for or the module has no aggregates.
   EdictEvalInputsFn inputs_function() const { return inputs_function_; }
+  // JitOptions::record_functions: the record function of IR event kind
+  // `kind`; null when not asked for or not compiled (codegen::CodegenOptions).
+  EdictEvalRecordFn record_function(size_t kind) const {
+    return kind < record_functions_.size() ? record_functions_[kind] : nullptr;
+  }
   void evaluate(const EdictColumns& columns, EdictResults& results) const { function_(&columns, &results); }
   const std::string& symbol() const;
   const std::string& llvm_ir() const;  // empty unless JitOptions::keep_llvm_ir
@@ -86,6 +95,7 @@ class CompiledPolicy {
   std::unique_ptr<State> state_;
   EdictEvalBatchFn function_ = nullptr;
   EdictEvalInputsFn inputs_function_ = nullptr;
+  std::vector<EdictEvalRecordFn> record_functions_;
 };
 
 // One LLJIT instance targeting the host. Thread-safe: compile from several

@@ -31,6 +31,14 @@ Row::Row(const PolicyImpl& policy) : batch(policy.engine->schema(), policy.engin
 EventImpl::EventImpl(std::shared_ptr<const PolicyImpl> p, int k)
     : policy(std::move(p)), kind(k), row(*policy), required(&policy->required[static_cast<size_t>(k)]) {
   row.batch.set_kind(0, static_cast<uint8_t>(k));
+  field_count = policy->engine->schema().kinds[static_cast<size_t>(k)].fields.size();
+  record.assign(EDICT_RECORD_BYTES(field_count) / 8, 0);
+  decide_record = policy->engine->record_function(k);
+  policy_ptr = policy.get();
+  strings = row.columns.strings;
+  kind_name = policy->kinds[static_cast<size_t>(k)];
+  quiet_code = policy->quiet_outcome;
+  if (quiet_code >= 0) quiet_name = policy->outcomes[static_cast<size_t>(quiet_code)];
   set.assign(required->size(), 0);
   missing = required_count();
 }
@@ -40,6 +48,7 @@ void EventImpl::clear() {
   row.batch.begin_row(1);
   row.batch.set_kind(0, static_cast<uint8_t>(kind));
   std::fill(set.begin(), set.end(), 0);
+  std::fill(record.begin(), record.end(), 0);
   missing = required_count();
   id.clear();
   arena_bytes = 0;
@@ -55,6 +64,7 @@ void EventImpl::rebuild_arena() {
   runtime::Batch& batch = row.batch;
   const runtime::KindSpec& spec = policy->engine->schema().kinds[static_cast<size_t>(kind)];
   struct Kept {
+    int field;
     runtime::Column* column;
     uint8_t present;
     bool string;
@@ -65,7 +75,7 @@ void EventImpl::rebuild_arena() {
     const runtime::FieldSpec& field = spec.fields[f];
     if (field.computed) continue;
     runtime::Column& col = batch.column(static_cast<size_t>(field.column));
-    Kept k{&col, col.present.empty() ? uint8_t{1} : col.present[0], false, {}};
+    Kept k{static_cast<int>(f), &col, col.present.empty() ? uint8_t{1} : col.present[0], false, {}};
     if (field.type == runtime::ColumnType::String && field.read && (set[f / 64] >> (f % 64) & 1)) {
       k.string = true;
       k.text = batch.string(col.data<uint32_t>()[0]);
@@ -78,7 +88,11 @@ void EventImpl::rebuild_arena() {
   arena_bytes = 0;
   for (Kept& k : kept) {
     if (!k.column->present.empty()) k.column->present[0] = k.present;
-    if (k.string) k.column->data<uint32_t>()[0] = intern(k.text);
+    if (k.string) {
+      const uint32_t symbol = intern(k.text);
+      k.column->data<uint32_t>()[0] = symbol;
+      record_value(k.field, symbol);
+    }
   }
 }
 
@@ -345,6 +359,8 @@ void store(EventImpl* e, const Field& field, const runtime::FieldSpec& f, T valu
   runtime::Column& col = e->row.batch.column(static_cast<size_t>(f.column));
   col.data<T>()[0] = value;
   if (!col.present.empty()) col.present[0] = 1;
+  e->record_value<T>(field.index, value);
+  e->record_present(field.index, true);
   e->mark_set(field.index);
 }
 
@@ -399,6 +415,7 @@ Status Event::set_absent(const Field& field) {
   if (!f->optional) return {Code::WrongType, f->name + ": the field is required, it cannot be absent"};
   runtime::Column& col = impl_->row.batch.column(static_cast<size_t>(f->column));
   col.present[0] = 0;
+  impl_->record_present(field.index, false);
   impl_->mark_set(field.index);
   return {};
 }
@@ -525,14 +542,17 @@ struct EvaluatorImpl {
   std::unique_ptr<Scratch> scratch;
 
   const PolicyImpl* bound = nullptr;  // `policy`'s, while `scratch` is made for it
+  EdictResults* one_view = nullptr;   // &scratch->one_view, for the typed short path
 
   void bind(Policy p) {
     policy = std::move(p);
     scratch.reset();
     bound = nullptr;
+    one_view = nullptr;
     if (policy.valid()) {
       scratch = std::make_unique<Scratch>(*Access::impl(policy));
       bound = Access::impl(policy).get();
+      one_view = &scratch->one_view;
     }
   }
   // Whether evaluations may run on `p` without refresh(): it is the bound
@@ -677,11 +697,31 @@ inline bool copy_in_place(std::string& to, const std::string& from) {
 [[gnu::noinline]] Status evaluate_general(detail::EvaluatorImpl& self, const EventImpl* e, Decision& out,
                                           Explain explain);
 
-// The rest of a short-path typed evaluation when a rule fired or the id
-// needs more room: out of line, so that the short path stays short.
-[[gnu::noinline]] Status finish_typed(const PolicyImpl& p, const EventImpl& e, const detail::Scratch& s,
-                                      Decision& out) {
+// Evaluates a complete typed event of the bound policy on its row (no
+// record code: the interpreter, or a policy too large for it); returns the
+// decision code.
+[[gnu::noinline]] uint32_t evaluate_row(const detail::EvaluatorImpl& self, const EventImpl& e) {
+  const PolicyImpl& p = *e.policy;
+  detail::Scratch& s = *self.scratch;
+  if (p.single_event)
+    p.single_event(&e.row.columns, &s.one_view);
+  else
+    p.engine->evaluate_one(e.row.columns, s.one_view);
+  return s.one.decision[0];
+}
+
+// The decision of a short-path typed evaluation (the event evaluated into
+// the scratch results) when it is not the quick one: a rule fired or
+// faulted, the Decision held another policy, rules, a message or an
+// explanation, or the id needs more room. Out of line, so that the short
+// path stays short; it writes every field.
+[[gnu::noinline]] Status finish_typed(const detail::EvaluatorImpl& self, const EventImpl& e, Decision& out) {
   try {
+    const PolicyImpl& p = *e.policy;
+    const detail::Scratch& s = *self.scratch;
+    self.stamp(out);
+    out.kind = p.kinds[static_cast<size_t>(e.kind)];
+    forget_explanation(out);
     out.id.assign(e.id);
     if (!decide_quiet(p, 0, s.one, out)) decide_loud(p, e.row.columns, 0, s.one, out);
   } catch (const std::bad_alloc&) {
@@ -699,19 +739,24 @@ Status Evaluator::evaluate(const Event& event, Decision& out, Explain explain) {
   const EventImpl* e = Access::impl(event);
   // The common case first, short: a complete event of the current policy,
   // no explanation, no rule fired. Everything else takes the general path.
-  if (explain == Explain::None && e && self.current(e->policy.get()) && e->complete()) [[likely]] {
-    const PolicyImpl& p = *e->policy;
-    detail::Scratch& s = *self.scratch;
-    if (p.single_event)
-      p.single_event(&e->row.columns, &s.one_view);
-    else
-      p.engine->evaluate_one(e->row.columns, s.one_view);
-    self.stamp(out);
-    out.kind = p.kinds[static_cast<size_t>(e->kind)];
-    forget_explanation(out);
-    if (!decide_quiet(p, 0, s.one, out) || !copy_in_place(out.id, e->id)) [[unlikely]]
-      return finish_typed(p, *e, s, out);
-    return {};
+  if (explain == Explain::None && e && e->complete() && self.current(e->policy_ptr)) [[likely]] {
+    const uint32_t code = e->decide_record ? e->decide_record(e->record.data(), e->strings, self.one_view)
+                                           : evaluate_row(self, *e);
+    // The quick decision: the default outcome, which no rule has, so no
+    // rule fired; the Decision already of this policy, with no rules, no
+    // message, no explanation, and room for the id. A few stores.
+    if (static_cast<int>(code) == e->quiet_code && Access::impl(out.policy).get() == e->policy_ptr &&
+        out.rules.empty() && (out.status.message.size() | out.explanation_json.size()) == 0 &&
+        copy_in_place(out.id, e->id)) [[likely]] {
+      out.status.code = Code::Ok;
+      out.outcome = e->quiet_name;
+      out.outcome_index = e->quiet_code;
+      out.kind = e->kind_name;
+      out.error_reason = {};
+      out.fault_rule = {};
+      return {};
+    }
+    return finish_typed(self, *e, out);
   }
   return evaluate_general(self, e, out, explain);
 }

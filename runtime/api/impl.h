@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <bit>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -71,11 +72,26 @@ struct Row {
 struct EventImpl {
   std::shared_ptr<const PolicyImpl> policy;
   int kind = -1;
+  // What the typed short path reads, together and without indirection
+  // (set at creation). decide_record null: no record code (the interpreter,
+  // a policy too large for it); the row's code decides instead.
+  EdictEvalRecordFn decide_record = nullptr;
+  const PolicyImpl* policy_ptr = nullptr;  // policy.get()
+  void* strings = nullptr;                 // the row's string context (the record's symbols)
+  size_t missing = 0;                      // required fields not set yet: complete() without a scan
+  int quiet_code = -1;                     // PolicyImpl::quiet_outcome
+  std::string_view kind_name;
+  std::string_view quiet_name;  // the quiet outcome's name, when >= 0
+  // The same values as `row` laid out as a record (runtime/abi.h) for the
+  // kind's record function, which reads each field at a fixed offset: the
+  // setters write both. The row serves everything else (messages,
+  // explanations, the interpreter).
+  std::vector<uint64_t> record;
+  std::string id;
   Row row;
+  size_t field_count = 0;
   std::vector<uint64_t> set;              // one bit per field of the kind
   const std::vector<uint64_t>* required;  // the policy's mask for the kind
-  size_t missing = 0;                     // required fields not set yet: complete() without a scan
-  std::string id;
   // Bytes of strings set since the row's string arena was last rebuilt: an
   // event reused with ever new strings must not grow without bound.
   size_t arena_bytes = 0;
@@ -85,6 +101,13 @@ struct EventImpl {
   uint32_t intern(std::string_view text);
   // Re-interns the current string values into an emptied arena.
   void rebuild_arena();
+  template <typename T>
+  void record_value(int index, T value) {
+    std::memcpy(reinterpret_cast<char*>(record.data()) + EDICT_RECORD_VALUE(index), &value, sizeof value);
+  }
+  void record_present(int index, bool present) {
+    reinterpret_cast<uint8_t*>(record.data())[EDICT_RECORD_PRESENT(field_count, index)] = present ? 1 : 0;
+  }
   // Marks field `index` set (or made absent).
   void mark_set(int index) {
     uint64_t& word = set[static_cast<size_t>(index) / 64];

@@ -125,7 +125,9 @@ std::unique_ptr<Policy> Policy::compile(const std::vector<std::string>& paths, S
       return nullptr;
     }
     if (options.single_event_code) {
-      p->jitted_one_ = jit_compile(p->module_, p->schema_, options.opt_level, &error, true);
+      p->jitted_one_ = jit_compile(p->module_, p->schema_, options.opt_level, &error, true,
+                                   /*aggregate_inputs=*/false,
+                                   /*record_functions=*/p->module_.aggregates.empty());
       if (!p->jitted_one_) {
         sink.error("E0998", Span{}, "the JIT could not compile this policy: " + error).help =
             "run with `--engine interp` to use the interpreter";
@@ -173,6 +175,10 @@ window::CompiledInputs Policy::window_inputs() const {
 
 EdictEvalBatchFn Policy::single_event_function() const {
   return jitted_one_ ? jit_function(*jitted_one_) : nullptr;
+}
+
+EdictEvalRecordFn Policy::record_function(int kind) const {
+  return jitted_one_ && kind >= 0 ? jit_record_function(*jitted_one_, static_cast<size_t>(kind)) : nullptr;
 }
 
 void Policy::evaluate_one(const EdictColumns& columns, EdictResults& results) const {

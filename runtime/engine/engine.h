@@ -27,8 +27,9 @@ struct CompileOptions {
   Backend backend = Backend::Jit;
   int opt_level = 2;  // JIT: 0 (no passes) or 2
   parse::Limits limits;
-  // JIT: also compile code shaped for one event per call (evaluate_one);
-  // costs a second compilation, pays off when events come one at a time.
+  // JIT: also compile code shaped for one event per call (evaluate_one,
+  // and record_function for a policy without windowed aggregates); costs a
+  // second compilation, pays off when events come one at a time.
   bool single_event_code = false;
 };
 
@@ -77,6 +78,10 @@ class Policy {
   // The single-event code itself (null unless compiled), for callers that
   // call it directly; valid while the Policy lives.
   EdictEvalBatchFn single_event_function() const;
+  // The single-event code deciding one event of kind `kind` from a record
+  // (runtime/abi.h EdictEvalRecordFn); null unless compiled (not for a policy
+  // with windowed aggregates or one split into groups of rules).
+  EdictEvalRecordFn record_function(int kind) const;
   // The JIT's code for the windowed aggregates' inputs, for
   // window::Options::inputs; empty with the interpreter (which the window
   // stage then runs itself). Valid while the Policy lives.

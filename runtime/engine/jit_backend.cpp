@@ -13,9 +13,10 @@ struct JitCode : Policy::Jitted {
 
 std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module, const runtime::Schema& schema,
                                             int opt_level, std::string* error, bool single_event,
-                                            bool aggregate_inputs) {
+                                            bool aggregate_inputs, bool record_functions) {
   jit::JitOptions options;
   options.single_event = single_event;
+  options.record_functions = record_functions;
   options.aggregate_inputs = aggregate_inputs;
   options.opt = opt_level == 0 ? jit::OptLevel::O0 : jit::OptLevel::O2;
   auto compiled = jit::compile(module, jit_columns(schema), options);
@@ -38,6 +39,10 @@ EdictEvalBatchFn jit_function(const Policy::Jitted& jitted) {
 
 EdictEvalInputsFn jit_inputs_function(const Policy::Jitted& jitted) {
   return static_cast<const JitCode&>(jitted).compiled->inputs_function();
+}
+
+EdictEvalRecordFn jit_record_function(const Policy::Jitted& jitted, size_t kind) {
+  return static_cast<const JitCode&>(jitted).compiled->record_function(kind);
 }
 
 }  // namespace edict::engine

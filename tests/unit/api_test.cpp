@@ -411,7 +411,29 @@ TEST_CASE("a reused Decision carries each typed event's id, whatever their lengt
   CHECK(missing.code == edict::Code::InvalidEvent);
   CHECK(missing.message == "missing field `who`");
   REQUIRE(e.set_string("who", "US").ok());
+  // The Decision still says why the last event was `error`: the quick
+  // decision must not keep any of it.
   CHECK(ev.evaluate(e, d).ok());
+  CHECK(d.status.message.empty());
+  CHECK(d.error_reason.empty());
+  CHECK(d.outcome == "allow");
+  CHECK(d.kind == "ev");
+  CHECK(d.id == "x");
+  // A Decision last filled by another policy's evaluator comes back to this one.
+  edict::Policy other = compile_small();
+  edict::Evaluator other_ev(other);
+  edict::Event other_event;
+  REQUIRE(edict::Event::create(other, "ev", other_event).ok());
+  REQUIRE(other_event.set_string("id", "o").ok());
+  REQUIRE(other_event.set_string("time", "2024-01-01T00:00:00Z").ok());
+  REQUIRE(other_event.set_int("a", 1).ok());
+  REQUIRE(other_event.set_bool("flag", false).ok());
+  REQUIRE(other_event.set_string("who", "US").ok());
+  REQUIRE(other_ev.evaluate(other_event, d).ok());
+  CHECK(d.policy == other);
+  REQUIRE(ev.evaluate(e, d).ok());
+  CHECK(d.policy == policy);
+  CHECK(d.id == "x");
 }
 
 TEST_CASE("an Event reused with ever new strings stays small and decides right", "[api]") {
@@ -461,6 +483,104 @@ TEST_CASE("an Event reused with ever new strings stays small and decides right",
   edict::detail::EventImpl* impl = edict::detail::Access::impl(e);
   const uint32_t fresh = impl->row.batch.intern("never seen before");
   CHECK(fresh - impl->row.batch.symbols().size() < 10000);
+}
+
+TEST_CASE("typed events decide as JSON on varied reference-workload events, both engines", "[api]") {
+  // The JIT decides typed events with record functions (fields read at fixed
+  // offsets of the Event's record), JSON events with the column code: both
+  // must agree on every outcome, fired rule, message and fault, across
+  // kinds, effective dates, absent licences and overflowing products.
+  const char* countries[] = {"US", "CN", "FR", "MO", "RU", "SG", "DE", "IR"};
+  const char* chips[] = {"H100-SXM5-80GB", "T4", "H20", "MI300X", "L4", "unknown-chip", "B200"};
+  const char* times[] = {"2022-01-01T00:00:00Z", "2023-11-17T00:00:00Z", "2024-06-01T00:00:00Z",
+                         "2025-02-01T00:00:00Z", "2025-05-13T00:00:00Z"};
+  const char* purposes[] = {"training", "inference", "hpc"};
+  const char* rental_strings[] = {"customer_name", "training_data", "end_user_type", "end_use"};
+  for (edict::Engine engine : {edict::Engine::Jit, edict::Engine::Interpreter}) {
+    edict::CompileOptions options;
+    options.engine = engine;
+    edict::Compiled c = edict::Policy::compile_files({kReference}, options);
+    REQUIRE(c.status.ok());
+    edict::Evaluator ev(c.policy);
+    edict::Event rental, provision;
+    REQUIRE(edict::Event::create(c.policy, "rental", rental).ok());
+    REQUIRE(edict::Event::create(c.policy, "provision", provision).ok());
+    // The JIT's typed path is the record code; the interpreter has none.
+    CHECK((edict::detail::Access::impl(rental)->decide_record != nullptr) == (engine == edict::Engine::Jit));
+    uint64_t state = 7;
+    auto pick = [&](size_t n) {
+      state = state * 6364136223846793005u + 1442695040888963407u;
+      return static_cast<size_t>((state >> 33) % n);
+    };
+    size_t fired = 0, faulted = 0;
+    for (int i = 0; i < 3000; ++i) {
+      const bool is_rental = pick(4) != 0;
+      edict::Event& e = is_rental ? rental : provision;
+      if (pick(2)) e.clear();  // else every field is overwritten
+      std::string json = std::string(R"({"kind":")") + (is_rental ? "rental" : "provision") + "\"";
+      auto text = [&](const char* name, const std::string& value) {
+        REQUIRE(e.set_string(name, value).ok());
+        json += std::string(",\"") + name + "\":\"" + value + "\"";
+      };
+      auto number = [&](const char* name, double value, const char* literal) {
+        REQUIRE(e.set_number(name, value).ok());
+        json += std::string(",\"") + name + "\":" + literal;
+      };
+      auto flag = [&](const char* name, bool value) {
+        REQUIRE(e.set_bool(name, value).ok());
+        json += std::string(",\"") + name + "\":" + (value ? "true" : "false");
+      };
+      text("id", "e" + std::to_string(i));
+      text("time", times[pick(5)]);
+      for (const char* f : {"provider_hq", "provider_parent_hq", "datacenter", "customer_hq", "parent_hq"})
+        text(f, countries[pick(8)]);
+      text("chip", chips[pick(7)]);
+      for (const char* f : {"provider", "region", "customer_id"}) text(f, "x");
+      // A count so large that count * hours overflows to infinity: a fault.
+      const bool huge = pick(10) == 0;
+      const int64_t count = huge ? INT64_MAX : static_cast<int64_t>(pick(5000));
+      REQUIRE(e.set_int("chip_count", count).ok());
+      json += ",\"chip_count\":" + std::to_string(count);
+      flag("entity_listed", pick(8) == 0);
+      number("listed_ownership", 0, "0");
+      if (is_rental) {
+        for (const char* f : rental_strings) text(f, "y");
+        text("purpose", purposes[pick(3)]);
+        const bool long_run = pick(2);
+        number("hours", huge ? 1e300 : long_run ? 5000 : 10, huge ? "1e300" : long_run ? "5000" : "10");
+        const bool big_run = pick(3) == 0;
+        number("training_ops", big_run ? 2e26 : 1e20, big_run ? "2e26" : "1e20");
+        if (pick(4) == 0)
+          text("license", "L-1");
+        else
+          REQUIRE(e.set_absent(e.field("license")).ok());
+      } else {
+        flag("dedicated", pick(2));
+        text("ships_from", countries[pick(8)]);
+        text("cluster_id", "k");
+        const bool fast = pick(2);
+        number("interconnect_gbps", fast ? 400 : 10, fast ? "400" : "10");
+        number("peak_ops_per_s", 1e20, "1e20");
+      }
+      json += "}";
+      INFO(json);
+      edict::Decision typed, from_json;
+      const edict::Status t = ev.evaluate(e, typed), j = ev.evaluate(json, from_json);
+      CHECK(t.code == j.code);
+      CHECK(typed.outcome == from_json.outcome);
+      CHECK(typed.fault_rule == from_json.fault_rule);
+      CHECK(typed.error_reason == from_json.error_reason);
+      CHECK(names(typed) == names(from_json));
+      for (size_t k = 0; k < typed.rules.size() && k < from_json.rules.size(); ++k)
+        CHECK(typed.rules[k].message == from_json.rules[k].message);
+      CHECK(typed.id == from_json.id);
+      fired += !typed.rules.empty();
+      faulted += t.code == edict::Code::RuleFault;
+    }
+    // The mix reaches fired rules and faults, not only quiet events.
+    CHECK(fired > 300);
+    CHECK(faulted > 30);
+  }
 }
 
 TEST_CASE("API decisions equal the eval record writer's on the reference workload", "[api]") {
