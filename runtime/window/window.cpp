@@ -521,8 +521,8 @@ struct WindowState::Impl {
     uint64_t bits = 0;
     uint32_t row = 0;
     uint32_t partition = kRejected;  // set once the sequential pass accepts the row
-    uint16_t input = 0;              // index in inputs_of_kind[kind]
-    uint16_t aggregate = 0;
+    uint32_t input = 0;              // index in inputs_of_kind[kind]
+    uint32_t aggregate = 0;
     bool enters = false;
   };
   // Per row: its inputs' Pending from `first` on, and what the sequential
@@ -827,8 +827,8 @@ struct WindowState::Impl {
       p.key = {};
       p.bits = 0;
       p.row = row;
-      p.input = static_cast<uint16_t>(i);
-      p.aggregate = static_cast<uint16_t>(inputs[i].aggregate);
+      p.input = static_cast<uint32_t>(i);
+      p.aggregate = static_cast<uint32_t>(inputs[i].aggregate);
       auto failed = [&] {
         rs.fault_aggregate = static_cast<uint32_t>(inputs[i].aggregate);
         return false;
