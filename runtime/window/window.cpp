@@ -831,6 +831,13 @@ struct WindowState::Impl {
       p.aggregate = static_cast<uint32_t>(inputs[i].aggregate);
       auto failed = [&] {
         rs.fault_aggregate = static_cast<uint32_t>(inputs[i].aggregate);
+        // The inputs left unevaluated still name their row (pass 3 walks them).
+        for (size_t j = i + 1; j < inputs.size(); ++j) {
+          Pending& q = prep.pending[rs.first + j];
+          q.row = row;
+          q.input = static_cast<uint32_t>(j);
+          q.aggregate = static_cast<uint32_t>(inputs[j].aggregate);
+        }
         return false;
       };
       if (inputs[i].key_column >= 0) {
@@ -919,65 +926,74 @@ struct WindowState::Impl {
   // state limit against the exact count of held events an acceptable event
   // can still see (LiveTimes). Rejected rows are failed and skipped by pass 3.
   void sequence_batch(runtime::Batch& batch, Prepared& prep) {
+    begin_sequence(batch);
     const uint32_t rows = static_cast<uint32_t>(prep.rows.size());
+    for (uint32_t row = 0; row < rows; ++row) sequence_row(batch, prep, row);
+  }
+  void begin_sequence(const runtime::Batch& batch) {
     times.assign(time_column.size(), nullptr);
     for (size_t k = 0; k < time_column.size(); ++k)
       if (time_column[k] >= 0) times[k] = batch.column(static_cast<size_t>(time_column[k])).data<int64_t>();
-    for (uint32_t row = 0; row < rows; ++row) {
-      RowState& rs = prep.rows[row];
-      if (rs.status == RowState::Skip) continue;
-      const std::vector<Input>& inputs = inputs_of_kind[rs.kind];
-      const int64_t t = times[rs.kind][row];
-      rs.time = t;
-      if (seen_any && t < sub_saturating(max_time, options.max_lateness)) {
-        batch.fail(
-            row, runtime::ErrorReason::LateEvent,
-            fmt::format("event time {} is more than {} (--max-lateness) before the latest event time {}; "
-                        "its windows may no longer be complete",
-                        format_time(t), format_duration(options.max_lateness), format_time(max_time)));
-        rs.status = RowState::Skip;
-        continue;
-      }
-      // The latest time moves with every event that is not late, even one
-      // rejected below: expiry then never drops what an acceptable event
-      // could still see.
-      seen_any = true;
-      max_time = std::max(max_time, t);
-      rs.max_time = max_time;
-      if (rs.status == RowState::Fault) {
-        fail_fault(batch, row, module.aggregates[rs.fault_aggregate], rs.site, rs.reason);
-        rs.status = RowState::Skip;
-        continue;
-      }
-      uint64_t entering = 0;
-      for (size_t i = 0; i < inputs.size(); ++i) entering += prep.pending[rs.first + i].enters ? 1 : 0;
-      // The state limit, counted after dropping what has expired.
-      if (live_bound + entering > options.max_events) {
-        for (LiveTimes& l : live) l.use_heap();
-        if (expire_live() + entering > options.max_events) {
-          batch.fail(row, runtime::ErrorReason::WindowStateLimit,
-                     fmt::format("the windows already hold {} events, the limit (--max-window-events); "
-                                 "this event was not counted",
-                                 live_bound));
-          rs.status = RowState::Skip;
-          continue;
-        }
-      }
-      for (size_t i = 0; i < inputs.size(); ++i) {
-        Pending& p = prep.pending[rs.first + i];
-        p.partition = partition_of(p.hash);
-        if (p.enters) live[p.aggregate].add(t);
-      }
-      live_bound += entering;
-      if (live_bound > live_compact_at) live_compact_at = std::max(kFirstSweep, 2 * expire_live());
+  }
+  [[gnu::always_inline]] void sequence_row(runtime::Batch& batch, Prepared& prep, uint32_t row) {
+    RowState& rs = prep.rows[row];
+    if (rs.status == RowState::Skip) return;
+    const std::vector<Input>& inputs = inputs_of_kind[rs.kind];
+    const int64_t t = times[rs.kind][row];
+    rs.time = t;
+    if (seen_any && t < sub_saturating(max_time, options.max_lateness)) {
+      batch.fail(
+          row, runtime::ErrorReason::LateEvent,
+          fmt::format("event time {} is more than {} (--max-lateness) before the latest event time {}; "
+                      "its windows may no longer be complete",
+                      format_time(t), format_duration(options.max_lateness), format_time(max_time)));
+      rs.status = RowState::Skip;
+      return;
     }
+    // The latest time moves with every event that is not late, even one
+    // rejected below: expiry then never drops what an acceptable event
+    // could still see.
+    seen_any = true;
+    max_time = std::max(max_time, t);
+    rs.max_time = max_time;
+    if (rs.status == RowState::Fault) {
+      fail_fault(batch, row, module.aggregates[rs.fault_aggregate], rs.site, rs.reason);
+      rs.status = RowState::Skip;
+      return;
+    }
+    uint64_t entering = 0;
+    for (size_t i = 0; i < inputs.size(); ++i) entering += prep.pending[rs.first + i].enters ? 1 : 0;
+    // The state limit, counted after dropping what has expired.
+    if (live_bound + entering > options.max_events) {
+      for (LiveTimes& l : live) l.use_heap();
+      if (expire_live() + entering > options.max_events) {
+        batch.fail(row, runtime::ErrorReason::WindowStateLimit,
+                   fmt::format("the windows already hold {} events, the limit (--max-window-events); "
+                               "this event was not counted",
+                               live_bound));
+        rs.status = RowState::Skip;
+        return;
+      }
+    }
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      Pending& p = prep.pending[rs.first + i];
+      p.partition = partition_of(p.hash);
+      if (p.enters) live[p.aggregate].add(t);
+    }
+    live_bound += entering;
+    if (live_bound > live_compact_at) live_compact_at = std::max(kFirstSweep, 2 * expire_live());
   }
 
   // Pass 3 (partitions in parallel): the accepted rows' keys of partition
   // `index`, in input order: enter the windows, read each aggregate, write
   // the `$aggN` columns. Other partitions' keys, the batches' other columns
   // and errors are not touched (fold faults are failed afterwards).
-  void update_partition(uint32_t index, std::span<runtime::Batch* const> batches) {
+  //
+  // `sequenced` false (one partition only): pass 2 has not run; each row is
+  // sequenced just before its keys are updated, which is the same, as pass 2
+  // never reads the windows and pass 3 reads only what pass 2 decided for
+  // that row. One walk over the rows instead of two.
+  void update_partition(uint32_t index, std::span<runtime::Batch* const> batches, bool sequenced = true) {
     Partition& part = partitions[index];
     part.faults.clear();
     // Inputs ahead at which each prefetch stage (see KeyTable::prefetch)
@@ -989,8 +1005,11 @@ struct WindowState::Impl {
       Prepared& prep = prepared[b];
       const Pending* pending = prep.pending.data();
       const size_t n = prep.pending.size();
+      if (!sequenced) begin_sequence(batch);
       auto ahead = [&](size_t k, int stage) {
-        if (k < n && pending[k].partition == index)
+        // Unsequenced rows have no partition yet: a hint for a row about
+        // to be rejected is harmless.
+        if (k < n && (!sequenced || pending[k].partition == index))
           part.aggregates[pending[k].aggregate].keys.prefetch(pending[k].hash, stage);
       };
       for (size_t k = 0; k < n; ++k) {
@@ -998,7 +1017,10 @@ struct WindowState::Impl {
         ahead(k + kAhead[1], 1);
         ahead(k + kAhead[2], 2);
         const Pending& p = pending[k];
-        if (k > 0 && pending[k - 1].row != p.row) after_row(part, prep.rows[pending[k - 1].row]);
+        if (k == 0 || pending[k - 1].row != p.row) {
+          if (k > 0) after_row(part, prep.rows[pending[k - 1].row]);
+          if (!sequenced) sequence_row(batch, prep, p.row);
+        }
         if (p.partition != index) continue;  // another partition's, or a rejected row's
         const RowState& rs = prep.rows[p.row];
         const uint32_t row = p.row;
@@ -1087,8 +1109,12 @@ struct WindowState::Impl {
     in_parallel(threads, [&](size_t t) {
       for (size_t b = t; b < batches.size(); b += threads) evaluate_batch(*batches[b], prepared[b]);
     });
-    for (size_t b = 0; b < batches.size(); ++b) sequence_batch(*batches[b], prepared[b]);
-    in_parallel(partitions.size(), [&](size_t p) { update_partition(static_cast<uint32_t>(p), batches); });
+    if (partitions.size() == 1) {
+      update_partition(0, batches, false);
+    } else {
+      for (size_t b = 0; b < batches.size(); ++b) sequence_batch(*batches[b], prepared[b]);
+      in_parallel(partitions.size(), [&](size_t p) { update_partition(static_cast<uint32_t>(p), batches); });
+    }
     std::vector<FoldFault> faults;
     for (Partition& part : partitions) faults.insert(faults.end(), part.faults.begin(), part.faults.end());
     std::sort(faults.begin(), faults.end(), [](const FoldFault& x, const FoldFault& y) {

@@ -10,8 +10,9 @@
 // is shared. advance() runs three passes: every row's key, filter and
 // operand (batches in parallel); one sequential pass in input order for what
 // is global to the stream (lateness against the latest event time, input
-// faults, the state limit); then each partition's keys in input order. The
-// decisions are the same for every number of threads.
+// faults, the state limit); then each partition's keys in input order (with
+// one partition, the last two are one walk over the rows). The decisions are
+// the same for every number of threads.
 //
 // Semantics (docs/language.md, "Windowed aggregates"):
 // - An event of a kind the aggregate's rule applies to enters the
