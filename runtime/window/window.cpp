@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "compiler/support/time_util.h"
+#include "runtime/strings.h"
 
 namespace edict::window {
 namespace {
@@ -41,35 +43,30 @@ struct Entry {
 };
 static_assert(sizeof(Entry) == kEntryBytes);
 
-// A key's held events, sorted by time from `head` on; the prefix before
-// `head` is dropped and compacted away lazily.
 // Where a held event came from (Options::record_members only).
 struct Origin {
   uint64_t line = 0;
   std::string id;
 };
 
-struct KeyWindow {
-  std::vector<Entry> entries;
-  std::vector<Origin> origins;  // parallel to `entries` when recording members, else empty
-  size_t head = 0;
-  size_t size() const { return entries.size() - head; }
-  // Inserts after every entry with the same or an earlier time (ties in
-  // arrival order); in-order streams append.
-  void insert(const Entry& e, Origin* origin) {
-    size_t pos = entries.size();
-    if (entries.size() != head && entries.back().time > e.time)
-      pos = static_cast<size_t>(std::upper_bound(entries.begin() + static_cast<std::ptrdiff_t>(head),
-                                                 entries.end(), e.time,
-                                                 [](int64_t x, const Entry& y) { return x < y.time; }) -
-                                entries.begin());
-    entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(pos), e);
-    if (origin) origins.insert(origins.begin() + static_cast<std::ptrdiff_t>(pos), std::move(*origin));
-  }
-  void clear() {
-    entries.clear();
-    origins.clear();
-    head = 0;
+// A key's held events in time order (ties in arrival order): `count`
+// entries of a ring of `mask + 1` from position `head`. A view of storage
+// the key table owns, valid until the table next changes.
+struct Ring {
+  Entry* data = nullptr;
+  uint32_t mask = 0, head = 0, count = 0;
+  Entry& operator[](uint32_t i) const { return data[(head + i) & mask]; }
+  // The first index in [from, count) whose time is after `x`.
+  uint32_t after(int64_t x, uint32_t from = 0) const {
+    uint32_t lo = from, hi = count;
+    while (lo < hi) {
+      const uint32_t mid = lo + (hi - lo) / 2;
+      if ((*this)[mid].time <= x)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    return lo;
   }
 };
 
@@ -78,46 +75,38 @@ struct StringHash {
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
-// A 64-bit hash of a key's bytes (8 at a time, then a final mix; one word
-// for the usual short ids).
+// A 64-bit hash of a key's bytes: the decoder's (two loads and one multiply
+// for keys up to 16 bytes), whose every bit depends on the key, as the
+// partition (high half) and the table (low bits) need.
 uint64_t hash_key(std::string_view s) {
-  auto mix = [](uint64_t x) {
-    x ^= x >> 32;
-    x *= 0xd6e8feb86659fd93ULL;
-    x ^= x >> 32;
-    x *= 0xd6e8feb86659fd93ULL;
-    x ^= x >> 32;
-    return x;
-  };
-  const size_t n = s.size();
-  uint64_t h = 0x9e3779b97f4a7c15ULL * (n + 1);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w = 0;
-    std::memcpy(&w, s.data() + i, 8);
-    h = (h ^ w) * 0xff51afd7ed558ccdULL;
-    h ^= h >> 29;
-  }
-  if (i < n) {
-    uint64_t w = 0;
-    std::memcpy(&w, s.data() + i, n - i);
-    h = (h ^ w) * 0xff51afd7ed558ccdULL;
-  }
-  return mix(h);
+  return runtime::StringHash{}(s);
 }
 
 // The live keys of one aggregate: an open-addressing index (linear probing,
-// at most half full) over slots that own each key's bytes and window. A key
-// leaves the index as soon as its window is empty; its slot is reused, so a
-// stream whose keys come and go allocates nothing once warm.
+// at most half full) over dense slots of one cache line each. A slot holds
+// the key (inline up to kInlineKey bytes), its hash and its ring of held
+// events; a ring of one event (the usual case: most keys hold one or two) is
+// the slot's own `single` entry, larger rings are blocks of a shared pool
+// (up to kPoolCap entries, recycled by size) or, beyond, their own
+// allocation. A key leaves the index as soon as its window is empty; its
+// slot and block are reused, so a stream whose keys come and go allocates
+// nothing once warm, and a lookup touches one bucket and one slot.
 class KeyTable {
  public:
-  struct Slot {
-    std::string key;  // the key's bytes (a string's own, else the value's 8)
+  static constexpr uint32_t kInlineKey = 20;
+  static constexpr uint32_t kPoolCap = 8;
+
+  struct alignas(64) Slot {
     uint64_t hash = 0;
-    bool used = false;
-    KeyWindow window;
+    uint32_t count = 0;  // held events
+    uint32_t head = 0;   // ring position of the oldest
+    uint32_t cap = 0;    // ring capacity, a power of two (1: `single`); 0: slot unused
+    uint32_t block = 0;  // cap > 1: pool offset (cap <= kPoolCap) or big_ index
+    uint32_t key_size = 0;
+    char key[kInlineKey] = {};  // the key's bytes when they fit, else in long_keys_
+    Entry single{0, 0};
   };
+  static_assert(sizeof(Slot) == 64);
 
   size_t size() const { return live_; }
 
@@ -130,13 +119,14 @@ class KeyTable {
       if (b.slot == 0) return -1;
       if (b.tag != tag_of(hash)) continue;  // most misses never touch the slot
       const Slot& slot = slots_[b.slot - 1];
-      if (slot.hash == hash && slot.key == key) return b.slot - 1;
+      if (slot.hash == hash && runtime::same_text(key_of(b.slot - 1), key)) return b.slot - 1;
     }
   }
 
   // A hint only, in three stages a few rows apart so that none waits for
   // memory: 0 loads the key's home bucket into cache, 1 (bucket cached) its
-  // slot, 2 (slot cached) the newest entry of its window.
+  // slot, which holds a lone event, 2 (slot cached) the newest entry of a
+  // larger ring.
   void prefetch(uint64_t hash, int stage) const {
     if (index_.empty()) return;
     const Bucket* b = &index_[hash & (index_.size() - 1)];
@@ -147,14 +137,14 @@ class KeyTable {
     if (b->slot == 0 || b->tag != tag_of(hash)) return;
     const Slot& slot = slots_[b->slot - 1];
     if (stage == 1)
-      __builtin_prefetch(&slot);
-    else if (!slot.window.entries.empty())
-      __builtin_prefetch(&slot.window.entries.back(), 1);
+      __builtin_prefetch(&slot, 1);
+    else if (slot.cap > 1 && slot.count > 0)
+      __builtin_prefetch(&data(slot.cap, slot.block)[(slot.head + slot.count - 1) & (slot.cap - 1)], 1);
   }
 
   // Adds `key` (not present) with an empty window; returns its slot.
   size_t add(std::string_view key, uint64_t hash) {
-    if ((live_ + 1) * 2 > index_.size()) grow();
+    if ((live_ + 1) * 2 > index_.size()) grow_index();
     size_t s = 0;
     if (!free_.empty()) {
       s = free_.back();
@@ -164,9 +154,14 @@ class KeyTable {
       slots_.emplace_back();
     }
     Slot& slot = slots_[s];
-    slot.key.assign(key.data(), key.size());
+    slot = Slot{};
     slot.hash = hash;
-    slot.used = true;
+    slot.cap = 1;
+    slot.key_size = static_cast<uint32_t>(key.size());
+    if (key.size() <= kInlineKey)
+      std::memcpy(slot.key, key.data(), key.size());
+    else
+      long_keys_[static_cast<uint32_t>(s)] = std::string(key);
     place(s);
     ++live_;
     return s;
@@ -189,28 +184,77 @@ class KeyTable {
     }
     index_[i] = Bucket{};
     Slot& slot = slots_[s];
-    slot.used = false;
-    slot.window.clear();
-    // Keep small buffers for reuse; give big ones back.
-    if (slot.window.entries.capacity() > 64) std::vector<Entry>().swap(slot.window.entries);
+    release(slot.cap, slot.block);
+    if (slot.key_size > kInlineKey) long_keys_.erase(static_cast<uint32_t>(s));
+    slot = Slot{};
+    if (s < origins_.size()) std::vector<Origin>().swap(origins_[s]);
     free_.push_back(s);
     --live_;
   }
 
-  // Bytes allocated: the index, every slot, and what they own.
+  bool used(size_t s) const { return slots_[s].cap != 0; }
+  std::string_view key_of(size_t s) const {
+    const Slot& slot = slots_[s];
+    return slot.key_size <= kInlineKey ? std::string_view(slot.key, slot.key_size)
+                                       : std::string_view(long_keys_.at(static_cast<uint32_t>(s)));
+  }
+  Ring ring(size_t s) {
+    Slot& slot = slots_[s];
+    return {slot.cap == 1 ? &slot.single : data(slot.cap, slot.block), slot.cap - 1, slot.head, slot.count};
+  }
+  Ring ring(size_t s) const { return const_cast<KeyTable*>(this)->ring(s); }
+
+  // Inserts `e` into the ring of slot `s` after every entry with the same
+  // or an earlier time (ties in arrival order); returns its index. In-order
+  // streams append in O(1).
+  uint32_t insert(size_t s, const Entry& e) {
+    if (slots_[s].count == slots_[s].cap) resize(s, slots_[s].cap * 2);
+    const Ring r = ring(s);
+    uint32_t pos = r.count;
+    if (pos > 0 && r[pos - 1].time > e.time) pos = r.after(e.time);
+    for (uint32_t i = r.count; i > pos; --i) r[i] = r[i - 1];
+    r[pos] = e;
+    ++slots_[s].count;
+    return pos;
+  }
+  // Drops the `n` oldest entries of slot `s`.
+  void drop_front(size_t s, uint32_t n) {
+    Slot& slot = slots_[s];
+    slot.head = (slot.head + n) & (slot.cap - 1);
+    slot.count -= n;
+    if (s < origins_.size() && !origins_[s].empty())
+      origins_[s].erase(origins_[s].begin(), origins_[s].begin() + n);
+  }
+  // Gives back most of a ring that shrank to a quarter of its capacity.
+  void fit(size_t s) {
+    const Slot& slot = slots_[s];
+    if (slot.cap > 1 && slot.count * 4 <= slot.cap)
+      resize(s, slot.count <= 1 ? 1 : std::bit_ceil(slot.count) * 2);
+  }
+  // Options::record_members: where each held event of slot `s` came from,
+  // parallel to its ring (index 0 the oldest).
+  std::vector<Origin>& origins(size_t s) {
+    if (origins_.size() <= s) origins_.resize(slots_.size());
+    return origins_[s];
+  }
+  const std::vector<Origin>* origins(size_t s) const { return s < origins_.size() ? &origins_[s] : nullptr; }
+
+  // Bytes allocated: the index, every slot, the entry blocks and what the
+  // keys and origins own.
   uint64_t bytes() const {
     uint64_t b = index_.capacity() * sizeof(Bucket) + slots_.capacity() * sizeof(Slot) +
-                 free_.capacity() * sizeof(size_t);
-    for (const Slot& s : slots_) {
-      b += s.window.entries.capacity() * sizeof(Entry) + s.window.origins.capacity() * sizeof(Origin);
-      for (const Origin& o : s.window.origins) b += o.id.capacity() > 15 ? o.id.capacity() + 1 : 0;
-      if (s.key.capacity() > 15) b += s.key.capacity() + 1;  // beyond the small-string buffer
+                 free_.capacity() * sizeof(size_t) + pool_.capacity() * sizeof(Entry) +
+                 big_.capacity() * sizeof(Big) + origins_.capacity() * sizeof(std::vector<Origin>);
+    for (const auto& list : free_blocks_) b += list.capacity() * sizeof(uint32_t);
+    for (const Big& big : big_) b += big.cap * sizeof(Entry);
+    for (const auto& [s, key] : long_keys_) b += 64 + key.capacity();  // node estimated
+    for (const std::vector<Origin>& list : origins_) {
+      b += list.capacity() * sizeof(Origin);
+      for (const Origin& o : list) b += o.id.capacity() > 15 ? o.id.capacity() + 1 : 0;
     }
     return b;
   }
 
-  Slot& slot(size_t s) { return slots_[s]; }
-  const Slot& slot(size_t s) const { return slots_[s]; }
   size_t slot_count() const { return slots_.size(); }
 
  private:
@@ -220,7 +264,66 @@ class KeyTable {
     uint32_t slot = 0;
     uint32_t tag = 0;
   };
+  struct Big {
+    std::unique_ptr<Entry[]> entries;
+    uint32_t cap = 0;
+  };
   static uint32_t tag_of(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
+
+  Entry* data(uint32_t cap, uint32_t block) {
+    return cap <= kPoolCap ? &pool_[block] : big_[block].entries.get();
+  }
+  const Entry* data(uint32_t cap, uint32_t block) const {
+    return cap <= kPoolCap ? &pool_[block] : big_[block].entries.get();
+  }
+  // A block of `cap` (> 1) entries.
+  uint32_t allocate(uint32_t cap) {
+    if (cap <= kPoolCap) {
+      std::vector<uint32_t>& list = free_blocks_[std::countr_zero(cap)];
+      if (!list.empty()) {
+        const uint32_t block = list.back();
+        list.pop_back();
+        return block;
+      }
+      const size_t at = pool_.size();
+      pool_.resize(at + cap, Entry{0, 0});
+      return static_cast<uint32_t>(at);
+    }
+    uint32_t block = 0;
+    if (!free_big_.empty()) {
+      block = free_big_.back();
+      free_big_.pop_back();
+    } else {
+      block = static_cast<uint32_t>(big_.size());
+      big_.emplace_back();
+    }
+    big_[block] = Big{std::make_unique<Entry[]>(cap), cap};
+    return block;
+  }
+  void release(uint32_t cap, uint32_t block) {
+    if (cap <= 1) return;
+    if (cap <= kPoolCap) {
+      free_blocks_[std::countr_zero(cap)].push_back(block);
+      return;
+    }
+    big_[block] = Big{};
+    free_big_.push_back(block);
+  }
+  // Moves the ring of slot `s` to a new one of `cap` entries (>= count).
+  void resize(size_t s, uint32_t cap) {
+    const uint32_t block = cap > 1 ? allocate(cap) : 0;  // may move the pool
+    Slot& slot = slots_[s];
+    const Ring from = ring(s);
+    Entry* to = cap == 1 ? &slot.single : data(cap, block);
+    if (cap == 1 && from.count == 1)
+      slot.single = from[0];
+    else
+      for (uint32_t i = 0; i < from.count; ++i) to[i] = from[i];
+    release(slot.cap, slot.block);
+    slot.cap = cap;
+    slot.block = block;
+    slot.head = 0;
+  }
 
   void place(size_t s) {
     const size_t mask = index_.size() - 1;
@@ -228,16 +331,22 @@ class KeyTable {
     while (index_[i].slot != 0) i = (i + 1) & mask;
     index_[i] = Bucket{static_cast<uint32_t>(s + 1), tag_of(slots_[s].hash)};
   }
-  void grow() {
+  void grow_index() {
     index_.assign(std::max<size_t>(64, index_.size() * 2), Bucket{});
     for (size_t s = 0; s < slots_.size(); ++s)
-      if (slots_[s].used) place(s);
+      if (used(s)) place(s);
   }
 
   std::vector<Bucket> index_;
   std::vector<Slot> slots_;
   std::vector<size_t> free_;
   size_t live_ = 0;
+  std::vector<Entry> pool_;                                      // blocks of up to kPoolCap entries
+  std::vector<uint32_t> free_blocks_[std::bit_width(kPoolCap)];  // by log2 of the capacity
+  std::vector<Big> big_;
+  std::vector<uint32_t> free_big_;
+  std::unordered_map<uint32_t, std::string> long_keys_;  // by slot: keys over kInlineKey bytes
+  std::vector<std::vector<Origin>> origins_;             // by slot (Options::record_members)
 };
 
 runtime::ErrorReason reason_of(ir::FaultReason r) {
@@ -401,15 +510,20 @@ struct WindowState::Impl {
     std::vector<FoldFault> faults;
   };
 
-  // Per row, per input of its kind: what the inputs' pass evaluated.
-  // The key is a view of the batch's string or of `bits`, valid for the row.
+  // Per row, per input of its kind: what the inputs' pass evaluated, in one
+  // flat array in input order that the partitions' pass walks. The key is a
+  // view of the batch's string or of `bits`, valid for the row.
+  static constexpr uint32_t kRejected = UINT32_MAX;  // Pending::partition of a rejected row
   struct Pending {
-    bool enters = false;
-    uint32_t partition = 0;
+    std::string_view key;
+    uint64_t hash = 0;  // hash_key(key)
     uint64_t operand = 0;
     uint64_t bits = 0;
-    uint64_t hash = 0;  // hash_key(key)
-    std::string_view key;
+    uint32_t row = 0;
+    uint32_t partition = kRejected;  // set once the sequential pass accepts the row
+    uint32_t input = 0;              // index in inputs_of_kind[kind]
+    uint32_t aggregate = 0;
+    bool enters = false;
   };
   // Per row: its inputs' Pending from `first` on, and what the sequential
   // pass decided.
@@ -553,28 +667,27 @@ struct WindowState::Impl {
   static bool string_operand(const Aggregate& a) { return a.ir->operand == ir::Ty::Str; }
 
   // Drops a key's events at or before `limit`; true when the key is empty.
-  static bool evict(Partition& part, Aggregate& a, KeyWindow& w, int64_t limit) {
-    if (w.head == w.entries.size() || w.entries[w.head].time > limit)
-      return w.size() == 0;  // nothing expired
-    while (w.head < w.entries.size() && w.entries[w.head].time <= limit) {
-      if (string_operand(a)) release_string(a, w.entries[w.head].bits);
-      ++w.head;
-      --part.held;
-    }
-    if (w.head > 16 && w.head * 2 > w.entries.size()) {
-      w.entries.erase(w.entries.begin(), w.entries.begin() + static_cast<std::ptrdiff_t>(w.head));
-      if (!w.origins.empty())
-        w.origins.erase(w.origins.begin(), w.origins.begin() + static_cast<std::ptrdiff_t>(w.head));
-      w.head = 0;
-    }
-    return w.size() == 0;
+  [[gnu::always_inline]] static bool evict(Partition& part, Aggregate& a, size_t slot, int64_t limit) {
+    const Ring r = a.keys.ring(slot);
+    if (r.count == 0 || r[0].time > limit) return r.count == 0;  // nothing expired
+    uint32_t n = 0;
+    for (; n < r.count && r[n].time <= limit; ++n)
+      if (string_operand(a)) release_string(a, r[n].bits);
+    a.keys.drop_front(slot, n);
+    part.held -= n;
+    return n == r.count;
   }
 
   void sweep(Partition& part, int64_t latest) const {
     for (Aggregate& a : part.aggregates) {
       int64_t limit = drop_before(*a.ir, latest);
-      for (size_t k = 0; k < a.keys.slot_count(); ++k)
-        if (a.keys.slot(k).used && evict(part, a, a.keys.slot(k).window, limit)) a.keys.remove(k);
+      for (size_t k = 0; k < a.keys.slot_count(); ++k) {
+        if (!a.keys.used(k)) continue;
+        if (evict(part, a, k, limit))
+          a.keys.remove(k);
+        else
+          a.keys.fit(k);
+      }
     }
   }
 
@@ -608,21 +721,21 @@ struct WindowState::Impl {
                            agg.text, where));
   }
 
+  // The entries [*lo, *hi) of `w` with times in (from, t]. In-order
+  // streams usually query a window that holds every held event.
+  static void window_range(const Ring& w, int64_t from, int64_t t, uint32_t* lo, uint32_t* hi) {
+    *lo = w.count == 0 || w[0].time > from ? 0 : w.after(from);
+    *hi = *lo == w.count || w[w.count - 1].time <= t ? w.count : w.after(t, *lo);
+  }
+
   // The aggregate over the held events of `w` with times in (t - window, t]:
   // its bits and presence, or a fault reason.
-  static ir::FaultReason fold(const Aggregate& a, const KeyWindow& w, int64_t t, uint64_t* out, bool* present,
-                              std::unordered_set<uint64_t>& distinct_scratch) {
+  [[gnu::always_inline]] static ir::FaultReason fold(const Aggregate& a, const Ring& w, int64_t t,
+                                                     uint64_t* out, bool* present,
+                                                     std::unordered_set<uint64_t>& distinct_scratch) {
     const ir::Aggregate& agg = *a.ir;
-    auto by_time = [](int64_t x, const Entry& e) { return x < e.time; };
-    auto begin = w.entries.begin() + static_cast<std::ptrdiff_t>(w.head);
-    const int64_t from = sub_saturating(t, agg.window);
-    // In-order streams usually query a window that holds every held event.
-    auto lo = begin == w.entries.end() || begin->time > from
-                  ? begin
-                  : std::upper_bound(begin, w.entries.end(), from, by_time);
-    auto hi = lo == w.entries.end() || w.entries.back().time <= t
-                  ? w.entries.end()
-                  : std::upper_bound(lo, w.entries.end(), t, by_time);
+    uint32_t lo = 0, hi = 0;
+    window_range(w, sub_saturating(t, agg.window), t, &lo, &hi);
     const int64_t n = hi - lo;
     *present = true;
     auto as_double = [&](uint64_t bits) {
@@ -642,8 +755,8 @@ struct WindowState::Impl {
       case ir::AggFn::Count: *out = static_cast<uint64_t>(n); return ir::FaultReason::None;
       case ir::AggFn::CountDistinct: {
         distinct_scratch.clear();
-        for (auto it = lo; it != hi; ++it) {
-          uint64_t bits = it->bits;
+        for (uint32_t i = lo; i < hi; ++i) {
+          uint64_t bits = w[i].bits;
           if (agg.operand == ir::Ty::Number && as_double(bits) == 0) bits = 0;
           distinct_scratch.insert(bits);
         }
@@ -653,12 +766,12 @@ struct WindowState::Impl {
       case ir::AggFn::Sum:
         if (agg.operand == ir::Ty::Number) {
           double s = 0;
-          for (auto it = lo; it != hi; ++it) s += as_double(it->bits);
+          for (uint32_t i = lo; i < hi; ++i) s += as_double(w[i].bits);
           return put_double(s);
         } else {
           int64_t s = 0;
-          for (auto it = lo; it != hi; ++it)
-            if (__builtin_add_overflow(s, static_cast<int64_t>(it->bits), &s))
+          for (uint32_t i = lo; i < hi; ++i)
+            if (__builtin_add_overflow(s, static_cast<int64_t>(w[i].bits), &s))
               return ir::FaultReason::IntOverflow;
           *out = static_cast<uint64_t>(s);
           return ir::FaultReason::None;
@@ -669,7 +782,7 @@ struct WindowState::Impl {
           return ir::FaultReason::None;
         }
         double s = 0;
-        for (auto it = lo; it != hi; ++it) s += as_double(it->bits);
+        for (uint32_t i = lo; i < hi; ++i) s += as_double(w[i].bits);
         return put_double(s / static_cast<double>(n));
       }
       case ir::AggFn::Min:
@@ -679,14 +792,14 @@ struct WindowState::Impl {
           return ir::FaultReason::None;
         }
         const bool want_max = agg.fn == ir::AggFn::Max;
-        uint64_t best = lo->bits;
-        for (auto it = lo + 1; it != hi; ++it) {
-          bool better =
-              agg.operand == ir::Ty::Number
-                  ? (want_max ? as_double(it->bits) > as_double(best) : as_double(it->bits) < as_double(best))
-                  : (want_max ? static_cast<int64_t>(it->bits) > static_cast<int64_t>(best)
-                              : static_cast<int64_t>(it->bits) < static_cast<int64_t>(best));
-          if (better) best = it->bits;
+        uint64_t best = w[lo].bits;
+        for (uint32_t i = lo + 1; i < hi; ++i) {
+          bool better = agg.operand == ir::Ty::Number
+                            ? (want_max ? as_double(w[i].bits) > as_double(best)
+                                        : as_double(w[i].bits) < as_double(best))
+                            : (want_max ? static_cast<int64_t>(w[i].bits) > static_cast<int64_t>(best)
+                                        : static_cast<int64_t>(w[i].bits) < static_cast<int64_t>(best));
+          if (better) best = w[i].bits;
         }
         *out = best;
         return ir::FaultReason::None;
@@ -713,8 +826,18 @@ struct WindowState::Impl {
       uint64_t bits = 0;
       p.key = {};
       p.bits = 0;
+      p.row = row;
+      p.input = static_cast<uint32_t>(i);
+      p.aggregate = static_cast<uint32_t>(inputs[i].aggregate);
       auto failed = [&] {
         rs.fault_aggregate = static_cast<uint32_t>(inputs[i].aggregate);
+        // The inputs left unevaluated still name their row (pass 3 walks them).
+        for (size_t j = i + 1; j < inputs.size(); ++j) {
+          Pending& q = prep.pending[rs.first + j];
+          q.row = row;
+          q.input = static_cast<uint32_t>(j);
+          q.aggregate = static_cast<uint32_t>(inputs[j].aggregate);
+        }
         return false;
       };
       if (inputs[i].key_column >= 0) {
@@ -735,7 +858,6 @@ struct WindowState::Impl {
                !run_input(in.operand, inputs[i].operand_slot, prep, columns, row, &p.operand, rs))
         return failed();
       p.hash = hash_key(p.key);
-      p.partition = partition_of(p.hash);
     }
     return true;
   }
@@ -763,7 +885,7 @@ struct WindowState::Impl {
       rs.kind = kind;
       total += inputs_of_kind[kind].size();
     }
-    prep.pending.resize(total);
+    prep.pending.assign(total, Pending{});  // a faulted row leaves later inputs unset: rejected
     prep.compiled = false;
     if (options.inputs.function && total > 0) {
       const size_t functions = options.inputs.functions.size();
@@ -804,136 +926,160 @@ struct WindowState::Impl {
   // state limit against the exact count of held events an acceptable event
   // can still see (LiveTimes). Rejected rows are failed and skipped by pass 3.
   void sequence_batch(runtime::Batch& batch, Prepared& prep) {
+    begin_sequence(batch);
     const uint32_t rows = static_cast<uint32_t>(prep.rows.size());
+    for (uint32_t row = 0; row < rows; ++row) sequence_row(batch, prep, row);
+  }
+  void begin_sequence(const runtime::Batch& batch) {
     times.assign(time_column.size(), nullptr);
     for (size_t k = 0; k < time_column.size(); ++k)
       if (time_column[k] >= 0) times[k] = batch.column(static_cast<size_t>(time_column[k])).data<int64_t>();
-    for (uint32_t row = 0; row < rows; ++row) {
-      RowState& rs = prep.rows[row];
-      if (rs.status == RowState::Skip) continue;
-      const std::vector<Input>& inputs = inputs_of_kind[rs.kind];
-      const int64_t t = times[rs.kind][row];
-      rs.time = t;
-      if (seen_any && t < sub_saturating(max_time, options.max_lateness)) {
-        batch.fail(
-            row, runtime::ErrorReason::LateEvent,
-            fmt::format("event time {} is more than {} (--max-lateness) before the latest event time {}; "
-                        "its windows may no longer be complete",
-                        format_time(t), format_duration(options.max_lateness), format_time(max_time)));
-        rs.status = RowState::Skip;
-        continue;
-      }
-      // The latest time moves with every event that is not late, even one
-      // rejected below: expiry then never drops what an acceptable event
-      // could still see.
-      seen_any = true;
-      max_time = std::max(max_time, t);
-      rs.max_time = max_time;
-      if (rs.status == RowState::Fault) {
-        fail_fault(batch, row, module.aggregates[rs.fault_aggregate], rs.site, rs.reason);
-        rs.status = RowState::Skip;
-        continue;
-      }
-      uint64_t entering = 0;
-      for (size_t i = 0; i < inputs.size(); ++i) entering += prep.pending[rs.first + i].enters ? 1 : 0;
-      // The state limit, counted after dropping what has expired.
-      if (live_bound + entering > options.max_events) {
-        for (LiveTimes& l : live) l.use_heap();
-        if (expire_live() + entering > options.max_events) {
-          batch.fail(row, runtime::ErrorReason::WindowStateLimit,
-                     fmt::format("the windows already hold {} events, the limit (--max-window-events); "
-                                 "this event was not counted",
-                                 live_bound));
-          rs.status = RowState::Skip;
-          continue;
-        }
-      }
-      for (size_t i = 0; i < inputs.size(); ++i)
-        if (prep.pending[rs.first + i].enters) live[static_cast<size_t>(inputs[i].aggregate)].add(t);
-      live_bound += entering;
-      if (live_bound > live_compact_at) live_compact_at = std::max(kFirstSweep, 2 * expire_live());
-    }
   }
-
-  // Brings the state a later row's inputs will touch into cache: the index
-  // bucket first, then (rows closer) the key's slot and its newest entry.
-  void prefetch(const Partition& part, uint32_t index, const Prepared& prep, const RowState& rs,
-                int stage) const {
+  [[gnu::always_inline]] void sequence_row(runtime::Batch& batch, Prepared& prep, uint32_t row) {
+    RowState& rs = prep.rows[row];
+    if (rs.status == RowState::Skip) return;
     const std::vector<Input>& inputs = inputs_of_kind[rs.kind];
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const Pending& p = prep.pending[rs.first + i];
-      if (p.partition == index)
-        part.aggregates[static_cast<size_t>(inputs[i].aggregate)].keys.prefetch(p.hash, stage);
+    const int64_t t = times[rs.kind][row];
+    rs.time = t;
+    if (seen_any && t < sub_saturating(max_time, options.max_lateness)) {
+      batch.fail(
+          row, runtime::ErrorReason::LateEvent,
+          fmt::format("event time {} is more than {} (--max-lateness) before the latest event time {}; "
+                      "its windows may no longer be complete",
+                      format_time(t), format_duration(options.max_lateness), format_time(max_time)));
+      rs.status = RowState::Skip;
+      return;
     }
+    // The latest time moves with every event that is not late, even one
+    // rejected below: expiry then never drops what an acceptable event
+    // could still see.
+    seen_any = true;
+    max_time = std::max(max_time, t);
+    rs.max_time = max_time;
+    if (rs.status == RowState::Fault) {
+      fail_fault(batch, row, module.aggregates[rs.fault_aggregate], rs.site, rs.reason);
+      rs.status = RowState::Skip;
+      return;
+    }
+    uint64_t entering = 0;
+    for (size_t i = 0; i < inputs.size(); ++i) entering += prep.pending[rs.first + i].enters ? 1 : 0;
+    // The state limit, counted after dropping what has expired.
+    if (live_bound + entering > options.max_events) {
+      for (LiveTimes& l : live) l.use_heap();
+      if (expire_live() + entering > options.max_events) {
+        batch.fail(row, runtime::ErrorReason::WindowStateLimit,
+                   fmt::format("the windows already hold {} events, the limit (--max-window-events); "
+                               "this event was not counted",
+                               live_bound));
+        rs.status = RowState::Skip;
+        return;
+      }
+    }
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      Pending& p = prep.pending[rs.first + i];
+      p.partition = partition_of(p.hash);
+      if (p.enters) live[p.aggregate].add(t);
+    }
+    live_bound += entering;
+    if (live_bound > live_compact_at) live_compact_at = std::max(kFirstSweep, 2 * expire_live());
   }
 
   // Pass 3 (partitions in parallel): the accepted rows' keys of partition
   // `index`, in input order: enter the windows, read each aggregate, write
   // the `$aggN` columns. Other partitions' keys, the batches' other columns
   // and errors are not touched (fold faults are failed afterwards).
-  void update_partition(uint32_t index, std::span<runtime::Batch* const> batches) {
+  //
+  // `sequenced` false (one partition only): pass 2 has not run; each row is
+  // sequenced just before its keys are updated, which is the same, as pass 2
+  // never reads the windows and pass 3 reads only what pass 2 decided for
+  // that row. One walk over the rows instead of two.
+  void update_partition(uint32_t index, std::span<runtime::Batch* const> batches, bool sequenced = true) {
     Partition& part = partitions[index];
     part.faults.clear();
-    constexpr uint32_t kAhead[3] = {24, 12, 6};  // rows ahead for each prefetch stage
+    // Inputs ahead at which each prefetch stage (see KeyTable::prefetch)
+    // brings in what a later input will touch: its bucket, its slot, then
+    // the newest entry of a larger ring.
+    constexpr size_t kAhead[3] = {16, 8, 4};
     for (size_t b = 0; b < batches.size(); ++b) {
       runtime::Batch& batch = *batches[b];
       Prepared& prep = prepared[b];
-      const uint32_t rows = static_cast<uint32_t>(prep.rows.size());
-      for (uint32_t row = 0; row < rows; ++row) {
-        for (int stage = 0; stage < 3; ++stage) {
-          const uint32_t ahead = row + kAhead[stage];
-          if (ahead < rows && prep.rows[ahead].status == RowState::Ok)
-            prefetch(part, index, prep, prep.rows[ahead], stage);
+      const Pending* pending = prep.pending.data();
+      const size_t n = prep.pending.size();
+      if (!sequenced) begin_sequence(batch);
+      auto ahead = [&](size_t k, int stage) {
+        // Unsequenced rows have no partition yet: a hint for a row about
+        // to be rejected is harmless.
+        if (k < n && (!sequenced || pending[k].partition == index))
+          part.aggregates[pending[k].aggregate].keys.prefetch(pending[k].hash, stage);
+      };
+      for (size_t k = 0; k < n; ++k) {
+        ahead(k + kAhead[0], 0);
+        ahead(k + kAhead[1], 1);
+        ahead(k + kAhead[2], 2);
+        const Pending& p = pending[k];
+        if (k == 0 || pending[k - 1].row != p.row) {
+          if (k > 0) after_row(part, prep.rows[pending[k - 1].row]);
+          if (!sequenced) sequence_row(batch, prep, p.row);
         }
-        const RowState& rs = prep.rows[row];
-        if (rs.status != RowState::Ok) continue;
-        const std::vector<Input>& inputs = inputs_of_kind[rs.kind];
+        if (p.partition != index) continue;  // another partition's, or a rejected row's
+        const RowState& rs = prep.rows[p.row];
+        const uint32_t row = p.row;
         const int64_t t = rs.time;
-        for (size_t i = 0; i < inputs.size(); ++i) {
-          const Pending& p = prep.pending[rs.first + i];
-          if (p.partition != index) continue;
-          Aggregate& a = part.aggregates[static_cast<size_t>(inputs[i].aggregate)];
-          int64_t slot = a.keys.find(p.key, p.hash);
-          if (slot < 0) {
-            if (!p.enters) {
-              // No held events for this key: an empty window (never faults).
-              KeyWindow empty;
-              uint64_t bits = 0;
-              bool has = false;
-              fold(a, empty, t, &bits, &has, part.distinct_scratch);
-              write(batch, inputs[i].result_column, row, bits, has);
-              if (prep.log) record_members(*prep.log, row, inputs[i].aggregate, a, nullptr, t);
-              continue;
-            }
-            slot = static_cast<int64_t>(a.keys.add(p.key, p.hash));
-          }
-          KeyWindow& w = a.keys.slot(static_cast<size_t>(slot)).window;
-          if (p.enters) {
-            Origin origin;
-            if (prep.log) origin = {batch.line(row), std::string(batch.id(row))};
-            w.insert({t, string_operand(a) ? retain_string(a, batch.string(static_cast<uint32_t>(p.operand)))
-                                           : p.operand},
-                     prep.log ? &origin : nullptr);
-            ++part.held;
-          }
-          uint64_t bits = 0;
-          bool has = false;
-          ir::FaultReason why = fold(a, w, t, &bits, &has, part.distinct_scratch);
-          if (prep.log && why == ir::FaultReason::None)
-            record_members(*prep.log, row, inputs[i].aggregate, a, &w, t);
-          if (evict(part, a, w, drop_before(*a.ir, rs.max_time))) a.keys.remove(static_cast<size_t>(slot));
-          if (why != ir::FaultReason::None) {
-            // The event counts; only this event's value cannot be computed.
-            part.faults.push_back({static_cast<uint32_t>(b), row, static_cast<uint32_t>(i), why});
+        const int result_column = inputs_of_kind[rs.kind][p.input].result_column;
+        Aggregate& a = part.aggregates[p.aggregate];
+        int64_t slot = a.keys.find(p.key, p.hash);
+        // Expired events go first, so that an in-order key's new event
+        // takes the place of its old one. They are older than any window
+        // an acceptable event reads, so the value is the same.
+        if (slot >= 0 && evict(part, a, static_cast<size_t>(slot), drop_before(*a.ir, rs.max_time)) &&
+            !p.enters) {
+          a.keys.remove(static_cast<size_t>(slot));
+          slot = -1;
+        }
+        if (slot < 0) {
+          if (!p.enters) {
+            // No held events for this key: an empty window (never faults).
+            uint64_t bits = 0;
+            bool has = false;
+            fold(a, Ring{}, t, &bits, &has, part.distinct_scratch);
+            write(batch, result_column, row, bits, has);
+            if (prep.log) record_members(*prep.log, row, p.aggregate, a, -1, t);
             continue;
           }
-          write(batch, inputs[i].result_column, row, bits, has);
+          slot = static_cast<int64_t>(a.keys.add(p.key, p.hash));
         }
-        if (part.held > part.sweep_at) {
-          sweep(part, rs.max_time);
-          part.sweep_at = std::max(kFirstSweep, 2 * part.held);
+        const size_t s = static_cast<size_t>(slot);
+        if (p.enters) {
+          const uint32_t pos = a.keys.insert(
+              s, {t, string_operand(a) ? retain_string(a, batch.string(static_cast<uint32_t>(p.operand)))
+                                       : p.operand});
+          if (prep.log) {
+            std::vector<Origin>& origins = a.keys.origins(s);
+            origins.insert(origins.begin() + pos, Origin{batch.line(row), std::string(batch.id(row))});
+          }
+          ++part.held;
+        }
+        uint64_t bits = 0;
+        bool has = false;
+        ir::FaultReason why = fold(a, a.keys.ring(s), t, &bits, &has, part.distinct_scratch);
+        if (prep.log && why == ir::FaultReason::None) record_members(*prep.log, row, p.aggregate, a, slot, t);
+        if (why != ir::FaultReason::None) {
+          // The event counts; only this event's value cannot be computed.
+          part.faults.push_back({static_cast<uint32_t>(b), row, p.input, why});
+        } else {
+          write(batch, result_column, row, bits, has);
         }
       }
+      if (n > 0) after_row(part, prep.rows[pending[n - 1].row]);
+    }
+  }
+
+  // After each accepted row, whichever partitions its keys fell in: a sweep
+  // of every key when the events held here doubled since the last one.
+  void after_row(Partition& part, const RowState& rs) const {
+    if (part.held > part.sweep_at && rs.status == RowState::Ok) {
+      sweep(part, rs.max_time);
+      part.sweep_at = std::max(kFirstSweep, 2 * part.held);
     }
   }
 
@@ -963,8 +1109,12 @@ struct WindowState::Impl {
     in_parallel(threads, [&](size_t t) {
       for (size_t b = t; b < batches.size(); b += threads) evaluate_batch(*batches[b], prepared[b]);
     });
-    for (size_t b = 0; b < batches.size(); ++b) sequence_batch(*batches[b], prepared[b]);
-    in_parallel(partitions.size(), [&](size_t p) { update_partition(static_cast<uint32_t>(p), batches); });
+    if (partitions.size() == 1) {
+      update_partition(0, batches, false);
+    } else {
+      for (size_t b = 0; b < batches.size(); ++b) sequence_batch(*batches[b], prepared[b]);
+      in_parallel(partitions.size(), [&](size_t p) { update_partition(static_cast<uint32_t>(p), batches); });
+    }
     std::vector<FoldFault> faults;
     for (Partition& part : partitions) faults.insert(faults.end(), part.faults.begin(), part.faults.end());
     std::sort(faults.begin(), faults.end(), [](const FoldFault& x, const FoldFault& y) {
@@ -983,22 +1133,20 @@ struct WindowState::Impl {
   // Remembers which events the value of aggregate `a` for the event at `t`
   // was folded over (the same range fold() reads).
   void record_members(std::vector<Recorded>& log, uint32_t row, int aggregate, const Aggregate& a,
-                      const KeyWindow* w, int64_t t) const {
+                      int64_t slot, int64_t t) const {
     Recorded& r = log[size_t{row} * module.aggregates.size() + static_cast<size_t>(aggregate)];
     r.recorded = true;
     r.members = Members{};
-    if (!w) return;
-    auto by_time = [](int64_t x, const Entry& e) { return x < e.time; };
-    auto begin = w->entries.begin() + static_cast<std::ptrdiff_t>(w->head);
-    auto lo = std::upper_bound(begin, w->entries.end(), sub_saturating(t, a.ir->window), by_time);
-    auto hi = std::upper_bound(lo, w->entries.end(), t, by_time);
-    const size_t from = static_cast<size_t>(lo - w->entries.begin()),
-                 to = static_cast<size_t>(hi - w->entries.begin());
+    if (slot < 0) return;
+    const Ring w = a.keys.ring(static_cast<size_t>(slot));
+    const std::vector<Origin>* origins = a.keys.origins(static_cast<size_t>(slot));
+    uint32_t from = 0, to = 0;
+    window_range(w, sub_saturating(t, a.ir->window), t, &from, &to);
     r.members.count = to - from;
-    auto member = [&](size_t i) {
-      const Entry& e = w->entries[i];
+    auto member = [&](uint32_t i) {
+      const Entry& e = w[i];
       Member m;
-      if (i < w->origins.size()) m.line = w->origins[i].line, m.id = w->origins[i].id;
+      if (origins && i < origins->size()) m.line = (*origins)[i].line, m.id = (*origins)[i].id;
       m.time = e.time;
       if (string_operand(a))
         m.text = a.strings.at(e.bits).first;
@@ -1007,11 +1155,11 @@ struct WindowState::Impl {
       return m;
     };
     if (r.members.count <= 2 * kMembersShown) {
-      for (size_t i = from; i < to; ++i) r.members.first.push_back(member(i));
+      for (uint32_t i = from; i < to; ++i) r.members.first.push_back(member(i));
       return;
     }
-    for (size_t i = from; i < from + kMembersShown; ++i) r.members.first.push_back(member(i));
-    for (size_t i = to - kMembersShown; i < to; ++i) r.members.last.push_back(member(i));
+    for (uint32_t i = from; i < from + kMembersShown; ++i) r.members.first.push_back(member(i));
+    for (uint32_t i = to - kMembersShown; i < to; ++i) r.members.last.push_back(member(i));
   }
 
   uint64_t fingerprint() const {
@@ -1098,30 +1246,28 @@ bool WindowState::save(const std::string& path, std::string* error) const {
     for (size_t a = 0; a < m.module.aggregates.size(); ++a) {
       const int64_t limit = m.drop_before(m.module.aggregates[a], m.max_time);
       struct Held {
-        const KeyTable::Slot* slot;
+        std::string_view key;
+        Ring ring;
         const Impl::Aggregate* aggregate;
-        size_t from;  // the first entry after `limit`
+        uint32_t from;  // the first entry after `limit`
       };
       std::vector<Held> keys;
       for (const Impl::Partition& part : m.partitions) {
         const Impl::Aggregate& agg = part.aggregates[a];
         for (size_t k = 0; k < agg.keys.slot_count(); ++k) {
-          const KeyTable::Slot& slot = agg.keys.slot(k);
-          if (!slot.used) continue;
-          const KeyWindow& w = slot.window;
-          size_t from = w.head;
-          while (from < w.entries.size() && w.entries[from].time <= limit) ++from;
-          if (from < w.entries.size()) keys.push_back({&slot, &agg, from});
+          if (!agg.keys.used(k)) continue;
+          const Ring w = agg.keys.ring(k);
+          uint32_t from = 0;
+          while (from < w.count && w[from].time <= limit) ++from;
+          if (from < w.count) keys.push_back({agg.keys.key_of(k), w, &agg, from});
         }
       }
-      std::sort(keys.begin(), keys.end(),
-                [](const Held& x, const Held& y) { return x.slot->key < y.slot->key; });
+      std::sort(keys.begin(), keys.end(), [](const Held& x, const Held& y) { return x.key < y.key; });
       out << fmt::format("aggregate {} {}\n", a, keys.size());
       for (const Held& k : keys) {
-        const KeyWindow& w = k.slot->window;
-        std::string line = fmt::format("key {} {}", hex(k.slot->key), w.entries.size() - k.from);
-        for (size_t i = k.from; i < w.entries.size(); ++i) {
-          const Entry& e = w.entries[i];
+        std::string line = fmt::format("key {} {}", hex(k.key), k.ring.count - k.from);
+        for (uint32_t i = k.from; i < k.ring.count; ++i) {
+          const Entry& e = k.ring[i];
           if (Impl::string_operand(*k.aggregate))
             line += fmt::format(" {} s:{}", e.time, hex(k.aggregate->strings.at(e.bits).first));
           else
@@ -1199,7 +1345,7 @@ bool WindowState::load(const std::string& path, std::string* error) {
       const uint64_t hash = hash_key(key);
       Impl::Partition& part = parts[m.partition_of(hash)];
       Impl::Aggregate& agg = part.aggregates[a];
-      KeyWindow w;
+      std::vector<Entry> entries;
       for (size_t i = 0; i < n; ++i) {
         Entry e{0, 0};
         std::string value;
@@ -1214,14 +1360,17 @@ bool WindowState::load(const std::string& path, std::string* error) {
           e.bits = std::strtoull(value.c_str(), &end, 10);
           if (errno || *end) return bad(line_no, "bad value");
         }
-        if (!w.entries.empty() && e.time < w.entries.back().time) return bad(line_no, "times out of order");
-        w.entries.push_back(e);
+        if (!entries.empty() && e.time < entries.back().time) return bad(line_no, "times out of order");
+        entries.push_back(e);
         live[a].add(e.time);
-        if (m.options.record_members) w.origins.emplace_back();  // where it came from is not saved
       }
       part.held += n;
       if (agg.keys.find(key, hash) >= 0) return bad(line_no, "duplicate key");
-      if (n > 0) agg.keys.slot(agg.keys.add(key, hash)).window = std::move(w);  // live keys only
+      if (n == 0) continue;  // live keys only
+      const size_t slot = agg.keys.add(key, hash);
+      for (const Entry& e : entries) agg.keys.insert(slot, e);  // in time order: appends
+      // Where the events came from is not saved.
+      if (m.options.record_members) agg.keys.origins(slot).resize(entries.size());
     }
   }
   if (!next(ls) || text != "end") return bad(line_no, "expected `end` (truncated file?)");

@@ -10,8 +10,9 @@
 // is shared. advance() runs three passes: every row's key, filter and
 // operand (batches in parallel); one sequential pass in input order for what
 // is global to the stream (lateness against the latest event time, input
-// faults, the state limit); then each partition's keys in input order. The
-// decisions are the same for every number of threads.
+// faults, the state limit); then each partition's keys in input order (with
+// one partition, the last two are one walk over the rows). The decisions are
+// the same for every number of threads.
 //
 // Semantics (docs/language.md, "Windowed aggregates"):
 // - An event of a kind the aggregate's rule applies to enters the
@@ -33,13 +34,21 @@
 //   `error` with the reason and enters no window (it still moves the
 //   latest time).
 // Cost: O(log n + m) per aggregate per event, n events held for the key, m
-// in the queried window (appending in time order is O(1)); keys live in a
-// flat hash table. Memory: kEntryBytes per held event (and 8 bytes for the
-// state limit's count of it) plus a slot (about a hundred bytes, and the
-// key's bytes beyond 15) per key; slots of expired
-// keys are reused, so the table is sized by the most keys live at once
-// (Stats::bytes counts what is allocated). An event is dropped once no
-// acceptable event can still see it (older than latest - lateness - window).
+// in the queried window; an event in time order enters in O(1) (appended
+// after its key's expired events are dropped, usually in their place), and
+// a fold over one or two events is a few instructions. Keys live in a flat
+// hash table of one 64-byte slot each (the hash, the key inline up to 20
+// bytes, the ring of its events), so a lookup touches one index bucket and
+// one slot, both prefetched a few inputs ahead. Memory: kEntryBytes per held
+// event (and 8 bytes for the state limit's count of it) plus a slot and an
+// 8-16 byte index bucket per key; a key's lone event lives in its slot,
+// larger rings in blocks of a shared pool recycled by size (up to 8
+// entries) or their own allocation, and a key's bytes beyond 20 apart.
+// Slots and blocks of expired keys are reused, so the table is sized by the
+// most keys live at once (Stats::bytes counts what is allocated). An event
+// is dropped once no acceptable event can still see it (older than latest
+// - lateness - window): when its key is next touched, or by a sweep of
+// every key when the events held doubled since the last one.
 #pragma once
 
 #include <cstdint>
