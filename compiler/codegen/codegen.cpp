@@ -356,6 +356,9 @@ class Generator {
   void emit_row_loop(BasicBlock* from, BasicBlock* exit, const Group& group, bool fused);
   llvm::Function* emit_group_function(const Group& group, size_t index);
   void emit_record_function(int event);
+  // The per-row fault and effect state of a row loop or record function,
+  // before any rule that could fault is emitted.
+  void make_row_state();
   void emit_kind(int event, Value* kind_active, const Group& group);
   Value* window(const ir::Rule& rule, Value* time);
   void emit_rule(int rule_index, const ir::RuleBody& body, int event, Value* active);
@@ -784,12 +787,8 @@ void Generator::emit_record_function(int event) {
   fired_ty_ = i64_;
   fired_words_.assign(words, nullptr);
   for (size_t w = 0; w < words; ++w) fired_words_[w] = make_alloca(i64_, "fired" + std::to_string(w));
-  row_faulted_ = make_alloca(i1_, "faulted");
-  row_fault_rule_ = make_alloca(i32_, "fault_rule");
-  row_fault_site_ = make_alloca(i32_, "fault_site");
-  best_ = make_alloca(i32_, "best");
+  make_row_state();
   effects_from_fired_ = true;
-  loop_may_fault_ = false;
 
   b_.SetInsertPoint(start);
   for (auto* w : fired_words_) b_.CreateStore(b_.getInt64(0), w);
@@ -924,6 +923,14 @@ Value* Generator::to_bits(Value* v) {
   return v;
 }
 
+void Generator::make_row_state() {
+  row_faulted_ = make_alloca(i1_, "faulted");
+  row_fault_rule_ = make_alloca(i32_, "fault_rule");
+  row_fault_site_ = make_alloca(i32_, "fault_site");
+  best_ = make_alloca(i32_, "best");
+  loop_may_fault_ = false;
+}
+
 void Generator::emit_row_loop(BasicBlock* from, BasicBlock* exit, const Group& group, bool fused) {
   const size_t words = (m_.rules.size() + 63) / 64;
   // A fused loop of few rules keeps its fired bits in a narrow word, widened
@@ -932,13 +939,8 @@ void Generator::emit_row_loop(BasicBlock* from, BasicBlock* exit, const Group& g
   fired_words_.assign(words, nullptr);
   for (size_t w = group.begin / 64; group.end > group.begin && w <= (group.end - 1) / 64; ++w)
     fired_words_[w] = make_alloca(fired_ty_, "fired" + std::to_string(w));
-  row_faulted_ = make_alloca(i1_, "faulted");
-  row_fault_rule_ = make_alloca(i32_, "fault_rule");
-  row_fault_site_ = make_alloca(i32_, "fault_site");
-  best_ = make_alloca(i32_, "best");
-
+  make_row_state();
   effects_from_fired_ = fused;
-  loop_may_fault_ = false;
   BasicBlock* header = BasicBlock::Create(ctx_, "row", fn_);
   BasicBlock* body = BasicBlock::Create(ctx_, "row_body", fn_);
   BasicBlock* latch = BasicBlock::Create(ctx_, "row_done", fn_);
