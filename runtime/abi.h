@@ -45,9 +45,9 @@ typedef void (*EdictEvalBatchFn)(const EdictColumns* columns, EdictResults* resu
  * aligned. Windowed aggregate fields have no value in a record. A country
  * value must be a valid index (countries.h, below 26 * 26): record code
  * indexes tables with it unchecked. */
-#define EDICT_RECORD_VALUE(i) ((uint64_t)(i) * 8u)
-#define EDICT_RECORD_PRESENT(n, i) ((uint64_t)(n) * 8u + (uint64_t)(i))
-#define EDICT_RECORD_BYTES(n) ((uint64_t)(n) * 8u + (((uint64_t)(n) + 7u) & ~(uint64_t)7u))
+#define EDICT_RECORD_VALUE(i) (8u * (uint64_t)(i))
+#define EDICT_RECORD_PRESENT(n, i) (8u * (uint64_t)(n) + (uint64_t)(i))
+#define EDICT_RECORD_BYTES(n) (8u * (uint64_t)(n) + (((uint64_t)(n) + 7u) & ~(uint64_t)7u))
 
 /* Decides one event of the function's kind from its record as the batch
  * function decides a row: writes results->decision[0], the fired words of
