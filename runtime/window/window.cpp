@@ -70,11 +70,6 @@ struct Ring {
   }
 };
 
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
 // A 64-bit hash of a key's bytes: the decoder's (two loads and one multiply
 // for keys up to 16 bytes), whose every bit depends on the key, as the
 // partition (high half) and the table (low bits) need.
@@ -479,7 +474,7 @@ struct WindowState::Impl {
     const ir::Aggregate* ir = nullptr;
     KeyTable keys;
     // String operands: entries hold ids of this table, counted by reference.
-    std::unordered_map<std::string, uint64_t, StringHash, std::equal_to<>> string_ids;
+    std::unordered_map<std::string, uint64_t, runtime::StringHash, std::equal_to<>> string_ids;
     std::unordered_map<uint64_t, std::pair<std::string, uint64_t>> strings;  // id -> (text, references)
     uint64_t next_string_id = 1;
   };
