@@ -204,8 +204,21 @@ class KeyTable {
 
   // Inserts `e` into the ring of slot `s` after every entry with the same
   // or an earlier time (ties in arrival order); returns its index. In-order
-  // streams append in O(1).
-  uint32_t insert(size_t s, const Entry& e) {
+  // streams append in O(1): inline when the ring has room, the rest (a
+  // resize, an insertion in the middle) out of line.
+  [[gnu::always_inline]] uint32_t insert(size_t s, const Entry& e) {
+    Slot& slot = slots_[s];
+    if (slot.count < slot.cap) {
+      Entry* d = slot.cap == 1 ? &slot.single : data(slot.cap, slot.block);
+      const uint32_t mask = slot.cap - 1;
+      if (slot.count == 0 || d[(slot.head + slot.count - 1) & mask].time <= e.time) {
+        d[(slot.head + slot.count) & mask] = e;
+        return slot.count++;
+      }
+    }
+    return insert_slow(s, e);
+  }
+  [[gnu::noinline]] uint32_t insert_slow(size_t s, const Entry& e) {
     if (slots_[s].count == slots_[s].cap) resize(s, slots_[s].cap * 2);
     const Ring r = ring(s);
     uint32_t pos = r.count;
@@ -395,7 +408,7 @@ bool unhex(std::string_view s, std::string* out) {
 // on a min-heap, so that expiring costs only what it drops.
 class LiveTimes {
  public:
-  void add(int64_t t) {
+  [[gnu::always_inline]] void add(int64_t t) {
     times_.push_back(t);
     if (heap_) std::push_heap(times_.begin(), times_.end(), std::greater<>{});
   }
@@ -521,8 +534,10 @@ struct WindowState::Impl {
     uint32_t partition = kRejected;  // set once the sequential pass accepts the row
     uint32_t input = 0;              // index in inputs_of_kind[kind]
     uint32_t aggregate = 0;
+    int32_t result_column = -1;  // the input's Input::result_column
     bool enters = false;
   };
+  static_assert(sizeof(Pending) == 64);
   // Per row: its inputs' Pending from `first` on, and what the sequential
   // pass decided.
   struct RowState {
@@ -628,8 +643,8 @@ struct WindowState::Impl {
   // reason (faults are rare; the code only records the site).
   bool run_input(ir::FuncId f, int slot, const Prepared& prep, const EdictColumns& columns, uint32_t row,
                  uint64_t* out, RowState& rs) const {
-    if (prep.compiled && prep.sites[static_cast<size_t>(slot)][row] == UINT32_MAX) {
-      *out = prep.values[static_cast<size_t>(slot)][row];
+    if (prep.compiled && prep.site_arrays[static_cast<size_t>(slot)][row] == UINT32_MAX) {
+      *out = prep.value_arrays[static_cast<size_t>(slot)][row];
       return true;
     }
     return interp.eval_function(f, columns, row, out, &rs.site, &rs.reason);
@@ -815,23 +830,27 @@ struct WindowState::Impl {
   // The inputs' pass, for one row: evaluates each input of its kind (key,
   // then filter, then the operand when the event enters) into
   // prep.pending[first..]. False on a fault, which rejects the event uncounted.
-  bool evaluate_inputs(const EdictColumns& columns, uint32_t row, const std::vector<Input>& inputs,
-                       const runtime::Batch& batch, Prepared& prep, RowState& rs) const {
+  // Always inlined into evaluate_batch: one call per row cost more than the
+  // usual single input's work. prep.pending starts as Pending{} (key, bits
+  // and operand zero).
+  [[gnu::always_inline]] bool evaluate_inputs(const EdictColumns& columns, uint32_t row,
+                                              const std::vector<Input>& inputs, const runtime::Batch& batch,
+                                              Prepared& prep, RowState& rs) const {
+    Pending* pending = prep.pending.data() + rs.first;
     for (size_t i = 0; i < inputs.size(); ++i) {
       const ir::AggregateInput& in = *inputs[i].in;
       const ir::Aggregate& agg = module.aggregates[static_cast<size_t>(inputs[i].aggregate)];
-      Pending& p = prep.pending[rs.first + i];
+      Pending& p = pending[i];
       uint64_t bits = 0;
-      p.key = {};
-      p.bits = 0;
       p.row = row;
       p.input = static_cast<uint32_t>(i);
       p.aggregate = static_cast<uint32_t>(inputs[i].aggregate);
+      p.result_column = inputs[i].result_column;
       auto failed = [&] {
         rs.fault_aggregate = static_cast<uint32_t>(inputs[i].aggregate);
         // The inputs left unevaluated still name their row (pass 3 walks them).
         for (size_t j = i + 1; j < inputs.size(); ++j) {
-          Pending& q = prep.pending[rs.first + j];
+          Pending& q = pending[j];
           q.row = row;
           q.input = static_cast<uint32_t>(j);
           q.aggregate = static_cast<uint32_t>(inputs[j].aggregate);
@@ -849,7 +868,6 @@ struct WindowState::Impl {
         if (!run_input(in.filter, inputs[i].filter_slot, prep, columns, row, &bits, rs)) return failed();
         p.enters = bits != 0;
       }
-      p.operand = 0;
       if (p.enters && inputs[i].operand_column >= 0)
         p.operand = load_bits(batch, inputs[i].operand_column, inputs[i].operand_type, row);
       else if (p.enters && in.operand != ir::kNoFunc &&
@@ -987,11 +1005,13 @@ struct WindowState::Impl {
   // the `$aggN` columns. Other partitions' keys, the batches' other columns
   // and errors are not touched (fold faults are failed afterwards).
   //
-  // `sequenced` false (one partition only): pass 2 has not run; each row is
+  // `kSequenced` false (one partition only): pass 2 has not run; each row is
   // sequenced just before its keys are updated, which is the same, as pass 2
   // never reads the windows and pass 3 reads only what pass 2 decided for
-  // that row. One walk over the rows instead of two.
-  void update_partition(uint32_t index, std::span<runtime::Batch* const> batches, bool sequenced = true) {
+  // that row. One walk over the rows instead of two. A template parameter,
+  // so that the one-partition walk carries no test for the other.
+  template <bool kSequenced>
+  void update_partition(uint32_t index, std::span<runtime::Batch* const> batches) {
     Partition& part = partitions[index];
     part.faults.clear();
     // Inputs ahead at which each prefetch stage (see KeyTable::prefetch)
@@ -1003,11 +1023,11 @@ struct WindowState::Impl {
       Prepared& prep = prepared[b];
       const Pending* pending = prep.pending.data();
       const size_t n = prep.pending.size();
-      if (!sequenced) begin_sequence(batch);
+      if constexpr (!kSequenced) begin_sequence(batch);
       auto ahead = [&](size_t k, int stage) __attribute__((always_inline)) {
         // Unsequenced rows have no partition yet: a hint for a row about
         // to be rejected is harmless.
-        if (k < n && (!sequenced || pending[k].partition == index))
+        if (k < n && (!kSequenced || pending[k].partition == index))
           part.aggregates[pending[k].aggregate].keys.prefetch(pending[k].hash, stage);
       };
       for (size_t k = 0; k < n; ++k) {
@@ -1017,13 +1037,13 @@ struct WindowState::Impl {
         const Pending& p = pending[k];
         if (k == 0 || pending[k - 1].row != p.row) {
           if (k > 0) after_row(part, prep.rows[pending[k - 1].row]);
-          if (!sequenced) sequence_row(batch, prep, p.row);
+          if constexpr (!kSequenced) sequence_row(batch, prep, p.row);
         }
         if (p.partition != index) continue;  // another partition's, or a rejected row's
         const RowState& rs = prep.rows[p.row];
         const uint32_t row = p.row;
         const int64_t t = rs.time;
-        const int result_column = inputs_of_kind[rs.kind][p.input].result_column;
+        const int result_column = p.result_column;
         Aggregate& a = part.aggregates[p.aggregate];
         int64_t slot = a.keys.find(p.key, p.hash);
         // Expired events go first, so that an in-order key's new event
@@ -1108,10 +1128,11 @@ struct WindowState::Impl {
       for (size_t b = t; b < batches.size(); b += threads) evaluate_batch(*batches[b], prepared[b]);
     });
     if (partitions.size() == 1) {
-      update_partition(0, batches, false);
+      update_partition<false>(0, batches);
     } else {
       for (size_t b = 0; b < batches.size(); ++b) sequence_batch(*batches[b], prepared[b]);
-      in_parallel(partitions.size(), [&](size_t p) { update_partition(static_cast<uint32_t>(p), batches); });
+      in_parallel(partitions.size(),
+                  [&](size_t p) { update_partition<true>(static_cast<uint32_t>(p), batches); });
     }
     std::vector<FoldFault> faults;
     for (Partition& part : partitions) faults.insert(faults.end(), part.faults.begin(), part.faults.end());
