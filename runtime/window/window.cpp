@@ -105,12 +105,12 @@ class KeyTable {
 
   size_t size() const { return live_; }
 
-  // The slot of `key`, or -1.
-  int64_t find(std::string_view key, uint64_t hash) const {
-    if (index_.empty()) return -1;
-    const size_t mask = index_.size() - 1;
-    for (size_t i = hash & mask;; i = (i + 1) & mask) {
-      const Bucket b = index_[i];
+  // The slot of `key`, or -1. Inline: one per event.
+  [[gnu::always_inline]] int64_t find(std::string_view key, uint64_t hash) const {
+    if (mask_ == 0) return -1;  // no index yet
+    const Bucket* index = index_.data();
+    for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
+      const Bucket b = index[i];
       if (b.slot == 0) return -1;
       if (b.tag != tag_of(hash)) continue;  // most misses never touch the slot
       const Slot& slot = slots_[b.slot - 1];
@@ -126,8 +126,8 @@ class KeyTable {
   // deletes calls to it (a pure call's result unused), so out of line no
   // prefetch instruction was emitted at all.
   [[gnu::always_inline]] void prefetch(uint64_t hash, int stage) const {
-    if (index_.empty()) return;
-    const Bucket* b = &index_[hash & (index_.size() - 1)];
+    if (mask_ == 0) return;
+    const Bucket* b = &index_[hash & mask_];
     if (stage == 0) {
       __builtin_prefetch(b);
       return;
@@ -344,11 +344,13 @@ class KeyTable {
   }
   void grow_index() {
     index_.assign(std::max<size_t>(64, index_.size() * 2), Bucket{});
+    mask_ = index_.size() - 1;
     for (size_t s = 0; s < slots_.size(); ++s)
       if (used(s)) place(s);
   }
 
   std::vector<Bucket> index_;
+  size_t mask_ = 0;  // index_.size() - 1, or 0 while index_ is empty (it has at least 64 buckets)
   std::vector<Slot> slots_;
   std::vector<size_t> free_;
   size_t live_ = 0;
@@ -578,7 +580,11 @@ struct WindowState::Impl {
   Options options;
   std::vector<Partition> partitions;
   std::vector<std::vector<Input>> inputs_of_kind;  // by event kind
-  std::vector<int> time_column;                    // by event kind
+  // By Batch::kind (kErrorRow included): the inputs a row of that kind
+  // evaluates; 0 when the windows do not observe the kind (no inputs, or no
+  // time field).
+  uint32_t observed_inputs[256] = {};
+  std::vector<int> time_column;  // by event kind
   // The sequential pass's state: the latest event time and, per aggregate,
   // the times the state limit counts.
   int64_t max_time = kMinTime;
@@ -626,6 +632,8 @@ struct WindowState::Impl {
         inputs_of_kind[static_cast<size_t>(in.event)].push_back(input);
       }
     }
+    for (size_t k = 0; k < inputs_of_kind.size() && k < runtime::kErrorRow; ++k)
+      if (time_column[k] >= 0) observed_inputs[k] = static_cast<uint32_t>(inputs_of_kind[k].size());
     // Compiled code for other functions than these (never from the engine):
     // interpret instead.
     if (!slots_match || next_slot != compiled_fns.size()) options.inputs = {};
@@ -831,8 +839,8 @@ struct WindowState::Impl {
   // then filter, then the operand when the event enters) into
   // prep.pending[first..]. False on a fault, which rejects the event uncounted.
   // Always inlined into evaluate_batch: one call per row cost more than the
-  // usual single input's work. prep.pending starts as Pending{} (key, bits
-  // and operand zero).
+  // usual single input's work. Writes every field of the row's Pending
+  // entries that a later pass reads (bits only for a key held in it).
   [[gnu::always_inline]] bool evaluate_inputs(const EdictColumns& columns, uint32_t row,
                                               const std::vector<Input>& inputs, const runtime::Batch& batch,
                                               Prepared& prep, RowState& rs) const {
@@ -842,18 +850,26 @@ struct WindowState::Impl {
       const ir::Aggregate& agg = module.aggregates[static_cast<size_t>(inputs[i].aggregate)];
       Pending& p = pending[i];
       uint64_t bits = 0;
+      p.key = {};
+      p.hash = 0;
+      p.operand = 0;
       p.row = row;
+      p.partition = kRejected;
       p.input = static_cast<uint32_t>(i);
       p.aggregate = static_cast<uint32_t>(inputs[i].aggregate);
       p.result_column = inputs[i].result_column;
+      p.enters = false;
       auto failed = [&] {
         rs.fault_aggregate = static_cast<uint32_t>(inputs[i].aggregate);
-        // The inputs left unevaluated still name their row (pass 3 walks them).
+        // The inputs left unevaluated still name their row (pass 3 walks
+        // them) and are rejected with it.
         for (size_t j = i + 1; j < inputs.size(); ++j) {
           Pending& q = pending[j];
+          q = Pending{};
           q.row = row;
           q.input = static_cast<uint32_t>(j);
           q.aggregate = static_cast<uint32_t>(inputs[j].aggregate);
+          q.result_column = inputs[j].result_column;
         }
         return false;
       };
@@ -889,19 +905,12 @@ struct WindowState::Impl {
     }
     EdictColumns columns{batch.size(), batch.kinds(), data.data(), present.data(), &batch};
     const uint32_t rows = batch.size();
-    prep.rows.assign(rows, RowState{});
+    const uint8_t* kinds = batch.kinds();
     size_t total = 0;
-    for (uint32_t row = 0; row < rows; ++row) {
-      uint8_t kind = batch.kind(row);
-      if (kind == runtime::kErrorRow || kind >= inputs_of_kind.size()) continue;
-      if (inputs_of_kind[kind].empty() || time_column[kind] < 0) continue;
-      RowState& rs = prep.rows[row];
-      rs.first = static_cast<uint32_t>(total);
-      rs.status = RowState::Ok;
-      rs.kind = kind;
-      total += inputs_of_kind[kind].size();
-    }
-    prep.pending.assign(total, Pending{});  // a faulted row leaves later inputs unset: rejected
+    for (uint32_t row = 0; row < rows; ++row) total += observed_inputs[kinds[row]];
+    // Every field of each row's state and pending input is written below.
+    prep.rows.resize(rows);
+    prep.pending.resize(total);
     prep.compiled = false;
     if (options.inputs.function && total > 0) {
       const size_t functions = options.inputs.functions.size();
@@ -920,11 +929,22 @@ struct WindowState::Impl {
       prep.compiled =
           options.inputs.function(&columns, prep.value_arrays.data(), prep.site_arrays.data()) != 0;
     }
+    RowState* states = prep.rows.data();
+    total = 0;
     for (uint32_t row = 0; row < rows; ++row) {
-      RowState& rs = prep.rows[row];
-      if (rs.status == RowState::Skip) continue;
-      if (!evaluate_inputs(columns, row, inputs_of_kind[rs.kind], batch, prep, rs))
-        rs.status = RowState::Fault;
+      RowState& rs = states[row];
+      const uint8_t kind = kinds[row];
+      const uint32_t count = observed_inputs[kind];
+      if (count == 0) {
+        rs.status = RowState::Skip;  // nothing else of the row's state is read
+        continue;
+      }
+      rs = RowState{};
+      rs.first = static_cast<uint32_t>(total);
+      rs.status = RowState::Ok;
+      rs.kind = kind;
+      total += count;
+      if (!evaluate_inputs(columns, row, inputs_of_kind[kind], batch, prep, rs)) rs.status = RowState::Fault;
     }
   }
 
@@ -977,8 +997,10 @@ struct WindowState::Impl {
       rs.status = RowState::Skip;
       return;
     }
+    const size_t count = inputs.size();
+    Pending* pending = prep.pending.data() + rs.first;
     uint64_t entering = 0;
-    for (size_t i = 0; i < inputs.size(); ++i) entering += prep.pending[rs.first + i].enters ? 1 : 0;
+    for (size_t i = 0; i < count; ++i) entering += pending[i].enters ? 1 : 0;
     // The state limit, counted after dropping what has expired.
     if (live_bound + entering > options.max_events) {
       for (LiveTimes& l : live) l.use_heap();
@@ -991,8 +1013,8 @@ struct WindowState::Impl {
         return;
       }
     }
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      Pending& p = prep.pending[rs.first + i];
+    for (size_t i = 0; i < count; ++i) {
+      Pending& p = pending[i];
       p.partition = partition_of(p.hash);
       if (p.enters) live[p.aggregate].add(t);
     }
