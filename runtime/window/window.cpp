@@ -490,6 +490,7 @@ struct WindowState::Impl {
   // One aggregate's keys in one partition.
   struct Aggregate {
     const ir::Aggregate* ir = nullptr;
+    int64_t reach = -1;  // Options::max_lateness + the window when both are >= 0 and the sum fits (key_limit)
     KeyTable keys;
     // String operands: entries hold ids of this table, counted by reference.
     std::unordered_map<std::string, uint64_t, runtime::StringHash, std::equal_to<>> string_ids;
@@ -602,7 +603,10 @@ struct WindowState::Impl {
     partitions.resize(options.threads);
     for (Partition& p : partitions) {
       p.aggregates.resize(m.aggregates.size());
-      for (size_t a = 0; a < m.aggregates.size(); ++a) p.aggregates[a].ir = &m.aggregates[a];
+      for (size_t a = 0; a < m.aggregates.size(); ++a) {
+        p.aggregates[a].ir = &m.aggregates[a];
+        p.aggregates[a].reach = reach_of(options.max_lateness, m.aggregates[a].window);
+      }
     }
     live.resize(m.aggregates.size());
     inputs_of_kind.resize(s.kinds.size());
@@ -660,6 +664,16 @@ struct WindowState::Impl {
 
   int64_t drop_before(const ir::Aggregate& agg, int64_t latest) const {
     return sub_saturating(sub_saturating(latest, options.max_lateness), agg.window);
+  }
+  // drop_before for the keys of `a` in one subtraction when it has a reach:
+  // with both terms >= 0 and their sum in range, the two steps saturate
+  // exactly when the one does, and are otherwise the same difference.
+  int64_t key_limit(const Aggregate& a, int64_t latest) const {
+    return a.reach >= 0 ? sub_saturating(latest, a.reach) : drop_before(*a.ir, latest);
+  }
+  static int64_t reach_of(int64_t lateness, int64_t window) {
+    int64_t sum = 0;
+    return lateness >= 0 && window >= 0 && !__builtin_add_overflow(lateness, window, &sum) ? sum : -1;
   }
 
   static void release_string(Aggregate& a, uint64_t id) {
@@ -1071,8 +1085,7 @@ struct WindowState::Impl {
         // Expired events go first, so that an in-order key's new event
         // takes the place of its old one. They are older than any window
         // an acceptable event reads, so the value is the same.
-        if (slot >= 0 && evict(part, a, static_cast<size_t>(slot), drop_before(*a.ir, rs.max_time)) &&
-            !p.enters) {
+        if (slot >= 0 && evict(part, a, static_cast<size_t>(slot), key_limit(a, rs.max_time)) && !p.enters) {
           a.keys.remove(static_cast<size_t>(slot));
           slot = -1;
         }
@@ -1371,7 +1384,10 @@ bool WindowState::load(const std::string& path, std::string* error) {
   std::vector<Impl::Partition> parts(m.partitions.size());
   for (Impl::Partition& part : parts) {
     part.aggregates.resize(m.module.aggregates.size());
-    for (size_t a = 0; a < m.module.aggregates.size(); ++a) part.aggregates[a].ir = &m.module.aggregates[a];
+    for (size_t a = 0; a < m.module.aggregates.size(); ++a) {
+      part.aggregates[a].ir = &m.module.aggregates[a];
+      part.aggregates[a].reach = Impl::reach_of(m.options.max_lateness, m.module.aggregates[a].window);
+    }
   }
   std::vector<LiveTimes> live(m.module.aggregates.size());
   for (size_t a = 0; a < m.module.aggregates.size(); ++a) {
