@@ -552,6 +552,7 @@ struct WindowState::Impl {
     uint32_t fault_aggregate = 0;  // Fault: which aggregate's input faulted, where and why
     uint32_t site = ir::kNoSite;
     ir::FaultReason reason = ir::FaultReason::None;
+    uint32_t entering = 0;        // inputs whose event enters its window (Ok rows)
     int64_t time = 0;             // the event's time (read by the sequential pass)
     int64_t max_time = kMinTime;  // the latest event time once this row is counted
   };
@@ -904,6 +905,7 @@ struct WindowState::Impl {
                !run_input(in.operand, inputs[i].operand_slot, prep, columns, row, &p.operand, rs))
         return failed();
       p.hash = hash_key(p.key);
+      rs.entering += p.enters ? 1 : 0;
     }
     return true;
   }
@@ -978,14 +980,17 @@ struct WindowState::Impl {
   void sequence_batch(runtime::Batch& batch, Prepared& prep) {
     begin_sequence(batch);
     const uint32_t rows = static_cast<uint32_t>(prep.rows.size());
-    for (uint32_t row = 0; row < rows; ++row) sequence_row(batch, prep, row);
+    for (uint32_t row = 0; row < rows; ++row) sequence_row(batch, prep, row, false);
   }
   void begin_sequence(const runtime::Batch& batch) {
     times.assign(time_column.size(), nullptr);
     for (size_t k = 0; k < time_column.size(); ++k)
       if (time_column[k] >= 0) times[k] = batch.column(static_cast<size_t>(time_column[k])).data<int64_t>();
   }
-  [[gnu::always_inline]] void sequence_row(runtime::Batch& batch, Prepared& prep, uint32_t row) {
+  // `one_partition`: a constant at each call, so that the one-partition walk
+  // does not compute partitions.
+  [[gnu::always_inline]] void sequence_row(runtime::Batch& batch, Prepared& prep, uint32_t row,
+                                           bool one_partition) {
     RowState& rs = prep.rows[row];
     if (rs.status == RowState::Skip) return;
     const std::vector<Input>& inputs = inputs_of_kind[rs.kind];
@@ -1013,8 +1018,7 @@ struct WindowState::Impl {
     }
     const size_t count = inputs.size();
     Pending* pending = prep.pending.data() + rs.first;
-    uint64_t entering = 0;
-    for (size_t i = 0; i < count; ++i) entering += pending[i].enters ? 1 : 0;
+    const uint64_t entering = rs.entering;
     // The state limit, counted after dropping what has expired.
     if (live_bound + entering > options.max_events) {
       for (LiveTimes& l : live) l.use_heap();
@@ -1029,7 +1033,7 @@ struct WindowState::Impl {
     }
     for (size_t i = 0; i < count; ++i) {
       Pending& p = pending[i];
-      p.partition = partition_of(p.hash);
+      p.partition = one_partition ? 0 : partition_of(p.hash);
       if (p.enters) live[p.aggregate].add(t);
     }
     live_bound += entering;
@@ -1073,7 +1077,7 @@ struct WindowState::Impl {
         const Pending& p = pending[k];
         if (k == 0 || pending[k - 1].row != p.row) {
           if (k > 0) after_row(part, prep.rows[pending[k - 1].row]);
-          if constexpr (!kSequenced) sequence_row(batch, prep, p.row);
+          if constexpr (!kSequenced) sequence_row(batch, prep, p.row, true);
         }
         if (p.partition != index) continue;  // another partition's, or a rejected row's
         const RowState& rs = prep.rows[p.row];
