@@ -860,9 +860,12 @@ struct WindowState::Impl {
                                               const std::vector<Input>& inputs, const runtime::Batch& batch,
                                               Prepared& prep, RowState& rs) const {
     Pending* pending = prep.pending.data() + rs.first;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const ir::AggregateInput& in = *inputs[i].in;
-      const ir::Aggregate& agg = module.aggregates[static_cast<size_t>(inputs[i].aggregate)];
+    // The vector's size and data once: the stores below could alias them.
+    const size_t count = inputs.size();
+    const Input* input = inputs.data();
+    for (size_t i = 0; i < count; ++i) {
+      const ir::AggregateInput& in = *input[i].in;
+      const ir::Aggregate& agg = module.aggregates[static_cast<size_t>(input[i].aggregate)];
       Pending& p = pending[i];
       uint64_t bits = 0;
       p.key = {};
@@ -871,38 +874,38 @@ struct WindowState::Impl {
       p.row = row;
       p.partition = kRejected;
       p.input = static_cast<uint32_t>(i);
-      p.aggregate = static_cast<uint32_t>(inputs[i].aggregate);
-      p.result_column = inputs[i].result_column;
+      p.aggregate = static_cast<uint32_t>(input[i].aggregate);
+      p.result_column = input[i].result_column;
       p.enters = false;
       auto failed = [&] {
-        rs.fault_aggregate = static_cast<uint32_t>(inputs[i].aggregate);
+        rs.fault_aggregate = static_cast<uint32_t>(input[i].aggregate);
         // The inputs left unevaluated still name their row (pass 3 walks
         // them) and are rejected with it.
-        for (size_t j = i + 1; j < inputs.size(); ++j) {
+        for (size_t j = i + 1; j < count; ++j) {
           Pending& q = pending[j];
           q = Pending{};
           q.row = row;
           q.input = static_cast<uint32_t>(j);
-          q.aggregate = static_cast<uint32_t>(inputs[j].aggregate);
-          q.result_column = inputs[j].result_column;
+          q.aggregate = static_cast<uint32_t>(input[j].aggregate);
+          q.result_column = input[j].result_column;
         }
         return false;
       };
-      if (inputs[i].key_column >= 0) {
-        set_key(agg, load_bits(batch, inputs[i].key_column, inputs[i].key_type, row), batch, p);
+      if (input[i].key_column >= 0) {
+        set_key(agg, load_bits(batch, input[i].key_column, input[i].key_type, row), batch, p);
       } else if (in.key != ir::kNoFunc) {
-        if (!run_input(in.key, inputs[i].key_slot, prep, columns, row, &bits, rs)) return failed();
+        if (!run_input(in.key, input[i].key_slot, prep, columns, row, &bits, rs)) return failed();
         set_key(agg, bits, batch, p);
       }
       p.enters = true;
       if (in.filter != ir::kNoFunc) {
-        if (!run_input(in.filter, inputs[i].filter_slot, prep, columns, row, &bits, rs)) return failed();
+        if (!run_input(in.filter, input[i].filter_slot, prep, columns, row, &bits, rs)) return failed();
         p.enters = bits != 0;
       }
-      if (p.enters && inputs[i].operand_column >= 0)
-        p.operand = load_bits(batch, inputs[i].operand_column, inputs[i].operand_type, row);
+      if (p.enters && input[i].operand_column >= 0)
+        p.operand = load_bits(batch, input[i].operand_column, input[i].operand_type, row);
       else if (p.enters && in.operand != ir::kNoFunc &&
-               !run_input(in.operand, inputs[i].operand_slot, prep, columns, row, &p.operand, rs))
+               !run_input(in.operand, input[i].operand_slot, prep, columns, row, &p.operand, rs))
         return failed();
       p.hash = hash_key(p.key);
       rs.entering += p.enters ? 1 : 0;
