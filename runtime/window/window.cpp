@@ -287,8 +287,9 @@ class KeyTable {
   const Entry* data(uint32_t cap, uint32_t block) const {
     return cap <= kPoolCap ? &pool_[block] : big_[block].entries.get();
   }
-  // A block of `cap` (> 1) entries.
-  uint32_t allocate(uint32_t cap) {
+  // A block of `cap` (> 1) entries: inline when a freed pool block of that
+  // size is at hand (the usual case once warm), else out of line.
+  [[gnu::always_inline]] uint32_t allocate(uint32_t cap) {
     if (cap <= kPoolCap) {
       std::vector<uint32_t>& list = free_blocks_[std::countr_zero(cap)];
       if (!list.empty()) {
@@ -296,6 +297,11 @@ class KeyTable {
         list.pop_back();
         return block;
       }
+    }
+    return allocate_new(cap);
+  }
+  [[gnu::noinline]] uint32_t allocate_new(uint32_t cap) {
+    if (cap <= kPoolCap) {
       const size_t at = pool_.size();
       pool_.resize(at + cap, Entry{0, 0});
       return static_cast<uint32_t>(at);
@@ -311,7 +317,7 @@ class KeyTable {
     big_[block] = Big{std::make_unique<Entry[]>(cap), cap};
     return block;
   }
-  void release(uint32_t cap, uint32_t block) {
+  [[gnu::always_inline]] void release(uint32_t cap, uint32_t block) {
     if (cap <= 1) return;
     if (cap <= kPoolCap) {
       free_blocks_[std::countr_zero(cap)].push_back(block);
