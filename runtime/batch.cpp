@@ -110,12 +110,6 @@ const RowError* Batch::error_of(uint32_t row) const {
   return it != errors_.end() && it->row == row ? &*it : nullptr;
 }
 
-std::string_view Batch::arena_string(size_t i) const {
-  size_t begin = arena_offsets_[i];
-  size_t end = i + 1 < arena_offsets_.size() ? arena_offsets_[i + 1] : arena_.size();
-  return std::string_view(arena_.data() + begin, end - begin);
-}
-
 uint32_t Batch::intern(std::string_view text) {
   const size_t hash = StringHash{}(text);
   if (auto constant = symbols_->find(text, hash)) return *constant;
@@ -140,11 +134,6 @@ uint32_t Batch::intern(std::string_view text) {
   arena_.append(text);
   arena_slots_[h] = index + 1;
   return symbols_->size() + index;
-}
-
-std::string_view Batch::string(uint32_t symbol) const {
-  if (symbol < symbols_->size()) return symbols_->text(symbol);
-  return arena_string(symbol - symbols_->size());
 }
 
 void Batch::set_id(uint32_t row, std::string_view id) {

@@ -90,7 +90,11 @@ class Batch {
   // A symbol for an event string: the constant's when the policy has it,
   // else a new arena symbol.
   uint32_t intern(std::string_view text);
-  std::string_view string(uint32_t symbol) const;
+  // Inline: the window stage and the output read one per row.
+  std::string_view string(uint32_t symbol) const {
+    const uint32_t constants = symbols_->size();
+    return symbol < constants ? symbols_->text(symbol) : arena_string(symbol - constants);
+  }
   void set_id(uint32_t row, std::string_view id);
   // Stores country index `code` (a valid one, below kCountryIndexLimit) in
   // `column`, and its class byte when the column has classes. Every writer
@@ -133,7 +137,11 @@ class Batch {
   // Open-addressing index over arena strings so one text gets one symbol per
   // batch (symbol equality is string equality). Slots hold arena index + 1.
   std::vector<uint32_t> arena_slots_;
-  std::string_view arena_string(size_t index) const;
+  std::string_view arena_string(size_t index) const {
+    const size_t begin = arena_offsets_[index];
+    const size_t end = index + 1 < arena_offsets_.size() ? arena_offsets_[index + 1] : arena_.size();
+    return std::string_view(arena_.data() + begin, end - begin);
+  }
   std::string ids_;
   std::vector<uint32_t> id_offsets_;  // per row: [begin, end) pairs
 };

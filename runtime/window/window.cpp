@@ -105,12 +105,12 @@ class KeyTable {
 
   size_t size() const { return live_; }
 
-  // The slot of `key`, or -1.
-  int64_t find(std::string_view key, uint64_t hash) const {
-    if (index_.empty()) return -1;
-    const size_t mask = index_.size() - 1;
-    for (size_t i = hash & mask;; i = (i + 1) & mask) {
-      const Bucket b = index_[i];
+  // The slot of `key`, or -1. Inline: one per event.
+  [[gnu::always_inline]] int64_t find(std::string_view key, uint64_t hash) const {
+    if (mask_ == 0) return -1;  // no index yet
+    const Bucket* index = index_.data();
+    for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
+      const Bucket b = index[i];
       if (b.slot == 0) return -1;
       if (b.tag != tag_of(hash)) continue;  // most misses never touch the slot
       const Slot& slot = slots_[b.slot - 1];
@@ -126,8 +126,8 @@ class KeyTable {
   // deletes calls to it (a pure call's result unused), so out of line no
   // prefetch instruction was emitted at all.
   [[gnu::always_inline]] void prefetch(uint64_t hash, int stage) const {
-    if (index_.empty()) return;
-    const Bucket* b = &index_[hash & (index_.size() - 1)];
+    if (mask_ == 0) return;
+    const Bucket* b = &index_[hash & mask_];
     if (stage == 0) {
       __builtin_prefetch(b);
       return;
@@ -204,8 +204,21 @@ class KeyTable {
 
   // Inserts `e` into the ring of slot `s` after every entry with the same
   // or an earlier time (ties in arrival order); returns its index. In-order
-  // streams append in O(1).
-  uint32_t insert(size_t s, const Entry& e) {
+  // streams append in O(1): inline when the ring has room, the rest (a
+  // resize, an insertion in the middle) out of line.
+  [[gnu::always_inline]] uint32_t insert(size_t s, const Entry& e) {
+    Slot& slot = slots_[s];
+    if (slot.count < slot.cap) {
+      Entry* d = slot.cap == 1 ? &slot.single : data(slot.cap, slot.block);
+      const uint32_t mask = slot.cap - 1;
+      if (slot.count == 0 || d[(slot.head + slot.count - 1) & mask].time <= e.time) {
+        d[(slot.head + slot.count) & mask] = e;
+        return slot.count++;
+      }
+    }
+    return insert_slow(s, e);
+  }
+  [[gnu::noinline]] uint32_t insert_slow(size_t s, const Entry& e) {
     if (slots_[s].count == slots_[s].cap) resize(s, slots_[s].cap * 2);
     const Ring r = ring(s);
     uint32_t pos = r.count;
@@ -274,8 +287,9 @@ class KeyTable {
   const Entry* data(uint32_t cap, uint32_t block) const {
     return cap <= kPoolCap ? &pool_[block] : big_[block].entries.get();
   }
-  // A block of `cap` (> 1) entries.
-  uint32_t allocate(uint32_t cap) {
+  // A block of `cap` (> 1) entries: inline when a freed pool block of that
+  // size is at hand (the usual case once warm), else out of line.
+  [[gnu::always_inline]] uint32_t allocate(uint32_t cap) {
     if (cap <= kPoolCap) {
       std::vector<uint32_t>& list = free_blocks_[std::countr_zero(cap)];
       if (!list.empty()) {
@@ -283,6 +297,11 @@ class KeyTable {
         list.pop_back();
         return block;
       }
+    }
+    return allocate_new(cap);
+  }
+  [[gnu::noinline]] uint32_t allocate_new(uint32_t cap) {
+    if (cap <= kPoolCap) {
       const size_t at = pool_.size();
       pool_.resize(at + cap, Entry{0, 0});
       return static_cast<uint32_t>(at);
@@ -298,7 +317,7 @@ class KeyTable {
     big_[block] = Big{std::make_unique<Entry[]>(cap), cap};
     return block;
   }
-  void release(uint32_t cap, uint32_t block) {
+  [[gnu::always_inline]] void release(uint32_t cap, uint32_t block) {
     if (cap <= 1) return;
     if (cap <= kPoolCap) {
       free_blocks_[std::countr_zero(cap)].push_back(block);
@@ -331,11 +350,13 @@ class KeyTable {
   }
   void grow_index() {
     index_.assign(std::max<size_t>(64, index_.size() * 2), Bucket{});
+    mask_ = index_.size() - 1;
     for (size_t s = 0; s < slots_.size(); ++s)
       if (used(s)) place(s);
   }
 
   std::vector<Bucket> index_;
+  size_t mask_ = 0;  // index_.size() - 1, or 0 while index_ is empty (it has at least 64 buckets)
   std::vector<Slot> slots_;
   std::vector<size_t> free_;
   size_t live_ = 0;
@@ -395,7 +416,7 @@ bool unhex(std::string_view s, std::string* out) {
 // on a min-heap, so that expiring costs only what it drops.
 class LiveTimes {
  public:
-  void add(int64_t t) {
+  [[gnu::always_inline]] void add(int64_t t) {
     times_.push_back(t);
     if (heap_) std::push_heap(times_.begin(), times_.end(), std::greater<>{});
   }
@@ -475,6 +496,7 @@ struct WindowState::Impl {
   // One aggregate's keys in one partition.
   struct Aggregate {
     const ir::Aggregate* ir = nullptr;
+    int64_t reach = -1;  // Options::max_lateness + the window when both are >= 0 and the sum fits (key_limit)
     KeyTable keys;
     // String operands: entries hold ids of this table, counted by reference.
     std::unordered_map<std::string, uint64_t, runtime::StringHash, std::equal_to<>> string_ids;
@@ -521,8 +543,10 @@ struct WindowState::Impl {
     uint32_t partition = kRejected;  // set once the sequential pass accepts the row
     uint32_t input = 0;              // index in inputs_of_kind[kind]
     uint32_t aggregate = 0;
+    int32_t result_column = -1;  // the input's Input::result_column
     bool enters = false;
   };
+  static_assert(sizeof(Pending) == 64);
   // Per row: its inputs' Pending from `first` on, and what the sequential
   // pass decided.
   struct RowState {
@@ -534,6 +558,7 @@ struct WindowState::Impl {
     uint32_t fault_aggregate = 0;  // Fault: which aggregate's input faulted, where and why
     uint32_t site = ir::kNoSite;
     ir::FaultReason reason = ir::FaultReason::None;
+    uint32_t entering = 0;        // inputs whose event enters its window (Ok rows)
     int64_t time = 0;             // the event's time (read by the sequential pass)
     int64_t max_time = kMinTime;  // the latest event time once this row is counted
   };
@@ -563,7 +588,11 @@ struct WindowState::Impl {
   Options options;
   std::vector<Partition> partitions;
   std::vector<std::vector<Input>> inputs_of_kind;  // by event kind
-  std::vector<int> time_column;                    // by event kind
+  // By Batch::kind (kErrorRow included): the inputs a row of that kind
+  // evaluates; 0 when the windows do not observe the kind (no inputs, or no
+  // time field).
+  uint32_t observed_inputs[256] = {};
+  std::vector<int> time_column;  // by event kind
   // The sequential pass's state: the latest event time and, per aggregate,
   // the times the state limit counts.
   int64_t max_time = kMinTime;
@@ -581,7 +610,10 @@ struct WindowState::Impl {
     partitions.resize(options.threads);
     for (Partition& p : partitions) {
       p.aggregates.resize(m.aggregates.size());
-      for (size_t a = 0; a < m.aggregates.size(); ++a) p.aggregates[a].ir = &m.aggregates[a];
+      for (size_t a = 0; a < m.aggregates.size(); ++a) {
+        p.aggregates[a].ir = &m.aggregates[a];
+        p.aggregates[a].reach = reach_of(options.max_lateness, m.aggregates[a].window);
+      }
     }
     live.resize(m.aggregates.size());
     inputs_of_kind.resize(s.kinds.size());
@@ -611,6 +643,8 @@ struct WindowState::Impl {
         inputs_of_kind[static_cast<size_t>(in.event)].push_back(input);
       }
     }
+    for (size_t k = 0; k < inputs_of_kind.size() && k < runtime::kErrorRow; ++k)
+      if (time_column[k] >= 0) observed_inputs[k] = static_cast<uint32_t>(inputs_of_kind[k].size());
     // Compiled code for other functions than these (never from the engine):
     // interpret instead.
     if (!slots_match || next_slot != compiled_fns.size()) options.inputs = {};
@@ -628,8 +662,8 @@ struct WindowState::Impl {
   // reason (faults are rare; the code only records the site).
   bool run_input(ir::FuncId f, int slot, const Prepared& prep, const EdictColumns& columns, uint32_t row,
                  uint64_t* out, RowState& rs) const {
-    if (prep.compiled && prep.sites[static_cast<size_t>(slot)][row] == UINT32_MAX) {
-      *out = prep.values[static_cast<size_t>(slot)][row];
+    if (prep.compiled && prep.site_arrays[static_cast<size_t>(slot)][row] == UINT32_MAX) {
+      *out = prep.value_arrays[static_cast<size_t>(slot)][row];
       return true;
     }
     return interp.eval_function(f, columns, row, out, &rs.site, &rs.reason);
@@ -637,6 +671,16 @@ struct WindowState::Impl {
 
   int64_t drop_before(const ir::Aggregate& agg, int64_t latest) const {
     return sub_saturating(sub_saturating(latest, options.max_lateness), agg.window);
+  }
+  // drop_before for the keys of `a` in one subtraction when it has a reach:
+  // with both terms >= 0 and their sum in range, the two steps saturate
+  // exactly when the one does, and are otherwise the same difference.
+  int64_t key_limit(const Aggregate& a, int64_t latest) const {
+    return a.reach >= 0 ? sub_saturating(latest, a.reach) : drop_before(*a.ir, latest);
+  }
+  static int64_t reach_of(int64_t lateness, int64_t window) {
+    int64_t sum = 0;
+    return lateness >= 0 && window >= 0 && !__builtin_add_overflow(lateness, window, &sum) ? sum : -1;
   }
 
   static void release_string(Aggregate& a, uint64_t id) {
@@ -815,47 +859,62 @@ struct WindowState::Impl {
   // The inputs' pass, for one row: evaluates each input of its kind (key,
   // then filter, then the operand when the event enters) into
   // prep.pending[first..]. False on a fault, which rejects the event uncounted.
-  bool evaluate_inputs(const EdictColumns& columns, uint32_t row, const std::vector<Input>& inputs,
-                       const runtime::Batch& batch, Prepared& prep, RowState& rs) const {
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const ir::AggregateInput& in = *inputs[i].in;
-      const ir::Aggregate& agg = module.aggregates[static_cast<size_t>(inputs[i].aggregate)];
-      Pending& p = prep.pending[rs.first + i];
+  // Always inlined into evaluate_batch: one call per row cost more than the
+  // usual single input's work. Writes every field of the row's Pending
+  // entries that a later pass reads (bits only for a key held in it).
+  [[gnu::always_inline]] bool evaluate_inputs(const EdictColumns& columns, uint32_t row,
+                                              const std::vector<Input>& inputs, const runtime::Batch& batch,
+                                              Prepared& prep, RowState& rs) const {
+    Pending* pending = prep.pending.data() + rs.first;
+    // The vector's size and data once: the stores below could alias them.
+    const size_t count = inputs.size();
+    const Input* input = inputs.data();
+    for (size_t i = 0; i < count; ++i) {
+      const ir::AggregateInput& in = *input[i].in;
+      const ir::Aggregate& agg = module.aggregates[static_cast<size_t>(input[i].aggregate)];
+      Pending& p = pending[i];
       uint64_t bits = 0;
       p.key = {};
-      p.bits = 0;
+      p.hash = 0;
+      p.operand = 0;
       p.row = row;
+      p.partition = kRejected;
       p.input = static_cast<uint32_t>(i);
-      p.aggregate = static_cast<uint32_t>(inputs[i].aggregate);
+      p.aggregate = static_cast<uint32_t>(input[i].aggregate);
+      p.result_column = input[i].result_column;
+      p.enters = false;
       auto failed = [&] {
-        rs.fault_aggregate = static_cast<uint32_t>(inputs[i].aggregate);
-        // The inputs left unevaluated still name their row (pass 3 walks them).
-        for (size_t j = i + 1; j < inputs.size(); ++j) {
-          Pending& q = prep.pending[rs.first + j];
+        rs.fault_aggregate = static_cast<uint32_t>(input[i].aggregate);
+        // The inputs left unevaluated still name their row (pass 3 walks
+        // them) and are rejected with it.
+        for (size_t j = i + 1; j < count; ++j) {
+          Pending& q = pending[j];
+          q = Pending{};
           q.row = row;
           q.input = static_cast<uint32_t>(j);
-          q.aggregate = static_cast<uint32_t>(inputs[j].aggregate);
+          q.aggregate = static_cast<uint32_t>(input[j].aggregate);
+          q.result_column = input[j].result_column;
         }
         return false;
       };
-      if (inputs[i].key_column >= 0) {
-        set_key(agg, load_bits(batch, inputs[i].key_column, inputs[i].key_type, row), batch, p);
+      if (input[i].key_column >= 0) {
+        set_key(agg, load_bits(batch, input[i].key_column, input[i].key_type, row), batch, p);
       } else if (in.key != ir::kNoFunc) {
-        if (!run_input(in.key, inputs[i].key_slot, prep, columns, row, &bits, rs)) return failed();
+        if (!run_input(in.key, input[i].key_slot, prep, columns, row, &bits, rs)) return failed();
         set_key(agg, bits, batch, p);
       }
       p.enters = true;
       if (in.filter != ir::kNoFunc) {
-        if (!run_input(in.filter, inputs[i].filter_slot, prep, columns, row, &bits, rs)) return failed();
+        if (!run_input(in.filter, input[i].filter_slot, prep, columns, row, &bits, rs)) return failed();
         p.enters = bits != 0;
       }
-      p.operand = 0;
-      if (p.enters && inputs[i].operand_column >= 0)
-        p.operand = load_bits(batch, inputs[i].operand_column, inputs[i].operand_type, row);
+      if (p.enters && input[i].operand_column >= 0)
+        p.operand = load_bits(batch, input[i].operand_column, input[i].operand_type, row);
       else if (p.enters && in.operand != ir::kNoFunc &&
-               !run_input(in.operand, inputs[i].operand_slot, prep, columns, row, &p.operand, rs))
+               !run_input(in.operand, input[i].operand_slot, prep, columns, row, &p.operand, rs))
         return failed();
       p.hash = hash_key(p.key);
+      rs.entering += p.enters ? 1 : 0;
     }
     return true;
   }
@@ -871,19 +930,12 @@ struct WindowState::Impl {
     }
     EdictColumns columns{batch.size(), batch.kinds(), data.data(), present.data(), &batch};
     const uint32_t rows = batch.size();
-    prep.rows.assign(rows, RowState{});
+    const uint8_t* kinds = batch.kinds();
     size_t total = 0;
-    for (uint32_t row = 0; row < rows; ++row) {
-      uint8_t kind = batch.kind(row);
-      if (kind == runtime::kErrorRow || kind >= inputs_of_kind.size()) continue;
-      if (inputs_of_kind[kind].empty() || time_column[kind] < 0) continue;
-      RowState& rs = prep.rows[row];
-      rs.first = static_cast<uint32_t>(total);
-      rs.status = RowState::Ok;
-      rs.kind = kind;
-      total += inputs_of_kind[kind].size();
-    }
-    prep.pending.assign(total, Pending{});  // a faulted row leaves later inputs unset: rejected
+    for (uint32_t row = 0; row < rows; ++row) total += observed_inputs[kinds[row]];
+    // Every field of each row's state and pending input is written below.
+    prep.rows.resize(rows);
+    prep.pending.resize(total);
     prep.compiled = false;
     if (options.inputs.function && total > 0) {
       const size_t functions = options.inputs.functions.size();
@@ -902,11 +954,22 @@ struct WindowState::Impl {
       prep.compiled =
           options.inputs.function(&columns, prep.value_arrays.data(), prep.site_arrays.data()) != 0;
     }
+    RowState* states = prep.rows.data();
+    total = 0;
     for (uint32_t row = 0; row < rows; ++row) {
-      RowState& rs = prep.rows[row];
-      if (rs.status == RowState::Skip) continue;
-      if (!evaluate_inputs(columns, row, inputs_of_kind[rs.kind], batch, prep, rs))
-        rs.status = RowState::Fault;
+      RowState& rs = states[row];
+      const uint8_t kind = kinds[row];
+      const uint32_t count = observed_inputs[kind];
+      if (count == 0) {
+        rs.status = RowState::Skip;  // nothing else of the row's state is read
+        continue;
+      }
+      rs = RowState{};
+      rs.first = static_cast<uint32_t>(total);
+      rs.status = RowState::Ok;
+      rs.kind = kind;
+      total += count;
+      if (!evaluate_inputs(columns, row, inputs_of_kind[kind], batch, prep, rs)) rs.status = RowState::Fault;
     }
   }
 
@@ -926,14 +989,17 @@ struct WindowState::Impl {
   void sequence_batch(runtime::Batch& batch, Prepared& prep) {
     begin_sequence(batch);
     const uint32_t rows = static_cast<uint32_t>(prep.rows.size());
-    for (uint32_t row = 0; row < rows; ++row) sequence_row(batch, prep, row);
+    for (uint32_t row = 0; row < rows; ++row) sequence_row(batch, prep, row, false);
   }
   void begin_sequence(const runtime::Batch& batch) {
     times.assign(time_column.size(), nullptr);
     for (size_t k = 0; k < time_column.size(); ++k)
       if (time_column[k] >= 0) times[k] = batch.column(static_cast<size_t>(time_column[k])).data<int64_t>();
   }
-  [[gnu::always_inline]] void sequence_row(runtime::Batch& batch, Prepared& prep, uint32_t row) {
+  // `one_partition`: a constant at each call, so that the one-partition walk
+  // does not compute partitions.
+  [[gnu::always_inline]] void sequence_row(runtime::Batch& batch, Prepared& prep, uint32_t row,
+                                           bool one_partition) {
     RowState& rs = prep.rows[row];
     if (rs.status == RowState::Skip) return;
     const std::vector<Input>& inputs = inputs_of_kind[rs.kind];
@@ -959,8 +1025,9 @@ struct WindowState::Impl {
       rs.status = RowState::Skip;
       return;
     }
-    uint64_t entering = 0;
-    for (size_t i = 0; i < inputs.size(); ++i) entering += prep.pending[rs.first + i].enters ? 1 : 0;
+    const size_t count = inputs.size();
+    Pending* pending = prep.pending.data() + rs.first;
+    const uint64_t entering = rs.entering;
     // The state limit, counted after dropping what has expired.
     if (live_bound + entering > options.max_events) {
       for (LiveTimes& l : live) l.use_heap();
@@ -973,9 +1040,9 @@ struct WindowState::Impl {
         return;
       }
     }
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      Pending& p = prep.pending[rs.first + i];
-      p.partition = partition_of(p.hash);
+    for (size_t i = 0; i < count; ++i) {
+      Pending& p = pending[i];
+      p.partition = one_partition ? 0 : partition_of(p.hash);
       if (p.enters) live[p.aggregate].add(t);
     }
     live_bound += entering;
@@ -987,11 +1054,13 @@ struct WindowState::Impl {
   // the `$aggN` columns. Other partitions' keys, the batches' other columns
   // and errors are not touched (fold faults are failed afterwards).
   //
-  // `sequenced` false (one partition only): pass 2 has not run; each row is
+  // `kSequenced` false (one partition only): pass 2 has not run; each row is
   // sequenced just before its keys are updated, which is the same, as pass 2
   // never reads the windows and pass 3 reads only what pass 2 decided for
-  // that row. One walk over the rows instead of two.
-  void update_partition(uint32_t index, std::span<runtime::Batch* const> batches, bool sequenced = true) {
+  // that row. One walk over the rows instead of two. A template parameter,
+  // so that the one-partition walk carries no test for the other.
+  template <bool kSequenced>
+  void update_partition(uint32_t index, std::span<runtime::Batch* const> batches) {
     Partition& part = partitions[index];
     part.faults.clear();
     // Inputs ahead at which each prefetch stage (see KeyTable::prefetch)
@@ -1003,11 +1072,11 @@ struct WindowState::Impl {
       Prepared& prep = prepared[b];
       const Pending* pending = prep.pending.data();
       const size_t n = prep.pending.size();
-      if (!sequenced) begin_sequence(batch);
+      if constexpr (!kSequenced) begin_sequence(batch);
       auto ahead = [&](size_t k, int stage) __attribute__((always_inline)) {
         // Unsequenced rows have no partition yet: a hint for a row about
         // to be rejected is harmless.
-        if (k < n && (!sequenced || pending[k].partition == index))
+        if (k < n && (!kSequenced || pending[k].partition == index))
           part.aggregates[pending[k].aggregate].keys.prefetch(pending[k].hash, stage);
       };
       for (size_t k = 0; k < n; ++k) {
@@ -1017,20 +1086,19 @@ struct WindowState::Impl {
         const Pending& p = pending[k];
         if (k == 0 || pending[k - 1].row != p.row) {
           if (k > 0) after_row(part, prep.rows[pending[k - 1].row]);
-          if (!sequenced) sequence_row(batch, prep, p.row);
+          if constexpr (!kSequenced) sequence_row(batch, prep, p.row, true);
         }
         if (p.partition != index) continue;  // another partition's, or a rejected row's
         const RowState& rs = prep.rows[p.row];
         const uint32_t row = p.row;
         const int64_t t = rs.time;
-        const int result_column = inputs_of_kind[rs.kind][p.input].result_column;
+        const int result_column = p.result_column;
         Aggregate& a = part.aggregates[p.aggregate];
         int64_t slot = a.keys.find(p.key, p.hash);
         // Expired events go first, so that an in-order key's new event
         // takes the place of its old one. They are older than any window
         // an acceptable event reads, so the value is the same.
-        if (slot >= 0 && evict(part, a, static_cast<size_t>(slot), drop_before(*a.ir, rs.max_time)) &&
-            !p.enters) {
+        if (slot >= 0 && evict(part, a, static_cast<size_t>(slot), key_limit(a, rs.max_time)) && !p.enters) {
           a.keys.remove(static_cast<size_t>(slot));
           slot = -1;
         }
@@ -1108,10 +1176,11 @@ struct WindowState::Impl {
       for (size_t b = t; b < batches.size(); b += threads) evaluate_batch(*batches[b], prepared[b]);
     });
     if (partitions.size() == 1) {
-      update_partition(0, batches, false);
+      update_partition<false>(0, batches);
     } else {
       for (size_t b = 0; b < batches.size(); ++b) sequence_batch(*batches[b], prepared[b]);
-      in_parallel(partitions.size(), [&](size_t p) { update_partition(static_cast<uint32_t>(p), batches); });
+      in_parallel(partitions.size(),
+                  [&](size_t p) { update_partition<true>(static_cast<uint32_t>(p), batches); });
     }
     std::vector<FoldFault> faults;
     for (Partition& part : partitions) faults.insert(faults.end(), part.faults.begin(), part.faults.end());
@@ -1328,7 +1397,10 @@ bool WindowState::load(const std::string& path, std::string* error) {
   std::vector<Impl::Partition> parts(m.partitions.size());
   for (Impl::Partition& part : parts) {
     part.aggregates.resize(m.module.aggregates.size());
-    for (size_t a = 0; a < m.module.aggregates.size(); ++a) part.aggregates[a].ir = &m.module.aggregates[a];
+    for (size_t a = 0; a < m.module.aggregates.size(); ++a) {
+      part.aggregates[a].ir = &m.module.aggregates[a];
+      part.aggregates[a].reach = Impl::reach_of(m.options.max_lateness, m.module.aggregates[a].window);
+    }
   }
   std::vector<LiveTimes> live(m.module.aggregates.size());
   for (size_t a = 0; a < m.module.aggregates.size(); ++a) {
