@@ -57,12 +57,6 @@ std::string quote(std::string_view s) {
   return std::string(s.substr(0, cut)) + "...";
 }
 
-bool two_digits(const char* p, int* out) {
-  if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9') return false;
-  *out = (p[0] - '0') * 10 + (p[1] - '0');
-  return true;
-}
-
 // Exactly `YYYY-MM-DDTHH:MM:SSZ` (20 bytes at `s`) with in-range fields, as
 // microseconds; false for anything else (RFC 3339 parsing then decides).
 bool fixed_utc_time(const char* s, int64_t* micros) {
@@ -100,6 +94,13 @@ bool fixed_utc_time(const char* s, int64_t* micros) {
     mi = static_cast<int>((pb >> 48) & 0xFF);
     se = static_cast<int>((pc >> 8) & 0xFF);
   } else {
+    // A lambda, not a function: a function used only in this discarded
+    // branch draws clang's -Wunneeded-internal-declaration.
+    auto two_digits = [](const char* p, int* out) {
+      if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9') return false;
+      *out = (p[0] - '0') * 10 + (p[1] - '0');
+      return true;
+    };
     if (!(s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':' && s[19] == 'Z' &&
           two_digits(s, &y1) && two_digits(s + 2, &y2) && two_digits(s + 5, &mo) && two_digits(s + 8, &d) &&
           two_digits(s + 11, &h) && two_digits(s + 14, &mi) && two_digits(s + 17, &se)))
