@@ -209,10 +209,9 @@ class KeyTable {
   [[gnu::always_inline]] uint32_t insert(size_t s, const Entry& e) {
     Slot& slot = slots_[s];
     if (slot.count < slot.cap) {
-      Entry* d = slot.cap == 1 ? &slot.single : data(slot.cap, slot.block);
-      const uint32_t mask = slot.cap - 1;
-      if (slot.count == 0 || d[(slot.head + slot.count - 1) & mask].time <= e.time) {
-        d[(slot.head + slot.count) & mask] = e;
+      const Ring r = ring(s);
+      if (r.count == 0 || r[r.count - 1].time <= e.time) {
+        r[r.count] = e;
         return slot.count++;
       }
     }
@@ -332,10 +331,7 @@ class KeyTable {
     Slot& slot = slots_[s];
     const Ring from = ring(s);
     Entry* to = cap == 1 ? &slot.single : data(cap, block);
-    if (cap == 1 && from.count == 1)
-      slot.single = from[0];
-    else
-      for (uint32_t i = 0; i < from.count; ++i) to[i] = from[i];
+    for (uint32_t i = 0; i < from.count; ++i) to[i] = from[i];
     release(slot.cap, slot.block);
     slot.cap = cap;
     slot.block = block;
@@ -496,7 +492,6 @@ struct WindowState::Impl {
   // One aggregate's keys in one partition.
   struct Aggregate {
     const ir::Aggregate* ir = nullptr;
-    int64_t reach = -1;  // Options::max_lateness + the window when both are >= 0 and the sum fits (key_limit)
     KeyTable keys;
     // String operands: entries hold ids of this table, counted by reference.
     std::unordered_map<std::string, uint64_t, runtime::StringHash, std::equal_to<>> string_ids;
@@ -610,10 +605,7 @@ struct WindowState::Impl {
     partitions.resize(options.threads);
     for (Partition& p : partitions) {
       p.aggregates.resize(m.aggregates.size());
-      for (size_t a = 0; a < m.aggregates.size(); ++a) {
-        p.aggregates[a].ir = &m.aggregates[a];
-        p.aggregates[a].reach = reach_of(options.max_lateness, m.aggregates[a].window);
-      }
+      for (size_t a = 0; a < m.aggregates.size(); ++a) p.aggregates[a].ir = &m.aggregates[a];
     }
     live.resize(m.aggregates.size());
     inputs_of_kind.resize(s.kinds.size());
@@ -671,16 +663,6 @@ struct WindowState::Impl {
 
   int64_t drop_before(const ir::Aggregate& agg, int64_t latest) const {
     return sub_saturating(sub_saturating(latest, options.max_lateness), agg.window);
-  }
-  // drop_before for the keys of `a` in one subtraction when it has a reach:
-  // with both terms >= 0 and their sum in range, the two steps saturate
-  // exactly when the one does, and are otherwise the same difference.
-  int64_t key_limit(const Aggregate& a, int64_t latest) const {
-    return a.reach >= 0 ? sub_saturating(latest, a.reach) : drop_before(*a.ir, latest);
-  }
-  static int64_t reach_of(int64_t lateness, int64_t window) {
-    int64_t sum = 0;
-    return lateness >= 0 && window >= 0 && !__builtin_add_overflow(lateness, window, &sum) ? sum : -1;
   }
 
   static void release_string(Aggregate& a, uint64_t id) {
@@ -860,8 +842,7 @@ struct WindowState::Impl {
   // then filter, then the operand when the event enters) into
   // prep.pending[first..]. False on a fault, which rejects the event uncounted.
   // Always inlined into evaluate_batch: one call per row cost more than the
-  // usual single input's work. Writes every field of the row's Pending
-  // entries that a later pass reads (bits only for a key held in it).
+  // usual single input's work. Writes every Pending entry of the row whole.
   [[gnu::always_inline]] bool evaluate_inputs(const EdictColumns& columns, uint32_t row,
                                               const std::vector<Input>& inputs, const runtime::Batch& batch,
                                               Prepared& prep, RowState& rs) const {
@@ -869,32 +850,27 @@ struct WindowState::Impl {
     // The vector's size and data once: the stores below could alias them.
     const size_t count = inputs.size();
     const Input* input = inputs.data();
+    // Input j's entry before its evaluation: it names its row, and stays
+    // rejected until the sequential pass accepts the row.
+    auto start = [&](size_t j) -> Pending& {
+      Pending& q = pending[j];
+      q = Pending{};
+      q.row = row;
+      q.input = static_cast<uint32_t>(j);
+      q.aggregate = static_cast<uint32_t>(input[j].aggregate);
+      q.result_column = input[j].result_column;
+      return q;
+    };
     for (size_t i = 0; i < count; ++i) {
       const ir::AggregateInput& in = *input[i].in;
       const ir::Aggregate& agg = module.aggregates[static_cast<size_t>(input[i].aggregate)];
-      Pending& p = pending[i];
+      Pending& p = start(i);
       uint64_t bits = 0;
-      p.key = {};
-      p.hash = 0;
-      p.operand = 0;
-      p.row = row;
-      p.partition = kRejected;
-      p.input = static_cast<uint32_t>(i);
-      p.aggregate = static_cast<uint32_t>(input[i].aggregate);
-      p.result_column = input[i].result_column;
-      p.enters = false;
       auto failed = [&] {
         rs.fault_aggregate = static_cast<uint32_t>(input[i].aggregate);
         // The inputs left unevaluated still name their row (pass 3 walks
         // them) and are rejected with it.
-        for (size_t j = i + 1; j < count; ++j) {
-          Pending& q = pending[j];
-          q = Pending{};
-          q.row = row;
-          q.input = static_cast<uint32_t>(j);
-          q.aggregate = static_cast<uint32_t>(input[j].aggregate);
-          q.result_column = input[j].result_column;
-        }
+        for (size_t j = i + 1; j < count; ++j) start(j);
         return false;
       };
       if (input[i].key_column >= 0) {
@@ -1098,7 +1074,8 @@ struct WindowState::Impl {
         // Expired events go first, so that an in-order key's new event
         // takes the place of its old one. They are older than any window
         // an acceptable event reads, so the value is the same.
-        if (slot >= 0 && evict(part, a, static_cast<size_t>(slot), key_limit(a, rs.max_time)) && !p.enters) {
+        if (slot >= 0 && evict(part, a, static_cast<size_t>(slot), drop_before(*a.ir, rs.max_time)) &&
+            !p.enters) {
           a.keys.remove(static_cast<size_t>(slot));
           slot = -1;
         }
@@ -1324,8 +1301,7 @@ bool WindowState::save(const std::string& path, std::string* error) const {
         for (size_t k = 0; k < agg.keys.slot_count(); ++k) {
           if (!agg.keys.used(k)) continue;
           const Ring w = agg.keys.ring(k);
-          uint32_t from = 0;
-          while (from < w.count && w[from].time <= limit) ++from;
+          const uint32_t from = w.after(limit);
           if (from < w.count) keys.push_back({agg.keys.key_of(k), w, &agg, from});
         }
       }
@@ -1397,10 +1373,7 @@ bool WindowState::load(const std::string& path, std::string* error) {
   std::vector<Impl::Partition> parts(m.partitions.size());
   for (Impl::Partition& part : parts) {
     part.aggregates.resize(m.module.aggregates.size());
-    for (size_t a = 0; a < m.module.aggregates.size(); ++a) {
-      part.aggregates[a].ir = &m.module.aggregates[a];
-      part.aggregates[a].reach = Impl::reach_of(m.options.max_lateness, m.module.aggregates[a].window);
-    }
+    for (size_t a = 0; a < m.module.aggregates.size(); ++a) part.aggregates[a].ir = &m.module.aggregates[a];
   }
   std::vector<LiveTimes> live(m.module.aggregates.size());
   for (size_t a = 0; a < m.module.aggregates.size(); ++a) {
