@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  cmake ninja-build g++ ccache python3
+  cmake ninja-build g++ binutils ccache python3
   antlr4 default-jre-headless libantlr4-runtime-dev
   llvm-19-dev libfmt-dev libsimdjson-dev libcli11-dev nlohmann-json3-dev
   catch2 librapidcheck-dev
