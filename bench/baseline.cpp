@@ -2,12 +2,12 @@
 
 #include <algorithm>
 
-#include "compiler/support/countries.h"
-#include "compiler/support/time_util.h"
+#include "support/countries.h"
+#include "support/time_util.h"
 
 namespace edict::bench {
 
-Baseline::Baseline(const runtime::Schema& schema, const runtime::SymbolTable& symbols) : schema_(schema) {
+Baseline::Baseline(const abi::Schema& schema, const abi::SymbolTable& symbols) : schema_(schema) {
   struct Chip {
     const char* name;
     double tpp, area;
@@ -51,11 +51,11 @@ Baseline::Baseline(const runtime::Schema& schema, const runtime::SymbolTable& sy
 }
 
 int Baseline::col(int kind, const char* field) const {
-  const runtime::KindSpec& k = schema_.kinds[static_cast<size_t>(kind)];
+  const abi::KindSpec& k = schema_.kinds[static_cast<size_t>(kind)];
   return k.fields[static_cast<size_t>(k.field_index.at(field))].column;
 }
 
-void Baseline::eval(const runtime::Batch& b, uint8_t* __restrict decision, uint16_t* __restrict fired) const {
+void Baseline::eval(const abi::Batch& b, uint8_t* __restrict decision, uint16_t* __restrict fired) const {
   auto i64 = [&](int c) { return b.column(static_cast<size_t>(c)).data<int64_t>(); };
   auto f64 = [&](int c) { return b.column(static_cast<size_t>(c)).data<double>(); };
   auto u32 = [&](int c) { return b.column(static_cast<size_t>(c)).data<uint32_t>(); };

@@ -7,22 +7,22 @@
 #include <cstdint>
 #include <vector>
 
-#include "runtime/batch.h"
-#include "runtime/schema.h"
-#include "runtime/strings.h"
+#include "abi/batch.h"
+#include "abi/schema.h"
+#include "abi/strings.h"
 
 namespace edict::bench {
 
 class Baseline {
  public:
-  Baseline(const runtime::Schema& schema, const runtime::SymbolTable& symbols);
+  Baseline(const abi::Schema& schema, const abi::SymbolTable& symbols);
   // Per row: decision 0 allow, 1 report, 2 review, 3 deny, 0xFF skipped
   // (error row); fired: bit i for rule i of the workload (i in 0..8).
-  void eval(const runtime::Batch& batch, uint8_t* decision, uint16_t* fired) const;
+  void eval(const abi::Batch& batch, uint8_t* decision, uint16_t* fired) const;
 
  private:
   int col(int kind, const char* field) const;
-  const runtime::Schema& schema_;
+  const abi::Schema& schema_;
   // Indexed by symbol id, clamped to the last slot (never in the table).
   std::vector<uint8_t> in_table_, advanced_;
   // Indexed by country code.

@@ -21,10 +21,10 @@
 #include <string>
 #include <vector>
 
-#include "compiler/support/diagnostics.h"
-#include "runtime/batch.h"
-#include "runtime/decoder.h"
-#include "runtime/engine/engine.h"
+#include "abi/batch.h"
+#include "engine/decode/decoder.h"
+#include "engine/engine.h"
+#include "support/diagnostics.h"
 
 namespace {
 
@@ -95,8 +95,8 @@ std::string rental_json(const char* customer_hq) {
 struct BareEngine {
   edict::SourceManager sources;
   std::unique_ptr<edict::engine::Policy> policy;
-  std::unique_ptr<edict::runtime::Decoder> decoder;
-  std::unique_ptr<edict::runtime::Batch> batch;
+  std::unique_ptr<edict::decode::Decoder> decoder;
+  std::unique_ptr<edict::abi::Batch> batch;
   std::string padded;
   std::string_view text;
   std::vector<const void*> data;
@@ -118,22 +118,22 @@ struct BareEngine {
       std::fprintf(stderr, "bare engine: cannot compile %s\n", path);
       std::exit(1);
     }
-    decoder = std::make_unique<runtime::Decoder>(policy->schema());
-    batch = std::make_unique<runtime::Batch>(policy->schema(), policy->symbols(), 1);
+    decoder = std::make_unique<decode::Decoder>(policy->schema());
+    batch = std::make_unique<abi::Batch>(policy->schema(), policy->symbols(), 1);
     padded = json + std::string(64, '\0');
     text = std::string_view(padded.data(), json.size());
     decode();
     columns = engine::Policy::columns_of(*batch, data, present);
     results.reserve(1, policy->module().rules.size());
     view = results.view();
-    // The decoded row as a record (runtime/abi.h), as an Event keeps it.
+    // The decoded row as a record (abi/abi.h), as an Event keeps it.
     const int kind = batch->kind(0);
-    const runtime::KindSpec& spec = policy->schema().kinds[static_cast<size_t>(kind)];
+    const abi::KindSpec& spec = policy->schema().kinds[static_cast<size_t>(kind)];
     record.assign(EDICT_RECORD_BYTES(spec.fields.size()) / 8, 0);
     auto* bytes = reinterpret_cast<uint8_t*>(record.data());
     for (size_t f = 0; f < spec.fields.size(); ++f) {
-      const runtime::Column& col = batch->column(static_cast<size_t>(spec.fields[f].column));
-      std::memcpy(bytes + EDICT_RECORD_VALUE(f), col.storage.data(), runtime::column_width(col.type));
+      const abi::Column& col = batch->column(static_cast<size_t>(spec.fields[f].column));
+      std::memcpy(bytes + EDICT_RECORD_VALUE(f), col.storage.data(), abi::column_width(col.type));
       bytes[EDICT_RECORD_PRESENT(spec.fields.size(), f)] = col.present.empty() ? 1 : col.present[0];
     }
     if (!(record_fn = policy->record_function(kind))) {

@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <ctime>
 
-#include "runtime/decoder.h"
-#include "runtime/line_reader.h"
+#include "engine/decode/decoder.h"
+#include "engine/decode/line_reader.h"
 
 namespace edict::bench {
 
@@ -24,20 +24,20 @@ double median(std::vector<double> v) {
 Batches decode_all(const engine::Policy& p, const std::string& events, uint64_t* bytes) {
   Batches batches;
   std::string error;
-  auto reader = runtime::LineReader::open(events, 1 << 20, &error);
+  auto reader = decode::LineReader::open(events, 1 << 20, &error);
   if (!reader) {
     std::fprintf(stderr, "cannot read %s: %s\n", events.c_str(), error.c_str());
     std::exit(2);
   }
-  runtime::Decoder decoder(p.schema());
-  std::vector<runtime::Line> lines;
+  decode::Decoder decoder(p.schema());
+  std::vector<decode::Line> lines;
   while (reader->next(lines)) {
-    for (const runtime::Line& l : lines) {
+    for (const decode::Line& l : lines) {
       if (batches.empty() || batches.back()->full())
-        batches.push_back(std::make_unique<runtime::Batch>(p.schema(), p.symbols(), 4096));
-      runtime::Batch& b = *batches.back();
+        batches.push_back(std::make_unique<abi::Batch>(p.schema(), p.symbols(), 4096));
+      abi::Batch& b = *batches.back();
       if (l.too_long)
-        b.fail(b.begin_row(l.number), runtime::ErrorReason::LineTooLong, "too long");
+        b.fail(b.begin_row(l.number), abi::ErrorReason::LineTooLong, "too long");
       else
         decoder.decode(l.text, l.capacity, l.number, b);
     }

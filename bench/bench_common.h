@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/batch.h"
-#include "runtime/engine/engine.h"
+#include "abi/batch.h"
+#include "engine/engine.h"
 
 namespace edict::bench {
 
@@ -18,7 +18,7 @@ double thread_seconds();
 
 double median(std::vector<double> v);
 
-using Batches = std::vector<std::unique_ptr<runtime::Batch>>;
+using Batches = std::vector<std::unique_ptr<abi::Batch>>;
 
 // Every line of `events` decoded against `policy`'s schema into batches of
 // 4,096 rows (too-long lines become error rows). Exits with status 2 when the

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "bench/bench_common.h"
-#include "runtime/decoder.h"
-#include "runtime/line_reader.h"
+#include "engine/decode/decoder.h"
+#include "engine/decode/line_reader.h"
 
 using namespace edict;
 
@@ -40,16 +40,16 @@ int main(int argc, char** argv) {
   // The lines, each copied with 64 zero bytes of padding (what the reader
   // guarantees), so that decoding is measured alone.
   std::string error;
-  auto reader = runtime::LineReader::open(argv[2], 1 << 20, &error);
+  auto reader = decode::LineReader::open(argv[2], 1 << 20, &error);
   if (!reader) {
     std::fprintf(stderr, "cannot read %s: %s\n", argv[2], error.c_str());
     return 2;
   }
   std::vector<std::string> texts;
-  std::vector<runtime::Line> lines;
+  std::vector<decode::Line> lines;
   uint64_t bytes = 0;
   while (reader->next(lines))
-    for (const runtime::Line& l : lines) {
+    for (const decode::Line& l : lines) {
       if (l.too_long) continue;
       texts.push_back(std::string(l.text) + std::string(64, '\0'));
       bytes += l.text.size() + 1;
@@ -60,9 +60,9 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  runtime::Batch batch(policy->schema(), policy->symbols(), 4096);
+  abi::Batch batch(policy->schema(), policy->symbols(), 4096);
   auto run = [&](bool fast) {
-    runtime::Decoder decoder(policy->schema(), fast);
+    decode::Decoder decoder(policy->schema(), fast);
     uint64_t errors = 0;
     double start = bench::thread_seconds();
     for (int r = 0; r < rounds; ++r) {

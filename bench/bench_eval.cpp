@@ -16,10 +16,10 @@
 
 #include "bench/baseline.h"
 #include "bench/bench_common.h"
-#include "runtime/decoder.h"
-#include "runtime/engine/engine.h"
-#include "runtime/engine/output.h"
-#include "runtime/line_reader.h"
+#include "engine/decode/decoder.h"
+#include "engine/decode/line_reader.h"
+#include "engine/engine.h"
+#include "engine/output.h"
 
 using namespace edict;
 using bench::decode_all;
@@ -177,16 +177,16 @@ int main(int argc, char** argv) {
   uint64_t plain_lines = 0;
   for (int r = 0; r < rounds; ++r) {
     std::string error;
-    auto reader = runtime::LineReader::open(events, 1 << 20, &error);
-    runtime::Decoder decoder(jit->schema());
-    runtime::Batch batch(jit->schema(), jit->symbols(), 4096);
+    auto reader = decode::LineReader::open(events, 1 << 20, &error);
+    decode::Decoder decoder(jit->schema());
+    abi::Batch batch(jit->schema(), jit->symbols(), 4096);
     engine::Results res;
     res.reserve(4096, jit->module().rules.size());
     engine::RecordWriter writer(*jit, engine::OutputFormat::Jsonl);
     engine::Summary summary;
     std::string out;
     std::FILE* devnull = std::fopen("/dev/null", "wb");
-    std::vector<runtime::Line> lines;
+    std::vector<decode::Line> lines;
     Stages st;
     double t = thread_seconds(), start = t;
     auto lap = [&](double& stage) {
@@ -235,16 +235,16 @@ int main(int argc, char** argv) {
   // so that both see the same machine load: the ratio is the figure to trust.
   {
     std::string error;
-    auto reader = runtime::LineReader::open(events, 1 << 20, &error);
-    runtime::Decoder fast(jit->schema()), full(jit->schema(), false);
-    runtime::Batch batch(jit->schema(), jit->symbols(), 4096);
-    std::vector<runtime::Line> lines;
+    auto reader = decode::LineReader::open(events, 1 << 20, &error);
+    decode::Decoder fast(jit->schema()), full(jit->schema(), false);
+    abi::Batch batch(jit->schema(), jit->symbols(), 4096);
+    std::vector<decode::Line> lines;
     double fast_s = 0, full_s = 0;
     while (reader->next(lines)) {
       for (size_t i = 0; i < lines.size();) {
         const size_t end = std::min(lines.size(), i + 4096);
         for (int r = 0; r < rounds; ++r) {
-          for (runtime::Decoder* d : {&fast, &full}) {
+          for (decode::Decoder* d : {&fast, &full}) {
             batch.clear();
             double t = thread_seconds();
             for (size_t k = i; k < end; ++k)

@@ -29,11 +29,11 @@
 #include <vector>
 
 #include "bench/bench_common.h"
-#include "runtime/decoder.h"
-#include "runtime/engine/engine.h"
-#include "runtime/engine/output.h"
-#include "runtime/line_reader.h"
-#include "runtime/window/window.h"
+#include "engine/decode/decoder.h"
+#include "engine/decode/line_reader.h"
+#include "engine/engine.h"
+#include "engine/output.h"
+#include "engine/window/window.h"
 
 using namespace edict;
 using bench::Batches;
@@ -118,8 +118,8 @@ StatefulRun run_stateful(const engine::Policy& p, const std::string& events, con
         out.decisions.back().resize(batches[i]->size());
         for (uint32_t row = 0; row < batches[i]->size(); ++row) {
           out.fired += results[i].rule_fired(row, rule);
-          const runtime::RowError* e = batches[i]->error_of(row);
-          out.late += e && e->reason == runtime::ErrorReason::LateEvent;
+          const abi::RowError* e = batches[i]->error_of(row);
+          out.late += e && e->reason == abi::ErrorReason::LateEvent;
         }
       }
     }
@@ -152,7 +152,7 @@ double advance_wall_ns(const engine::Policy& p, const std::string& events, windo
     window::WindowState windows(p.module(), p.interpreter(), p.schema(), options);
     uint64_t n = 0;
     for (auto& b : batches) n += b->size();
-    std::vector<runtime::Batch*> chunk;
+    std::vector<abi::Batch*> chunk;
     const auto t = std::chrono::steady_clock::now();
     const double c = process_seconds();
     for (size_t i = 0; i < batches.size(); i += group) {
@@ -169,7 +169,7 @@ double advance_wall_ns(const engine::Policy& p, const std::string& events, windo
       const ir::Aggregate& agg = p.module().aggregates.at(0);
       for (auto& b : batches)
         for (uint32_t row = 0; row < b->size(); ++row) {
-          const runtime::RowError* e = b->error_of(row);
+          const abi::RowError* e = b->error_of(row);
           uint64_t v = e ? 1000 + static_cast<uint64_t>(e->reason) : 0;
           for (const ir::AggregateInput& in : agg.inputs) {
             const int column = p.schema()
@@ -197,7 +197,7 @@ double advance_wall_ns(const engine::Policy& p, const std::string& events, windo
 double keyed_floor_ns(const engine::Policy& p, const std::string& events, int rounds, uint64_t* keys_out) {
   const int kind = p.schema().kind_index("rental");
   if (kind < 0) return 0;
-  const runtime::KindSpec& spec = p.schema().kinds[static_cast<size_t>(kind)];
+  const abi::KindSpec& spec = p.schema().kinds[static_cast<size_t>(kind)];
   auto column = [&](const char* name) {
     auto it = spec.field_index.find(std::string_view(name));
     return it == spec.field_index.end() ? -1 : spec.fields[static_cast<size_t>(it->second)].column;
@@ -227,7 +227,7 @@ double keyed_floor_ns(const engine::Policy& p, const std::string& events, int ro
         if (b->kind(row) != kind) continue;
         const std::string_view key = b->string(ids[row]);
         if (key.size() > sizeof(Slot::key)) continue;  // the corpus's ids are 8 bytes
-        const uint64_t h = runtime::StringHash{}(key);
+        const uint64_t h = abi::StringHash{}(key);
         size_t i = h & mask;
         while (table[i].size != 0 &&
                (table[i].hash != h || std::string_view(table[i].key, table[i].size) != key))
@@ -254,9 +254,9 @@ double keyed_floor_ns(const engine::Policy& p, const std::string& events, int ro
 // event; *advance_ns: the part spent updating the windows.
 double end_to_end_ns(const engine::Policy& p, const std::string& events, double* advance_ns) {
   std::string error;
-  auto reader = runtime::LineReader::open(events, 1 << 20, &error);
-  runtime::Decoder decoder(p.schema());
-  runtime::Batch batch(p.schema(), p.symbols(), 4096);
+  auto reader = decode::LineReader::open(events, 1 << 20, &error);
+  decode::Decoder decoder(p.schema());
+  abi::Batch batch(p.schema(), p.symbols(), 4096);
   window::Options options;
   options.inputs = p.window_inputs();
   window::WindowState windows(p.module(), p.interpreter(), p.schema(), options);
@@ -266,7 +266,7 @@ double end_to_end_ns(const engine::Policy& p, const std::string& events, double*
   engine::Summary summary;
   std::string out;
   std::FILE* devnull = std::fopen("/dev/null", "wb");
-  std::vector<runtime::Line> lines;
+  std::vector<decode::Line> lines;
   uint64_t n = 0;
   double in_advance = 0;
   const double t = thread_seconds();

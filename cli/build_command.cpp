@@ -16,7 +16,7 @@
 
 #include "cli/tooling.h"
 #include "compiler/aot/aot.h"
-#include "runtime/engine/engine.h"
+#include "engine/engine.h"
 
 extern char** environ;
 
@@ -120,12 +120,12 @@ int run_build(const BuildOptions& o) {
   if (!policy) return kExitUsage;
   const ir::Module& module = policy->module();
   aot::Layout layout;
-  layout.column = runtime::column_map(policy->schema());
-  for (const runtime::KindSpec& k : policy->schema().kinds) {
+  layout.column = abi::column_map(policy->schema());
+  for (const abi::KindSpec& k : policy->schema().kinds) {
     layout.read.emplace_back();
-    for (const runtime::FieldSpec& f : k.fields) layout.read.back().push_back(f.read);
+    for (const abi::FieldSpec& f : k.fields) layout.read.back().push_back(f.read);
   }
-  for (const runtime::ColumnSpec& c : policy->schema().columns) layout.optional_column.push_back(c.optional);
+  for (const abi::ColumnSpec& c : policy->schema().columns) layout.optional_column.push_back(c.optional);
 
   std::string error;
   std::string code = aot::compile_object(module, codegen::ColumnMap{layout.column, {}}, options, &error);

@@ -6,14 +6,14 @@
 #include <set>
 #include <tuple>
 
+#include "abi/schema.h"
 #include "cli/commands.h"
 #include "compiler/ast/ast.h"
 #include "compiler/check/check.h"
 #include "compiler/ir/ir.h"
 #include "compiler/jit/jit.h"
 #include "compiler/parse/parse.h"
-#include "runtime/engine/engine.h"
-#include "runtime/schema.h"
+#include "engine/engine.h"
 
 namespace edict::cli {
 
@@ -72,7 +72,7 @@ int run_check(const CheckOptions& o) {
       if (o.emit == "ir" && !sink.has_errors()) emitted += ir::print(module);
       if ((o.emit == "llvm" || o.emit == "asm") && !sink.has_errors()) {
         // The JIT's batch code as `edict eval` runs it, class bytes included.
-        runtime::Schema schema = engine::schema_for(module);
+        abi::Schema schema = engine::schema_for(module);
         engine::add_country_classes(module, schema);
         const codegen::ColumnMap columns = engine::jit_columns(schema);
         auto text =

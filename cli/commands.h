@@ -62,7 +62,7 @@ struct EvalOptions {
   size_t max_line_bytes = 1 << 20;
   uint32_t batch_size = 4096;
   FrontEndLimits limits;
-  // Windowed aggregates (runtime/window).
+  // Windowed aggregates (engine/window).
   std::string max_lateness = "1h";
   uint64_t max_window_events = 10'000'000;
   std::string checkpoint;  // restore at start when the file exists; save at exit and on SIGUSR1

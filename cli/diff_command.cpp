@@ -13,10 +13,10 @@
 
 #include "cli/commands.h"
 #include "cli/tooling.h"
-#include "runtime/decoder.h"
-#include "runtime/engine/diff.h"
-#include "runtime/line_reader.h"
-#include "runtime/window/window.h"
+#include "engine/decode/decoder.h"
+#include "engine/decode/line_reader.h"
+#include "engine/window/window.h"
+#include "tools/diff.h"
 
 namespace edict::cli {
 namespace {
@@ -29,8 +29,8 @@ window::Options window_options(const engine::Policy& p) {
 
 // One policy version's decoding and evaluation state.
 struct Side {
-  runtime::Batch batch;
-  runtime::Decoder decoder;
+  abi::Batch batch;
+  decode::Decoder decoder;
   engine::Results results;
   // The version's own windowed aggregates, advanced in input order as in
   // `edict eval` (default lateness).
@@ -50,15 +50,15 @@ bool is_blank(std::string_view s) {
 }
 
 // Adds a line to a side's batch exactly as `edict eval` does.
-void add_line(Side& s, const runtime::Line& line, size_t max_line) {
+void add_line(Side& s, const decode::Line& line, size_t max_line) {
   if (line.too_long) {
     uint32_t row = s.batch.begin_row(line.number);
     s.batch.fail(
-        row, runtime::ErrorReason::LineTooLong,
+        row, abi::ErrorReason::LineTooLong,
         fmt::format("line is {} bytes, over the limit of {} (--max-line-bytes)", line.too_long, max_line));
   } else if (is_blank(line.text)) {
     uint32_t row = s.batch.begin_row(line.number);
-    s.batch.fail(row, runtime::ErrorReason::BlankLine, "blank line");
+    s.batch.fail(row, abi::ErrorReason::BlankLine, "blank line");
   } else {
     s.decoder.decode(line.text, line.capacity, line.number, s.batch);
   }
@@ -95,7 +95,7 @@ int run_diff(const DiffOptions& o) {
   if (!old_policy) return kExitUsage;
   auto new_policy = load_policy({o.new_policy}, backend, o.limits, new_sources);
   if (!new_policy) return kExitUsage;
-  std::vector<std::string> differences = engine::schema_differences(*old_policy, *new_policy);
+  std::vector<std::string> differences = tools::schema_differences(*old_policy, *new_policy);
   if (!differences.empty()) {
     std::fprintf(stderr,
                  "edict: the two policies read events differently, so their decisions cannot be compared:\n");
@@ -106,7 +106,7 @@ int run_diff(const DiffOptions& o) {
   }
 
   std::string error;
-  auto reader = runtime::LineReader::open(o.events, o.max_line_bytes, &error);
+  auto reader = decode::LineReader::open(o.events, o.max_line_bytes, &error);
   if (!reader) {
     std::fprintf(stderr, "edict: cannot read events `%s`: %s\n", o.events.c_str(), error.c_str());
     return kExitUsage;
@@ -125,9 +125,9 @@ int run_diff(const DiffOptions& o) {
   constexpr uint32_t kBatch = 4096;
   Side a(*old_policy, kBatch), b(*new_policy, kBatch);
   const bool shared =
-      engine::batches_shareable(*old_policy, *new_policy) && !a.windows.active() && !b.windows.active();
-  engine::DecisionDiff diff(*old_policy, *new_policy, static_cast<size_t>(o.examples));
-  std::vector<runtime::Line> lines;
+      tools::batches_shareable(*old_policy, *new_policy) && !a.windows.active() && !b.windows.active();
+  tools::DecisionDiff diff(*old_policy, *new_policy, static_cast<size_t>(o.examples));
+  std::vector<decode::Line> lines;
   std::string records;
   bool write_failed = false;
   auto start = std::chrono::steady_clock::now();

@@ -4,7 +4,7 @@
 // A policy with windowed aggregates updates its windows in input order between
 // decoding and evaluation (with -j N: decode in parallel, advance the windows
 // with each thread holding its own share of the keys, evaluate in parallel;
-// see runtime/window/window.h).
+// see engine/window/window.h).
 #include <fmt/format.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -19,13 +19,13 @@
 
 #include "cli/commands.h"
 #include "cli/tooling.h"
-#include "compiler/support/time_util.h"
-#include "runtime/decoder.h"
-#include "runtime/engine/engine.h"
-#include "runtime/engine/output.h"
-#include "runtime/engine/trace.h"
-#include "runtime/line_reader.h"
-#include "runtime/window/window.h"
+#include "engine/decode/decoder.h"
+#include "engine/decode/line_reader.h"
+#include "engine/engine.h"
+#include "engine/output.h"
+#include "engine/trace.h"
+#include "engine/window/window.h"
+#include "support/time_util.h"
 
 namespace edict::cli {
 namespace {
@@ -34,12 +34,12 @@ namespace {
 // stateful -j N path, whose windows advance between decoding and evaluation.
 struct Worker {
   const engine::Policy& policy;
-  runtime::Batch batch;
-  runtime::Decoder decoder;
+  abi::Batch batch;
+  decode::Decoder decoder;
   engine::Results results;
   std::string out;
   engine::Summary summary;
-  std::vector<std::unique_ptr<runtime::Batch>> held;
+  std::vector<std::unique_ptr<abi::Batch>> held;
   size_t held_used = 0;
   Worker(const engine::Policy& p, uint32_t capacity)
       : policy(p), batch(p.schema(), p.symbols(), capacity), decoder(p.schema()) {
@@ -59,19 +59,19 @@ bool is_blank(std::string_view s) {
 }
 
 // Decodes lines from `i` into `batch` until it is full or `end`; returns the next line.
-size_t decode(Worker& w, runtime::Batch& batch, const std::vector<runtime::Line>& lines, size_t i, size_t end,
+size_t decode(Worker& w, abi::Batch& batch, const std::vector<decode::Line>& lines, size_t i, size_t end,
               size_t max_line) {
   batch.clear();
   for (; i < end && !batch.full(); ++i) {
-    const runtime::Line& line = lines[i];
+    const decode::Line& line = lines[i];
     if (line.too_long) {
       uint32_t row = batch.begin_row(line.number);
       batch.fail(
-          row, runtime::ErrorReason::LineTooLong,
+          row, abi::ErrorReason::LineTooLong,
           fmt::format("line is {} bytes, over the limit of {} (--max-line-bytes)", line.too_long, max_line));
     } else if (is_blank(line.text)) {
       uint32_t row = batch.begin_row(line.number);
-      batch.fail(row, runtime::ErrorReason::BlankLine, "blank line");
+      batch.fail(row, abi::ErrorReason::BlankLine, "blank line");
     } else {
       w.decoder.decode(line.text, line.capacity, line.number, batch);
     }
@@ -82,7 +82,7 @@ size_t decode(Worker& w, runtime::Batch& batch, const std::vector<runtime::Line>
 // Decodes, advances the windows (when given), evaluates and formats lines
 // [begin, end) into w.out.
 void process(const engine::Policy& policy, const engine::RecordWriter& writer, Worker& w,
-             const std::vector<runtime::Line>& lines, size_t begin, size_t end, size_t max_line,
+             const std::vector<decode::Line>& lines, size_t begin, size_t end, size_t max_line,
              window::WindowState* windows) {
   w.out.clear();
   for (size_t i = begin; i < end;) {
@@ -94,13 +94,13 @@ void process(const engine::Policy& policy, const engine::RecordWriter& writer, W
 }
 
 // The stateful -j N path, phase 1: decode a slice into held batches.
-void decode_slice(Worker& w, const std::vector<runtime::Line>& lines, size_t begin, size_t end,
+void decode_slice(Worker& w, const std::vector<decode::Line>& lines, size_t begin, size_t end,
                   size_t max_line) {
   w.held_used = 0;
   for (size_t i = begin; i < end; ++w.held_used) {
     if (w.held_used == w.held.size())
       w.held.push_back(
-          std::make_unique<runtime::Batch>(w.policy.schema(), w.policy.symbols(), w.batch.capacity()));
+          std::make_unique<abi::Batch>(w.policy.schema(), w.policy.symbols(), w.batch.capacity()));
     i = decode(w, *w.held[w.held_used], lines, i, end, max_line);
   }
 }
@@ -195,7 +195,7 @@ int run_eval(const EvalOptions& o) {
   };
   if (!o.checkpoint.empty()) std::signal(SIGUSR1, request_checkpoint);
 
-  auto reader = runtime::LineReader::open(events, o.max_line_bytes, &error);
+  auto reader = decode::LineReader::open(events, o.max_line_bytes, &error);
   if (!reader) {
     std::fprintf(stderr, "edict: cannot read events `%s`: %s\n", events.c_str(), error.c_str());
     return kExitUsage;
@@ -233,8 +233,8 @@ int run_eval(const EvalOptions& o) {
   const bool progress = !o.quiet && isatty(STDERR_FILENO);
   auto start = std::chrono::steady_clock::now();
   auto last_progress = start;
-  std::vector<runtime::Line> lines;
-  std::vector<runtime::Batch*> decoded;  // the stateful -j N path: a chunk's batches in input order
+  std::vector<decode::Line> lines;
+  std::vector<abi::Batch*> decoded;  // the stateful -j N path: a chunk's batches in input order
   uint64_t total_lines = 0;
   bool write_failed = false;
   while (reader->next(lines)) {

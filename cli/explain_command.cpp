@@ -8,10 +8,10 @@
 
 #include "cli/commands.h"
 #include "cli/tooling.h"
-#include "runtime/decoder.h"
-#include "runtime/engine/trace.h"
-#include "runtime/line_reader.h"
-#include "runtime/window/window.h"
+#include "engine/decode/decoder.h"
+#include "engine/decode/line_reader.h"
+#include "engine/trace.h"
+#include "engine/window/window.h"
 
 namespace edict::cli {
 namespace {
@@ -84,16 +84,16 @@ int run_explain(const ExplainOptions& o) {
   }
 
   constexpr size_t kMaxEventBytes = 64 << 20;
-  auto reader = runtime::LineReader::open(events, kMaxEventBytes, &error);
+  auto reader = decode::LineReader::open(events, kMaxEventBytes, &error);
   if (!reader) {
     std::fprintf(stderr, "edict: cannot read events `%s`: %s\n", events.c_str(), error.c_str());
     return kExitUsage;
   }
   std::vector<std::pair<uint64_t, std::string>> lines;
-  std::vector<runtime::Line> chunk;
+  std::vector<decode::Line> chunk;
   size_t total = 0;
   while (reader->next(chunk)) {
-    for (const runtime::Line& l : chunk) {
+    for (const decode::Line& l : chunk) {
       if (l.too_long || (total += l.text.size()) > kMaxEventBytes) {
         std::fprintf(stderr, "edict: `%s` is larger than %zu bytes; explain takes a few events\n",
                      events.c_str(), kMaxEventBytes);
@@ -112,8 +112,8 @@ int run_explain(const ExplainOptions& o) {
     return kExitUsage;
   }
 
-  runtime::Decoder decoder(policy->schema());
-  runtime::Batch batch(policy->schema(), policy->symbols(), 1);
+  decode::Decoder decoder(policy->schema());
+  abi::Batch batch(policy->schema(), policy->symbols(), 1);
   // The events given form one stream, as in `edict eval`: windowed
   // aggregates see the earlier events of the file (default lateness).
   // Aggregates list the events their values were computed over.

@@ -11,9 +11,9 @@
 #include <map>
 
 #include "cli/commands.h"
-#include "runtime/engine/coverage.h"
-#include "runtime/engine/output.h"
-#include "runtime/engine/testing.h"
+#include "engine/output.h"
+#include "tools/coverage.h"
+#include "tools/testing.h"
 
 namespace edict::cli {
 namespace {
@@ -206,7 +206,7 @@ int run_test(const TestOptions& o) {
   const bool want_coverage = o.coverage || !minimums.empty();
   const bool human = o.format == "human";
 
-  engine::Coverage coverage;
+  tools::Coverage coverage;
   std::vector<TestResult> results;
   size_t passed = 0, failed = 0;
   bool compile_failed = false;
@@ -230,13 +230,13 @@ int run_test(const TestOptions& o) {
       }
       const FileId root = policy->checked().program->roots.at(0);
       const ir::Module& m = policy->module();
-      auto selected = [&](const engine::StepOutcome& s) {
+      auto selected = [&](const tools::StepOutcome& s) {
         // Tests of imported files run with those files.
         return s.span.file == root && (o.filter.empty() || s.test.find(o.filter) != std::string::npos);
       };
       // Coverage is engine-independent: collect it on the first engine only.
       std::unique_ptr<engine::Tracer> tracer;
-      engine::StepObserver observer;
+      tools::StepObserver observer;
       if (want_coverage && b == 0) {
         std::string error;
         tracer = engine::Tracer::create(*policy, &error);
@@ -245,7 +245,7 @@ int run_test(const TestOptions& o) {
           return kExitInternal;
         }
         coverage.add_policy(*tracer);
-        observer = [&](const engine::StepOutcome& s, const runtime::Batch& batch) {
+        observer = [&](const tools::StepOutcome& s, const abi::Batch& batch) {
           if (!selected(s)) return;
           std::vector<const void*> data;
           std::vector<const uint8_t*> present;
@@ -253,7 +253,7 @@ int run_test(const TestOptions& o) {
         };
       }
       const char* engine_name = backend == engine::Backend::Jit ? "jit" : "interp";
-      for (const engine::StepOutcome& s : engine::run_tests(*policy, observer)) {
+      for (const tools::StepOutcome& s : tools::run_tests(*policy, observer)) {
         if (!selected(s)) continue;
         auto [it, inserted] = index.emplace(std::make_pair(s.test_span.begin, s.test), results.size());
         if (inserted) {
@@ -300,8 +300,8 @@ int run_test(const TestOptions& o) {
   std::string coverage_report;
   if (want_coverage && !compile_failed)
     coverage_report = o.coverage_format == "json" || (!human && o.coverage_output.empty())
-                          ? engine::render_coverage_json(coverage)
-                          : engine::render_coverage_human(coverage);
+                          ? tools::render_coverage_json(coverage)
+                          : tools::render_coverage_human(coverage);
   bool coverage_to_stdout = !coverage_report.empty() && o.coverage_output.empty();
   if (human) {
     std::printf("%zu passed, %zu failed\n", passed, failed);
@@ -317,14 +317,14 @@ int run_test(const TestOptions& o) {
   if (!o.junit.empty() && !write_file(o.junit, junit(results))) return kExitUsage;
   if (compile_failed) return kExitUsage;
   if (failed) return kExitFindings;
-  using K = engine::CoveragePoint::Kind;
+  using K = tools::CoveragePoint::Kind;
   bool below = false;
   for (const auto& [kind, minimum] : minimums) {
-    engine::CoverageTally t = kind == "rules"         ? coverage.tally(K::Rule)
-                              : kind == "conditions"  ? coverage.tally(K::Condition)
-                              : kind == "table_rows"  ? coverage.tally(K::TableRow)
-                              : kind == "set_members" ? coverage.tally(K::SetMember)
-                                                      : coverage.total();
+    tools::CoverageTally t = kind == "rules"         ? coverage.tally(K::Rule)
+                             : kind == "conditions"  ? coverage.tally(K::Condition)
+                             : kind == "table_rows"  ? coverage.tally(K::TableRow)
+                             : kind == "set_members" ? coverage.tally(K::SetMember)
+                                                     : coverage.total();
     if (t.percent() + 1e-9 >= minimum) continue;
     std::fprintf(stderr, "edict: %s coverage %.1f%% is below the minimum of %g%% (--min)\n", kind.c_str(),
                  t.percent(), minimum);

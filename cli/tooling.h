@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "runtime/engine/engine.h"
+#include "engine/engine.h"
 
 namespace edict::cli {
 

@@ -7,8 +7,8 @@
 #include <cstring>
 #include <string>
 
-#include "runtime/batch.h"
-#include "runtime/schema.h"
+#include "abi/batch.h"
+#include "abi/schema.h"
 
 namespace edict::testing {
 
@@ -16,9 +16,9 @@ namespace edict::testing {
 // field name of 16 bytes or more (compared against raw keys chunk by chunk):
 // `long_field_name`, which the fuzzer makes long enough to reach past the
 // input's padding.
-inline runtime::Schema decoder_test_schema(const std::string& long_field_name) {
-  using runtime::ColumnType;
-  runtime::Schema schema;
+inline abi::Schema decoder_test_schema(const std::string& long_field_name) {
+  using abi::ColumnType;
+  abi::Schema schema;
   schema.add_kind("rental",
                   {{"id", ColumnType::String, false, -1},
                    {"time", ColumnType::Time, false, -1},
@@ -44,24 +44,24 @@ inline runtime::Schema decoder_test_schema(const std::string& long_field_name) {
 // What differs in `row` between `a` and `b` (kind, id, error, or the first
 // differing field), or "" when they are the same. Numbers compare bit for
 // bit (-0.0 included); unread strings are not materialised, so not compared.
-inline std::string row_difference(const runtime::Schema& schema, const runtime::Batch& a,
-                                  const runtime::Batch& b, uint32_t row) {
-  using runtime::ColumnType;
+inline std::string row_difference(const abi::Schema& schema, const abi::Batch& a, const abi::Batch& b,
+                                  uint32_t row) {
+  using abi::ColumnType;
   if (a.kind(row) != b.kind(row)) return "kind";
   if (a.event_kind(row) != b.event_kind(row)) return "event kind";
   if (a.id(row) != b.id(row)) return "id";
-  const runtime::RowError* ea = a.error_of(row);
-  const runtime::RowError* eb = b.error_of(row);
+  const abi::RowError* ea = a.error_of(row);
+  const abi::RowError* eb = b.error_of(row);
   if ((ea == nullptr) != (eb == nullptr)) return "error or not";
   if (ea) {
     if (ea->reason != eb->reason) return "error reason";
     if (ea->message != eb->message) return "error message: " + ea->message + " | " + eb->message;
     return "";
   }
-  for (const runtime::FieldSpec& f : schema.kinds[a.kind(row)].fields) {
+  for (const abi::FieldSpec& f : schema.kinds[a.kind(row)].fields) {
     if (f.computed) continue;
-    const runtime::Column& ca = a.column(static_cast<size_t>(f.column));
-    const runtime::Column& cb = b.column(static_cast<size_t>(f.column));
+    const abi::Column& ca = a.column(static_cast<size_t>(f.column));
+    const abi::Column& cb = b.column(static_cast<size_t>(f.column));
     if (!ca.present.empty()) {
       if (ca.present[row] != cb.present[row]) return f.name + ": presence";
       if (!ca.present[row]) continue;

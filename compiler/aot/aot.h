@@ -3,7 +3,7 @@
 // and this stage writes the C around it: a header declaring one struct per
 // event kind, the result and one entry point per kind, and a C source with
 // the entry points, the policy's string constants and the string helpers of
-// runtime/abi.h. Compiled and linked with the system C compiler, the result
+// abi/abi.h. Compiled and linked with the system C compiler, the result
 // needs neither LLVM nor ANTLR nor the C++ runtime.
 #pragma once
 
@@ -41,9 +41,9 @@ std::string target_cpu_name(TargetCpu cpu);
 // against one header refuses a library built from another policy.
 uint64_t schema_version(const ir::Module& module, const std::string& prefix);
 
-// Where the runtime keeps each event field (see runtime/schema.h).
+// Where the runtime keeps each event field (see abi/schema.h).
 struct Layout {
-  std::vector<std::vector<int>> column;  // [event][field] -> batch column (runtime::column_map)
+  std::vector<std::vector<int>> column;  // [event][field] -> batch column (abi::column_map)
   std::vector<std::vector<bool>> read;  // [event][field]: some rule reads it; unread strings are not interned
   std::vector<bool> optional_column;    // per batch column: it has presence bytes
 };

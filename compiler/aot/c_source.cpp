@@ -1,6 +1,6 @@
 // The C half of `edict build`: the header programs include and the source
 // that turns one event struct into the one-row column batch of
-// runtime/abi.h, calls the generated batch function and reports the result.
+// abi/abi.h, calls the generated batch function and reports the result.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,7 +9,7 @@
 #include <set>
 
 #include "compiler/aot/aot.h"
-#include "compiler/support/countries.h"
+#include "support/countries.h"
 
 namespace edict::aot {
 namespace {
@@ -196,7 +196,7 @@ std::string generate_header(const ir::Module& m, const AotOptions& o, const std:
 
 namespace {
 
-// runtime/abi.h's structs and helper contract, restated for a program that
+// abi/abi.h's structs and helper contract, restated for a program that
 // has no Edict headers (the layouts must stay identical).
 const char* kAbi = R"(typedef struct EdictColumns {
   uint32_t rows;

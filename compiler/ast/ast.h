@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "compiler/support/source.h"
+#include "support/source.h"
 
 namespace edict::ast {
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "compiler/ast/ast.h"
-#include "compiler/support/time_util.h"
+#include "support/time_util.h"
 
 namespace edict::ast {
 

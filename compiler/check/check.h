@@ -12,7 +12,7 @@
 
 #include "compiler/ast/ast.h"
 #include "compiler/check/types.h"
-#include "compiler/support/diagnostics.h"
+#include "support/diagnostics.h"
 
 namespace edict::check {
 

@@ -9,7 +9,7 @@
 #include <unordered_set>
 
 #include "compiler/check/checker_internal.h"
-#include "compiler/support/countries.h"
+#include "support/countries.h"
 
 namespace edict::check::detail {
 

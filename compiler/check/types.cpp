@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "compiler/support/time_util.h"
+#include "support/time_util.h"
 
 namespace edict {
 

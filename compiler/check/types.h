@@ -14,7 +14,7 @@ enum class TypeKind : uint8_t {
   Int,     // 64-bit, overflow is an evaluation error
   Number,  // 64-bit float, never NaN or infinite at run time
   String,
-  Country,   // ISO 3166-1 alpha-2, see compiler/support/countries.h
+  Country,   // ISO 3166-1 alpha-2, see support/countries.h
   Time,      // UTC instant, microseconds since 1970-01-01T00:00:00Z
   Date,      // a date literal: UTC midnight, compares with Time
   Duration,  // microseconds

@@ -28,8 +28,8 @@
 #include <map>
 #include <optional>
 
-#include "compiler/support/countries.h"
-#include "runtime/abi.h"
+#include "abi/abi.h"
+#include "support/countries.h"
 
 namespace edict::codegen {
 namespace {
@@ -585,7 +585,7 @@ BasicBlock* Generator::begin_function(llvm::Function* fn, bool rule_results) {
   b_.SetInsertPoint(entry_);
   b_.CreateBr(prologue_);
   b_.SetInsertPoint(prologue_);
-  // struct EdictColumns / EdictResults (runtime/abi.h); natural alignment
+  // struct EdictColumns / EdictResults (abi/abi.h); natural alignment
   // gives the C layout.
   auto* columns_ty = llvm::StructType::get(ctx_, {i32_, ptr_, ptr_, ptr_, ptr_});
   auto* results_ty = llvm::StructType::get(ctx_, {ptr_, i32_, ptr_, ptr_, ptr_});
@@ -761,7 +761,7 @@ llvm::Function* Generator::emit_group_function(const Group& group, size_t index)
 }
 
 // ---- record functions ------------------------------------------------------------
-// One event of one kind per call, read from a flat record (runtime/abi.h):
+// One event of one kind per call, read from a flat record (abi/abi.h):
 // each field a load at a constant offset from one pointer, no kind
 // dispatch, no row loop and no batch checks. The rules branch and
 // short-circuit as in the single-event batch function.
@@ -798,7 +798,7 @@ void Generator::emit_record_function(int event) {
   emit_kind(event, b_.getTrue(), all);
   if (failed()) return;
 
-  // struct EdictResults (runtime/abi.h), loaded only here: the rules need none of it.
+  // struct EdictResults (abi/abi.h), loaded only here: the rules need none of it.
   auto* results_ty = llvm::StructType::get(ctx_, {ptr_, i32_, ptr_, ptr_, ptr_});
   auto result_array = [&](unsigned i, const char* name) {
     return b_.CreateLoad(ptr_, b_.CreateStructGEP(results_ty, results, i), name);
@@ -1625,7 +1625,7 @@ Value* Generator::set_contains(uint32_t index, Value* v) {
   if (Value* bit = class_bit(v, index)) return bit;
   if (auto it = country_class_bit_.find(index); it != country_class_bit_.end() && country_classes_) {
     // Entry kCountryIndexLimit is empty: every out-of-range value lands
-    // there. A record's countries are valid indices (runtime/abi.h).
+    // there. A record's countries are valid indices (abi/abi.h).
     Value* key = b_.CreateZExt(v, i64_);
     Value* at =
         record_ ? key : b_.CreateBinaryIntrinsic(llvm::Intrinsic::umin, key, b_.getInt64(kCountryIndexLimit));

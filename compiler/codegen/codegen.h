@@ -1,6 +1,6 @@
 // The LLVM code generator: compiles a whole ir::Module into one llvm::Module
 // exporting a batch function with the EdictEvalBatchFn contract of
-// runtime/abi.h (the row loop, kind dispatch, effective dates, every rule's
+// abi/abi.h (the row loop, kind dispatch, effective dates, every rule's
 // fires function inlined, decisions) and, on request, an EdictEvalInputsFn
 // computing windowed aggregates' inputs with the same instruction code. Message functions are not compiled:
 // the runtime interprets them for fired rules. Only LLVM forward declarations here.
@@ -29,13 +29,13 @@ class TargetMachine;
 namespace edict::codegen {
 
 // Where each event field lives in a batch: column[event][field] is the batch
-// column (runtime::Schema::columns index, as runtime::column_map builds it)
+// column (abi::Schema::columns index, as abi::column_map builds it)
 // of field `field` of IR event kind `event`. A batch row's `kind` byte is the
-// IR event index. Element types follow the IR field type (runtime/schema.h):
+// IR event index. Element types follow the IR field type (abi/schema.h):
 // bool uint8, int/time/dur int64, num double, str uint32, country uint16.
 struct ColumnMap {
   std::vector<std::vector<int>> column;
-  // Country columns with class bytes (runtime::Schema::add_country_classes):
+  // Country columns with class bytes (abi::Schema::add_country_classes):
   // batch code tests a value loaded from `source` against sets[j] as bit j
   // of the row's byte in batch column `column`, a contiguous load instead
   // of an indexed one per row. Empty: every set is tested through a table
@@ -69,13 +69,13 @@ struct CodegenOptions {
   // conditions short-circuit. Batches are faster without it (vectorised).
   bool single_event = false;
   // Also export, per event kind e (IR event index), an EdictEvalRecordFn
-  // (runtime/abi.h) named record_function_prefix + e, deciding one event of
+  // (abi/abi.h) named record_function_prefix + e, deciding one event of
   // that kind read from a record (fixed offsets known here, no column
   // pointers, no kind dispatch). Empty: none. Meant with single_event; not
   // for modules with windowed aggregates (records carry no aggregate values).
   // A module large enough to be split into groups of rules gets none.
   std::string record_function_prefix;
-  // Also export an EdictEvalInputsFn (runtime/abi.h) of this name computing
+  // Also export an EdictEvalInputsFn (abi/abi.h) of this name computing
   // `input_functions` (aggregate_input_functions' order) over a batch. Empty:
   // none.
   std::string inputs_function_name;

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "compiler/ast/ast.h"
-#include "compiler/support/diagnostics.h"
-#include "compiler/support/source.h"
+#include "support/diagnostics.h"
+#include "support/source.h"
 
 // Named `fmt` to match the other stages (parse, check); code inside namespace
 // `edict` that includes this header must spell the {fmt} library `::fmt`.

@@ -11,8 +11,8 @@
 #include <cstring>
 #include <unordered_map>
 
-#include "compiler/support/countries.h"
-#include "compiler/support/time_util.h"
+#include "support/countries.h"
+#include "support/time_util.h"
 
 namespace edict::interp {
 namespace {
@@ -373,7 +373,7 @@ std::string format_value(ir::Ty type, uint64_t bits, void* strings) {
     case ir::Ty::Int: return std::to_string(as_int(bits));
     case ir::Ty::Number: return fmt::format("{}", to_double(bits));
     case ir::Ty::Str: {
-      auto* batch = static_cast<const runtime::Batch*>(strings);
+      auto* batch = static_cast<const abi::Batch*>(strings);
       return std::string(batch->string(static_cast<uint32_t>(bits)));
     }
     case ir::Ty::Country: return country_code(static_cast<uint16_t>(bits));

@@ -1,5 +1,5 @@
 // The reference interpreter: walks ir::Module functions over batch rows with
-// exactly the contract of compiled code (runtime/abi.h), and is the only
+// exactly the contract of compiled code (abi/abi.h), and is the only
 // engine that runs message functions. Semantics are documented in ir.h; where
 // the JIT and this file disagree, this file is right.
 #pragma once
@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "abi/abi.h"
+#include "abi/batch.h"
 #include "compiler/ir/ir.h"
-#include "runtime/abi.h"
-#include "runtime/batch.h"
 
 namespace edict::interp {
 
@@ -32,7 +32,7 @@ struct MessageResult {
 // Immutable after construction; evaluate from any number of threads.
 class Interpreter {
  public:
-  // `column_map`: [event][field] -> batch column (runtime::column_map).
+  // `column_map`: [event][field] -> batch column (abi::column_map).
   Interpreter(const ir::Module& module, std::vector<std::vector<int>> column_map);
   ~Interpreter();
   Interpreter(Interpreter&&) noexcept;
@@ -57,7 +57,7 @@ class Interpreter {
   // The message of a fired rule on a row ("" when the rule has none).
   MessageResult message(int rule, const EdictColumns& columns, uint32_t row) const;
 
-  // Runs an aggregate input function (runtime/window) on a row: a fires
+  // Runs an aggregate input function (engine/window) on a row: a fires
   // function's 0/1 or a value function's bits in *out. False on a fault
   // (site and reason set).
   bool eval_function(ir::FuncId f, const EdictColumns& columns, uint32_t row, uint64_t* out,

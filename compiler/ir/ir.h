@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "compiler/check/check.h"
-#include "compiler/support/diagnostics.h"
-#include "compiler/support/source.h"
+#include "support/diagnostics.h"
+#include "support/source.h"
 
 // =============================================================================
 // The IR in one page
@@ -37,7 +37,7 @@
 //             the pool so that the pool's ids are its own. Strings met at run
 //             time (event fields, helper results) get fresh ids. Equal ids
 //             <=> equal strings, so `scmp.eq` is an integer compare.
-//   country   uint16 dense ISO 3166-1 index 0..675 (compiler/support/countries.h)
+//   country   uint16 dense ISO 3166-1 index 0..675 (support/countries.h)
 //   time      int64 microseconds since 1970-01-01T00:00:00Z; date literals are
 //             times (UTC midnight) here: the IR has no date type
 //   dur       int64 microseconds
@@ -396,7 +396,7 @@ struct FaultSite {
 // synthetic event field (Field::aggregate) of every kind the rule applies
 // to; the rule's functions read it with ordinary `load`/`has`, so both
 // engines evaluate rules over aggregates exactly as over input fields. The
-// runtime's window stage (runtime/window) fills the field for each event in
+// runtime's window stage (engine/window) fills the field for each event in
 // input order: it runs the kind's `filter` (a fires function: does the event
 // enter the window), then `key` and `operand` (value functions, run only when
 // the filter holds), updates the key's window and writes the aggregate over

@@ -12,7 +12,7 @@
 
 #include "compiler/ir/ir.h"
 #include "compiler/ir/passes.h"
-#include "compiler/support/countries.h"
+#include "support/countries.h"
 
 namespace edict::ir {
 

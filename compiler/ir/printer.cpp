@@ -6,8 +6,8 @@
 
 #include "compiler/check/types.h"
 #include "compiler/ir/ir.h"
-#include "compiler/support/countries.h"
-#include "compiler/support/time_util.h"
+#include "support/countries.h"
+#include "support/time_util.h"
 
 namespace edict::ir {
 

@@ -12,7 +12,7 @@
 #include <set>
 
 #include "compiler/ir/ir.h"
-#include "compiler/support/countries.h"
+#include "support/countries.h"
 
 namespace edict::ir {
 

@@ -11,9 +11,9 @@
 #include <utility>
 #include <vector>
 
+#include "abi/abi.h"
 #include "compiler/codegen/codegen.h"
 #include "compiler/ir/ir.h"
-#include "runtime/abi.h"
 
 namespace edict::jit {
 
@@ -103,7 +103,7 @@ class CompiledPolicy {
 class Jit {
  public:
   // Initialises LLVM's native target once per process (thread-safe) and
-  // sets up the JIT, with the runtime/abi.h helpers resolvable from JIT code.
+  // sets up the JIT, with the abi/abi.h helpers resolvable from JIT code.
   static Result<std::shared_ptr<Jit>> create();
   // A process-wide Jit, created on first use.
   static Result<std::shared_ptr<Jit>> shared();

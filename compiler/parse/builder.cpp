@@ -14,7 +14,7 @@
 #include <string_view>
 
 #include "compiler/parse/builder.h"
-#include "compiler/support/time_util.h"
+#include "support/time_util.h"
 
 namespace edict::parse::detail {
 

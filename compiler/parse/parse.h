@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "compiler/ast/ast.h"
-#include "compiler/support/diagnostics.h"
-#include "compiler/support/source.h"
+#include "support/diagnostics.h"
+#include "support/source.h"
 
 namespace edict::parse {
 

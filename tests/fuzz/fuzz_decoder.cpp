@@ -10,15 +10,16 @@
 #include <string_view>
 #include <vector>
 
-#include "runtime/batch.h"
-#include "runtime/decoder.h"
-#include "runtime/schema.h"
-#include "runtime/strings.h"
+#include "abi/batch.h"
+#include "abi/schema.h"
+#include "abi/strings.h"
+#include "engine/decode/decoder.h"
 #include "tests/decoded_rows.h"
 
 namespace {
 
-using namespace edict::runtime;
+using namespace edict::abi;
+using namespace edict::decode;
 
 constexpr size_t kPadding = 64;  // simdjson::SIMDJSON_PADDING, which the decoder requires
 

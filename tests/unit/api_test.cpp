@@ -11,12 +11,12 @@
 #include <thread>
 #include <vector>
 
+#include "api/impl.h"
 #include "edict/edict.h"
 #include "edict/edict.hpp"
-#include "runtime/api/impl.h"
-#include "runtime/decoder.h"
-#include "runtime/engine/output.h"
-#include "runtime/engine/trace.h"
+#include "engine/decode/decoder.h"
+#include "engine/output.h"
+#include "engine/trace.h"
 
 namespace {
 
@@ -74,8 +74,8 @@ std::string engine_explanation(const std::string& line) {
   std::string error;
   auto tracer = edict::engine::Tracer::create(*policy, &error);
   REQUIRE(tracer);
-  edict::runtime::Decoder decoder(policy->schema());
-  edict::runtime::Batch batch(policy->schema(), policy->symbols(), 1);
+  edict::decode::Decoder decoder(policy->schema());
+  edict::abi::Batch batch(policy->schema(), policy->symbols(), 1);
   std::string padded = line + std::string(64, '\0');
   decoder.decode(std::string_view(padded.data(), line.size()), padded.size(), 1, batch);
   edict::engine::Results results;
@@ -594,7 +594,7 @@ TEST_CASE("API decisions equal the eval record writer's on the reference workloa
   auto engine_policy = edict::engine::Policy::compile({kReference}, sources, sink);
   REQUIRE(engine_policy);
   edict::engine::RecordWriter writer(*engine_policy, edict::engine::OutputFormat::Jsonl);
-  edict::runtime::Decoder decoder(engine_policy->schema());
+  edict::decode::Decoder decoder(engine_policy->schema());
 
   const std::vector<std::string> lines = {
       R"({"kind":"rental","id":"r1","time":"2024-03-01T00:00:00Z","provider":"P","provider_hq":"US","provider_parent_hq":"US","datacenter":"US","region":"r","customer_id":"c","customer_name":"n","customer_hq":"CN","parent_hq":"CN","chip":"H100-SXM5-80GB","chip_count":8,"hours":10,"purpose":"training","training_ops":1e20,"training_data":"general","end_user_type":"commercial","end_use":"civil","entity_listed":false,"listed_ownership":0})",
@@ -603,7 +603,7 @@ TEST_CASE("API decisions equal the eval record writer's on the reference workloa
       R"({"kind":"rental","id":"bad"})",
       R"(not json)",
   };
-  edict::runtime::Batch batch(engine_policy->schema(), engine_policy->symbols(), 16);
+  edict::abi::Batch batch(engine_policy->schema(), engine_policy->symbols(), 16);
   std::vector<std::string> padded;
   for (size_t i = 0; i < lines.size(); ++i) {
     padded.push_back(lines[i] + std::string(64, '\0'));

@@ -10,8 +10,8 @@
 #include "compiler/ast/ast.h"
 #include "compiler/check/check.h"
 #include "compiler/parse/parse.h"
-#include "compiler/support/countries.h"
-#include "compiler/support/time_util.h"
+#include "support/countries.h"
+#include "support/time_util.h"
 
 using namespace edict;
 

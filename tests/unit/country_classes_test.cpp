@@ -1,13 +1,13 @@
 // Country class bytes: the JIT's batch code reads set memberships of country
-// fields from per-row bytes the decoder writes (runtime::Batch::set_country),
+// fields from per-row bytes the decoder writes (abi::Batch::set_country),
 // the interpreter reads the countries. Both must decide every event alike.
 #include <catch2/catch.hpp>
 
 #include <string>
 #include <vector>
 
-#include "runtime/decoder.h"
-#include "runtime/engine/engine.h"
+#include "engine/decode/decoder.h"
+#include "engine/engine.h"
 
 using namespace edict;
 
@@ -81,8 +81,8 @@ std::vector<std::string> event_lines() {
 // Decodes every line, alternating the decoder's fast and full paths, and
 // evaluates the batch.
 engine::Results evaluate(const engine::Policy& policy, const std::vector<std::string>& lines) {
-  runtime::Batch batch(policy.schema(), policy.symbols(), static_cast<uint32_t>(lines.size()));
-  runtime::Decoder fast(policy.schema()), full(policy.schema(), false);
+  abi::Batch batch(policy.schema(), policy.symbols(), static_cast<uint32_t>(lines.size()));
+  decode::Decoder fast(policy.schema()), full(policy.schema(), false);
   for (size_t i = 0; i < lines.size(); ++i) {
     std::string padded = lines[i] + std::string(64, '\0');
     (i % 2 ? full : fast)
@@ -104,9 +104,9 @@ TEST_CASE("JIT batch code reads country sets from class bytes and agrees with th
   REQUIRE(interp.policy);
   // hq, parent and dc get class bytes (BIG and ALLIES; PAIR is a compare
   // chain); the interpreter's schema has none.
-  auto class_columns = [](const runtime::Schema& s) {
+  auto class_columns = [](const abi::Schema& s) {
     size_t n = 0;
-    for (const runtime::ColumnSpec& c : s.columns) n += c.classes >= 0;
+    for (const abi::ColumnSpec& c : s.columns) n += c.classes >= 0;
     return n;
   };
   CHECK(class_columns(jit.policy->schema()) == 3);

@@ -27,9 +27,9 @@
 #include "compiler/interp/interp.h"
 #include "compiler/ir/ir.h"
 #include "compiler/jit/jit.h"
-#include "compiler/support/countries.h"
-#include "compiler/support/time_util.h"
-#include "runtime/engine/engine.h"
+#include "engine/engine.h"
+#include "support/countries.h"
+#include "support/time_util.h"
 
 namespace {
 
@@ -1071,7 +1071,7 @@ std::string show_row(const Model& m, const Row& row) {
 }
 
 // Writes the rows into a batch of the policy's schema.
-void fill(const engine::Policy& p, const Model& m, const std::vector<Row>& rows, runtime::Batch& batch) {
+void fill(const engine::Policy& p, const Model& m, const std::vector<Row>& rows, abi::Batch& batch) {
   batch.clear();
   for (size_t r = 0; r < rows.size(); ++r) {
     const Row& row = rows[r];
@@ -1079,10 +1079,10 @@ void fill(const engine::Policy& p, const Model& m, const std::vector<Row>& rows,
     if (row.kind < 0) continue;
     int kind = p.schema().kind_index(m.kinds[static_cast<size_t>(row.kind)].name);
     if (kind < 0) continue;  // cannot happen: the schema is the policy's own
-    const runtime::KindSpec& spec = p.schema().kinds[static_cast<size_t>(kind)];
+    const abi::KindSpec& spec = p.schema().kinds[static_cast<size_t>(kind)];
     batch.set_kind(at, static_cast<uint8_t>(kind));
-    for (const runtime::FieldSpec& f : spec.fields) {
-      runtime::Column& col = batch.column(static_cast<size_t>(f.column));
+    for (const abi::FieldSpec& f : spec.fields) {
+      abi::Column& col = batch.column(static_cast<size_t>(f.column));
       FieldValue v;
       if (f.name == "time") {
         v.present = true;
@@ -1092,10 +1092,10 @@ void fill(const engine::Policy& p, const Model& m, const std::vector<Row>& rows,
       }
       if (!v.present) continue;
       switch (f.type) {
-        case runtime::ColumnType::Bool: col.data<uint8_t>()[at] = v.i ? 1 : 0; break;
-        case runtime::ColumnType::Number: col.data<double>()[at] = v.f; break;
-        case runtime::ColumnType::String: col.data<uint32_t>()[at] = batch.intern(v.s); break;
-        case runtime::ColumnType::Country:
+        case abi::ColumnType::Bool: col.data<uint8_t>()[at] = v.i ? 1 : 0; break;
+        case abi::ColumnType::Number: col.data<double>()[at] = v.f; break;
+        case abi::ColumnType::String: col.data<uint32_t>()[at] = batch.intern(v.s); break;
+        case abi::ColumnType::Country:
           batch.set_country(at, static_cast<size_t>(f.column), static_cast<uint16_t>(v.i));
           break;
         default: col.data<int64_t>()[at] = v.i; break;
@@ -1197,13 +1197,13 @@ CaseResult run_case(uint64_t seed, jit::Jit& jit) {
     ++out.mismatches;
     return out;
   }
-  const interp::Interpreter plain_interp(plain, runtime::column_map(policy->schema()));
+  const interp::Interpreter plain_interp(plain, abi::column_map(policy->schema()));
   out.collapsed = module.sets.size() > plain.sets.size();
 
   // The JIT's columns as `edict eval` lays them out: the policy's, then the
   // class bytes of the country columns batch code tests against sets (the
   // interpreters read the same fields, which keep their columns).
-  runtime::Schema jit_schema = policy->schema();
+  abi::Schema jit_schema = policy->schema();
   engine::add_country_classes(module, jit_schema);
   const jit::ColumnMap jit_columns = engine::jit_columns(jit_schema);
   out.classes = !jit_columns.classes.empty();
@@ -1225,7 +1225,7 @@ CaseResult run_case(uint64_t seed, jit::Jit& jit) {
 
   // Two batches through one Batch object, as the decoder reuses it: nothing
   // may leak from one batch into the next.
-  runtime::Batch batch(jit_schema, policy->symbols(), 256);
+  abi::Batch batch(jit_schema, policy->symbols(), 256);
   for (int round = 0; round < 2; ++round) {
     // Mostly 64-256 rows; sometimes a handful, for loops with only a remainder.
     const uint32_t rows = static_cast<uint32_t>(rng.chance(8) ? rng.range(1, 9) : rng.range(64, 256));

@@ -13,8 +13,8 @@
 #include "compiler/ast/ast.h"
 #include "compiler/fmt/format.h"
 #include "compiler/parse/parse.h"
-#include "compiler/support/diagnostics.h"
-#include "compiler/support/source.h"
+#include "support/diagnostics.h"
+#include "support/source.h"
 
 namespace {
 

@@ -12,9 +12,9 @@
 #include "compiler/check/check.h"
 #include "compiler/ir/ir.h"
 #include "compiler/parse/parse.h"
-#include "compiler/support/countries.h"
-#include "compiler/support/diagnostics.h"
-#include "compiler/support/source.h"
+#include "support/countries.h"
+#include "support/diagnostics.h"
+#include "support/source.h"
 
 namespace {
 

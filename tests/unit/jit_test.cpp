@@ -17,21 +17,21 @@
 #include <thread>
 #include <vector>
 
+#include "abi/abi.h"
+#include "abi/batch.h"
+#include "abi/schema.h"
+#include "abi/strings.h"
 #include "compiler/check/check.h"
 #include "compiler/interp/interp.h"
 #include "compiler/ir/ir.h"
 #include "compiler/jit/jit.h"
 #include "compiler/parse/parse.h"
-#include "compiler/support/countries.h"
-#include "compiler/support/diagnostics.h"
-#include "compiler/support/source.h"
-#include "compiler/support/time_util.h"
-#include "runtime/abi.h"
-#include "runtime/batch.h"
-#include "runtime/decoder.h"
-#include "runtime/line_reader.h"
-#include "runtime/schema.h"
-#include "runtime/strings.h"
+#include "engine/decode/decoder.h"
+#include "engine/decode/line_reader.h"
+#include "support/countries.h"
+#include "support/diagnostics.h"
+#include "support/source.h"
+#include "support/time_util.h"
 
 namespace {
 
@@ -64,8 +64,8 @@ struct Policy {
   ast::Program program;
   check::CheckedProgram checked;
   ir::Module module;
-  runtime::Schema schema;
-  runtime::SymbolTable symbols;
+  abi::Schema schema;
+  abi::SymbolTable symbols;
   jit::ColumnMap columns;
 
   int rule(std::string_view name) const {
@@ -82,26 +82,26 @@ struct Policy {
   }
 };
 
-runtime::ColumnType column_type(ir::Ty t) {
+abi::ColumnType column_type(ir::Ty t) {
   switch (t) {
-    case ir::Ty::Bool: return runtime::ColumnType::Bool;
-    case ir::Ty::Number: return runtime::ColumnType::Number;
-    case ir::Ty::Str: return runtime::ColumnType::String;
-    case ir::Ty::Country: return runtime::ColumnType::Country;
-    case ir::Ty::Time: return runtime::ColumnType::Time;
-    case ir::Ty::Duration: return runtime::ColumnType::Duration;
-    default: return runtime::ColumnType::Int;
+    case ir::Ty::Bool: return abi::ColumnType::Bool;
+    case ir::Ty::Number: return abi::ColumnType::Number;
+    case ir::Ty::Str: return abi::ColumnType::String;
+    case ir::Ty::Country: return abi::ColumnType::Country;
+    case ir::Ty::Time: return abi::ColumnType::Time;
+    case ir::Ty::Duration: return abi::ColumnType::Duration;
+    default: return abi::ColumnType::Int;
   }
 }
 
 void finish(Policy& p) {
   for (const ir::EventSchema& e : p.module.events) {
-    std::vector<runtime::FieldSpec> fields;
+    std::vector<abi::FieldSpec> fields;
     for (const ir::Field& f : e.fields) fields.push_back({f.name, column_type(f.type), f.optional, -1});
     p.schema.add_kind(e.name, fields, e.time_field);
   }
   for (const std::string& s : p.module.strings) p.symbols.intern(s);
-  p.columns.column = runtime::column_map(p.schema);
+  p.columns.column = abi::column_map(p.schema);
 }
 
 std::unique_ptr<Policy> from_path(const std::string& path) {
@@ -143,7 +143,7 @@ std::unique_ptr<Policy> policy(const std::string& main) {
 // its kind present (zero unless set), like a decoded event.
 struct Events {
   const Policy& p;
-  runtime::Batch batch;
+  abi::Batch batch;
   explicit Events(const Policy& policy, uint32_t capacity = 64)
       : p(policy), batch(policy.schema, policy.symbols, capacity) {}
 
@@ -152,22 +152,22 @@ struct Events {
     int k = p.schema.kind_index(kind);
     REQUIRE(k >= 0);
     batch.set_kind(r, static_cast<uint8_t>(k));
-    for (const runtime::FieldSpec& f : p.schema.kinds[static_cast<size_t>(k)].fields) {
-      runtime::Column& c = batch.column(static_cast<size_t>(f.column));
+    for (const abi::FieldSpec& f : p.schema.kinds[static_cast<size_t>(k)].fields) {
+      abi::Column& c = batch.column(static_cast<size_t>(f.column));
       if (!f.optional && !c.present.empty()) c.present[r] = 1;
     }
     return r;
   }
   uint32_t bad_row() {
     uint32_t r = batch.begin_row(batch.size() + 1);
-    batch.fail(r, runtime::ErrorReason::InvalidJson, "not json");
+    batch.fail(r, abi::ErrorReason::InvalidJson, "not json");
     return r;
   }
-  runtime::Column& column(uint32_t r, std::string_view field) {
-    const runtime::KindSpec& k = p.schema.kinds[batch.kind(r)];
+  abi::Column& column(uint32_t r, std::string_view field) {
+    const abi::KindSpec& k = p.schema.kinds[batch.kind(r)];
     auto it = k.field_index.find(field);
     REQUIRE(it != k.field_index.end());
-    runtime::Column& c = batch.column(static_cast<size_t>(k.fields[static_cast<size_t>(it->second)].column));
+    abi::Column& c = batch.column(static_cast<size_t>(k.fields[static_cast<size_t>(it->second)].column));
     if (!c.present.empty()) c.present[r] = 1;
     return c;
   }
@@ -1039,13 +1039,13 @@ TEST_CASE("evaluation speed of the reference policy", "[.jit-bench]") {
   }
   auto p = from_path(std::string(EDICT_SOURCE_DIR) + "/policies/reference.edict");
   std::string error;
-  auto reader = runtime::LineReader::open(path, 1 << 20, &error);
+  auto reader = decode::LineReader::open(path, 1 << 20, &error);
   REQUIRE(reader);
-  runtime::Decoder decoder(p->schema);
+  decode::Decoder decoder(p->schema);
   std::vector<std::unique_ptr<Events>> batches;
-  std::vector<runtime::Line> lines;
+  std::vector<decode::Line> lines;
   while (reader->next(lines)) {
-    for (const runtime::Line& line : lines) {
+    for (const decode::Line& line : lines) {
       if (batches.empty() || batches.back()->batch.full())
         batches.push_back(std::make_unique<Events>(*p, 65536));
       decoder.decode(line.text, line.capacity, line.number, batches.back()->batch);

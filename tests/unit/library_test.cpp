@@ -16,8 +16,8 @@
 
 #include "compiler/check/check.h"
 #include "compiler/parse/parse.h"
-#include "runtime/engine/engine.h"
-#include "runtime/engine/testing.h"
+#include "engine/engine.h"
+#include "tools/testing.h"
 
 namespace {
 
@@ -222,7 +222,7 @@ std::set<std::string> failing_tests(const std::string& root, const std::vector<A
   // as `edict test` runs them.
   const edict::FileId root_file = policy->checked().program->roots.at(0);
   std::set<std::string> failed;
-  for (const auto& step : edict::engine::run_tests(*policy))
+  for (const auto& step : edict::tools::run_tests(*policy))
     if (!step.passed && step.span.file == root_file) failed.insert(step.test);
   return failed;
 }

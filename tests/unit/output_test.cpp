@@ -6,10 +6,10 @@
 #include <random>
 
 #include "compiler/interp/interp.h"
-#include "runtime/decoder.h"
-#include "runtime/engine/engine.h"
-#include "runtime/engine/message_template.h"
-#include "runtime/engine/output.h"
+#include "engine/decode/decoder.h"
+#include "engine/engine.h"
+#include "engine/message_template.h"
+#include "engine/output.h"
 
 using namespace edict;
 
@@ -127,14 +127,14 @@ std::vector<std::string> event_lines(size_t n) {
 }
 
 struct Decoded {
-  runtime::Batch batch;
+  abi::Batch batch;
   engine::Results results;
   std::vector<const void*> data;
   std::vector<const uint8_t*> present;
   EdictColumns columns;
   Decoded(const engine::Policy& policy, const std::vector<std::string>& lines)
       : batch(policy.schema(), policy.symbols(), static_cast<uint32_t>(lines.size())) {
-    runtime::Decoder decoder(policy.schema());
+    decode::Decoder decoder(policy.schema());
     for (size_t i = 0; i < lines.size(); ++i) {
       std::string padded = lines[i] + std::string(64, ' ');
       decoder.decode(std::string_view(padded.data(), lines[i].size()), padded.size(), i + 1, batch);
@@ -162,7 +162,7 @@ TEST_CASE("message templates write exactly the interpreter's messages, escaped a
   Decoded d(policy, lines);
   for (uint32_t row = 0; row < d.batch.size(); ++row) REQUIRE(d.batch.error_of(row) == nullptr);
 
-  const auto columns = runtime::column_map(policy.schema());
+  const auto columns = abi::column_map(policy.schema());
   std::map<std::string, int> templated, compared, faulted;
   for (size_t r = 0; r < m.rules.size(); ++r) {
     const ir::Rule& rule = m.rules[r];
@@ -303,8 +303,8 @@ TEST_CASE("records number their lines across digit carries, gaps and restarts", 
                                          9999,       10000, 99, 100, 19,   20,   0,   1,   UINT64_MAX - 1,
                                          UINT64_MAX, 5};
   const std::string event = R"({"kind":"other","id":"o","time":"2024-01-01T00:00:00Z","s":""})";
-  runtime::Batch batch(policy.schema(), policy.symbols(), static_cast<uint32_t>(numbers.size()));
-  runtime::Decoder decoder(policy.schema());
+  abi::Batch batch(policy.schema(), policy.symbols(), static_cast<uint32_t>(numbers.size()));
+  decode::Decoder decoder(policy.schema());
   const std::string padded = event + std::string(64, ' ');
   for (uint64_t n : numbers)
     decoder.decode(std::string_view(padded.data(), event.size()), padded.size(), n, batch);

@@ -8,16 +8,17 @@
 #include <fstream>
 #include <random>
 
-#include "compiler/support/countries.h"
-#include "compiler/support/time_util.h"
-#include "runtime/batch.h"
-#include "runtime/decoder.h"
-#include "runtime/engine/output.h"
-#include "runtime/line_reader.h"
+#include "abi/batch.h"
+#include "engine/decode/decoder.h"
+#include "engine/decode/line_reader.h"
+#include "engine/output.h"
+#include "support/countries.h"
+#include "support/time_util.h"
 #include "tests/decoded_rows.h"
 
 using namespace edict;
-using namespace edict::runtime;
+using namespace edict::abi;
+using namespace edict::decode;
 
 namespace {
 

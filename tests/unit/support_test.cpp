@@ -2,9 +2,9 @@
 // diagnostic rendering, "did you mean", and calendar arithmetic.
 #include <catch2/catch.hpp>
 
-#include "compiler/support/diagnostics.h"
-#include "compiler/support/source.h"
-#include "compiler/support/time_util.h"
+#include "support/diagnostics.h"
+#include "support/source.h"
+#include "support/time_util.h"
 
 using namespace edict;
 

@@ -9,12 +9,12 @@
 #include <string>
 #include <tuple>
 
-#include "runtime/decoder.h"
-#include "runtime/engine/coverage.h"
-#include "runtime/engine/diff.h"
-#include "runtime/engine/output.h"
-#include "runtime/engine/testing.h"
-#include "runtime/engine/trace.h"
+#include "engine/decode/decoder.h"
+#include "engine/output.h"
+#include "engine/trace.h"
+#include "tools/coverage.h"
+#include "tools/diff.h"
+#include "tools/testing.h"
 
 using namespace edict;
 
@@ -76,8 +76,8 @@ test "one deny, one allow" {
 )";
 
 // Runs the policy's tests, recording every test event's coverage.
-std::vector<engine::StepOutcome> run_recording_coverage(const Compiled& c, engine::Coverage& coverage) {
-  return engine::run_tests(*c.policy, [&](const engine::StepOutcome&, const runtime::Batch& batch) {
+std::vector<tools::StepOutcome> run_recording_coverage(const Compiled& c, tools::Coverage& coverage) {
+  return tools::run_tests(*c.policy, [&](const tools::StepOutcome&, const abi::Batch& batch) {
     std::vector<const void*> data;
     std::vector<const uint8_t*> present;
     coverage.record(*c.tracer, engine::Policy::columns_of(batch, data, present), 0);
@@ -93,13 +93,13 @@ std::string strip_parens(std::string s) {
 
 TEST_CASE("coverage of a small policy is exact", "[coverage]") {
   auto c = compile(kSmall);
-  engine::Coverage coverage;
+  tools::Coverage coverage;
   coverage.add_policy(*c->tracer);
-  std::vector<engine::StepOutcome> steps = run_recording_coverage(*c, coverage);
+  std::vector<tools::StepOutcome> steps = run_recording_coverage(*c, coverage);
   REQUIRE(steps.size() == 2);
   for (const auto& s : steps) REQUIRE(s.passed);
 
-  using K = engine::CoveragePoint::Kind;
+  using K = tools::CoveragePoint::Kind;
   // (kind, label) -> (seen true / fired / touched, seen false / not fired)
   std::map<std::pair<K, std::string>, std::pair<bool, bool>> expected = {
       {{K::Rule, "big"}, {true, true}},
@@ -122,7 +122,7 @@ TEST_CASE("coverage of a small policy is exact", "[coverage]") {
       {{K::SetMember, "\"IR\""}, {false, false}},
   };
   std::map<std::pair<K, std::string>, std::pair<bool, bool>> actual;
-  for (const engine::CoveragePoint& p : coverage.points())
+  for (const tools::CoveragePoint& p : coverage.points())
     actual[{p.kind, strip_parens(p.label)}] = {p.seen_true, p.seen_false};
   CHECK(actual == expected);
 
@@ -139,12 +139,12 @@ TEST_CASE("coverage of a small policy is exact", "[coverage]") {
 
   // The report marks lines: the `capped` rule line is partly covered, the
   // row "b" line not at all.
-  std::string human = engine::render_coverage_human(coverage);
+  std::string human = tools::render_coverage_human(coverage);
   CHECK(human.find("!    23 | rule capped on ev") != std::string::npos);
   CHECK(human.find("rule capped never fired") != std::string::npos);
   CHECK(human.find("-    11 |   \"b\": { cap: 20 },") != std::string::npos);
   CHECK(human.find("`event.chip == \"z\"` never evaluated") != std::string::npos);
-  std::string json = engine::render_coverage_json(coverage);
+  std::string json = tools::render_coverage_json(coverage);
   CHECK(json.find("\"total\":{\"covered\":16,\"wanted\":28") != std::string::npos);
 }
 
@@ -171,12 +171,12 @@ test "two big watched ones in a day" {
   expect review by only many
 }
 )");
-  engine::Coverage coverage;
+  tools::Coverage coverage;
   coverage.add_policy(*c->tracer);
-  std::vector<engine::StepOutcome> steps = run_recording_coverage(*c, coverage);
+  std::vector<tools::StepOutcome> steps = run_recording_coverage(*c, coverage);
   REQUIRE(steps.size() == 3);
   for (const auto& s : steps) REQUIRE(s.passed);
-  using K = engine::CoveragePoint::Kind;
+  using K = tools::CoveragePoint::Kind;
   std::map<std::pair<K, std::string>, std::pair<bool, bool>> expected = {
       {{K::Rule, "many"}, {true, true}},
       {{K::Condition, "(count() over 1d by event.cust where event.n > 5 and event.hq in WATCH) >= 2"},
@@ -188,7 +188,7 @@ test "two big watched ones in a day" {
       {{K::SetMember, "\"RU\""}, {false, false}},
   };
   std::map<std::pair<K, std::string>, std::pair<bool, bool>> actual;
-  for (const engine::CoveragePoint& p : coverage.points())
+  for (const tools::CoveragePoint& p : coverage.points())
     actual[{p.kind, strip_parens(p.label)}] = {p.seen_true, p.seen_false};
   CHECK(actual == expected);
   CHECK(coverage.points().size() == expected.size());
@@ -196,11 +196,11 @@ test "two big watched ones in a day" {
 
 TEST_CASE("a trace shows each condition's value, short circuits and absent values", "[trace]") {
   auto c = compile(kSmall);
-  runtime::Batch* seen = nullptr;
+  abi::Batch* seen = nullptr;
   std::vector<engine::RuleTrace> traces;
-  engine::run_tests(*c->policy, [&](const engine::StepOutcome& s, const runtime::Batch& batch) {
+  tools::run_tests(*c->policy, [&](const tools::StepOutcome& s, const abi::Batch& batch) {
     if (s.step != 0) return;
-    seen = const_cast<runtime::Batch*>(&batch);
+    seen = const_cast<abi::Batch*>(&batch);
     std::vector<const void*> data;
     std::vector<const uint8_t*> present;
     EdictColumns cols = engine::Policy::columns_of(batch, data, present);
@@ -261,7 +261,7 @@ TEST_CASE("traced rules agree with the engine on every test step of the referenc
   size_t steps = 0, fired = 0;
   engine::Results results;
   results.reserve(1, policy->module().rules.size());
-  engine::run_tests(*policy, [&](const engine::StepOutcome&, const runtime::Batch& batch) {
+  tools::run_tests(*policy, [&](const tools::StepOutcome&, const abi::Batch& batch) {
     ++steps;
     policy->evaluate(batch, results);
     std::vector<const void*> data;
@@ -293,13 +293,13 @@ TEST_CASE("diff refuses schemas that read events differently, not reordered ones
       "\"c\"\n  "
       "deny\n  when event.n > 1\n";
   auto pa = compile(a), pr = compile(reordered), pt = compile(retyped);
-  CHECK(engine::schema_differences(*pa->policy, *pr->policy).empty());
+  CHECK(tools::schema_differences(*pa->policy, *pr->policy).empty());
   // Reordered fields read the same events but into other columns: each
   // version then decodes for itself. A recompiled copy shares batches.
-  CHECK_FALSE(engine::batches_shareable(*pa->policy, *pr->policy));
+  CHECK_FALSE(tools::batches_shareable(*pa->policy, *pr->policy));
   auto again = compile(a);
-  CHECK(engine::batches_shareable(*pa->policy, *again->policy));
-  std::vector<std::string> d = engine::schema_differences(*pa->policy, *pt->policy);
+  CHECK(tools::batches_shareable(*pa->policy, *again->policy));
+  std::vector<std::string> d = tools::schema_differences(*pa->policy, *pt->policy);
   REQUIRE(d.size() == 3);
   CHECK(d[0] == "field `ev.n` is int in the old policy but num in the new one");
   CHECK(d[1] == "field `ev.s` is str? in the old policy but str in the new one");
@@ -327,7 +327,7 @@ TEST_CASE("traces agree with the engine on every step of the conformance corpus"
     auto tracer = engine::Tracer::create(*policy, &error);
     INFO(error);
     REQUIRE(tracer);
-    engine::run_tests(*policy, [&](const engine::StepOutcome& s, const runtime::Batch& batch) {
+    tools::run_tests(*policy, [&](const tools::StepOutcome& s, const abi::Batch& batch) {
       std::vector<const void*> data;
       std::vector<const uint8_t*> present;
       EdictColumns cols = engine::Policy::columns_of(batch, data, present);
@@ -368,8 +368,8 @@ TEST_CASE("diff matches rules by name and counts transitions per event", "[diff]
       R"({"kind":"ev","id":"e4","time":"2024-01-01T00:00:00Z"})",         // undecodable in both
       R"({"kind":"ev","id":"e5","time":"2024-01-01T00:00:00Z","n":12})",  // deny -> allow
   };
-  auto side = [&](const engine::Policy& p, runtime::Batch& batch, engine::Results& results) {
-    runtime::Decoder decoder(p.schema());
+  auto side = [&](const engine::Policy& p, abi::Batch& batch, engine::Results& results) {
+    decode::Decoder decoder(p.schema());
     std::vector<std::string> padded;
     for (size_t i = 0; i < lines.size(); ++i) {
       padded.push_back(lines[i] + std::string(64, '\0'));
@@ -379,24 +379,24 @@ TEST_CASE("diff matches rules by name and counts transitions per event", "[diff]
     results.reserve(batch.capacity(), p.module().rules.size());
     p.evaluate(batch, results);
   };
-  runtime::Batch ba(old_p->policy->schema(), old_p->policy->symbols(), 8),
+  abi::Batch ba(old_p->policy->schema(), old_p->policy->symbols(), 8),
       bb(new_p->policy->schema(), new_p->policy->symbols(), 8);
   engine::Results ra, rb;
   side(*old_p->policy, ba, ra);
   side(*new_p->policy, bb, rb);
-  engine::DecisionDiff diff(*old_p->policy, *new_p->policy, 1);
+  tools::DecisionDiff diff(*old_p->policy, *new_p->policy, 1);
   std::string records;
   diff.compare(ba, ra, bb, rb, &records);
   CHECK(diff.events() == 5);
   CHECK(diff.changed() == 3);
   const auto& t = diff.transitions();
   REQUIRE(t.size() == 2);
-  const engine::Transition& down = t.at({"deny", "allow"});
+  const tools::Transition& down = t.at({"deny", "allow"});
   CHECK(down.events == 2);
   CHECK(down.removed == std::map<std::string, uint64_t>{{"big", 2}});
   CHECK(down.added.empty());
   CHECK(down.examples == std::vector<std::string>{"e1"});  // at most one, as asked
-  const engine::Transition& renamed = t.at({"report", "review"});
+  const tools::Transition& renamed = t.at({"report", "review"});
   CHECK(renamed.added == std::map<std::string, uint64_t>{{"fresh", 1}});
   CHECK(renamed.removed == std::map<std::string, uint64_t>{{"gone", 1}});
   CHECK(records ==

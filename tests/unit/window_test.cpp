@@ -11,10 +11,10 @@
 #include <map>
 #include <random>
 
-#include "compiler/support/time_util.h"
-#include "runtime/decoder.h"
-#include "runtime/engine/engine.h"
-#include "runtime/window/window.h"
+#include "engine/decode/decoder.h"
+#include "engine/engine.h"
+#include "engine/window/window.h"
+#include "support/time_util.h"
 
 using namespace edict;
 
@@ -84,8 +84,8 @@ window::Options with_inputs(const engine::Policy& p, window::Options options) {
 struct Runner {
   const engine::Policy& policy;
   window::WindowState windows;
-  runtime::Decoder decoder;
-  runtime::Batch batch;
+  decode::Decoder decoder;
+  abi::Batch batch;
   engine::Results results;
   uint64_t line = 0;
   bool messages = false;
@@ -108,8 +108,8 @@ struct Runner {
       windows.advance(batch);
       policy.evaluate(batch, results);
       for (uint32_t r = 0; r < batch.size(); ++r) {
-        if (const runtime::RowError* e = batch.error_of(r)) {
-          out.push_back(std::string("error:") + runtime::error_reason_name(e->reason) +
+        if (const abi::RowError* e = batch.error_of(r)) {
+          out.push_back(std::string("error:") + abi::error_reason_name(e->reason) +
                         (messages ? " " + e->message : ""));
           continue;
         }
@@ -187,18 +187,18 @@ TEST_CASE("windows: a checkpoint in the middle of a stream resumes with identica
 // at a time (as `eval -j N` does a chunk) on `options.threads` threads.
 std::vector<std::string> run_grouped(const engine::Policy& p, const std::vector<std::string>& lines,
                                      uint32_t batch_size, size_t group, window::WindowState& windows) {
-  runtime::Decoder decoder(p.schema());
-  std::vector<std::unique_ptr<runtime::Batch>> batches;
+  decode::Decoder decoder(p.schema());
+  std::vector<std::unique_ptr<abi::Batch>> batches;
   engine::Results results;
   results.reserve(batch_size, p.module().rules.size());
   std::vector<std::string> out;
   uint64_t line = 0;
   for (size_t i = 0; i < lines.size();) {
-    std::vector<runtime::Batch*> chunk;
+    std::vector<abi::Batch*> chunk;
     for (size_t b = 0; b < group && i < lines.size(); ++b) {
       if (b == batches.size())
-        batches.push_back(std::make_unique<runtime::Batch>(p.schema(), p.symbols(), batch_size));
-      runtime::Batch& batch = *batches[b];
+        batches.push_back(std::make_unique<abi::Batch>(p.schema(), p.symbols(), batch_size));
+      abi::Batch& batch = *batches[b];
       batch.clear();
       for (; i < lines.size() && !batch.full(); ++i) {
         std::string padded = lines[i] + std::string(64, '\0');
@@ -207,11 +207,11 @@ std::vector<std::string> run_grouped(const engine::Policy& p, const std::vector<
       chunk.push_back(&batch);
     }
     windows.advance(chunk);
-    for (runtime::Batch* batch : chunk) {
+    for (abi::Batch* batch : chunk) {
       p.evaluate(*batch, results);
       for (uint32_t r = 0; r < batch->size(); ++r) {
-        if (const runtime::RowError* e = batch->error_of(r)) {
-          out.push_back(std::string("error:") + runtime::error_reason_name(e->reason) + " " + e->message);
+        if (const abi::RowError* e = batch->error_of(r)) {
+          out.push_back(std::string("error:") + abi::error_reason_name(e->reason) + " " + e->message);
           continue;
         }
         std::string s = p.outcome_name(results.decision[r]);
@@ -370,8 +370,8 @@ TEST_CASE("windows: a batch that skipped the window stage fails closed on both e
   for (engine::Backend backend : {engine::Backend::Interp, engine::Backend::Jit}) {
     auto p = compile(backend);
     std::vector<std::string> lines = stream(50, 5, false);
-    runtime::Decoder decoder(p->schema());
-    runtime::Batch batch(p->schema(), p->symbols(), 64);
+    decode::Decoder decoder(p->schema());
+    abi::Batch batch(p->schema(), p->symbols(), 64);
     for (size_t i = 0; i < lines.size(); ++i) {
       std::string padded = lines[i] + std::string(64, '\0');
       decoder.decode(std::string_view(padded.data(), lines[i].size()), padded.size(), i + 1, batch);
@@ -513,8 +513,8 @@ TEST_CASE("windows: values equal a direct recount of the events in each window",
     window::Options options;
     options.threads = threads;
     window::WindowState windows(m, p->interpreter(), p->schema(), with_inputs(*p, options));
-    runtime::Decoder decoder(p->schema());
-    runtime::Batch batch(p->schema(), p->symbols(), 97);
+    decode::Decoder decoder(p->schema());
+    abi::Batch batch(p->schema(), p->symbols(), 97);
     size_t checked = 0;
     for (size_t i = 0; i < lines.size();) {
       const size_t first = i;

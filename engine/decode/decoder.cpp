@@ -1,0 +1,986 @@
+// JSON decoding with simdjson On-Demand: find `kind`, then one pass over the
+// object's fields, decoding only those the schema names into their columns.
+#include "engine/decode/decoder.h"
+
+#include <fmt/format.h>
+#include <simdjson.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include <algorithm>
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <optional>
+
+#include "support/countries.h"
+#include "support/time_util.h"
+
+namespace edict::decode {
+using namespace edict::abi;  // the batch and schema this stage writes into
+namespace od = simdjson::ondemand;
+
+namespace {
+
+const char* json_type_name(od::json_type t) {
+  switch (t) {
+    case od::json_type::array: return "an array";
+    case od::json_type::object: return "an object";
+    case od::json_type::number: return "a number";
+    case od::json_type::string: return "a string";
+    case od::json_type::boolean: return "a boolean";
+    case od::json_type::null: return "null";
+  }
+  return "a value";
+}
+
+const char* expected_name(ColumnType t) {
+  switch (t) {
+    case ColumnType::Bool: return "a boolean";
+    case ColumnType::Int: return "an integer";
+    case ColumnType::Number: return "a number";
+    case ColumnType::String: return "a string";
+    case ColumnType::Country: return "an ISO 3166-1 alpha-2 country code";
+    case ColumnType::Time: return "an RFC 3339 time";
+    case ColumnType::Duration: return "a duration";
+  }
+  return "a value";
+}
+
+// Shortens user text quoted in an error message.
+std::string quote(std::string_view s) {
+  constexpr size_t kMax = 40;
+  if (s.size() <= kMax) return std::string(s);
+  size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // keep UTF-8 whole
+  return std::string(s.substr(0, cut)) + "...";
+}
+
+// Exactly `YYYY-MM-DDTHH:MM:SSZ` (20 bytes at `s`) with in-range fields, as
+// microseconds; false for anything else (RFC 3339 parsing then decides).
+bool fixed_utc_time(const char* s, int64_t* micros) {
+  int y1, y2, mo, d, h, mi, se;
+  if constexpr (std::endian::native == std::endian::little) {
+    // Eight bytes at a time: `YYYY-MM-`, `DDTHH:MM`, `:SSZ`. A byte is a
+    // digit when its high nibble is 3 and adding 6 to it leaves it so.
+    uint64_t a, b;
+    uint32_t c;
+    std::memcpy(&a, s, 8);
+    std::memcpy(&b, s + 8, 8);
+    std::memcpy(&c, s + 16, 4);
+    constexpr uint64_t kHigh = 0xF0F0F0F0F0F0F0F0, kThree = 0x3030303030303030, kSix = 0x0606060606060606;
+    constexpr uint64_t kDigitsA = 0x00FFFF00FFFFFFFF, kDigitsB = 0xFFFF00FFFF00FFFF, kDigitsC = 0x00FFFF00;
+    constexpr uint64_t kSepsA = 0xFF0000FF00000000, kSepsB = 0x0000FF0000FF0000, kSepsC = 0xFF0000FF;
+    if ((a & kSepsA) != 0x2D00002D00000000 || (b & kSepsB) != 0x00003A0000540000 ||
+        (c & kSepsC) != 0x5A00003A)  // `-` `-`, `T` `:`, `:` `Z`
+      return false;
+    auto digits = [&](uint64_t x, uint64_t lanes) {
+      return (x & kHigh & lanes) == (kThree & lanes) && ((x + kSix) & kHigh & lanes) == (kThree & lanes);
+    };
+    if (!digits(a, kDigitsA) || !digits(b, kDigitsB) || !digits(c, kDigitsC)) return false;
+    // Byte i of pairs(x) is 10 * digit i + digit i + 1 (no lane overflows:
+    // every low nibble is at most 15).
+    auto pairs = [](uint64_t x) {
+      x &= 0x0F0F0F0F0F0F0F0F;
+      return x * 10 + (x >> 8);
+    };
+    const uint64_t pa = pairs(a), pb = pairs(b), pc = pairs(c);
+    y1 = static_cast<int>(pa & 0xFF);
+    y2 = static_cast<int>((pa >> 16) & 0xFF);
+    mo = static_cast<int>((pa >> 40) & 0xFF);
+    d = static_cast<int>(pb & 0xFF);
+    h = static_cast<int>((pb >> 24) & 0xFF);
+    mi = static_cast<int>((pb >> 48) & 0xFF);
+    se = static_cast<int>((pc >> 8) & 0xFF);
+  } else {
+    // A lambda, not a function: a function used only in this discarded
+    // branch draws clang's -Wunneeded-internal-declaration.
+    auto two_digits = [](const char* p, int* out) {
+      if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9') return false;
+      *out = (p[0] - '0') * 10 + (p[1] - '0');
+      return true;
+    };
+    if (!(s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':' && s[19] == 'Z' &&
+          two_digits(s, &y1) && two_digits(s + 2, &y2) && two_digits(s + 5, &mo) && two_digits(s + 8, &d) &&
+          two_digits(s + 11, &h) && two_digits(s + 14, &mi) && two_digits(s + 17, &se)))
+      return false;
+  }
+  if (!(mo >= 1 && mo <= 12 && d >= 1 && d <= 28 && h <= 23 && mi <= 59 && se <= 59 && (y1 | y2) != 0))
+    return false;
+  const int64_t days = days_from_civil(y1 * 100 + y2, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+  *micros = (days * 86400 + h * 3600 + mi * 60 + se) * kMicrosPerSecond;
+  return true;
+}
+
+}  // namespace
+
+bool parse_event_time(std::string_view s, int64_t* micros) {
+  if (s.size() == 20 && fixed_utc_time(s.data(), micros)) return true;
+  auto v = parse_rfc3339(s);
+  if (!v) return false;
+  *micros = *v;
+  return true;
+}
+
+// A byte string (a schema key and its closing quote; `"key":` for the plain
+// path) as masked 16-byte chunks, compared against input one chunk at a
+// time. A chunk is read only when the one before matched in full. On the
+// full path the input is a raw key, which runs at least to that chunk's
+// start (a name holds no `"`), so reads stay within the key's closing quote
+// plus 16 bytes: inside the input's padding, however long the schema's name
+// and however short the key. The plain path checks span() against its
+// padding instead.
+struct KeyPattern {
+  struct Chunk {
+    uint64_t word[2] = {0, 0}, mask[2] = {0, 0};
+    bool matches(const char* raw) const {
+      uint64_t in[2];
+      std::memcpy(in, raw, 16);
+      return (((in[0] & mask[0]) ^ word[0]) | ((in[1] & mask[1]) ^ word[1])) == 0;
+    }
+  };
+  Chunk first;              // most names fit in one chunk
+  std::vector<Chunk> more;  // the rest of a longer one
+  size_t size = 0;          // bytes matched
+
+  explicit KeyPattern(std::string_view bytes) : size(bytes.size()) {
+    for (size_t at = 0; at < bytes.size(); at += 16) {
+      const size_t n = std::min<size_t>(16, bytes.size() - at);
+      unsigned char text[16] = {}, ones[16] = {};
+      std::memcpy(text, bytes.data() + at, n);
+      std::memset(ones, 0xFF, n);
+      Chunk& c = at == 0 ? first : more.emplace_back();
+      std::memcpy(c.word, text, 16);
+      std::memcpy(c.mask, ones, 16);
+    }
+  }
+  // A pattern nothing matches.
+  static KeyPattern never() {
+    KeyPattern k("");
+    k.first.word[0] = 1;
+    return k;
+  }
+  // Bytes matches() may read from `raw`.
+  size_t span() const { return 16 * (1 + more.size()); }
+  bool matches(const char* raw) const {
+    if (!first.matches(raw)) return false;
+    if (size <= 16) [[likely]]
+      return true;
+    for (const Chunk& c : more) {
+      raw += 16;
+      if (!c.matches(raw)) return false;
+    }
+    return true;
+  }
+};
+
+constexpr size_t kMaxDocument = size_t{1} << 20;  // the simdjson parser's capacity
+
+// Per field of a kind, what the plain path needs, in one place.
+struct PlainField {
+  KeyPattern member;  // `"name":`, as compact JSON writes it (never matching unless raw_name)
+  int column;
+  ColumnType type;
+  bool optional;
+  bool read;
+  bool id;               // named `id`
+  bool column_optional;  // the column has presence bytes
+};
+
+// Per kind, what the plain path needs beyond the schema.
+struct PlainKind {
+  std::vector<PlainField> fields;
+  // `"kind":"name"` with the closing quote, when the name can be compared
+  // raw (raw_name).
+  std::optional<KeyPattern> kind_member;
+  // The field index met at each key position (the kind key not counted) last
+  // time: producers write keys in a fixed order, so one masked compare
+  // usually finds the field and the key's end.
+  std::vector<int> predicted;
+  uint64_t required_low = 0;            // bit per field 0-63: neither optional nor computed
+  std::vector<uint64_t> required_high;  // the same for fields 64 and up, 64 a word
+};
+
+struct Decoder::Impl {
+  const Schema* schema;
+  bool fast_path = true;
+  uint64_t plain_lines = 0;
+  std::vector<PlainKind> plain_kinds;  // per kind
+  std::vector<uint64_t> seen_high;     // the plain path's seen bits of fields 64 and up
+  od::parser parser{kMaxDocument};
+  std::vector<uint8_t> seen;  // per field of the current kind
+  // Per kind: the field index met at each key position last time. Producers
+  // write keys in a fixed order, so one string compare usually replaces a
+  // hash lookup.
+  std::vector<std::vector<int>> predicted;
+  std::vector<std::vector<KeyPattern>> keys;  // per kind, per field
+};
+
+namespace {
+
+// Whether the plain path may compare `name` raw: printable ASCII without a
+// quote, a backslash (an escape in JSON) or `}` (see decode_plain).
+bool raw_name(std::string_view name) {
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\' && c != '}'; });
+}
+
+}  // namespace
+
+Decoder::Decoder(const Schema& schema, bool fast_path) : impl_(std::make_unique<Impl>()) {
+  impl_->schema = &schema;
+  impl_->fast_path = fast_path;
+  size_t most_fields = 0;
+  for (const KindSpec& kind : schema.kinds) {
+    auto& keys = impl_->keys.emplace_back();
+    PlainKind& plain = impl_->plain_kinds.emplace_back();
+    if (raw_name(kind.name)) plain.kind_member.emplace("\"kind\":\"" + kind.name + '"');
+    if (kind.fields.size() > 64) plain.required_high.assign((kind.fields.size() - 1) / 64, 0);
+    for (size_t i = 0; i < kind.fields.size(); ++i) {
+      const FieldSpec& f = kind.fields[i];
+      keys.emplace_back(f.name + '"');
+      plain.fields.push_back(PlainField{
+          raw_name(f.name) ? KeyPattern('"' + f.name + "\":") : KeyPattern::never(), f.column, f.type,
+          f.optional, f.read, f.name == "id", schema.columns[static_cast<size_t>(f.column)].optional});
+      if (f.optional || f.computed) continue;
+      if (i < 64)
+        plain.required_low |= uint64_t{1} << i;
+      else
+        plain.required_high[i / 64 - 1] |= uint64_t{1} << (i % 64);
+    }
+    most_fields = std::max(most_fields, kind.fields.size());
+  }
+  if (most_fields > 64) impl_->seen_high.assign((most_fields - 1) / 64, 0);
+}
+Decoder::~Decoder() = default;
+uint64_t Decoder::plain_lines() const {
+  return impl_->plain_lines;
+}
+
+namespace {
+
+// ---- The plain fast path ---------------------------------------------------
+// Producers write flat objects of printable ASCII: no escapes, no nesting, no
+// whitespace but spaces. Such a line is decoded here in one pass, each value
+// straight into its column, without simdjson's two stages. Anything else,
+// and every line that would be an error, falls back to the full simdjson
+// path below, which alone words errors; so this path is only ever stricter
+// than the full one, and a line it accepts decodes to exactly the same row
+// (tests/unit/runtime_test.cpp and tests/fuzz/fuzz_decoder.cpp compare the
+// two on generated and mutated lines).
+//
+// Two facts keep the pass short:
+// - The line (trailing spaces trimmed) must end in `}`. Every scan below
+//   (digits, spaces, literals, keys compared raw, the fixed-shape time) stops
+//   at a byte that is not `}`, so none runs past that last byte without
+//   bounds checks; only string scans, whose text may hold `}`, check `end`.
+//   Reads beyond a token are at most 16 bytes past it: inside the padding.
+// - Every byte of an accepted line is checked: outside strings by the
+//   grammar, inside strings by string_end(), which refuses control
+//   characters, non-ASCII bytes and backslashes (escapes).
+
+// The closing '"' of a string whose text starts at `p`, or null when there is
+// none before `end` or the text holds a byte a plain line may not. Reads
+// whole 16-byte blocks, at most 15 bytes past `end`: inside the padding.
+inline const char* string_end(const char* p, const char* end) {
+#if defined(__SSE2__)
+  // Signed bytes: one compare catches both < 0x20 and >= 0x80.
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+  for (; p < end; p += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(
+        _mm_cmpeq_epi8(v, quote), _mm_or_si128(_mm_cmpeq_epi8(v, backslash), _mm_cmplt_epi8(v, space)))));
+    if (mask) {
+      const char* q = p + std::countr_zero(mask);
+      return q < end && *q == '"' ? q : nullptr;
+    }
+  }
+  return nullptr;
+#else
+  for (; p < end; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c == '"') return p;
+    if (c < 0x20 || c >= 0x80 || c == '\\') return nullptr;
+  }
+  return nullptr;
+#endif
+}
+
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+const char* skip_spaces(const char* p) {
+  while (*p == ' ') ++p;
+  return p;
+}
+
+// A JSON number token, its grammar checked exactly, with its decimal
+// digits gathered on the way (significant only while `digits` <= 19).
+struct NumberToken {
+  const char* end;
+  uint64_t mantissa = 0;   // the digits before and after the point, as one integer
+  int digits = 0;          // how many
+  int scale = 0;           // how many after the point
+  int exponent_value = 0;  // the exponent's value, capped at +-100000
+  bool negative = false;
+  bool exponent = false;
+  bool integer() const { return scale == 0 && !exponent; }
+};
+
+// Scans the number starting at `p`; false when it is none.
+inline bool scan_number(const char* p, NumberToken* t) {
+  if (*p == '-') {
+    t->negative = true;
+    ++p;
+  }
+  if (!is_digit(*p)) return false;
+  uint64_t m = 0;
+  int digits = 0;
+  if (*p == '0') {
+    ++p;
+    digits = 1;
+  } else {
+    for (; is_digit(*p); ++p, ++digits) m = m * 10 + static_cast<uint64_t>(*p - '0');
+  }
+  if (*p == '.') {
+    ++p;
+    if (!is_digit(*p)) return false;
+    for (; is_digit(*p); ++p, ++digits, ++t->scale) m = m * 10 + static_cast<uint64_t>(*p - '0');
+  }
+  if (*p == 'e' || *p == 'E') {
+    t->exponent = true;
+    ++p;
+    bool negative_exponent = false;
+    if (*p == '+' || *p == '-') negative_exponent = *p++ == '-';
+    if (!is_digit(*p)) return false;
+    int e = 0;
+    for (; is_digit(*p); ++p)
+      if (e < 100000) e = e * 10 + (*p - '0');
+    t->exponent_value = negative_exponent ? -e : e;
+  }
+  t->end = p;
+  t->mantissa = m;
+  t->digits = digits;
+  return true;
+}
+
+// An integer token of at most 18 digits (always fits int64_t).
+bool plain_int(const NumberToken& t, int64_t* out) {
+  if (!t.integer() || t.digits > 18) return false;
+  const auto v = static_cast<int64_t>(t.mantissa);
+  *out = t.negative ? -v : v;
+  return true;
+}
+
+// A number token (`begin` to t.end) as a double. from_chars and simdjson
+// both round correctly, so they agree on every finite, normal result;
+// anything else (out of range, subnormal) is left to the full path.
+bool plain_double(const char* begin, const NumberToken& t, double* out) {
+  // Clinger's fast path: at most 15 digits make an exact integer m, and
+  // m * 10^e with |e| <= 22 is one IEEE multiplication or division of exact
+  // operands, which rounds correctly. Up to 15 - digits more powers of ten
+  // move into m first (still exact below 10^15).
+  static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  if (t.digits <= 15) {
+    const int e = t.exponent_value - t.scale;
+    uint64_t m = t.mantissa;
+    double d;
+    bool exact = true;
+    if (e >= 0 && e <= 22) {
+      d = static_cast<double>(m) * kPow10[e];
+    } else if (e < 0 && e >= -22) {
+      d = static_cast<double>(m) / kPow10[-e];
+    } else if (e > 22 && e - 22 <= 15 - t.digits) {
+      for (int k = 22; k < e; ++k) m *= 10;
+      d = static_cast<double>(m) * 1e22;
+    } else {
+      exact = false;
+    }
+    if (exact) {
+      *out = t.negative ? -d : d;
+      return true;
+    }
+  }
+  double d = 0;
+  auto [ptr, ec] = std::from_chars(begin, t.end, d);
+  if (ec != std::errc() || ptr != t.end) return false;
+  if (d != 0 && !std::isnormal(d)) return false;
+  if (d == 0) {
+    // Zero only when written as zero (not an underflow).
+    for (const char* c = begin; c < t.end; ++c) {
+      if (*c == 'e' || *c == 'E') break;
+      if (*c >= '1' && *c <= '9') return false;
+    }
+  }
+  *out = d;
+  return true;
+}
+
+// Dense country index by code, -1 where country_index() has none: one load
+// instead of a call per country field.
+struct CountryTable {
+  int16_t index[kCountryIndexLimit];
+  CountryTable() {
+    for (int i = 0; i < kCountryIndexLimit; ++i) {
+      const char code[2] = {static_cast<char>('A' + i / 26), static_cast<char>('A' + i % 26)};
+      auto found = country_index(std::string_view(code, 2));
+      index[i] = found ? static_cast<int16_t>(*found) : int16_t{-1};
+    }
+  }
+};
+const CountryTable kCountryTable;
+
+// The two bytes at `p` as a country index, exactly as country_index() would
+// take them; -1 for none.
+inline int plain_country(const char* p) {
+  const unsigned a = static_cast<unsigned>(p[0] - 'A'), b = static_cast<unsigned>(p[1] - 'A');
+  if (a >= 26 || b >= 26) return -1;
+  return kCountryTable.index[a * 26 + b];
+}
+
+bool literal(const char* p, const char (&word)[5]) {
+  return std::memcmp(p, word, 4) == 0;
+}
+
+// The `"kind": "..."` member a plain line must have, found before decoding
+// so that every other value can go straight into its column. `first_key` is
+// the object's first '"'. In a line the plain path accepts, quotes alternate
+// opening and closing (no escapes) and a string followed by ':' is a key, so
+// the first `"kind"` followed by ':' is the first `kind` key; the decoding
+// pass checks the rest. False when there is none or its value is no string.
+bool find_kind(const char* first_key, const char* end, const char** key, std::string_view* name,
+               const char** after) {
+  const char* q = first_key;
+  for (;;) {
+    if (std::memcmp(q, "\"kind\"", 6) == 0) {
+      const char* p = skip_spaces(q + 6);
+      if (*p == ':') {
+        p = skip_spaces(p + 1);
+        if (*p != '"') return false;
+        const char* close = string_end(p + 1, end);
+        if (!close) return false;
+        *key = q;
+        *name = std::string_view(p + 1, static_cast<size_t>(close - p - 1));
+        *after = close + 1;
+        return true;
+      }
+    }
+    // The next quote, whichever side of a string it is on.
+    q = string_end(q + 1, end);
+    if (!q) return false;
+  }
+}
+
+// Skips a value of a field the schema does not name, checked as the full
+// path would accept it; null when it is no plain scalar. An `id` string is
+// kept for the output record.
+const char* skip_plain_value(const char* p, const char* end, bool is_id, uint32_t row, Batch& batch) {
+  const char c = *p;
+  if (c == '"') {
+    const char* close = string_end(p + 1, end);
+    if (!close) return nullptr;
+    if (is_id) batch.set_id(row, std::string_view(p + 1, static_cast<size_t>(close - p - 1)));
+    return close + 1;
+  }
+  if (c == '-' || is_digit(c)) {
+    NumberToken t;
+    return scan_number(p, &t) ? t.end : nullptr;
+  }
+  if (literal(p, "true")) return p + 4;
+  if (literal(p, "fals") && p[4] == 'e') return p + 5;
+  if (literal(p, "null")) return p + 4;
+  return nullptr;  // an object, an array or not JSON
+}
+
+// The end of a `null` at `p` for field `f` when the full path takes it as
+// absent (an optional field), else null.
+[[gnu::noinline]] const char* plain_null(const char* p, const PlainField& f) {
+  // A null `id` the schema reads as a string is the full path's error.
+  if (!f.optional || (f.id && f.type == ColumnType::String) || !literal(p, "null")) return nullptr;
+  return p + 4;
+}
+
+// Decodes the value at `p` of field `f` into `row`; returns the end of the
+// value, or null to fall back.
+inline const char* decode_plain_value(const char* p, const char* end, const PlainField& f, uint32_t row,
+                                      Batch& batch) {
+  Column& col = batch.column(static_cast<size_t>(f.column));
+  switch (f.type) {
+    case ColumnType::Bool:
+      if (literal(p, "true")) {
+        col.data<uint8_t>()[row] = 1;
+        p += 4;
+      } else if (literal(p, "fals") && p[4] == 'e') {
+        col.data<uint8_t>()[row] = 0;
+        p += 5;
+      } else {
+        return plain_null(p, f);
+      }
+      break;
+    case ColumnType::Int: {
+      if (*p == 'n') return plain_null(p, f);
+      NumberToken t;
+      int64_t v;
+      if (!scan_number(p, &t) || !plain_int(t, &v)) return nullptr;
+      col.data<int64_t>()[row] = v;
+      p = t.end;
+      break;
+    }
+    case ColumnType::Number: {
+      if (*p == 'n') return plain_null(p, f);
+      NumberToken t;
+      double v;
+      if (!scan_number(p, &t) || !plain_double(p, t, &v)) return nullptr;
+      col.data<double>()[row] = v;
+      p = t.end;
+      break;
+    }
+    case ColumnType::Country: {
+      // Two upper-case letters and the closing quote, or not a country.
+      if (p[0] != '"') return plain_null(p, f);
+      const int country = p[3] == '"' ? plain_country(p + 1) : -1;
+      if (country < 0) return nullptr;
+      batch.set_country(row, static_cast<size_t>(f.column), static_cast<uint16_t>(country));
+      p += 4;
+      break;
+    }
+    case ColumnType::Time: {
+      if (*p != '"') return plain_null(p, f);
+      int64_t t;
+      // The common shape holds no quote, so its closing quote is at p + 21.
+      if (p[21] == '"' && fixed_utc_time(p + 1, &t)) {
+        p += 22;
+      } else {
+        const char* close = string_end(p + 1, end);
+        if (!close || !parse_event_time(std::string_view(p + 1, static_cast<size_t>(close - p - 1)), &t))
+          return nullptr;
+        p = close + 1;
+      }
+      col.data<int64_t>()[row] = t;
+      break;
+    }
+    case ColumnType::String:
+    case ColumnType::Duration: {
+      if (*p != '"') return plain_null(p, f);
+      const char* close = string_end(p + 1, end);
+      if (!close) return nullptr;
+      const std::string_view text(p + 1, static_cast<size_t>(close - p - 1));
+      p = close + 1;
+      if (f.type == ColumnType::String) {
+        if (f.id) batch.set_id(row, text);
+        col.data<uint32_t>()[row] = f.read ? batch.intern(text) : 0;
+      } else {
+        auto d = parse_duration(text);
+        if (!d) return nullptr;
+        col.data<int64_t>()[row] = *d;
+      }
+      break;
+    }
+  }
+  if (f.column_optional) col.present[row] = 1;
+  return p;
+}
+
+}  // namespace
+
+// Decodes a plain line into `row` in one pass; false (row possibly half
+// written) when the line must take the full path.
+bool Decoder::decode_plain(std::string_view line, uint32_t row, Batch& batch) {
+  Impl& s = *impl_;
+  // Longer lines are over the full parser's capacity, an error it words.
+  if (line.size() > kMaxDocument) return false;
+  const char* p = line.data();
+  const char* end = p + line.size();
+  while (end > p && end[-1] == ' ') --end;
+  if (end == p || end[-1] != '}') return false;  // the last byte, which stops every scan
+
+  p = skip_spaces(p);
+  if (*p != '{') return false;
+  p = skip_spaces(p + 1);
+  if (*p != '"') return false;  // `{}` has no kind: the full path words it
+
+  // The kind: usually the first member, compared raw against each kind's.
+  const Schema& schema = *s.schema;
+  int kind_index = -1;
+  const char* kind_key = p;
+  const char* after_kind = nullptr;
+  for (size_t k = 0; k < s.plain_kinds.size(); ++k) {
+    const std::optional<KeyPattern>& m = s.plain_kinds[k].kind_member;
+    if (m && m->matches(p)) {
+      kind_index = static_cast<int>(k);
+      after_kind = p + m->size;
+      break;
+    }
+  }
+  if (kind_index < 0) {
+    std::string_view kind_name;
+    if (!find_kind(p, end, &kind_key, &kind_name, &after_kind)) return false;
+    kind_index = schema.kind_index(kind_name);
+    if (kind_index < 0) return false;
+  }
+  const KindSpec& kind = schema.kinds[static_cast<size_t>(kind_index)];
+  PlainKind& pk = s.plain_kinds[static_cast<size_t>(kind_index)];
+  const PlainField* const fields = pk.fields.data();
+  uint64_t seen_low = 0;  // fields 0-63; the rest in s.seen_high
+  if (!pk.required_high.empty()) std::fill(s.seen_high.begin(), s.seen_high.end(), 0);
+  std::vector<int>& predicted = pk.predicted;
+  const int* predicted_index = predicted.data();  // refreshed when `predicted` grows
+  size_t predicted_count = predicted.size();
+
+  // The id's duplicates are caught by the seen bits when the schema names
+  // it; this catches them when it does not.
+  bool seen_unknown_id = false;
+  size_t position = 0;  // of the key among the line's keys, `kind` not counted
+  for (;;) {
+    // At a key's opening quote, or what should be one.
+    if (p == kind_key) {
+      p = after_kind;  // decoded above
+    } else {
+      int index = position < predicted_count ? predicted_index[position] : -2;
+      if (index >= 0 && fields[index].member.matches(p)) {
+        // The key met here last time, written `"name":`.
+        p += fields[index].member.size;
+      } else {
+        if (*p != '"') return false;
+        const char* key = p + 1;
+        const char* key_end = string_end(key, end);
+        if (!key_end) return false;
+        const std::string_view name(key, static_cast<size_t>(key_end - key));
+        if (name == "kind") return false;  // a second `kind`: the full path words it
+        auto it = kind.field_index.find(name);
+        index = it == kind.field_index.end() ? -1 : it->second;
+        if (position >= predicted.size()) predicted.resize(position + 1, -2);
+        predicted[position] = index;
+        predicted_index = predicted.data();
+        predicted_count = predicted.size();
+        p = skip_spaces(key_end + 1);
+        if (*p != ':') return false;
+        p = skip_spaces(p + 1);
+        if (index < 0) {
+          const bool is_id = name == "id";
+          if (is_id) {
+            if (seen_unknown_id) return false;  // a duplicate: the full path words it
+            seen_unknown_id = true;
+          }
+          p = skip_plain_value(p, end, is_id, row, batch);
+        }
+      }
+      ++position;
+      if (index >= 0) {
+        const auto i = static_cast<size_t>(index);
+        uint64_t& word = i < 64 ? seen_low : s.seen_high[i / 64 - 1];
+        const uint64_t bit = uint64_t{1} << (i % 64);
+        if (word & bit) return false;  // a duplicate: the full path words it
+        word |= bit;
+        p = decode_plain_value(p, end, fields[i], row, batch);
+      }
+      if (!p) return false;
+    }
+    // After a value: `,` and the next key, or the end of the object.
+    if (*p == ',') {
+      p = skip_spaces(p + 1);
+      continue;
+    }
+    p = skip_spaces(p);
+    if (*p == ',') {
+      p = skip_spaces(p + 1);
+      continue;
+    }
+    if (*p != '}') return false;
+    ++p;
+    break;
+  }
+  if (p != end) return false;                     // content after the object
+  if (pk.required_low & ~seen_low) return false;  // a required field is missing
+  for (size_t w = 0; w < pk.required_high.size(); ++w)
+    if (pk.required_high[w] & ~s.seen_high[w]) return false;
+  batch.set_kind(row, static_cast<uint8_t>(kind_index));
+  return true;
+}
+
+namespace {
+
+// Decodes one field value into its column; returns false after recording the
+// row error.
+bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batch) {
+  Column& col = batch.column(static_cast<size_t>(f.column));
+  od::json_type type;
+  if (value.type().get(type)) {
+    batch.fail(row, ErrorReason::InvalidJson, fmt::format("{}: invalid JSON value", f.name));
+    return false;
+  }
+  if (type == od::json_type::null) {
+    if (f.optional) return true;  // absent
+    batch.fail(row, ErrorReason::NullValue,
+               fmt::format("{}: null where {} is required", f.name, expected_name(f.type)));
+    return false;
+  }
+  auto wrong_type = [&] {
+    batch.fail(row, ErrorReason::WrongType,
+               fmt::format("{}: expected {}, found {}", f.name, expected_name(f.type), json_type_name(type)));
+    return false;
+  };
+  switch (f.type) {
+    case ColumnType::Bool: {
+      bool b;
+      if (type != od::json_type::boolean || value.get_bool().get(b)) return wrong_type();
+      col.data<uint8_t>()[row] = b ? 1 : 0;
+      break;
+    }
+    case ColumnType::Int: {
+      if (type != od::json_type::number) return wrong_type();
+      int64_t i;
+      if (value.get_int64().get(i)) {
+        batch.fail(row, ErrorReason::WrongType,
+                   fmt::format("{}: expected an integer, found `{}`", f.name,
+                               quote(std::string_view(value.raw_json_token()))));
+        return false;
+      }
+      col.data<int64_t>()[row] = i;
+      break;
+    }
+    case ColumnType::Number: {
+      double d;
+      if (type != od::json_type::number) return wrong_type();
+      if (value.get_double().get(d) || !std::isfinite(d)) {
+        batch.fail(row, ErrorReason::WrongType, fmt::format("{}: number out of range", f.name));
+        return false;
+      }
+      col.data<double>()[row] = d;
+      break;
+    }
+    case ColumnType::String:
+    case ColumnType::Country:
+    case ColumnType::Time:
+    case ColumnType::Duration: {
+      std::string_view s;
+      if (type != od::json_type::string) return wrong_type();
+      if (f.type == ColumnType::String && !f.read) {
+        // Not read by the policy: checked to be a string, not unescaped
+        // (as unknown fields are skipped, not materialised).
+        col.data<uint32_t>()[row] = 0;
+        if (!col.present.empty()) col.present[row] = 1;
+        return true;
+      }
+      if (value.get_string().get(s)) {
+        batch.fail(row, ErrorReason::InvalidJson, fmt::format("{}: invalid string", f.name));
+        return false;
+      }
+      if (f.type == ColumnType::String) {
+        col.data<uint32_t>()[row] = f.read ? batch.intern(s) : 0;
+      } else if (f.type == ColumnType::Country) {
+        auto index = country_index(s);
+        if (!index) {
+          batch.fail(row, ErrorReason::BadCountry,
+                     fmt::format("{}: `{}` is not an ISO 3166-1 alpha-2 country code", f.name, quote(s)));
+          return false;
+        }
+        batch.set_country(row, static_cast<size_t>(f.column), *index);
+      } else if (f.type == ColumnType::Time) {
+        int64_t t;
+        if (!parse_event_time(s, &t)) {
+          std::string why = explain_bad_time(s);
+          batch.fail(row, ErrorReason::BadTime,
+                     fmt::format("{}: `{}` is not an RFC 3339 time{}{}", f.name, quote(s),
+                                 why.empty() ? "" : ": ", why));
+          return false;
+        }
+        col.data<int64_t>()[row] = t;
+      } else {
+        auto d = parse_duration(s);
+        if (!d) {
+          batch.fail(row, ErrorReason::WrongType,
+                     fmt::format("{}: `{}` is not a duration", f.name, quote(s)));
+          return false;
+        }
+        col.data<int64_t>()[row] = *d;
+      }
+      break;
+    }
+  }
+  if (!col.present.empty()) col.present[row] = 1;
+  return true;
+}
+
+}  // namespace
+
+void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_number, Batch& batch) {
+  uint32_t row = batch.begin_row(line_number);
+  if (impl_->fast_path) {
+    if (capacity >= line.size() + simdjson::SIMDJSON_PADDING && decode_plain(line, row, batch)) {
+      ++impl_->plain_lines;
+      return;
+    }
+    batch.restart_row(row);
+  }
+  const Schema& schema = *impl_->schema;
+
+  od::document doc;
+  auto err = impl_->parser.iterate(line.data(), line.size(), capacity).get(doc);
+  if (err) {
+    ErrorReason reason = err == simdjson::UTF8_ERROR ? ErrorReason::InvalidUtf8 : ErrorReason::InvalidJson;
+    batch.fail(row, reason,
+               reason == ErrorReason::InvalidUtf8
+                   ? "invalid UTF-8"
+                   : fmt::format("invalid JSON: {}", simdjson::error_message(err)));
+    return;
+  }
+  od::json_type top;
+  if (doc.type().get(top)) {
+    batch.fail(row, ErrorReason::InvalidJson, "invalid JSON");
+    return;
+  }
+  if (top != od::json_type::object) {
+    batch.fail(row, ErrorReason::NotObject, fmt::format("not a JSON object (found {})", json_type_name(top)));
+    return;
+  }
+  od::object obj;
+  if (doc.get_object().get(obj)) {
+    batch.fail(row, ErrorReason::InvalidJson, "invalid JSON object");
+    return;
+  }
+
+  // Pass 1: the kind selects the schema.
+  std::string_view kind_name;
+  {
+    od::value kv;
+    auto kerr = obj.find_field_unordered("kind").get(kv);
+    if (kerr == simdjson::NO_SUCH_FIELD) {
+      batch.fail(row, ErrorReason::MissingKind, "missing field `kind`");
+      return;
+    }
+    if (kerr || kv.get_string().get(kind_name)) {
+      batch.fail(row,
+                 kerr && kerr != simdjson::INCORRECT_TYPE ? ErrorReason::InvalidJson : ErrorReason::WrongType,
+                 kerr && kerr != simdjson::INCORRECT_TYPE
+                     ? fmt::format("invalid JSON: {}", simdjson::error_message(kerr))
+                     : "kind: expected a string");
+      return;
+    }
+  }
+  int kind_index = schema.kind_index(kind_name);
+  if (kind_index < 0) {
+    batch.fail(row, ErrorReason::UnknownKind,
+               fmt::format("unknown event kind `{}`; this policy reads {}", quote(kind_name), [&] {
+                 std::string names;
+                 for (size_t i = 0; i < schema.kinds.size(); ++i)
+                   names += (i ? ", `" : "`") + schema.kinds[i].name + "`";
+                 return names;
+               }()));
+    return;
+  }
+  const KindSpec& kind = schema.kinds[static_cast<size_t>(kind_index)];
+  batch.set_event_kind(row, static_cast<uint8_t>(kind_index));
+
+  // Pass 2: every field once; duplicates and type errors are row errors.
+  if (obj.reset().error()) {
+    batch.fail(row, ErrorReason::InvalidJson, "invalid JSON");
+    return;
+  }
+  std::vector<uint8_t>& seen = impl_->seen;
+  seen.assign(kind.fields.size(), 0);
+  bool seen_kind = false;
+  if (impl_->predicted.size() < schema.kinds.size()) impl_->predicted.resize(schema.kinds.size());
+  std::vector<int>& predicted = impl_->predicted[static_cast<size_t>(kind_index)];
+  size_t key_position = 0;
+  for (auto field_result : obj) {
+    od::field field;
+    if (std::move(field_result).get(field)) {
+      batch.fail(row, ErrorReason::InvalidJson, "invalid JSON: malformed object");
+      return;
+    }
+    // Fast path: the key the producer wrote at this position last time,
+    // compared raw (a key written with escapes takes the slow path).
+    {
+      const size_t position = key_position;
+      const int guess = position < predicted.size() ? predicted[position] : -1;
+      if (guess >= 0) {
+        const FieldSpec& spec = kind.fields[static_cast<size_t>(guess)];
+        const KeyPattern& pattern = impl_->keys[static_cast<size_t>(kind_index)][static_cast<size_t>(guess)];
+        if (spec.name != "id" && pattern.matches(field.key().raw())) {
+          ++key_position;
+          if (seen[static_cast<size_t>(guess)]) {
+            batch.fail(row, ErrorReason::DuplicateKey, fmt::format("duplicate key `{}`", quote(spec.name)));
+            return;
+          }
+          seen[static_cast<size_t>(guess)] = 1;
+          if (!decode_field(field.value(), spec, row, batch)) return;
+          continue;
+        }
+      }
+    }
+    std::string_view key;
+    if (field.unescaped_key().get(key)) {
+      batch.fail(row, ErrorReason::InvalidJson, "invalid JSON: malformed object");
+      return;
+    }
+    if (key == "kind") {
+      if (seen_kind) {
+        batch.fail(row, ErrorReason::DuplicateKey, "duplicate key `kind`");
+        return;
+      }
+      seen_kind = true;
+      continue;
+    }
+    const size_t position = key_position++;
+    int index = position < predicted.size() ? predicted[position] : -2;
+    if (index < 0 || kind.fields[static_cast<size_t>(index)].name != key) {
+      auto it = kind.field_index.find(key);
+      index = it == kind.field_index.end() ? -1 : it->second;
+      if (position >= predicted.size()) predicted.resize(position + 1, -2);
+      predicted[position] = index;
+    }
+    if (index < 0 || (key == "id" && kind.fields[static_cast<size_t>(index)].type == ColumnType::String)) {
+      // The id is kept for the output record whether or not the schema has it.
+      std::string_view id;
+      if (key == "id") {
+        if (field.value().get_string().get(id)) {
+          if (index >= 0) {
+            batch.fail(row, ErrorReason::WrongType, "id: expected a string");
+            return;
+          }
+        } else {
+          batch.set_id(row, id);
+        }
+      }
+      if (index < 0) continue;  // not in the schema: skipped, not materialised
+      const FieldSpec& spec = kind.fields[static_cast<size_t>(index)];
+      if (seen[static_cast<size_t>(index)]) {
+        batch.fail(row, ErrorReason::DuplicateKey, "duplicate key `id`");
+        return;
+      }
+      seen[static_cast<size_t>(index)] = 1;
+      Column& col = batch.column(static_cast<size_t>(spec.column));
+      if (spec.type == ColumnType::String) {
+        col.data<uint32_t>()[row] = spec.read ? batch.intern(id) : 0;
+        if (!col.present.empty()) col.present[row] = 1;
+      }
+      continue;
+    }
+    if (seen[static_cast<size_t>(index)]) {
+      batch.fail(row, ErrorReason::DuplicateKey, fmt::format("duplicate key `{}`", quote(key)));
+      return;
+    }
+    seen[static_cast<size_t>(index)] = 1;
+    if (!decode_field(field.value(), kind.fields[static_cast<size_t>(index)], row, batch)) return;
+  }
+  // The object is consumed; a location still inside the line means trailing content.
+  const char* trailing = nullptr;
+  if (!doc.current_location().get(trailing)) {
+    batch.fail(row, ErrorReason::InvalidJson, "invalid JSON: trailing content after the object");
+    return;
+  }
+  for (size_t i = 0; i < kind.fields.size(); ++i) {
+    if (!seen[i] && !kind.fields[i].optional && !kind.fields[i].computed) {
+      batch.fail(row, ErrorReason::MissingField, fmt::format("missing field `{}`", kind.fields[i].name));
+      return;
+    }
+  }
+  batch.set_kind(row, static_cast<uint8_t>(kind_index));
+}
+
+}  // namespace edict::decode

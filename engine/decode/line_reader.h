@@ -1,0 +1,44 @@
+// Reads JSON Lines input (a file, `-` for standard input, gzip or plain) in
+// large chunks and hands out numbered lines. Line rules, documented in
+// docs/events.md: LF ends a line and a CR before it is dropped; a last line
+// without LF still counts; a line longer than max_line_bytes is reported by
+// length and skipped without being buffered whole.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace edict::decode {
+
+struct Line {
+  std::string_view text;  // without the terminator
+  size_t capacity = 0;    // readable bytes from text.data() (>= text.size() + 64)
+  uint64_t number = 0;    // 1-based
+  uint64_t too_long = 0;  // non-zero: the line's full length, over the limit; text is empty
+};
+
+class LineReader {
+ public:
+  // nullptr and *error set when the input cannot be opened.
+  static std::unique_ptr<LineReader> open(const std::string& path, size_t max_line_bytes, std::string* error);
+  ~LineReader();
+
+  // Replaces `out` with the complete lines of the next chunk; views stay valid
+  // until the next call. Returns false at the end of input (out empty) or on
+  // a read error (error() non-empty).
+  bool next(std::vector<Line>& out);
+  const std::string& error() const { return error_; }
+  uint64_t bytes_read() const { return bytes_read_; }
+
+ private:
+  LineReader() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string error_;
+  uint64_t bytes_read_ = 0;
+};
+
+}  // namespace edict::decode

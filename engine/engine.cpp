@@ -1,0 +1,198 @@
+// Policy compilation (front end, lowering, backend) and batch evaluation.
+#include "engine/engine.h"
+
+#include <chrono>
+
+#include "compiler/check/check.h"
+#include "compiler/codegen/codegen.h"
+#include "engine/jit_backend.h"
+#include "support/countries.h"
+
+namespace edict::engine {
+namespace {
+
+abi::ColumnType column_type(ir::Ty t) {
+  switch (t) {
+    case ir::Ty::Bool: return abi::ColumnType::Bool;
+    case ir::Ty::Number: return abi::ColumnType::Number;
+    case ir::Ty::Str: return abi::ColumnType::String;
+    case ir::Ty::Country: return abi::ColumnType::Country;
+    case ir::Ty::Time: return abi::ColumnType::Time;
+    case ir::Ty::Duration: return abi::ColumnType::Duration;
+    default: return abi::ColumnType::Int;
+  }
+}
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+void Results::reserve(uint32_t rows, size_t rule_count) {
+  fired_words = static_cast<uint32_t>(std::max<size_t>(1, (rule_count + 63) / 64));
+  fired.assign(size_t{rows} * fired_words, 0);
+  decision.assign(rows, 0);
+  fault_rule.assign(rows, 0);
+  fault_site.assign(rows, 0);
+}
+
+EdictResults Results::view() {
+  return EdictResults{fired.data(), fired_words, decision.data(), fault_rule.data(), fault_site.data()};
+}
+
+abi::Schema schema_for(const ir::Module& module) {
+  // Which fields' values any function reads (a field only tested with `is
+  // present` needs its presence, not its value); the event time is always
+  // read (effective dates).
+  std::vector<std::vector<bool>> read(module.events.size());
+  for (size_t e = 0; e < module.events.size(); ++e) {
+    read[e].assign(module.events[e].fields.size(), false);
+    if (module.events[e].time_field >= 0) read[e][static_cast<size_t>(module.events[e].time_field)] = true;
+  }
+  for (const ir::Function& f : module.functions)
+    for (const ir::Block& b : f.blocks)
+      for (const ir::Inst& in : b.insts)
+        if ((in.op == ir::Op::Load || in.op == ir::Op::LoadChecked) && f.event >= 0)
+          read[static_cast<size_t>(f.event)][static_cast<size_t>(in.imm)] = true;
+  abi::Schema schema;
+  for (size_t e = 0; e < module.events.size(); ++e) {
+    const ir::EventSchema& ev = module.events[e];
+    std::vector<abi::FieldSpec> fields;
+    for (size_t i = 0; i < ev.fields.size(); ++i) {
+      const ir::Field& f = ev.fields[i];
+      fields.push_back({f.name, column_type(f.type), f.optional, -1, read[e][i], f.aggregate >= 0});
+    }
+    schema.add_kind(ev.name, fields, ev.time_field);
+  }
+  return schema;
+}
+
+void add_country_classes(const ir::Module& module, abi::Schema& schema) {
+  // Filled by every writer of a country value (abi::Batch::set_country).
+  for (codegen::ColumnMap::CountryClasses& c :
+       codegen::plan_country_classes(module, abi::column_map(schema))) {
+    std::vector<uint8_t> class_of(kCountryIndexLimit, 0);
+    for (size_t j = 0; j < c.sets.size(); ++j)
+      for (const ir::Scalar& m : module.sets[c.sets[j]].members)
+        if (m.i >= 0 && m.i < kCountryIndexLimit)
+          class_of[static_cast<size_t>(m.i)] |= static_cast<uint8_t>(1u << j);
+    schema.add_country_classes(c.source, std::move(class_of), std::move(c.sets));
+  }
+}
+
+codegen::ColumnMap jit_columns(const abi::Schema& schema) {
+  codegen::ColumnMap columns{abi::column_map(schema), {}};
+  for (size_t c = 0; c < schema.columns.size(); ++c)
+    if (schema.columns[c].classes >= 0)
+      columns.classes.push_back(
+          {static_cast<int>(c), schema.columns[c].classes, schema.columns[c].class_sets});
+  return columns;
+}
+
+Policy::~Policy() = default;
+
+std::unique_ptr<Policy> Policy::compile(const std::vector<std::string>& paths, SourceManager& sources,
+                                        DiagnosticSink& sink, const CompileOptions& options,
+                                        const parse::FileReader& reader) {
+  auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<Policy> p(new Policy());
+  p->program_ = parse::load_program(paths, sources, sink, options.limits, reader);
+  if (sink.has_errors()) return nullptr;
+  p->checked_ = std::make_unique<check::CheckedProgram>(check::check(p->program_, sources, sink));
+  if (sink.has_errors()) return nullptr;
+  p->module_ = ir::lower(*p->checked_, sink);
+  if (sink.has_errors()) return nullptr;
+  if (!p->module_.ok()) {
+    for (const std::string& e : p->module_.errors) sink.error("E0999", Span{}, "internal error: " + e);
+    return nullptr;
+  }
+  p->schema_ = schema_for(p->module_);
+  // Pool strings keep their IR ids as run-time symbols.
+  for (const std::string& s : p->module_.strings) p->symbols_.intern(s);
+  p->interpreter_ = std::make_unique<interp::Interpreter>(p->module_, abi::column_map(p->schema_));
+  p->compile_ms = ms_since(start);
+  p->backend_ = options.backend;
+  if (options.backend == Backend::Jit) {
+    auto jit_start = std::chrono::steady_clock::now();
+    std::string error;
+    add_country_classes(p->module_, p->schema_);
+    p->jitted_ = jit_compile(p->module_, p->schema_, options.opt_level, &error,
+                             /*single_event=*/false, /*aggregate_inputs=*/true);
+    if (!p->jitted_) {
+      sink.error("E0998", Span{}, "the JIT could not compile this policy: " + error).help =
+          "run with `--engine interp` to use the interpreter";
+      return nullptr;
+    }
+    if (options.single_event_code) {
+      p->jitted_one_ = jit_compile(p->module_, p->schema_, options.opt_level, &error, true,
+                                   /*aggregate_inputs=*/false,
+                                   /*record_functions=*/p->module_.aggregates.empty());
+      if (!p->jitted_one_) {
+        sink.error("E0998", Span{}, "the JIT could not compile this policy: " + error).help =
+            "run with `--engine interp` to use the interpreter";
+        return nullptr;
+      }
+    }
+    p->jit_ms = ms_since(jit_start);
+  }
+  return p;
+}
+
+const std::string& Policy::outcome_name(uint8_t decision) const {
+  if (decision < module_.outcomes.size()) return module_.outcomes[decision];
+  return error_name_;
+}
+
+EdictColumns Policy::columns_of(const abi::Batch& batch, std::vector<const void*>& data,
+                                std::vector<const uint8_t*>& present) {
+  const size_t n = batch.schema().columns.size();
+  data.resize(n);
+  present.resize(n);
+  for (size_t c = 0; c < n; ++c) {
+    const abi::Column& col = batch.column(c);
+    data[c] = col.storage.data();
+    present[c] = col.present.empty() ? nullptr : col.present.data();
+  }
+  return EdictColumns{batch.size(), batch.kinds(), data.data(), present.data(),
+                      const_cast<abi::Batch*>(&batch)};
+}
+
+void Policy::evaluate(const abi::Batch& batch, Results& results) const {
+  std::vector<const void*> data;
+  std::vector<const uint8_t*> present;
+  EdictColumns columns = columns_of(batch, data, present);
+  EdictResults out = results.view();
+  evaluate(columns, out);
+}
+
+window::CompiledInputs Policy::window_inputs() const {
+  window::CompiledInputs inputs;
+  inputs.function = jitted_ ? jit_inputs_function(*jitted_) : nullptr;
+  if (inputs.function) inputs.functions = codegen::aggregate_input_functions(module_);
+  return inputs;
+}
+
+EdictEvalBatchFn Policy::single_event_function() const {
+  return jitted_one_ ? jit_function(*jitted_one_) : nullptr;
+}
+
+EdictEvalRecordFn Policy::record_function(int kind) const {
+  return jitted_one_ && kind >= 0 ? jit_record_function(*jitted_one_, static_cast<size_t>(kind)) : nullptr;
+}
+
+void Policy::evaluate_one(const EdictColumns& columns, EdictResults& results) const {
+  if (jitted_one_)
+    jit_run(*jitted_one_, columns, results);
+  else
+    evaluate(columns, results);
+}
+
+void Policy::evaluate(const EdictColumns& columns, EdictResults& results) const {
+  if (jitted_)
+    jit_run(*jitted_, columns, results);
+  else
+    interpreter_->eval_batch(columns, results);
+}
+
+}  // namespace edict::engine

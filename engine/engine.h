@@ -1,0 +1,124 @@
+// The evaluation engine: compiles policy files into an immutable Policy
+// (parse -> check -> lower -> interpreter or JIT) and evaluates decoded
+// batches with it. A Policy is safe to share between threads; each thread
+// brings its own Batch and Results.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "abi/abi.h"
+#include "abi/batch.h"
+#include "abi/schema.h"
+#include "abi/strings.h"
+#include "compiler/codegen/codegen.h"
+#include "compiler/interp/interp.h"
+#include "compiler/ir/ir.h"
+#include "compiler/parse/parse.h"
+#include "engine/window/window.h"
+#include "support/diagnostics.h"
+
+namespace edict::engine {
+
+enum class Backend { Jit, Interp };
+
+struct CompileOptions {
+  Backend backend = Backend::Jit;
+  int opt_level = 2;  // JIT: 0 (no passes) or 2
+  parse::Limits limits;
+  // JIT: also compile code shaped for one event per call (evaluate_one,
+  // and record_function for a policy without windowed aggregates); costs a
+  // second compilation, pays off when events come one at a time.
+  bool single_event_code = false;
+};
+
+// Per-row results of one batch (see EdictResults in abi/abi.h).
+struct Results {
+  uint32_t fired_words = 1;
+  std::vector<uint64_t> fired;
+  std::vector<uint8_t> decision;
+  std::vector<uint32_t> fault_rule, fault_site;
+
+  void reserve(uint32_t rows, size_t rule_count);
+  EdictResults view();
+  bool rule_fired(uint32_t row, size_t rule) const {
+    return (fired[size_t{row} * fired_words + rule / 64] >> (rule % 64)) & 1;
+  }
+};
+
+class Policy {
+ public:
+  // Loads, checks, lowers and compiles. Null on any error (diagnostics in
+  // `sink`, rendered with `sources`, which must outlive the Policy).
+  static std::unique_ptr<Policy> compile(const std::vector<std::string>& paths, SourceManager& sources,
+                                         DiagnosticSink& sink, const CompileOptions& options = {},
+                                         const parse::FileReader& reader = parse::disk_reader());
+  ~Policy();
+
+  const ir::Module& module() const { return module_; }
+  const check::CheckedProgram& checked() const { return *checked_; }
+  const abi::Schema& schema() const { return schema_; }
+  const abi::SymbolTable& symbols() const { return symbols_; }
+  const interp::Interpreter& interpreter() const { return *interpreter_; }
+  Backend backend() const { return backend_; }
+  const std::string& outcome_name(uint8_t decision) const;
+
+  // Evaluates every row of `batch` into `results` (reserved for it). A
+  // policy with windowed aggregates (module().aggregates not empty) reads
+  // values the window stage writes: pass every batch, in input order, through
+  // one window::WindowState::advance (engine/window) first. Without it a
+  // `sum` or `count` read faults (`absent`) and `min`/`max`/`avg` read as
+  // over an empty window.
+  void evaluate(const abi::Batch& batch, Results& results) const;
+  // The same over a raw column view (the embedding API's one-event path).
+  void evaluate(const EdictColumns& columns, EdictResults& results) const;
+  // The same for a batch of one row, with the single-event code if compiled.
+  void evaluate_one(const EdictColumns& columns, EdictResults& results) const;
+  // The single-event code itself (null unless compiled), for callers that
+  // call it directly; valid while the Policy lives.
+  EdictEvalBatchFn single_event_function() const;
+  // The single-event code deciding one event of kind `kind` from a record
+  // (abi/abi.h EdictEvalRecordFn); null unless compiled (not for a policy
+  // with windowed aggregates or one split into groups of rules).
+  EdictEvalRecordFn record_function(int kind) const;
+  // The JIT's code for the windowed aggregates' inputs, for
+  // window::Options::inputs; empty with the interpreter (which the window
+  // stage then runs itself). Valid while the Policy lives.
+  window::CompiledInputs window_inputs() const;
+  // The raw column view engines read.
+  static EdictColumns columns_of(const abi::Batch& batch, std::vector<const void*>& data,
+                                 std::vector<const uint8_t*>& present);
+
+  // Compile-time figures, for `--stats` and benchmarks.
+  double compile_ms = 0, jit_ms = 0;
+
+  // The JIT's compiled code, opaque here (see jit_backend.h).
+  struct Jitted {
+    virtual ~Jitted() = default;
+  };
+
+ private:
+  Policy() = default;
+  ast::Program program_;
+  std::unique_ptr<check::CheckedProgram> checked_;
+  ir::Module module_;
+  abi::Schema schema_;
+  abi::SymbolTable symbols_;
+  std::unique_ptr<interp::Interpreter> interpreter_;
+  std::unique_ptr<Jitted> jitted_;
+  std::unique_ptr<Jitted> jitted_one_;  // CompileOptions::single_event_code
+  Backend backend_ = Backend::Jit;
+  std::string error_name_ = "error";
+};
+
+// The batch schema for a module's event kinds, kinds in module order.
+abi::Schema schema_for(const ir::Module& module);
+// Adds the class bytes of the country columns that JIT batch code tests
+// against sets (codegen::plan_country_classes) to `schema`: the JIT's
+// schema. The interpreter and ahead-of-time code read the countries.
+void add_country_classes(const ir::Module& module, abi::Schema& schema);
+// The JIT's view of `schema`'s columns, class bytes included.
+codegen::ColumnMap jit_columns(const abi::Schema& schema);
+
+}  // namespace edict::engine

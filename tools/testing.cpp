@@ -1,0 +1,157 @@
+// Test-block evaluation: one single-row batch per step.
+#include "tools/testing.h"
+
+#include <fmt/format.h>
+
+#include "compiler/check/check.h"
+#include "engine/output.h"
+#include "engine/window/window.h"
+#include "support/countries.h"
+#include "support/time_util.h"
+
+namespace edict::tools {
+using namespace engine;  // the engine this tool drives
+namespace {
+
+std::string show_value(const Value& v) {
+  switch (v.kind) {
+    case TypeKind::Int: return std::to_string(v.i);
+    case TypeKind::Number: return fmt::format("{}", v.n);
+    case TypeKind::Bool: return v.i ? "true" : "false";
+    case TypeKind::String: return fmt::format("\"{}\"", v.s);
+    case TypeKind::Country: return fmt::format("\"{}\"", country_code(static_cast<uint16_t>(v.i)));
+    case TypeKind::Time: return format_time(v.i);
+    case TypeKind::Date: return format_date(v.i);
+    case TypeKind::Duration: return format_duration(v.i);
+    default: return "absent";
+  }
+}
+
+// Writes one event into row 0 of a fresh batch; returns false if the event's
+// kind is unknown to the compiled module.
+bool fill_row(const Policy& policy, const check::EventValue& ev, abi::Batch& batch) {
+  const check::CheckedProgram& cp = policy.checked();
+  const check::RecordSchema& rec = cp.records.at(static_cast<size_t>(ev.record));
+  int kind = policy.schema().kind_index(rec.name);
+  uint32_t row = batch.begin_row(0);
+  if (kind < 0) return false;
+  const abi::KindSpec& spec = policy.schema().kinds[static_cast<size_t>(kind)];
+  for (size_t i = 0; i < rec.fields.size() && i < ev.fields.size(); ++i) {
+    auto it = spec.field_index.find(rec.fields[i].name);
+    if (it == spec.field_index.end()) continue;
+    const abi::FieldSpec& f = spec.fields[static_cast<size_t>(it->second)];
+    abi::Column& col = batch.column(static_cast<size_t>(f.column));
+    const Value& v = ev.fields[i];
+    if (v.kind == TypeKind::Error) continue;  // absent optional field
+    switch (f.type) {
+      case abi::ColumnType::Bool: col.data<uint8_t>()[row] = v.i ? 1 : 0; break;
+      case abi::ColumnType::Number:
+        col.data<double>()[row] = v.kind == TypeKind::Int ? static_cast<double>(v.i) : v.n;
+        break;
+      case abi::ColumnType::String: col.data<uint32_t>()[row] = batch.intern(v.s); break;
+      case abi::ColumnType::Country:
+        batch.set_country(row, static_cast<size_t>(f.column), static_cast<uint16_t>(v.i));
+        break;
+      default: col.data<int64_t>()[row] = v.i; break;
+    }
+    if (!col.present.empty()) col.present[row] = 1;
+  }
+  batch.set_kind(row, static_cast<uint8_t>(kind));
+  return true;
+}
+
+}  // namespace
+
+std::vector<StepOutcome> run_tests(const Policy& policy, const StepObserver& observer) {
+  const check::CheckedProgram& cp = policy.checked();
+  const ir::Module& m = policy.module();
+  std::vector<StepOutcome> out;
+  abi::Batch batch(policy.schema(), policy.symbols(), 1);
+  Results results;
+  results.reserve(1, m.rules.size());
+  std::vector<const void*> data;
+  std::vector<const uint8_t*> present;
+  for (const check::TestInfo& t : cp.tests) {
+    // Each test is its own event stream: its steps fill fresh windows in order.
+    window::Options window_options;
+    window_options.inputs = policy.window_inputs();
+    window::WindowState windows(m, policy.interpreter(), policy.schema(), window_options);
+    for (size_t s = 0; s < t.steps.size(); ++s) {
+      const check::TestStepInfo& step = t.steps[s];
+      StepOutcome o;
+      o.test = t.decl->name;
+      o.test_span = t.decl->span;
+      o.span = step.step ? step.step->span : t.decl->span;
+      o.step = s;
+      const check::RecordSchema& rec = cp.records.at(static_cast<size_t>(step.event.record));
+      o.event = rec.name + " {";
+      for (size_t i = 0; i < rec.fields.size() && i < step.event.fields.size(); ++i) {
+        if (step.event.fields[i].kind == TypeKind::Error) continue;
+        o.event +=
+            fmt::format("{}{}: {}", i ? ", " : " ", rec.fields[i].name, show_value(step.event.fields[i]));
+      }
+      o.event += " }";
+      batch.clear();
+      if (!fill_row(policy, step.event, batch)) {
+        o.passed = false;
+        o.actual = "the event kind is not in the compiled policy";
+        out.push_back(std::move(o));
+        continue;
+      }
+      windows.advance(batch);
+      if (const abi::RowError* rejected = batch.error_of(0)) {
+        o.actual = "error";
+        o.error = rejected->message;
+      }
+      policy.evaluate(batch, results);
+      uint8_t d = results.decision[0];
+      EdictColumns columns = Policy::columns_of(batch, data, present);
+      std::vector<bool> fired(m.rules.size(), false);
+      bool error = d == EDICT_DECISION_ERROR;
+      for (size_t r = 0; r < m.rules.size(); ++r) {
+        if (!results.rule_fired(0, r)) continue;
+        fired[r] = true;
+        o.fired_rules.push_back(static_cast<int>(r));
+        const ir::Rule& rule = m.rules[r];
+        o.fired.push_back(
+            fmt::format("{} ({}, {})", rule.name, m.outcomes[static_cast<size_t>(rule.effect)], rule.cite));
+        interp::MessageResult msg = policy.interpreter().message(static_cast<int>(r), columns, 0);
+        if (!msg.ok() && !error) {
+          error = true;
+          o.error = fault_message(policy, static_cast<uint32_t>(r), msg.fault_site, msg.reason);
+        }
+      }
+      if (d == EDICT_DECISION_ERROR) {
+        interp::RuleResult why =
+            policy.interpreter().eval_rule(static_cast<int>(results.fault_rule[0]), columns, 0);
+        o.error = fault_message(policy, results.fault_rule[0], results.fault_site[0], why.reason);
+      }
+      if (d != EDICT_DECISION_SKIPPED) o.actual = error ? "error" : policy.outcome_name(d);
+      for (const check::ExpectInfo& e : step.expects) {
+        std::string want = e.decision < 0 ? "error" : cp.outcomes[static_cast<size_t>(e.decision)];
+        std::string text = want;
+        bool ok = want == o.actual;
+        if (!e.rules.empty()) {
+          text += e.only ? " by only " : " by ";
+          std::vector<bool> listed(m.rules.size(), false);
+          for (size_t i = 0; i < e.rules.size(); ++i) {
+            size_t r = static_cast<size_t>(e.rules[i]);
+            text += (i ? ", " : "") + cp.rules[r].decl->name;
+            listed[r] = true;
+            ok = ok && fired[r];
+          }
+          if (e.only)
+            for (size_t r = 0; r < fired.size(); ++r) ok = ok && (!fired[r] || listed[r]);
+        }
+        if (!o.expected.empty()) o.expected += "; ";
+        o.expected += text;
+        o.passed = o.passed && ok;
+      }
+      if (observer) observer(o, batch);
+      out.push_back(std::move(o));
+    }
+  }
+  return out;
+}
+
+}  // namespace edict::tools
