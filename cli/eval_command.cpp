@@ -1,10 +1,7 @@
 // `edict eval POLICY... [EVENTS]`: evaluate a JSON Lines event stream and write
-// one decision record per input line, in input order, then a summary.
-// Threads split each chunk of input lines; their outputs are joined in order.
-// A policy with windowed aggregates updates its windows in input order between
-// decoding and evaluation (with -j N: decode in parallel, advance the windows
-// with each thread holding its own share of the keys, evaluate in parallel;
-// see engine/window/window.h).
+// one decision record per input line, in input order, then a summary. The
+// event path (threads, windows, input order) is engine::Stream's; this
+// command opens the files, handles checkpoints and signals, and prints.
 #include <fmt/format.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -15,103 +12,20 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <thread>
 
 #include "cli/commands.h"
 #include "cli/tooling.h"
-#include "engine/decode/decoder.h"
-#include "engine/decode/line_reader.h"
-#include "engine/engine.h"
 #include "engine/output.h"
+#include "engine/stream.h"
 #include "engine/trace.h"
-#include "engine/window/window.h"
 #include "support/time_util.h"
 
 namespace edict::cli {
 namespace {
 
-// One worker's reusable state. `held` batches keep a decoded slice for the
-// stateful -j N path, whose windows advance between decoding and evaluation.
-struct Worker {
-  const engine::Policy& policy;
-  abi::Batch batch;
-  decode::Decoder decoder;
-  engine::Results results;
-  std::string out;
-  engine::Summary summary;
-  std::vector<std::unique_ptr<abi::Batch>> held;
-  size_t held_used = 0;
-  Worker(const engine::Policy& p, uint32_t capacity)
-      : policy(p), batch(p.schema(), p.symbols(), capacity), decoder(p.schema()) {
-    results.reserve(capacity, p.module().rules.size());
-  }
-};
-
 std::atomic<bool> checkpoint_requested{false};
 extern "C" void request_checkpoint(int) {
   checkpoint_requested = true;
-}
-
-bool is_blank(std::string_view s) {
-  for (char c : s)
-    if (c != ' ' && c != '\t' && c != '\r') return false;
-  return true;
-}
-
-// Decodes lines from `i` into `batch` until it is full or `end`; returns the next line.
-size_t decode(Worker& w, abi::Batch& batch, const std::vector<decode::Line>& lines, size_t i, size_t end,
-              size_t max_line) {
-  batch.clear();
-  for (; i < end && !batch.full(); ++i) {
-    const decode::Line& line = lines[i];
-    if (line.too_long) {
-      uint32_t row = batch.begin_row(line.number);
-      batch.fail(
-          row, abi::ErrorReason::LineTooLong,
-          fmt::format("line is {} bytes, over the limit of {} (--max-line-bytes)", line.too_long, max_line));
-    } else if (is_blank(line.text)) {
-      uint32_t row = batch.begin_row(line.number);
-      batch.fail(row, abi::ErrorReason::BlankLine, "blank line");
-    } else {
-      w.decoder.decode(line.text, line.capacity, line.number, batch);
-    }
-  }
-  return i;
-}
-
-// Decodes, advances the windows (when given), evaluates and formats lines
-// [begin, end) into w.out.
-void process(const engine::Policy& policy, const engine::RecordWriter& writer, Worker& w,
-             const std::vector<decode::Line>& lines, size_t begin, size_t end, size_t max_line,
-             window::WindowState* windows) {
-  w.out.clear();
-  for (size_t i = begin; i < end;) {
-    i = decode(w, w.batch, lines, i, end, max_line);
-    if (windows) windows->advance(w.batch);
-    policy.evaluate(w.batch, w.results);
-    writer.write(w.batch, w.results, w.out, w.summary);
-  }
-}
-
-// The stateful -j N path, phase 1: decode a slice into held batches.
-void decode_slice(Worker& w, const std::vector<decode::Line>& lines, size_t begin, size_t end,
-                  size_t max_line) {
-  w.held_used = 0;
-  for (size_t i = begin; i < end; ++w.held_used) {
-    if (w.held_used == w.held.size())
-      w.held.push_back(
-          std::make_unique<abi::Batch>(w.policy.schema(), w.policy.symbols(), w.batch.capacity()));
-    i = decode(w, *w.held[w.held_used], lines, i, end, max_line);
-  }
-}
-
-// Phase 3: evaluate and format the held batches.
-void evaluate_slice(const engine::RecordWriter& writer, Worker& w) {
-  w.out.clear();
-  for (size_t b = 0; b < w.held_used; ++b) {
-    w.policy.evaluate(*w.held[b], w.results);
-    writer.write(*w.held[b], w.results, w.out, w.summary);
-  }
 }
 
 }  // namespace
@@ -168,10 +82,13 @@ int run_eval(const EvalOptions& o) {
                   o.limits, sources, o.opt_level);
   if (!policy) return kExitUsage;
 
-  window::Options wopts;
+  engine::StreamOptions stream_options;
+  stream_options.threads = static_cast<unsigned>(o.threads);
+  stream_options.batch_size = o.batch_size;
+  stream_options.max_line_bytes = o.max_line_bytes;
+  window::Options& wopts = stream_options.windows;
   wopts.max_events = o.max_window_events;
   wopts.record_members = o.explain;  // explanations list each aggregate's events
-  wopts.threads = static_cast<unsigned>(o.threads);
   if (auto lateness = parse_duration(o.max_lateness); lateness && *lateness >= 0) {
     wopts.max_lateness = *lateness;
   } else {
@@ -179,8 +96,8 @@ int run_eval(const EvalOptions& o) {
                  o.max_lateness.c_str());
     return kExitUsage;
   }
-  wopts.inputs = policy->window_inputs();
-  window::WindowState windows(policy->module(), policy->interpreter(), policy->schema(), wopts);
+  engine::Stream stream(*policy, stream_options);
+  window::WindowState& windows = stream.windows();
   std::string error;
   if (!o.checkpoint.empty() && std::filesystem::exists(o.checkpoint) && !windows.load(o.checkpoint, &error)) {
     std::fprintf(stderr, "edict: cannot restore the windows: %s\n", error.c_str());
@@ -226,60 +143,28 @@ int run_eval(const EvalOptions& o) {
     writer.explain_with(tracer.get());
   }
   std::fputs(writer.header().c_str(), out);
-  const unsigned threads = static_cast<unsigned>(o.threads);
-  std::vector<std::unique_ptr<Worker>> workers;
-  for (unsigned t = 0; t < threads; ++t) workers.push_back(std::make_unique<Worker>(*policy, o.batch_size));
+  bool write_failed = false;
+  engine::RecordSink sink(writer, stream.lanes(), [&](std::string_view records) {
+    write_failed = std::fwrite(records.data(), 1, records.size(), out) != records.size();
+    return !write_failed;
+  });
 
   const bool progress = !o.quiet && isatty(STDERR_FILENO);
   auto start = std::chrono::steady_clock::now();
   auto last_progress = start;
-  std::vector<decode::Line> lines;
-  std::vector<abi::Batch*> decoded;  // the stateful -j N path: a chunk's batches in input order
-  uint64_t total_lines = 0;
-  bool write_failed = false;
-  while (reader->next(lines)) {
-    total_lines += lines.size();
-    const size_t per = (lines.size() + threads - 1) / threads;
-    if (threads == 1) {
-      process(*policy, writer, *workers[0], lines, 0, lines.size(), o.max_line_bytes, &windows);
-    } else if (windows.active()) {
-      auto in_parallel = [&](auto&& work) {
-        std::vector<std::thread> pool;
-        for (unsigned t = 0; t < threads; ++t) {
-          size_t b = std::min(lines.size(), t * per), e = std::min(lines.size(), b + per);
-          pool.emplace_back([&, t, b, e] { work(*workers[t], b, e); });
-        }
-        for (std::thread& th : pool) th.join();
-      };
-      in_parallel([&](Worker& w, size_t b, size_t e) { decode_slice(w, lines, b, e, o.max_line_bytes); });
-      decoded.clear();
-      for (unsigned t = 0; t < threads; ++t)
-        for (size_t b = 0; b < workers[t]->held_used; ++b) decoded.push_back(workers[t]->held[b].get());
-      windows.advance(decoded);
-      in_parallel([&](Worker& w, size_t, size_t) { evaluate_slice(writer, w); });
-    } else {
-      std::vector<std::thread> pool;
-      for (unsigned t = 0; t < threads; ++t) {
-        size_t b = std::min(lines.size(), t * per), e = std::min(lines.size(), b + per);
-        pool.emplace_back(
-            [&, t, b, e] { process(*policy, writer, *workers[t], lines, b, e, o.max_line_bytes, nullptr); });
-      }
-      for (std::thread& th : pool) th.join();
-    }
-    for (unsigned t = 0; t < threads; ++t) {
-      const std::string& s = workers[t]->out;
-      if (!s.empty() && std::fwrite(s.data(), 1, s.size(), out) != s.size()) write_failed = true;
-    }
-    if (write_failed) break;
-    if (checkpoint_requested.exchange(false) && !save_checkpoint()) return kExitUsage;
+  bool checkpoint_failed = false;
+  stream.run(*reader, sink, [&](uint64_t lines) {
+    if (checkpoint_requested.exchange(false) && !save_checkpoint()) return !(checkpoint_failed = true);
     if (progress) {
       auto now = std::chrono::steady_clock::now();
       if (now - last_progress > std::chrono::milliseconds(500)) {
         last_progress = now;
-        std::fprintf(stderr, "\r%s lines...", engine::with_commas(total_lines).c_str());
+        std::fprintf(stderr, "\r%s lines...", engine::with_commas(lines).c_str());
       }
     }
-  }
+    return true;
+  });
+  if (checkpoint_failed) return kExitUsage;
   if (std::fflush(out) != 0) write_failed = true;
   if (out != stdout) std::fclose(out);
   if (progress) std::fputs("\r\033[K", stderr);
@@ -293,8 +178,7 @@ int run_eval(const EvalOptions& o) {
   }
   if (!save_checkpoint()) return kExitUsage;
 
-  engine::Summary summary;
-  for (auto& w : workers) summary.add(w->summary);
+  engine::Summary summary = sink.summary();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!o.quiet) {
     const ir::Module& m = policy->module();

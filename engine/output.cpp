@@ -37,18 +37,8 @@ std::string with_commas(uint64_t n) {
   return out;
 }
 
-std::string fault_message(const Policy& policy, uint32_t rule, uint32_t site, ir::FaultReason reason) {
-  const ir::Module& m = policy.module();
-  std::string where;
-  if (site < m.fault_sites.size() && m.fault_sites[site].span.valid() && m.sources) {
-    Span sp = m.fault_sites[site].span;
-    LineCol lc = m.sources->line_col(sp.file, sp.begin);
-    where = fmt::format(" ({}:{}:{})", m.sources->file(sp.file).path, lc.line, lc.column);
-  }
-  return fmt::format("{} in rule `{}`{}", ir::fault_reason_text(reason), m.rules[rule].name, where);
-}
-
-RecordWriter::RecordWriter(const Policy& policy, OutputFormat format) : policy_(&policy), format_(format) {
+RecordWriter::RecordWriter(const Policy& policy, OutputFormat format)
+    : policy_(&policy), format_(format), finisher_(policy) {
   const ir::Module& m = policy.module();
   for (const ir::Rule& r : m.rules) {
     std::string p = "{\"name\":";
@@ -81,7 +71,6 @@ RecordWriter::RecordWriter(const Policy& policy, OutputFormat format) : policy_(
       kind_decision_.push_back(open + (jsonl ? "]}\n" : ",,\n"));
     }
   }
-  messages_ = MessageTemplates(m, policy.schema());
 }
 
 std::string RecordWriter::header() const {
@@ -179,13 +168,15 @@ void RecordWriter::write(const abi::Batch& batch, const Results& results, std::s
   std::vector<const uint8_t*> present;
   EdictColumns columns = Policy::columns_of(batch, data, present);
   RecordBuffer buffer(out);
-  std::string record;  // the general path's, reused
+  std::string record;         // the general path's, reused
+  FinishedDecision decision;  // likewise
   LineNumberText line;
   for (uint32_t row = 0; row < batch.size(); ++row) {
     ++summary.lines;
     if (write_fast(buffer, batch, results, columns, row, line.of(batch.line(row)), summary)) continue;
     record.clear();
-    write_general(record, batch, results, columns, row, summary);
+    finisher_.finish(batch, columns, results, row, decision);
+    write_general(record, batch, columns, row, decision, summary);
     buffer.reserve(record.size());
     buffer.put(record);
   }
@@ -199,13 +190,14 @@ bool RecordWriter::write_fast(RecordBuffer& out, const abi::Batch& batch, const 
   if (decision >= outcomes_ || kind >= kinds_) return false;  // an error, or not decoded
   const uint32_t words = results.fired_words;
   const uint64_t* fired = &results.fired[size_t{row} * words];
+  const MessageTemplates& messages = finisher_.templates();
   bool any = false;
   for (uint32_t w = 0; w < words; ++w) {
     for (uint64_t bits = fired[w]; bits; bits &= bits - 1) {
       any = true;
-      const int32_t message = messages_.slot(w * size_t{64} + std::countr_zero(bits), kind);
+      const int32_t message = messages.slot(w * size_t{64} + std::countr_zero(bits), kind);
       if (message == MessageTemplates::kInterpreted ||
-          (message >= 0 && messages_.at(message).faults(columns, row)))
+          (message >= 0 && messages.at(message).faults(columns, row)))
         return false;
     }
   }
@@ -242,8 +234,8 @@ bool RecordWriter::write_fast(RecordBuffer& out, const abi::Batch& batch, const 
       first = false;
       out.put(open);
       if (!jsonl) continue;
-      const int32_t message = messages_.slot(rule, kind);
-      if (message >= 0) messages_.at(message).put_json(out, columns, row);
+      const int32_t message = messages.slot(rule, kind);
+      if (message >= 0) messages.at(message).put_json(out, columns, row);
       out.reserve(2);
       out.put("\"}");
     }
@@ -254,16 +246,12 @@ bool RecordWriter::write_fast(RecordBuffer& out, const abi::Batch& batch, const 
   return true;
 }
 
-void RecordWriter::write_general(std::string& out, const abi::Batch& batch, const Results& results,
-                                 const EdictColumns& columns, uint32_t row, Summary& summary) const {
+void RecordWriter::write_general(std::string& out, const abi::Batch& batch, const EdictColumns& columns,
+                                 uint32_t row, const FinishedDecision& d, Summary& summary) const {
   const ir::Module& m = policy_->module();
-  const size_t rules = m.rules.size();
-  std::vector<uint32_t> fired;
-  std::vector<std::string> messages;
   const uint64_t line = batch.line(row);
-  uint8_t decision = results.decision[row];
-  if (decision == EDICT_DECISION_SKIPPED) {
-    const abi::RowError* e = batch.error_of(row);
+  if (d.skipped) {
+    const abi::RowError* e = d.row_error;
     std::string_view reason = e ? abi::error_reason_name(e->reason) : "invalid_input";
     std::string_view message = e ? std::string_view(e->message) : "invalid input";
     ++summary.errors;
@@ -305,49 +293,29 @@ void RecordWriter::write_general(std::string& out, const abi::Batch& batch, cons
     return;
   }
 
-  uint32_t fault_rule = results.fault_rule[row], fault_site = results.fault_site[row];
-  ir::FaultReason fault_reason = ir::FaultReason::None;
-  bool faulted = decision == EDICT_DECISION_ERROR;
-  for (size_t r = 0; r < rules; ++r) {
-    if (!results.rule_fired(row, r)) continue;
-    fired.push_back(static_cast<uint32_t>(r));
-    interp::MessageResult msg = policy_->interpreter().message(static_cast<int>(r), columns, row);
-    if (!msg.ok() && !faulted) {
-      faulted = true;
-      fault_rule = static_cast<uint32_t>(r);
-      fault_site = msg.fault_site;
-      fault_reason = msg.reason;
-    }
-    messages.push_back(std::move(msg.text));
-  }
-  for (uint32_t r : fired) ++summary.per_rule[r];
+  for (uint32_t r : d.fired) ++summary.per_rule[r];
   std::string_view kind = m.events[batch.kind(row)].name;
   std::string_view id = batch.id(row);
   std::string error;
   std::string_view reason;
-  if (faulted) {
-    // Engines report the site; the reason comes from re-running that one
-    // rule in the reference interpreter (faults are rare).
-    ir::FaultReason why = fault_reason;
-    if (why == ir::FaultReason::None)
-      why = policy_->interpreter().eval_rule(static_cast<int>(fault_rule), columns, row).reason;
-    error = fault_message(*policy_, fault_rule, fault_site, why);
-    reason = ir::fault_reason_name(why);
+  if (d.faulted) {
+    error = fault_message(m, d.fault_rule, d.fault_site, d.fault_reason);
+    reason = ir::fault_reason_name(d.fault_reason);
     ++summary.errors;
     ++summary.error_reasons[std::string(reason)];
   } else {
-    ++summary.per_decision[decision];
+    ++summary.per_decision[d.outcome];
   }
-  std::string_view decision_name = faulted ? std::string_view("error") : policy_->outcome_name(decision);
+  std::string_view decision_name = d.faulted ? std::string_view("error") : policy_->outcome_name(d.outcome);
 
   if (format_ == OutputFormat::Csv) {
     append_number(out, line);
     out += ',';
     append_csv(out, id);
     out += fmt::format(",{},{},", kind, decision_name);
-    for (size_t i = 0; i < fired.size(); ++i) {
+    for (size_t i = 0; i < d.fired.size(); ++i) {
       if (i) out += ';';
-      out += m.rules[fired[i]].name;
+      out += m.rules[d.fired[i]].name;
     }
     out += ',';
     out += reason;
@@ -365,24 +333,44 @@ void RecordWriter::write_general(std::string& out, const abi::Batch& batch, cons
   out += "\",\"decision\":\"";
   out += decision_name;
   out += '"';
-  if (faulted) {
+  if (d.faulted) {
     out += ",\"reason\":\"";
     out += reason;
     out += "\",\"rule\":";
-    append_json_string(out, m.rules[fault_rule].name);
+    append_json_string(out, m.rules[d.fault_rule].name);
     out += ",\"error\":";
     append_json_string(out, error);
   }
   out += ",\"rules\":[";
-  for (size_t i = 0; i < fired.size(); ++i) {
+  for (size_t i = 0; i < d.fired.size(); ++i) {
     if (i) out += ',';
-    out += rule_prefix_[fired[i]];
+    out += rule_prefix_[d.fired[i]];
     out += ",\"message\":";
-    append_json_string(out, messages[i]);
-    if (tracer_) append_conditions(out, *tracer_, static_cast<int>(fired[i]), columns, row);
+    append_json_string(out, d.messages[i]);
+    if (tracer_) append_conditions(out, *tracer_, static_cast<int>(d.fired[i]), columns, row);
     out += '}';
   }
   out += "]}\n";
+}
+
+RecordSink::RecordSink(const RecordWriter& writer, unsigned lanes, std::function<bool(std::string_view)> emit)
+    : writer_(&writer), lanes_(lanes), emit_(std::move(emit)) {}
+
+void RecordSink::consume(unsigned lane, const EvaluatedBatch& e) {
+  writer_->write(e.batch, e.results, lanes_[lane].out, lanes_[lane].summary);
+}
+
+bool RecordSink::flush(unsigned lane) {
+  std::string& out = lanes_[lane].out;
+  const bool ok = out.empty() || emit_(out);
+  out.clear();
+  return ok;
+}
+
+Summary RecordSink::summary() const {
+  Summary all;
+  for (const LaneOutput& lane : lanes_) all.add(lane.summary);
+  return all;
 }
 
 }  // namespace edict::engine

@@ -3,13 +3,17 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "engine/decision.h"
 #include "engine/engine.h"
 #include "engine/message_template.h"
 #include "engine/record_buffer.h"
+#include "engine/stream.h"
 
 namespace edict::engine {
 
@@ -32,8 +36,8 @@ class RecordWriter {
   RecordWriter(const Policy& policy, OutputFormat format);
 
   // Appends the records of every row of `batch` to `out`, updating `summary`.
-  // Message functions run here (interpreter) for fired rules; a message that
-  // faults turns the event's decision into `error` naming that rule.
+  // Decisions are finished by the DecisionFinisher; a fired rule's message
+  // that faults turns the event's decision into `error` naming that rule.
   void write(const abi::Batch& batch, const Results& results, std::string& out, Summary& summary) const;
   // CSV header line (empty for JSONL).
   std::string header() const;
@@ -47,9 +51,9 @@ class RecordWriter {
   // from precomputed pieces. False, with nothing written, for any other.
   bool write_fast(RecordBuffer& out, const abi::Batch& batch, const Results& results,
                   const EdictColumns& columns, uint32_t row, std::string_view line, Summary& summary) const;
-  // Any record: messages from the interpreter, faults, errors, explanations.
-  void write_general(std::string& out, const abi::Batch& batch, const Results& results,
-                     const EdictColumns& columns, uint32_t row, Summary& summary) const;
+  // Any record, from its finished decision: faults, errors, explanations.
+  void write_general(std::string& out, const abi::Batch& batch, const EdictColumns& columns, uint32_t row,
+                     const FinishedDecision& decision, Summary& summary) const;
 
   const Policy* policy_;
   OutputFormat format_;
@@ -61,13 +65,32 @@ class RecordWriter {
   // Per (kind, outcome): JSONL `,"kind":"K","decision":"D","rules":[`, CSV
   // `,K,D,`; then the same closing a record without rules.
   std::vector<std::string> kind_decision_;
-  MessageTemplates messages_;  // per (rule, kind)
+  DecisionFinisher finisher_;
+};
+
+// The Stream sink of `edict eval`: each lane formats its batches' records
+// into its own buffer and summary; flush() hands a lane's records to `emit`
+// (in input order, on the stream's thread), which writes them out.
+class RecordSink : public StreamSink {
+ public:
+  RecordSink(const RecordWriter& writer, unsigned lanes, std::function<bool(std::string_view)> emit);
+  void consume(unsigned lane, const EvaluatedBatch& evaluated) override;
+  bool flush(unsigned lane) override;
+  // Counts over every lane so far.
+  Summary summary() const;
+
+ private:
+  struct LaneOutput {
+    std::string out;
+    Summary summary;
+  };
+  const RecordWriter* writer_;
+  std::vector<LaneOutput> lanes_;
+  std::function<bool(std::string_view)> emit_;
 };
 
 void append_json_string(std::string& out, std::string_view s);
 // 1234567 -> "1,234,567", for summaries people read.
 std::string with_commas(uint64_t n);
-// "integer overflow in rule `r` (policies/x.edict:12:5)"
-std::string fault_message(const Policy& policy, uint32_t rule, uint32_t site, ir::FaultReason reason);
 
 }  // namespace edict::engine

@@ -299,18 +299,6 @@ std::string describe_window(const ir::Rule& r) {
   return out;
 }
 
-// fault_message (output.h) for the traced module, whose fault sites are its own.
-std::string fault_text(const ir::Module& m, int rule, uint32_t site, ir::FaultReason reason) {
-  std::string where;
-  if (site < m.fault_sites.size() && m.fault_sites[site].span.valid() && m.sources) {
-    Span sp = m.fault_sites[site].span;
-    LineCol lc = m.sources->line_col(sp.file, sp.begin);
-    where = fmt::format(" ({}:{}:{})", m.sources->file(sp.file).path, lc.line, lc.column);
-  }
-  return fmt::format("{} in rule `{}`{}", ir::fault_reason_text(reason),
-                     m.rules[static_cast<size_t>(rule)].name, where);
-}
-
 const char* state_name(State s) {
   switch (s) {
     case State::Value: return "value";
@@ -449,6 +437,7 @@ std::unique_ptr<Tracer> Tracer::create(const Policy& policy, std::string* error)
     return nullptr;
   }
   t->interpreter_ = std::make_unique<interp::Interpreter>(t->module_, abi::column_map(policy.schema()));
+  t->finisher_ = std::make_unique<DecisionFinisher>(policy);
   return t;
 }
 
@@ -491,7 +480,7 @@ RuleTrace Tracer::trace_rule(int rule, const EdictColumns& columns, uint32_t row
     case interp::RuleResult::NotFired: t.status = RuleTrace::Status::NotFired; break;
     default:
       t.status = RuleTrace::Status::Error;
-      t.error = fault_text(module_, rule, raw.result.site, raw.result.reason);
+      t.error = fault_message(module_, static_cast<uint32_t>(rule), raw.result.site, raw.result.reason);
   }
   const ast::RuleDecl* decl = policy_->checked().rules[static_cast<size_t>(rule)].decl;
   if (decl->when) t.when = tree(*decl->when, raw, columns, row);
@@ -520,23 +509,23 @@ EventExplanation explain_row(const Tracer& tracer, const abi::Batch& batch, cons
   EdictColumns columns = Policy::columns_of(batch, data, present);
   for (size_t r = 0; r < m.rules.size(); ++r)
     e.rules.push_back(tracer.trace_rule(static_cast<int>(r), columns, row));
+  FinishedDecision d;
+  tracer.finisher().finish(batch, columns, results, row, d);
   if (decision == EDICT_DECISION_ERROR) {
-    uint32_t rule = results.fault_rule[row];
     e.decision = "error";
-    e.error = e.rules[rule].error;
-    interp::RuleResult why = policy.interpreter().eval_rule(static_cast<int>(rule), columns, row);
-    e.error_reason = ir::fault_reason_name(why.reason);
+    e.error = e.rules[results.fault_rule[row]].error;
+    e.error_reason = ir::fault_reason_name(d.fault_reason);
     return e;
   }
-  // A message that faults makes the decision `error`, as in `edict eval`.
-  for (size_t r = 0; r < m.rules.size(); ++r) {
-    if (!results.rule_fired(row, r)) continue;
-    interp::MessageResult msg = policy.interpreter().message(static_cast<int>(r), columns, row);
-    e.rules[r].message = msg.text;
-    if (!msg.ok()) {
+  // A message that faults makes the decision `error`, as in `edict eval`;
+  // rules after it keep no message.
+  for (size_t i = 0; i < d.fired.size(); ++i) {
+    const uint32_t r = d.fired[i];
+    e.rules[r].message = d.messages[i];
+    if (d.faulted && r == d.fault_rule) {
       e.decision = "error";
-      e.error = fault_message(policy, static_cast<uint32_t>(r), msg.fault_site, msg.reason);
-      e.error_reason = ir::fault_reason_name(msg.reason);
+      e.error = fault_message(m, r, d.fault_site, d.fault_reason);
+      e.error_reason = ir::fault_reason_name(d.fault_reason);
       return e;
     }
   }

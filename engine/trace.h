@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/decision.h"
 #include "engine/engine.h"
 #include "engine/window/window.h"
 
@@ -80,10 +81,12 @@ class Tracer {
 
   const ir::Module& module() const { return module_; }
   const Policy& policy() const { return *policy_; }
+  const DecisionFinisher& finisher() const { return *finisher_; }
 
  private:
   Tracer() = default;
   const Policy* policy_ = nullptr;
+  std::unique_ptr<DecisionFinisher> finisher_;  // the decisions explained
   ir::Module module_;
   std::unique_ptr<interp::Interpreter> interpreter_;
   const window::WindowState* windows_ = nullptr;

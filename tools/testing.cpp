@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 
 #include "compiler/check/check.h"
-#include "engine/output.h"
-#include "engine/window/window.h"
+#include "engine/decision.h"
+#include "engine/stream.h"
 #include "support/countries.h"
 #include "support/time_util.h"
 
@@ -66,16 +66,13 @@ std::vector<StepOutcome> run_tests(const Policy& policy, const StepObserver& obs
   const check::CheckedProgram& cp = policy.checked();
   const ir::Module& m = policy.module();
   std::vector<StepOutcome> out;
-  abi::Batch batch(policy.schema(), policy.symbols(), 1);
-  Results results;
-  results.reserve(1, m.rules.size());
-  std::vector<const void*> data;
-  std::vector<const uint8_t*> present;
+  const DecisionFinisher finisher(policy);
+  FinishedDecision d;
+  StreamOptions options;
+  options.batch_size = 1;
   for (const check::TestInfo& t : cp.tests) {
     // Each test is its own event stream: its steps fill fresh windows in order.
-    window::Options window_options;
-    window_options.inputs = policy.window_inputs();
-    window::WindowState windows(m, policy.interpreter(), policy.schema(), window_options);
+    Stream stream(policy, options);
     for (size_t s = 0; s < t.steps.size(); ++s) {
       const check::TestStepInfo& step = t.steps[s];
       StepOutcome o;
@@ -91,42 +88,33 @@ std::vector<StepOutcome> run_tests(const Policy& policy, const StepObserver& obs
             fmt::format("{}{}: {}", i ? ", " : " ", rec.fields[i].name, show_value(step.event.fields[i]));
       }
       o.event += " }";
-      batch.clear();
+      abi::Batch& batch = stream.batch();
       if (!fill_row(policy, step.event, batch)) {
         o.passed = false;
         o.actual = "the event kind is not in the compiled policy";
         out.push_back(std::move(o));
         continue;
       }
-      windows.advance(batch);
-      if (const abi::RowError* rejected = batch.error_of(0)) {
+      const EvaluatedBatch evaluated = stream.evaluate(batch);
+      finisher.finish(batch, evaluated.columns, evaluated.results, 0, d);
+      if (d.skipped) {  // refused by the windows
         o.actual = "error";
-        o.error = rejected->message;
+        o.error = d.row_error ? d.row_error->message : "invalid input";
       }
-      policy.evaluate(batch, results);
-      uint8_t d = results.decision[0];
-      EdictColumns columns = Policy::columns_of(batch, data, present);
       std::vector<bool> fired(m.rules.size(), false);
-      bool error = d == EDICT_DECISION_ERROR;
-      for (size_t r = 0; r < m.rules.size(); ++r) {
-        if (!results.rule_fired(0, r)) continue;
+      for (uint32_t r : d.fired) {
         fired[r] = true;
         o.fired_rules.push_back(static_cast<int>(r));
         const ir::Rule& rule = m.rules[r];
         o.fired.push_back(
             fmt::format("{} ({}, {})", rule.name, m.outcomes[static_cast<size_t>(rule.effect)], rule.cite));
-        interp::MessageResult msg = policy.interpreter().message(static_cast<int>(r), columns, 0);
-        if (!msg.ok() && !error) {
-          error = true;
-          o.error = fault_message(policy, static_cast<uint32_t>(r), msg.fault_site, msg.reason);
-        }
       }
-      if (d == EDICT_DECISION_ERROR) {
-        interp::RuleResult why =
-            policy.interpreter().eval_rule(static_cast<int>(results.fault_rule[0]), columns, 0);
-        o.error = fault_message(policy, results.fault_rule[0], results.fault_site[0], why.reason);
+      if (d.faulted) {
+        o.actual = "error";
+        o.error = fault_message(m, d.fault_rule, d.fault_site, d.fault_reason);
+      } else if (!d.skipped) {
+        o.actual = policy.outcome_name(d.outcome);
       }
-      if (d != EDICT_DECISION_SKIPPED) o.actual = error ? "error" : policy.outcome_name(d);
       for (const check::ExpectInfo& e : step.expects) {
         std::string want = e.decision < 0 ? "error" : cp.outcomes[static_cast<size_t>(e.decision)];
         std::string text = want;

@@ -19,6 +19,7 @@
 #include "support/time_util.h"
 
 namespace edict::decode {
+static_assert(kLinePadding >= simdjson::SIMDJSON_PADDING);
 using namespace edict::abi;  // the batch and schema this stage writes into
 namespace od = simdjson::ondemand;
 

@@ -13,6 +13,10 @@
 
 namespace edict::decode {
 
+// Bytes past a line's end that decode() may read (simdjson's padding); a
+// decode::Line's capacity covers them.
+inline constexpr size_t kLinePadding = 64;
+
 class Decoder {
  public:
   // `fast_path` false: every line takes the full simdjson path (tests

@@ -2,6 +2,8 @@
 // through unchanged), with bounded memory for oversized lines.
 #include "engine/decode/line_reader.h"
 
+#include "engine/decode/decoder.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -13,7 +15,7 @@ namespace edict::decode {
 
 namespace {
 constexpr size_t kChunk = 1 << 20;
-constexpr size_t kPadding = 64;  // >= SIMDJSON_PADDING
+constexpr size_t kPadding = kLinePadding;
 }  // namespace
 
 struct LineReader::Impl {

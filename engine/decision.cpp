@@ -1,0 +1,91 @@
+#include "engine/decision.h"
+
+#include <fmt/format.h>
+
+#include <bit>
+
+namespace edict::engine {
+
+std::string fault_message(const ir::Module& m, uint32_t rule, uint32_t site, ir::FaultReason reason) {
+  std::string where;
+  if (site < m.fault_sites.size() && m.fault_sites[site].span.valid() && m.sources) {
+    Span sp = m.fault_sites[site].span;
+    LineCol lc = m.sources->line_col(sp.file, sp.begin);
+    where = fmt::format(" ({}:{}:{})", m.sources->file(sp.file).path, lc.line, lc.column);
+  }
+  return fmt::format("{} in rule `{}`{}", ir::fault_reason_text(reason), m.rules[rule].name, where);
+}
+
+DecisionFinisher::DecisionFinisher(const Policy& policy)
+    : policy_(&policy), templates_(policy.module(), policy.schema()) {}
+
+MessageOutcome DecisionFinisher::message(size_t rule, uint8_t kind, const EdictColumns& columns, uint32_t row,
+                                         std::string& text) const {
+  text.clear();
+  const int32_t slot = templates_.slot(rule, kind);
+  if (slot == MessageTemplates::kNoMessage) return {};
+  if (slot >= 0) {
+    const MessageTemplate& t = templates_.at(slot);
+    if (!t.faults(columns, row)) {
+      t.append_text(text, columns, row);
+      return {};
+    }
+  }
+  // No template for this message's shape, or one that faults on the row:
+  // the interpreter gives the text up to the fault and the fault itself.
+  interpreter_runs_.fetch_add(1, std::memory_order_relaxed);
+  interp::MessageResult msg = policy_->interpreter().message(static_cast<int>(rule), columns, row);
+  text = std::move(msg.text);
+  if (msg.ok()) return {};
+  return {true, msg.fault_site, msg.reason};
+}
+
+ir::FaultReason DecisionFinisher::engine_fault_reason(const EdictColumns& columns, const Results& results,
+                                                      uint32_t row) const {
+  // Engines report the fault's rule and site; its reason comes from running
+  // that one rule again in the reference interpreter (faults are rare).
+  interpreter_runs_.fetch_add(1, std::memory_order_relaxed);
+  return policy_->interpreter().eval_rule(static_cast<int>(results.fault_rule[row]), columns, row).reason;
+}
+
+void DecisionFinisher::finish(const abi::Batch& batch, const EdictColumns& columns, const Results& results,
+                              uint32_t row, FinishedDecision& out) const {
+  out.fired.clear();
+  const uint8_t decision = results.decision[row];
+  out.skipped = decision == EDICT_DECISION_SKIPPED;
+  out.row_error = out.skipped ? batch.error_of(row) : nullptr;
+  out.faulted = decision == EDICT_DECISION_ERROR;
+  out.fault_reason = ir::FaultReason::None;
+  out.outcome = out.skipped || out.faulted ? 0 : decision;
+  if (out.skipped) {
+    out.messages.clear();
+    return;
+  }
+  if (out.faulted) {
+    out.fault_rule = results.fault_rule[row];
+    out.fault_site = results.fault_site[row];
+  }
+  const uint64_t* words = &results.fired[size_t{row} * results.fired_words];
+  const size_t rules = policy_->module().rules.size();
+  for (uint32_t w = 0; w < results.fired_words; ++w)
+    for (uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {
+      const size_t r = size_t{w} * 64 + static_cast<size_t>(std::countr_zero(bits));
+      if (r < rules) out.fired.push_back(static_cast<uint32_t>(r));
+    }
+  if (out.messages.size() < out.fired.size()) out.messages.resize(out.fired.size());
+  out.messages.resize(out.fired.size());
+  const uint8_t kind = batch.kind(row);
+  for (size_t i = 0; i < out.fired.size(); ++i) {
+    MessageOutcome m = message(out.fired[i], kind, columns, row, out.messages[i]);
+    if (m.faulted && !out.faulted) {
+      out.faulted = true;
+      out.fault_rule = out.fired[i];
+      out.fault_site = m.fault_site;
+      out.fault_reason = m.reason;
+    }
+  }
+  if (out.faulted && out.fault_reason == ir::FaultReason::None)
+    out.fault_reason = engine_fault_reason(columns, results, row);
+}
+
+}  // namespace edict::engine

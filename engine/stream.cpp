@@ -1,0 +1,175 @@
+#include "engine/stream.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+namespace edict::engine {
+
+// One thread's reusable state. `held` keeps a decoded slice for the stateful
+// -j N path, whose windows advance between decoding and evaluation.
+struct Stream::Lane {
+  abi::Batch batch;
+  decode::Decoder decoder;
+  Results results;
+  std::vector<const void*> data;  // the column view's arrays
+  std::vector<const uint8_t*> present;
+  EdictColumns columns{};
+  std::vector<std::unique_ptr<abi::Batch>> held;
+  size_t held_used = 0;
+  std::string padded;  // decode_text's copy of a JSON text with its padding
+
+  Lane(const Policy& p, uint32_t capacity) : batch(p.schema(), p.symbols(), capacity), decoder(p.schema()) {
+    results.reserve(capacity, p.module().rules.size());
+  }
+  EvaluatedBatch evaluate(const Policy& policy, const abi::Batch& b) {
+    policy.evaluate(b, results);
+    columns = Policy::columns_of(b, data, present);
+    return EvaluatedBatch{b, columns, results};
+  }
+};
+
+namespace {
+
+bool is_blank(std::string_view s) {
+  for (char c : s)
+    if (c != ' ' && c != '\t' && c != '\r') return false;
+  return true;
+}
+
+// Decodes lines from `i` into `batch` until it is full or `end`; returns the
+// next line. Every line becomes exactly one row: a decoded event or an error.
+size_t decode_into(decode::Decoder& decoder, abi::Batch& batch, const std::vector<decode::Line>& lines,
+                   size_t i, size_t end, size_t max_line) {
+  batch.clear();
+  for (; i < end && !batch.full(); ++i) {
+    const decode::Line& line = lines[i];
+    if (line.too_long) {
+      uint32_t row = batch.begin_row(line.number);
+      batch.fail(
+          row, abi::ErrorReason::LineTooLong,
+          fmt::format("line is {} bytes, over the limit of {} (--max-line-bytes)", line.too_long, max_line));
+    } else if (is_blank(line.text)) {
+      uint32_t row = batch.begin_row(line.number);
+      batch.fail(row, abi::ErrorReason::BlankLine, "blank line");
+    } else {
+      decoder.decode(line.text, line.capacity, line.number, batch);
+    }
+  }
+  return i;
+}
+
+}  // namespace
+
+Stream::Stream(const Policy& policy, const StreamOptions& options) : policy_(&policy), options_(options) {
+  options_.threads = std::max(1u, options_.threads);
+  options_.windows.inputs = policy.window_inputs();
+  options_.windows.threads = options_.threads;
+  windows_ = std::make_unique<window::WindowState>(policy.module(), policy.interpreter(), policy.schema(),
+                                                   options_.windows);
+  for (unsigned t = 0; t < options_.threads; ++t)
+    lanes_.push_back(std::make_unique<Lane>(policy, options_.batch_size));
+}
+
+Stream::~Stream() = default;
+
+unsigned Stream::lanes() const {
+  return static_cast<unsigned>(lanes_.size());
+}
+
+bool Stream::process(const std::vector<decode::Line>& lines, StreamSink& sink) {
+  const unsigned threads = lanes();
+  const size_t max_line = options_.max_line_bytes;
+  // Runs work(lane, begin, end) over each lane's slice of `lines`, in parallel.
+  auto in_parallel = [&](auto&& work) {
+    const size_t per = (lines.size() + threads - 1) / threads;
+    std::vector<std::thread> pool;
+    for (unsigned t = 0; t < threads; ++t) {
+      size_t b = std::min(lines.size(), t * per), e = std::min(lines.size(), b + per);
+      pool.emplace_back([&, t, b, e] { work(t, b, e); });
+    }
+    for (std::thread& th : pool) th.join();
+  };
+  // Decode, advance the windows (when `advance`), evaluate and consume.
+  auto decode_evaluate = [&](unsigned t, size_t begin, size_t end, bool advance) {
+    Lane& lane = *lanes_[t];
+    for (size_t i = begin; i < end;) {
+      i = decode_into(lane.decoder, lane.batch, lines, i, end, max_line);
+      if (advance) windows_->advance(lane.batch);
+      sink.consume(t, lane.evaluate(*policy_, lane.batch));
+    }
+  };
+  if (threads == 1) {
+    decode_evaluate(0, 0, lines.size(), true);
+  } else if (!windows_->active()) {
+    in_parallel([&](unsigned t, size_t b, size_t e) { decode_evaluate(t, b, e, false); });
+  } else {
+    // Decode every slice into held batches, advance the windows over all of
+    // them in input order, then evaluate the slices.
+    in_parallel([&](unsigned t, size_t begin, size_t end) {
+      Lane& lane = *lanes_[t];
+      lane.held_used = 0;
+      for (size_t i = begin; i < end; ++lane.held_used) {
+        if (lane.held_used == lane.held.size())
+          lane.held.push_back(
+              std::make_unique<abi::Batch>(policy_->schema(), policy_->symbols(), lane.batch.capacity()));
+        i = decode_into(lane.decoder, *lane.held[lane.held_used], lines, i, end, max_line);
+      }
+    });
+    std::vector<abi::Batch*> decoded;
+    for (const auto& lane : lanes_)
+      for (size_t b = 0; b < lane->held_used; ++b) decoded.push_back(lane->held[b].get());
+    windows_->advance(decoded);
+    in_parallel([&](unsigned t, size_t, size_t) {
+      Lane& lane = *lanes_[t];
+      for (size_t b = 0; b < lane.held_used; ++b) sink.consume(t, lane.evaluate(*policy_, *lane.held[b]));
+    });
+  }
+  for (unsigned t = 0; t < threads; ++t)
+    if (!sink.flush(t)) return false;
+  return true;
+}
+
+bool Stream::run(decode::LineReader& reader, StreamSink& sink, const std::function<bool(uint64_t)>& between) {
+  std::vector<decode::Line> lines;
+  uint64_t total = 0;
+  while (reader.next(lines)) {
+    total += lines.size();
+    if (!process(lines, sink)) return false;
+    if (between && !between(total)) return false;
+  }
+  return reader.error().empty();
+}
+
+abi::Batch& Stream::batch() {
+  lanes_[0]->batch.clear();
+  return lanes_[0]->batch;
+}
+
+abi::Batch& Stream::decode_text(std::string_view json, uint64_t line) {
+  Lane& lane = *lanes_[0];
+  lane.padded.assign(json);
+  lane.padded.append(decode::kLinePadding, '\0');  // the decoder reads up to its padding past the end
+  lane.batch.clear();
+  lane.decoder.decode(std::string_view(lane.padded.data(), json.size()), lane.padded.size(), line,
+                      lane.batch);
+  return lane.batch;
+}
+
+size_t Stream::decode_lines(const std::vector<decode::Line>& lines, size_t begin, size_t end) {
+  Lane& lane = *lanes_[0];
+  return decode_into(lane.decoder, lane.batch, lines, begin, end, options_.max_line_bytes);
+}
+
+EvaluatedBatch Stream::evaluate(abi::Batch& batch) {
+  windows_->advance(batch);
+  return lanes_[0]->evaluate(*policy_, batch);
+}
+
+EvaluatedBatch Stream::evaluate_decoded(const abi::Batch& batch) {
+  return lanes_[0]->evaluate(*policy_, batch);
+}
+
+}  // namespace edict::engine

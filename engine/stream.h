@@ -1,0 +1,109 @@
+// The one event path: lines -> decoder -> windows -> engine -> sink. Every
+// consumer of events goes through a Stream: `edict eval` (a file, -j N,
+// checkpoints), `edict explain` and the API (JSON texts in memory), `edict
+// diff` (two streams in step), the `test` runner (rows it fills itself).
+//
+// A Stream holds one policy's windows (the state of stateful rules: one per
+// event stream) and one lane per thread, each with its own batch, decoder
+// and results. process() splits a chunk of lines into one slice per lane:
+// without windowed aggregates each lane decodes, evaluates and hands its
+// batches to the sink on its own thread; with them the lanes decode in
+// parallel, the windows advance over every batch in input order (keys
+// partitioned over the threads, see window.h), then the lanes evaluate in
+// parallel. Either way the sink then flushes lane by lane, so output stays
+// in input order. Decisions do not depend on the number of threads.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "abi/abi.h"
+#include "abi/batch.h"
+#include "engine/decode/decoder.h"
+#include "engine/decode/line_reader.h"
+#include "engine/engine.h"
+#include "engine/window/window.h"
+
+namespace edict::engine {
+
+struct StreamOptions {
+  unsigned threads = 1;             // lanes (`-j`)
+  uint32_t batch_size = 4096;       // events per evaluation batch
+  size_t max_line_bytes = 1 << 20;  // named in the error of a line over it (decode::LineReader's limit)
+  // The windows of stateful rules: lateness, state limit, explanations'
+  // members. `inputs` and `threads` are the Stream's to set.
+  window::Options windows;
+};
+
+// One evaluated batch, as a sink sees it.
+struct EvaluatedBatch {
+  const abi::Batch& batch;
+  const EdictColumns& columns;  // the batch's column view (Policy::columns_of)
+  const Results& results;
+};
+
+// Receives evaluated batches. consume() runs on the lanes' threads (lane i
+// gets its slice's batches in input order; lanes run at once), flush() on the
+// thread that called Stream::process, lane by lane in input order.
+class StreamSink {
+ public:
+  virtual ~StreamSink() = default;
+  virtual void consume(unsigned lane, const EvaluatedBatch& evaluated) = 0;
+  // Emits what lane `lane` produced since its last flush; false stops the stream.
+  virtual bool flush(unsigned lane) { return (void)lane, true; }
+};
+
+class Stream {
+ public:
+  Stream(const Policy& policy, const StreamOptions& options = {});
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  const Policy& policy() const { return *policy_; }
+  unsigned lanes() const;
+  window::WindowState& windows() { return *windows_; }
+
+  // The event path over one chunk of lines (a LineReader's, or lines in
+  // memory with simdjson's padding readable past each: decode::Line). False
+  // when the sink stopped it.
+  bool process(const std::vector<decode::Line>& lines, StreamSink& sink);
+
+  // Reads `reader` to its end through process(). Between chunks it calls
+  // `between(lines so far)`, which may save a checkpoint or show progress;
+  // false from it (or from the sink) stops the run. Returns false when
+  // stopped; the reader's error() tells a read failure.
+  bool run(decode::LineReader& reader, StreamSink& sink,
+           const std::function<bool(uint64_t lines)>& between = {});
+
+  // The same steps for a consumer that drives one batch at a time (`test`
+  // steps it fills itself, `explain`, `diff`, the API), on lane 0:
+  // A cleared batch for the caller to fill.
+  abi::Batch& batch();
+  // Decodes one JSON text (any length, no padding needed) as input line
+  // `line` into a cleared batch() and returns it.
+  abi::Batch& decode_text(std::string_view json, uint64_t line);
+  // Decodes lines [begin, end) of `lines` into a cleared batch(), at most
+  // its capacity; returns the index after the last line decoded.
+  size_t decode_lines(const std::vector<decode::Line>& lines, size_t begin, size_t end);
+  // Advances the windows over `batch` (in input order, once per batch) and
+  // evaluates it; the results and column view stay valid until the next call.
+  EvaluatedBatch evaluate(abi::Batch& batch);
+  // Evaluates `batch` without advancing any window (another stream's
+  // decoding of the same lines; a policy without windowed aggregates).
+  EvaluatedBatch evaluate_decoded(const abi::Batch& batch);
+
+ private:
+  struct Lane;
+  const Policy* policy_;
+  StreamOptions options_;
+  std::unique_ptr<window::WindowState> windows_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
+};
+
+}  // namespace edict::engine
