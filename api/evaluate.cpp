@@ -9,8 +9,8 @@
 #include <new>
 
 #include "api/impl.h"
-#include "engine/decode/decoder.h"
 #include "engine/output.h"
+#include "engine/stream.h"
 #include "support/countries.h"
 #include "support/time_util.h"
 
@@ -149,60 +149,30 @@ inline bool decide_quiet(const PolicyImpl& p, uint32_t row, const engine::Result
   return true;
 }
 
-// The decision for `row` of an evaluated batch (kind and id already set).
-// Allocates nothing in the steady state unless a fired rule has a message.
+// The decision for `row` of an evaluated batch (kind and id already set),
+// from the decision finisher. Allocates nothing in the steady state unless a
+// fired rule has a message.
 void decide_loud(const PolicyImpl& p, const EdictColumns& columns, uint32_t row,
                  const engine::Results& results, Decision& out) {
-  const uint8_t decision = results.decision[row];
-  bool faulted = decision == EDICT_DECISION_ERROR;
-  uint32_t fault_rule = results.fault_rule[row], fault_site = results.fault_site[row];
-  ir::FaultReason fault_reason = ir::FaultReason::None;
-  size_t fired = 0;
-  const uint64_t* words = &results.fired[size_t{row} * results.fired_words];
-  for (uint32_t w = 0; w < results.fired_words; ++w) {
-    for (uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {
-      const size_t r = size_t{w} * 64 + static_cast<size_t>(std::countr_zero(bits));
-      if (r >= p.rules.size()) break;
-      if (fired == out.rules.size()) out.rules.emplace_back();
-      FiredRule& fr = out.rules[fired++];
-      const detail::RuleNames& names = p.rules[r];
-      fr.name = names.name;
-      fr.effect = names.effect;
-      fr.cite = names.cite;
-      fr.policy = names.policy;
-      fr.message.clear();
-      if (!names.has_message) continue;
-      const int32_t slot = p.messages.slot(r, columns.kind[row]);
-      if (slot >= 0) {
-        const engine::MessageTemplate& t = p.messages.at(slot);
-        if (!t.faults(columns, row)) {
-          t.append_text(fr.message, columns, row);  // keeps fr.message's buffer for the next event
-          continue;
-        }
-      }
-      interp::MessageResult msg = p.engine->interpreter().message(static_cast<int>(r), columns, row);
-      if (!msg.ok() && !faulted) {
-        faulted = true;
-        fault_rule = static_cast<uint32_t>(r);
-        fault_site = msg.fault_site;
-        fault_reason = msg.reason;
-      }
-      fr.message.assign(msg.text);  // keeps fr.message's buffer for the next event
-    }
+  thread_local engine::FinishedDecision d;  // its vectors and strings are reused
+  p.finisher->finish(columns, results, row, d);
+  if (out.rules.size() != d.fired.size()) out.rules.resize(d.fired.size());
+  for (size_t i = 0; i < d.fired.size(); ++i) {
+    FiredRule& fr = out.rules[i];
+    const detail::RuleNames& names = p.rules[d.fired[i]];
+    fr.name = names.name;
+    fr.effect = names.effect;
+    fr.cite = names.cite;
+    fr.policy = names.policy;
+    fr.message.assign(d.messages[i]);  // keeps fr.message's buffer for the next event
   }
-  if (fired != out.rules.size()) out.rules.resize(fired);
-  if (!faulted) [[likely]] {
-    set_decided(p, decision, out);
+  if (!d.faulted) [[likely]] {
+    set_decided(p, d.outcome, out);
     return;
   }
-  // As in the record writer: the engines report the site; the reason comes
-  // from re-running that rule in the reference interpreter.
-  const engine::Policy& policy = *p.engine;
-  if (fault_reason == ir::FaultReason::None)
-    fault_reason = policy.interpreter().eval_rule(static_cast<int>(fault_rule), columns, row).reason;
-  set_error(out, Code::RuleFault, ir::fault_reason_name(fault_reason),
-            engine::fault_message(policy, fault_rule, fault_site, fault_reason));
-  out.fault_rule = p.rules[fault_rule].name;
+  set_error(out, Code::RuleFault, ir::fault_reason_name(d.fault_reason),
+            engine::fault_message(p.engine->module(), d.fault_rule, d.fault_site, d.fault_reason));
+  out.fault_rule = p.rules[d.fault_rule].name;
 }
 
 // Decides a decoded or failed row of `batch`.
@@ -518,18 +488,23 @@ Status Event::set_bool(std::string_view name, bool value) {
 
 namespace detail {
 
+// Events per batch of evaluate_batch.
+constexpr uint32_t kBatchChunk = 1024;
+
 // Scratch for one policy: rebuilt when a followed slot changes policy.
 struct Scratch {
   Row single;  // one JSON event
-  decode::Decoder decoder;
   engine::Results one;
-  std::vector<char> padded;  // the JSON text plus simdjson's padding
-  std::unique_ptr<abi::Batch> many;
-  std::vector<const void*> many_data;
-  std::vector<const uint8_t*> many_present;
-  engine::Results many_results;
+  // The event path: decodes JSON texts (into `single`, or its own batches
+  // for evaluate_batch) and evaluates batches of them.
+  engine::Stream stream;
   EdictResults one_view;  // of `one`, whose buffers never move
-  explicit Scratch(const PolicyImpl& p) : single(p), decoder(p.engine->schema()) {
+  static engine::StreamOptions stream_options() {
+    engine::StreamOptions options;
+    options.batch_size = kBatchChunk;
+    return options;
+  }
+  explicit Scratch(const PolicyImpl& p) : single(p), stream(*p.engine, stream_options()) {
     one.reserve(1, p.rule_count());
     one_view = one.view();
   }
@@ -576,14 +551,9 @@ struct EvaluatorImpl {
   void stamp(Decision& out) const {
     if (out.policy != policy) out.policy = policy;
   }
-  // Copies one JSON text into the padded buffer and decodes it as the next row.
+  // Decodes one JSON text as the next row of `batch`.
   void decode(std::string_view json, abi::Batch& batch, uint64_t line) {
-    const size_t need = json.size() + simdjson::SIMDJSON_PADDING;
-    if (scratch->padded.size() < need) scratch->padded.resize(need);
-    std::memcpy(scratch->padded.data(), json.data(), json.size());
-    std::memset(scratch->padded.data() + json.size(), 0, simdjson::SIMDJSON_PADDING);
-    scratch->decoder.decode(std::string_view(scratch->padded.data(), json.size()), scratch->padded.size(),
-                            line, batch);
+    scratch->stream.append_text(json, line, batch);
   }
 };
 
@@ -818,29 +788,22 @@ Status Evaluator::evaluate_batch(const std::vector<std::string_view>& lines, std
     if (!self.scratch) return no_policy();
     const PolicyImpl& p = *Access::impl(self.policy);
     detail::Scratch& s = *self.scratch;
-    constexpr uint32_t kChunk = 1024;
-    if (!s.many) {
-      s.many = std::make_unique<abi::Batch>(p.engine->schema(), p.engine->symbols(), kChunk);
-      s.many_results.reserve(kChunk, p.rule_count());
-    }
     out.resize(lines.size());
     Status first;
-    for (size_t begin = 0; begin < lines.size(); begin += kChunk) {
-      const size_t end = std::min(lines.size(), begin + kChunk);
-      s.many->clear();
-      for (size_t i = begin; i < end; ++i) self.decode(lines[i], *s.many, i + 1);
-      EdictColumns columns = engine::Policy::columns_of(*s.many, s.many_data, s.many_present);
-      EdictResults results = s.many_results.view();
-      p.engine->evaluate(columns, results);
+    for (size_t begin = 0; begin < lines.size(); begin += detail::kBatchChunk) {
+      const size_t end = std::min(lines.size(), begin + detail::kBatchChunk);
+      abi::Batch& batch = s.stream.new_batch();
+      for (size_t i = begin; i < end; ++i) self.decode(lines[i], batch, i + 1);
+      const engine::EvaluatedBatch evaluated = s.stream.evaluate(batch);
       for (size_t i = begin; i < end; ++i) {
         Decision& d = out[i];
         const auto row = static_cast<uint32_t>(i - begin);
         self.stamp(d);
-        decide_row(p, *s.many, columns, row, s.many_results, d);
+        decide_row(p, batch, evaluated.columns, row, evaluated.results, d);
         if (explain == Explain::None) {
           forget_explanation(d);
-        } else if (Status x = edict::explain(p, *s.many, s.many_results, row,
-                                             s.many->kind(row) != abi::kErrorRow, explain, d);
+        } else if (Status x = edict::explain(p, batch, evaluated.results, row,
+                                             batch.kind(row) != abi::kErrorRow, explain, d);
                    !x.ok()) {
           return x;
         }

@@ -12,6 +12,7 @@
 
 #include "abi/batch.h"
 #include "edict/edict.hpp"
+#include "engine/decision.h"
 #include "engine/engine.h"
 #include "engine/message_template.h"
 #include "engine/trace.h"
@@ -38,10 +39,9 @@ struct PolicyImpl {
   // The default outcome when no rule has it as its effect: a row decided so
   // had no rule fire (no need to scan its fired words); -1 otherwise.
   int quiet_outcome = -1;
-  // Messages of fired rules without the interpreter, per rule and kind; a
-  // slot below 0 (no message there, or not straight line) goes to the
-  // interpreter.
-  engine::MessageTemplates messages;
+  // Finishes decisions: messages of fired rules (templates, else the
+  // interpreter) and fault reasons, as for every other consumer.
+  std::unique_ptr<engine::DecisionFinisher> finisher;
   size_t rule_count() const { return rules.size(); }
 
   // The tracer explanations use, made at the first request (it lowers the

@@ -99,7 +99,7 @@ Compiled compile(const std::vector<std::string>& roots, const CompileOptions& op
         if (!k.fields[f].optional) mask[f / 64] |= uint64_t{1} << (f % 64);
       impl->required.push_back(std::move(mask));
     }
-    impl->messages = engine::MessageTemplates(m, schema);
+    impl->finisher = std::make_unique<engine::DecisionFinisher>(*impl->engine);
     result.policy = Access::make(std::move(impl));
   } catch (const std::bad_alloc&) {
     result.status = {Code::OutOfMemory, "out of memory while compiling the policy"};

@@ -9,62 +9,15 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "cli/commands.h"
 #include "cli/tooling.h"
-#include "engine/decode/decoder.h"
-#include "engine/decode/line_reader.h"
-#include "engine/window/window.h"
+#include "engine/stream.h"
 #include "tools/diff.h"
 
 namespace edict::cli {
-namespace {
-
-window::Options window_options(const engine::Policy& p) {
-  window::Options options;
-  options.inputs = p.window_inputs();
-  return options;
-}
-
-// One policy version's decoding and evaluation state.
-struct Side {
-  abi::Batch batch;
-  decode::Decoder decoder;
-  engine::Results results;
-  // The version's own windowed aggregates, advanced in input order as in
-  // `edict eval` (default lateness).
-  window::WindowState windows;
-  Side(const engine::Policy& p, uint32_t capacity)
-      : batch(p.schema(), p.symbols(), capacity),
-        decoder(p.schema()),
-        windows(p.module(), p.interpreter(), p.schema(), window_options(p)) {
-    results.reserve(capacity, p.module().rules.size());
-  }
-};
-
-bool is_blank(std::string_view s) {
-  for (char c : s)
-    if (c != ' ' && c != '\t' && c != '\r') return false;
-  return true;
-}
-
-// Adds a line to a side's batch exactly as `edict eval` does.
-void add_line(Side& s, const decode::Line& line, size_t max_line) {
-  if (line.too_long) {
-    uint32_t row = s.batch.begin_row(line.number);
-    s.batch.fail(
-        row, abi::ErrorReason::LineTooLong,
-        fmt::format("line is {} bytes, over the limit of {} (--max-line-bytes)", line.too_long, max_line));
-  } else if (is_blank(line.text)) {
-    uint32_t row = s.batch.begin_row(line.number);
-    s.batch.fail(row, abi::ErrorReason::BlankLine, "blank line");
-  } else {
-    s.decoder.decode(line.text, line.capacity, line.number, s.batch);
-  }
-}
-
-}  // namespace
 
 void add_diff_options(CLI::App& cmd, DiffOptions& o) {
   cmd.add_option("old", o.old_policy, "The current policy: a file or a folder")->required();
@@ -120,12 +73,17 @@ int run_diff(const DiffOptions& o) {
     }
   }
 
-  // Usually the versions differ in rules only: then each line is decoded once
-  // (not with windowed aggregates, whose values each version computes itself).
+  // Each version is its own event stream (its own windowed aggregates,
+  // advanced in input order as in `edict eval`, default lateness). Usually
+  // the versions differ in rules only: then each line is decoded once (not
+  // with windowed aggregates, whose values each version computes itself).
   constexpr uint32_t kBatch = 4096;
-  Side a(*old_policy, kBatch), b(*new_policy, kBatch);
+  engine::StreamOptions options;
+  options.batch_size = kBatch;
+  options.max_line_bytes = o.max_line_bytes;
+  engine::Stream a(*old_policy, options), b(*new_policy, options);
   const bool shared =
-      tools::batches_shareable(*old_policy, *new_policy) && !a.windows.active() && !b.windows.active();
+      tools::batches_shareable(*old_policy, *new_policy) && !a.windows().active() && !b.windows().active();
   tools::DecisionDiff diff(*old_policy, *new_policy, static_cast<size_t>(o.examples));
   std::vector<decode::Line> lines;
   std::string records;
@@ -133,31 +91,27 @@ int run_diff(const DiffOptions& o) {
   auto start = std::chrono::steady_clock::now();
   while (reader->next(lines)) {
     for (size_t i = 0; i < lines.size();) {
-      a.batch.clear();
-      b.batch.clear();
-      size_t end = std::min(lines.size(), i + kBatch);
+      const size_t end = std::min(lines.size(), i + kBatch);
       // The versions are independent until compared: the new one runs on a
       // second thread while this one runs the old.
-      auto run_side = [&](Side& side, const engine::Policy& policy) {
-        for (size_t k = i; k < end; ++k) add_line(side, lines[k], o.max_line_bytes);
-        side.windows.advance(side.batch);
-        policy.evaluate(side.batch, side.results);
-      };
+      auto run_side = [&](engine::Stream& side) { return side.evaluate(side.decode_lines(lines, i, end)); };
+      std::optional<engine::EvaluatedBatch> old_side, new_side;
       if (shared) {
         // One decoding, evaluated by both versions.
-        run_side(a, *old_policy);
-        new_policy->evaluate(a.batch, b.results);
+        old_side.emplace(run_side(a));
+        new_side.emplace(b.evaluate_decoded(old_side->batch));
       } else if (o.threads > 1) {
-        std::thread other([&] { run_side(b, *new_policy); });
-        run_side(a, *old_policy);
+        std::thread other([&] { new_side.emplace(run_side(b)); });
+        old_side.emplace(run_side(a));
         other.join();
       } else {
-        run_side(a, *old_policy);
-        run_side(b, *new_policy);
+        old_side.emplace(run_side(a));
+        new_side.emplace(run_side(b));
       }
       i = end;
       records.clear();
-      diff.compare(a.batch, a.results, shared ? a.batch : b.batch, b.results, out ? &records : nullptr);
+      diff.compare(old_side->batch, old_side->results, new_side->batch, new_side->results,
+                   out ? &records : nullptr);
       if (out && !records.empty() && std::fwrite(records.data(), 1, records.size(), out) != records.size())
         write_failed = true;
     }

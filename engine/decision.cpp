@@ -50,10 +50,16 @@ ir::FaultReason DecisionFinisher::engine_fault_reason(const EdictColumns& column
 
 void DecisionFinisher::finish(const abi::Batch& batch, const EdictColumns& columns, const Results& results,
                               uint32_t row, FinishedDecision& out) const {
+  finish(columns, results, row, out);
+  if (out.skipped) out.row_error = batch.error_of(row);
+}
+
+void DecisionFinisher::finish(const EdictColumns& columns, const Results& results, uint32_t row,
+                              FinishedDecision& out) const {
   out.fired.clear();
   const uint8_t decision = results.decision[row];
   out.skipped = decision == EDICT_DECISION_SKIPPED;
-  out.row_error = out.skipped ? batch.error_of(row) : nullptr;
+  out.row_error = nullptr;
   out.faulted = decision == EDICT_DECISION_ERROR;
   out.fault_reason = ir::FaultReason::None;
   out.outcome = out.skipped || out.faulted ? 0 : decision;
@@ -74,7 +80,7 @@ void DecisionFinisher::finish(const abi::Batch& batch, const EdictColumns& colum
     }
   if (out.messages.size() < out.fired.size()) out.messages.resize(out.fired.size());
   out.messages.resize(out.fired.size());
-  const uint8_t kind = batch.kind(row);
+  const uint8_t kind = columns.kind[row];
   for (size_t i = 0; i < out.fired.size(); ++i) {
     MessageOutcome m = message(out.fired[i], kind, columns, row, out.messages[i]);
     if (m.faulted && !out.faulted) {

@@ -56,6 +56,9 @@ class DecisionFinisher {
   // reused). `columns` is the batch's column view (Policy::columns_of).
   void finish(const abi::Batch& batch, const EdictColumns& columns, const Results& results, uint32_t row,
               FinishedDecision& out) const;
+  // The same from the column view alone (the API's typed events), which
+  // leaves `row_error` null.
+  void finish(const EdictColumns& columns, const Results& results, uint32_t row, FinishedDecision& out) const;
   // The same for a caller that keeps its own buffers (the API): the message
   // of fired rule `rule` on `row`, of event kind `kind`, into `text`
   // (replacing it).

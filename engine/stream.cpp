@@ -61,6 +61,37 @@ size_t decode_into(decode::Decoder& decoder, abi::Batch& batch, const std::vecto
   return i;
 }
 
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+// JSON Lines when every non-blank line is an object of its own; otherwise the
+// whole input is one (pretty-printed) JSON event.
+std::vector<EventText> split_events(const std::vector<std::pair<uint64_t, std::string>>& lines) {
+  std::vector<EventText> out;
+  bool one_per_line = true;
+  for (const auto& [number, text] : lines) {
+    std::string_view t = trim(text);
+    if (t.empty()) continue;
+    if (t.front() != '{' || t.back() != '}') one_per_line = false;
+  }
+  if (one_per_line) {
+    for (const auto& [number, text] : lines)
+      if (!trim(text).empty()) out.push_back({text, number});
+    return out;
+  }
+  EventText whole;
+  for (const auto& [number, text] : lines) {
+    if (whole.line == 0 && !trim(text).empty()) whole.line = number;
+    whole.text += text;
+    whole.text += '\n';
+  }
+  if (whole.line) out.push_back(std::move(whole));
+  return out;
+}
+
 }  // namespace
 
 Stream::Stream(const Policy& policy, const StreamOptions& options) : policy_(&policy), options_(options) {
@@ -143,24 +174,31 @@ bool Stream::run(decode::LineReader& reader, StreamSink& sink, const std::functi
   return reader.error().empty();
 }
 
-abi::Batch& Stream::batch() {
+abi::Batch& Stream::new_batch() {
   lanes_[0]->batch.clear();
   return lanes_[0]->batch;
 }
 
 abi::Batch& Stream::decode_text(std::string_view json, uint64_t line) {
   Lane& lane = *lanes_[0];
-  lane.padded.assign(json);
-  lane.padded.append(decode::kLinePadding, '\0');  // the decoder reads up to its padding past the end
   lane.batch.clear();
-  lane.decoder.decode(std::string_view(lane.padded.data(), json.size()), lane.padded.size(), line,
-                      lane.batch);
+  append_text(json, line, lane.batch);
   return lane.batch;
 }
 
-size_t Stream::decode_lines(const std::vector<decode::Line>& lines, size_t begin, size_t end) {
+void Stream::append_text(std::string_view json, uint64_t line, abi::Batch& batch) {
   Lane& lane = *lanes_[0];
-  return decode_into(lane.decoder, lane.batch, lines, begin, end, options_.max_line_bytes);
+  const size_t need = json.size() + decode::kLinePadding;  // the decoder reads up to its padding past the end
+  if (lane.padded.size() < need) lane.padded.resize(need);
+  std::memcpy(lane.padded.data(), json.data(), json.size());
+  std::memset(lane.padded.data() + json.size(), 0, decode::kLinePadding);
+  lane.decoder.decode(std::string_view(lane.padded.data(), json.size()), lane.padded.size(), line, batch);
+}
+
+abi::Batch& Stream::decode_lines(const std::vector<decode::Line>& lines, size_t begin, size_t end) {
+  Lane& lane = *lanes_[0];
+  decode_into(lane.decoder, lane.batch, lines, begin, end, options_.max_line_bytes);
+  return lane.batch;
 }
 
 EvaluatedBatch Stream::evaluate(abi::Batch& batch) {
@@ -170,6 +208,37 @@ EvaluatedBatch Stream::evaluate(abi::Batch& batch) {
 
 EvaluatedBatch Stream::evaluate_decoded(const abi::Batch& batch) {
   return lanes_[0]->evaluate(*policy_, batch);
+}
+
+bool read_event_document(const std::string& path, size_t max_bytes, std::vector<EventText>& out,
+                         std::string* error) {
+  auto reader = decode::LineReader::open(path, max_bytes, error);
+  if (!reader) {
+    *error = fmt::format("cannot read events `{}`: {}", path, *error);
+    return false;
+  }
+  std::vector<std::pair<uint64_t, std::string>> lines;
+  std::vector<decode::Line> chunk;
+  size_t total = 0;
+  while (reader->next(chunk)) {
+    for (const decode::Line& l : chunk) {
+      if (l.too_long || (total += l.text.size()) > max_bytes) {
+        *error = fmt::format("`{}` is larger than {} bytes; explain takes a few events", path, max_bytes);
+        return false;
+      }
+      lines.emplace_back(l.number, std::string(l.text));
+    }
+  }
+  if (!reader->error().empty()) {
+    *error = fmt::format("reading `{}` failed: {}", path, reader->error());
+    return false;
+  }
+  out = split_events(lines);
+  if (out.empty()) {
+    *error = fmt::format("`{}` holds no event", path);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace edict::engine

@@ -84,13 +84,16 @@ class Stream {
   // The same steps for a consumer that drives one batch at a time (`test`
   // steps it fills itself, `explain`, `diff`, the API), on lane 0:
   // A cleared batch for the caller to fill.
-  abi::Batch& batch();
+  abi::Batch& new_batch();
   // Decodes one JSON text (any length, no padding needed) as input line
-  // `line` into a cleared batch() and returns it.
+  // `line` into a cleared batch and returns it.
   abi::Batch& decode_text(std::string_view json, uint64_t line);
-  // Decodes lines [begin, end) of `lines` into a cleared batch(), at most
-  // its capacity; returns the index after the last line decoded.
-  size_t decode_lines(const std::vector<decode::Line>& lines, size_t begin, size_t end);
+  // The same as a new last row of the caller's `batch` (of this policy's
+  // schema; the API's one-event rows and its batches of texts).
+  void append_text(std::string_view json, uint64_t line, abi::Batch& batch);
+  // Decodes lines [begin, end) of `lines` (at most batch_size of them), one
+  // row each, into a cleared batch and returns it.
+  abi::Batch& decode_lines(const std::vector<decode::Line>& lines, size_t begin, size_t end);
   // Advances the windows over `batch` (in input order, once per batch) and
   // evaluates it; the results and column view stay valid until the next call.
   EvaluatedBatch evaluate(abi::Batch& batch);
@@ -105,5 +108,17 @@ class Stream {
   std::unique_ptr<window::WindowState> windows_;
   std::vector<std::unique_ptr<Lane>> lanes_;
 };
+
+// One event of a small document (`edict explain`'s input): its text and first line.
+struct EventText {
+  std::string text;
+  uint64_t line = 0;
+};
+// Reads such a document, at most `max_bytes` of it: JSON Lines when every
+// non-blank line is an object of its own, otherwise the whole input is one
+// (pretty-printed) JSON event. False, with *error saying why, when it cannot
+// be read, is too large or holds no event.
+bool read_event_document(const std::string& path, size_t max_bytes, std::vector<EventText>& out,
+                         std::string* error);
 
 }  // namespace edict::engine

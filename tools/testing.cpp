@@ -88,7 +88,7 @@ std::vector<StepOutcome> run_tests(const Policy& policy, const StepObserver& obs
             fmt::format("{}{}: {}", i ? ", " : " ", rec.fields[i].name, show_value(step.event.fields[i]));
       }
       o.event += " }";
-      abi::Batch& batch = stream.batch();
+      abi::Batch& batch = stream.new_batch();
       if (!fill_row(policy, step.event, batch)) {
         o.passed = false;
         o.actual = "the event kind is not in the compiled policy";

@@ -298,7 +298,7 @@ rule noted on ev
     INFO(c.report);
     REQUIRE(c.status.ok());
     // The two straight-line messages have templates; the arithmetic has none.
-    CHECK(edict::detail::Access::impl(c.policy)->messages.size() == 2);
+    CHECK(edict::detail::Access::impl(c.policy)->finisher->templates().size() == 2);
     edict::Evaluator ev(c.policy);
     edict::Event typed;
     REQUIRE(edict::Event::create(c.policy, "ev", typed).ok());

@@ -340,7 +340,7 @@ TEST_CASE("traces agree with the engine on every step of the conformance corpus"
         engine::RuleTrace t = tracer->trace_rule(static_cast<int>(r), cols, 0);
         if (plain.kind == interp::RuleResult::Fault)
           CHECK(t.error ==
-                engine::fault_message(*policy, static_cast<uint32_t>(r), plain.site, plain.reason));
+                engine::fault_message(policy->module(), static_cast<uint32_t>(r), plain.site, plain.reason));
         if (t.when &&
             (t.status == engine::RuleTrace::Status::Fired || t.status == engine::RuleTrace::Status::NotFired))
           CHECK(t.when->state == engine::TraceNode::State::Value);
