@@ -6,13 +6,9 @@
 #include <set>
 #include <tuple>
 
-#include "abi/schema.h"
 #include "cli/commands.h"
 #include "compiler/ast/ast.h"
-#include "compiler/check/check.h"
 #include "compiler/ir/ir.h"
-#include "compiler/jit/jit.h"
-#include "compiler/parse/parse.h"
 #include "engine/engine.h"
 
 namespace edict::cli {
@@ -52,37 +48,28 @@ int run_check(const CheckOptions& o) {
   for (const std::string& root : files) {
     SourceManager sources;
     DiagnosticSink sink(o.limits.max_errors);
-    ast::Program program =
-        parse::load_program({root}, sources, sink, limits, parse::disk_reader(limits.max_file_bytes * 2));
-    check::CheckedProgram checked;
-    if (!sink.limit_reached()) checked = check::check(program, sources, sink);
+    engine::FrontEnd front =
+        engine::run_front_end({root}, sources, sink, limits, parse::disk_reader(limits.max_file_bytes * 2),
+                              /*keep_going=*/true);
     if (o.emit == "ast") {
-      for (FileId f : program.roots)
-        if (const ast::Module* m = program.module_for(f)) emitted += ast::dump(*m, sources);
+      for (FileId f : front.program->roots)
+        if (const ast::Module* m = front.program->module_for(f)) emitted += ast::dump(*m, sources);
     }
-    // Lowering is part of checking: its limits (a rule too large after
-    // inlining) are the user's problem and reported like any other.
-    if (!sink.has_errors()) {
-      ir::Module module = ir::lower(checked, sink);
-      if (!sink.has_errors() && !module.ok()) {
-        for (const std::string& e : module.errors)
-          std::fprintf(stderr, "edict: internal error: %s\n", e.c_str());
+    if (front.internal_error) {
+      for (const std::string& e : front.module.errors)
+        std::fprintf(stderr, "edict: internal error: %s\n", e.c_str());
+      return kExitInternal;
+    }
+    if (front.lowered && o.emit == "ir") emitted += ir::print(front.module);
+    if (front.lowered && (o.emit == "llvm" || o.emit == "asm")) {
+      std::string text, error;
+      if (!engine::emit_code(front.module,
+                             o.emit == "llvm" ? engine::CodeText::LlvmIr : engine::CodeText::Assembly, &text,
+                             &error)) {
+        std::fprintf(stderr, "edict: internal error: %s\n", error.c_str());
         return kExitInternal;
       }
-      if (o.emit == "ir" && !sink.has_errors()) emitted += ir::print(module);
-      if ((o.emit == "llvm" || o.emit == "asm") && !sink.has_errors()) {
-        // The JIT's batch code as `edict eval` runs it, class bytes included.
-        abi::Schema schema = engine::schema_for(module);
-        engine::add_country_classes(module, schema);
-        const codegen::ColumnMap columns = engine::jit_columns(schema);
-        auto text =
-            jit::emit(module, columns, o.emit == "llvm" ? jit::EmitKind::LlvmIr : jit::EmitKind::Assembly);
-        if (!text) {
-          std::fprintf(stderr, "edict: internal error: %s\n", text.error().c_str());
-          return kExitInternal;
-        }
-        emitted += *text;
-      }
+      emitted += text;
     }
     std::vector<Diagnostic> fresh;
     for (Diagnostic& d : sink.sorted()) {

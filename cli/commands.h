@@ -59,6 +59,7 @@ struct EvalOptions {
   int threads = 1;
   bool quiet = false;
   bool explain = false;  // fired rules carry their condition trees
+  bool stats = false;    // the engine's figures after the summary
   size_t max_line_bytes = 1 << 20;
   uint32_t batch_size = 4096;
   FrontEndLimits limits;

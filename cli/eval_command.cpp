@@ -49,6 +49,9 @@ void add_eval_options(CLI::App& cmd, EvalOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   cmd.add_flag("-q,--quiet", o.quiet, "No summary or progress on standard error");
+  cmd.add_flag("--stats", o.stats,
+               "After the summary: compile time, and how often the reference interpreter ran to finish a "
+               "decision (a message without a template, a fault's reason)");
   cmd.add_flag(
       "--explain", o.explain,
       "Add to each fired rule the values its conditions saw (JSONL only; slower: traced interpreter)");
@@ -181,27 +184,15 @@ int run_eval(const EvalOptions& o) {
   engine::Summary summary = sink.summary();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!o.quiet) {
-    const ir::Module& m = policy->module();
     std::string s =
-        fmt::format("edict eval: {} lines, {} engine, {:.2f} s ({} lines/s, {:.1f} MB/s)\n",
-                    engine::with_commas(summary.lines), o.engine, seconds,
-                    engine::with_commas(static_cast<uint64_t>(summary.lines / std::max(seconds, 1e-9))),
-                    reader->bytes_read() / 1e6 / std::max(seconds, 1e-9));
-    for (size_t d = m.outcomes.size(); d-- > 0;)
-      s += fmt::format("  {:<28} {:>12}\n", m.outcomes[d],
-                       engine::with_commas(summary.per_decision.size() > d ? summary.per_decision[d] : 0));
-    s += fmt::format("  {:<28} {:>12}\n", "error", engine::with_commas(summary.errors));
-    for (const auto& [reason, n] : summary.error_reasons)
-      s += fmt::format("    {:<26} {:>12}\n", reason, engine::with_commas(n));
-    s += "  rules fired:\n";
-    for (size_t r = 0; r < m.rules.size(); ++r)
-      s += fmt::format("    {:<26} {:>12}\n", m.rules[r].name,
-                       engine::with_commas(summary.per_rule.size() > r ? summary.per_rule[r] : 0));
-    if (windows.active()) {
-      window::Stats ws = windows.stats();
-      s += fmt::format("  windows: {} events held under {} keys, about {:.1f} MB\n",
-                       engine::with_commas(ws.events), engine::with_commas(ws.keys), ws.bytes / 1e6);
-    }
+        engine::render_summary(*policy, summary, {o.engine, seconds, reader->bytes_read(), &windows});
+    if (o.stats)
+      s += fmt::format(
+          "  compile {:.1f} ms (JIT {:.1f} ms); interpreter runs finishing decisions: {} ({:.4f} "
+          "per event)\n",
+          policy->compile_ms, policy->jit_ms, engine::with_commas(writer.finisher().interpreter_runs()),
+          static_cast<double>(writer.finisher().interpreter_runs()) /
+              static_cast<double>(std::max<uint64_t>(summary.lines, 1)));
     std::fputs(s.c_str(), stderr);
   }
   return summary.errors > 0 ? kExitEvalErrors : kExitOk;

@@ -5,6 +5,7 @@
 
 #include "compiler/check/check.h"
 #include "compiler/codegen/codegen.h"
+#include "compiler/jit/jit.h"
 #include "engine/jit_backend.h"
 #include "support/countries.h"
 
@@ -92,21 +93,47 @@ codegen::ColumnMap jit_columns(const abi::Schema& schema) {
 
 Policy::~Policy() = default;
 
+FrontEnd run_front_end(const std::vector<std::string>& paths, SourceManager& sources, DiagnosticSink& sink,
+                       const parse::Limits& limits, const parse::FileReader& reader, bool keep_going) {
+  FrontEnd f;
+  f.program = std::make_unique<ast::Program>(parse::load_program(paths, sources, sink, limits, reader));
+  if (keep_going ? sink.limit_reached() : sink.has_errors()) return f;
+  f.checked = std::make_unique<check::CheckedProgram>(check::check(*f.program, sources, sink));
+  // Lowering is part of checking: its limits (a rule too large after
+  // inlining) are the user's problem and reported like any other.
+  if (sink.has_errors()) return f;
+  f.module = ir::lower(*f.checked, sink);
+  if (sink.has_errors()) return f;
+  f.internal_error = !f.module.ok();
+  f.lowered = !f.internal_error;
+  return f;
+}
+
+bool emit_code(const ir::Module& module, CodeText kind, std::string* text, std::string* error) {
+  abi::Schema schema = schema_for(module);
+  add_country_classes(module, schema);
+  auto emitted = jit::emit(module, jit_columns(schema),
+                           kind == CodeText::LlvmIr ? jit::EmitKind::LlvmIr : jit::EmitKind::Assembly);
+  if (!emitted) {
+    *error = emitted.error();
+    return false;
+  }
+  *text = std::move(*emitted);
+  return true;
+}
+
 std::unique_ptr<Policy> Policy::compile(const std::vector<std::string>& paths, SourceManager& sources,
                                         DiagnosticSink& sink, const CompileOptions& options,
                                         const parse::FileReader& reader) {
   auto start = std::chrono::steady_clock::now();
   std::unique_ptr<Policy> p(new Policy());
-  p->program_ = parse::load_program(paths, sources, sink, options.limits, reader);
-  if (sink.has_errors()) return nullptr;
-  p->checked_ = std::make_unique<check::CheckedProgram>(check::check(p->program_, sources, sink));
-  if (sink.has_errors()) return nullptr;
-  p->module_ = ir::lower(*p->checked_, sink);
-  if (sink.has_errors()) return nullptr;
-  if (!p->module_.ok()) {
-    for (const std::string& e : p->module_.errors) sink.error("E0999", Span{}, "internal error: " + e);
-    return nullptr;
-  }
+  FrontEnd front = run_front_end(paths, sources, sink, options.limits, reader);
+  if (front.internal_error)
+    for (const std::string& e : front.module.errors) sink.error("E0999", Span{}, "internal error: " + e);
+  if (!front.lowered) return nullptr;
+  p->program_ = std::move(front.program);
+  p->checked_ = std::move(front.checked);
+  p->module_ = std::move(front.module);
   p->schema_ = schema_for(p->module_);
   // Pool strings keep their IR ids as run-time symbols.
   for (const std::string& s : p->module_.strings) p->symbols_.intern(s);

@@ -12,6 +12,7 @@
 #include "abi/batch.h"
 #include "abi/schema.h"
 #include "abi/strings.h"
+#include "compiler/check/check.h"
 #include "compiler/codegen/codegen.h"
 #include "compiler/interp/interp.h"
 #include "compiler/ir/ir.h"
@@ -46,6 +47,27 @@ struct Results {
     return (fired[size_t{row} * fired_words + rule / 64] >> (rule % 64)) & 1;
   }
 };
+
+// The compile driver's front half, parse -> check -> lower, as `Policy::compile`
+// and `edict check` run it.
+struct FrontEnd {
+  std::unique_ptr<ast::Program> program;           // at a stable address: `checked` points into it
+  std::unique_ptr<check::CheckedProgram> checked;  // null when not checked
+  ir::Module module;
+  bool lowered = false;         // `module` is the lowered program, free of errors
+  bool internal_error = false;  // lowering broke an invariant (module.errors): not the user's
+};
+// Runs the stages while the sink holds no errors. `keep_going`: check even a
+// program whose parse reported errors (more diagnostics for `edict check`),
+// unless the sink reached its limit.
+FrontEnd run_front_end(const std::vector<std::string>& paths, SourceManager& sources, DiagnosticSink& sink,
+                       const parse::Limits& limits, const parse::FileReader& reader, bool keep_going = false);
+
+// `check --emit=llvm|asm`: the JIT's batch code for `module` as `edict eval`
+// runs it (class bytes included), as LLVM IR or host assembly; false with
+// *error set when code generation fails.
+enum class CodeText { LlvmIr, Assembly };
+bool emit_code(const ir::Module& module, CodeText kind, std::string* text, std::string* error);
 
 class Policy {
  public:
@@ -100,7 +122,7 @@ class Policy {
 
  private:
   Policy() = default;
-  ast::Program program_;
+  std::unique_ptr<ast::Program> program_;  // `checked_` points into it
   std::unique_ptr<check::CheckedProgram> checked_;
   ir::Module module_;
   abi::Schema schema_;

@@ -37,6 +37,31 @@ std::string with_commas(uint64_t n) {
   return out;
 }
 
+std::string render_summary(const Policy& policy, const Summary& summary, const RunFigures& run) {
+  const ir::Module& m = policy.module();
+  const double seconds = std::max(run.seconds, 1e-9);
+  std::string s = fmt::format("edict eval: {} lines, {} engine, {:.2f} s ({} lines/s, {:.1f} MB/s)\n",
+                              with_commas(summary.lines), run.engine, run.seconds,
+                              with_commas(static_cast<uint64_t>(summary.lines / seconds)),
+                              run.bytes_read / 1e6 / seconds);
+  for (size_t d = m.outcomes.size(); d-- > 0;)
+    s += fmt::format("  {:<28} {:>12}\n", m.outcomes[d],
+                     with_commas(summary.per_decision.size() > d ? summary.per_decision[d] : 0));
+  s += fmt::format("  {:<28} {:>12}\n", "error", with_commas(summary.errors));
+  for (const auto& [reason, n] : summary.error_reasons)
+    s += fmt::format("    {:<26} {:>12}\n", reason, with_commas(n));
+  s += "  rules fired:\n";
+  for (size_t r = 0; r < m.rules.size(); ++r)
+    s += fmt::format("    {:<26} {:>12}\n", m.rules[r].name,
+                     with_commas(summary.per_rule.size() > r ? summary.per_rule[r] : 0));
+  if (run.windows && run.windows->active()) {
+    window::Stats ws = run.windows->stats();
+    s += fmt::format("  windows: {} events held under {} keys, about {:.1f} MB\n", with_commas(ws.events),
+                     with_commas(ws.keys), ws.bytes / 1e6);
+  }
+  return s;
+}
+
 RecordWriter::RecordWriter(const Policy& policy, OutputFormat format)
     : policy_(&policy), format_(format), finisher_(policy) {
   const ir::Module& m = policy.module();

@@ -44,6 +44,7 @@ class RecordWriter {
   // `eval --explain` (JSONL only): each fired rule's record gains the
   // condition trees its `when`/`unless` saw ("conditions", docs/events.md).
   void explain_with(const Tracer* tracer) { tracer_ = tracer; }
+  const DecisionFinisher& finisher() const { return finisher_; }
 
  private:
   // A record whose decision stands and whose fired rules' messages all have
@@ -88,6 +89,17 @@ class RecordSink : public StreamSink {
   std::vector<LaneOutput> lanes_;
   std::function<bool(std::string_view)> emit_;
 };
+
+// The figures of a run beside its counts.
+struct RunFigures {
+  std::string engine;  // "jit" or "interp"
+  double seconds = 0;
+  uint64_t bytes_read = 0;
+  const window::WindowState* windows = nullptr;  // its size is shown when active
+};
+// The run summary people read: lines, speed, decisions per outcome, errors
+// by reason, how often each rule fired, the windows' size.
+std::string render_summary(const Policy& policy, const Summary& summary, const RunFigures& run);
 
 void append_json_string(std::string& out, std::string_view s);
 // 1234567 -> "1,234,567", for summaries people read.
