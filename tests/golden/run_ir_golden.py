@@ -26,8 +26,8 @@ def first_hunk(expected, actual, name):
                                       f"{GOLDEN}/{name}", "edict check --emit=ir"))
     starts = [i for i, line in enumerate(lines) if line.startswith("@@")]
     shown = lines[:starts[1]] if len(starts) > 1 else lines
-    more = f"({len(starts) - 1} more hunk(s))\n" if len(starts) > 1 else ""
-    return "".join(shown) + more
+    more = f"\n({len(starts) - 1} more hunk(s))" if len(starts) > 1 else ""
+    return "".join(shown).rstrip("\n") + more
 
 
 def main():
@@ -62,7 +62,8 @@ def main():
             continue
         if expected != actual:
             failed.append(name)
-            print(f"FAIL {policy}: its IR differs from {GOLDEN}/{name}\n" + first_hunk(expected, actual, name).rstrip("\n"))
+            print(f"FAIL {policy}: its IR differs from {GOLDEN}/{name}")
+            print(first_hunk(expected, actual, name))
 
     stale = sorted(set(os.listdir(os.path.join(ROOT, GOLDEN))) - set(names))
     for name in stale:
@@ -71,7 +72,8 @@ def main():
         else:
             print(f"FAIL {GOLDEN}/{name}: no shipped policy produces it (run with --update to remove it)")
     if a.update:
-        print(f"wrote {len(names) - len(failed)} files to {GOLDEN}" + (f", removed {len(stale)}" if stale else ""))
+        removed = f", removed {len(stale)}" if stale else ""
+        print(f"wrote {len(names) - len(failed)} files to {GOLDEN}{removed}")
         return 1 if failed else 0
     print(f"{len(names) - len(failed)} passed, {len(failed) + len(stale)} failed")
     return 1 if failed or stale else 0

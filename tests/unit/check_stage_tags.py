@@ -56,7 +56,8 @@ def main():
     for name, stages in stages_of.items():
         if len(stages) > 1:
             problems += 1
-            print(f"FAIL: '{name}' runs in {len(stages)} entries ({', '.join(stages)}); give it one stage tag")
+            print(f"FAIL: '{name}' runs in {len(stages)} entries ({', '.join(stages)});"
+                  " give it one stage tag")
 
     counts = " ".join(f"{s}={sum(s in v for v in stages_of.values())}" for s in a.stages)
     print(f"{len(everything)} test cases, {len(a.stages)} stages ({counts}), {problems} problem(s)")
