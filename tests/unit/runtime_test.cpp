@@ -65,7 +65,7 @@ const std::string kGood =
 
 }  // namespace
 
-TEST_CASE("a well-formed rental decodes into shared columns", "[runtime]") {
+TEST_CASE("a well-formed rental decodes into shared columns", "[decode]") {
   Decoded d;
   uint32_t sym = d.symbols.intern("H100-SXM5-80GB");
   uint32_t row = d.decode(kGood);
@@ -89,7 +89,7 @@ TEST_CASE("a well-formed rental decodes into shared columns", "[runtime]") {
   CHECK(s.columns.size() == 9);
 }
 
-TEST_CASE("malformed lines become row errors naming field and reason", "[runtime]") {
+TEST_CASE("malformed lines become row errors naming field and reason", "[decode]") {
   Decoded d;
   auto reason_of = [&](const std::string& line) {
     uint32_t row = d.decode(line);
@@ -130,7 +130,7 @@ TEST_CASE("malformed lines become row errors naming field and reason", "[runtime
   CHECK(reason_of(kGood + " 1").rfind("invalid_json", 0) == 0);
 }
 
-TEST_CASE("optional fields: present, null and missing", "[runtime]") {
+TEST_CASE("optional fields: present, null and missing", "[decode]") {
   Decoded d;
   std::string with_license = kGood;
   with_license.insert(with_license.size() - 1, R"(,"license":"D123")");
@@ -146,7 +146,7 @@ TEST_CASE("optional fields: present, null and missing", "[runtime]") {
 }
 
 TEST_CASE("the line reader numbers lines, strips CR, keeps a last line without LF, skips huge lines",
-          "[runtime]") {
+          "[decode]") {
   std::string path =
       std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/edict_lines.jsonl";
   {
@@ -274,7 +274,7 @@ std::string random_line(std::mt19937& rng) {
 
 }  // namespace
 
-TEST_CASE("the fast path for plain lines decodes exactly as the full simdjson path", "[runtime][decoder]") {
+TEST_CASE("the fast path for plain lines decodes exactly as the full simdjson path", "[decode]") {
   const Schema schema = edict::testing::decoder_test_schema("a_field_name_well_beyond_sixteen_bytes");
   SymbolTable symbols;
   symbols.intern("T4");
@@ -307,7 +307,7 @@ TEST_CASE("the fast path for plain lines decodes exactly as the full simdjson pa
   CHECK(full.plain_lines() == 0);
 }
 
-TEST_CASE("JSON strings in decision records are escaped at any position", "[runtime][output]") {
+TEST_CASE("JSON strings in decision records are escaped at any position", "[output]") {
   CHECK([] {
     std::string out;
     edict::engine::append_json_string(out, "caf\xc3\xa9 \"q\" a\\b\n\t\r\x01\x1f\x7f");
@@ -332,7 +332,7 @@ TEST_CASE("JSON strings in decision records are escaped at any position", "[runt
   }
 }
 
-TEST_CASE("both decoder paths write a country's class byte with its index", "[runtime]") {
+TEST_CASE("both decoder paths write a country's class byte with its index", "[decode]") {
   // Class bytes of customer_hq: bit 0 for {CN, RU}, bit 1 for {CN, US}.
   Schema schema = test_schema();
   const int hq =

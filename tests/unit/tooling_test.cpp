@@ -91,7 +91,7 @@ std::string strip_parens(std::string s) {
 
 }  // namespace
 
-TEST_CASE("coverage of a small policy is exact", "[coverage]") {
+TEST_CASE("coverage of a small policy is exact", "[tools][coverage]") {
   auto c = compile(kSmall);
   tools::Coverage coverage;
   coverage.add_policy(*c->tracer);
@@ -148,7 +148,7 @@ TEST_CASE("coverage of a small policy is exact", "[coverage]") {
   CHECK(json.find("\"total\":{\"covered\":16,\"wanted\":28") != std::string::npos);
 }
 
-TEST_CASE("coverage of a windowed aggregate: its comparison and its `where` filter", "[coverage]") {
+TEST_CASE("coverage of a windowed aggregate: its comparison and its `where` filter", "[tools][coverage]") {
   // The filter runs in the window stage on every event of the rule's kind:
   // its conditions and the set it tests are covered from there. The
   // message's copy of the aggregate shares the rule's (one filter function)
@@ -283,7 +283,7 @@ TEST_CASE("traced rules agree with the engine on every test step of the referenc
   CHECK(fired > 0);
 }
 
-TEST_CASE("diff refuses schemas that read events differently, not reordered ones", "[diff]") {
+TEST_CASE("diff refuses schemas that read events differently, not reordered ones", "[tools][diff]") {
   const std::string a =
       "event ev { time: time, n: int, s: string? }\nrule r on ev\n  cite \"c\"\n  deny\n  when event.n > 1\n";
   const std::string reordered =
@@ -352,7 +352,7 @@ TEST_CASE("traces agree with the engine on every step of the conformance corpus"
   CHECK(rules_checked > 100);
 }
 
-TEST_CASE("diff matches rules by name and counts transitions per event", "[diff]") {
+TEST_CASE("diff matches rules by name and counts transitions per event", "[tools][diff]") {
   const std::string events = "event ev { time: time, n: int }\n";
   auto old_p = compile(events +
                        "rule big on ev\n  cite \"a\"\n  deny\n  when event.n > 10\n\n"
