@@ -10,15 +10,15 @@ static int same_bytes(const char* a, const char* b, size_t n) {
   return n == 0 || memcmp(a, b, n) == 0;
 }
 
-int32_t edict_str_bytes_starts_with(EdictBytes s, EdictBytes prefix) {
+EDICT_STR_BYTES_LINKAGE int32_t edict_str_bytes_starts_with(EdictBytes s, EdictBytes prefix) {
   return prefix.size <= s.size && same_bytes(s.data, prefix.data, prefix.size);
 }
 
-int32_t edict_str_bytes_ends_with(EdictBytes s, EdictBytes suffix) {
+EDICT_STR_BYTES_LINKAGE int32_t edict_str_bytes_ends_with(EdictBytes s, EdictBytes suffix) {
   return suffix.size <= s.size && same_bytes(s.data + (s.size - suffix.size), suffix.data, suffix.size);
 }
 
-int32_t edict_str_bytes_contains(EdictBytes s, EdictBytes part) {
+EDICT_STR_BYTES_LINKAGE int32_t edict_str_bytes_contains(EdictBytes s, EdictBytes part) {
   if (part.size == 0) return 1;
   if (part.size > s.size) return 0;
   const char* last = s.data + (s.size - part.size);
@@ -31,14 +31,14 @@ int32_t edict_str_bytes_contains(EdictBytes s, EdictBytes part) {
   return 0;
 }
 
-int32_t edict_str_bytes_compare(EdictBytes a, EdictBytes b) {
+EDICT_STR_BYTES_LINKAGE int32_t edict_str_bytes_compare(EdictBytes a, EdictBytes b) {
   const size_t common = a.size < b.size ? a.size : b.size;
   const int c = common == 0 ? 0 : memcmp(a.data, b.data, common);
   if (c != 0) return c < 0 ? -1 : 1;
   return a.size < b.size ? -1 : a.size > b.size ? 1 : 0;
 }
 
-int64_t edict_str_bytes_len(EdictBytes s) {
+EDICT_STR_BYTES_LINKAGE int64_t edict_str_bytes_len(EdictBytes s) {
   int64_t points = 0;
   for (size_t i = 0; i < s.size; ++i) points += ((unsigned char)s.data[i] & 0xC0) != 0x80;
   return points;
@@ -49,17 +49,17 @@ static char map_byte(char c, int32_t to_case) {
   return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
-int32_t edict_str_bytes_changes_case(EdictBytes s, int32_t to_case) {
+EDICT_STR_BYTES_LINKAGE int32_t edict_str_bytes_changes_case(EdictBytes s, int32_t to_case) {
   for (size_t i = 0; i < s.size; ++i)
     if (map_byte(s.data[i], to_case) != s.data[i]) return 1;
   return 0;
 }
 
-void edict_str_bytes_map_case(EdictBytes s, int32_t to_case, char* out) {
+EDICT_STR_BYTES_LINKAGE void edict_str_bytes_map_case(EdictBytes s, int32_t to_case, char* out) {
   for (size_t i = 0; i < s.size; ++i) out[i] = map_byte(s.data[i], to_case);
 }
 
-int32_t edict_str_bytes_valid_utf8(EdictBytes s) {
+EDICT_STR_BYTES_LINKAGE int32_t edict_str_bytes_valid_utf8(EdictBytes s) {
   const unsigned char* p = (const unsigned char*)s.data;
   size_t i = 0;
   while (i < s.size) {
