@@ -46,7 +46,8 @@ EDICT_STR_BYTES_LINKAGE int64_t edict_str_bytes_len(EdictBytes s);
 /* 1 when mapping `s` to the case would change some byte, else 0 (callers
  * keep the string as it is, without a copy). */
 EDICT_STR_BYTES_LINKAGE int32_t edict_str_bytes_changes_case(EdictBytes s, int32_t to_case);
-/* Writes `s` mapped to the case into out[0 .. s.size). */
+/* Writes `s` mapped to the case into out[0 .. s.size); `out` may be
+ * `s.data` itself. */
 EDICT_STR_BYTES_LINKAGE void edict_str_bytes_map_case(EdictBytes s, int32_t to_case, char* out);
 
 /* 1 for well-formed UTF-8 (no overlong forms, surrogates or code points
