@@ -1,8 +1,10 @@
 /* The contract between evaluation engines and the runtime, in C terms so JIT
  * and ahead-of-time compiled code can use it: the columns an engine reads,
  * the results it writes, and the string helpers it calls. Helpers are
- * implemented once (abi/helpers.cpp) and called by the interpreter and by
- * compiled code alike, so string semantics live in one place. */
+ * implemented once (abi/helpers.cpp, over the byte-level core in
+ * abi/helpers_core.c) and called by the interpreter and by compiled code
+ * alike; ahead-of-time libraries compile this file and that core verbatim,
+ * so string semantics live in one place. */
 #pragma once
 
 #include <stdint.h>

@@ -6,6 +6,8 @@
 #include <array>
 #include <utility>
 
+#include "support/country_code.h"
+
 namespace edict {
 
 namespace {
@@ -277,14 +279,6 @@ constexpr CountryEntry kCountries[] = {
 };
 static_assert(sizeof(kCountries) / sizeof(kCountries[0]) == 249);
 
-int dense_index(char first, char second) {
-  return (first - 'A') * 26 + (second - 'A');
-}
-
-bool upper_letter(char c) {
-  return c >= 'A' && c <= 'Z';
-}
-
 std::string ascii_upper(std::string_view s) {
   std::string out(s);
   for (char& c : out)
@@ -298,7 +292,7 @@ const std::array<int16_t, kCountryIndexLimit>& index_table() {
     std::array<int16_t, kCountryIndexLimit> t;
     t.fill(-1);
     for (size_t i = 0; i < std::size(kCountries); ++i)
-      t[dense_index(kCountries[i].code[0], kCountries[i].code[1])] = static_cast<int16_t>(i);
+      t[edict_country_dense_index(kCountries[i].code, 2)] = static_cast<int16_t>(i);
     return t;
   }();
   return table;
@@ -307,9 +301,8 @@ const std::array<int16_t, kCountryIndexLimit>& index_table() {
 }  // namespace
 
 std::optional<uint16_t> country_index(std::string_view code) {
-  if (code.size() != 2 || !upper_letter(code[0]) || !upper_letter(code[1])) return std::nullopt;
-  int index = dense_index(code[0], code[1]);
-  if (index_table()[index] < 0) return std::nullopt;
+  const int32_t index = edict_country_dense_index(code.data(), code.size());
+  if (index < 0 || index_table()[index] < 0) return std::nullopt;
   return static_cast<uint16_t>(index);
 }
 
@@ -336,7 +329,7 @@ std::optional<uint16_t> suggest_country(std::string_view text) {
   for (const auto& c : kCountries) {
     if (upper == c.alpha3 || upper == ascii_upper(c.name) ||
         (*c.common_name && upper == ascii_upper(c.common_name)))
-      return static_cast<uint16_t>(dense_index(c.code[0], c.code[1]));
+      return static_cast<uint16_t>(edict_country_dense_index(c.code, 2));
   }
   // Names people write for places ISO spells otherwise.
   static constexpr std::pair<const char*, const char*> kAliases[] = {

@@ -3,8 +3,9 @@
 // and this stage writes the C around it: a header declaring one struct per
 // event kind, the result and one entry point per kind, and a C source with
 // the entry points, the policy's string constants and the string helpers of
-// abi/abi.h. Compiled and linked with the system C compiler, the result
-// needs neither LLVM nor ANTLR nor the C++ runtime.
+// abi/abi.h, compiled from the runtime's own abi.h and helper core
+// (embedded_sources.h). Compiled and linked with the system C compiler, the
+// result needs neither LLVM nor ANTLR nor the C++ runtime.
 #pragma once
 
 #include <cstdint>
@@ -55,7 +56,10 @@ std::string generate_header(const ir::Module& module, const AotOptions& options,
 std::string generate_source(const ir::Module& module, const Layout& layout, const AotOptions& options,
                             const std::string& header_name);
 
-// True when `name` is usable as the prefix (a C identifier, not reserved).
+// True when `name` is usable as the prefix: a C identifier, not a keyword,
+// not starting (in any case) with a prefix the embedded runtime sources use
+// (edict_str, edict_decision, edict_kind, edict_record, edict_case,
+// edict_country).
 bool valid_prefix(const std::string& name);
 
 }  // namespace edict::aot

@@ -1,14 +1,20 @@
 // The C half of `edict build`: the header programs include and the source
 // that turns one event struct into the one-row column batch of
 // abi/abi.h, calls the generated batch function and reports the result.
+// The source carries abi/abi.h and the helpers' core as the runtime
+// compiles them (embedded at build time), around a string table of its own.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <set>
+#include <string_view>
 
 #include "compiler/aot/aot.h"
+#include "compiler/aot/embedded_sources.h"
 #include "support/countries.h"
 
 namespace edict::aot {
@@ -101,7 +107,17 @@ bool valid_prefix(const std::string& name) {
   if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
   for (char c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
-  return !is_c_keyword(name) && name.rfind("edict_str", 0) != 0;
+  if (is_c_keyword(name)) return false;
+  // The generated names (`<prefix>_<kind>`, `<PREFIX>_ERROR`, ...) must not
+  // meet those of the embedded runtime sources: abi.h's EDICT_DECISION_*,
+  // EDICT_KIND_* and EDICT_RECORD_*, the helpers' edict_str_* and
+  // EDICT_CASE_*, country_code.h's edict_country_*.
+  std::string lower = name;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (std::string_view taken :
+       {"edict_str", "edict_decision", "edict_kind", "edict_record", "edict_case", "edict_country"})
+    if (lower.starts_with(taken)) return false;
+  return true;
 }
 
 uint64_t schema_version(const ir::Module& m, const std::string& prefix) {
@@ -196,46 +212,55 @@ std::string generate_header(const ir::Module& m, const AotOptions& o, const std:
 
 namespace {
 
-// abi/abi.h's structs and helper contract, restated for a program that
-// has no Edict headers (the layouts must stay identical).
-const char* kAbi = R"(typedef struct EdictColumns {
-  uint32_t rows;
-  const uint8_t* kind;
-  const void* const* data;
-  const uint8_t* const* present;
-  void* strings;
-} EdictColumns;
-typedef struct EdictResults {
-  uint64_t* fired;
-  uint32_t fired_words;
-  uint8_t* decision;
-  uint32_t* fault_rule;
-  uint32_t* fault_site;
-} EdictResults;
-#define EDICT_DECISION_ERROR 0xFE
-#define HIDDEN __attribute__((visibility("hidden")))
-)";
-
-// The string side of the ABI: symbols below POOL are the policy's constants;
-// event strings and case-mapped strings get symbols from a per-call table.
-const char* kStrings = R"(
-typedef struct text { const char* p; uint32_t n; } text;
-typedef struct owned { struct owned* next; char data[]; } owned;
-typedef struct strings {
-  text* extra;
-  uint32_t count, capacity;
-  owned* blocks;
-  text local[64];
-} strings;
-
-static int text_cmp(const char* a, uint32_t an, const char* b, uint32_t bn) {
-  int c = memcmp(a, b, an < bn ? an : bn);
-  if (c) return c < 0 ? -1 : 1;
-  return an < bn ? -1 : an > bn ? 1 : 0;
+// The runtime's C sources, inlined as the preprocessor would include them:
+// `#include "x"` of another embedded file becomes its text, each file once,
+// and `#pragma once` goes (compilers warn about it in a main file). Every
+// other line is the file's own, so the library compiles what edict does.
+void append_embedded(std::string_view path, std::set<std::string_view>& done, std::string& out) {
+  if (!done.insert(path).second) return;
+  const auto sources = embedded_sources();
+  auto embedded = [&](std::string_view p) {
+    return std::find_if(sources.begin(), sources.end(), [&](const EmbeddedSource& e) { return e.path == p; });
+  };
+  auto file = embedded(path);
+  if (file == sources.end()) {  // compiler/aot/CMakeLists.txt lists the files to embed
+    fmt::print(stderr, "edict: internal error: {} is not embedded\n", path);
+    std::abort();
+  }
+  out += fmt::format("\n/* ---- {}, as edict compiles it ---- */\n", path);
+  std::string_view text = file->text;
+  while (!text.empty()) {
+    const size_t end = std::min(text.find('\n'), text.size());
+    const std::string_view line = text.substr(0, end);
+    text.remove_prefix(std::min(end + 1, text.size()));
+    if (line == "#pragma once") continue;
+    constexpr std::string_view kInclude = "#include \"";
+    if (line.starts_with(kInclude) && line.ends_with('"')) {
+      std::string_view target = line.substr(kInclude.size(), line.size() - kInclude.size() - 1);
+      if (embedded(target) != sources.end()) {
+        append_embedded(target, done, out);
+        continue;
+      }
+    }
+    out.append(line).append("\n");
+  }
 }
 
-static text text_of(const strings* s, uint32_t sym) {
-  if (sym < POOL) { text t = {pool[sym], pool_len[sym]}; return t; }
+// The library's string table, which the helpers resolve symbols through:
+// symbols below POOL are the policy's constants; event strings and
+// case-mapped strings get symbols from a per-call table. Every decision on
+// the bytes is the shared core's (helpers_core.c).
+const char* kStrings = R"(
+typedef struct owned { struct owned* next; char data[]; } owned;
+typedef struct strings {
+  EdictBytes* extra;
+  uint32_t count, capacity;
+  owned* blocks;
+  EdictBytes local[64];
+} strings;
+
+static EdictBytes text_of(const strings* s, uint32_t sym) {
+  if (sym < POOL) { EdictBytes t = {pool[sym], pool_len[sym]}; return t; }
   return s->extra[sym - POOL];
 }
 
@@ -247,22 +272,20 @@ static uint32_t hash(const char* p, uint32_t n) {
 }
 
 static uint32_t intern(strings* s, const char* p, uint32_t n) {
-  for (uint32_t h = hash(p, n) & (SLOTS - 1); slot[h]; h = (h + 1) & (SLOTS - 1)) {
-    uint32_t sym = slot[h] - 1;
-    if (pool_len[sym] == n && memcmp(pool[sym], p, n) == 0) return sym;
-  }
+  const EdictBytes t = {p, n};
+  for (uint32_t h = hash(p, n) & (SLOTS - 1); slot[h]; h = (h + 1) & (SLOTS - 1))
+    if (edict_str_bytes_compare(text_of(s, slot[h] - 1), t) == 0) return slot[h] - 1;
   for (uint32_t i = 0; i < s->count; ++i)
-    if (text_cmp(s->extra[i].p, s->extra[i].n, p, n) == 0) return POOL + i;
+    if (edict_str_bytes_compare(s->extra[i], t) == 0) return POOL + i;
   if (s->count == s->capacity) {
-    text* grown = (text*)malloc(sizeof(text) * s->capacity * 2);
+    EdictBytes* grown = (EdictBytes*)malloc(sizeof(EdictBytes) * s->capacity * 2);
     if (!grown) abort();
-    memcpy(grown, s->extra, sizeof(text) * s->count);
+    memcpy(grown, s->extra, sizeof(EdictBytes) * s->count);
     if (s->extra != s->local) free(s->extra);
     s->extra = grown;
     s->capacity *= 2;
   }
-  s->extra[s->count].p = p;
-  s->extra[s->count].n = n;
+  s->extra[s->count] = t;
   return POOL + s->count++;
 }
 
@@ -278,73 +301,34 @@ static void strings_free(strings* s) {
   if (s->extra != s->local) free(s->extra);
 }
 
-HIDDEN int32_t edict_str_starts_with(void* ctx, uint32_t a, uint32_t b) {
-  text s = text_of((strings*)ctx, a), x = text_of((strings*)ctx, b);
-  return x.n <= s.n && memcmp(s.p, x.p, x.n) == 0;
+/* abi.h's helpers over this table, as abi/helpers.cpp's are over a batch. */
+int32_t edict_str_starts_with(void* ctx, uint32_t a, uint32_t b) {
+  return edict_str_bytes_starts_with(text_of((strings*)ctx, a), text_of((strings*)ctx, b));
 }
-HIDDEN int32_t edict_str_ends_with(void* ctx, uint32_t a, uint32_t b) {
-  text s = text_of((strings*)ctx, a), x = text_of((strings*)ctx, b);
-  return x.n <= s.n && memcmp(s.p + s.n - x.n, x.p, x.n) == 0;
+int32_t edict_str_ends_with(void* ctx, uint32_t a, uint32_t b) {
+  return edict_str_bytes_ends_with(text_of((strings*)ctx, a), text_of((strings*)ctx, b));
 }
-HIDDEN int32_t edict_str_contains(void* ctx, uint32_t a, uint32_t b) {
-  text s = text_of((strings*)ctx, a), x = text_of((strings*)ctx, b);
-  if (x.n == 0) return 1;
-  for (uint32_t i = 0; i + x.n <= s.n; ++i)
-    if (memcmp(s.p + i, x.p, x.n) == 0) return 1;
-  return 0;
+int32_t edict_str_contains(void* ctx, uint32_t a, uint32_t b) {
+  return edict_str_bytes_contains(text_of((strings*)ctx, a), text_of((strings*)ctx, b));
 }
-static uint32_t map_case(void* ctx, uint32_t a, int to_upper) {
+static uint32_t map_case(void* ctx, uint32_t a, int32_t to_case) {
   strings* s = (strings*)ctx;
-  text t = text_of(s, a);
-  uint32_t i = 0;
-  for (; i < t.n; ++i) {
-    char c = t.p[i];
-    if (to_upper ? (c >= 'a' && c <= 'z') : (c >= 'A' && c <= 'Z')) break;
-  }
-  if (i == t.n) return a;
-  owned* o = (owned*)malloc(sizeof(owned) + t.n + 1);
+  const EdictBytes t = text_of(s, a);
+  if (!edict_str_bytes_changes_case(t, to_case)) return a;
+  owned* o = (owned*)malloc(sizeof(owned) + t.size + 1);
   if (!o) abort();
-  for (i = 0; i < t.n; ++i) {
-    char c = t.p[i];
-    if (to_upper && c >= 'a' && c <= 'z') c = (char)(c - 'a' + 'A');
-    if (!to_upper && c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
-    o->data[i] = c;
-  }
-  o->data[t.n] = 0;
+  edict_str_bytes_map_case(t, to_case, o->data);
+  o->data[t.size] = 0;
   o->next = s->blocks;
   s->blocks = o;
-  return intern(s, o->data, t.n);
+  return intern(s, o->data, (uint32_t)t.size);
 }
-HIDDEN uint32_t edict_str_lower(void* ctx, uint32_t a) { return map_case(ctx, a, 0); }
-HIDDEN uint32_t edict_str_upper(void* ctx, uint32_t a) { return map_case(ctx, a, 1); }
-HIDDEN int64_t edict_str_len(void* ctx, uint32_t a) {
-  text t = text_of((strings*)ctx, a);
-  int64_t points = 0;
-  for (uint32_t i = 0; i < t.n; ++i) points += ((unsigned char)t.p[i] & 0xC0) != 0x80;
-  return points;
-}
-HIDDEN int32_t edict_str_compare(void* ctx, uint32_t a, uint32_t b) {
+uint32_t edict_str_lower(void* ctx, uint32_t a) { return map_case(ctx, a, EDICT_CASE_LOWER); }
+uint32_t edict_str_upper(void* ctx, uint32_t a) { return map_case(ctx, a, EDICT_CASE_UPPER); }
+int64_t edict_str_len(void* ctx, uint32_t a) { return edict_str_bytes_len(text_of((strings*)ctx, a)); }
+int32_t edict_str_compare(void* ctx, uint32_t a, uint32_t b) {
   if (a == b) return 0;
-  text x = text_of((strings*)ctx, a), y = text_of((strings*)ctx, b);
-  return text_cmp(x.p, x.n, y.p, y.n);
-}
-
-/* Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
-__attribute__((unused)) static int valid_utf8(const unsigned char* s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned char c = s[i];
-    if (c < 0x80) { ++i; continue; }  /* event strings are mostly ASCII */
-    size_t len; unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
-    else return 0;
-    if (i + len > n || s[i + 1] < lo || s[i + 1] > hi) return 0;
-    for (size_t k = 2; k < len; ++k) if (s[i + k] < 0x80 || s[i + k] > 0xBF) return 0;
-    i += len;
-  }
-  return 1;
+  return edict_str_bytes_compare(text_of((strings*)ctx, a), text_of((strings*)ctx, b));
 }
 )";
 
@@ -358,11 +342,22 @@ std::string generate_source(const ir::Module& m, const Layout& layout, const Aot
   const size_t columns = optional_columns.size();
   std::string s = fmt::format(
       "/* Generated by `edict build`: the entry points around the compiled policy. */\n"
-      "#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n\n#include "
-      "\"{}\"\n\n",
+      "#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <stdlib.h>\n"
+      "#include <string.h>\n\n#include \"{}\"\n\n",
       header_name);
-  s += kAbi;
-  s += fmt::format("HIDDEN void {}_batch(const EdictColumns* columns, EdictResults* results);\n\n", p);
+  // Everything up to the entry points is the library's own: hidden, so a
+  // shared library exports only the header's functions and an object file
+  // keeps the helpers local (objcopy --localize-hidden). The system headers
+  // the embedded files include come above, where they keep their visibility.
+  s +=
+      "#pragma GCC visibility push(hidden)\n#define EDICT_STR_BYTES_LINKAGE static __attribute__((unused))\n";
+  std::set<std::string_view> done;
+  for (std::string_view file :
+       {"abi/abi.h", "abi/helpers_core.h", "abi/helpers_core.c", "support/country_code.h"})
+    append_embedded(file, done, s);
+  s += fmt::format(
+      "\n/* ---- the policy ---- */\nvoid {}_batch(const EdictColumns* columns, EdictResults* results);\n\n",
+      p);
 
   // The string pool: symbol i is pool[i], as in the JIT's symbol table.
   // POOL is a variable, not a literal: an empty pool would make `sym < 0` warn.
@@ -387,19 +382,21 @@ std::string generate_source(const ir::Module& m, const Layout& layout, const Aot
   s += "\n};\n";
   s += kStrings;
 
-  // Countries: code -> dense index (first - 'A') * 26 + (second - 'A'), assigned codes only.
-  s += "\nstatic const uint8_t assigned[676] = {";
-  std::vector<uint8_t> assigned(676, 0);
-  for (const std::string& code : all_country_codes())
-    if (auto i = country_index(code)) assigned[*i] = 1;
-  for (size_t i = 0; i < assigned.size(); ++i)
-    s += (i % 64 == 0 ? "\n  " : "") + std::to_string(assigned[i]) + ",";
+  // Countries: by dense index (support/country_code.h), whether the code is
+  // assigned, from support/countries.cpp's table as this edict has it.
+  s += fmt::format("\nstatic const uint8_t assigned[{}] = {{", kCountryIndexLimit);
+  for (int i = 0; i < kCountryIndexLimit; ++i) {
+    const std::string code = country_code(static_cast<uint16_t>(i));
+    s += (i % 64 == 0 ? "\n  " : "") + std::string(country_index(code) ? "1" : "0") + ",";
+  }
   s += "\n};\n";
   s += R"(__attribute__((unused)) static int country(const char* code, uint16_t* index) {
-  if (!code || code[0] < 'A' || code[0] > 'Z' || code[1] < 'A' || code[1] > 'Z' || code[2] != 0) return 0;
-  *index = (uint16_t)((code[0] - 'A') * 26 + (code[1] - 'A'));
-  return assigned[*index];
+  const int32_t i = code ? edict_country_dense_index(code, strlen(code)) : -1;
+  if (i < 0 || !assigned[i]) return 0;
+  *index = (uint16_t)i;
+  return 1;
 }
+#pragma GCC visibility pop
 )";
 
   // Metadata.
@@ -467,13 +464,14 @@ std::string generate_source(const ir::Module& m, const Layout& layout, const Aot
         case ir::Ty::Str:
           s += fmt::format("{}if (!{}) {}\n", indent, v, fail(kInvalidEvent, "NULL string"));
           if (!layout.read[k][f]) {  // checked like the decoder does, not interned
-            s += fmt::format("{}if (!valid_utf8((const unsigned char*){}, strlen({}))) {}\n", indent, v, v,
-                             fail(kInvalidUtf8, "not valid UTF-8"));
+            s += fmt::format("{}if (!edict_str_bytes_valid_utf8((EdictBytes){{{}, strlen({})}})) {}\n",
+                             indent, v, v, fail(kInvalidUtf8, "not valid UTF-8"));
             break;
           }
           s += fmt::format("{}{{ size_t n = strlen({});\n", indent, v);
-          s += fmt::format("{}  if (n > UINT32_MAX || !valid_utf8((const unsigned char*){}, n)) {}\n", indent,
-                           v, fail(kInvalidUtf8, "not valid UTF-8"));
+          s += fmt::format(
+              "{}  if (n > UINT32_MAX || !edict_str_bytes_valid_utf8((EdictBytes){{{}, n}})) {}\n", indent, v,
+              fail(kInvalidUtf8, "not valid UTF-8"));
           s += fmt::format(
               "{}  uint32_t sym = intern(&str, {}, (uint32_t)n); memcpy(&cell[{}], &sym, 4); }}\n", indent, v,
               col);

@@ -65,8 +65,17 @@ def main():
     undefined = run(["nm", "-D", "--undefined-only", w("portable", "libreference.so")])
     if "edict" in undefined or "_Z" in undefined:
         failures.append("libreference.so needs symbols from elsewhere: %s" % undefined)
-    if " T edict_str" in run(["nm", w("object", "reference.o")]):
-        failures.append("reference.o exports the string helpers")
+    # The object's global symbols: its entry points, and what it needs from libc.
+    symbols = [line.split() for line in run(["nm", w("object", "reference.o")]).splitlines()]
+    leaked = [s[-1] for s in symbols if len(s) == 3 and s[1].isupper() and not s[-1].startswith("reference_")]
+    if leaked:
+        failures.append("reference.o exports more than its entry points (the string helpers?): %s" % leaked)
+    # Prefixes the embedded runtime sources use are refused, in any case.
+    for name in ("edict_str_x", "edict_kind", "Edict_Case", "edict_country_rules"):
+        r = subprocess.run([args.edict, "build", "-q", policy, "--name", name, "-o", w("object", "taken.o")],
+                           capture_output=True, text=True)
+        if r.returncode != 2 or "not usable as a C prefix" not in r.stderr:
+            failures.append("--name %s: exit %d, %r" % (name, r.returncode, r.stderr))
 
     # AOT decisions equal JIT decisions on the corpus.
     events = w("events.jsonl")
