@@ -482,10 +482,6 @@ void Checker::check_outcomes() {
 // ---- types as written -------------------------------------------------------
 
 Type Checker::resolve_type(const ast::TypeExpr& t, TypeUse use) {
-  static const std::pair<const char*, TypeKind> kScalars[] = {
-      {"bool", TypeKind::Bool},     {"int", TypeKind::Int},          {"number", TypeKind::Number},
-      {"string", TypeKind::String}, {"country", TypeKind::Country},  {"time", TypeKind::Time},
-      {"date", TypeKind::Date},     {"duration", TypeKind::Duration}};
   if (t.is_record()) {
     auto& diag = sink_.error("E0218", t.span, "a record type cannot be used here");
     diag.help = "record types describe table rows: `table chips: string -> { tpp: int } = { ... }`";
@@ -499,9 +495,7 @@ Type Checker::resolve_type(const ast::TypeExpr& t, TypeUse use) {
                       "it by name";
     return Type::error();
   }
-  TypeKind kind = TypeKind::Error;
-  for (const auto& [name, k] : kScalars)
-    if (t.name == name) kind = k;
+  TypeKind kind = scalar_type_named(t.name);
   if (kind == TypeKind::Error) {
     auto& diag = sink_.error("E0107", t.span, fmt::format("unknown type `{}`", t.name));
     static const std::pair<const char*, const char*> kAliases[] = {
@@ -514,7 +508,7 @@ Type Checker::resolve_type(const ast::TypeExpr& t, TypeUse use) {
       if (t.name == alias) near = real;
     if (near.empty()) {
       std::vector<std::string> names;
-      for (const auto& [name, k] : kScalars) names.push_back(name);
+      for (const ScalarTypeName& s : scalar_type_names()) names.emplace_back(s.name);
       near = closest_match(t.name, names);
     }
     diag.help = near.empty()

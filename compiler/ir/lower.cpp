@@ -10,6 +10,7 @@
 
 #include "compiler/ir/ir.h"
 #include "compiler/ir/passes.h"
+#include "compiler/ir/type_map.h"
 #include "support/countries.h"
 
 namespace edict::ir {
@@ -19,30 +20,9 @@ namespace {
 using ast::Expr;
 using ast::ExprKind;
 
-Ty ty_of_kind(TypeKind k) {
-  switch (k) {
-    case TypeKind::Bool: return Ty::Bool;
-    case TypeKind::Int: return Ty::Int;
-    case TypeKind::Number: return Ty::Number;
-    case TypeKind::String: return Ty::Str;
-    case TypeKind::Country: return Ty::Country;
-    case TypeKind::Time:
-    case TypeKind::Date: return Ty::Time;
-    case TypeKind::Duration: return Ty::Duration;
-    case TypeKind::Record: return Ty::Row;
-    default: return Ty::Void;
-  }
-}
-
 // A def parameter's declared scalar type, or Void for anything else.
 Ty ty_of_written(const ast::TypeExpr& t) {
-  static const std::pair<const char*, Ty> kNames[] = {
-      {"bool", Ty::Bool},       {"int", Ty::Int},   {"number", Ty::Number}, {"string", Ty::Str},
-      {"country", Ty::Country}, {"time", Ty::Time}, {"date", Ty::Time},     {"duration", Ty::Duration},
-  };
-  for (const auto& [name, ty] : kNames)
-    if (t.name == name) return ty;
-  return Ty::Void;
+  return ty_of(scalar_type_named(t.name));
 }
 
 // ---- the lowering proper ---------------------------------------------------------
@@ -147,7 +127,7 @@ class Lowerer {
       e.time_field = rs.time_field;
       if (rs.decl) e.span = rs.decl->name_span;
       for (const check::FieldInfo& fi : rs.fields)
-        e.fields.push_back({fi.name, ty_of_kind(fi.type.kind), fi.type.optional});
+        e.fields.push_back({fi.name, ty_of(fi.type.kind), fi.type.optional});
       event_of_record_[rec] = static_cast<int>(m_.events.size());
       m_.events.push_back(std::move(e));
     }
@@ -205,7 +185,7 @@ class Lowerer {
       Set s;
       s.name = si.decl ? si.decl->name : fmt::format("${}", i);
       s.span = si.span;
-      s.elem = ty_of_kind(si.element);
+      s.elem = ty_of(si.element);
       for (const Value& v : si.members) {
         if (auto sc = scalar_of(v, s.elem))
           s.members.push_back(*sc);
@@ -223,7 +203,7 @@ class Lowerer {
       Table t;
       t.name = ti.decl ? ti.decl->name : fmt::format("${}", m_.tables.size());
       if (ti.decl) t.span = ti.decl->name_span;
-      t.key = ty_of_kind(ti.key);
+      t.key = ty_of(ti.key);
       if (ti.record < 0 || static_cast<size_t>(ti.record) >= p_.records.size()) {
         internal(t.span, "table row schema out of range");
         m_.tables.push_back(std::move(t));
@@ -233,7 +213,7 @@ class Lowerer {
       for (const check::FieldInfo& fi : rs.fields) {
         Column c;
         c.name = fi.name;
-        c.type = ty_of_kind(fi.type.kind);
+        c.type = ty_of(fi.type.kind);
         c.optional = fi.type.optional;
         t.columns.push_back(std::move(c));
       }
@@ -729,7 +709,7 @@ class Lowerer {
 
   Ty type_of(const Expr& e) const {
     if (e.id >= p_.expr_types.size()) return Ty::Void;
-    return ty_of_kind(p_.expr_types[e.id].kind);
+    return ty_of(p_.expr_types[e.id].kind);
   }
   const Type* full_type(const Expr& e) const {
     return e.id < p_.expr_types.size() ? &p_.expr_types[e.id] : nullptr;
