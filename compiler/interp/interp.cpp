@@ -127,6 +127,9 @@ int64_t Interpreter::table_find(uint32_t table, uint64_t key) const {
   return it == t.by_bits.end() ? -1 : it->second;
 }
 
+// One function with one switch on purpose (~140 lines): it is the hot loop,
+// and every opcode's case in one place keeps dispatch a single jump table
+// with the register file in a local pointer.
 template <bool kTrace>
 int64_t Interpreter::run(const ir::Function& f, const EdictColumns& c, uint32_t row, uint32_t* fault_site,
                          ir::FaultReason* reason, std::string* message, uint64_t* value, Trace* trace) const {
