@@ -5,24 +5,13 @@
 
 #include "compiler/check/check.h"
 #include "compiler/codegen/codegen.h"
+#include "compiler/ir/type_map.h"
 #include "compiler/jit/jit.h"
 #include "engine/jit_backend.h"
 #include "support/countries.h"
 
 namespace edict::engine {
 namespace {
-
-abi::ColumnType column_type(ir::Ty t) {
-  switch (t) {
-    case ir::Ty::Bool: return abi::ColumnType::Bool;
-    case ir::Ty::Number: return abi::ColumnType::Number;
-    case ir::Ty::Str: return abi::ColumnType::String;
-    case ir::Ty::Country: return abi::ColumnType::Country;
-    case ir::Ty::Time: return abi::ColumnType::Time;
-    case ir::Ty::Duration: return abi::ColumnType::Duration;
-    default: return abi::ColumnType::Int;
-  }
-}
 
 double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -62,7 +51,7 @@ abi::Schema schema_for(const ir::Module& module) {
     std::vector<abi::FieldSpec> fields;
     for (size_t i = 0; i < ev.fields.size(); ++i) {
       const ir::Field& f = ev.fields[i];
-      fields.push_back({f.name, column_type(f.type), f.optional, -1, read[e][i], f.aggregate >= 0});
+      fields.push_back({f.name, ir::column_type_of(f.type), f.optional, -1, read[e][i], f.aggregate >= 0});
     }
     schema.add_kind(ev.name, fields, ev.time_field);
   }

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "compiler/check/check.h"
+#include "compiler/ir/type_map.h"
 #include "engine/output.h"
 
 namespace edict::tools {
@@ -43,22 +44,12 @@ bool is_logic(const ast::Expr& e) {
 
 // The text of an IR constant of type t.
 std::string scalar_text(const ir::Module& m, ir::Ty t, const ir::Scalar& s) {
+  if (!ir::is_scalar(t)) return "?";
   Value v;
+  v.kind = ir::type_kind_of(t);
   v.i = s.i;
   v.n = s.f;
-  switch (t) {
-    case ir::Ty::Bool: v.kind = TypeKind::Bool; break;
-    case ir::Ty::Int: v.kind = TypeKind::Int; break;
-    case ir::Ty::Number: v.kind = TypeKind::Number; break;
-    case ir::Ty::Str:
-      v.kind = TypeKind::String;
-      v.s = m.strings[static_cast<size_t>(s.i)];
-      break;
-    case ir::Ty::Country: v.kind = TypeKind::Country; break;
-    case ir::Ty::Time: v.kind = TypeKind::Time; break;
-    case ir::Ty::Duration: v.kind = TypeKind::Duration; break;
-    default: return "?";
-  }
+  if (t == ir::Ty::Str) v.s = m.strings[static_cast<size_t>(s.i)];
   return value_text(v);
 }
 

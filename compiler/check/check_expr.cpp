@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <unordered_set>
 
 #include "compiler/check/checker_internal.h"
@@ -45,8 +44,9 @@ bool instant(TypeKind k) {
   return k == TypeKind::Time || k == TypeKind::Date;
 }
 
+// An int widens to a number as the IR's itof does.
 double as_double(const Value& v) {
-  return v.kind == TypeKind::Number ? v.n : static_cast<double>(v.i);
+  return v.kind == TypeKind::Number ? v.n : arith::int_to_num(v.i);
 }
 
 // -1, 0, 1; both values of comparable kinds (checked before).
@@ -66,6 +66,24 @@ bool same_value(const Value& a, const Value& b) {
   if (instant(a.kind) && instant(b.kind)) return a.i == b.i;
   if (a.kind != b.kind) return false;
   return compare_values(a, b) == 0;
+}
+
+// `+`, `-` and `*` on ints, instants and durations, as the IR's iadd, isub
+// and imul compute them.
+arith::Checked<int64_t> fold_int(ast::Op op, int64_t a, int64_t b) {
+  return op == ast::Op::Add   ? arith::int_add(a, b)
+         : op == ast::Op::Sub ? arith::int_sub(a, b)
+                              : arith::int_mul(a, b);
+}
+
+// `+`, `-`, `*` and `/` on numbers, as the IR's fadd ... fdiv compute them.
+arith::Checked<double> fold_number(ast::Op op, double a, double b) {
+  switch (op) {
+    case ast::Op::Add: return arith::num_add(a, b);
+    case ast::Op::Sub: return arith::num_sub(a, b);
+    case ast::Op::Mul: return arith::num_mul(a, b);
+    default: return arith::num_div(a, b);
+  }
 }
 
 bool is_user_assigned_country(std::string_view code) {
@@ -530,13 +548,11 @@ Type Checker::unary_expr(const ast::Expr& e, Scope& s) {
     return Type::error();
   }
   if (v.kind == TypeKind::Number) {
-    out_.constant[e.id] = Value::make_number(-v.n);
+    out_.constant[e.id] = Value::make_number(arith::num_neg(v.n));
   } else if (v.kind == TypeKind::Int || v.kind == TypeKind::Duration) {
-    if (v.i == std::numeric_limits<int64_t>::min()) {
-      sink_.error("E0212", e.span, "integer overflow in this constant expression");
-      return Type::error();
-    }
-    out_.constant[e.id] = Value{v.kind, -v.i, 0, {}};
+    arith::Checked<int64_t> z = arith::int_neg(v.i);
+    if (!z.ok()) return fold_fault(e, z.fault);
+    out_.constant[e.id] = Value{v.kind, z.value, 0, {}};
   }
   return t;
 }
@@ -660,26 +676,13 @@ Type Checker::arithmetic(const ast::Expr& e, Type l, Type r) {
     }
     if (folded) {
       if (ints) {
-        int64_t x = lv.i, y = rv.i, z = 0;
-        bool overflow = op == ast::Op::Add   ? __builtin_add_overflow(x, y, &z)
-                        : op == ast::Op::Sub ? __builtin_sub_overflow(x, y, &z)
-                                             : __builtin_mul_overflow(x, y, &z);
-        if (overflow) {
-          sink_.error("E0212", e.span, "integer overflow in this constant expression");
-          return Type::error();
-        }
-        out_.constant[e.id] = Value::make_int(z);
+        arith::Checked<int64_t> z = fold_int(op, lv.i, rv.i);
+        if (!z.ok()) return fold_fault(e, z.fault);
+        out_.constant[e.id] = Value::make_int(z.value);
       } else {
-        double x = as_double(lv), y = as_double(rv);
-        double z = op == ast::Op::Add   ? x + y
-                   : op == ast::Op::Sub ? x - y
-                   : op == ast::Op::Mul ? x * y
-                                        : x / y;
-        if (!std::isfinite(z)) {
-          sink_.error("E0220", e.span, "this constant expression is not a finite number");
-          return Type::error();
-        }
-        out_.constant[e.id] = Value::make_number(z);
+        arith::Checked<double> z = fold_number(op, as_double(lv), as_double(rv));
+        if (!z.ok()) return fold_fault(e, z.fault);
+        out_.constant[e.id] = Value::make_number(z.value);
       }
     }
     return Type::of(ints ? TypeKind::Int : TypeKind::Number);
@@ -711,17 +714,28 @@ Type Checker::arithmetic(const ast::Expr& e, Type l, Type r) {
     return mismatch(nullptr);
   }
   if (folded) {
-    int64_t z = 0;
-    bool overflow = op == ast::Op::Add   ? __builtin_add_overflow(lv.i, rv.i, &z)
-                    : op == ast::Op::Sub ? __builtin_sub_overflow(lv.i, rv.i, &z)
-                                         : __builtin_mul_overflow(lv.i, rv.i, &z);
-    if (overflow) {
-      sink_.error("E0212", e.span, "integer overflow in this constant expression");
-      return Type::error();
-    }
-    out_.constant[e.id] = Value{result, z, 0, {}};
+    arith::Checked<int64_t> z = fold_int(op, lv.i, rv.i);  // instants and durations are int64 micros
+    if (!z.ok()) return fold_fault(e, z.fault);
+    out_.constant[e.id] = Value{result, z.value, 0, {}};
   }
   return Type::of(result);
+}
+
+Type Checker::fold_fault(const ast::Expr& e, FaultReason why) {
+  switch (why) {
+    case FaultReason::IntOverflow:
+      sink_.error("E0212", e.span, "integer overflow in this constant expression");
+      break;
+    case FaultReason::NonFinite:
+      sink_.error("E0220", e.span, "this constant expression is not a finite number");
+      break;
+    case FaultReason::DivisionByZero:  // arithmetic() reports a zero divisor before folding
+      sink_.error("E0213", e.span, "division by zero");
+      break;
+    case FaultReason::None:
+    case FaultReason::Absent: break;  // not arithmetic faults
+  }
+  return Type::error();
 }
 
 Type Checker::comparison(const ast::Expr& e, Type l, Type r) {
@@ -746,15 +760,14 @@ Type Checker::comparison(const ast::Expr& e, Type l, Type r) {
   const Value& lv = out_.constant[L.id];
   const Value& rv = out_.constant[R.id];
   if (lv.kind != TypeKind::Error && rv.kind != TypeKind::Error) {
-    int c = compare_values(lv, rv);
     bool z = false;
     switch (e.op) {
       case ast::Op::Eq: z = same_value(lv, rv); break;
       case ast::Op::Ne: z = !same_value(lv, rv); break;
-      case ast::Op::Lt: z = c < 0; break;
-      case ast::Op::Le: z = c <= 0; break;
-      case ast::Op::Gt: z = c > 0; break;
-      case ast::Op::Ge: z = c >= 0; break;
+      case ast::Op::Lt: z = arith::compare(Pred::Lt, compare_values(lv, rv), 0); break;
+      case ast::Op::Le: z = arith::compare(Pred::Le, compare_values(lv, rv), 0); break;
+      case ast::Op::Gt: z = arith::compare(Pred::Gt, compare_values(lv, rv), 0); break;
+      case ast::Op::Ge: z = arith::compare(Pred::Ge, compare_values(lv, rv), 0); break;
       default: break;
     }
     out_.constant[e.id] = Value::make_bool(z);

@@ -482,10 +482,6 @@ void Checker::check_outcomes() {
 // ---- types as written -------------------------------------------------------
 
 Type Checker::resolve_type(const ast::TypeExpr& t, TypeUse use) {
-  static const std::pair<const char*, TypeKind> kScalars[] = {
-      {"bool", TypeKind::Bool},     {"int", TypeKind::Int},          {"number", TypeKind::Number},
-      {"string", TypeKind::String}, {"country", TypeKind::Country},  {"time", TypeKind::Time},
-      {"date", TypeKind::Date},     {"duration", TypeKind::Duration}};
   if (t.is_record()) {
     auto& diag = sink_.error("E0218", t.span, "a record type cannot be used here");
     diag.help = "record types describe table rows: `table chips: string -> { tpp: int } = { ... }`";
@@ -499,9 +495,7 @@ Type Checker::resolve_type(const ast::TypeExpr& t, TypeUse use) {
                       "it by name";
     return Type::error();
   }
-  TypeKind kind = TypeKind::Error;
-  for (const auto& [name, k] : kScalars)
-    if (t.name == name) kind = k;
+  TypeKind kind = scalar_type_named(t.name);
   if (kind == TypeKind::Error) {
     auto& diag = sink_.error("E0107", t.span, fmt::format("unknown type `{}`", t.name));
     static const std::pair<const char*, const char*> kAliases[] = {
@@ -514,7 +508,7 @@ Type Checker::resolve_type(const ast::TypeExpr& t, TypeUse use) {
       if (t.name == alias) near = real;
     if (near.empty()) {
       std::vector<std::string> names;
-      for (const auto& [name, k] : kScalars) names.push_back(name);
+      for (const ScalarTypeName& s : scalar_type_names()) names.emplace_back(s.name);
       near = closest_match(t.name, names);
     }
     diag.help = near.empty()
@@ -915,34 +909,19 @@ void Checker::check_def_bodies() {
   }
 }
 
-// Tarjan's strongly connected components, iteratively (a chain of thousands of
-// defs must not exhaust the stack). Each cycle is reported once, at the def
-// that comes first in the source, with the call sites that close it.
-void Checker::check_recursion() {
-  std::vector<const ast::Decl*> defs;
-  std::unordered_map<const ast::Decl*, int> index_of;
-  for (const auto& m : program_.modules) {
-    if (!m) continue;
-    for (const auto& d : m->decls)
-      if (d->kind == ast::DeclKind::Def) {
-        index_of[d.get()] = static_cast<int>(defs.size());
-        defs.push_back(d.get());
-      }
-  }
-  const int n = static_cast<int>(defs.size());
-  std::vector<std::vector<std::pair<int, Span>>> edges(n);
-  for (int i = 0; i < n; ++i) {
-    auto it = calls_.find(defs[i]);
-    if (it == calls_.end()) continue;
-    for (const auto& [callee, span] : it->second) {
-      auto c = index_of.find(callee);
-      if (c != index_of.end()) edges[i].emplace_back(c->second, span);
-    }
-  }
+namespace {
+
+// Tarjan's strongly connected components, iteratively (a chain of thousands
+// of defs must not exhaust the stack): each node's component, numbered from
+// 0; their number in `components`.
+std::vector<int> strongly_connected_components(const std::vector<std::vector<std::pair<int, Span>>>& edges,
+                                               int& components) {
+  const int n = static_cast<int>(edges.size());
   std::vector<int> index(n, -1), low(n, 0), component(n, -1);
   std::vector<bool> on_stack(n, false);
   std::vector<int> stack;
-  int counter = 0, components = 0;
+  int counter = 0;
+  components = 0;
   for (int root = 0; root < n; ++root) {
     if (index[root] >= 0) continue;
     std::vector<std::pair<int, size_t>> work{{root, 0}};
@@ -978,6 +957,36 @@ void Checker::check_recursion() {
       if (!work.empty()) low[work.back().first] = std::min(low[work.back().first], low[done]);
     }
   }
+  return component;
+}
+
+}  // namespace
+
+// Each cycle of defs calling each other is reported once, at the def that
+// comes first in the source, with the call sites that close it.
+void Checker::check_recursion() {
+  std::vector<const ast::Decl*> defs;
+  std::unordered_map<const ast::Decl*, int> index_of;
+  for (const auto& m : program_.modules) {
+    if (!m) continue;
+    for (const auto& d : m->decls)
+      if (d->kind == ast::DeclKind::Def) {
+        index_of[d.get()] = static_cast<int>(defs.size());
+        defs.push_back(d.get());
+      }
+  }
+  const int n = static_cast<int>(defs.size());
+  std::vector<std::vector<std::pair<int, Span>>> edges(n);
+  for (int i = 0; i < n; ++i) {
+    auto it = calls_.find(defs[i]);
+    if (it == calls_.end()) continue;
+    for (const auto& [callee, span] : it->second) {
+      auto c = index_of.find(callee);
+      if (c != index_of.end()) edges[i].emplace_back(c->second, span);
+    }
+  }
+  int components = 0;
+  const std::vector<int> component = strongly_connected_components(edges, components);
   std::vector<bool> reported(components, false);
   for (int start = 0; start < n; ++start) {
     int c = component[start];

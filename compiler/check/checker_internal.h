@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "compiler/check/arith.h"
 #include "compiler/check/check.h"
 
 namespace edict::check::detail {
@@ -121,6 +122,9 @@ class Checker {
   Type binary_expr(const ast::Expr& e, Scope& s);
   Type arithmetic(const ast::Expr& e, Type l, Type r);
   Type comparison(const ast::Expr& e, Type l, Type r);
+  // The error a constant expression gets when its evaluation (arith.h)
+  // faults, as the same expression would on every event.
+  Type fold_fault(const ast::Expr& e, FaultReason why);
   Type in_expr(const ast::Expr& e, Scope& s);
   Type is_expr(const ast::Expr& e, Scope& s);
   Type if_expr(const ast::Expr& e, Scope& s, const Type* hint);

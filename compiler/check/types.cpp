@@ -29,6 +29,20 @@ std::string type_kind_name(TypeKind k) {
   return "<error>";
 }
 
+std::span<const ScalarTypeName> scalar_type_names() {
+  static constexpr ScalarTypeName kNames[] = {
+      {"bool", TypeKind::Bool},     {"int", TypeKind::Int},          {"number", TypeKind::Number},
+      {"string", TypeKind::String}, {"country", TypeKind::Country},  {"time", TypeKind::Time},
+      {"date", TypeKind::Date},     {"duration", TypeKind::Duration}};
+  return kNames;
+}
+
+TypeKind scalar_type_named(std::string_view name) {
+  for (const ScalarTypeName& s : scalar_type_names())
+    if (s.name == name) return s.kind;
+  return TypeKind::Error;
+}
+
 namespace {
 
 std::string quote(std::string_view s) {

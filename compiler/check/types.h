@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -51,6 +52,17 @@ struct Type {
 // "int", "set<country>", "string?"; records print as their name when known
 // by the caller (see CheckedProgram::type_name).
 std::string type_kind_name(TypeKind k);
+
+// The scalar types as type annotations spell them ("int", "date", ...), in
+// the order the language reference lists them: the checker resolves written
+// types with it, lowering a def parameter's declared type.
+struct ScalarTypeName {
+  std::string_view name;
+  TypeKind kind;
+};
+std::span<const ScalarTypeName> scalar_type_names();
+// The scalar type `name` spells, or Error.
+TypeKind scalar_type_named(std::string_view name);
 
 // A compile-time scalar value (literal, folded constant, set member, table
 // key or cell). Country codes are stored as their two-letter text in `s` and

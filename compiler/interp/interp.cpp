@@ -7,10 +7,10 @@
 #include <algorithm>
 #include <bit>
 #include <bitset>
-#include <cmath>
 #include <cstring>
 #include <unordered_map>
 
+#include "compiler/ir/arith.h"
 #include "support/countries.h"
 #include "support/time_util.h"
 
@@ -43,16 +43,16 @@ uint64_t load_column(const EdictColumns& c, int column, ir::Ty t, uint32_t row) 
   }
 }
 
-bool compare(ir::Pred p, auto a, auto b) {
-  switch (p) {
-    case ir::Pred::Eq: return a == b;
-    case ir::Pred::Ne: return a != b;
-    case ir::Pred::Lt: return a < b;
-    case ir::Pred::Le: return a <= b;
-    case ir::Pred::Gt: return a > b;
-    case ir::Pred::Ge: return a >= b;
-  }
-  return false;
+// Runs arithmetic or comparison instruction `in` (ir::is_arith) on the
+// register file; the fault, if it has one, leaves its register unwritten.
+template <ir::Op kOp>
+inline ir::FaultReason compute(const ir::Inst& in, uint64_t* reg) {
+  constexpr bool binary =
+      kOp != ir::Op::INeg && kOp != ir::Op::FNeg && kOp != ir::Op::IToF && kOp != ir::Op::Not;
+  arith::Checked<uint64_t> r = ir::evaluate<kOp>(in.pred, reg[in.a], binary ? reg[in.b] : 0);
+  if (!r.ok()) return r.fault;
+  reg[in.dst] = r.value;
+  return ir::FaultReason::None;
 }
 
 }  // namespace
@@ -127,6 +127,9 @@ int64_t Interpreter::table_find(uint32_t table, uint64_t key) const {
   return it == t.by_bits.end() ? -1 : it->second;
 }
 
+// One function with one switch on purpose (~140 lines): it is the hot loop,
+// and every opcode's case in one place keeps dispatch a single jump table
+// with the register file in a local pointer.
 template <bool kTrace>
 int64_t Interpreter::run(const ir::Function& f, const EdictColumns& c, uint32_t row, uint32_t* fault_site,
                          ir::FaultReason* reason, std::string* message, uint64_t* value, Trace* trace) const {
@@ -194,50 +197,51 @@ int64_t Interpreter::run(const ir::Function& f, const EdictColumns& c, uint32_t 
           break;
         }
         case ir::Op::IAdd:
+          if (auto why = compute<ir::Op::IAdd>(in, reg); why != ir::FaultReason::None)
+            return fault(in.site, why);
+          break;
         case ir::Op::ISub:
-        case ir::Op::IMul: {
-          int64_t a = as_int(reg[in.a]), b = as_int(reg[in.b]), r;
-          bool overflow = in.op == ir::Op::IAdd   ? __builtin_add_overflow(a, b, &r)
-                          : in.op == ir::Op::ISub ? __builtin_sub_overflow(a, b, &r)
-                                                  : __builtin_mul_overflow(a, b, &r);
-          if (overflow) return fault(in.site, ir::FaultReason::IntOverflow);
-          reg[in.dst] = static_cast<uint64_t>(r);
+          if (auto why = compute<ir::Op::ISub>(in, reg); why != ir::FaultReason::None)
+            return fault(in.site, why);
           break;
-        }
-        case ir::Op::INeg: {
-          int64_t a = as_int(reg[in.a]), r;
-          if (__builtin_sub_overflow(int64_t{0}, a, &r)) return fault(in.site, ir::FaultReason::IntOverflow);
-          reg[in.dst] = static_cast<uint64_t>(r);
+        case ir::Op::IMul:
+          if (auto why = compute<ir::Op::IMul>(in, reg); why != ir::FaultReason::None)
+            return fault(in.site, why);
           break;
-        }
+        case ir::Op::INeg:
+          if (auto why = compute<ir::Op::INeg>(in, reg); why != ir::FaultReason::None)
+            return fault(in.site, why);
+          break;
         case ir::Op::FAdd:
-        case ir::Op::FSub:
-        case ir::Op::FMul:
-        case ir::Op::FDiv: {
-          double a = to_double(reg[in.a]), b = to_double(reg[in.b]), r;
-          if (in.op == ir::Op::FDiv && b == 0) return fault(in.site, ir::FaultReason::DivisionByZero);
-          r = in.op == ir::Op::FAdd   ? a + b
-              : in.op == ir::Op::FSub ? a - b
-              : in.op == ir::Op::FMul ? a * b
-                                      : a / b;
-          if (!std::isfinite(r)) return fault(in.site, ir::FaultReason::NonFinite);
-          reg[in.dst] = from_double(r);
+          if (auto why = compute<ir::Op::FAdd>(in, reg); why != ir::FaultReason::None)
+            return fault(in.site, why);
           break;
-        }
-        case ir::Op::FNeg: reg[in.dst] = from_double(-to_double(reg[in.a])); break;
-        case ir::Op::IToF: reg[in.dst] = from_double(static_cast<double>(as_int(reg[in.a]))); break;
-        case ir::Op::ICmp: reg[in.dst] = compare(in.pred, as_int(reg[in.a]), as_int(reg[in.b])); break;
-        case ir::Op::FCmp: reg[in.dst] = compare(in.pred, to_double(reg[in.a]), to_double(reg[in.b])); break;
+        case ir::Op::FSub:
+          if (auto why = compute<ir::Op::FSub>(in, reg); why != ir::FaultReason::None)
+            return fault(in.site, why);
+          break;
+        case ir::Op::FMul:
+          if (auto why = compute<ir::Op::FMul>(in, reg); why != ir::FaultReason::None)
+            return fault(in.site, why);
+          break;
+        case ir::Op::FDiv:
+          if (auto why = compute<ir::Op::FDiv>(in, reg); why != ir::FaultReason::None)
+            return fault(in.site, why);
+          break;
+        case ir::Op::FNeg: compute<ir::Op::FNeg>(in, reg); break;  // never faults
+        case ir::Op::IToF: compute<ir::Op::IToF>(in, reg); break;  // never faults
+        case ir::Op::ICmp: compute<ir::Op::ICmp>(in, reg); break;  // never faults
+        case ir::Op::FCmp: compute<ir::Op::FCmp>(in, reg); break;  // never faults
         case ir::Op::SCmp: {
           uint32_t a = static_cast<uint32_t>(reg[in.a]), b = static_cast<uint32_t>(reg[in.b]);
           if (in.pred == ir::Pred::Eq || in.pred == ir::Pred::Ne) {
-            reg[in.dst] = compare(in.pred, a, b);
+            reg[in.dst] = arith::compare(in.pred, a, b);
           } else {
-            reg[in.dst] = compare(in.pred, edict_str_compare(c.strings, a, b), 0);
+            reg[in.dst] = arith::compare(in.pred, edict_str_compare(c.strings, a, b), 0);
           }
           break;
         }
-        case ir::Op::Not: reg[in.dst] = reg[in.a] ? 0 : 1; break;
+        case ir::Op::Not: compute<ir::Op::Not>(in, reg); break;
         case ir::Op::Call: {
           uint32_t a = static_cast<uint32_t>(reg[in.a]);
           uint32_t b = in.b != ir::kNoReg ? static_cast<uint32_t>(reg[in.b]) : 0;

@@ -5,9 +5,9 @@
 // membership test that backends turn into a range or bit test.
 #include <algorithm>
 #include <bit>
-#include <cmath>
 #include <optional>
 
+#include "compiler/ir/arith.h"
 #include "compiler/ir/passes.h"
 
 namespace edict::ir {
@@ -55,93 +55,64 @@ int operands(const Inst& in, Reg out[2]) {
   return n;
 }
 
-// One value slot per register, as the interpreter keeps them.
-struct Value {
-  int64_t i = 0;
-  double f = 0;
-};
+// Register values are IR value bits (see VALUES in ir.h), as the interpreter
+// keeps them.
+uint64_t scalar_bits(Ty t, const Scalar& s) {
+  return t == Ty::Number ? std::bit_cast<uint64_t>(s.f) : static_cast<uint64_t>(s.i);
+}
 
-template <typename T>
-bool compare(Pred p, T a, T b) {
-  switch (p) {
-    case Pred::Eq: return a == b;
-    case Pred::Ne: return a != b;
-    case Pred::Lt: return a < b;
-    case Pred::Le: return a <= b;
-    case Pred::Gt: return a > b;
-    case Pred::Ge: return a >= b;
+bool scalar_equals(Ty t, const Scalar& s, uint64_t v) {
+  return t == Ty::Number ? s.f == std::bit_cast<double>(v) : static_cast<uint64_t>(s.i) == v;
+}
+
+// Evaluates one region instruction with the interpreter's semantics (the
+// arithmetic through the same evaluator, arith.h). False: it would fault (or
+// reads a cell the verifier proved unreachable), and the region is not
+// collapsed.
+bool evaluate(const Module& m, const Inst& in, std::vector<uint64_t>& reg) {
+  uint64_t& d = reg[in.dst];
+  if (is_arith(in.op)) {
+    arith::Checked<uint64_t> r = evaluate(in.op, in.pred, reg[in.a], in.b != kNoReg ? reg[in.b] : 0);
+    d = r.value;
+    return r.ok();
   }
-  return false;
-}
-
-bool scalar_equals(Ty t, const Scalar& s, const Value& v) {
-  return t == Ty::Number ? s.f == v.f : s.i == v.i;
-}
-
-// Evaluates one region instruction with the interpreter's semantics. False:
-// it would fault (or reads a cell the verifier proved unreachable), and the
-// region is not collapsed.
-bool evaluate(const Module& m, const Inst& in, std::vector<Value>& reg) {
-  auto& d = reg[in.dst];
   switch (in.op) {
-    case Op::Const: d = Value{in.imm, in.fimm}; return true;
+    case Op::Const:
+      d = in.type == Ty::Number ? std::bit_cast<uint64_t>(in.fimm) : static_cast<uint64_t>(in.imm);
+      return true;
     case Op::TableFind: {
       const Table& t = m.tables[static_cast<size_t>(in.imm)];
-      d.i = -1;
+      d = static_cast<uint64_t>(int64_t{-1});
       for (size_t r = 0; r < t.keys.size(); ++r)
         if (scalar_equals(t.key, t.keys[r], reg[in.a])) {
-          d.i = static_cast<int64_t>(r);
+          d = r;
           break;
         }
       return true;
     }
-    case Op::RowHas: d.i = reg[in.a].i >= 0; return true;
+    case Op::RowHas: d = static_cast<int64_t>(reg[in.a]) >= 0; return true;
     case Op::CellHas:
     case Op::CellLoad:
     case Op::CellLoadChecked: {
       const Column& col = m.tables[static_cast<size_t>(in.imm)].columns[in.aux];
-      int64_t r = reg[in.a].i;
+      int64_t r = static_cast<int64_t>(reg[in.a]);
       bool has = r >= 0 && static_cast<size_t>(r) < col.cells.size() &&
                  (static_cast<size_t>(r) >= col.present.size() || col.present[static_cast<size_t>(r)]);
       if (in.op == Op::CellHas) {
-        d.i = has;
+        d = has;
         return true;
       }
       if (!has) return false;
-      d = Value{col.cells[static_cast<size_t>(r)].i, col.cells[static_cast<size_t>(r)].f};
+      d = scalar_bits(col.type, col.cells[static_cast<size_t>(r)]);
       return true;
     }
     case Op::SetContains: {
       const Set& s = m.sets[static_cast<size_t>(in.imm)];
-      d.i = std::any_of(s.members.begin(), s.members.end(),
-                        [&](const Scalar& x) { return scalar_equals(s.elem, x, reg[in.a]); });
+      d = std::any_of(s.members.begin(), s.members.end(),
+                      [&](const Scalar& x) { return scalar_equals(s.elem, x, reg[in.a]); });
       return true;
     }
-    case Op::IAdd:
-    case Op::ISub:
-    case Op::IMul: {
-      int64_t a = reg[in.a].i, b = reg[in.b].i;
-      bool overflow = in.op == Op::IAdd   ? __builtin_add_overflow(a, b, &d.i)
-                      : in.op == Op::ISub ? __builtin_sub_overflow(a, b, &d.i)
-                                          : __builtin_mul_overflow(a, b, &d.i);
-      return !overflow;
-    }
-    case Op::INeg: return !__builtin_sub_overflow(int64_t{0}, reg[in.a].i, &d.i);
-    case Op::FAdd:
-    case Op::FSub:
-    case Op::FMul:
-    case Op::FDiv: {
-      double a = reg[in.a].f, b = reg[in.b].f;
-      if (in.op == Op::FDiv && b == 0) return false;
-      d.f = in.op == Op::FAdd ? a + b : in.op == Op::FSub ? a - b : in.op == Op::FMul ? a * b : a / b;
-      return std::isfinite(d.f);
-    }
-    case Op::FNeg: d.f = -reg[in.a].f; return true;
-    case Op::IToF: d.f = static_cast<double>(reg[in.a].i); return true;
-    case Op::ICmp: d.i = compare(in.pred, reg[in.a].i, reg[in.b].i); return true;
-    case Op::FCmp: d.i = compare(in.pred, reg[in.a].f, reg[in.b].f); return true;
-    case Op::SCmp: d.i = compare(in.pred, reg[in.a].i, reg[in.b].i); return true;
-    case Op::Not: d.i = reg[in.a].i ? 0 : 1; return true;
+    case Op::SCmp: d = arith::compare(in.pred, reg[in.a], reg[in.b]); return true;  // eq/ne: ids
     default: return false;
   }
 }
@@ -313,10 +284,10 @@ class Collapser {
     const size_t keys = m_.strings.size() + 1;
     work += eb.insts.size();
     if (keys > kMaxWork / std::max<size_t>(work, 1)) return false;
-    std::vector<Value> reg(f_.regs.size());
+    std::vector<uint64_t> reg(f_.regs.size());
     std::vector<uint8_t> exit_of(keys, 0);
     for (size_t k = 0; k < keys; ++k) {
-      reg[key].i = static_cast<int64_t>(k);
+      reg[key] = k;
       auto exit = run(entry, member, kept, reg, exits);
       if (!exit) return false;
       exit_of[k] = *exit;
@@ -331,7 +302,7 @@ class Collapser {
 
   // The exit (index into `exits`) the region takes for the key in `reg`.
   std::optional<uint8_t> run(BlockId entry, const std::vector<bool>& member, const std::vector<bool>& kept,
-                             std::vector<Value>& reg, const std::vector<BlockId>& exits) {
+                             std::vector<uint64_t>& reg, const std::vector<BlockId>& exits) {
     BlockId b = entry;
     for (size_t steps = 0; steps <= f_.blocks.size(); ++steps) {
       const Block& blk = f_.blocks[b];
@@ -340,7 +311,7 @@ class Collapser {
         if (!evaluate(m_, blk.insts[i], reg)) return std::nullopt;
       }
       const Inst& t = blk.insts.back();
-      BlockId next = t.op == Op::Jmp ? t.target[0] : reg[t.a].i ? t.target[0] : t.target[1];
+      BlockId next = t.op == Op::Jmp ? t.target[0] : reg[t.a] ? t.target[0] : t.target[1];
       if (next >= member.size()) return std::nullopt;
       if (!member[next])
         return static_cast<uint8_t>(std::find(exits.begin(), exits.end(), next) - exits.begin());

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "compiler/check/arith.h"
 #include "compiler/check/check.h"
 #include "support/diagnostics.h"
 #include "support/source.h"
@@ -227,10 +228,12 @@ struct OpInfo {
 };
 const OpInfo& op_info(Op op);
 
-enum class Pred : uint8_t { Eq, Ne, Lt, Le, Gt, Ge };
+// Both enums are defined with the scalar evaluator (compiler/check/arith.h),
+// which the checker's constant folding shares with the engines.
+using Pred = edict::Pred;       // Eq, Ne, Lt, Le, Gt, Ge
 const char* pred_name(Pred p);  // "eq", ...
 
-enum class FaultReason : uint8_t { None, IntOverflow, DivisionByZero, NonFinite, Absent };
+using FaultReason = edict::FaultReason;  // None, IntOverflow, DivisionByZero, NonFinite, Absent
 // Stable spelling for decision records and the printer: "int_overflow", ...
 const char* fault_reason_name(FaultReason r);
 // For people: "integer overflow", "division by zero", "non-finite number",

@@ -230,6 +230,8 @@ class FunctionVerifier {
              fmt::format("result {} but column `{}` is {}", ty_name(in.type), c.name, ty_name(c.type)));
   }
 
+  // One case per opcode (~130 lines): the type rules read as the table of
+  // signatures in ir.h, in its order.
   void check_types(BlockId b, size_t i) {
     const Inst& in = f_.blocks[b].insts[i];
     switch (in.op) {

@@ -20,7 +20,7 @@ LAYERS = {
     "compiler/ast": ["support"],
     "compiler/parse": ["compiler/ast"],
     "compiler/check": ["compiler/ast"],
-    "compiler/ir": ["compiler/check"],
+    "compiler/ir": ["compiler/check", "abi"],
     "compiler/fmt": ["compiler/parse"],
     "compiler/interp": ["compiler/ir", "abi"],
     "compiler/codegen": ["compiler/ir", "abi"],

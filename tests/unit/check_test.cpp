@@ -3,12 +3,16 @@
 // failing diagnostic's code, line:col and did-you-mean asserted.
 #include <catch2/catch.hpp>
 
+#include <bit>
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "compiler/ast/ast.h"
 #include "compiler/check/check.h"
+#include "compiler/ir/arith.h"
 #include "compiler/parse/parse.h"
 #include "support/countries.h"
 #include "support/time_util.h"
@@ -1134,4 +1138,117 @@ TEST_CASE("large tables and sets and many errors stay fast", "[check][limits]") 
   for (int i = 0; i < 5000; ++i) names += "const K" + std::to_string(i) + " = Q" + std::to_string(i) + "\n";
   auto e = run(names);
   CHECK(e->sink.error_count() == 5000);
+}
+
+// ---- constant folding and the shared evaluator (compiler/check/arith.h) -----------
+
+namespace {
+
+// `const C = EXPR`: the folded value of C, or the code of the one diagnostic.
+struct Folded {
+  Value value;
+  std::string code;
+};
+Folded fold(const std::string& expr) {
+  auto r = run("const C = " + expr + "\n");
+  INFO(expr << "\n" << r->rendered);
+  if (!r->diags.empty()) {
+    CHECK(r->diags.size() == 1);
+    return {Value{}, r->diags[0].code};
+  }
+  for (const auto& d : r->program.modules[0]->decls)
+    if (d->name == "C") return {r->checked.constant[static_cast<const ast::ConstDecl&>(*d).value->id], ""};
+  FAIL("no C");
+  return {};
+}
+
+// The diagnostic the checker gives a constant expression that faults.
+std::string code_of(FaultReason f) {
+  switch (f) {
+    case FaultReason::IntOverflow: return "E0212";
+    case FaultReason::NonFinite: return "E0220";
+    case FaultReason::DivisionByZero: return "E0213";
+    default: return "?";
+  }
+}
+
+std::string int_source(int64_t v) {
+  if (v == std::numeric_limits<int64_t>::min()) return "(-9223372036854775807 - 1)";
+  return "(" + std::to_string(v) + ")";
+}
+
+}  // namespace
+
+TEST_CASE("constant folding and the engines share one evaluator and its faults", "[check]") {
+  const int64_t kMax = std::numeric_limits<int64_t>::max(), kMin = std::numeric_limits<int64_t>::min();
+  const int64_t ints[] = {0, 1, -1, 7, -3, 3037000500, kMax, kMin};
+  struct IntOp {
+    const char* spelling;
+    arith::Checked<uint64_t> (*eval)(Pred, uint64_t, uint64_t);
+  };
+  const IntOp int_ops[] = {{"+", ir::evaluate<ir::Op::IAdd>},
+                           {"-", ir::evaluate<ir::Op::ISub>},
+                           {"*", ir::evaluate<ir::Op::IMul>}};
+  for (int64_t a : ints)
+    for (int64_t b : ints)
+      for (const IntOp& op : int_ops) {
+        const std::string expr = int_source(a) + " " + op.spelling + " " + int_source(b);
+        CAPTURE(expr);
+        auto want = op.eval(Pred::Eq, static_cast<uint64_t>(a), static_cast<uint64_t>(b));
+        Folded got = fold(expr);
+        if (want.ok())
+          CHECK(got.value == Value::make_int(static_cast<int64_t>(want.value)));
+        else
+          CHECK(got.code == code_of(want.fault));
+      }
+  for (int64_t a : ints) {
+    CAPTURE(a);
+    auto want = ir::evaluate<ir::Op::INeg>(Pred::Eq, static_cast<uint64_t>(a), 0);
+    Folded got = fold("-" + int_source(a));
+    if (want.ok())
+      CHECK(got.value == Value::make_int(static_cast<int64_t>(want.value)));
+    else
+      CHECK(got.code == code_of(want.fault));
+  }
+
+  // Numbers, and ints divided (`/` widens both sides as itof does).
+  const double nums[] = {0.0, -0.0, 1.5, -2.25, 0.1, 1e308, -1e308, 4.9e-324};
+  const IntOp num_ops[] = {{"+", ir::evaluate<ir::Op::FAdd>},
+                           {"-", ir::evaluate<ir::Op::FSub>},
+                           {"*", ir::evaluate<ir::Op::FMul>},
+                           {"/", ir::evaluate<ir::Op::FDiv>}};
+  auto bits = [](double d) { return std::bit_cast<uint64_t>(d); };
+  for (double a : nums)
+    for (double b : nums)
+      for (const IntOp& op : num_ops) {
+        const std::string expr = "(" + value_to_source(Value::make_number(a)) + ") " + op.spelling + " (" +
+                                 value_to_source(Value::make_number(b)) + ")";
+        CAPTURE(expr);
+        auto want = op.eval(Pred::Eq, bits(a), bits(b));
+        Folded got = fold(expr);
+        if (want.ok()) {
+          CHECK(got.value.kind == TypeKind::Number);
+          CHECK(bits(got.value.n) == want.value);  // bit for bit: -0.0 stays -0.0
+        } else {
+          CHECK(got.code == code_of(want.fault));
+        }
+      }
+  for (int64_t a : ints)
+    for (int64_t b : ints) {
+      const std::string expr = int_source(a) + " / " + int_source(b);
+      CAPTURE(expr);
+      auto wide = [](int64_t v) {
+        return ir::evaluate<ir::Op::IToF>(Pred::Eq, static_cast<uint64_t>(v), 0).value;
+      };
+      auto want = ir::evaluate<ir::Op::FDiv>(Pred::Eq, wide(a), wide(b));
+      Folded got = fold(expr);
+      if (want.ok())
+        CHECK(bits(got.value.n) == want.value);
+      else
+        CHECK(got.code == code_of(want.fault));
+    }
+
+  // Durations are int64 micros: their overflow is the same fault.
+  CHECK(fold("1d * 9223372036854775807").code == "E0212");
+  CHECK(fold("2024-01-01T00:00:00Z - 2024-01-02T00:00:00Z").value.i == -86'400'000'000);
 }

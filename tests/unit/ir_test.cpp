@@ -11,6 +11,7 @@
 
 #include "compiler/check/check.h"
 #include "compiler/ir/ir.h"
+#include "compiler/ir/type_map.h"
 #include "compiler/parse/parse.h"
 #include "support/countries.h"
 #include "support/diagnostics.h"
@@ -987,3 +988,48 @@ rule big on rental
 }
 
 }  // namespace
+
+// ---- the one type mapping (type_map.h) -------------------------------------------
+
+TEST_CASE("the one type mapping maps and round-trips every checker type and IR type and column type",
+          "[ir]") {
+  // Every TypeKind maps; the checker's scalars come back unchanged except a
+  // date, which the IR holds as a time.
+  for (int k = 0; k <= static_cast<int>(TypeKind::Event); ++k) {
+    const TypeKind kind = static_cast<TypeKind>(k);
+    const Ty ty = ir::ty_of(kind);
+    CAPTURE(type_kind_name(kind), ir::ty_name(ty));
+    const bool has_register = kind != TypeKind::Error && kind != TypeKind::Set && kind != TypeKind::Table &&
+                              kind != TypeKind::Event;
+    CHECK((ty != Ty::Void) == has_register);
+    if (has_register) CHECK(ir::type_kind_of(ty) == (kind == TypeKind::Date ? TypeKind::Time : kind));
+  }
+
+  // Every Ty round-trips through TypeKind, and every scalar through its column.
+  for (int t = 0; t <= static_cast<int>(Ty::Row); ++t) {
+    const Ty ty = static_cast<Ty>(t);
+    CAPTURE(ir::ty_name(ty));
+    CHECK(ir::ty_of(ir::type_kind_of(ty)) == ty);
+    if (ir::is_scalar(ty)) CHECK(ir::ty_of(ir::column_type_of(ty)) == ty);
+  }
+
+  // Every column type is a scalar and round-trips; no two share a Ty.
+  std::vector<Ty> seen;
+  for (int c = 0; c <= static_cast<int>(abi::ColumnType::Duration); ++c) {
+    const auto column = static_cast<abi::ColumnType>(c);
+    const Ty ty = ir::ty_of(column);
+    CAPTURE(abi::column_type_name(column));
+    CHECK(ir::is_scalar(ty));
+    CHECK(ir::column_type_of(ty) == column);
+    CHECK(std::find(seen.begin(), seen.end(), ty) == seen.end());
+    seen.push_back(ty);
+  }
+
+  // The names type annotations use are the checker's scalars, each mapped.
+  for (const ScalarTypeName& s : scalar_type_names()) {
+    CAPTURE(s.name);
+    CHECK(scalar_type_named(s.name) == s.kind);
+    CHECK(ir::is_scalar(ir::ty_of(s.kind)));
+  }
+  CHECK(scalar_type_named("float") == TypeKind::Error);
+}
