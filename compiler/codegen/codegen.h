@@ -5,9 +5,9 @@
 // computing windowed aggregates' inputs with the same instruction code. Message functions are not compiled:
 // the runtime interprets them for fired rules. Only LLVM forward declarations here.
 //
-// Code shape (codegen.cpp has the reasons): small fires functions are
-// if-converted, so a typical policy's row loop is straight-line code that the
-// O2 pipeline vectorises; large ones keep their branches. Policies beyond
+// Code shape (generator.h, plan.cpp and batch.cpp have the reasons): small
+// fires functions are if-converted, so a typical policy's row loop is
+// straight-line code that the O2 pipeline vectorises; large ones keep their branches. Policies beyond
 // about a thousand IR instructions are split into groups of rules, each an
 // internal function with its own pass over the batch, so that compile time
 // stays linear in the number of rules.
