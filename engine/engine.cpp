@@ -71,7 +71,7 @@ abi::Schema schema_for(const ir::Module& module) {
 void add_country_classes(const ir::Module& module, abi::Schema& schema) {
   // Filled by every writer of a country value (abi::Batch::set_country).
   for (codegen::ColumnMap::CountryClasses& c :
-       codegen::plan_country_classes(module, abi::column_map(schema))) {
+       codegen::plan_class_byte_columns(module, abi::column_map(schema))) {
     std::vector<uint8_t> class_of(kCountryIndexLimit, 0);
     for (size_t j = 0; j < c.sets.size(); ++j)
       for (const ir::Scalar& m : module.sets[c.sets[j]].members)

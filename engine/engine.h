@@ -115,7 +115,7 @@ class Policy {
 // The batch schema for a module's event kinds, kinds in module order.
 abi::Schema schema_for(const ir::Module& module);
 // Adds the class bytes of the country columns that JIT batch code tests
-// against sets (codegen::plan_country_classes) to `schema`: the JIT's
+// against sets (codegen::plan_class_byte_columns) to `schema`: the JIT's
 // schema. The interpreter and ahead-of-time code read the countries.
 void add_country_classes(const ir::Module& module, abi::Schema& schema);
 // The JIT's view of `schema`'s columns, class bytes included.

@@ -53,8 +53,8 @@ struct ColumnMap {
 // the sets it tests values loaded from that column against (`column` left
 // -1 for the caller to assign): sets a table would otherwise serve (more
 // than a few members, not one range). `column` maps fields as in ColumnMap.
-std::vector<ColumnMap::CountryClasses> plan_country_classes(const ir::Module& module,
-                                                            const std::vector<std::vector<int>>& column);
+std::vector<ColumnMap::CountryClasses> plan_class_byte_columns(const ir::Module& module,
+                                                               const std::vector<std::vector<int>>& column);
 
 enum class OptLevel : uint8_t {
   O0,  // no IR passes; fast instruction selection (debugging, quick compiles)

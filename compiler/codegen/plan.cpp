@@ -140,8 +140,8 @@ AliasScopes plan_alias_scopes(llvm::LLVMContext& ctx) {
 
 }  // namespace detail
 
-std::vector<ColumnMap::CountryClasses> plan_country_classes(const ir::Module& module,
-                                                            const std::vector<std::vector<int>>& column) {
+std::vector<ColumnMap::CountryClasses> plan_class_byte_columns(const ir::Module& module,
+                                                               const std::vector<std::vector<int>>& column) {
   std::map<int, std::vector<uint32_t>> sets_of;  // batch column -> sets
   for (const ir::Function& f : module.functions) {
     if (f.kind == ir::FunctionKind::Message || f.event < 0 || static_cast<size_t>(f.event) >= column.size())
