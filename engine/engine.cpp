@@ -35,10 +35,12 @@ void Results::reserve(uint32_t rows, size_t rule_count) {
   decision.assign(rows, 0);
   fault_rule.assign(rows, 0);
   fault_site.assign(rows, 0);
+  fault_reason.assign(rows, 0);
 }
 
 EdictResults Results::view() {
-  return EdictResults{fired.data(), fired_words, decision.data(), fault_rule.data(), fault_site.data()};
+  return EdictResults{fired.data(),      fired_words,       decision.data(),
+                      fault_rule.data(), fault_site.data(), fault_reason.data()};
 }
 
 abi::Schema schema_for(const ir::Module& module) {

@@ -39,6 +39,7 @@ struct Results {
   std::vector<uint64_t> fired;
   std::vector<uint8_t> decision;
   std::vector<uint32_t> fault_rule, fault_site;
+  std::vector<uint8_t> fault_reason;  // ir::FaultReason
 
   void reserve(uint32_t rows, size_t rule_count);
   EdictResults view();

@@ -37,7 +37,7 @@ BasicBlock* Generator::begin_function(llvm::Function* fn, bool rule_results) {
   // struct EdictColumns / EdictResults (abi/abi.h); natural alignment
   // gives the C layout.
   auto* columns_ty = llvm::StructType::get(ctx_, {i32_, ptr_, ptr_, ptr_, ptr_});
-  auto* results_ty = llvm::StructType::get(ctx_, {ptr_, i32_, ptr_, ptr_, ptr_});
+  llvm::StructType* results_ty = results_type();
   auto field = [&](llvm::StructType* st, Value* base, unsigned i, llvm::Type* t, const char* name) {
     return b_.CreateLoad(t, b_.CreateStructGEP(st, base, i), name);
   };
@@ -56,6 +56,7 @@ BasicBlock* Generator::begin_function(llvm::Function* fn, bool rule_results) {
   decision_ = field(results_ty, results, 2, ptr_, "decision");
   fault_rule_ = field(results_ty, results, 3, ptr_, "fault_rule");
   fault_site_ = field(results_ty, results, 4, ptr_, "fault_site");
+  fault_reason_ = field(results_ty, results, 5, ptr_, "fault_reason");
   b_.CreateBr(start);
   b_.SetInsertPoint(start);
   return start;
@@ -67,6 +68,8 @@ void Generator::emit_fail_closed(BasicBlock* from, BasicBlock* exit) {
     b_.CreateStore(b_.getInt8(EDICT_DECISION_ERROR), b_.CreateInBoundsGEP(i8_, decision_, row_));
     b_.CreateStore(b_.getInt32(UINT32_MAX), b_.CreateInBoundsGEP(i32_, fault_rule_, row_));
     b_.CreateStore(b_.getInt32(UINT32_MAX), b_.CreateInBoundsGEP(i32_, fault_site_, row_));
+    b_.CreateStore(b_.getInt8(static_cast<uint8_t>(ir::FaultReason::None)),
+                   b_.CreateInBoundsGEP(i8_, fault_reason_, row_));
   });
 }
 
@@ -263,6 +266,7 @@ Value* Generator::load_row_state(bool fused, Value* decision_at,
                                  const std::function<Value*(size_t)>& fired_at) {
   b_.CreateStore(b_.getInt32(UINT32_MAX), row_fault_rule_);
   b_.CreateStore(b_.getInt32(UINT32_MAX), row_fault_site_);
+  b_.CreateStore(b_.getInt8(static_cast<uint8_t>(ir::FaultReason::None)), row_fault_reason_);
   if (fused) {
     for (auto* w : fired_words_)
       if (w) b_.CreateStore(llvm::ConstantInt::get(fired_ty_, 0), w);
@@ -301,18 +305,20 @@ void Generator::store_row_results(const RuleGroup& group, bool fused, Value* kin
     code = b_.CreateSelect(faulted, b_.getInt8(EDICT_DECISION_ERROR), outcome);
   }
   tag_output(b_.CreateStore(code, decision_at), kOutDecision);
-  // fault_rule/fault_site keep their old contents unless this loop found
-  // the row's first fault (the state still holds UINT32_MAX otherwise).
+  // The fault outputs keep their old contents unless this loop found the
+  // row's first fault (the state still holds UINT32_MAX otherwise).
   Value* found = b_.CreateICmpNE(b_.CreateLoad(i32_, row_fault_rule_), b_.getInt32(UINT32_MAX));
   auto keep_unless_found = [&](Value* array, llvm::AllocaInst* state, Out scope) {
-    Value* at = b_.CreateInBoundsGEP(i32_, array, row_);
-    auto* old = b_.CreateLoad(i32_, at);
+    llvm::Type* elem = state->getAllocatedType();
+    Value* at = b_.CreateInBoundsGEP(elem, array, row_);
+    auto* old = b_.CreateLoad(elem, at);
     tag_output(old, scope);
-    tag_output(b_.CreateStore(b_.CreateSelect(found, b_.CreateLoad(i32_, state), old), at), scope);
+    tag_output(b_.CreateStore(b_.CreateSelect(found, b_.CreateLoad(elem, state), old), at), scope);
   };
   if (loop_may_fault_) {
     keep_unless_found(fault_rule_, row_fault_rule_, kOutFaultRule);
     keep_unless_found(fault_site_, row_fault_site_, kOutFaultSite);
+    keep_unless_found(fault_reason_, row_fault_reason_, kOutFaultReason);
   }
   for (size_t w = 0; w < fired_words_.size(); ++w)
     if (fired_words_[w])

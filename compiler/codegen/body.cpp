@@ -151,6 +151,7 @@ void Generator::emit_predicated(Body& body, Value* active) {
   body.fires = b_.getFalse();
   body.faulted = b_.getFalse();
   body.site = b_.getInt32(UINT32_MAX);
+  body.reason = b_.getInt8(static_cast<uint8_t>(ir::FaultReason::None));
   for (ir::BlockId id : order) {
     // Blocks are visited in a topological order: every edge into this one
     // has been seen.
@@ -162,7 +163,7 @@ void Generator::emit_predicated(Body& body, Value* active) {
     }
   }
   if (body.rule < 0) return finish_input(body);
-  record_outcome(body.rule, body.fires, body.faulted, body.site);
+  record_outcome(body.rule, body.fires, body.faulted, body.site, body.reason);
 }
 
 void Generator::emit_branching(Body& body, Value* active) {
@@ -190,7 +191,7 @@ void Generator::emit_branching(Body& body, Value* active) {
   if (body.rule < 0) {
     if (f.kind == ir::FunctionKind::Fires) b_.CreateStore(b_.getInt64(1), body.out_value);
   } else {
-    record_outcome(body.rule, b_.getTrue(), b_.getFalse(), nullptr);
+    record_outcome(body.rule, b_.getTrue(), b_.getFalse(), nullptr, nullptr);
   }
   b_.CreateBr(body.next);
   if (body.fault) {
@@ -198,7 +199,7 @@ void Generator::emit_branching(Body& body, Value* active) {
     if (body.rule < 0)
       b_.CreateStore(body.fault_phi, body.out_site);
     else
-      record_outcome(body.rule, b_.getFalse(), b_.getTrue(), body.fault_phi);
+      record_outcome(body.rule, b_.getFalse(), b_.getTrue(), body.fault_phi, body.fault_reason_phi);
     b_.CreateBr(body.next);
   }
   b_.SetInsertPoint(body.next);
@@ -231,29 +232,33 @@ void Generator::set(Body& body, ir::Reg r, Value* v) {
   b_.CreateStore(v, body.slots[r]);
 }
 
-BasicBlock* Generator::fault_block(Body& body, uint32_t site) {
+BasicBlock* Generator::fault_block(Body& body, uint32_t site, ir::FaultReason reason) {
   if (!body.fault) {
     body.fault = BasicBlock::Create(ctx_, body.name(m_) + ".fault", fn_);
     llvm::IRBuilder<> fb(body.fault);
     body.fault_phi = fb.CreatePHI(i32_, 4, "site");
+    body.fault_reason_phi = fb.CreatePHI(i8_, 4, "reason");
   }
   body.fault_phi->addIncoming(b_.getInt32(site), b_.GetInsertBlock());
+  body.fault_reason_phi->addIncoming(b_.getInt8(static_cast<uint8_t>(reason)), b_.GetInsertBlock());
   return body.fault;
 }
 
-void Generator::fault_if(Body& body, Value* cond, uint32_t site) {
+void Generator::fault_if(Body& body, Value* cond, uint32_t site, ir::FaultReason reason) {
   if (site != ir::kNoSite && site >= m_.fault_sites.size())
     fail("fn " + body.f->name + ": fault site out of range");
   if (body.predicated) {
     // A fault ends the function: what follows runs only where it did not.
     Value* faults = both(body.alive, cond);
     body.site = pick(faults, b_.getInt32(site), body.site);
+    body.reason = pick(faults, b_.getInt8(static_cast<uint8_t>(reason)), body.reason);
     body.faulted = either(body.faulted, faults);
     body.alive = both(body.alive, b_.CreateNot(cond));
     return;
   }
   BasicBlock* ok = BasicBlock::Create(ctx_, "ok", fn_);
-  b_.CreateCondBr(cond, fault_block(body, site), ok, llvm::MDBuilder(ctx_).createUnlikelyBranchWeights());
+  b_.CreateCondBr(cond, fault_block(body, site, reason), ok,
+                  llvm::MDBuilder(ctx_).createUnlikelyBranchWeights());
   b_.SetInsertPoint(ok);
 }
 

@@ -97,18 +97,19 @@ std::vector<ir::FuncId> aggregate_input_functions(const ir::Module& module);
 // EDICT_DECISION_SKIPPED and no fired bits. Otherwise every rule with a body
 // for the row's kind and in effect at the row's time (effective_from <= t <
 // effective_until) runs its fires function: `true` sets the rule's fired bit,
-// a fault is remembered (the first faulting rule in rule order and its fault
-// site) and evaluation continues with the next rule. Decision: error when a
-// rule faulted, else the strongest effect among fired rules, else the
-// module's default outcome. fault_rule/fault_site are written only on rows
-// whose decision is error; other rows keep what was there (as the
-// interpreter does). A kind byte naming no event kind gets the default.
+// a fault is remembered (the first faulting rule in rule order, its fault
+// site and its ir::FaultReason) and evaluation continues with the next rule.
+// Decision: error when a rule faulted, else the strongest effect among fired
+// rules, else the module's default outcome. fault_rule/fault_site/
+// fault_reason are written only on rows whose decision is error; other rows
+// keep what was there (as the interpreter does). A kind byte naming no event
+// kind gets the default.
 //
 // Batch requirements, checked once per call: results->fired_words >=
 // ceil(rules / 64) (words past the rules' are zeroed), and a presence array
 // for every column an optional field the code reads lives in. A batch that
 // fails either gets EDICT_DECISION_ERROR on every row with fault_rule =
-// fault_site = UINT32_MAX, and no fired bits written.
+// fault_site = UINT32_MAX and fault_reason = none, and no fired bits written.
 std::unique_ptr<llvm::Module> generate(const ir::Module& module, const ColumnMap& columns,
                                        llvm::LLVMContext& context, const CodegenOptions& options,
                                        std::string* error);

@@ -74,11 +74,12 @@ class Generator {
     std::vector<llvm::AllocaInst*> slots;     // registers assigned more than once
     std::vector<std::optional<Range>> range;  // per register assigned once (see Range)
     // Branching form.
-    std::vector<BasicBlock*> blocks;  // per IR block; null when unreachable
-    BasicBlock* fired = nullptr;      // `ret true`
-    BasicBlock* next = nullptr;       // after the rule (`ret false` and faults end here)
-    BasicBlock* fault = nullptr;      // created on the first fault edge
-    llvm::PHINode* fault_phi = nullptr;
+    std::vector<BasicBlock*> blocks;            // per IR block; null when unreachable
+    BasicBlock* fired = nullptr;                // `ret true`
+    BasicBlock* next = nullptr;                 // after the rule (`ret false` and faults end here)
+    BasicBlock* fault = nullptr;                // created on the first fault edge
+    llvm::PHINode* fault_phi = nullptr;         // the fault's site (i32)
+    llvm::PHINode* fault_reason_phi = nullptr;  // and its ir::FaultReason (i8)
     // If-converted form: the predicate of the instruction being emitted
     // (its block is executed and nothing before it in the block faulted),
     // the predicate of entering each block, and the function's outcome.
@@ -87,6 +88,7 @@ class Generator {
     Value* fires = nullptr;    // i1
     Value* faulted = nullptr;  // i1
     Value* site = nullptr;     // i32; only meaningful when faulted
+    Value* reason = nullptr;   // i8 ir::FaultReason; only meaningful when faulted
     // An aggregate input function (rule -1): its result's bits and fault
     // site (UINT32_MAX: none), stored where it returns or faults.
     llvm::AllocaInst* out_value = nullptr;  // i64
@@ -115,7 +117,7 @@ class Generator {
   Value *rows_ = nullptr, *kinds_ = nullptr, *data_array_ = nullptr, *present_array_ = nullptr,
         *strings_ = nullptr;
   Value *fired_ = nullptr, *fired_stride_ = nullptr, *decision_ = nullptr, *fault_rule_ = nullptr,
-        *fault_site_ = nullptr;
+        *fault_site_ = nullptr, *fault_reason_ = nullptr;
   Value* row_ = nullptr;     // i64 row index
   Value* record_ = nullptr;  // a record function's event record (EdictEvalRecordFn); null in batch functions
   std::map<int, Value*> data_ptr_;                              // batch column -> element array
@@ -125,13 +127,13 @@ class Generator {
   // Per-row state, promoted to registers by mem2reg.
   std::vector<llvm::AllocaInst*> fired_words_;
   llvm::AllocaInst *row_faulted_ = nullptr, *row_fault_rule_ = nullptr, *row_fault_site_ = nullptr,
-                   *best_ = nullptr;
+                   *row_fault_reason_ = nullptr, *best_ = nullptr;
   // Fused loops derive the decision from the fired words once per row (a
   // few masks) instead of tracking the strongest effect rule by rule.
   bool effects_from_fired_ = false;
   llvm::IntegerType* fired_ty_ = nullptr;  // of the fired-word state
   // Whether any rule of the loop being emitted can fault: when none can,
-  // rows keep their fault_rule/fault_site without a read-modify-write.
+  // rows keep their fault outputs without a read-modify-write.
   bool loop_may_fault_ = false;
 
   AliasScopes scopes_;
@@ -193,6 +195,11 @@ class Generator {
     return ab.CreateAlloca(t, nullptr, name);
   }
   Value* poison(ir::Ty t) { return llvm::PoisonValue::get(reg_type(t)); }
+  // struct EdictResults (abi/abi.h); natural alignment gives the C layout:
+  // fired, fired_words, decision, fault_rule, fault_site, fault_reason.
+  llvm::StructType* results_type() const {
+    return llvm::StructType::get(ctx_, {ptr_, i32_, ptr_, ptr_, ptr_, ptr_});
+  }
 
   // Boolean connectives for predicates. Selects rather than and/or: a value
   // computed on a path not taken must never make a predicate poison.
@@ -231,10 +238,13 @@ class Generator {
   void emit_predicated(Body& body, Value* active);
   Value* get(Body& body, ir::Reg r);
   void set(Body& body, ir::Reg r, Value* v);
-  // The rule's fault exit (branching form), recording `site` for an edge
-  // from the current block.
-  BasicBlock* fault_block(Body& body, uint32_t site);
-  void fault_if(Body& body, Value* cond, uint32_t site);
+  // The rule's fault exit (branching form), recording `site` and `reason`
+  // for an edge from the current block.
+  BasicBlock* fault_block(Body& body, uint32_t site, ir::FaultReason reason);
+  // The function faults with `reason` at `site` where `cond` holds. The
+  // reason is given where the fault happens, not derived from the site:
+  // fdiv has two (division_by_zero, non_finite) at one site.
+  void fault_if(Body& body, Value* cond, uint32_t site, ir::FaultReason reason);
   void reach(Body& body, ir::BlockId target, Value* pred);
 
   // ---- instructions (inst.cpp) --------------------------------------------
@@ -278,8 +288,9 @@ class Generator {
   void emit_kind(int event, Value* kind_active, const RuleGroup& group);
   Value* window(const ir::Rule& rule, Value* time);
   void emit_rule(int rule_index, const ir::RuleBody& body, int event, Value* active);
-  void record_outcome(int rule_index, Value* fired, Value* faulted, Value* site);
-  void record_fault(int rule_index, Value* faulted, Value* site);
+  // `site` (i32) and `reason` (i8) matter only where `faulted` holds.
+  void record_outcome(int rule_index, Value* fired, Value* faulted, Value* site, Value* reason);
+  void record_fault(int rule_index, Value* faulted, Value* site, Value* reason);
   // The decision byte of a row's fired rules (i8): the strongest effect
   // among them, from its fired words, or the default outcome.
   Value* strongest_effect(const RuleGroup& group);

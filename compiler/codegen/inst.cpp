@@ -198,7 +198,7 @@ void Generator::emit_field(Body& body, const ir::Inst& in) {
   if (in.op == ir::Op::Has)
     return set(body, in.dst, optional ? field_present(body.event, in.imm) : b_.getTrue());
   if (in.op == ir::Op::LoadChecked && optional)
-    fault_if(body, b_.CreateNot(field_present(body.event, in.imm)), in.site);
+    fault_if(body, b_.CreateNot(field_present(body.event, in.imm)), in.site, ir::FaultReason::Absent);
   Value* v = field_value(body.event, in.imm, storage_type(ty));
   if (failed()) return;
   v = from_storage(ty, v);
@@ -217,7 +217,7 @@ void Generator::emit_cell(Body& body, const ir::Inst& in) {
   if (in.op != ir::Op::CellHas) set_range(body, in, cell_range(table, in.aux));
   if (in.op == ir::Op::CellHas) return set(body, in.dst, valid);
   if (in.op == ir::Op::CellLoadChecked) {
-    fault_if(body, b_.CreateNot(valid), in.site);
+    fault_if(body, b_.CreateNot(valid), in.site, ir::FaultReason::Absent);
     return set(body, in.dst, cell_value(table, in.aux, row));
   }
   // Proven present by the verifier; the interpreter reads 0 otherwise.
@@ -246,7 +246,7 @@ void Generator::emit_int_arith(Body& body, const ir::Inst& in) {
                                        : b_.CreateSub(a, b));
   }
   Value* pair = b_.CreateBinaryIntrinsic(id, a, b);
-  fault_if(body, b_.CreateExtractValue(pair, 1), in.site);
+  fault_if(body, b_.CreateExtractValue(pair, 1), in.site, ir::FaultReason::IntOverflow);
   set(body, in.dst, b_.CreateExtractValue(pair, 0));
 }
 
@@ -265,7 +265,8 @@ void Generator::emit_float_arith(Body& body, const ir::Inst& in) {
     default:
       // Division by zero is its own fault, reported before a non-finite result.
       if (!(rb && (rb->lo > 0 || rb->hi < 0)))
-        fault_if(body, b_.CreateFCmpOEQ(b, llvm::ConstantFP::get(f64_, 0.0)), in.site);
+        fault_if(body, b_.CreateFCmpOEQ(b, llvm::ConstantFP::get(f64_, 0.0)), in.site,
+                 ir::FaultReason::DivisionByZero);
       v = b_.CreateFDiv(a, b);
   }
   if (rr && finite(*rr)) {  // finite operands, finite result: no fault possible
@@ -273,7 +274,8 @@ void Generator::emit_float_arith(Body& body, const ir::Inst& in) {
     return set(body, in.dst, v);
   }
   Value* magnitude = b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, v);
-  fault_if(body, b_.CreateFCmpUGE(magnitude, llvm::ConstantFP::getInfinity(f64_)), in.site);
+  fault_if(body, b_.CreateFCmpUGE(magnitude, llvm::ConstantFP::getInfinity(f64_)), in.site,
+           ir::FaultReason::NonFinite);
   set(body, in.dst, v);
 }
 
@@ -381,10 +383,10 @@ void Generator::emit_ret(Body& body, const ir::Inst& in) {
 }
 
 void Generator::emit_fault(Body& body, const ir::Inst& in) {
-  if (body.predicated) return fault_if(body, b_.getTrue(), in.site);
+  if (body.predicated) return fault_if(body, b_.getTrue(), in.site, in.reason);
   if (in.site != ir::kNoSite && in.site >= m_.fault_sites.size())
     return inst_fail(body, in, "has a fault site out of range");
-  b_.CreateBr(fault_block(body, in.site));
+  b_.CreateBr(fault_block(body, in.site, in.reason));
 }
 
 }  // namespace edict::codegen::detail

@@ -124,13 +124,13 @@ AliasScopes plan_alias_scopes(llvm::LLVMContext& ctx) {
   llvm::MDNode* domain = md.createAnonymousAliasScopeDomain("edict.batch");
   llvm::MDNode* in = md.createAnonymousAliasScope(domain, "columns");
   llvm::MDNode* out[kOutCount];
-  const char* names[kOutCount] = {"decision", "fault_rule", "fault_site", "fired"};
+  const char* names[kOutCount] = {"decision", "fault_rule", "fault_site", "fault_reason", "fired"};
   for (int i = 0; i < kOutCount; ++i) out[i] = md.createAnonymousAliasScope(domain, names[i]);
   s.scope_in = llvm::MDNode::get(ctx, {in});
-  s.noalias_in = llvm::MDNode::get(ctx, {out[0], out[1], out[2], out[3]});
+  s.noalias_in = llvm::MDNode::get(ctx, llvm::SmallVector<llvm::Metadata*, kOutCount>(out, out + kOutCount));
   for (int i = 0; i < kOutCount; ++i) {
     s.scope_out[i] = llvm::MDNode::get(ctx, {out[i]});
-    llvm::SmallVector<llvm::Metadata*, 4> others{in};
+    llvm::SmallVector<llvm::Metadata*, kOutCount> others{in};
     for (int j = 0; j < kOutCount; ++j)
       if (j != i) others.push_back(out[j]);
     s.noalias_out[i] = llvm::MDNode::get(ctx, others);

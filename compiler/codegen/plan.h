@@ -60,7 +60,7 @@ struct CountrySetTable {
 CountrySetTable plan_country_set_table(const ir::Module& m, bool single_event);
 
 // Which results array an access writes (or reads back).
-enum Out { kOutDecision, kOutFaultRule, kOutFaultSite, kOutFired, kOutCount };
+enum Out { kOutDecision, kOutFaultRule, kOutFaultSite, kOutFaultReason, kOutFired, kOutCount };
 
 // Alias scopes: the input columns never overlap the results, and the
 // results arrays never overlap each other.

@@ -39,11 +39,12 @@ void Generator::emit_record_function(int event) {
   b_.CreateStore(b_.getFalse(), row_faulted_);
   b_.CreateStore(b_.getInt32(UINT32_MAX), row_fault_rule_);
   b_.CreateStore(b_.getInt32(UINT32_MAX), row_fault_site_);
+  b_.CreateStore(b_.getInt8(static_cast<uint8_t>(ir::FaultReason::None)), row_fault_reason_);
   emit_kind(event, b_.getTrue(), all);
   if (failed()) return;
 
-  // struct EdictResults (abi/abi.h), loaded only here: the rules need none of it.
-  auto* results_ty = llvm::StructType::get(ctx_, {ptr_, i32_, ptr_, ptr_, ptr_});
+  // The results' arrays, loaded only here: the rules need none of them.
+  llvm::StructType* results_ty = results_type();
   auto result_array = [&](unsigned i, const char* name) {
     return b_.CreateLoad(ptr_, b_.CreateStructGEP(results_ty, results, i), name);
   };
@@ -60,6 +61,7 @@ void Generator::emit_record_function(int event) {
     b_.SetInsertPoint(fault);
     b_.CreateStore(b_.CreateLoad(i32_, row_fault_rule_), result_array(3, "fault_rule"));
     b_.CreateStore(b_.CreateLoad(i32_, row_fault_site_), result_array(4, "fault_site"));
+    b_.CreateStore(b_.CreateLoad(i8_, row_fault_reason_), result_array(5, "fault_reason"));
     b_.CreateBr(done);
     b_.SetInsertPoint(done);
   }

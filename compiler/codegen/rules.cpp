@@ -12,6 +12,7 @@ void Generator::make_row_state() {
   row_faulted_ = make_alloca(i1_, "faulted");
   row_fault_rule_ = make_alloca(i32_, "fault_rule");
   row_fault_site_ = make_alloca(i32_, "fault_site");
+  row_fault_reason_ = make_alloca(i8_, "fault_reason");
   best_ = make_alloca(i32_, "best");
   loop_may_fault_ = false;
 }
@@ -75,7 +76,7 @@ void Generator::emit_rule(int rule_index, const ir::RuleBody& rb, int event, Val
     emit_branching(body, active);
 }
 
-void Generator::record_outcome(int rule_index, Value* fired, Value* faulted, Value* site) {
+void Generator::record_outcome(int rule_index, Value* fired, Value* faulted, Value* site, Value* reason) {
   if (!is_false(fired)) {
     size_t word = static_cast<size_t>(rule_index) / 64;
     uint64_t bit = uint64_t{1} << (static_cast<size_t>(rule_index) % 64);
@@ -86,16 +87,16 @@ void Generator::record_outcome(int rule_index, Value* fired, Value* faulted, Val
                       ? llvm::ConstantInt::get(fired_ty_, bit)
                       : b_.CreateShl(b_.CreateZExt(fired, fired_ty_), static_cast<uint64_t>(rule_index) % 64);
     b_.CreateStore(b_.CreateOr(old, flag), fired_words_[word]);
-    if (effects_from_fired_) return record_fault(rule_index, faulted, site);
+    if (effects_from_fired_) return record_fault(rule_index, faulted, site, reason);
     Value* best = b_.CreateLoad(i32_, best_);
     Value* effect = b_.getInt32(static_cast<uint32_t>(m_.rules[static_cast<size_t>(rule_index)].effect));
     Value* stronger = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smax, best, effect);
     b_.CreateStore(pick(fired, stronger, best), best_);
   }
-  record_fault(rule_index, faulted, site);
+  record_fault(rule_index, faulted, site, reason);
 }
 
-void Generator::record_fault(int rule_index, Value* faulted, Value* site) {
+void Generator::record_fault(int rule_index, Value* faulted, Value* site, Value* reason) {
   if (!is_false(faulted)) {
     loop_may_fault_ = true;
     // Only the first faulting rule (in rule order) is recorded.
@@ -105,6 +106,7 @@ void Generator::record_fault(int rule_index, Value* faulted, Value* site) {
         pick(first, b_.getInt32(static_cast<uint32_t>(rule_index)), b_.CreateLoad(i32_, row_fault_rule_)),
         row_fault_rule_);
     b_.CreateStore(pick(first, site, b_.CreateLoad(i32_, row_fault_site_)), row_fault_site_);
+    b_.CreateStore(pick(first, reason, b_.CreateLoad(i8_, row_fault_reason_)), row_fault_reason_);
     b_.CreateStore(either(already, faulted), row_faulted_);
   }
 }
