@@ -31,9 +31,10 @@ typedef struct EdictColumns {
 typedef struct EdictResults {
   uint64_t* fired;
   uint32_t fired_words;
-  uint8_t* decision;    /* outcome index, EDICT_DECISION_ERROR or EDICT_DECISION_SKIPPED */
-  uint32_t* fault_rule; /* decision == ERROR: the first rule (in rule order) that faulted */
-  uint32_t* fault_site; /* decision == ERROR: its IR fault site (ir::Module::fault_sites) */
+  uint8_t* decision;     /* outcome index, EDICT_DECISION_ERROR or EDICT_DECISION_SKIPPED */
+  uint32_t* fault_rule;  /* decision == ERROR: the first rule (in rule order) that faulted */
+  uint32_t* fault_site;  /* decision == ERROR: its IR fault site (ir::Module::fault_sites) */
+  uint8_t* fault_reason; /* decision == ERROR: the ir::FaultReason of that fault */
 } EdictResults;
 
 /* Evaluates every row of a batch. Never throws, never reads out of bounds. */
@@ -53,10 +54,11 @@ typedef void (*EdictEvalBatchFn)(const EdictColumns* columns, EdictResults* resu
 
 /* Decides one event of the function's kind from its record as the batch
  * function decides a row: writes results->decision[0], the fired words of
- * row 0 and, when the decision is EDICT_DECISION_ERROR, fault_rule[0] and
- * fault_site[0]; returns the decision. `strings` is the string context of
- * the record's symbols (EdictColumns.strings). Unlike the batch function it
- * checks nothing: results->fired_words must cover every rule. */
+ * row 0 and, when the decision is EDICT_DECISION_ERROR, fault_rule[0],
+ * fault_site[0] and fault_reason[0]; returns the decision. `strings` is the
+ * string context of the record's symbols (EdictColumns.strings). Unlike the
+ * batch function it checks nothing: results->fired_words must cover every
+ * rule. */
 typedef uint32_t (*EdictEvalRecordFn)(const void* record, void* strings, const EdictResults* results);
 
 /* The inputs of windowed aggregates (the key, filter and operand functions of

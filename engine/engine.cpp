@@ -25,10 +25,12 @@ void Results::reserve(uint32_t rows, size_t rule_count) {
   decision.assign(rows, 0);
   fault_rule.assign(rows, 0);
   fault_site.assign(rows, 0);
+  fault_reason.assign(rows, 0);
 }
 
 EdictResults Results::view() {
-  return EdictResults{fired.data(), fired_words, decision.data(), fault_rule.data(), fault_site.data()};
+  return EdictResults{fired.data(),      fired_words,       decision.data(),
+                      fault_rule.data(), fault_site.data(), fault_reason.data()};
 }
 
 abi::Schema schema_for(const ir::Module& module) {
@@ -61,7 +63,7 @@ abi::Schema schema_for(const ir::Module& module) {
 void add_country_classes(const ir::Module& module, abi::Schema& schema) {
   // Filled by every writer of a country value (abi::Batch::set_country).
   for (codegen::ColumnMap::CountryClasses& c :
-       codegen::plan_country_classes(module, abi::column_map(schema))) {
+       codegen::plan_class_byte_columns(module, abi::column_map(schema))) {
     std::vector<uint8_t> class_of(kCountryIndexLimit, 0);
     for (size_t j = 0; j < c.sets.size(); ++j)
       for (const ir::Scalar& m : module.sets[c.sets[j]].members)

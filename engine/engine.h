@@ -40,6 +40,7 @@ struct Results {
   std::vector<uint64_t> fired;
   std::vector<uint8_t> decision;
   std::vector<uint32_t> fault_rule, fault_site;
+  std::vector<uint8_t> fault_reason;  // ir::FaultReason
 
   void reserve(uint32_t rows, size_t rule_count);
   EdictResults view();
@@ -137,7 +138,7 @@ class Policy {
 // The batch schema for a module's event kinds, kinds in module order.
 abi::Schema schema_for(const ir::Module& module);
 // Adds the class bytes of the country columns that JIT batch code tests
-// against sets (codegen::plan_country_classes) to `schema`: the JIT's
+// against sets (codegen::plan_class_byte_columns) to `schema`: the JIT's
 // schema. The interpreter and ahead-of-time code read the countries.
 void add_country_classes(const ir::Module& module, abi::Schema& schema);
 // The JIT's view of `schema`'s columns, class bytes included.

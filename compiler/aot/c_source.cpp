@@ -494,8 +494,10 @@ std::string generate_source(const ir::Module& m, const Layout& layout, const Aot
     s += fmt::format(
         "  const uint8_t kind = {1};\n"
         "  EdictColumns columns = {{1, &kind, data, present, &str}};\n"
-        "  uint8_t decision = 0;\n  uint32_t fault_rule = UINT32_MAX, fault_site = UINT32_MAX;\n"
-        "  EdictResults results = {{result->fired, {2}_FIRED_WORDS, &decision, &fault_rule, &fault_site}};\n"
+        "  uint8_t decision = 0, fault_reason = 0;\n"
+        "  uint32_t fault_rule = UINT32_MAX, fault_site = UINT32_MAX;\n"
+        "  EdictResults results = {{result->fired, {2}_FIRED_WORDS, &decision, &fault_rule, &fault_site,\n"
+        "                          &fault_reason}};\n"
         "  {0}_batch(&columns, &results);\n"
         "  strings_free(&str);\n"
         "  if (decision == EDICT_DECISION_ERROR) {{\n"

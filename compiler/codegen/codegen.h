@@ -5,9 +5,9 @@
 // computing windowed aggregates' inputs with the same instruction code. Message functions are not compiled:
 // the runtime interprets them for fired rules. Only LLVM forward declarations here.
 //
-// Code shape (codegen.cpp has the reasons): small fires functions are
-// if-converted, so a typical policy's row loop is straight-line code that the
-// O2 pipeline vectorises; large ones keep their branches. Policies beyond
+// Code shape (generator.h, plan.cpp and batch.cpp have the reasons): small
+// fires functions are if-converted, so a typical policy's row loop is
+// straight-line code that the O2 pipeline vectorises; large ones keep their branches. Policies beyond
 // about a thousand IR instructions are split into groups of rules, each an
 // internal function with its own pass over the batch, so that compile time
 // stays linear in the number of rules.
@@ -53,8 +53,8 @@ struct ColumnMap {
 // the sets it tests values loaded from that column against (`column` left
 // -1 for the caller to assign): sets a table would otherwise serve (more
 // than a few members, not one range). `column` maps fields as in ColumnMap.
-std::vector<ColumnMap::CountryClasses> plan_country_classes(const ir::Module& module,
-                                                            const std::vector<std::vector<int>>& column);
+std::vector<ColumnMap::CountryClasses> plan_class_byte_columns(const ir::Module& module,
+                                                               const std::vector<std::vector<int>>& column);
 
 enum class OptLevel : uint8_t {
   O0,  // no IR passes; fast instruction selection (debugging, quick compiles)
@@ -97,18 +97,19 @@ std::vector<ir::FuncId> aggregate_input_functions(const ir::Module& module);
 // EDICT_DECISION_SKIPPED and no fired bits. Otherwise every rule with a body
 // for the row's kind and in effect at the row's time (effective_from <= t <
 // effective_until) runs its fires function: `true` sets the rule's fired bit,
-// a fault is remembered (the first faulting rule in rule order and its fault
-// site) and evaluation continues with the next rule. Decision: error when a
-// rule faulted, else the strongest effect among fired rules, else the
-// module's default outcome. fault_rule/fault_site are written only on rows
-// whose decision is error; other rows keep what was there (as the
-// interpreter does). A kind byte naming no event kind gets the default.
+// a fault is remembered (the first faulting rule in rule order, its fault
+// site and its ir::FaultReason) and evaluation continues with the next rule.
+// Decision: error when a rule faulted, else the strongest effect among fired
+// rules, else the module's default outcome. fault_rule/fault_site/
+// fault_reason are written only on rows whose decision is error; other rows
+// keep what was there (as the interpreter does). A kind byte naming no event
+// kind gets the default.
 //
 // Batch requirements, checked once per call: results->fired_words >=
 // ceil(rules / 64) (words past the rules' are zeroed), and a presence array
 // for every column an optional field the code reads lives in. A batch that
 // fails either gets EDICT_DECISION_ERROR on every row with fault_rule =
-// fault_site = UINT32_MAX, and no fired bits written.
+// fault_site = UINT32_MAX and fault_reason = none, and no fired bits written.
 std::unique_ptr<llvm::Module> generate(const ir::Module& module, const ColumnMap& columns,
                                        llvm::LLVMContext& context, const CodegenOptions& options,
                                        std::string* error);

@@ -351,6 +351,7 @@ void Interpreter::eval_batch(const EdictColumns& c, EdictResults& out) const {
         faulted = true;
         out.fault_rule[row] = static_cast<uint32_t>(r);
         out.fault_site[row] = res.site;
+        out.fault_reason[row] = static_cast<uint8_t>(res.reason);
       }
     }
     out.decision[row] =

@@ -1,13 +1,15 @@
 // Differential testing of the evaluation engines: random well-typed policies,
 // written as Edict source, and random events with boundary values, evaluated
 // by the interpreter, the JIT at O0 and the JIT at O2. Every decision, fired
-// bit, fault rule and fault site must agree. EDICT_DIFFERENTIAL_CASES=N runs
-// N policies (default 2000), EDICT_DIFFERENTIAL_SEED=S starts at seed S,
+// bit, fault rule, fault site and fault reason must agree.
+// EDICT_DIFFERENTIAL_CASES=N runs N policies (default 2000),
+// EDICT_DIFFERENTIAL_SEED=S starts at seed S,
 // EDICT_DIFFERENTIAL_PRINT=1 prints each policy, EDICT_DIFFERENTIAL_THREADS=T.
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -1119,6 +1121,7 @@ struct CaseResult {
   bool collapsed = false;                         // string regions became synthetic sets
   bool classes = false;                           // the JIT read country class bytes
   double front_ms = 0, o0_ms = 0, o2_ms = 0;
+  std::array<size_t, 5> reasons{};  // error rows per ir::FaultReason
 };
 
 const char* kEngineNames[3] = {"interp", "jit -O0", "jit -O2"};
@@ -1138,9 +1141,9 @@ std::string show_result(const ir::Module& m, const engine::Results& r, uint32_t 
     }
   out += "]";
   if (d == EDICT_DECISION_ERROR)
-    out += fmt::format(", fault rule {} site {}",
+    out += fmt::format(", fault rule {} site {} reason {}",
                        r.fault_rule[row] < m.rules.size() ? m.rules[r.fault_rule[row]].name : "?",
-                       r.fault_site[row]);
+                       r.fault_site[row], int{r.fault_reason[row]});
   return out;
 }
 
@@ -1284,6 +1287,15 @@ CaseResult run_case(uint64_t seed, jit::Jit& jit) {
           out.failures.push_back(
               fmt::format("seed {} row {}: fault site {} is not a site of fault rule {}\n{}", seed, r,
                           a.fault_site[r], a.fault_rule[r], text));
+        // The reason in the results is the one the consumers used to
+        // recover by running the rule again.
+        const ir::FaultReason reason =
+            policy->interpreter().eval_rule(static_cast<int>(a.fault_rule[r]), columns, r).reason;
+        if (a.fault_reason[r] != static_cast<uint8_t>(reason))
+          out.failures.push_back(
+              fmt::format("seed {} row {}: fault reason {} where the rule faults with {}\n{}", seed, r,
+                          int{a.fault_reason[r]}, int(reason), text));
+        if (a.fault_reason[r] < out.reasons.size()) ++out.reasons[a.fault_reason[r]];
       } else if (events[r].kind >= 0) {
         out.failures.push_back(fmt::format("seed {} row {}: a decoded row was skipped", seed, r));
       }
@@ -1297,8 +1309,8 @@ CaseResult run_case(uint64_t seed, jit::Jit& jit) {
         for (uint32_t w = 0; w < a.fired_words; ++w)
           same = same && a.fired[size_t{r} * a.fired_words + w] == b.fired[size_t{r} * b.fired_words + w];
         if (same && d == EDICT_DECISION_ERROR)
-          same = a.fault_rule[r] == b.fault_rule[r] && b.fault_site[r] < plain.fault_sites.size() &&
-                 a.fault_site[r] < module.fault_sites.size() &&
+          same = a.fault_rule[r] == b.fault_rule[r] && a.fault_reason[r] == b.fault_reason[r] &&
+                 b.fault_site[r] < plain.fault_sites.size() && a.fault_site[r] < module.fault_sites.size() &&
                  same_span(plain.fault_sites[b.fault_site[r]].span, module.fault_sites[a.fault_site[r]].span);
         if (!same && out.mismatches++ < 2)
           out.failures.push_back(fmt::format(
@@ -1314,7 +1326,8 @@ CaseResult run_case(uint64_t seed, jit::Jit& jit) {
         for (uint32_t w = 0; w < a.fired_words; ++w)
           same = same && a.fired[size_t{r} * a.fired_words + w] == b.fired[size_t{r} * b.fired_words + w];
         if (same && d == EDICT_DECISION_ERROR)
-          same = a.fault_rule[r] == b.fault_rule[r] && a.fault_site[r] == b.fault_site[r];
+          same = a.fault_rule[r] == b.fault_rule[r] && a.fault_site[r] == b.fault_site[r] &&
+                 a.fault_reason[r] == b.fault_reason[r];
         if (same) continue;
         if (out.mismatches++ < 2)
           out.failures.push_back(fmt::format(
@@ -1369,6 +1382,7 @@ TEST_CASE("interpreter, JIT -O0 and JIT -O2 agree on random well-typed policies"
   size_t branching = 0, grouped = 0;  // policies past the JIT's if-conversion and group sizes
   size_t collapsed = 0, classes = 0;
   double front_ms = 0, o0_ms = 0, o2_ms = 0;
+  std::array<size_t, 5> reasons{};
   std::map<std::string, size_t> codes;
   std::vector<std::string> samples;
   for (const CaseResult& r : results) {
@@ -1388,6 +1402,7 @@ TEST_CASE("interpreter, JIT -O0 and JIT -O2 agree on random well-typed policies"
     front_ms += r.front_ms;
     o0_ms += r.o0_ms;
     o2_ms += r.o2_ms;
+    for (size_t i = 0; i < reasons.size(); ++i) reasons[i] += r.reasons[i];
     for (const std::string& f : r.failures)
       if (failures++ < 5) FAIL_CHECK(f);
   }
@@ -1403,6 +1418,8 @@ TEST_CASE("interpreter, JIT -O0 and JIT -O2 agree on random well-typed policies"
       "  %zu policies with a rule over 256 IR instructions, %zu with over 1024 in all, %zu with string "
       "regions collapsed into synthetic sets, %zu with country class bytes\n",
       branching, grouped, collapsed, classes);
+  std::printf("  errors by reason: %zu int_overflow, %zu division_by_zero, %zu non_finite, %zu absent\n",
+              reasons[1], reasons[2], reasons[3], reasons[4]);
   for (const auto& [code, n] : codes) std::printf("  rejected with %s: %zu\n", code.c_str(), n);
   if (std::getenv("EDICT_DIFFERENTIAL_VERBOSE"))
     for (const std::string& s : samples) std::printf("%s\n", s.c_str());
@@ -1418,4 +1435,11 @@ TEST_CASE("interpreter, JIT -O0 and JIT -O2 agree on random well-typed policies"
   // generated policies have a region over one string; checked over a real
   // run, not a one-seed reproduction).
   if (cases >= 100) CHECK(collapsed * 100 >= cases - rejected);
+  // Faults of each reason a generated policy can reach (no checked source
+  // reaches an absent value in a fires function; the [jit] tests cover it).
+  if (cases >= 100) {
+    CHECK(reasons[static_cast<size_t>(ir::FaultReason::IntOverflow)] > 0);
+    CHECK(reasons[static_cast<size_t>(ir::FaultReason::DivisionByZero)] > 0);
+    CHECK(reasons[static_cast<size_t>(ir::FaultReason::NonFinite)] > 0);
+  }
 }

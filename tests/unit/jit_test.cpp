@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -207,6 +208,7 @@ struct Results {
   std::vector<uint64_t> fired;
   std::vector<uint8_t> decision;
   std::vector<uint32_t> fault_rule, fault_site;
+  std::vector<uint8_t> fault_reason;
   Results(uint32_t rows, size_t rules, uint32_t extra_words = 0) {
     words = static_cast<uint32_t>(std::max<size_t>(1, (rules + 63) / 64)) + extra_words;
     // Garbage in, so that stale values would show.
@@ -214,9 +216,11 @@ struct Results {
     decision.assign(rows, 0xA5);
     fault_rule.assign(rows, 0xA5A5A5A5u);
     fault_site.assign(rows, 0xA5A5A5A5u);
+    fault_reason.assign(rows, 0xA5);
   }
   EdictResults view() {
-    return EdictResults{fired.data(), words, decision.data(), fault_rule.data(), fault_site.data()};
+    return EdictResults{fired.data(),       words, decision.data(), fault_rule.data(), fault_site.data(),
+                        fault_reason.data()};
   }
   bool fired_bit(uint32_t row, size_t rule) const {
     return (fired[size_t{row} * words + rule / 64] >> (rule % 64)) & 1;
@@ -230,7 +234,8 @@ struct Results {
 };
 
 // Runs `events` through the JIT at `level` and through the interpreter; the
-// two must agree on every decision, fired word and fault.
+// two must agree on every decision, fired word and fault (rule, site and
+// reason, the reason also with the interpreter's eval_rule).
 Results run(const Policy& p, Events& events, OptLevel level) {
   auto compiled = jit::compile(p.module, p.columns, {level, "", false});
   INFO(compiled.error());
@@ -253,6 +258,9 @@ Results run(const Policy& p, Events& events, OptLevel level) {
     if (jitted.decision[r] == EDICT_DECISION_ERROR) {
       CHECK(jitted.fault_rule[r] == interpreted.fault_rule[r]);
       CHECK(jitted.fault_site[r] == interpreted.fault_site[r]);
+      CHECK(int{jitted.fault_reason[r]} == int{interpreted.fault_reason[r]});
+      const int rule = static_cast<int>(interpreted.fault_rule[r]);
+      CHECK(int{interpreted.fault_reason[r]} == int(interpreter.eval_rule(rule, columns, r).reason));
     }
   }
   return jitted;
@@ -598,6 +606,152 @@ rule after on rental
   CHECK(int{res.decision[inf]} == EDICT_DECISION_ERROR);
   CHECK(int(res.fault_rule[inf]) == p->rule("huge"));
   CHECK(res.fired_rules(*p, inf) == std::set<std::string>{"fine", "divide", "after"});
+}
+
+// Row `row` of `ev` as a record of its kind (EdictEvalRecordFn, abi/abi.h).
+std::vector<uint64_t> record_of(const Policy& p, Events& ev, uint32_t row) {
+  const uint8_t kind = ev.batch.kind(row);
+  const ir::EventSchema& schema = p.module.events[kind];
+  const size_t n = schema.fields.size();
+  std::vector<uint64_t> words(EDICT_RECORD_BYTES(n) / 8, 0);
+  auto* bytes = reinterpret_cast<uint8_t*>(words.data());
+  for (size_t i = 0; i < n; ++i) {
+    const int column = p.columns.column[kind][i];
+    if (column < 0) continue;
+    const abi::Column& c = ev.batch.column(static_cast<size_t>(column));
+    const ir::Ty t = schema.fields[i].type;
+    const size_t width = t == ir::Ty::Bool ? 1 : t == ir::Ty::Country ? 2 : t == ir::Ty::Str ? 4 : 8;
+    std::memcpy(bytes + EDICT_RECORD_VALUE(i),
+                reinterpret_cast<const uint8_t*>(c.storage.data()) + row * width, width);
+    bytes[EDICT_RECORD_PRESENT(n, i)] = c.present.empty() ? 1 : c.present[row];
+  }
+  return words;
+}
+
+TEST_CASE("every fault reason reaches the results of batch, single-event and record code", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  auto p = policy(R"(
+rule overflow on rental
+  deny
+  when event.chip_count * event.chip_count > 0
+rule divide on rental
+  deny
+  when 1e300 / event.hours > 1
+rule huge on rental
+  review
+  when event.hours * 1e300 > 0
+rule absent_load on rental
+  review
+  when event.chip_count >= 0
+rule absent_fault on rental
+  review
+  when event.chip_count >= 0
+)");
+  // No checked source reaches an absent value in a fires function (the
+  // checker demands guards), so the last two rules get hand-written IR: an
+  // unguarded load.checked of `license`, and `fault absent` without `note`.
+  ir::Module& m = p->module;
+  const int rental = m.events[0].name == "rental" ? 0 : 1;
+  auto rewrite = [&](std::string_view rule, std::vector<ir::Ty> regs, std::vector<ir::Block> blocks) {
+    auto id = static_cast<size_t>(m.rules[static_cast<size_t>(p->rule(rule))].bodies.at(0).fires);
+    ir::Function& f = m.functions[id];
+    const auto site = static_cast<uint32_t>(m.fault_sites.size());
+    m.fault_sites.push_back({static_cast<ir::FuncId>(id), f.span});
+    for (ir::Block& b : blocks)
+      for (ir::Inst& in : b.insts) {
+        in.span = f.span;
+        if (ir::op_info(in.op).checked || in.op == ir::Op::Fault) in.site = site;
+      }
+    f.regs = std::move(regs);
+    f.blocks = std::move(blocks);
+  };
+  auto inst = [](ir::Op op, ir::Ty type, int64_t imm) {
+    ir::Inst in;
+    in.op = op;
+    in.type = type;
+    in.dst = type == ir::Ty::Void ? ir::kNoReg : 0;
+    in.imm = imm;
+    return in;
+  };
+  ir::Inst load = inst(ir::Op::LoadChecked, ir::Ty::Str, m.events[rental].field_index("license"));
+  ir::Inst has = inst(ir::Op::Has, ir::Ty::Bool, m.events[rental].field_index("note"));
+  ir::Inst br = inst(ir::Op::Br, ir::Ty::Void, 0);
+  br.a = 0;
+  br.target[0] = 1;
+  br.target[1] = 2;
+  ir::Inst fires = inst(ir::Op::Ret, ir::Ty::Void, 1);
+  ir::Inst absent = inst(ir::Op::Fault, ir::Ty::Void, 0);
+  absent.reason = ir::FaultReason::Absent;
+  rewrite("absent_load", {ir::Ty::Str}, {ir::Block{{load, fires}}});
+  rewrite("absent_fault", {ir::Ty::Bool}, {ir::Block{{has, br}}, ir::Block{{fires}}, ir::Block{{absent}}});
+  const std::vector<std::string> problems = ir::verify(m);
+  INFO((problems.empty() ? std::string() : problems.front()));
+  REQUIRE(problems.empty());
+
+  Events ev(*p);
+  auto rental_row = [&](int64_t count, double hours) {
+    uint32_t r = ev.row("rental");
+    ev.i(r, "chip_count", count).n(r, "hours", hours).s(r, "license", "L").s(r, "note", "n");
+    return r;
+  };
+  const uint32_t ok = rental_row(3, 1);
+  const std::pair<uint32_t, ir::FaultReason> faults[] = {
+      {rental_row(5'000'000'000, 1), ir::FaultReason::IntOverflow},
+      {rental_row(3, 0), ir::FaultReason::DivisionByZero},  // fdiv: 1e300 / 0
+      {rental_row(3, 1e-300), ir::FaultReason::NonFinite},  // the same fdiv: 1e600
+      {rental_row(3, 1e10), ir::FaultReason::NonFinite},    // fmul
+      {ev.row("rental"), ir::FaultReason::Absent},          // no license (nor note: load.checked comes first)
+  };
+  const uint32_t no_note = rental_row(3, 1);
+  ev.batch.column(static_cast<size_t>(p->columns.column[rental][m.events[rental].field_index("note")]))
+      .present[no_note] = 0;
+  ev.i(faults[4].first, "chip_count", 3).n(faults[4].first, "hours", 1);
+
+  // Batch code, against the interpreter (run() compares every output).
+  Results batch = run(*p, ev, level);
+  CHECK(int{batch.decision[ok]} == p->outcome("deny"));  // divide fires
+  for (auto [row, reason] : faults) {
+    INFO("row " << row);
+    CHECK(int{batch.decision[row]} == EDICT_DECISION_ERROR);
+    CHECK(int{batch.fault_reason[row]} == int(reason));
+  }
+  CHECK(int{batch.decision[no_note]} == EDICT_DECISION_ERROR);
+  CHECK(int(batch.fault_rule[no_note]) == p->rule("absent_fault"));
+  CHECK(int{batch.fault_reason[no_note]} == int(ir::FaultReason::Absent));
+  // fdiv's two reasons come from one site.
+  CHECK(batch.fault_site[faults[1].first] == batch.fault_site[faults[2].first]);
+
+  // Single-event code (branching, one row per iteration) and record code.
+  jit::JitOptions options;
+  options.opt = level;
+  options.single_event = true;
+  options.record_functions = true;
+  auto one = jit::compile(m, p->columns, options);
+  INFO(one.error());
+  REQUIRE(one);
+  EdictColumns columns = ev.view();
+  Results single(columns.rows, m.rules.size());
+  EdictResults single_view = single.view();
+  (*one)->evaluate(columns, single_view);
+  EdictEvalRecordFn decide = (*one)->record_function(static_cast<size_t>(rental));
+  REQUIRE(decide);
+  for (uint32_t r = 0; r < columns.rows; ++r) {
+    INFO("row " << r);
+    Results record(1, m.rules.size());
+    EdictResults record_view = record.view();
+    std::vector<uint64_t> bytes = record_of(*p, ev, r);
+    const uint32_t code = decide(bytes.data(), &ev.batch, &record_view);
+    CHECK(code == record.decision[0]);
+    for (const Results* got : {&single, &record}) {
+      const uint32_t at = got == &single ? r : 0;
+      CHECK(int{got->decision[at]} == int{batch.decision[r]});
+      CHECK(got->fired[size_t{at} * got->words] == batch.fired[size_t{r} * batch.words]);
+      if (batch.decision[r] != EDICT_DECISION_ERROR) continue;
+      CHECK(got->fault_rule[at] == batch.fault_rule[r]);
+      CHECK(got->fault_site[at] == batch.fault_site[r]);
+      CHECK(int{got->fault_reason[at]} == int{batch.fault_reason[r]});
+    }
+  }
 }
 
 TEST_CASE("int overflow in add, subtract and negate; time arithmetic", "[jit]") {
