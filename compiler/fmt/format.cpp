@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "compiler/parse/parse.h"
+#include "support/text.h"
 
 namespace edict::fmt {
 namespace {
@@ -198,21 +199,6 @@ std::vector<Operand> spine(const Expr& e) {
   return out;
 }
 
-std::string quote(std::string_view decoded) {
-  std::string out = "\"";
-  for (char c : decoded) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default: out += c;
-    }
-  }
-  return out + "\"";
-}
-
 bool all_of_chars(std::string_view s, std::string_view allowed) {
   return !s.empty() && s.find_first_not_of(allowed) == std::string_view::npos;
 }
@@ -354,7 +340,7 @@ class Printer {
         }
       }
     }
-    return quote(decoded);
+    return edict_string_literal(decoded);
   }
 
   // A literal's token as written (the span may include the parentheses).

@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "support/countries.h"
+#include "support/text.h"
 #include "support/time_util.h"
 
 namespace edict::decode {
@@ -47,15 +48,6 @@ const char* expected_name(ColumnType t) {
     case ColumnType::Duration: return "a duration";
   }
   return "a value";
-}
-
-// Shortens user text quoted in an error message.
-std::string quote(std::string_view s) {
-  constexpr size_t kMax = 40;
-  if (s.size() <= kMax) return std::string(s);
-  size_t cut = kMax;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // keep UTF-8 whole
-  return std::string(s.substr(0, cut)) + "...";
 }
 
 // Exactly `YYYY-MM-DDTHH:MM:SSZ` (20 bytes at `s`) with in-range fields, as
@@ -737,7 +729,7 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
       if (value.get_int64().get(i)) {
         batch.fail(row, ErrorReason::WrongType,
                    fmt::format("{}: expected an integer, found `{}`", f.name,
-                               quote(std::string_view(value.raw_json_token()))));
+                               clip_for_message(std::string_view(value.raw_json_token()))));
         return false;
       }
       col.data<int64_t>()[row] = i;
@@ -775,8 +767,9 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
       } else if (f.type == ColumnType::Country) {
         auto index = country_index(s);
         if (!index) {
-          batch.fail(row, ErrorReason::BadCountry,
-                     fmt::format("{}: `{}` is not an ISO 3166-1 alpha-2 country code", f.name, quote(s)));
+          batch.fail(
+              row, ErrorReason::BadCountry,
+              fmt::format("{}: `{}` is not an ISO 3166-1 alpha-2 country code", f.name, clip_for_message(s)));
           return false;
         }
         batch.set_country(row, static_cast<size_t>(f.column), *index);
@@ -785,7 +778,7 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
         if (!parse_event_time(s, &t)) {
           std::string why = explain_bad_time(s);
           batch.fail(row, ErrorReason::BadTime,
-                     fmt::format("{}: `{}` is not an RFC 3339 time{}{}", f.name, quote(s),
+                     fmt::format("{}: `{}` is not an RFC 3339 time{}{}", f.name, clip_for_message(s),
                                  why.empty() ? "" : ": ", why));
           return false;
         }
@@ -794,7 +787,7 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
         auto d = parse_duration(s);
         if (!d) {
           batch.fail(row, ErrorReason::WrongType,
-                     fmt::format("{}: `{}` is not a duration", f.name, quote(s)));
+                     fmt::format("{}: `{}` is not a duration", f.name, clip_for_message(s)));
           return false;
         }
         col.data<int64_t>()[row] = *d;
@@ -865,7 +858,7 @@ void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_numbe
   int kind_index = schema.kind_index(kind_name);
   if (kind_index < 0) {
     batch.fail(row, ErrorReason::UnknownKind,
-               fmt::format("unknown event kind `{}`; this policy reads {}", quote(kind_name), [&] {
+               fmt::format("unknown event kind `{}`; this policy reads {}", clip_for_message(kind_name), [&] {
                  std::string names;
                  for (size_t i = 0; i < schema.kinds.size(); ++i)
                    names += (i ? ", `" : "`") + schema.kinds[i].name + "`";
@@ -904,7 +897,8 @@ void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_numbe
         if (spec.name != "id" && pattern.matches(field.key().raw())) {
           ++key_position;
           if (seen[static_cast<size_t>(guess)]) {
-            batch.fail(row, ErrorReason::DuplicateKey, fmt::format("duplicate key `{}`", quote(spec.name)));
+            batch.fail(row, ErrorReason::DuplicateKey,
+                       fmt::format("duplicate key `{}`", clip_for_message(spec.name)));
             return;
           }
           seen[static_cast<size_t>(guess)] = 1;
@@ -962,7 +956,7 @@ void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_numbe
       continue;
     }
     if (seen[static_cast<size_t>(index)]) {
-      batch.fail(row, ErrorReason::DuplicateKey, fmt::format("duplicate key `{}`", quote(key)));
+      batch.fail(row, ErrorReason::DuplicateKey, fmt::format("duplicate key `{}`", clip_for_message(key)));
       return;
     }
     seen[static_cast<size_t>(index)] = 1;
