@@ -1,7 +1,10 @@
-// Names of semantic types and the source spelling of compile-time values, used
-// by diagnostics, the IR printer and the formatter of folded constants.
+// Names of semantic types and the two spellings of compile-time values: as
+// Edict source (diagnostics, folded constants) and as message text.
 #include "compiler/check/types.h"
 
+#include <fmt/format.h>
+
+#include "support/countries.h"
 #include "support/text.h"
 #include "support/time_util.h"
 
@@ -33,6 +36,20 @@ std::string value_to_source(const Value& v) {
     case TypeKind::Number: return edict_number_literal(v.n);
     case TypeKind::String:
     case TypeKind::Country: return edict_string_literal(v.s);
+    case TypeKind::Time: return format_time(v.i);
+    case TypeKind::Date: return format_date(v.i);
+    case TypeKind::Duration: return format_duration(v.i);
+    default: return "<error>";
+  }
+}
+
+std::string value_to_text(const Value& v) {
+  switch (v.kind) {
+    case TypeKind::Bool: return v.i ? "true" : "false";
+    case TypeKind::Int: return std::to_string(v.i);
+    case TypeKind::Number: return fmt::format("{}", v.n);
+    case TypeKind::String: return v.s;
+    case TypeKind::Country: return country_code(static_cast<uint16_t>(v.i));
     case TypeKind::Time: return format_time(v.i);
     case TypeKind::Date: return format_date(v.i);
     case TypeKind::Duration: return format_duration(v.i);
