@@ -64,7 +64,7 @@ class RecordWriter {
   MessageTemplates messages_;  // per (rule, kind)
 };
 
-void append_json_string(std::string& out, std::string_view s);
+using ::edict::append_json_string;  // support/text.h, named here for the engine's callers
 // 1234567 -> "1,234,567", for summaries people read.
 std::string with_commas(uint64_t n);
 // "integer overflow in rule `r` (policies/x.edict:12:5)"

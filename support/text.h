@@ -1,7 +1,8 @@
 // Spellings of text and numbers shared by every layer that prints them: an
 // Edict string or number literal (diagnostics, `--emit=ast|ir`, the
-// formatter, folded constants) and user text clipped for an error message.
-// A JSON string is another syntax, escaped by engine/record_buffer.h.
+// formatter, folded constants), user text clipped for an error message, and
+// a JSON string.
+// JSON strings, another syntax, are written by the functions at the end.
 #pragma once
 
 #include <cstddef>
@@ -25,5 +26,18 @@ std::string edict_number_literal(double v);
 // At most `max_bytes` of `s`, cut at a UTF-8 character boundary and marked
 // with `...`, so an error message quoting user input stays one short line.
 std::string clip_for_message(std::string_view s, size_t max_bytes = 40);
+
+// The JSON string syntax (decision records, `--format json`, diagnostics):
+// `"`, `\` and bytes below 0x20 escaped (`\n` `\r` `\t` by name, the rest
+// as `\u00xx`); every byte from 0x20 up copied, DEL, UTF-8 and invalid UTF-8
+// alike. Scans sixteen bytes at a time where SSE2 is available: decision
+// records escape every id, name and message.
+void append_json_string(std::string& out, std::string_view s);   // with the quotes
+void append_json_escaped(std::string& out, std::string_view s);  // without them
+// Writes the escaped s to `to`, which has room for 6 * s.size(); returns its length.
+size_t json_escape_into(std::string_view s, char* to);
+// The index of the first byte of s at or after `i` that a JSON string must
+// escape, or s.size().
+size_t next_json_escape(std::string_view s, size_t i);
 
 }  // namespace edict

@@ -334,9 +334,9 @@ TEST_CASE("JSON strings in decision records are escaped at any position", "[runt
   }
 }
 
-// Two writers of the JSON string syntax remain: the record writer's (engine)
-// and the diagnostics renderer's (support). They must agree on every byte,
-// invalid UTF-8 included (copied as is).
+// Decision records (the record writer) and diagnostics (the renderer, in
+// support) print JSON strings through support/text.h: the same text for every
+// byte, invalid UTF-8 included (copied as is).
 TEST_CASE("decision records and diagnostics escape every byte into the same JSON", "[runtime][output]") {
   std::string all;
   for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
