@@ -2,7 +2,6 @@
 // Edict string or number literal (diagnostics, `--emit=ast|ir`, the
 // formatter, folded constants), user text clipped for an error message, and
 // a JSON string.
-// JSON strings, another syntax, are written by the functions at the end.
 #pragma once
 
 #include <cstddef>
