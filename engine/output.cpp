@@ -21,12 +21,6 @@ void Summary::add(const Summary& o) {
   for (const auto& [k, v] : o.error_reasons) error_reasons[k] += v;
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  append_json_escaped(out, s);
-  out += '"';
-}
-
 std::string with_commas(uint64_t n) {
   // Built forwards rather than with insert(), which GCC 12 at -O3 misreports (-Wrestrict).
   std::string digits = std::to_string(n), out;

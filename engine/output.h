@@ -101,7 +101,7 @@ struct RunFigures {
 // by reason, how often each rule fired, the windows' size.
 std::string render_summary(const Policy& policy, const Summary& summary, const RunFigures& run);
 
-void append_json_string(std::string& out, std::string_view s);
+using ::edict::append_json_string;  // support/text.h, named here for the engine's callers
 // 1234567 -> "1,234,567", for summaries people read.
 std::string with_commas(uint64_t n);
 

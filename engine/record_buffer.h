@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "support/text.h"
+
 namespace edict::engine {
 
 class RecordBuffer {
@@ -42,9 +44,8 @@ class RecordBuffer {
   // The longest decimal uint64, and the longest JSON escape of s.
   static constexpr size_t kNumberBound = 20;
   static size_t json_escaped_bound(std::string_view s) { return 6 * s.size(); }
-  // s with the escapes of a JSON string, without quotes (append_json_string
-  // minus the quotes).
-  void put_json_escaped(std::string_view s);
+  // s with the escapes of a JSON string, without quotes (support/text.h).
+  void put_json_escaped(std::string_view s) { at_ += json_escape_into(s, at_); }
 
   void done() { out_.resize(static_cast<size_t>(at_ - out_.data())); }
 
@@ -54,11 +55,5 @@ class RecordBuffer {
   char* at_;   // the next byte to write, in out_
   char* end_;  // the end of out_: [at_, end_) is room
 };
-
-// The index of the first byte of s at or after `i` that a JSON string must
-// escape (a quote, a backslash or a control character), or s.size().
-size_t next_json_escape(std::string_view s, size_t i);
-// Appends s with the escapes of a JSON string, without quotes.
-void append_json_escaped(std::string& out, std::string_view s);
 
 }  // namespace edict::engine

@@ -67,14 +67,14 @@ void format_scalar(ir::Ty t, uint64_t bits, const EdictColumns& columns, std::st
 // A checker-folded constant.
 void format_constant(const Value& v, std::string& text, std::string& json) {
   switch (v.kind) {
-    case TypeKind::Bool: text = json = v.i ? "true" : "false"; return;
-    case TypeKind::Int: text = json = std::to_string(v.i); return;
-    case TypeKind::Number: text = json = fmt::format("{}", v.n); return;
-    case TypeKind::String: text = json = json_string(v.s); return;
-    case TypeKind::Country: text = json = json_string(country_code(static_cast<uint16_t>(v.i))); return;
-    case TypeKind::Time: text = format_time(v.i), json = json_string(text); return;
-    case TypeKind::Date: text = format_date(v.i), json = json_string(text); return;
-    case TypeKind::Duration: text = format_duration(v.i), json = json_string(text); return;
+    case TypeKind::Bool:
+    case TypeKind::Int:
+    case TypeKind::Number: text = json = value_to_text(v); return;
+    case TypeKind::String:
+    case TypeKind::Country: text = json = json_string(value_to_text(v)); return;
+    case TypeKind::Time:
+    case TypeKind::Date:
+    case TypeKind::Duration: text = value_to_text(v), json = json_string(text); return;
     default: text = value_to_source(v), json = json_string(text); return;
   }
 }

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "support/text.h"
+
 namespace edict {
 namespace {
 
@@ -53,25 +55,6 @@ std::string location(const SourceManager& sm, Span span) {
   if (!span.valid()) return "";
   LineCol lc = sm.line_col(span.file, span.begin);
   return fmt::format("{}:{}:{}", sm.file(span.file).path, lc.line, lc.column);
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20)
-          out += fmt::format("\\u{:04x}", c);
-        else
-          out += static_cast<char>(c);
-    }
-  }
-  out += '"';
 }
 
 void append_json_position(std::string& out, const SourceManager& sm, Span span) {

@@ -6,23 +6,22 @@
 #include "compiler/check/check.h"
 #include "engine/decision.h"
 #include "engine/stream.h"
-#include "support/countries.h"
-#include "support/time_util.h"
 
 namespace edict::tools {
 using namespace engine;  // the engine this tool drives
 namespace {
 
+// Message text (value_to_text), strings and countries in quotes.
 std::string show_value(const Value& v) {
   switch (v.kind) {
-    case TypeKind::Int: return std::to_string(v.i);
-    case TypeKind::Number: return fmt::format("{}", v.n);
-    case TypeKind::Bool: return v.i ? "true" : "false";
-    case TypeKind::String: return fmt::format("\"{}\"", v.s);
-    case TypeKind::Country: return fmt::format("\"{}\"", country_code(static_cast<uint16_t>(v.i)));
-    case TypeKind::Time: return format_time(v.i);
-    case TypeKind::Date: return format_date(v.i);
-    case TypeKind::Duration: return format_duration(v.i);
+    case TypeKind::String:
+    case TypeKind::Country: return "\"" + value_to_text(v) + "\"";
+    case TypeKind::Int:
+    case TypeKind::Number:
+    case TypeKind::Bool:
+    case TypeKind::Time:
+    case TypeKind::Date:
+    case TypeKind::Duration: return value_to_text(v);
     default: return "absent";
   }
 }

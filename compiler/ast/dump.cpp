@@ -7,36 +7,12 @@
 #include <string>
 
 #include "compiler/ast/ast.h"
+#include "support/text.h"
 #include "support/time_util.h"
 
 namespace edict::ast {
 
 namespace {
-
-void quote(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F)
-          out += fmt::format("\\u{{{:x}}}", int(c));
-        else
-          out += c;
-    }
-  }
-  out += '"';
-}
-
-std::string number(double v) {
-  std::string s = fmt::format("{}", v);
-  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";  // keep 814.0 apart from the int 814
-  return s;
-}
 
 void type(std::string& out, const TypeExpr& t);
 
@@ -84,8 +60,8 @@ void expr(std::string& out, const Expr* e) {
   }
   switch (e->kind) {
     case ExprKind::Int: out += std::to_string(e->int_value); break;
-    case ExprKind::Number: out += number(e->number_value); break;
-    case ExprKind::String: quote(out, e->text); break;
+    case ExprKind::Number: out += edict_number_literal(e->number_value); break;
+    case ExprKind::String: append_edict_string_literal(out, e->text); break;
     case ExprKind::Bool: out += e->bool_value ? "true" : "false"; break;
     case ExprKind::Date: out += format_date(e->int_value); break;
     case ExprKind::Time: out += format_time(e->int_value); break;
@@ -177,7 +153,7 @@ void expr(std::string& out, const Expr* e) {
         if (p.expr_index >= 0 && size_t(p.expr_index) < e->children.size())
           expr(out, e->children[size_t(p.expr_index)].get());
         else
-          quote(out, p.text);
+          append_edict_string_literal(out, p.text);
       }
       out += ')';
       break;
@@ -185,12 +161,7 @@ void expr(std::string& out, const Expr* e) {
   }
 }
 
-// String-returning forms, for the declaration layout below.
-std::string quoted(std::string_view s) {
-  std::string out;
-  quote(out, s);
-  return out;
-}
+// String-returning form, for the declaration layout below.
 std::string expr_text(const Expr* e) {
   std::string out;
   expr(out, e);
@@ -217,15 +188,15 @@ void decl(std::string& out, const Decl& d) {
     case DeclKind::Policy: {
       const auto& p = static_cast<const PolicyDecl&>(d);
       out += ' ';
-      quote(out, p.name);
-      if (!p.version.empty()) out += " (version " + quoted(p.version) + ")";
-      if (!p.source.empty()) out += " (source " + quoted(p.source) + ")";
+      append_edict_string_literal(out, p.name);
+      if (!p.version.empty()) out += " (version " + edict_string_literal(p.version) + ")";
+      if (!p.source.empty()) out += " (source " + edict_string_literal(p.source) + ")";
       if (!p.status.empty()) out += " (status " + p.status + ")";
       break;
     }
     case DeclKind::Import:
       out += ' ';
-      quote(out, d.name);
+      append_edict_string_literal(out, d.name);
       break;
     case DeclKind::Outcomes: ident_list(out, static_cast<const OutcomesDecl&>(d).order); break;
     case DeclKind::Default: out += ' ' + d.name; break;
@@ -292,7 +263,7 @@ void decl(std::string& out, const Decl& d) {
       // Clauses in a fixed order: the formatter may reorder them.
       if (r.effective) out += in + "(effective " + expr_text(r.effective.get()) + ")";
       if (r.until) out += in + "(until " + expr_text(r.until.get()) + ")";
-      if (!r.cite.empty()) out += in + "(cite " + quoted(r.cite) + ")";
+      if (!r.cite.empty()) out += in + "(cite " + edict_string_literal(r.cite) + ")";
       if (!r.effect.name.empty()) {
         out += in + "(" + r.effect.name;
         if (r.message) out.append(" ").append(expr_text(r.message.get()));
@@ -313,7 +284,7 @@ void decl(std::string& out, const Decl& d) {
     case DeclKind::Test: {
       const auto& t = static_cast<const TestDecl&>(d);
       out += ' ';
-      quote(out, t.name);
+      append_edict_string_literal(out, t.name);
       for (const TestStep& s : t.steps) {
         out += in + "(given ";
         if (!s.inline_kind.name.empty())

@@ -1,11 +1,11 @@
-// Names of semantic types and the source spelling of compile-time values, used
-// by diagnostics, the IR printer and the formatter of folded constants.
+// Names of semantic types and the two spellings of compile-time values: as
+// Edict source (diagnostics, folded constants) and as message text.
 #include "compiler/check/types.h"
 
 #include <fmt/format.h>
 
-#include <cmath>
-
+#include "support/countries.h"
+#include "support/text.h"
 #include "support/time_util.h"
 
 namespace edict {
@@ -43,46 +43,27 @@ TypeKind scalar_type_named(std::string_view name) {
   return TypeKind::Error;
 }
 
-namespace {
-
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20)
-          out += fmt::format("\\u{{{:x}}}", c);
-        else
-          out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-// The shortest spelling that reads back as the same double and still lexes as
-// a `number` (the grammar wants a `.` or an exponent).
-std::string number_spelling(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
-  std::string s = fmt::format("{}", v);
-  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
-  return s;
-}
-
-}  // namespace
-
 std::string value_to_source(const Value& v) {
   switch (v.kind) {
     case TypeKind::Bool: return v.i ? "true" : "false";
     case TypeKind::Int: return std::to_string(v.i);
-    case TypeKind::Number: return number_spelling(v.n);
+    case TypeKind::Number: return edict_number_literal(v.n);
     case TypeKind::String:
-    case TypeKind::Country: return quote(v.s);
+    case TypeKind::Country: return edict_string_literal(v.s);
+    case TypeKind::Time: return format_time(v.i);
+    case TypeKind::Date: return format_date(v.i);
+    case TypeKind::Duration: return format_duration(v.i);
+    default: return "<error>";
+  }
+}
+
+std::string value_to_text(const Value& v) {
+  switch (v.kind) {
+    case TypeKind::Bool: return v.i ? "true" : "false";
+    case TypeKind::Int: return std::to_string(v.i);
+    case TypeKind::Number: return fmt::format("{}", v.n);
+    case TypeKind::String: return v.s;
+    case TypeKind::Country: return country_code(static_cast<uint16_t>(v.i));
     case TypeKind::Time: return format_time(v.i);
     case TypeKind::Date: return format_date(v.i);
     case TypeKind::Duration: return format_duration(v.i);

@@ -82,5 +82,11 @@ struct Value {
 
 // Literal spelling of a value as it would appear in Edict source.
 std::string value_to_source(const Value& v);
+// The text a message prints for `{v}`: strings and country codes bare,
+// numbers in their shortest form without a forced `.0`, times, dates and
+// durations canonical. The one spelling of message text: the interpreter's
+// format_value, the trace and the test runner build on it. `<error>` for a
+// value that is not a scalar.
+std::string value_to_text(const Value& v);
 
 }  // namespace edict

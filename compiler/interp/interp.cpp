@@ -2,8 +2,6 @@
 // instruction. Set and table lookups are precomputed per module.
 #include "compiler/interp/interp.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <bit>
 #include <bitset>
@@ -12,7 +10,6 @@
 
 #include "compiler/ir/arith.h"
 #include "support/countries.h"
-#include "support/time_util.h"
 
 namespace edict::interp {
 namespace {
@@ -372,18 +369,21 @@ MessageResult Interpreter::message(int rule_index, const EdictColumns& c, uint32
   return out;
 }
 
+// The checker's value_to_text spells message text; this maps a register's
+// bits onto its Value (a string's bytes live in the batch, so they are read
+// here).
 std::string format_value(ir::Ty type, uint64_t bits, void* strings) {
   switch (type) {
-    case ir::Ty::Bool: return bits ? "true" : "false";
-    case ir::Ty::Int: return std::to_string(as_int(bits));
-    case ir::Ty::Number: return fmt::format("{}", to_double(bits));
+    case ir::Ty::Bool: return value_to_text(Value::make_bool(bits != 0));
+    case ir::Ty::Int: return value_to_text(Value::make_int(as_int(bits)));
+    case ir::Ty::Number: return value_to_text(Value::make_number(to_double(bits)));
     case ir::Ty::Str: {
       auto* batch = static_cast<const abi::Batch*>(strings);
       return std::string(batch->string(static_cast<uint32_t>(bits)));
     }
-    case ir::Ty::Country: return country_code(static_cast<uint16_t>(bits));
-    case ir::Ty::Time: return format_time(as_int(bits));
-    case ir::Ty::Duration: return format_duration(as_int(bits));
+    case ir::Ty::Country: return value_to_text(Value{TypeKind::Country, as_int(bits), 0, {}});
+    case ir::Ty::Time: return value_to_text(Value{TypeKind::Time, as_int(bits), 0, {}});
+    case ir::Ty::Duration: return value_to_text(Value{TypeKind::Duration, as_int(bits), 0, {}});
     default: return "?";
   }
 }

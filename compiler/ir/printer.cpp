@@ -7,6 +7,7 @@
 #include "compiler/check/types.h"
 #include "compiler/ir/ir.h"
 #include "support/countries.h"
+#include "support/text.h"
 #include "support/time_util.h"
 
 namespace edict::ir {
@@ -14,10 +15,6 @@ namespace edict::ir {
 namespace {
 
 constexpr size_t kSpanColumn = 52;
-
-std::string quote(std::string_view s) {
-  return value_to_source(Value::make_string(std::string(s)));
-}
 
 std::string instant(int64_t micros) {
   return micros % kMicrosPerDay == 0 ? format_date(micros) : format_time(micros);
@@ -27,9 +24,10 @@ std::string scalar_text(const Module& m, Ty t, const Scalar& v) {
   switch (t) {
     case Ty::Bool: return v.i ? "true" : "false";
     case Ty::Int: return std::to_string(v.i);
-    case Ty::Number: return value_to_source(Value::make_number(v.f));
+    case Ty::Number: return edict_number_literal(v.f);
     case Ty::Str:
-      if (v.i >= 0 && static_cast<size_t>(v.i) < m.strings.size()) return quote(m.strings[v.i]);
+      if (v.i >= 0 && static_cast<size_t>(v.i) < m.strings.size())
+        return edict_string_literal(m.strings[v.i]);
       return fmt::format("<str ?{}>", v.i);
     case Ty::Country:
       if (v.i >= 0 && v.i < kCountryIndexLimit) return country_code(static_cast<uint16_t>(v.i));
@@ -174,9 +172,9 @@ std::string print(const Module& m, const PrintOptions& options) {
   for (const std::string& e : m.errors) out += "; internal error: " + e + "\n";
   for (size_t i = 0; i < m.policies.size(); ++i) {
     const Policy& p = m.policies[i];
-    out += fmt::format("policy #{} {}", i, quote(p.title));
-    if (!p.version.empty()) out += " version " + quote(p.version);
-    if (!p.source.empty()) out += " source " + quote(p.source);
+    out += fmt::format("policy #{} {}", i, edict_string_literal(p.title));
+    if (!p.version.empty()) out += " version " + edict_string_literal(p.version);
+    if (!p.source.empty()) out += " source " + edict_string_literal(p.source);
     if (!p.status.empty()) out += " status " + p.status;
     out += "\n";
   }
@@ -233,7 +231,7 @@ std::string print(const Module& m, const PrintOptions& options) {
     out += " effective " + window_text(r);
     if (r.effect >= 0 && static_cast<size_t>(r.effect) < m.outcomes.size())
       out += " effect " + m.outcomes[r.effect];
-    if (!r.cite.empty()) out += " cite " + quote(r.cite);
+    if (!r.cite.empty()) out += " cite " + edict_string_literal(r.cite);
     if (r.policy >= 0) out += fmt::format(" policy #{}", r.policy);
     out += "\n";
     for (const RuleBody& body : r.bodies)

@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "support/countries.h"
+#include "support/text.h"
 #include "support/time_util.h"
 
 namespace edict::decode {
@@ -48,15 +49,6 @@ const char* expected_name(ColumnType t) {
     case ColumnType::Duration: return "a duration";
   }
   return "a value";
-}
-
-// Shortens user text quoted in an error message.
-std::string quote(std::string_view s) {
-  constexpr size_t kMax = 40;
-  if (s.size() <= kMax) return std::string(s);
-  size_t cut = kMax;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // keep UTF-8 whole
-  return std::string(s.substr(0, cut)) + "...";
 }
 
 // Exactly `YYYY-MM-DDTHH:MM:SSZ` (20 bytes at `s`) with in-range fields, as
@@ -217,6 +209,21 @@ struct Decoder::Impl {
   // hash lookup.
   std::vector<std::vector<int>> predicted;
   std::vector<std::vector<KeyPattern>> keys;  // per kind, per field
+
+  // The full path (simdjson On Demand), for lines the plain path declines,
+  // in its steps: each reports its own row error and returns false or -1.
+  // Forced inline, so decode() compiles as the one function it was: called,
+  // they take simdjson's document and object by reference and keep the
+  // parser's state in memory (3% more instructions per event, callgrind).
+  [[gnu::always_inline]] inline void decode_full(std::string_view line, size_t capacity, uint32_t row,
+                                                 Batch& batch);
+  [[gnu::always_inline]] inline bool open_object(std::string_view line, size_t capacity, uint32_t row,
+                                                 Batch& batch, od::document& doc, od::object& obj);
+  [[gnu::always_inline]] inline int read_kind(od::object& obj, uint32_t row, Batch& batch);
+  [[gnu::always_inline]] inline bool read_fields(od::object& obj, int kind_index, uint32_t row, Batch& batch);
+  [[gnu::always_inline]] inline bool read_id(od::field& field, std::string_view key, const KindSpec& kind,
+                                             int index, uint32_t row, Batch& batch);
+  [[gnu::always_inline]] inline bool mark_seen(int index, std::string_view key, uint32_t row, Batch& batch);
 };
 
 namespace {
@@ -738,7 +745,7 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
       if (value.get_int64().get(i)) {
         batch.fail(row, ErrorReason::WrongType,
                    fmt::format("{}: expected an integer, found `{}`", f.name,
-                               quote(std::string_view(value.raw_json_token()))));
+                               clip_for_message(std::string_view(value.raw_json_token()))));
         return false;
       }
       col.data<int64_t>()[row] = i;
@@ -776,8 +783,9 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
       } else if (f.type == ColumnType::Country) {
         auto index = country_index(s);
         if (!index) {
-          batch.fail(row, ErrorReason::BadCountry,
-                     fmt::format("{}: `{}` is not an ISO 3166-1 alpha-2 country code", f.name, quote(s)));
+          batch.fail(
+              row, ErrorReason::BadCountry,
+              fmt::format("{}: `{}` is not an ISO 3166-1 alpha-2 country code", f.name, clip_for_message(s)));
           return false;
         }
         batch.set_country(row, static_cast<size_t>(f.column), *index);
@@ -786,7 +794,7 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
         if (!parse_event_time(s, &t)) {
           std::string why = explain_bad_time(s);
           batch.fail(row, ErrorReason::BadTime,
-                     fmt::format("{}: `{}` is not an RFC 3339 time{}{}", f.name, quote(s),
+                     fmt::format("{}: `{}` is not an RFC 3339 time{}{}", f.name, clip_for_message(s),
                                  why.empty() ? "" : ": ", why));
           return false;
         }
@@ -795,7 +803,7 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
         auto d = parse_duration(s);
         if (!d) {
           batch.fail(row, ErrorReason::WrongType,
-                     fmt::format("{}: `{}` is not a duration", f.name, quote(s)));
+                     fmt::format("{}: `{}` is not a duration", f.name, clip_for_message(s)));
           return false;
         }
         col.data<int64_t>()[row] = *d;
@@ -818,163 +826,30 @@ void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_numbe
     }
     batch.restart_row(row);
   }
-  const Schema& schema = *impl_->schema;
+  impl_->decode_full(line, capacity, row, batch);
+}
 
+void Decoder::Impl::decode_full(std::string_view line, size_t capacity, uint32_t row, Batch& batch) {
   od::document doc;
-  auto err = impl_->parser.iterate(line.data(), line.size(), capacity).get(doc);
-  if (err) {
-    ErrorReason reason = err == simdjson::UTF8_ERROR ? ErrorReason::InvalidUtf8 : ErrorReason::InvalidJson;
-    batch.fail(row, reason,
-               reason == ErrorReason::InvalidUtf8
-                   ? "invalid UTF-8"
-                   : fmt::format("invalid JSON: {}", simdjson::error_message(err)));
-    return;
-  }
-  od::json_type top;
-  if (doc.type().get(top)) {
-    batch.fail(row, ErrorReason::InvalidJson, "invalid JSON");
-    return;
-  }
-  if (top != od::json_type::object) {
-    batch.fail(row, ErrorReason::NotObject, fmt::format("not a JSON object (found {})", json_type_name(top)));
-    return;
-  }
   od::object obj;
-  if (doc.get_object().get(obj)) {
-    batch.fail(row, ErrorReason::InvalidJson, "invalid JSON object");
-    return;
-  }
-
+  if (!open_object(line, capacity, row, batch, doc, obj)) return;
   // Pass 1: the kind selects the schema.
-  std::string_view kind_name;
-  {
-    od::value kv;
-    auto kerr = obj.find_field_unordered("kind").get(kv);
-    if (kerr == simdjson::NO_SUCH_FIELD) {
-      batch.fail(row, ErrorReason::MissingKind, "missing field `kind`");
-      return;
-    }
-    if (kerr || kv.get_string().get(kind_name)) {
-      batch.fail(row,
-                 kerr && kerr != simdjson::INCORRECT_TYPE ? ErrorReason::InvalidJson : ErrorReason::WrongType,
-                 kerr && kerr != simdjson::INCORRECT_TYPE
-                     ? fmt::format("invalid JSON: {}", simdjson::error_message(kerr))
-                     : "kind: expected a string");
-      return;
-    }
-  }
-  int kind_index = schema.kind_index(kind_name);
-  if (kind_index < 0) {
-    batch.fail(row, ErrorReason::UnknownKind,
-               fmt::format("unknown event kind `{}`; this policy reads {}", quote(kind_name), [&] {
-                 std::string names;
-                 for (size_t i = 0; i < schema.kinds.size(); ++i)
-                   names += (i ? ", `" : "`") + schema.kinds[i].name + "`";
-                 return names;
-               }()));
-    return;
-  }
-  const KindSpec& kind = schema.kinds[static_cast<size_t>(kind_index)];
+  int kind_index = read_kind(obj, row, batch);
+  if (kind_index < 0) return;
   batch.set_event_kind(row, static_cast<uint8_t>(kind_index));
-
-  // Pass 2: every field once; duplicates and type errors are row errors.
+  // Pass 2: every field once.
   if (obj.reset().error()) {
     batch.fail(row, ErrorReason::InvalidJson, "invalid JSON");
     return;
   }
-  std::vector<uint8_t>& seen = impl_->seen;
-  seen.assign(kind.fields.size(), 0);
-  bool seen_kind = false;
-  if (impl_->predicted.size() < schema.kinds.size()) impl_->predicted.resize(schema.kinds.size());
-  std::vector<int>& predicted = impl_->predicted[static_cast<size_t>(kind_index)];
-  size_t key_position = 0;
-  for (auto field_result : obj) {
-    od::field field;
-    if (std::move(field_result).get(field)) {
-      batch.fail(row, ErrorReason::InvalidJson, "invalid JSON: malformed object");
-      return;
-    }
-    // Fast path: the key the producer wrote at this position last time,
-    // compared raw (a key written with escapes takes the slow path).
-    {
-      const size_t position = key_position;
-      const int guess = position < predicted.size() ? predicted[position] : -1;
-      if (guess >= 0) {
-        const FieldSpec& spec = kind.fields[static_cast<size_t>(guess)];
-        const KeyPattern& pattern = impl_->keys[static_cast<size_t>(kind_index)][static_cast<size_t>(guess)];
-        if (spec.name != "id" && pattern.matches(field.key().raw())) {
-          ++key_position;
-          if (seen[static_cast<size_t>(guess)]) {
-            batch.fail(row, ErrorReason::DuplicateKey, fmt::format("duplicate key `{}`", quote(spec.name)));
-            return;
-          }
-          seen[static_cast<size_t>(guess)] = 1;
-          if (!decode_field(field.value(), spec, row, batch)) return;
-          continue;
-        }
-      }
-    }
-    std::string_view key;
-    if (field.unescaped_key().get(key)) {
-      batch.fail(row, ErrorReason::InvalidJson, "invalid JSON: malformed object");
-      return;
-    }
-    if (key == "kind") {
-      if (seen_kind) {
-        batch.fail(row, ErrorReason::DuplicateKey, "duplicate key `kind`");
-        return;
-      }
-      seen_kind = true;
-      continue;
-    }
-    const size_t position = key_position++;
-    int index = position < predicted.size() ? predicted[position] : -2;
-    if (index < 0 || kind.fields[static_cast<size_t>(index)].name != key) {
-      auto it = kind.field_index.find(key);
-      index = it == kind.field_index.end() ? -1 : it->second;
-      if (position >= predicted.size()) predicted.resize(position + 1, -2);
-      predicted[position] = index;
-    }
-    if (index < 0 || (key == "id" && kind.fields[static_cast<size_t>(index)].type == ColumnType::String)) {
-      // The id is kept for the output record whether or not the schema has it.
-      std::string_view id;
-      if (key == "id") {
-        if (field.value().get_string().get(id)) {
-          if (index >= 0) {
-            batch.fail(row, ErrorReason::WrongType, "id: expected a string");
-            return;
-          }
-        } else {
-          batch.set_id(row, id);
-        }
-      }
-      if (index < 0) continue;  // not in the schema: skipped, not materialised
-      const FieldSpec& spec = kind.fields[static_cast<size_t>(index)];
-      if (seen[static_cast<size_t>(index)]) {
-        batch.fail(row, ErrorReason::DuplicateKey, "duplicate key `id`");
-        return;
-      }
-      seen[static_cast<size_t>(index)] = 1;
-      Column& col = batch.column(static_cast<size_t>(spec.column));
-      if (spec.type == ColumnType::String) {
-        col.data<uint32_t>()[row] = spec.read ? batch.intern(id) : 0;
-        if (!col.present.empty()) col.present[row] = 1;
-      }
-      continue;
-    }
-    if (seen[static_cast<size_t>(index)]) {
-      batch.fail(row, ErrorReason::DuplicateKey, fmt::format("duplicate key `{}`", quote(key)));
-      return;
-    }
-    seen[static_cast<size_t>(index)] = 1;
-    if (!decode_field(field.value(), kind.fields[static_cast<size_t>(index)], row, batch)) return;
-  }
+  if (!read_fields(obj, kind_index, row, batch)) return;
   // The object is consumed; a location still inside the line means trailing content.
   const char* trailing = nullptr;
   if (!doc.current_location().get(trailing)) {
     batch.fail(row, ErrorReason::InvalidJson, "invalid JSON: trailing content after the object");
     return;
   }
+  const KindSpec& kind = schema->kinds[static_cast<size_t>(kind_index)];
   for (size_t i = 0; i < kind.fields.size(); ++i) {
     if (!seen[i] && !kind.fields[i].optional && !kind.fields[i].computed) {
       batch.fail(row, ErrorReason::MissingField, fmt::format("missing field `{}`", kind.fields[i].name));
@@ -982,6 +857,157 @@ void Decoder::decode(std::string_view line, size_t capacity, uint64_t line_numbe
     }
   }
   batch.set_kind(row, static_cast<uint8_t>(kind_index));
+}
+
+bool Decoder::Impl::open_object(std::string_view line, size_t capacity, uint32_t row, Batch& batch,
+                                od::document& doc, od::object& obj) {
+  auto err = parser.iterate(line.data(), line.size(), capacity).get(doc);
+  if (err) {
+    ErrorReason reason = err == simdjson::UTF8_ERROR ? ErrorReason::InvalidUtf8 : ErrorReason::InvalidJson;
+    batch.fail(row, reason,
+               reason == ErrorReason::InvalidUtf8
+                   ? "invalid UTF-8"
+                   : fmt::format("invalid JSON: {}", simdjson::error_message(err)));
+    return false;
+  }
+  od::json_type top;
+  if (doc.type().get(top)) {
+    batch.fail(row, ErrorReason::InvalidJson, "invalid JSON");
+    return false;
+  }
+  if (top != od::json_type::object) {
+    batch.fail(row, ErrorReason::NotObject, fmt::format("not a JSON object (found {})", json_type_name(top)));
+    return false;
+  }
+  if (doc.get_object().get(obj)) {
+    batch.fail(row, ErrorReason::InvalidJson, "invalid JSON object");
+    return false;
+  }
+  return true;
+}
+
+int Decoder::Impl::read_kind(od::object& obj, uint32_t row, Batch& batch) {
+  std::string_view kind_name;
+  od::value kv;
+  auto kerr = obj.find_field_unordered("kind").get(kv);
+  if (kerr == simdjson::NO_SUCH_FIELD) {
+    batch.fail(row, ErrorReason::MissingKind, "missing field `kind`");
+    return -1;
+  }
+  if (kerr || kv.get_string().get(kind_name)) {
+    batch.fail(row,
+               kerr && kerr != simdjson::INCORRECT_TYPE ? ErrorReason::InvalidJson : ErrorReason::WrongType,
+               kerr && kerr != simdjson::INCORRECT_TYPE
+                   ? fmt::format("invalid JSON: {}", simdjson::error_message(kerr))
+                   : "kind: expected a string");
+    return -1;
+  }
+  int kind_index = schema->kind_index(kind_name);
+  if (kind_index < 0) {
+    batch.fail(row, ErrorReason::UnknownKind,
+               fmt::format("unknown event kind `{}`; this policy reads {}", clip_for_message(kind_name), [&] {
+                 std::string names;
+                 for (size_t i = 0; i < schema->kinds.size(); ++i)
+                   names += (i ? ", `" : "`") + schema->kinds[i].name + "`";
+                 return names;
+               }()));
+  }
+  return kind_index;
+}
+
+// Duplicates and type errors are row errors; a key outside the schema is
+// skipped, except `id`, kept for the output record.
+bool Decoder::Impl::read_fields(od::object& obj, int kind_index, uint32_t row, Batch& batch) {
+  const KindSpec& kind = schema->kinds[static_cast<size_t>(kind_index)];
+  seen.assign(kind.fields.size(), 0);
+  bool seen_kind = false;
+  if (predicted.size() < schema->kinds.size()) predicted.resize(schema->kinds.size());
+  std::vector<int>& order = predicted[static_cast<size_t>(kind_index)];
+  size_t key_position = 0;
+  for (auto field_result : obj) {
+    od::field field;
+    if (std::move(field_result).get(field)) {
+      batch.fail(row, ErrorReason::InvalidJson, "invalid JSON: malformed object");
+      return false;
+    }
+    // Fast path: the key the producer wrote at this position last time,
+    // compared raw (a key written with escapes takes the slow path).
+    const int guess = key_position < order.size() ? order[key_position] : -1;
+    if (guess >= 0) {
+      const FieldSpec& spec = kind.fields[static_cast<size_t>(guess)];
+      const KeyPattern& pattern = keys[static_cast<size_t>(kind_index)][static_cast<size_t>(guess)];
+      if (spec.name != "id" && pattern.matches(field.key().raw())) {
+        ++key_position;
+        if (!mark_seen(guess, spec.name, row, batch)) return false;
+        if (!decode_field(field.value(), spec, row, batch)) return false;
+        continue;
+      }
+    }
+    std::string_view key;
+    if (field.unescaped_key().get(key)) {
+      batch.fail(row, ErrorReason::InvalidJson, "invalid JSON: malformed object");
+      return false;
+    }
+    if (key == "kind") {
+      if (seen_kind) {
+        batch.fail(row, ErrorReason::DuplicateKey, "duplicate key `kind`");
+        return false;
+      }
+      seen_kind = true;
+      continue;
+    }
+    const size_t position = key_position++;
+    int index = position < order.size() ? order[position] : -2;
+    if (index < 0 || kind.fields[static_cast<size_t>(index)].name != key) {
+      auto it = kind.field_index.find(key);
+      index = it == kind.field_index.end() ? -1 : it->second;
+      if (position >= order.size()) order.resize(position + 1, -2);
+      order[position] = index;
+    }
+    if (index < 0 || (key == "id" && kind.fields[static_cast<size_t>(index)].type == ColumnType::String)) {
+      if (!read_id(field, key, kind, index, row, batch)) return false;
+      continue;
+    }
+    if (!mark_seen(index, key, row, batch)) return false;
+    if (!decode_field(field.value(), kind.fields[static_cast<size_t>(index)], row, batch)) return false;
+  }
+  return true;
+}
+
+// A key outside the schema (`index` -1), or `id` as a string field: the id
+// is kept for the output record whether or not the schema has it.
+bool Decoder::Impl::read_id(od::field& field, std::string_view key, const KindSpec& kind, int index,
+                            uint32_t row, Batch& batch) {
+  std::string_view id;
+  if (key == "id") {
+    if (field.value().get_string().get(id)) {
+      if (index >= 0) {
+        batch.fail(row, ErrorReason::WrongType, "id: expected a string");
+        return false;
+      }
+    } else {
+      batch.set_id(row, id);
+    }
+  }
+  if (index < 0) return true;  // not in the schema: skipped, not materialised
+  const FieldSpec& spec = kind.fields[static_cast<size_t>(index)];
+  if (!mark_seen(index, "id", row, batch)) return false;
+  Column& col = batch.column(static_cast<size_t>(spec.column));
+  if (spec.type == ColumnType::String) {
+    col.data<uint32_t>()[row] = spec.read ? batch.intern(id) : 0;
+    if (!col.present.empty()) col.present[row] = 1;
+  }
+  return true;
+}
+
+// Records field `index` as read; false (a row error) when it was already.
+bool Decoder::Impl::mark_seen(int index, std::string_view key, uint32_t row, Batch& batch) {
+  if (seen[static_cast<size_t>(index)]) {
+    batch.fail(row, ErrorReason::DuplicateKey, fmt::format("duplicate key `{}`", clip_for_message(key)));
+    return false;
+  }
+  seen[static_cast<size_t>(index)] = 1;
+  return true;
 }
 
 }  // namespace edict::decode

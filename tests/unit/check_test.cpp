@@ -1251,4 +1251,26 @@ TEST_CASE("constant folding and the engines share one evaluator and its faults",
   // Durations are int64 micros: their overflow is the same fault.
   CHECK(fold("1d * 9223372036854775807").code == "E0212");
   CHECK(fold("2024-01-01T00:00:00Z - 2024-01-02T00:00:00Z").value.i == -86'400'000'000);
+
+TEST_CASE("values spell as Edict source and as message text", "[check]") {
+  const int64_t day = parse_date("2024-03-14").value();
+  const Value country{TypeKind::Country, *country_index("FR"), 0, "FR"};
+  const Value date{TypeKind::Date, day, 0, {}};
+  const Value time{TypeKind::Time, day + 9 * 3'600'000'000LL, 0, {}};
+  const Value duration{TypeKind::Duration, 36 * 3'600'000'000LL, 0, {}};
+  // Source: strings quoted and escaped, numbers that lex as numbers.
+  CHECK(value_to_source(Value::make_string("a \"b\"\n")) == "\"a \\\"b\\\"\\n\"");
+  CHECK(value_to_source(Value::make_number(814)) == "814.0");
+  CHECK(value_to_source(country) == "\"FR\"");
+  // Message text: strings bare, numbers shortest, no forced `.0`.
+  CHECK(value_to_text(Value::make_string("a \"b\"\n")) == "a \"b\"\n");
+  CHECK(value_to_text(Value::make_number(814)) == "814");
+  CHECK(value_to_text(Value::make_number(0.5)) == "0.5");
+  CHECK(value_to_text(Value::make_int(-7)) == "-7");
+  CHECK(value_to_text(Value::make_bool(true)) == "true");
+  CHECK(value_to_text(country) == "FR");
+  CHECK(value_to_text(date) == "2024-03-14");
+  CHECK(value_to_text(time) == "2024-03-14T09:00:00Z");
+  CHECK(value_to_text(duration) == "1d12h");
+  CHECK(value_to_text(Value{}) == "<error>");
 }

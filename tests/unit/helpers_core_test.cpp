@@ -27,7 +27,7 @@ using namespace std::string_view_literals;
 
 }  // namespace
 
-TEST_CASE("string helpers treat NUL as an ordinary byte", "[helpers]") {
+TEST_CASE("string helpers treat NUL as an ordinary byte", "[abi][helpers]") {
   const auto a_nul_b = "a\0b"sv, a_nul = "a\0"sv, a_nul_c = "a\0c"sv;
   CHECK(edict_str_bytes_compare(bytes("a"), bytes(a_nul)) == -1);  // shorter first on a common prefix
   CHECK(edict_str_bytes_compare(bytes(a_nul), bytes("a")) == 1);
@@ -45,7 +45,7 @@ TEST_CASE("string helpers treat NUL as an ordinary byte", "[helpers]") {
   CHECK(mapped("a\0b"sv, EDICT_CASE_UPPER) == "A\0B"sv);
 }
 
-TEST_CASE("string helpers on empty strings", "[helpers]") {
+TEST_CASE("string helpers on empty strings", "[abi][helpers]") {
   const EdictBytes empty{nullptr, 0};
   CHECK(edict_str_bytes_compare(empty, empty) == 0);
   CHECK(edict_str_bytes_compare(empty, bytes("a")) == -1);
@@ -61,7 +61,7 @@ TEST_CASE("string helpers on empty strings", "[helpers]") {
   CHECK(edict_str_bytes_valid_utf8(empty) == 1);
 }
 
-TEST_CASE("case mapping is ASCII-only and length counts code points", "[helpers]") {
+TEST_CASE("case mapping is ASCII-only and length counts code points", "[abi][helpers]") {
   CHECK(mapped("MiXeD 9_z", EDICT_CASE_LOWER) == "mixed 9_z");
   CHECK(mapped("MiXeD 9_z", EDICT_CASE_UPPER) == "MIXED 9_Z");
   // É, ß, İ and ǅ stay as they are: no locale, no Unicode case tables.
@@ -81,7 +81,7 @@ TEST_CASE("case mapping is ASCII-only and length counts code points", "[helpers]
                                                         "ve")) == 1);  // bytes, not code points
 }
 
-TEST_CASE("UTF-8 validation agrees with simdjson's on every sequence of up to three bytes", "[helpers]") {
+TEST_CASE("UTF-8 validation agrees with simdjson's on every sequence of up to three bytes", "[abi][helpers]") {
   // simdjson validates events in the decoder; ahead-of-time libraries use
   // the core. Every one- and two-byte string, every three-byte string that
   // starts with a non-ASCII byte, and four-byte leads with boundary bytes.

@@ -13,6 +13,7 @@
 #include "compiler/parse/parse.h"
 #include "support/diagnostics.h"
 #include "support/source.h"
+#include "support/text.h"
 
 using namespace edict;
 
@@ -891,4 +892,24 @@ TEST_CASE("the disk reader reads files and refuses directories and missing paths
       parse::load_program({std::string(EDICT_SOURCE_DIR) + "/policies/reference.edict"}, sm, sink);
   CHECK(sink.error_count() == 0);
   CHECK(program.modules.size() == 2);
+}
+
+TEST_CASE("edict_string_literal and edict_number_literal read back as the same value", "[parse]") {
+  for (std::string text : {std::string("a\"b\\c"), std::string("\n\t\r"), std::string("\x01\x1f\x7f", 3),
+                           std::string("caf\xc3\xa9 {x}"), std::string("\xf0\x9f\x98\x80")}) {
+    auto p = parse_text("const x = " + edict_string_literal(text));
+    INFO(edict_string_literal(text));
+    REQUIRE(p->sink.error_count() == 0);
+    const ast::Expr& e = *decl<ast::ConstDecl>(*p, 0).value;
+    CHECK(e.kind == ast::ExprKind::String);
+    CHECK(e.text == text);
+  }
+  for (double v : {814.0, 5.92, 1e26, 1e-7, 0.1 + 0.2}) {
+    auto p = parse_text("const x = " + edict_number_literal(v));
+    INFO(edict_number_literal(v));
+    REQUIRE(p->sink.error_count() == 0);
+    const ast::Expr& e = *decl<ast::ConstDecl>(*p, 0).value;
+    CHECK(e.kind == ast::ExprKind::Number);
+    CHECK(e.number_value == v);
+  }
 }

@@ -13,6 +13,8 @@
 #include "engine/decode/line_reader.h"
 #include "engine/output.h"
 #include "support/countries.h"
+#include "support/diagnostics.h"
+#include "support/source.h"
 #include "support/time_util.h"
 #include "tests/decoded_rows.h"
 
@@ -331,6 +333,22 @@ TEST_CASE("JSON strings in decision records are escaped at any position", "[outp
     }
   }
 }
+
+// Decision records (the record writer) and diagnostics (the renderer, in
+// support) print JSON strings through support/text.h: the same text for every
+// byte, invalid UTF-8 included (copied as is).
+TEST_CASE("decision records and diagnostics escape every byte into the same JSON", "[output]") {
+  std::string all;
+  for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
+  std::string record;
+  edict::engine::append_json_string(record, all);
+  CHECK(record.find("\\u0000\\u0001") != std::string::npos);
+  CHECK(record.substr(record.size() - 130) == all.substr(127) + "\"");  // DEL and up copied
+  SourceManager sm;
+  std::string diagnostics = render_json(sm, {Diagnostic{Severity::Error, "E0001", Span{}, all, {}, {}}});
+  CHECK(diagnostics.find("\"message\":" + record + ",") != std::string::npos);
+}
+
 
 TEST_CASE("both decoder paths write a country's class byte with its index", "[decode]") {
   // Class bytes of customer_hq: bit 0 for {CN, RU}, bit 1 for {CN, US}.

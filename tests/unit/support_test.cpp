@@ -1,9 +1,13 @@
 // Unit tests for compiler/support: source line tables, literate blanking,
-// diagnostic rendering, "did you mean", and calendar arithmetic.
+// diagnostic rendering, "did you mean", calendar arithmetic and the literal
+// spellings of support/text.h.
 #include <catch2/catch.hpp>
+
+#include <cmath>
 
 #include "support/diagnostics.h"
 #include "support/source.h"
+#include "support/text.h"
 #include "support/time_util.h"
 
 using namespace edict;
@@ -131,4 +135,50 @@ TEST_CASE("dates, times and durations parse strictly and format canonically", "[
   CHECK_FALSE(parse_duration("12"));
   CHECK(format_duration(36 * 3600 * kMicrosPerSecond) == "1d12h");
   CHECK(format_duration(90 * kMicrosPerSecond) == "1m30s");
+}
+
+TEST_CASE("edict string literals escape quotes, backslashes and control bytes only", "[support]") {
+  CHECK(edict_string_literal("") == "\"\"");
+  CHECK(edict_string_literal("a\"b\\c") == "\"a\\\"b\\\\c\"");
+  CHECK(edict_string_literal("\n\t\r") == "\"\\n\\t\\r\"");
+  CHECK(edict_string_literal(std::string_view("\x00\x01\x1f", 3)) == "\"\\u{0}\\u{1}\\u{1f}\"");
+  // DEL, UTF-8 and invalid UTF-8 are bytes the lexer takes as they are.
+  CHECK(edict_string_literal("\x7f") == "\"\x7f\"");
+  CHECK(edict_string_literal("caf\xc3\xa9 \xf0\x9f\x98\x80") == "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
+  CHECK(edict_string_literal("\xff\xc3") == "\"\xff\xc3\"");
+  CHECK(edict_string_literal("{x}") == "\"{x}\"");  // braces are plain text outside a message
+  std::string out = "policy ";
+  append_edict_string_literal(out, "a\tb");
+  CHECK(out == "policy \"a\\tb\"");
+}
+
+TEST_CASE("edict number literals read back as the same double and lex as numbers", "[support]") {
+  CHECK(edict_number_literal(814) == "814.0");
+  CHECK(edict_number_literal(5.92) == "5.92");
+  CHECK(edict_number_literal(-0.5) == "-0.5");
+  CHECK(edict_number_literal(-0.0) == "-0.0");
+  CHECK(edict_number_literal(1e26) == "1e+26");
+  CHECK(edict_number_literal(0.1 + 0.2) == "0.30000000000000004");
+  CHECK(edict_number_literal(std::nan("")) == "nan");
+  CHECK(edict_number_literal(HUGE_VAL) == "inf");
+  CHECK(edict_number_literal(-HUGE_VAL) == "-inf");
+}
+
+TEST_CASE("text clipped for a message keeps UTF-8 characters whole", "[support]") {
+  CHECK(clip_for_message("short") == "short");
+  CHECK(clip_for_message(std::string(40, 'x')) == std::string(40, 'x'));
+  CHECK(clip_for_message(std::string(41, 'x')) == std::string(40, 'x') + "...");
+  // An é (two bytes) across the cut is dropped whole, not split.
+  CHECK(clip_for_message(std::string(39, 'x') + "\xc3\xa9yy") == std::string(39, 'x') + "...");
+  CHECK(clip_for_message("ab\xc3\xa9z", 3) == "ab...");
+  // Invalid UTF-8 (a lone continuation byte run) is cut without reading outside.
+  CHECK(clip_for_message("\x80\x80\x80\x80", 2) == "...");
+  CHECK(clip_for_message("\xff\xfe\xfd", 1) == "\xff...");
+}
+
+TEST_CASE("json rendering escapes control bytes, keeps DEL, UTF-8 and invalid UTF-8", "[support]") {
+  SourceManager sm;
+  Diagnostic d{Severity::Error, "E0001", Span{}, std::string("\x01\x1f\x7f \xc3\xa9 \xff \\ \"", 12), {}, {}};
+  std::string out = render_json(sm, {d});
+  CHECK(out.find("\"message\":\"\\u0001\\u001f\x7f \xc3\xa9 \xff \\\\ \\\"\"") != std::string::npos);
 }
