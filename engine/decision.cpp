@@ -42,8 +42,12 @@ MessageOutcome DecisionFinisher::message(size_t rule, uint8_t kind, const EdictC
 
 ir::FaultReason DecisionFinisher::engine_fault_reason(const EdictColumns& columns, const Results& results,
                                                       uint32_t row) const {
-  // Engines report the fault's rule and site; its reason comes from running
-  // that one rule again in the reference interpreter (faults are rare).
+  // Every engine writes the reason beside the site (EdictResults::fault_reason).
+  const auto reason = static_cast<ir::FaultReason>(results.fault_reason[row]);
+  if (reason != ir::FaultReason::None) [[likely]]
+    return reason;
+  // None only from a batch the engine refused as a whole (abi.h): say what
+  // the rule does on the row, from the reference interpreter.
   interpreter_runs_.fetch_add(1, std::memory_order_relaxed);
   return policy_->interpreter().eval_rule(static_cast<int>(results.fault_rule[row]), columns, row).reason;
 }

@@ -7,9 +7,10 @@
 //
 // Messages come from the policy's message templates (message_template.h)
 // where the rule's message has one that does not fault on the row, else from
-// the reference interpreter; the fault reason comes from the results. This is
-// the only place outside explanations that runs the interpreter on an event,
-// and interpreter_runs() counts how often it does.
+// the reference interpreter; the fault reason comes from the results, which
+// every engine writes (EdictResults::fault_reason). This is the only place
+// outside explanations that runs the interpreter on an event, and
+// interpreter_runs() counts how often it does.
 #pragma once
 
 #include <atomic>

@@ -1251,6 +1251,7 @@ TEST_CASE("constant folding and the engines share one evaluator and its faults",
   // Durations are int64 micros: their overflow is the same fault.
   CHECK(fold("1d * 9223372036854775807").code == "E0212");
   CHECK(fold("2024-01-01T00:00:00Z - 2024-01-02T00:00:00Z").value.i == -86'400'000'000);
+}
 
 TEST_CASE("values spell as Edict source and as message text", "[check]") {
   const int64_t day = parse_date("2024-03-14").value();
