@@ -163,6 +163,44 @@ def test_edges(edict):
     check(code == 2 and "error[" in err, f"a policy with errors: exit {code}, expected 2 and diagnostics")
 
 
+def test_finisher(edict, work):
+    """The decision finisher runs the reference interpreter only for a fired
+    rule's message that has no template (one that computes: arithmetic, a
+    def call), never for an engine fault's reason (the engines write it):
+    never on the reference policy, rarely on the library (its NAC and AI
+    Diffusion messages call defs), and on rule_faults.edict exactly once per
+    fired message_rule; both engines give the same records."""
+    events = os.path.join(work, "finisher.jsonl")
+    with open(events, "wb") as f:
+        subprocess.run([sys.executable, GEN, "-n", "5000", "--seed", "13"], stdout=f, check=True)
+    def interpreter_runs(err):
+        for line in err.splitlines():
+            if "interpreter runs finishing decisions:" in line:
+                return int(line.split("decisions:")[1].split("(")[0].replace(",", ""))
+        return None
+    code, _, err = run(edict, ["--stats", POLICY, events])
+    check(code == 0 and interpreter_runs(err) == 0,
+          f"finisher: reference: exit {code}, interpreter runs {interpreter_runs(err)}, want 0")
+    code, _, err = run(edict, ["--stats", os.path.join(ROOT, "policies", "law_as_enforced.edict.md"), events])
+    runs = interpreter_runs(err)
+    check(code == 0 and runs is not None and runs <= 5,
+          f"finisher: library: exit {code}, interpreter runs {runs} on 5,000 events, want at most 5")
+    faults = os.path.join(ROOT, "tests", "eval", "rule_faults.edict")
+    outs = {}
+    for engine in ("jit", "interp"):
+        code, out, err = run(edict, ["--stats", "--engine", engine, faults, events])
+        outs[engine] = out
+        recs = records(out)
+        reasons = {r.get("reason") for r in recs if r["decision"] == "error"}
+        messages = sum(1 for r in recs for rule in r.get("rules", []) if rule["name"] == "message_rule")
+        check(code == 3 and {"int_overflow", "division_by_zero"} <= reasons,
+              f"finisher: rule faults on {engine}: exit {code}, reasons {reasons}")
+        check(interpreter_runs(err) == messages,
+              f"finisher: rule faults on {engine}: interpreter runs {interpreter_runs(err)}, want {messages} "
+              "(one per fired message without a template, none for engine faults)")
+    check(outs["jit"] == outs["interp"], "finisher: rule faults: the engines' records differ")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--edict", required=True)
@@ -173,7 +211,8 @@ def main():
         work = a.work or tmp
         passed = failed = 0
         for name, t in (("reference", lambda: test_reference(edict, work)), ("dirty", lambda: test_dirty(edict, work)),
-                        ("edges", lambda: test_edges(edict)), ("csv errors", lambda: test_csv_errors(edict))):
+                        ("edges", lambda: test_edges(edict)), ("csv errors", lambda: test_csv_errors(edict)),
+                        ("finisher", lambda: test_finisher(edict, work))):
             before = len(failures)
             t()
             ok = len(failures) == before
