@@ -20,6 +20,7 @@ constexpr Reg kFromConstants = kNoReg - 1;
 constexpr size_t kMaxWork = size_t{1} << 22;
 
 bool region_op(const Inst& in) {
+  if (is_arith(in.op)) return true;  // evaluate() computes it
   switch (in.op) {
     case Op::Const:
     case Op::TableFind:
@@ -27,20 +28,7 @@ bool region_op(const Inst& in) {
     case Op::CellHas:
     case Op::CellLoad:
     case Op::CellLoadChecked:
-    case Op::SetContains:
-    case Op::IAdd:
-    case Op::ISub:
-    case Op::IMul:
-    case Op::INeg:
-    case Op::FAdd:
-    case Op::FSub:
-    case Op::FMul:
-    case Op::FDiv:
-    case Op::FNeg:
-    case Op::IToF:
-    case Op::ICmp:
-    case Op::FCmp:
-    case Op::Not: return true;
+    case Op::SetContains: return true;
     // Equality compares ids; ordering needs the bytes of strings outside the pool.
     case Op::SCmp: return in.pred == Pred::Eq || in.pred == Pred::Ne;
     default: return false;
