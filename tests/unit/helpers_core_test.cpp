@@ -81,7 +81,8 @@ TEST_CASE("case mapping is ASCII-only and length counts code points", "[abi][hel
                                                         "ve")) == 1);  // bytes, not code points
 }
 
-TEST_CASE("UTF-8 validation agrees with simdjson's on every sequence of up to three bytes", "[abi][helpers]") {
+TEST_CASE("UTF-8 validation agrees with simdjson's on every sequence of up to three bytes",
+          "[abi][helpers]") {
   // simdjson validates events in the decoder; ahead-of-time libraries use
   // the core. Every one- and two-byte string, every three-byte string that
   // starts with a non-ASCII byte, and four-byte leads with boundary bytes.

@@ -349,7 +349,6 @@ TEST_CASE("decision records and diagnostics escape every byte into the same JSON
   CHECK(diagnostics.find("\"message\":" + record + ",") != std::string::npos);
 }
 
-
 TEST_CASE("both decoder paths write a country's class byte with its index", "[decode]") {
   // Class bytes of customer_hq: bit 0 for {CN, RU}, bit 1 for {CN, US}.
   Schema schema = test_schema();
