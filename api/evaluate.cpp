@@ -150,34 +150,37 @@ inline bool decide_quiet(const PolicyImpl& p, uint32_t row, const engine::Result
 }
 
 // The decision for `row` of an evaluated batch (kind and id already set),
-// from the decision finisher. Allocates nothing in the steady state unless a
-// fired rule has a message.
+// from the decision finisher, with each fired rule's message written straight
+// into the Decision. `finished` is the evaluator's scratch. Allocates nothing
+// in the steady state unless a fired rule has a message.
 void decide_loud(const PolicyImpl& p, const EdictColumns& columns, uint32_t row,
-                 const engine::Results& results, Decision& out) {
-  thread_local engine::FinishedDecision d;  // its vectors and strings are reused
-  p.finisher->finish(columns, results, row, d);
-  if (out.rules.size() != d.fired.size()) out.rules.resize(d.fired.size());
-  for (size_t i = 0; i < d.fired.size(); ++i) {
+                 const engine::Results& results, engine::FinishedDecision& finished, Decision& out) {
+  size_t used = 0;
+  p.finisher->finish_into(columns, results, row, finished, [&](size_t i, uint32_t r) -> std::string& {
+    if (i == out.rules.size()) out.rules.emplace_back();
+    used = i + 1;
     FiredRule& fr = out.rules[i];
-    const detail::RuleNames& names = p.rules[d.fired[i]];
+    const detail::RuleNames& names = p.rules[r];
     fr.name = names.name;
     fr.effect = names.effect;
     fr.cite = names.cite;
     fr.policy = names.policy;
-    fr.message.assign(d.messages[i]);  // keeps fr.message's buffer for the next event
-  }
-  if (!d.faulted) [[likely]] {
-    set_decided(p, d.outcome, out);
+    return fr.message;  // its buffer serves the next event too
+  });
+  if (used != out.rules.size()) out.rules.resize(used);
+  if (!finished.faulted) [[likely]] {
+    set_decided(p, finished.outcome, out);
     return;
   }
-  set_error(out, Code::RuleFault, ir::fault_reason_name(d.fault_reason),
-            engine::fault_message(p.engine->module(), d.fault_rule, d.fault_site, d.fault_reason));
-  out.fault_rule = p.rules[d.fault_rule].name;
+  set_error(out, Code::RuleFault, ir::fault_reason_name(finished.fault_reason),
+            engine::fault_message(p.engine->module(), finished.fault_rule, finished.fault_site,
+                                  finished.fault_reason));
+  out.fault_rule = p.rules[finished.fault_rule].name;
 }
 
 // Decides a decoded or failed row of `batch`.
 void decide_row(const PolicyImpl& p, const abi::Batch& batch, const EdictColumns& columns, uint32_t row,
-                const engine::Results& results, Decision& out) {
+                engine::FinishedDecision& finished, const engine::Results& results, Decision& out) {
   out.id.assign(batch.id(row));
   if (batch.kind(row) == abi::kErrorRow) {
     const abi::RowError* e = batch.error_of(row);
@@ -188,7 +191,7 @@ void decide_row(const PolicyImpl& p, const abi::Batch& batch, const EdictColumns
     return;
   }
   out.kind = p.kinds[batch.kind(row)];
-  if (!decide_quiet(p, row, results, out)) decide_loud(p, columns, row, results, out);
+  if (!decide_quiet(p, row, results, out)) decide_loud(p, columns, row, results, finished, out);
 }
 
 // ---- explanations ----
@@ -498,6 +501,8 @@ struct Scratch {
   // The event path: decodes JSON texts (into `single`, or its own batches
   // for evaluate_batch) and evaluates batches of them.
   engine::Stream stream;
+  // The decision finisher's output, reused from event to event.
+  mutable engine::FinishedDecision finished;
   EdictResults one_view;  // of `one`, whose buffers never move
   static engine::StreamOptions stream_options() {
     engine::StreamOptions options;
@@ -620,7 +625,7 @@ Status Evaluator::evaluate(std::string_view json, Decision& out, Explain explain
         p.engine->evaluate_one(s.single.columns, s.one_view);
     }
     self.stamp(out);
-    decide_row(p, batch, s.single.columns, 0, s.one, out);
+    decide_row(p, batch, s.single.columns, 0, s.finished, s.one, out);
     if (explain == Explain::None) [[likely]] {
       forget_explanation(out);
       return {};
@@ -693,7 +698,7 @@ inline bool copy_in_place(std::string& to, const std::string& from) {
     out.kind = p.kinds[static_cast<size_t>(e.kind)];
     forget_explanation(out);
     out.id.assign(e.id);
-    if (!decide_quiet(p, 0, s.one, out)) decide_loud(p, e.row.columns, 0, s.one, out);
+    if (!decide_quiet(p, 0, s.one, out)) decide_loud(p, e.row.columns, 0, s.one, s.finished, out);
   } catch (const std::bad_alloc&) {
     return failed({Code::OutOfMemory, "out of memory"}, out);
   } catch (const std::exception& x) {
@@ -765,7 +770,7 @@ Status evaluate_general(detail::EvaluatorImpl& self, const EventImpl* e, Decisio
         p.single_event(&e->row.columns, &s.one_view);
       else
         p.engine->evaluate_one(e->row.columns, s.one_view);
-      if (!decide_quiet(p, 0, s.one, out)) decide_loud(p, e->row.columns, 0, s.one, out);
+      if (!decide_quiet(p, 0, s.one, out)) decide_loud(p, e->row.columns, 0, s.one, s.finished, out);
     }
     if (explain == Explain::None) [[likely]] {
       forget_explanation(out);
@@ -799,7 +804,7 @@ Status Evaluator::evaluate_batch(const std::vector<std::string_view>& lines, std
         Decision& d = out[i];
         const auto row = static_cast<uint32_t>(i - begin);
         self.stamp(d);
-        decide_row(p, batch, evaluated.columns, row, evaluated.results, d);
+        decide_row(p, batch, evaluated.columns, row, s.finished, evaluated.results, d);
         if (explain == Explain::None) {
           forget_explanation(d);
         } else if (Status x = edict::explain(p, batch, evaluated.results, row,

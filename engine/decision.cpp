@@ -19,20 +19,9 @@ std::string fault_message(const ir::Module& m, uint32_t rule, uint32_t site, ir:
 DecisionFinisher::DecisionFinisher(const Policy& policy)
     : policy_(&policy), templates_(policy.module(), policy.schema()) {}
 
-MessageOutcome DecisionFinisher::message(size_t rule, uint8_t kind, const EdictColumns& columns, uint32_t row,
-                                         std::string& text) const {
-  text.clear();
-  const int32_t slot = templates_.slot(rule, kind);
-  if (slot == MessageTemplates::kNoMessage) return {};
-  if (slot >= 0) {
-    const MessageTemplate& t = templates_.at(slot);
-    if (!t.faults(columns, row)) {
-      t.append_text(text, columns, row);
-      return {};
-    }
-  }
-  // No template for this message's shape, or one that faults on the row:
-  // the interpreter gives the text up to the fault and the fault itself.
+MessageOutcome DecisionFinisher::interpreted_message(size_t rule, const EdictColumns& columns, uint32_t row,
+                                                     std::string& text) const {
+  // The interpreter gives the text up to a fault and the fault itself.
   interpreter_runs_.fetch_add(1, std::memory_order_relaxed);
   interp::MessageResult msg = policy_->interpreter().message(static_cast<int>(rule), columns, row);
   text = std::move(msg.text);
@@ -58,8 +47,9 @@ void DecisionFinisher::finish(const abi::Batch& batch, const EdictColumns& colum
   if (out.skipped) out.row_error = batch.error_of(row);
 }
 
-void DecisionFinisher::finish(const EdictColumns& columns, const Results& results, uint32_t row,
-                              FinishedDecision& out) const {
+bool DecisionFinisher::begin(const EdictColumns& columns, const Results& results, uint32_t row,
+                             FinishedDecision& out) const {
+  (void)columns;
   out.fired.clear();
   const uint8_t decision = results.decision[row];
   out.skipped = decision == EDICT_DECISION_SKIPPED;
@@ -67,10 +57,7 @@ void DecisionFinisher::finish(const EdictColumns& columns, const Results& result
   out.faulted = decision == EDICT_DECISION_ERROR;
   out.fault_reason = ir::FaultReason::None;
   out.outcome = out.skipped || out.faulted ? 0 : decision;
-  if (out.skipped) {
-    out.messages.clear();
-    return;
-  }
+  if (out.skipped) return false;
   if (out.faulted) {
     out.fault_rule = results.fault_rule[row];
     out.fault_site = results.fault_site[row];
@@ -82,20 +69,16 @@ void DecisionFinisher::finish(const EdictColumns& columns, const Results& result
       const size_t r = size_t{w} * 64 + static_cast<size_t>(std::countr_zero(bits));
       if (r < rules) out.fired.push_back(static_cast<uint32_t>(r));
     }
-  if (out.messages.size() < out.fired.size()) out.messages.resize(out.fired.size());
+  return true;
+}
+
+void DecisionFinisher::finish(const EdictColumns& columns, const Results& results, uint32_t row,
+                              FinishedDecision& out) const {
+  finish_into(columns, results, row, out, [&](size_t i, uint32_t) -> std::string& {
+    if (out.messages.size() <= i) out.messages.resize(i + 1);  // strings kept from earlier rows
+    return out.messages[i];
+  });
   out.messages.resize(out.fired.size());
-  const uint8_t kind = columns.kind[row];
-  for (size_t i = 0; i < out.fired.size(); ++i) {
-    MessageOutcome m = message(out.fired[i], kind, columns, row, out.messages[i]);
-    if (m.faulted && !out.faulted) {
-      out.faulted = true;
-      out.fault_rule = out.fired[i];
-      out.fault_site = m.fault_site;
-      out.fault_reason = m.reason;
-    }
-  }
-  if (out.faulted && out.fault_reason == ir::FaultReason::None)
-    out.fault_reason = engine_fault_reason(columns, results, row);
 }
 
 }  // namespace edict::engine

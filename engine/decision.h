@@ -57,14 +57,39 @@ class DecisionFinisher {
   // reused). `columns` is the batch's column view (Policy::columns_of).
   void finish(const abi::Batch& batch, const EdictColumns& columns, const Results& results, uint32_t row,
               FinishedDecision& out) const;
-  // The same from the column view alone (the API's typed events), which
-  // leaves `row_error` null.
+  // The same from the column view alone, which leaves `row_error` null.
   void finish(const EdictColumns& columns, const Results& results, uint32_t row, FinishedDecision& out) const;
+  // The same, writing the i-th fired rule's message into the string
+  // `text_for(i, rule)` returns instead of out.messages (which stays as it
+  // is): the API keeps its own buffers and copies nothing.
+  template <class TextFor>
+  void finish_into(const EdictColumns& columns, const Results& results, uint32_t row, FinishedDecision& out,
+                   TextFor&& text_for) const {
+    if (!begin(columns, results, row, out)) return;
+    const uint8_t kind = columns.kind[row];
+    for (size_t i = 0; i < out.fired.size(); ++i)
+      note(out, out.fired[i], message(out.fired[i], kind, columns, row, text_for(i, out.fired[i])));
+    if (out.faulted && out.fault_reason == ir::FaultReason::None)
+      out.fault_reason = engine_fault_reason(columns, results, row);
+  }
   // The same for a caller that keeps its own buffers (the API): the message
   // of fired rule `rule` on `row`, of event kind `kind`, into `text`
   // (replacing it).
+  // Inline: the API's typed events pay for this per fired rule.
   MessageOutcome message(size_t rule, uint8_t kind, const EdictColumns& columns, uint32_t row,
-                         std::string& text) const;
+                         std::string& text) const {
+    text.clear();
+    const int32_t slot = templates_.slot(rule, kind);
+    if (slot == MessageTemplates::kNoMessage) return {};
+    if (slot >= 0) {
+      const MessageTemplate& t = templates_.at(slot);
+      if (!t.faults(columns, row)) [[likely]] {
+        t.append_text(text, columns, row);
+        return {};
+      }
+    }
+    return interpreted_message(rule, columns, row, text);
+  }
   // The reason of the engine fault the results report for `row`.
   ir::FaultReason engine_fault_reason(const EdictColumns& columns, const Results& results,
                                       uint32_t row) const;
@@ -76,6 +101,20 @@ class DecisionFinisher {
   uint64_t interpreter_runs() const { return interpreter_runs_.load(std::memory_order_relaxed); }
 
  private:
+  // No template for this message's shape, or one that faults on the row.
+  MessageOutcome interpreted_message(size_t rule, const EdictColumns& columns, uint32_t row,
+                                     std::string& text) const;
+  // finish's steps: the decision and the fired rules (false: the row was
+  // skipped, nothing more to do); a fired rule's message outcome.
+  bool begin(const EdictColumns& columns, const Results& results, uint32_t row, FinishedDecision& out) const;
+  static void note(FinishedDecision& out, uint32_t rule, const MessageOutcome& m) {
+    if (m.faulted && !out.faulted) {
+      out.faulted = true;
+      out.fault_rule = rule;
+      out.fault_site = m.fault_site;
+      out.fault_reason = m.reason;
+    }
+  }
   const Policy* policy_;
   MessageTemplates templates_;  // per (rule, kind)
   mutable std::atomic<uint64_t> interpreter_runs_{0};
