@@ -47,9 +47,7 @@ void DecisionFinisher::finish(const abi::Batch& batch, const EdictColumns& colum
   if (out.skipped) out.row_error = batch.error_of(row);
 }
 
-bool DecisionFinisher::begin(const EdictColumns& columns, const Results& results, uint32_t row,
-                             FinishedDecision& out) const {
-  (void)columns;
+bool DecisionFinisher::begin(const Results& results, uint32_t row, FinishedDecision& out) const {
   out.fired.clear();
   const uint8_t decision = results.decision[row];
   out.skipped = decision == EDICT_DECISION_SKIPPED;

@@ -65,7 +65,7 @@ class DecisionFinisher {
   template <class TextFor>
   void finish_into(const EdictColumns& columns, const Results& results, uint32_t row, FinishedDecision& out,
                    TextFor&& text_for) const {
-    if (!begin(columns, results, row, out)) return;
+    if (!begin(results, row, out)) return;
     const uint8_t kind = columns.kind[row];
     for (size_t i = 0; i < out.fired.size(); ++i)
       note(out, out.fired[i], message(out.fired[i], kind, columns, row, text_for(i, out.fired[i])));
@@ -90,9 +90,6 @@ class DecisionFinisher {
     }
     return interpreted_message(rule, columns, row, text);
   }
-  // The reason of the engine fault the results report for `row`.
-  ir::FaultReason engine_fault_reason(const EdictColumns& columns, const Results& results,
-                                      uint32_t row) const;
 
   const MessageTemplates& templates() const { return templates_; }
   const Policy& policy() const { return *policy_; }
@@ -101,12 +98,15 @@ class DecisionFinisher {
   uint64_t interpreter_runs() const { return interpreter_runs_.load(std::memory_order_relaxed); }
 
  private:
+  // The reason of the engine fault the results report for `row`.
+  ir::FaultReason engine_fault_reason(const EdictColumns& columns, const Results& results,
+                                      uint32_t row) const;
   // No template for this message's shape, or one that faults on the row.
   MessageOutcome interpreted_message(size_t rule, const EdictColumns& columns, uint32_t row,
                                      std::string& text) const;
   // finish's steps: the decision and the fired rules (false: the row was
   // skipped, nothing more to do); a fired rule's message outcome.
-  bool begin(const EdictColumns& columns, const Results& results, uint32_t row, FinishedDecision& out) const;
+  bool begin(const Results& results, uint32_t row, FinishedDecision& out) const;
   static void note(FinishedDecision& out, uint32_t rule, const MessageOutcome& m) {
     if (m.faulted && !out.faulted) {
       out.faulted = true;

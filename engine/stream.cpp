@@ -24,9 +24,12 @@ struct Stream::Lane {
   Lane(const Policy& p, uint32_t capacity) : batch(p.schema(), p.symbols(), capacity), decoder(p.schema()) {
     results.reserve(capacity, p.module().rules.size());
   }
+  // The column view is made once, in the lane's buffers, and serves both
+  // the engine and the sink.
   EvaluatedBatch evaluate(const Policy& policy, const abi::Batch& b) {
-    policy.evaluate(b, results);
     columns = Policy::columns_of(b, data, present);
+    EdictResults view = results.view();
+    policy.evaluate(columns, view);
     return EvaluatedBatch{b, columns, results};
   }
 };
