@@ -59,7 +59,9 @@ void add_eval_options(CLI::App& cmd, EvalOptions& o) {
   cmd.add_option("--max-line-bytes", o.max_line_bytes, "Longest input line decoded; longer lines are errors")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
-  cmd.add_option("--batch-size", o.batch_size, "Events per evaluation batch")
+  cmd.add_option("--batch-size", o.batch_size,
+                 "Events per evaluation batch; each thread holds one, about 200 bytes per event, and -j x "
+                 "--batch-size may not exceed 1,048,576")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1u << 20));
   add_limit_options(cmd, o.limits);
@@ -112,6 +114,10 @@ int run_eval(const EvalOptions& o) {
   } else {
     std::fprintf(stderr, "edict: --max-lateness `%s` is not a duration like `1h` or `2d`\n",
                  o.max_lateness.c_str());
+    return kExitUsage;
+  }
+  if (std::string why = engine::check_stream_options(stream_options); !why.empty()) {
+    std::fprintf(stderr, "edict: %s\n", why.c_str());
     return kExitUsage;
   }
   engine::Stream stream(*policy, stream_options);

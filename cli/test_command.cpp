@@ -213,6 +213,7 @@ int run_test(const TestOptions& o) {
   std::vector<TestResult> results;
   size_t passed = 0, failed = 0;
   bool compile_failed = false;
+  std::vector<std::string> read_files = files;  // and every file they import
   for (const std::string& file : files) {
     std::map<std::pair<uint32_t, std::string>, size_t> index;  // (offset, title) -> results
     size_t first = results.size();
@@ -226,6 +227,8 @@ int run_test(const TestOptions& o) {
       copts.limits.max_nesting = o.limits.max_nesting;
       auto policy = engine::Policy::compile({file}, sources, sink, copts,
                                             parse::disk_reader(copts.limits.max_file_bytes * 2));
+      for (size_t i = 0; i < sources.size(); ++i)
+        read_files.push_back(sources.file(static_cast<FileId>(i)).path);
       if (!policy) {
         std::fputs(render_human(sources, sink.sorted()).c_str(), stderr);
         compile_failed = true;
@@ -314,6 +317,9 @@ int run_test(const TestOptions& o) {
                stdout);
   }
   std::fflush(stdout);
+  if (!output_spares_inputs(o.junit, "--junit", read_files) ||
+      !output_spares_inputs(o.coverage_output, "--coverage-output", read_files))
+    return kExitUsage;
   if (!o.coverage_output.empty() && !coverage_report.empty() &&
       !write_file(o.coverage_output, coverage_report))
     return kExitUsage;

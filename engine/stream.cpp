@@ -1,5 +1,7 @@
 #include "engine/stream.h"
 
+#include "engine/output.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -96,6 +98,18 @@ std::vector<EventText> split_events(const std::vector<std::pair<uint64_t, std::s
 }
 
 }  // namespace
+
+std::string check_stream_options(const StreamOptions& o) {
+  const uint64_t in_flight = uint64_t{o.threads} * o.batch_size;
+  if (o.threads == 0 || o.batch_size == 0) return "threads and batch size must be at least 1";
+  if (in_flight <= kMaxEventsInFlight) return "";
+  return fmt::format(
+      "{} threads with batches of {} events hold {} events in memory at once (about {} MB); at most {} may "
+      "be "
+      "held (threads x batch size): lower one of them",
+      o.threads, with_commas(o.batch_size), with_commas(in_flight), in_flight * 200 / 1'000'000,
+      with_commas(kMaxEventsInFlight));
+}
 
 Stream::Stream(const Policy& policy, const StreamOptions& options) : policy_(&policy), options_(options) {
   options_.threads = std::max(1u, options_.threads);

@@ -40,6 +40,13 @@ struct StreamOptions {
   window::Options windows;
 };
 
+// The most events a stream holds at once (threads x batch_size): each lane
+// holds one batch, about 200 bytes of decoded columns and results per event
+// besides its records, so this bound keeps a stream under about 300 MB.
+inline constexpr uint64_t kMaxEventsInFlight = uint64_t{1} << 20;
+// Empty when the options can be honoured; else what is wrong, for users.
+std::string check_stream_options(const StreamOptions& options);
+
 // One evaluated batch, as a sink sees it.
 struct EvaluatedBatch {
   const abi::Batch& batch;

@@ -7,6 +7,8 @@
 // split by what it emits (generator.h lists its files).
 #include "compiler/codegen/codegen.h"
 
+#include <llvm/IR/DiagnosticHandler.h>
+#include <llvm/IR/DiagnosticInfo.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
@@ -75,9 +77,21 @@ std::vector<ir::FuncId> aggregate_input_functions(const ir::Module& module) {
   return out;
 }
 
+namespace {
+// LLVM's remarks and warnings (a loop the vectoriser was asked to widen and
+// could not) are advice to compiler writers: by default they go to standard
+// error, past `-q` and into users' logs. Errors still take LLVM's default path.
+struct QuietDiagnostics : llvm::DiagnosticHandler {
+  bool handleDiagnostics(const llvm::DiagnosticInfo& info) override {
+    return info.getSeverity() != llvm::DS_Error;
+  }
+};
+}  // namespace
+
 std::unique_ptr<llvm::Module> generate(const ir::Module& module, const ColumnMap& columns,
                                        llvm::LLVMContext& context, const CodegenOptions& options,
                                        std::string* error) {
+  context.setDiagnosticHandler(std::make_unique<QuietDiagnostics>());
   std::string ignored;
   if (!error) error = &ignored;
   detail::Generator g(module, columns, context, options);

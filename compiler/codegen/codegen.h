@@ -110,6 +110,7 @@ std::vector<ir::FuncId> aggregate_input_functions(const ir::Module& module);
 // for every column an optional field the code reads lives in. A batch that
 // fails either gets EDICT_DECISION_ERROR on every row with fault_rule =
 // fault_site = UINT32_MAX and fault_reason = none, and no fired bits written.
+// The context then keeps LLVM's remarks and warnings to itself.
 std::unique_ptr<llvm::Module> generate(const ir::Module& module, const ColumnMap& columns,
                                        llvm::LLVMContext& context, const CodegenOptions& options,
                                        std::string* error);
