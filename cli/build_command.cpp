@@ -1,6 +1,11 @@
 // `edict build`: front end -> IR -> the JIT's code generator writing an
 // object file (compiler/aot), plus the generated C header and entry points,
 // compiled and linked with the system C compiler (`$CC`, default `cc`).
+//
+// Diagnostic code of this command:
+//   E0604  a windowed aggregate: the library decides one event at a time,
+//          without the window state of an ordered stream, so it is refused
+//          (like the embedding API's E0603) rather than built to fault.
 #include "cli/build_command.h"
 
 #include <fmt/format.h>
@@ -9,14 +14,19 @@
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
+#include <fcntl.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "cli/tooling.h"
 #include "compiler/aot/aot.h"
 #include "engine/engine.h"
+#include "support/diagnostics.h"
 
 extern char** environ;
 
@@ -44,6 +54,77 @@ bool write_file(const fs::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   return static_cast<bool>(out.flush());
+}
+
+// Where a file the user named is written before it is renamed over the
+// target: beside it, so the rename stays on one file system and a failure
+// leaves the old file as it was. (support/atomic_file.h, once on main,
+// does this for every command.)
+fs::path temp_beside(const fs::path& target) {
+  return target.parent_path() / (target.filename().string() + ".edict-tmp");
+}
+
+std::string os_error(int err) {
+  std::string reason = std::strerror(err);
+  if (!reason.empty()) reason[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(reason[0])));
+  return reason;
+}
+
+// Writes `bytes` to `path` through a temporary file beside it; on failure
+// leaves `path` untouched and sets *error (the system's reason).
+bool write_file_atomically(const fs::path& path, const std::string& bytes, std::string* error) {
+  const fs::path temp = temp_beside(path);
+  ::unlink(temp.c_str());
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    *error = os_error(errno);
+    return false;
+  }
+  size_t done = 0;
+  int err = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      err = n < 0 ? errno : EIO;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (err == 0 && ::fsync(fd) != 0) err = errno;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err == 0 && std::rename(temp.c_str(), path.c_str()) != 0) err = errno;
+  if (err != 0) {
+    ::unlink(temp.c_str());
+    *error = os_error(err);
+    return false;
+  }
+  return true;
+}
+
+// Whether a temporary file can be made beside `target` (its folder exists
+// and is writable); says why not. Checked before any work is done.
+bool can_write_beside(const fs::path& target) {
+  const fs::path temp = temp_beside(target);
+  ::unlink(temp.c_str());
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    const int err = errno;
+    std::fprintf(stderr, "edict build: cannot write `%s`: %s\n", target.c_str(), os_error(err).c_str());
+    return false;
+  }
+  ::close(fd);
+  ::unlink(temp.c_str());
+  return true;
+}
+
+// Renames the finished temporary file over `target`.
+bool commit(const fs::path& target) {
+  if (std::rename(temp_beside(target).c_str(), target.c_str()) == 0) return true;
+  const int err = errno;
+  std::fprintf(stderr, "edict build: cannot write `%s`: %s\n", target.c_str(), os_error(err).c_str());
+  ::unlink(temp_beside(target).c_str());
+  return false;
 }
 
 // Runs a program (found on PATH) and waits; true when it exits with 0.
@@ -96,6 +177,7 @@ void add_build_options(CLI::App& cmd, BuildOptions& o) {
       ->check(CLI::IsMember({"portable", "host"}));
   cmd.add_flag("-q,--quiet", o.quiet, "Print nothing on success");
   add_limit_options(cmd, o.limits);
+  add_import_option(cmd, o.limits);
 }
 
 int run_build(const BuildOptions& o) {
@@ -119,6 +201,20 @@ int run_build(const BuildOptions& o) {
   auto policy = load_policy(o.paths, engine::Backend::Interp, o.limits, sources);
   if (!policy) return kExitUsage;
   const ir::Module& module = policy->module();
+  if (!module.aggregates.empty()) {
+    DiagnosticSink sink;
+    for (const ir::Aggregate& a : module.aggregates)
+      sink.error("E0604", a.span, "the windowed aggregate `" + a.text + "` cannot be compiled ahead of time")
+          .help =
+          "a library decides one event at a time, without the windows of an ordered event stream; evaluate "
+          "this policy with `edict eval`";
+    std::fputs(render_human(sources, sink.sorted()).c_str(), stderr);
+    return kExitUsage;
+  }
+  if (std::string clash = aot::name_clash(module); !clash.empty()) {
+    std::fprintf(stderr, "edict build: %s; rename one of them\n", clash.c_str());
+    return kExitUsage;
+  }
   aot::Layout layout;
   layout.column = abi::column_map(policy->schema());
   for (const abi::KindSpec& k : policy->schema().kinds) {
@@ -136,23 +232,23 @@ int run_build(const BuildOptions& o) {
   const fs::path output = fs::absolute(o.output);
   const fs::path header =
       o.header.empty() ? output.parent_path() / (options.prefix + ".h") : fs::absolute(fs::path(o.header));
+  if (!can_write_beside(output) || !can_write_beside(header)) return kExitUsage;
   TempDir tmp;
   if (tmp.path.empty()) {
     std::fprintf(stderr, "edict build: cannot create a temporary folder\n");
     return kExitInternal;
   }
   const fs::path policy_o = tmp.path / "policy.o", entry_c = tmp.path / "entry.c",
-                 entry_o = tmp.path / "entry.o";
+                 entry_o = tmp.path / "entry.o", entry_h = tmp.path / "policy.h";
   // Named after the policy file the user gave (not its imports).
   const std::vector<FileId>& roots = policy->checked().program->roots;
   std::string policy_name =
       roots.size() == 1 ? fs::path(sources.file(roots[0]).path).filename().string() : "several files";
-  if (!write_file(header, aot::generate_header(module, options, policy_name))) {
-    std::fprintf(stderr, "edict build: cannot write `%s`\n", header.c_str());
-    return kExitUsage;
-  }
-  if (!write_file(policy_o, code) ||
-      !write_file(entry_c, aot::generate_source(module, layout, options, header.string()))) {
+  // The library's source includes a copy of the header in the private
+  // folder by a fixed name: the user's path never appears in C.
+  const std::string header_text = aot::generate_header(module, options, policy_name);
+  if (!write_file(policy_o, code) || !write_file(entry_h, header_text) ||
+      !write_file(entry_c, aot::generate_source(module, layout, options, "policy.h"))) {
     std::fprintf(stderr, "edict build: cannot write to `%s`\n", tmp.path.c_str());
     return kExitInternal;
   }
@@ -160,13 +256,26 @@ int run_build(const BuildOptions& o) {
   const std::string cc = cc_env && *cc_env ? cc_env : "cc";
   if (!run({cc, "-std=c11", "-O2", "-fPIC", "-c", entry_c.string(), "-o", entry_o.string()}))
     return kExitInternal;
+  // The library is linked beside its target and renamed over it, then the
+  // header is written the same way: a failure leaves both files as they were.
+  const fs::path linked = temp_beside(output);
+  ::unlink(linked.c_str());
+  bool linked_ok;
   if (object) {
     // One relocatable object; the hidden helpers become local to it.
-    if (!run({cc, "-r", "-nostdlib", "-o", output.string(), entry_o.string(), policy_o.string()}))
-      return kExitInternal;
-    run({"objcopy", "--localize-hidden", output.string()});
-  } else if (!run({cc, "-shared", "-o", output.string(), entry_o.string(), policy_o.string()})) {
+    linked_ok = run({cc, "-r", "-nostdlib", "-o", linked.string(), entry_o.string(), policy_o.string()});
+    if (linked_ok) run({"objcopy", "--localize-hidden", linked.string()});
+  } else {
+    linked_ok = run({cc, "-shared", "-o", linked.string(), entry_o.string(), policy_o.string()});
+  }
+  if (!linked_ok) {
+    ::unlink(linked.c_str());
     return kExitInternal;
+  }
+  if (!commit(output)) return kExitUsage;
+  if (std::string why; !write_file_atomically(header, header_text, &why)) {
+    std::fprintf(stderr, "edict build: cannot write `%s`: %s\n", header.c_str(), why.c_str());
+    return kExitUsage;
   }
   if (!o.quiet)
     std::fprintf(stderr, "edict build: wrote %s and %s (%s, %zu rules, %s)\n", output.c_str(), header.c_str(),
