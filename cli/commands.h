@@ -23,6 +23,10 @@ std::string version_string();
 // files; plain files are kept as given. Missing paths are reported to stderr
 // and make *ok false.
 std::vector<std::string> expand_policy_paths(const std::vector<std::string>& paths, bool* ok);
+// False, with a message, when `output` (given by `option`) names one of
+// `inputs`: writing it would destroy what is being read.
+bool output_spares_inputs(const std::string& output, const char* option,
+                          const std::vector<std::string>& inputs);
 
 struct FrontEndLimits {
   size_t max_errors = 100;

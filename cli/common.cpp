@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "cli/commands.h"
+#include "support/atomic_file.h"
 
 namespace edict::cli {
 namespace fs = std::filesystem;
@@ -40,6 +41,13 @@ std::vector<std::string> expand_policy_paths(const std::vector<std::string>& pat
         std::fprintf(stderr, "edict: cannot read directory `%s`: %s\n", p.c_str(), ec.message().c_str());
         *ok = false;
       }
+      if (!ec && found.empty()) {
+        std::fprintf(stderr,
+                     "edict: the folder `%s` holds no policy files (*.edict, *.edict.md); events must be a "
+                     "file or `-`\n",
+                     p.c_str());
+        *ok = false;
+      }
       std::sort(found.begin(), found.end());
       out.insert(out.end(), found.begin(), found.end());
     } else if (fs::exists(p, ec)) {
@@ -50,6 +58,19 @@ std::vector<std::string> expand_policy_paths(const std::vector<std::string>& pat
     }
   }
   return out;
+}
+
+bool output_spares_inputs(const std::string& output, const char* option,
+                          const std::vector<std::string>& inputs) {
+  if (output.empty() || output == "-") return true;
+  for (const std::string& input : inputs) {
+    if (input == "-" || !same_file(output, input)) continue;
+    std::fprintf(stderr,
+                 "edict: %s `%s` is the input `%s`; writing it would destroy it: choose another file\n",
+                 option, output.c_str(), input.c_str());
+    return false;
+  }
+  return true;
 }
 
 void add_limit_options(CLI::App& cmd, FrontEndLimits& limits) {

@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/tooling.h"
 #include "engine/stream.h"
+#include "support/atomic_file.h"
 #include "tools/diff.h"
 
 namespace edict::cli {
@@ -74,13 +75,22 @@ int run_diff(const DiffOptions& o) {
     std::fprintf(stderr, "edict: cannot read events `%s`: %s\n", o.events.c_str(), error.c_str());
     return kExitUsage;
   }
+  std::vector<std::string> inputs{o.events};
+  for (const SourceManager* sources : {&old_sources, &new_sources})
+    for (size_t i = 0; i < sources->size(); ++i) inputs.push_back(sources->file(static_cast<FileId>(i)).path);
+  if (!output_spares_inputs(o.output, "-o", inputs)) return kExitUsage;
+  // Written beside the file and renamed after the last record.
+  std::unique_ptr<AtomicFile> output_file;
   std::FILE* out = nullptr;
   if (!o.output.empty()) {
-    out = o.output == "-" ? stdout : std::fopen(o.output.c_str(), "wb");
-    if (!out) {
-      std::fprintf(stderr, "edict: cannot write `%s`: %s\n", o.output.c_str(), std::strerror(errno));
-      return kExitUsage;
+    if (o.output != "-") {
+      output_file = AtomicFile::create(o.output, &error);
+      if (!output_file) {
+        std::fprintf(stderr, "edict: %s\n", error.c_str());
+        return kExitUsage;
+      }
     }
+    out = output_file ? output_file->stream() : stdout;
   }
 
   // Each version is its own event stream (its own windowed aggregates,
@@ -122,19 +132,24 @@ int run_diff(const DiffOptions& o) {
       records.clear();
       diff.compare(old_side->batch, old_side->results, new_side->batch, new_side->results,
                    out ? &records : nullptr);
-      if (out && !records.empty() && std::fwrite(records.data(), 1, records.size(), out) != records.size())
+      if (output_file ? !output_file->write(records)
+                      : out && !records.empty() &&
+                            std::fwrite(records.data(), 1, records.size(), out) != records.size())
         write_failed = true;
     }
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (out && std::fflush(out) != 0) write_failed = true;
-  if (out && out != stdout) std::fclose(out);
   if (!reader->error().empty()) {
     std::fprintf(stderr, "edict: reading `%s` failed: %s\n", o.events.c_str(), reader->error().c_str());
     return kExitUsage;
   }
+  if (output_file && !output_file->commit(&error)) {
+    std::fprintf(stderr, "edict: %s\n", error.c_str());
+    return kExitUsage;
+  }
+  if (!output_file && out && std::fflush(out) != 0) write_failed = true;
   if (write_failed) {
-    std::fprintf(stderr, "edict: writing `%s` failed\n", o.output.c_str());
+    std::fprintf(stderr, "edict: writing `%s` failed: %s\n", o.output.c_str(), std::strerror(errno));
     return kExitUsage;
   }
   std::string report = fmt::format("edict diff: {} -> {}: ", o.old_policy, o.new_policy) + diff.render();

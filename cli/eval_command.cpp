@@ -18,6 +18,7 @@
 #include "engine/output.h"
 #include "engine/stream.h"
 #include "engine/trace.h"
+#include "support/atomic_file.h"
 #include "support/time_util.h"
 
 namespace edict::cli {
@@ -86,6 +87,20 @@ int run_eval(const EvalOptions& o) {
                   o.limits, sources, o.opt_level);
   if (!policy) return kExitUsage;
 
+  // Nothing written may replace what is read: the events, any policy file
+  // (imports included) or the checkpoint.
+  std::vector<std::string> inputs{events};
+  for (size_t i = 0; i < sources.size(); ++i) inputs.push_back(sources.file(static_cast<FileId>(i)).path);
+  if (!output_spares_inputs(o.output, "-o", inputs)) return kExitUsage;
+  inputs.push_back(o.output);
+  if (!o.checkpoint.empty() && (!output_spares_inputs(o.checkpoint, "--checkpoint", inputs) ||
+                                (!o.output.empty() && o.output == o.checkpoint))) {
+    if (o.output == o.checkpoint)
+      std::fprintf(stderr, "edict: --checkpoint and -o both name `%s`: choose another file\n",
+                   o.output.c_str());
+    return kExitUsage;
+  }
+
   engine::StreamOptions stream_options;
   stream_options.threads = static_cast<unsigned>(o.threads);
   stream_options.batch_size = o.batch_size;
@@ -121,13 +136,17 @@ int run_eval(const EvalOptions& o) {
     std::fprintf(stderr, "edict: cannot read events `%s`: %s\n", events.c_str(), error.c_str());
     return kExitUsage;
   }
+  // -o is written beside its file and renamed only after the last record:
+  // a failed run leaves the old file as it was.
+  std::unique_ptr<AtomicFile> output_file;
   std::FILE* out = stdout;
   if (!o.output.empty() && o.output != "-") {
-    out = std::fopen(o.output.c_str(), "wb");
-    if (!out) {
-      std::fprintf(stderr, "edict: cannot write `%s`: %s\n", o.output.c_str(), std::strerror(errno));
+    output_file = AtomicFile::create(o.output, &error);
+    if (!output_file) {
+      std::fprintf(stderr, "edict: %s\n", error.c_str());
       return kExitUsage;
     }
+    out = output_file->stream();
   }
 
   engine::RecordWriter writer(*policy,
@@ -146,10 +165,14 @@ int run_eval(const EvalOptions& o) {
     tracer->read_windows(&windows);
     writer.explain_with(tracer.get());
   }
-  std::fputs(writer.header().c_str(), out);
+  if (output_file)
+    output_file->write(writer.header());
+  else
+    std::fputs(writer.header().c_str(), out);
   bool write_failed = false;
   engine::RecordSink sink(writer, stream.lanes(), [&](std::string_view records) {
-    write_failed = std::fwrite(records.data(), 1, records.size(), out) != records.size();
+    write_failed = output_file ? !output_file->write(records)
+                               : std::fwrite(records.data(), 1, records.size(), out) != records.size();
     return !write_failed;
   });
 
@@ -169,15 +192,22 @@ int run_eval(const EvalOptions& o) {
     return true;
   });
   if (checkpoint_failed) return kExitUsage;
-  if (std::fflush(out) != 0) write_failed = true;
-  if (out != stdout) std::fclose(out);
   if (progress) std::fputs("\r\033[K", stderr);
   if (!reader->error().empty()) {
     std::fprintf(stderr, "edict: reading `%s` failed: %s\n", events.c_str(), reader->error().c_str());
     return kExitUsage;
   }
+  if (output_file) {
+    if (!output_file->commit(&error)) {
+      std::fprintf(stderr, "edict: %s; no decision records written\n", error.c_str());
+      return kExitUsage;
+    }
+  } else if (std::fflush(out) != 0) {
+    write_failed = true;
+  }
   if (write_failed) {
-    std::fprintf(stderr, "edict: writing the decision records failed\n");
+    std::fprintf(stderr, "edict: writing the decision records to standard output failed: %s\n",
+                 std::strerror(errno));
     return kExitUsage;
   }
   if (!save_checkpoint()) return kExitUsage;

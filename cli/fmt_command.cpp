@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "compiler/fmt/format.h"
 #include "compiler/parse/parse.h"
+#include "support/atomic_file.h"
 
 namespace edict::cli {
 
@@ -53,10 +54,10 @@ int run_fmt(const FmtOptions& o) {
       status = status == kExitOk ? kExitFindings : status;
       continue;
     }
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << *formatted;
-    if (!out) {
-      std::fprintf(stderr, "edict: cannot write `%s`\n", path.c_str());
+    // Written beside the file and renamed over it: a full disk must not
+    // leave a policy cut short (a rule without its `when` still checks).
+    if (std::string why; !write_file_atomically(path, *formatted, &why)) {
+      std::fprintf(stderr, "edict: %s; `%s` is unchanged\n", why.c_str(), path.c_str());
       status = kExitUsage;
       continue;
     }

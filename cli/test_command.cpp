@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/tooling.h"
 #include "engine/output.h"
+#include "support/atomic_file.h"
 #include "tools/coverage.h"
 #include "tools/testing.h"
 
@@ -144,11 +145,10 @@ std::string results_json(const std::vector<TestResult>& results, size_t passed, 
 }
 
 bool write_file(const std::string& path, const std::string& text) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  bool ok = f && std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  if (f && std::fclose(f) != 0) ok = false;
-  if (!ok) std::fprintf(stderr, "edict: cannot write `%s`: %s\n", path.c_str(), std::strerror(errno));
-  return ok;
+  std::string why;
+  if (write_file_atomically(path, text, &why)) return true;
+  std::fprintf(stderr, "edict: %s\n", why.c_str());
+  return false;
 }
 
 }  // namespace
@@ -183,6 +183,9 @@ int run_test(const TestOptions& o) {
   bool paths_ok = false;
   std::vector<std::string> files = expand_policy_paths(o.paths, &paths_ok);
   if (!paths_ok) return kExitUsage;
+  if (!output_spares_inputs(o.junit, "--junit", files) ||
+      !output_spares_inputs(o.coverage_output, "--coverage-output", files))
+    return kExitUsage;
   std::vector<engine::Backend> backends;
   if (o.engine != "interp") backends.push_back(engine::Backend::Jit);
   if (o.engine != "jit") backends.push_back(engine::Backend::Interp);

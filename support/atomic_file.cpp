@@ -1,0 +1,131 @@
+#include "support/atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+namespace edict {
+namespace {
+
+std::string failure(const std::string& path, int err) {
+  return "cannot write `" + path + "`: " + std::strerror(err);
+}
+
+}  // namespace
+
+std::unique_ptr<AtomicFile> AtomicFile::create(const std::string& path, std::string* error) {
+  std::unique_ptr<AtomicFile> f(new AtomicFile());
+  f->path_ = path;
+  struct stat st {};
+  const bool exists = ::stat(path.c_str(), &st) == 0;
+  if (exists && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) {
+      *error = "cannot write `" + path + "`: it is a folder";
+      return nullptr;
+    }
+    f->file_ = std::fopen(path.c_str(), "wb");
+    if (!f->file_) {
+      *error = failure(path, errno);
+      return nullptr;
+    }
+    return f;
+  }
+  // Beside the target (a symlink's target, so the link survives), so the
+  // rename stays on one file system.
+  std::error_code ec;
+  std::filesystem::path target = exists ? std::filesystem::canonical(path, ec) : std::filesystem::path(path);
+  if (ec) target = path;
+  std::filesystem::path dir = target.parent_path();
+  std::string pattern =
+      (dir.empty() ? std::string() : dir.string() + "/") + "." + target.filename().string() + ".edict-XXXXXX";
+  int fd = ::mkstemp(pattern.data());
+  if (fd < 0) {
+    *error = failure(path, errno);
+    return nullptr;
+  }
+  // mkstemp makes the file 0600; give it the old file's mode, or the usual
+  // 0666 less the umask for a new one.
+  mode_t mode = exists ? (st.st_mode & 07777) : 0;
+  if (!exists) {
+    mode_t mask = ::umask(0);
+    ::umask(mask);
+    mode = 0666 & ~mask;
+  }
+  (void)::fchmod(fd, mode);
+  f->file_ = ::fdopen(fd, "wb");
+  if (!f->file_) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(pattern.c_str());
+    *error = failure(path, err);
+    return nullptr;
+  }
+  f->temp_ = pattern;
+  f->target_ = target.string();
+  return f;
+}
+
+AtomicFile::~AtomicFile() {
+  if (file_) std::fclose(file_);
+  if (!committed_ && !temp_.empty()) ::unlink(temp_.c_str());
+}
+
+bool AtomicFile::write(std::string_view bytes) {
+  if (bytes.empty()) return first_errno_ == 0;
+  if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size() && first_errno_ == 0)
+    first_errno_ = errno ? errno : EIO;
+  return first_errno_ == 0;
+}
+
+bool AtomicFile::sync(std::string* error) {
+  if (first_errno_ == 0 && std::fflush(file_) != 0) first_errno_ = errno;
+  // fsync fails with EINVAL on what cannot be synced (a pipe, /dev/null).
+  if (first_errno_ == 0 && ::fsync(::fileno(file_)) != 0 && errno != EINVAL && errno != EROFS)
+    first_errno_ = errno;
+  if (first_errno_ == 0) return true;
+  *error = failure(path_, first_errno_);
+  return false;
+}
+
+bool AtomicFile::commit(std::string* error) {
+  if (!sync(error)) return false;
+  int closed = std::fclose(file_);
+  file_ = nullptr;
+  if (closed != 0) {
+    *error = failure(path_, errno);
+    return false;
+  }
+  if (temp_.empty()) return committed_ = true;
+  if (std::rename(temp_.c_str(), target_.c_str()) != 0) {
+    *error = failure(path_, errno);
+    return false;
+  }
+  committed_ = true;
+  // Make the rename itself durable.
+  std::string dir = std::filesystem::path(target_).parent_path().string();
+  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+  return true;
+}
+
+bool write_file_atomically(const std::string& path, std::string_view bytes, std::string* error) {
+  std::unique_ptr<AtomicFile> f = AtomicFile::create(path, error);
+  if (!f) return false;
+  f->write(bytes);
+  return f->commit(error);
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa {
+  }, sb{};
+  if (::stat(a.c_str(), &sa) != 0 || ::stat(b.c_str(), &sb) != 0) return false;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}

@@ -1,0 +1,53 @@
+// Every file Edict writes goes through here: bytes go to a temporary file
+// beside the target, which replaces the target only once everything was
+// written, flushed and synced. A failed write, a full disk or a crash leaves
+// the old file as it was. Targets that are not regular files (/dev/null,
+// /dev/stdout, a pipe) cannot be replaced and are written directly.
+#pragma once
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace edict {
+
+class AtomicFile {
+ public:
+  // Opens the temporary file; nullptr and `error` ("cannot write `path`:
+  // reason") when the folder cannot take it.
+  static std::unique_ptr<AtomicFile> create(const std::string& path, std::string* error);
+  ~AtomicFile();  // removes the temporary file unless committed
+
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  std::FILE* stream() { return file_; }
+  bool write(std::string_view bytes);
+  // Flushes, syncs and renames over the target. False with `error` naming
+  // the file and the system error (the target is then untouched).
+  bool commit(std::string* error);
+  // Flushes and syncs what was written so far without renaming (a
+  // checkpoint of a long-running output); the bytes live in temp_path().
+  bool sync(std::string* error);
+  const std::string& path() const { return path_; }
+  const std::string& temp_path() const { return temp_; }
+
+ private:
+  AtomicFile() = default;
+  std::string path_;    // as given, for messages
+  std::string target_;  // what the rename replaces (a symlink's target)
+  std::string temp_;    // empty: written directly
+  std::FILE* file_ = nullptr;
+  int first_errno_ = 0;  // the first write's failure, reported by commit()
+  bool committed_ = false;
+};
+
+// Writes `bytes` to `path` through an AtomicFile.
+bool write_file_atomically(const std::string& path, std::string_view bytes, std::string* error);
+
+// True when both paths name the same existing file (same device and inode,
+// so links and different spellings are caught).
+bool same_file(const std::string& a, const std::string& b);
+
+}  // namespace edict
