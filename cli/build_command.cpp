@@ -14,18 +14,17 @@
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
-#include <fcntl.h>
-
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <memory>
 
 #include "cli/tooling.h"
 #include "compiler/aot/aot.h"
 #include "engine/engine.h"
+#include "support/atomic_file.h"
 #include "support/diagnostics.h"
 
 extern char** environ;
@@ -56,75 +55,12 @@ bool write_file(const fs::path& path, const std::string& bytes) {
   return static_cast<bool>(out.flush());
 }
 
-// Where a file the user named is written before it is renamed over the
-// target: beside it, so the rename stays on one file system and a failure
-// leaves the old file as it was. (support/atomic_file.h, once on main,
-// does this for every command.)
-fs::path temp_beside(const fs::path& target) {
-  return target.parent_path() / (target.filename().string() + ".edict-tmp");
-}
-
-std::string os_error(int err) {
-  std::string reason = std::strerror(err);
-  if (!reason.empty()) reason[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(reason[0])));
-  return reason;
-}
-
-// Writes `bytes` to `path` through a temporary file beside it; on failure
-// leaves `path` untouched and sets *error (the system's reason).
-bool write_file_atomically(const fs::path& path, const std::string& bytes, std::string* error) {
-  const fs::path temp = temp_beside(path);
-  ::unlink(temp.c_str());
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd < 0) {
-    *error = os_error(errno);
-    return false;
-  }
-  size_t done = 0;
-  int err = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      err = n < 0 ? errno : EIO;
-      break;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (err == 0 && ::fsync(fd) != 0) err = errno;
-  if (::close(fd) != 0 && err == 0) err = errno;
-  if (err == 0 && std::rename(temp.c_str(), path.c_str()) != 0) err = errno;
-  if (err != 0) {
-    ::unlink(temp.c_str());
-    *error = os_error(err);
-    return false;
-  }
-  return true;
-}
-
-// Whether a temporary file can be made beside `target` (its folder exists
-// and is writable); says why not. Checked before any work is done.
-bool can_write_beside(const fs::path& target) {
-  const fs::path temp = temp_beside(target);
-  ::unlink(temp.c_str());
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd < 0) {
-    const int err = errno;
-    std::fprintf(stderr, "edict build: cannot write `%s`: %s\n", target.c_str(), os_error(err).c_str());
-    return false;
-  }
-  ::close(fd);
-  ::unlink(temp.c_str());
-  return true;
-}
-
-// Renames the finished temporary file over `target`.
-bool commit(const fs::path& target) {
-  if (std::rename(temp_beside(target).c_str(), target.c_str()) == 0) return true;
-  const int err = errno;
-  std::fprintf(stderr, "edict build: cannot write `%s`: %s\n", target.c_str(), os_error(err).c_str());
-  ::unlink(temp_beside(target).c_str());
-  return false;
+// The linked library's bytes, read back from the private folder so they
+// reach the user's path through support/atomic_file.h like every output.
+bool read_file(const fs::path& path, std::string* bytes) {
+  std::ifstream in(path, std::ios::binary);
+  bytes->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return !in.bad();
 }
 
 // Runs a program (found on PATH) and waits; true when it exits with 0.
@@ -232,7 +168,26 @@ int run_build(const BuildOptions& o) {
   const fs::path output = fs::absolute(o.output);
   const fs::path header =
       o.header.empty() ? output.parent_path() / (options.prefix + ".h") : fs::absolute(fs::path(o.header));
-  if (!can_write_beside(output) || !can_write_beside(header)) return kExitUsage;
+  // Neither output may replace a policy file it was built from, nor the other.
+  std::vector<std::string> inputs;
+  for (FileId f = 0; f < sources.size(); ++f) inputs.push_back(sources.file(f).path);
+  if (!output_spares_inputs(output.string(), "-o", inputs) ||
+      !output_spares_inputs(header.string(), "--header", inputs))
+    return kExitUsage;
+  if (header.lexically_normal() == output.lexically_normal() || same_file(header.string(), output.string())) {
+    std::fprintf(stderr, "edict build: the header and the library would be the same file `%s`\n",
+                 output.c_str());
+    return kExitUsage;
+  }
+  // Both outputs are opened (as temporary files beside them) before any
+  // work, so a folder that cannot take them fails fast and says why.
+  std::unique_ptr<AtomicFile> library_file = AtomicFile::create(output.string(), &error);
+  std::unique_ptr<AtomicFile> header_file =
+      library_file ? AtomicFile::create(header.string(), &error) : nullptr;
+  if (!header_file) {
+    std::fprintf(stderr, "edict build: %s\n", error.c_str());
+    return kExitUsage;
+  }
   TempDir tmp;
   if (tmp.path.empty()) {
     std::fprintf(stderr, "edict build: cannot create a temporary folder\n");
@@ -256,25 +211,31 @@ int run_build(const BuildOptions& o) {
   const std::string cc = cc_env && *cc_env ? cc_env : "cc";
   if (!run({cc, "-std=c11", "-O2", "-fPIC", "-c", entry_c.string(), "-o", entry_o.string()}))
     return kExitInternal;
-  // The library is linked beside its target and renamed over it, then the
-  // header is written the same way: a failure leaves both files as they were.
-  const fs::path linked = temp_beside(output);
-  ::unlink(linked.c_str());
-  bool linked_ok;
+  // Linked in the private folder, then written with the header through
+  // temporary files beside their targets: a failure leaves both as they were.
+  const fs::path linked = tmp.path / (object ? "policy_all.o" : "policy.so");
   if (object) {
     // One relocatable object; the hidden helpers become local to it.
-    linked_ok = run({cc, "-r", "-nostdlib", "-o", linked.string(), entry_o.string(), policy_o.string()});
-    if (linked_ok) run({"objcopy", "--localize-hidden", linked.string()});
-  } else {
-    linked_ok = run({cc, "-shared", "-o", linked.string(), entry_o.string(), policy_o.string()});
-  }
-  if (!linked_ok) {
-    ::unlink(linked.c_str());
+    if (!run({cc, "-r", "-nostdlib", "-o", linked.string(), entry_o.string(), policy_o.string()}))
+      return kExitInternal;
+    run({"objcopy", "--localize-hidden", linked.string()});
+  } else if (!run({cc, "-shared", "-o", linked.string(), entry_o.string(), policy_o.string()})) {
     return kExitInternal;
   }
-  if (!commit(output)) return kExitUsage;
-  if (std::string why; !write_file_atomically(header, header_text, &why)) {
-    std::fprintf(stderr, "edict build: cannot write `%s`: %s\n", header.c_str(), why.c_str());
+  std::string library;
+  if (!read_file(linked, &library)) {
+    std::fprintf(stderr, "edict build: cannot read the linked library `%s`\n", linked.c_str());
+    return kExitInternal;
+  }
+  // commit() reports a failed write() too, naming the file and the system error.
+  library_file->write(library);
+  bool written = library_file->commit(&error);
+  if (written) {
+    header_file->write(header_text);
+    written = header_file->commit(&error);
+  }
+  if (!written) {
+    std::fprintf(stderr, "edict build: %s\n", error.c_str());
     return kExitUsage;
   }
   if (!o.quiet)
