@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -49,10 +50,16 @@ double seconds_since(double t) {
   return thread_seconds() - t;
 }
 
+// Imports may read below the folders of both policies given, as in `edict
+// diff` (bench/stateful_rule.edict imports ../policies/reference.edict).
+std::vector<std::string> policy_folders;
+
 std::unique_ptr<engine::Policy> compile(const std::string& path, SourceManager& sources,
                                         engine::Backend backend) {
   DiagnosticSink sink;
-  auto p = engine::Policy::compile({path}, sources, sink, {backend, 2, {}});
+  engine::CompileOptions options{backend, 2, {}};
+  options.limits.import_paths = policy_folders;
+  auto p = engine::Policy::compile({path}, sources, sink, options);
   if (!p) {
     std::fputs(render_human(sources, sink.sorted()).c_str(), stderr);
     std::exit(2);
@@ -313,6 +320,10 @@ int main(int argc, char** argv) {
   }
 
   SourceManager sources;
+  for (const std::string& path : {stateless_path, stateful_path}) {
+    std::string folder = std::filesystem::path(path).parent_path().string();
+    policy_folders.push_back(folder.empty() ? "." : folder);
+  }
   auto stateless = compile(stateless_path, sources, engine::Backend::Jit);
   auto stateful = compile(stateful_path, sources, engine::Backend::Jit);
   auto stateful_interp = compile(stateful_path, sources, engine::Backend::Interp);

@@ -1,6 +1,11 @@
 // `edict build`: front end -> IR -> the JIT's code generator writing an
 // object file (compiler/aot), plus the generated C header and entry points,
 // compiled and linked with the system C compiler (`$CC`, default `cc`).
+//
+// Diagnostic code of this command:
+//   E0604  a windowed aggregate: the library decides one event at a time,
+//          without the window state of an ordered stream, so it is refused
+//          (like the embedding API's E0603) rather than built to fault.
 #include "cli/build_command.h"
 
 #include <fmt/format.h>
@@ -13,10 +18,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <memory>
 
 #include "cli/tooling.h"
 #include "compiler/aot/aot.h"
 #include "engine/engine.h"
+#include "support/atomic_file.h"
+#include "support/diagnostics.h"
 
 extern char** environ;
 
@@ -44,6 +53,14 @@ bool write_file(const fs::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   return static_cast<bool>(out.flush());
+}
+
+// The linked library's bytes, read back from the private folder so they
+// reach the user's path through support/atomic_file.h like every output.
+bool read_file(const fs::path& path, std::string* bytes) {
+  std::ifstream in(path, std::ios::binary);
+  bytes->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return !in.bad();
 }
 
 // Runs a program (found on PATH) and waits; true when it exits with 0.
@@ -96,6 +113,7 @@ void add_build_options(CLI::App& cmd, BuildOptions& o) {
       ->check(CLI::IsMember({"portable", "host"}));
   cmd.add_flag("-q,--quiet", o.quiet, "Print nothing on success");
   add_limit_options(cmd, o.limits);
+  add_import_option(cmd, o.limits);
 }
 
 int run_build(const BuildOptions& o) {
@@ -119,6 +137,20 @@ int run_build(const BuildOptions& o) {
   auto policy = load_policy(o.paths, engine::Backend::Interp, o.limits, sources);
   if (!policy) return kExitUsage;
   const ir::Module& module = policy->module();
+  if (!module.aggregates.empty()) {
+    DiagnosticSink sink;
+    for (const ir::Aggregate& a : module.aggregates)
+      sink.error("E0604", a.span, "the windowed aggregate `" + a.text + "` cannot be compiled ahead of time")
+          .help =
+          "a library decides one event at a time, without the windows of an ordered event stream; evaluate "
+          "this policy with `edict eval`";
+    std::fputs(render_human(sources, sink.sorted()).c_str(), stderr);
+    return kExitUsage;
+  }
+  if (std::string clash = aot::name_clash(module); !clash.empty()) {
+    std::fprintf(stderr, "edict build: %s; rename one of them\n", clash.c_str());
+    return kExitUsage;
+  }
   aot::Layout layout;
   layout.column = abi::column_map(policy->schema());
   for (const abi::KindSpec& k : policy->schema().kinds) {
@@ -136,23 +168,42 @@ int run_build(const BuildOptions& o) {
   const fs::path output = fs::absolute(o.output);
   const fs::path header =
       o.header.empty() ? output.parent_path() / (options.prefix + ".h") : fs::absolute(fs::path(o.header));
+  // Neither output may replace a policy file it was built from, nor the other.
+  std::vector<std::string> inputs;
+  for (FileId f = 0; f < sources.size(); ++f) inputs.push_back(sources.file(f).path);
+  if (!output_spares_inputs(output.string(), "-o", inputs) ||
+      !output_spares_inputs(header.string(), "--header", inputs))
+    return kExitUsage;
+  if (header.lexically_normal() == output.lexically_normal() || same_file(header.string(), output.string())) {
+    std::fprintf(stderr, "edict build: the header and the library would be the same file `%s`\n",
+                 output.c_str());
+    return kExitUsage;
+  }
+  // Both outputs are opened (as temporary files beside them) before any
+  // work, so a folder that cannot take them fails fast and says why.
+  std::unique_ptr<AtomicFile> library_file = AtomicFile::create(output.string(), &error);
+  std::unique_ptr<AtomicFile> header_file =
+      library_file ? AtomicFile::create(header.string(), &error) : nullptr;
+  if (!header_file) {
+    std::fprintf(stderr, "edict build: %s\n", error.c_str());
+    return kExitUsage;
+  }
   TempDir tmp;
   if (tmp.path.empty()) {
     std::fprintf(stderr, "edict build: cannot create a temporary folder\n");
     return kExitInternal;
   }
   const fs::path policy_o = tmp.path / "policy.o", entry_c = tmp.path / "entry.c",
-                 entry_o = tmp.path / "entry.o";
+                 entry_o = tmp.path / "entry.o", entry_h = tmp.path / "policy.h";
   // Named after the policy file the user gave (not its imports).
   const std::vector<FileId>& roots = policy->checked().program->roots;
   std::string policy_name =
       roots.size() == 1 ? fs::path(sources.file(roots[0]).path).filename().string() : "several files";
-  if (!write_file(header, aot::generate_header(module, options, policy_name))) {
-    std::fprintf(stderr, "edict build: cannot write `%s`\n", header.c_str());
-    return kExitUsage;
-  }
-  if (!write_file(policy_o, code) ||
-      !write_file(entry_c, aot::generate_source(module, layout, options, header.string()))) {
+  // The library's source includes a copy of the header in the private
+  // folder by a fixed name: the user's path never appears in C.
+  const std::string header_text = aot::generate_header(module, options, policy_name);
+  if (!write_file(policy_o, code) || !write_file(entry_h, header_text) ||
+      !write_file(entry_c, aot::generate_source(module, layout, options, "policy.h"))) {
     std::fprintf(stderr, "edict build: cannot write to `%s`\n", tmp.path.c_str());
     return kExitInternal;
   }
@@ -160,13 +211,32 @@ int run_build(const BuildOptions& o) {
   const std::string cc = cc_env && *cc_env ? cc_env : "cc";
   if (!run({cc, "-std=c11", "-O2", "-fPIC", "-c", entry_c.string(), "-o", entry_o.string()}))
     return kExitInternal;
+  // Linked in the private folder, then written with the header through
+  // temporary files beside their targets: a failure leaves both as they were.
+  const fs::path linked = tmp.path / (object ? "policy_all.o" : "policy.so");
   if (object) {
     // One relocatable object; the hidden helpers become local to it.
-    if (!run({cc, "-r", "-nostdlib", "-o", output.string(), entry_o.string(), policy_o.string()}))
+    if (!run({cc, "-r", "-nostdlib", "-o", linked.string(), entry_o.string(), policy_o.string()}))
       return kExitInternal;
-    run({"objcopy", "--localize-hidden", output.string()});
-  } else if (!run({cc, "-shared", "-o", output.string(), entry_o.string(), policy_o.string()})) {
+    run({"objcopy", "--localize-hidden", linked.string()});
+  } else if (!run({cc, "-shared", "-o", linked.string(), entry_o.string(), policy_o.string()})) {
     return kExitInternal;
+  }
+  std::string library;
+  if (!read_file(linked, &library)) {
+    std::fprintf(stderr, "edict build: cannot read the linked library `%s`\n", linked.c_str());
+    return kExitInternal;
+  }
+  // commit() reports a failed write() too, naming the file and the system error.
+  library_file->write(library);
+  bool written = library_file->commit(&error);
+  if (written) {
+    header_file->write(header_text);
+    written = header_file->commit(&error);
+  }
+  if (!written) {
+    std::fprintf(stderr, "edict build: %s\n", error.c_str());
+    return kExitUsage;
   }
   if (!o.quiet)
     std::fprintf(stderr, "edict build: wrote %s and %s (%s, %zu rules, %s)\n", output.c_str(), header.c_str(),

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "cli/commands.h"
+#include "cli/tooling.h"
 #include "compiler/ast/ast.h"
 #include "compiler/ir/ir.h"
 #include "engine/engine.h"
@@ -24,6 +25,7 @@ void add_check_options(CLI::App& cmd, CheckOptions& o) {
       ->check(CLI::IsMember({"ast", "ir", "llvm", "asm"}));
   cmd.add_flag("--deny-warnings", o.deny_warnings, "Exit 1 on warnings too");
   add_limit_options(cmd, o.limits);
+  add_import_option(cmd, o.limits);
 }
 
 int run_check(const CheckOptions& o) {
@@ -35,9 +37,7 @@ int run_check(const CheckOptions& o) {
     return kExitUsage;
   }
 
-  parse::Limits limits;
-  limits.max_file_bytes = o.limits.max_file_bytes;
-  limits.max_nesting = o.limits.max_nesting;
+  const parse::Limits limits = parse_limits(o.limits, o.paths);
 
   // Each root is its own program; a library imported by several roots would
   // report the same problem several times, so identical diagnostics are kept once.

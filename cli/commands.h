@@ -32,8 +32,13 @@ struct FrontEndLimits {
   size_t max_errors = 100;
   unsigned max_nesting = 200;
   size_t max_file_bytes = 4 * 1024 * 1024;
+  // --import-path: folders imports may read besides those of the policy
+  // files and folders named on the command line.
+  std::vector<std::string> import_paths;
 };
 void add_limit_options(CLI::App& cmd, FrontEndLimits& limits);
+// --import-path DIR (repeatable), for the commands that follow imports.
+void add_import_option(CLI::App& cmd, FrontEndLimits& limits);
 
 struct CheckOptions {
   std::vector<std::string> paths;

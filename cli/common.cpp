@@ -85,4 +85,12 @@ void add_limit_options(CLI::App& cmd, FrontEndLimits& limits) {
       ->check(CLI::Range(size_t{1}, size_t{1} << 30));
 }
 
+void add_import_option(CLI::App& cmd, FrontEndLimits& limits) {
+  cmd.add_option("--import-path", limits.import_paths,
+                 "A folder imports may also read from (repeatable); by default imports may read only "
+                 "below the folders of the policy files and folders given")
+      ->allow_extra_args(false)  // one folder per option, so the policies that follow stay arguments
+      ->check(CLI::ExistingDirectory);
+}
+
 }  // namespace edict::cli

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <thread>
 
@@ -40,14 +41,23 @@ void add_diff_options(CLI::App& cmd, DiffOptions& o) {
       ->check(CLI::Range(1, 2));
   cmd.add_flag("-q,--quiet", o.quiet, "No timing line on standard error");
   add_limit_options(cmd, o.limits);
+  add_import_option(cmd, o.limits);
 }
 
 int run_diff(const DiffOptions& o) {
   engine::Backend backend = o.engine == "interp" ? engine::Backend::Interp : engine::Backend::Jit;
   SourceManager old_sources, new_sources;
-  auto old_policy = load_policy({o.old_policy}, backend, o.limits, old_sources);
+  // Both versions were named on the command line: imports of either may read
+  // below the folders of both (an amendment in whatif/ importing ../law.edict).
+  FrontEndLimits limits = o.limits;
+  for (const std::string& p : {o.old_policy, o.new_policy}) {
+    std::error_code ec;
+    limits.import_paths.push_back(
+        std::filesystem::is_directory(p, ec) ? p : std::filesystem::path(p).parent_path().string());
+  }
+  auto old_policy = load_policy({o.old_policy}, backend, limits, old_sources);
   if (!old_policy) return kExitUsage;
-  auto new_policy = load_policy({o.new_policy}, backend, o.limits, new_sources);
+  auto new_policy = load_policy({o.new_policy}, backend, limits, new_sources);
   if (!new_policy) return kExitUsage;
   std::vector<std::string> differences = tools::schema_differences(*old_policy, *new_policy);
   if (!differences.empty()) {

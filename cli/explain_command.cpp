@@ -25,6 +25,7 @@ void add_explain_options(CLI::App& cmd, ExplainOptions& o) {
       ->capture_default_str()
       ->check(CLI::IsMember({"jit", "interp"}));
   add_limit_options(cmd, o.limits);
+  add_import_option(cmd, o.limits);
 }
 
 int run_explain(const ExplainOptions& o) {

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "cli/commands.h"
+#include "cli/tooling.h"
 #include "engine/output.h"
 #include "support/atomic_file.h"
 #include "tools/coverage.h"
@@ -175,6 +176,7 @@ void add_test_options(CLI::App& cmd, TestOptions& o) {
                  "Fail (exit 1) when coverage is below a percentage: `PCT` for the total, or `KIND=PCT` with "
                  "KIND rules, conditions, table_rows or set_members (repeatable; implies --coverage)");
   add_limit_options(cmd, o.limits);
+  add_import_option(cmd, o.limits);
 }
 
 int run_test(const TestOptions& o) {
@@ -223,8 +225,7 @@ int run_test(const TestOptions& o) {
       DiagnosticSink sink(o.limits.max_errors);
       engine::CompileOptions copts;
       copts.backend = backend;
-      copts.limits.max_file_bytes = o.limits.max_file_bytes;
-      copts.limits.max_nesting = o.limits.max_nesting;
+      copts.limits = parse_limits(o.limits, o.paths);
       auto policy = engine::Policy::compile({file}, sources, sink, copts,
                                             parse::disk_reader(copts.limits.max_file_bytes * 2));
       for (size_t i = 0; i < sources.size(); ++i)

@@ -27,6 +27,18 @@ std::string split_policies_and_events(const std::vector<std::string>& inputs,
   return events;
 }
 
+parse::Limits parse_limits(const FrontEndLimits& limits, const std::vector<std::string>& policy_args) {
+  parse::Limits out;
+  out.max_file_bytes = limits.max_file_bytes;
+  out.max_nesting = limits.max_nesting;
+  out.import_paths = limits.import_paths;
+  for (const std::string& p : policy_args) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec)) out.import_paths.push_back(p);
+  }
+  return out;
+}
+
 std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& paths, engine::Backend backend,
                                             const FrontEndLimits& limits, SourceManager& sources,
                                             int opt_level) {
@@ -41,8 +53,7 @@ std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& path
   engine::CompileOptions copts;
   copts.backend = backend;
   copts.opt_level = opt_level;
-  copts.limits.max_file_bytes = limits.max_file_bytes;
-  copts.limits.max_nesting = limits.max_nesting;
+  copts.limits = parse_limits(limits, paths);
   auto policy = engine::Policy::compile(files, sources, sink, copts,
                                         parse::disk_reader(copts.limits.max_file_bytes * 2));
   if (!policy) {

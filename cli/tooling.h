@@ -18,6 +18,11 @@ std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& path
                                             const FrontEndLimits& limits, SourceManager& sources,
                                             int opt_level = 2);
 
+// The front end's limits for policies named by `policy_args` (files and
+// folders, as given): imports may read below --import-path folders and the
+// folders among `policy_args` (the loader adds the files' own folders).
+parse::Limits parse_limits(const FrontEndLimits& limits, const std::vector<std::string>& policy_args);
+
 // True for `*.edict` and `*.edict.md` names.
 bool is_policy_path(const std::string& path);
 

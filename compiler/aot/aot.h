@@ -50,11 +50,19 @@ struct Layout {
 };
 
 // The generated header (for programs) and C source (for the library);
-// `header_name` is how the source includes the header.
+// `header_name` is how the source includes the header: a plain relative
+// file name (other characters become `_`; no user text reaches C unquoted).
+// String fields come with a length (`x_len`, 0: NUL-terminated), so an
+// event string may hold NUL bytes as in `edict eval`.
 std::string generate_header(const ir::Module& module, const AotOptions& options,
                             const std::string& policy_name);
 std::string generate_source(const ir::Module& module, const Layout& layout, const AotOptions& options,
                             const std::string& header_name);
+
+// Why the generated C names would meet (two fields of a kind, or a field's
+// `has_x` or `x_len` and another field, two kinds, outcomes or rules that
+// become one C name), or empty when they do not.
+std::string name_clash(const ir::Module& module);
 
 // True when `name` is usable as the prefix: a C identifier, not a keyword,
 // not starting (in any case) with a prefix the embedded runtime sources use

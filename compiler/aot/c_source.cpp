@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <set>
 #include <string_view>
 
@@ -24,7 +25,7 @@ namespace {
 // edict_status where they mean the same, plus one of their own.
 constexpr int kOk = 0, kNullArgument = 1, kInvalidUtf8 = 4, kInvalidEvent = 8, kRuleFault = 11,
               kSchemaMismatch = 15;
-constexpr uint64_t kAbiRevision = 1;  // bump when the generated C changes shape
+constexpr uint64_t kAbiRevision = 2;  // bump when the generated C changes shape (2: string lengths)
 
 bool is_c_keyword(const std::string& s) {
   static const std::set<std::string> keywords = {
@@ -65,6 +66,18 @@ std::string c_string(std::string_view s) {
   return out + "\"";
 }
 
+// Text for inside a C comment: printable ASCII, and no `*/` or `/*`
+// (a file name may hold anything).
+std::string c_comment_text(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c == '/' && !out.empty() && out.back() == '*') || (c == '*' && !out.empty() && out.back() == '/'))
+      out += ' ';
+    out += c >= 0x20 && c < 0x7F ? static_cast<char>(c) : '?';
+  }
+  return out;
+}
+
 const char* c_type(ir::Ty t) {
   switch (t) {
     case ir::Ty::Bool: return "bool";
@@ -75,9 +88,13 @@ const char* c_type(ir::Ty t) {
   }
 }
 
+bool is_text(ir::Ty t) {
+  return t == ir::Ty::Str || t == ir::Ty::Country;
+}
+
 const char* c_comment(ir::Ty t) {
   switch (t) {
-    case ir::Ty::Str: return "  /* UTF-8, NUL-terminated */";
+    case ir::Ty::Str: return "  /* UTF-8 */";
     case ir::Ty::Country: return "  /* ISO 3166-1 alpha-2 code, e.g. \"CN\" */";
     case ir::Ty::Time: return "  /* microseconds since 1970-01-01T00:00:00Z */";
     case ir::Ty::Duration: return "  /* microseconds */";
@@ -120,6 +137,39 @@ bool valid_prefix(const std::string& name) {
   return true;
 }
 
+std::string name_clash(const ir::Module& m) {
+  auto first_clash = [](const std::vector<std::pair<std::string, std::string>>& names,
+                        const std::string& what) -> std::string {
+    std::map<std::string, std::string> seen;  // C name -> Edict name
+    for (const auto& [c, edict] : names) {
+      auto [it, fresh] = seen.emplace(c, edict);
+      if (!fresh)
+        return what + " `" + it->second + "` and `" + edict + "` both become the C name `" + c + "`";
+    }
+    return "";
+  };
+  for (const ir::EventSchema& e : m.events) {
+    std::vector<std::pair<std::string, std::string>> members;
+    for (const ir::Field& f : e.fields) {
+      members.emplace_back(c_name(f.name), f.name);
+      if (f.optional) members.emplace_back("has_" + c_name(f.name), f.name + " (its presence)");
+      if (is_text(f.type)) members.emplace_back(c_name(f.name) + "_len", f.name + " (its length)");
+    }
+    std::string clash = first_clash(members, "in event `" + e.name + "`, the fields");
+    if (!clash.empty()) return clash;
+  }
+  std::vector<std::pair<std::string, std::string>> kinds, outcomes, rules;
+  for (const ir::EventSchema& e : m.events) kinds.emplace_back(c_name(e.name), e.name);
+  for (const std::string& o : m.outcomes) outcomes.emplace_back(upper(c_name(o)), o);
+  for (const ir::Rule& r : m.rules) rules.emplace_back(upper(c_name(r.name)), r.name);
+  for (const auto& [names, what] : {std::pair{&kinds, "the event kinds"},
+                                    std::pair{&outcomes, "the outcomes"}, std::pair{&rules, "the rules"}}) {
+    std::string clash = first_clash(*names, what);
+    if (!clash.empty()) return clash;
+  }
+  return "";
+}
+
 uint64_t schema_version(const ir::Module& m, const std::string& prefix) {
   uint64_t h = fnv1a(0xcbf29ce484222325ULL, prefix);
   h = fnv1a(h, std::to_string(kAbiRevision));
@@ -144,8 +194,10 @@ std::string generate_header(const ir::Module& m, const AotOptions& o, const std:
       " * Entry points are thread-safe and allocate nothing unless the policy\n"
       " * maps string case. Messages are not evaluated ahead of time; use the\n"
       " * library (libedict) for them. */\n",
-      policy_name, p);
-  h += fmt::format("#ifndef {0}_H\n#define {0}_H\n\n#include <stdbool.h>\n#include <stdint.h>\n\n", P);
+      c_comment_text(policy_name), p);
+  h += fmt::format(
+      "#ifndef {0}_H\n#define {0}_H\n\n#include <stdbool.h>\n#include <stddef.h>\n#include <stdint.h>\n\n",
+      P);
   h += "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n";
   h += fmt::format(
       "/* Must equal {0}_schema_version() of the library: the inline entry points\n"
@@ -167,11 +219,17 @@ std::string generate_header(const ir::Module& m, const AotOptions& o, const std:
     h += fmt::format("#define {}_RULE_{} {}\n", P, upper(c_name(m.rules[r].name)), r);
   h += "\n";
   for (const ir::EventSchema& e : m.events) {
-    h += fmt::format("/* Event kind `{}`. */\ntypedef struct {}_{} {{\n", e.name, p, c_name(e.name));
+    h += fmt::format("/* Event kind `{}`. */\ntypedef struct {}_{} {{\n", c_comment_text(e.name), p,
+                     c_name(e.name));
     for (const ir::Field& f : e.fields) {
       if (f.optional)
-        h += fmt::format("  bool has_{};  /* false: `{}` is absent */\n", c_name(f.name), f.name);
+        h += fmt::format("  bool has_{};  /* false: `{}` is absent */\n", c_name(f.name),
+                         c_comment_text(f.name));
       h += fmt::format("  {} {};{}\n", c_type(f.type), c_name(f.name), c_comment(f.type));
+      if (is_text(f.type))
+        h +=
+            fmt::format("  size_t {0}_len;  /* bytes of {0} (NUL bytes allowed); 0: up to its first NUL */\n",
+                        c_name(f.name));
     }
     h += fmt::format("}} {}_{};\n\n", p, c_name(e.name));
   }
@@ -202,7 +260,7 @@ std::string generate_header(const ir::Module& m, const AotOptions& o, const std:
         "/* Decides one `{2}` event. Returns {3}_OK, or why result->decision is {3}_ERROR. */\n"
         "static inline int {0}_eval_{1}(const {0}_{1}* event, {0}_result* result) {{\n"
         "  return {0}_eval_{1}_checked({3}_SCHEMA_VERSION, event, result);\n}}\n\n",
-        p, k, e.name, P);
+        p, k, c_comment_text(e.name), P);
   }
   h += fmt::format("#ifdef __cplusplus\n}}\n#endif\n\n#endif /* {}_H */\n", P);
   return h;
@@ -336,6 +394,11 @@ int32_t edict_str_compare(void* ctx, uint32_t a, uint32_t b) {
 
 std::string generate_source(const ir::Module& m, const Layout& layout, const AotOptions& o,
                             const std::string& header_name) {
+  // Never user text inside `#include "..."`: a quote or a newline there
+  // would let a file name add C to the library.
+  std::string include = header_name;
+  for (char& c : include)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-' && c != '/') c = '_';
   const std::vector<std::vector<int>>& column_map = layout.column;
   const std::vector<bool>& optional_columns = layout.optional_column;
   const std::string p = o.prefix, P = upper(o.prefix);
@@ -344,7 +407,7 @@ std::string generate_source(const ir::Module& m, const Layout& layout, const Aot
       "/* Generated by `edict build`: the entry points around the compiled policy. */\n"
       "#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <stdlib.h>\n"
       "#include <string.h>\n\n#include \"{}\"\n\n",
-      header_name);
+      include);
   // Everything up to the entry points is the library's own: hidden, so a
   // shared library exports only the header's functions and an object file
   // keeps the helpers local (objcopy --localize-hidden). The system headers
@@ -390,8 +453,8 @@ std::string generate_source(const ir::Module& m, const Layout& layout, const Aot
     s += (i % 64 == 0 ? "\n  " : "") + std::string(country_index(code) ? "1" : "0") + ",";
   }
   s += "\n};\n";
-  s += R"(__attribute__((unused)) static int country(const char* code, uint16_t* index) {
-  const int32_t i = code ? edict_country_dense_index(code, strlen(code)) : -1;
+  s += R"(__attribute__((unused)) static int country(const char* code, size_t size, uint16_t* index) {
+  const int32_t i = code ? edict_country_dense_index(code, size ? size : strlen(code)) : -1;
   if (i < 0 || !assigned[i]) return 0;
   *index = (uint16_t)i;
   return 1;
@@ -464,11 +527,12 @@ std::string generate_source(const ir::Module& m, const Layout& layout, const Aot
         case ir::Ty::Str:
           s += fmt::format("{}if (!{}) {}\n", indent, v, fail(kInvalidEvent, "NULL string"));
           if (!layout.read[k][f]) {  // checked like the decoder does, not interned
-            s += fmt::format("{}if (!edict_str_bytes_valid_utf8((EdictBytes){{{}, strlen({})}})) {}\n",
-                             indent, v, v, fail(kInvalidUtf8, "not valid UTF-8"));
+            s += fmt::format(
+                "{}if (!edict_str_bytes_valid_utf8((EdictBytes){{{}, {}_len ? {}_len : strlen({})}})) {}\n",
+                indent, v, v, v, v, fail(kInvalidUtf8, "not valid UTF-8"));
             break;
           }
-          s += fmt::format("{}{{ size_t n = strlen({});\n", indent, v);
+          s += fmt::format("{}{{ size_t n = {}_len ? {}_len : strlen({});\n", indent, v, v, v);
           s += fmt::format(
               "{}  if (n > UINT32_MAX || !edict_str_bytes_valid_utf8((EdictBytes){{{}, n}})) {}\n", indent, v,
               fail(kInvalidUtf8, "not valid UTF-8"));
@@ -477,7 +541,7 @@ std::string generate_source(const ir::Module& m, const Layout& layout, const Aot
               col);
           break;
         case ir::Ty::Country:
-          s += fmt::format("{}{{ uint16_t c; if (!country({}, &c)) {}\n", indent, v,
+          s += fmt::format("{}{{ uint16_t c; if (!country({}, {}_len, &c)) {}\n", indent, v, v,
                            fail(kInvalidEvent, "not an ISO 3166-1 alpha-2 country code"));
           s += fmt::format("{}  memcpy(&cell[{}], &c, 2); }}\n", indent, col);
           break;

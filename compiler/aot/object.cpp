@@ -52,6 +52,10 @@ std::string target_cpu_name(TargetCpu cpu) {
 
 std::string compile_object(const ir::Module& module, const codegen::ColumnMap& columns,
                            const AotOptions& options, std::string* error) {
+  if (!module.aggregates.empty()) {  // `edict build` reports them with their positions
+    *error = "a policy with windowed aggregates cannot be compiled ahead of time";
+    return {};
+  }
   initialize_llvm_once();
   auto builder = machine_builder(options.cpu);
   if (!builder) {

@@ -1,13 +1,22 @@
 // Loads a program: the root files and, transitively, every file they import
 // (paths relative to the importing file), each file once, with import cycles,
-// missing files and the file-count limit diagnosed. Also the disk reader.
+// missing files, imports outside the allowed folders and the file-count
+// limit diagnosed. Also the disk reader.
+//
+// Imports may read files under the folders of the root files and the
+// folders of Limits::import_paths only, compared after symbolic links and
+// `..` are resolved (weakly_canonical): a policy cannot make Edict read
+// `/etc/shadow` or `/proc/self/environ`, nor show lines of them in
+// diagnostics. A refused import is never opened.
 //
 // Diagnostic codes of the loader:
-//   E0050  cannot read a file (missing, unreadable, a directory, too large to read)
+//   E0050  cannot read a file (missing, unreadable, a directory, a FIFO or
+//          device, too large to read)
 //   E0051  import cycle (the message names the chain, `a.edict -> b.edict -> a.edict`)
 //   E0052  too many files (Limits::max_files)
 //   E0053  empty import path
-// E0054-E0069 are reserved for the loader.
+//   E0054  import outside the folders imports may read
+// E0055-E0069 are reserved for the loader.
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -35,6 +44,7 @@ constexpr const char* kCannotRead = "E0050";
 constexpr const char* kImportCycle = "E0051";
 constexpr const char* kTooManyFiles = "E0052";
 constexpr const char* kEmptyImport = "E0053";
+constexpr const char* kImportOutside = "E0054";
 
 std::string os_reason(int err) {
   std::string reason = std::strerror(err);
@@ -42,11 +52,43 @@ std::string os_reason(int err) {
   return reason;
 }
 
+// `p` made absolute and `..` removed, as written (symbolic links kept).
+fs::path lexical_path(const fs::path& p) {
+  std::error_code ec;
+  fs::path absolute = fs::absolute(p, ec);
+  return (ec ? p : absolute).lexically_normal();
+}
+
+// `p` made absolute with symbolic links and `..` resolved as far as it exists.
+fs::path real_path(const fs::path& p) {
+  std::error_code ec;
+  fs::path real = fs::weakly_canonical(lexical_path(p), ec);
+  return ec ? lexical_path(p) : real;
+}
+
+// True when `path` is `folder` or below it (whole components).
+bool is_under(const fs::path& path, const fs::path& folder) {
+  std::string f = folder.string();
+  while (f.size() > 1 && f.back() == '/') f.pop_back();
+  const std::string p = path.string();
+  if (f == "/") return true;
+  return p == f || (p.size() > f.size() && p.compare(0, f.size(), f) == 0 && p[f.size()] == '/');
+}
+
+// A folder imports may read: as the user wrote it, for messages, and resolved.
+struct AllowedFolder {
+  std::string shown;
+  fs::path real, lexical;
+};
+
 class Loader {
  public:
   Loader(SourceManager& sources, DiagnosticSink& sink, const Limits& limits, const FileReader& reader,
          ast::Program& program)
       : sources_(sources), sink_(sink), limits_(limits), reader_(reader), program_(program) {}
+
+  // Lets imports read files under `folder` (a root file's or an import path).
+  void allow(const std::string& folder);
 
   // Loads `display_path` (unless already loaded) and its imports; returns its
   // file id, or kNoFile. `from` is the import's path string, for diagnostics.
@@ -59,6 +101,8 @@ class Loader {
   };
 
   std::string cycle_chain(const std::string& key) const;
+  // Whether the import of `name`, found at `path`, may be read; reports it if not.
+  bool import_allowed(const std::string& name, const std::string& path, Span at);
 
   SourceManager& sources_;
   DiagnosticSink& sink_;
@@ -69,7 +113,37 @@ class Loader {
   std::vector<std::string> chain_;      // keys of the files being loaded, outermost first
   size_t loaded_ = 0;
   bool too_many_reported_ = false;
+  std::vector<AllowedFolder> allowed_;
 };
+
+void Loader::allow(const std::string& folder) {
+  const std::string shown = folder.empty() ? "." : folder;
+  fs::path real = real_path(shown);
+  for (const AllowedFolder& a : allowed_)
+    if (a.real == real) return;
+  allowed_.push_back({shown, std::move(real), lexical_path(shown)});
+}
+
+bool Loader::import_allowed(const std::string& name, const std::string& path, Span at) {
+  const fs::path real = real_path(path), lexical = lexical_path(path);
+  bool lexically_inside = false;  // so a symbolic link leads out
+  for (const AllowedFolder& a : allowed_) {
+    if (is_under(real, a.real)) return true;
+    lexically_inside = lexically_inside || is_under(lexical, a.lexical);
+  }
+  std::string folders;
+  for (size_t i = 0; i < allowed_.size(); ++i)
+    folders += (i == 0 ? "" : i + 1 == allowed_.size() ? " and " : ", ") + ("`" + allowed_[i].shown + "`");
+  Diagnostic& d =
+      sink_.error(kImportOutside, at, "import of `" + name + "` is outside the folders imports may read");
+  d.help =
+      (lexically_inside ? "`" + path + "` leads through a symbolic link to a file outside them"
+                        : "it names `" + path + "`") +
+      "; imports may read files under " + folders +
+      " (the folders of the policy files and folders given), or under a folder given with `--import-path "
+      "DIR`";
+  return false;
+}
 
 std::string Loader::cycle_chain(const std::string& key) const {
   std::string out;
@@ -131,7 +205,8 @@ FileId Loader::load(const std::string& display_path, Span from) {
     if (d->name.empty()) {
       sink_.error(kEmptyImport, d->name_span, "empty import path");
     } else if (!sink_.limit_reached()) {
-      target = load((dir / d->name).lexically_normal().string(), d->name_span);
+      const std::string path = (dir / d->name).lexically_normal().string();
+      if (import_allowed(d->name, path, d->name_span)) target = load(path, d->name_span);
     }
     m->imports.push_back(target);
   }
@@ -149,7 +224,8 @@ FileReader disk_reader(size_t max_bytes) {
       if (error) *error = std::move(why);
       return std::nullopt;
     };
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // Without blocking: opening a FIFO for reading would wait for a writer.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) return fail(os_reason(errno));
     struct Closer {
       int fd;
@@ -158,10 +234,18 @@ FileReader disk_reader(size_t max_bytes) {
     struct stat st {};
     if (::fstat(fd, &st) != 0) return fail(os_reason(errno));
     if (S_ISDIR(st.st_mode)) return fail("it is a directory");
-    if (S_ISREG(st.st_mode) && static_cast<unsigned long long>(st.st_size) > max_bytes)
+    if (!S_ISREG(st.st_mode))
+      return fail(std::string("not a regular file (") +
+                  (S_ISFIFO(st.st_mode)   ? "a FIFO"
+                   : S_ISCHR(st.st_mode)  ? "a character device"
+                   : S_ISBLK(st.st_mode)  ? "a block device"
+                   : S_ISSOCK(st.st_mode) ? "a socket"
+                                          : "a special file") +
+                  ")");
+    if (static_cast<unsigned long long>(st.st_size) > max_bytes)
       return fail("file too large (" + std::to_string(st.st_size) + " bytes, the limit is " +
                   std::to_string(max_bytes) + ")");
-    // Read at most one byte past the limit: pipes and devices have no size.
+    // Read at most one byte past the limit: the file may grow while read.
     std::string text;
     char buffer[65536];
     for (;;) {
@@ -187,6 +271,9 @@ ast::Program load_program(const std::vector<std::string>& root_paths, SourceMana
                           DiagnosticSink& sink, const Limits& limits, const FileReader& reader) {
   ast::Program program;
   Loader loader(sources, sink, limits, reader, program);
+  for (const std::string& path : root_paths)
+    loader.allow(fs::path(path).lexically_normal().parent_path().string());
+  for (const std::string& folder : limits.import_paths) loader.allow(folder);
   for (const std::string& path : root_paths) {
     FileId id = loader.load(path, Span{});
     if (id == kNoFile) continue;

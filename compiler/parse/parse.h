@@ -23,12 +23,18 @@ struct Limits {
   size_t max_file_bytes = 4 * 1024 * 1024;  // per source file
   unsigned max_nesting = 200;               // brackets, prefix operators, if/else, expression depth
   size_t max_files = 500;                   // files loaded through imports
+  // Folders imports may read from besides those of the root files (the
+  // command line's folders and `--import-path`). An import whose real path
+  // (symbolic links and `..` resolved) is under none of them is refused
+  // (E0054) before the file is opened.
+  std::vector<std::string> import_paths;
 };
 
 // Reads a file; nullopt when it cannot be read (the error text goes to *error).
 using FileReader = std::function<std::optional<std::string>(const std::string& path, std::string* error)>;
-// Reads whole files from disk. Refuses directories and files larger than
-// `max_bytes` without reading them (the error text then says so); the parser
+// Reads whole files from disk. Refuses anything but a regular file (a
+// directory, a FIFO, a device: opened without blocking, never read) and files
+// larger than `max_bytes` without reading them (the error text then says so); the parser
 // reports a file between max_file_bytes and `max_bytes` as too large (E0003)
 // with its exact size. The no-argument form allows twice the default limit.
 FileReader disk_reader(size_t max_bytes);
@@ -39,8 +45,9 @@ std::unique_ptr<ast::Module> parse_module(const SourceManager& sources, FileId f
                                           DiagnosticSink& sink, const Limits& limits = {});
 
 // Loads the root files and, transitively, their imports (paths relative to
-// the importing file). Import cycles and missing files are diagnosed; each
-// file is loaded once.
+// the importing file). Import cycles, missing files and imports outside the
+// root files' folders and limits.import_paths are diagnosed; each file is
+// loaded once.
 ast::Program load_program(const std::vector<std::string>& root_paths, SourceManager& sources,
                           DiagnosticSink& sink, const Limits& limits = {},
                           const FileReader& reader = disk_reader());

@@ -2,7 +2,8 @@
  * compiled policy (`edict build policies/reference.edict -o libreference.so`)
  * and prints, per line:  LINE <TAB> DECISION <TAB> FIRED,RULES
  * Plain C with its own small reader for the corpus' flat JSON objects, so the
- * program links only the generated library and libc.
+ * program links only the generated library and libc. Strings go with their
+ * lengths (`x_len`), so one holding `\u0000` is decided as `edict eval` does.
  *
  *   reference_driver EVENTS.jsonl
  */
@@ -20,57 +21,63 @@ struct field {
   enum type type;
   size_t offset;
   size_t has; /* offset of has_<name> for optional fields, else (size_t)-1 */
+  size_t len; /* offset of <name>_len for strings, else (size_t)-1 */
 };
 #define NO ((size_t)-1)
 #define R(name, type) \
-  { #name, type, offsetof(reference_rental, name), NO }
+  { #name, type, offsetof(reference_rental, name), NO, NO }
 #define P(name, type) \
-  { #name, type, offsetof(reference_provision, name), NO }
+  { #name, type, offsetof(reference_provision, name), NO, NO }
+#define RS(name) \
+  { #name, STR, offsetof(reference_rental, name), NO, offsetof(reference_rental, name##_len) }
+#define PS(name) \
+  { #name, STR, offsetof(reference_provision, name), NO, offsetof(reference_provision, name##_len) }
 
 static const struct field rental[] = {
-    R(id, STR),
+    RS(id),
     R(time, TIME),
-    R(provider, STR),
-    R(provider_hq, STR),
-    R(provider_parent_hq, STR),
-    R(datacenter, STR),
-    R(region, STR),
-    R(customer_id, STR),
-    R(customer_name, STR),
-    R(customer_hq, STR),
-    R(parent_hq, STR),
-    R(chip, STR),
+    RS(provider),
+    RS(provider_hq),
+    RS(provider_parent_hq),
+    RS(datacenter),
+    RS(region),
+    RS(customer_id),
+    RS(customer_name),
+    RS(customer_hq),
+    RS(parent_hq),
+    RS(chip),
     R(chip_count, INT),
     R(hours, NUM),
-    R(purpose, STR),
+    RS(purpose),
     R(training_ops, NUM),
-    R(training_data, STR),
-    R(end_user_type, STR),
-    R(end_use, STR),
+    RS(training_data),
+    RS(end_user_type),
+    RS(end_use),
     R(entity_listed, BOOL),
     R(listed_ownership, NUM),
-    {"license", STR, offsetof(reference_rental, license), offsetof(reference_rental, has_license)},
-    {NULL, STR, 0, NO}};
-static const struct field provision[] = {P(id, STR),
+    {"license", STR, offsetof(reference_rental, license), offsetof(reference_rental, has_license),
+     offsetof(reference_rental, license_len)},
+    {NULL, STR, 0, NO, NO}};
+static const struct field provision[] = {PS(id),
                                          P(time, TIME),
-                                         P(provider, STR),
-                                         P(provider_hq, STR),
-                                         P(provider_parent_hq, STR),
-                                         P(datacenter, STR),
-                                         P(region, STR),
-                                         P(customer_id, STR),
-                                         P(customer_hq, STR),
-                                         P(parent_hq, STR),
-                                         P(chip, STR),
+                                         PS(provider),
+                                         PS(provider_hq),
+                                         PS(provider_parent_hq),
+                                         PS(datacenter),
+                                         PS(region),
+                                         PS(customer_id),
+                                         PS(customer_hq),
+                                         PS(parent_hq),
+                                         PS(chip),
                                          P(chip_count, INT),
                                          P(entity_listed, BOOL),
                                          P(listed_ownership, NUM),
                                          P(dedicated, BOOL),
-                                         P(ships_from, STR),
-                                         P(cluster_id, STR),
+                                         PS(ships_from),
+                                         PS(cluster_id),
                                          P(interconnect_gbps, NUM),
                                          P(peak_ops_per_s, NUM),
-                                         {NULL, STR, 0, NO}};
+                                         {NULL, STR, 0, NO, NO}};
 
 static long long days_from_civil(long long y, unsigned m, unsigned d) {
   y -= m <= 2;
@@ -89,8 +96,9 @@ static int parse_time(const char* s, int64_t* micros) {
   return 1;
 }
 
-/* Reads a JSON string at *p (after the quote) in place; returns its start. */
-static char* read_string(char** p) {
+/* Reads a JSON string at *p (after the quote) in place; returns its start
+ * and sets *size (it may hold NUL bytes). */
+static char* read_string(char** p, size_t* size) {
   char *in = *p, *out = *p, *start = *p;
   while (*in && *in != '"') {
     if (*in == '\\') {
@@ -124,6 +132,7 @@ static char* read_string(char** p) {
     }
   }
   if (*in == '"') ++in;
+  *size = (size_t)(out - start);
   *out = 0;
   *p = in;
   return start;
@@ -135,21 +144,23 @@ static const char* fill(char* line, void* event, const struct field* (*fields_of
   const struct field* fields = NULL;
   char* keys[64];
   char* values[64];
+  size_t sizes[64], key_size;
   int value_is_string[64], n = 0;
   char* p = line;
   while (*p && n < 64) {
     char* q = strchr(p, '"');
     if (!q) break;
     p = q + 1;
-    keys[n] = read_string(&p);
+    keys[n] = read_string(&p, &key_size);
     p = strchr(p, ':') + 1;
     while (*p == ' ') ++p;
     if (*p == '"') {
       ++p;
-      values[n] = read_string(&p);
+      values[n] = read_string(&p, &sizes[n]);
       value_is_string[n] = 1;
     } else {
       values[n] = p;
+      sizes[n] = 0;
       p += strcspn(p, ",}");
       char end = *p;
       *p = 0;
@@ -173,7 +184,10 @@ static const char* fill(char* line, void* event, const struct field* (*fields_of
         case BOOL: *(bool*)at = strcmp(values[i], "true") == 0; break;
         case INT: *(int64_t*)at = strtoll(values[i], NULL, 10); break;
         case NUM: *(double*)at = strtod(values[i], NULL); break;
-        case STR: *(const char**)at = values[i]; break;
+        case STR:
+          *(const char**)at = values[i];
+          *(size_t*)((char*)event + f->len) = sizes[i];
+          break;
         case TIME:
           if (!parse_time(values[i], (int64_t*)at)) return NULL;
           break;

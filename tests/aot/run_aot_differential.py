@@ -8,7 +8,8 @@ library's own string table around the helper core it shares with the runtime
 (abi/helpers_core.c), UTF-8 validation (some events carry invalid bytes: the
 library must refuse exactly the events `edict eval` calls invalid_utf8),
 optional fields, faults and dates; tests/aot/helper_edges.edict aims at the
-helpers' edges (NUL bytes in constants, non-ASCII, mixed case, empty). The
+helpers' edges (NUL bytes in constants and in event strings, passed with
+their lengths as `x_len`, non-ASCII, mixed case, empty). The
 one accepted difference: a fired rule whose message faults is `error` in
 `edict eval` but not in the library (messages are not compiled ahead of time).
 
@@ -31,7 +32,7 @@ EVENTS_PER_KIND = 300
 MORE_EVENTS = {"helper_edges": 1500}  # rules that need two related strings fire rarely
 # Strings where helper implementations drift: non-ASCII (two-, three- and
 # four-byte, decomposed, case-like letters outside ASCII), mixed case, empty.
-EDGE_STRINGS = ["", "a", "A", "ab", "b", "abc", "ÉCOLE 9", "école 9", "ß", "Straße", "STRAßE", "straße", "İ", "ǅ",
+EDGE_STRINGS = ["", "a", "A", "ab", "b", "abc", "a\0b", "a\0", "\0", "A\0", "ab\0", "MIXED\0", "x\0MiXeD", "ÉCOLE 9", "école 9", "ß", "Straße", "STRAßE", "straße", "İ", "ǅ",
                 "😀", "e\u0301", "naïve", "NAÏVE", "MiXeD", "mixed", "MIXED", "Zürich", "zÜRICH", "x"]
 # Bytes that are not UTF-8: a stray continuation byte, an overlong form, a
 # surrogate, past U+10FFFF, truncated sequences, a five-byte form.
@@ -45,8 +46,11 @@ def parse_header(text, prefix):
     for m in re.finditer(r"/\* Event kind `([^`]+)`\. \*/\ntypedef struct \w+ \{\n(.*?)\n\} ", text, re.S):
         fields, pending_optional = [], None
         for line in m.group(2).splitlines():
-            d = re.match(r"\s*(bool|int64_t|double|const char\*) (\w+);(.*)", line)
+            d = re.match(r"\s*(bool|int64_t|double|const char\*|size_t) (\w+);(.*)", line)
             ctype, name, comment = d.groups()
+            if ctype == "size_t":  # the length of the string before it
+                fields.append(("len", name, None))
+                continue
             if name.startswith("has_") and "is absent" in comment:
                 pending_optional = re.search(r"`([^`]+)`", comment).group(1)
                 fields.append(("has", name, None))
@@ -137,7 +141,7 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     rng = random.Random(7)
-    failures, compared, message_faults, invalid_utf8 = [], 0, 0, 0
+    failures, compared, message_faults, invalid_utf8, nul_events = [], 0, 0, 0, 0
     for name in POLICIES:
         policy = os.path.normpath(os.path.join(args.source, "tests", "conformance", name + ".edict"))
         source = open(policy, encoding="utf-8").read()
@@ -160,7 +164,7 @@ def main():
         for kind, fields in kinds:
             ctypes_of = {"bool": ctypes.c_bool, "int": ctypes.c_int64, "number": ctypes.c_double,
                          "string": ctypes.c_char_p, "country": ctypes.c_char_p, "time": ctypes.c_int64,
-                         "duration": ctypes.c_int64, "has": ctypes.c_bool}
+                         "duration": ctypes.c_int64, "has": ctypes.c_bool, "len": ctypes.c_size_t}
 
             class Event(ctypes.Structure):
                 _fields_ = [(cname, ctypes_of[k]) for k, cname, _ in fields]
@@ -168,8 +172,15 @@ def main():
             entry = getattr(lib, "%s_eval_%s_checked" % (prefix, kind))
             entry.argtypes = [ctypes.c_uint64, ctypes.POINTER(Event), ctypes.POINTER(Result)]
             for _ in range(MORE_EVENTS.get(name, EVENTS_PER_KIND)):
-                event, record, absent = Event(), {"kind": kind}, False
+                event, record, absent, text = Event(), {"kind": kind}, False, None
                 for k, cname, json_name in fields:
+                    if k == "len":
+                        # Always when the text holds a NUL byte; else sometimes, so
+                        # both the length and the NUL-terminated forms are decided.
+                        if text is not None and (b"\0" in text or rng.random() < 0.5):
+                            setattr(event, cname, len(text))
+                        text = None
+                        continue
                     if k == "has":
                         absent = rng.random() < 0.3
                         setattr(event, cname, not absent)
@@ -180,8 +191,10 @@ def main():
                     v = values[k]()
                     if isinstance(v, bytes):  # invalid UTF-8: spliced into the JSON line below
                         setattr(event, cname, v)
+                        text = v
                     elif k in ("string", "country"):
                         setattr(event, cname, v.encode())
+                        text = v.encode()
                     else:
                         setattr(event, cname, v)
                     record[json_name] = (to_text(v) if k == "time" else duration_text(v) if k == "duration" else v)
@@ -192,6 +205,7 @@ def main():
                 fault = getattr(lib, prefix + "_rule_name")(result.fault_rule).decode() if status == 11 else None
                 aot.append((status, getattr(lib, prefix + "_outcome_name")(result.decision).decode(), fired, fault))
                 lines.append(json_line(record))
+                nul_events += b"\\u0000" in lines[-1]
         events = os.path.join(args.work, name + ".jsonl")
         with open(events, "wb") as f:
             f.write(b"\n".join(lines) + b"\n")
@@ -227,10 +241,12 @@ def main():
                         (status, outcome, fired, fault)))
         print("%s: %d events (%d with fired rules, %d faults), %d differ" % (
             name, len(lines), fired_events, fault_events, bad))
-    print("%d events compared; %d message faults (not compiled ahead of time); %d refused as invalid UTF-8 by both" %
-          (compared, message_faults, invalid_utf8))
+    print("%d events compared (%d with a NUL byte in a string); %d message faults (not compiled ahead of time); "
+          "%d refused as invalid UTF-8 by both" % (compared, nul_events, message_faults, invalid_utf8))
     if invalid_utf8 == 0:
         failures.append("no event with invalid UTF-8 was compared; the validation is untested")
+    if nul_events == 0:
+        failures.append("no event string with a NUL byte was compared")
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0

@@ -188,7 +188,8 @@ def test_finisher(edict, work):
     faults = os.path.join(ROOT, "tests", "eval", "rule_faults.edict")
     outs = {}
     for engine in ("jit", "interp"):
-        code, out, err = run(edict, ["--stats", "--engine", engine, faults, events])
+        code, out, err = run(edict, ["--stats", "--engine", engine, "--import-path", os.path.join(ROOT, "policies"),
+                                     faults, events])
         outs[engine] = out
         recs = records(out)
         reasons = {r.get("reason") for r in recs if r["decision"] == "error"}

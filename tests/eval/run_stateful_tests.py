@@ -28,10 +28,13 @@ from testlib import GEN, ROOT, check, failures  # noqa: E402
 POLICY = os.path.join(ROOT, "policies", "structuring.edict")
 REFERENCE = os.path.join(ROOT, "policies", "reference.edict")
 SUM_RULE = os.path.join(ROOT, "bench", "stateful_rule.edict")  # reference + a 30-day sum by customer
+POLICIES = os.path.join(ROOT, "policies")  # test policies import from it
 FAULTS = os.path.join(ROOT, "tests", "eval", "window_faults.edict")  # aggregates whose inputs fault
 
 def run(edict, args):
-    p = subprocess.run([edict, "eval", "-q", *args], capture_output=True, timeout=600)
+    # Test policies here import ../../policies/common/events.edict.
+    p = subprocess.run([edict, "eval", "-q", "--import-path", POLICIES, *args],
+                       capture_output=True, timeout=600)
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
 
 
@@ -211,7 +214,7 @@ def main():
             f.write(text.replace(") > 100_000", ") > 50_000").replace('"../policies/', f'"{ROOT}/policies/'))
         amended_rule = os.path.join(amended, "stateful_rule.edict")
         changes = os.path.join(work, "changes.jsonl")
-        p = subprocess.run([edict, "diff", "-q", SUM_RULE, amended_rule, events, "-o", changes], capture_output=True,
+        p = subprocess.run([edict, "diff", "-q", "--import-path", POLICIES, SUM_RULE, amended_rule, events, "-o", changes], capture_output=True,
                            timeout=600)
         # diff runs with the default lateness, as eval without the option does.
         _, old_default, _ = run(edict, [SUM_RULE, events])
@@ -226,7 +229,7 @@ def main():
         # file's earlier events.
         sample = os.path.join(work, "explain.jsonl")
         write(sample, lines[:200])
-        p = subprocess.run([edict, "explain", SUM_RULE, sample], capture_output=True, timeout=600)
+        p = subprocess.run([edict, "explain", "--import-path", POLICIES, SUM_RULE, sample], capture_output=True, timeout=600)
         text = p.stdout.decode()
         check("ERROR" not in text and "sum(event.chip_count * event.hours) over 30d by event.customer_id = " in text,
               f"explain of a stateful rule: exit {p.returncode}: {p.stderr.decode()[-300:]}")
@@ -236,7 +239,7 @@ def main():
         # each with its line, id, time and operand; at most 10 first and 10 last.
         sample_lines = sorted(raw, key=lambda l: json.loads(l)["time"])[:1500]
         write(sample, sample_lines)
-        p = subprocess.run([edict, "explain", "--format", "json", SUM_RULE, sample], capture_output=True, timeout=600)
+        p = subprocess.run([edict, "explain", "--import-path", POLICIES, "--format", "json", SUM_RULE, sample], capture_output=True, timeout=600)
         explained = [json.loads(l) for l in p.stdout.decode().splitlines()]
         check(len(explained) == len(sample_lines), f"explain --format json: {len(explained)} records")
         held, compared, mismatched, widest = {}, 0, [], 0
@@ -284,7 +287,7 @@ def main():
               [f"h-{i}" for i in range(10)] and [m["id"] for m in ev["last"]] == [f"h-{i}" for i in range(15, 25)]
               and ev["last"][-1]["value"] == 1000 * 34 and ev["first"][0]["line"] == 1,
               f"eval --explain of a 25-event window: {json.dumps(ev)[:300] if ev else out.decode()[-300:]}")
-        p = subprocess.run([edict, "explain", SUM_RULE, sample], capture_output=True, timeout=600)
+        p = subprocess.run([edict, "explain", "--import-path", POLICIES, SUM_RULE, sample], capture_output=True, timeout=600)
         check("over 25 events in its window:" in p.stdout.decode() and "... and 5 more ..." in p.stdout.decode()
               and "line 25, id h-24, 2024-01-25T00:00:00Z: 34000" in p.stdout.decode(),
               f"explain of a 25-event window (human): {p.stdout.decode()[-600:]}")

@@ -8,7 +8,8 @@ stable) and compares exit code and output with the file's `.expected` twin.
 
 A case file may name the codes it must produce on a line `// expect: E0101 W0102`
 (in a .edict.md file: `<!-- expect: E0101 -->`); those are asserted too, so a
-rewritten .expected file cannot silently lose the point of the case.
+rewritten .expected file cannot silently lose the point of the case. A line
+`args: --import-path policies` in the same place adds options to `edict check`.
 """
 import argparse, os, re, subprocess, sys
 
@@ -23,8 +24,15 @@ def cases():
                 yield os.path.relpath(os.path.join(dirpath, f), ROOT)
 
 
+def extra_args(case):
+    with open(os.path.join(ROOT, case), "rb") as f:
+        head = f.read(4096).decode("utf-8", "replace")
+    m = re.search(r"args:([^\n]*?)(?:-->)?\n", head)
+    return m.group(1).split() if m else []
+
+
 def run(edict, case):
-    p = subprocess.run([edict, "check", case], cwd=ROOT, capture_output=True, timeout=60)
+    p = subprocess.run([edict, "check", *extra_args(case), case], cwd=ROOT, capture_output=True, timeout=60)
     out = p.stderr.decode("utf-8", "replace") + p.stdout.decode("utf-8", "replace")
     return f"exit: {p.returncode}\n{out}"
 

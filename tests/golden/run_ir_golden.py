@@ -41,7 +41,7 @@ def main():
 
     failed = []
     for policy, name in zip(SHIPPED, names):
-        p = subprocess.run([edict, "check", "--emit=ir", policy], cwd=ROOT, capture_output=True, timeout=120)
+        p = subprocess.run([edict, "check", "--emit=ir", "--import-path", "policies", policy], cwd=ROOT, capture_output=True, timeout=120)
         if p.returncode != 0:
             failed.append(name)
             print(f"FAIL {policy}: exit {p.returncode}\n{p.stderr.decode('utf-8', 'replace')}")

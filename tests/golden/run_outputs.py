@@ -89,7 +89,7 @@ def commands(c):
     out.append(("test-conformance-json", ["test", "--engine", "both", "--format", "json", "tests/conformance"], []))
     out.append(("test-junit", ["test", "--junit", "{work}/junit.xml", "policies"], ["junit.xml"]))
     for pol in SHIPPED:
-        out.append((f"check-ir-{os.path.basename(pol)}", ["check", "--emit=ir", pol], []))
+        out.append((f"check-ir-{os.path.basename(pol)}", ["check", "--emit=ir", "--import-path", "policies", pol], []))
     return out
 
 

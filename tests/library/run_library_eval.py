@@ -32,7 +32,8 @@ OUTCOMES = ["no_license_required", "customer_identification", "report", "notific
             "license_presumption_of_denial"]
 
 def evaluate(edict, policy_files, events, engine):
-    p = subprocess.run([edict, "eval", "-q", "--engine", engine, *policy_files, events], capture_output=True,
+    p = subprocess.run([edict, "eval", "-q", "--engine", engine, "--import-path", POLICIES, *policy_files, events],
+                       capture_output=True,
                        timeout=600)
     check(p.returncode == 0, f"{policy_files} on {engine}: exit {p.returncode}: {p.stderr.decode()[-500:]}")
     return p.stdout

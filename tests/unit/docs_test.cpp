@@ -75,8 +75,9 @@ struct CheckResult {
 };
 
 // Checks `code` as if it were a file inside docs/, so `import "../policies/..."`
-// resolves exactly as it would for a reader who copies the block there. The
-// block is served from memory; imports come from disk.
+// resolves exactly as it would for a reader who copies the block there and
+// runs `edict check --import-path policies docs/FILE`. The block is served
+// from memory; imports come from disk.
 CheckResult check_as_docs_file(const std::string& code, int block_line) {
   const std::string file_name = "language.md.block" + std::to_string(block_line) + ".edict";
   const std::string virtual_path = kSourceDir + "/docs/" + file_name;
@@ -91,7 +92,9 @@ CheckResult check_as_docs_file(const std::string& code, int block_line) {
   };
   edict::SourceManager sources;
   edict::DiagnosticSink sink;
-  edict::ast::Program program = edict::parse::load_program({virtual_path}, sources, sink, {}, reader);
+  edict::parse::Limits limits;
+  limits.import_paths = {kSourceDir + "/policies"};
+  edict::ast::Program program = edict::parse::load_program({virtual_path}, sources, sink, limits, reader);
   edict::check::check(program, sources, sink);
   return CheckResult{sink.error_count(), sink.warning_count(), edict::render_human(sources, sink.sorted())};
 }

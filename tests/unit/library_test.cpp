@@ -55,8 +55,10 @@ struct Checked {
 
 std::unique_ptr<Checked> check_root(const std::string& root, const std::vector<Amendment>& amendments = {}) {
   auto c = std::make_unique<Checked>();
+  edict::parse::Limits limits;
+  limits.import_paths = {kPolicies};  // files in subfolders import ../common
   c->program =
-      edict::parse::load_program({kPolicies + root}, c->sources, c->sink, {}, amended_reader(amendments));
+      edict::parse::load_program({kPolicies + root}, c->sources, c->sink, limits, amended_reader(amendments));
   c->checked = edict::check::check(c->program, c->sources, c->sink);
   c->rendered = edict::render_human(c->sources, c->sink.sorted());
   return c;
@@ -214,6 +216,7 @@ std::set<std::string> failing_tests(const std::string& root, const std::vector<A
   edict::DiagnosticSink sink;
   edict::engine::CompileOptions options;
   options.backend = edict::engine::Backend::Interp;
+  options.limits.import_paths = {kPolicies};
   auto policy =
       edict::engine::Policy::compile({kPolicies + root}, sources, sink, options, amended_reader(amendments));
   INFO(edict::render_human(sources, sink.sorted()));

@@ -3,8 +3,15 @@
 // every input limit, hostile input, error wording and positions, imports.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -868,6 +875,71 @@ TEST_CASE("import limits: too many files; a syntax error in an imported file", "
   auto bad = load({"a.edict"},
                   {{"a.edict", "import \"b.edict.md\""}, {"b.edict.md", "# B\n```edict\nconst = 1\n```\n"}});
   CHECK(bad->codes() == std::vector<std::string>{"E0001 b.edict.md:3:7"});
+}
+
+TEST_CASE("imports stay below the root files' folders and the import paths", "[parse][imports]") {
+  // Every path the reader was asked for: a refused import is never opened.
+  auto asked = std::make_shared<std::vector<std::string>>();
+  std::map<std::string, std::string> files = {
+      {"p/main.edict",
+       "import \"../secret.edict\"\nimport \"/etc/shadow\"\nimport \"lib/../../lib2/x.edict\"\n"
+       "import \"lib/ok.edict\""},
+      {"p/lib/ok.edict", "const ok = 1"},
+      {"secret.edict", "const secret = 1"},
+      {"lib2/x.edict", "const x = 1"}};
+  parse::FileReader reader = [asked, inner = memory_reader(files)](const std::string& path,
+                                                                   std::string* error) {
+    asked->push_back(path);
+    return inner(path, error);
+  };
+  SourceManager sm;
+  DiagnosticSink sink;
+  ast::Program program = parse::load_program({"p/main.edict"}, sm, sink, {}, reader);
+  std::vector<std::string> codes;
+  for (const Diagnostic& d : sink.sorted()) codes.push_back(d.code);
+  CHECK(codes == std::vector<std::string>{"E0054", "E0054", "E0054"});
+  CHECK(*asked == std::vector<std::string>{"p/main.edict", "p/lib/ok.edict"});
+  CHECK(sink.all()[0].message == "import of `../secret.edict` is outside the folders imports may read");
+  CHECK(sink.all()[0].help.find("it names `secret.edict`; imports may read files under `p`") == 0);
+
+  // An import path lets its folder in, and only it.
+  parse::Limits limits;
+  limits.import_paths = {"lib2"};
+  asked->clear();
+  SourceManager sm2;
+  DiagnosticSink sink2;
+  parse::load_program({"p/main.edict"}, sm2, sink2, limits, reader);
+  CHECK(sink2.error_count() == 2);  // ../secret.edict, /etc/shadow
+  CHECK(*asked == std::vector<std::string>{"p/main.edict", "lib2/x.edict", "p/lib/ok.edict"});
+}
+
+TEST_CASE("the disk reader refuses FIFOs and devices without blocking on them", "[parse][imports]") {
+  char folder[] = "/tmp/edict-fifo-XXXXXX";
+  REQUIRE(mkdtemp(folder));
+  const std::string fifo = std::string(folder) + "/pipe.edict";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  std::string error;
+  // Opening a FIFO for reading blocked until a writer came: the test hung.
+  CHECK_FALSE(parse::disk_reader()(fifo, &error));
+  CHECK(error == "not a regular file (a FIFO)");
+  CHECK_FALSE(parse::disk_reader()("/dev/zero", &error));
+  CHECK(error == "not a regular file (a character device)");
+
+  // Imported, the FIFO is an E0050 at the import.
+  const std::string main = std::string(folder) + "/main.edict";
+  {
+    std::ofstream out(main);
+    out << "import \"pipe.edict\"\n";
+  }
+  SourceManager sm;
+  DiagnosticSink sink;
+  parse::load_program({main}, sm, sink);
+  REQUIRE(sink.error_count() == 1);
+  CHECK(sink.all()[0].code == "E0050");
+  CHECK(sink.all()[0].message == "cannot read `" + fifo + "`: not a regular file (a FIFO)");
+  std::remove(main.c_str());
+  std::remove(fifo.c_str());
+  rmdir(folder);
 }
 
 TEST_CASE("the disk reader reads files and refuses directories and missing paths", "[parse][imports]") {
