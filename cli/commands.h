@@ -32,6 +32,8 @@ struct FrontEndLimits {
   size_t max_errors = 100;
   unsigned max_nesting = 200;
   size_t max_file_bytes = 4 * 1024 * 1024;
+  size_t max_policy_bytes = 8 * 1024 * 1024;  // all files together (parse::Limits::max_total_bytes)
+  size_t max_rules = 10'000;
   // --import-path: folders imports may read besides those of the policy
   // files and folders named on the command line.
   std::vector<std::string> import_paths;

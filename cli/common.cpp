@@ -83,6 +83,16 @@ void add_limit_options(CLI::App& cmd, FrontEndLimits& limits) {
   cmd.add_option("--max-file-size", limits.max_file_bytes, "Largest policy file accepted, in bytes")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 30));
+  cmd.add_option(
+         "--max-policy-bytes", limits.max_policy_bytes,
+         "Most policy text accepted over all files, in bytes (checking takes about 130 bytes of memory "
+         "per byte)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 30));
+  cmd.add_option("--max-rules", limits.max_rules,
+                 "Most rules accepted over all files (the JIT compiles about 3 ms per rule)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{10'000'000}));
 }
 
 void add_import_option(CLI::App& cmd, FrontEndLimits& limits) {

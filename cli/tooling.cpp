@@ -31,6 +31,8 @@ parse::Limits parse_limits(const FrontEndLimits& limits, const std::vector<std::
   parse::Limits out;
   out.max_file_bytes = limits.max_file_bytes;
   out.max_nesting = limits.max_nesting;
+  out.max_total_bytes = limits.max_policy_bytes;
+  out.max_rules = limits.max_rules;
   out.import_paths = limits.import_paths;
   for (const std::string& p : policy_args) {
     std::error_code ec;

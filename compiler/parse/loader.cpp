@@ -16,7 +16,9 @@
 //   E0052  too many files (Limits::max_files)
 //   E0053  empty import path
 //   E0054  import outside the folders imports may read
-// E0055-E0069 are reserved for the loader.
+//   E0055  the files together too large (Limits::max_total_bytes)
+//   E0056  too many rules (Limits::max_rules)
+// E0057-E0069 are reserved for the loader.
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -43,6 +45,8 @@ namespace fs = std::filesystem;
 constexpr const char* kCannotRead = "E0050";
 constexpr const char* kImportCycle = "E0051";
 constexpr const char* kTooManyFiles = "E0052";
+constexpr const char* kTooMuchText = "E0055";
+constexpr const char* kTooManyRules = "E0056";
 constexpr const char* kEmptyImport = "E0053";
 constexpr const char* kImportOutside = "E0054";
 
@@ -113,6 +117,9 @@ class Loader {
   std::vector<std::string> chain_;      // keys of the files being loaded, outermost first
   size_t loaded_ = 0;
   bool too_many_reported_ = false;
+  size_t total_bytes_ = 0;
+  size_t rules_ = 0;
+  bool too_many_rules_reported_ = false;
   std::vector<AllowedFolder> allowed_;
 };
 
@@ -187,6 +194,18 @@ FileId Loader::load(const std::string& display_path, Span from) {
     files_[key] = Entry{kNoFile, false};  // report a missing file once
     return kNoFile;
   }
+  if (total_bytes_ + text->size() > limits_.max_total_bytes) {
+    sink_
+        .error(kTooMuchText, from,
+               "the policy's files come to more than " + std::to_string(limits_.max_total_bytes) +
+                   " bytes with `" + display_path + "` (" + std::to_string(text->size()) + " bytes)")
+        .help =
+        "split the policy, or raise the limit with --max-policy-bytes (the front end needs about "
+        "130 bytes of memory per byte of policy)";
+    files_[key] = Entry{kNoFile, false};
+    return kNoFile;
+  }
+  total_bytes_ += text->size();
   ++loaded_;
   FileId id = sources_.add(display_path, std::move(*text));
   files_[key] = Entry{id, true};
@@ -195,6 +214,16 @@ FileId Loader::load(const std::string& display_path, Span from) {
   std::unique_ptr<ast::Module> module = parse_module(sources_, id, program_, sink_, limits_);
   ast::Module* m = module.get();
   program_.modules.push_back(std::move(module));
+  for (const auto& d : m->decls) {
+    if (d->kind != ast::DeclKind::Rule || ++rules_ <= limits_.max_rules || too_many_rules_reported_) continue;
+    too_many_rules_reported_ = true;
+    sink_
+        .error(kTooManyRules, d->name_span,
+               "too many rules: this is rule " + std::to_string(rules_) + ", more than the limit of " +
+                   std::to_string(limits_.max_rules))
+        .help =
+        "split the policy, or raise the limit with --max-rules (the JIT compiles about 3 ms per rule)";
+  }
 
   // Imports resolve against the importing file's directory, as written by the
   // user, so diagnostics show paths the user recognises.

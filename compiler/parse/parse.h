@@ -23,6 +23,14 @@ struct Limits {
   size_t max_file_bytes = 4 * 1024 * 1024;  // per source file
   unsigned max_nesting = 200;               // brackets, prefix operators, if/else, expression depth
   size_t max_files = 500;                   // files loaded through imports
+  // All files together. The front end holds about 130 bytes per byte of
+  // policy text (the parse tree, the AST, the checker's tables), so this
+  // bounds `check` at about 1 GB.
+  size_t max_total_bytes = 8 * 1024 * 1024;
+  // Rules over all files. The JIT compiles about 3 ms of machine code per
+  // rule (a 10,000-rule policy: about 30 s); the interpreter has no such
+  // cost but one bound keeps both engines accepting the same policies.
+  size_t max_rules = 10'000;
   // Folders imports may read from besides those of the root files (the
   // command line's folders and `--import-path`). An import whose real path
   // (symbolic links and `..` resolved) is under none of them is refused
