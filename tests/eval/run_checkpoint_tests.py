@@ -13,7 +13,8 @@ windows (issue 16, item 5), on policies/structuring.edict (two 30-day sums):
 - one event stamped 2099 is a `future_event` error: every other line is decided
   as without it, and the checkpoint saved after it resumes as one saved
   without it (before: 85% of later events were `late_event`);
-- `--max-future none` turns the limit off, and a bad value is a usage error.
+- `--max-future none` turns the limit off, and a bad value is a usage error;
+- the checkpoint fuzzer's seeds are valid checkpoints.
 
 The payload layout is read here independently of Edict (engine/window/window.cpp
 documents it), to make damaged files whose checksum is right.
@@ -248,6 +249,17 @@ def main():
         code, out, err = run(edict, ["--checkpoint", ck, POLICY, tail])
         check(code == 0 and [d[1:] for d in decisions(out)] == [d[1:] for d in clean[8000:]],
               f"resumed after the 2099 event: exit {code}, decided differently: {err[-200:]}")
+
+        # The fuzzer's seeds stay valid checkpoints of its policy (rewrite them with
+        # tests/fuzz/make_checkpoint_seeds.py after a change of the format).
+        seeds = os.path.join(ROOT, "tests", "fuzz", "checkpoint_seeds")
+        seed_policy = os.path.join(ROOT, "tests", "fuzz", "checkpoint_policy.edict")
+        for name in sorted(os.listdir(seeds)):
+            ck = os.path.join(work, "seed.ckpt")
+            write(ck, open(os.path.join(seeds, name), "rb").read())
+            code, _, err = run(edict, ["--checkpoint", ck, seed_policy, "-"], stdin=b"")
+            check(code == 0 or (code == 2 and "was saved after line" in err),
+                  f"seed {name} is not a valid checkpoint: exit {code}: {err.strip()[-300:]}")
 
     print("ok" if not failures else f"{len(failures)} failed")
     return 1 if failures else 0

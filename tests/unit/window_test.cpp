@@ -362,6 +362,35 @@ TEST_CASE("windows: over the state limit an event is an error, and counts again 
   CHECK(out[3] == "allow");
 }
 
+TEST_CASE("windows: an event beyond the latest acceptable time is an error and moves no clock", "[window]") {
+  auto p = compile(engine::Backend::Interp);
+  window::Options options;
+  options.latest_acceptable = *parse_rfc3339("2030-01-01T00:00:00Z");
+  options.max_future = 86'400'000'000;
+  auto rent = [](const char* time) {
+    return fmt::format(R"({{"kind":"rent","time":"{}","customer":"c0","chip":"H100","hours":1,"count":1}})", time);
+  };
+  // Without the limit, the 2099 event would make the two after it late.
+  std::vector<std::string> lines = {rent("2024-01-01T00:00:00Z"), rent("2099-01-01T00:00:00Z"),
+                                    rent("2024-01-01T00:30:00Z"), rent("2024-01-01T01:00:00Z")};
+  std::vector<std::string> out = run_all(*p, lines, 3, options);
+  REQUIRE(out.size() == 4);
+  CHECK(out[1] == "error:future_event");
+  CHECK(out[2] == "allow");
+  CHECK(out[3] == "allow");
+  CHECK(run_all(*p, lines, 3)[2] == "error:late_event");
+  // A checkpoint whose latest time is beyond the limit is refused.
+  Runner r(*p, 4);
+  std::vector<std::string> ignored;
+  r.run(lines, 0, 2, ignored);
+  const std::string file = r.windows.serialize({});
+  Runner strict(*p, 4, options);
+  window::InputPosition position;
+  std::string error;
+  CHECK_FALSE(strict.windows.restore(file, "c.ckpt", &position, &error));
+  CHECK(error.find("--max-future") != std::string::npos);
+}
+
 TEST_CASE("windows: a row failed by the windows before one failed by decoding keeps its reason", "[window]") {
   // The decoder fails line 3 before the window stage fails line 2 (late):
   // both errors must be found by row.
