@@ -164,6 +164,18 @@ int run_eval(const EvalOptions& o) {
     return kExitUsage;
   }
 
+  if (!o.checkpoint.empty()) {
+    std::signal(SIGUSR1, request_checkpoint);
+    // From here on (nothing was written yet), the first of these stops at
+    // the next batch boundary with a checkpoint; a second one has its
+    // default effect.
+    struct sigaction sa {};
+    sa.sa_handler = request_stop;
+    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
+  }
+
   auto reader = decode::LineReader::open(events, o.max_line_bytes, &error);
   if (!reader) {
     std::fprintf(stderr, "edict: cannot read events `%s`: %s\n", events.c_str(), error.c_str());
@@ -285,17 +297,6 @@ int run_eval(const EvalOptions& o) {
     std::fprintf(stderr, "edict: cannot save the checkpoint: %s\n", why.c_str());
     return false;
   };
-  if (!o.checkpoint.empty()) {
-    std::signal(SIGUSR1, request_checkpoint);
-    // The first of these stops at the next batch boundary with a checkpoint;
-    // a second one has its default effect.
-    struct sigaction sa {};
-    sa.sa_handler = request_stop;
-    sa.sa_flags = SA_RESTART | SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
-  }
-
   const bool progress = !o.quiet && isatty(STDERR_FILENO);
   auto start = std::chrono::steady_clock::now();
   auto last_progress = start;

@@ -74,7 +74,7 @@ class Trial:
         got = []
         fed = 0
         state = "running" if stop_at is not None else "done"
-        extra = rng.randrange(0, 3000)
+        extra = rng.randrange(0, 1500)
         mark = 0
 
         def act(progress):
@@ -157,7 +157,7 @@ def main():
                     stops = rng.choice((1, 1, 2))
                     for s in range(stops + 1):
                         if s < stops:
-                            stop_at = rng.randrange(len(lines) // 20, len(lines) * 9 // 10)
+                            stop_at = rng.randrange(len(lines) // 20, len(lines) * 3 // 4)
                             code = t.run(stop_at, sig, rng)
                             if code == 0:
                                 break  # finished before the signal took effect: nothing to resume
