@@ -368,7 +368,8 @@ TEST_CASE("windows: an event beyond the latest acceptable time is an error and m
   options.latest_acceptable = *parse_rfc3339("2030-01-01T00:00:00Z");
   options.max_future = 86'400'000'000;
   auto rent = [](const char* time) {
-    return fmt::format(R"({{"kind":"rent","time":"{}","customer":"c0","chip":"H100","hours":1,"count":1}})", time);
+    return fmt::format(R"({{"kind":"rent","time":"{}","customer":"c0","chip":"H100","hours":1,"count":1}})",
+                       time);
   };
   // Without the limit, the 2099 event would make the two after it late.
   std::vector<std::string> lines = {rent("2024-01-01T00:00:00Z"), rent("2099-01-01T00:00:00Z"),
