@@ -28,6 +28,7 @@ const char* error_reason_name(ErrorReason r) {
     case ErrorReason::AbsentValue: return "absent_value";
     case ErrorReason::LateEvent: return "late_event";
     case ErrorReason::WindowStateLimit: return "window_state_limit";
+    case ErrorReason::FutureEvent: return "future_event";
   }
   return "unknown";
 }

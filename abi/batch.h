@@ -42,6 +42,7 @@ enum class ErrorReason : uint8_t {
   // Windowed aggregates (engine/window).
   LateEvent,         // earlier than the latest event time minus --max-lateness
   WindowStateLimit,  // the windows would hold more events than --max-window-events
+  FutureEvent,       // later than this machine's clock plus --max-future (`edict eval`)
 };
 const char* error_reason_name(ErrorReason r);
 

@@ -16,6 +16,9 @@ inline constexpr int kExitFindings = 1;    // check: errors; fmt --check: files 
 inline constexpr int kExitUsage = 2;       // also: the policy does not compile
 inline constexpr int kExitEvalErrors = 3;  // eval: some lines were decided `error`
 inline constexpr int kExitInternal = 4;
+// eval --checkpoint: stopped by SIGTERM, SIGINT or SIGHUP after saving a
+// checkpoint; the same command resumes (sysexits.h's EX_TEMPFAIL: try again).
+inline constexpr int kExitInterrupted = 75;
 
 std::string version_string();
 
@@ -77,7 +80,10 @@ struct EvalOptions {
   // Windowed aggregates (engine/window).
   std::string max_lateness = "1h";
   uint64_t max_window_events = 10'000'000;
-  std::string checkpoint;  // restore at start when the file exists; save at exit and on SIGUSR1
+  std::string max_future =
+      "1d";                // events later than the clock plus this are `future_event`; `none`: no limit
+  std::string checkpoint;  // restore at start when the file exists; save at exit, on SIGUSR1 and on
+                           // SIGTERM, SIGINT, SIGHUP (then stop)
 };
 void add_eval_options(CLI::App& cmd, EvalOptions& options);
 int run_eval(const EvalOptions& options);

@@ -28,6 +28,11 @@ std::atomic<bool> checkpoint_requested{false};
 extern "C" void request_checkpoint(int) {
   checkpoint_requested = true;
 }
+// SIGTERM, SIGINT or SIGHUP with --checkpoint: save and stop.
+std::atomic<int> stop_signal{0};
+extern "C" void request_stop(int sig) {
+  stop_signal = sig;
+}
 
 }  // namespace
 
@@ -75,9 +80,17 @@ void add_eval_options(CLI::App& cmd, EvalOptions& o) {
                  "`window_state_limit` error")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
-  cmd.add_option("--checkpoint", o.checkpoint,
-                 "Windowed aggregates: restore the windows from this file when it exists, save them to it at "
-                 "exit and on SIGUSR1");
+  cmd.add_option(
+         "--max-future", o.max_future,
+         "Windowed aggregates: how far (a duration) an event's time may be ahead of this machine's "
+         "clock; later ones are `future_event` errors that do not move the latest event time (`none`: "
+         "no limit)")
+      ->capture_default_str();
+  cmd.add_option(
+      "--checkpoint", o.checkpoint,
+      "Restore the windows (and, after an interruption, the input position) from this file when it "
+      "exists; save them to it at the end, on SIGUSR1, and on SIGTERM, SIGINT or SIGHUP, which then "
+      "stop with exit code 75 (run the same command to resume)");
 }
 
 int run_eval(const EvalOptions& o) {
@@ -121,39 +134,114 @@ int run_eval(const EvalOptions& o) {
     std::fprintf(stderr, "edict: %s\n", why.c_str());
     return kExitUsage;
   }
+  if (o.max_future != "none") {
+    auto future = parse_duration(o.max_future);
+    if (!future || *future < 0) {
+      std::fprintf(stderr, "edict: --max-future `%s` is not a duration like `1d` (or `none`)\n",
+                   o.max_future.c_str());
+      return kExitUsage;
+    }
+    const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    wopts.max_future = *future;
+    if (__builtin_add_overflow(now, *future, &wopts.latest_acceptable)) wopts.latest_acceptable = INT64_MAX;
+  }
   engine::Stream stream(*policy, stream_options);
   window::WindowState& windows = stream.windows();
   std::string error;
-  if (!o.checkpoint.empty() && std::filesystem::exists(o.checkpoint) && !windows.load(o.checkpoint, &error)) {
-    std::fprintf(stderr, "edict: cannot restore the windows: %s\n", error.c_str());
+  // A checkpoint saved at the end of an input is restored and the events
+  // file is the next one; one saved mid-way resumes the same file after its
+  // recorded lines (docs/events.md, "Checkpoints").
+  window::InputPosition resume;
+  if (!o.checkpoint.empty() && std::filesystem::exists(o.checkpoint) &&
+      !windows.load(o.checkpoint, &resume, &error)) {
+    std::fprintf(stderr, "edict: %s\n", error.c_str());
     return kExitUsage;
   }
-  auto save_checkpoint = [&] {
-    if (o.checkpoint.empty()) return true;
-    std::string why;
-    if (windows.save(o.checkpoint, &why)) return true;
-    std::fprintf(stderr, "edict: cannot save the windows: %s\n", why.c_str());
-    return false;
-  };
-  if (!o.checkpoint.empty()) std::signal(SIGUSR1, request_checkpoint);
+  const bool resuming = !resume.at_end;
+  const std::string output_name = o.output == "-" ? std::string() : o.output;
+  if (resuming && resume.output != output_name) {
+    std::fprintf(
+        stderr,
+        "edict: the checkpoint `%s` was saved after line %s while writing the decision records to %s; "
+        "run that command again to resume (or delete the checkpoint to start over)\n",
+        o.checkpoint.c_str(), engine::with_commas(resume.lines).c_str(),
+        resume.output.empty() ? "standard output" : ("`" + resume.output + "`").c_str());
+    return kExitUsage;
+  }
+
+  if (!o.checkpoint.empty()) {
+    std::signal(SIGUSR1, request_checkpoint);
+    // From here on (nothing was written yet), the first of these stops at
+    // the next batch boundary with a checkpoint; a second one has its
+    // default effect.
+    struct sigaction sa {};
+    sa.sa_handler = request_stop;
+    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
+  }
 
   auto reader = decode::LineReader::open(events, o.max_line_bytes, &error);
   if (!reader) {
     std::fprintf(stderr, "edict: cannot read events `%s`: %s\n", events.c_str(), error.c_str());
     return kExitUsage;
   }
+  // Resuming: read the lines the checkpoint covers, check they are the ones
+  // it was saved on, and keep the rest of the chunk that holds the last.
+  engine::LinePrefix consumed;
+  std::vector<decode::Line> lines;
+  size_t first_new = 0;  // in `lines`: the first line to evaluate
+  bool have_lines = false;
+  if (resuming) {
+    while (consumed.lines < resume.lines && reader->next(lines)) {
+      for (first_new = 0; first_new < lines.size() && consumed.lines < resume.lines; ++first_new)
+        consumed.add(lines[first_new]);
+      have_lines = true;
+    }
+    if (!reader->error().empty()) {
+      std::fprintf(stderr, "edict: reading `%s` failed: %s\n", events.c_str(), reader->error().c_str());
+      return kExitUsage;
+    }
+    if (consumed.lines < resume.lines || consumed.bytes != resume.bytes || consumed.crc != resume.crc) {
+      std::fprintf(stderr,
+                   "edict: `%s` is not the events file the checkpoint `%s` was saved on: %s (delete the "
+                   "checkpoint to start over)\n",
+                   events.c_str(), o.checkpoint.c_str(),
+                   consumed.lines < resume.lines
+                       ? fmt::format("it has {} lines, the checkpoint was saved after line {}",
+                                     engine::with_commas(consumed.lines), engine::with_commas(resume.lines))
+                             .c_str()
+                       : fmt::format("its first {} lines differ from those the checkpoint was saved after",
+                                     engine::with_commas(resume.lines))
+                             .c_str());
+      return kExitUsage;
+    }
+  }
+
   // -o is written beside its file and renamed only after the last record:
-  // a failed run leaves the old file as it was.
+  // a failed or interrupted run leaves the old file as it was. A resumed run
+  // continues the interrupted run's temporary file from the checkpoint's length.
   std::unique_ptr<AtomicFile> output_file;
   std::FILE* out = stdout;
-  if (!o.output.empty() && o.output != "-") {
-    output_file = AtomicFile::create(o.output, &error);
+  if (!output_name.empty()) {
+    output_file = resuming && !resume.output_temp.empty()
+                      ? AtomicFile::resume(output_name, resume.output_temp, resume.output_bytes, &error)
+                      : AtomicFile::create(output_name, &error);
     if (!output_file) {
       std::fprintf(stderr, "edict: %s\n", error.c_str());
       return kExitUsage;
     }
     out = output_file->stream();
   }
+  if (resuming)  // even with -q: it says which records the output replaces
+    std::fprintf(stderr, "edict: resuming from the checkpoint `%s` after line %s of `%s`%s\n",
+                 o.checkpoint.c_str(), engine::with_commas(resume.lines).c_str(), events.c_str(),
+                 output_name.empty()
+                     ? "; records from line 1 to that line come from the interrupted run, and "
+                       "any it wrote after it are replaced by these"
+                     : "");
 
   engine::RecordWriter writer(*policy,
                               o.format == "csv" ? engine::OutputFormat::Csv : engine::OutputFormat::Jsonl);
@@ -171,10 +259,12 @@ int run_eval(const EvalOptions& o) {
     tracer->read_windows(&windows);
     writer.explain_with(tracer.get());
   }
-  if (output_file)
-    output_file->write(writer.header());
-  else
-    std::fputs(writer.header().c_str(), out);
+  if (!resuming) {  // a resumed output already has its header
+    if (output_file)
+      output_file->write(writer.header());
+    else
+      std::fputs(writer.header().c_str(), out);
+  }
   bool write_failed = false;
   engine::RecordSink sink(writer, stream.lanes(), [&](std::string_view records) {
     write_failed = output_file ? !output_file->write(records)
@@ -182,23 +272,92 @@ int run_eval(const EvalOptions& o) {
     return !write_failed;
   });
 
+  // Every record of the lines read so far reaches its file (synced for -o)
+  // before the checkpoint that says they were written.
+  auto flush_output = [&] {
+    if (output_file) {
+      if (output_file->sync(&error)) return true;
+      std::fprintf(stderr, "edict: %s\n", error.c_str());
+      return false;
+    }
+    if (std::fflush(out) == 0 && !write_failed) return true;
+    std::fprintf(stderr, "edict: writing the decision records to standard output failed: %s\n",
+                 std::strerror(errno));
+    return false;
+  };
+  auto save_checkpoint = [&](bool at_end) {
+    if (o.checkpoint.empty()) return true;
+    window::InputPosition position;
+    position.at_end = at_end;
+    if (!at_end) {
+      position.lines = consumed.lines;
+      position.bytes = consumed.bytes;
+      position.crc = consumed.crc;
+      position.output = output_name;
+      if (output_file && !output_file->temp_path().empty()) {
+        position.output_temp = output_file->temp_path();
+        position.output_bytes = output_file->size();
+      }
+    }
+    std::string why;
+    if (windows.save(o.checkpoint, position, &why)) return true;
+    std::fprintf(stderr, "edict: cannot save the checkpoint: %s\n", why.c_str());
+    return false;
+  };
   const bool progress = !o.quiet && isatty(STDERR_FILENO);
   auto start = std::chrono::steady_clock::now();
   auto last_progress = start;
-  bool checkpoint_failed = false;
-  stream.run(*reader, sink, [&](uint64_t lines) {
-    if (checkpoint_requested.exchange(false) && !save_checkpoint()) return !(checkpoint_failed = true);
+  // The batch boundary: a checkpoint when asked for; false stops the run.
+  enum class Stop { No, Failed, Interrupted } stopped = Stop::No;
+  auto boundary = [&] {
+    const int sig = stop_signal.load();
+    if (checkpoint_requested.exchange(false) || sig) {
+      if (!flush_output() || !save_checkpoint(false)) {
+        stopped = Stop::Failed;
+        return false;
+      }
+      if (sig) {
+        stopped = Stop::Interrupted;
+        return false;
+      }
+    }
     if (progress) {
       auto now = std::chrono::steady_clock::now();
       if (now - last_progress > std::chrono::milliseconds(500)) {
         last_progress = now;
-        std::fprintf(stderr, "\r%s lines...", engine::with_commas(lines).c_str());
+        std::fprintf(stderr, "\r%s lines...", engine::with_commas(consumed.lines).c_str());
       }
     }
     return true;
-  });
-  if (checkpoint_failed) return kExitUsage;
+  };
+  const bool track = !o.checkpoint.empty();
+  if (have_lines && first_new < lines.size()) {
+    lines.erase(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(first_new));
+    for (const decode::Line& l : lines) consumed.add(l);
+    if (!stream.process(lines, sink) && stopped == Stop::No) stopped = Stop::Failed;
+    if (stopped == Stop::No) boundary();
+  }
+  while (stopped == Stop::No && reader->next(lines)) {
+    if (track)
+      for (const decode::Line& l : lines) consumed.add(l);
+    else
+      consumed.lines += lines.size();
+    if (!stream.process(lines, sink)) {
+      stopped = Stop::Failed;
+      break;
+    }
+    boundary();
+  }
   if (progress) std::fputs("\r\033[K", stderr);
+  if (stopped == Stop::Interrupted) {
+    if (output_file) output_file->keep();  // incomplete: resumed, never renamed
+    std::fprintf(
+        stderr,
+        "edict: interrupted after line %s; checkpoint saved to `%s`; run the same command to resume\n",
+        engine::with_commas(consumed.lines).c_str(), o.checkpoint.c_str());
+    return kExitInterrupted;
+  }
+  if (stopped == Stop::Failed && !write_failed) return kExitUsage;  // a checkpoint failed (said why)
   if (!reader->error().empty()) {
     std::fprintf(stderr, "edict: reading `%s` failed: %s\n", events.c_str(), reader->error().c_str());
     return kExitUsage;
@@ -216,7 +375,7 @@ int run_eval(const EvalOptions& o) {
                  std::strerror(errno));
     return kExitUsage;
   }
-  if (!save_checkpoint()) return kExitUsage;
+  if (!save_checkpoint(true)) return kExitUsage;
 
   engine::Summary summary = sink.summary();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

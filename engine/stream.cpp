@@ -8,6 +8,8 @@
 #include <cstring>
 #include <thread>
 
+#include <zlib.h>
+
 namespace edict::engine {
 
 // One thread's reusable state. `held` keeps a decoded slice for the stateful
@@ -225,6 +227,15 @@ EvaluatedBatch Stream::evaluate(abi::Batch& batch) {
 
 EvaluatedBatch Stream::evaluate_decoded(const abi::Batch& batch) {
   return lanes_[0]->evaluate(*policy_, batch);
+}
+
+void LinePrefix::add(const decode::Line& line) {
+  ++lines;
+  bytes += (line.too_long ? line.too_long : line.text.size()) + 1;
+  uLong c = crc;
+  if (!line.too_long && !line.text.empty())
+    c = ::crc32(c, reinterpret_cast<const Bytef*>(line.text.data()), static_cast<uInt>(line.text.size()));
+  crc = static_cast<uint32_t>(::crc32(c, reinterpret_cast<const Bytef*>("\n"), 1));
 }
 
 bool read_event_document(const std::string& path, size_t max_bytes, std::vector<EventText>& out,

@@ -116,6 +116,18 @@ class Stream {
   std::vector<std::unique_ptr<Lane>> lanes_;
 };
 
+// The lines a run has read, as a checkpoint records its input position:
+// how many, their bytes (each line's text plus one byte for its end; a line
+// over --max-line-bytes counts its full length) and the CRC-32 (zlib's) of
+// those bytes (each line's text then `\n`; a line over the limit adds only
+// the `\n`, its text was never held).
+struct LinePrefix {
+  uint64_t lines = 0;
+  uint64_t bytes = 0;
+  uint32_t crc = 0;
+  void add(const decode::Line& line);
+};
+
 // One event of a small document (`edict explain`'s input): its text and first line.
 struct EventText {
   std::string text;

@@ -37,3 +37,4 @@ fuzz() {
 
 fuzz fuzz_frontend tests/fuzz/regressions 65536 policies tests/golden tests/fuzz/regressions
 fuzz fuzz_decoder tests/fuzz/decoder_seeds 8192 tests/fuzz/decoder_seeds
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_checkpoint && fuzz fuzz_checkpoint tests/fuzz/checkpoint_seeds 65536 tests/fuzz/checkpoint_seeds

@@ -70,6 +70,61 @@ std::unique_ptr<AtomicFile> AtomicFile::create(const std::string& path, std::str
   return f;
 }
 
+std::unique_ptr<AtomicFile> AtomicFile::resume(const std::string& path, const std::string& temp,
+                                               uint64_t length, std::string* error) {
+  auto refuse = [&](const std::string& why) {
+    *error = "cannot continue `" + path + "` in `" + temp + "`: " + why;
+    return nullptr;
+  };
+  std::unique_ptr<AtomicFile> f(new AtomicFile());
+  f->path_ = path;
+  struct stat st {};
+  const bool exists = ::stat(path.c_str(), &st) == 0;
+  if (exists && !S_ISREG(st.st_mode)) return refuse("it is not a regular file");
+  std::error_code ec;
+  std::filesystem::path target = exists ? std::filesystem::canonical(path, ec) : std::filesystem::path(path);
+  if (ec) target = path;
+  std::filesystem::path dir = target.parent_path();
+  const std::string prefix =
+      (dir.empty() ? std::string() : dir.string() + "/") + "." + target.filename().string() + ".edict-";
+  if (temp.size() != prefix.size() + 6 || temp.compare(0, prefix.size(), prefix) != 0 ||
+      temp.find('/', prefix.size()) != std::string::npos)
+    return refuse("not a temporary file of it");
+  int fd = ::open(temp.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return refuse(errno == ENOENT ? "it no longer exists" : std::strerror(errno));
+  struct stat ts {};
+  if (::fstat(fd, &ts) != 0 || !S_ISREG(ts.st_mode)) {
+    ::close(fd);
+    return refuse("not a regular file");
+  }
+  if (static_cast<uint64_t>(ts.st_size) < length) {
+    ::close(fd);
+    return refuse("it holds " + std::to_string(ts.st_size) + " bytes, fewer than the " +
+                  std::to_string(length) + " written before the checkpoint");
+  }
+  if (::ftruncate(fd, static_cast<off_t>(length)) != 0 || ::lseek(fd, 0, SEEK_END) < 0) {
+    int err = errno;
+    ::close(fd);
+    return refuse(std::strerror(err));
+  }
+  f->file_ = ::fdopen(fd, "ab");
+  if (!f->file_) {
+    int err = errno;
+    ::close(fd);
+    return refuse(std::strerror(err));
+  }
+  f->temp_ = temp;
+  f->target_ = target.string();
+  f->size_ = length;
+  return f;
+}
+
+void AtomicFile::keep() {
+  if (file_) std::fclose(file_);
+  file_ = nullptr;
+  committed_ = true;  // not removed by the destructor
+}
+
 AtomicFile::~AtomicFile() {
   if (file_) std::fclose(file_);
   if (!committed_ && !temp_.empty()) ::unlink(temp_.c_str());
@@ -79,6 +134,7 @@ bool AtomicFile::write(std::string_view bytes) {
   if (bytes.empty()) return first_errno_ == 0;
   if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size() && first_errno_ == 0)
     first_errno_ = errno ? errno : EIO;
+  size_ += bytes.size();
   return first_errno_ == 0;
 }
 

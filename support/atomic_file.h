@@ -5,6 +5,7 @@
 // /dev/stdout, a pipe) cannot be replaced and are written directly.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -17,6 +18,14 @@ class AtomicFile {
   // Opens the temporary file; nullptr and `error` ("cannot write `path`:
   // reason") when the folder cannot take it.
   static std::unique_ptr<AtomicFile> create(const std::string& path, std::string* error);
+  // Reopens the temporary file `temp` of an earlier AtomicFile for `path`
+  // (an interrupted run's, named in its checkpoint), cut to `length` bytes,
+  // to append to it. Refused, with `error` saying why, unless `temp` is a
+  // regular file (not a link) beside `path` named as create() names its
+  // temporaries and holds at least `length` bytes: a checkpoint can only
+  // name a file this class made for the same target.
+  static std::unique_ptr<AtomicFile> resume(const std::string& path, const std::string& temp, uint64_t length,
+                                            std::string* error);
   ~AtomicFile();  // removes the temporary file unless committed
 
   AtomicFile(const AtomicFile&) = delete;
@@ -30,6 +39,11 @@ class AtomicFile {
   // Flushes and syncs what was written so far without renaming (a
   // checkpoint of a long-running output); the bytes live in temp_path().
   bool sync(std::string* error);
+  // Bytes in the file so far (after sync(): on disk).
+  uint64_t size() const { return size_; }
+  // Closes the file and keeps the temporary one in place, uncommitted (an
+  // interrupted run: resume() continues it).
+  void keep();
   const std::string& path() const { return path_; }
   const std::string& temp_path() const { return temp_; }
 
@@ -41,6 +55,7 @@ class AtomicFile {
   std::FILE* file_ = nullptr;
   int first_errno_ = 0;  // the first write's failure, reported by commit()
   bool committed_ = false;
+  uint64_t size_ = 0;
 };
 
 // Writes `bytes` to `path` through an AtomicFile.

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <span>
 #include <sstream>
@@ -23,7 +24,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include <zlib.h>
+
 #include "abi/strings.h"
+#include "support/atomic_file.h"
 #include "support/time_util.h"
 
 namespace edict::window {
@@ -376,31 +380,6 @@ abi::ErrorReason reason_of(ir::FaultReason r) {
 uint64_t fnv(uint64_t h, std::string_view s) {
   for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
   return (h ^ 0xff) * 0x100000001b3ULL;
-}
-
-std::string hex(std::string_view s) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out.empty() ? "-" : out;
-}
-
-bool unhex(std::string_view s, std::string* out) {
-  out->clear();
-  if (s == "-") return true;
-  if (s.size() % 2) return false;
-  auto nibble = [](char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-  };
-  for (size_t i = 0; i < s.size(); i += 2) {
-    int a = nibble(s[i]), b = nibble(s[i + 1]);
-    if (a < 0 || b < 0) return false;
-    *out += static_cast<char>(a * 16 + b);
-  }
-  return true;
 }
 
 // The times of one aggregate's accepted events that a later event can still
@@ -981,6 +960,15 @@ struct WindowState::Impl {
     const std::vector<Input>& inputs = inputs_of_kind[rs.kind];
     const int64_t t = times[rs.kind][row];
     rs.time = t;
+    if (t > options.latest_acceptable) {
+      // Before lateness: a wrong clock must not move the latest time.
+      batch.fail(row, abi::ErrorReason::FutureEvent,
+                 fmt::format("event time {} is more than {} (--max-future) ahead of this machine's clock; "
+                             "it is not counted and does not move the latest event time",
+                             format_time(t), format_duration(options.max_future)));
+      rs.status = RowState::Skip;
+      return;
+    }
     if (seen_any && t < sub_saturating(max_time, options.max_lateness)) {
       batch.fail(
           row, abi::ErrorReason::LateEvent,
@@ -1267,162 +1255,347 @@ Stats WindowState::stats() const {
   return s;
 }
 
-// Text format, one record per line:
-//   edict-window-checkpoint 1
-//   fingerprint HEX
-//   clock SEEN MAX_TIME SWEEP_AT   (SWEEP_AT: no longer read)
-//   aggregate INDEX KEYS
-//   key HEXKEY N TIME VALUE ... (VALUE: the bits in decimal, or s:HEX for strings)
-// Only events an acceptable event can still see are written, keys in sorted
-// order, so equal states give equal files whatever the threads.
-bool WindowState::save(const std::string& path, std::string* error) const {
-  const Impl& m = *impl_;
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) {
-      *error = fmt::format("cannot write `{}`: {}", tmp, std::strerror(errno));
-      return false;
-    }
-    out << "edict-window-checkpoint 1\n";
-    out << fmt::format("fingerprint {:016x}\n", m.fingerprint());
-    out << fmt::format("clock {} {} {}\n", m.seen_any ? 1 : 0, m.max_time, kFirstSweep);
-    for (size_t a = 0; a < m.module.aggregates.size(); ++a) {
-      const int64_t limit = m.drop_before(m.module.aggregates[a], m.max_time);
-      struct Held {
-        std::string_view key;
-        Ring ring;
-        const Impl::Aggregate* aggregate;
-        uint32_t from;  // the first entry after `limit`
-      };
-      std::vector<Held> keys;
-      for (const Impl::Partition& part : m.partitions) {
-        const Impl::Aggregate& agg = part.aggregates[a];
-        for (size_t k = 0; k < agg.keys.slot_count(); ++k) {
-          if (!agg.keys.used(k)) continue;
-          const Ring w = agg.keys.ring(k);
-          const uint32_t from = w.after(limit);
-          if (from < w.count) keys.push_back({agg.keys.key_of(k), w, &agg, from});
-        }
-      }
-      std::sort(keys.begin(), keys.end(), [](const Held& x, const Held& y) { return x.key < y.key; });
-      out << fmt::format("aggregate {} {}\n", a, keys.size());
-      for (const Held& k : keys) {
-        std::string line = fmt::format("key {} {}", hex(k.key), k.ring.count - k.from);
-        for (uint32_t i = k.from; i < k.ring.count; ++i) {
-          const Entry& e = k.ring[i];
-          if (Impl::string_operand(*k.aggregate))
-            line += fmt::format(" {} s:{}", e.time, hex(k.aggregate->strings.at(e.bits).first));
-          else
-            line += fmt::format(" {} {}", e.time, e.bits);
-        }
-        out << line << '\n';
-      }
-    }
-    out << "end\n";
-    out.flush();
-    if (!out) {
-      *error = fmt::format("cannot write `{}`", tmp);
-      return false;
-    }
+// Checkpoint file, format 2. A 24-byte header:
+//   "EDICTCKP"  magic
+//   u32         format version (2)
+//   u32         CRC-32 (zlib's) of the payload
+//   u64         payload bytes (exactly the rest of the file)
+// then the payload (integers little-endian; str: u32 length, then the bytes):
+//   u64 fingerprint of the policy's aggregates
+//   u8 at_end, u64 lines, u64 bytes, u32 crc, str output, str output_temp, u64 output_bytes
+//                       (InputPosition; all zero or empty when at_end)
+//   u8 seen, i64 latest event time (the minimum int64 when not seen)
+//   u32 aggregates, then per aggregate: u64 keys, then per key, in strictly
+//     ascending byte order: str key (a string key's bytes, none without `by`,
+//     else the value's 8),
+//     u32 events (at least 1), then per event in time order: i64 time, then
+//     the operand (u64 bits, or a str for a string operand)
+// Only events an acceptable event can still see are written (times after
+// latest - lateness - window, and at most the latest), so equal states give
+// equal files whatever the threads. Format 1 was a text file
+// (`edict-window-checkpoint 1`), without a checksum or input position.
+namespace {
+
+constexpr char kMagic[8] = {'E', 'D', 'I', 'C', 'T', 'C', 'K', 'P'};
+constexpr uint32_t kFormat = 2;
+constexpr size_t kHeaderBytes = 24;
+constexpr size_t kMaxPathBytes = 4096;
+// The times an RFC 3339 text can give: 0001-01-01T00:00:00Z to the last
+// microsecond of 9999.
+constexpr int64_t kFirstTime = -62135596800LL * 1'000'000;
+constexpr int64_t kLastTime = 253402300800LL * 1'000'000 - 1;
+
+struct Writer {
+  std::string out;
+  template <typename T>
+  void put(T v) {
+    static_assert(std::endian::native == std::endian::little);
+    char b[sizeof v];
+    std::memcpy(b, &v, sizeof v);
+    out.append(b, sizeof v);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    *error = fmt::format("cannot replace `{}`: {}", path, std::strerror(errno));
+  void str(std::string_view s) {
+    put(static_cast<uint32_t>(s.size()));
+    out.append(s);
+  }
+};
+
+// Reads the payload; every read is bounded by what is left, and the first
+// failure names the payload byte it happened at.
+struct Reader {
+  std::string_view in;
+  size_t at = 0;
+  std::string what;
+  bool fail(std::string why) {
+    if (what.empty()) what = fmt::format("at payload byte {}: {}", at, why);
     return false;
   }
-  return true;
+  size_t left() const { return in.size() - at; }
+  template <typename T>
+  bool get(T* v, const char* name) {
+    if (left() < sizeof *v) return fail(fmt::format("the file ends inside {}", name));
+    std::memcpy(v, in.data() + at, sizeof *v);
+    at += sizeof *v;
+    return true;
+  }
+  bool str(std::string_view* s, const char* name, size_t max) {
+    uint32_t n = 0;
+    if (!get(&n, name)) return false;
+    if (n > max) return fail(fmt::format("{} is {} bytes long, more than {}", name, n, max));
+    if (n > left()) return fail(fmt::format("{} is {} bytes long, past the end of the file", name, n));
+    *s = in.substr(at, n);
+    at += n;
+    return true;
+  }
+  bool flag(bool* b, const char* name) {
+    uint8_t v = 0;
+    if (!get(&v, name)) return false;
+    if (v > 1) return fail(fmt::format("{} is {}, not 0 or 1", name, v));
+    *b = v != 0;
+    return true;
+  }
+};
+
+uint32_t crc_of(std::string_view bytes) {
+  uLong crc = ::crc32(0L, Z_NULL, 0);
+  while (!bytes.empty()) {
+    const uInt n = static_cast<uInt>(std::min<size_t>(bytes.size(), 1u << 30));
+    crc = ::crc32(crc, reinterpret_cast<const Bytef*>(bytes.data()), n);
+    bytes.remove_prefix(n);
+  }
+  return static_cast<uint32_t>(crc);
 }
 
-bool WindowState::load(const std::string& path, std::string* error) {
-  Impl& m = *impl_;
+bool finite_bits(uint64_t bits) {
+  double d = 0;
+  std::memcpy(&d, &bits, sizeof d);
+  return std::isfinite(d);
+}
+
+// Why `bits` cannot be a value of type `t` (a key or an operand), or "".
+std::string bad_value(ir::Ty t, uint64_t bits) {
+  switch (t) {
+    case ir::Ty::Void: return bits == 0 ? "" : "a value where none is kept";
+    case ir::Ty::Bool: return bits <= 1 ? "" : "a boolean other than 0 or 1";
+    case ir::Ty::Number: return finite_bits(bits) ? "" : "a number that is not finite (NaN or infinity)";
+    case ir::Ty::Time:
+      return static_cast<int64_t>(bits) >= kFirstTime && static_cast<int64_t>(bits) <= kLastTime
+                 ? ""
+                 : "a time outside the years 0001-9999";
+    default: return "";
+  }
+}
+
+}  // namespace
+
+std::string WindowState::serialize(const InputPosition& position) const {
+  const Impl& m = *impl_;
+  Writer w;
+  w.put(m.fingerprint());
+  const bool end = position.at_end;
+  w.put(static_cast<uint8_t>(end ? 1 : 0));
+  w.put(end ? uint64_t{0} : position.lines);
+  w.put(end ? uint64_t{0} : position.bytes);
+  w.put(end ? uint32_t{0} : position.crc);
+  w.str(end ? std::string_view() : position.output);
+  w.str(end ? std::string_view() : position.output_temp);
+  w.put(end ? uint64_t{0} : position.output_bytes);
+  w.put(static_cast<uint8_t>(m.seen_any ? 1 : 0));
+  w.put(m.seen_any ? m.max_time : kMinTime);
+  w.put(static_cast<uint32_t>(m.module.aggregates.size()));
+  for (size_t a = 0; a < m.module.aggregates.size(); ++a) {
+    const int64_t limit = m.drop_before(m.module.aggregates[a], m.max_time);
+    struct Held {
+      std::string_view key;
+      Ring ring;
+      const Impl::Aggregate* aggregate;
+      uint32_t from;  // the first entry after `limit`
+    };
+    std::vector<Held> keys;
+    for (const Impl::Partition& part : m.partitions) {
+      const Impl::Aggregate& agg = part.aggregates[a];
+      for (size_t k = 0; k < agg.keys.slot_count(); ++k) {
+        if (!agg.keys.used(k)) continue;
+        const Ring r = agg.keys.ring(k);
+        const uint32_t from = r.after(limit);
+        if (from < r.count) keys.push_back({agg.keys.key_of(k), r, &agg, from});
+      }
+    }
+    std::sort(keys.begin(), keys.end(), [](const Held& x, const Held& y) { return x.key < y.key; });
+    w.put(static_cast<uint64_t>(keys.size()));
+    for (const Held& k : keys) {
+      w.str(k.key);
+      w.put(k.ring.count - k.from);
+      for (uint32_t i = k.from; i < k.ring.count; ++i) {
+        const Entry& e = k.ring[i];
+        w.put(e.time);
+        if (Impl::string_operand(*k.aggregate))
+          w.str(k.aggregate->strings.at(e.bits).first);
+        else
+          w.put(e.bits);
+      }
+    }
+  }
+  std::string file(kMagic, sizeof kMagic);
+  Writer h;
+  h.put(kFormat);
+  h.put(crc_of(w.out));
+  h.put(static_cast<uint64_t>(w.out.size()));
+  file += h.out;
+  file += w.out;
+  return file;
+}
+
+bool WindowState::save(const std::string& path, const InputPosition& position, std::string* error) const {
+  return write_file_atomically(path, serialize(position), error);
+}
+
+bool WindowState::load(const std::string& path, InputPosition* position, std::string* error) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = fmt::format("cannot read `{}`: {}", path, std::strerror(errno));
+  std::string bytes;
+  if (in) bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (!in && !in.eof()) {
+    *error = fmt::format("cannot read the checkpoint `{}`: {}", path, std::strerror(errno));
     return false;
   }
-  auto bad = [&](size_t line, const std::string& what) {
-    *error = fmt::format("{}:{}: not a valid window checkpoint: {}", path, line, what);
+  return restore(bytes, path, position, error);
+}
+
+bool WindowState::restore(std::string_view file, const std::string& name, InputPosition* position,
+                          std::string* error) {
+  Impl& m = *impl_;
+  auto bad = [&](const std::string& what) {
+    *error = fmt::format("the checkpoint `{}` cannot be used: {}", name, what);
     return false;
   };
-  std::string text;
-  size_t line_no = 0;
-  auto next = [&](std::istringstream& ls) {
-    if (!std::getline(in, text)) return false;
-    ++line_no;
-    ls.clear();
-    ls.str(text);
-    return true;
+  if (file.substr(0, 24) == "edict-window-checkpoint ")
+    return bad(
+        "it is in format 1 (text, no checksum or input position), which this Edict no longer reads; delete "
+        "it "
+        "and run again from the start of the events");
+  if (file.size() < sizeof kMagic || std::memcmp(file.data(), kMagic, sizeof kMagic) != 0)
+    return bad("it is not an Edict checkpoint (no `EDICTCKP` at its start)");
+  if (file.size() < kHeaderBytes)
+    return bad(
+        fmt::format("it is truncated: {} bytes, shorter than its {}-byte header", file.size(), kHeaderBytes));
+  uint32_t format = 0, crc = 0;
+  uint64_t length = 0;
+  std::memcpy(&format, file.data() + 8, 4);
+  std::memcpy(&crc, file.data() + 12, 4);
+  std::memcpy(&length, file.data() + 16, 8);
+  if (format != kFormat)
+    return bad(fmt::format("it is in format {}, and this Edict reads format {}", format, kFormat));
+  const std::string_view payload = file.substr(kHeaderBytes);
+  if (length != payload.size())
+    return bad(fmt::format("its header announces {} payload bytes but it holds {} (truncated or appended to)",
+                           length, payload.size()));
+  if (const uint32_t actual = crc_of(payload); actual != crc)
+    return bad(
+        fmt::format("its checksum does not match (CRC-32 {:08x}, the header says {:08x}): the file is "
+                    "damaged",
+                    actual, crc));
+
+  Reader r{payload, 0, {}};
+  auto failed = [&] { return bad(r.what); };
+  auto fail = [&](std::string why) {
+    r.fail(std::move(why));
+    return failed();
   };
-  std::istringstream ls;
-  std::string word;
-  if (!next(ls) || text != "edict-window-checkpoint 1") return bad(1, "unknown header");
   uint64_t fp = 0;
-  if (!next(ls) || !(ls >> word) || word != "fingerprint" || !(ls >> std::hex >> fp))
-    return bad(line_no, "expected `fingerprint`");
-  ls >> std::dec;
-  if (fp != m.fingerprint()) {
-    *error =
-        fmt::format("`{}` holds the windows of a different policy (its windowed aggregates changed)", path);
-    return false;
-  }
-  int seen = 0;
+  if (!r.get(&fp, "the fingerprint")) return failed();
+  if (fp != m.fingerprint())
+    return bad("it holds the windows of a different policy (its windowed aggregates changed)");
+
+  InputPosition pos;
+  std::string_view output, temp;
+  if (!r.flag(&pos.at_end, "the end-of-input flag") || !r.get(&pos.lines, "the lines consumed") ||
+      !r.get(&pos.bytes, "the bytes consumed") || !r.get(&pos.crc, "the input checksum") ||
+      !r.str(&output, "the output file's name", kMaxPathBytes) ||
+      !r.str(&temp, "the output's temporary file name", kMaxPathBytes) ||
+      !r.get(&pos.output_bytes, "the output's length"))
+    return failed();
+  pos.output = output;
+  pos.output_temp = temp;
+  if (pos.at_end &&
+      (pos.lines || pos.bytes || pos.crc || !output.empty() || !temp.empty() || pos.output_bytes))
+    return fail("a checkpoint at the end of the input records an input position");
+  if (!pos.at_end && pos.bytes < pos.lines)
+    return fail(fmt::format("{} lines cannot be {} bytes", pos.lines, pos.bytes));
+  if (output.find('\0') != std::string_view::npos || temp.find('\0') != std::string_view::npos)
+    return fail("a file name holds a NUL byte");
+  if ((temp.empty() && pos.output_bytes) || (!temp.empty() && output.empty()))
+    return fail("an output length or temporary file without an output file");
+
+  bool seen = false;
   int64_t max_time = 0;
-  uint64_t sweep_at = 0;
-  if (!next(ls) || !(ls >> word) || word != "clock" || !(ls >> seen >> max_time >> sweep_at))
-    return bad(line_no, "expected `clock`");
+  if (!r.flag(&seen, "the seen flag") || !r.get(&max_time, "the latest event time")) return failed();
+  if (!seen && max_time != kMinTime) return fail("a latest event time before any event");
+  if (seen && (max_time < kFirstTime || max_time > kLastTime))
+    return fail(fmt::format("the latest event time {} is outside the years 0001-9999", max_time));
+  if (seen && max_time > m.options.latest_acceptable)
+    return bad(
+        fmt::format("its latest event time {} is more than {} (--max-future) ahead of this machine's "
+                    "clock; it was saved after an event with a wrong clock, or the clock is wrong",
+                    format_time(max_time), format_duration(m.options.max_future)));
+  uint32_t aggregates = 0;
+  if (!r.get(&aggregates, "the number of aggregates")) return failed();
+  if (aggregates != m.module.aggregates.size())
+    return fail(fmt::format("{} aggregates, the policy has {}", aggregates, m.module.aggregates.size()));
+
   std::vector<Impl::Partition> parts(m.partitions.size());
   for (Impl::Partition& part : parts) {
     part.aggregates.resize(m.module.aggregates.size());
     for (size_t a = 0; a < m.module.aggregates.size(); ++a) part.aggregates[a].ir = &m.module.aggregates[a];
   }
   std::vector<LiveTimes> live(m.module.aggregates.size());
+  std::vector<Entry> entries;
   for (size_t a = 0; a < m.module.aggregates.size(); ++a) {
-    size_t index = 0, keys = 0;
-    if (!next(ls) || !(ls >> word) || word != "aggregate" || !(ls >> index >> keys) || index != a)
-      return bad(line_no, "expected `aggregate`");
-    for (size_t k = 0; k < keys; ++k) {
-      std::string hexkey, key;
-      size_t n = 0;
-      if (!next(ls) || !(ls >> word) || word != "key" || !(ls >> hexkey >> n) || !unhex(hexkey, &key))
-        return bad(line_no, "expected `key`");
+    const ir::Aggregate& ir_agg = m.module.aggregates[a];
+    const int64_t limit = seen ? m.drop_before(ir_agg, max_time) : kMinTime;
+    uint64_t keys = 0;
+    if (!r.get(&keys, "a number of keys")) return failed();
+    // Each key takes at least 20 bytes (an empty key, one event, an empty string).
+    if (!seen && keys) return fail("keys held before any event");
+    if (keys > r.left() / 20) return fail(fmt::format("{} keys cannot fit in what is left", keys));
+    std::string_view previous;
+    for (uint64_t k = 0; k < keys; ++k) {
+      std::string_view key;
+      if (!r.str(&key, "a key", r.left())) return failed();
+      if (k > 0 && !(previous < key)) return fail("keys out of order or repeated");
+      previous = key;
+      if (ir_agg.key == ir::Ty::Void) {
+        if (!key.empty())
+          return fail(fmt::format("a key of {} bytes for an aggregate without `by`", key.size()));
+      } else if (ir_agg.key != ir::Ty::Str) {
+        uint64_t bits = 0;
+        if (key.size() != sizeof bits) return fail(fmt::format("a key of {} bytes, not 8", key.size()));
+        std::memcpy(&bits, key.data(), sizeof bits);
+        std::string why = bad_value(ir_agg.key, bits);
+        if (why.empty() && ir_agg.key == ir::Ty::Number && bits == (uint64_t{1} << 63)) why = "a key of -0";
+        if (!why.empty()) return fail("a key is " + why);
+      }
+      uint32_t n = 0;
+      if (!r.get(&n, "a number of events")) return failed();
+      if (n == 0) return fail("a key without events");
+      if (n > r.left() / 12) return fail(fmt::format("{} events cannot fit in what is left", n));
       const uint64_t hash = hash_key(key);
       Impl::Partition& part = parts[m.partition_of(hash)];
       Impl::Aggregate& agg = part.aggregates[a];
-      std::vector<Entry> entries;
-      for (size_t i = 0; i < n; ++i) {
+      entries.clear();
+      for (uint32_t i = 0; i < n; ++i) {
         Entry e{0, 0};
-        std::string value;
-        if (!(ls >> e.time >> value)) return bad(line_no, "truncated key");
-        if (value.rfind("s:", 0) == 0) {
-          std::string s;
-          if (!unhex(value.substr(2), &s)) return bad(line_no, "bad string");
-          e.bits = Impl::retain_string(agg, s);
+        if (!r.get(&e.time, "an event time")) return failed();
+        if (e.time <= limit || e.time > max_time)
+          return fail(
+              fmt::format("an event time {} outside its window's span ({}, {}]", e.time, limit, max_time));
+        if (!entries.empty() && e.time < entries.back().time) return fail("event times out of order");
+        if (Impl::string_operand(agg)) {
+          std::string_view text;
+          if (!r.str(&text, "a string value", r.left())) return failed();
+          e.bits = Impl::retain_string(agg, text);
         } else {
-          errno = 0;
-          char* end = nullptr;
-          e.bits = std::strtoull(value.c_str(), &end, 10);
-          if (errno || *end) return bad(line_no, "bad value");
+          if (!r.get(&e.bits, "a value")) return failed();
+          if (std::string why = bad_value(ir_agg.operand, e.bits); !why.empty())
+            return fail("a value is " + why);
         }
-        if (!entries.empty() && e.time < entries.back().time) return bad(line_no, "times out of order");
         entries.push_back(e);
         live[a].add(e.time);
       }
       part.held += n;
-      if (agg.keys.find(key, hash) >= 0) return bad(line_no, "duplicate key");
-      if (n == 0) continue;  // live keys only
       const size_t slot = agg.keys.add(key, hash);
       for (const Entry& e : entries) agg.keys.insert(slot, e);  // in time order: appends
       // Where the events came from is not saved.
       if (m.options.record_members) agg.keys.origins(slot).resize(entries.size());
     }
   }
-  if (!next(ls) || text != "end") return bad(line_no, "expected `end` (truncated file?)");
+  if (r.left() != 0) return fail(fmt::format("{} bytes after the last key", r.left()));
   m.partitions = std::move(parts);
   m.live = std::move(live);
-  m.seen_any = seen != 0;
-  m.max_time = max_time;
+  m.seen_any = seen;
+  m.max_time = seen ? max_time : kMinTime;
   m.expire_live();
   m.live_compact_at = std::max(kFirstSweep, 2 * m.live_bound);
+  *position = pos;
   return true;
 }
 

@@ -85,6 +85,32 @@ struct Options {
   // Threads advance() uses, one per partition of the keys (see above).
   // Decisions do not depend on it.
   unsigned threads = 1;
+  // Events dated after `latest_acceptable` (`edict eval`: this machine's
+  // clock plus --max-future, which `max_future` gives for messages) are
+  // rejected as `future_event`: they enter no window and do not move the
+  // latest event time, so one wrong clock cannot make every later event
+  // late. A checkpoint whose latest time is after it is refused.
+  int64_t latest_acceptable = INT64_MAX;
+  int64_t max_future = -1;
+};
+
+// Where in its input a checkpoint was taken, and the output written so far
+// (`edict eval`; see docs/events.md, "Checkpoints"). Saved with the windows.
+struct InputPosition {
+  // True: the input was read to its end (a clean end); the next run starts
+  // the next events file at its line 1. False: stopped after `lines` lines,
+  // whose text (each line plus one byte for its end) is `bytes` bytes with
+  // CRC-32 `crc`; the same command resumes after them.
+  bool at_end = true;
+  uint64_t lines = 0;
+  uint64_t bytes = 0;
+  uint32_t crc = 0;
+  // Mid-input only: the -o file as given ("" for standard output), the
+  // temporary file its records go to until the end, and its length at the
+  // checkpoint.
+  std::string output;
+  std::string output_temp;
+  uint64_t output_bytes = 0;
 };
 
 // One event a windowed aggregate's value was computed over.
@@ -145,13 +171,23 @@ class WindowState {
   // advance() runs.
   const Members* members(const abi::Batch& batch, uint32_t row, int aggregate) const;
 
-  // Checkpoint file: the windows, the latest event time and a fingerprint of
-  // the policy's aggregates. save() writes a temporary file and renames it,
-  // so an interrupted save keeps the previous checkpoint. load() refuses a
-  // checkpoint of a different policy. False with *error on failure. A
-  // checkpoint does not depend on the threads of the state that saved it.
-  bool save(const std::string& path, std::string* error) const;
-  bool load(const std::string& path, std::string* error);
+  // Checkpoint file: a header (magic, format version, payload length, CRC-32
+  // of the payload) and the payload: a fingerprint of the policy's
+  // aggregates, the input position, the latest event time and the windows
+  // (format in window.cpp). save() writes a temporary file beside `path`,
+  // syncs it and renames it, so an interrupted save keeps the previous
+  // checkpoint. load() verifies the header and checksum, range-checks every
+  // value and refuses a checkpoint of a different policy or with a latest
+  // time after Options::latest_acceptable; on any failure the state is
+  // unchanged and *error names the file and what is wrong. A checkpoint does
+  // not depend on the threads of the state that saved it, and equal states
+  // give equal bytes.
+  bool save(const std::string& path, const InputPosition& position, std::string* error) const;
+  bool load(const std::string& path, InputPosition* position, std::string* error);
+  // The same on the file's bytes (`name` for messages): save() writes
+  // serialize(), load() reads the file and calls restore().
+  std::string serialize(const InputPosition& position) const;
+  bool restore(std::string_view file, const std::string& name, InputPosition* position, std::string* error);
 
  private:
   struct Impl;

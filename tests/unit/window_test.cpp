@@ -171,11 +171,15 @@ TEST_CASE("windows: a checkpoint in the middle of a stream resumes with identica
       Runner first(*p, 128);
       first.run(lines, 0, cut, resumed);
       std::string error;
-      REQUIRE(first.windows.save(path, &error));
+      REQUIRE(first.windows.save(path, {}, &error));
     }
     Runner second(*p, 128);
     std::string error;
-    REQUIRE(second.windows.load(path, &error));
+    window::InputPosition position;
+    const bool loaded = second.windows.load(path, &position, &error);
+    INFO(error);
+    REQUIRE(loaded);
+    CHECK(position.at_end);
     second.run(lines, cut, lines.size(), resumed);
     INFO("cut at " << cut);
     CHECK(resumed == whole);
@@ -240,13 +244,14 @@ TEST_CASE("windows: any number of threads decides as one does, through a checkpo
     std::vector<std::string> out = run_grouped(
         *p, std::vector<std::string>(lines.begin(), lines.begin() + 3333), 128, threads + 1, first);
     std::string error;
-    REQUIRE(first.save(path, &error));
+    REQUIRE(first.save(path, {}, &error));
     std::ifstream in(path);
     std::string saved((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     // Resume with another number of threads.
     options.threads = 5 - threads;
     window::WindowState second(p->module(), p->interpreter(), p->schema(), options);
-    REQUIRE(second.load(path, &error));
+    window::InputPosition position;
+    REQUIRE(second.load(path, &position, &error));
     std::vector<std::string> rest =
         run_grouped(*p, std::vector<std::string>(lines.begin() + 3333, lines.end()), 100, 3, second);
     out.insert(out.end(), rest.begin(), rest.end());
@@ -272,34 +277,63 @@ TEST_CASE("windows: any number of threads decides as one does, through a checkpo
 
 TEST_CASE("windows: a checkpoint of another policy or a damaged one is refused", "[window]") {
   auto p = compile(engine::Backend::Interp);
-  const std::string path =
-      (std::filesystem::temp_directory_path() / fmt::format("edict-window-bad-{}.ckpt", ::getpid())).string();
   Runner r(*p, 16);
+  std::vector<std::string> out;
+  std::vector<std::string> lines = stream(300, 7, false, 5);
+  r.run(lines, 0, lines.size(), out);
+  window::InputPosition position;
+  position.at_end = false;
+  position.lines = 300;
+  position.bytes = 30'000;
+  position.crc = 0x1234'5678;
+  position.output = "out.jsonl";
+  position.output_temp = ".out.jsonl.edict-abcdef";
+  position.output_bytes = 4321;
+  const std::string file = r.windows.serialize(position);
+  // Restored, it saves the same bytes, with its position.
+  Runner again(*p, 16);
+  window::InputPosition restored;
   std::string error;
-  REQUIRE(r.windows.save(path, &error));
-  std::string text;
-  {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    REQUIRE(f);
-    char buf[4096];
-    size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-    std::fclose(f);
-  }
-  auto write = [&](const std::string& s) {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    std::fwrite(s.data(), 1, s.size(), f);
-    std::fclose(f);
-  };
-  std::string other = text;
-  other.replace(other.find("fingerprint ") + 12, 4, "0000");
-  write(other);
-  CHECK_FALSE(r.windows.load(path, &error));
+  REQUIRE(again.windows.restore(file, "x.ckpt", &restored, &error));
+  CHECK(again.windows.serialize(restored) == file);
+  CHECK((restored.lines == 300 && restored.crc == 0x1234'5678 &&
+         restored.output_temp == position.output_temp && restored.output_bytes == 4321 && !restored.at_end));
+
+  // Another policy's aggregates.
+  auto other = compile(engine::Backend::Interp, R"(
+event rent { time: time, customer: string }
+rule r on rent
+  cite "t"
+  deny
+  when (count() over 2d by event.customer) > 3
+)");
+  window::WindowState theirs(other->module(), other->interpreter(), other->schema());
+  CHECK_FALSE(theirs.restore(file, "x.ckpt", &restored, &error));
   CHECK(error.find("different policy") != std::string::npos);
-  write(text.substr(0, text.size() - 4));  // no `end`
-  CHECK_FALSE(r.windows.load(path, &error));
-  CHECK(error.find("truncated") != std::string::npos);
-  std::filesystem::remove(path);
+
+  // Damage anywhere is caught before anything is restored: the state keeps
+  // deciding as it did.
+  auto refused = [&](std::string bytes, const char* phrase) {
+    Runner fresh(*p, 16);
+    std::string why;
+    window::InputPosition pos;
+    const bool ok = fresh.windows.restore(bytes, "x.ckpt", &pos, &why);
+    INFO(phrase << ": " << why);
+    CHECK_FALSE(ok);
+    CHECK(why.find("x.ckpt") != std::string::npos);
+    CHECK(why.find(phrase) != std::string::npos);
+  };
+  refused(file.substr(0, file.size() - 4), "announces");
+  refused(file.substr(0, 10), "header");
+  for (size_t at : {size_t{30}, file.size() / 2, file.size() - 1}) {
+    std::string flipped = file;
+    flipped[at] = static_cast<char>(flipped[at] ^ 0x01);
+    refused(flipped, "checksum");
+  }
+  std::string version = file;
+  version[8] = 7;
+  refused(version, "format 7");
+  refused("edict-window-checkpoint 1\nfingerprint 00\n", "format 1");
 }
 
 TEST_CASE("windows: over the state limit an event is an error, and counts again once old ones expire",
@@ -326,6 +360,36 @@ TEST_CASE("windows: over the state limit an event is an error, and counts again 
   CHECK(out[1] == "error:window_state_limit");
   CHECK(out[2] == "error:window_state_limit");
   CHECK(out[3] == "allow");
+}
+
+TEST_CASE("windows: an event beyond the latest acceptable time is an error and moves no clock", "[window]") {
+  auto p = compile(engine::Backend::Interp);
+  window::Options options;
+  options.latest_acceptable = *parse_rfc3339("2030-01-01T00:00:00Z");
+  options.max_future = 86'400'000'000;
+  auto rent = [](const char* time) {
+    return fmt::format(R"({{"kind":"rent","time":"{}","customer":"c0","chip":"H100","hours":1,"count":1}})",
+                       time);
+  };
+  // Without the limit, the 2099 event would make the two after it late.
+  std::vector<std::string> lines = {rent("2024-01-01T00:00:00Z"), rent("2099-01-01T00:00:00Z"),
+                                    rent("2024-01-01T00:30:00Z"), rent("2024-01-01T01:00:00Z")};
+  std::vector<std::string> out = run_all(*p, lines, 3, options);
+  REQUIRE(out.size() == 4);
+  CHECK(out[1] == "error:future_event");
+  CHECK(out[2] == "allow");
+  CHECK(out[3] == "allow");
+  CHECK(run_all(*p, lines, 3)[2] == "error:late_event");
+  // A checkpoint whose latest time is beyond the limit is refused.
+  Runner r(*p, 4);
+  std::vector<std::string> ignored;
+  r.run(lines, 0, 2, ignored);
+  const std::string file = r.windows.serialize({});
+  Runner strict(*p, 4, options);
+  window::InputPosition position;
+  std::string error;
+  CHECK_FALSE(strict.windows.restore(file, "c.ckpt", &position, &error));
+  CHECK(error.find("--max-future") != std::string::npos);
 }
 
 TEST_CASE("windows: a row failed by the windows before one failed by decoding keeps its reason", "[window]") {
@@ -413,11 +477,12 @@ TEST_CASE("windows: recorded members are the events each value was computed over
     Runner first(*p, 100, recording);
     first.run(lines, 0, 600, ignored);
     std::string error;
-    REQUIRE(first.windows.save(path, &error));
+    REQUIRE(first.windows.save(path, {}, &error));
   }
   Runner r(*p, 100, recording);
   std::string error;
-  REQUIRE(r.windows.load(path, &error));
+  window::InputPosition position;
+  REQUIRE(r.windows.load(path, &position, &error));
   std::filesystem::remove(path);
   size_t checked = 0, restored = 0;
   for (size_t i = 600; i < lines.size();) {
