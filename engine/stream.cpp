@@ -25,7 +25,8 @@ struct Stream::Lane {
   size_t held_used = 0;
   std::string padded;  // decode_text's copy of a JSON text with its padding
 
-  Lane(const Policy& p, uint32_t capacity) : batch(p.schema(), p.symbols(), capacity), decoder(p.schema()) {
+  Lane(const Policy& p, uint32_t capacity, size_t max_line_bytes)
+      : batch(p.schema(), p.symbols(), capacity), decoder(p.schema(), true, max_line_bytes) {
     results.reserve(capacity, p.module().rules.size());
   }
   // The column view is made once, in the lane's buffers, and serves both
@@ -120,7 +121,7 @@ Stream::Stream(const Policy& policy, const StreamOptions& options) : policy_(&po
   windows_ = std::make_unique<window::WindowState>(policy.module(), policy.interpreter(), policy.schema(),
                                                    options_.windows);
   for (unsigned t = 0; t < options_.threads; ++t)
-    lanes_.push_back(std::make_unique<Lane>(policy, options_.batch_size));
+    lanes_.push_back(std::make_unique<Lane>(policy, options_.batch_size, options_.max_line_bytes));
 }
 
 Stream::~Stream() = default;

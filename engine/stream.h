@@ -34,7 +34,7 @@ namespace edict::engine {
 struct StreamOptions {
   unsigned threads = 1;             // lanes (`-j`)
   uint32_t batch_size = 4096;       // events per evaluation batch
-  size_t max_line_bytes = 1 << 20;  // named in the error of a line over it (decode::LineReader's limit)
+  size_t max_line_bytes = 1 << 20;  // the LineReader's limit, and the decoder's for JSON texts (the API)
   // The windows of stateful rules: lateness, state limit, explanations'
   // members. `inputs` and `threads` are the Stream's to set.
   window::Options windows;

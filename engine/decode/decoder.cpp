@@ -169,8 +169,6 @@ struct KeyPattern {
   }
 };
 
-constexpr size_t kMaxDocument = size_t{1} << 20;  // the simdjson parser's capacity
-
 // Per field of a kind, what the plain path needs, in one place.
 struct PlainField {
   KeyPattern member;  // `"name":`, as compact JSON writes it (never matching unless raw_name)
@@ -200,10 +198,12 @@ struct Decoder::Impl {
   const Schema* schema;
   bool fast_path = true;
   uint64_t plain_lines = 0;
-  std::vector<PlainKind> plain_kinds;  // per kind
-  std::vector<uint64_t> seen_high;     // the plain path's seen bits of fields 64 and up
-  od::parser parser{kMaxDocument};
-  std::vector<uint8_t> seen;  // per field of the current kind
+  std::vector<PlainKind> plain_kinds;      // per kind
+  std::vector<uint64_t> seen_high;         // the plain path's seen bits of fields 64 and up
+  size_t max_line = kDefaultMaxLineBytes;  // the longest line decoded (the parser's capacity)
+  od::parser parser;
+  std::vector<uint8_t> json_stack;  // the strict check's open arrays and objects
+  std::vector<uint8_t> seen;        // per field of the current kind
   // Per kind: the field index met at each key position last time. Producers
   // write keys in a fixed order, so one string compare usually replaces a
   // hash lookup.
@@ -237,9 +237,13 @@ bool raw_name(std::string_view name) {
 
 }  // namespace
 
-Decoder::Decoder(const Schema& schema, bool fast_path) : impl_(std::make_unique<Impl>()) {
+Decoder::Decoder(const Schema& schema, bool fast_path, size_t max_line_bytes)
+    : impl_(std::make_unique<Impl>()) {
   impl_->schema = &schema;
   impl_->fast_path = fast_path;
+  impl_->max_line = max_line_bytes;
+  // Allocated as lines need it (open_object), up to this.
+  impl_->parser = od::parser(max_line_bytes);
   size_t most_fields = 0;
   for (const KindSpec& kind : schema.kinds) {
     auto& keys = impl_->keys.emplace_back();
@@ -324,6 +328,253 @@ const char* skip_spaces(const char* p) {
   while (*p == ' ') ++p;
   return p;
 }
+
+// ---- Strict validation for the full path -----------------------------------
+// simdjson On Demand validates UTF-8 and the structure it walks, but not a
+// value it skips (an unknown field's `[1,}`) nor a scalar past its first
+// byte when only its type is asked (`nul` reads as null, `tru` as a
+// boolean). So the full path first checks the whole line against RFC 8259's
+// grammar here, saying where and what is wrong. Numbers are checked for
+// grammar only: `1e400` is valid JSON (a field that needs its value reports
+// it out of range). simdjson's DOM parser would validate too, but it also
+// rejects such numbers and integers past 64 bits, and names no position.
+
+struct JsonFault {
+  size_t at = 0;  // byte offset in the line
+  std::string what;
+};
+
+constexpr size_t kMaxJsonDepth = 1024;  // simdjson's default nesting limit
+
+bool is_json_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+// Bytes that end a scalar token: JSON whitespace and structural characters.
+bool ends_token(char c) {
+  return is_json_space(c) || c == ',' || c == ']' || c == '}' || c == ':' || c == '[' || c == '{' || c == '"';
+}
+
+// The token at `p` (up to the next delimiter), quoted for a message.
+std::string token_at(const char* p, const char* end) {
+  if (p >= end) return "the end of the line";
+  if (end - p >= 3 && std::memcmp(p, "\xEF\xBB\xBF", 3) == 0) return "a byte order mark (U+FEFF)";
+  const char* q = p;
+  if (ends_token(*q)) {
+    ++q;
+  } else {
+    while (q < end && !ends_token(*q)) ++q;
+  }
+  std::string text;
+  for (const char* c = p; c < q && text.size() < 48; ++c) {
+    const auto u = static_cast<unsigned char>(*c);
+    if (u < 0x20 || u == 0x7F)
+      text += fmt::format("\\x{:02X}", u);
+    else
+      text += *c;
+  }
+  return "`" + clip_for_message(text) + "`";
+}
+
+// The first byte from `p` that is '"', '\\' or a control character, or
+// `end`. Reads 16-byte blocks up to 15 bytes past `end` when `padded`.
+inline const char* string_stop(const char* p, const char* end, bool padded) {
+#if defined(__SSE2__)
+  if (padded) {
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), low = _mm_set1_epi8(0x1F);
+    for (; p < end; p += 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      const __m128i control = _mm_cmpeq_epi8(_mm_max_epu8(v, low), low);  // v <= 0x1F, unsigned
+      const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(
+          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), control)));
+      if (mask) return std::min(end, p + std::countr_zero(mask));
+    }
+    return end;
+  }
+#else
+  (void)padded;
+#endif
+  for (; p < end; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c == '"' || c == '\\' || c < 0x20) return p;
+  }
+  return end;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The code unit of a `\uXXXX` escape at `p` (the backslash), or -1.
+int unicode_escape(const char* p, const char* end) {
+  if (end - p < 6 || p[1] != 'u') return -1;
+  int v = 0;
+  for (int i = 2; i < 6; ++i) {
+    const int h = hex_value(p[i]);
+    if (h < 0) return -1;
+    v = v * 16 + h;
+  }
+  return v;
+}
+
+class JsonChecker {
+ public:
+  JsonChecker(std::string_view text, bool padded)
+      : begin_(text.data()), end_(text.data() + text.size()), padded_(padded) {}
+
+  std::optional<JsonFault> check(std::vector<uint8_t>& stack) {
+    stack.clear();
+    const char* p = begin_;
+    enum class Next { Value, Key, AfterValue } next = Next::Value;
+    for (;;) {
+      while (p < end_ && is_json_space(*p)) ++p;
+      if (next == Next::Key) {
+        if (p == end_ || *p != '"') return fault(p, "expected a key (a string), found " + token_at(p, end_));
+        if (!string(p)) return std::move(fault_);
+        while (p < end_ && is_json_space(*p)) ++p;
+        if (p == end_ || *p != ':') return fault(p, "expected `:` after the key, found " + token_at(p, end_));
+        ++p;
+        next = Next::Value;
+        continue;
+      }
+      if (next == Next::AfterValue) {
+        if (stack.empty()) {
+          if (p != end_) return fault(p, "content after the JSON value: " + token_at(p, end_));
+          return std::nullopt;
+        }
+        const bool in_object = stack.back() == '{';
+        if (p < end_ && *p == ',') {
+          ++p;
+          next = in_object ? Next::Key : Next::Value;
+          continue;
+        }
+        if (p < end_ && *p == (in_object ? '}' : ']')) {
+          ++p;
+          stack.pop_back();
+          continue;
+        }
+        return fault(p,
+                     fmt::format("expected `,` or `{}`, found {}", in_object ? '}' : ']', token_at(p, end_)));
+      }
+      // A value.
+      if (p == end_) return fault(p, "expected a value, found the end of the line");
+      const char c = *p;
+      next = Next::AfterValue;
+      if (c == '{' || c == '[') {
+        if (stack.size() >= kMaxJsonDepth)
+          return fault(p, fmt::format("nested more than {} deep", kMaxJsonDepth));
+        ++p;
+        while (p < end_ && is_json_space(*p)) ++p;
+        if (p < end_ && *p == (c == '{' ? '}' : ']')) {
+          ++p;  // empty
+          continue;
+        }
+        stack.push_back(static_cast<uint8_t>(c));
+        next = c == '{' ? Next::Key : Next::Value;
+        continue;
+      }
+      if (c == '"') {
+        if (!string(p)) return std::move(fault_);
+      } else if (c == '-' || is_digit(c)) {
+        if (!number(p)) return std::move(fault_);
+      } else if (c == 't' || c == 'f' || c == 'n') {
+        const std::string_view word = c == 't' ? "true" : c == 'f' ? "false" : "null";
+        const auto n = static_cast<size_t>(end_ - p);
+        if (n < word.size() || std::string_view(p, word.size()) != word ||
+            (n > word.size() && !ends_token(p[word.size()])))
+          return fault(p, "invalid literal " + token_at(p, end_) + " (expected true, false or null)");
+        p += word.size();
+      } else {
+        return fault(p, "expected a value, found " + token_at(p, end_));
+      }
+    }
+  }
+
+ private:
+  std::optional<JsonFault> fault(const char* at, std::string what) {
+    return JsonFault{static_cast<size_t>(at - begin_), std::move(what)};
+  }
+  bool fail(const char* at, std::string what) {
+    fault_ = fault(at, std::move(what));
+    return false;
+  }
+
+  // The string whose opening quote is at `p`; `p` moves past its closing
+  // quote. UTF-8 is left to simdjson's stage 1.
+  bool string(const char*& p) {
+    const char* open = p++;
+    for (;;) {
+      p = string_stop(p, end_, padded_);
+      if (p == end_) return fail(open, "unterminated string");
+      const auto c = static_cast<unsigned char>(*p);
+      if (c == '"') {
+        ++p;
+        return true;
+      }
+      if (c < 0x20)
+        return fail(p, fmt::format("control character U+{:04X} in a string (it must be escaped)", c));
+      // An escape.
+      if (p + 1 == end_) return fail(open, "unterminated string");
+      const char e = p[1];
+      if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+        p += 2;
+        continue;
+      }
+      if (e != 'u') return fail(p, "invalid escape " + token_at(p, std::min(end_, p + 2)) + " in a string");
+      const int unit = unicode_escape(p, end_);
+      if (unit < 0)
+        return fail(
+            p, "invalid escape " + token_at(p, std::min(end_, p + 6)) + " (expected \\u and 4 hex digits)");
+      if (unit >= 0xDC00 && unit <= 0xDFFF)
+        return fail(p, fmt::format("unpaired surrogate escape \\u{:04X} in a string", unit));
+      if (unit >= 0xD800 && unit <= 0xDBFF) {
+        const int low = unicode_escape(p + 6, end_);
+        if (p[6] != '\\' || low < 0xDC00 || low > 0xDFFF)
+          return fail(p, fmt::format("unpaired surrogate escape \\u{:04X} in a string", unit));
+        p += 12;
+      } else {
+        p += 6;
+      }
+    }
+  }
+
+  // The number at `p`, its grammar only; `p` moves past it.
+  bool number(const char*& p) {
+    const char* start = p;
+    auto bad = [&](const char* why) {
+      return fail(start, fmt::format("invalid number {}{}", token_at(start, end_), why));
+    };
+    if (*p == '-') ++p;
+    if (p == end_ || !is_digit(*p)) return bad("");
+    if (*p == '0') {
+      ++p;
+      if (p < end_ && is_digit(*p)) return bad(" (a leading zero)");
+    } else {
+      while (p < end_ && is_digit(*p)) ++p;
+    }
+    if (p < end_ && *p == '.') {
+      ++p;
+      if (p == end_ || !is_digit(*p)) return bad(" (no digit after the decimal point)");
+      while (p < end_ && is_digit(*p)) ++p;
+    }
+    if (p < end_ && (*p == 'e' || *p == 'E')) {
+      ++p;
+      if (p < end_ && (*p == '+' || *p == '-')) ++p;
+      if (p == end_ || !is_digit(*p)) return bad(" (no digit in the exponent)");
+      while (p < end_ && is_digit(*p)) ++p;
+    }
+    if (p < end_ && !ends_token(*p)) return bad("");
+    return true;
+  }
+
+  const char* begin_;
+  const char* end_;
+  bool padded_;
+  std::optional<JsonFault> fault_;
+};
 
 // A JSON number token, its grammar checked exactly, with its decimal
 // digits gathered on the way (significant only while `digits` <= 19).
@@ -600,7 +851,7 @@ inline const char* decode_plain_value(const char* p, const char* end, const Plai
 bool Decoder::decode_plain(std::string_view line, uint32_t row, Batch& batch) {
   Impl& s = *impl_;
   // Longer lines are over the full parser's capacity, an error it words.
-  if (line.size() > kMaxDocument) return false;
+  if (line.size() > s.max_line) return false;
   const char* p = line.data();
   const char* end = p + line.size();
   while (end > p && end[-1] == ' ') --end;
@@ -861,13 +1112,37 @@ void Decoder::Impl::decode_full(std::string_view line, size_t capacity, uint32_t
 
 bool Decoder::Impl::open_object(std::string_view line, size_t capacity, uint32_t row, Batch& batch,
                                 od::document& doc, od::object& obj) {
+  if (line.size() > max_line) {
+    batch.fail(row, ErrorReason::LineTooLong,
+               fmt::format("line is {} bytes, over the limit of {}", line.size(), max_line));
+    return false;
+  }
+  if (parser.capacity() < line.size()) {
+    // Grown by a quarter at least (iterate() would allocate each longer line's
+    // exact size), never past the limit.
+    const size_t grown =
+        std::min(max_line, std::max({line.size(), parser.capacity() + parser.capacity() / 4, size_t{4096}}));
+    if (parser.allocate(grown) != simdjson::SUCCESS) {
+      batch.fail(row, ErrorReason::LineTooLong,
+                 fmt::format("line is {} bytes, more than memory allows to decode", line.size()));
+      return false;
+    }
+  }
   auto err = parser.iterate(line.data(), line.size(), capacity).get(doc);
+  if (err == simdjson::UTF8_ERROR) {
+    batch.fail(row, ErrorReason::InvalidUtf8, "invalid UTF-8");
+    return false;
+  }
+  // On Demand leaves skipped values and most of each scalar unchecked: the
+  // whole line is checked first (also to word simdjson's own errors).
+  if (auto fault =
+          JsonChecker(line, capacity >= line.size() + simdjson::SIMDJSON_PADDING).check(json_stack)) {
+    batch.fail(row, ErrorReason::InvalidJson,
+               fmt::format("invalid JSON at column {}: {}", fault->at + 1, fault->what));
+    return false;
+  }
   if (err) {
-    ErrorReason reason = err == simdjson::UTF8_ERROR ? ErrorReason::InvalidUtf8 : ErrorReason::InvalidJson;
-    batch.fail(row, reason,
-               reason == ErrorReason::InvalidUtf8
-                   ? "invalid UTF-8"
-                   : fmt::format("invalid JSON: {}", simdjson::error_message(err)));
+    batch.fail(row, ErrorReason::InvalidJson, fmt::format("invalid JSON: {}", simdjson::error_message(err)));
     return false;
   }
   od::json_type top;

@@ -16,12 +16,17 @@ namespace edict::decode {
 // Bytes past a line's end that decode() may read (simdjson's padding); a
 // decode::Line's capacity covers them.
 inline constexpr size_t kLinePadding = 64;
+// The longest line decoded unless the caller says otherwise (--max-line-bytes).
+inline constexpr size_t kDefaultMaxLineBytes = size_t{1} << 20;
 
 class Decoder {
  public:
   // `fast_path` false: every line takes the full simdjson path (tests
-  // compare the two paths).
-  explicit Decoder(const abi::Schema& schema, bool fast_path = true);
+  // compare the two paths). A line longer than `max_line_bytes` is a
+  // line_too_long row error; the parser's memory grows with the longest
+  // line decoded (about 7 bytes per byte of it), up to that.
+  explicit Decoder(const abi::Schema& schema, bool fast_path = true,
+                   size_t max_line_bytes = kDefaultMaxLineBytes);
   ~Decoder();
   Decoder(const Decoder&) = delete;
   Decoder& operator=(const Decoder&) = delete;

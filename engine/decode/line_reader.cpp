@@ -1,13 +1,17 @@
-// Chunked line splitting over zlib's reader (which passes plain files
-// through unchanged), with bounded memory for oversized lines.
+// Chunked line splitting over plain or gzip input, with bounded memory for
+// oversized lines. Gzip is inflated here rather than through gzread(),
+// which reports a truncated stream as a plain end of file and skips
+// anything after the last member: both are errors here.
 #include "engine/decode/line_reader.h"
 
 #include "engine/decode/decoder.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -16,17 +20,140 @@ namespace edict::decode {
 namespace {
 constexpr size_t kChunk = 1 << 20;
 constexpr size_t kPadding = kLinePadding;
+constexpr size_t kRawChunk = 256 * 1024;  // compressed bytes read at a time
 }  // namespace
 
 struct LineReader::Impl {
-  gzFile gz = nullptr;
+  int fd = -1;
   size_t max_line = 0;
-  std::vector<char> buffer;
+  std::vector<char> buffer;   // grows as lines need it, up to max_line + kChunk + kPadding
   size_t begin = 0, end = 0;  // unconsumed bytes [begin, end)
   uint64_t line = 0;
   bool eof = false;
+  bool at_start = true;   // a byte order mark may still come
   uint64_t skipping = 0;  // > 0: inside an oversized line, this many bytes seen
+
+  // Input as read, before inflating: [raw_begin, raw_end) not yet used.
+  std::vector<unsigned char> raw;
+  size_t raw_begin = 0, raw_end = 0;
+  bool raw_eof = false;
+  uint64_t raw_offset = 0;  // bytes of input before raw[0]
+  bool detected = false;    // plain or gzip decided
+  bool gzip = false;
+  bool inflating = false;  // inflateInit2 done
+  bool member_done = false;
+  z_stream z{};
+
+  ~Impl() {
+    if (inflating) inflateEnd(&z);
+    if (fd >= 0) close(fd);
+  }
+  // Moves the unused raw bytes to the front and reads more after them;
+  // false (with `error`) on a read error.
+  bool read_raw(std::string& error);
+  // Up to `want` bytes of input (inflated when gzip) into `to`: the count,
+  // 0 at the end of input, -1 (with `error`) on a read error or bad gzip.
+  long fill(char* to, size_t want, std::string& error);
+  long inflate_into(char* to, size_t want, std::string& error);
 };
+
+bool LineReader::Impl::read_raw(std::string& error) {
+  if (raw_begin > 0) {
+    std::memmove(raw.data(), raw.data() + raw_begin, raw_end - raw_begin);
+    raw_offset += raw_begin;
+    raw_end -= raw_begin;
+    raw_begin = 0;
+  }
+  for (;;) {
+    const ssize_t n = ::read(fd, raw.data() + raw_end, raw.size() - raw_end);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = std::strerror(errno);
+      return false;
+    }
+    if (n == 0) raw_eof = true;
+    raw_end += static_cast<size_t>(n);
+    return true;
+  }
+}
+
+long LineReader::Impl::fill(char* to, size_t want, std::string& error) {
+  if (!detected) {
+    // Gzip when the input starts with its magic bytes.
+    while (raw_end - raw_begin < 2 && !raw_eof)
+      if (!read_raw(error)) return -1;
+    gzip = raw_end - raw_begin >= 2 && raw[raw_begin] == 0x1F && raw[raw_begin + 1] == 0x8B;
+    detected = true;
+    if (gzip) {
+      if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+        error = "cannot start inflating gzip input";
+        return -1;
+      }
+      inflating = true;
+    }
+  }
+  if (gzip) return inflate_into(to, want, error);
+  if (raw_end == raw_begin) {
+    if (raw_eof) return 0;
+    for (;;) {
+      const ssize_t n = ::read(fd, to, want);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        error = std::strerror(errno);
+        return -1;
+      }
+      return static_cast<long>(n);
+    }
+  }
+  const size_t n = std::min(want, raw_end - raw_begin);
+  std::memcpy(to, raw.data() + raw_begin, n);
+  raw_begin += n;
+  return static_cast<long>(n);
+}
+
+long LineReader::Impl::inflate_into(char* to, size_t want, std::string& error) {
+  for (;;) {
+    if (member_done) {
+      // After a member: the end of input, or another member (concatenated
+      // gzip files are one stream); anything else is an error.
+      while (raw_end - raw_begin < 2 && !raw_eof)
+        if (!read_raw(error)) return -1;
+      if (raw_end == raw_begin) return 0;
+      if (raw_end - raw_begin < 2 || raw[raw_begin] != 0x1F || raw[raw_begin + 1] != 0x8B) {
+        error = fmt::format(
+            "corrupt gzip input: {} bytes of trailing data after the compressed data (at byte {}), "
+            "not another gzip member",
+            raw_end - raw_begin, raw_offset + raw_begin);
+        return -1;
+      }
+      inflateReset(&z);
+      member_done = false;
+    }
+    if (raw_end == raw_begin && !raw_eof && !read_raw(error)) return -1;
+    z.next_in = raw.data() + raw_begin;
+    z.avail_in = static_cast<uInt>(raw_end - raw_begin);
+    z.next_out = reinterpret_cast<Bytef*>(to);
+    z.avail_out = static_cast<uInt>(want);
+    const int ret = inflate(&z, Z_NO_FLUSH);
+    raw_begin = raw_end - z.avail_in;
+    const size_t produced = want - z.avail_out;
+    if (ret == Z_STREAM_END) {
+      member_done = true;
+    } else if (ret != Z_OK && ret != Z_BUF_ERROR) {
+      error = fmt::format("corrupt gzip input at byte {}: {}", raw_offset + raw_begin,
+                          z.msg                ? z.msg
+                          : ret == Z_MEM_ERROR ? "out of memory"
+                                               : "invalid compressed data");
+      return -1;
+    }
+    if (produced > 0) return static_cast<long>(produced);
+    if (!member_done && raw_end == raw_begin && raw_eof) {
+      error = fmt::format("truncated gzip input: it ends after {} bytes, inside the compressed data",
+                          raw_offset + raw_end);
+      return -1;
+    }
+  }
+}
 
 std::unique_ptr<LineReader> LineReader::open(const std::string& path, size_t max_line_bytes,
                                              std::string* error) {
@@ -35,50 +162,51 @@ std::unique_ptr<LineReader> LineReader::open(const std::string& path, size_t max
     *error = std::strerror(errno);
     return nullptr;
   }
-  gzFile gz = gzdopen(fd, "rb");
-  if (!gz) {
-    close(fd);
-    *error = "cannot start reading";
-    return nullptr;
-  }
-  gzbuffer(gz, 256 * 1024);
   std::unique_ptr<LineReader> r(new LineReader());
   r->impl_ = std::make_unique<Impl>();
-  r->impl_->gz = gz;
-  r->impl_->max_line = max_line_bytes;
-  r->impl_->buffer.resize(max_line_bytes + kChunk + kPadding);
+  Impl& s = *r->impl_;
+  s.fd = fd;
+  s.max_line = max_line_bytes;
+  s.raw.resize(kRawChunk);
+  // The buffer grows as lines need it (next()), so that a large limit
+  // costs nothing on short lines.
+  s.buffer.resize(kChunk + kPadding);
   return r;
 }
 
-LineReader::~LineReader() {
-  if (impl_ && impl_->gz) gzclose(impl_->gz);
-}
+LineReader::~LineReader() = default;
 
 bool LineReader::next(std::vector<Line>& out) {
   out.clear();
   Impl& s = *impl_;
-  char* buf = s.buffer.data();
-  const size_t usable = s.buffer.size() - kPadding;
   while (out.empty()) {
     // Keep the partial line at the front, then fill the rest.
     if (s.begin > 0) {
-      std::memmove(buf, buf + s.begin, s.end - s.begin);
+      std::memmove(s.buffer.data(), s.buffer.data() + s.begin, s.end - s.begin);
       s.end -= s.begin;
       s.begin = 0;
     }
     if (!s.eof) {
-      size_t want = std::min(kChunk, usable - s.end);
-      int n = gzread(s.gz, buf + s.end, static_cast<unsigned>(want));
-      if (n < 0) {
-        int code = 0;
-        const char* msg = gzerror(s.gz, &code);
-        error_ = code == Z_ERRNO ? std::strerror(errno) : (msg ? msg : "read error");
-        return false;
+      // Room for a chunk after the partial line, which is at most max_line
+      // bytes (a longer one is skipped, not kept).
+      if (s.buffer.size() - kPadding - s.end < kChunk) {
+        const size_t most = s.max_line + kChunk + kPadding;
+        s.buffer.resize(std::min(most, std::max(2 * s.buffer.size(), s.end + kChunk + kPadding)));
       }
+      const long n = s.fill(s.buffer.data() + s.end, kChunk, error_);
+      if (n < 0) return false;
       if (n == 0) s.eof = true;
       s.end += static_cast<size_t>(n);
       bytes_read_ += static_cast<uint64_t>(n);
     }
+    if (s.at_start) {
+      // A UTF-8 byte order mark at the very start of the input is skipped.
+      if (s.end - s.begin < 3 && !s.eof) continue;
+      if (s.end - s.begin >= 3 && std::memcmp(s.buffer.data() + s.begin, "\xEF\xBB\xBF", 3) == 0)
+        s.begin += 3;
+      s.at_start = false;
+    }
+    char* buf = s.buffer.data();
     std::memset(buf + s.end, 0, kPadding);
     size_t pos = s.begin;
     while (pos < s.end) {

@@ -132,6 +132,71 @@ TEST_CASE("malformed lines become row errors naming field and reason", "[decode]
   CHECK(reason_of(kGood + " 1").rfind("invalid_json", 0) == 0);
 }
 
+// Both decoding paths (the plain fast path declines every one of these, so
+// the full path words them) give the same exact record for each malformed
+// form; docs/events.md lists them.
+TEST_CASE("every line that is not valid JSON is an invalid_json error on both paths", "[decode]") {
+  const std::string base = kGood.substr(0, kGood.size() - 1);  // without the closing brace
+  struct Case {
+    std::string line;
+    std::string message;  // after "invalid JSON at column N: "
+    std::string marker;   // where N points (its last occurrence; none: the end of the line)
+  };
+  const std::vector<Case> cases = {
+      {base + R"(,"junk":[1,}})", "expected a value, found `}`", "}}"},
+      {base + R"(,"license":nul})", "invalid literal `nul` (expected true, false or null)", "nul"},
+      {base + R"(,"license":n})", "invalid literal `n` (expected true, false or null)", "n}"},
+      {base + R"(,"license":nullx})", "invalid literal `nullx` (expected true, false or null)", "nullx"},
+      {base + R"(,"junk":tru})", "invalid literal `tru` (expected true, false or null)", "tru"},
+      {base + R"(,"junk":0x10})", "invalid number `0x10`", "0x10"},
+      {base + R"(,"junk":1.5.3})", "invalid number `1.5.3`", "1.5.3"},
+      {base + R"(,"junk":01})", "invalid number `01` (a leading zero)", "01"},
+      {base + R"(,"junk":-Infinity})", "invalid number `-Infinity`", "-Inf"},
+      {base + R"(,"junk":NaN})", "expected a value, found `NaN`", "NaN"},
+      {base + R"(,"junk":"a\x"})", "invalid escape `\\x` in a string", "\\x"},
+      {base + R"(,"junk":"\ud800"})", "unpaired surrogate escape \\uD800 in a string", "\\ud800"},
+      {base + ",\"junk\":\"a\x1f\"}", "control character U+001F in a string (it must be escaped)", "\x1f"},
+      {base + R"(,"junk":"abc)", "unterminated string", "\"abc"},
+      {kGood + "}", "content after the JSON value: `}`", "}"},
+      {base + R"(,"junk":{"a" 1}})", "expected `:` after the key, found `1`", "1}"},
+      {base, "expected `,` or `}`, found the end of the line", ""},
+      {"\xEF\xBB\xBF" + kGood, "expected a value, found a byte order mark (U+FEFF)", "\xEF"},
+  };
+  // The same forms in the fields each path decodes: a Number, an Int, a Bool,
+  // an optional String.
+  std::vector<Case> in_fields = cases;
+  auto in_field = [&](const std::string& from, const std::string& to, const std::string& message,
+                      const std::string& marker) {
+    std::string line = kGood;
+    line.replace(line.find(from), from.size(), to);
+    in_fields.push_back({line, message, marker});
+  };
+  in_field("720.5", "1.5.3", "invalid number `1.5.3`", "1.5.3");
+  in_field("64", "0x10", "invalid number `0x10`", "0x10");
+  in_field("false", "tru", "invalid literal `tru` (expected true, false or null)", "tru");
+  in_field("720.5", "-Infinity", "invalid number `-Infinity`", "-Inf");
+  for (bool fast : {true, false}) {
+    Schema schema = test_schema();
+    SymbolTable symbols;
+    Batch batch(schema, symbols, 64);
+    Decoder decoder(schema, fast);
+    for (const Case& c : in_fields) {
+      INFO((fast ? "fast path: " : "full path: ") << c.line);
+      std::string padded = c.line + std::string(64, '\0');
+      decoder.decode(std::string_view(padded.data(), c.line.size()), padded.size(), 1, batch);
+      const uint32_t row = batch.size() - 1;
+      REQUIRE(batch.kind(row) == kErrorRow);
+      const RowError* e = batch.error_of(row);
+      REQUIRE(e != nullptr);
+      const size_t column = c.marker.empty() ? c.line.size() + 1 : c.line.rfind(c.marker) + 1;
+      CHECK(std::string(error_reason_name(e->reason)) == "invalid_json");
+      CHECK(e->message == "invalid JSON at column " + std::to_string(column) + ": " + c.message);
+      CHECK(batch.id(row).empty());  // no id from a line that is not JSON
+      if (batch.full()) batch.clear();
+    }
+  }
+}
+
 TEST_CASE("optional fields: present, null and missing", "[decode]") {
   Decoded d;
   std::string with_license = kGood;
