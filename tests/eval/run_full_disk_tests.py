@@ -92,6 +92,9 @@ def main():
             ("test --coverage-output", "coverage.json",
              lambda out: ["test", os.path.join(ROOT, "policies"), "--coverage", "--coverage-format", "json",
                           "--coverage-output", out]),
+            ("build -o", "libreference.so", lambda out: ["build", "-q", REFERENCE, "-o", out]),
+            ("build --header", "reference.h",
+             lambda out: ["build", "-q", REFERENCE, "-o", os.path.join(work, "libreference.so"), "--header", out]),
         ]
         with full_tmpfs() as mount:
             if mount is None:
