@@ -98,7 +98,8 @@ def main():
         faults = os.path.join(ROOT, "tests", "eval", "rule_faults.edict")
         for p in (policy, faults):
             for engine, opt in (("jit", "2"), ("jit", "0"), ("interp", "2")):
-                code, _, err = run(edict, ["eval", "-q", "--engine", engine, "-O", opt, p, events, "-o", os.devnull])
+                code, _, err = run(edict, ["eval", "-q", "--engine", engine, "-O", opt, "--import-path",
+                                           os.path.join(ROOT, "policies"), p, events, "-o", os.devnull])
                 check(code in (0, 3) and err == "",
                       f"eval -q --engine {engine} -O {opt} {os.path.basename(p)} wrote to standard error: {err!r}")
     finally:
