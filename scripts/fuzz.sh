@@ -31,7 +31,7 @@ targets=(fuzz_frontend fuzz_decoder fuzz_checkpoint)
 cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]}"
 
 # stat NAME LOG: the last value libFuzzer printed for NAME ("cov: 123" -> 123).
-stat() { grep -oE "$1: [0-9]+" "$2" | tail -1 | grep -oE '[0-9]+' || echo 0; }
+stat() { grep -oE "$1: *[0-9]+" "$2" | tail -1 | grep -oE '[0-9]+' || echo 0; }
 
 # fuzz TARGET SAVE_DIR MAX_LEN SEED_DIR...
 fuzz() {
@@ -85,6 +85,6 @@ fuzz() {
     "$ft features; corpus $before -> $after inputs"
 }
 
-fuzz fuzz_frontend tests/fuzz/regressions 4096 policies tests/golden tests/fuzz/regressions
-fuzz fuzz_decoder tests/fuzz/decoder_seeds 4096 tests/fuzz/decoder_seeds
+fuzz fuzz_frontend tests/fuzz/regressions 1024 policies tests/golden tests/fuzz/regressions
+fuzz fuzz_decoder tests/fuzz/decoder_seeds 2048 tests/fuzz/decoder_seeds
 fuzz fuzz_checkpoint tests/fuzz/checkpoint_seeds 65536 tests/fuzz/checkpoint_seeds
