@@ -14,3 +14,26 @@ def check(cond, what):
         failures.append(what)
         print("FAIL:", what)
     return cond
+
+
+def edict_from_args(description=None):
+    """The `--edict PATH` every driver takes, made absolute."""
+    import argparse
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--edict", required=True)
+    return os.path.abspath(ap.parse_args().edict)
+
+
+def run_groups(groups):
+    """Runs each (name, test) in turn, printing ok or FAILED by whether it
+    added to `failures`; returns the exit status (1 when any failed)."""
+    passed = failed = 0
+    for name, test in groups:
+        before = len(failures)
+        test()
+        ok = len(failures) == before
+        passed += ok
+        failed += not ok
+        print(f"{'ok' if ok else 'FAILED'}: {name}")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0

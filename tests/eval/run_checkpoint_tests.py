@@ -21,10 +21,10 @@ documents it), to make damaged files whose checksum is right.
 
   run_checkpoint_tests.py --edict build/cli/edict
 """
-import argparse, json, os, signal, struct, subprocess, sys, tempfile, zlib
+import json, os, signal, struct, subprocess, sys, tempfile, zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from testlib import GEN, ROOT, check, failures  # noqa: E402
+from testlib import GEN, ROOT, check, failures, edict_from_args  # noqa: E402
 
 POLICY = os.path.join(ROOT, "policies", "structuring.edict")
 
@@ -114,10 +114,7 @@ def decisions(data):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--edict", required=True)
-    a = ap.parse_args()
-    edict = os.path.abspath(a.edict)
+    edict = edict_from_args()
     with tempfile.TemporaryDirectory() as work:
         raw = subprocess.run([sys.executable, GEN, "-n", "20000", "--seed", "3", "--customers", "300"],
                              capture_output=True, check=True).stdout.splitlines(keepends=True)

@@ -15,7 +15,7 @@
 import argparse, json, os, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from testlib import GEN, ROOT, check, failures  # noqa: E402
+from testlib import GEN, ROOT, check, failures, run_groups  # noqa: E402
 POLICY = os.path.join(ROOT, "policies", "reference.edict")
 REF = os.path.join(ROOT, "bench", "reference_impl.py")
 COUNTS = os.path.join(ROOT, "bench", "reference_counts.json")
@@ -210,18 +210,10 @@ def main():
     edict = os.path.abspath(a.edict)
     with tempfile.TemporaryDirectory() as tmp:
         work = a.work or tmp
-        passed = failed = 0
-        for name, t in (("reference", lambda: test_reference(edict, work)), ("dirty", lambda: test_dirty(edict, work)),
+        status = run_groups((("reference", lambda: test_reference(edict, work)), ("dirty", lambda: test_dirty(edict, work)),
                         ("edges", lambda: test_edges(edict)), ("csv errors", lambda: test_csv_errors(edict)),
-                        ("finisher", lambda: test_finisher(edict, work))):
-            before = len(failures)
-            t()
-            ok = len(failures) == before
-            passed += ok
-            failed += not ok
-            print(f"{'ok' if ok else 'FAILED'}: {name}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+                        ("finisher", lambda: test_finisher(edict, work))))
+    return status
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ with the same error (then only the exit code and the message are checked).
 
   run_full_disk_tests.py --edict build/cli/edict
 """
-import argparse, contextlib, os, shutil, subprocess, sys, tempfile
+import contextlib, os, shutil, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from testlib import GEN, ROOT, check, failures  # noqa: E402
+from testlib import GEN, ROOT, check, failures, edict_from_args  # noqa: E402
 
 REFERENCE = os.path.join(ROOT, "policies", "reference.edict")
 STRUCTURING = os.path.join(ROOT, "policies", "structuring.edict")
@@ -58,10 +58,7 @@ def edict_run(edict, args, timeout=300):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--edict", required=True)
-    a = ap.parse_args()
-    edict = os.path.abspath(a.edict)
+    edict = edict_from_args()
 
     work = tempfile.mkdtemp(prefix="edict-disk-")
     try:

@@ -5,10 +5,10 @@ clear message and leave every file as it was.
 
   run_hostile_tests.py --edict build/cli/edict
 """
-import argparse, hashlib, os, shutil, subprocess, sys, tempfile
+import hashlib, os, shutil, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from testlib import GEN, ROOT, check, failures  # noqa: E402
+from testlib import GEN, ROOT, check, failures, edict_from_args  # noqa: E402
 
 REFERENCE = os.path.join(ROOT, "policies", "reference.edict")
 STRUCTURING = os.path.join(ROOT, "policies", "structuring.edict")
@@ -26,9 +26,7 @@ def digest(path):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--edict", required=True)
-    edict = os.path.abspath(ap.parse_args().edict)
+    edict = edict_from_args()
     work = tempfile.mkdtemp(prefix="edict-hostile-")
     try:
         # A copy of the policies, so a failure cannot damage the checkout.

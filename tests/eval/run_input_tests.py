@@ -15,10 +15,10 @@ should be (docs/events.md, "What is rejected"):
 
   run_input_tests.py --edict build/cli/edict
 """
-import argparse, gzip, json, os, subprocess, sys, tempfile
+import gzip, json, os, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from testlib import GEN, ROOT, check, failures  # noqa: E402
+from testlib import GEN, ROOT, check, failures, run_groups, edict_from_args  # noqa: E402
 POLICY = os.path.join(ROOT, "policies", "reference.edict")
 
 # A rental that decides without error (`license` is optional and absent).
@@ -267,25 +267,14 @@ def test_line_limits(edict, work):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--edict", required=True)
-    a = ap.parse_args()
-    edict = os.path.abspath(a.edict)
+    edict = edict_from_args()
     with tempfile.TemporaryDirectory() as work:
-        passed = failed = 0
-        for name, t in (("malformed JSON", lambda: test_malformed(edict)),
+        status = run_groups((("malformed JSON", lambda: test_malformed(edict)),
                         ("valid edges", lambda: test_valid_edges(edict)),
                         ("issue reproduction", lambda: test_issue_reproduction(edict, work)),
                         ("gzip", lambda: test_gzip(edict, work)),
-                        ("line limits", lambda: test_line_limits(edict, work))):
-            before = len(failures)
-            t()
-            ok = len(failures) == before
-            passed += ok
-            failed += not ok
-            print(f"{'ok' if ok else 'FAILED'}: {name}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+                        ("line limits", lambda: test_line_limits(edict, work))))
+    return status
 
 
 if __name__ == "__main__":
