@@ -197,8 +197,17 @@ int run_eval(const EvalOptions& o) {
   std::vector<decode::Line> lines;
   size_t first_new = 0;  // in `lines`: the first line to evaluate
   bool have_lines = false;
+  // With --checkpoint, a stop signal also ends a wait for input that may
+  // never come (an idle pipe): the run then stops at once with its checkpoint.
+  if (!o.checkpoint.empty()) reader->interrupt_when(&stop_signal);
   if (resuming) {
     while (consumed.lines < resume.lines && reader->next(lines)) {
+      if (lines.empty() && stop_signal.load()) {
+        std::fprintf(
+            stderr, "edict: interrupted before line %s was reached again; the checkpoint `%s` is unchanged\n",
+            engine::with_commas(resume.lines).c_str(), o.checkpoint.c_str());
+        return kExitInterrupted;
+      }
       for (first_new = 0; first_new < lines.size() && consumed.lines < resume.lines; ++first_new)
         consumed.add(lines[first_new]);
       have_lines = true;
@@ -341,6 +350,10 @@ int run_eval(const EvalOptions& o) {
     if (stopped == Stop::No) boundary();
   }
   while (stopped == Stop::No && reader->next(lines)) {
+    if (lines.empty()) {  // a wait for input ended by a stop signal
+      boundary();
+      continue;
+    }
     if (track)
       for (const decode::Line& l : lines) consumed.add(l);
     else

@@ -8,6 +8,8 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -43,6 +45,11 @@ struct LineReader::Impl {
   bool inflating = false;  // inflateInit2 done
   bool member_done = false;
   z_stream z{};
+  // interrupt_when(): a pipe or socket is waited on with poll(), which a
+  // signal always cuts short, and a set flag then ends the wait.
+  const std::atomic<int>* interrupt = nullptr;
+  bool waitable = false;  // not a regular file: a read may block indefinitely
+  bool interrupted = false;
 
   ~Impl() {
     if (inflating) inflateEnd(&z);
@@ -51,11 +58,23 @@ struct LineReader::Impl {
   // Moves the unused raw bytes to the front and reads more after them;
   // false (with `error`) on a read error.
   bool read_raw(std::string& error);
+  // Before a read that may block: false when the wait was interrupted.
+  bool wait_readable();
   // Up to `want` bytes of input (inflated when gzip) into `to`: the count,
   // 0 at the end of input, -1 (with `error`) on a read error or bad gzip.
   long fill(char* to, size_t want, std::string& error);
   long inflate_into(char* to, size_t want, std::string& error);
 };
+
+bool LineReader::Impl::wait_readable() {
+  if (!interrupt || !waitable) return true;
+  pollfd p{fd, POLLIN, 0};
+  for (;;) {
+    if (interrupt->load()) return !(interrupted = true);
+    // A signal ends poll() with EINTR whatever SA_RESTART says (signal(7)).
+    if (::poll(&p, 1, -1) >= 0 || errno != EINTR) return true;
+  }
+}
 
 bool LineReader::Impl::read_raw(std::string& error) {
   if (raw_begin > 0) {
@@ -64,6 +83,7 @@ bool LineReader::Impl::read_raw(std::string& error) {
     raw_end -= raw_begin;
     raw_begin = 0;
   }
+  if (!wait_readable()) return false;
   for (;;) {
     const ssize_t n = ::read(fd, raw.data() + raw_end, raw.size() - raw_end);
     if (n < 0 && errno == EINTR) continue;
@@ -95,6 +115,7 @@ long LineReader::Impl::fill(char* to, size_t want, std::string& error) {
   if (gzip) return inflate_into(to, want, error);
   if (raw_end == raw_begin) {
     if (raw_eof) return 0;
+    if (!wait_readable()) return -1;
     for (;;) {
       const ssize_t n = ::read(fd, to, want);
       if (n < 0 && errno == EINTR) continue;
@@ -176,6 +197,12 @@ std::unique_ptr<LineReader> LineReader::open(const std::string& path, size_t max
 
 LineReader::~LineReader() = default;
 
+void LineReader::interrupt_when(const std::atomic<int>* flag) {
+  struct stat st {};
+  impl_->interrupt = flag;
+  impl_->waitable = ::fstat(impl_->fd, &st) == 0 && !S_ISREG(st.st_mode);
+}
+
 bool LineReader::next(std::vector<Line>& out) {
   out.clear();
   Impl& s = *impl_;
@@ -194,6 +221,10 @@ bool LineReader::next(std::vector<Line>& out) {
         s.buffer.resize(std::min(most, std::max(2 * s.buffer.size(), s.end + kChunk + kPadding)));
       }
       const long n = s.fill(s.buffer.data() + s.end, kChunk, error_);
+      if (n < 0 && s.interrupted) {
+        s.interrupted = false;
+        return true;  // no lines: the caller looks at its flag
+      }
       if (n < 0) return false;
       if (n == 0) s.eof = true;
       s.end += static_cast<size_t>(n);

@@ -5,6 +5,7 @@
 // length and skipped without being buffered whole.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,6 +31,11 @@ class LineReader {
   // until the next call. Returns false at the end of input (out empty) or on
   // a read error (error() non-empty).
   bool next(std::vector<Line>& out);
+  // While `flag` is non-zero, a wait for input on a pipe, socket or
+  // terminal ends at once: next() then returns true with `out` empty (no
+  // line is lost; the next call goes on). A signal handler that sets the
+  // flag thus stops a run whose input is idle.
+  void interrupt_when(const std::atomic<int>* flag);
   const std::string& error() const { return error_; }
   uint64_t bytes_read() const { return bytes_read_; }
 

@@ -14,7 +14,9 @@ windows (issue 16, item 5), on policies/structuring.edict (two 30-day sums):
   as without it, and the checkpoint saved after it resumes as one saved
   without it (before: 85% of later events were `late_event`);
 - `--max-future none` turns the limit off, and a bad value is a usage error;
-- the checkpoint fuzzer's seeds are valid checkpoints.
+- the checkpoint fuzzer's seeds are valid checkpoints;
+- SIGTERM stops a run whose input pipe is idle (no more lines, not closed) at
+  once, with every record written and a checkpoint that resumes after them.
 
 The payload layout is read here independently of Edict (engine/window/window.cpp
 documents it), to make damaged files whose checksum is right.
@@ -111,6 +113,43 @@ def micros(text):
 def decisions(data):
     return [(r["line"], r.get("id"), r["decision"], r.get("reason"), tuple(x["name"] for x in r.get("rules", [])))
             for r in map(json.loads, data.decode().splitlines())]
+
+
+def test_idle_pipe(edict, work, lines):
+    """`tail -f log | edict eval --checkpoint`: SIGTERM while the pipe is open
+    but idle must not wait for the next line."""
+    import time
+    ckpt = os.path.join(work, "idle.ckpt")
+    # Records to a file: a pipe nobody reads yet would fill and stop Edict.
+    records_file = open(os.path.join(work, "idle.jsonl"), "w+b")
+    p = subprocess.Popen([edict, "eval", "-q", "--checkpoint", ckpt, POLICY, "-"], stdin=subprocess.PIPE,
+                         stdout=records_file, stderr=subprocess.PIPE)
+    p.stdin.write(b"".join(lines))
+    p.stdin.flush()
+    time.sleep(2)  # the lines are read and decided; the pipe stays open
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=20)  # standard input stays open: no end of input comes
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        check(False, "SIGTERM on an idle input pipe: still running 20 s later (waiting for input)")
+        return
+    finally:
+        p.stdin.close()
+    err = p.stderr.read().decode("utf-8", "replace")
+    records_file.seek(0)
+    out = records_file.read()
+    records_file.close()
+    check(p.returncode == 75, f"SIGTERM on an idle input pipe: exit {p.returncode}, expected 75: {err[-300:]}")
+    records = out.count(b"\n")
+    check(records == len(lines) and f"after line {len(lines):,}" in err,
+          f"SIGTERM on an idle input pipe: {records} records of {len(lines)}: {err[-300:]}")
+    # Resumed with the same lines and more: the rest is decided, nothing twice.
+    code, rest, err = run(edict, ["--checkpoint", ckpt, POLICY, "-"], stdin=b"".join(lines) + lines[0])
+    records = rest.count(b"\n")
+    check(code in (0, 3) and records == 1,
+          f"resuming after the idle pipe: exit {code}, {records} records, want 1: {err[-300:]}")
 
 
 def main():
@@ -257,6 +296,8 @@ def main():
             code, _, err = run(edict, ["--checkpoint", ck, seed_policy, "-"], stdin=b"")
             check(code == 0 or (code == 2 and "was saved after line" in err),
                   f"seed {name} is not a valid checkpoint: exit {code}: {err.strip()[-300:]}")
+
+        test_idle_pipe(edict, work, lines[:3000])
 
     print("ok" if not failures else f"{len(failures)} failed")
     return 1 if failures else 0
