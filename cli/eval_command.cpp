@@ -203,9 +203,12 @@ int run_eval(const EvalOptions& o) {
   if (resuming) {
     while (consumed.lines < resume.lines && reader->next(lines)) {
       if (lines.empty() && stop_signal.load()) {
-        std::fprintf(
-            stderr, "edict: interrupted before line %s was reached again; the checkpoint `%s` is unchanged\n",
-            engine::with_commas(resume.lines).c_str(), o.checkpoint.c_str());
+        // Stopped while re-reading the lines the checkpoint covers: nothing
+        // was written, and the checkpoint still holds.
+        std::fprintf(stderr,
+                     "edict: resuming from the checkpoint `%s` after line %s of `%s`: interrupted before "
+                     "reaching it again; the checkpoint is unchanged; run the same command to resume\n",
+                     o.checkpoint.c_str(), engine::with_commas(resume.lines).c_str(), events.c_str());
         return kExitInterrupted;
       }
       for (first_new = 0; first_new < lines.size() && consumed.lines < resume.lines; ++first_new)

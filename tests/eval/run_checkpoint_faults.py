@@ -30,7 +30,10 @@ from testlib import GEN, ROOT, check, failures  # noqa: E402
 
 POLICY = os.path.join(ROOT, "policies", "structuring.edict")
 RESUMED = re.compile(r"resuming from the checkpoint `[^`]*` after line ([\d,]+)")
-INTERRUPTED = re.compile(r"interrupted after line ([\d,]+); checkpoint saved to `[^`]*`; run the same command")
+# Stopped after line N with a new checkpoint, or while re-reading the lines
+# of the one it resumes (which then stays as it was).
+INTERRUPTED = re.compile(r"interrupted after line ([\d,]+); checkpoint saved to `[^`]*`; run the same command|"
+                         r"interrupted before reaching it again; the checkpoint is unchanged; run the same command")
 
 
 def stat_of(path):
