@@ -110,13 +110,13 @@ int run_eval(const EvalOptions& o) {
   std::vector<std::string> inputs{events};
   for (size_t i = 0; i < sources.size(); ++i) inputs.push_back(sources.file(static_cast<FileId>(i)).path);
   if (!output_spares_inputs(o.output, "-o", inputs)) return kExitUsage;
-  inputs.push_back(o.output);
-  if (!o.checkpoint.empty() && (!output_spares_inputs(o.checkpoint, "--checkpoint", inputs) ||
-                                (!o.output.empty() && o.output == o.checkpoint))) {
-    if (o.output == o.checkpoint)
+  if (!o.checkpoint.empty()) {
+    if (!o.output.empty() && (o.output == o.checkpoint || same_file(o.output, o.checkpoint))) {
       std::fprintf(stderr, "edict: --checkpoint and -o both name `%s`: choose another file\n",
-                   o.output.c_str());
-    return kExitUsage;
+                   o.checkpoint.c_str());
+      return kExitUsage;
+    }
+    if (!output_spares_inputs(o.checkpoint, "--checkpoint", inputs)) return kExitUsage;
   }
 
   engine::StreamOptions stream_options;

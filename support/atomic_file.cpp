@@ -16,6 +16,22 @@ std::string failure(const std::string& path, int err) {
   return "cannot write `" + path + "`: " + std::strerror(err);
 }
 
+// Where `path`'s temporaries live and what they replace: beside the target
+// (a symlink's target, so the link survives and the rename stays on one file
+// system), named `.NAME.edict-` and six characters of mkstemp's.
+struct TempNaming {
+  std::string target;
+  std::string prefix;
+};
+TempNaming temp_naming(const std::string& path, bool exists) {
+  std::error_code ec;
+  std::filesystem::path target = exists ? std::filesystem::canonical(path, ec) : std::filesystem::path(path);
+  if (ec) target = path;
+  const std::filesystem::path dir = target.parent_path();
+  return {target.string(),
+          (dir.empty() ? std::string() : dir.string() + "/") + "." + target.filename().string() + ".edict-"};
+}
+
 }  // namespace
 
 std::unique_ptr<AtomicFile> AtomicFile::create(const std::string& path, std::string* error) {
@@ -35,14 +51,8 @@ std::unique_ptr<AtomicFile> AtomicFile::create(const std::string& path, std::str
     }
     return f;
   }
-  // Beside the target (a symlink's target, so the link survives), so the
-  // rename stays on one file system.
-  std::error_code ec;
-  std::filesystem::path target = exists ? std::filesystem::canonical(path, ec) : std::filesystem::path(path);
-  if (ec) target = path;
-  std::filesystem::path dir = target.parent_path();
-  std::string pattern =
-      (dir.empty() ? std::string() : dir.string() + "/") + "." + target.filename().string() + ".edict-XXXXXX";
+  const TempNaming naming = temp_naming(path, exists);
+  std::string pattern = naming.prefix + "XXXXXX";
   int fd = ::mkstemp(pattern.data());
   if (fd < 0) {
     *error = failure(path, errno);
@@ -66,7 +76,7 @@ std::unique_ptr<AtomicFile> AtomicFile::create(const std::string& path, std::str
     return nullptr;
   }
   f->temp_ = pattern;
-  f->target_ = target.string();
+  f->target_ = naming.target;
   return f;
 }
 
@@ -81,12 +91,8 @@ std::unique_ptr<AtomicFile> AtomicFile::resume(const std::string& path, const st
   struct stat st {};
   const bool exists = ::stat(path.c_str(), &st) == 0;
   if (exists && !S_ISREG(st.st_mode)) return refuse("it is not a regular file");
-  std::error_code ec;
-  std::filesystem::path target = exists ? std::filesystem::canonical(path, ec) : std::filesystem::path(path);
-  if (ec) target = path;
-  std::filesystem::path dir = target.parent_path();
-  const std::string prefix =
-      (dir.empty() ? std::string() : dir.string() + "/") + "." + target.filename().string() + ".edict-";
+  const TempNaming naming = temp_naming(path, exists);
+  const std::string& prefix = naming.prefix;
   if (temp.size() != prefix.size() + 6 || temp.compare(0, prefix.size(), prefix) != 0 ||
       temp.find('/', prefix.size()) != std::string::npos)
     return refuse("not a temporary file of it");
@@ -114,7 +120,7 @@ std::unique_ptr<AtomicFile> AtomicFile::resume(const std::string& path, const st
     return refuse(std::strerror(err));
   }
   f->temp_ = temp;
-  f->target_ = target.string();
+  f->target_ = naming.target;
   f->size_ = length;
   return f;
 }

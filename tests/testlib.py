@@ -37,3 +37,13 @@ def run_groups(groups):
         print(f"{'ok' if ok else 'FAILED'}: {name}")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def summary(passed_message):
+    """Prints the outcome of a driver that checks without groups; returns
+    its exit status."""
+    if failures:
+        print(f"{len(failures)} failure(s)")
+        return 1
+    print(passed_message)
+    return 0

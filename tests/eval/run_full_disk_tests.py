@@ -13,7 +13,7 @@ with the same error (then only the exit code and the message are checked).
 import contextlib, os, shutil, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from testlib import GEN, ROOT, check, failures, edict_from_args  # noqa: E402
+from testlib import GEN, ROOT, check, edict_from_args, summary  # noqa: E402
 
 REFERENCE = os.path.join(ROOT, "policies", "reference.edict")
 STRUCTURING = os.path.join(ROOT, "policies", "structuring.edict")
@@ -145,11 +145,7 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    if failures:
-        print(f"{len(failures)} failure(s)")
-        return 1
-    print("full disk: every output failed cleanly and left its old file intact")
-    return 0
+    return summary("full disk: every output failed cleanly and left its old file intact")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ clear message and leave every file as it was.
 import hashlib, os, shutil, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from testlib import GEN, ROOT, check, failures, edict_from_args  # noqa: E402
+from testlib import GEN, ROOT, check, edict_from_args, summary  # noqa: E402
 
 REFERENCE = os.path.join(ROOT, "policies", "reference.edict")
 STRUCTURING = os.path.join(ROOT, "policies", "structuring.edict")
@@ -102,11 +102,7 @@ def main():
                       f"eval -q --engine {engine} -O {opt} {os.path.basename(p)} wrote to standard error: {err!r}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if failures:
-        print(f"{len(failures)} failure(s)")
-        return 1
-    print("hostile command lines: every one refused, no file changed")
-    return 0
+    return summary("hostile command lines: every one refused, no file changed")
 
 
 if __name__ == "__main__":
