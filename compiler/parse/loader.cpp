@@ -45,10 +45,10 @@ namespace fs = std::filesystem;
 constexpr const char* kCannotRead = "E0050";
 constexpr const char* kImportCycle = "E0051";
 constexpr const char* kTooManyFiles = "E0052";
-constexpr const char* kTooMuchText = "E0055";
-constexpr const char* kTooManyRules = "E0056";
 constexpr const char* kEmptyImport = "E0053";
 constexpr const char* kImportOutside = "E0054";
+constexpr const char* kTooMuchText = "E0055";
+constexpr const char* kTooManyRules = "E0056";
 
 std::string os_reason(int err) {
   std::string reason = std::strerror(err);
