@@ -62,18 +62,33 @@ BasicBlock* Generator::begin_function(llvm::Function* fn, bool rule_results) {
   return start;
 }
 
+// Loops that run rarely (a refused batch, a batch with a fault) are not
+// worth the vectorizer's time at compile time.
+void Generator::keep_scalar(llvm::BranchInst* back_edge) {
+  llvm::Metadata* no_vectors[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.enable"),
+                                  llvm::ConstantAsMetadata::get(b_.getFalse())};
+  llvm::Metadata* no_unrolling[] = {llvm::MDString::get(ctx_, "llvm.loop.unroll.disable")};
+  llvm::Metadata* ops[] = {nullptr, llvm::MDNode::get(ctx_, no_vectors),
+                           llvm::MDNode::get(ctx_, no_unrolling)};
+  llvm::MDNode* loop = llvm::MDNode::getDistinct(ctx_, ops);
+  loop->replaceOperandWith(0, loop);
+  back_edge->setMetadata(llvm::LLVMContext::MD_loop, loop);
+}
+
 void Generator::emit_fail_closed(BasicBlock* from, BasicBlock* exit) {
   b_.SetInsertPoint(from);
-  simple_row_loop(exit, "fail_closed_row", [&] {
+  llvm::BranchInst* back = simple_row_loop(exit, "fail_closed_row", [&] {
     b_.CreateStore(b_.getInt8(EDICT_DECISION_ERROR), b_.CreateInBoundsGEP(i8_, decision_, row_));
     b_.CreateStore(b_.getInt32(UINT32_MAX), b_.CreateInBoundsGEP(i32_, fault_rule_, row_));
     b_.CreateStore(b_.getInt32(UINT32_MAX), b_.CreateInBoundsGEP(i32_, fault_site_, row_));
     b_.CreateStore(b_.getInt8(static_cast<uint8_t>(ir::FaultReason::None)),
                    b_.CreateInBoundsGEP(i8_, fault_reason_, row_));
   });
+  keep_scalar(back);
 }
 
-void Generator::simple_row_loop(BasicBlock* exit, const char* name, const std::function<void()>& body) {
+llvm::BranchInst* Generator::simple_row_loop(BasicBlock* exit, const char* name,
+                                             const std::function<void()>& body) {
   BasicBlock* from = b_.GetInsertBlock();
   BasicBlock* loop = BasicBlock::Create(ctx_, name, fn_);
   b_.CreateCondBr(b_.CreateICmpEQ(rows_, b_.getInt64(0)), exit, loop);
@@ -84,7 +99,7 @@ void Generator::simple_row_loop(BasicBlock* exit, const char* name, const std::f
   body();
   Value* next = b_.CreateAdd(r, b_.getInt64(1), "", true, true);
   r->addIncoming(next, b_.GetInsertBlock());
-  b_.CreateCondBr(b_.CreateICmpULT(next, rows_), loop, exit);
+  return b_.CreateCondBr(b_.CreateICmpULT(next, rows_), loop, exit);
 }
 
 void Generator::emit_function() {
@@ -124,13 +139,58 @@ void Generator::emit_function() {
     b_.CreateMemSet(fired_, b_.getInt8(0), b_.CreateMul(rows_, b_.CreateMul(fired_stride_, b_.getInt64(8))),
                     llvm::MaybeAlign(8));
     b_.CreateBr(evaluate);
-    emit_row_loop(evaluate, exit, groups[0], /*fused=*/true);
+    BasicBlock* after = BasicBlock::Create(ctx_, "after_rows", fn_);
+    emit_row_loop(evaluate, after, groups[0], /*fused=*/true);
+    if (failed()) return;
+    emit_unpack_faults(after, exit);
   } else {
     emit_group_passes(main, evaluate, exit, groups);
     if (failed()) return;
   }
   b_.SetInsertPoint(exit);
   b_.CreateRetVoid();
+}
+
+// A fused loop stores each row's fault site and reason as one word
+// (kPackedReasonShift): one output array and one pointer fewer in the
+// hottest loop. Only a batch with a fault splits them afterwards, on its
+// faulted rows.
+void Generator::emit_unpack_faults(BasicBlock* from, BasicBlock* exit) {
+  b_.SetInsertPoint(from);
+  if (!loop_may_fault_) {
+    b_.CreateBr(exit);
+    return;
+  }
+  // Whether any row faulted: a scan of the decision bytes, which vectorizes
+  // to many rows per compare (an OR of `faulted` kept in the row loop costs
+  // that loop a mask register).
+  BasicBlock* scanned = BasicBlock::Create(ctx_, "faults_scanned", fn_);
+  BasicBlock* unpack = BasicBlock::Create(ctx_, "unpack_faults", fn_);
+  b_.CreateStore(b_.getFalse(), batch_faulted_);
+  simple_row_loop(scanned, "scan_fault_row", [&] {
+    auto* code = b_.CreateLoad(i8_, b_.CreateInBoundsGEP(i8_, decision_, row_));
+    Value* faulted = b_.CreateICmpEQ(code, b_.getInt8(EDICT_DECISION_ERROR));
+    b_.CreateStore(b_.CreateOr(b_.CreateLoad(i1_, batch_faulted_), faulted), batch_faulted_);
+  });
+  b_.SetInsertPoint(scanned);
+  b_.CreateCondBr(b_.CreateLoad(i1_, batch_faulted_), unpack, exit,
+                  llvm::MDBuilder(ctx_).createUnlikelyBranchWeights());
+  b_.SetInsertPoint(unpack);
+  llvm::BranchInst* back = simple_row_loop(exit, "unpack_fault_row", [&] {
+    BasicBlock* split = BasicBlock::Create(ctx_, "split_fault", fn_);
+    BasicBlock* next = BasicBlock::Create(ctx_, "split_done", fn_);
+    auto* code = b_.CreateLoad(i8_, b_.CreateInBoundsGEP(i8_, decision_, row_));
+    b_.CreateCondBr(b_.CreateICmpEQ(code, b_.getInt8(EDICT_DECISION_ERROR)), split, next);
+    b_.SetInsertPoint(split);
+    Value* site_at = b_.CreateInBoundsGEP(i32_, fault_site_, row_);
+    Value* packed = b_.CreateLoad(i32_, site_at);
+    b_.CreateStore(b_.CreateTrunc(b_.CreateLShr(packed, kPackedReasonShift), i8_),
+                   b_.CreateInBoundsGEP(i8_, fault_reason_, row_));
+    b_.CreateStore(b_.CreateAnd(packed, b_.getInt32(kPackedSiteMask)), site_at);
+    b_.CreateBr(next);
+    b_.SetInsertPoint(next);
+  });
+  keep_scalar(back);
 }
 
 // One pass per group over the batch, the row state kept in the results:
@@ -268,6 +328,10 @@ Value* Generator::load_row_state(bool fused, Value* decision_at,
   b_.CreateStore(b_.getInt32(UINT32_MAX), row_fault_site_);
   b_.CreateStore(b_.getInt8(static_cast<uint8_t>(ir::FaultReason::None)), row_fault_reason_);
   if (fused) {
+    if (m_.fault_sites.size() > kPackedSiteMask) {
+      fail("the policy has more than " + std::to_string(kPackedSiteMask) + " fault sites");
+      return nullptr;
+    }
     for (auto* w : fired_words_)
       if (w) b_.CreateStore(llvm::ConstantInt::get(fired_ty_, 0), w);
     b_.CreateStore(b_.getFalse(), row_faulted_);
@@ -305,20 +369,35 @@ void Generator::store_row_results(const RuleGroup& group, bool fused, Value* kin
     code = b_.CreateSelect(faulted, b_.getInt8(EDICT_DECISION_ERROR), outcome);
   }
   tag_output(b_.CreateStore(code, decision_at), kOutDecision);
-  // The fault outputs keep their old contents unless this loop found the
-  // row's first fault (the state still holds UINT32_MAX otherwise).
-  Value* found = b_.CreateICmpNE(b_.CreateLoad(i32_, row_fault_rule_), b_.getInt32(UINT32_MAX));
-  auto keep_unless_found = [&](Value* array, llvm::AllocaInst* state, Out scope) {
+  // A fused loop is the only pass over the rows, and the fault outputs mean
+  // something only where the decision is ERROR: it stores the row's rule and
+  // its site and reason packed (emit_unpack_faults), and notes the fault for
+  // the batch. A group pass keeps what an earlier pass found unless this one
+  // found the row's first fault (the state still holds UINT32_MAX
+  // otherwise); that costs a load and a select per output and row.
+  Value* found =
+      fused ? nullptr : b_.CreateICmpNE(b_.CreateLoad(i32_, row_fault_rule_), b_.getInt32(UINT32_MAX));
+  auto store_fault_output = [&](Value* array, llvm::AllocaInst* state, Out scope) {
     llvm::Type* elem = state->getAllocatedType();
     Value* at = b_.CreateInBoundsGEP(elem, array, row_);
-    auto* old = b_.CreateLoad(elem, at);
-    tag_output(old, scope);
-    tag_output(b_.CreateStore(b_.CreateSelect(found, b_.CreateLoad(elem, state), old), at), scope);
+    Value* value = b_.CreateLoad(elem, state);
+    if (!fused) {
+      auto* old = b_.CreateLoad(elem, at);
+      tag_output(old, scope);
+      value = b_.CreateSelect(found, value, old);
+    }
+    tag_output(b_.CreateStore(value, at), scope);
   };
-  if (loop_may_fault_) {
-    keep_unless_found(fault_rule_, row_fault_rule_, kOutFaultRule);
-    keep_unless_found(fault_site_, row_fault_site_, kOutFaultSite);
-    keep_unless_found(fault_reason_, row_fault_reason_, kOutFaultReason);
+  if (loop_may_fault_ && fused) {
+    store_fault_output(fault_rule_, row_fault_rule_, kOutFaultRule);
+    Value* reason = b_.CreateZExt(b_.CreateLoad(i8_, row_fault_reason_), i32_);
+    Value* packed =
+        b_.CreateOr(b_.CreateLoad(i32_, row_fault_site_), b_.CreateShl(reason, kPackedReasonShift));
+    tag_output(b_.CreateStore(packed, b_.CreateInBoundsGEP(i32_, fault_site_, row_)), kOutFaultSite);
+  } else if (loop_may_fault_) {
+    store_fault_output(fault_rule_, row_fault_rule_, kOutFaultRule);
+    store_fault_output(fault_site_, row_fault_site_, kOutFaultSite);
+    store_fault_output(fault_reason_, row_fault_reason_, kOutFaultReason);
   }
   for (size_t w = 0; w < fired_words_.size(); ++w)
     if (fired_words_[w])

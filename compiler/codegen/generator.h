@@ -128,6 +128,11 @@ class Generator {
   std::vector<llvm::AllocaInst*> fired_words_;
   llvm::AllocaInst *row_faulted_ = nullptr, *row_fault_rule_ = nullptr, *row_fault_site_ = nullptr,
                    *row_fault_reason_ = nullptr, *best_ = nullptr;
+  // After a fused loop: whether any row of the batch faulted.
+  llvm::AllocaInst* batch_faulted_ = nullptr;
+  // How a fused loop packs a row's fault site and reason into one word.
+  static constexpr unsigned kPackedReasonShift = 24;
+  static constexpr uint32_t kPackedSiteMask = (1u << kPackedReasonShift) - 1;
   // Fused loops derive the decision from the fired words once per row (a
   // few masks) instead of tracking the strongest effect rule by rule.
   bool effects_from_fired_ = false;
@@ -303,8 +308,10 @@ class Generator {
   BasicBlock* begin_function(llvm::Function* fn, bool rule_results = true);
   // A loop over every row from the current block to `exit`; `body` emits
   // one row's work at row_.
-  void simple_row_loop(BasicBlock* exit, const char* name, const std::function<void()>& body);
+  llvm::BranchInst* simple_row_loop(BasicBlock* exit, const char* name, const std::function<void()>& body);
   void emit_fail_closed(BasicBlock* from, BasicBlock* exit);
+  void emit_unpack_faults(BasicBlock* from, BasicBlock* exit);
+  void keep_scalar(llvm::BranchInst* back_edge);
   void emit_group_passes(llvm::Function* main, BasicBlock* evaluate, BasicBlock* exit,
                          const std::vector<RuleGroup>& groups);
   llvm::Function* emit_group_function(const RuleGroup& group, size_t index);

@@ -14,6 +14,7 @@ void Generator::make_row_state() {
   row_fault_site_ = make_alloca(i32_, "fault_site");
   row_fault_reason_ = make_alloca(i8_, "fault_reason");
   best_ = make_alloca(i32_, "best");
+  batch_faulted_ = make_alloca(i1_, "batch_faulted");
   loop_may_fault_ = false;
 }
 
