@@ -66,7 +66,8 @@ int run_fmt(const FmtOptions& options);
 
 struct EvalOptions {
   std::vector<std::string> inputs;  // policies..., then the events file
-  std::string engine = "jit";
+  std::string engine = "tiered";
+  uint64_t tier_switch_after = 0;  // --tier-switch-after
   int opt_level = 2;
   std::string output;
   std::string format = "jsonl";
@@ -120,7 +121,7 @@ struct DiffOptions {
   std::string output;  // JSONL per changed event
   int examples = 5;
   int threads = 1;
-  std::string engine = "jit";
+  std::string engine = "tiered";
   size_t max_line_bytes = 1 << 20;
   bool quiet = false;
   FrontEndLimits limits;

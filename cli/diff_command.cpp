@@ -29,9 +29,9 @@ void add_diff_options(CLI::App& cmd, DiffOptions& o) {
   cmd.add_option("--examples", o.examples, "Example event ids listed per transition")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000));
-  cmd.add_option("--engine", o.engine, "Evaluation engine: `jit` or `interp`")
+  cmd.add_option("--engine", o.engine, "Evaluation engine: `tiered`, `jit` or `interp` (as for `eval`)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"jit", "interp"}));
+      ->check(CLI::IsMember({"tiered", "jit", "interp"}));
   cmd.add_option("--max-line-bytes", o.max_line_bytes,
                  "Longest input line decoded; longer lines are `line_too_long` errors. Memory: the line "
                  "buffer grows to at most this plus 1 MiB, and each thread's parser to about 7 bytes per "
@@ -48,7 +48,7 @@ void add_diff_options(CLI::App& cmd, DiffOptions& o) {
 }
 
 int run_diff(const DiffOptions& o) {
-  engine::Backend backend = o.engine == "interp" ? engine::Backend::Interp : engine::Backend::Jit;
+  engine::Backend backend = backend_named(o.engine);
   SourceManager old_sources, new_sources;
   // Both versions were named on the command line: imports of either may read
   // below the folders of both (an amendment in whatif/ importing ../law.edict).

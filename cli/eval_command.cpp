@@ -41,9 +41,16 @@ void add_eval_options(CLI::App& cmd, EvalOptions& o) {
                  "Policy files or folders (*.edict, *.edict.md), then the events file (JSON Lines, "
                  "gzip allowed; `-` or none: standard input)")
       ->required();
-  cmd.add_option("--engine", o.engine, "Evaluation engine: `jit` (compiled with LLVM) or `interp`")
+  cmd.add_option("--engine", o.engine,
+                 "Evaluation engine: `tiered` (the interpreter at once, switching to JIT code compiled "
+                 "on a background thread when it is ready), `jit` (compiled with LLVM before the first "
+                 "event) or `interp`")
       ->capture_default_str()
-      ->check(CLI::IsMember({"jit", "interp"}));
+      ->check(CLI::IsMember({"tiered", "jit", "interp"}));
+  cmd.add_option("--tier-switch-after", o.tier_switch_after,
+                 "With `--engine tiered`: decide exactly the first N batches on the interpreter, then wait "
+                 "for the JIT's code (for tests and measurements; 0: switch as soon as it is ready)")
+      ->capture_default_str();
   cmd.add_option("-O,--opt-level", o.opt_level, "JIT optimisation level (0 or 2)")
       ->capture_default_str()
       ->check(CLI::IsMember({0, 2}));
@@ -101,8 +108,7 @@ int run_eval(const EvalOptions& o) {
   std::string events = split_policies_and_events(o.inputs, policy_args);
   SourceManager sources;
   std::unique_ptr<engine::Policy> policy =
-      load_policy(policy_args, o.engine == "interp" ? engine::Backend::Interp : engine::Backend::Jit,
-                  o.limits, sources, o.opt_level);
+      load_policy(policy_args, backend_named(o.engine), o.limits, sources, o.opt_level, o.tier_switch_after);
   if (!policy) return kExitUsage;
 
   // Nothing written may replace what is read: the events, any policy file
@@ -401,13 +407,7 @@ int run_eval(const EvalOptions& o) {
   if (!o.quiet) {
     std::string s =
         engine::render_summary(*policy, summary, {o.engine, seconds, reader->bytes_read(), &windows});
-    if (o.stats)
-      s += fmt::format(
-          "  compile {:.1f} ms (JIT {:.1f} ms); interpreter runs finishing decisions: {} ({:.4f} "
-          "per event)\n",
-          policy->compile_ms, policy->jit_ms, engine::with_commas(writer.finisher().interpreter_runs()),
-          static_cast<double>(writer.finisher().interpreter_runs()) /
-              static_cast<double>(std::max<uint64_t>(summary.lines, 1)));
+    if (o.stats) s += render_stats(*policy, writer.finisher().interpreter_runs(), summary.lines);
     std::fputs(s.c_str(), stderr);
   }
   return summary.errors > 0 ? kExitEvalErrors : kExitOk;

@@ -3,12 +3,16 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "cli/build_command.h"
 #include "cli/commands.h"
+#include "engine/engine.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run_edict(int argc, char** argv) {
   CLI::App app{"Edict: a policy-as-code compiler and evaluator for export-control rules"};
   app.set_version_flag("--version", edict::cli::version_string());
   app.require_subcommand(1);
@@ -64,4 +68,19 @@ int main(int argc, char** argv) {
     return edict::cli::kExitInternal;
   }
   return edict::cli::kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int code = run_edict(argc, argv);
+  // A tiered run may end before its background compilation does: the
+  // process need not wait for code it will never run, and LLVM's static
+  // state must not be torn down under the compiling thread. Everything is
+  // written and committed by now.
+  if (edict::engine::background_compilations() > 0) {
+    std::fflush(nullptr);
+    std::_Exit(code);
+  }
+  return code;
 }

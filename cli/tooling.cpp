@@ -1,8 +1,13 @@
 // Helpers shared by the subcommands that compile policies.
 #include "cli/tooling.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+
+#include "engine/output.h"
 
 namespace edict::cli {
 
@@ -41,9 +46,36 @@ parse::Limits parse_limits(const FrontEndLimits& limits, const std::vector<std::
   return out;
 }
 
+engine::Backend backend_named(const std::string& name) {
+  if (name == "interp") return engine::Backend::Interp;
+  if (name == "jit") return engine::Backend::Jit;
+  return engine::Backend::Tiered;
+}
+
+std::string render_stats(const engine::Policy& policy, uint64_t interpreter_runs, uint64_t lines) {
+  std::string s = fmt::format("  compile: front end {:.1f} ms", policy.compile_ms);
+  if (policy.backend() == engine::Backend::Jit)
+    s += fmt::format(", JIT {:.1f} ms before the first event", policy.jit_ms);
+  if (policy.backend() == engine::Backend::Tiered) {
+    engine::Policy::TierStatus t = policy.tier_status();
+    if (t.compiling)
+      s += ", JIT still compiling in the background at the end";
+    else if (!t.error.empty())
+      s += fmt::format(", JIT failed in the background ({}); the interpreter decided throughout", t.error);
+    else
+      s += fmt::format(", JIT {:.1f} ms in the background", t.jit_ms);
+    s += fmt::format("; batches decided by the interpreter {}, by JIT code {}",
+                     engine::with_commas(t.interpreted_batches), engine::with_commas(t.compiled_batches));
+  }
+  s += fmt::format("\n  interpreter runs finishing decisions: {} ({:.4f} per event)\n",
+                   engine::with_commas(interpreter_runs),
+                   static_cast<double>(interpreter_runs) / static_cast<double>(std::max<uint64_t>(lines, 1)));
+  return s;
+}
+
 std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& paths, engine::Backend backend,
                                             const FrontEndLimits& limits, SourceManager& sources,
-                                            int opt_level) {
+                                            int opt_level, uint64_t tier_switch_after) {
   bool paths_ok = false;
   std::vector<std::string> files = expand_policy_paths(paths, &paths_ok);
   if (!paths_ok) return nullptr;
@@ -55,6 +87,7 @@ std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& path
   engine::CompileOptions copts;
   copts.backend = backend;
   copts.opt_level = opt_level;
+  copts.tier_switch_after = tier_switch_after;
   copts.limits = parse_limits(limits, paths);
   auto policy = engine::Policy::compile(files, sources, sink, copts,
                                         parse::disk_reader(copts.limits.max_file_bytes * 2));

@@ -14,9 +14,16 @@ namespace edict::cli {
 
 // Expands, loads, checks and compiles (JIT at `opt_level`); prints
 // diagnostics and returns null on any problem.
+// `tiered`, `jit` or `interp` (the --engine values).
+engine::Backend backend_named(const std::string& name);
+// `eval --stats`: compile times (a tiered run's background compilation and
+// how many batches each engine decided) and how often the finisher ran the
+// interpreter.
+std::string render_stats(const engine::Policy& policy, uint64_t interpreter_runs, uint64_t lines);
+
 std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& paths, engine::Backend backend,
                                             const FrontEndLimits& limits, SourceManager& sources,
-                                            int opt_level = 2);
+                                            int opt_level = 2, uint64_t tier_switch_after = 0);
 
 // The front end's limits for policies named by `policy_args` (files and
 // folders, as given): imports may read below --import-path folders and the

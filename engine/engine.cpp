@@ -1,7 +1,11 @@
 // Policy compilation (front end, lowering, backend) and batch evaluation.
 #include "engine/engine.h"
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 #include "compiler/check/check.h"
 #include "compiler/codegen/codegen.h"
@@ -82,6 +86,89 @@ codegen::ColumnMap jit_columns(const abi::Schema& schema) {
   return columns;
 }
 
+namespace {
+std::atomic<int> running_compilations{0};
+}  // namespace
+
+// What a Policy and its compiling thread share: the thread's own copies of
+// the module and schema, and what it leaves.
+struct Policy::Tier {
+  ir::Module module;
+  abi::Schema schema;
+  std::unique_ptr<Jitted> code, code_one;
+  std::atomic<const Jitted*> ready{nullptr}, ready_one{nullptr};
+  std::string error;  // set before `finished`
+  double ms = 0;
+  std::atomic<uint64_t> interpreted{0}, compiled{0};
+  uint64_t switch_after = 0;  // CompileOptions::tier_switch_after
+  std::atomic<uint64_t> batches{0};
+  std::mutex mutex;
+  std::condition_variable finished_changed;
+  bool finished = false;  // under `mutex`
+};
+
+int background_compilations() {
+  return running_compilations.load();
+}
+
+void Policy::compile_in_background(const CompileOptions& options) {
+  tier_ = std::make_shared<Tier>();
+  tier_->module = module_;
+  tier_->schema = schema_;
+  tier_->switch_after = options.tier_switch_after;
+  running_compilations.fetch_add(1);
+  std::thread([tier = tier_, opt = options.opt_level, one = options.single_event_code] {
+    auto started = std::chrono::steady_clock::now();
+    std::string error;
+    tier->code = jit_compile(tier->module, tier->schema, opt, &error, false, /*aggregate_inputs=*/true);
+    if (tier->code && one)
+      tier->code_one = jit_compile(tier->module, tier->schema, opt, &error, true, false,
+                                   /*record_functions=*/tier->module.aggregates.empty());
+    {
+      std::lock_guard<std::mutex> lock(tier->mutex);
+      if (tier->code && (!one || tier->code_one)) {
+        tier->ready_one.store(tier->code_one.get(), std::memory_order_release);
+        tier->ready.store(tier->code.get(), std::memory_order_release);
+      } else {
+        tier->error = error;
+      }
+      tier->ms = ms_since(started);
+      tier->finished = true;
+    }
+    tier->finished_changed.notify_all();
+    running_compilations.fetch_sub(1);
+  }).detach();
+}
+
+const Policy::Jitted* Policy::active() const {
+  if (tier_) return tier_->ready.load(std::memory_order_acquire);
+  return jitted_.get();
+}
+
+const Policy::Jitted* Policy::active_one() const {
+  if (tier_) return tier_->ready_one.load(std::memory_order_acquire);
+  return jitted_one_.get();
+}
+
+Policy::TierStatus Policy::tier_status() const {
+  TierStatus s;
+  if (!tier_) return s;
+  std::lock_guard<std::mutex> lock(tier_->mutex);
+  s.compiling = !tier_->finished;
+  s.ready = tier_->ready.load() != nullptr;
+  s.error = tier_->error;
+  s.jit_ms = tier_->ms;
+  s.interpreted_batches = tier_->interpreted.load();
+  s.compiled_batches = tier_->compiled.load();
+  return s;
+}
+
+void Policy::wait_for_tier() const {
+  if (!tier_) return;
+  std::unique_lock<std::mutex> lock(tier_->mutex);
+  tier_->finished_changed.wait(lock, [&] { return tier_->finished; });
+}
+
 Policy::~Policy() = default;
 
 FrontEnd run_front_end(const std::vector<std::string>& paths, SourceManager& sources, DiagnosticSink& sink,
@@ -131,7 +218,10 @@ std::unique_ptr<Policy> Policy::compile(const std::vector<std::string>& paths, S
   p->interpreter_ = std::make_unique<interp::Interpreter>(p->module_, abi::column_map(p->schema_));
   p->compile_ms = ms_since(start);
   p->backend_ = options.backend;
-  if (options.backend == Backend::Jit) {
+  if (options.backend == Backend::Tiered) {
+    add_country_classes(p->module_, p->schema_);
+    p->compile_in_background(options);
+  } else if (options.backend == Backend::Jit) {
     auto jit_start = std::chrono::steady_clock::now();
     std::string error;
     add_country_classes(p->module_, p->schema_);
@@ -185,30 +275,47 @@ void Policy::evaluate(const abi::Batch& batch, Results& results) const {
 }
 
 window::CompiledInputs Policy::window_inputs() const {
+  // Tiered: the code ready when the stream starts, else the window stage
+  // interprets the inputs itself for the whole run.
   window::CompiledInputs inputs;
-  inputs.function = jitted_ ? jit_inputs_function(*jitted_) : nullptr;
+  const Jitted* code = active();
+  inputs.function = code ? jit_inputs_function(*code) : nullptr;
   if (inputs.function) inputs.functions = codegen::aggregate_input_functions(module_);
   return inputs;
 }
 
 EdictEvalBatchFn Policy::single_event_function() const {
-  return jitted_one_ ? jit_function(*jitted_one_) : nullptr;
+  const Jitted* code = active_one();
+  return code ? jit_function(*code) : nullptr;
 }
 
 EdictEvalRecordFn Policy::record_function(int kind) const {
-  return jitted_one_ && kind >= 0 ? jit_record_function(*jitted_one_, static_cast<size_t>(kind)) : nullptr;
+  const Jitted* code = active_one();
+  return code && kind >= 0 ? jit_record_function(*code, static_cast<size_t>(kind)) : nullptr;
 }
 
 void Policy::evaluate_one(const EdictColumns& columns, EdictResults& results) const {
-  if (jitted_one_)
-    jit_run(*jitted_one_, columns, results);
+  if (const Jitted* code = active_one())
+    jit_run(*code, columns, results);
   else
     evaluate(columns, results);
 }
 
 void Policy::evaluate(const EdictColumns& columns, EdictResults& results) const {
-  if (jitted_)
-    jit_run(*jitted_, columns, results);
+  const Jitted* code = active();
+  if (tier_) {
+    if (tier_->switch_after > 0) {
+      if (tier_->batches.fetch_add(1, std::memory_order_relaxed) < tier_->switch_after) {
+        code = nullptr;
+      } else if (!code) {
+        wait_for_tier();
+        code = active();
+      }
+    }
+    (code ? tier_->compiled : tier_->interpreted).fetch_add(1, std::memory_order_relaxed);
+  }
+  if (code)
+    jit_run(*code, columns, results);
   else
     interpreter_->eval_batch(columns, results);
 }

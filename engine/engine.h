@@ -22,7 +22,11 @@
 
 namespace edict::engine {
 
-enum class Backend { Jit, Interp };
+// Jit compiles before the first decision; Tiered decides on the
+// interpreter at once while the JIT compiles on a background thread, and
+// switches batch by batch when the code is ready (the engines agree on
+// every decision, so outputs are the same either way).
+enum class Backend { Jit, Interp, Tiered };
 
 struct CompileOptions {
   Backend backend = Backend::Jit;
@@ -32,6 +36,10 @@ struct CompileOptions {
   // and record_function for a policy without windowed aggregates); costs a
   // second compilation, pays off when events come one at a time.
   bool single_event_code = false;
+  // Tiered: 0 switches to the JIT's code as soon as it is ready. N > 0
+  // decides exactly the first N batches on the interpreter and then waits
+  // for the JIT (tests and benchmarks that need both engines in one run).
+  uint64_t tier_switch_after = 0;
 };
 
 // Per-row results of one batch (see EdictResults in abi/abi.h).
@@ -113,8 +121,21 @@ class Policy {
   static EdictColumns columns_of(const abi::Batch& batch, std::vector<const void*>& data,
                                  std::vector<const uint8_t*>& present);
 
-  // Compile-time figures, for `--stats` and benchmarks.
+  // Compile-time figures, for `--stats` and benchmarks: the front end, and
+  // the JIT (Tiered: 0 until its code is ready; see tier_status()).
   double compile_ms = 0, jit_ms = 0;
+
+  // Tiered: where the background compilation stands.
+  struct TierStatus {
+    bool compiling = false;  // not finished yet
+    bool ready = false;      // the JIT's code decides from now on
+    std::string error;       // the JIT failed: the interpreter decides throughout
+    double jit_ms = 0;       // the background compilation's wall time, once finished
+    uint64_t interpreted_batches = 0, compiled_batches = 0;
+  };
+  TierStatus tier_status() const;
+  // Blocks until a background compilation has finished (tests, benchmarks).
+  void wait_for_tier() const;
 
   // The JIT's compiled code, opaque here (see jit_backend.h).
   struct Jitted {
@@ -131,9 +152,23 @@ class Policy {
   std::unique_ptr<interp::Interpreter> interpreter_;
   std::unique_ptr<Jitted> jitted_;
   std::unique_ptr<Jitted> jitted_one_;  // CompileOptions::single_event_code
+  // Tiered: the background compilation, shared with its thread so that a
+  // Policy destroyed before the code is ready never waits for it.
+  struct Tier;
+  std::shared_ptr<Tier> tier_;
+  void compile_in_background(const CompileOptions& options);
+  // The compiled code evaluation uses now (null: the interpreter).
+  const Jitted* active() const;
+  const Jitted* active_one() const;
   Backend backend_ = Backend::Jit;
   std::string error_name_ = "error";
 };
+
+// How many background compilations (Backend::Tiered) are still running in
+// this process, policies destroyed or not. A process about to exit with one
+// running should leave with std::_Exit once its output is flushed: LLVM's
+// static state must not be destroyed under a compiling thread.
+int background_compilations();
 
 // The batch schema for a module's event kinds, kinds in module order.
 abi::Schema schema_for(const ir::Module& module);

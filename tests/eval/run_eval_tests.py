@@ -202,6 +202,49 @@ def test_finisher(edict, work):
     check(outs["jit"] == outs["interp"], "finisher: rule faults: the engines' records differ")
 
 
+def batch_counts(err):
+    """(interpreted, compiled) batches from a tiered run's --stats line."""
+    for line in err.splitlines():
+        if "batches decided by the interpreter" in line:
+            tail = line.split("batches decided by the interpreter")[1]
+            interp, jit = tail.split(", by JIT code")
+            return int(interp.replace(",", "")), int(jit.replace(",", ""))
+    return None
+
+
+def test_tiered(edict, work):
+    """--engine tiered starts on the interpreter and switches to the JIT's
+    code batch by batch: records byte-identical to either engine alone on the
+    reference policy (clean and dirty logs), the library and rule faults, at
+    -j 1 and -j 2; --tier-switch-after makes the first batches interpreted
+    and the rest compiled, so both halves run."""
+    clean = os.path.join(work, "tier.jsonl")
+    dirty = os.path.join(work, "tier_dirty.jsonl")
+    with open(clean, "wb") as f:
+        subprocess.run([sys.executable, GEN, "-n", "20000", "--seed", "29"], stdout=f, check=True)
+    with open(dirty, "wb") as f:
+        subprocess.run([sys.executable, GEN, "-n", "20000", "--seed", "31", "--dirty", "0.05",
+                        "--manifest", os.path.join(work, "tier_manifest.json")], stdout=f, check=True)
+    library = os.path.join(ROOT, "policies", "law_as_enforced.edict.md")
+    faults = os.path.join(ROOT, "tests", "eval", "rule_faults.edict")
+    imports = ["--import-path", os.path.join(ROOT, "policies")]
+    for name, policy, events in (("reference", POLICY, clean), ("reference dirty", POLICY, dirty),
+                                 ("library", library, clean), ("rule faults", faults, clean)):
+        code_i, want, _ = run(edict, ["--engine", "interp", *imports, "-q", policy, events])
+        code_j, jit, _ = run(edict, ["--engine", "jit", *imports, "-q", policy, events])
+        check(code_i == code_j and want == jit, f"tiered: {name}: interp and jit differ (exits {code_i}, {code_j})")
+        for threads in ("1", "2"):
+            code, out, err = run(edict, ["--engine", "tiered", "--tier-switch-after", "4", "--batch-size", "1000",
+                                         "-j", threads, "--stats", *imports, policy, events])
+            check(code == code_i, f"tiered: {name} -j{threads}: exit {code}, interp {code_i}: {err[-300:]}")
+            check(out == want, f"tiered: {name} -j{threads}: records differ from the interpreter's")
+            counts = batch_counts(err)
+            check(counts is not None and counts[0] == 4 and counts[1] > 0,
+                  f"tiered: {name} -j{threads}: batches (interpreted, compiled) {counts}, want (4, >0)")
+        code, out, _ = run(edict, ["--engine", "tiered", *imports, "-q", policy, events])
+        check(code == code_i and out == want, f"tiered: {name}: the default switch differs from the interpreter")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--edict", required=True)
@@ -212,7 +255,8 @@ def main():
         work = a.work or tmp
         status = run_groups((("reference", lambda: test_reference(edict, work)), ("dirty", lambda: test_dirty(edict, work)),
                         ("edges", lambda: test_edges(edict)), ("csv errors", lambda: test_csv_errors(edict)),
-                        ("finisher", lambda: test_finisher(edict, work))))
+                        ("finisher", lambda: test_finisher(edict, work)),
+                        ("tiered", lambda: test_tiered(edict, work))))
     return status
 
 
