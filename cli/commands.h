@@ -68,6 +68,8 @@ struct EvalOptions {
   std::vector<std::string> inputs;  // policies..., then the events file
   std::string engine = "tiered";
   uint64_t tier_switch_after = 0;  // --tier-switch-after
+  std::string code_cache;          // --code-cache (empty: the default folder)
+  bool no_code_cache = false;      // --no-code-cache
   int opt_level = 2;
   std::string output;
   std::string format = "jsonl";

@@ -47,6 +47,11 @@ void add_eval_options(CLI::App& cmd, EvalOptions& o) {
                  "event) or `interp`")
       ->capture_default_str()
       ->check(CLI::IsMember({"tiered", "jit", "interp"}));
+  cmd.add_option(
+      "--code-cache", o.code_cache,
+      "Keep the JIT's machine code in this folder between runs (default: "
+      "$XDG_CACHE_HOME/edict/code or ~/.cache/edict/code; a folder other users can write is not used)");
+  cmd.add_flag("--no-code-cache", o.no_code_cache, "Compile afresh; read and write no code cache");
   cmd.add_option("--tier-switch-after", o.tier_switch_after,
                  "With `--engine tiered`: decide exactly the first N batches on the interpreter, then wait "
                  "for the JIT's code (for tests and measurements; 0: switch as soon as it is ready)")
@@ -108,7 +113,10 @@ int run_eval(const EvalOptions& o) {
   std::string events = split_policies_and_events(o.inputs, policy_args);
   SourceManager sources;
   std::unique_ptr<engine::Policy> policy =
-      load_policy(policy_args, backend_named(o.engine), o.limits, sources, o.opt_level, o.tier_switch_after);
+      load_policy(policy_args, backend_named(o.engine), o.limits, sources, o.opt_level, o.tier_switch_after,
+                  o.no_code_cache        ? std::string()
+                  : o.code_cache.empty() ? engine::default_code_cache_dir()
+                                         : o.code_cache);
   if (!policy) return kExitUsage;
 
   // Nothing written may replace what is read: the events, any policy file

@@ -55,7 +55,8 @@ engine::Backend backend_named(const std::string& name) {
 std::string render_stats(const engine::Policy& policy, uint64_t interpreter_runs, uint64_t lines) {
   std::string s = fmt::format("  compile: front end {:.1f} ms", policy.compile_ms);
   if (policy.backend() == engine::Backend::Jit)
-    s += fmt::format(", JIT {:.1f} ms before the first event", policy.jit_ms);
+    s += fmt::format(", JIT {:.1f} ms before the first event{}", policy.jit_ms,
+                     policy.jit_from_cache() ? " (from the code cache)" : "");
   if (policy.backend() == engine::Backend::Tiered) {
     engine::Policy::TierStatus t = policy.tier_status();
     if (t.compiling)
@@ -63,7 +64,8 @@ std::string render_stats(const engine::Policy& policy, uint64_t interpreter_runs
     else if (!t.error.empty())
       s += fmt::format(", JIT failed in the background ({}); the interpreter decided throughout", t.error);
     else
-      s += fmt::format(", JIT {:.1f} ms in the background", t.jit_ms);
+      s += fmt::format(", JIT {:.1f} ms in the background{}", t.jit_ms,
+                       policy.jit_from_cache() ? " (from the code cache)" : "");
     s += fmt::format("; batches decided by the interpreter {}, by JIT code {}",
                      engine::with_commas(t.interpreted_batches), engine::with_commas(t.compiled_batches));
   }
@@ -75,7 +77,8 @@ std::string render_stats(const engine::Policy& policy, uint64_t interpreter_runs
 
 std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& paths, engine::Backend backend,
                                             const FrontEndLimits& limits, SourceManager& sources,
-                                            int opt_level, uint64_t tier_switch_after) {
+                                            int opt_level, uint64_t tier_switch_after,
+                                            const std::string& code_cache_dir) {
   bool paths_ok = false;
   std::vector<std::string> files = expand_policy_paths(paths, &paths_ok);
   if (!paths_ok) return nullptr;
@@ -88,9 +91,12 @@ std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& path
   copts.backend = backend;
   copts.opt_level = opt_level;
   copts.tier_switch_after = tier_switch_after;
+  copts.code_cache_dir = code_cache_dir;
   copts.limits = parse_limits(limits, paths);
   auto policy = engine::Policy::compile(files, sources, sink, copts,
                                         parse::disk_reader(copts.limits.max_file_bytes * 2));
+  if (policy && !policy->code_cache_warning.empty())
+    std::fprintf(stderr, "edict: warning: %s\n", policy->code_cache_warning.c_str());
   if (!policy) {
     size_t hidden = sink.error_count() > sink.max_errors() ? sink.error_count() - sink.max_errors() : 0;
     std::fputs(render_human(sources, sink.sorted(), hidden).c_str(), stderr);

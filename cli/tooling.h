@@ -23,7 +23,8 @@ std::string render_stats(const engine::Policy& policy, uint64_t interpreter_runs
 
 std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& paths, engine::Backend backend,
                                             const FrontEndLimits& limits, SourceManager& sources,
-                                            int opt_level = 2, uint64_t tier_switch_after = 0);
+                                            int opt_level = 2, uint64_t tier_switch_after = 0,
+                                            const std::string& code_cache_dir = {});
 
 // The front end's limits for policies named by `policy_args` (files and
 // folders, as given): imports may read below --import-path folders and the

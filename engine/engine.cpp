@@ -4,12 +4,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
 #include "compiler/check/check.h"
 #include "compiler/codegen/codegen.h"
 #include "compiler/ir/type_map.h"
+#include "compiler/jit/code_cache.h"
 #include "compiler/jit/jit.h"
 #include "engine/jit_backend.h"
 #include "support/countries.h"
@@ -99,6 +101,8 @@ struct Policy::Tier {
   std::atomic<const Jitted*> ready{nullptr}, ready_one{nullptr};
   std::string error;  // set before `finished`
   double ms = 0;
+  bool from_cache = false;  // set before `finished`
+  std::string cache_dir;
   std::atomic<uint64_t> interpreted{0}, compiled{0};
   uint64_t switch_after = 0;  // CompileOptions::tier_switch_after
   std::atomic<uint64_t> batches{0};
@@ -116,14 +120,18 @@ void Policy::compile_in_background(const CompileOptions& options) {
   tier_->module = module_;
   tier_->schema = schema_;
   tier_->switch_after = options.tier_switch_after;
+  tier_->cache_dir = options.code_cache_dir;
   running_compilations.fetch_add(1);
   std::thread([tier = tier_, opt = options.opt_level, one = options.single_event_code] {
     auto started = std::chrono::steady_clock::now();
     std::string error;
-    tier->code = jit_compile(tier->module, tier->schema, opt, &error, false, /*aggregate_inputs=*/true);
+    bool cached = false, cached_one = true;
+    tier->code = jit_compile(tier->module, tier->schema, opt, &error, false, /*aggregate_inputs=*/true, false,
+                             tier->cache_dir, &cached);
     if (tier->code && one)
-      tier->code_one = jit_compile(tier->module, tier->schema, opt, &error, true, false,
-                                   /*record_functions=*/tier->module.aggregates.empty());
+      tier->code_one =
+          jit_compile(tier->module, tier->schema, opt, &error, true, false,
+                      /*record_functions=*/tier->module.aggregates.empty(), tier->cache_dir, &cached_one);
     {
       std::lock_guard<std::mutex> lock(tier->mutex);
       if (tier->code && (!one || tier->code_one)) {
@@ -133,6 +141,7 @@ void Policy::compile_in_background(const CompileOptions& options) {
         tier->error = error;
       }
       tier->ms = ms_since(started);
+      tier->from_cache = cached && cached_one;
       tier->finished = true;
     }
     tier->finished_changed.notify_all();
@@ -148,6 +157,20 @@ const Policy::Jitted* Policy::active() const {
 const Policy::Jitted* Policy::active_one() const {
   if (tier_) return tier_->ready_one.load(std::memory_order_acquire);
   return jitted_one_.get();
+}
+
+std::string default_code_cache_dir() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg && *xdg == '/') return std::string(xdg) + "/edict/code";
+  const char* home = std::getenv("HOME");
+  if (home && *home == '/') return std::string(home) + "/.cache/edict/code";
+  return {};
+}
+
+bool Policy::jit_from_cache() const {
+  if (!tier_) return jit_from_cache_;
+  std::lock_guard<std::mutex> lock(tier_->mutex);
+  return tier_->finished && tier_->from_cache;
 }
 
 Policy::TierStatus Policy::tier_status() const {
@@ -218,15 +241,25 @@ std::unique_ptr<Policy> Policy::compile(const std::vector<std::string>& paths, S
   p->interpreter_ = std::make_unique<interp::Interpreter>(p->module_, abi::column_map(p->schema_));
   p->compile_ms = ms_since(start);
   p->backend_ = options.backend;
+  CompileOptions resolved = options;
+  if (!options.code_cache_dir.empty() && options.backend != Backend::Interp) {
+    std::string why;
+    if (!jit::open_cache_folder(options.code_cache_dir, &why)) {
+      p->code_cache_warning = "the code cache is not used: " + why;
+      resolved.code_cache_dir.clear();
+    }
+  }
   if (options.backend == Backend::Tiered) {
     add_country_classes(p->module_, p->schema_);
-    p->compile_in_background(options);
+    p->compile_in_background(resolved);
   } else if (options.backend == Backend::Jit) {
     auto jit_start = std::chrono::steady_clock::now();
     std::string error;
     add_country_classes(p->module_, p->schema_);
+    bool cached = false, cached_one = true;
     p->jitted_ = jit_compile(p->module_, p->schema_, options.opt_level, &error,
-                             /*single_event=*/false, /*aggregate_inputs=*/true);
+                             /*single_event=*/false, /*aggregate_inputs=*/true, false,
+                             resolved.code_cache_dir, &cached);
     if (!p->jitted_) {
       sink.error("E0998", Span{}, "the JIT could not compile this policy: " + error).help =
           "run with `--engine interp` to use the interpreter";
@@ -235,7 +268,8 @@ std::unique_ptr<Policy> Policy::compile(const std::vector<std::string>& paths, S
     if (options.single_event_code) {
       p->jitted_one_ = jit_compile(p->module_, p->schema_, options.opt_level, &error, true,
                                    /*aggregate_inputs=*/false,
-                                   /*record_functions=*/p->module_.aggregates.empty());
+                                   /*record_functions=*/p->module_.aggregates.empty(),
+                                   resolved.code_cache_dir, &cached_one);
       if (!p->jitted_one_) {
         sink.error("E0998", Span{}, "the JIT could not compile this policy: " + error).help =
             "run with `--engine interp` to use the interpreter";
@@ -243,6 +277,7 @@ std::unique_ptr<Policy> Policy::compile(const std::vector<std::string>& paths, S
       }
     }
     p->jit_ms = ms_since(jit_start);
+    p->jit_from_cache_ = cached && cached_one;
   }
   return p;
 }

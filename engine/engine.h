@@ -40,7 +40,15 @@ struct CompileOptions {
   // decides exactly the first N batches on the interpreter and then waits
   // for the JIT (tests and benchmarks that need both engines in one run).
   uint64_t tier_switch_after = 0;
+  // JIT: the persistent code cache's folder (default_code_cache_dir()), or
+  // empty for none. A folder that is not safe to use (another user's, or
+  // writable by others) is not used: Policy::code_cache_warning says why.
+  std::string code_cache_dir{};
 };
+
+// $XDG_CACHE_HOME/edict/code, else $HOME/.cache/edict/code; empty when
+// neither variable is set.
+std::string default_code_cache_dir();
 
 // Per-row results of one batch (see EdictResults in abi/abi.h).
 struct Results {
@@ -125,6 +133,11 @@ class Policy {
   // the JIT (Tiered: 0 until its code is ready; see tier_status()).
   double compile_ms = 0, jit_ms = 0;
 
+  // The JIT's code came from the code cache (Tiered: once ready).
+  bool jit_from_cache() const;
+  // Why the code cache folder was not used; empty when it was or none was given.
+  std::string code_cache_warning;
+
   // Tiered: where the background compilation stands.
   struct TierStatus {
     bool compiling = false;  // not finished yet
@@ -152,6 +165,7 @@ class Policy {
   std::unique_ptr<interp::Interpreter> interpreter_;
   std::unique_ptr<Jitted> jitted_;
   std::unique_ptr<Jitted> jitted_one_;  // CompileOptions::single_event_code
+  bool jit_from_cache_ = false;
   // Tiered: the background compilation, shared with its thread so that a
   // Policy destroyed before the code is ready never waits for it.
   struct Tier;

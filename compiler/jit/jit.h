@@ -60,6 +60,12 @@ struct JitOptions {
   // Also compile the inputs of the module's windowed aggregates
   // (CompiledPolicy::inputs_function), when it has any.
   bool aggregate_inputs = false;
+  // The persistent code cache (code_cache.h): a folder (open_cache_folder)
+  // and the caller's description of everything the code depends on besides
+  // LLVM, the host CPU and the options above (the printed IR, the column
+  // map, Edict's version). Both set: a matching entry is linked instead of
+  // compiling, and a compilation leaves one. Not with function_name.
+  std::string cache_dir{}, cache_key{};
 };
 
 class Jit;
@@ -87,6 +93,7 @@ class CompiledPolicy {
   const std::string& llvm_ir() const;  // empty unless JitOptions::keep_llvm_ir
   double codegen_ms() const;           // IR -> LLVM IR, verification and optimisation
   double native_ms() const;            // LLVM IR -> machine code, linking
+  bool from_cache() const;             // linked from the code cache, nothing compiled
 
  private:
   friend class Jit;
@@ -118,6 +125,9 @@ class Jit {
 
  private:
   explicit Jit(std::shared_ptr<Impl> impl);
+  std::unique_ptr<CompiledPolicy> load_cached(std::unique_ptr<CompiledPolicy::State>& state,
+                                              const std::string& path, const std::string& key,
+                                              size_t event_kinds);
   std::shared_ptr<Impl> impl_;
 };
 

@@ -245,6 +245,49 @@ def test_tiered(edict, work):
         check(code == code_i and out == want, f"tiered: {name}: the default switch differs from the interpreter")
 
 
+def test_code_cache(edict, work):
+    """--code-cache: a second run links the first run's machine code (stats
+    say "from the code cache") with the same records; a corrupted entry or
+    one for another policy is not used (compiled afresh, same records); a
+    folder other users can write is refused with a warning."""
+    import glob, shutil, stat
+    events = os.path.join(work, "cache.jsonl")
+    with open(events, "wb") as f:
+        subprocess.run([sys.executable, GEN, "-n", "3000", "--seed", "37"], stdout=f, check=True)
+    cache = os.path.join(work, "code-cache")
+    shutil.rmtree(cache, ignore_errors=True)
+    library = os.path.join(ROOT, "policies", "law_as_enforced.edict.md")
+    _, want, _ = run(edict, ["--engine", "interp", "-q", library, events])
+    def jit_run(policy):
+        code, out, err = run(edict, ["--engine", "jit", "--stats", "--code-cache", cache, policy, events])
+        return code, out, "from the code cache" in err, err
+    code, out, hit, err = jit_run(library)
+    check(code == 0 and out == want and not hit, f"code cache: first run: exit {code}, hit {hit}: {err[-300:]}")
+    entries = glob.glob(os.path.join(cache, "*.edictjit"))
+    check(len(entries) == 1, f"code cache: {len(entries)} entries after one policy, want 1")
+    check(stat.S_IMODE(os.stat(cache).st_mode) == 0o700, "code cache: the folder is not private (0700)")
+    code, out, hit, err = jit_run(library)
+    check(code == 0 and out == want and hit, f"code cache: second run: exit {code}, hit {hit}")
+    code, out, hit, _ = jit_run(POLICY)
+    check(code == 0 and not hit, f"code cache: another policy used the library's entry (hit {hit})")
+    if entries:
+        with open(entries[0], "r+b") as f:
+            f.seek(os.path.getsize(entries[0]) // 2)
+            byte = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([byte[0] ^ 0xFF]))
+        code, out, hit, err = jit_run(library)
+        check(code == 0 and out == want and not hit,
+              f"code cache: a corrupted entry: exit {code}, hit {hit} (must compile afresh): {err[-300:]}")
+        code, out, hit, _ = jit_run(library)
+        check(code == 0 and out == want and hit, "code cache: the corrupted entry was not replaced")
+    os.chmod(cache, 0o777)
+    code, out, hit, err = jit_run(library)
+    check(code == 0 and out == want and not hit and "writable by other users" in err,
+          f"code cache: a world-writable folder: exit {code}, hit {hit}, stderr {err[-300:]}")
+    os.chmod(cache, 0o700)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--edict", required=True)
@@ -256,7 +299,8 @@ def main():
         status = run_groups((("reference", lambda: test_reference(edict, work)), ("dirty", lambda: test_dirty(edict, work)),
                         ("edges", lambda: test_edges(edict)), ("csv errors", lambda: test_csv_errors(edict)),
                         ("finisher", lambda: test_finisher(edict, work)),
-                        ("tiered", lambda: test_tiered(edict, work))))
+                        ("tiered", lambda: test_tiered(edict, work)),
+                        ("code cache", lambda: test_code_cache(edict, work))))
     return status
 
 
