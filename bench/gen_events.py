@@ -96,9 +96,28 @@ def rental(rng, i, cust):
     return e
 
 
-def provision(rng, i, cust):
+# Who exports the hardware: the chip's maker or a server maker; absent when the feed does not say.
+CHIP_MAKERS = {"Ascend-910B": "Huawei", "MI300X": "AMD", "MI250X": "AMD"}  # all others: NVIDIA
+SERVER_MAKERS = [("Supermicro", 30), ("Dell", 25), ("HPE", 15), ("Inspur", 10), ("Lenovo", 10)]
+EXPORTER_UNKNOWN = 0.1
+OPERATOR_LISTED = 0.01     # chance that the operator itself matched a restricted-party screening list
+OPERATOR_OWNED = 0.02      # chance that listed parties own a share of the operator
+
+
+def provision_parties(extra, chip):
+    """The operator's own screening fields and the exporter, drawn from their own generator so that
+    every other field of a seed's log stays as it was before these fields existed."""
+    e = {"provider_listed": extra.random() < OPERATOR_LISTED,
+         "provider_listed_ownership": extra.choice([25.0, 49.0, 50.0, 60.0, 100.0]) if extra.random() < OPERATOR_OWNED else 0.0}
+    r = extra.random()
+    if r >= EXPORTER_UNKNOWN:
+        e["exporter"] = CHIP_MAKERS.get(chip, "NVIDIA") if r < 0.55 else pick(extra, SERVER_MAKERS)
+    return e
+
+
+def provision(rng, i, cust, extra):
     """Hardware placed into a datacenter; `dedicated` when it serves one customer only."""
-    return {"kind": "provision", "id": f"p-{i:09d}", "time": stamp(rng), **operator(rng),
+    e = {"kind": "provision", "id": f"p-{i:09d}", "time": stamp(rng), **operator(rng),
             "customer_id": cust["customer_id"], "customer_hq": cust["customer_hq"], "parent_hq": cust["parent_hq"],
             "dedicated": rng.random() < 0.2, "ships_from": pick(rng, SHIPS_FROM), "entity_listed": cust["entity_listed"],
             "listed_ownership": cust["listed_ownership"],
@@ -106,6 +125,7 @@ def provision(rng, i, cust):
             "chip_count": rng.choice([8, 64, 512, 4096, 16384, 65536]),
             "interconnect_gbps": rng.choice([25, 100, 200, 400, 800, 3200]),
             "peak_ops_per_s": float(f"{10 ** rng.uniform(15, 21):.3e}")}
+    return {**e, **provision_parties(extra, e["chip"])}
 
 
 BAD_KINDS = ["broken_json", "wrong_type", "bad_country", "bad_time", "missing_field", "invalid_utf8", "oversized", "not_object"]
@@ -142,12 +162,13 @@ def main():
     ap.add_argument("--manifest", help="write counts and line numbers of malformed lines here (JSON)")
     a = ap.parse_args()
     rng = random.Random(a.seed)
+    extra = random.Random(f"parties-{a.seed}")
     customers = make_customers(rng, a.customers)
     out = sys.stdout.buffer
     manifest = {"lines": a.n, "bad": {k: [] for k in BAD_KINDS}}
     for i in range(a.n):
         cust = rng.choice(customers)
-        e = provision(rng, i, cust) if rng.random() < a.provision_share else rental(rng, i, cust)
+        e = provision(rng, i, cust, extra) if rng.random() < a.provision_share else rental(rng, i, cust)
         if a.dirty and rng.random() < a.dirty:
             kind = rng.choice(BAD_KINDS)
             manifest["bad"][kind].append(i + 1)

@@ -105,7 +105,7 @@ primary
   | DATETIME                                                 # timeLit
   | DURATION                                                 # durationLit
   | EVENT                                                    # eventRef
-  | name LPAREN DISTINCT? args? RPAREN OVER aggOperand (BY aggOperand)? (WHERE expr)?  # aggregate
+  | name LPAREN DISTINCT? args? RPAREN OVER (calendarWindow | aggOperand) (BY aggOperand)? (WHERE expr)?  # aggregate
   | name LPAREN args? RPAREN                                 # call
   | name                                                     # nameRef
   | LPAREN expr RPAREN                                       # parens
@@ -119,6 +119,11 @@ args : expr (COMMA expr)* ;
 // `event.field`, `t[k]`, or anything in parentheses) so that a comparison
 // after them applies to the aggregate: `sum(x) over 30d by event.c > 100`.
 aggOperand : primary (DOT fieldName | LBRACK expr RBRACK)* ;
+
+// `over calendar year`: the window from the start of the event's UTC calendar
+// year. Two plain names, not keywords, so `year` and `calendar` stay usable as
+// names; the parser's builder accepts only `calendar year`.
+calendarWindow : name name ;
 
 // Entry point for the `{ ... }` pieces of a rule's message string, which the
 // parser stage parses on their own.

@@ -117,6 +117,13 @@ int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
+int64_t year_start(int64_t micros) {
+  int64_t y = 0;
+  unsigned m = 0, d = 0;
+  civil_from_days(floor_div(micros, kMicrosPerDay), &y, &m, &d);
+  return days_from_civil(y, 1, 1) * kMicrosPerDay;
+}
+
 std::optional<int64_t> parse_date(std::string_view text) {
   int y, m, d;
   if (text.size() != 10 || !parse_date_part(text, &y, &m, &d).empty()) return std::nullopt;

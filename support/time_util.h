@@ -15,6 +15,10 @@ inline constexpr int64_t kMicrosPerDay = 86'400 * kMicrosPerSecond;
 // Days since 1970-01-01 for a civil date; no validation.
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d);
 
+// The UTC midnight of 1 January of the year of `micros` (an instant of years
+// 0001-9999, as decoded times are).
+int64_t year_start(int64_t micros);
+
 // `2023-11-17`: a valid calendar date (years 0001-9999) -> UTC midnight.
 std::optional<int64_t> parse_date(std::string_view text);
 // RFC 3339 `2024-03-14T09:12:00Z`, `...09:12:00.5+08:00`: validated field by

@@ -44,7 +44,11 @@ std::vector<std::string> schema_differences(const Policy& old_policy, const Poli
       continue;
     }
     const ir::EventSchema& eb = b.events[static_cast<size_t>(j)];
+    // A windowed aggregate's value (`$aggN`) is a field the window stage
+    // writes, not one read from the input: a version that adds or drops an
+    // aggregate still reads the same events.
     for (const ir::Field& fa : ea.fields) {
+      if (fa.aggregate >= 0) continue;
       int k = eb.field_index(fa.name);
       if (k < 0) {
         out.push_back(fmt::format("field `{}.{}` ({}) is declared only in the old policy", ea.name, fa.name,
@@ -57,7 +61,7 @@ std::vector<std::string> schema_differences(const Policy& old_policy, const Poli
                                   fa.name, describe_field(fa), describe_field(fb)));
     }
     for (const ir::Field& fb : eb.fields)
-      if (ea.field_index(fb.name) < 0)
+      if (fb.aggregate < 0 && ea.field_index(fb.name) < 0)
         out.push_back(fmt::format("field `{}.{}` ({}) is declared only in the new policy", ea.name, fb.name,
                                   describe_field(fb)));
     std::string ta = ea.time_field >= 0 ? ea.fields[static_cast<size_t>(ea.time_field)].name : "";

@@ -18,6 +18,7 @@ std::unique_ptr<Expr> Expr::clone() const {
   e->negated = negated;
   e->present = present;
   e->distinct = distinct;
+  e->calendar_year = calendar_year;
   e->parenthesized = parenthesized;
   e->children.reserve(children.size());
   for (const auto& c : children) e->children.push_back(c ? c->clone() : nullptr);

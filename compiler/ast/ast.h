@@ -110,9 +110,11 @@ struct Expr {
   double number_value = 0;
   bool bool_value = false;
   Op op = Op::None;
-  bool negated = false;        // In: `not in`
-  bool present = false;        // Is: `is present` (true) or `is absent` (false)
-  bool distinct = false;       // Aggregate: `count(distinct x)`
+  bool negated = false;   // In: `not in`
+  bool present = false;   // Is: `is present` (true) or `is absent` (false)
+  bool distinct = false;  // Aggregate: `count(distinct x)`
+  bool calendar_year =
+      false;  // Aggregate: `over calendar year` (its window child is then 366d, the longest year)
   bool parenthesized = false;  // written inside ( ); kept for the formatter
 
   std::vector<std::unique_ptr<Expr>> children;

@@ -97,7 +97,10 @@ void expr(std::string& out, const Expr* e) {
         out += ')';
       };
       part("arg", e->agg_arg);
-      part("over", e->agg_window);
+      if (e->calendar_year)
+        out += " (over calendar year)";
+      else
+        part("over", e->agg_window);
       part("by", e->agg_key);
       part("where", e->agg_filter);
       out += ')';

@@ -222,7 +222,8 @@ std::string Printer::aggregate_text(const Expr& e) const {
     first = false;
   }
   s += ")";
-  if (const Expr* w = kid(e, e.agg_window)) s += " over " + aggregate_operand(*w);
+  if (const Expr* w = kid(e, e.agg_window))
+    s += " over " + (e.calendar_year ? std::string("calendar year") : aggregate_operand(*w));
   if (const Expr* k = kid(e, e.agg_key)) s += " by " + aggregate_operand(*k);
   if (const Expr* f = kid(e, e.agg_filter)) s += " where " + flat_child(f, 0, false);
   return s;

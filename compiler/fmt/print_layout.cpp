@@ -203,7 +203,7 @@ Frags Printer::layout_aggregate(const Expr& e, Place at) {
   }
   head += ")";
   if (const Expr* w = kid(e, e.agg_window)) {
-    head += " over " + aggregate_operand(*w);
+    head += " over " + (e.calendar_year ? std::string("calendar year") : aggregate_operand(*w));
     head_range.add(w->span);
   }
   Frags out = one(at.ci, head, head_range);

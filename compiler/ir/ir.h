@@ -424,7 +424,10 @@ struct Aggregate {
   Ty key = Ty::Void;      // Void without `by`
   Ty result = Ty::Int;
   bool optional = false;  // min/max/avg: absent over an empty window (the fields are always optional)
-  int64_t window = 0;     // micros, > 0
+  int64_t window = 0;     // micros, > 0; for a calendar year 366 days, the longest it lasts
+  // `over calendar year`: the window starts at the UTC new year of the
+  // event's time, [new year, t], instead of (t - window, t].
+  bool calendar_year = false;
   Span span;
   std::vector<AggregateInput> inputs;  // sorted by event
 };

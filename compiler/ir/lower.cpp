@@ -461,6 +461,7 @@ class Lowerer {
     if (arg) a.operand = type_of(*arg);
     if (key) a.key = type_of(*key);
     a.window = window ? window->int_value : 0;
+    a.calendar_year = e.calendar_year;
     a.optional = a.fn == AggFn::Min || a.fn == AggFn::Max || a.fn == AggFn::Avg;
     a.result = a.fn == AggFn::Avg                                     ? Ty::Number
                : a.fn == AggFn::Count || a.fn == AggFn::CountDistinct ? Ty::Int

@@ -242,8 +242,9 @@ std::string print(const Module& m, const PrintOptions& options) {
   // Windowed aggregates; their filter/key/operand functions follow below.
   for (const Aggregate& a : m.aggregates) {
     out += fmt::format("\naggregate {} = {}({}) over {} by {} -> {}{} ; {}\n", a.name, agg_fn_name(a.fn),
-                       ty_name(a.operand), format_duration(a.window), ty_name(a.key), ty_name(a.result),
-                       a.optional ? "?" : "", span_text(m, a.span));
+                       ty_name(a.operand),
+                       a.calendar_year ? std::string("calendar year") : format_duration(a.window),
+                       ty_name(a.key), ty_name(a.result), a.optional ? "?" : "", span_text(m, a.span));
     for (const AggregateInput& in : a.inputs)
       out += fmt::format("  on {}: field {} where {} by {} value {}\n", event_name(m, in.event), in.field,
                          in.filter, in.key, in.operand);

@@ -177,6 +177,7 @@ class Builder {
   ExprPtr binary(ast::Op op, P::ExprContext* lhs, P::ExprContext* rhs, Span sp, unsigned depth);
   ExprPtr record(P::RecordLitContext* c, unsigned depth);
   ExprPtr agg_operand(P::AggOperandContext* c, unsigned depth, Span fallback);
+  ExprPtr calendar_window(P::CalendarWindowContext* c, Span fallback);
   ExprPtr int_literal(antlr4::tree::TerminalNode* n, Span sp, bool negated);
   ExprPtr number_literal(antlr4::tree::TerminalNode* n, Span sp);
   ExprPtr time_literal(ExprKind kind, antlr4::tree::TerminalNode* n, Span sp);
@@ -379,11 +380,18 @@ ExprPtr Builder::primary(P::PrimaryContext* c, unsigned depth, Span fallback) {
       }
     }
     std::vector<P::AggOperandContext*> operands = x->aggOperand();
+    size_t next_operand = 0;
     e->agg_window = int(e->children.size());
-    e->children.push_back(agg_operand(operands.empty() ? nullptr : operands[0], d, sp));
+    if (P::CalendarWindowContext* cw = x->calendarWindow()) {
+      e->children.push_back(calendar_window(cw, sp));
+      e->calendar_year = true;
+    } else {
+      e->children.push_back(agg_operand(operands.empty() ? nullptr : operands[next_operand++], d, sp));
+    }
     if (x->BY()) {
       e->agg_key = int(e->children.size());
-      e->children.push_back(agg_operand(operands.size() > 1 ? operands[1] : nullptr, d, sp));
+      e->children.push_back(
+          agg_operand(operands.size() > next_operand ? operands[next_operand] : nullptr, d, sp));
     }
     if (x->WHERE()) {
       e->agg_filter = int(e->children.size());
@@ -408,6 +416,25 @@ ExprPtr Builder::primary(P::PrimaryContext* c, unsigned depth, Span fallback) {
 
 // `event.customer_id`, `t[k]`: a primary and its postfix operators, folded
 // left to right into the same Field and Index nodes `expr` builds.
+// `over calendar year` stands for a window of 366 days (the longest calendar
+// year, which bounds how long the window stage keeps an event) that the
+// window stage starts at the event's UTC new year instead.
+ExprPtr Builder::calendar_window(P::CalendarWindowContext* c, Span fallback) {
+  Span sp = span(c);
+  std::vector<P::NameContext*> names = c->name();
+  std::string first = names.size() > 0 ? ident(names[0]).name : "";
+  std::string second = names.size() > 1 ? ident(names[1]).name : "";
+  if (first != "calendar" || second != "year") {
+    s_.error(kMalformedWindow, sp, "unknown window `" + first + " " + second + "`").help =
+        "write a duration like `30d`, or `calendar year`";
+    return error_expr(fallback);
+  }
+  auto e = make(ExprKind::Duration, sp);
+  e->int_value = int64_t{366} * 24 * 3600 * 1'000'000;
+  e->text = "calendar year";
+  return e;
+}
+
 ExprPtr Builder::agg_operand(P::AggOperandContext* c, unsigned depth, Span fallback) {
   if (!c) return error_expr(fallback);
   Span sp = span(c);

@@ -36,6 +36,7 @@ inline constexpr const char* kRuleWithoutEffect = "E0015";
 inline constexpr const char* kTooManyErrors = "E0016";
 inline constexpr const char* kInternalError = "E0017";
 inline constexpr const char* kAggregateArity = "E0018";
+inline constexpr const char* kMalformedWindow = "E0291";
 
 // ANTLR's char stream holds code points, so its token indices count code
 // points; spans count bytes. The table is built only for non-ASCII text.

@@ -41,6 +41,12 @@ int64_t sub_saturating(int64_t a, int64_t b) {
   return __builtin_sub_overflow(a, b, &r) ? kMinTime : r;
 }
 
+// The exclusive start of the window an event at `t` reads: (t - window, t],
+// or for `over calendar year` [new year of t, t].
+int64_t window_from(const ir::Aggregate& agg, int64_t t) {
+  return agg.calendar_year ? year_start(t) - 1 : sub_saturating(t, agg.window);
+}
+
 struct Entry {
   int64_t time;
   uint64_t bits;  // the operand's value (a pool id for strings); 0 for `count()`
@@ -731,14 +737,15 @@ struct WindowState::Impl {
     *hi = *lo == w.count || w[w.count - 1].time <= t ? w.count : w.after(t, *lo);
   }
 
-  // The aggregate over the held events of `w` with times in (t - window, t]:
+  // The aggregate over the held events of `w` with times in (t - window, t]
+  // (from the new year for a calendar year, window_from()):
   // its bits and presence, or a fault reason.
   [[gnu::always_inline]] static ir::FaultReason fold(const Aggregate& a, const Ring& w, int64_t t,
                                                      uint64_t* out, bool* present,
                                                      std::unordered_set<uint64_t>& distinct_scratch) {
     const ir::Aggregate& agg = *a.ir;
     uint32_t lo = 0, hi = 0;
-    window_range(w, sub_saturating(t, agg.window), t, &lo, &hi);
+    window_range(w, window_from(agg, t), t, &lo, &hi);
     const int64_t n = hi - lo;
     *present = true;
     auto as_double = [&](uint64_t bits) {
@@ -1173,7 +1180,7 @@ struct WindowState::Impl {
     const Ring w = a.keys.ring(static_cast<size_t>(slot));
     const std::vector<Origin>* origins = a.keys.origins(static_cast<size_t>(slot));
     uint32_t from = 0, to = 0;
-    window_range(w, sub_saturating(t, a.ir->window), t, &from, &to);
+    window_range(w, window_from(*a.ir, t), t, &from, &to);
     r.members.count = to - from;
     auto member = [&](uint32_t i) {
       const Entry& e = w[i];
@@ -1201,6 +1208,7 @@ struct WindowState::Impl {
       h = fnv(h, a.text);
       h = fnv(h, ir::agg_fn_name(a.fn));
       h = fnv(h, std::to_string(a.window));
+      if (a.calendar_year) h = fnv(h, "calendar year");
       h = fnv(h, ir::ty_name(a.operand));
       h = fnv(h, ir::ty_name(a.key));
       for (const ir::AggregateInput& in : a.inputs)

@@ -306,6 +306,18 @@ TEST_CASE("diff refuses schemas that read events differently, not reordered ones
   CHECK(d[2] == "event kind `other` is declared only in the new policy");
 }
 
+TEST_CASE("diff compares a stateless version with one that adds a windowed aggregate", "[tools][diff]") {
+  const std::string stateless =
+      "event ev { time: time, n: int, k: string }\nrule r on ev\n  cite \"c\"\n  deny\n  when event.n > 1\n";
+  const std::string stateful =
+      "event ev { time: time, n: int, k: string }\nrule r on ev\n  cite \"c\"\n  deny\n  when (sum(event.n) "
+      "over calendar year by event.k) > 1\n";
+  auto pa = compile(stateless), pb = compile(stateful);
+  CHECK(tools::schema_differences(*pa->policy, *pb->policy).empty());
+  CHECK(tools::schema_differences(*pb->policy, *pa->policy).empty());
+  CHECK_FALSE(tools::batches_shareable(*pa->policy, *pb->policy));
+}
+
 TEST_CASE("traces agree with the engine on every step of the conformance corpus", "[trace]") {
   // Tracing lowers each policy again with every value kept; on every test
   // event it must reach the same result per rule (fired, not, fault) as the

@@ -695,3 +695,61 @@ rule big on rent
   CHECK(count(a, "error:division_by_zero") > 0);
   CHECK(count(a, "review") > 0);
 }
+
+TEST_CASE("windows: a calendar-year window starts again at the UTC new year, in both engines", "[window]") {
+  const char* policy = R"(
+event rent { time: time, customer: string, chip: string, hours: number, count: int, note: string? }
+
+rule yearly_cap on rent
+  cite "t"
+  review
+  when (sum(event.count) over calendar year by event.customer) > 100
+
+rule rolling on rent
+  cite "t"
+  report
+  when (sum(event.count) over 365d by event.customer) > 100
+)";
+  auto line = [](const char* time, const char* customer, int count) {
+    return fmt::format(R"({{"kind":"rent","time":"{}","customer":"{}","chip":"H100","hours":1,"count":{}}})",
+                       time, customer, count);
+  };
+  std::vector<std::string> lines = {
+      line("2024-02-29T12:00:00Z", "a", 60),   // 60 this year
+      line("2024-12-31T23:59:59Z", "a", 41),   // 101 in 2024: over the cap
+      line("2024-12-31T23:59:59Z", "b", 101),  // another key, alone over it
+      line("2025-01-01T00:00:00Z", "a", 1),    // a new year: 1; the last 365 days: 102
+      line("2025-06-01T00:00:00Z", "a", 100),  // 101 in 2025
+      line("2026-01-01T00:00:00Z", "a", 100),  // 100 in 2026: at the cap, not over it
+  };
+  const std::vector<std::string> expected = {
+      "allow",          "review yearly_cap rolling", "review yearly_cap rolling",
+      "report rolling", "review yearly_cap rolling", "report rolling",
+  };
+  for (engine::Backend backend : {engine::Backend::Interp, engine::Backend::Jit}) {
+    auto p = compile(backend, policy);
+    INFO((backend == engine::Backend::Jit ? "jit" : "interp"));
+    CHECK(run_all(*p, lines, 256) == expected);
+    CHECK(run_all(*p, lines, 1) == expected);
+  }
+}
+
+TEST_CASE("windows: only `calendar year` names a window", "[window]") {
+  static SourceManager sources;
+  DiagnosticSink sink;
+  engine::CompileOptions options;
+  const char* text = R"(
+event rent { time: time, customer: string }
+rule r on rent
+  cite "t"
+  review
+  when (count() over calendar month by event.customer) > 1
+)";
+  auto reader = [text](const std::string&, std::string*) -> std::optional<std::string> { return text; };
+  auto p = engine::Policy::compile({"bad_window.edict"}, sources, sink, options, reader);
+  CHECK_FALSE(p);
+  bool found = false;
+  for (const Diagnostic& d : sink.all())
+    found = found || (d.code == "E0291" && d.message.find("calendar month") != std::string::npos);
+  CHECK(found);
+}
