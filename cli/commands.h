@@ -72,8 +72,11 @@ struct EvalOptions {
   std::string format = "jsonl";
   int threads = 1;
   bool quiet = false;
-  bool explain = false;  // fired rules carry their condition trees
-  bool stats = false;    // the engine's figures after the summary
+  bool explain = false;                 // fired rules carry their condition trees
+  bool stats = false;                   // the engine's figures after the summary
+  bool audit = false;                   // records open with the audit fields (engine/audit.h)
+  bool no_decision_time = false;        // audit records without their "time" (byte-identical reruns)
+  std::string summary_format = "text";  // or "json" (one object on standard error)
   size_t max_line_bytes = 1 << 20;
   uint32_t batch_size = 4096;
   FrontEndLimits limits;

@@ -43,11 +43,15 @@ parse::Limits parse_limits(const FrontEndLimits& limits, const std::vector<std::
 
 std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& paths, engine::Backend backend,
                                             const FrontEndLimits& limits, SourceManager& sources,
-                                            int opt_level) {
+                                            int opt_level, std::string* diagnostics) {
   bool paths_ok = false;
   std::vector<std::string> files = expand_policy_paths(paths, &paths_ok);
   if (!paths_ok) return nullptr;
   if (files.empty()) {
+    if (diagnostics) {
+      *diagnostics = "edict: no policy files (*.edict, *.edict.md) given\n";
+      return nullptr;
+    }
     std::fprintf(stderr, "edict: no policy files (*.edict, *.edict.md) given\n");
     return nullptr;
   }
@@ -60,7 +64,11 @@ std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& path
                                         parse::disk_reader(copts.limits.max_file_bytes * 2));
   if (!policy) {
     size_t hidden = sink.error_count() > sink.max_errors() ? sink.error_count() - sink.max_errors() : 0;
-    std::fputs(render_human(sources, sink.sorted(), hidden).c_str(), stderr);
+    std::string text = render_human(sources, sink.sorted(), hidden);
+    if (diagnostics)
+      *diagnostics = std::move(text);
+    else
+      std::fputs(text.c_str(), stderr);
   }
   return policy;
 }

@@ -13,10 +13,11 @@
 namespace edict::cli {
 
 // Expands, loads, checks and compiles (JIT at `opt_level`); prints
-// diagnostics and returns null on any problem.
+// diagnostics (or puts them in `diagnostics` when given: `serve`'s reloads)
+// and returns null on any problem.
 std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& paths, engine::Backend backend,
                                             const FrontEndLimits& limits, SourceManager& sources,
-                                            int opt_level = 2);
+                                            int opt_level = 2, std::string* diagnostics = nullptr);
 
 // The front end's limits for policies named by `policy_args` (files and
 // folders, as given): imports may read below --import-path folders and the
