@@ -77,6 +77,7 @@ struct EvalOptions {
   bool audit = false;                   // records open with the audit fields (engine/audit.h)
   bool no_decision_time = false;        // audit records without their "time" (byte-identical reruns)
   std::string summary_format = "text";  // or "json" (one object on standard error)
+  std::string replay;                   // a decision log to decide again (inputs: the policies)
   size_t max_line_bytes = 1 << 20;
   uint32_t batch_size = 4096;
   FrontEndLimits limits;
@@ -90,6 +91,7 @@ struct EvalOptions {
 };
 void add_eval_options(CLI::App& cmd, EvalOptions& options);
 int run_eval(const EvalOptions& options);
+int run_replay(const EvalOptions& options);  // eval --replay
 
 struct TestOptions {
   std::vector<std::string> paths;

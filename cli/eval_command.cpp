@@ -65,6 +65,9 @@ void add_eval_options(CLI::App& cmd, EvalOptions& o) {
                "Audit records (JSONL only): each record opens with its schema version, decision id, "
                "decision time, the policy's hash, versions and statuses, the data versions and Edict's "
                "version (docs/events.md)");
+  cmd.add_option("--replay", o.replay,
+                 "Decide every record of this decision log (`serve --decision-log`) again against the policy "
+                 "files given, and print each decision that differs (exit 1 when any does)");
   cmd.add_flag("--no-decision-time", o.no_decision_time,
                "With --audit: leave the decision time out, so the same events and policy give "
                "byte-identical records");
@@ -110,6 +113,7 @@ void add_eval_options(CLI::App& cmd, EvalOptions& o) {
 }
 
 int run_eval(const EvalOptions& o) {
+  if (!o.replay.empty()) return run_replay(o);
   std::vector<std::string> policy_args;
   std::string events = split_policies_and_events(o.inputs, policy_args);
   SourceManager sources;

@@ -53,6 +53,60 @@ bool has_input_errors(const engine::Summary& summary) {
   }
   return summary.errors > faults;
 }
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string base64(std::string_view s) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (size_t i = 0; i < s.size(); i += 3) {
+    uint32_t v = static_cast<unsigned char>(s[i]) << 16;
+    if (i + 1 < s.size()) v |= static_cast<unsigned char>(s[i + 1]) << 8;
+    if (i + 2 < s.size()) v |= static_cast<unsigned char>(s[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < s.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += i + 2 < s.size() ? kAlphabet[v & 63] : '=';
+  }
+  return out;
+}
+
+// The decision log's lines: each record with the event it decided, exactly
+// as received, so `eval --replay` can decide it again: `"event":"..."` (a
+// JSON string), or `"event_base64":"..."` for text that is not UTF-8 (which
+// a JSON string cannot hold). Records and lines correspond one to one.
+std::string log_lines(std::string_view records, const std::vector<decode::Line>& lines) {
+  std::string out;
+  out.reserve(records.size() * 2);
+  size_t pos = 0;
+  for (const decode::Line& line : lines) {
+    const size_t end = records.find('\n', pos);
+    if (end == std::string_view::npos || end == pos) break;
+    out.append(records.substr(pos, end - 1 - pos));  // without its closing brace
+    if (valid_utf8(line.text)) {
+      out += ",\"event\":";
+      append_json_string(out, line.text);
+    } else {
+      out += ",\"event_base64\":\"";
+      out += base64(line.text);
+      out += '"';
+    }
+    out += "}\n";
+    pos = end + 1;
+  }
+  return out;
+}
+
 // Set on the threads that answer connections over the limit: their
 // requests get 503 and the connection closes.
 thread_local bool over_connection_limit = false;
@@ -114,7 +168,7 @@ struct Server::Impl {
   void decide(const httplib::Request& req, httplib::Response& res);
   void explain(const httplib::Request& req, httplib::Response& res);
   // Appends to the decision log, or refuses the request (503) and says false.
-  bool logged(std::string_view records, httplib::Response& res);
+  bool logged(std::string_view records, const std::vector<decode::Line>& lines, httplib::Response& res);
   // A large JSON Lines body: its records sent as they are decided.
   void stream_lines(std::shared_ptr<ServedPolicy> policy, std::string padded, std::vector<decode::Line> lines,
                     httplib::Response& res);
@@ -172,17 +226,18 @@ void Server::Impl::decide(const httplib::Request& req, httplib::Response& res) {
     return stream_lines(std::move(policy), std::move(padded), std::move(lines), res);
   Decided decided;
   policy->decide(lines, decided);
-  if (!logged(decided.records, res)) return;
+  if (!logged(decided.records, lines, res)) return;
   metrics.decisions(policy->policy(), decided.summary);
   res.status = kind == BodyKind::Event && has_input_errors(decided.summary) ? 400 : 200;
   res.set_content(std::move(decided.records),
                   kind == BodyKind::Event ? "application/json" : "application/x-ndjson");
 }
 
-bool Server::Impl::logged(std::string_view records, httplib::Response& res) {
+bool Server::Impl::logged(std::string_view records, const std::vector<decode::Line>& lines,
+                          httplib::Response& res) {
   if (!log) return true;
   std::string error;
-  switch (log->append(records, &error)) {
+  switch (log->append(log_lines(records, lines), &error)) {
     case DecisionLog::Result::Ok: return true;
     case DecisionLog::Result::Busy:
       res.set_header("Retry-After", "1");
@@ -222,7 +277,7 @@ void Server::Impl::stream_lines(std::shared_ptr<ServedPolicy> policy, std::strin
     Decided decided;
     p.policy->decide(chunk, decided);
     httplib::Response refused;
-    if (!logged(decided.records, refused)) {
+    if (!logged(decided.records, chunk, refused)) {
       sink.write(refused.body.data(), refused.body.size());
       sink.done();
       return true;

@@ -17,6 +17,8 @@ with SIGTERM. Groups:
 - disconnect mid-stream: the server keeps serving and every record it sent
   is in the decision log;
 - decision log: every answered decision is in the log, rotation by size;
+  `eval --replay` finds no difference against the same policy and each
+  changed decision against a changed one;
   on a full disk (a 1 MiB tmpfs, as tests/eval's full-disk test mounts)
   503 + Retry-After and no answered decision missing from the log.
 
@@ -216,6 +218,30 @@ def test_disconnect_and_log(edict, work):
           "a torn record in the log")
 
 
+def test_replay(edict, work):
+    log = os.path.join(work, "replay.jsonl")
+    if os.path.exists(log):
+        os.remove(log)
+    body = events(1500, dirty="0.03")
+    with server(edict, work, "--decision-log", log) as (_, port):
+        check(request(port, "POST", "/v1/decisions", body, "application/x-ndjson")[0] == 200, "batch refused")
+        check(request(port, "POST", "/v1/decisions", body.splitlines()[7])[0] == 200, "one event refused")
+    same = subprocess.run([edict, "eval", "--replay", log, POLICY], capture_output=True, timeout=120)
+    check(same.returncode == 0 and same.stdout == b"" and b" 0 differ" in same.stderr,
+          f"replay against the same policy: {same.returncode} {same.stdout[:300]!r} {same.stderr!r}")
+    shutil.copytree(os.path.join(ROOT, "policies", "common"), os.path.join(work, "common"), dirs_exist_ok=True)
+    lowered = os.path.join(work, "lowered.edict")
+    text = open(POLICY).read()
+    check(">= 100_000" in text, "the reference policy's bulk_gpu_hours threshold moved; update this test")
+    open(lowered, "w").write(text.replace(">= 100_000", ">= 50_000"))
+    other = subprocess.run([edict, "eval", "--replay", log, lowered], capture_output=True, timeout=120)
+    diffs = [json.loads(l) for l in other.stdout.splitlines()]
+    check(other.returncode == 1 and diffs and all(d["now"]["rules"] == ["bulk_gpu_hours"] or
+                                                  "bulk_gpu_hours" in d["now"]["rules"] for d in diffs),
+          f"replay against a lowered threshold: {other.returncode} {other.stdout[:300]!r}")
+    check(b"logged under another policy hash" in other.stderr, f"policy hash change not said: {other.stderr!r}")
+
+
 @contextlib.contextmanager
 def tmpfs():
     mount = tempfile.mkdtemp(prefix="edict-serve-full-")
@@ -258,7 +284,8 @@ def main():
     edict = edict_from_args(__doc__)
     groups = [("endpoints", test_endpoints), ("reload", test_reload), ("bad requests", test_bad_requests),
               ("slow client", test_slow_client), ("too many connections", test_too_many_connections),
-              ("disconnect mid-stream, log, rotation", test_disconnect_and_log), ("full disk", test_full_disk)]
+              ("disconnect mid-stream, log, rotation", test_disconnect_and_log), ("replay", test_replay),
+              ("full disk", test_full_disk)]
     with tempfile.TemporaryDirectory() as work:
         return run_groups([(name, (lambda t: lambda: t(edict, work))(t)) for name, t in groups])
 
