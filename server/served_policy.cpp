@@ -38,9 +38,6 @@ ServedPolicy::ServedPolicy(std::unique_ptr<LoadedPolicy> loaded, uint64_t versio
   if (tracer_) {
     explain_stream_ = std::make_unique<engine::Stream>(*loaded_->policy, stream_options(options, 1, true));
     tracer_->read_windows(&explain_stream_->windows());
-    explain_writer_ = std::make_unique<engine::RecordWriter>(*loaded_->policy, engine::OutputFormat::Jsonl);
-    explain_writer_->audit_with(&stamp_);
-    explain_writer_->explain_with(tracer_.get());
   }
 }
 
@@ -54,16 +51,17 @@ void ServedPolicy::decide(const std::vector<decode::Line>& lines, Decided& out) 
   out.summary = sink.summary();
 }
 
-std::string ServedPolicy::explain(const std::vector<decode::Line>& line) {
-  if (!explain_writer_) return {};
-  std::string records;
-  engine::RecordSink sink(*explain_writer_, explain_stream_->lanes(), [&](std::string_view r) {
-    records += r;
-    return true;
-  });
+std::string ServedPolicy::explain(std::string_view event) {
+  if (!tracer_) return {};
+  // What `edict explain --format json` prints: every rule with the values
+  // its conditions saw.
   std::lock_guard lock(mutex_);
-  explain_stream_->process(line, sink);
-  return records;
+  const engine::EvaluatedBatch evaluated = explain_stream_->evaluate(explain_stream_->decode_text(event, 1));
+  const engine::EventExplanation e = engine::explain_row(*tracer_, evaluated.batch, evaluated.results, 0);
+  std::string out;
+  engine::append_explanation_json(out, *tracer_, e);
+  out += '\n';
+  return out;
 }
 
 std::string ServedPolicy::describe() const {

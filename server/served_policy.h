@@ -33,8 +33,9 @@ class ServedPolicy {
   // into audit records. One request at a time per version: the windows of
   // stateful rules see events in the order they were decided.
   void decide(const std::vector<decode::Line>& lines, Decided& out);
-  // The record of one event with each fired rule's condition trees.
-  std::string explain(const std::vector<decode::Line>& line);
+  // The explanation of one event (JSON text): every rule with the values
+  // its conditions saw, as `edict explain --format json` prints it.
+  std::string explain(std::string_view event);
   // GET /v1/policy's body.
   std::string describe() const;
 
@@ -53,7 +54,6 @@ class ServedPolicy {
   // Explanations: a traced copy and its own stream (its windows see only
   // explained events).
   std::unique_ptr<engine::Tracer> tracer_;
-  std::unique_ptr<engine::RecordWriter> explain_writer_;
   std::unique_ptr<engine::Stream> explain_stream_;
 };
 

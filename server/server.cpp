@@ -291,8 +291,7 @@ void Server::Impl::explain(const httplib::Request& req, httplib::Response& res) 
   if (body_kind(req) != BodyKind::Event)
     return refuse(res, 415, "unsupported_media_type", "POST /v1/explain takes one event as application/json");
   std::shared_ptr<ServedPolicy> policy = serving();
-  std::string padded;
-  std::string record = policy->explain(body_lines(padded, req.body, true, options.max_line_bytes));
+  std::string record = policy->explain(req.body);
   if (record.empty()) return refuse(res, 500, "internal", "this policy cannot be traced");
   res.set_content(record, "application/json");
 }
