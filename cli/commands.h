@@ -75,8 +75,12 @@ struct EvalOptions {
   std::string format = "jsonl";
   int threads = 1;
   bool quiet = false;
-  bool explain = false;  // fired rules carry their condition trees
-  bool stats = false;    // the engine's figures after the summary
+  bool explain = false;                 // fired rules carry their condition trees
+  bool stats = false;                   // the engine's figures after the summary
+  bool audit = false;                   // records open with the audit fields (engine/audit.h)
+  bool no_decision_time = false;        // audit records without their "time" (byte-identical reruns)
+  std::string summary_format = "text";  // or "json" (one object on standard error)
+  std::string replay;                   // a decision log to decide again (inputs: the policies)
   size_t max_line_bytes = 1 << 20;
   uint32_t batch_size = 4096;
   FrontEndLimits limits;
@@ -90,6 +94,7 @@ struct EvalOptions {
 };
 void add_eval_options(CLI::App& cmd, EvalOptions& options);
 int run_eval(const EvalOptions& options);
+int run_replay(const EvalOptions& options);  // eval --replay
 
 struct TestOptions {
   std::vector<std::string> paths;
@@ -116,6 +121,27 @@ struct ExplainOptions {
 };
 void add_explain_options(CLI::App& cmd, ExplainOptions& options);
 int run_explain(const ExplainOptions& options);
+
+struct ServeOptions {
+  std::vector<std::string> policies;
+  std::string listen = "127.0.0.1:8181";
+  std::string engine = "jit";
+  FrontEndLimits limits;
+  unsigned threads = 8;
+  size_t max_body_bytes = 64 << 20;
+  size_t max_line_bytes = 1 << 20;
+  int read_timeout_ms = 5000;
+  unsigned max_in_flight = 64;
+  bool no_decision_time = false;
+  std::string decision_log;
+  uint64_t log_rotate_bytes = 256ull << 20;
+  unsigned log_keep = 5;
+  std::string log_fsync = "interval";
+  int log_wait_ms = 200;
+  std::string port_file;  // write the bound port here once listening (tests: --listen 127.0.0.1:0)
+};
+void add_serve_options(CLI::App& cmd, ServeOptions& options);
+int run_serve(const ServeOptions& options);
 
 struct DiffOptions {
   std::string old_policy, new_policy;  // a file or a folder each

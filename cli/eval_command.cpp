@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/tooling.h"
+#include "engine/audit.h"
 #include "engine/output.h"
 #include "engine/stream.h"
 #include "engine/trace.h"
@@ -67,6 +68,21 @@ void add_eval_options(CLI::App& cmd, EvalOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   cmd.add_flag("-q,--quiet", o.quiet, "No summary or progress on standard error");
+  cmd.add_option("--summary-format", o.summary_format,
+                 "The run summary on standard error as `text` or `json` (one JSON object, "
+                 "docs/events.md)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
+  cmd.add_flag("--audit", o.audit,
+               "Audit records (JSONL only): each record opens with its schema version, decision id, "
+               "decision time, the policy's hash, versions and statuses, the data versions and Edict's "
+               "version (docs/events.md)");
+  cmd.add_option("--replay", o.replay,
+                 "Decide every record of this decision log (`serve --decision-log`) again against the policy "
+                 "files given, and print each decision that differs (exit 1 when any does)");
+  cmd.add_flag("--no-decision-time", o.no_decision_time,
+               "With --audit: leave the decision time out, so the same events and policy give "
+               "byte-identical records");
   cmd.add_flag("--stats", o.stats,
                "After the summary: compile time, and how often the reference interpreter ran to finish a "
                "decision (a message without a template, a fault's reason)");
@@ -109,6 +125,7 @@ void add_eval_options(CLI::App& cmd, EvalOptions& o) {
 }
 
 int run_eval(const EvalOptions& o) {
+  if (!o.replay.empty()) return run_replay(o);
   std::vector<std::string> policy_args;
   std::string events = split_policies_and_events(o.inputs, policy_args);
   SourceManager sources;
@@ -288,6 +305,21 @@ int run_eval(const EvalOptions& o) {
     tracer->read_windows(&windows);
     writer.explain_with(tracer.get());
   }
+  std::unique_ptr<engine::AuditStamp> audit;
+  if (o.no_decision_time && !o.audit) {
+    std::fprintf(stderr, "edict: --no-decision-time is an option of audit records: add --audit\n");
+    return kExitUsage;
+  }
+  if (o.audit) {
+    if (o.format == "csv") {
+      std::fprintf(stderr, "edict: --audit needs JSONL output (--format jsonl)\n");
+      return kExitUsage;
+    }
+    engine::AuditOptions audit_options;
+    audit_options.decision_time = !o.no_decision_time;
+    audit = std::make_unique<engine::AuditStamp>(*policy, audit_options);
+    writer.audit_with(audit.get());
+  }
   if (!resuming) {  // a resumed output already has its header
     if (output_file)
       output_file->write(writer.header());
@@ -379,6 +411,15 @@ int run_eval(const EvalOptions& o) {
       stopped = Stop::Failed;
       break;
     }
+    // Standard output is a pipe or a terminal a reader may be waiting on:
+    // the records of every chunk leave now, not when stdio's buffer fills
+    // (a chunk is what one read returned, so a slow writer's line is decided
+    // and written as it arrives; a fast one's chunks are a megabyte).
+    if (!output_file && std::fflush(out) != 0) {
+      write_failed = true;
+      stopped = Stop::Failed;
+      break;
+    }
     boundary();
   }
   if (progress) std::fputs("\r\033[K", stderr);
@@ -412,7 +453,14 @@ int run_eval(const EvalOptions& o) {
 
   engine::Summary summary = sink.summary();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!o.quiet) {
+  if (!o.quiet && o.summary_format == "json") {
+    engine::RunFigures figures{o.engine, seconds, reader->bytes_read(), &windows};
+    figures.compile_ms = policy->compile_ms;
+    figures.jit_ms = policy->jit_ms;
+    figures.interpreter_runs = writer.finisher().interpreter_runs();
+    std::string s = engine::render_summary_json(*policy, summary, figures);
+    std::fputs(s.c_str(), stderr);
+  } else if (!o.quiet) {
     std::string s =
         engine::render_summary(*policy, summary, {o.engine, seconds, reader->bytes_read(), &windows});
     if (o.stats) s += render_stats(*policy, writer.finisher().interpreter_runs(), summary.lines);

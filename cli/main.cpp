@@ -43,6 +43,10 @@ int run_edict(int argc, char** argv) {
   CLI::App* diff_cmd = app.add_subcommand(
       "diff", "Compare two versions of a policy over the same events: which decisions change");
   edict::cli::add_diff_options(*diff_cmd, diff);
+  edict::cli::ServeOptions serve;
+  CLI::App* serve_cmd = app.add_subcommand(
+      "serve", "Answer decision requests over HTTP, with health checks, metrics, reloads and a decision log");
+  edict::cli::add_serve_options(*serve_cmd, serve);
   edict::cli::BuildOptions build;
   CLI::App* build_cmd =
       app.add_subcommand("build", "Compile a policy ahead of time into a C library and header");
@@ -63,6 +67,7 @@ int run_edict(int argc, char** argv) {
     if (*explain_cmd) return edict::cli::run_explain(explain);
     if (*diff_cmd) return edict::cli::run_diff(diff);
     if (*build_cmd) return edict::cli::run_build(build);
+    if (*serve_cmd) return edict::cli::run_serve(serve);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "edict: internal error: %s\n", e.what());
     return edict::cli::kExitInternal;

@@ -78,11 +78,15 @@ std::string render_stats(const engine::Policy& policy, uint64_t interpreter_runs
 std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& paths, engine::Backend backend,
                                             const FrontEndLimits& limits, SourceManager& sources,
                                             int opt_level, uint64_t tier_switch_after,
-                                            const std::string& code_cache_dir) {
+                                            const std::string& code_cache_dir, std::string* diagnostics) {
   bool paths_ok = false;
   std::vector<std::string> files = expand_policy_paths(paths, &paths_ok);
   if (!paths_ok) return nullptr;
   if (files.empty()) {
+    if (diagnostics) {
+      *diagnostics = "edict: no policy files (*.edict, *.edict.md) given\n";
+      return nullptr;
+    }
     std::fprintf(stderr, "edict: no policy files (*.edict, *.edict.md) given\n");
     return nullptr;
   }
@@ -95,11 +99,15 @@ std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& path
   copts.limits = parse_limits(limits, paths);
   auto policy = engine::Policy::compile(files, sources, sink, copts,
                                         parse::disk_reader(copts.limits.max_file_bytes * 2));
-  if (policy && !policy->code_cache_warning.empty())
+  if (policy && !policy->code_cache_warning.empty() && !diagnostics)
     std::fprintf(stderr, "edict: warning: %s\n", policy->code_cache_warning.c_str());
   if (!policy) {
     size_t hidden = sink.error_count() > sink.max_errors() ? sink.error_count() - sink.max_errors() : 0;
-    std::fputs(render_human(sources, sink.sorted(), hidden).c_str(), stderr);
+    std::string text = render_human(sources, sink.sorted(), hidden);
+    if (diagnostics)
+      *diagnostics = std::move(text);
+    else
+      std::fputs(text.c_str(), stderr);
   }
   return policy;
 }

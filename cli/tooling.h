@@ -13,7 +13,8 @@
 namespace edict::cli {
 
 // Expands, loads, checks and compiles (JIT at `opt_level`); prints
-// diagnostics and returns null on any problem.
+// diagnostics (or puts them in `diagnostics` when given: `serve`'s reloads)
+// and returns null on any problem.
 // `tiered`, `jit` or `interp` (the --engine values).
 engine::Backend backend_named(const std::string& name);
 // `eval --stats`: compile times (a tiered run's background compilation and
@@ -24,7 +25,8 @@ std::string render_stats(const engine::Policy& policy, uint64_t interpreter_runs
 std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& paths, engine::Backend backend,
                                             const FrontEndLimits& limits, SourceManager& sources,
                                             int opt_level = 2, uint64_t tier_switch_after = 0,
-                                            const std::string& code_cache_dir = {});
+                                            const std::string& code_cache_dir = {},
+                                            std::string* diagnostics = nullptr);
 
 // The front end's limits for policies named by `policy_args` (files and
 // folders, as given): imports may read below --import-path folders and the

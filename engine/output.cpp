@@ -7,6 +7,7 @@
 #include <bit>
 #include <charconv>
 
+#include "engine/audit.h"
 #include "engine/trace.h"
 
 namespace edict::engine {
@@ -53,6 +54,44 @@ std::string render_summary(const Policy& policy, const Summary& summary, const R
     s += fmt::format("  windows: {} events held under {} keys, about {:.1f} MB\n", with_commas(ws.events),
                      with_commas(ws.keys), ws.bytes / 1e6);
   }
+  return s;
+}
+
+std::string render_summary_json(const Policy& policy, const Summary& summary, const RunFigures& run) {
+  const ir::Module& m = policy.module();
+  const double seconds = std::max(run.seconds, 1e-9);
+  auto count = [](const std::vector<uint64_t>& v, size_t i) { return i < v.size() ? v[i] : 0; };
+  std::string s = fmt::format(
+      "{{\"summary\":1,\"lines\":{},\"engine\":\"{}\",\"seconds\":{:.6f},\"bytes_read\":{},"
+      "\"lines_per_second\":{:.0f},\"mb_per_second\":{:.3f},\"decisions\":{{",
+      summary.lines, run.engine, run.seconds, run.bytes_read, summary.lines / seconds,
+      run.bytes_read / 1e6 / seconds);
+  for (size_t d = 0; d < m.outcomes.size(); ++d) {
+    if (d) s += ',';
+    append_json_string(s, m.outcomes[d]);
+    s += fmt::format(":{}", count(summary.per_decision, d));
+  }
+  s += fmt::format("}},\"errors\":{},\"error_reasons\":{{", summary.errors);
+  bool first = true;
+  for (const auto& [reason, n] : summary.error_reasons) {
+    if (!first) s += ',';
+    first = false;
+    append_json_string(s, reason);
+    s += fmt::format(":{}", n);
+  }
+  s += "},\"rules_fired\":{";
+  for (size_t r = 0; r < m.rules.size(); ++r) {
+    if (r) s += ',';
+    append_json_string(s, m.rules[r].name);
+    s += fmt::format(":{}", count(summary.per_rule, r));
+  }
+  s += '}';
+  if (run.windows && run.windows->active()) {
+    window::Stats ws = run.windows->stats();
+    s += fmt::format(",\"windows\":{{\"events\":{},\"keys\":{},\"bytes\":{}}}", ws.events, ws.keys, ws.bytes);
+  }
+  s += fmt::format(",\"compile_ms\":{:.3f},\"jit_ms\":{:.3f},\"interpreter_runs\":{}}}\n", run.compile_ms,
+                   run.jit_ms, run.interpreter_runs);
   return s;
 }
 
@@ -178,8 +217,8 @@ void append_conditions(std::string& out, const Tracer& tracer, int rule, const E
 }
 }  // namespace
 
-void RecordWriter::write(const abi::Batch& batch, const Results& results, std::string& out,
-                         Summary& summary) const {
+void RecordWriter::write(const abi::Batch& batch, const Results& results, std::string& out, Summary& summary,
+                         const decode::Line* lines) const {
   const ir::Module& m = policy_->module();
   if (summary.per_decision.size() < m.outcomes.size()) summary.per_decision.resize(m.outcomes.size());
   if (summary.per_rule.size() < m.rules.size()) summary.per_rule.resize(m.rules.size());
@@ -190,12 +229,22 @@ void RecordWriter::write(const abi::Batch& batch, const Results& results, std::s
   std::string record;         // the general path's, reused
   FinishedDecision decision;  // likewise
   LineNumberText line;
+  // Audit records: one decision time per batch, and each record's opening
+  // (the stamp's fields) ahead of `"line":`.
+  const std::string time = audit_ && audit_->decision_time() ? AuditStamp::now_text() : std::string();
+  std::string opening = "{\"line\":";
   for (uint32_t row = 0; row < batch.size(); ++row) {
     ++summary.lines;
-    if (write_fast(buffer, batch, results, columns, row, line.of(batch.line(row)), summary)) continue;
+    if (audit_) {
+      opening.clear();
+      audit_->open_record(opening, lines ? lines[row].text : batch.id(row), time);
+      opening += "\"line\":";
+    }
+    if (write_fast(buffer, batch, results, columns, row, line.of(batch.line(row)), opening, summary))
+      continue;
     record.clear();
     finisher_.finish(batch, columns, results, row, decision);
-    write_general(record, batch, columns, row, decision, summary);
+    write_general(record, batch, columns, row, opening, decision, summary);
     buffer.reserve(record.size());
     buffer.put(record);
   }
@@ -203,7 +252,7 @@ void RecordWriter::write(const abi::Batch& batch, const Results& results, std::s
 
 bool RecordWriter::write_fast(RecordBuffer& out, const abi::Batch& batch, const Results& results,
                               const EdictColumns& columns, uint32_t row, std::string_view line,
-                              Summary& summary) const {
+                              std::string_view opening, Summary& summary) const {
   const uint8_t decision = results.decision[row];
   const uint8_t kind = batch.kind(row);
   if (decision >= outcomes_ || kind >= kinds_) return false;  // an error, or not decoded
@@ -225,9 +274,9 @@ bool RecordWriter::write_fast(RecordBuffer& out, const abi::Batch& batch, const 
   const std::string_view id = batch.id(row);
   const std::string& kind_decision = kind_decision_[2 * (kind * outcomes_ + decision) + (any ? 0 : 1)];
   const bool jsonl = format_ == OutputFormat::Jsonl;
-  out.reserve(16 + RecordBuffer::kNumberBound + 2 * RecordBuffer::json_escaped_bound(id) +
+  out.reserve(16 + opening.size() + RecordBuffer::kNumberBound + 2 * RecordBuffer::json_escaped_bound(id) +
               kind_decision.size());
-  if (jsonl) out.put("{\"line\":");
+  if (jsonl) out.put(opening);
   out.put(line);
   if (jsonl) {
     out.put(",\"id\":\"");
@@ -266,7 +315,8 @@ bool RecordWriter::write_fast(RecordBuffer& out, const abi::Batch& batch, const 
 }
 
 void RecordWriter::write_general(std::string& out, const abi::Batch& batch, const EdictColumns& columns,
-                                 uint32_t row, const FinishedDecision& d, Summary& summary) const {
+                                 uint32_t row, std::string_view opening, const FinishedDecision& d,
+                                 Summary& summary) const {
   const ir::Module& m = policy_->module();
   const uint64_t line = batch.line(row);
   if (d.skipped) {
@@ -282,7 +332,7 @@ void RecordWriter::write_general(std::string& out, const abi::Batch& batch, cons
     const uint8_t event_kind = batch.event_kind(row);
     std::string_view kind = event_kind < m.events.size() ? std::string_view(m.events[event_kind].name) : "";
     if (format_ == OutputFormat::Jsonl) {
-      out += "{\"line\":";
+      out += opening;
       append_number(out, line);
       if (!id.empty()) {
         out += ",\"id\":";
@@ -343,7 +393,7 @@ void RecordWriter::write_general(std::string& out, const abi::Batch& batch, cons
     out += '\n';
     return;
   }
-  out += "{\"line\":";
+  out += opening;
   append_number(out, line);
   out += ",\"id\":";
   append_json_string(out, id);
@@ -376,7 +426,7 @@ RecordSink::RecordSink(const RecordWriter& writer, unsigned lanes, std::function
     : writer_(&writer), lanes_(lanes), emit_(std::move(emit)) {}
 
 void RecordSink::consume(unsigned lane, const EvaluatedBatch& e) {
-  writer_->write(e.batch, e.results, lanes_[lane].out, lanes_[lane].summary);
+  writer_->write(e.batch, e.results, lanes_[lane].out, lanes_[lane].summary, e.lines);
 }
 
 bool RecordSink::flush(unsigned lane) {

@@ -18,6 +18,7 @@
 namespace edict::engine {
 
 class Tracer;
+class AuditStamp;
 
 enum class OutputFormat { Jsonl, Csv };
 
@@ -38,12 +39,18 @@ class RecordWriter {
   // Appends the records of every row of `batch` to `out`, updating `summary`.
   // Decisions are finished by the DecisionFinisher; a fired rule's message
   // that faults turns the event's decision into `error` naming that rule.
-  void write(const abi::Batch& batch, const Results& results, std::string& out, Summary& summary) const;
+  // `lines` are the rows' input lines (EvaluatedBatch::lines), which audit
+  // records' decision ids are derived from; null: derived from the id alone.
+  void write(const abi::Batch& batch, const Results& results, std::string& out, Summary& summary,
+             const decode::Line* lines = nullptr) const;
   // CSV header line (empty for JSONL).
   std::string header() const;
   // `eval --explain` (JSONL only): each fired rule's record gains the
   // condition trees its `when`/`unless` saw ("conditions", docs/events.md).
   void explain_with(const Tracer* tracer) { tracer_ = tracer; }
+  // Audit records (JSONL only): each record opens with the stamp's fields
+  // (engine/audit.h, docs/events.md "Audit records").
+  void audit_with(const AuditStamp* stamp) { audit_ = stamp; }
   const DecisionFinisher& finisher() const { return finisher_; }
 
  private:
@@ -51,14 +58,16 @@ class RecordWriter {
   // templates that do not fault on the row (nearly every record): written
   // from precomputed pieces. False, with nothing written, for any other.
   bool write_fast(RecordBuffer& out, const abi::Batch& batch, const Results& results,
-                  const EdictColumns& columns, uint32_t row, std::string_view line, Summary& summary) const;
+                  const EdictColumns& columns, uint32_t row, std::string_view line, std::string_view opening,
+                  Summary& summary) const;
   // Any record, from its finished decision: faults, errors, explanations.
   void write_general(std::string& out, const abi::Batch& batch, const EdictColumns& columns, uint32_t row,
-                     const FinishedDecision& decision, Summary& summary) const;
+                     std::string_view opening, const FinishedDecision& decision, Summary& summary) const;
 
   const Policy* policy_;
   OutputFormat format_;
   const Tracer* tracer_ = nullptr;
+  const AuditStamp* audit_ = nullptr;
   size_t kinds_ = 0, outcomes_ = 0;
   std::vector<std::string> rule_prefix_;  // JSON `{"name":..,"effect":..,"cite":..` per rule
   // JSONL: rule_prefix_ + `,"message":"`; CSV: the rule's name.
@@ -96,10 +105,16 @@ struct RunFigures {
   double seconds = 0;
   uint64_t bytes_read = 0;
   const window::WindowState* windows = nullptr;  // its size is shown when active
+  // The JSON summary's extra figures (text shows them with --stats).
+  double compile_ms = 0, jit_ms = 0;
+  uint64_t interpreter_runs = 0;
 };
 // The run summary people read: lines, speed, decisions per outcome, errors
 // by reason, how often each rule fired, the windows' size.
 std::string render_summary(const Policy& policy, const Summary& summary, const RunFigures& run);
+// The same as one JSON object and a newline (`eval --summary-format json`,
+// docs/events.md "Run summary"): for programs, with exact counts.
+std::string render_summary_json(const Policy& policy, const Summary& summary, const RunFigures& run);
 
 using ::edict::append_json_string;  // support/text.h, named here for the engine's callers
 // 1234567 -> "1,234,567", for summaries people read.

@@ -22,6 +22,7 @@ struct Stream::Lane {
   std::vector<const uint8_t*> present;
   EdictColumns columns{};
   std::vector<std::unique_ptr<abi::Batch>> held;
+  std::vector<size_t> held_first;  // each held batch's first line
   size_t held_used = 0;
   std::string padded;  // decode_text's copy of a JSON text with its padding
 
@@ -31,11 +32,11 @@ struct Stream::Lane {
   }
   // The column view is made once, in the lane's buffers, and serves both
   // the engine and the sink.
-  EvaluatedBatch evaluate(const Policy& policy, const abi::Batch& b) {
+  EvaluatedBatch evaluate(const Policy& policy, const abi::Batch& b, const decode::Line* lines = nullptr) {
     columns = Policy::columns_of(b, data, present);
     EdictResults view = results.view();
     policy.evaluate(columns, view);
-    return EvaluatedBatch{b, columns, results};
+    return EvaluatedBatch{b, columns, results, lines};
   }
 };
 
@@ -147,9 +148,10 @@ bool Stream::process(const std::vector<decode::Line>& lines, StreamSink& sink) {
   auto decode_evaluate = [&](unsigned t, size_t begin, size_t end, bool advance) {
     Lane& lane = *lanes_[t];
     for (size_t i = begin; i < end;) {
+      const size_t first = i;
       i = decode_into(lane.decoder, lane.batch, lines, i, end, max_line);
       if (advance) windows_->advance(lane.batch);
-      sink.consume(t, lane.evaluate(*policy_, lane.batch));
+      sink.consume(t, lane.evaluate(*policy_, lane.batch, &lines[first]));
     }
   };
   if (threads == 1) {
@@ -163,9 +165,12 @@ bool Stream::process(const std::vector<decode::Line>& lines, StreamSink& sink) {
       Lane& lane = *lanes_[t];
       lane.held_used = 0;
       for (size_t i = begin; i < end; ++lane.held_used) {
-        if (lane.held_used == lane.held.size())
+        if (lane.held_used == lane.held.size()) {
           lane.held.push_back(
               std::make_unique<abi::Batch>(policy_->schema(), policy_->symbols(), lane.batch.capacity()));
+          lane.held_first.push_back(0);
+        }
+        lane.held_first[lane.held_used] = i;
         i = decode_into(lane.decoder, *lane.held[lane.held_used], lines, i, end, max_line);
       }
     });
@@ -175,7 +180,8 @@ bool Stream::process(const std::vector<decode::Line>& lines, StreamSink& sink) {
     windows_->advance(decoded);
     in_parallel([&](unsigned t, size_t, size_t) {
       Lane& lane = *lanes_[t];
-      for (size_t b = 0; b < lane.held_used; ++b) sink.consume(t, lane.evaluate(*policy_, *lane.held[b]));
+      for (size_t b = 0; b < lane.held_used; ++b)
+        sink.consume(t, lane.evaluate(*policy_, *lane.held[b], &lines[lane.held_first[b]]));
     });
   }
   for (unsigned t = 0; t < threads; ++t)

@@ -52,6 +52,9 @@ struct EvaluatedBatch {
   const abi::Batch& batch;
   const EdictColumns& columns;  // the batch's column view (Policy::columns_of)
   const Results& results;
+  // The rows' input lines (row r is lines[r]) when the stream read them
+  // from lines (process()); null for batches filled another way.
+  const decode::Line* lines = nullptr;
 };
 
 // Receives evaluated batches. consume() runs on the lanes' threads (lane i

@@ -192,4 +192,81 @@ bool same_file(const std::string& a, const std::string& b) {
   return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+std::unique_ptr<AppendOnlyFile> AppendOnlyFile::open(const std::string& path, std::string* error) {
+  std::unique_ptr<AppendOnlyFile> f(new AppendOnlyFile());
+  f->path_ = path;
+  if (!f->reopen(error)) return nullptr;
+  return f;
+}
+
+bool AppendOnlyFile::reopen(std::string* error) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    *error = failure(path_, errno);
+    return false;
+  }
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    *error = "cannot write `" + path_ + "`: not a regular file";
+    ::close(fd_);
+    fd_ = -1;
+    return false;
+  }
+  size_ = static_cast<uint64_t>(st.st_size);
+  return true;
+}
+
+AppendOnlyFile::~AppendOnlyFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool AppendOnlyFile::append(std::string_view bytes, std::string* error) {
+  if (fd_ < 0 && !reopen(error)) return false;
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;
+      // Cut the partial record back off: the log holds whole records only.
+      if (done > 0 && ::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
+        ::close(fd_);
+        fd_ = -1;  // reopened (and measured) by the next append
+      }
+      *error = failure(path_, err);
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  size_ += bytes.size();
+  return true;
+}
+
+bool AppendOnlyFile::sync(std::string* error) {
+  if (fd_ >= 0 && ::fdatasync(fd_) != 0) {
+    *error = failure(path_, errno);
+    return false;
+  }
+  return true;
+}
+
+bool AppendOnlyFile::rotate(unsigned keep, std::string* error) {
+  if (!sync(error)) return false;
+  std::error_code ec;
+  for (unsigned i = keep; i > 1; --i) {
+    const std::string from = path_ + "." + std::to_string(i - 1), to = path_ + "." + std::to_string(i);
+    if (std::filesystem::exists(from, ec)) std::filesystem::rename(from, to, ec);
+  }
+  if (keep > 0)
+    std::filesystem::rename(path_, path_ + ".1", ec);
+  else
+    std::filesystem::remove(path_, ec);
+  if (ec) {
+    *error = "cannot rotate `" + path_ + "`: " + ec.message();
+    return false;
+  }
+  return reopen(error);
+}
+
 }  // namespace edict

@@ -61,6 +61,37 @@ class AtomicFile {
 // Writes `bytes` to `path` through an AtomicFile.
 bool write_file_atomically(const std::string& path, std::string_view bytes, std::string* error);
 
+// The one file Edict appends to rather than replaces: a log (`edict serve
+// --decision-log`). Temp-and-rename cannot apply to a file that grows record
+// by record, so instead each append() is one whole record or nothing: a
+// write that fails part-way (a full disk) is cut back off the file, so the
+// log never holds a torn record that a later one follows. rotate() renames
+// the file to FILE.1 (FILE.1 to FILE.2, ...) and starts a new one.
+class AppendOnlyFile {
+ public:
+  static std::unique_ptr<AppendOnlyFile> open(const std::string& path, std::string* error);
+  ~AppendOnlyFile();
+  AppendOnlyFile(const AppendOnlyFile&) = delete;
+  AppendOnlyFile& operator=(const AppendOnlyFile&) = delete;
+
+  // Appends all of `bytes` or (false, `error` with the system's reason)
+  // leaves the file as it was.
+  bool append(std::string_view bytes, std::string* error);
+  // fdatasync: what was appended is on disk.
+  bool sync(std::string* error);
+  // Keeps at most `keep` old files (FILE.1 newest); false with `error`.
+  bool rotate(unsigned keep, std::string* error);
+  uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  AppendOnlyFile() = default;
+  bool reopen(std::string* error);
+  std::string path_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+};
+
 // True when both paths name the same existing file (same device and inode,
 // so links and different spellings are caught).
 bool same_file(const std::string& a, const std::string& b);

@@ -32,7 +32,8 @@ LAYERS = {
     "tools": ["engine"],
     "api": ["engine", "include/edict"],
     "include/edict": [],
-    "cli": ["tools", "api", "compiler/aot", "compiler/fmt"],
+    "server": ["engine"],
+    "cli": ["tools", "api", "server", "compiler/aot", "compiler/fmt"],
 }
 # Folders above every layer: they may include anything.
 TOP = ("tests", "bench", "examples")

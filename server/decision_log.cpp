@@ -1,0 +1,54 @@
+#include "server/decision_log.h"
+
+namespace edict::server {
+
+std::unique_ptr<DecisionLog> DecisionLog::open(const std::string& path, FsyncPolicy fsync,
+                                               uint64_t rotate_bytes, unsigned keep,
+                                               std::chrono::milliseconds wait, std::string* error) {
+  std::unique_ptr<DecisionLog> log(new DecisionLog());
+  log->file_ = AppendOnlyFile::open(path, error);
+  if (!log->file_) return nullptr;
+  log->fsync_ = fsync;
+  log->rotate_bytes_ = rotate_bytes;
+  log->keep_ = keep;
+  log->wait_ = wait;
+  log->bytes_ = log->file_->size();
+  if (fsync == FsyncPolicy::Interval) log->syncer_ = std::thread([l = log.get()] { l->sync_loop(); });
+  return log;
+}
+
+DecisionLog::~DecisionLog() {
+  {
+    std::lock_guard lock(stop_mutex_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (syncer_.joinable()) syncer_.join();
+  std::string ignored;
+  if (file_) file_->sync(&ignored);
+}
+
+void DecisionLog::sync_loop() {
+  std::unique_lock stop(stop_mutex_);
+  while (!stop_cv_.wait_for(stop, std::chrono::milliseconds(100), [&] { return stopping_; })) {
+    std::lock_guard lock(mutex_);
+    std::string ignored;  // a failing disk shows in the next append
+    if (dirty_ && file_->sync(&ignored)) dirty_ = false;
+  }
+}
+
+DecisionLog::Result DecisionLog::append(std::string_view records, std::string* error) {
+  std::unique_lock lock(mutex_, std::defer_lock);
+  if (!lock.try_lock_for(wait_)) return Result::Busy;
+  if (rotate_bytes_ > 0 && file_->size() > 0 && file_->size() + records.size() > rotate_bytes_) {
+    if (!file_->rotate(keep_, error)) return Result::Failed;
+    ++rotations_;
+  }
+  if (!file_->append(records, error)) return Result::Failed;
+  if (fsync_ == FsyncPolicy::Always && !file_->sync(error)) return Result::Failed;
+  dirty_ = true;
+  bytes_ = file_->size();
+  return Result::Ok;
+}
+
+}  // namespace edict::server

@@ -1,0 +1,147 @@
+#include "server/served_policy.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "engine/decode/decoder.h"
+#include "support/text.h"
+
+namespace edict::server {
+
+namespace {
+engine::StreamOptions stream_options(const ServerOptions& o, uint32_t batch_size, bool members) {
+  engine::StreamOptions s;
+  s.batch_size = batch_size;
+  s.max_line_bytes = o.max_line_bytes;
+  s.windows.record_members = members;
+  return s;
+}
+engine::AuditOptions audit_options(const ServerOptions& o) {
+  engine::AuditOptions a;
+  a.decision_time = o.decision_time;
+  return a;
+}
+}  // namespace
+
+ServedPolicy::ServedPolicy(std::unique_ptr<LoadedPolicy> loaded, uint64_t version,
+                           const ServerOptions& options)
+    : loaded_(std::move(loaded)),
+      version_(version),
+      loaded_at_(engine::AuditStamp::now_text()),
+      stamp_(*loaded_->policy, audit_options(options)),
+      writer_(*loaded_->policy, engine::OutputFormat::Jsonl),
+      stream_(*loaded_->policy, stream_options(options, 1024, false)) {
+  writer_.audit_with(&stamp_);
+  std::string error;
+  tracer_ = engine::Tracer::create(*loaded_->policy, &error);
+  if (tracer_) {
+    explain_stream_ = std::make_unique<engine::Stream>(*loaded_->policy, stream_options(options, 1, true));
+    tracer_->read_windows(&explain_stream_->windows());
+  }
+}
+
+void ServedPolicy::decide(const std::vector<decode::Line>& lines, Decided& out) {
+  engine::RecordSink sink(writer_, stream_.lanes(), [&](std::string_view records) {
+    out.records += records;
+    return true;
+  });
+  std::lock_guard lock(mutex_);
+  stream_.process(lines, sink);
+  out.summary = sink.summary();
+}
+
+std::string ServedPolicy::explain(std::string_view event) {
+  if (!tracer_) return {};
+  // What `edict explain --format json` prints: every rule with the values
+  // its conditions saw.
+  std::lock_guard lock(mutex_);
+  const engine::EvaluatedBatch evaluated = explain_stream_->evaluate(explain_stream_->decode_text(event, 1));
+  const engine::EventExplanation e = engine::explain_row(*tracer_, evaluated.batch, evaluated.results, 0);
+  std::string out;
+  engine::append_explanation_json(out, *tracer_, e);
+  out += '\n';
+  return out;
+}
+
+std::string ServedPolicy::describe() const {
+  const ir::Module& m = loaded_->policy->module();
+  std::string s =
+      fmt::format("{{\"version\":{},\"loaded_at\":\"{}\",\"compile_ms\":{:.3f},\"policy_hash\":", version_,
+                  loaded_at_, loaded_->policy->compile_ms);
+  append_json_string(s, stamp_.policy_hash());
+  s += ",\"files\":[";
+  for (size_t i = 0; i < loaded_->files.size(); ++i) {
+    if (i) s += ',';
+    append_json_string(s, loaded_->files[i]);
+  }
+  s += "],\"policies\":[";
+  for (size_t i = 0; i < m.policies.size(); ++i) {
+    const ir::Policy& p = m.policies[i];
+    s += i ? ",{\"title\":" : "{\"title\":";
+    append_json_string(s, p.title);
+    s += ",\"version\":";
+    append_json_string(s, p.version);
+    s += ",\"status\":";
+    append_json_string(s, p.status);
+    s += '}';
+  }
+  s += "],\"data\":";
+  s += stamp_.data_versions();
+  s += ",\"outcomes\":[";
+  for (size_t i = 0; i < m.outcomes.size(); ++i) {
+    if (i) s += ',';
+    append_json_string(s, m.outcomes[i]);
+  }
+  s += "],\"rules\":[";
+  for (size_t r = 0; r < m.rules.size(); ++r) {
+    const ir::Rule& rule = m.rules[r];
+    s += r ? ",{\"name\":" : "{\"name\":";
+    append_json_string(s, rule.name);
+    s += ",\"effect\":";
+    append_json_string(s, m.outcomes[static_cast<size_t>(rule.effect)]);
+    s += ",\"cite\":";
+    append_json_string(s, rule.cite);
+    if (rule.policy >= 0) {
+      const ir::Policy& p = m.policies[static_cast<size_t>(rule.policy)];
+      s += ",\"policy\":";
+      append_json_string(s, p.title);
+      s += ",\"status\":";
+      append_json_string(s, p.status);
+    }
+    s += '}';
+  }
+  s += "]}\n";
+  return s;
+}
+
+std::vector<decode::Line> body_lines(std::string& padded, std::string_view body, bool whole,
+                                     size_t max_line_bytes) {
+  padded.assign(body);
+  padded.append(decode::kLinePadding, '\0');
+  const char* base = padded.data();
+  std::vector<decode::Line> lines;
+  auto add = [&](size_t begin, size_t end) {
+    size_t len = end - begin;
+    if (!whole && len > 0 && base[end - 1] == '\r') --len;
+    const uint64_t number = lines.size() + 1;
+    if (len > max_line_bytes)
+      lines.push_back(decode::Line{{}, 0, number, len});
+    else
+      lines.push_back(decode::Line{std::string_view(base + begin, len), padded.size() - begin, number, 0});
+  };
+  if (whole) {
+    add(0, body.size());
+    return lines;
+  }
+  size_t pos = 0;
+  while (pos < body.size()) {
+    const void* nl = std::memchr(base + pos, '\n', body.size() - pos);
+    const size_t stop = nl ? static_cast<size_t>(static_cast<const char*>(nl) - base) : body.size();
+    add(pos, stop);
+    pos = stop + 1;
+  }
+  return lines;
+}
+
+}  // namespace edict::server

@@ -1,0 +1,51 @@
+// support/atomic_file.h's AppendOnlyFile: the decision log's file (appends
+// of whole records, rotation keeping N files). The full-disk case is
+// tests/server's (it needs a mounted tmpfs).
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "support/atomic_file.h"
+
+namespace {
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+TEST_CASE("an append-only file appends to what is there and rotates keeping N files", "[support]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("edict-append-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "log.jsonl").string();
+  { std::ofstream(path) << "{\"old\":1}\n"; }
+  std::string error;
+  auto log = edict::AppendOnlyFile::open(path, &error);
+  REQUIRE(log);
+  CHECK(log->size() == 10);  // an existing log is continued, not replaced
+  REQUIRE(log->append("{\"a\":1}\n", &error));
+  CHECK(log->size() == 18);
+  CHECK(read_all(path) == "{\"old\":1}\n{\"a\":1}\n");
+  for (int i = 0; i < 4; ++i) {
+    REQUIRE(log->rotate(2, &error));
+    REQUIRE(log->append("{\"r\":" + std::to_string(i) + "}\n", &error));
+  }
+  CHECK(log->size() == 8);
+  CHECK(read_all(path) == "{\"r\":3}\n");
+  CHECK(read_all(path + ".1") == "{\"r\":2}\n");
+  CHECK(read_all(path + ".2") == "{\"r\":1}\n");
+  CHECK_FALSE(fs::exists(path + ".3"));  // keep 2: older ones are gone
+  REQUIRE(log->sync(&error));
+
+  auto folder = edict::AppendOnlyFile::open(dir.string(), &error);
+  CHECK_FALSE(folder);
+  CHECK(error.find(dir.string()) != std::string::npos);
+  fs::remove_all(dir);
+}
