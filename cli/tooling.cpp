@@ -56,6 +56,7 @@ std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& path
   copts.backend = backend;
   copts.opt_level = opt_level;
   copts.limits = parse_limits(limits, paths);
+  copts.data_files = limits.data_files;
   auto policy = engine::Policy::compile(files, sources, sink, copts,
                                         parse::disk_reader(copts.limits.max_file_bytes * 2));
   if (!policy) {

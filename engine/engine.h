@@ -4,6 +4,7 @@
 // brings its own Batch and Results.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,16 @@ struct CompileOptions {
   // and record_function for a policy without windowed aggregates); costs a
   // second compilation, pays off when events come one at a time.
   bool single_event_code = false;
+  // `--data NAME=FILE`: the file a `data` source reads instead of the one its
+  // declaration names. Every source is loaded before the policy is returned.
+  std::map<std::string, std::string> data_files = {};
+};
+
+// One loaded version of a `data` source: what a decision record names.
+struct DataVersion {
+  std::string name, file;
+  std::string hash;  // `sha256:...` of the file's bytes
+  uint32_t rows = 0;
 };
 
 // Per-row results of one batch (see EdictResults in abi/abi.h).
@@ -113,6 +124,14 @@ class Policy {
   static EdictColumns columns_of(const abi::Batch& batch, std::vector<const void*>& data,
                                  std::vector<const uint8_t*>& present);
 
+  // The data sources in use, in declaration order.
+  std::vector<DataVersion> data_versions() const;
+  // Replaces the rows of data source `name` with `path`'s, while the policy
+  // keeps running (no recompilation: compiled code reads through the slot).
+  // On any error the previous version stays in use; *error says why
+  // (`file:line:col: error[E0074]: ...`).
+  bool replace_data(const std::string& name, const std::string& path, std::string* error) const;
+
   // Compile-time figures, for `--stats` and benchmarks.
   double compile_ms = 0, jit_ms = 0;
 
@@ -134,6 +153,13 @@ class Policy {
   Backend backend_ = Backend::Jit;
   std::string error_name_ = "error";
 };
+
+// Loads every `data` source of `module` (from `files` when named there, else
+// from its declaration's file) into its slot. Any error is a diagnostic
+// naming the file, line and column (the file is added to `sources` to show
+// it), and then no source is replaced: all or nothing.
+bool load_data_sources(const ir::Module& module, const std::map<std::string, std::string>& files,
+                       SourceManager& sources, DiagnosticSink& sink);
 
 // The batch schema for a module's event kinds, kinds in module order.
 abi::Schema schema_for(const ir::Module& module);
