@@ -84,6 +84,14 @@ int64_t edict_str_len(void* strings, uint32_t s);
 /* <0, 0, >0 as memcmp over the bytes, shorter first on a common prefix. */
 int32_t edict_str_compare(void* strings, uint32_t a, uint32_t b);
 
+/* Reference data (abi/data.h). `slot` is an edict::abi::DataSlot; a row is
+ * the address of a DataSnapshot::Row, or -1 for none. A string key is a
+ * symbol of `strings`; a string cell comes back as one. The row is the one
+ * in force at `time` (micros UTC). Never fault. */
+int64_t edict_data_find(const void* slot, void* strings, uint64_t key, int64_t time);
+int32_t edict_data_cell_has(int64_t row, uint32_t column);
+uint64_t edict_data_cell(int64_t row, void* strings, uint32_t column);
+
 #ifdef __cplusplus
 }
 #endif

@@ -160,7 +160,7 @@ const char* edict_last_error(void) {
 }
 
 const char* edict_status_name(int status) {
-  if (status < 0 || status > EDICT_INTERNAL) return "unknown";
+  if (status < 0 || status > EDICT_DATA_ERROR) return "unknown";
   return edict::code_name(static_cast<edict::Code>(status));
 }
 
@@ -229,6 +229,22 @@ void edict_policy_free(edict_policy* policy) {
 size_t edict_policy_rule_count(const edict_policy* policy) {
   if (check(policy, kPolicyTag, "policy")) return 0;
   return policy->policy.rule_count();
+}
+
+edict_status edict_policy_replace_data(const edict_policy* policy, const char* name, const char* path) {
+  return guarded([&] {
+    if (edict_status s = check(policy, kPolicyTag, "policy")) return s;
+    if (!name) return fail(EDICT_NULL_ARGUMENT, "name is NULL");
+    if (!path) return fail(EDICT_NULL_ARGUMENT, "path is NULL");
+    if (edict_status s = check_utf8(path, std::strlen(path), "path")) return s;
+    bool known = false;
+    for (const edict::DataVersion& v : policy->policy.data_versions()) known |= v.name == name;
+    if (!known)
+      return fail(EDICT_INVALID_ARGUMENT, std::string("the policy declares no data `") + name + "`");
+    edict::Status s = policy->policy.replace_data(name, path);
+    if (!s.ok()) return fail(EDICT_DATA_ERROR, s.message);
+    return EDICT_OK;
+  });
 }
 
 // ---- hot replacement ----

@@ -38,6 +38,7 @@ const char* code_name(Code code) {
     case Code::PolicyMismatch: return "policy_mismatch";
     case Code::OutOfMemory: return "out_of_memory";
     case Code::Internal: return "internal";
+    case Code::DataError: return "data_error";
   }
   return "unknown";
 }
@@ -54,6 +55,7 @@ Compiled compile(const std::vector<std::string>& roots, const CompileOptions& op
     engine_options.backend = options.engine == Engine::Jit ? engine::Backend::Jit : engine::Backend::Interp;
     engine_options.opt_level = options.opt_level == 0 ? 0 : 2;
     engine_options.single_event_code = options.single_event_code;
+    engine_options.data_files = options.data_files;
     impl->engine = engine::Policy::compile(roots, impl->sources, sink, engine_options, reader);
     // A windowed aggregate needs the window state of an ordered event stream,
     // which the one-event-at-a-time API does not keep: refuse the policy
@@ -150,6 +152,21 @@ Compiled Policy::compile_sources(const std::vector<PolicySource>& files, const C
     return std::nullopt;
   };
   return compile(roots, options, reader);
+}
+
+std::vector<DataVersion> Policy::data_versions() const {
+  std::vector<DataVersion> out;
+  if (!impl_) return out;
+  for (const engine::DataVersion& v : impl_->engine->data_versions())
+    out.push_back({v.name, v.file, v.hash, v.rows});
+  return out;
+}
+
+Status Policy::replace_data(const std::string& name, const std::string& path) const {
+  if (!impl_) return {Code::InvalidArgument, "the policy is empty"};
+  std::string error;
+  if (!impl_->engine->replace_data(name, path, &error)) return {Code::DataError, error};
+  return {};
 }
 
 Engine Policy::engine() const {

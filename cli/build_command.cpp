@@ -6,13 +6,17 @@
 //   E0604  a windowed aggregate: the library decides one event at a time,
 //          without the window state of an ordered stream, so it is refused
 //          (like the embedding API's E0603) rather than built to fault.
+//   E0605  a `data` source: compiled code reaches it through a handle in this
+//          process, which a library built ahead of time does not have.
 #include "cli/build_command.h"
 
 #include <fmt/format.h>
+
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 
 #include <cstdio>
 #include <cstdlib>
@@ -144,6 +148,16 @@ int run_build(const BuildOptions& o) {
           .help =
           "a library decides one event at a time, without the windows of an ordered event stream; evaluate "
           "this policy with `edict eval`";
+    std::fputs(render_human(sources, sink.sorted()).c_str(), stderr);
+    return kExitUsage;
+  }
+  if (std::any_of(module.tables.begin(), module.tables.end(),
+                  [](const ir::Table& t) { return t.external(); })) {
+    DiagnosticSink sink;
+    for (const ir::Table& t : module.tables)
+      if (t.external())
+        sink.error("E0605", t.span, "data `" + t.name + "` cannot be compiled ahead of time").help =
+            "a library has no run-time data files yet; evaluate this policy with `edict eval --data`";
     std::fputs(render_human(sources, sink.sorted()).c_str(), stderr);
     return kExitUsage;
   }

@@ -2,6 +2,7 @@
 // the process exit code; none calls exit() so they can be tested in-process.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -40,8 +41,14 @@ struct FrontEndLimits {
   // --import-path: folders imports may read besides those of the policy
   // files and folders named on the command line.
   std::vector<std::string> import_paths;
+  // --data NAME=FILE: the file a `data` source reads instead of its declared one.
+  std::map<std::string, std::string> data_files;
 };
 void add_limit_options(CLI::App& cmd, FrontEndLimits& limits);
+// --data NAME=FILE (repeatable), for the commands that evaluate; `option`
+// names the flag (`--old-data` and `--new-data` for diff).
+void add_data_option(CLI::App& cmd, std::map<std::string, std::string>& files,
+                     const std::string& option = "--data", const std::string& help = "");
 // --import-path DIR (repeatable), for the commands that follow imports.
 void add_import_option(CLI::App& cmd, FrontEndLimits& limits);
 
@@ -153,6 +160,7 @@ struct DiffOptions {
   size_t max_line_bytes = 1 << 20;
   bool quiet = false;
   FrontEndLimits limits;
+  std::map<std::string, std::string> old_data, new_data;  // --old-data, --new-data
 };
 void add_diff_options(CLI::App& cmd, DiffOptions& options);
 int run_diff(const DiffOptions& options);

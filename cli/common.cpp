@@ -95,6 +95,29 @@ void add_limit_options(CLI::App& cmd, FrontEndLimits& limits) {
       ->check(CLI::Range(size_t{1}, size_t{10'000'000}));
 }
 
+void add_data_option(CLI::App& cmd, std::map<std::string, std::string>& files, const std::string& option,
+                     const std::string& help) {
+  auto name_equals_file = CLI::Validator(
+      [](std::string& v) -> std::string {
+        size_t eq = v.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
+          return "expected NAME=FILE (a data source the policy declares, then its file), e.g. "
+                 "entity_list=lists/entity_list.csv";
+        return "";
+      },
+      "NAME=FILE");
+  cmd.add_option_function<std::vector<std::string>>(
+         option,
+         [&files](const std::vector<std::string>& values) {
+           for (const std::string& v : values) files[v.substr(0, v.find('='))] = v.substr(v.find('=') + 1);
+         },
+         help.empty() ? "Read data source NAME from FILE instead of the file its `data` declaration names "
+                        "(repeatable)"
+                      : help)
+      ->allow_extra_args(false)
+      ->check(name_equals_file);
+}
+
 void add_import_option(CLI::App& cmd, FrontEndLimits& limits) {
   cmd.add_option("--import-path", limits.import_paths,
                  "A folder imports may also read from (repeatable); by default imports may read only "

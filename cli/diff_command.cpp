@@ -45,6 +45,12 @@ void add_diff_options(CLI::App& cmd, DiffOptions& o) {
   cmd.add_flag("-q,--quiet", o.quiet, "No timing line on standard error");
   add_limit_options(cmd, o.limits);
   add_import_option(cmd, o.limits);
+  add_data_option(cmd, o.limits.data_files);
+  add_data_option(
+      cmd, o.old_data, "--old-data",
+      "Read data source NAME from FILE for the old version only (with --new-data: this week's list "
+      "against last week's under one policy)");
+  add_data_option(cmd, o.new_data, "--new-data", "Read data source NAME from FILE for the new version only");
 }
 
 int run_diff(const DiffOptions& o) {
@@ -58,9 +64,12 @@ int run_diff(const DiffOptions& o) {
     limits.import_paths.push_back(
         std::filesystem::is_directory(p, ec) ? p : std::filesystem::path(p).parent_path().string());
   }
-  auto old_policy = load_policy({o.old_policy}, backend, limits, old_sources);
+  FrontEndLimits old_limits = limits, new_limits = limits;
+  for (const auto& [name, file] : o.old_data) old_limits.data_files[name] = file;
+  for (const auto& [name, file] : o.new_data) new_limits.data_files[name] = file;
+  auto old_policy = load_policy({o.old_policy}, backend, old_limits, old_sources);
   if (!old_policy) return kExitUsage;
-  auto new_policy = load_policy({o.new_policy}, backend, limits, new_sources);
+  auto new_policy = load_policy({o.new_policy}, backend, new_limits, new_sources);
   if (!new_policy) return kExitUsage;
   std::vector<std::string> differences = tools::schema_differences(*old_policy, *new_policy);
   if (!differences.empty()) {

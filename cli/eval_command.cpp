@@ -102,6 +102,7 @@ void add_eval_options(CLI::App& cmd, EvalOptions& o) {
       ->check(CLI::Range(1u, 1u << 20));
   add_limit_options(cmd, o.limits);
   add_import_option(cmd, o.limits);
+  add_data_option(cmd, o.limits.data_files);
   cmd.add_option("--max-lateness", o.max_lateness,
                  "Windowed aggregates: how far (a duration like `1h`, `2d`) an event may be earlier than the "
                  "latest event time seen; earlier ones are `late_event` errors")

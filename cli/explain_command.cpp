@@ -26,6 +26,7 @@ void add_explain_options(CLI::App& cmd, ExplainOptions& o) {
       ->check(CLI::IsMember({"jit", "interp"}));
   add_limit_options(cmd, o.limits);
   add_import_option(cmd, o.limits);
+  add_data_option(cmd, o.limits.data_files);
 }
 
 int run_explain(const ExplainOptions& o) {

@@ -177,6 +177,7 @@ void add_test_options(CLI::App& cmd, TestOptions& o) {
                  "KIND rules, conditions, table_rows or set_members (repeatable; implies --coverage)");
   add_limit_options(cmd, o.limits);
   add_import_option(cmd, o.limits);
+  add_data_option(cmd, o.limits.data_files);
 }
 
 int run_test(const TestOptions& o) {
@@ -226,6 +227,7 @@ int run_test(const TestOptions& o) {
       engine::CompileOptions copts;
       copts.backend = backend;
       copts.limits = parse_limits(o.limits, o.paths);
+      copts.data_files = o.limits.data_files;
       auto policy = engine::Policy::compile({file}, sources, sink, copts,
                                             parse::disk_reader(copts.limits.max_file_bytes * 2));
       for (size_t i = 0; i < sources.size(); ++i)

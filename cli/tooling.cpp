@@ -97,6 +97,7 @@ std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& path
   copts.tier_switch_after = tier_switch_after;
   copts.code_cache_dir = code_cache_dir;
   copts.limits = parse_limits(limits, paths);
+  copts.data_files = limits.data_files;
   auto policy = engine::Policy::compile(files, sources, sink, copts,
                                         parse::disk_reader(copts.limits.max_file_bytes * 2));
   if (policy && !policy->code_cache_warning.empty() && !diagnostics)

@@ -235,6 +235,7 @@ std::unique_ptr<Policy> Policy::compile(const std::vector<std::string>& paths, S
   p->program_ = std::move(front.program);
   p->checked_ = std::move(front.checked);
   p->module_ = std::move(front.module);
+  if (!load_data_sources(p->module_, options.data_files, sources, sink)) return nullptr;
   p->schema_ = schema_for(p->module_);
   // Pool strings keep their IR ids as run-time symbols.
   for (const std::string& s : p->module_.strings) p->symbols_.intern(s);

@@ -4,6 +4,7 @@
 // brings its own Batch and Results.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,16 @@ struct CompileOptions {
   // empty for none. A folder that is not safe to use (another user's, or
   // writable by others) is not used: Policy::code_cache_warning says why.
   std::string code_cache_dir{};
+  // `--data NAME=FILE`: the file a `data` source reads instead of the one its
+  // declaration names. Every source is loaded before the policy is returned.
+  std::map<std::string, std::string> data_files = {};
+};
+
+// One loaded version of a `data` source: what a decision record names.
+struct DataVersion {
+  std::string name, file;
+  std::string hash;  // `sha256:...` of the file's bytes
+  uint32_t rows = 0;
 };
 
 // $XDG_CACHE_HOME/edict/code, else $HOME/.cache/edict/code; empty when
@@ -131,6 +142,15 @@ class Policy {
 
   // Compile-time figures, for `--stats` and benchmarks: the front end, and
   // the JIT (Tiered: 0 until its code is ready; see tier_status()).
+  // The data sources in use, in declaration order.
+  std::vector<DataVersion> data_versions() const;
+  // Replaces the rows of data source `name` with `path`'s, while the policy
+  // keeps running (no recompilation: compiled code reads through the slot).
+  // On any error the previous version stays in use; *error says why
+  // (`file:line:col: error[E0074]: ...`).
+  bool replace_data(const std::string& name, const std::string& path, std::string* error) const;
+
+  // Compile-time figures, for `--stats` and benchmarks.
   double compile_ms = 0, jit_ms = 0;
 
   // The JIT's code came from the code cache (Tiered: once ready).
@@ -183,6 +203,12 @@ class Policy {
 // running should leave with std::_Exit once its output is flushed: LLVM's
 // static state must not be destroyed under a compiling thread.
 int background_compilations();
+// Loads every `data` source of `module` (from `files` when named there, else
+// from its declaration's file) into its slot. Any error is a diagnostic
+// naming the file, line and column (the file is added to `sources` to show
+// it), and then no source is replaced: all or nothing.
+bool load_data_sources(const ir::Module& module, const std::map<std::string, std::string>& files,
+                       SourceManager& sources, DiagnosticSink& sink);
 
 // The batch schema for a module's event kinds, kinds in module order.
 abi::Schema schema_for(const ir::Module& module);

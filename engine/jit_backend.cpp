@@ -2,6 +2,8 @@
 // destruction unloads the policy's code.
 #include "engine/jit_backend.h"
 
+#include <algorithm>
+
 #include "compiler/jit/jit.h"
 
 namespace edict::engine {
@@ -52,7 +54,11 @@ std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module, const abi:
   options.aggregate_inputs = aggregate_inputs;
   options.opt = opt_level == 0 ? jit::OptLevel::O0 : jit::OptLevel::O2;
   const codegen::ColumnMap columns = jit_columns(schema);
-  if (!cache_dir.empty()) {
+  // Code that reads a `data` source holds its slot's address (a run-time
+  // pointer): such code is never cached.
+  const bool reads_data = std::any_of(module.tables.begin(), module.tables.end(),
+                                      [](const ir::Table& t) { return t.data != nullptr; });
+  if (!cache_dir.empty() && !reads_data) {
     options.cache_dir = cache_dir;
     options.cache_key = code_cache_key(module, columns);
   }

@@ -201,6 +201,17 @@ class TreeBuilder {
         return;
       }
       const ir::Table& tab = tracer_.module().tables[static_cast<size_t>(table->second)];
+      if (tab.external()) {  // a data row: its key, and the file line it is on is in the record
+        const auto* data_row = reinterpret_cast<const abi::DataSnapshot::Row*>(static_cast<uintptr_t>(row));
+        std::string_view key_text = data_row->owner->key_text(data_row->index);
+        if (tab.key == ir::Ty::Str) {
+          n.text = n.json = json_string(key_text);
+        } else {
+          format_scalar(tab.key, data_row->owner->key_bits(data_row->index), columns_, n.text, n.json);
+        }
+        n.text = "row " + n.text;
+        return;
+      }
       const ir::Scalar& k = tab.keys[static_cast<size_t>(row)];
       std::string text, json;
       uint64_t kb = tab.key == ir::Ty::Number ? std::bit_cast<uint64_t>(k.f) : static_cast<uint64_t>(k.i);
@@ -423,6 +434,9 @@ std::unique_ptr<Tracer> Tracer::create(const Policy& policy, std::string* error)
   options.max_instructions_total *= 4;
   DiagnosticSink sink;
   t->module_ = ir::lower(policy.checked(), sink, options);
+  // Data tables read the policy's loaded sources (same table order).
+  for (size_t i = 0; i < t->module_.tables.size() && i < policy.module().tables.size(); ++i)
+    if (t->module_.tables[i].external()) t->module_.tables[i].data = policy.module().tables[i].data;
   if (sink.has_errors() || !t->module_.ok()) {
     *error = !t->module_.ok()     ? t->module_.errors.front()
              : sink.all().empty() ? std::string("lowering failed")

@@ -15,6 +15,7 @@ item
   | constDecl
   | setDecl
   | tableDecl
+  | dataDecl
   | defDecl
   | ruleDecl
   | exampleDecl
@@ -50,6 +51,23 @@ setDecl   : SET name COLON typeExpr ASSIGN expr ;
 tableDecl : TABLE name COLON typeExpr ARROW typeExpr ASSIGN LBRACE tableRows? RBRACE ;
 tableRows : tableRow (COMMA tableRow)* COMMA? ;
 tableRow  : expr COLON expr ;
+
+// Reference data read from a file at run time (docs/language.md, "Data"):
+//   data veu: string -> { name: string, added: date, removed: date? }
+//     from "lists/veu.csv"  key "id"  columns { added: "start_date" }
+//     in force from added until removed
+//     screen name, aliases above 0.9   ignoring "ooo", "pao"
+// `key`, `columns`, `force`, `screen`, `above` and `ignoring` are ordinary
+// names here, checked by the parser stage, so they stay free as identifiers.
+dataDecl   : DATA name COLON typeExpr ARROW typeExpr FROM STRING dataClause* ;
+dataClause
+  : name STRING (COMMA STRING)*                           # dataKeyClause
+  | name LBRACE dataColumns? RBRACE                       # dataColumnsClause
+  | IN name FROM fieldName (UNTIL fieldName)?             # dataInForceClause
+  | name fieldName (COMMA fieldName)* name (NUMBER | INT) # dataScreenClause
+  ;
+dataColumns : dataColumn (COMMA dataColumn)* COMMA? ;
+dataColumn  : fieldName COLON STRING ;
 
 defDecl : DEF name LPAREN params? RPAREN COLON typeExpr ASSIGN expr ;
 params  : param (COMMA param)* ;
@@ -142,7 +160,7 @@ keyword
   | CONST | SET | TABLE | DEF | RULE | ON | ANY | EFFECTIVE | UNTIL | CITE
   | WHEN | UNLESS | EXAMPLE | TEST | GIVEN | WITH | EXPECT | BY | ONLY | AND
   | OR | NOT | IN | IS | PRESENT | ABSENT | IF | THEN | ELSE | OTHERWISE
-  | TRUE | FALSE | OVER | WHERE | DISTINCT
+  | TRUE | FALSE | OVER | WHERE | DISTINCT | DATA | FROM
   ;
 
 // ---- lexer ----------------------------------------------------------------
@@ -157,6 +175,7 @@ AND : 'and' ; OR : 'or' ; NOT : 'not' ; IN : 'in' ; IS : 'is' ;
 PRESENT : 'present' ; ABSENT : 'absent' ; IF : 'if' ; THEN : 'then' ; ELSE : 'else' ;
 OTHERWISE : 'otherwise' ; TRUE : 'true' ; FALSE : 'false' ;
 OVER : 'over' ; WHERE : 'where' ; DISTINCT : 'distinct' ;
+DATA : 'data' ; FROM : 'from' ;
 
 ARROW : '->' ; EQ : '==' ; NE : '!=' ; LE : '<=' ; GE : '>=' ; LT : '<' ; GT : '>' ;
 ASSIGN : '=' ; PLUS : '+' ; MINUS : '-' ; STAR : '*' ; SLASH : '/' ;

@@ -214,11 +214,37 @@ struct TableRow {
   ExprPtr value;  // a RecordLit
 };
 
+// What a `data` declaration adds to a table: its rows come from a file at
+// run time (abi/data.h), not from the source.
+struct DataSpec {
+  std::string file;  // as written after `from`, relative to the policy file
+  Span file_span;
+  std::string key_header;  // `key "id"`: the file's key column; empty when not given
+  Span key_span;           // the clause
+  struct ColumnName {
+    Span field_span, header_span;
+    std::string field, header;
+  };
+  std::vector<ColumnName> columns;  // `columns { notice: "federal_register_notice" }`
+  Span columns_span;
+  std::string in_force_from, in_force_until;  // field names; empty when absent
+  Span in_force_span, from_span, until_span;
+  // `screen name, aliases above 0.9`: lookups screen names (abi/screen.h).
+  std::vector<Ident> screen_fields;
+  std::string threshold_text;  // as written
+  double threshold = 0;
+  Span screen_span, threshold_span;
+  // `ignoring "ooo", "pao"`: legal-form words added to the built-in table.
+  std::vector<std::string> legal_forms;
+  Span ignoring_span;
+};
+
 struct TableDecl : Decl {
   TableDecl() : Decl(DeclKind::Table) {}
   TypeExpr key_type;
   TypeExpr value_type;  // a record type
   std::vector<TableRow> rows;
+  std::unique_ptr<DataSpec> data;  // non-null: a `data` declaration (no rows)
 };
 
 struct Param {

@@ -233,6 +233,20 @@ void decl(std::string& out, const Decl& d) {
       type(out, t.key_type);
       out += " -> ";
       type(out, t.value_type);
+      if (t.data) {
+        out += in + "(data \"" + t.data->file + "\" key \"" + t.data->key_header + "\"";
+        for (const DataSpec::ColumnName& c : t.data->columns)
+          out += " (" + c.field + " \"" + c.header + "\")";
+        if (!t.data->in_force_from.empty())
+          out += " (in_force " + t.data->in_force_from + ' ' + t.data->in_force_until + ')';
+        if (!t.data->screen_fields.empty()) {
+          out += " (screen";
+          for (const Ident& f : t.data->screen_fields) out += ' ' + f.name;
+          out += ' ' + t.data->threshold_text + ')';
+        }
+        for (const std::string& w : t.data->legal_forms) out += " (ignoring \"" + w + "\")";
+        out += ')';
+      }
       for (const TableRow& r : t.rows) {
         out += in + "(row ";
         expr(out, r.key.get());

@@ -58,6 +58,11 @@ struct TableInfo {
   // row schema's field order; an absent optional cell has kind Error).
   std::vector<Value> keys;
   std::vector<std::vector<Value>> cells;
+  // `data` declarations: rows come from a file at run time (no keys or cells
+  // here); `set<string>` fields (aliases) are read for name screening and
+  // are not row fields, so they are listed apart.
+  bool external = false;
+  std::vector<std::string> list_fields;
 };
 
 struct SetInfo {

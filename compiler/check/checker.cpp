@@ -51,6 +51,9 @@
 //   E0315 second `outcomes` declaration      E0316 second `default` declaration
 //   E0317 bad outcome list (duplicate, or the reserved `error`)
 //   E0318 second `policy` in one file        E0319 unknown policy status
+//   E0320 `data` declaration: no `key`, or a `columns`/`in force`/`screen` field
+//         it does not declare, an `in force` field that is not a date or time,
+//         a screened field that is not a string, a threshold outside (0, 1]
 // Examples and tests
 //   E0400 example or inline event missing required fields
 //   E0401 example value not known at compile time
@@ -603,6 +606,7 @@ void Checker::declare_tables_and_sets() {
       const auto& t = static_cast<const ast::TableDecl&>(*d);
       TableInfo info;
       info.decl = &t;
+      info.external = t.data != nullptr;
       Type key = resolve_type(t.key_type, TypeUse::TableKey);
       info.key = key.kind;
       RecordSchema row;
@@ -620,6 +624,10 @@ void Checker::declare_tables_and_sets() {
             auto& diag =
                 sink_.error("E0300", f.name_span, fmt::format("field `{}` is declared twice", f.name));
             diag.labels.push_back({it->second, "first declared here"});
+            continue;
+          }
+          if (t.data && f.type.name == "set" && f.type.args.size() == 1 && f.type.args[0].name == "string") {
+            info.list_fields.push_back(f.name);  // aliases: for screening, not a row value
             continue;
           }
           row.fields.push_back(FieldInfo{f.name, resolve_type(f.type, TypeUse::TableCell), f.name_span});
@@ -793,7 +801,69 @@ void Checker::check_tables() {
   }
 }
 
+void Checker::check_data_spec(const ast::TableDecl& d) {
+  const ast::DataSpec& spec = *d.data;
+  const TableInfo& info = out_.tables[table_of_.at(&d)];
+  const RecordSchema& row = out_.records[info.record];
+  auto declared = [&](const std::string& f) {
+    return row.field_index(f) >= 0 ||
+           std::find(info.list_fields.begin(), info.list_fields.end(), f) != info.list_fields.end();
+  };
+  if (!spec.key_span.valid()) {
+    auto& diag = sink_.error("E0320", d.name_span,
+                             fmt::format("data `{}` does not say which column is its key", d.name));
+    diag.help = "name the file's key column after `from`: `key \"id\"`";
+  }
+  for (const ast::DataSpec::ColumnName& c : spec.columns)
+    if (!declared(c.field))
+      sink_.error("E0320", c.field_span,
+                  fmt::format("`columns` names `{}`, which is not a field of data `{}`", c.field, d.name));
+  auto dated = [&](const std::string& f, Span at) {
+    if (f.empty()) return;
+    int i = row.field_index(f);
+    if (i < 0) {
+      sink_.error("E0320", at,
+                  fmt::format("`in force` names `{}`, which is not a field of data `{}`", f, d.name));
+      return;
+    }
+    TypeKind k = row.fields[static_cast<size_t>(i)].type.kind;
+    if (k != TypeKind::Date && k != TypeKind::Time && k != TypeKind::Error) {
+      auto& diag = sink_.error("E0320", at,
+                               fmt::format("`{}` dates a row in force, so it must be a date or a time", f));
+      diag.help = fmt::format("declare it `{}: date` (or `date?` when some rows have none)", f);
+    }
+  };
+  dated(spec.in_force_from, spec.from_span);
+  dated(spec.in_force_until, spec.until_span);
+  if (!spec.screen_span.valid()) return;
+  if (info.key != TypeKind::String && info.key != TypeKind::Error) {
+    auto& diag =
+        sink_.error("E0320", d.key_type.span, "a data source that screens names is looked up by a name");
+    diag.help = "declare its key type `string`: `data entity_list: string -> { ... }`";
+  }
+  for (const ast::Ident& f : spec.screen_fields) {
+    int i = row.field_index(f.name);
+    bool is_list =
+        std::find(info.list_fields.begin(), info.list_fields.end(), f.name) != info.list_fields.end();
+    if (is_list) continue;
+    if (i < 0) {
+      sink_.error("E0320", f.span,
+                  fmt::format("`screen` names `{}`, which is not a field of data `{}`", f.name, d.name));
+    } else if (row.fields[static_cast<size_t>(i)].type.kind != TypeKind::String) {
+      auto& diag = sink_.error(
+          "E0320", f.span, fmt::format("`{}` is screened, so it must be a string or set<string>", f.name));
+      diag.help = "screen the fields that hold names and aliases";
+    }
+  }
+  if (!(spec.threshold > 0 && spec.threshold <= 1)) {
+    auto& diag = sink_.error("E0320", spec.threshold_span,
+                             fmt::format("the screening threshold {} is not in (0, 1]", spec.threshold_text));
+    diag.help = "a similarity of 1 is the same name; the shipped library uses 0.9";
+  }
+}
+
 void Checker::check_table_rows(const ast::TableDecl& d, FileId file) {
+  if (d.data) return check_data_spec(d);
   TableInfo& info = out_.tables[table_of_.at(&d)];
   const int record = info.record;
   const Type key_type = Type::of(info.key);

@@ -92,6 +92,7 @@ class Checker {
   void ensure_const(const ast::ConstDecl& d, Span use_site);
   void ensure_set(const ast::SetDecl& d, Span use_site);
   void check_table_rows(const ast::TableDecl& d, FileId file);
+  void check_data_spec(const ast::TableDecl& d);
 
   // Name lookup. Reports unknown or not-imported names; returns null then.
   const ast::Decl* lookup(const std::string& name, FileId from) const;

@@ -258,6 +258,11 @@ class Generator {
   void emit_const(Body& body, const ir::Inst& in);
   void emit_field(Body& body, const ir::Inst& in);  // load, load.checked, has
   void emit_cell(Body& body, const ir::Inst& in);   // cell.has, cell.load, cell.load.checked
+  // The same on a data table (ir.h, REFERENCE DATA): calls of the helpers
+  // the interpreter calls, with the table's slot as a constant address.
+  void emit_data_find(Body& body, const ir::Inst& in);
+  void emit_data_cell(Body& body, const ir::Inst& in);
+  Value* from_bits(ir::Ty t, Value* bits);  // 64 IR bits as a register of type t (to_bits's inverse)
   void emit_int_arith(Body& body, const ir::Inst& in);
   void emit_float_arith(Body& body, const ir::Inst& in);
   void emit_compare(Body& body, const ir::Inst& in);  // icmp, fcmp, scmp

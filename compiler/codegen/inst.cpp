@@ -149,6 +149,7 @@ void Generator::emit_inst(Body& body, const ir::Inst& in) {
     case ir::Op::TableFind:
       if (in.imm < 0 || static_cast<size_t>(in.imm) >= m_.tables.size())
         return inst_fail(body, in, "names a missing table");
+      if (m_.tables[static_cast<size_t>(in.imm)].external()) return emit_data_find(body, in);
       return set(body, in.dst, table_find(static_cast<uint32_t>(in.imm), get(body, in.a)));
     case ir::Op::RowHas: return set(body, in.dst, b_.CreateICmpNE(get(body, in.a), b_.getInt64(UINT64_MAX)));
     case ir::Op::CellHas:
@@ -212,6 +213,7 @@ void Generator::emit_cell(Body& body, const ir::Inst& in) {
       in.aux >= m_.tables[static_cast<size_t>(in.imm)].columns.size())
     return inst_fail(body, in, "names a missing table column");
   auto table = static_cast<uint32_t>(in.imm);
+  if (m_.tables[table].external()) return emit_data_cell(body, in);
   Value* row = get(body, in.a);
   Value* valid = cell_valid(table, in.aux, row);
   if (in.op != ir::Op::CellHas) set_range(body, in, cell_range(table, in.aux));
@@ -223,6 +225,42 @@ void Generator::emit_cell(Body& body, const ir::Inst& in) {
   // Proven present by the verifier; the interpreter reads 0 otherwise.
   Value* v = cell_value(table, in.aux, row);
   set(body, in.dst, b_.CreateSelect(valid, v, Constant::getNullValue(v->getType())));
+}
+
+Value* Generator::from_bits(ir::Ty t, Value* bits) {
+  llvm::Type* want = reg_type(t);
+  if (want == f64_) return b_.CreateBitCast(bits, f64_);
+  if (want == i1_) return b_.CreateICmpNE(bits, b_.getInt64(0));
+  if (want == i64_) return bits;
+  return b_.CreateTrunc(bits, want);
+}
+
+void Generator::emit_data_find(Body& body, const ir::Inst& in) {
+  const ir::Table& t = m_.tables[static_cast<size_t>(in.imm)];
+  // The slot outlives the compiled code (the module owns it) and never moves.
+  Value* slot = b_.CreateIntToPtr(b_.getInt64(reinterpret_cast<uintptr_t>(t.data.get())), ptr_);
+  auto callee = mod_->getOrInsertFunction("edict_data_find",
+                                          llvm::FunctionType::get(i64_, {ptr_, ptr_, i64_, i64_}, false));
+  if (auto* f = llvm::dyn_cast<llvm::Function>(callee.getCallee())) f->addFnAttr(llvm::Attribute::NoUnwind);
+  set(body, in.dst, call_helper(body, callee, {slot, strings_, to_bits(get(body, in.a)), get(body, in.b)}));
+}
+
+void Generator::emit_data_cell(Body& body, const ir::Inst& in) {
+  Value* row = get(body, in.a);
+  auto has_fn =
+      mod_->getOrInsertFunction("edict_data_cell_has", llvm::FunctionType::get(i32_, {i64_, i32_}, false));
+  if (auto* f = llvm::dyn_cast<llvm::Function>(has_fn.getCallee())) f->addFnAttr(llvm::Attribute::NoUnwind);
+  Value* column = b_.getInt32(in.aux);
+  if (in.op == ir::Op::CellHas || in.op == ir::Op::CellLoadChecked) {
+    Value* has = b_.CreateICmpNE(call_helper(body, has_fn, {row, column}), b_.getInt32(0));
+    if (in.op == ir::Op::CellHas) return set(body, in.dst, has);
+    fault_if(body, b_.CreateNot(has), in.site, ir::FaultReason::Absent);
+  }
+  // String cells are interned into the batch: not a pure call.
+  auto cell_fn =
+      mod_->getOrInsertFunction("edict_data_cell", llvm::FunctionType::get(i64_, {i64_, ptr_, i32_}, false));
+  if (auto* f = llvm::dyn_cast<llvm::Function>(cell_fn.getCallee())) f->addFnAttr(llvm::Attribute::NoUnwind);
+  set(body, in.dst, from_bits(body.f->regs[in.dst], call_helper(body, cell_fn, {row, strings_, column})));
 }
 
 void Generator::emit_int_arith(Body& body, const ir::Inst& in) {

@@ -189,7 +189,42 @@ void Printer::print_event(const ast::EventDecl& e) {
   push_line(0, "}", closer_range(e.span, '}'), Blank::Never, 2);
 }
 
+// `data NAME: K -> { ... }` and its clauses, one per line under it.
+void Printer::print_data(const ast::TableDecl& t) {
+  const ast::DataSpec& d = *t.data;
+  std::string lead = "data " + t.name + ": " + type_flat(t.key_type) + " -> ";
+  Frags head = layout_type(t.value_type, 0, width(lead));
+  push_with(0, lead, head_range(t, t.key_type.span), std::move(head));
+  push_line(2, "from " + string_at(d.file_span, d.file), Range::of(d.file_span));
+  if (d.key_span.valid()) push_line(2, "key " + string_at({}, d.key_header), Range::of(d.key_span));
+  if (d.columns_span.valid()) {
+    std::string line = "columns {";
+    for (size_t i = 0; i < d.columns.size(); ++i)
+      line += (i ? ", " : " ") + d.columns[i].field + ": " +
+              string_at(d.columns[i].header_span, d.columns[i].header);
+    line += d.columns.empty() ? "}" : " }";
+    push_line(2, line, Range::of(d.columns_span));
+  }
+  if (d.in_force_span.valid())
+    push_line(
+        2,
+        "in force from " + d.in_force_from + (d.in_force_until.empty() ? "" : " until " + d.in_force_until),
+        Range::of(d.in_force_span));
+  if (d.screen_span.valid()) {
+    std::string line = "screen";
+    for (size_t i = 0; i < d.screen_fields.size(); ++i) line += (i ? ", " : " ") + d.screen_fields[i].name;
+    push_line(2, line + " above " + d.threshold_text, Range::of(d.screen_span));
+  }
+  if (d.ignoring_span.valid()) {
+    std::string line = "ignoring";
+    for (size_t i = 0; i < d.legal_forms.size(); ++i)
+      line += (i ? ", " : " ") + string_at({}, d.legal_forms[i]);
+    push_line(2, line, Range::of(d.ignoring_span));
+  }
+}
+
 void Printer::print_table(const ast::TableDecl& t) {
+  if (t.data) return print_data(t);
   std::string lead = "table " + t.name + ": " + type_flat(t.key_type) + " -> ";
   Frags head = layout_type(t.value_type, 0, width(lead));
   Range lead_range = head_range(t, t.key_type.span);

@@ -275,6 +275,7 @@ class Printer {
   void print_event(const ast::EventDecl& e);
 
   void print_table(const ast::TableDecl& t);
+  void print_data(const ast::TableDecl& t);
 
   void print_rule(const ast::RuleDecl& r);
 

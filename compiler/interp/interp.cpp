@@ -172,13 +172,26 @@ int64_t Interpreter::run(const ir::Function& f, const EdictColumns& c, uint32_t 
         }
         case ir::Op::SetContains: reg[in.dst] = set_contains(static_cast<uint32_t>(in.imm), reg[in.a]); break;
         case ir::Op::TableFind:
+          if (const abi::DataSlot* data = module_->tables[static_cast<size_t>(in.imm)].data.get()) {
+            reg[in.dst] = static_cast<uint64_t>(
+                edict_data_find(data, c.strings, reg[in.a], static_cast<int64_t>(reg[in.b])));
+            break;
+          }
           reg[in.dst] = static_cast<uint64_t>(table_find(static_cast<uint32_t>(in.imm), reg[in.a]));
           break;
         case ir::Op::RowHas: reg[in.dst] = as_int(reg[in.a]) >= 0; break;
         case ir::Op::CellHas:
         case ir::Op::CellLoad:
         case ir::Op::CellLoadChecked: {
-          const ir::Column& col = module_->tables[static_cast<size_t>(in.imm)].columns[in.aux];
+          const ir::Table& table = module_->tables[static_cast<size_t>(in.imm)];
+          if (table.external()) {  // the same helpers compiled code calls
+            int64_t r = as_int(reg[in.a]);
+            bool has = edict_data_cell_has(r, in.aux) != 0;
+            if (in.op == ir::Op::CellLoadChecked && !has) return fault(in.site, ir::FaultReason::Absent);
+            reg[in.dst] = in.op == ir::Op::CellHas ? has : edict_data_cell(r, c.strings, in.aux);
+            break;
+          }
+          const ir::Column& col = table.columns[in.aux];
           int64_t r = as_int(reg[in.a]);
           bool has = r >= 0 && col.present[static_cast<size_t>(r)];
           if (in.op == ir::Op::CellHas) {

@@ -19,15 +19,20 @@ constexpr Reg kFromConstants = kNoReg - 1;
 // Compile-time budget: pool strings times region instructions evaluated.
 constexpr size_t kMaxWork = size_t{1} << 22;
 
-bool region_op(const Inst& in) {
+bool region_op(const Module& m, const Inst& in) {
   if (is_arith(in.op)) return true;  // evaluate() computes it
   switch (in.op) {
-    case Op::Const:
     case Op::TableFind:
-    case Op::RowHas:
     case Op::CellHas:
     case Op::CellLoad:
     case Op::CellLoadChecked:
+      // Data tables are read at run time: nothing to fold.
+      if (in.imm < 0 || static_cast<size_t>(in.imm) >= m.tables.size() ||
+          m.tables[static_cast<size_t>(in.imm)].external())
+        return false;
+      return true;
+    case Op::Const:
+    case Op::RowHas:
     case Op::SetContains: return true;
     // Equality compares ids; ordering needs the bytes of strings outside the pool.
     case Op::SCmp: return in.pred == Pred::Eq || in.pred == Pred::Ne;
@@ -140,7 +145,8 @@ class Collapser {
     origin_.assign(f_.regs.size(), kNoReg);
     for (BlockId id : order_)
       for (const Inst& in : f_.blocks[id].insts) {
-        if (!op_info(in.op).has_result || in.dst >= f_.regs.size() || defs_[in.dst] != 1 || !region_op(in))
+        if (!op_info(in.op).has_result || in.dst >= f_.regs.size() || defs_[in.dst] != 1 ||
+            !region_op(m_, in))
           continue;
         Reg from = kFromConstants, ops[2];
         int n = operands(in, ops);
@@ -164,7 +170,7 @@ class Collapser {
   }
 
   bool in_region(const Inst& in, Reg key) const {
-    return op_info(in.op).has_result && in.dst < origin_.size() && region_op(in) &&
+    return op_info(in.op).has_result && in.dst < origin_.size() && region_op(m_, in) &&
            (origin_[in.dst] == key || origin_[in.dst] == kFromConstants);
   }
 

@@ -5,12 +5,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "abi/data.h"
 #include "compiler/check/arith.h"
 #include "compiler/check/check.h"
 #include "support/diagnostics.h"
@@ -119,6 +121,8 @@
 //                         representation: a 676-bit set for countries, hash or
 //                         interned-id ranges for strings, sorted arrays else.
 //   table.find @T, %a     row of constant table T whose key equals %a, or -1
+//                         (a data table: `table.find @T, %a, %t`, the row in
+//                         force at time %t; see REFERENCE DATA)
 //   row.has %r            bool: %r != -1
 //   cell.has @T.c, %r     bool: %r != -1 and the (optional) cell c is present
 //   cell.load @T.c, %r    cell value (imm = table, aux = column); requires a
@@ -359,13 +363,22 @@ struct Column {
   std::vector<uint8_t> present;  // one per row; all 1 for required columns
 };
 
+// REFERENCE DATA. A table declared with `data` has no rows in the module:
+// `data` is the handle of the rows a file gives at run time (abi/data.h),
+// shared by every engine compiled from the module and replaceable while they
+// run. Its columns have no cells. On such a table `table.find` takes the
+// event's time as operand b (the row in force then) and both engines call
+// edict_data_find; `cell.has`/`cell.load` call edict_data_cell_has and
+// edict_data_cell, and a row register holds a row's address (or -1).
 struct Table {
   std::string name;
   Ty key = Ty::Void;
   std::vector<Scalar> keys;  // row order = source order; unique
   std::vector<Column> columns;
   Span span;
+  std::shared_ptr<abi::DataSlot> data;  // non-null: rows from a data file
   size_t rows() const { return keys.size(); }
+  bool external() const { return data != nullptr; }
 };
 
 struct Policy {

@@ -5,6 +5,8 @@
 // passes.h (see SIMPLIFICATIONS in ir.h) and the verifier.
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include <algorithm>
 #include <map>
 
@@ -198,6 +200,48 @@ class Lowerer {
     }
   }
 
+  // The run-time handle of a `data` table: its file's layout, from the
+  // declaration (headers default to the field names).
+  std::shared_ptr<abi::DataSlot> data_slot(const check::TableInfo& ti, const check::RecordSchema& rs,
+                                           const Table& t) {
+    const ast::DataSpec& spec = *ti.decl->data;
+    abi::DataSchema schema;
+    schema.name = t.name;
+    std::filesystem::path policy_file = p_.sources->file(ti.decl->span.file).path;
+    schema.default_file = (policy_file.parent_path() / spec.file).lexically_normal().string();
+    schema.key_header = spec.key_header;
+    auto header_of = [&](const std::string& field) {
+      for (const ast::DataSpec::ColumnName& c : spec.columns)
+        if (c.field == field) return c.header;
+      return field;
+    };
+    auto cell_type = [](TypeKind k) {
+      switch (k) {
+        case TypeKind::Bool: return abi::CellType::Bool;
+        case TypeKind::Int: return abi::CellType::Int;
+        case TypeKind::Number: return abi::CellType::Number;
+        case TypeKind::Country: return abi::CellType::Country;
+        case TypeKind::Time: return abi::CellType::Time;
+        case TypeKind::Date: return abi::CellType::Date;
+        default: return abi::CellType::Str;
+      }
+    };
+    schema.key = cell_type(ti.key);
+    for (const check::FieldInfo& fi : rs.fields) {
+      if (fi.name == spec.in_force_from) schema.in_force_from = static_cast<int>(schema.columns.size());
+      if (fi.name == spec.in_force_until) schema.in_force_until = static_cast<int>(schema.columns.size());
+      schema.columns.push_back({fi.name, header_of(fi.name), cell_type(fi.type.kind), fi.type.optional});
+    }
+    for (const std::string& list : ti.list_fields)
+      schema.columns.push_back({list, header_of(list), abi::CellType::StrList, true});
+    for (const ast::Ident& f : spec.screen_fields)
+      for (size_t c = 0; c < schema.columns.size(); ++c)
+        if (schema.columns[c].name == f.name) schema.screen_columns.push_back(static_cast<int>(c));
+    schema.screen_threshold = spec.threshold;
+    schema.legal_forms = spec.legal_forms;
+    return std::make_shared<abi::DataSlot>(std::move(schema));
+  }
+
   void lower_tables() {
     for (const check::TableInfo& ti : p_.tables) {
       Table t;
@@ -217,6 +261,7 @@ class Lowerer {
         c.optional = fi.type.optional;
         t.columns.push_back(std::move(c));
       }
+      if (ti.external) t.data = data_slot(ti, rs, t);
       for (const Value& k : ti.keys) {
         auto sc = scalar_of(k, t.key);
         if (!sc)
@@ -960,6 +1005,19 @@ class Lowerer {
     return -1;
   }
 
+  // `table.find`; on a data table also the event's time, so the lookup sees
+  // the rows in force then (a kind without a time reads the rows in force
+  // now: those not removed).
+  Reg find_row(int table, Reg key, Span span) {
+    Reg time = kNoReg;
+    if (m_.tables[table].external()) {
+      const EventSchema& kind = m_.events[fn_->event];
+      time = kind.time_field >= 0 ? op(Op::Load, Ty::Time, span, kNoReg, kNoReg, kind.time_field)
+                                  : op(Op::Const, Ty::Time, span, kNoReg, kNoReg, INT64_MAX);
+    }
+    return op(Op::TableFind, Ty::Row, span, key, time, table);
+  }
+
   // The row register of `t[k]` or of a def parameter holding a row.
   Reg row_of(const Expr& e) {
     if (failed_) return kNoReg;
@@ -971,7 +1029,7 @@ class Lowerer {
         return kNoReg;
       }
       Reg key = widen(value(child(e, 1)), m_.tables[table].key, e.span);
-      Reg r = op(Op::TableFind, Ty::Row, e.span, key, kNoReg, table);
+      Reg r = find_row(table, key, e.span);
       if (r < row_table_.size()) row_table_[r] = table;
       if (options_.trace) note(e, r);
       return r;
@@ -1119,7 +1177,7 @@ class Lowerer {
         return kNoReg;
       }
       Reg key = widen(value(x), m_.tables[table].key, x.span);
-      Reg row = op(Op::TableFind, Ty::Row, e.span, key, kNoReg, table);
+      Reg row = find_row(table, key, e.span);
       if (row < row_table_.size()) row_table_[row] = table;
       return op(Op::RowHas, Ty::Bool, e.span, row);
     }

@@ -27,7 +27,8 @@ bool pure_with_result(Op op) {
 }
 
 size_t operand_count(const Inst& in) {
-  if (in.op == Op::Ret) return in.a != kNoReg ? 1 : 0;  // value functions return a register
+  if (in.op == Op::Ret) return in.a != kNoReg ? 1 : 0;        // value functions return a register
+  if (in.op == Op::TableFind) return in.b != kNoReg ? 2 : 1;  // a data table's lookup takes the time
   return in.op == Op::Call ? builtin_info(in.builtin).arity : op_info(in.op).operands;
 }
 

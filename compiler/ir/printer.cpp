@@ -109,7 +109,10 @@ std::string print_inst(const Module& m, const Function& f, const Inst& in) {
     case Op::LoadChecked:
     case Op::Has: out.append(" ").append(field_name(m, f, in.imm)); break;
     case Op::SetContains: out += fmt::format(" {}, {}", set_name(m, in.imm), reg(in.a)); break;
-    case Op::TableFind: out += fmt::format(" {}, {}", table_name(m, in.imm), reg(in.a)); break;
+    case Op::TableFind:
+      out += fmt::format(" {}, {}", table_name(m, in.imm), reg(in.a));
+      if (in.b != kNoReg) out += ", " + reg(in.b);
+      break;
     case Op::CellHas:
     case Op::CellLoad:
     case Op::CellLoadChecked: out += fmt::format(" {}, {}", cell_name(m, in.imm, in.aux), reg(in.a)); break;

@@ -58,6 +58,10 @@ class FunctionVerifier {
   }
 
   bool reg_ok(Reg r) const { return r < f_.regs.size(); }
+  bool table_is_data(int64_t t) const {
+    return t >= 0 && static_cast<size_t>(t) < m_.tables.size() &&
+           m_.tables[static_cast<size_t>(t)].external();
+  }
   Ty ty(Reg r) const { return reg_ok(r) ? f_.regs[r] : Ty::Void; }
 
   void collect_row_tables() {
@@ -126,6 +130,7 @@ class FunctionVerifier {
     };
     size_t operands = info.operands;
     if (in.op == Op::Call) operands = builtin_info(in.builtin).arity;
+    if (in.op == Op::TableFind && table_is_data(in.imm)) operands = 2;
     if (in.op == Op::Ret && f_.kind == FunctionKind::Value) operands = 1;
     if (operands >= 1) want_reg(in.a, "a");
     if (operands >= 2) want_reg(in.b, "b");
@@ -281,6 +286,7 @@ class FunctionVerifier {
         const Table& t = m_.tables[in.imm];
         expect(b, i, ty(in.a) == t.key,
                fmt::format("key is {} but `{}` is keyed by {}", ty_name(ty(in.a)), t.name, ty_name(t.key)));
+        if (t.external()) expect(b, i, ty(in.b) == Ty::Time, "a data table's lookup takes the event time");
         expect(b, i, in.type == Ty::Row, "result must be row");
         break;
       }

@@ -216,6 +216,9 @@ Result<std::shared_ptr<Jit>> Jit::create() {
   add("edict_str_upper", &edict_str_upper);
   add("edict_str_len", &edict_str_len);
   add("edict_str_compare", &edict_str_compare);
+  add("edict_data_find", &edict_data_find);
+  add("edict_data_cell_has", &edict_data_cell_has);
+  add("edict_data_cell", &edict_data_cell);
   if (llvm::Error error = j.getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(helpers))))
     return Result<std::shared_ptr<Jit>>::fail("cannot define the runtime helpers: " +
                                               message_of(std::move(error)));

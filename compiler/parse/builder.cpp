@@ -5,6 +5,7 @@
 // empty names, never a crash, and never a second diagnostic.
 
 #include <antlr4-runtime.h>
+#include <cstdlib>
 
 #include <cctype>
 #include <charconv>
@@ -189,6 +190,8 @@ class Builder {
   std::unique_ptr<ast::Decl> decl(P::ItemContext* c);
   std::unique_ptr<ast::Decl> policy(P::PolicyDeclContext* c);
   std::unique_ptr<ast::Decl> table(P::TableDeclContext* c);
+  std::unique_ptr<ast::Decl> data(P::DataDeclContext* c);
+  void data_clause(ast::DataSpec& spec, P::DataClauseContext* clause);
   std::unique_ptr<ast::Decl> def(P::DefDeclContext* c);
   std::unique_ptr<ast::Decl> rule(P::RuleDeclContext* c);
   std::unique_ptr<ast::Decl> example(P::ExampleDeclContext* c);
@@ -754,6 +757,7 @@ std::unique_ptr<ast::Decl> Builder::decl(P::ItemContext* c) {
     return d;
   }
   if (auto* x = c->tableDecl()) return table(x);
+  if (auto* x = c->dataDecl()) return data(x);
   if (auto* x = c->defDecl()) return def(x);
   if (auto* x = c->ruleDecl()) return rule(x);
   if (auto* x = c->exampleDecl()) return example(x);
@@ -814,6 +818,97 @@ std::unique_ptr<ast::Decl> Builder::table(P::TableDeclContext* c) {
     }
   }
   return d;
+}
+
+std::unique_ptr<ast::Decl> Builder::data(P::DataDeclContext* c) {
+  auto d = start<ast::TableDecl>(c);
+  ast::Ident id = ident(c->name());
+  d->name = std::move(id.name);
+  d->name_span = id.span;
+  d->key_type = type(c->typeExpr(0));
+  d->value_type = type(c->typeExpr(1));
+  d->data = std::make_unique<ast::DataSpec>();
+  d->data->file = string_value(c->STRING(), &d->data->file_span);
+  for (P::DataClauseContext* clause : c->dataClause()) data_clause(*d->data, clause);
+  return d;
+}
+
+// `key "id"`, `columns { field: "header" }`, `in force from a until b`: the
+// clause words are names in the grammar, so they are checked here.
+void Builder::data_clause(ast::DataSpec& spec, P::DataClauseContext* clause) {
+  Span at = span(clause);
+  auto wrong_word = [&](const ast::Ident& word, const char* expected, const char* example) {
+    Diagnostic& diag = s_.error("E0019", word.span,
+                                "expected `" + std::string(expected) + "` here, found `" + word.name + "`");
+    diag.help = example;
+  };
+  if (auto* k = dynamic_cast<P::DataKeyClauseContext*>(clause)) {
+    ast::Ident word = ident(k->name());
+    if (word.name == "ignoring") {
+      if (spec.ignoring_span.valid())
+        return duplicate(at, spec.ignoring_span, "`ignoring`", "list every word in one `ignoring`");
+      spec.ignoring_span = at;
+      for (auto* s : k->STRING()) spec.legal_forms.push_back(string_value(s, nullptr));
+      return;
+    }
+    if (word.name != "key")
+      return wrong_word(word, "key",
+                        "name the file's key column: `key \"id\"` (or legal-form words: `ignoring \"ooo\"`)");
+    if (spec.key_span.valid())
+      return duplicate(at, spec.key_span, "`key`", "a data source has one key column");
+    if (k->STRING().size() > 1) {
+      Diagnostic& diag = s_.error("E0019", span(k->STRING(1), at), "a data source has one key column");
+      diag.help = "screen several name columns with `screen name, aliases above 0.9`";
+    }
+    spec.key_span = at;
+    spec.key_header = string_value(k->STRING(0), nullptr);
+  } else if (auto* sc = dynamic_cast<P::DataScreenClauseContext*>(clause)) {
+    ast::Ident word = ident(sc->name(0));
+    ast::Ident above = ident(sc->name(1));
+    if (word.name != "screen")
+      return wrong_word(word, "screen", "screen names with a threshold: `screen name, aliases above 0.9`");
+    if (above.name != "above")
+      return wrong_word(above, "above", "give the threshold after `above`: `screen name, aliases above 0.9`");
+    if (spec.screen_span.valid())
+      return duplicate(at, spec.screen_span, "`screen`", "list every name field in one `screen`");
+    spec.screen_span = at;
+    for (P::FieldNameContext* f : sc->fieldName())
+      spec.screen_fields.push_back(ast::Ident{span(f), f->getText()});
+    antlr4::tree::TerminalNode* n = sc->NUMBER() ? sc->NUMBER() : sc->INT();
+    spec.threshold_text = n->getText();
+    spec.threshold_span = span(n, at);
+    spec.threshold = std::strtod(spec.threshold_text.c_str(), nullptr);
+  } else if (auto* m = dynamic_cast<P::DataColumnsClauseContext*>(clause)) {
+    ast::Ident word = ident(m->name());
+    if (word.name != "columns")
+      return wrong_word(word, "columns",
+                        "map fields to the file's columns: `columns { notice: \"fr_notice\" }`");
+    if (spec.columns_span.valid())
+      return duplicate(at, spec.columns_span, "`columns`", "write every column in one `columns { ... }`");
+    spec.columns_span = at;
+    if (P::DataColumnsContext* cols = m->dataColumns()) {
+      for (P::DataColumnContext* col : cols->dataColumn()) {
+        ast::DataSpec::ColumnName name;
+        name.field = col->fieldName()->getText();
+        name.field_span = span(col->fieldName());
+        name.header = string_value(col->STRING(), &name.header_span);
+        spec.columns.push_back(std::move(name));
+      }
+    }
+  } else if (auto* f = dynamic_cast<P::DataInForceClauseContext*>(clause)) {
+    ast::Ident word = ident(f->name());
+    if (word.name != "force")
+      return wrong_word(word, "force", "say which fields date a row: `in force from added until removed`");
+    if (spec.in_force_span.valid())
+      return duplicate(at, spec.in_force_span, "`in force`", "a data source has one `in force` clause");
+    spec.in_force_span = at;
+    spec.in_force_from = f->fieldName(0)->getText();
+    spec.from_span = span(f->fieldName(0));
+    if (f->fieldName().size() > 1) {
+      spec.in_force_until = f->fieldName(1)->getText();
+      spec.until_span = span(f->fieldName(1));
+    }
+  }
 }
 
 std::unique_ptr<ast::Decl> Builder::def(P::DefDeclContext* c) {

@@ -22,7 +22,8 @@
 //   E0016  note: too many errors, parsing stopped
 //   E0017  internal parser failure (an exception caught by the firewall)
 //   E0018  an aggregate takes at most one argument
-// E0019-E0049 are reserved for this stage; E0050-E0069 belong to loader.cpp.
+//   E0019  a `data` clause that is not `key`, `columns` or `in force`
+// E0020-E0049 are reserved for this stage; E0050-E0069 belong to loader.cpp.
 
 #include <antlr4-runtime.h>
 
@@ -570,12 +571,12 @@ std::string describe_expected(const antlr4::misc::IntervalSet& set, const TokenT
   const ssize_t eof = -1;  // IntervalSet stores EOF as -1
   if (has_all({L::IDENT, L::POLICY, L::RULE, L::AND, L::DISTINCT, L::OTHERWISE})) {
     pieces.push_back("a field name");
-    drop({L::IDENT,     L::POLICY,  L::VERSION, L::SOURCE,  L::STATUS, L::IMPORT,  L::OUTCOMES,  L::DEFAULT,
-          L::EVENT,     L::CONST,   L::SET,     L::TABLE,   L::DEF,    L::RULE,    L::ON,        L::ANY,
-          L::EFFECTIVE, L::UNTIL,   L::CITE,    L::WHEN,    L::UNLESS, L::EXAMPLE, L::TEST,      L::GIVEN,
-          L::WITH,      L::EXPECT,  L::BY,      L::ONLY,    L::AND,    L::OR,      L::NOT,       L::IN,
-          L::IS,        L::PRESENT, L::ABSENT,  L::IF,      L::THEN,   L::ELSE,    L::OTHERWISE, L::TRUE,
-          L::FALSE,     L::OVER,    L::WHERE,   L::DISTINCT});
+    drop({L::IDENT,     L::POLICY,  L::VERSION, L::SOURCE,   L::STATUS, L::IMPORT,  L::OUTCOMES,  L::DEFAULT,
+          L::EVENT,     L::CONST,   L::SET,     L::TABLE,    L::DEF,    L::RULE,    L::ON,        L::ANY,
+          L::EFFECTIVE, L::UNTIL,   L::CITE,    L::WHEN,     L::UNLESS, L::EXAMPLE, L::TEST,      L::GIVEN,
+          L::WITH,      L::EXPECT,  L::BY,      L::ONLY,     L::AND,    L::OR,      L::NOT,       L::IN,
+          L::IS,        L::PRESENT, L::ABSENT,  L::IF,       L::THEN,   L::ELSE,    L::OTHERWISE, L::TRUE,
+          L::FALSE,     L::OVER,    L::WHERE,   L::DISTINCT, L::DATA,   L::FROM});
   }
   if (has_all({L::INT, L::STRING, L::IDENT, L::LPAREN, L::MINUS, L::NOT, L::IF})) {
     pieces.push_back("an expression");
@@ -593,8 +594,8 @@ std::string describe_expected(const antlr4::misc::IntervalSet& set, const TokenT
   }
   if (has_all({L::POLICY, L::IMPORT, L::RULE, L::CONST, L::TEST})) {
     pieces.push_back("a declaration");
-    drop({L::POLICY, L::IMPORT, L::OUTCOMES, L::DEFAULT, L::EVENT, L::CONST, L::SET, L::TABLE, L::DEF,
-          L::RULE, L::EXAMPLE, L::TEST, eof});
+    drop({L::POLICY, L::IMPORT, L::OUTCOMES, L::DEFAULT, L::EVENT, L::CONST, L::SET, L::TABLE, L::DATA,
+          L::DEF, L::RULE, L::EXAMPLE, L::TEST, eof});
   }
   for (ssize_t t : tokens) pieces.push_back(token_phrase(t == eof ? kEofToken : size_t(t), tt));
   if (pieces.empty()) return "";

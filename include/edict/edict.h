@@ -46,7 +46,8 @@ typedef enum edict_status {
   EDICT_RULE_FAULT = 11,      /* a rule faulted: the decision is "error" (fail closed) */
   EDICT_POLICY_MISMATCH = 12, /* an event made for another policy than the evaluator's */
   EDICT_OUT_OF_MEMORY = 13,
-  EDICT_INTERNAL = 14 /* a bug in Edict */
+  EDICT_INTERNAL = 14,  /* a bug in Edict */
+  EDICT_DATA_ERROR = 15 /* a data file cannot be read or is malformed: edict_last_error() says where */
 } edict_status;
 
 typedef enum edict_engine { EDICT_ENGINE_JIT = 0, EDICT_ENGINE_INTERPRETER = 1 } edict_engine;
@@ -89,6 +90,12 @@ edict_status edict_policy_compile_string(const char* name, const char* text, siz
                                          edict_engine engine, edict_policy** out);
 void edict_policy_free(edict_policy* policy);
 size_t edict_policy_rule_count(const edict_policy* policy);
+/* Replaces the rows of the policy's data source `name` (a `data`
+ * declaration) by those of the CSV file `path`, for every evaluator of the
+ * policy, without recompiling it. On EDICT_DATA_ERROR edict_last_error()
+ * says where (`file:line:col: error[E0074]: ...`) and the previous rows stay
+ * in use; EDICT_INVALID_ARGUMENT when the policy declares no such source. */
+edict_status edict_policy_replace_data(const edict_policy* policy, const char* name, const char* path);
 
 /* ---- hot replacement ---- */
 

@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,7 +55,8 @@ enum class Code : int {
   RuleFault = 11,       // a rule faulted: the decision is `error` (fail closed)
   PolicyMismatch = 12,  // an Event built for another Policy than the Evaluator's
   OutOfMemory = 13,
-  Internal = 14,  // a bug in Edict
+  Internal = 14,   // a bug in Edict
+  DataError = 15,  // a data file cannot be read or is malformed: the message says where
 };
 const char* code_name(Code code);  // "ok", "invalid_json", ... (static storage)
 
@@ -77,6 +79,16 @@ struct CompileOptions {
   bool single_event_code = true;
   size_t max_errors = 100;  // diagnostics kept
   bool read_disk = true;    // compile_sources: imports not among the sources may be read from disk
+  // The file a `data` source reads instead of the one its declaration names
+  // (as `edict eval --data NAME=FILE`).
+  std::map<std::string, std::string> data_files = {};
+};
+
+// One loaded version of a `data` source: what a decision record names.
+struct DataVersion {
+  std::string name, file;
+  std::string hash;  // `sha256:<hex>` of the file's bytes
+  uint32_t rows = 0;
 };
 
 struct PolicyDiagnostic {
@@ -131,6 +143,14 @@ class Policy {
   std::vector<std::string> kinds() const;
   // The field `name` of event kind `kind`; !valid() when there is none.
   Field field(std::string_view kind, std::string_view name) const;
+  // The `data` sources in use, in declaration order.
+  std::vector<DataVersion> data_versions() const;
+  // Replaces the rows of data source `name` by those of file `path`, for
+  // every evaluator of this policy, without recompiling it: evaluations
+  // after the call see the new rows. On error (DataError, with
+  // `file:line:col: error[E0074]: ...`) the previous rows stay in use.
+  Status replace_data(const std::string& name, const std::string& path) const;
+
   // Handles sharing this policy (this one included); for tests and
   // diagnostics of hot replacement.
   long use_count() const { return impl_.use_count(); }

@@ -1,0 +1,220 @@
+// Data snapshots, slots and the lookup helpers both engines call (abi.h).
+#include "abi/data.h"
+
+#include "abi/screen.h"
+
+#include <bit>
+#include <cstdlib>
+#include <cstring>
+
+#include "abi/abi.h"
+#include "abi/batch.h"
+
+namespace edict::abi {
+
+const char* cell_type_name(CellType t) {
+  switch (t) {
+    case CellType::Bool: return "bool";
+    case CellType::Int: return "int";
+    case CellType::Number: return "number";
+    case CellType::Str: return "string";
+    case CellType::Country: return "country";
+    case CellType::Time: return "time";
+    case CellType::Date: return "date";
+    case CellType::StrList: return "list";
+  }
+  return "?";
+}
+
+uint64_t data_number_key(double value) {
+  if (value == 0) value = 0.0;  // -0 == 0
+  uint64_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
+
+DataSnapshot::DataSnapshot(const DataSchema& schema, std::string file, std::string content_hash)
+    : schema_(schema),
+      file_(std::move(file)),
+      content_hash_(std::move(content_hash)),
+      width_(schema.columns.size()) {}
+
+DataSnapshot::~DataSnapshot() = default;
+
+std::vector<uint32_t>* DataSnapshot::rows_of(uint64_t key_bits, std::string_view key_text, bool create) {
+  if (schema_.key == CellType::Str) {
+    auto it = by_text_.find(key_text);
+    if (it != by_text_.end()) return &it->second;
+    return create ? &by_text_.emplace(std::string(key_text), std::vector<uint32_t>{}).first->second : nullptr;
+  }
+  auto it = by_bits_.find(key_bits);
+  if (it != by_bits_.end()) return &it->second;
+  return create ? &by_bits_[key_bits] : nullptr;
+}
+
+const std::vector<uint32_t>* DataSnapshot::rows_of(uint64_t key_bits, std::string_view key_text) const {
+  if (schema_.key == CellType::Str) {
+    auto it = by_text_.find(key_text);
+    return it == by_text_.end() ? nullptr : &it->second;
+  }
+  auto it = by_bits_.find(key_bits);
+  return it == by_bits_.end() ? nullptr : &it->second;
+}
+
+namespace {
+// [from, until) of a row in micros; open ends are the extremes.
+struct Interval {
+  int64_t from = INT64_MIN, until = INT64_MAX;
+};
+}  // namespace
+
+static Interval interval_of(const DataSnapshot& s, uint32_t row) {
+  Interval i;
+  const DataSchema& schema = s.schema();
+  if (schema.in_force_from >= 0 && s.present(row, static_cast<size_t>(schema.in_force_from)))
+    i.from = static_cast<int64_t>(s.cell(row, static_cast<size_t>(schema.in_force_from)));
+  if (schema.in_force_until >= 0 && s.present(row, static_cast<size_t>(schema.in_force_until)))
+    i.until = static_cast<int64_t>(s.cell(row, static_cast<size_t>(schema.in_force_until)));
+  return i;
+}
+
+bool DataSnapshot::in_force(uint32_t row, int64_t time) const {
+  Interval i = interval_of(*this, row);
+  return i.from <= time && time < i.until;
+}
+
+bool DataSnapshot::add_row(uint64_t key_bits, std::string_view key_text, const std::vector<uint64_t>& cells,
+                           const std::vector<uint8_t>& present, uint32_t* clashing_row) {
+  const auto index = static_cast<uint32_t>(rows_.size());
+  // Append first so interval_of can read the new row; undo on a clash.
+  cells_.insert(cells_.end(), cells.begin(), cells.end());
+  present_.insert(present_.end(), present.begin(), present.end());
+  Interval mine = interval_of(*this, index);
+  std::vector<uint32_t>* same_key = rows_of(key_bits, key_text, true);
+  for (uint32_t other : *same_key) {
+    Interval theirs = interval_of(*this, other);
+    if (mine.from < theirs.until && theirs.from < mine.until) {
+      cells_.resize(cells_.size() - width_);
+      present_.resize(present_.size() - width_);
+      if (clashing_row) *clashing_row = other;
+      return false;
+    }
+  }
+  same_key->push_back(index);
+  rows_.push_back(Row{this, index});
+  keys_.push_back(key_bits);
+  key_texts_.emplace_back(key_text);
+  return true;
+}
+
+uint32_t DataSnapshot::add_string(std::string_view text) {
+  strings_.emplace_back(text);
+  return static_cast<uint32_t>(strings_.size() - 1);
+}
+
+uint32_t DataSnapshot::add_list(std::vector<std::string> items) {
+  lists_.push_back(std::move(items));
+  return static_cast<uint32_t>(lists_.size() - 1);
+}
+
+void DataSnapshot::build_index() {
+  if (!schema_.screens()) return;
+  names_ = std::make_unique<NameIndex>(schema_.legal_forms);
+  for (uint32_t r = 0; r < rows_.size(); ++r)
+    for (int c : schema_.screen_columns) {
+      if (!present(r, static_cast<size_t>(c))) continue;
+      uint64_t bits = cell(r, static_cast<size_t>(c));
+      if (schema_.columns[static_cast<size_t>(c)].type == CellType::StrList) {
+        for (const std::string& alias : list(static_cast<uint32_t>(bits))) names_->add(r, alias);
+      } else {
+        names_->add(r, string(static_cast<uint32_t>(bits)));
+      }
+    }
+  names_->build();
+}
+
+ScreenMatch DataSnapshot::screen(std::string_view name, int64_t time) const {
+  if (!names_) return {};
+  return names_->best(name, schema_.screen_threshold, [&](uint32_t row) { return in_force(row, time); });
+}
+
+const DataSnapshot::Row* DataSnapshot::find(uint64_t key_bits, std::string_view key_text,
+                                            int64_t time) const {
+  if (schema_.screens()) {
+    ScreenMatch m = screen(key_text, time);
+    return m.found() ? &rows_[m.row] : nullptr;
+  }
+  const std::vector<uint32_t>* rows = rows_of(key_bits, key_text);
+  if (!rows) return nullptr;
+  for (uint32_t r : *rows)
+    if (in_force(r, time)) return &rows_[r];
+  return nullptr;
+}
+
+size_t DataSnapshot::memory_bytes() const {
+  size_t n =
+      rows_.capacity() * sizeof(Row) + keys_.capacity() * 8 + cells_.capacity() * 8 + present_.capacity();
+  for (const std::string& s : key_texts_) n += sizeof s + s.capacity();
+  for (const std::string& s : strings_) n += sizeof s + s.capacity();
+  for (const auto& l : lists_)
+    for (const std::string& s : l) n += sizeof s + s.capacity();
+  n += by_text_.size() * 64 + by_bits_.size() * 48;  // nodes and buckets, roughly
+  if (names_) n += names_->memory_bytes();
+  return n;
+}
+
+std::shared_ptr<const DataSnapshot> DataSlot::current_shared() const {
+  std::lock_guard lock(mutex_);
+  return versions_.empty() ? nullptr : versions_.back();
+}
+
+void DataSlot::replace(std::shared_ptr<const DataSnapshot> snapshot) {
+  std::lock_guard lock(mutex_);
+  const DataSnapshot* raw = snapshot.get();
+  versions_.push_back(std::move(snapshot));
+  current_.store(raw, std::memory_order_release);
+}
+
+}  // namespace edict::abi
+
+using edict::abi::Batch;
+using edict::abi::CellType;
+using edict::abi::DataSlot;
+using edict::abi::DataSnapshot;
+
+extern "C" {
+
+int64_t edict_data_find(const void* slot, void* strings, uint64_t key, int64_t time) {
+  const DataSnapshot* snapshot = static_cast<const DataSlot*>(slot)->current();
+  if (!snapshot) return -1;
+  std::string_view text;
+  if (snapshot->schema().key == CellType::Str || snapshot->schema().screens())
+    text = static_cast<Batch*>(strings)->string(static_cast<uint32_t>(key));
+  if (snapshot->schema().key == CellType::Number)
+    key = edict::abi::data_number_key(std::bit_cast<double>(key));
+  const DataSnapshot::Row* row = snapshot->find(key, text, time);
+  return row ? static_cast<int64_t>(reinterpret_cast<uintptr_t>(row)) : -1;
+}
+
+int32_t edict_data_cell_has(int64_t row, uint32_t column) {
+  if (row == -1) return 0;
+  const auto* r = reinterpret_cast<const DataSnapshot::Row*>(static_cast<uintptr_t>(row));
+  return r->owner->present(r->index, column);
+}
+
+uint64_t edict_data_cell(int64_t row, void* strings, uint32_t column) {
+  if (row == -1) return 0;
+  const auto* r = reinterpret_cast<const DataSnapshot::Row*>(static_cast<uintptr_t>(row));
+  const DataSnapshot& s = *r->owner;
+  if (!s.present(r->index, column)) return 0;
+  uint64_t bits = s.cell(r->index, column);
+  if (s.schema().columns[column].type != CellType::Str) return bits;
+  // Compiled code has no unwind tables: an allocation failure must not unwind through it.
+  try {
+    return static_cast<Batch*>(strings)->intern(s.string(static_cast<uint32_t>(bits)));
+  } catch (...) {
+    std::abort();
+  }
+}
+
+}  // extern "C"

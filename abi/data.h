@@ -1,0 +1,141 @@
+// Reference data at run time: a list or table a policy declares with `data`
+// and reads from a file (CSV or JSON Lines, see data/loader.h), loaded once,
+// shared by all threads and replaced whole. Compiled code and the interpreter
+// reach a source through its DataSlot, a handle that outlives every version:
+// `replace` swaps in a new snapshot without recompiling the policy. The
+// lookup helpers (abi.h: edict_data_find, edict_data_cell, ...) are the only
+// way either engine reads a snapshot, so both see the same rows.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "abi/strings.h"
+
+namespace edict::abi {
+
+class NameIndex;  // abi/screen.h: kept out of this header, which every engine includes
+struct ScreenMatch;
+
+// A cell's type in a data file. StrList (aliases) is read and kept for name
+// screening; rules cannot read it as a value.
+enum class CellType : uint8_t { Bool, Int, Number, Str, Country, Time, Date, StrList };
+const char* cell_type_name(
+    CellType t);  // "bool", "int", "number", "string", "country", "time", "date", "list"
+
+struct DataColumn {
+  std::string name;    // the field name in the policy
+  std::string header;  // the file's column (CSV header or JSON key)
+  CellType type = CellType::Str;
+  bool optional = false;
+};
+
+// What a policy's `data` declaration says about its file.
+struct DataSchema {
+  std::string name;          // `entity_list`
+  std::string default_file;  // resolved path of `from "..."`
+  std::string key_header;    // the key column in the file
+  CellType key = CellType::Str;
+  std::vector<DataColumn> columns;  // the row fields, in declaration order
+  int in_force_from = -1;           // column index of the date a row was added, or -1
+  int in_force_until = -1;          // column index of the date it was removed, or -1
+  // `screen name, aliases above 0.9`: a lookup is a name screening (abi/screen.h)
+  // against these columns (Str or StrList) instead of an exact key match.
+  std::vector<int> screen_columns;
+  double screen_threshold = 1.0;
+  std::vector<std::string> legal_forms;  // `ignoring "ooo", ...`: added to kLegalForms
+  bool screens() const { return !screen_columns.empty(); }
+};
+
+// One loaded version of a source: immutable, so any number of threads read it.
+class DataSnapshot {
+ public:
+  // A row as compiled code holds it: the address of one of these, or -1.
+  struct Row {
+    const DataSnapshot* owner;
+    uint32_t index;
+  };
+
+  DataSnapshot(const DataSchema& schema, std::string file, std::string content_hash);
+  ~DataSnapshot();
+  DataSnapshot(const DataSnapshot&) = delete;
+  DataSnapshot& operator=(const DataSnapshot&) = delete;
+
+  // Loading: one call per row, cells in schema order (bits as the IR holds
+  // values; strings as add_string results; absent optional cells any value).
+  // Returns false (the row not added) when the key already has a row whose
+  // time in force overlaps this one's.
+  bool add_row(uint64_t key_bits, std::string_view key_text, const std::vector<uint64_t>& cells,
+               const std::vector<uint8_t>& present, uint32_t* clashing_row = nullptr);
+  uint32_t add_string(std::string_view text);
+  uint32_t add_list(std::vector<std::string> items);  // StrList cells: an index into lists()
+
+  // The row in force at `time` (micros UTC) under `key`, or nullptr. A
+  // screening source: the row whose name or alias best matches key_text.
+  const Row* find(uint64_t key_bits, std::string_view key_text, int64_t time) const;
+  // Screening sources: indexes the names once all rows are added.
+  void build_index();
+  ScreenMatch screen(std::string_view name, int64_t time) const;
+  const NameIndex* names() const { return names_.get(); }
+  bool in_force(uint32_t row, int64_t time) const;
+
+  const DataSchema& schema() const { return schema_; }
+  uint32_t size() const { return static_cast<uint32_t>(rows_.size()); }
+  uint64_t cell(uint32_t row, size_t column) const { return cells_[row * width_ + column]; }
+  bool present(uint32_t row, size_t column) const { return present_[row * width_ + column] != 0; }
+  std::string_view string(uint32_t id) const { return strings_[id]; }
+  const std::vector<std::string>& list(uint32_t id) const { return lists_[id]; }
+  std::string_view key_text(uint32_t row) const { return key_texts_[row]; }
+  uint64_t key_bits(uint32_t row) const { return keys_[row]; }
+  const Row& row(uint32_t index) const { return rows_[index]; }
+  const std::string& file() const { return file_; }
+  // `sha256:<hex>` of the file's bytes: the version a decision record names.
+  const std::string& content_hash() const { return content_hash_; }
+  size_t memory_bytes() const;
+
+ private:
+  std::vector<uint32_t>* rows_of(uint64_t key_bits, std::string_view key_text, bool create);
+  const std::vector<uint32_t>* rows_of(uint64_t key_bits, std::string_view key_text) const;
+
+  DataSchema schema_;
+  std::string file_, content_hash_;
+  size_t width_;
+  std::vector<Row> rows_;
+  std::vector<uint64_t> keys_;
+  std::vector<std::string> key_texts_;
+  std::vector<uint64_t> cells_;
+  std::vector<uint8_t> present_;
+  std::vector<std::string> strings_;
+  std::vector<std::vector<std::string>> lists_;
+  std::unordered_map<std::string, std::vector<uint32_t>, StringHash, std::equal_to<>> by_text_;
+  std::unordered_map<uint64_t, std::vector<uint32_t>> by_bits_;
+  std::unique_ptr<NameIndex> names_;
+};
+
+// The stable handle of one data source. Versions replaced are kept until the
+// slot goes (a row address compiled code holds stays valid for the run).
+class DataSlot {
+ public:
+  explicit DataSlot(DataSchema schema) : schema_(std::move(schema)) {}
+  const DataSchema& schema() const { return schema_; }
+  const DataSnapshot* current() const { return current_.load(std::memory_order_acquire); }
+  std::shared_ptr<const DataSnapshot> current_shared() const;
+  void replace(std::shared_ptr<const DataSnapshot> snapshot);
+
+ private:
+  DataSchema schema_;
+  std::atomic<const DataSnapshot*> current_{nullptr};
+  mutable std::mutex mutex_;
+  std::vector<std::shared_ptr<const DataSnapshot>> versions_;
+};
+
+// Bits of a number key as lookups compare them (-0 is 0).
+uint64_t data_number_key(double value);
+
+}  // namespace edict::abi

@@ -1,0 +1,116 @@
+// Name screening: a name against a list's names and aliases, as trade
+// compliance screens a customer against the Entity List. Both engines reach
+// it through edict_data_find on a data source declared with `screen` (the
+// index lives in the loaded DataSnapshot, built once per version).
+//
+// Normalisation: lowercase; Latin diacritics folded (é -> e, ß -> ss);
+// apostrophes and dots dropped (`S.A.` -> `sa`), other punctuation a space;
+// legal-form words removed (Co., Ltd., Limited, Inc., GmbH, Corporation, ...
+// see kLegalForms, plus the words the policy adds); tokens sorted, so word
+// order does not matter.
+//
+// Similarity: Jaro-Winkler per token, each token matched to its best
+// counterpart on the other side, both ways, weighted by length times the
+// token's rarity in the list (inverse document frequency), so that a shared
+// generic word ("Electronics", "Technology") cannot make two names alike:
+// 1.0 for the same tokens in any order, ~0.95 for one typo in a long name.
+//
+// Index: trigrams of the normalised name -> the names holding them. A query
+// counts shared trigrams over the posting lists (skipping the commonest
+// trigrams) and scores only the best few candidates: no scan of the list.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "abi/strings.h"
+
+namespace edict::abi {
+
+// The legal-form words removed by default (normalised spellings).
+extern const char* const kLegalForms[];
+
+class NameNormalizer {
+ public:
+  explicit NameNormalizer(const std::vector<std::string>& extra_legal_forms = {});
+  // The sorted tokens, joined by single spaces ("" when nothing is left).
+  std::string normalize(std::string_view name) const;
+  std::vector<std::string> tokens(std::string_view name) const;
+
+ private:
+  std::unordered_set<std::string> legal_forms_;
+};
+
+double jaro_winkler(std::string_view a, std::string_view b);
+// The token similarity above over normalised names (sorted tokens), every
+// token weighing its length (no list to say which words are rare).
+double name_similarity(std::string_view a, std::string_view b);
+
+struct ScreenMatch {
+  uint32_t entry = UINT32_MAX;  // NameIndex entry (UINT32_MAX: no match)
+  uint32_t row = 0;             // the entry's row
+  double score = 0;
+  bool found() const { return entry != UINT32_MAX; }
+};
+
+class NameIndex {
+ public:
+  explicit NameIndex(std::vector<std::string> extra_legal_forms = {});
+  void add(uint32_t row, std::string_view name);  // then build()
+  void build();
+  // The best entry scoring at least `threshold` whose row `accept` admits
+  // (rows in force at the event's time); ties: the earlier entry.
+  template <typename Accept>
+  ScreenMatch best(std::string_view name, double threshold, Accept&& accept) const;
+  size_t size() const { return rows_.size(); }
+  const std::string& normalized(uint32_t entry) const { return names_[entry]; }
+  const std::string& original(uint32_t entry) const { return originals_[entry]; }
+  uint32_t row(uint32_t entry) const { return rows_[entry]; }
+  size_t memory_bytes() const;
+  const NameNormalizer& normalizer() const { return normalizer_; }
+  // name_similarity with each token weighted by its rarity in this list.
+  double similarity(std::string_view query, std::string_view name) const;
+
+ private:
+  // A normalised name's tokens with their weights (views into the name).
+  struct Tokens {
+    std::vector<std::string_view> text;
+    std::vector<float> weight;
+  };
+  Tokens tokens_of(std::string_view normalized) const;
+  double score(const Tokens& query, uint32_t entry) const;
+  std::vector<uint32_t> candidates(const std::string& query) const;
+  double weight(std::string_view token) const;
+
+  std::vector<Tokens> entry_tokens_;  // per entry, built once
+
+  std::unordered_map<std::string, float, StringHash, std::equal_to<>> token_idf_;
+  float unseen_idf_ = 1;
+
+  NameNormalizer normalizer_;
+  std::vector<uint32_t> rows_;
+  std::vector<std::string> names_, originals_;
+  std::unordered_map<uint32_t, std::vector<uint32_t>> postings_;  // trigram -> entries
+  size_t common_limit_ = 0;  // posting lists longer than this are skipped
+};
+
+template <typename Accept>
+ScreenMatch NameIndex::best(std::string_view name, double threshold, Accept&& accept) const {
+  ScreenMatch m;
+  const std::string query = normalizer_.normalize(name);
+  if (query.empty()) return m;
+  const Tokens q = tokens_of(query);
+  for (uint32_t e : candidates(query)) {
+    if (!accept(rows_[e])) continue;
+    double s = query == names_[e] ? 1.0 : score(q, e);
+    if (s >= threshold && (s > m.score || (s == m.score && e < m.entry))) m = ScreenMatch{e, rows_[e], s};
+    if (s == 1.0) break;  // candidates come best first: nothing beats the same name
+  }
+  return m;
+}
+
+}  // namespace edict::abi

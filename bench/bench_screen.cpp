@@ -1,0 +1,172 @@
+// Reference data figures: load + index time and memory of the shipped
+// Entity List (policies/lists/entity_list.csv, ~3,000 entries, ~9,000
+// names), exact key lookups (ns), name screening (us per name on one core),
+// and recall / false positives on labelled variants of listed names: exact,
+// alias, reordered words, punctuation and legal-form changes, one and two
+// typos (must hit the right entry), and near misses (must not hit).
+//
+//   bench_screen [LIST.csv] [--threshold 0.9]
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "abi/screen.h"
+#include "data/loader.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+edict::abi::DataSchema entity_list_schema(double threshold) {
+  using edict::abi::CellType;
+  edict::abi::DataSchema s;
+  s.name = "entity_list";
+  s.key_header = "_id";
+  s.columns = {{"name", "name", CellType::Str, false},
+               {"country", "country", CellType::Country, false},
+               {"notice", "federal_register_notice", CellType::Str, true},
+               {"added", "start_date", CellType::Date, false},
+               {"removed", "end_date", CellType::Date, true},
+               {"aliases", "alt_names", CellType::StrList, true}};
+  s.in_force_from = 3;
+  s.in_force_until = 4;
+  s.screen_columns = {0, 5};
+  s.screen_threshold = threshold;
+  return s;
+}
+
+struct Variant {
+  std::string text;
+  uint32_t row;       // the entry it must hit (UINT32_MAX: must not hit)
+  const char* label;  // exact, alias, reordered, punctuation, typo1, typo2, near_miss
+};
+
+std::string typo(std::string s, std::mt19937& rng, int edits) {
+  for (int k = 0; k < edits; ++k) {
+    // Edit inside the first word (the distinctive one), never its first letter.
+    size_t end = s.find(' ');
+    if (end == std::string::npos) end = s.size();
+    if (end < 4) return s;
+    size_t at = 1 + rng() % (end - 2);
+    switch (rng() % 4) {
+      case 0: s.erase(at, 1); break;                                        // deletion
+      case 1: s.insert(at, 1, static_cast<char>('a' + rng() % 26)); break;  // insertion
+      case 2: s[at] = static_cast<char>('a' + rng() % 26); break;           // substitution
+      default: std::swap(s[at], s[at + 1]); break;                          // transposition
+    }
+  }
+  return s;
+}
+
+std::vector<Variant> variants(const edict::abi::DataSnapshot& list, size_t per_kind, int64_t now) {
+  std::vector<Variant> out;
+  std::mt19937 rng(7);
+  const edict::abi::NameIndex& names = *list.names();
+  std::vector<std::string> stems = {"Qorvath", "Blentrix", "Zumavo", "Pellucor", "Straventi", "Omrique"};
+  for (size_t i = 0; i < per_kind; ++i) {
+    uint32_t row = static_cast<uint32_t>(rng() % list.size());
+    if (!list.in_force(row, now)) continue;  // other entries answer only for their dates
+    std::string name(list.string(static_cast<uint32_t>(list.cell(row, 0))));
+    out.push_back({name, row, "exact"});
+    const auto& aliases = list.list(static_cast<uint32_t>(list.cell(row, 5)));
+    if (!aliases.empty()) out.push_back({aliases[rng() % aliases.size()], row, "alias"});
+    // Reordered: the last word first.
+    size_t sp = name.rfind(' ');
+    if (sp != std::string::npos)
+      out.push_back({name.substr(sp + 1) + " " + name.substr(0, sp), row, "reordered"});
+    std::string upper = name;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    out.push_back({upper + ", LTD.", row, "punctuation"});
+    out.push_back({typo(name, rng, 1), row, "typo1"});
+    out.push_back({typo(name, rng, 2), row, "typo2"});
+    // Near miss: another distinctive word with the same generic ones.
+    size_t first = name.find(' ');
+    out.push_back({stems[rng() % stems.size()] + (first == std::string::npos ? "" : name.substr(first)),
+                   UINT32_MAX, "near_miss"});
+  }
+  (void)names;
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string path = EDICT_SOURCE_DIR "/policies/lists/entity_list.csv";
+  double threshold = 0.9;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--threshold") && i + 1 < argc)
+      threshold = std::atof(argv[++i]);
+    else
+      path = argv[i];
+  }
+  auto t = Clock::now();
+  auto loaded = edict::data::load_file(entity_list_schema(threshold), path);
+  double load_ms = ms_since(t);
+  if (loaded.error) {
+    std::fprintf(stderr, "%s\n", loaded.error->text().c_str());
+    return 2;
+  }
+  const edict::abi::DataSnapshot& list = *loaded.snapshot;
+  std::printf("list: %s\n  %u entries, %zu names, load + index %.1f ms, memory %.1f MB (index %.1f MB)\n",
+              path.c_str(), list.size(), list.names()->size(), load_ms, list.memory_bytes() / 1e6,
+              list.names()->memory_bytes() / 1e6);
+
+  // Exact key lookups (the `x in list` of a list without `screen`).
+  const int64_t now = 1'780'000'000'000'000;  // 2026-05-28
+  std::vector<std::string> keys;
+  for (uint32_t r = 0; r < list.size(); ++r) keys.emplace_back(list.key_text(r));
+  edict::abi::DataSchema exact = entity_list_schema(threshold);
+  exact.screen_columns.clear();
+  auto by_key = edict::data::load_file(exact, path);
+  size_t hits = 0;
+  const int rounds = 200;
+  t = Clock::now();
+  for (int k = 0; k < rounds; ++k)
+    for (const std::string& key : keys) hits += by_key.snapshot->find(0, key, now) != nullptr;
+  double lookup_ns = ms_since(t) * 1e6 / (rounds * keys.size());
+  std::printf("exact key lookup: %.1f ns per lookup (%zu found of %zu per round)\n", lookup_ns, hits / rounds,
+              keys.size());
+
+  std::vector<Variant> vs = variants(list, 1000, now);
+  struct Tally {
+    const char* label;
+    size_t total = 0, right = 0, wrong = 0;
+  };
+  std::vector<Tally> tally = {{"exact"}, {"alias"}, {"reordered"}, {"punctuation"},
+                              {"typo1"}, {"typo2"}, {"near_miss"}};
+  t = Clock::now();
+  std::vector<edict::abi::ScreenMatch> results;
+  results.reserve(vs.size());
+  for (const Variant& v : vs) results.push_back(list.screen(v.text, now));
+  double screen_us = ms_since(t) * 1e3 / vs.size();
+  for (size_t i = 0; i < vs.size(); ++i) {
+    for (Tally& x : tally) {
+      if (std::strcmp(x.label, vs[i].label)) continue;
+      ++x.total;
+      if (vs[i].row == UINT32_MAX)
+        x.wrong += results[i].found();
+      else if (results[i].found() && results[i].row == vs[i].row)
+        ++x.right;
+      else if (results[i].found())
+        ++x.wrong;
+    }
+  }
+  std::printf("screening: %.2f us per name (one core, %zu names, threshold %.2f)\n", screen_us, vs.size(),
+              threshold);
+  std::printf("  %-12s %6s %8s %8s\n", "variant", "names", "recall", "wrong");
+  for (const Tally& x : tally) {
+    if (!std::strcmp(x.label, "near_miss"))
+      std::printf("  %-12s %6zu %8s %8zu  (false positives: %.1f%%)\n", x.label, x.total, "-", x.wrong,
+                  100.0 * x.wrong / std::max<size_t>(1, x.total));
+    else
+      std::printf("  %-12s %6zu %7.1f%% %8zu\n", x.label, x.total,
+                  100.0 * x.right / std::max<size_t>(1, x.total), x.wrong);
+  }
+  return 0;
+}

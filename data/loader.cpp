@@ -1,0 +1,385 @@
+#include "data/loader.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "data/sha256.h"
+#include "support/countries.h"
+#include "support/time_util.h"
+
+namespace edict::data {
+
+std::string LoadError::text() const {
+  if (line == 0) return fmt::format("{}: error[{}]: {}", file, code, message);
+  return fmt::format("{}:{}:{}: error[{}]: {}", file, line, column, code, message);
+}
+
+namespace {
+
+struct Cell {
+  std::string text;
+  uint64_t line = 0, column = 0, offset = 0;
+};
+
+LoadError at_cell(const char* code, const std::string& file, const Cell& c, std::string message) {
+  return LoadError{code, file, c.line, c.column, c.offset, std::move(message)};
+}
+
+// The first byte that is not valid UTF-8 (overlong forms and surrogates
+// included), or npos.
+size_t invalid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return i;
+    uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+    for (size_t k = 1; k < n; ++k) {
+      auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d >> 6) != 2) return i;
+      cp = cp << 6 | (d & 0x3f);
+    }
+    static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
+
+// RFC 4180 records with the position of every field. CRLF or LF ends a
+// record; a quoted field may hold separators, line breaks and "" quotes.
+class CsvReader {
+ public:
+  CsvReader(std::string_view bytes, const std::string& name) : s_(bytes), name_(name) {}
+
+  // false at the end of input; `error` set when the record is malformed.
+  bool next(std::vector<Cell>& record, std::optional<LoadError>& error) {
+    record.clear();
+    if (pos_ >= s_.size()) return false;
+    for (;;) {
+      Cell cell{{}, line_, col_, pos_};
+      if (pos_ < s_.size() && s_[pos_] == '"') {
+        if (!quoted(cell, error)) return true;
+      } else {
+        while (pos_ < s_.size() && s_[pos_] != ',' && s_[pos_] != '\n' && s_[pos_] != '\r') {
+          if (s_[pos_] == '"') {
+            error = fail(line_, col_, pos_,
+                         "a quote inside an unquoted field; put the whole field in quotes and double the "
+                         "quote (\"\")");
+            return true;
+          }
+          cell.text += s_[pos_];
+          advance();
+        }
+      }
+      record.push_back(std::move(cell));
+      if (pos_ >= s_.size()) return true;
+      if (s_[pos_] == ',') {
+        advance();
+        continue;
+      }
+      if (s_[pos_] == '\r') {
+        if (pos_ + 1 >= s_.size() || s_[pos_ + 1] != '\n') {
+          error = fail(line_, col_, pos_, "a carriage return not followed by a line feed");
+          return true;
+        }
+        ++pos_;
+      }
+      ++pos_;  // the '\n'
+      ++line_;
+      col_ = 1;
+      return true;
+    }
+  }
+
+ private:
+  bool quoted(Cell& cell, std::optional<LoadError>& error) {
+    uint64_t open_line = line_, open_col = col_, open_at = pos_;
+    advance();
+    for (;;) {
+      if (pos_ >= s_.size()) {
+        error = fail(open_line, open_col, open_at,
+                     "unterminated quoted field: the quote opened here is never closed");
+        return false;
+      }
+      char c = s_[pos_];
+      if (c == '"') {
+        if (pos_ + 1 < s_.size() && s_[pos_ + 1] == '"') {
+          cell.text += '"';
+          advance();
+          advance();
+          continue;
+        }
+        advance();
+        if (pos_ < s_.size() && s_[pos_] != ',' && s_[pos_] != '\n' && s_[pos_] != '\r') {
+          error = fail(line_, col_, pos_,
+                       "text after the closing quote of a field; expected `,` or the end of the line");
+          return false;
+        }
+        return true;
+      }
+      cell.text += c;
+      if (c == '\n') {
+        ++pos_;
+        ++line_;
+        col_ = 1;
+      } else {
+        advance();
+      }
+    }
+  }
+  void advance() {
+    // Columns count characters, not bytes: skip UTF-8 continuation bytes.
+    ++pos_;
+    while (pos_ < s_.size() && (static_cast<unsigned char>(s_[pos_]) & 0xc0) == 0x80) ++pos_;
+    ++col_;
+  }
+  LoadError fail(uint64_t line, uint64_t col, size_t at, std::string message) const {
+    return LoadError{"E0072", name_, line, col, at, std::move(message)};
+  }
+
+  std::string_view s_;
+  const std::string& name_;
+  size_t pos_ = 0;
+  uint64_t line_ = 1, col_ = 1;
+};
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// A cell's text as the IR's bits; an error message when it does not parse.
+std::optional<std::string> parse_cell(abi::CellType type, std::string_view text, abi::DataSnapshot& snapshot,
+                                      uint64_t& bits) {
+  using abi::CellType;
+  switch (type) {
+    case CellType::Str: bits = snapshot.add_string(text); return std::nullopt;
+    case CellType::StrList: {
+      std::vector<std::string> items;
+      size_t start = 0;
+      while (start <= text.size()) {
+        size_t end = text.find(kListSeparator, start);
+        if (end == std::string_view::npos) end = text.size();
+        std::string_view item = trim(text.substr(start, end - start));
+        if (!item.empty()) items.emplace_back(item);
+        start = end + 1;
+      }
+      bits = snapshot.add_list(std::move(items));
+      return std::nullopt;
+    }
+    case CellType::Bool:
+      if (text == "true" || text == "false") {
+        bits = text == "true";
+        return std::nullopt;
+      }
+      return fmt::format("`{}` is not a bool; write true or false", text);
+    case CellType::Int: {
+      errno = 0;
+      std::string copy(text);
+      char* end = nullptr;
+      long long v = std::strtoll(copy.c_str(), &end, 10);
+      if (copy.empty() || *end || errno) return fmt::format("`{}` is not an integer", text);
+      bits = static_cast<uint64_t>(v);
+      return std::nullopt;
+    }
+    case CellType::Number: {
+      std::string copy(text);
+      char* end = nullptr;
+      double v = std::strtod(copy.c_str(), &end);
+      if (copy.empty() || *end || !std::isfinite(v)) return fmt::format("`{}` is not a number", text);
+      bits = abi::data_number_key(v);
+      return std::nullopt;
+    }
+    case CellType::Country: {
+      if (auto index = country_index(text)) {
+        bits = *index;
+        return std::nullopt;
+      }
+      std::string msg = fmt::format("`{}` is not an ISO 3166-1 alpha-2 country code", text);
+      if (auto guess = suggest_country(text)) msg += fmt::format(" (did you mean {}?)", country_code(*guess));
+      return msg;
+    }
+    case CellType::Date:
+      if (auto t = parse_date(text)) {
+        bits = static_cast<uint64_t>(*t);
+        return std::nullopt;
+      }
+      return fmt::format("`{}` is not a date; write YYYY-MM-DD, e.g. 2023-10-17", text);
+    case CellType::Time:
+      if (auto t = parse_rfc3339(text)) {
+        bits = static_cast<uint64_t>(*t);
+        return std::nullopt;
+      }
+      if (auto t = parse_date(text)) {
+        bits = static_cast<uint64_t>(*t);
+        return std::nullopt;
+      }
+      return fmt::format("`{}` is not a time; write RFC 3339 (2024-03-14T09:12:00Z) or a date", text);
+  }
+  return "unknown column type";
+}
+
+// Column positions of the key and of every field, from the header line.
+std::optional<LoadError> map_header(const abi::DataSchema& schema, const std::vector<Cell>& header,
+                                    const std::string& name, int& key_at, std::vector<int>& field_at) {
+  auto find = [&](const std::string& h) {
+    for (size_t i = 0; i < header.size(); ++i)
+      if (header[i].text == h) return static_cast<int>(i);
+    return -1;
+  };
+  for (size_t i = 0; i < header.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (!header[i].text.empty() && header[i].text == header[j].text)
+        return at_cell("E0072", name, header[i],
+                       fmt::format("column `{}` appears twice in the header (first at column {})",
+                                   header[i].text, header[j].column));
+  auto listing = [&] {
+    std::string all;
+    for (const Cell& c : header) all += (all.empty() ? "" : ", ") + c.text;
+    return all;
+  };
+  key_at = find(schema.key_header);
+  if (key_at < 0)
+    return LoadError{"E0073",
+                     name,
+                     1,
+                     1,
+                     0,
+                     fmt::format("the header has no key column `{}` (data `{}`); it has: {}",
+                                 schema.key_header, schema.name, listing())};
+  field_at.clear();
+  for (const abi::DataColumn& c : schema.columns) {
+    int at = find(c.header);
+    if (at < 0 && !c.optional)
+      return LoadError{
+          "E0073",
+          name,
+          1,
+          1,
+          0,
+          fmt::format("the header has no column `{}` for required field `{}` of data `{}`; it has: {}",
+                      c.header, c.name, schema.name, listing())};
+    field_at.push_back(at);
+  }
+  return std::nullopt;
+}
+
+// One record into the snapshot, or the error that rejects it.
+std::optional<LoadError> add_record(const abi::DataSchema& schema, const std::vector<Cell>& record,
+                                    int key_at, const std::vector<int>& field_at, const std::string& name,
+                                    abi::DataSnapshot& snapshot, std::vector<uint64_t>& key_lines) {
+  const Cell& key = record[static_cast<size_t>(key_at)];
+  if (key.text.empty()) return at_cell("E0074", name, key, fmt::format("empty key `{}`", schema.key_header));
+  uint64_t key_bits = 0;
+  std::string_view key_text;
+  if (schema.key == abi::CellType::Str) {
+    key_text = key.text;
+  } else if (auto bad = parse_cell(schema.key, key.text, snapshot, key_bits)) {
+    return at_cell("E0074", name, key, fmt::format("key `{}`: {}", schema.key_header, *bad));
+  }
+  std::vector<uint64_t> cells(schema.columns.size(), 0);
+  std::vector<uint8_t> present(schema.columns.size(), 0);
+  for (size_t i = 0; i < schema.columns.size(); ++i) {
+    const abi::DataColumn& c = schema.columns[i];
+    if (field_at[i] < 0) continue;
+    const Cell& cell = record[static_cast<size_t>(field_at[i])];
+    if (cell.text.empty() && c.type != abi::CellType::StrList) {
+      if (!c.optional)
+        return at_cell("E0074", name, cell,
+                       fmt::format("empty `{}`: field `{}` is required (declare it `{}?` to allow a blank)",
+                                   c.header, c.name, abi::cell_type_name(c.type)));
+      continue;
+    }
+    if (auto bad = parse_cell(c.type, cell.text, snapshot, cells[i]))
+      return at_cell("E0074", name, cell, fmt::format("column `{}`: {}", c.header, *bad));
+    present[i] = 1;
+  }
+  uint32_t clash = 0;
+  if (!snapshot.add_row(key_bits, key_text, cells, present, &clash))
+    return at_cell(
+        "E0075", name, key,
+        fmt::format("duplicate key `{}`: line {} has the same key in force over an overlapping period",
+                    key.text, key_lines[clash]));
+  key_lines.push_back(key.line);
+  return std::nullopt;
+}
+
+}  // namespace
+
+LoadResult load_csv(const abi::DataSchema& schema, std::string_view bytes, const std::string& name) {
+  auto failed = [](LoadError e) { return LoadResult{nullptr, std::move(e)}; };
+  if (bytes.empty())
+    return failed(
+        LoadError{"E0071", name, 1, 1, 0, "the file is empty; a data file starts with a header line"});
+  if (bytes.substr(0, 3) == "\xEF\xBB\xBF")
+    return failed(LoadError{"E0071", name, 1, 1, 0,
+                            "the file starts with a byte order mark (U+FEFF); save it as UTF-8 without BOM"});
+  if (size_t bad = invalid_utf8(bytes); bad != std::string_view::npos) {
+    uint64_t line = 1, col = 1;
+    for (size_t i = 0; i < bad; ++i) {
+      if (bytes[i] == '\n') {
+        ++line;
+        col = 1;
+      } else if ((static_cast<unsigned char>(bytes[i]) & 0xc0) != 0x80) {
+        ++col;
+      }
+    }
+    return failed(
+        LoadError{"E0071", name, line, col, bad,
+                  fmt::format("invalid UTF-8 (byte 0x{:02X})", static_cast<unsigned char>(bytes[bad]))});
+  }
+  auto snapshot = std::make_shared<abi::DataSnapshot>(schema, name, "sha256:" + sha256_hex(bytes));
+  CsvReader reader(bytes, name);
+  std::vector<Cell> header, record;
+  std::optional<LoadError> error;
+  reader.next(header, error);
+  if (error) return failed(*error);
+  int key_at = -1;
+  std::vector<int> field_at;
+  if (auto bad = map_header(schema, header, name, key_at, field_at)) return failed(*bad);
+  std::vector<uint64_t> key_lines;
+  while (reader.next(record, error)) {
+    if (error) return failed(*error);
+    if (record.size() == 1 && record[0].text.empty()) continue;  // a blank line
+    if (record.size() != header.size()) {
+      const Cell& at = record.size() > header.size() ? record[header.size()] : record.back();
+      return failed(at_cell("E0072", name, at,
+                            fmt::format("{} fields where the header has {}", record.size(), header.size())));
+    }
+    if (auto bad = add_record(schema, record, key_at, field_at, name, *snapshot, key_lines))
+      return failed(*bad);
+  }
+  snapshot->build_index();
+  return LoadResult{std::move(snapshot), std::nullopt};
+}
+
+LoadResult load_file(const abi::DataSchema& schema, const std::string& path) {
+  std::error_code ec;
+  // A FIFO or a device could block or never end: only regular files.
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    return LoadResult{nullptr, LoadError{"E0070", path, 0, 0, 0, "cannot read: not a regular file"}};
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return LoadResult{
+        nullptr, LoadError{"E0070", path, 0, 0, 0, fmt::format("cannot read: {}", std::strerror(errno))}};
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (in.bad()) return LoadResult{nullptr, LoadError{"E0070", path, 0, 0, 0, "read error"}};
+  std::string_view ext =
+      std::string_view(path).substr(path.rfind('.') == std::string::npos ? path.size() : path.rfind('.'));
+  if (ext != ".csv")
+    return LoadResult{nullptr, LoadError{"E0070", path, 0, 0, 0,
+                                         fmt::format("unknown data file type `{}`; Edict reads .csv", ext)}};
+  return load_csv(schema, bytes.str(), path);
+}
+
+}  // namespace edict::data

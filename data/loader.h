@@ -1,0 +1,48 @@
+// Reads a data source's file into a DataSnapshot (abi/data.h): CSV (RFC 4180,
+// with a header line; columns found by header name, others ignored) or JSON
+// Lines is not read yet. All or nothing: any bad input is one LoadError that
+// says where (file, line, column) and what, and no snapshot.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "abi/data.h"
+
+namespace edict::data {
+
+// Diagnostic codes (stable; docs/language.md lists them):
+//   E0070 the file cannot be read (missing, unreadable, not .csv)
+//   E0071 the file is empty, starts with a byte order mark, or is not UTF-8
+//   E0072 malformed CSV: unterminated quote, stray quote, wrong field count,
+//         a column named twice in the header
+//   E0073 the header lacks the key column or a required field's column
+//   E0074 a cell that is not of its field's type (date, country, number, ...)
+//         or a required cell left empty
+//   E0075 duplicate key: two rows with one key in force at the same time
+struct LoadError {
+  const char* code = "E0070";
+  std::string file;
+  uint64_t line = 0, column = 0;  // 1-based; 0 when the error is about the whole file
+  uint64_t offset = 0;            // byte offset of line:column
+  std::string message;
+  std::string text() const;  // `file:line:col: error[E0072]: message`
+};
+
+struct LoadResult {
+  std::shared_ptr<const abi::DataSnapshot> snapshot;  // null on error
+  std::optional<LoadError> error;
+};
+
+// Reads `path` (never any other file); chooses the format by its extension.
+LoadResult load_file(const abi::DataSchema& schema, const std::string& path);
+// The same over bytes already read; `name` is the file name errors give.
+LoadResult load_csv(const abi::DataSchema& schema, std::string_view bytes, const std::string& name);
+
+// The separator of a list cell (`alt_names` of the US Consolidated Screening
+// List): `;`, with spaces around items trimmed.
+inline constexpr char kListSeparator = ';';
+
+}  // namespace edict::data

@@ -1,0 +1,95 @@
+// Loading and replacing a policy's `data` sources (engine.h).
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "data/loader.h"
+#include "engine/engine.h"
+
+namespace edict::engine {
+namespace {
+
+// A data file error as a diagnostic with a span in the file itself, so it
+// renders with the line and a caret like a policy error.
+void report(const data::LoadError& e, SourceManager& sources, DiagnosticSink& sink) {
+  Span at;
+  if (e.line > 0) {
+    std::ifstream in(e.file, std::ios::binary);
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    std::string text = bytes.str();
+    if (e.offset <= text.size()) {
+      FileId id = sources.add(e.file, std::move(text));
+      at = Span{id, static_cast<uint32_t>(e.offset), static_cast<uint32_t>(e.offset)};
+    }
+  }
+  std::string where = e.line > 0 ? fmt::format("{}:{}:{}: ", e.file, e.line, e.column) : e.file + ": ";
+  sink.error(e.code, at, at.valid() ? e.message : where + e.message);
+}
+
+std::string path_for(const abi::DataSchema& schema, const std::map<std::string, std::string>& files) {
+  auto it = files.find(schema.name);
+  return it != files.end() ? it->second : schema.default_file;
+}
+
+}  // namespace
+
+bool load_data_sources(const ir::Module& module, const std::map<std::string, std::string>& files,
+                       SourceManager& sources, DiagnosticSink& sink) {
+  for (const auto& [name, file] : files) {
+    bool known = std::any_of(module.tables.begin(), module.tables.end(),
+                             [&](const ir::Table& t) { return t.external() && t.name == name; });
+    if (!known) {
+      std::string names;
+      for (const ir::Table& t : module.tables)
+        if (t.external()) names += (names.empty() ? "`" : ", `") + t.name + "`";
+      sink.error("E0076", Span{},
+                 fmt::format("`--data {}={}`: the policy declares no data `{}`", name, file, name))
+          .help = names.empty() ? "this policy declares no data sources" : "its data sources are " + names;
+    }
+  }
+  std::vector<std::shared_ptr<const abi::DataSnapshot>> loaded;
+  for (const ir::Table& t : module.tables) {
+    if (!t.external()) continue;
+    data::LoadResult r = data::load_file(t.data->schema(), path_for(t.data->schema(), files));
+    if (r.error) {
+      report(*r.error, sources, sink);
+      continue;
+    }
+    loaded.push_back(std::move(r.snapshot));
+  }
+  if (sink.has_errors()) return false;
+  size_t next = 0;
+  for (const ir::Table& t : module.tables)
+    if (t.external()) t.data->replace(std::move(loaded[next++]));
+  return true;
+}
+
+std::vector<DataVersion> Policy::data_versions() const {
+  std::vector<DataVersion> out;
+  for (const ir::Table& t : module_.tables) {
+    if (!t.external()) continue;
+    const abi::DataSnapshot* s = t.data->current();
+    out.push_back(DataVersion{t.name, s ? s->file() : "", s ? s->content_hash() : "", s ? s->size() : 0});
+  }
+  return out;
+}
+
+bool Policy::replace_data(const std::string& name, const std::string& path, std::string* error) const {
+  for (const ir::Table& t : module_.tables) {
+    if (!t.external() || t.name != name) continue;
+    data::LoadResult r = data::load_file(t.data->schema(), path);
+    if (r.error) {
+      *error = r.error->text();
+      return false;
+    }
+    t.data->replace(std::move(r.snapshot));
+    return true;
+  }
+  *error = fmt::format("the policy declares no data `{}`", name);
+  return false;
+}
+
+}  // namespace edict::engine

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Reference data from the command line: `--data NAME=FILE` on eval, explain,
+test and diff; every bad data file is exit 2 with file:line:col and a code,
+and nothing is evaluated; the JIT and the interpreter give the same records;
+`diff --old-data/--new-data` shows what a list update newly catches.
+
+  run_data_tests.py --edict PATH
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import testlib
+from testlib import check
+
+POLICY = """policy "data driver"
+
+outcomes allow < review < deny
+default allow
+
+event export { time: time, customer_id: string, destination: country }
+
+data customers: string -> {
+  name: string,
+  country: country,
+  added: date,
+  removed: date?,
+  notice: string?,
+  aliases: set<string>,
+}
+  from "customers.csv"
+  key "id"
+  columns { name: "Name", added: "start_date", removed: "end_date", notice: "fr_notice", aliases: "alt_names" }
+  in force from added until removed
+
+const no_notice = "no notice"
+
+rule listed on export
+  cite "15 CFR 744.11"
+  deny "{event.customer_id} is {customers[event.customer_id].name} ({customers[event.customer_id].notice otherwise no_notice})"
+  when event.customer_id in customers
+
+test "listed" {
+  given export { time: 2022-01-01T00:00:00Z, customer_id: "C1", destination: "CN" }
+  expect deny by only listed
+}
+"""
+
+HEADER = "id,Name,country,start_date,end_date,fr_notice,alt_names\n"
+GOOD = HEADER + ('C1,Acme Corp,CN,2020-01-01,,85 FR 1234,"Acme; ACME Co."\n'
+                 "C2,Beta Ltd,RU,2021-06-01,2023-01-01,,\n")
+NEWER = GOOD + "C3,Gamma Inc,IR,2021-01-01,,89 FR 99,\n"
+
+EVENTS = "".join(json.dumps(e) + "\n" for e in [
+    {"kind": "export", "id": "e1", "time": "2022-01-01T00:00:00Z", "customer_id": "C1", "destination": "CN"},
+    {"kind": "export", "id": "e2", "time": "2022-01-01T00:00:00Z", "customer_id": "C2", "destination": "RU"},
+    {"kind": "export", "id": "e3", "time": "2023-06-01T00:00:00Z", "customer_id": "C2", "destination": "RU"},
+    {"kind": "export", "id": "e4", "time": "2023-06-01T00:00:00Z", "customer_id": "C3", "destination": "IR"},
+])
+
+# (name, file bytes, expected `file:line:col: error[CODE]` prefix after the path)
+BAD = [
+    ("unterminated quote", HEADER + 'C1,"Acme,CN,2020-01-01,,,\n', ":2:4: error[E0072]"),
+    ("wrong column count", HEADER + "C1,Acme,CN,2020-01-01,,\n", ":2:24: error[E0072]"),
+    ("text after a closing quote", HEADER + 'C1,"Acme"x,CN,2020-01-01,,,\n', ":2:10: error[E0072]"),
+    ("bad date", HEADER + "C1,Acme,CN,2020-13-01,,,\n", ":2:12: error[E0074]"),
+    ("unknown country", HEADER + "C1,Acme,XX,2020-01-01,,,\n", ":2:9: error[E0074]"),
+    ("invalid UTF-8", HEADER + "C1,Ac\udcffme,CN,2020-01-01,,,\n", ":2:6: error[E0071]"),
+    ("byte order mark", "\ufeff" + HEADER, ":1:1: error[E0071]"),
+    ("duplicate key in force twice", HEADER + "C1,A,CN,2020-01-01,,,\nC1,B,CN,2021-01-01,,,\n", ":3:1: error[E0075]"),
+    ("missing required column", "id,Name,start_date,end_date,fr_notice,alt_names\nC1,A,2020-01-01,,,\n",
+     ":1:1: error[E0073]"),
+    ("missing key column", "Name,country,start_date,end_date,fr_notice,alt_names\n", ":1:1: error[E0073]"),
+    ("required cell empty", HEADER + "C1,,CN,2020-01-01,,,\n", ":2:4: error[E0074]"),
+    ("empty file", "", ":1:1: error[E0071]"),
+]
+
+
+def run(args, cwd, stdin=None):
+    return subprocess.run(args, cwd=cwd, input=stdin, capture_output=True, timeout=120,
+                          encoding="utf-8", errors="replace")
+
+
+def write(path, text, binary=False):
+    with open(path, "wb") as f:
+        f.write(text.encode("utf-8", errors="surrogateescape") if not binary else text)
+
+
+def setup(d):
+    write(os.path.join(d, "p.edict"), POLICY)
+    write(os.path.join(d, "customers.csv"), GOOD)
+    write(os.path.join(d, "newer.csv"), NEWER)
+    write(os.path.join(d, "ev.jsonl"), EVENTS)
+
+
+def test_engines_agree(edict, d):
+    outs = {}
+    for engine in ("jit", "interp"):
+        p = run([edict, "eval", "--engine", engine, "p.edict", "ev.jsonl"], d)
+        check(p.returncode == 0, f"eval --engine {engine} exits 0 (got {p.returncode}: {p.stderr})")
+        outs[engine] = p.stdout
+    check(outs["jit"] == outs["interp"], "the JIT and the interpreter give the same records")
+    recs = [json.loads(line) for line in outs["jit"].splitlines()]
+    check([r["decision"] for r in recs] == ["deny", "deny", "allow", "allow"],
+          f"rows in force by the event's date decide: {[r['decision'] for r in recs]}")
+    check(recs[0]["rules"][0]["message"] == "C1 is Acme Corp (85 FR 1234)",
+          f"row fields reach the message: {recs[0]['rules'][0]['message']!r}")
+    check(recs[1]["rules"][0]["message"] == "C2 is Beta Ltd (no notice)", "an absent optional cell")
+
+
+def test_data_override(edict, d):
+    p = run([edict, "eval", "--data", "customers=newer.csv", "p.edict", "ev.jsonl"], d)
+    decisions = [json.loads(line)["decision"] for line in p.stdout.splitlines()]
+    check(p.returncode == 0 and decisions == ["deny", "deny", "allow", "deny"],
+          f"--data reads another file: {decisions} {p.stderr}")
+    p = run([edict, "test", "--engine", "both", "--data", "customers=newer.csv", "p.edict"], d)
+    check(p.returncode == 0, f"edict test takes --data ({p.stdout}{p.stderr})")
+    p = run([edict, "explain", "--data", "customers=newer.csv", "p.edict", "-"], d, stdin=EVENTS.splitlines()[0])
+    check(p.returncode == 0 and "event.customer_id in customers = true" in p.stdout,
+          f"explain shows the lookup: {p.stdout}")
+
+
+def test_bad_files(edict, d):
+    for name, text, where in BAD:
+        write(os.path.join(d, "bad.csv"), text)
+        p = run([edict, "eval", "--data", "customers=bad.csv", "p.edict", "ev.jsonl"], d)
+        check(p.returncode == 2, f"{name}: exit 2 (got {p.returncode})")
+        check(p.stdout == "", f"{name}: nothing evaluated")
+        check(("bad.csv" + where) in p.stderr, f"{name}: error says `bad.csv{where}`, got: {p.stderr[:300]}")
+
+
+def test_bad_arguments(edict, d):
+    p = run([edict, "eval", "--data", "customers=missing.csv", "p.edict", "ev.jsonl"], d)
+    check(p.returncode == 2 and "missing.csv: cannot read" in p.stderr and "E0070" in p.stderr,
+          f"a missing file: {p.stderr}")
+    p = run([edict, "eval", "--data", "customers=.", "p.edict", "ev.jsonl"], d)
+    check(p.returncode == 2 and "not a regular file" in p.stderr, f"a folder: {p.stderr}")
+    p = run([edict, "eval", "--data", "clients=customers.csv", "p.edict", "ev.jsonl"], d)
+    check(p.returncode == 2 and "E0076" in p.stderr and "`customers`" in p.stderr, f"an unknown name: {p.stderr}")
+    p = run([edict, "eval", "--data", "customers", "p.edict", "ev.jsonl"], d)
+    check(p.returncode != 0 and "NAME=FILE" in p.stderr, f"no `=`: {p.stderr}")
+
+
+def test_diff_list_versions(edict, d):
+    p = run([edict, "diff", "-q", "--old-data", "customers=customers.csv", "--new-data", "customers=newer.csv",
+             "p.edict", "p.edict", "ev.jsonl", "-o", "changed.jsonl"], d)
+    check(p.returncode in (0, 1), f"diff of two list versions runs ({p.returncode}: {p.stderr})")
+    with open(os.path.join(d, "changed.jsonl")) as f:
+        changed = [json.loads(line) for line in f]
+    check([c.get("id") for c in changed] == ["e4"], f"the new entry newly catches e4 only: {changed}")
+
+
+def main():
+    edict = testlib.edict_from_args(__doc__)
+    with tempfile.TemporaryDirectory() as d:
+        setup(d)
+        return testlib.run_groups([
+            ("JIT and interpreter agree on data lookups", lambda: test_engines_agree(edict, d)),
+            ("--data on eval, test and explain", lambda: test_data_override(edict, d)),
+            ("every bad data file: exit 2, file:line:col", lambda: test_bad_files(edict, d)),
+            ("missing file, unknown name, malformed --data", lambda: test_bad_arguments(edict, d)),
+            ("diff of two list versions under one policy", lambda: test_diff_list_versions(edict, d)),
+        ])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

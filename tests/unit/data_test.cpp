@@ -1,0 +1,192 @@
+// Reference data: the CSV loader (every bad input all or nothing), rows in
+// force by date, the content hash, and replacing a source under a compiled
+// policy through the C++ API and the C ABI (both engines, no recompiling).
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+
+#include "abi/screen.h"
+#include "data/loader.h"
+#include "data/sha256.h"
+#include "edict/edict.h"
+#include "edict/edict.hpp"
+
+namespace {
+
+using edict::abi::CellType;
+
+edict::abi::DataSchema holders_schema() {
+  edict::abi::DataSchema s;
+  s.name = "holders";
+  s.key_header = "id";
+  s.columns = {{"name", "name", CellType::Str, false},
+               {"added", "added", CellType::Date, true},
+               {"removed", "removed", CellType::Date, true},
+               {"aliases", "aliases", CellType::StrList, true}};
+  s.in_force_from = 1;
+  s.in_force_until = 2;
+  return s;
+}
+
+constexpr int64_t kDay = 86'400'000'000;
+constexpr int64_t k2024 = 19'723 * kDay;  // 2024-01-01T00:00:00Z
+
+std::filesystem::path temp_dir() {
+  auto d = std::filesystem::temp_directory_path() / ("edict_data_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(d);
+  return d;
+}
+
+void write(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+}  // namespace
+
+TEST_CASE("sha256 of known vectors", "[data]") {
+  CHECK(edict::data::sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(edict::data::sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(edict::data::sha256_hex(std::string(1000, 'a')) ==
+        "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
+}
+
+TEST_CASE("a row is found only while in force; a key may return later", "[data]") {
+  auto r = edict::data::load_csv(holders_schema(),
+                                 "id,name,added,removed,aliases\n"
+                                 "H1,One,2024-01-01,2024-02-01,\"A; B ;;C\"\n"
+                                 "H1,One again,2024-03-01,,\n"
+                                 "H2,Two,,,\n",
+                                 "h.csv");
+  REQUIRE(r.snapshot);
+  const auto& s = *r.snapshot;
+  CHECK(s.size() == 3);
+  CHECK(s.find(0, "H1", k2024 - 1) == nullptr);
+  REQUIRE(s.find(0, "H1", k2024) != nullptr);
+  CHECK(s.string(static_cast<uint32_t>(s.cell(s.find(0, "H1", k2024)->index, 0))) == "One");
+  CHECK(s.find(0, "H1", k2024 + 31 * kDay) == nullptr);  // removed is exclusive
+  REQUIRE(s.find(0, "H1", k2024 + 60 * kDay) != nullptr);
+  CHECK(s.string(static_cast<uint32_t>(s.cell(s.find(0, "H1", k2024 + 60 * kDay)->index, 0))) == "One again");
+  CHECK(s.find(0, "H2", INT64_MIN + 1) != nullptr);  // open at both ends
+  CHECK(s.find(0, "H3", k2024) == nullptr);
+  CHECK(s.list(static_cast<uint32_t>(s.cell(0, 3))) == std::vector<std::string>{"A", "B", "C"});
+  CHECK(s.content_hash().rfind("sha256:", 0) == 0);
+}
+
+TEST_CASE("every malformed file is one located error and no snapshot", "[data]") {
+  struct Case {
+    const char* text;
+    const char* code;
+    uint64_t line, column;
+  };
+  const Case cases[] = {
+      {"id,name,added,removed,aliases\nH1,\"One,,,\n", "E0072", 2, 4},
+      {"id,name,added,removed,aliases\nH1,One,,\n", "E0072", 2, 9},
+      {"id,name,added,removed,aliases\nH1,One,2024-02-30,,\n", "E0074", 2, 8},
+      {"id,name,added,removed,aliases\nH1,,,,\n", "E0074", 2, 4},
+      {"id,name,added,removed,aliases\nH1,O\xc3,,,\n", "E0071", 2, 5},
+      {"\xef\xbb\xbfid,name,added,removed,aliases\n", "E0071", 1, 1},
+      {"", "E0071", 1, 1},
+      {"id,name,added,removed,aliases\nH1,A,,,\nH1,B,2020-01-01,,\n", "E0075", 3, 1},
+      {"id,added,removed,aliases\n", "E0073", 1, 1},
+      {"id,name,name\n", "E0072", 1, 9},
+      {"id,name,added,removed,aliases\r\nH1,One,,,\rx\n", "E0072", 2, 10},
+  };
+  for (const Case& c : cases) {
+    INFO(c.text);
+    auto r = edict::data::load_csv(holders_schema(), c.text, "bad.csv");
+    CHECK(r.snapshot == nullptr);
+    REQUIRE(r.error);
+    CHECK(std::string(r.error->code) == c.code);
+    CHECK(r.error->line == c.line);
+    CHECK(r.error->column == c.column);
+  }
+}
+
+TEST_CASE("replace_data swaps a source under a compiled policy; a failed one keeps the old rows", "[data]") {
+  auto dir = temp_dir();
+  write(dir / "p.edict", R"(
+event ev { time: time, who: string }
+data listed: string -> { name: string } from "listed.csv" key "id"
+rule hit on ev cite "t" deny "{listed[event.who].name}" when event.who in listed
+)");
+  write(dir / "listed.csv", "id,name\nA,Alpha\n");
+  write(dir / "next.csv", "id,name\nB,Beta\n");
+  write(dir / "bad.csv", "id,name\nB,\"Beta\n");
+  const std::string a = R"({"kind":"ev","id":"1","time":"2024-01-01T00:00:00Z","who":"A"})";
+  const std::string b = R"({"kind":"ev","id":"2","time":"2024-01-01T00:00:00Z","who":"B"})";
+  for (edict::Engine engine : {edict::Engine::Jit, edict::Engine::Interpreter}) {
+    edict::CompileOptions options;
+    options.engine = engine;
+    edict::Compiled c = edict::Policy::compile_files({(dir / "p.edict").string()}, options);
+    REQUIRE(c.status.ok());
+    edict::Evaluator ev(c.policy);
+    edict::Decision d;
+    REQUIRE(ev.evaluate(a, d).ok());
+    CHECK(d.outcome == "deny");
+    REQUIRE(d.rules.size() == 1);
+    CHECK(d.rules[0].message == "Alpha");
+    std::string first_hash = c.policy.data_versions().at(0).hash;
+
+    edict::Status s = c.policy.replace_data("listed", (dir / "bad.csv").string());
+    CHECK(s.code == edict::Code::DataError);
+    CHECK(s.message.find("bad.csv:2:3: error[E0072]") != std::string::npos);
+    CHECK(c.policy.data_versions().at(0).hash == first_hash);
+    REQUIRE(ev.evaluate(a, d).ok());
+    CHECK(d.outcome == "deny");  // the previous rows stay
+
+    REQUIRE(c.policy.replace_data("listed", (dir / "next.csv").string()).ok());
+    CHECK(c.policy.data_versions().at(0).hash != first_hash);
+    REQUIRE(ev.evaluate(a, d).ok());
+    CHECK(d.outcome == "allow");
+    REQUIRE(ev.evaluate(b, d).ok());
+    CHECK(d.outcome == "deny");
+    CHECK(c.policy.replace_data("nothing", (dir / "next.csv").string()).code == edict::Code::DataError);
+  }
+  // The C ABI: the same swap, and its errors.
+  edict_policy* p = nullptr;
+  REQUIRE(edict_policy_compile_file((dir / "p.edict").string().c_str(), EDICT_ENGINE_JIT, &p) == EDICT_OK);
+  CHECK(edict_policy_replace_data(p, "listed", (dir / "bad.csv").string().c_str()) == EDICT_DATA_ERROR);
+  CHECK(std::string(edict_last_error()).find("E0072") != std::string::npos);
+  CHECK(edict_policy_replace_data(p, "other", (dir / "next.csv").string().c_str()) == EDICT_INVALID_ARGUMENT);
+  CHECK(edict_policy_replace_data(p, "listed", (dir / "next.csv").string().c_str()) == EDICT_OK);
+  CHECK(std::string(edict_status_name(EDICT_DATA_ERROR)) == "data_error");
+  edict_policy_free(p);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("names normalise: case, punctuation, diacritics, legal forms, word order", "[data]") {
+  edict::abi::NameNormalizer n({"pao"});
+  CHECK(n.normalize("Huawei Technologies Co., Ltd.") == "huawei technologies");
+  CHECK(n.normalize("TECHNOLOGIES, HUAWEI LIMITED") == "huawei technologies");
+  CHECK(n.normalize("Zélkova Électronique S.A.") == "electronique zelkova");
+  CHECK(n.normalize("Straße GmbH") == "strasse");
+  CHECK(n.normalize("Rostec PAO") == "rostec");  // a word the policy added
+  CHECK(n.normalize("Co., Ltd.") == "co ltd");   // nothing but legal forms: kept
+  CHECK(edict::abi::jaro_winkler("martha", "marhta") == Approx(0.9611).margin(1e-4));
+  CHECK(edict::abi::jaro_winkler("dixon", "dicksonx") == Approx(0.8133).margin(1e-4));
+}
+
+TEST_CASE("the name index finds typos and aliases and rejects near misses", "[data]") {
+  edict::abi::NameIndex index;
+  index.add(0, "Huawei Technologies Co., Ltd.");
+  index.add(0, "Huawei");
+  index.add(1, "Semiconductor Manufacturing International Corporation");
+  index.add(1, "SMIC");
+  index.add(2, "Moore Threads Technology");
+  for (int i = 0; i < 200; ++i) index.add(3 + i, "Filler" + std::to_string(i) + " Technologies Limited");
+  index.build();
+  auto any = [](uint32_t) { return true; };
+  CHECK(index.best("HUAWEI TECHNOLOGIES", 0.9, any).row == 0);
+  CHECK(index.best("Technologies Huawei Ltd", 0.9, any).row == 0);
+  CHECK(index.best("Huawie Technologies", 0.9, any).row == 0);
+  CHECK(index.best("smic", 0.9, any).row == 1);
+  CHECK(index.best("Semiconductor Manufactoring International Corp.", 0.9, any).row == 1);
+  CHECK(index.best("Moore Thread Tech", 0.85, any).row == 2);
+  CHECK_FALSE(index.best("Qorvath Technologies", 0.9, any).found());
+  CHECK_FALSE(index.best("Huawei Technologies", 0.9, [](uint32_t row) { return row != 0; }).found());
+  CHECK_FALSE(index.best("", 0.9, any).found());
+}
