@@ -36,6 +36,8 @@ class AuditStamp {
   // data; the reference-data loader sets it).
   void set_data_versions(std::string json_object);
   const std::string& data_versions() const { return data_json_; }
+  // The policies' titles, versions and statuses as a JSON array (as in records).
+  const std::string& policies() const { return policies_json_; }
   bool decision_time() const { return options_.decision_time; }
 
   // "d-<32 hex digits>": derived from the policy hash and the event's text

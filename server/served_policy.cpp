@@ -75,18 +75,9 @@ std::string ServedPolicy::describe() const {
     if (i) s += ',';
     append_json_string(s, loaded_->files[i]);
   }
-  s += "],\"policies\":[";
-  for (size_t i = 0; i < m.policies.size(); ++i) {
-    const ir::Policy& p = m.policies[i];
-    s += i ? ",{\"title\":" : "{\"title\":";
-    append_json_string(s, p.title);
-    s += ",\"version\":";
-    append_json_string(s, p.version);
-    s += ",\"status\":";
-    append_json_string(s, p.status);
-    s += '}';
-  }
-  s += "],\"data\":";
+  s += "],\"policies\":";
+  s += stamp_.policies();
+  s += ",\"data\":";
   s += stamp_.data_versions();
   s += ",\"outcomes\":[";
   for (size_t i = 0; i < m.outcomes.size(); ++i) {
