@@ -38,7 +38,11 @@ std::string path_for(const abi::DataSchema& schema, const std::map<std::string, 
 
 bool load_data_sources(const ir::Module& module, const std::map<std::string, std::string>& files,
                        SourceManager& sources, DiagnosticSink& sink) {
-  for (const auto& [name, file] : files) {
+  for (const auto& entry : files) {
+    // Named copies, not structured bindings: clang 14 (the fuzzers' compiler)
+    // cannot capture those in a lambda.
+    const std::string& name = entry.first;
+    const std::string& file = entry.second;
     bool known = std::any_of(module.tables.begin(), module.tables.end(),
                              [&](const ir::Table& t) { return t.external() && t.name == name; });
     if (!known) {
