@@ -3,11 +3,11 @@
 // policy through the C++ API and the C ABI (both engines, no recompiling).
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 
 #include "abi/screen.h"
 #include "data/loader.h"
