@@ -457,7 +457,9 @@ int run_eval(const EvalOptions& o) {
   if (!o.quiet && o.summary_format == "json") {
     engine::RunFigures figures{o.engine, seconds, reader->bytes_read(), &windows};
     figures.compile_ms = policy->compile_ms;
-    figures.jit_ms = policy->jit_ms;
+    // A tiered run's JIT compiled in the background (0 while it still runs).
+    figures.jit_ms =
+        policy->backend() == engine::Backend::Tiered ? policy->tier_status().jit_ms : policy->jit_ms;
     figures.interpreter_runs = writer.finisher().interpreter_runs();
     std::string s = engine::render_summary_json(*policy, summary, figures);
     std::fputs(s.c_str(), stderr);

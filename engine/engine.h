@@ -141,7 +141,8 @@ class Policy {
                                  std::vector<const uint8_t*>& present);
 
   // Compile-time figures, for `--stats` and benchmarks: the front end, and
-  // the JIT (Tiered: 0 until its code is ready; see tier_status()).
+  // the JIT before the first event (Tiered: 0; tier_status() has the
+  // background compilation's time).
   // The data sources in use, in declaration order.
   std::vector<DataVersion> data_versions() const;
   // Replaces the rows of data source `name` with `path`'s, while the policy

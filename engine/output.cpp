@@ -95,25 +95,32 @@ std::string render_summary_json(const Policy& policy, const Summary& summary, co
   return s;
 }
 
+std::string rule_json_fields(const ir::Module& m, size_t rule, bool empty_status) {
+  const ir::Rule& r = m.rules[rule];
+  std::string p = "{\"name\":";
+  append_json_string(p, r.name);
+  p += ",\"effect\":";
+  append_json_string(p, m.outcomes[static_cast<size_t>(r.effect)]);
+  p += ",\"cite\":";
+  append_json_string(p, r.cite);
+  if (r.policy >= 0) {
+    const ir::Policy& pol = m.policies[static_cast<size_t>(r.policy)];
+    p += ",\"policy\":";
+    append_json_string(p, pol.title);
+    if (empty_status || !pol.status.empty()) {
+      p += ",\"status\":";
+      append_json_string(p, pol.status);
+    }
+  }
+  return p;
+}
+
 RecordWriter::RecordWriter(const Policy& policy, OutputFormat format)
     : policy_(&policy), format_(format), finisher_(policy) {
   const ir::Module& m = policy.module();
-  for (const ir::Rule& r : m.rules) {
-    std::string p = "{\"name\":";
-    append_json_string(p, r.name);
-    p += ",\"effect\":";
-    append_json_string(p, m.outcomes[static_cast<size_t>(r.effect)]);
-    p += ",\"cite\":";
-    append_json_string(p, r.cite);
-    if (r.policy >= 0) {
-      const ir::Policy& pol = m.policies[static_cast<size_t>(r.policy)];
-      p += ",\"policy\":";
-      append_json_string(p, pol.title);
-      if (!pol.status.empty()) {
-        p += ",\"status\":";
-        append_json_string(p, pol.status);
-      }
-    }
+  for (size_t rule = 0; rule < m.rules.size(); ++rule) {
+    const ir::Rule& r = m.rules[rule];
+    std::string p = rule_json_fields(m, rule, /*empty_status=*/false);
     rule_open_.push_back(format_ == OutputFormat::Jsonl ? p + ",\"message\":\"" : r.name);
     rule_prefix_.push_back(std::move(p));
   }

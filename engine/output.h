@@ -101,7 +101,7 @@ class RecordSink : public StreamSink {
 
 // The figures of a run beside its counts.
 struct RunFigures {
-  std::string engine;  // "jit" or "interp"
+  std::string engine;  // "tiered", "jit" or "interp"
   double seconds = 0;
   uint64_t bytes_read = 0;
   const window::WindowState* windows = nullptr;  // its size is shown when active
@@ -115,6 +115,12 @@ std::string render_summary(const Policy& policy, const Summary& summary, const R
 // The same as one JSON object and a newline (`eval --summary-format json`,
 // docs/events.md "Run summary"): for programs, with exact counts.
 std::string render_summary_json(const Policy& policy, const Summary& summary, const RunFigures& run);
+
+// Rule `rule`'s fields as records and `serve`'s GET /v1/policy show them:
+// `{"name":..,"effect":..,"cite":..` and, when it belongs to a policy,
+// `,"policy":..,"status":..`, without the closing brace. `empty_status`: also
+// an empty status (records leave it out).
+std::string rule_json_fields(const ir::Module& m, size_t rule, bool empty_status);
 
 using ::edict::append_json_string;  // support/text.h, named here for the engine's callers
 // 1234567 -> "1,234,567", for summaries people read.

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engine/decode/decoder.h"
+#include "engine/output.h"
 #include "support/text.h"
 
 namespace edict::server {
@@ -86,20 +87,8 @@ std::string ServedPolicy::describe() const {
   }
   s += "],\"rules\":[";
   for (size_t r = 0; r < m.rules.size(); ++r) {
-    const ir::Rule& rule = m.rules[r];
-    s += r ? ",{\"name\":" : "{\"name\":";
-    append_json_string(s, rule.name);
-    s += ",\"effect\":";
-    append_json_string(s, m.outcomes[static_cast<size_t>(rule.effect)]);
-    s += ",\"cite\":";
-    append_json_string(s, rule.cite);
-    if (rule.policy >= 0) {
-      const ir::Policy& p = m.policies[static_cast<size_t>(rule.policy)];
-      s += ",\"policy\":";
-      append_json_string(s, p.title);
-      s += ",\"status\":";
-      append_json_string(s, p.status);
-    }
+    if (r) s += ',';
+    s += engine::rule_json_fields(m, r, /*empty_status=*/true);
     s += '}';
   }
   s += "]}\n";
