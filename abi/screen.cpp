@@ -76,19 +76,43 @@ void fold(std::string_view s, std::string& out) {
   }
 }
 
-uint32_t trigram(const char* p) {
-  return uint32_t{static_cast<unsigned char>(p[0])} << 16 | uint32_t{static_cast<unsigned char>(p[1])} << 8 |
-         static_cast<unsigned char>(p[2]);
+// Calls f(hash) for `word` with every choice of at most `most` letters
+// deleted (a symmetric-deletion index: two words within two edits, counting
+// a swap of neighbours as one, share such a variant). Hashes are never 0.
+template <typename F>
+void for_each_deletion(std::string_view word, int most, F&& f) {
+  auto hash = [&](size_t skip1, size_t skip2) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < word.size(); ++i)
+      if (i != skip1 && i != skip2) h = (h ^ static_cast<unsigned char>(word[i])) * 1099511628211ull;
+    return h | 1;
+  };
+  const size_t none = SIZE_MAX;
+  f(hash(none, none));
+  if (most < 1) return;
+  for (size_t i = 0; i < word.size(); ++i) {
+    if (i > 0 && word[i] == word[i - 1]) continue;  // the same variant as deleting i - 1
+    f(hash(i, none));
+    if (most < 2) continue;
+    for (size_t j = i + 1; j < word.size(); ++j) f(hash(i, j));
+  }
 }
 
-// Distinct trigrams of ` name `.
-std::vector<uint32_t> trigrams(const std::string& name) {
-  std::string padded = " " + name + " ";
-  std::vector<uint32_t> out;
-  for (size_t i = 0; i + 3 <= padded.size(); ++i) out.push_back(trigram(padded.data() + i));
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
+// Two deletions from a word of four letters or fewer leave too little.
+int deletions_for(std::string_view word) {
+  return word.size() <= 4 ? 1 : 2;
+}
+
+// Compressed rows: the values of key k are values[begin[k] .. begin[k + 1]).
+template <typename Key>
+void compress(size_t keys, const std::vector<std::pair<Key, uint32_t>>& pairs, std::vector<uint32_t>& begin,
+              std::vector<uint32_t>& values) {
+  begin.assign(keys + 1, 0);
+  for (const auto& [k, v] : pairs) ++begin[size_t{k} + 1];
+  for (size_t k = 0; k < keys; ++k) begin[k + 1] += begin[k];
+  values.assign(pairs.size(), 0);
+  std::vector<uint32_t> next(begin.begin(), begin.end() - 1);
+  for (const auto& [k, v] : pairs) values[next[k]++] = v;
 }
 
 std::vector<std::string_view> split(std::string_view s) {
@@ -212,46 +236,12 @@ double name_similarity(std::string_view a, std::string_view b) {
 }
 
 double NameIndex::weight(std::string_view token) const {
-  auto it = token_idf_.find(token);
-  return token.size() * static_cast<double>(it == token_idf_.end() ? unseen_idf_ : it->second);
+  auto it = word_id_.find(token);
+  return it == word_id_.end() ? token.size() * static_cast<double>(unseen_idf_) : word_weight_[it->second];
 }
 
 double NameIndex::similarity(std::string_view query, std::string_view name) const {
   return weighted_similarity(query, name, [&](std::string_view t) { return weight(t); });
-}
-
-NameIndex::Tokens NameIndex::tokens_of(std::string_view normalized) const {
-  Tokens t;
-  t.text = split(normalized);
-  for (std::string_view s : t.text) t.weight.push_back(static_cast<float>(weight(s)));
-  return t;
-}
-
-// weighted_similarity over tokens split and weighed in advance (the hot path).
-double NameIndex::score(const Tokens& q, uint32_t entry) const {
-  const Tokens& n = entry_tokens_[entry];
-  constexpr size_t kMaxTokens = 16;
-  const size_t na = std::min(q.text.size(), kMaxTokens), nb = std::min(n.text.size(), kMaxTokens);
-  if (na == 0 || nb == 0) return 0.0;
-  double best_a[kMaxTokens] = {}, best_b[kMaxTokens] = {};
-  for (size_t i = 0; i < na; ++i)
-    for (size_t j = 0; j < nb; ++j) {
-      double s = jaro_winkler(q.text[i], n.text[j]);
-      best_a[i] = std::max(best_a[i], s);
-      best_b[j] = std::max(best_b[j], s);
-    }
-  double weight = 0, sum = 0;
-  for (size_t i = 0; i < na; ++i) sum += best_a[i] * q.weight[i], weight += q.weight[i];
-  for (size_t j = 0; j < nb; ++j) sum += best_b[j] * n.weight[j], weight += n.weight[j];
-  double tokens = sum / weight;
-  if (na == nb) return tokens;
-  // Words run together or split ("Hua Wei", "Huawei"): the whole names too.
-  std::string ja, jb;
-  for (std::string_view t : q.text) ja += t;
-  for (std::string_view t : n.text) jb += t;
-  if (ja.size() > 64 || jb.size() > 64) return tokens;
-  double whole = jaro_winkler(ja, jb) - 0.02;
-  return std::max(tokens, na == 1 || nb == 1 ? whole : std::min(whole, tokens + 0.05));
 }
 
 NameIndex::NameIndex(std::vector<std::string> extra_legal_forms) : normalizer_(extra_legal_forms) {}
@@ -265,77 +255,202 @@ void NameIndex::add(uint32_t row, std::string_view name) {
 }
 
 void NameIndex::build() {
-  postings_.clear();
-  token_idf_.clear();
-  std::unordered_map<std::string, uint32_t> df;
+  words_.clear();
+  word_id_.clear();
+  std::vector<std::pair<uint32_t, uint32_t>> name_words, word_names;  // (entry, word), (word, entry)
   for (uint32_t e = 0; e < names_.size(); ++e) {
-    for (uint32_t g : trigrams(names_[e])) postings_[g].push_back(e);
-    std::vector<std::string_view> tokens = split(names_[e]);
-    std::sort(tokens.begin(), tokens.end());
-    tokens.erase(std::unique(tokens.begin(), tokens.end()), tokens.end());
-    for (std::string_view t : tokens) ++df[std::string(t)];
+    std::vector<uint32_t> ids;
+    for (std::string_view t : split(names_[e])) {
+      auto [it, added] = word_id_.try_emplace(std::string(t), static_cast<uint32_t>(words_.size()));
+      if (added) words_.emplace_back(t);
+      ids.push_back(it->second);
+      name_words.push_back({e, it->second});
+    }
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    for (uint32_t w : ids) word_names.push_back({w, e});
   }
+  compress(names_.size(), name_words, name_words_begin_, name_words_);
+  compress(words_.size(), word_names, word_names_begin_, word_names_);
   // Inverse document frequency: a word in every name weighs 1, a word in
   // none (a typo, a name not listed) the most.
   const double n = static_cast<double>(names_.size()) + 1;
-  for (const auto& [t, count] : df) token_idf_[t] = static_cast<float>(std::log(n / (count + 1)) + 1);
+  word_weight_.clear();
+  for (uint32_t w = 0; w < words_.size(); ++w) {
+    double holders = word_names_begin_[w + 1] - word_names_begin_[w];
+    word_weight_.push_back(static_cast<float>(words_[w].size() * (std::log(n / (holders + 1)) + 1)));
+  }
   unseen_idf_ = static_cast<float>(std::log(n) + 1);
-  entry_tokens_.clear();
-  for (const std::string& name : names_) entry_tokens_.push_back(tokens_of(name));
-  // A trigram in more than 1 name in 20 says little about a match.
-  common_limit_ = std::max<size_t>(64, names_.size() / 20);
+  std::vector<std::pair<uint64_t, uint32_t>> variants;
+  for (uint32_t w = 0; w < words_.size(); ++w)
+    for_each_deletion(words_[w], deletions_for(words_[w]), [&](uint64_t h) { variants.push_back({h, w}); });
+  std::sort(variants.begin(), variants.end());
+  variants.erase(std::unique(variants.begin(), variants.end()), variants.end());
+  size_t slots = 64;
+  while (slots < variants.size() * 2) slots *= 2;
+  deletion_keys_.assign(slots, 0);
+  deletion_words_.assign(slots, 0);
+  for (auto [h, w] : variants) {
+    size_t at = h & (slots - 1);
+    while (deletion_keys_[at] != 0) at = (at + 1) & (slots - 1);
+    deletion_keys_[at] = h;
+    deletion_words_[at] = w;
+  }
+  // A word in more than 1 name in 100 ("Technologies", a city) says little
+  // about a match.
+  common_limit_ = std::max<size_t>(32, names_.size() / 100);
 }
 
-std::vector<uint32_t> NameIndex::candidates(const std::string& query) const {
-  // Per-thread scratch: a count per entry, reset through the touched list.
-  thread_local std::vector<uint16_t> counts;
+std::vector<NameIndex::QueryWord> NameIndex::words_of(std::string_view normalized) const {
+  std::vector<QueryWord> words;
+  for (std::string_view t : split(normalized)) {
+    QueryWord w{t, static_cast<float>(weight(t)), {}};
+    similar_words(w);
+    words.push_back(std::move(w));
+  }
+  return words;
+}
+
+// The list words like `word`: itself when listed, and the eight most alike
+// of those within two edits with a similarity of at least 0.75.
+void NameIndex::similar_words(QueryWord& word) const {
+  // A listed word is still compared with the others: one typo can turn a
+  // listed name's word into another listed word ("Ramtor" -> "Ramnor").
+  const auto it = word_id_.find(word.text);
+  if (it != word_id_.end()) {
+    word.similar.push_back({it->second, 1.0f});
+    // A generic word ranks names, it does not find them: its look-alikes
+    // would not either.
+    if (word_names_begin_[it->second + 1] - word_names_begin_[it->second] > common_limit_) return;
+  }
+  if (word.text.size() < 3 || word.text.size() > 32) return;
+  thread_local std::vector<uint32_t> near;
+  near.clear();
+  const size_t mask = deletion_keys_.size() - 1;
+  for_each_deletion(word.text, deletions_for(word.text), [&](uint64_t h) {
+    for (size_t at = h & mask; deletion_keys_[at] != 0; at = (at + 1) & mask)
+      if (deletion_keys_[at] == h) near.push_back(deletion_words_[at]);
+  });
+  std::sort(near.begin(), near.end());
+  near.erase(std::unique(near.begin(), near.end()), near.end());
+  // The few most alike: more would add names that cannot score above them.
+  std::vector<std::pair<float, uint32_t>> alike;
+  for (uint32_t w : near)
+    if (it == word_id_.end() || w != it->second)
+      if (double s = jaro_winkler(word.text, words_[w]); s >= 0.75)
+        alike.push_back({static_cast<float>(s), w});
+  constexpr size_t kKept = 8;
+  const size_t keep = std::min(alike.size(), kKept);
+  std::partial_sort(alike.begin(), alike.begin() + keep, alike.end(), [](auto x, auto y) {
+    return x.first > y.first || (x.first == y.first && x.second < y.second);
+  });
+  for (size_t i = 0; i < keep; ++i) word.similar.push_back({alike[i].second, alike[i].first});
+}
+
+std::vector<uint32_t> NameIndex::candidates(const std::vector<QueryWord>& query) const {
+  // Per-thread scratch: a credit per entry, reset through the touched list.
+  thread_local std::vector<float> credit;
   thread_local std::vector<uint32_t> touched;
-  if (counts.size() < names_.size()) counts.assign(names_.size(), 0);
+  if (credit.size() < names_.size()) credit.assign(names_.size(), 0);
   touched.clear();
-  // Rarest trigrams first, within a budget of postings: the rare ones
-  // (inside a distinctive word) find the candidates, the common ones only
-  // cost time.
-  std::vector<const std::vector<uint32_t>*> lists;
-  for (uint32_t g : trigrams(query)) {
-    auto it = postings_.find(g);
-    if (it != postings_.end() && it->second.size() <= common_limit_) lists.push_back(&it->second);
-  }
-  std::sort(lists.begin(), lists.end(), [](auto* x, auto* y) { return x->size() < y->size(); });
-  constexpr size_t kBudget = 1500;
-  size_t used = 0, spent = 0;
-  for (const std::vector<uint32_t>* list : lists) {
-    if (used > 0 && spent + list->size() > kBudget) break;
-    ++used;
-    spent += list->size();
-    for (uint32_t e : *list)
-      if (counts[e]++ == 0) touched.push_back(e);
-  }
-  // Two typos break at most six trigrams; keep names sharing enough of the
-  // rest, best first, and score only the first few.
-  const size_t need = std::max<size_t>(1, used * 2 / 5);
-  std::vector<std::pair<uint16_t, uint32_t>> ranked;
+  auto give = [&](uint32_t w, double amount) {
+    for (uint32_t i = word_names_begin_[w]; i < word_names_begin_[w + 1]; ++i) {
+      const uint32_t e = word_names_[i];
+      if (credit[e] == 0) touched.push_back(e);
+      credit[e] += static_cast<float>(amount);
+    }
+  };
+  // The rarest generic word, for a query made only of generic words.
+  uint32_t rarest = UINT32_MAX;
+  double rarest_amount = 0;
+  for (const QueryWord& q : query)
+    for (auto [w, s] : q.similar) {
+      const size_t holders = word_names_begin_[w + 1] - word_names_begin_[w];
+      if (holders <= common_limit_) {
+        give(w, q.weight * s);
+      } else if (rarest == UINT32_MAX ||
+                 holders < word_names_begin_[rarest + 1] - word_names_begin_[rarest]) {
+        rarest = w;
+        rarest_amount = q.weight * s;
+      }
+    }
+  const bool only_generic = touched.empty();
+  if (only_generic && rarest != UINT32_MAX) give(rarest, rarest_amount);
+  // Generic words rank the names found (they add no names): of two names
+  // sharing the query's distinctive word, the one sharing its other words too.
+  std::vector<std::pair<uint32_t, float>> generic;
+  for (const QueryWord& q : query)
+    for (auto [w, s] : q.similar)
+      if (word_names_begin_[w + 1] - word_names_begin_[w] > common_limit_ && !(only_generic && w == rarest))
+        generic.push_back({w, static_cast<float>(q.weight * s)});
+  if (!generic.empty())
+    for (uint32_t e : touched)
+      for (uint32_t i = name_words_begin_[e]; i < name_words_begin_[e + 1]; ++i)
+        for (auto [w, amount] : generic)
+          if (w == name_words_[i]) credit[e] += amount;
+  std::vector<std::pair<float, uint32_t>> ranked;
+  float top = 0;
+  for (uint32_t e : touched) top = std::max(top, credit[e]);
   for (uint32_t e : touched) {
-    if (counts[e] >= need) ranked.push_back({counts[e], e});
-    counts[e] = 0;
+    if (credit[e] >= top * 0.5f) ranked.push_back({credit[e], e});
+    credit[e] = 0;
   }
-  constexpr size_t kRescored = 6;
-  if (ranked.size() > kRescored) {
-    std::partial_sort(ranked.begin(), ranked.begin() + kRescored, ranked.end(), [](auto x, auto y) {
-      return x.first > y.first || (x.first == y.first && x.second < y.second);
-    });
-    ranked.resize(kRescored);
-  }
+  constexpr size_t kRescored = 8;
+  auto better = [](auto x, auto y) {
+    return x.first > y.first || (x.first == y.first && x.second < y.second);
+  };
+  const size_t keep = std::min(ranked.size(), kRescored);
+  std::partial_sort(ranked.begin(), ranked.begin() + keep, ranked.end(), better);
   std::vector<uint32_t> out;
-  for (auto [count, e] : ranked) out.push_back(e);
+  for (size_t i = 0; i < keep; ++i) out.push_back(ranked[i].second);
   return out;
+}
+
+// weighted_similarity over the query's words and the entry's vocabulary ids,
+// each pair's Jaro-Winkler computed once per query (the hot path).
+double NameIndex::score(std::vector<QueryWord>& query, uint32_t entry) const {
+  const uint32_t* words = name_words_.data() + name_words_begin_[entry];
+  constexpr size_t kMaxTokens = 16;
+  const size_t na = std::min(query.size(), kMaxTokens);
+  const size_t nb = std::min<size_t>(name_words_begin_[entry + 1] - name_words_begin_[entry], kMaxTokens);
+  if (na == 0 || nb == 0) return 0.0;
+  auto pair_similarity = [&](QueryWord& q, uint32_t w) {
+    for (auto [known, s] : q.similar)
+      if (known == w) return static_cast<double>(s);
+    const double s = jaro_winkler(q.text, words_[w]);
+    q.similar.push_back({w, static_cast<float>(s)});
+    return s;
+  };
+  double best_a[kMaxTokens] = {}, best_b[kMaxTokens] = {};
+  for (size_t i = 0; i < na; ++i)
+    for (size_t j = 0; j < nb; ++j) {
+      double s = pair_similarity(query[i], words[j]);
+      best_a[i] = std::max(best_a[i], s);
+      best_b[j] = std::max(best_b[j], s);
+    }
+  double weight = 0, sum = 0;
+  for (size_t i = 0; i < na; ++i) sum += best_a[i] * query[i].weight, weight += query[i].weight;
+  for (size_t j = 0; j < nb; ++j) sum += best_b[j] * word_weight_[words[j]], weight += word_weight_[words[j]];
+  double tokens = sum / weight;
+  if (na == nb) return tokens;
+  // Words run together or split ("Hua Wei", "Huawei"): the whole names too.
+  std::string ja, jb;
+  for (size_t i = 0; i < na; ++i) ja += query[i].text;
+  for (size_t j = 0; j < nb; ++j) jb += words_[words[j]];
+  if (ja.size() > 64 || jb.size() > 64) return tokens;
+  double whole = jaro_winkler(ja, jb) - 0.02;
+  return std::max(tokens, na == 1 || nb == 1 ? whole : std::min(whole, tokens + 0.05));
 }
 
 size_t NameIndex::memory_bytes() const {
   size_t n = rows_.capacity() * 4;
   for (const auto& s : names_) n += sizeof s + s.capacity();
   for (const auto& s : originals_) n += sizeof s + s.capacity();
-  for (const auto& [g, list] : postings_) n += 48 + list.capacity() * 4;
-  for (const auto& [t, w] : token_idf_) n += 48 + t.capacity();
+  for (const auto& s : words_) n += sizeof s + s.capacity();
+  n += word_id_.size() * 48 + word_weight_.capacity() * 4;
+  for (const auto* v : {&word_names_begin_, &word_names_, &name_words_begin_, &name_words_, &deletion_words_})
+    n += v->capacity() * 4;
+  n += deletion_keys_.capacity() * 8;
   return n;
 }
 

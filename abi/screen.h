@@ -15,9 +15,13 @@
 // generic word ("Electronics", "Technology") cannot make two names alike:
 // 1.0 for the same tokens in any order, ~0.95 for one typo in a long name.
 //
-// Index: trigrams of the normalised name -> the names holding them. A query
-// counts shared trigrams over the posting lists (skipping the commonest
-// trigrams) and scores only the best few candidates: no scan of the list.
+// Candidates: an index of the list's distinct words. Each query word finds
+// the list words like it (itself, and the words within two edits, found
+// through their variants with up to two letters deleted, whose Jaro-Winkler
+// similarity passes 0.75); the names holding them collect credit weighted by the
+// word's rarity, and only the best few names are scored in full. Words in
+// more than 1 name in 100 ("Technologies") find candidates only when the
+// query has no other word. No scan of the list.
 #pragma once
 
 #include <cstdint>
@@ -76,26 +80,35 @@ class NameIndex {
   double similarity(std::string_view query, std::string_view name) const;
 
  private:
-  // A normalised name's tokens with their weights (views into the name).
-  struct Tokens {
-    std::vector<std::string_view> text;
-    std::vector<float> weight;
+  // One word of the query: its weight and the list words compared with it
+  // (vocabulary id, Jaro-Winkler), filled as the search and the scoring go.
+  struct QueryWord {
+    std::string_view text;
+    float weight = 0;
+    std::vector<std::pair<uint32_t, float>> similar;
   };
-  Tokens tokens_of(std::string_view normalized) const;
-  double score(const Tokens& query, uint32_t entry) const;
-  std::vector<uint32_t> candidates(const std::string& query) const;
+  std::vector<QueryWord> words_of(std::string_view normalized) const;
+  void similar_words(QueryWord& word) const;
+  std::vector<uint32_t> candidates(const std::vector<QueryWord>& query) const;
+  double score(std::vector<QueryWord>& query, uint32_t entry) const;
   double weight(std::string_view token) const;
-
-  std::vector<Tokens> entry_tokens_;  // per entry, built once
-
-  std::unordered_map<std::string, float, StringHash, std::equal_to<>> token_idf_;
-  float unseen_idf_ = 1;
 
   NameNormalizer normalizer_;
   std::vector<uint32_t> rows_;
   std::vector<std::string> names_, originals_;
-  std::unordered_map<uint32_t, std::vector<uint32_t>> postings_;  // trigram -> entries
-  size_t common_limit_ = 0;  // posting lists longer than this are skipped
+
+  // The vocabulary: every distinct word of the list's names.
+  std::vector<std::string> words_;
+  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> word_id_;
+  std::vector<float> word_weight_;                       // length times rarity (inverse document frequency)
+  std::vector<uint32_t> word_names_begin_, word_names_;  // word -> entries holding it
+  std::vector<uint32_t> name_words_begin_, name_words_;  // entry -> its words, sorted
+  // Symmetric deletions: a hash of a word with up to two letters deleted ->
+  // the word (open addressing, 0 = empty).
+  std::vector<uint64_t> deletion_keys_;
+  std::vector<uint32_t> deletion_words_;
+  float unseen_idf_ = 1;
+  size_t common_limit_ = 0;  // words in more names than this are generic
 };
 
 template <typename Accept>
@@ -103,10 +116,10 @@ ScreenMatch NameIndex::best(std::string_view name, double threshold, Accept&& ac
   ScreenMatch m;
   const std::string query = normalizer_.normalize(name);
   if (query.empty()) return m;
-  const Tokens q = tokens_of(query);
-  for (uint32_t e : candidates(query)) {
+  std::vector<QueryWord> words = words_of(query);
+  for (uint32_t e : candidates(words)) {
     if (!accept(rows_[e])) continue;
-    double s = query == names_[e] ? 1.0 : score(q, e);
+    double s = query == names_[e] ? 1.0 : score(words, e);
     if (s >= threshold && (s > m.score || (s == m.score && e < m.entry))) m = ScreenMatch{e, rows_[e], s};
     if (s == 1.0) break;  // candidates come best first: nothing beats the same name
   }

@@ -170,6 +170,39 @@ TEST_CASE("names normalise: case, punctuation, diacritics, legal forms, word ord
   CHECK(edict::abi::jaro_winkler("dixon", "dicksonx") == Approx(0.8133).margin(1e-4));
 }
 
+// The shipped Entity List's synthetic names are look-alikes built from the
+// same syllables, as transliterations are: a typo can turn one listed word
+// into another, and the right entry must still be found among its
+// neighbours (each of these was missed by the trigram index before).
+TEST_CASE("name screening finds one-typo names among the shipped list's look-alikes", "[data]") {
+  using edict::abi::CellType;
+  edict::abi::DataSchema schema;
+  schema.name = "entity_list";
+  schema.key_header = "_id";
+  schema.columns = {{"name", "name", CellType::Str, false},
+                    {"aliases", "alt_names", CellType::StrList, true}};
+  schema.screen_columns = {0, 1};
+  schema.screen_threshold = 0.9;
+  auto loaded = edict::data::load_file(schema, EDICT_SOURCE_DIR "/policies/lists/entity_list.csv");
+  REQUIRE_FALSE(loaded.error);
+  const edict::abi::DataSnapshot& list = *loaded.snapshot;
+  REQUIRE(list.size() > 2000);
+  auto entry_of = [&](const std::string& typo) {
+    edict::abi::ScreenMatch m = list.screen(typo, 0);
+    return m.found() ? std::string(list.string(static_cast<uint32_t>(list.cell(m.row, 0)))) : "(none)";
+  };
+  for (auto [typo, listed] :
+       std::vector<std::pair<std::string, std::string>>{{"Monor Optics", "Monlor Optics"},
+                                                        {"Ramnor Logistics Pte. Ltd.", "Ramtor Logistics"},
+                                                        {"Kalxan Intelligence", "Kalzan Intelligence"},
+                                                        {"Clavar Systems GmbH", "Calvar Systems"},
+                                                        {"Jinar Devices Corporation", "Jinmar Devices"}}) {
+    INFO(typo);
+    CHECK(edict::abi::NameNormalizer().normalize(entry_of(typo)) ==
+          edict::abi::NameNormalizer().normalize(listed));
+  }
+}
+
 TEST_CASE("the name index finds typos and aliases and rejects near misses", "[data]") {
   edict::abi::NameIndex index;
   index.add(0, "Huawei Technologies Co., Ltd.");
