@@ -304,25 +304,33 @@ void NameIndex::build() {
 std::vector<NameIndex::QueryWord> NameIndex::words_of(std::string_view normalized) const {
   std::vector<QueryWord> words;
   for (std::string_view t : split(normalized)) {
-    QueryWord w{t, static_cast<float>(weight(t)), {}};
-    similar_words(w);
+    QueryWord w{t, static_cast<float>(weight(t)), {}, 0};
+    if (auto it = word_id_.find(t); it != word_id_.end()) w.similar.push_back({it->second, 1.0f});
+    w.found = w.similar.size();
     words.push_back(std::move(w));
   }
   return words;
 }
 
-// The list words like `word`: itself when listed, and the eight most alike
-// of those within two edits with a similarity of at least 0.75.
-void NameIndex::similar_words(QueryWord& word) const {
-  // A listed word is still compared with the others: one typo can turn a
-  // listed name's word into another listed word ("Ramtor" -> "Ramnor").
-  const auto it = word_id_.find(word.text);
-  if (it != word_id_.end()) {
-    word.similar.push_back({it->second, 1.0f});
-    // A generic word ranks names, it does not find them: its look-alikes
-    // would not either.
-    if (word_names_begin_[it->second + 1] - word_names_begin_[it->second] > common_limit_) return;
+void NameIndex::add_look_alikes(std::vector<QueryWord>& words) const {
+  for (QueryWord& w : words) {
+    w.similar.resize(w.found);  // drop the scores kept, they are not search results
+    similar_words(w);
+    w.found = w.similar.size();
   }
+}
+
+// Adds the eight words most like `word` of those within two edits, with a
+// similarity of at least 0.75. A listed word is compared with the others
+// too: one typo can turn a listed name's word into another listed word
+// ("Ramtor" -> "Ramnor").
+void NameIndex::similar_words(QueryWord& word) const {
+  const auto it = word_id_.find(word.text);
+  // A generic word ranks names, it does not find them: its look-alikes
+  // would not either.
+  if (it != word_id_.end() &&
+      word_names_begin_[it->second + 1] - word_names_begin_[it->second] > common_limit_)
+    return;
   if (word.text.size() < 3 || word.text.size() > 32) return;
   thread_local std::vector<uint32_t> near;
   near.clear();
@@ -364,7 +372,8 @@ std::vector<uint32_t> NameIndex::candidates(const std::vector<QueryWord>& query)
   uint32_t rarest = UINT32_MAX;
   double rarest_amount = 0;
   for (const QueryWord& q : query)
-    for (auto [w, s] : q.similar) {
+    for (size_t k = 0; k < q.found; ++k) {
+      const auto [w, s] = q.similar[k];
       const size_t holders = word_names_begin_[w + 1] - word_names_begin_[w];
       if (holders <= common_limit_) {
         give(w, q.weight * s);
@@ -380,8 +389,9 @@ std::vector<uint32_t> NameIndex::candidates(const std::vector<QueryWord>& query)
   // sharing the query's distinctive word, the one sharing its other words too.
   std::vector<std::pair<uint32_t, float>> generic;
   for (const QueryWord& q : query)
-    for (auto [w, s] : q.similar)
-      if (word_names_begin_[w + 1] - word_names_begin_[w] > common_limit_ && !(only_generic && w == rarest))
+    for (size_t k = 0; k < q.found; ++k)
+      if (const auto [w, s] = q.similar[k];
+          word_names_begin_[w + 1] - word_names_begin_[w] > common_limit_ && !(only_generic && w == rarest))
         generic.push_back({w, static_cast<float>(q.weight * s)});
   if (!generic.empty())
     for (uint32_t e : touched)

@@ -86,9 +86,16 @@ class NameIndex {
     std::string_view text;
     float weight = 0;
     std::vector<std::pair<uint32_t, float>> similar;
+    size_t found = 0;  // similar[0, found): the search's; the rest: scores kept
   };
+  // The query's words, each with itself when listed.
   std::vector<QueryWord> words_of(std::string_view normalized) const;
+  // Adds the listed words within two edits to each non-generic word.
+  void add_look_alikes(std::vector<QueryWord>& words) const;
   void similar_words(QueryWord& word) const;
+  template <typename Accept>
+  ScreenMatch best_among(std::vector<QueryWord>& words, const std::string& query, double threshold,
+                         Accept&& accept) const;
   std::vector<uint32_t> candidates(const std::vector<QueryWord>& query) const;
   double score(std::vector<QueryWord>& query, uint32_t entry) const;
   double weight(std::string_view token) const;
@@ -116,7 +123,19 @@ ScreenMatch NameIndex::best(std::string_view name, double threshold, Accept&& ac
   ScreenMatch m;
   const std::string query = normalizer_.normalize(name);
   if (query.empty()) return m;
+  // The listed words alone first: a name listed as it is (in any order, any
+  // legal form) needs no search for look-alikes.
   std::vector<QueryWord> words = words_of(query);
+  m = best_among(words, query, threshold, accept);
+  if (m.score == 1.0) return m;
+  add_look_alikes(words);
+  return best_among(words, query, threshold, accept);
+}
+
+template <typename Accept>
+ScreenMatch NameIndex::best_among(std::vector<QueryWord>& words, const std::string& query, double threshold,
+                                  Accept&& accept) const {
+  ScreenMatch m;
   for (uint32_t e : candidates(words)) {
     if (!accept(rows_[e])) continue;
     double s = query == names_[e] ? 1.0 : score(words, e);
