@@ -52,6 +52,27 @@ AuditStamp::AuditStamp(const Policy& policy, const AuditOptions& options) : opti
   policy_hash_ = "xxh3-128:";
   append_hex(policy_hash_, whole);
 
+  // The data read is part of a decision's identity: other data, another id.
+  // A policy without data keeps the policy hash alone (the ids as before).
+  const std::vector<DataVersion> data = policy.data_versions();
+  std::string identity(reinterpret_cast<const char*>(hash_bytes_), sizeof hash_bytes_);
+  data_json_ = "{";
+  for (size_t i = 0; i < data.size(); ++i) {
+    if (i) data_json_ += ',';
+    append_json_string(data_json_, data[i].name);
+    data_json_ += ":{\"hash\":";
+    append_json_string(data_json_, data[i].hash);
+    data_json_ += ",\"rows\":" + std::to_string(data[i].rows) + ",\"file\":";
+    append_json_string(data_json_, data[i].file);
+    data_json_ += '}';
+    identity += '\0' + data[i].name + '\0' + data[i].hash;
+  }
+  data_json_ += '}';
+  if (!data.empty()) {
+    XXH128_canonicalFromHash(&canonical, XXH3_128bits(identity.data(), identity.size()));
+    std::memcpy(hash_bytes_, canonical.digest, sizeof hash_bytes_);
+  }
+
   policies_json_ = "[";
   for (size_t i = 0; i < m.policies.size(); ++i) {
     const ir::Policy& p = m.policies[i];
@@ -65,11 +86,6 @@ AuditStamp::AuditStamp(const Policy& policy, const AuditOptions& options) : opti
     policies_json_ += '}';
   }
   policies_json_ += ']';
-  rebuild_tail();
-}
-
-void AuditStamp::set_data_versions(std::string json_object) {
-  data_json_ = std::move(json_object);
   rebuild_tail();
 }
 

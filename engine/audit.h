@@ -32,17 +32,17 @@ class AuditStamp {
   // every source file the policy was compiled from (imports included), in
   // an order that does not depend on the order files were named in.
   const std::string& policy_hash() const { return policy_hash_; }
-  // The data sources' versions as one JSON value (`{}` until a policy reads
-  // data; the reference-data loader sets it).
-  void set_data_versions(std::string json_object);
+  // The data sources' versions as one JSON object, `{}` for a policy that
+  // reads no data: {"NAME":{"hash":"sha256:..","rows":N,"file":".."},..},
+  // as loaded when the stamp was made (a stamp is made per loaded version).
   const std::string& data_versions() const { return data_json_; }
   // The policies' titles, versions and statuses as a JSON array (as in records).
   const std::string& policies() const { return policies_json_; }
   bool decision_time() const { return options_.decision_time; }
 
-  // "d-<32 hex digits>": derived from the policy hash and the event's text
-  // (the line as read), so the same event under the same policy always
-  // gets the same id.
+  // "d-<32 hex digits>": derived from the policy hash, the data versions
+  // (when the policy reads data) and the event's text (the line as read), so
+  // the same event under the same policy and data always gets the same id.
   std::string decision_id(std::string_view event_text) const;
   // Appends `{"schema":1,"decision_id":..,["time":..,]"edict":..,"policy_hash":..,
   // "policies":[..],"data":..,` -- a record's opening, which the caller
@@ -56,8 +56,8 @@ class AuditStamp {
   void rebuild_tail();
   AuditOptions options_;
   std::string policy_hash_;
-  unsigned char hash_bytes_[16] = {};
-  std::string policies_json_;  // [{"title":..,"version":..,"status":..},..]
+  unsigned char hash_bytes_[16] = {};  // the policy hash, with the data versions mixed in
+  std::string policies_json_;          // [{"title":..,"version":..,"status":..},..]
   std::string data_json_ = "{}";
   std::string tail_;  // the fields after the time, up to `"line":`
 };

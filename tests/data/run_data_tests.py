@@ -6,6 +6,7 @@ and nothing is evaluated; the JIT and the interpreter give the same records;
 
   run_data_tests.py --edict PATH
 """
+import hashlib
 import json
 import os
 import subprocess
@@ -153,6 +154,25 @@ def test_diff_list_versions(edict, d):
     check([c.get("id") for c in changed] == ["e4"], f"the new entry newly catches e4 only: {changed}")
 
 
+def test_audit_data_versions(edict, d):
+    def audit(data_file):
+        p = run([edict, "eval", "--audit", "--no-decision-time", "--data", f"customers={data_file}", "p.edict",
+                 "ev.jsonl"], d)
+        check(p.returncode == 0, f"eval --audit with data exits 0 ({p.returncode}: {p.stderr})")
+        return [json.loads(line) for line in p.stdout.splitlines()]
+    old, new = audit("customers.csv"), audit("newer.csv")
+    with open(os.path.join(d, "customers.csv"), "rb") as f:
+        digest = "sha256:" + hashlib.sha256(f.read()).hexdigest()
+    check(old[0]["data"] == {"customers": {"hash": digest, "rows": 2, "file": "customers.csv"}},
+          f"the record names the data version it used: {old[0]['data']}")
+    check(new[0]["data"]["customers"]["rows"] == 3 and new[0]["data"]["customers"]["hash"] != digest,
+          f"another file, another version: {new[0]['data']}")
+    check(all(a["decision_id"] != b["decision_id"] for a, b in zip(old, new)),
+          "the same event under other data gets another decision id")
+    check([r["decision_id"] for r in old] == [r["decision_id"] for r in audit("customers.csv")],
+          "the same event under the same policy and data keeps its id")
+
+
 def main():
     edict = testlib.edict_from_args(__doc__)
     with tempfile.TemporaryDirectory() as d:
@@ -163,6 +183,7 @@ def main():
             ("every bad data file: exit 2, file:line:col", lambda: test_bad_files(edict, d)),
             ("missing file, unknown name, malformed --data", lambda: test_bad_arguments(edict, d)),
             ("diff of two list versions under one policy", lambda: test_diff_list_versions(edict, d)),
+            ("audit records name the data versions", lambda: test_audit_data_versions(edict, d)),
         ])
 
 
