@@ -193,40 +193,74 @@ double jaro_winkler(std::string_view a, std::string_view b) {
 
 namespace {
 
+// Two words this unlike are different words, not a misspelling: Jaro-Winkler
+// still gives unrelated words 0.4 to 0.7, which would let a name missing its
+// distinctive word ("Beijing Intelligence" against "Beijing Viozan
+// Intelligence") score as a near match.
+constexpr double kUnrelatedWords = 0.75;
+double word_similarity(double jaro_winkler) {
+  return jaro_winkler < kUnrelatedWords ? 0.0 : jaro_winkler;
+}
+
+// Whether two names' words run together compare as whole names: for words
+// split or joined ("Hua Wei", "Huawei") the letters are the same but for
+// typos. A name that holds the other and more ("Shenzhen Intelligence" in
+// "Shenzhen Varsenlor Intelligence") is not the same name, however alike
+// Jaro-Winkler finds their common start.
+bool comparable_whole(const std::string& a, const std::string& b) {
+  const size_t shorter = std::min(a.size(), b.size()), longer = std::max(a.size(), b.size());
+  return longer <= 64 && longer - shorter <= 2;
+}
+
+constexpr size_t kMaxWords = 16;
+
+// The words' share of two names: each word paired with at most one word of
+// the other name, the most alike pairs first, so that a word already paired
+// cannot vouch for a second one ("Lumen Robotics" against "Lumwen Photonics
+// Robotics" leaves "Photonics" unpaired); each word weighs its weight, an
+// unpaired word counts 0.
+double paired_share(const double (&alike)[kMaxWords][kMaxWords], size_t na, size_t nb, const double* weight_a,
+                    const double* weight_b) {
+  double best_a[kMaxWords] = {}, best_b[kMaxWords] = {};
+  bool paired_a[kMaxWords] = {}, paired_b[kMaxWords] = {};
+  for (size_t pairs = 0; pairs < std::min(na, nb); ++pairs) {
+    double top = 0;
+    size_t ti = 0, tj = 0;
+    for (size_t i = 0; i < na; ++i)
+      for (size_t j = 0; j < nb; ++j)
+        if (!paired_a[i] && !paired_b[j] && alike[i][j] > top) top = alike[i][j], ti = i, tj = j;
+    if (top == 0) break;
+    paired_a[ti] = paired_b[tj] = true;
+    best_a[ti] = best_b[tj] = top;
+  }
+  double weight = 0, sum = 0;
+  for (size_t i = 0; i < na; ++i) sum += best_a[i] * weight_a[i], weight += weight_a[i];
+  for (size_t j = 0; j < nb; ++j) sum += best_b[j] * weight_b[j], weight += weight_b[j];
+  return weight > 0 ? sum / weight : 0.0;
+}
+
+// Two words run together or split ("Hua Wei", "Huawei") still compare as
+// whole names (`ja`, `jb`: the words joined).
+double with_whole_names(double words, size_t na, size_t nb, const std::string& ja, const std::string& jb) {
+  if (na == nb || !comparable_whole(ja, jb)) return words;
+  double whole = jaro_winkler(ja, jb) - 0.02;
+  return std::max(words, na == 1 || nb == 1 ? whole : std::min(whole, words + 0.05));
+}
+
 template <typename Weight>
 double weighted_similarity(std::string_view a, std::string_view b, Weight&& token_weight) {
   auto ta = split(a), tb = split(b);
   if (ta.empty() || tb.empty()) return 0.0;
-  // Each pair once: the best counterpart of every token on both sides.
-  constexpr size_t kMaxTokens = 16;
-  double best_a[kMaxTokens] = {}, best_b[kMaxTokens] = {};
-  const size_t na = std::min(ta.size(), kMaxTokens), nb = std::min(tb.size(), kMaxTokens);
+  const size_t na = std::min(ta.size(), kMaxWords), nb = std::min(tb.size(), kMaxWords);
+  double alike[kMaxWords][kMaxWords], weight_a[kMaxWords], weight_b[kMaxWords];
   for (size_t i = 0; i < na; ++i)
-    for (size_t j = 0; j < nb; ++j) {
-      double s = jaro_winkler(ta[i], tb[j]);
-      best_a[i] = std::max(best_a[i], s);
-      best_b[j] = std::max(best_b[j], s);
-    }
-  double weight = 0, sum = 0;
-  for (size_t i = 0; i < na; ++i) {
-    double w = token_weight(ta[i]);
-    sum += best_a[i] * w;
-    weight += w;
-  }
-  for (size_t j = 0; j < nb; ++j) {
-    double w = token_weight(tb[j]);
-    sum += best_b[j] * w;
-    weight += w;
-  }
-  // Two words run together or split ("Hua Wei", "Huawei") still compare as
-  // whole names.
+    for (size_t j = 0; j < nb; ++j) alike[i][j] = word_similarity(jaro_winkler(ta[i], tb[j]));
+  for (size_t i = 0; i < na; ++i) weight_a[i] = token_weight(ta[i]);
+  for (size_t j = 0; j < nb; ++j) weight_b[j] = token_weight(tb[j]);
   std::string ja, jb;
-  for (auto t : ta) ja += t;
-  for (auto t : tb) jb += t;
-  double tokens = sum / weight;
-  if (ta.size() == tb.size() || ja.size() > 64 || jb.size() > 64) return tokens;
-  double whole = jaro_winkler(ja, jb) - 0.02;
-  return std::max(tokens, ta.size() == 1 || tb.size() == 1 ? whole : std::min(whole, tokens + 0.05));
+  for (size_t i = 0; i < na; ++i) ja += ta[i];
+  for (size_t j = 0; j < nb; ++j) jb += tb[j];
+  return with_whole_names(paired_share(alike, na, nb, weight_a, weight_b), na, nb, ja, jb);
 }
 
 }  // namespace
@@ -306,18 +340,40 @@ std::vector<NameIndex::QueryWord> NameIndex::words_of(std::string_view normalize
   for (std::string_view t : split(normalized)) {
     QueryWord w{t, static_cast<float>(weight(t)), {}, 0};
     if (auto it = word_id_.find(t); it != word_id_.end()) w.similar.push_back({it->second, 1.0f});
+    similar_words(w);
     w.found = w.similar.size();
     words.push_back(std::move(w));
   }
   return words;
 }
 
-void NameIndex::add_look_alikes(std::vector<QueryWord>& words) const {
-  for (QueryWord& w : words) {
-    w.similar.resize(w.found);  // drop the scores kept, they are not search results
-    similar_words(w);
-    w.found = w.similar.size();
+NameIndex::Scored NameIndex::scored(std::string_view name) const {
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    if (auto it = cache_.find(name); it != cache_.end()) return it->second;
   }
+  Scored result = score_candidates(name);
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  if (cache_.size() >= kCachedNames) cache_.clear();
+  cache_.emplace(std::string(name), result);
+  return result;
+}
+
+void NameIndex::clear_cache() const {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  cache_.clear();
+}
+
+NameIndex::Scored NameIndex::score_candidates(std::string_view name) const {
+  Scored out;
+  const std::string query = normalizer_.normalize(name);
+  if (query.empty()) return out;
+  std::vector<QueryWord> words = words_of(query);
+  for (uint32_t e : candidates(words)) out.push_back({e, query == names_[e] ? 1.0 : score(words, e)});
+  std::sort(out.begin(), out.end(), [](auto x, auto y) {
+    return x.second > y.second || (x.second == y.second && x.first < y.first);
+  });
+  return out;
 }
 
 // Adds the eight words most like `word` of those within two edits, with a
@@ -420,9 +476,8 @@ std::vector<uint32_t> NameIndex::candidates(const std::vector<QueryWord>& query)
 // each pair's Jaro-Winkler computed once per query (the hot path).
 double NameIndex::score(std::vector<QueryWord>& query, uint32_t entry) const {
   const uint32_t* words = name_words_.data() + name_words_begin_[entry];
-  constexpr size_t kMaxTokens = 16;
-  const size_t na = std::min(query.size(), kMaxTokens);
-  const size_t nb = std::min<size_t>(name_words_begin_[entry + 1] - name_words_begin_[entry], kMaxTokens);
+  const size_t na = std::min(query.size(), kMaxWords);
+  const size_t nb = std::min<size_t>(name_words_begin_[entry + 1] - name_words_begin_[entry], kMaxWords);
   if (na == 0 || nb == 0) return 0.0;
   auto pair_similarity = [&](QueryWord& q, uint32_t w) {
     for (auto [known, s] : q.similar)
@@ -431,25 +486,15 @@ double NameIndex::score(std::vector<QueryWord>& query, uint32_t entry) const {
     q.similar.push_back({w, static_cast<float>(s)});
     return s;
   };
-  double best_a[kMaxTokens] = {}, best_b[kMaxTokens] = {};
+  double alike[kMaxWords][kMaxWords], weight_a[kMaxWords], weight_b[kMaxWords];
   for (size_t i = 0; i < na; ++i)
-    for (size_t j = 0; j < nb; ++j) {
-      double s = pair_similarity(query[i], words[j]);
-      best_a[i] = std::max(best_a[i], s);
-      best_b[j] = std::max(best_b[j], s);
-    }
-  double weight = 0, sum = 0;
-  for (size_t i = 0; i < na; ++i) sum += best_a[i] * query[i].weight, weight += query[i].weight;
-  for (size_t j = 0; j < nb; ++j) sum += best_b[j] * word_weight_[words[j]], weight += word_weight_[words[j]];
-  double tokens = sum / weight;
-  if (na == nb) return tokens;
-  // Words run together or split ("Hua Wei", "Huawei"): the whole names too.
+    for (size_t j = 0; j < nb; ++j) alike[i][j] = word_similarity(pair_similarity(query[i], words[j]));
+  for (size_t i = 0; i < na; ++i) weight_a[i] = query[i].weight;
+  for (size_t j = 0; j < nb; ++j) weight_b[j] = word_weight_[words[j]];
   std::string ja, jb;
   for (size_t i = 0; i < na; ++i) ja += query[i].text;
   for (size_t j = 0; j < nb; ++j) jb += words_[words[j]];
-  if (ja.size() > 64 || jb.size() > 64) return tokens;
-  double whole = jaro_winkler(ja, jb) - 0.02;
-  return std::max(tokens, na == 1 || nb == 1 ? whole : std::min(whole, tokens + 0.05));
+  return with_whole_names(paired_share(alike, na, nb, weight_a, weight_b), na, nb, ja, jb);
 }
 
 size_t NameIndex::memory_bytes() const {

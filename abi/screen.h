@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -78,6 +79,14 @@ class NameIndex {
   const NameNormalizer& normalizer() const { return normalizer_; }
   // name_similarity with each token weighted by its rarity in this list.
   double similarity(std::string_view query, std::string_view name) const;
+  // Every candidate entry of a name with its score, best first (ties: the
+  // earlier entry), whatever the rows' dates. Names repeat in an event
+  // stream (the same customers), so the last kCachedNames names screened
+  // are kept, shared by all threads.
+  using Scored = std::vector<std::pair<uint32_t, double>>;
+  Scored scored(std::string_view name) const;
+  static constexpr size_t kCachedNames = 1 << 16;
+  void clear_cache() const;  // for benchmarks: screen as if for the first time
 
  private:
   // One word of the query: its weight and the list words compared with it
@@ -88,14 +97,10 @@ class NameIndex {
     std::vector<std::pair<uint32_t, float>> similar;
     size_t found = 0;  // similar[0, found): the search's; the rest: scores kept
   };
-  // The query's words, each with itself when listed.
+  // The query's words, each with itself when listed and its look-alikes.
   std::vector<QueryWord> words_of(std::string_view normalized) const;
-  // Adds the listed words within two edits to each non-generic word.
-  void add_look_alikes(std::vector<QueryWord>& words) const;
   void similar_words(QueryWord& word) const;
-  template <typename Accept>
-  ScreenMatch best_among(std::vector<QueryWord>& words, const std::string& query, double threshold,
-                         Accept&& accept) const;
+  Scored score_candidates(std::string_view name) const;
   std::vector<uint32_t> candidates(const std::vector<QueryWord>& query) const;
   double score(std::vector<QueryWord>& query, uint32_t entry) const;
   double weight(std::string_view token) const;
@@ -116,33 +121,18 @@ class NameIndex {
   std::vector<uint32_t> deletion_words_;
   float unseen_idf_ = 1;
   size_t common_limit_ = 0;  // words in more names than this are generic
+
+  mutable std::mutex cache_mutex_;
+  mutable std::unordered_map<std::string, Scored, StringHash, std::equal_to<>> cache_;
 };
 
 template <typename Accept>
 ScreenMatch NameIndex::best(std::string_view name, double threshold, Accept&& accept) const {
-  ScreenMatch m;
-  const std::string query = normalizer_.normalize(name);
-  if (query.empty()) return m;
-  // The listed words alone first: a name listed as it is (in any order, any
-  // legal form) needs no search for look-alikes.
-  std::vector<QueryWord> words = words_of(query);
-  m = best_among(words, query, threshold, accept);
-  if (m.score == 1.0) return m;
-  add_look_alikes(words);
-  return best_among(words, query, threshold, accept);
-}
-
-template <typename Accept>
-ScreenMatch NameIndex::best_among(std::vector<QueryWord>& words, const std::string& query, double threshold,
-                                  Accept&& accept) const {
-  ScreenMatch m;
-  for (uint32_t e : candidates(words)) {
-    if (!accept(rows_[e])) continue;
-    double s = query == names_[e] ? 1.0 : score(words, e);
-    if (s >= threshold && (s > m.score || (s == m.score && e < m.entry))) m = ScreenMatch{e, rows_[e], s};
-    if (s == 1.0) break;  // candidates come best first: nothing beats the same name
+  for (auto [entry, score] : scored(name)) {
+    if (score < threshold) break;
+    if (accept(rows_[entry])) return ScreenMatch{entry, rows_[entry], score};
   }
-  return m;
+  return {};
 }
 
 }  // namespace edict::abi

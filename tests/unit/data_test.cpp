@@ -201,6 +201,14 @@ TEST_CASE("name screening finds one-typo names among the shipped list's look-ali
     CHECK(edict::abi::NameNormalizer().normalize(entry_of(typo)) ==
           edict::abi::NameNormalizer().normalize(listed));
   }
+  // A name without the entry's distinctive word is another company, however
+  // much of the rest it shares: the aliases "Beijing Viozan Intelligence" and
+  // "Shenzhen Varsenlor Intelligence", "Lumwen Photonics Robotics".
+  for (const char* unlisted :
+       {"Beijing Intelligence K.K.", "Shenzhen Intelligence Pte. Ltd.", "Lumwen Robotics"}) {
+    INFO(unlisted);
+    CHECK(entry_of(unlisted) == "(none)");
+  }
 }
 
 TEST_CASE("the name index finds typos and aliases and rejects near misses", "[data]") {
