@@ -54,11 +54,9 @@ std::unique_ptr<Policy::Jitted> jit_compile(const ir::Module& module, const abi:
   options.aggregate_inputs = aggregate_inputs;
   options.opt = opt_level == 0 ? jit::OptLevel::O0 : jit::OptLevel::O2;
   const codegen::ColumnMap columns = jit_columns(schema);
-  // Code that reads a `data` source holds its slot's address (a run-time
-  // pointer): such code is never cached.
-  const bool reads_data = std::any_of(module.tables.begin(), module.tables.end(),
-                                      [](const ir::Table& t) { return t.data != nullptr; });
-  if (!cache_dir.empty() && !reads_data) {
+  // Code that reads a `data` source reaches its slot through a symbol the
+  // JIT defines when it links the code, so it is cached like any other.
+  if (!cache_dir.empty()) {
     options.cache_dir = cache_dir;
     options.cache_key = code_cache_key(module, columns);
   }

@@ -129,4 +129,8 @@ std::string print_llvm(const llvm::Module& module) {
   return text;
 }
 
+std::string data_slot_symbol(const std::string& prefix, size_t table) {
+  return prefix + std::to_string(table);
+}
+
 }  // namespace edict::codegen

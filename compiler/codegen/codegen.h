@@ -80,7 +80,15 @@ struct CodegenOptions {
   // none.
   std::string inputs_function_name;
   std::vector<ir::FuncId> input_functions;
+  // Non-empty: the code reaches data source N's slot (ir::Table::data)
+  // through the external symbol data_slot_prefix + N, which the JIT defines
+  // when it links the code, so the code holds no run-time address and can
+  // be cached. Empty: the slot's address is a constant in the code.
+  std::string data_slot_prefix;
 };
+
+// The symbol of data source `table`'s slot under CodegenOptions::data_slot_prefix.
+std::string data_slot_symbol(const std::string& prefix, size_t table);
 
 // The key, filter and operand functions of every windowed aggregate input
 // (ir::Module::aggregates in order, each input's key, filter, operand when

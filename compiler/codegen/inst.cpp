@@ -238,7 +238,15 @@ Value* Generator::from_bits(ir::Ty t, Value* bits) {
 void Generator::emit_data_find(Body& body, const ir::Inst& in) {
   const ir::Table& t = m_.tables[static_cast<size_t>(in.imm)];
   // The slot outlives the compiled code (the module owns it) and never moves.
-  Value* slot = b_.CreateIntToPtr(b_.getInt64(reinterpret_cast<uintptr_t>(t.data.get())), ptr_);
+  Value* slot = nullptr;
+  if (options_.data_slot_prefix.empty()) {
+    slot = b_.CreateIntToPtr(b_.getInt64(reinterpret_cast<uintptr_t>(t.data.get())), ptr_);
+  } else {
+    const std::string name = data_slot_symbol(options_.data_slot_prefix, static_cast<size_t>(in.imm));
+    slot = mod_->getGlobalVariable(name);
+    if (!slot)
+      slot = new llvm::GlobalVariable(*mod_, i8_, true, llvm::GlobalValue::ExternalLinkage, nullptr, name);
+  }
   auto callee = mod_->getOrInsertFunction("edict_data_find",
                                           llvm::FunctionType::get(i64_, {ptr_, ptr_, i64_, i64_}, false));
   if (auto* f = llvm::dyn_cast<llvm::Function>(callee.getCallee())) f->addFnAttr(llvm::Attribute::NoUnwind);

@@ -258,6 +258,20 @@ bool parse_manifest(const std::string& m, bool* inputs, std::string* records) {
   return records->find_first_not_of("01") == std::string::npos;
 }
 
+// Defines the data sources' slots under their symbols
+// (CodegenOptions::data_slot_prefix) for the code of `symbol`, removed with
+// that code's tracker.
+llvm::Error define_data_slots(llvm::orc::LLJIT& j, const ir::Module& module, const std::string& symbol,
+                              const llvm::orc::ResourceTrackerSP& tracker) {
+  llvm::orc::SymbolMap slots;
+  for (size_t i = 0; i < module.tables.size(); ++i)
+    if (module.tables[i].external())
+      slots[j.mangleAndIntern(codegen::data_slot_symbol(symbol + ".data", i))] = llvm::orc::ExecutorSymbolDef(
+          llvm::orc::ExecutorAddr::fromPtr(module.tables[i].data.get()), llvm::JITSymbolFlags::Exported);
+  if (slots.empty()) return llvm::Error::success();
+  return j.getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(slots)), tracker);
+}
+
 }  // namespace
 
 // A code-cache hit: the entry's object linked under a fresh tracker and its
@@ -265,7 +279,8 @@ bool parse_manifest(const std::string& m, bool* inputs, std::string* records) {
 // the caller compiles instead.
 std::unique_ptr<CompiledPolicy> Jit::load_cached(std::unique_ptr<CompiledPolicy::State>& state,
                                                  const std::string& path, const std::string& key,
-                                                 size_t event_kinds) {
+                                                 const ir::Module& module) {
+  const size_t event_kinds = module.events.size();
   auto start = Clock::now();
   std::optional<CachedCode> code = read_cached_code(path, key);
   bool inputs = false;
@@ -280,6 +295,10 @@ std::unique_ptr<CompiledPolicy> Jit::load_cached(std::unique_ptr<CompiledPolicy:
     state->tracker = nullptr;
     return nullptr;
   };
+  if (llvm::Error e = define_data_slots(j, module, state->symbol, state->tracker)) {
+    llvm::consumeError(std::move(e));
+    return give_up();
+  }
   if (llvm::Error e =
           j.addObjectFile(state->tracker, llvm::MemoryBuffer::getMemBufferCopy(code->object, path))) {
     llvm::consumeError(std::move(e));
@@ -341,12 +360,13 @@ Result<std::unique_ptr<CompiledPolicy>> Jit::compile(const ir::Module& module, c
                         ? "edict_eval_batch." + std::to_string(impl_->next_symbol.fetch_add(1))
                         : options.function_name;
   if (!cache_path.empty() && !options.keep_llvm_ir)
-    if (auto hit = load_cached(state, cache_path, cache_key, module.events.size())) return R(std::move(hit));
+    if (auto hit = load_cached(state, cache_path, cache_key, module)) return R(std::move(hit));
 
   auto context = std::make_unique<llvm::LLVMContext>();
   codegen::CodegenOptions codegen_options;
   codegen_options.function_name = state->symbol;
   codegen_options.single_event = options.single_event;
+  codegen_options.data_slot_prefix = state->symbol + ".data";
   if (options.aggregate_inputs) codegen_options.input_functions = codegen::aggregate_input_functions(module);
   if (!codegen_options.input_functions.empty())
     codegen_options.inputs_function_name = state->symbol + ".inputs";
@@ -376,6 +396,10 @@ Result<std::unique_ptr<CompiledPolicy>> Jit::compile(const ir::Module& module, c
 
   llvm::orc::LLJIT& j = *impl_->lljit;
   state->tracker = j.getMainJITDylib().createResourceTracker();
+  if (llvm::Error e = define_data_slots(j, module, state->symbol, state->tracker)) {
+    if (llvm::Error again = state->tracker->remove()) llvm::consumeError(std::move(again));
+    return R::fail("cannot define the data sources for the JIT: " + message_of(std::move(e)));
+  }
   if (llvm::Error e = j.addIRModule(
           state->tracker, llvm::orc::ThreadSafeModule(std::move(llvm_module), std::move(context)))) {
     if (llvm::Error again = state->tracker->remove()) llvm::consumeError(std::move(again));

@@ -127,7 +127,7 @@ class Jit {
   explicit Jit(std::shared_ptr<Impl> impl);
   std::unique_ptr<CompiledPolicy> load_cached(std::unique_ptr<CompiledPolicy::State>& state,
                                               const std::string& path, const std::string& key,
-                                              size_t event_kinds);
+                                              const ir::Module& module);
   std::shared_ptr<Impl> impl_;
 };
 
