@@ -165,4 +165,10 @@ struct DiffOptions {
 void add_diff_options(CLI::App& cmd, DiffOptions& options);
 int run_diff(const DiffOptions& options);
 
+struct LspOptions {
+  std::vector<std::string> import_paths;  // --import-path
+};
+void add_lsp_options(CLI::App& cmd, LspOptions& options);
+int run_lsp(const LspOptions& options);
+
 }  // namespace edict::cli
