@@ -171,4 +171,13 @@ struct LspOptions {
 void add_lsp_options(CLI::App& cmd, LspOptions& options);
 int run_lsp(const LspOptions& options);
 
+struct PlaygroundOptions {
+  std::string library = "policies";  // the shipped policies imports may read
+  std::string host = "127.0.0.1";
+  int port = 8787;
+  std::string port_file;  // written with the bound port (port 0: any free one)
+};
+void add_playground_options(CLI::App& cmd, PlaygroundOptions& options);
+int run_playground(const PlaygroundOptions& options);
+
 }  // namespace edict::cli

@@ -56,6 +56,11 @@ int run_edict(int argc, char** argv) {
   CLI::App* lsp_cmd =
       app.add_subcommand("lsp", "Serve the Language Server Protocol on stdin and stdout (for editors)");
   edict::cli::add_lsp_options(*lsp_cmd, lsp);
+  edict::cli::PlaygroundOptions playground;
+  CLI::App* playground_cmd = app.add_subcommand(
+      "playground",
+      "Serve the browser playground on this machine: edit, check, test, explain and diff policies");
+  edict::cli::add_playground_options(*playground_cmd, playground);
 
   try {
     app.parse(argc, argv);
@@ -74,6 +79,7 @@ int run_edict(int argc, char** argv) {
     if (*build_cmd) return edict::cli::run_build(build);
     if (*serve_cmd) return edict::cli::run_serve(serve);
     if (*lsp_cmd) return edict::cli::run_lsp(lsp);
+    if (*playground_cmd) return edict::cli::run_playground(playground);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "edict: internal error: %s\n", e.what());
     return edict::cli::kExitInternal;
