@@ -187,6 +187,21 @@ std::string expr_text(const Analysis& a, const Found& f) {
   return code_block(written(a, e.span).size() <= 60 ? written(a, e.span) + ": " + type : type);
 }
 
+// A field or parameter where it is declared, with its type as written.
+std::string declared_field(const Analysis& a, const Found& f) {
+  const std::vector<ast::FieldDecl>* fields = nullptr;
+  if (f.decl->kind == ast::DeclKind::Event) fields = &static_cast<const ast::EventDecl&>(*f.decl).fields;
+  if (f.decl->kind == ast::DeclKind::Table)
+    fields = &static_cast<const ast::TableDecl&>(*f.decl).value_type.fields;
+  if (fields)
+    for (const ast::FieldDecl& d : *fields)
+      if (d.name_span.begin == f.span.begin) return "field " + f.decl->name + "." + written(a, d.span);
+  if (f.decl->kind == ast::DeclKind::Def)
+    for (const ast::Param& p : static_cast<const ast::DefDecl&>(*f.decl).params)
+      if (p.name_span.begin == f.span.begin) return "parameter " + written(a, p.span);
+  return (f.what == Found::What::Field ? "field " : "parameter ") + f.name;
+}
+
 std::string word_text(const Analysis& a, const Found& f) {
   const ast::Program& p = *a.front.program;
   const CheckedProgram* c = a.checked();
@@ -222,8 +237,7 @@ std::string word_text(const Analysis& a, const Found& f) {
       return s;
     }
     case Found::What::Field:
-    case Found::What::Param:
-      return code_block(std::string(f.what == Found::What::Field ? "field " : "parameter ") + f.name);
+    case Found::What::Param: return code_block(declared_field(a, f));
     default: return {};
   }
 }
