@@ -32,6 +32,9 @@ void add_playground_options(CLI::App& cmd, PlaygroundOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
   cmd.add_option("--port-file", o.port_file, "Write the port listened on to this file");
+  cmd.add_option("--time-limit", o.time_limit, "Seconds of evaluation one request may take")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
 }
 
 int run_playground(const PlaygroundOptions& o) {
@@ -40,7 +43,9 @@ int run_playground(const PlaygroundOptions& o) {
     std::fprintf(stderr, "edict: the library `%s` is not a folder (--library)\n", o.library.c_str());
     return kExitUsage;
   }
-  tools::Playground playground(o.library);
+  tools::PlaygroundLimits limits;
+  limits.max_seconds = o.time_limit;
+  tools::Playground playground(o.library, limits);
   server::PlaygroundOptions options;
   options.host = o.host;
   options.port = o.port;

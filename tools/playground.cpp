@@ -1,9 +1,11 @@
 // The playground's requests (see playground.h).
 #include "tools/playground.h"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 
@@ -104,9 +106,19 @@ class Session {
 
   const PlaygroundLimits& limits_of() const { return limits_; }
 
+  // Called before each event: stops a request past its time limit.
+  void check_time(size_t done, size_t total) const {
+    std::chrono::duration<double> spent = std::chrono::steady_clock::now() - start_;
+    if (spent.count() >= limits_.max_seconds)
+      throw BadRequest{::fmt::format(
+          "the request took longer than the limit of {:g} s, after {} of {} events; send fewer events",
+          limits_.max_seconds, done, total)};
+  }
+
  private:
   std::string library_;
   PlaygroundLimits limits_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 
   parse::Limits limits() const {
     parse::Limits l;
@@ -163,6 +175,7 @@ json explain_request(const Session& session, const json& body) {
   tracer->read_windows(&stream.windows());
   json out = json::array();
   for (const engine::EventText& item : items) {
+    session.check_time(out.size(), items.size());
     const engine::EvaluatedBatch evaluated = stream.evaluate(stream.decode_text(item.text, item.line));
     engine::EventExplanation e = engine::explain_row(*tracer, evaluated.batch, evaluated.results, 0);
     std::string js;
@@ -191,6 +204,7 @@ json diff_request(const Session& session, const json& body) {
   DecisionDiff diff(*old_c->policy, *new_c->policy);
   std::string records;
   for (const engine::EventText& item : items) {
+    session.check_time(diff.events(), items.size());
     engine::EvaluatedBatch old_side = a.evaluate(a.decode_text(item.text, item.line));
     engine::EvaluatedBatch new_side = b.evaluate(b.decode_text(item.text, item.line));
     diff.compare(old_side.batch, old_side.results, new_side.batch, new_side.results, &records);

@@ -20,6 +20,9 @@ struct PlaygroundLimits {
   size_t max_policy_bytes = 256 * 1024;  // one version of the user's policy
   size_t max_events_bytes = 1 << 20;     // pasted events or sample log
   size_t max_events = 10'000;
+  // Wall time for one request's evaluation; past it the request stops with
+  // a 400 saying how far it got.
+  double max_seconds = 10;
 };
 
 struct PlaygroundReply {

@@ -67,10 +67,12 @@ EVENT = {"kind": "rental", "id": "r-1", "time": "2025-06-01T09:00:00Z", "provide
 
 
 class Playground:
-    def __init__(self):
+    def __init__(self, *extra):
         port_file = os.path.join(WORK, "port")
+        if os.path.exists(port_file):
+            os.remove(port_file)
         self.proc = subprocess.Popen([EDICT, "playground", "--library", LIBRARY, "--port", "0",
-                                      "--port-file", port_file], stderr=subprocess.PIPE)
+                                      "--port-file", port_file, *extra], stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while not os.path.exists(port_file):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -221,6 +223,19 @@ def test_refusals():
     check(code == 400, f"no event to explain: {code} {r}")
 
 
+def test_time_limit():
+    # A server whose requests may take no time at all stops before the first event.
+    quick = Playground("--time-limit", "0")
+    try:
+        code, r = quick.post("explain", {"policy": POLICY, "events": json.dumps(EVENT)})
+        check(code == 400 and "took longer than the limit" in r.get("error", "") and "after 0 of 1" in r["error"],
+              f"a request past its time limit stops with a reason: {code} {r}")
+        code, r = quick.post("check", {"policy": POLICY})
+        check(code == 200 and r.get("ok"), f"checking evaluates nothing and is not cut short: {code}")
+    finally:
+        check(quick.stop() == 0, "the second server stops on SIGTERM")
+
+
 def test_browser_page_loads():
     text = dom(SERVER.base + "/")
     check(text is not None, "chromium finished within its time limit")
@@ -286,6 +301,7 @@ try:
     status = run_groups([
         ("endpoints", test_endpoints),
         ("refusals", test_refusals),
+        ("time limit", test_time_limit),
         ("browser: the page loads", test_browser_page_loads),
         ("browser: a diagnostic at its place", test_browser_diagnostic_at_its_place),
         ("browser: explanation, tests, diff", test_browser_explanation),
