@@ -154,6 +154,21 @@ def test_diagnostics_as_you_type():
     c.close()
 
 
+def test_utf16_positions():
+    # LSP characters are UTF-16 units: an emoji counts two, `é` one.
+    text = 'const A: int = len("\U0001F600 \u00e9") + MISSING\n'
+    path = write("utf16.edict", text)
+    c, _ = initialized()
+    diags = errors(open_doc(c, path, text))
+    prefix = text[:text.index("MISSING")]
+    want = {"line": 0, "character": len(prefix.encode("utf-16-le")) // 2}
+    check(len(diags) == 1 and diags[0]["range"]["start"] == want,
+          f"the unknown name is at UTF-16 column {want['character']}: {diags}")
+    r = at(c, "textDocument/hover", path, want)
+    check(r.get("result") is None or "error" not in r, f"hover there is answered: {r}")
+    c.close()
+
+
 def test_hover_definition():
     lib = write("lib.edict", LIB)
     main = write("main.edict", MAIN)
@@ -357,6 +372,7 @@ try:
     status = run_groups([
         ("initialize, shutdown, exit", test_initialize),
         ("diagnostics as you type", test_diagnostics_as_you_type),
+        ("UTF-16 positions", test_utf16_positions),
         ("hover and definition", test_hover_definition),
         ("completion, symbols, formatting", test_completion_symbols_formatting),
         ("literate files and the shipped library", test_literate),
