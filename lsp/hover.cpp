@@ -119,6 +119,17 @@ std::string decl_text(const Analysis& a, const ast::Decl& d) {
   }
 }
 
+// Row `i` of a table with its fields, as a markdown table.
+std::string row_text(const CheckedProgram& c, const check::TableInfo& t, size_t i) {
+  const check::RecordSchema& row = c.records[static_cast<size_t>(t.record)];
+  std::string s = "| " + t.decl->name + "[" + value_to_source(t.keys[i]) + "] | |\n|---|---|\n";
+  for (size_t f = 0; f < row.fields.size() && f < t.cells[i].size(); ++f)
+    s += "| " + row.fields[f].name + " | " +
+         (t.cells[i][f].kind == TypeKind::Error ? std::string("(absent)") : value_to_source(t.cells[i][f])) +
+         " |\n";
+  return s;
+}
+
 // `chips["H100"]` with a constant key: the row it finds.
 std::string table_row(const Analysis& a, const ast::Expr& index) {
   const CheckedProgram* c = a.checked();
@@ -133,18 +144,24 @@ std::string table_row(const Analysis& a, const ast::Expr& index) {
   const Value& k = c->constant[key.id];
   if (k.kind == TypeKind::Error) return {};
   if (t.external) return "row of `" + table.text + "` read at run time";
-  for (size_t i = 0; i < t.keys.size(); ++i) {
-    if (!(t.keys[i] == k)) continue;
-    const check::RecordSchema& row = c->records[static_cast<size_t>(t.record)];
-    std::string s = "| " + table.text + "[" + value_to_source(k) + "] | |\n|---|---|\n";
-    for (size_t f = 0; f < row.fields.size() && f < t.cells[i].size(); ++f)
-      s +=
-          "| " + row.fields[f].name + " | " +
-          (t.cells[i][f].kind == TypeKind::Error ? std::string("(absent)") : value_to_source(t.cells[i][f])) +
-          " |\n";
-    return s;
-  }
+  for (size_t i = 0; i < t.keys.size(); ++i)
+    if (t.keys[i] == k) return row_text(*c, t, i);
   return "no row `" + value_to_source(k) + "` in `" + table.text + "`";
+}
+
+// Any string literal that is a key of a table (a chip model named in a set,
+// an example or a test): the rows it names.
+std::string rows_keyed_by(const Analysis& a, const std::string& key) {
+  const CheckedProgram* c = a.checked();
+  std::string s;
+  if (!c) return s;
+  for (const check::TableInfo& t : c->tables) {
+    if (t.external || t.key != TypeKind::String || !t.decl) continue;
+    for (size_t i = 0; i < t.keys.size(); ++i)
+      if (t.keys[i].kind == TypeKind::String && t.keys[i].s == key)
+        s += (s.empty() ? "" : "\n") + row_text(*c, t, i);
+  }
+  return s;
 }
 
 std::string expr_text(const Analysis& a, const Found& f) {
@@ -175,6 +192,10 @@ std::string expr_text(const Analysis& a, const Found& f) {
       f.parent->children.size() == 2 && f.parent->children[1].get() == &e) {
     std::string row = table_row(a, *f.parent);
     if (!row.empty()) return row;
+  }
+  if (e.kind == ast::ExprKind::String && !(typed && c->type_of(e).kind == TypeKind::Country)) {
+    std::string rows = rows_keyed_by(a, e.text);
+    if (!rows.empty()) return rows;
   }
   if (e.kind == ast::ExprKind::String && typed && c->type_of(e).kind == TypeKind::Country)
     if (auto idx = country_index(e.text))

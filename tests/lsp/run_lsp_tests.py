@@ -57,10 +57,12 @@ rule big_cluster_d5 on rental
   deny "{event.chip} x {event.chip_count} for {event.customer_hq}"
   when event.chip_count >= LARGE and event.customer_hq in D5
 
+set BIG_CHIPS: string = { "L4", "H100" }
+
 rule h100_to_cn on rental
   cite "test citation"
   deny "H100 to China"
-  when event.customer_hq == "CN" and (chips["H100"].tpp otherwise 0) > 1000
+  when event.customer_hq == "CN" and (chips["H100"].tpp otherwise 0) > 1000 and event.chip in BIG_CHIPS
 """
 
 
@@ -181,6 +183,9 @@ def test_hover_definition():
     check("China" in cn, f"a country literal's hover names the country: {cn!r}")
     row = hover_text(at(c, "textDocument/hover", main, position(MAIN, '"H100"]', 2)))
     check("tpp" in row and "15832" in row.replace("_", "") and "NVIDIA" in row, f"a table lookup shows its row: {row!r}")
+    named = hover_text(at(c, "textDocument/hover", main, position(MAIN, '"L4"', 1)))
+    check("chips[\"L4\"]" in named and "1936" in named.replace("_", ""),
+          f"a string naming a table row (a chip in a set) shows the row: {named!r}")
     field = hover_text(at(c, "textDocument/hover", main, position(MAIN, "chip_count >=", 2)))
     check("int" in field, f"a field's hover shows its type: {field!r}")
     d5 = hover_text(at(c, "textDocument/hover", main, position(MAIN, "in D5", 3)))
@@ -224,7 +229,8 @@ def test_completion_symbols_formatting():
 
     syms = c.request("textDocument/documentSymbol", {"textDocument": {"uri": uri(main)}}).get("result") or []
     names = [s["name"] for s in syms]
-    check(names == ["lib.edict", "Test rules", "big_cluster_d5", "h100_to_cn"], f"document symbols: {names}")
+    check(names == ["lib.edict", "Test rules", "big_cluster_d5", "BIG_CHIPS", "h100_to_cn"],
+          f"document symbols: {names}")
     rule = syms[2] if len(syms) > 2 else {}
     check(rule.get("selectionRange", {}).get("start") == position(MAIN, "big_cluster_d5"),
           f"a rule symbol selects its name: {rule.get('selectionRange')}")
