@@ -39,15 +39,17 @@ std::string rule_text(const Analysis& a, const ast::RuleDecl& r) {
     std::string until = info->effective_until ? format_date(*info->effective_until) : "";
     if (r.effective && r.effective->kind == ast::ExprKind::Time) from = r.effective->text;
     if (r.until && r.until->kind == ast::ExprKind::Time) until = r.until->text;
-    s += "\n\n**in force** " + (from.empty() && until.empty() ? std::string("always")
-                                : from.empty()                ? "until " + until + " (exclusive)"
-                                : until.empty()               ? "from " + from
-                                                : "from " + from + " until " + until + " (exclusive)");
+    s += "\n\n**effective** " + (from.empty() && until.empty() ? std::string("always")
+                                 : from.empty()                ? "until " + until + " (exclusive)"
+                                 : until.empty()               ? "from " + from
+                                                 : "from " + from + " until " + until + " (exclusive)");
     if (info->policy >= 0 && static_cast<size_t>(info->policy) < c->policies.size()) {
       const check::PolicyInfo& p = c->policies[static_cast<size_t>(info->policy)];
       s += "\n\n**policy** \"" + p.title + "\"" + (p.version.empty() ? "" : " version " + p.version) +
-           ", status `" + (p.status.empty() ? std::string("in_force") : p.status) + "`";
+           (p.status.empty() ? std::string(", no status given") : ", status `" + p.status + "`");
       if (!p.source.empty()) s += "\n\n**source** " + p.source;
+    } else {
+      s += "\n\nno `policy` declaration in its file (no status)";
     }
   }
   return s + "\n\n" + where(a, r.name_span);
@@ -110,7 +112,7 @@ std::string decl_text(const Analysis& a, const ast::Decl& d) {
     case ast::DeclKind::Policy: {
       const auto& p = static_cast<const ast::PolicyDecl&>(d);
       return "**policy** \"" + d.name + "\"" + (p.version.empty() ? "" : "\n\nversion " + p.version) +
-             "\n\nstatus `" + (p.status.empty() ? std::string("in_force") : p.status) + "`" +
+             (p.status.empty() ? std::string("\n\nno status given") : "\n\nstatus `" + p.status + "`") +
              (p.source.empty() ? "" : "\n\nsource " + p.source);
     }
     default:

@@ -203,6 +203,12 @@ def test_hover_definition():
           f"definition of the event kind: {loc}")
     loc = at(c, "textDocument/definition", main, position(MAIN, "lib.edict", 2)).get("result")
     check(loc and loc["uri"] == lib_uri, f"definition of an import is the file: {loc}")
+    bare_text = 'import "lib.edict"\n\nrule bare on rental\n  cite "x"\n  deny\n'
+    bare = write("bare.edict", bare_text)
+    open_doc(c, bare, bare_text)
+    text = hover_text(at(c, "textDocument/hover", bare, position(bare_text, "bare on", 1)))
+    check("**effective** always" in text and "no `policy` declaration" in text,
+          f"a rule of a file without `policy`: always effective, no status claimed: {text!r}")
     open_doc(c, lib, LIB)
     decl = hover_text(at(c, "textDocument/hover", lib, position(LIB, "chip_count: int", 2)))
     check("field rental.chip_count: int" in decl, f"hover on a field's declaration shows its type: {decl!r}")
