@@ -165,4 +165,20 @@ struct DiffOptions {
 void add_diff_options(CLI::App& cmd, DiffOptions& options);
 int run_diff(const DiffOptions& options);
 
+struct LspOptions {
+  std::vector<std::string> import_paths;  // --import-path
+};
+void add_lsp_options(CLI::App& cmd, LspOptions& options);
+int run_lsp(const LspOptions& options);
+
+struct PlaygroundOptions {
+  std::string library = "policies";  // the shipped policies imports may read
+  std::string host = "127.0.0.1";
+  int port = 8787;
+  std::string port_file;   // written with the bound port (port 0: any free one)
+  double time_limit = 10;  // seconds of evaluation per request
+};
+void add_playground_options(CLI::App& cmd, PlaygroundOptions& options);
+int run_playground(const PlaygroundOptions& options);
+
 }  // namespace edict::cli

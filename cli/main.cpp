@@ -52,6 +52,16 @@ int run_edict(int argc, char** argv) {
       app.add_subcommand("build", "Compile a policy ahead of time into a C library and header");
   edict::cli::add_build_options(*build_cmd, build);
 
+  edict::cli::LspOptions lsp;
+  CLI::App* lsp_cmd =
+      app.add_subcommand("lsp", "Serve the Language Server Protocol on stdin and stdout (for editors)");
+  edict::cli::add_lsp_options(*lsp_cmd, lsp);
+  edict::cli::PlaygroundOptions playground;
+  CLI::App* playground_cmd = app.add_subcommand(
+      "playground",
+      "Serve the browser playground on this machine: edit, check, test, explain and diff policies");
+  edict::cli::add_playground_options(*playground_cmd, playground);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -68,6 +78,8 @@ int run_edict(int argc, char** argv) {
     if (*diff_cmd) return edict::cli::run_diff(diff);
     if (*build_cmd) return edict::cli::run_build(build);
     if (*serve_cmd) return edict::cli::run_serve(serve);
+    if (*lsp_cmd) return edict::cli::run_lsp(lsp);
+    if (*playground_cmd) return edict::cli::run_playground(playground);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "edict: internal error: %s\n", e.what());
     return edict::cli::kExitInternal;

@@ -276,4 +276,17 @@ bool read_event_document(const std::string& path, size_t max_bytes, std::vector<
   return true;
 }
 
+std::vector<EventText> split_event_text(std::string_view text) {
+  std::vector<std::pair<uint64_t, std::string>> lines;
+  for (size_t pos = 0, number = 1; pos < text.size(); ++number) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    lines.emplace_back(number, std::string(line));
+    pos = end + 1;
+  }
+  return split_events(lines);
+}
+
 }  // namespace edict::engine

@@ -142,5 +142,8 @@ struct EventText {
 // be read, is too large or holds no event.
 bool read_event_document(const std::string& path, size_t max_bytes, std::vector<EventText>& out,
                          std::string* error);
+// The same split over text already in memory (the playground's pasted events);
+// `\r\n` line ends are accepted.
+std::vector<EventText> split_event_text(std::string_view text);
 
 }  // namespace edict::engine
