@@ -34,7 +34,8 @@ LAYERS = {
     "api": ["engine", "include/edict"],
     "include/edict": [],
     "server": ["engine"],
-    "cli": ["tools", "api", "server", "compiler/aot", "compiler/fmt"],
+    "stream": ["engine"],
+    "cli": ["tools", "api", "server", "stream", "compiler/aot", "compiler/fmt"],
 }
 # Folders above every layer: they may include anything.
 TOP = ("tests", "bench", "examples")
