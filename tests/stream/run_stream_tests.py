@@ -20,7 +20,10 @@ Groups:
   that unacknowledged (the server's monitoring endpoint says), and a worker
   stopped longer than --ack-wait-ms gets redeliveries it does not decide twice;
 - takeover: a second worker for the same partitions makes the first stop;
-- audit: a decision record removed from the streams is reported.
+  the audit reports partitions not decided yet;
+- duplicates: streams with a 1 s duplicate window decided a second time
+  after it: nothing already stored is sent again; a record stored twice and
+  one for an absent event (published by hand) are reported by the audit.
 
   run_stream_tests.py --edict PATH
 """
@@ -308,12 +311,56 @@ def test_takeover_and_audit(edict):
         check(first.returncode == 4 and "new owner" in err,
               f"the first worker stops when another takes its partition (got {first.returncode}: {err})")
         finish(second, "the new owner of partition 0")
+        # Partitions 1-3 are not decided yet: the audit says so.
+        r, _ = audit(edict, server, work)
+        check(r.returncode == 1 and "has no decision records" in r.stdout and "0 undecided" not in r.stdout,
+              f"the audit reports undecided events: {r.stdout}")
         finish(worker(edict, server, "--own", "1-3", "--idle-exit-ms", "1500"), "the workers of the others")
         check_exactly_once(edict, server, work, events, "a partition taken over")
-        # A missing decision message is found.
         r = subprocess.run([edict, "stream", "--audit", *target(server), "--decisions-stream", "NO_SUCH"],
                            capture_output=True, text=True, timeout=TIMEOUT)
         check(r.returncode == 2 and "NO_SUCH" in r.stderr, f"an absent stream is a clear error: {r.stderr}")
+
+
+def raw_publish(server, subject, headers, payload):
+    """One message through the NATS text protocol (HPUB), no client library."""
+    head = "NATS/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as s:
+        s.recv(4096)  # INFO
+        body = head.encode() + payload
+        s.sendall(b'CONNECT {"verbose":false,"headers":true}\r\n' +
+                  f"HPUB {subject} {len(head)} {len(body)}\r\n".encode() + body + b"\r\nPING\r\n")
+        reply = b""
+        while b"PONG" not in reply:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+
+
+def test_duplicates(edict):
+    with nats_server() as (server, work):
+        # Streams that remember message ids for 1 s only.
+        events = gen(work, 1000, seed="12")
+        publish(edict, server, events, "--duplicate-window", "1")
+        finish(worker(edict, server, "--idle-exit-ms", "1000"), "the first pass")
+        check_exactly_once(edict, server, work, events, "one pass")
+        # A second pass with its own consumers and checkpoints, beyond the
+        # window: what the decisions stream already holds is not sent again.
+        time.sleep(1.5)
+        err = finish(worker(edict, server, "--durable", "again", "--kv-bucket", "AGAIN", "--idle-exit-ms", "1000"),
+                     "a second pass beyond the duplicate window")
+        check("12 not sent again" in err, f"the second pass sends no record again: {err}")
+        check_exactly_once(edict, server, work, events, "a second pass")
+        # A record stored twice, and one for an event the stream lacks, are reported.
+        record = open(os.path.join(work, "exported.jsonl"), "rb").readline()
+        policy = json.loads(record)["policy_hash"]
+        for seq in ("1", "99999"):
+            raw_publish(server, "edict.decisions.0", {"Edict-Event-Seq": seq, "Edict-Part": "1/1",
+                                                      "Edict-Policy-Hash": policy}, record)
+        r, _ = audit(edict, server, work)
+        check(r.returncode == 1 and "stored twice" in r.stdout and "does not hold" in r.stdout,
+              f"the audit reports a record stored twice and one without its event: {r.stdout}")
 
 
 def main():
@@ -329,6 +376,7 @@ def main():
         ("nats-server restarted mid-stream", lambda: test_server_restart(edict)),
         ("slow worker and back-pressure", lambda: test_back_pressure(edict)),
         ("takeover of a partition; audit errors", lambda: test_takeover_and_audit(edict)),
+        ("duplicates beyond the duplicate window are found", lambda: test_duplicates(edict)),
     ])
 
 
