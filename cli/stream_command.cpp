@@ -85,6 +85,11 @@ void add_publish_options(CLI::App& cmd, PublishCommandOptions& o) {
   cmd.add_option("--max-in-flight", p.max_in_flight, "Messages published and not yet acknowledged")
       ->capture_default_str()
       ->check(CLI::Range(1, 65536));
+  cmd.add_option("--connections", p.connections,
+                 "Connections to publish on (partition p on connection p mod N): the server stores each "
+                 "connection's messages on its own core")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   cmd.add_option("--max-line-bytes", p.max_line_bytes, "Longest line published; longer ones are reported")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1024}, size_t{64} << 20));

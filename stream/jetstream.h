@@ -53,7 +53,8 @@ struct PublishOptions {
   std::string events_path;           // `-`: standard input
   std::string key = "customer_id";   // the field partitions are chosen by
   size_t message_bytes = 64 * 1024;  // whole lines per message, up to about this
-  int max_in_flight = 256;           // messages published and not yet acknowledged
+  int max_in_flight = 256;           // messages published and not yet acknowledged, per connection
+  int connections = 1;               // partition p is sent on connection p mod this
   // Longer lines (or longer than the server's largest message) are sent as
   // their length alone and decided as `line_too_long` errors.
   size_t max_line_bytes = 1 << 20;

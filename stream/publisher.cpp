@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -78,12 +79,20 @@ std::string_view field_text(std::string_view line, std::string_view name) {
 int run_publish(const PublishOptions& o) {
   std::string error;
   PublishCounts counts;
-  Session session;
-  if (!session.open(o.target, "edict publish", o.max_in_flight, on_event_publish_ack, &counts, &error) ||
-      !session.ensure_streams(o.target, &error)) {
-    std::fprintf(stderr, "edict: %s\n", error.c_str());
-    return kUsage;
+  // Partition p goes out on connection p mod --connections: the server
+  // takes in each connection's messages in turn, so more connections let it
+  // store on more cores. Each partition's messages stay in order.
+  std::vector<std::unique_ptr<Session>> sessions;
+  for (int c = 0; c < std::max(1, o.connections); ++c) {
+    sessions.push_back(std::make_unique<Session>());
+    if (!sessions.back()->open(o.target, "edict publish", o.max_in_flight, on_event_publish_ack, &counts,
+                               &error) ||
+        (c == 0 && !sessions.back()->ensure_streams(o.target, &error))) {
+      std::fprintf(stderr, "edict: %s\n", error.c_str());
+      return kUsage;
+    }
   }
+  Session& session = *sessions.front();
   // A line longer than a message can carry cannot be sent.
   const size_t max_line = std::min<size_t>(o.max_line_bytes, static_cast<size_t>(session.max_payload()) - 1);
   auto reader = decode::LineReader::open(o.events_path, max_line, &error);
@@ -113,7 +122,7 @@ int run_publish(const PublishOptions& o) {
     if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Edict-Published", std::to_string(wall_ns()).c_str());
     if (s == NATS_OK && too_long_length > 0)
       s = natsMsgHeader_Set(msg, "Edict-Too-Long", std::to_string(too_long_length).c_str());
-    if (s == NATS_OK) s = session.publish_async(&msg);
+    if (s == NATS_OK) s = sessions[p % sessions.size()]->publish_async(&msg);
     if (msg) natsMsg_Destroy(msg);  // not taken by the library: the publish failed
     if (s != NATS_OK) {
       std::fprintf(stderr, "edict: %s\n", nats_error("cannot publish to `" + subject + "`", s).c_str());
@@ -157,10 +166,11 @@ int run_publish(const PublishOptions& o) {
     std::fprintf(stderr, "edict: reading `%s` failed: %s\n", o.events_path.c_str(), reader->error().c_str());
     failed = true;
   }
-  if (!session.complete_publishes(120'000, &error)) {
-    std::fprintf(stderr, "edict: %s\n", error.c_str());
-    failed = true;
-  }
+  for (auto& c : sessions)
+    if (!c->complete_publishes(120'000, &error)) {
+      std::fprintf(stderr, "edict: %s\n", error.c_str());
+      failed = true;
+    }
   if (counts.failed.load() > 0) {
     std::fprintf(stderr, "edict: %s messages were not stored; first: %s\n",
                  std::to_string(counts.failed.load()).c_str(), counts.first_error.c_str());
