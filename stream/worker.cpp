@@ -495,7 +495,11 @@ void print_summary(const WorkerOptions& o, std::vector<PartitionFigures>& all, d
     total.last_commit_ns = std::max(total.last_commit_ns, f.last_commit_ns);
   }
   const double p50 = percentile(total.latency_ns, 0.5), p99 = percentile(total.latency_ns, 0.99);
-  const double rate = seconds > 0 ? static_cast<double>(total.events) / seconds : 0;
+  // The rate while busy: from the first event decided to the last commit.
+  const double busy = total.last_commit_ns > total.first_event_ns
+                          ? (total.last_commit_ns - total.first_event_ns) / 1e9
+                          : seconds;
+  const double rate = busy > 0 ? static_cast<double>(total.events) / busy : 0;
   if (o.summary_format == "json") {
     std::fprintf(stderr,
                  "{\"events\":%llu,\"messages\":%llu,\"decision_messages\":%llu,\"duplicates\":%llu,"
@@ -513,12 +517,10 @@ void print_summary(const WorkerOptions& o, std::vector<PartitionFigures>& all, d
     return;
   }
   std::string text = fmt::format(
-      "edict stream: {} events in {} messages over {} partitions, {:.2f} s ({} events/s); {} decision "
-      "messages "
-      "({} already stored, {} not sent again after a rollback); {} rollbacks; publish-to-decision latency "
-      "p50 "
-      "{:.1f} ms, p99 {:.1f} ms\n",
-      engine::with_commas(total.events), engine::with_commas(total.messages), all.size(), seconds,
+      "edict stream: {} events in {} messages over {} partitions in {:.2f} s ({:.2f} s busy, {} events/s); "
+      "{} decision messages ({} already stored, {} not sent again after a rollback); {} rollbacks; "
+      "publish-to-decision latency p50 {:.1f} ms, p99 {:.1f} ms\n",
+      engine::with_commas(total.events), engine::with_commas(total.messages), all.size(), seconds, busy,
       engine::with_commas(static_cast<uint64_t>(rate)), engine::with_commas(total.decision_messages),
       engine::with_commas(total.duplicates), engine::with_commas(total.republished_skipped), total.rollbacks,
       p50, p99);
