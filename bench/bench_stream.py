@@ -13,7 +13,11 @@ time, as the workers measure it; CPU comes from /proc and the children's
 resource usage. After each run `edict stream --audit` checks exactly one
 decision per event.
 
-  bench_stream.py [--edict build-rel/cli/edict] [-n 500000] [--storage file,memory] [--workers 1,2]
+  bench_stream.py [--edict build-rel/cli/edict] [-n 500000] [--storage file,memory] [--workers 1,2] [--preload]
+
+--preload stores the corpus first and times the workers alone, from the
+first event decided to the last decision stored (latency then includes the
+time events waited in the stream).
 """
 import argparse, json, os, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
@@ -52,7 +56,7 @@ def wait_for(pred, what, timeout=60):
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-def run_once(edict, corpus, n, storage, workers, partitions, work):
+def run_once(edict, corpus, n, storage, workers, partitions, work, preload=False):
     port, monitor = free_port(), free_port()
     url = f"nats://127.0.0.1:{port}"
     store = os.path.join(work, "store")
@@ -64,6 +68,10 @@ def run_once(edict, corpus, n, storage, workers, partitions, work):
         wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{monitor}/healthz", timeout=2).status == 200,
                  "nats-server")
         target = ["--server", url, "--partitions", str(partitions), "--storage", storage]
+        if preload:  # the whole corpus stored before any worker starts
+            pub = subprocess.run([edict, "publish", corpus, *target, "-q"], capture_output=True, text=True)
+            if pub.returncode != 0:
+                raise RuntimeError("publish failed: " + pub.stderr)
         per = partitions // workers
         for w in range(workers):
             own = f"{w * per}-{(w + 1) * per - 1}" if w < workers - 1 else f"{w * per}-{partitions - 1}"
@@ -73,9 +81,10 @@ def run_once(edict, corpus, n, storage, workers, partitions, work):
         wait_for(lambda: consumers(monitor) == partitions, "the workers' consumers")
         server_cpu0 = cpu_seconds(server.pid)
         t0 = time.time_ns()
-        pub = subprocess.run([edict, "publish", corpus, *target, "-q"], capture_output=True, text=True)
-        if pub.returncode != 0:
-            raise RuntimeError("publish failed: " + pub.stderr)
+        if not preload:
+            pub = subprocess.run([edict, "publish", corpus, *target, "-q"], capture_output=True, text=True)
+            if pub.returncode != 0:
+                raise RuntimeError("publish failed: " + pub.stderr)
         published = time.time_ns()
         summaries, worker_cpu = [], 0.0
         for p in procs:
@@ -89,6 +98,8 @@ def run_once(edict, corpus, n, storage, workers, partitions, work):
         server_cpu = cpu_seconds(server.pid) - server_cpu0
         audit = subprocess.run([edict, "stream", "--audit", *target], capture_output=True, text=True)
         end = max(s["last_commit_ns"] for s in summaries)
+        if preload:
+            t0 = min(s["first_event_ns"] for s in summaries if s["first_event_ns"])
         seconds = (end - t0) / 1e9
         decided = sum(s["events"] for s in summaries)
         return {
@@ -124,6 +135,9 @@ def main():
     ap.add_argument("--storage", default="file,memory")
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--partitions", type=int, default=8)
+    ap.add_argument("--preload", action="store_true",
+                    help="load the corpus first, then time the workers alone (first event decided to last "
+                         "decision stored)")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="edict-bench-stream-")
     try:
@@ -131,14 +145,14 @@ def main():
         with open(corpus, "wb") as f:
             subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_events.py"), "-n", str(args.n),
                             "--seed", "7"], stdout=f, check=True)
-        print(f"edict stream on loopback: {args.n:,} events ({os.path.getsize(corpus) / 1e6:.0f} MB), reference "
+        print(f"edict stream on loopback{' (corpus preloaded: workers alone)' if args.preload else ''}: {args.n:,} events ({os.path.getsize(corpus) / 1e6:.0f} MB), reference "
               f"policy, {args.partitions} partitions, messages of ~64 KiB, {os.cpu_count()} cores shared by "
               f"nats-server, the loader and the workers")
         print(f"{'storage':8} {'workers':>7} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'server cores':>13} "
               f"{'worker cores':>13} {'server share':>13}  audit")
         for storage in args.storage.split(","):
             for workers in (int(w) for w in args.workers.split(",")):
-                r = run_once(args.edict, corpus, args.n, storage, workers, args.partitions, work)
+                r = run_once(args.edict, corpus, args.n, storage, workers, args.partitions, work, args.preload)
                 print(f"{storage:8} {workers:>7} {r['events_per_second']:>10,.0f} {r['p50_ms']:>8.0f} "
                       f"{r['p99_ms']:>8.0f} {r['server_cores']:>13.2f} {r['worker_cores']:>13.2f} "
                       f"{r['server_share']:>12.0%}  {'exactly once' if r['audit_ok'] else 'FAILED: ' + r['audit']}",

@@ -68,6 +68,15 @@ bool parse_partition_list(const std::string& text, std::vector<unsigned>& out) {
   return !out.empty();
 }
 
+// Credentials come from a file only: a URL with `user:password@` or a token
+// would show in process listings and shell histories.
+bool refuse_url_credentials(const stream::Target& t) {
+  if (t.url.find('@') == std::string::npos) return true;
+  std::fprintf(stderr,
+               "edict: --server must not carry credentials (`...@host`): give them with --creds FILE\n");
+  return false;
+}
+
 }  // namespace
 
 void add_publish_options(CLI::App& cmd, PublishCommandOptions& o) {
@@ -97,6 +106,7 @@ void add_publish_options(CLI::App& cmd, PublishCommandOptions& o) {
 }
 
 int run_publish_command(const PublishCommandOptions& o) {
+  if (!refuse_url_credentials(o.publish.target)) return kExitUsage;
   return stream::run_publish(o.publish);
 }
 
@@ -177,6 +187,7 @@ void add_stream_options(CLI::App& cmd, StreamCommandOptions& o) {
 }
 
 int run_stream_command(const StreamCommandOptions& o) {
+  if (!refuse_url_credentials(o.worker.target)) return kExitUsage;
   if (o.audit) {
     if (!o.policies.empty()) {
       std::fprintf(stderr, "edict: --audit reads the streams only: name no policy (use --policy-hash)\n");

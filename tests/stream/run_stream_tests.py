@@ -320,6 +320,10 @@ def test_takeover_and_audit(edict):
         r = subprocess.run([edict, "stream", "--audit", *target(server), "--decisions-stream", "NO_SUCH"],
                            capture_output=True, text=True, timeout=TIMEOUT)
         check(r.returncode == 2 and "NO_SUCH" in r.stderr, f"an absent stream is a clear error: {r.stderr}")
+        # Credentials by file only.
+        r = subprocess.run([edict, "publish", events, "--server", f"nats://user:secret@127.0.0.1:{server.port}"],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        check(r.returncode == 2 and "--creds FILE" in r.stderr, f"credentials in the URL are refused: {r.stderr}")
 
 
 def raw_publish(server, subject, headers, payload):
