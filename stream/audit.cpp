@@ -75,6 +75,55 @@ bool read_stream(jsCtx* js, const std::string& stream, Each&& each, std::string*
   return true;
 }
 
+struct Tally {
+  uint64_t decided = 0, undecided = 0, records = 0;
+};
+
+// Every event message against its decision records: each part once, one
+// record per line, the same ids in order; and no records for absent events.
+Tally compare(const std::map<uint64_t, std::vector<std::string>>& events,
+              const std::map<uint64_t, DecisionParts>& decisions, Problems& problems) {
+  Tally t;
+  for (const auto& [seq, ids] : events) {
+    auto it = decisions.find(seq);
+    if (it == decisions.end()) {
+      t.undecided += ids.size();
+      problems.add(fmt::format("event message {} ({} events) has no decision records", seq, ids.size()));
+      continue;
+    }
+    std::vector<std::string> got;
+    for (unsigned k = 1; k <= it->second.total; ++k) {
+      auto part = it->second.parts.find(k);
+      if (part == it->second.parts.end()) {
+        problems.add(fmt::format("event message {}: part {} of {} of its decisions is missing", seq, k,
+                                 it->second.total));
+        continue;
+      }
+      got.insert(got.end(), part->second.begin(), part->second.end());
+    }
+    t.records += got.size();
+    // A record without an id (a line that did not decode) stands for its line.
+    auto same = [&](size_t i) { return got[i].empty() || got[i] == ids[i]; };
+    size_t i = 0;
+    while (i < got.size() && i < ids.size() && same(i)) ++i;
+    if (i < got.size() || i < ids.size()) {
+      problems.add(fmt::format(
+          "event message {}: {} events but {} decision records; they first differ at line {} "
+          "(event `{}`, record `{}`)",
+          seq, ids.size(), got.size(), i + 1, i < ids.size() ? ids[i] : "", i < got.size() ? got[i] : ""));
+      continue;
+    }
+    t.decided += ids.size();
+  }
+  for (const auto& [seq, d] : decisions)
+    if (!events.count(seq)) {
+      problems.add(
+          fmt::format("decision records for event message {}, which the events stream does not hold", seq));
+      for (const auto& [k, ids] : d.parts) t.records += ids.size();
+    }
+  return t;
+}
+
 }  // namespace
 
 int run_audit(const AuditOptions& o) {
@@ -143,44 +192,8 @@ int run_audit(const AuditOptions& o) {
   const std::string policy = by_policy.empty() ? o.policy_hash : by_policy.begin()->first;
   std::map<uint64_t, DecisionParts> none;
   std::map<uint64_t, DecisionParts>& decisions = by_policy.empty() ? none : by_policy.begin()->second;
-  uint64_t decided = 0, undecided = 0, records = 0;
-  for (const auto& [seq, ids] : events) {
-    auto it = decisions.find(seq);
-    if (it == decisions.end()) {
-      undecided += ids.size();
-      problems.add(fmt::format("event message {} ({} events) has no decision records", seq, ids.size()));
-      continue;
-    }
-    std::vector<std::string> got;
-    for (unsigned k = 1; k <= it->second.total; ++k) {
-      auto part = it->second.parts.find(k);
-      if (part == it->second.parts.end()) {
-        problems.add(fmt::format("event message {}: part {} of {} of its decisions is missing", seq, k,
-                                 it->second.total));
-        continue;
-      }
-      got.insert(got.end(), part->second.begin(), part->second.end());
-    }
-    records += got.size();
-    // A record without an id (a line that did not decode) stands for its line.
-    auto same = [&](size_t i) { return got[i].empty() || got[i] == ids[i]; };
-    size_t i = 0;
-    while (i < got.size() && i < ids.size() && same(i)) ++i;
-    if (i < got.size() || i < ids.size()) {
-      problems.add(fmt::format(
-          "event message {}: {} events but {} decision records; they first differ at line {} "
-          "(event `{}`, record `{}`)",
-          seq, ids.size(), got.size(), i + 1, i < ids.size() ? ids[i] : "", i < got.size() ? got[i] : ""));
-      continue;
-    }
-    decided += ids.size();
-  }
-  for (const auto& [seq, d] : decisions)
-    if (!events.count(seq)) {
-      problems.add(
-          fmt::format("decision records for event message {}, which the events stream does not hold", seq));
-      for (const auto& [k, ids] : d.parts) records += ids.size();
-    }
+  const Tally tally = compare(events, decisions, problems);
+  const uint64_t decided = tally.decided, undecided = tally.undecided, records = tally.records;
   if (!o.export_path.empty()) {
     std::unique_ptr<AtomicFile> out = AtomicFile::create(o.export_path, &error);
     bool ok = out != nullptr;

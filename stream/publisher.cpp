@@ -41,6 +41,18 @@ void on_event_publish_ack(jsCtx*, natsMsg* msg, jsPubAck* ack, jsPubAckErr* err,
   natsMsg_Destroy(msg);
 }
 
+// Lines sent as their length only: how many, and the first few line numbers.
+void report_too_long(uint64_t count, const std::vector<uint64_t>& first_lines, size_t max_line) {
+  std::string list;
+  for (uint64_t l : first_lines) list += (list.empty() ? "" : ", ") + std::to_string(l);
+  std::fprintf(
+      stderr,
+      "edict publish: %llu lines longer than %zu bytes were sent as their length only, to be decided "
+      "as `line_too_long` errors (lines %s%s)\n",
+      static_cast<unsigned long long>(count), max_line, list.c_str(),
+      count > first_lines.size() ? ", ..." : "");
+}
+
 }  // namespace
 
 unsigned partition_of(std::string_view key, unsigned partitions) {
@@ -189,16 +201,7 @@ int run_publish(const PublishOptions& o) {
                                    counts.duplicates.load())
                            .c_str()
                      : "");
-  if (too_long > 0) {
-    std::string list;
-    for (uint64_t l : too_long_lines) list += (list.empty() ? "" : ", ") + std::to_string(l);
-    std::fprintf(
-        stderr,
-        "edict publish: %llu lines longer than %zu bytes were sent as their length only, to be decided "
-        "as `line_too_long` errors (lines %s%s)\n",
-        static_cast<unsigned long long>(too_long), max_line, list.c_str(),
-        too_long > too_long_lines.size() ? ", ..." : "");
-  }
+  if (too_long > 0) report_too_long(too_long, too_long_lines, max_line);
   return failed ? kFailed : kOk;
 }
 
