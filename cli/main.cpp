@@ -8,6 +8,7 @@
 
 #include "cli/build_command.h"
 #include "cli/commands.h"
+#include "cli/stream_command.h"
 #include "engine/engine.h"
 
 namespace {
@@ -61,6 +62,14 @@ int run_edict(int argc, char** argv) {
       "playground",
       "Serve the browser playground on this machine: edit, check, test, explain and diff policies");
   edict::cli::add_playground_options(*playground_cmd, playground);
+  edict::cli::PublishCommandOptions publish;
+  CLI::App* publish_cmd = app.add_subcommand(
+      "publish", "Load events (JSON Lines) into a NATS JetStream stream, partitioned by key");
+  edict::cli::add_publish_options(*publish_cmd, publish);
+  edict::cli::StreamCommandOptions stream_opts;
+  CLI::App* stream_cmd = app.add_subcommand(
+      "stream", "Decide the events of a NATS JetStream stream: exactly one decision record per event");
+  edict::cli::add_stream_options(*stream_cmd, stream_opts);
 
   try {
     app.parse(argc, argv);
@@ -80,6 +89,8 @@ int run_edict(int argc, char** argv) {
     if (*serve_cmd) return edict::cli::run_serve(serve);
     if (*lsp_cmd) return edict::cli::run_lsp(lsp);
     if (*playground_cmd) return edict::cli::run_playground(playground);
+    if (*publish_cmd) return edict::cli::run_publish_command(publish);
+    if (*stream_cmd) return edict::cli::run_stream_command(stream_opts);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "edict: internal error: %s\n", e.what());
     return edict::cli::kExitInternal;

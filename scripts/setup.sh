@@ -12,6 +12,7 @@ PACKAGES=(
   zlib1g-dev libzstd-dev time
   libxxhash-dev libcpp-httplib-dev
   chromium
+  nats-server libnats-dev
 )
 
 missing=()

@@ -35,7 +35,8 @@ LAYERS = {
     "include/edict": [],
     "server": ["engine"],
     "lsp": ["engine", "compiler/fmt"],
-    "cli": ["tools", "api", "server", "lsp", "compiler/aot", "compiler/fmt"],
+    "stream": ["engine"],
+    "cli": ["tools", "api", "server", "lsp", "stream", "compiler/aot", "compiler/fmt"],
 }
 # Folders above every layer: they may include anything.
 TOP = ("tests", "bench", "examples")
