@@ -715,7 +715,8 @@ Type Checker::arithmetic(const ast::Expr& e, Type l, Type r) {
       return mismatch("date arithmetic is not defined; write a time, like `2023-11-17T00:00:00Z`");
     if (a == TypeKind::String && b == TypeKind::String && op == ast::Op::Add)
       return mismatch("strings cannot be joined; messages interpolate values with `{...}`");
-    return mismatch(nullptr);
+    std::string quoted = quoted_literal_help(L, l, R, r);
+    return mismatch(quoted.empty() ? nullptr : quoted.c_str());
   }
   if (folded) {
     arith::Checked<int64_t> z = fold_int(op, lv.i, rv.i);  // instants and durations are int64 micros
@@ -756,6 +757,17 @@ bool parses_as_number(const std::string& text) {
 // What to write instead, when two values of different types are compared:
 // most often a number or a date put in quotes.
 std::string Checker::comparison_help(const ast::Expr& L, const Type& l, const ast::Expr& R, const Type& r) {
+  std::string quoted = quoted_literal_help(L, l, R, r);
+  if (!quoted.empty()) return quoted;
+  if (l.kind == TypeKind::Duration || r.kind == TypeKind::Duration)
+    return "a duration is written with its unit: `30d`, `12h`, `15m`, `10s`";
+  return fmt::format("{} is {} and {} is {}; compare values of one type", describe(L), type_text(l),
+                     describe(R), type_text(r));
+}
+
+// A number, date or time written in quotes next to a value of that type.
+std::string Checker::quoted_literal_help(const ast::Expr& L, const Type& l, const ast::Expr& R,
+                                         const Type& r) {
   const bool left_literal = L.kind == ast::ExprKind::String;
   const ast::Expr& literal = left_literal ? L : R;
   const ast::Expr& other = left_literal ? R : L;
@@ -771,10 +783,7 @@ std::string Checker::comparison_help(const ast::Expr& L, const Type& l, const as
       return fmt::format("{} is {}: write the time without quotes, `{}`", describe(other),
                          type_text(other_type), literal.text);
   }
-  if (l.kind == TypeKind::Duration || r.kind == TypeKind::Duration)
-    return "a duration is written with its unit: `30d`, `12h`, `15m`, `10s`";
-  return fmt::format("{} is {} and {} is {}; compare values of one type", describe(L), type_text(l),
-                     describe(R), type_text(r));
+  return {};
 }
 
 Type Checker::comparison(const ast::Expr& e, Type l, Type r) {

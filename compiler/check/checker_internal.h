@@ -124,6 +124,7 @@ class Checker {
   Type arithmetic(const ast::Expr& e, Type l, Type r);
   Type comparison(const ast::Expr& e, Type l, Type r);
   std::string comparison_help(const ast::Expr& L, const Type& l, const ast::Expr& R, const Type& r);
+  std::string quoted_literal_help(const ast::Expr& L, const Type& l, const ast::Expr& R, const Type& r);
   // The error a constant expression gets when its evaluation (arith.h)
   // faults, as the same expression would on every event.
   Type fold_fault(const ast::Expr& e, FaultReason why);
