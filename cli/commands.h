@@ -115,6 +115,8 @@ struct TestOptions {
   // --min: `PCT` (total) or `KIND=PCT` with KIND rules, conditions,
   // table_rows, set_members or total; repeatable.
   std::vector<std::string> min_coverage;
+  // --coverage-scope: files or policy titles the report and --min cover.
+  std::vector<std::string> coverage_scope;
   FrontEndLimits limits;
 };
 void add_test_options(CLI::App& cmd, TestOptions& options);

@@ -175,6 +175,9 @@ void add_test_options(CLI::App& cmd, TestOptions& o) {
   cmd.add_option("--min", o.min_coverage,
                  "Fail (exit 1) when coverage is below a percentage: `PCT` for the total, or `KIND=PCT` with "
                  "KIND rules, conditions, table_rows or set_members (repeatable; implies --coverage)");
+  cmd.add_option("--coverage-scope", o.coverage_scope,
+                 "Cover only this policy file or `policy` title (repeatable; implies --coverage): the "
+                 "report shows it even when fully covered, and --min applies to it, not to what it imports");
   add_limit_options(cmd, o.limits);
   add_import_option(cmd, o.limits);
   add_data_option(cmd, o.limits.data_files);
@@ -209,7 +212,7 @@ int run_test(const TestOptions& o) {
     }
     minimums.emplace_back(kind, v);
   }
-  const bool want_coverage = o.coverage || !minimums.empty();
+  const bool want_coverage = o.coverage || !minimums.empty() || !o.coverage_scope.empty();
   const bool human = o.format == "human";
 
   tools::Coverage coverage;
@@ -306,6 +309,17 @@ int run_test(const TestOptions& o) {
     if (p + f > 0) std::printf("%s: %zu test%s, %zu failed\n", file.c_str(), p + f, p + f == 1 ? "" : "s", f);
   }
 
+  if (want_coverage && !compile_failed && !o.coverage_scope.empty()) {
+    coverage.set_scope(o.coverage_scope);
+    for (const std::string& unknown : coverage.unmatched_scope()) {
+      std::fprintf(
+          stderr,
+          "edict: --coverage-scope `%s`: no file loaded by the tests has this path or `policy` title\n",
+          unknown.c_str());
+      compile_failed = true;
+    }
+    if (compile_failed) return kExitUsage;
+  }
   std::string coverage_report;
   if (want_coverage && !compile_failed)
     coverage_report = o.coverage_format == "json" || (!human && o.coverage_output.empty())

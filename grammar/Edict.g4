@@ -191,6 +191,8 @@ INT      : DIGITS ;
 IDENT    : [a-zA-Z_] [a-zA-Z0-9_]* ;
 STRING   : '"' (ESC | ~["\\\r\n])* '"' ;
 // Error tokens: the parser stage turns these into precise diagnostics.
+// A time without `Z` or an offset is read as one (bad) time, not a date and a name.
+DATETIME_NO_ZONE     : DIGIT4 '-' DIGIT2 '-' DIGIT2 'T' DIGIT2 ':' DIGIT2 (':' DIGIT2 ('.' [0-9]+)?)? ;
 UNTERMINATED_STRING  : '"' (ESC | ~["\\\r\n])* ;
 BLOCK_COMMENT        : '/*' .*? '*/' -> channel(2) ;
 // Only a `/*` with no `*/` after it: `'/*' .*? EOF` would always be the

@@ -209,4 +209,56 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
   return best_distance <= allowed ? best : std::string{};
 }
 
+namespace {
+
+std::vector<std::string> name_parts(const std::string& lower_name) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (size_t i = 0; i <= lower_name.size(); ++i)
+    if (i == lower_name.size() || lower_name[i] == '_') {
+      if (i > start) parts.push_back(lower_name.substr(start, i - start));
+      start = i + 1;
+    }
+  return parts;
+}
+
+}  // namespace
+
+std::vector<std::string> nearest_first(std::string_view word, std::vector<std::string> candidates) {
+  auto lower = [](std::string_view v) {
+    std::string r(v);
+    for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return r;
+  };
+  // Nearest: sharing more of the word's parts (`license_denial` is nearer
+  // `license_presumption_of_denial` than `license_required`), then fewer edits.
+  const std::string lw = lower(word.substr(0, 64));
+  const std::vector<std::string> parts = name_parts(lw);
+  struct Ranked {
+    size_t shared, distance;
+    std::string name;
+  };
+  std::vector<Ranked> ranked;
+  ranked.reserve(candidates.size());
+  for (std::string& c : candidates) {
+    if (c.size() > 64) {
+      ranked.push_back({0, SIZE_MAX, std::move(c)});
+      continue;
+    }
+    const std::string lc = lower(c);
+    size_t shared = 0;
+    for (const std::string& p : name_parts(lc))
+      shared += std::any_of(parts.begin(), parts.end(),
+                            [&](const std::string& q) { return edit_distance(p, q) <= q.size() / 3; });
+    ranked.push_back({shared, edit_distance(lw, lc), std::move(c)});
+  }
+  std::stable_sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
+    return a.shared != b.shared ? a.shared > b.shared : a.distance < b.distance;
+  });
+  std::vector<std::string> out;
+  out.reserve(ranked.size());
+  for (Ranked& r : ranked) out.push_back(std::move(r.name));
+  return out;
+}
+
 }  // namespace edict

@@ -70,5 +70,8 @@ std::string render_json(const SourceManager& sm, const std::vector<Diagnostic>& 
 // distance, if close enough to be a plausible typo; empty otherwise.
 std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
 size_t edit_distance(std::string_view a, std::string_view b);
+// `candidates` ordered by edit distance to `word`, nearest first (ties keep
+// their order), for help lines that list what could have been meant.
+std::vector<std::string> nearest_first(std::string_view word, std::vector<std::string> candidates);
 
 }  // namespace edict

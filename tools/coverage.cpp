@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <filesystem>
 #include <functional>
 #include <unordered_map>
 
@@ -110,6 +111,10 @@ void Coverage::add_policy(const Tracer& tracer) {
         e->id, add(Kind::Condition, e->span, owner, collapse_whitespace(sm.text(e->span)), true));
     operands(*e, owner);
   };
+
+  for (const check::PolicyInfo& info : cp.policies)
+    if (info.file < sm.size()) policy_of_file_.try_emplace(sm.file(info.file).path, info.title);
+  for (FileId f = 0; f < sm.size(); ++f) policy_of_file_.try_emplace(sm.file(f).path, "");
 
   for (const check::RuleInfo& r : cp.rules) {
     const ast::RuleDecl& d = *r.decl;
@@ -252,9 +257,42 @@ void Coverage::record(const Tracer& tracer, const EdictColumns& columns, uint32_
   }
 }
 
+namespace {
+
+std::string canonical(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::weakly_canonical(path, ec);
+  return ec ? path : p.string();
+}
+
+}  // namespace
+
+void Coverage::set_scope(const std::vector<std::string>& files_or_policies) {
+  scoped_ = !files_or_policies.empty();
+  scope_files_.clear();
+  unmatched_scope_.clear();
+  for (const std::string& entry : files_or_policies) {
+    const std::string wanted = canonical(entry);
+    bool matched = false;
+    for (const auto& [file, title] : policy_of_file_) {
+      if (title != entry && canonical(file) != wanted) continue;
+      matched = true;
+      if (std::find(scope_files_.begin(), scope_files_.end(), file) == scope_files_.end())
+        scope_files_.push_back(file);
+    }
+    if (!matched) unmatched_scope_.push_back(entry);
+  }
+  std::sort(scope_files_.begin(), scope_files_.end());
+}
+
+bool Coverage::in_scope(const CoveragePoint& p) const {
+  return !scoped_ || std::binary_search(scope_files_.begin(), scope_files_.end(), p.file);
+}
+
 std::vector<CoveragePoint> Coverage::points() const {
   std::vector<CoveragePoint> out;
-  for (const auto& [key, p] : points_) out.push_back(p);
+  for (const auto& [key, p] : points_)
+    if (in_scope(p)) out.push_back(p);
   std::stable_sort(out.begin(), out.end(), [](const CoveragePoint& a, const CoveragePoint& b) {
     return std::tie(a.file, a.line) < std::tie(b.file, b.line);
   });
@@ -264,7 +302,7 @@ std::vector<CoveragePoint> Coverage::points() const {
 CoverageTally Coverage::tally(Kind k) const {
   CoverageTally t;
   for (const auto& [key, p] : points_)
-    if (p.kind == k)
+    if (p.kind == k && in_scope(p))
       t.covered += static_cast<size_t>(p.covered()), t.wanted += static_cast<size_t>(p.wanted());
   return t;
 }
@@ -272,7 +310,8 @@ CoverageTally Coverage::tally(Kind k) const {
 CoverageTally Coverage::total() const {
   CoverageTally t;
   for (const auto& [key, p] : points_)
-    t.covered += static_cast<size_t>(p.covered()), t.wanted += static_cast<size_t>(p.wanted());
+    if (in_scope(p))
+      t.covered += static_cast<size_t>(p.covered()), t.wanted += static_cast<size_t>(p.wanted());
   return t;
 }
 
@@ -308,7 +347,16 @@ std::string render_coverage_human(const Coverage& c) {
   out += fmt::format("  conditions   {}\n", tally_text(c.tally(Kind::Condition)));
   out += fmt::format("  table rows   {}\n", tally_text(c.tally(Kind::TableRow)));
   out += fmt::format("  set members  {}\n", tally_text(c.tally(Kind::SetMember)));
+  if (!c.scope_files().empty()) {
+    out += "  scope       ";
+    for (size_t k = 0; k < c.scope_files().size(); ++k) out += (k ? ", " : "") + c.scope_files()[k];
+    out += "\n";
+  }
   std::vector<CoveragePoint> points = c.points();
+  // A scoped file is always shown, even with nothing to cover.
+  for (const std::string& f : c.scope_files())
+    if (std::none_of(points.begin(), points.end(), [&](const CoveragePoint& p) { return p.file == f; }))
+      out += fmt::format("\n{}\n  (nothing to cover: no rules, conditions, table rows or set members)\n", f);
   std::string file;
   for (size_t i = 0; i < points.size();) {
     size_t j = i;
@@ -353,7 +401,16 @@ std::string render_coverage_json(const Coverage& c) {
                     ",\"rules\":" + tally_json(c.tally(Kind::Rule)) +
                     ",\"conditions\":" + tally_json(c.tally(Kind::Condition)) +
                     ",\"table_rows\":" + tally_json(c.tally(Kind::TableRow)) +
-                    ",\"set_members\":" + tally_json(c.tally(Kind::SetMember)) + "},\"points\":[";
+                    ",\"set_members\":" + tally_json(c.tally(Kind::SetMember)) + "},";
+  if (!c.scope_files().empty()) {
+    out += "\"scope\":[";
+    for (size_t k = 0; k < c.scope_files().size(); ++k) {
+      if (k) out += ',';
+      append_json_string(out, c.scope_files()[k]);
+    }
+    out += "],";
+  }
+  out += "\"points\":[";
   std::vector<CoveragePoint> points = c.points();
   for (size_t i = 0; i < points.size(); ++i) {
     const CoveragePoint& p = points[i];

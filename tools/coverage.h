@@ -53,7 +53,17 @@ class Coverage {
   // policy. Events recorded with a tracer never added are ignored.
   void record(const Tracer& tracer, const EdictColumns& columns, uint32_t row);
 
-  // Every point, in file and line order.
+  // Restricts points, tallies and reports to these files or policies: each
+  // entry is a policy file's path or a `policy` title. Empty: everything.
+  // Call it after add_policy (titles come from the compiled policies).
+  void set_scope(const std::vector<std::string>& files_or_policies);
+  // The scope's files as the report names them (empty without a scope),
+  // each shown in the report even when it has no points.
+  const std::vector<std::string>& scope_files() const { return scope_files_; }
+  // Scope entries that matched no loaded file and no policy title.
+  const std::vector<std::string>& unmatched_scope() const { return unmatched_scope_; }
+
+  // Every point in scope, in file and line order.
   std::vector<CoveragePoint> points() const;
   CoverageTally tally(CoveragePoint::Kind k) const;
   CoverageTally total() const;
@@ -67,6 +77,11 @@ class Coverage {
   std::map<Key, CoveragePoint> points_;
   std::map<const Tracer*, std::shared_ptr<PolicyIndex>> indexes_;
   std::map<std::pair<std::string, uint32_t>, std::string> lines_;  // (file, line) -> its text
+  bool in_scope(const CoveragePoint& p) const;
+  std::map<std::string, std::string> policy_of_file_;  // loaded file path -> its policy title
+  bool scoped_ = false;
+  std::vector<std::string> scope_files_;  // as loaded (display paths)
+  std::vector<std::string> unmatched_scope_;
 };
 
 // The report for people: totals, then per file the source lines that carry

@@ -157,6 +157,9 @@ struct Decl {
   Span span;       // the whole declaration
   Span name_span;  // the declared name (policy: the title string; import: the path string)
   std::string name;
+  // A syntax error lies inside it: later stages check what survived but
+  // warn about nothing in it (a missing `cite` may be the clause that broke).
+  bool damaged = false;
 
   explicit Decl(DeclKind k) : kind(k) {}
   virtual ~Decl() = default;
@@ -326,6 +329,7 @@ struct Module {
   // Resolved import targets, parallel to the Import decls in `decls` order
   // (kNoFile when the import failed to load).
   std::vector<FileId> imports;
+  bool has_syntax_errors = false;  // no unused-declaration warnings then: the use may be what broke
 };
 
 // Everything loaded for one compilation: the root files and, transitively,

@@ -3,12 +3,16 @@
 // that let an optional value be read where a condition proved it present.
 #include <fmt/format.h>
 
+#include <cctype>
+#include <cstdlib>
+
 #include <algorithm>
 #include <cmath>
 #include <unordered_set>
 
 #include "compiler/check/checker_internal.h"
 #include "support/countries.h"
+#include "support/time_util.h"
 
 namespace edict::check::detail {
 
@@ -204,8 +208,7 @@ Type Checker::name_expr(const ast::Expr& e, Scope& s) {
           names_of({ast::DeclKind::Const, ast::DeclKind::Set, ast::DeclKind::Table}, s.file);
       if (s.def)
         for (const auto& p : s.def->params) candidates.push_back(p.name);
-      std::string near = this->near(e.text, candidates);
-      if (!near.empty()) diag.help = fmt::format("did you mean `{}`?", near);
+      diag.help = name_help(e.text, candidates);
     }
     return Type::error();
   }
@@ -264,8 +267,7 @@ Type Checker::field_expr(const ast::Expr& e, Scope& s) {
                                            : fmt::format("table `{}` has no field `{}`", rs.name, e.text));
       std::vector<std::string> names;
       for (const auto& f : rs.fields) names.push_back(f.name);
-      std::string near = this->near(e.text, names);
-      if (!near.empty()) diag.help = fmt::format("did you mean `{}`?", near);
+      diag.help = field_help(e.text, names, "`" + rs.name + "`");
       return Type::error();
     }
     Type t = rs.fields[fi].type;
@@ -297,9 +299,11 @@ Type Checker::event_field(const ast::Expr& e, Scope& s) {
                           : fmt::format("no event kind of this rule has a field `{}`", e.text));
     std::vector<std::string> names;
     for (int k : kinds)
-      for (const auto& f : out_.records[k].fields) names.push_back(f.name);
-    std::string near = this->near(e.text, names);
-    if (!near.empty()) diag.help = fmt::format("did you mean `{}`?", near);
+      for (const auto& f : out_.records[k].fields)
+        if (std::find(names.begin(), names.end(), f.name) == names.end()) names.push_back(f.name);
+    diag.help = field_help(
+        e.text, names,
+        kinds.size() == 1 ? "`" + out_.records[kinds[0]].name + "`" : std::string("this rule's event kinds"));
     return Type::error();
   }
   for (const auto& [k, t] : found) {
@@ -711,7 +715,8 @@ Type Checker::arithmetic(const ast::Expr& e, Type l, Type r) {
       return mismatch("date arithmetic is not defined; write a time, like `2023-11-17T00:00:00Z`");
     if (a == TypeKind::String && b == TypeKind::String && op == ast::Op::Add)
       return mismatch("strings cannot be joined; messages interpolate values with `{...}`");
-    return mismatch(nullptr);
+    std::string quoted = quoted_literal_help(L, l, R, r);
+    return mismatch(quoted.empty() ? nullptr : quoted.c_str());
   }
   if (folded) {
     arith::Checked<int64_t> z = fold_int(op, lv.i, rv.i);  // instants and durations are int64 micros
@@ -738,6 +743,49 @@ Type Checker::fold_fault(const ast::Expr& e, FaultReason why) {
   return Type::error();
 }
 
+namespace {
+
+bool parses_as_number(const std::string& text) {
+  if (text.empty() || text.size() > 32) return false;
+  char* end = nullptr;
+  std::strtod(text.c_str(), &end);
+  return end == text.c_str() + text.size() && std::isdigit(static_cast<unsigned char>(text.back()));
+}
+
+}  // namespace
+
+// What to write instead, when two values of different types are compared:
+// most often a number or a date put in quotes.
+std::string Checker::comparison_help(const ast::Expr& L, const Type& l, const ast::Expr& R, const Type& r) {
+  std::string quoted = quoted_literal_help(L, l, R, r);
+  if (!quoted.empty()) return quoted;
+  if (l.kind == TypeKind::Duration || r.kind == TypeKind::Duration)
+    return "a duration is written with its unit: `30d`, `12h`, `15m`, `10s`";
+  return fmt::format("{} is {} and {} is {}; compare values of one type", describe(L), type_text(l),
+                     describe(R), type_text(r));
+}
+
+// A number, date or time written in quotes next to a value of that type.
+std::string Checker::quoted_literal_help(const ast::Expr& L, const Type& l, const ast::Expr& R,
+                                         const Type& r) {
+  const bool left_literal = L.kind == ast::ExprKind::String;
+  const ast::Expr& literal = left_literal ? L : R;
+  const ast::Expr& other = left_literal ? R : L;
+  const Type& other_type = left_literal ? r : l;
+  if (literal.kind == ast::ExprKind::String) {
+    if (other_type.is_numeric() && parses_as_number(literal.text))
+      return fmt::format("{} is {}: write the number without quotes, `{}`", describe(other),
+                         type_text(other_type), literal.text);
+    if (instant(other_type.kind) && parse_date(literal.text))
+      return fmt::format("{} is {}: write the date without quotes, `{}`", describe(other),
+                         type_text(other_type), literal.text);
+    if (instant(other_type.kind) && parse_rfc3339(literal.text))
+      return fmt::format("{} is {}: write the time without quotes, `{}`", describe(other),
+                         type_text(other_type), literal.text);
+  }
+  return {};
+}
+
 Type Checker::comparison(const ast::Expr& e, Type l, Type r) {
   const ast::Expr& L = *e.children[0];
   const ast::Expr& R = *e.children[1];
@@ -755,6 +803,8 @@ Type Checker::comparison(const ast::Expr& e, Type l, Type r) {
     else if ((a == TypeKind::String && b == TypeKind::Country) ||
              (a == TypeKind::Country && b == TypeKind::String))
       diag.help = "only string literals convert to countries; declare the constant with `: country`";
+    else
+      diag.help = comparison_help(L, l, R, r);
     return Type::error();
   }
   const Value& lv = out_.constant[L.id];

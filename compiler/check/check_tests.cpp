@@ -11,9 +11,9 @@ namespace edict::check::detail {
 
 namespace {
 
-std::string field_list(const std::vector<std::string>& names) {
+std::string field_list(const std::vector<std::string>& names, size_t max_shown = 6) {
   std::string out;
-  const size_t shown = std::min<size_t>(names.size(), 6);
+  const size_t shown = std::min<size_t>(names.size(), max_shown);
   for (size_t i = 0; i < shown; ++i) {
     if (i) out += i + 1 == names.size() ? " and " : ", ";
     out += "`" + names[i] + "`";
@@ -270,8 +270,10 @@ void Checker::check_tests() {
           } else if ((ei.decision = outcome_index(dec)) < 0 && !dec.empty()) {
             auto& diag = sink_.error("E0104", exp.decision.span, fmt::format("unknown decision `{}`", dec));
             std::string near = this->near(dec, decisions);
-            diag.help = near.empty() ? fmt::format("the decisions are {}", field_list(decisions))
-                                     : fmt::format("did you mean `{}`?", near);
+            diag.help = near.empty()
+                            ? fmt::format("the decisions, nearest first, are {}",
+                                          field_list(nearest_first(dec, decisions), decisions.size()))
+                            : fmt::format("did you mean `{}`?", near);
           }
           for (const ast::Ident& r : exp.rules) {
             const ast::Decl* rd = resolve_global(r.name, r.span, m->file, "rule",

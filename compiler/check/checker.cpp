@@ -51,6 +51,7 @@
 //   E0315 second `outcomes` declaration      E0316 second `default` declaration
 //   E0317 bad outcome list (duplicate, or the reserved `error`)
 //   E0318 second `policy` in one file        E0319 unknown policy status
+//   E0321 a rule without `cite` in an `in_force` policy (elsewhere: W0104)
 //   E0320 `data` declaration: no `key`, or a `columns`/`in force`/`screen` field
 //         it does not declare, an `in force` field that is not a date or time,
 //         a screened field that is not a string, a threshold outside (0, 1]
@@ -255,10 +256,41 @@ void Checker::compute_visibility() {
   }
 }
 
+// Modules with every file's imports before it (post-order from the roots):
+// when a policy clashes with the library it imports, the library's
+// declaration is the one kept and the policy's is reported.
+static std::vector<const ast::Module*> imports_first(const ast::Program& program) {
+  std::unordered_map<FileId, const ast::Module*> by_file;
+  for (const auto& m : program.modules)
+    if (m) by_file[m->file] = m.get();
+  std::vector<const ast::Module*> order;
+  std::unordered_map<const ast::Module*, bool> visited;
+  std::vector<std::pair<const ast::Module*, size_t>> stack;  // iterative: import chains may be long
+  auto visit = [&](const ast::Module* root) {
+    if (!root || visited[root]) return;
+    visited[root] = true;
+    stack.push_back({root, 0});
+    while (!stack.empty()) {
+      auto& [m, next] = stack.back();
+      if (next < m->imports.size()) {
+        auto it = by_file.find(m->imports[next++]);
+        if (it != by_file.end() && !visited[it->second]) {
+          visited[it->second] = true;
+          stack.push_back({it->second, 0});
+        }
+        continue;
+      }
+      order.push_back(m);
+      stack.pop_back();
+    }
+  };
+  for (const auto& m : program.modules) visit(m.get());
+  return order;
+}
+
 void Checker::collect_names() {
   std::unordered_map<std::string, const ast::Decl*> test_titles;
-  for (const auto& m : program_.modules) {
-    if (!m) continue;
+  for (const ast::Module* m : imports_first(program_)) {
     for (const auto& d : m->decls) {
       decl_file_[d.get()] = m->file;
       if (d->kind == ast::DeclKind::Test) {
@@ -335,6 +367,38 @@ std::string Checker::near(const std::string& word, const std::vector<std::string
   if (sink_.limit_reached() || suggestion_budget_ < candidates.size()) return {};
   suggestion_budget_ -= candidates.size();
   return closest_match(word, candidates);
+}
+
+std::string Checker::name_help(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string near = this->near(word, candidates);
+  if (!near.empty()) return fmt::format("did you mean `{}`?", near);
+  // A name the docs use unversioned, declared in the library once per edition.
+  auto lower = [](std::string v) {
+    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return v;
+  };
+  std::vector<std::string> extending;
+  const std::string lw = lower(word);
+  for (const std::string& c : candidates)
+    if (c.size() > word.size() + 1 && lower(c.substr(0, word.size())) == lw && c[word.size()] == '_')
+      extending.push_back(c);
+  if (extending.empty() || extending.size() > 8) return {};
+  std::string list;
+  for (size_t i = 0; i < extending.size(); ++i)
+    list += (i == 0 ? "" : i + 1 == extending.size() ? " or " : ", ") + ("`" + extending[i] + "`");
+  std::string where;
+  if (const ast::Decl* d = lookup(extending[0], kNoFile))
+    where = fmt::format(" (declared in `{}`)", sources_.file(file_of(d)).path);
+  return fmt::format("did you mean {}{}?", list, where);
+}
+
+std::string Checker::field_help(const std::string& word, const std::vector<std::string>& fields,
+                                const std::string& whose) {
+  std::string near = this->near(word, fields);
+  if (!near.empty()) return fmt::format("did you mean `{}`?", near);
+  if (fields.empty()) return {};
+  return fmt::format("the fields of {}, nearest first: {}", whose,
+                     backticked_list(nearest_first(word, fields), fields.size()));
 }
 
 std::string value_key(const Value& v) {
@@ -477,7 +541,8 @@ void Checker::check_outcomes() {
       else if (!near.empty())
         diag.help = fmt::format("did you mean `{}`?", near);
       else
-        diag.help = fmt::format("the outcomes are {}", backticked_list(out_.outcomes));
+        diag.help = fmt::format("the outcomes, nearest first, are {}",
+                                backticked_list(nearest_first(first_default->name, out_.outcomes), 12));
     }
   }
 }
@@ -591,6 +656,7 @@ void Checker::declare_events() {
     if (!m) continue;
     for (const auto& d : m->decls) {
       if (d->kind != ast::DeclKind::Rule) continue;
+      if (file_has_failed_import(m->file)) return;  // the schemas were in the file it could not read
       auto& diag = sink_.error("E0304", d->name_span, "no event is declared for rules to apply to");
       diag.help = "declare the event's schema, e.g. `event rental { time: time, chip: string }`";
       return;
@@ -1190,14 +1256,15 @@ void Checker::check_rule(const ast::RuleDecl& rule, FileId file) {
   // (E0014, E0015): they are facts of the syntax.
   if (!rule.effect.name.empty()) {
     info.effect = outcome_index(rule.effect.name);
-    if (info.effect < 0) {
+    if (info.effect < 0 && !(file_has_failed_import(file) && !outcomes_declared_)) {
       auto& diag =
           sink_.error("E0104", rule.effect.span, fmt::format("unknown outcome `{}`", rule.effect.name));
       std::string near = this->near(rule.effect.name, out_.outcomes);
       if (!near.empty())
         diag.help = fmt::format("did you mean `{}`?", near);
       else
-        diag.help = fmt::format("the outcomes are {}{}", backticked_list(out_.outcomes),
+        diag.help = fmt::format("the outcomes, nearest first, are {}{}",
+                                backticked_list(nearest_first(rule.effect.name, out_.outcomes), 12),
                                 outcomes_declared_ ? "" : " unless the program declares its own `outcomes`");
     }
   }
@@ -1218,7 +1285,8 @@ void Checker::check_rule(const ast::RuleDecl& rule, FileId file) {
   };
   info.effective_from = date_of(rule.effective, "effective");
   info.effective_until = date_of(rule.until, "until");
-  if (info.effective_from && info.effective_until && *info.effective_until <= *info.effective_from) {
+  if (info.effective_from && info.effective_until && *info.effective_until <= *info.effective_from &&
+      !rule.damaged) {
     auto& diag = sink_.warning(
         "W0101", rule.until->span,
         fmt::format("rule `{}` is never in force: `until` is not after `effective`", rule.name));
@@ -1226,11 +1294,18 @@ void Checker::check_rule(const ast::RuleDecl& rule, FileId file) {
     diag.help = "`effective` is inclusive and `until` exclusive";
   }
 
-  // Citation.
-  if (rule.cite.empty()) {
-    auto& diag = sink_.warning("W0104", rule.name_span, fmt::format("rule `{}` has no citation", rule.name));
+  // Citation: required of the law as enforced, since every decision must name
+  // its legal basis. The help names no citation: only the author knows it.
+  if (rule.cite.empty() && !rule.damaged) {
+    auto policy = policy_of_file_.find(file);
+    bool in_force = policy != policy_of_file_.end() && out_.policies[policy->second].status == "in_force";
+    auto& diag =
+        in_force
+            ? sink_.error("E0321", rule.name_span,
+                          fmt::format("rule `{}` has no citation, and its policy is `in_force`", rule.name))
+            : sink_.warning("W0104", rule.name_span, fmt::format("rule `{}` has no citation", rule.name));
     diag.help =
-        "add `cite \"15 CFR 744.23(a)(3)\"` (its legal basis), so every decision names where it comes from";
+        "add `cite \"...\"` with the provision this rule applies, so every decision names its legal basis";
   }
 
   // Conditions and message, with the guards each may rely on.
@@ -1262,7 +1337,9 @@ void Checker::check_rule(const ast::RuleDecl& rule, FileId file) {
 // ---- unused declarations --------------------------------------------------------
 
 void Checker::warn_unused() {
-  if (!options_.warn_unused) return;
+  // With errors pending, an unused declaration is most often one whose use
+  // is the broken line: the warning would only echo the error.
+  if (!options_.warn_unused || sink_.has_errors()) return;
   // Examples exist for tests. A program without any test is most likely a
   // rules file checked on its own while its tests live in a `*_test.edict`
   // that imports it: its examples are not unused, just not loaded.
@@ -1272,6 +1349,7 @@ void Checker::warn_unused() {
     bool has_rules = std::any_of(m->decls.begin(), m->decls.end(),
                                  [](const auto& d) { return d->kind == ast::DeclKind::Rule; });
     if (!has_rules) continue;  // a library file: its declarations are for importers
+    if (m->has_syntax_errors) continue;
     for (const auto& d : m->decls) {
       switch (d->kind) {
         case ast::DeclKind::Const:

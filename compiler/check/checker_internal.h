@@ -123,6 +123,8 @@ class Checker {
   Type binary_expr(const ast::Expr& e, Scope& s);
   Type arithmetic(const ast::Expr& e, Type l, Type r);
   Type comparison(const ast::Expr& e, Type l, Type r);
+  std::string comparison_help(const ast::Expr& L, const Type& l, const ast::Expr& R, const Type& r);
+  std::string quoted_literal_help(const ast::Expr& L, const Type& l, const ast::Expr& R, const Type& r);
   // The error a constant expression gets when its evaluation (arith.h)
   // faults, as the same expression would on every event.
   Type fold_fault(const ast::Expr& e, FaultReason why);
@@ -158,6 +160,13 @@ class Checker {
   // closest_match, skipped once the error cap is reached (the diagnostic is
   // dropped anyway, and a hostile file must not make it quadratic).
   std::string near(const std::string& word, const std::vector<std::string>& candidates);
+  // The help line of an unknown name: the closest candidate, or the names
+  // that extend it (`D5` -> `D5_2023`, `D5_2026`) with the file declaring them.
+  std::string name_help(const std::string& word, const std::vector<std::string>& candidates);
+  // The help line of an unknown field: the closest field, or all of `whose`
+  // fields, nearest first.
+  std::string field_help(const std::string& word, const std::vector<std::string>& fields,
+                         const std::string& whose);
 
   // ---- check_tests.cpp: examples and tests ----------------------------------
  private:

@@ -157,9 +157,14 @@ class Builder {
     if (where) *where = sp;
     if (!real(n)) return "";
     std::string_view raw = text(sp);
-    bool closed = !s_.unterminated_strings.count(sp.begin) && raw.size() >= 2;
-    std::string_view body = raw.substr(1, raw.size() - (closed ? 2 : 1));
-    return decode_string(s_, body, sp.begin + 1);
+    const uint32_t q = quote_width(sp);
+    bool closed = !s_.unterminated_strings.count(sp.begin) && raw.size() >= 2 * q;
+    std::string_view body = raw.substr(q, raw.size() - (closed ? 2 * q : q));
+    return decode_string(s_, body, sp.begin + q);
+  }
+  uint32_t quote_width(Span sp) const {
+    auto it = s_.foreign_quotes.find(sp.begin);
+    return it == s_.foreign_quotes.end() ? 1 : it->second;
   }
 
   ExprPtr make(ExprKind k, Span sp) {
@@ -541,6 +546,13 @@ ExprPtr Builder::number_literal(antlr4::tree::TerminalNode* n, Span sp) {
   return e;
 }
 
+// `2025-03-01T00:00:00`: the lexer's DATETIME_NO_ZONE, passed on as a time.
+static bool lacks_zone(std::string_view t) {
+  size_t clock = t.find('T');
+  return clock != std::string_view::npos && t.back() != 'Z' &&
+         t.find_first_of("+-", clock) == std::string_view::npos;
+}
+
 ExprPtr Builder::time_literal(ExprKind kind, antlr4::tree::TerminalNode* n, Span sp) {
   if (!real(n)) return error_expr(sp);
   std::string_view t = text(span(n, sp));
@@ -556,6 +568,12 @@ ExprPtr Builder::time_literal(ExprKind kind, antlr4::tree::TerminalNode* n, Span
       s_.error(kBadDuration, sp, "duration " + quote_source(t, 40) + " is out of range").help =
           "durations are limited to about 292,000 years";
     } else {
+      if (kind == ExprKind::Time && lacks_zone(t)) {
+        s_.error(kBadDateTime, sp, "time " + quote_source(t, 40) + " has no time zone").help =
+            "an Edict time is an instant: add `Z` for UTC (`" + std::string(t) + "Z`) or an offset (`" +
+            std::string(t) + "+01:00`)";
+        return error_expr(sp);
+      }
       std::string why = explain_bad_time(t);
       s_.error(kBadDateTime, sp,
                std::string(kind == ExprKind::Date ? "invalid date " : "invalid time ") + quote_source(t, 40) +
@@ -576,9 +594,10 @@ ExprPtr Builder::message(antlr4::tree::TerminalNode* n, unsigned depth) {
   if (!real(n)) return nullptr;
   auto e = make(ExprKind::Interpolation, sp);
   std::string_view raw = text(sp);
-  bool closed = !s_.unterminated_strings.count(sp.begin) && raw.size() >= 2;
-  std::string_view body = raw.substr(1, raw.size() - (closed ? 2 : 1));
-  const uint32_t body_at = sp.begin + 1;
+  const uint32_t q = quote_width(sp);
+  bool closed = !s_.unterminated_strings.count(sp.begin) && raw.size() >= 2 * q;
+  std::string_view body = raw.substr(q, raw.size() - (closed ? 2 * q : q));
+  const uint32_t body_at = sp.begin + q;
   if (!closed) {
     // Already reported as unterminated: keep the text, skip the braces.
     e->parts.push_back(ast::MessagePart{decode_string(s_, body, body_at), -1});
@@ -695,6 +714,8 @@ void Builder::module(P::FileContext* file, ast::Module& out) {
     if (!d->name.empty() && d->kind != ast::DeclKind::Policy && d->kind != ast::DeclKind::Import &&
         d->kind != ast::DeclKind::Test && s_.syntax_error_between(d->span.begin, d->name_span.end))
       d->name.clear();
+    uint32_t next_begin = i + 1 < items.size() ? span(items[i + 1]).begin : UINT32_MAX;
+    d->damaged = s_.syntax_error_between(d->span.begin, next_begin);
     if (d->kind == ast::DeclKind::Rule) {
       // A syntax error inside the rule, or between it and the next
       // declaration (`when a and deny "x"` reads `deny` as an operand), is
@@ -707,6 +728,7 @@ void Builder::module(P::FileContext* file, ast::Module& out) {
     }
     out.decls.push_back(std::move(d));
   }
+  out.has_syntax_errors = !s_.syntax_errors.empty();
 }
 
 std::unique_ptr<ast::Decl> Builder::decl(P::ItemContext* c) {
@@ -961,13 +983,18 @@ std::unique_ptr<ast::Decl> Builder::rule(P::RuleDeclContext* c) {
     d->clauses.push_back(Clause{k, at});
     return true;
   };
+  // A clause with a syntax error in it (or right at its end: a missing `)`)
+  // is kept as an error: what survived of it would draw false type errors.
+  auto clause_expr = [&](P::ExprContext* e, Span at) {
+    return s_.syntax_error_between(at.begin, at.end + 1) ? error_expr(at) : expr(e, 1, at);
+  };
   for (P::RuleClauseContext* clause : c->ruleClause()) {
     if (s_.cancelled) break;
     Span at = span(clause);
     if (auto* x = dynamic_cast<P::EffectiveClauseContext*>(clause)) {
-      if (seen(Clause::Effective, at)) d->effective = expr(x->expr(), 1, at);
+      if (seen(Clause::Effective, at)) d->effective = clause_expr(x->expr(), at);
     } else if (auto* x = dynamic_cast<P::UntilClauseContext*>(clause)) {
-      if (seen(Clause::Until, at)) d->until = expr(x->expr(), 1, at);
+      if (seen(Clause::Until, at)) d->until = clause_expr(x->expr(), at);
     } else if (auto* x = dynamic_cast<P::CiteClauseContext*>(clause)) {
       if (seen(Clause::Cite, at)) d->cite = string_value(x->STRING(), &d->cite_span);
     } else if (auto* x = dynamic_cast<P::EffectClauseContext*>(clause)) {
@@ -976,9 +1003,9 @@ std::unique_ptr<ast::Decl> Builder::rule(P::RuleDeclContext* c) {
         if (x->STRING()) d->message = message(x->STRING(), 1);
       }
     } else if (auto* x = dynamic_cast<P::WhenClauseContext*>(clause)) {
-      if (seen(Clause::When, at)) d->when = expr(x->expr(), 1, at);
+      if (seen(Clause::When, at)) d->when = clause_expr(x->expr(), at);
     } else if (auto* x = dynamic_cast<P::UnlessClauseContext*>(clause)) {
-      if (seen(Clause::Unless, at)) d->unless = expr(x->expr(), 1, at);
+      if (seen(Clause::Unless, at)) d->unless = clause_expr(x->expr(), at);
     }
   }
   return d;

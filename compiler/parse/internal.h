@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -36,6 +37,7 @@ inline constexpr const char* kRuleWithoutEffect = "E0015";
 inline constexpr const char* kTooManyErrors = "E0016";
 inline constexpr const char* kInternalError = "E0017";
 inline constexpr const char* kAggregateArity = "E0018";
+inline constexpr const char* kMisspeltKeyword = "E0020";
 inline constexpr const char* kMalformedWindow = "E0291";
 
 // ANTLR's char stream holds code points, so its token indices count code
@@ -67,6 +69,9 @@ struct Session {
   // Byte offsets of STRING tokens that were really unterminated strings (the
   // lexer error was reported; the parser saw them as strings).
   std::unordered_set<uint32_t> unterminated_strings;
+  // STRING tokens made of wrong quotes (`'RU'`, `“...”`), already reported:
+  // their offset -> the byte width of each quote.
+  std::unordered_map<uint32_t, uint32_t> foreign_quotes;
   // Byte offsets of the syntax errors (E0001) reported so far, so that the
   // builder does not pile a second diagnostic onto a damaged declaration.
   std::vector<uint32_t> syntax_errors;

@@ -105,6 +105,8 @@ class Loader {
   };
 
   std::string cycle_chain(const std::string& key) const;
+  bool inside_allowed(const std::string& path) const;
+  std::string import_suggestion(const std::string& display_path, Span from) const;
   // Whether the import of `name`, found at `path`, may be read; reports it if not.
   bool import_allowed(const std::string& name, const std::string& path, Span at);
 
@@ -152,6 +154,52 @@ bool Loader::import_allowed(const std::string& name, const std::string& path, Sp
   return false;
 }
 
+bool Loader::inside_allowed(const std::string& path) const {
+  const fs::path real = real_path(path);
+  return std::any_of(allowed_.begin(), allowed_.end(),
+                     [&](const AllowedFolder& a) { return is_under(real, a.real); });
+}
+
+// The file an import that could not be read probably meant: the same name
+// with or without the literate `.md`, or the closest name in its folder
+// (a folder imports may read, and only listed, never read).
+std::string Loader::import_suggestion(const std::string& display_path, Span from) const {
+  std::string written(sources_.text(from));
+  if (written.size() < 2 || written.front() != '"' || written.back() != '"') return {};
+  written = written.substr(1, written.size() - 2);
+  auto ends_with = [](const std::string& s, std::string_view tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  std::vector<std::pair<std::string, std::string>> swaps;  // (display path, as written)
+  if (ends_with(display_path, ".edict.md"))
+    swaps.emplace_back(display_path.substr(0, display_path.size() - 3),
+                       written.substr(0, written.size() - 3));
+  else if (ends_with(display_path, ".edict"))
+    swaps.emplace_back(display_path + ".md", written + ".md");
+  else
+    swaps.emplace_back(display_path + ".edict", written + ".edict"),
+        swaps.emplace_back(display_path + ".edict.md", written + ".edict.md");
+  for (const auto& [path, shown] : swaps) {
+    std::error_code ec;
+    if (inside_allowed(path) && fs::is_regular_file(path, ec))
+      return "did you mean `" + shown + "`? (literate files end in `.edict.md`, plain ones in `.edict`)";
+  }
+  const fs::path dir = fs::path(display_path).parent_path();
+  std::error_code ec;
+  if (!inside_allowed(dir.empty() ? "." : dir.string()) || !fs::is_directory(dir.empty() ? "." : dir, ec))
+    return {};
+  std::vector<std::string> names;
+  for (fs::directory_iterator it(dir.empty() ? "." : dir, ec), end; !ec && it != end && names.size() < 1000;
+       it.increment(ec)) {
+    std::string n = it->path().filename().string();
+    if (ends_with(n, ".edict") || ends_with(n, ".edict.md")) names.push_back(std::move(n));
+  }
+  std::string file = fs::path(display_path).filename().string();
+  std::string near = closest_match(file, names);
+  if (near.empty()) return {};
+  return "did you mean `" + (fs::path(written).parent_path() / near).string() + "`?";
+}
+
 std::string Loader::cycle_chain(const std::string& key) const {
   std::string out;
   bool in_cycle = false;
@@ -189,8 +237,10 @@ FileId Loader::load(const std::string& display_path, Span from) {
   std::string error;
   std::optional<std::string> text = reader_(display_path, &error);
   if (!text) {
-    sink_.error(kCannotRead, from,
-                "cannot read `" + display_path + "`: " + (error.empty() ? "unknown error" : error));
+    Diagnostic& d =
+        sink_.error(kCannotRead, from,
+                    "cannot read `" + display_path + "`: " + (error.empty() ? "unknown error" : error));
+    if (from.valid()) d.help = import_suggestion(display_path, from);
     files_[key] = Entry{kNoFile, false};  // report a missing file once
     return kNoFile;
   }

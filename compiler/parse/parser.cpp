@@ -23,12 +23,14 @@
 //   E0017  internal parser failure (an exception caught by the firewall)
 //   E0018  an aggregate takes at most one argument
 //   E0019  a `data` clause that is not `key`, `columns` or `in force`
+//   E0020  a misspelt keyword (`efective 2025-03-01`): "did you mean `effective`?"
 // E0020-E0049 are reserved for this stage; E0050-E0069 belong to loader.cpp.
 
 #include <antlr4-runtime.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <new>
 #include <optional>
 #include <string>
@@ -39,6 +41,7 @@
 #include "EdictParser.h"
 #include "compiler/parse/builder.h"
 #include "compiler/parse/internal.h"
+#include "compiler/parse/keyword_typos.h"
 #include "compiler/parse/parse.h"
 
 namespace edict::parse {
@@ -610,11 +613,23 @@ std::string describe_expected(const antlr4::misc::IntervalSet& set, const TokenT
 
 // Replaces ANTLR's console messages by Edict diagnostics and stops the parse
 // (ParseCancellationException) once the error cap is reached.
+//
+// Recovery resynchronises at declaration and clause boundaries (a keyword that
+// starts a declaration, a rule clause or a test step, first on its line):
+// after an error the parser skips to the next boundary, and errors before it
+// are not reported, since they are almost always echoes of the first one.
 class ErrorStrategy : public antlr4::DefaultErrorStrategy {
  public:
   explicit ErrorStrategy(const TokenText& tt) : tt_(tt) {}
 
  protected:
+  void consumeUntil(antlr4::Parser* p, const antlr4::misc::IntervalSet& set) override {
+    for (size_t type = p->getInputStream()->LA(1); type != antlr4::Token::EOF;
+         type = p->getInputStream()->LA(1)) {
+      if (set.contains(type) && is_boundary(p->getTokenStream(), p->getCurrentToken())) break;
+      p->consume();
+    }
+  }
   void reportNoViableAlternative(antlr4::Parser* p, const antlr4::NoViableAltException& e) override {
     report(p, e.getOffendingToken(), e.getExpectedTokens());
   }
@@ -636,9 +651,52 @@ class ErrorStrategy : public antlr4::DefaultErrorStrategy {
   }
 
  private:
+  // A token where a declaration, a rule clause or a test step starts.
+  static bool is_boundary(antlr4::TokenStream* tokens, antlr4::Token* t) {
+    size_t type = t->getType();
+    using L = EdictLexer;
+    bool keyword = type == L::POLICY || type == L::IMPORT || type == L::OUTCOMES || type == L::DEFAULT ||
+                   type == L::CONST || type == L::TABLE || type == L::DATA || type == L::DEF ||
+                   type == L::RULE || type == L::EXAMPLE || type == L::TEST || type == L::EFFECTIVE ||
+                   type == L::UNTIL || type == L::CITE || type == L::WHEN || type == L::UNLESS ||
+                   type == L::GIVEN || type == L::EXPECT;
+    if ((type == L::EVENT || type == L::SET) && t->getTokenIndex() + 1 < tokens->size())
+      keyword = next_visible(tokens, t)->getType() == L::IDENT;  // `event rental {`, not `event.x`
+    if (!keyword) return false;
+    antlr4::Token* prev = previous_visible(tokens, t);
+    return !prev || prev->getLine() != t->getLine();
+  }
+  static antlr4::Token* previous_visible(antlr4::TokenStream* tokens, antlr4::Token* t) {
+    for (size_t i = t->getTokenIndex(); i-- > 0;)
+      if (tokens->get(i)->getChannel() == antlr4::Token::DEFAULT_CHANNEL) return tokens->get(i);
+    return nullptr;
+  }
+  static antlr4::Token* next_visible(antlr4::TokenStream* tokens, antlr4::Token* t) {
+    for (size_t i = t->getTokenIndex() + 1; i < tokens->size(); ++i)
+      if (tokens->get(i)->getChannel() == antlr4::Token::DEFAULT_CHANNEL) return tokens->get(i);
+    return t;
+  }
+  // The index of the first boundary after `t` (the end of the tokens if none).
+  static size_t next_boundary(antlr4::TokenStream* tokens, antlr4::Token* t) {
+    size_t i = t->getTokenIndex() + 1;
+    for (; i < tokens->size(); ++i) {
+      antlr4::Token* u = tokens->get(i);
+      if (u->getChannel() == antlr4::Token::DEFAULT_CHANNEL &&
+          (u->getType() == kEofToken || is_boundary(tokens, u)))
+        break;
+    }
+    return i;
+  }
+
   void report(antlr4::Parser* p, antlr4::Token* found, const antlr4::misc::IntervalSet& expected) {
     Session& s = tt_.session();
     if (!found) found = p->getCurrentToken();
+    size_t index = found->getTokenIndex();
+    if (index != INVALID_INDEX && quiet_until_ != INVALID_INDEX && index < quiet_until_) {
+      s.syntax_errors.push_back(tt_.span(found).begin);  // the declaration is damaged all the same
+      return;
+    }
+    if (index != INVALID_INDEX) quiet_until_ = next_boundary(p->getTokenStream(), found);
     std::string what = describe_expected(expected, tt_);
     std::string message =
         what.empty() ? "unexpected " + tt_.found(found) : "expected " + what + ", found " + tt_.found(found);
@@ -682,6 +740,7 @@ class ErrorStrategy : public antlr4::DefaultErrorStrategy {
   }
 
   const TokenText& tt_;
+  size_t quiet_until_ = INVALID_INDEX;  // errors at tokens before this index are echoes
 };
 
 // A fallback for errors ANTLR reports without going through the strategy.
@@ -710,7 +769,7 @@ class TokenFilter : public antlr4::TokenSource {
 
   std::unique_ptr<antlr4::Token> nextToken() override {
     for (;;) {
-      std::unique_ptr<antlr4::Token> t = pending_ ? std::move(pending_) : lexer_.nextToken();
+      std::unique_ptr<antlr4::Token> t = next_raw();
       Session& s = tt_.session();
       switch (t->getType()) {
         case EdictLexer::UNTERMINATED_STRING: {
@@ -728,6 +787,10 @@ class TokenFilter : public antlr4::TokenSource {
           static_cast<antlr4::CommonToken*>(t.get())->setChannel(2);
           break;
         }
+        case EdictLexer::DATETIME_NO_ZONE:
+          // Reported where the literal is built, with the other bad times.
+          static_cast<antlr4::CommonToken*>(t.get())->setType(EdictLexer::DATETIME);
+          break;
         case EdictLexer::ERROR_CHAR: t = report_error_run(std::move(t)); break;
         default: break;
       }
@@ -751,13 +814,13 @@ class TokenFilter : public antlr4::TokenSource {
   std::unique_ptr<antlr4::Token> report_error_run(std::unique_ptr<antlr4::Token> first) {
     Span sp = tt_.span(first.get());
     for (;;) {
-      std::unique_ptr<antlr4::Token> t = lexer_.nextToken();
+      std::unique_ptr<antlr4::Token> t = next_raw();
       Span next = tt_.span(t.get());
       if (t->getType() == EdictLexer::ERROR_CHAR && next.begin == sp.end) {
         sp.end = next.end;
         continue;
       }
-      pending_ = std::move(t);
+      pending_.push_front(std::move(t));
       break;
     }
     std::string_view bad = tt_.session().sources.file(sp.file).code;
@@ -777,6 +840,13 @@ class TokenFilter : public antlr4::TokenSource {
     else if (bad.substr(0, first_len) == "'")
       d->help = "strings use double quotes: \"...\"";
 
+    if (bad == "#") {
+      skip_rest_of_line(first->getLine());  // read as the comment it was meant to be
+      return nullptr;
+    }
+    if (bad == "'" || bad == "\u201C" || bad == "\u201D" || bad == "\u2018" || bad == "\u2019")
+      return quoted_as_string(std::move(first), bad.size());
+
     size_t word = bad == "&&"   ? EdictLexer::AND
                   : bad == "||" ? EdictLexer::OR
                   : bad == "!"  ? EdictLexer::NOT
@@ -787,6 +857,52 @@ class TokenFilter : public antlr4::TokenSource {
     token->setType(word);
     token->setStopIndex(token->getStartIndex() + bad.size() - 1);  // ASCII: one code point per byte
     return first;
+  }
+
+  std::unique_ptr<antlr4::Token> next_raw() {
+    if (pending_.empty()) return lexer_.nextToken();
+    std::unique_ptr<antlr4::Token> t = std::move(pending_.front());
+    pending_.pop_front();
+    return t;
+  }
+
+  void skip_rest_of_line(size_t line) {
+    for (;;) {
+      std::unique_ptr<antlr4::Token> t = next_raw();
+      if (t->getType() == kEofToken || t->getLine() != line) {
+        pending_.push_front(std::move(t));
+        return;
+      }
+    }
+  }
+
+  // `'RU'`, `“15 CFR 744.11”`: the wrong quotes, already reported, and what
+  // they enclose on the same line become one string, so the rest parses.
+  // Without a closing quote on the line, the tokens are left as they were.
+  std::unique_ptr<antlr4::Token> quoted_as_string(std::unique_ptr<antlr4::Token> open, size_t quote_bytes) {
+    std::deque<std::unique_ptr<antlr4::Token>> inside;
+    for (;;) {
+      std::unique_ptr<antlr4::Token> t = next_raw();
+      bool same_line = t->getType() != kEofToken && t->getLine() == open->getLine();
+      if (!same_line) {
+        inside.push_back(std::move(t));
+        while (!inside.empty()) {
+          pending_.push_front(std::move(inside.back()));
+          inside.pop_back();
+        }
+        return nullptr;
+      }
+      std::string_view text = tt_.text(t.get());
+      if (t->getType() == EdictLexer::ERROR_CHAR && text.size() == quote_bytes &&
+          (text == "'" || text == "\u201C" || text == "\u201D" || text == "\u2018" || text == "\u2019")) {
+        auto* string = static_cast<antlr4::CommonToken*>(open.get());
+        string->setType(EdictLexer::STRING);
+        string->setStopIndex(t->getStopIndex());
+        tt_.session().foreign_quotes[tt_.span(open.get()).begin] = static_cast<uint32_t>(quote_bytes);
+        return open;
+      }
+      inside.push_back(std::move(t));
+    }
   }
 
   static size_t utf8_length(unsigned char c) { return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4; }
@@ -804,7 +920,7 @@ class TokenFilter : public antlr4::TokenSource {
 
   EdictLexer& lexer_;
   const TokenText& tt_;
-  std::unique_ptr<antlr4::Token> pending_;
+  std::deque<std::unique_ptr<antlr4::Token>> pending_;  // read from the lexer, not yet passed on
 };
 
 // Enforces an exact bound on ANTLR's recursion, whatever the pre-scan
@@ -842,6 +958,25 @@ class GuardedParser : public EdictParser {
 
 enum class Mode { File, Embedded };
 
+// A misspelt keyword gets one "did you mean" error and is parsed as the
+// keyword, so the rest of its declaration reads as intended.
+void report_keyword_typos(antlr4::CommonTokenStream& tokens, const TokenText& tt) {
+  for (const KeywordTypo& typo : find_keyword_typos(tokens.getTokens())) {
+    if (typo.token->getType() == EdictLexer::ASSIGN) {
+      Span at = tt.span(typo.token);
+      tt.session().error(kSyntaxError, at, "expected a comparison, found `=`").help = "compare with `==`";
+      static_cast<antlr4::CommonToken*>(typo.token)->setType(typo.keyword);
+      continue;
+    }
+    std::string keyword = tt.literal(typo.keyword);
+    Diagnostic& d = tt.session().error(
+        kMisspeltKeyword, tt.span(typo.token),
+        "unknown word " + quote_source(tt.text(typo.token)) + " where `" + keyword + "` is expected");
+    d.help = "did you mean `" + keyword + "`?";
+    static_cast<antlr4::CommonToken*>(typo.token)->setType(typo.keyword);
+  }
+}
+
 // Lexes and parses `text`, then builds the AST. Everything ANTLR might throw
 // stops here. Returns the expression in Embedded mode.
 ast::ExprPtr run_antlr(Session& s, std::string_view text, uint32_t base, unsigned depth, Mode mode,
@@ -866,6 +1001,7 @@ ast::ExprPtr run_antlr(Session& s, std::string_view text, uint32_t base, unsigne
     // Lex everything first: errors found while lexing then never surface from
     // inside the parser's cleanup code.
     tokens.fill();
+    if (mode == Mode::File) report_keyword_typos(tokens, tt);
 
     // Every nesting level costs ANTLR at most two `expr` frames (an operand
     // and a prefix or bracket); the slack covers the declaration rules.

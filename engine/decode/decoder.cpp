@@ -224,6 +224,10 @@ struct Decoder::Impl {
   [[gnu::always_inline]] inline bool read_id(od::field& field, std::string_view key, const KindSpec& kind,
                                              int index, uint32_t row, Batch& batch);
   [[gnu::always_inline]] inline bool mark_seen(int index, std::string_view key, uint32_t row, Batch& batch);
+  // The error path: not inlined, so the decode of good lines stays as it was.
+  [[gnu::noinline]] void note_field_error(uint32_t row, Batch& batch);
+  [[gnu::noinline]] void fail_fields(uint32_t row, Batch& batch, const KindSpec& kind);
+  std::vector<std::pair<ErrorReason, std::string>> field_errors;  // the current line's bad fields
 };
 
 namespace {
@@ -963,6 +967,40 @@ bool Decoder::decode_plain(std::string_view line, uint32_t row, Batch& batch) {
 
 namespace {
 
+// The error path's messages, out of line and cold so that decode_field, on
+// the path every good line takes, compiles as it did without them.
+
+// A wrong JSON type, with the checker's hint for `"256"` where a number is
+// expected: "write the number without quotes".
+[[gnu::noinline, gnu::cold]] void fail_wrong_type(std::string_view raw_string, od::json_type type,
+                                                  const FieldSpec& f, uint32_t row, Batch& batch) {
+  // `raw_string` is the JSON token, quotes included; a number has no escapes.
+  std::string hint;
+  std::string_view s =
+      raw_string.size() >= 2 ? raw_string.substr(1, raw_string.size() - 2) : std::string_view();
+  if ((f.type == ColumnType::Int || f.type == ColumnType::Number) && !s.empty() && s.size() <= 32) {
+    double d;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+    if (ec == std::errc() && end == s.data() + s.size())
+      hint = fmt::format(" (write the number without quotes: {})", s);
+  }
+  batch.fail(
+      row, ErrorReason::WrongType,
+      fmt::format("{}: expected {}, found {}{}", f.name, expected_name(f.type), json_type_name(type), hint));
+}
+
+// Not a country code, with the checker's hint for the same mistake in a
+// policy (`UK` -> `GB`).
+[[gnu::noinline, gnu::cold]] void fail_country(std::string_view s, const FieldSpec& f, uint32_t row,
+                                               Batch& batch) {
+  auto near = suggest_country(s);
+  batch.fail(
+      row, ErrorReason::BadCountry,
+      fmt::format("{}: `{}` is not an ISO 3166-1 alpha-2 country code{}", f.name, clip_for_message(s),
+                  near ? fmt::format(" (did you mean `{}` ({})?)", country_code(*near), country_name(*near))
+                       : std::string()));
+}
+
 // Decodes one field value into its column; returns false after recording the
 // row error.
 bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batch) {
@@ -978,20 +1016,24 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
                fmt::format("{}: null where {} is required", f.name, expected_name(f.type)));
     return false;
   }
-  auto wrong_type = [&] {
-    batch.fail(row, ErrorReason::WrongType,
-               fmt::format("{}: expected {}, found {}", f.name, expected_name(f.type), json_type_name(type)));
+  // `raw_string`: the JSON token of a string found where a number is
+  // expected (for the hint); `value` itself stays out of the lambda, which
+  // keeps decode_field's arguments in registers.
+  auto wrong_type = [&](std::string_view raw_string) {
+    fail_wrong_type(raw_string, type, f, row, batch);
     return false;
   };
+
   switch (f.type) {
     case ColumnType::Bool: {
       bool b;
-      if (type != od::json_type::boolean || value.get_bool().get(b)) return wrong_type();
+      if (type != od::json_type::boolean || value.get_bool().get(b)) return wrong_type({});
       col.data<uint8_t>()[row] = b ? 1 : 0;
       break;
     }
     case ColumnType::Int: {
-      if (type != od::json_type::number) return wrong_type();
+      if (type != od::json_type::number)
+        return wrong_type(type == od::json_type::string ? std::string_view(value.raw_json_token()) : "");
       int64_t i;
       if (value.get_int64().get(i)) {
         batch.fail(row, ErrorReason::WrongType,
@@ -1004,7 +1046,8 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
     }
     case ColumnType::Number: {
       double d;
-      if (type != od::json_type::number) return wrong_type();
+      if (type != od::json_type::number)
+        return wrong_type(type == od::json_type::string ? std::string_view(value.raw_json_token()) : "");
       if (value.get_double().get(d) || !std::isfinite(d)) {
         batch.fail(row, ErrorReason::WrongType, fmt::format("{}: number out of range", f.name));
         return false;
@@ -1017,7 +1060,7 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
     case ColumnType::Time:
     case ColumnType::Duration: {
       std::string_view s;
-      if (type != od::json_type::string) return wrong_type();
+      if (type != od::json_type::string) return wrong_type({});
       if (f.type == ColumnType::String && !f.read) {
         // Not read by the policy: checked to be a string, not unescaped
         // (as unknown fields are skipped, not materialised).
@@ -1034,9 +1077,7 @@ bool decode_field(od::value value, const FieldSpec& f, uint32_t row, Batch& batc
       } else if (f.type == ColumnType::Country) {
         auto index = country_index(s);
         if (!index) {
-          batch.fail(
-              row, ErrorReason::BadCountry,
-              fmt::format("{}: `{}` is not an ISO 3166-1 alpha-2 country code", f.name, clip_for_message(s)));
+          fail_country(s, f, row, batch);
           return false;
         }
         batch.set_country(row, static_cast<size_t>(f.column), *index);
@@ -1093,6 +1134,7 @@ void Decoder::Impl::decode_full(std::string_view line, size_t capacity, uint32_t
     batch.fail(row, ErrorReason::InvalidJson, "invalid JSON");
     return;
   }
+  field_errors.clear();
   if (!read_fields(obj, kind_index, row, batch)) return;
   // The object is consumed; a location still inside the line means trailing content.
   const char* trailing = nullptr;
@@ -1101,11 +1143,12 @@ void Decoder::Impl::decode_full(std::string_view line, size_t capacity, uint32_t
     return;
   }
   const KindSpec& kind = schema->kinds[static_cast<size_t>(kind_index)];
-  for (size_t i = 0; i < kind.fields.size(); ++i) {
-    if (!seen[i] && !kind.fields[i].optional && !kind.fields[i].computed) {
-      batch.fail(row, ErrorReason::MissingField, fmt::format("missing field `{}`", kind.fields[i].name));
-      return;
-    }
+  bool complete = field_errors.empty();
+  for (size_t i = 0; i < kind.fields.size() && complete; ++i)
+    complete = seen[i] || kind.fields[i].optional || kind.fields[i].computed;
+  if (!complete) {
+    fail_fields(row, batch, kind);
+    return;
   }
   batch.set_kind(row, static_cast<uint8_t>(kind_index));
 }
@@ -1214,7 +1257,7 @@ bool Decoder::Impl::read_fields(od::object& obj, int kind_index, uint32_t row, B
       if (spec.name != "id" && pattern.matches(field.key().raw())) {
         ++key_position;
         if (!mark_seen(guess, spec.name, row, batch)) return false;
-        if (!decode_field(field.value(), spec, row, batch)) return false;
+        if (!decode_field(field.value(), spec, row, batch)) note_field_error(row, batch);
         continue;
       }
     }
@@ -1244,9 +1287,32 @@ bool Decoder::Impl::read_fields(od::object& obj, int kind_index, uint32_t row, B
       continue;
     }
     if (!mark_seen(index, key, row, batch)) return false;
-    if (!decode_field(field.value(), kind.fields[static_cast<size_t>(index)], row, batch)) return false;
+    if (!decode_field(field.value(), kind.fields[static_cast<size_t>(index)], row, batch))
+      note_field_error(row, batch);
   }
   return true;
+}
+
+// A field's bad value does not stop the reading of the others: the record
+// then names every bad field at once, as the checker does for a policy.
+void Decoder::Impl::note_field_error(uint32_t row, Batch& batch) {
+  if (const abi::RowError* e = batch.error_of(row)) field_errors.emplace_back(e->reason, e->message);
+}
+
+void Decoder::Impl::fail_fields(uint32_t row, Batch& batch, const KindSpec& kind) {
+  std::string missing;
+  size_t missing_count = 0;
+  for (size_t i = 0; i < kind.fields.size(); ++i)
+    if (!seen[i] && !kind.fields[i].optional && !kind.fields[i].computed)
+      missing += (missing_count++ ? ", `" : "`") + kind.fields[i].name + "`";
+  if (field_errors.empty() && missing_count == 0) return;
+  ErrorReason reason = field_errors.empty() ? ErrorReason::MissingField : field_errors.front().first;
+  std::string message;
+  for (const auto& [why, text] : field_errors) message += (message.empty() ? "" : "; ") + text;
+  if (missing_count)
+    message += (message.empty() ? "" : "; ") +
+               std::string(missing_count == 1 ? "missing field " : "missing fields ") + missing;
+  batch.fail(row, reason, std::move(message));
 }
 
 // A key outside the schema (`index` -1), or `id` as a string field: the id

@@ -168,6 +168,27 @@ def test_valid_edges(edict):
     check(records(out)[0].get("error") == "hours: number out of range", f"1e400 in hours: {out}")
 
 
+def test_every_bad_field(edict):
+    """Issue 22: one error record names every bad field of an event, with the
+    checker's hints, on both threads' paths; the first bad field gives the reason."""
+    line = (replace(b'"customer_hq":"CN"', b'"customer_hq":"UK"')
+            .replace(b'"chip_count":8', b'"chip_count":"256"')
+            .replace(b',"purpose":"hpc"', b'').replace(b',"hours":2498.36', b''))
+    want = ("customer_hq: `UK` is not an ISO 3166-1 alpha-2 country code (did you mean `GB` (United Kingdom)?); "
+            "chip_count: expected an integer, found a string (write the number without quotes: 256); "
+            "missing fields `hours`, `purpose`")
+    for threads in ("1", "2"):
+        code, out, err = run(edict, ["-q", "-j", threads, POLICY, "-"], stdin=GOOD + b"\n" + line + b"\n")
+        got = records(out)
+        check(code == 3 and len(got) == 2 and got[1].get("reason") == "bad_country" and got[1].get("error") == want,
+              f"every bad field -j{threads}: exit {code}, got {got[1:] if len(got) > 1 else got}, want {want!r}")
+    # One bad field alone reads as before, with its hint.
+    code, out, _ = run(edict, ["-q", POLICY, "-"], stdin=replace(b'"datacenter":"SG"', b'"datacenter":"USA"') + b"\n")
+    got = records(out)
+    check(got and got[0].get("error") == "datacenter: `USA` is not an ISO 3166-1 alpha-2 country code "
+          "(did you mean `US` (United States)?)", f"USA in datacenter: {got}")
+
+
 def test_issue_reproduction(edict, work):
     events = os.path.join(work, "ev.jsonl")
     with open(events, "wb") as f:
@@ -272,6 +293,7 @@ def main():
         status = run_groups((("malformed JSON", lambda: test_malformed(edict)),
                         ("valid edges", lambda: test_valid_edges(edict)),
                         ("issue reproduction", lambda: test_issue_reproduction(edict, work)),
+                        ("every bad field in one record", lambda: test_every_bad_field(edict)),
                         ("gzip", lambda: test_gzip(edict, work)),
                         ("line limits", lambda: test_line_limits(edict, work))))
     return status

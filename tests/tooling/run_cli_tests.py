@@ -173,6 +173,61 @@ def test_eval_explain(edict, work):
           f"eval --explain: {len(explained.splitlines())} records, {fired} fired rules")
 
 
+# Issue 22: a lawyer's own rules on top of the shipped library.
+MY_RULE = '''# The firm's rule
+
+```edict
+policy "Firm reading: large rentals"
+  status in_force
+
+import "LIBRARY/law_as_enforced.edict.md"
+
+rule firm_large_rental on rental
+  effective 2025-03-01
+  cite "15 CFR 744.23(a)(3)"
+  red_flag "{event.chip_count} x {event.chip}"
+  when event.chip_count > 256
+```
+
+```edict
+example big_rental: rental = cn_startup_rents_in_singapore with { time: 2025-06-01T00:00:00Z, chip_count: 512 }
+example small_rental: rental = big_rental with { chip_count: 8 }
+
+test "large rentals are flagged" {
+  given big_rental
+  expect red_flag by only firm_large_rental
+  given small_rental
+  expect no_license_required
+}
+```
+'''
+
+
+def test_coverage_scope(edict, work):
+    """`--coverage-scope`: the imported library's rules do not count, the
+    scoped file is shown even when fully covered, --min applies to it."""
+    library = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "policies")
+    mine = os.path.join(work, "my_rule.edict.md")
+    with open(mine, "w") as f:
+        f.write(MY_RULE.replace("LIBRARY", os.path.abspath(library)))
+    base = ["test", "--import-path", library]
+    code, out, err = run(edict, [*base, "--coverage", "--min", "rules=100", mine])
+    check(code == 1 and "rules coverage" in err, f"unscoped: the library's rules count: exit {code}: {err}{out}")
+    code, out, err = run(edict, [*base, "--coverage-scope", mine, "--min", "rules=100", mine])
+    check(code == 0, f"scoped to the file: exit {code}: {err}{out}")
+    check("rules        100.0% (2 of 2)" in out and "scope       " + mine in out,
+          f"scoped to the file: not the file's one rule:\n{out}")
+    check(out.count("\n" + mine + "\n") == 1, f"scoped to the file: the fully covered file is not listed:\n{out}")
+    code, out, err = run(edict, [*base, "--coverage-scope", "Firm reading: large rentals",
+                                 "--coverage-format", "json", mine])
+    doc = json.loads(out[out.index("{"):]) if "{" in out else {}
+    rules = [p for p in doc.get("points", []) if p["kind"] == "rule"]
+    check(code == 0 and [r["owner"] for r in rules] == ["firm_large_rental"] and doc.get("scope") == [mine],
+          f"scoped to the policy title: exit {code}: {rules} {doc.get('scope')}: {err}")
+    code, out, err = run(edict, [*base, "--coverage-scope", "no_such_file.edict", mine])
+    check(code == 2 and "no_such_file.edict" in err, f"an unknown scope is a usage error: exit {code}: {err}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--edict", required=True)
@@ -183,6 +238,7 @@ def main():
     try:
         test_broken(a.edict, work)
         test_coverage(a.edict, work)
+        test_coverage_scope(a.edict, work)
         test_explain(a.edict, work)
         test_eval_explain(a.edict, work)
     finally:
