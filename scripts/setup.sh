@@ -11,6 +11,7 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev clang-format
   zlib1g-dev libzstd-dev time
   libxxhash-dev libcpp-httplib-dev
+  libz3-dev
 )
 
 missing=()

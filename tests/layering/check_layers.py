@@ -31,10 +31,11 @@ LAYERS = {
     "engine/window": ["compiler/interp", "abi"],
     "engine": ["engine/decode", "engine/window", "compiler/jit", "compiler/parse", "data"],
     "tools": ["engine"],
+    "analysis": ["engine"],
     "api": ["engine", "include/edict"],
     "include/edict": [],
     "server": ["engine"],
-    "cli": ["tools", "api", "server", "compiler/aot", "compiler/fmt"],
+    "cli": ["tools", "api", "server", "compiler/aot", "compiler/fmt", "analysis"],
 }
 # Folders above every layer: they may include anything.
 TOP = ("tests", "bench", "examples")
