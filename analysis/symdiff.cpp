@@ -27,7 +27,7 @@ std::string source_text(const ir::Module& m, const Span& span) {
       space = !out.empty();
       continue;
     }
-    if (space) out += ' ';
+    if (space && out.back() != '(' && c != ')') out += ' ';
     space = false;
     out += c;
   }
