@@ -237,6 +237,11 @@ ModuleEncoder::ModuleEncoder(z3::context& ctx, const ir::Module& module, StringU
       problem_ = fmt::format("field `{}.{}` has another type in the other version", event.kind(), f.name);
       return;
     }
+    if (f.aggregate >= 0) {
+      ir::AggFn fn = module.aggregates[static_cast<size_t>(f.aggregate)].fn;
+      if (fn == ir::AggFn::Sum || fn == ir::AggFn::Count || fn == ir::AggFn::CountDistinct)
+        event.always_present(*sf);
+    }
     columns_.push_back(sf);
   }
   if (schema.time_field >= 0) time_ = columns_[static_cast<size_t>(schema.time_field)]->value;

@@ -69,6 +69,9 @@ class SymEvent {
   // earlier module declared it with another type or optionality.
   const SymField* field(const std::string& name, ir::Ty type, bool optional);
   const std::deque<SymField>& fields() const { return fields_; }
+  // An optional field that is nevertheless always present (a `sum` or
+  // `count` aggregate, which the windows always write).
+  void always_present(const SymField& field) { domain_.push_back(field.present); }
   // What every event valid under the schema satisfies (types' ranges,
   // assigned country codes, times of years 0001-9999, ...).
   z3::expr domain() const;

@@ -207,6 +207,9 @@ class Verifier {
       if (start < end - kHandOverWindow || start > end + kHandOverWindow) continue;
       int64_t distance = start > end ? start - end : end - start;
       if (distance > best) continue;
+      // Versions that do not meet exactly must be of one policy document:
+      // a rule of another that starts near the date is not a next version.
+      if (distance != 0 && rule(b).policy != rule(a).policy) continue;
       for (KindEncoding& k : kinds_) {
         const RuleFormula& fa = k.enc->rule(a);
         const RuleFormula& fb = k.enc->rule(b);
