@@ -29,3 +29,7 @@ fi
   ./build-rel/cli/edict eval -q policies/reference.edict "$big" -o /dev/null || true
 read -r rss wall user < build-rel/data/time.txt
 echo "edict eval on $(( $(stat -c %s "$big") / 1000000 )) MB: peak resident ${rss} kB ($(( rss / 1024 )) MB), ${wall} s wall, ${user} s user"
+
+# Symbolic analysis (Z3): `edict verify` on the law as enforced and
+# `edict diff --symbolic` of each what-if against it, with time per query.
+python3 bench/bench_analysis.py --edict ./build-rel/cli/edict

@@ -9,6 +9,7 @@
 #include "cli/build_command.h"
 #include "cli/commands.h"
 #include "cli/stream_command.h"
+#include "cli/verify_command.h"
 #include "engine/engine.h"
 
 namespace {
@@ -44,6 +45,13 @@ int run_edict(int argc, char** argv) {
   CLI::App* diff_cmd = app.add_subcommand(
       "diff", "Compare two versions of a policy over the same events: which decisions change");
   edict::cli::add_diff_options(*diff_cmd, diff);
+  edict::cli::SymbolicDiffOptions symbolic_diff;
+  edict::cli::add_symbolic_diff_options(*diff_cmd, symbolic_diff);
+  edict::cli::VerifyOptions verify;
+  CLI::App* verify_cmd = app.add_subcommand(
+      "verify",
+      "Prove with Z3 which rules can never fire, never decide, fault, or leave gaps between versions");
+  edict::cli::add_verify_options(*verify_cmd, verify);
   edict::cli::ServeOptions serve;
   CLI::App* serve_cmd = app.add_subcommand(
       "serve", "Answer decision requests over HTTP, with health checks, metrics, reloads and a decision log");
@@ -84,7 +92,10 @@ int run_edict(int argc, char** argv) {
     if (*eval_cmd) return edict::cli::run_eval(eval);
     if (*test_cmd) return edict::cli::run_test(test);
     if (*explain_cmd) return edict::cli::run_explain(explain);
+    if (*diff_cmd && symbolic_diff.symbolic)
+      return edict::cli::run_symbolic_diff(diff.old_policy, diff.new_policy, diff.limits, symbolic_diff);
     if (*diff_cmd) return edict::cli::run_diff(diff);
+    if (*verify_cmd) return edict::cli::run_verify(verify);
     if (*build_cmd) return edict::cli::run_build(build);
     if (*serve_cmd) return edict::cli::run_serve(serve);
     if (*lsp_cmd) return edict::cli::run_lsp(lsp);

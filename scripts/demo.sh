@@ -37,3 +37,8 @@ for whatif in policies/whatif/remote_access_security_act.edict.md policies/whati
   $edict diff --examples 2 policies/law_as_enforced.edict.md "$whatif" "$sample" || [ $? -eq 1 ]
   echo
 done
+echo "== what the Remote Access Security Act could change on any rental, symbolically (edict diff --symbolic):"
+# Every outcome transition with a witness event both engines confirm (exit 1: some exist).
+$edict diff --symbolic --assume 'on rental' policies/law_as_enforced.edict.md \
+  policies/whatif/remote_access_security_act.edict.md || [ $? -eq 1 ]
+echo

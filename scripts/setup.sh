@@ -13,6 +13,7 @@ PACKAGES=(
   libxxhash-dev libcpp-httplib-dev
   chromium
   nats-server libnats-dev
+  libz3-dev
 )
 
 missing=()

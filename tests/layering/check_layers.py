@@ -31,12 +31,13 @@ LAYERS = {
     "engine/window": ["compiler/interp", "abi"],
     "engine": ["engine/decode", "engine/window", "compiler/jit", "compiler/parse", "data"],
     "tools": ["engine"],
+    "analysis": ["engine"],
     "api": ["engine", "include/edict"],
     "include/edict": [],
     "server": ["engine"],
     "lsp": ["engine", "compiler/fmt"],
     "stream": ["engine"],
-    "cli": ["tools", "api", "server", "lsp", "stream", "compiler/aot", "compiler/fmt"],
+    "cli": ["tools", "api", "server", "lsp", "stream", "compiler/aot", "compiler/fmt", "analysis"],
 }
 # Folders above every layer: they may include anything.
 TOP = ("tests", "bench", "examples")
