@@ -274,6 +274,12 @@ z3::expr ModuleEncoder::scalar(ir::Ty t, const ir::Scalar& s) {
   }
 }
 
+z3::expr ModuleEncoder::no_data_found() const {
+  z3::expr none = ctx_->bool_val(true);
+  for (const z3::expr& found : data_lookups_) none = none && !found;
+  return none;
+}
+
 z3::expr ModuleEncoder::ext_call(const std::string& name, const std::vector<z3::expr>& args,
                                  z3::sort result) {
   auto it = uninterpreted_.find(name);
@@ -372,6 +378,7 @@ FunctionFormula ModuleEncoder::function(ir::FuncId fid) {
           if (t.external()) {
             z3::expr at = in.b != ir::kNoReg ? reg(in.b).e : time_;
             z3::expr found = ext_call(fmt::format("data:{}:found", t.name), {key, at}, c.bool_sort());
+            data_lookups_.push_back(found);
             env.at(in.dst) =
                 Val{z3::ite(found, row_val(c, 0), row_val(c, -1)), static_cast<int>(in.imm), key, at};
             break;

@@ -155,6 +155,11 @@ class ModuleEncoder {
   z3::expr decision_is(int outcome);
   z3::expr decision_is_error();
   z3::expr time() const { return time_; }
+  // Every data lookup encoded so far (`data:NAME:found(key, time)`): a model
+  // is free to make them find a row for any key, which a witness event
+  // replayed on the real data file cannot show; none of them finding one
+  // gives witnesses that replay.
+  z3::expr no_data_found() const;
 
  private:
   struct Val {
@@ -178,6 +183,7 @@ class ModuleEncoder {
   z3::expr time_;
   std::map<size_t, RuleFormula> rules_;
   std::map<std::string, z3::func_decl> uninterpreted_;
+  std::vector<z3::expr> data_lookups_;
 };
 
 SolverInfo solver_info(const Options& options);
