@@ -12,26 +12,14 @@
 #include "engine/decision.h"
 #include "engine/stream.h"
 #include "support/countries.h"
+#include "support/text.h"
 #include "support/time_util.h"
 
 namespace edict::analysis {
 std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char ch : s) {
-    switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (ch < 0x20)
-          out += fmt::format("\\u{:04x}", ch);
-        else
-          out += static_cast<char>(ch);
-    }
-  }
-  return out + "\"";
+  std::string out;
+  append_json_string(out, s);
+  return out;
 }
 
 namespace {

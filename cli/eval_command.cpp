@@ -169,19 +169,7 @@ int run_eval(const EvalOptions& o) {
     std::fprintf(stderr, "edict: %s\n", why.c_str());
     return kExitUsage;
   }
-  if (o.max_future != "none") {
-    auto future = parse_duration(o.max_future);
-    if (!future || *future < 0) {
-      std::fprintf(stderr, "edict: --max-future `%s` is not a duration like `1d` (or `none`)\n",
-                   o.max_future.c_str());
-      return kExitUsage;
-    }
-    const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-    wopts.max_future = *future;
-    if (__builtin_add_overflow(now, *future, &wopts.latest_acceptable)) wopts.latest_acceptable = INT64_MAX;
-  }
+  if (!apply_max_future(o.max_future, wopts)) return kExitUsage;
   engine::Stream stream(*policy, stream_options);
   window::WindowState& windows = stream.windows();
   std::string error;

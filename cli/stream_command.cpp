@@ -220,20 +220,7 @@ int run_stream_command(const StreamCommandOptions& o) {
                  o.max_lateness.c_str());
     return kExitUsage;
   }
-  if (o.max_future != "none") {
-    auto future = parse_duration(o.max_future);
-    if (!future || *future < 0) {
-      std::fprintf(stderr, "edict: --max-future `%s` is not a duration like `1d` (or `none`)\n",
-                   o.max_future.c_str());
-      return kExitUsage;
-    }
-    const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-    w.stream.windows.max_future = *future;
-    if (__builtin_add_overflow(now, *future, &w.stream.windows.latest_acceptable))
-      w.stream.windows.latest_acceptable = INT64_MAX;
-  }
+  if (!apply_max_future(o.max_future, w.stream.windows)) return kExitUsage;
   if (std::string why = engine::check_stream_options(w.stream); !why.empty()) {
     std::fprintf(stderr, "edict: %s\n", why.c_str());
     return kExitUsage;

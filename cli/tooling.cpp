@@ -4,10 +4,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
 #include "engine/output.h"
+#include "support/time_util.h"
 
 namespace edict::cli {
 
@@ -111,6 +113,21 @@ std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& path
       std::fputs(text.c_str(), stderr);
   }
   return policy;
+}
+
+bool apply_max_future(const std::string& text, window::Options& windows) {
+  if (text == "none") return true;
+  auto future = parse_duration(text);
+  if (!future || *future < 0) {
+    std::fprintf(stderr, "edict: --max-future `%s` is not a duration like `1d` (or `none`)\n", text.c_str());
+    return false;
+  }
+  const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  windows.max_future = *future;
+  if (__builtin_add_overflow(now, *future, &windows.latest_acceptable)) windows.latest_acceptable = INT64_MAX;
+  return true;
 }
 
 }  // namespace edict::cli

@@ -36,6 +36,11 @@ parse::Limits parse_limits(const FrontEndLimits& limits, const std::vector<std::
 // True for `*.edict` and `*.edict.md` names.
 bool is_policy_path(const std::string& path);
 
+// `--max-future DURATION|none` into the window options (an event further
+// ahead of the clock than this is refused); false, with the message printed,
+// when the text is not a duration.
+bool apply_max_future(const std::string& text, window::Options& windows);
+
 // `POLICY... [EVENTS]`: the last argument is the events file when it is `-`
 // or neither a policy file nor a folder (and not the only argument); returns
 // it (`-` when none) and appends the others to `policies`.

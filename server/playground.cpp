@@ -6,6 +6,8 @@
 
 #include <mutex>
 
+#include "server/listen.h"
+
 namespace edict::server {
 
 struct PlaygroundServer::Impl {
@@ -65,16 +67,8 @@ bool PlaygroundServer::start(std::string& error) {
     secure(r);
     if (r.body.empty()) r.set_content(fmt::format("{{\"error\":\"HTTP {}\"}}", r.status), "application/json");
   });
-  if (s.options.port == 0) {
-    s.bound_port = s.http.bind_to_any_port(s.options.host);
-  } else {
-    s.bound_port = s.http.bind_to_port(s.options.host, s.options.port) ? s.options.port : -1;
-  }
-  if (s.bound_port <= 0) {
-    error = fmt::format("cannot listen on {}:{}", s.options.host, s.options.port);
-    return false;
-  }
-  return true;
+  s.bound_port = bind_listener(s.http, s.options.host, s.options.port, &error);
+  return s.bound_port > 0;
 }
 
 int PlaygroundServer::port() const {

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "server/decision_log.h"
+#include "server/listen.h"
 #include "server/metrics.h"
 #include "server/served_policy.h"
 #include "support/text.h"
@@ -383,16 +384,8 @@ bool Server::start(std::string& error) {
   // request may pause (whole seconds: httplib's unit), then it closes.
   s.http.set_keep_alive_timeout(std::max<time_t>(1, (s.options.read_timeout_ms + 999) / 1000));
   s.routes();
-  if (s.options.port == 0) {
-    s.bound_port = s.http.bind_to_any_port(s.options.host);
-  } else {
-    s.bound_port = s.http.bind_to_port(s.options.host, s.options.port) ? s.options.port : -1;
-  }
-  if (s.bound_port <= 0) {
-    error = fmt::format("cannot listen on {}:{}", s.options.host, s.options.port);
-    return false;
-  }
-  return true;
+  s.bound_port = bind_listener(s.http, s.options.host, s.options.port, &error);
+  return s.bound_port > 0;
 }
 
 int Server::port() const {
