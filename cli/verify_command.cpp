@@ -24,7 +24,8 @@ struct LoadedPair {
 
 bool load_pair(const std::vector<std::string>& paths, const FrontEndLimits& limits, LoadedPair& out) {
   // The JIT's code from the code cache when it has it (as `eval` does).
-  out.jit = load_policy(paths, engine::Backend::Jit, limits, out.jit_sources, 2, 0, engine::default_code_cache_dir());
+  out.jit = load_policy(paths, engine::Backend::Jit, limits, out.jit_sources, 2, 0,
+                        engine::default_code_cache_dir());
   if (!out.jit) return false;
   out.interp = load_policy(paths, engine::Backend::Interp, limits, out.interp_sources);
   return out.interp != nullptr;
