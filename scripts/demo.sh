@@ -30,6 +30,9 @@ echo
 echo "== the first library decisions that require a license:"
 grep -m 3 '"decision":"license' build/library-decisions.jsonl
 echo
+echo "== a customer name screened against the Entity List (policies/lists/entity_list.csv), with the entry and its notice:"
+grep -m 1 '"name":"entity_list_customer_name"' build/library-decisions.jsonl
+echo
 echo "== what the hypothetical policies would change on the same sample (edict diff):"
 for whatif in policies/whatif/remote_access_security_act.edict.md policies/whatif/hq_test_for_rentals.edict.md; do
   echo "== edict diff policies/law_as_enforced.edict.md $whatif $sample"
