@@ -71,13 +71,18 @@ CheckpointStore::Result CheckpointStore::load(std::string& bytes, std::string* e
   return Result::Ok;
 }
 
+// The manifest written only over the revision last seen (or created when
+// none was): a write that races another worker's fails.
+natsStatus CheckpointStore::write_manifest(const std::string& manifest, uint64_t* revision) {
+  const int size = static_cast<int>(manifest.size());
+  return revision_ == 0 ? kvStore_Create(revision, kv_, key_.c_str(), manifest.data(), size)
+                        : kvStore_Update(revision, kv_, key_.c_str(), manifest.data(), size, revision_);
+}
+
 CheckpointStore::Result CheckpointStore::claim(std::string* error) {
   const std::string manifest = manifest_.empty() ? std::string(kManifest) + " none" : manifest_;
   uint64_t revision = 0;
-  natsStatus s = revision_ == 0 ? kvStore_Create(&revision, kv_, key_.c_str(), manifest.data(),
-                                                 static_cast<int>(manifest.size()))
-                                : kvStore_Update(&revision, kv_, key_.c_str(), manifest.data(),
-                                                 static_cast<int>(manifest.size()), revision_);
+  natsStatus s = write_manifest(manifest, &revision);
   if (s != NATS_OK) {
     *error = nats_error(
         fmt::format("cannot take over the checkpoint `{}` (another worker wrote it meanwhile?)", key_), s);
@@ -109,10 +114,7 @@ CheckpointStore::Result CheckpointStore::save(const std::string& bytes, std::str
   }
   const std::string manifest = fmt::format("{} {} {} {}", kManifest, next, chunks, bytes.size());
   uint64_t revision = 0;
-  natsStatus s = revision_ == 0 ? kvStore_Create(&revision, kv_, key_.c_str(), manifest.data(),
-                                                 static_cast<int>(manifest.size()))
-                                : kvStore_Update(&revision, kv_, key_.c_str(), manifest.data(),
-                                                 static_cast<int>(manifest.size()), revision_);
+  natsStatus s = write_manifest(manifest, &revision);
   if (s != NATS_OK) {
     // Tell a lost race (someone else's revision) from a failed write.
     kvEntry* entry = nullptr;

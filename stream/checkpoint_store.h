@@ -32,6 +32,8 @@ class CheckpointStore {
   Result claim(std::string* error);
 
  private:
+  natsStatus write_manifest(const std::string& manifest, uint64_t* revision);
+
   kvStore* kv_;
   std::string key_;
   size_t chunk_;
