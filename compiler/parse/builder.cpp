@@ -194,6 +194,8 @@ class Builder {
   std::vector<ast::FieldDecl> fields(P::FieldDeclsContext* c);
   std::unique_ptr<ast::Decl> decl(P::ItemContext* c);
   std::unique_ptr<ast::Decl> policy(P::PolicyDeclContext* c);
+  template <typename Context>
+  std::unique_ptr<ast::TableDecl> table_head(Context* c);
   std::unique_ptr<ast::Decl> table(P::TableDeclContext* c);
   std::unique_ptr<ast::Decl> data(P::DataDeclContext* c);
   void data_clause(ast::DataSpec& spec, P::DataClauseContext* clause);
@@ -822,13 +824,20 @@ std::unique_ptr<ast::Decl> Builder::policy(P::PolicyDeclContext* c) {
   return d;
 }
 
-std::unique_ptr<ast::Decl> Builder::table(P::TableDeclContext* c) {
+// A `table` or `data` declaration's name and key and value types.
+template <typename Context>
+std::unique_ptr<ast::TableDecl> Builder::table_head(Context* c) {
   auto d = start<ast::TableDecl>(c);
   ast::Ident id = ident(c->name());
   d->name = std::move(id.name);
   d->name_span = id.span;
   d->key_type = type(c->typeExpr(0));
   d->value_type = type(c->typeExpr(1));
+  return d;
+}
+
+std::unique_ptr<ast::Decl> Builder::table(P::TableDeclContext* c) {
+  auto d = table_head(c);
   if (P::TableRowsContext* rows = c->tableRows()) {
     for (P::TableRowContext* r : rows->tableRow()) {
       if (s_.cancelled) break;
@@ -843,12 +852,7 @@ std::unique_ptr<ast::Decl> Builder::table(P::TableDeclContext* c) {
 }
 
 std::unique_ptr<ast::Decl> Builder::data(P::DataDeclContext* c) {
-  auto d = start<ast::TableDecl>(c);
-  ast::Ident id = ident(c->name());
-  d->name = std::move(id.name);
-  d->name_span = id.span;
-  d->key_type = type(c->typeExpr(0));
-  d->value_type = type(c->typeExpr(1));
+  auto d = table_head(c);
   d->data = std::make_unique<ast::DataSpec>();
   d->data->file = string_value(c->STRING(), &d->data->file_span);
   for (P::DataClauseContext* clause : c->dataClause()) data_clause(*d->data, clause);
