@@ -118,11 +118,15 @@ int background_compilations() {
 void Policy::compile_in_background(const CompileOptions& options) {
   tier_ = std::make_shared<Tier>();
   tier_->module = module_;
+  // The caller's SourceManager may be gone before the thread is done (a
+  // command that refuses its arguments right after loading): the copy
+  // compiles without it.
+  tier_->module.sources = nullptr;
   tier_->schema = schema_;
   tier_->switch_after = options.tier_switch_after;
   tier_->cache_dir = options.code_cache_dir;
   running_compilations.fetch_add(1);
-  std::thread([tier = tier_, opt = options.opt_level, one = options.single_event_code] {
+  std::thread([tier = tier_, opt = options.opt_level, one = options.single_event_code]() mutable {
     auto started = std::chrono::steady_clock::now();
     std::string error;
     bool cached = false, cached_one = true;
@@ -145,6 +149,10 @@ void Policy::compile_in_background(const CompileOptions& options) {
       tier->finished = true;
     }
     tier->finished_changed.notify_all();
+    // The Policy may be gone, leaving this thread the last owner: destroy
+    // the compiled code here, before the count says the thread is done, so
+    // an exiting process never tears LLVM's static state down under it.
+    tier.reset();
     running_compilations.fetch_sub(1);
   }).detach();
 }

@@ -21,7 +21,12 @@ namespace {
 // sites in order and the batch column map.
 std::string code_cache_key(const ir::Module& module, const codegen::ColumnMap& columns) {
   std::string key = "edict " EDICT_VERSION "\n";
-  key += ir::print(module);
+  // Without spans: the code does not depend on file names or positions (the
+  // fault sites' offsets are below), and the background compiler's copy of
+  // the module has no SourceManager to print them from.
+  ir::PrintOptions print_options;
+  print_options.spans = false;
+  key += ir::print(module, print_options);
   key += "\nstrings";
   for (const std::string& s : module.strings) key += " " + std::to_string(s.size()) + ":" + s;
   key += "\nsites";
