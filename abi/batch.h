@@ -12,6 +12,7 @@
 
 #include "abi/schema.h"
 #include "abi/strings.h"
+#include "support/cache_aligned.h"
 
 namespace edict::abi {
 
@@ -48,8 +49,8 @@ const char* error_reason_name(ErrorReason r);
 
 struct Column {
   ColumnType type = ColumnType::Int;
-  std::vector<uint64_t> storage;  // 8-byte aligned raw bytes
-  std::vector<uint8_t> present;   // optional columns only: 1 when the row has a value
+  CacheAlignedVector<uint64_t> storage;  // raw bytes, 64-byte aligned
+  CacheAlignedVector<uint8_t> present;   // optional columns only: 1 when the row has a value
 
   template <typename T>
   T* data() {

@@ -121,7 +121,7 @@ StatefulRun run_stateful(const engine::Policy& p, const std::string& events, con
       const ir::AggregateInput& in = p.module().aggregates.at(0).inputs.at(0);
       const size_t rule = static_cast<size_t>(p.module().functions[static_cast<size_t>(in.operand)].rule);
       for (size_t i = 0; i < batches.size(); ++i) {
-        out.decisions.push_back(results[i].decision);
+        out.decisions.emplace_back(results[i].decision.begin(), results[i].decision.end());
         out.decisions.back().resize(batches[i]->size());
         for (uint32_t row = 0; row < batches[i]->size(); ++row) {
           out.fired += results[i].rule_fired(row, rule);

@@ -64,10 +64,10 @@ std::string default_code_cache_dir();
 // Per-row results of one batch (see EdictResults in abi/abi.h).
 struct Results {
   uint32_t fired_words = 1;
-  std::vector<uint64_t> fired;
-  std::vector<uint8_t> decision;
-  std::vector<uint32_t> fault_rule, fault_site;
-  std::vector<uint8_t> fault_reason;  // ir::FaultReason
+  CacheAlignedVector<uint64_t> fired;
+  CacheAlignedVector<uint8_t> decision;
+  CacheAlignedVector<uint32_t> fault_rule, fault_site;
+  CacheAlignedVector<uint8_t> fault_reason;  // ir::FaultReason
 
   void reserve(uint32_t rows, size_t rule_count);
   EdictResults view();
