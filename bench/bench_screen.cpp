@@ -5,7 +5,14 @@
 // alias, reordered words, punctuation and legal-form changes, one and two
 // typos (must hit the right entry), and near misses (must not hit).
 //
-//   bench_screen [LIST.csv] [--threshold 0.9] [--misses]   (--misses: print each miss)
+//   bench_screen [LIST.csv] [--threshold 0.9] [--misses] [--labels LABELS.jsonl]
+//
+// --misses prints each miss. --labels screens the generator's labelled names
+// (gen_events.py --screening-labels LABELS.jsonl), each as of its event's
+// time; without it the benchmark makes its own variants of 1,000 entries.
+#include <fmt/format.h>
+#include <simdjson.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +23,7 @@
 
 #include "abi/screen.h"
 #include "data/loader.h"
+#include "support/time_util.h"
 
 namespace {
 
@@ -50,7 +58,8 @@ edict::abi::DataSchema entity_list_schema(double threshold) {
 struct Variant {
   std::string text;
   uint32_t row;       // the entry it must hit (UINT32_MAX: must not hit)
-  const char* label;  // exact, alias, reordered, punctuation, typo1, typo2, near_miss
+  std::string label;  // exact, alias, reordered, punctuation, typo1, typo2, near_miss
+  int64_t time = 0;   // screened as of this time
 };
 
 std::string typo(std::string s, std::mt19937& rng, int edits) {
@@ -72,6 +81,9 @@ std::string typo(std::string s, std::mt19937& rng, int edits) {
 
 std::vector<Variant> variants(const edict::abi::DataSnapshot& list, size_t per_kind, int64_t now) {
   std::vector<Variant> out;
+  auto push = [&](std::string text, uint32_t row, const char* label) {
+    out.push_back({std::move(text), row, label, now});
+  };
   std::mt19937 rng(7);
   const edict::abi::NameIndex& names = *list.names();
   std::vector<std::string> stems = {"Qorvath", "Blentrix", "Zumavo", "Pellucor", "Straventi", "Omrique"};
@@ -79,24 +91,60 @@ std::vector<Variant> variants(const edict::abi::DataSnapshot& list, size_t per_k
     uint32_t row = static_cast<uint32_t>(rng() % list.size());
     if (!list.in_force(row, now)) continue;  // other entries answer only for their dates
     std::string name(list.string(static_cast<uint32_t>(list.cell(row, 0))));
-    out.push_back({name, row, "exact"});
+    push(name, row, "exact");
     const auto& aliases = list.list(static_cast<uint32_t>(list.cell(row, 5)));
-    if (!aliases.empty()) out.push_back({aliases[rng() % aliases.size()], row, "alias"});
+    if (!aliases.empty()) push(aliases[rng() % aliases.size()], row, "alias");
     // Reordered: the last word first.
     size_t sp = name.rfind(' ');
-    if (sp != std::string::npos)
-      out.push_back({name.substr(sp + 1) + " " + name.substr(0, sp), row, "reordered"});
+    if (sp != std::string::npos) push(name.substr(sp + 1) + " " + name.substr(0, sp), row, "reordered");
     std::string upper = name;
     for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    out.push_back({upper + ", LTD.", row, "punctuation"});
-    out.push_back({typo(name, rng, 1), row, "typo1"});
-    out.push_back({typo(name, rng, 2), row, "typo2"});
+    push(upper + ", LTD.", row, "punctuation");
+    push(typo(name, rng, 1), row, "typo1");
+    push(typo(name, rng, 2), row, "typo2");
     // Near miss: another distinctive word with the same generic ones.
     size_t first = name.find(' ');
-    out.push_back({stems[rng() % stems.size()] + (first == std::string::npos ? "" : name.substr(first)),
-                   UINT32_MAX, "near_miss"});
+    push(stems[rng() % stems.size()] + (first == std::string::npos ? "" : name.substr(first)), UINT32_MAX,
+         "near_miss");
   }
   (void)names;
+  return out;
+}
+
+// The generator's labelled names (gen_events.py --screening-labels): each
+// must hit its entry, as of its event's time, or nothing (a near miss).
+std::vector<Variant> labelled(const edict::abi::DataSnapshot& by_key, const std::string& path,
+                              std::string& error) {
+  std::vector<Variant> out;
+  simdjson::padded_string text;
+  if (simdjson::padded_string::load(path).get(text)) {
+    error = "cannot read " + path;
+    return out;
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::document_stream lines;
+  if (parser.parse_many(text).get(lines)) {
+    error = path + ": not JSON Lines";
+    return out;
+  }
+  for (simdjson::dom::element label : lines) {
+    std::string_view name, kind, time_text, entry;
+    if (label["name"].get(name) || label["label"].get(kind) || label["time"].get(time_text)) {
+      error = path + ": a label lacks name, label or time";
+      return {};
+    }
+    auto time = edict::parse_rfc3339(time_text);
+    uint32_t row = UINT32_MAX;
+    if (!label["entry"].get(entry)) {
+      const auto* found = time ? by_key.find(0, entry, *time) : nullptr;
+      if (!found) {
+        error = fmt::format("{}: entry `{}` is not in force at {} in this list", path, entry, time_text);
+        return {};
+      }
+      row = found->index;
+    }
+    out.push_back({std::string(name), row, std::string(kind), time.value_or(0)});
+  }
   return out;
 }
 
@@ -105,7 +153,7 @@ std::vector<Variant> variants(const edict::abi::DataSnapshot& list, size_t per_k
 void print_miss(const edict::abi::DataSnapshot& list, const Variant& v, const edict::abi::ScreenMatch& got) {
   const edict::abi::NameIndex& names = *list.names();
   const std::string query = names.normalizer().normalize(v.text);
-  std::printf("miss %-11s \"%s\"", v.label, v.text.c_str());
+  std::printf("miss %-11s \"%s\"", v.label.c_str(), v.text.c_str());
   if (v.row != UINT32_MAX) {
     double best = 0;
     std::string best_name;
@@ -124,11 +172,14 @@ int main(int argc, char** argv) {
   std::string path = EDICT_SOURCE_DIR "/policies/lists/entity_list.csv";
   double threshold = 0.9;
   bool print_misses = false;
+  std::string labels_path;  // gen_events.py --screening-labels; else variants made here
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threshold") && i + 1 < argc)
       threshold = std::atof(argv[++i]);
     else if (!std::strcmp(argv[i], "--misses"))
       print_misses = true;
+    else if (!std::strcmp(argv[i], "--labels") && i + 1 < argc)
+      labels_path = argv[++i];
     else
       path = argv[i];
   }
@@ -160,7 +211,20 @@ int main(int argc, char** argv) {
   std::printf("exact key lookup: %.1f ns per lookup (%zu found of %zu per round)\n", lookup_ns, hits / rounds,
               keys.size());
 
-  std::vector<Variant> vs = variants(list, 1000, now);
+  std::vector<Variant> vs;
+  if (labels_path.empty()) {
+    vs = variants(list, 1000, now);
+    std::printf("variants: 1,000 entries in force at 2026-05-28, made by this benchmark\n");
+  } else {
+    std::string error;
+    vs = labelled(*by_key.snapshot, labels_path, error);
+    if (!error.empty()) {
+      std::fprintf(stderr, "bench_screen: %s\n", error.c_str());
+      return 2;
+    }
+    std::printf("variants: %zu labelled names from %s (gen_events.py --screening-labels)\n", vs.size(),
+                labels_path.c_str());
+  }
   struct Tally {
     const char* label;
     size_t total = 0, right = 0, wrong = 0;
@@ -178,15 +242,15 @@ int main(int argc, char** argv) {
     results.clear();
     results.reserve(vs.size());
     double start = thread_seconds();
-    for (const Variant& v : vs) results.push_back(list.screen(v.text, now));
+    for (const Variant& v : vs) results.push_back(list.screen(v.text, v.time));
     screen_us = std::min(screen_us, (thread_seconds() - start) * 1e6 / vs.size());
     start = thread_seconds();
-    for (const Variant& v : vs) list.screen(v.text, now);
+    for (const Variant& v : vs) list.screen(v.text, v.time);
     repeat_us = std::min(repeat_us, (thread_seconds() - start) * 1e6 / vs.size());
   }
   for (size_t i = 0; i < vs.size(); ++i) {
     for (Tally& x : tally) {
-      if (std::strcmp(x.label, vs[i].label)) continue;
+      if (vs[i].label != x.label) continue;
       ++x.total;
       if (vs[i].row == UINT32_MAX)
         x.wrong += results[i].found();

@@ -13,8 +13,19 @@ classification (TPP, performance density) belongs to the policy, not the event.
 (broken JSON, wrong types, unknown country codes, bad timestamps, missing
 fields, invalid UTF-8, oversized lines); --manifest writes how many of each
 kind went in, and at which line numbers, so a run can prove nothing was lost.
+
+--screening-labels FILE gives that share (--screening-share, default 1%) of
+rentals a customer name made from an entry of the shipped Entity List file
+(policies/lists/entity_list.csv, or --screening-list) in force at the
+event's time: the name as listed (exact), an alias, the words reordered,
+punctuation and legal-form changes, one or two typos (each must hit that
+entry), or a near miss (a listed name with its distinctive word replaced by
+an unrelated one: must hit nothing). FILE gets one JSON line per such event:
+line, id, time, name, label and the entry's `_id` (null for a near miss).
+The names come from their own random stream, so every other field of a
+seed's log stays as it is without the option.
 """
-import argparse, json, random, sys
+import argparse, csv, json, os, random, sys
 from datetime import datetime, timedelta, timezone
 
 PROVIDERS = [  # name, headquarters, [(datacenter country, region)]; ultimate parent HQ is in PARENTS
@@ -152,6 +163,73 @@ def bad_line(rng, good, kind):
     return json.dumps(e, separators=(",", ":")).encode()
 
 
+# Labelled names for screening (--screening-labels).
+SCREENING_KINDS = ["exact", "alias", "reordered", "punctuation", "typo1", "typo2", "near_miss"]
+NEAR_MISS_STEMS = ["Qorvath", "Blentrix", "Zumavo", "Pellucor", "Straventi", "Omrique", "Varnello", "Ixtombe"]
+DEFAULT_LIST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "policies", "lists", "entity_list.csv")
+
+
+def load_entries(path):
+    """The list's entries; a name or alias that several entries share (the synthetic list's initials) is
+    left out, since it cannot say which entry it must hit."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    entries = [{"id": r["_id"], "name": r["name"], "start": r["start_date"], "end": r["end_date"],
+                "aliases": [a.strip() for a in r["alt_names"].split(";") if a.strip()]} for r in rows]
+    uses = {}
+    for e in entries:
+        for n in [e["name"], *e["aliases"]]:
+            uses[n.lower()] = uses.get(n.lower(), 0) + 1
+    for e in entries:
+        e["aliases"] = [a for a in e["aliases"] if uses[a.lower()] == 1]
+    return [e for e in entries if uses[e["name"].lower()] == 1]
+
+
+def typo(rng, name, edits):
+    """Edits inside the first word (the distinctive one), never its first letter."""
+    for _ in range(edits):
+        end = name.find(" ")
+        end = len(name) if end < 0 else end
+        if end < 4:
+            return name
+        at = 1 + rng.randrange(end - 2)
+        op = rng.randrange(4)
+        letter = chr(ord("a") + rng.randrange(26))
+        if op == 0:
+            name = name[:at] + name[at + 1:]
+        elif op == 1:
+            name = name[:at] + letter + name[at:]
+        elif op == 2:
+            name = name[:at] + letter + name[at + 1:]
+        else:
+            name = name[:at] + name[at + 1] + name[at] + name[at + 2:]
+    return name
+
+
+def screening_name(rng, entries, time):
+    """A labelled name and the entry it must hit (None: must hit nothing)."""
+    day = time[:10]
+    while True:
+        e = rng.choice(entries)
+        if e["start"] <= day and (not e["end"] or day < e["end"]):
+            break
+    kind = rng.choice(SCREENING_KINDS)
+    name = e["name"]
+    if kind == "alias" and e["aliases"]:
+        return rng.choice(e["aliases"]), kind, e["id"]
+    if kind == "reordered" and " " in name:
+        head, last = name.rsplit(" ", 1)
+        return f"{last} {head}", kind, e["id"]
+    if kind == "punctuation":
+        return name.upper().replace(",", "").replace(".", "") + ", LTD.", kind, e["id"]
+    if kind in ("typo1", "typo2"):
+        return typo(rng, name, 1 if kind == "typo1" else 2), kind, e["id"]
+    if kind == "near_miss":
+        rest = name[name.find(" "):] if " " in name else ""
+        return rng.choice(NEAR_MISS_STEMS) + rest, kind, None
+    return name, "exact", e["id"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=1000, help="number of lines")
@@ -160,7 +238,13 @@ def main():
     ap.add_argument("--provision-share", type=float, default=0.15)
     ap.add_argument("--dirty", type=float, default=0.0, help="share of malformed lines")
     ap.add_argument("--manifest", help="write counts and line numbers of malformed lines here (JSON)")
+    ap.add_argument("--screening-labels", help="give some rentals labelled customer names; write the labels here")
+    ap.add_argument("--screening-share", type=float, default=0.01, help="share of rentals with a labelled name")
+    ap.add_argument("--screening-list", default=DEFAULT_LIST, help="the Entity List file the names come from")
     a = ap.parse_args()
+    screening = random.Random(f"screening-{a.seed}")
+    entries = load_entries(a.screening_list) if a.screening_labels else []
+    labels = []
     rng = random.Random(a.seed)
     extra = random.Random(f"parties-{a.seed}")
     customers = make_customers(rng, a.customers)
@@ -169,12 +253,21 @@ def main():
     for i in range(a.n):
         cust = rng.choice(customers)
         e = provision(rng, i, cust, extra) if rng.random() < a.provision_share else rental(rng, i, cust)
+        if entries and e["kind"] == "rental" and screening.random() < a.screening_share:
+            name, kind, entry = screening_name(screening, entries, e["time"])
+            e["customer_name"] = name
+            labels.append({"line": i + 1, "id": e["id"], "time": e["time"], "name": name, "label": kind,
+                           "entry": entry})
         if a.dirty and rng.random() < a.dirty:
             kind = rng.choice(BAD_KINDS)
             manifest["bad"][kind].append(i + 1)
             out.write(bad_line(rng, e, kind) + b"\n")
         else:
             out.write(json.dumps(e, separators=(",", ":")).encode() + b"\n")
+    if a.screening_labels:
+        with open(a.screening_labels, "w") as f:
+            for label in labels:
+                f.write(json.dumps(label, separators=(",", ":")) + "\n")
     if a.manifest:
         with open(a.manifest, "w") as f:
             json.dump(manifest, f)

@@ -1,7 +1,9 @@
 #include "data/loader.h"
 
 #include <fmt/format.h>
+#include <simdjson.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -26,6 +28,7 @@ namespace {
 struct Cell {
   std::string text;
   uint64_t line = 0, column = 0, offset = 0;
+  std::optional<std::vector<std::string>> items;  // a JSON array for a list field, taken as it is
 };
 
 LoadError at_cell(const char* code, const std::string& file, const Cell& c, std::string message) {
@@ -64,7 +67,7 @@ class CsvReader {
     record.clear();
     if (pos_ >= s_.size()) return false;
     for (;;) {
-      Cell cell{{}, line_, col_, pos_};
+      Cell cell{{}, line_, col_, pos_, std::nullopt};
       if (pos_ < s_.size() && s_[pos_] == '"') {
         if (!quoted(cell, error)) return true;
       } else {
@@ -292,6 +295,11 @@ std::optional<LoadError> add_record(const abi::DataSchema& schema, const std::ve
     const abi::DataColumn& c = schema.columns[i];
     if (field_at[i] < 0) continue;
     const Cell& cell = record[static_cast<size_t>(field_at[i])];
+    if (cell.items && c.type == abi::CellType::StrList) {
+      cells[i] = snapshot.add_list(*cell.items);
+      present[i] = 1;
+      continue;
+    }
     if (cell.text.empty() && c.type != abi::CellType::StrList) {
       if (!c.optional)
         return at_cell("E0074", name, cell,
@@ -313,16 +321,14 @@ std::optional<LoadError> add_record(const abi::DataSchema& schema, const std::ve
   return std::nullopt;
 }
 
-}  // namespace
-
-LoadResult load_csv(const abi::DataSchema& schema, std::string_view bytes, const std::string& name) {
-  auto failed = [](LoadError e) { return LoadResult{nullptr, std::move(e)}; };
+// E0071: what makes a file unreadable as text, whatever its format.
+std::optional<LoadError> text_error(std::string_view bytes, const std::string& name, const char* empty_help) {
   if (bytes.empty())
-    return failed(
-        LoadError{"E0071", name, 1, 1, 0, "the file is empty; a data file starts with a header line"});
+    return LoadError{"E0071", name, 1, 1, 0, fmt::format("the file is empty; {}", empty_help)};
   if (bytes.substr(0, 3) == "\xEF\xBB\xBF")
-    return failed(LoadError{"E0071", name, 1, 1, 0,
-                            "the file starts with a byte order mark (U+FEFF); save it as UTF-8 without BOM"});
+    return LoadError{
+        "E0071", name, 1,
+        1,       0,    "the file starts with a byte order mark (U+FEFF); save it as UTF-8 without BOM"};
   if (size_t bad = invalid_utf8(bytes); bad != std::string_view::npos) {
     uint64_t line = 1, col = 1;
     for (size_t i = 0; i < bad; ++i) {
@@ -333,10 +339,148 @@ LoadResult load_csv(const abi::DataSchema& schema, std::string_view bytes, const
         ++col;
       }
     }
-    return failed(
-        LoadError{"E0071", name, line, col, bad,
-                  fmt::format("invalid UTF-8 (byte 0x{:02X})", static_cast<unsigned char>(bytes[bad]))});
+    return LoadError{
+        "E0071", name, line,
+        col,     bad,  fmt::format("invalid UTF-8 (byte 0x{:02X})", static_cast<unsigned char>(bytes[bad]))};
   }
+  return std::nullopt;
+}
+
+// Characters (not bytes) before `offset` in `line`, plus one.
+uint64_t column_at(std::string_view line, size_t offset) {
+  uint64_t col = 1;
+  for (size_t i = 0; i < offset && i < line.size(); ++i)
+    if ((static_cast<unsigned char>(line[i]) & 0xc0) != 0x80) ++col;
+  return col;
+}
+
+// A JSON Lines value as the cell a CSV file would hold, or why it cannot be
+// one: strings for text, countries, dates and times; numbers for int and
+// number; true/false for bool; an array of strings (or one `;` separated
+// string) for a list; null for a blank.
+std::optional<std::string> json_cell(abi::CellType type, simdjson::dom::element v, Cell& cell) {
+  using abi::CellType;
+  using simdjson::dom::element_type;
+  const element_type t = v.type();
+  if (t == element_type::NULL_VALUE) return std::nullopt;
+  switch (type) {
+    case CellType::StrList:
+      if (t == element_type::ARRAY) {
+        cell.items.emplace();
+        const simdjson::dom::array array = v.get_array().value_unsafe();
+        for (simdjson::dom::element item : array) {
+          if (item.type() != element_type::STRING) return "a list holds strings only";
+          std::string_view text = trim(item.get_string().value_unsafe());
+          if (!text.empty()) cell.items->emplace_back(text);
+        }
+        return std::nullopt;
+      }
+      [[fallthrough]];
+    case CellType::Str:
+    case CellType::Country:
+    case CellType::Date:
+    case CellType::Time:
+      if (t != element_type::STRING)
+        return fmt::format("expected a string (a {} is written in quotes)", abi::cell_type_name(type));
+      cell.text = std::string(v.get_string().value_unsafe());
+      return std::nullopt;
+    case CellType::Int:
+      if (t == element_type::INT64)
+        cell.text = std::to_string(v.get_int64().value_unsafe());
+      else if (t == element_type::UINT64)
+        return "an integer out of range";
+      else
+        return "expected an integer, written without quotes";
+      return std::nullopt;
+    case CellType::Number:
+      if (t == element_type::INT64)
+        cell.text = std::to_string(v.get_int64().value_unsafe());
+      else if (t == element_type::UINT64)
+        cell.text = std::to_string(v.get_uint64().value_unsafe());
+      else if (t == element_type::DOUBLE)
+        cell.text = fmt::format("{}", v.get_double().value_unsafe());
+      else
+        return "expected a number, written without quotes";
+      return std::nullopt;
+    case CellType::Bool:
+      if (t != element_type::BOOL) return "expected true or false, written without quotes";
+      cell.text = v.get_bool().value_unsafe() ? "true" : "false";
+      return std::nullopt;
+  }
+  return "unknown column type";
+}
+
+// One line of a JSON Lines data file as a record: the key cell first, then
+// one cell per field (`field_at` says which the line has).
+std::optional<LoadError> json_record(const abi::DataSchema& schema, simdjson::dom::parser& parser,
+                                     std::string_view line, uint64_t line_no, size_t line_offset,
+                                     const std::string& name, std::vector<Cell>& record,
+                                     std::vector<int>& field_at) {
+  auto at = [&](const char* code, size_t offset, std::string message) {
+    return LoadError{code, name, line_no, column_at(line, offset), line_offset + offset, std::move(message)};
+  };
+  auto key_offset = [&](std::string_view key) {
+    size_t found = line.find(fmt::format("\"{}\"", key));
+    return found == std::string_view::npos ? 0 : found;
+  };
+  simdjson::dom::element root;
+  if (auto error = parser.parse(line.data(), line.size()).get(root))
+    return at("E0072", 0, fmt::format("not JSON: {}", simdjson::error_message(error)));
+  simdjson::dom::object object;
+  if (root.get_object().get(object))
+    return at("E0072", 0, "each line of a JSON Lines data file is one JSON object");
+  // One pass over the object: each key once, and the value of the key
+  // column and of each field's column.
+  simdjson::dom::element key_value;
+  bool has_key = false;
+  std::vector<std::optional<simdjson::dom::element>> values(schema.columns.size());
+  std::vector<std::string_view> seen;
+  for (simdjson::dom::key_value_pair field : object) {
+    if (std::find(seen.begin(), seen.end(), field.key) != seen.end())
+      return at("E0072", key_offset(field.key),
+                fmt::format("key `{}` appears twice in the object", field.key));
+    seen.push_back(field.key);
+    if (field.key == schema.key_header) key_value = field.value, has_key = true;
+    for (size_t i = 0; i < schema.columns.size(); ++i)
+      if (field.key == schema.columns[i].header) values[i] = field.value;
+  }
+  record.assign(schema.columns.size() + 1, Cell{});
+  field_at.assign(schema.columns.size(), -1);
+  auto read = [&](const std::string& header, abi::CellType type, simdjson::dom::element value,
+                  size_t index) -> std::optional<LoadError> {
+    Cell& cell = record[index];
+    cell.line = line_no;
+    size_t offset = key_offset(header);
+    cell.column = column_at(line, offset);
+    cell.offset = line_offset + offset;
+    if (auto bad = json_cell(type, value, cell))
+      return at("E0074", offset, fmt::format("`{}`: {}", header, *bad));
+    return std::nullopt;
+  };
+  if (!has_key)
+    return at("E0073", 0,
+              fmt::format("the object has no key `{}` (data `{}`)", schema.key_header, schema.name));
+  if (auto bad = read(schema.key_header, schema.key, key_value, 0)) return bad;
+  for (size_t i = 0; i < schema.columns.size(); ++i) {
+    const abi::DataColumn& c = schema.columns[i];
+    if (!values[i]) {
+      if (!c.optional)
+        return at("E0073", 0,
+                  fmt::format("the object has no `{}` for required field `{}` of data `{}`", c.header, c.name,
+                              schema.name));
+      continue;
+    }
+    if (auto bad = read(c.header, c.type, *values[i], i + 1)) return bad;
+    field_at[i] = static_cast<int>(i + 1);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+LoadResult load_csv(const abi::DataSchema& schema, std::string_view bytes, const std::string& name) {
+  auto failed = [](LoadError e) { return LoadResult{nullptr, std::move(e)}; };
+  if (auto bad = text_error(bytes, name, "a data file starts with a header line")) return failed(*bad);
   auto snapshot = std::make_shared<abi::DataSnapshot>(schema, name, "sha256:" + sha256_hex(bytes));
   CsvReader reader(bytes, name);
   std::vector<Cell> header, record;
@@ -362,6 +506,35 @@ LoadResult load_csv(const abi::DataSchema& schema, std::string_view bytes, const
   return LoadResult{std::move(snapshot), std::nullopt};
 }
 
+LoadResult load_jsonl(const abi::DataSchema& schema, std::string_view bytes, const std::string& name) {
+  auto failed = [](LoadError e) { return LoadResult{nullptr, std::move(e)}; };
+  if (auto bad = text_error(bytes, name, "a JSON Lines data file holds one object per line"))
+    return failed(*bad);
+  auto snapshot = std::make_shared<abi::DataSnapshot>(schema, name, "sha256:" + sha256_hex(bytes));
+  simdjson::dom::parser parser;
+  std::vector<Cell> record;
+  std::vector<int> field_at;
+  std::vector<uint64_t> key_lines;
+  uint64_t line_no = 0;
+  for (size_t start = 0; start < bytes.size();) {
+    size_t end = bytes.find('\n', start);
+    if (end == std::string_view::npos) end = bytes.size();
+    std::string_view line = bytes.substr(start, end - start);
+    const size_t line_offset = start;
+    start = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;  // a blank line
+    if (auto bad = json_record(schema, parser, line, line_no, line_offset, name, record, field_at))
+      return failed(*bad);
+    if (auto bad = add_record(schema, record, 0, field_at, name, *snapshot, key_lines)) return failed(*bad);
+  }
+  if (key_lines.empty())
+    return failed(LoadError{"E0071", name, 1, 1, 0, "the file holds no objects, only blank lines"});
+  snapshot->build_index();
+  return LoadResult{std::move(snapshot), std::nullopt};
+}
+
 LoadResult load_file(const abi::DataSchema& schema, const std::string& path) {
   std::error_code ec;
   // A FIFO or a device could block or never end: only regular files.
@@ -376,9 +549,13 @@ LoadResult load_file(const abi::DataSchema& schema, const std::string& path) {
   if (in.bad()) return LoadResult{nullptr, LoadError{"E0070", path, 0, 0, 0, "read error"}};
   std::string_view ext =
       std::string_view(path).substr(path.rfind('.') == std::string::npos ? path.size() : path.rfind('.'));
+  if (ext == ".jsonl" || ext == ".ndjson") return load_jsonl(schema, bytes.str(), path);
   if (ext != ".csv")
-    return LoadResult{nullptr, LoadError{"E0070", path, 0, 0, 0,
-                                         fmt::format("unknown data file type `{}`; Edict reads .csv", ext)}};
+    return LoadResult{nullptr,
+                      LoadError{"E0070", path, 0, 0, 0,
+                                fmt::format("unknown data file type `{}`; Edict reads .csv and .jsonl "
+                                            "(JSON Lines)",
+                                            ext)}};
   return load_csv(schema, bytes.str(), path);
 }
 

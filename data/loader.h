@@ -1,6 +1,7 @@
 // Reads a data source's file into a DataSnapshot (abi/data.h): CSV (RFC 4180,
 // with a header line; columns found by header name, others ignored) or JSON
-// Lines is not read yet. All or nothing: any bad input is one LoadError that
+// Lines (one object per line; fields found by key, others ignored). All or
+// nothing: any bad input is one LoadError that
 // says where (file, line, column) and what, and no snapshot.
 #pragma once
 
@@ -14,11 +15,13 @@
 namespace edict::data {
 
 // Diagnostic codes (stable; docs/language.md lists them):
-//   E0070 the file cannot be read (missing, unreadable, not .csv)
+//   E0070 the file cannot be read (missing, unreadable, not .csv or .jsonl)
 //   E0071 the file is empty, starts with a byte order mark, or is not UTF-8
 //   E0072 malformed CSV: unterminated quote, stray quote, wrong field count,
-//         a column named twice in the header
-//   E0073 the header lacks the key column or a required field's column
+//         a column named twice in the header; a JSON Lines line that is not
+//         one JSON object, or names a key twice
+//   E0073 the header (CSV) or an object (JSON Lines) lacks the key column or
+//         a required field's column
 //   E0074 a cell that is not of its field's type (date, country, number, ...)
 //         or a required cell left empty
 //   E0075 duplicate key: two rows with one key in force at the same time
@@ -40,6 +43,7 @@ struct LoadResult {
 LoadResult load_file(const abi::DataSchema& schema, const std::string& path);
 // The same over bytes already read; `name` is the file name errors give.
 LoadResult load_csv(const abi::DataSchema& schema, std::string_view bytes, const std::string& name);
+LoadResult load_jsonl(const abi::DataSchema& schema, std::string_view bytes, const std::string& name);
 
 // The separator of a list cell (`alt_names` of the US Consolidated Screening
 // List): `;`, with spaces around items trimmed.

@@ -173,6 +173,77 @@ def test_audit_data_versions(edict, d):
           "the same event under the same policy and data keeps its id")
 
 
+def as_jsonl(csv_text):
+    """The same rows as JSON Lines objects keyed by the CSV's headers."""
+    import csv, io
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    out = []
+    for r in rows:
+        obj = {k: (v if v != "" else None) for k, v in r.items()}
+        obj["alt_names"] = [a.strip() for a in (r["alt_names"] or "").split(";") if a.strip()]
+        out.append(json.dumps(obj))
+    return "\n".join(out) + "\n"
+
+
+def test_jsonl_files(edict, d):
+    write(os.path.join(d, "newer.jsonl"), as_jsonl(NEWER))
+    csv_run = run([edict, "eval", "--data", "customers=newer.csv", "p.edict", "ev.jsonl"], d)
+    for engine in ("jit", "interp"):
+        p = run([edict, "eval", "--engine", engine, "--data", "customers=newer.jsonl", "p.edict", "ev.jsonl"], d)
+        check(p.returncode == 0 and p.stdout == csv_run.stdout,
+              f"--engine {engine}: a JSON Lines file decides as its CSV does ({p.returncode}: {p.stderr[:300]})")
+    bad = [("not JSON", '{"id":"C1","Name":"Acme"\n', ":1:1: error[E0072]"),
+           ("a number for a string", '{"id":"C1","Name":7,"country":"CN","start_date":"2020-01-01"}\n',
+            ":1:12: error[E0074]"),
+           ("no required field", '{"id":"C1","country":"CN","start_date":"2020-01-01"}\n', ":1:1: error[E0073]"),
+           ("unknown country", '{"id":"C1","Name":"A","country":"XX","start_date":"2020-01-01"}\n',
+            ":1:23: error[E0074]")]
+    for name, text, where in bad:
+        write(os.path.join(d, "bad.jsonl"), text)
+        p = run([edict, "eval", "--data", "customers=bad.jsonl", "p.edict", "ev.jsonl"], d)
+        check(p.returncode == 2 and p.stdout == "" and ("bad.jsonl" + where) in p.stderr,
+              f"{name}: exit 2, nothing evaluated, `bad.jsonl{where}` (got {p.returncode}: {p.stderr[:300]})")
+    write(os.path.join(d, "list.txt"), "id\n")
+    p = run([edict, "eval", "--data", "customers=list.txt", "p.edict", "ev.jsonl"], d)
+    check(p.returncode == 2 and ".csv and .jsonl" in p.stderr, f"an unknown extension: {p.stderr}")
+
+
+def test_labelled_names(edict, d):
+    """The generator's labelled customer names against the shipped library:
+    every name as listed, an alias, reordered or re-punctuated hits the
+    Entity List rule on both engines."""
+    labels = os.path.join(d, "labels.jsonl")
+    events = subprocess.run([sys.executable, testlib.GEN, "-n", "6000", "--seed", "11", "--screening-share", "0.2",
+                             "--screening-labels", labels], capture_output=True, check=True).stdout
+    write(os.path.join(d, "named.jsonl"), events, binary=True)
+    with open(labels) as f:
+        labelled = [json.loads(line) for line in f]
+    kinds = {label["label"] for label in labelled}
+    check(kinds >= {"exact", "alias", "reordered", "punctuation", "typo1", "typo2", "near_miss"},
+          f"the generator labels every kind of name: {sorted(kinds)}")
+    law = os.path.join(testlib.ROOT, "policies", "law_as_enforced.edict.md")
+    outs = {}
+    for engine in ("jit", "interp"):
+        p = run([edict, "eval", "--engine", engine, law, "named.jsonl"], d)
+        check(p.returncode in (0, 3), f"eval --engine {engine} of the library ({p.returncode}: {p.stderr[:300]})")
+        outs[engine] = p.stdout
+    check(outs["jit"] == outs["interp"], "the JIT and the interpreter screen the names alike")
+    fired = {}
+    for line in outs["jit"].splitlines():
+        r = json.loads(line)
+        fired[r.get("id")] = [x for x in r.get("rules", []) if x["name"] == "entity_list_customer_name"]
+    must_hit = [x for x in labelled if x["label"] in ("exact", "alias", "reordered", "punctuation")]
+    missed = [x for x in must_hit if not fired.get(x["id"])]
+    check(must_hit and not missed, f"{len(missed)} of {len(must_hit)} exact, alias, reordered and punctuation "
+                                   f"names missed, first {missed[:2]}")
+    import csv
+    with open(os.path.join(testlib.ROOT, "policies", "lists", "entity_list.csv"), newline="") as f:
+        entry_name = {row["_id"]: row["name"] for row in csv.DictReader(f)}
+    wrong = [x for x in must_hit if fired.get(x["id"]) and
+             f"entry {entry_name[x['entry']]} (" not in fired[x["id"]][0]["message"]]
+    check(not wrong, f"each hit names the labelled entry: {wrong[:2]}")
+
+
 def main():
     edict = testlib.edict_from_args(__doc__)
     with tempfile.TemporaryDirectory() as d:
@@ -184,6 +255,8 @@ def main():
             ("missing file, unknown name, malformed --data", lambda: test_bad_arguments(edict, d)),
             ("diff of two list versions under one policy", lambda: test_diff_list_versions(edict, d)),
             ("audit records name the data versions", lambda: test_audit_data_versions(edict, d)),
+            ("JSON Lines data files", lambda: test_jsonl_files(edict, d)),
+            ("the generator's labelled names hit the shipped list", lambda: test_labelled_names(edict, d)),
         ])
 
 

@@ -47,7 +47,7 @@ THIRD_PARTY = {
     "Edict": ["compiler/parse"],  # the ANTLR-generated EdictLexer.h, EdictParser.h, ...
     "llvm/": ["compiler/codegen", "compiler/jit", "compiler/aot"],
     "llvm-c/": ["compiler/codegen", "compiler/jit", "compiler/aot"],
-    "simdjson": ["engine/decode", "api"],
+    "simdjson": ["engine/decode", "data", "api"],
     "CLI/": ["cli"],
     "z3": ["analysis"],
     "httplib": ["server"],

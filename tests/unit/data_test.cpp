@@ -106,6 +106,73 @@ TEST_CASE("every malformed file is one located error and no snapshot", "[data]")
   }
 }
 
+TEST_CASE("a JSON Lines file gives the rows a CSV file gives", "[data]") {
+  auto csv = edict::data::load_csv(holders_schema(),
+                                   "id,name,added,removed,aliases\n"
+                                   "H1,One,2024-01-01,2024-02-01,\"A; B ;;C\"\n"
+                                   "H1,One again,2024-03-01,,\n"
+                                   "H2,Two,,,\n",
+                                   "h.csv");
+  auto jsonl = edict::data::load_jsonl(
+      holders_schema(),
+      "{\"id\":\"H1\",\"name\":\"One\",\"added\":\"2024-01-01\",\"removed\":\"2024-02-01\","
+      "\"aliases\":[\"A\",\" B \",\"\",\"C\"],\"ignored\":{\"x\":[1,2]}}\n"
+      "\r\n"
+      "{\"name\":\"One again\",\"id\":\"H1\",\"added\":\"2024-03-01\",\"removed\":null}\r\n"
+      "{\"id\":\"H2\",\"name\":\"Two\"}",
+      "h.jsonl");
+  REQUIRE(csv.snapshot);
+  REQUIRE(jsonl.snapshot);
+  const auto& a = *csv.snapshot;
+  const auto& b = *jsonl.snapshot;
+  REQUIRE(a.size() == b.size());
+  for (int64_t t : {k2024 - 1, k2024, k2024 + 31 * kDay, k2024 + 60 * kDay}) {
+    for (const char* key : {"H1", "H2", "H3"}) {
+      INFO(key << " at " << t);
+      const auto* ra = a.find(0, key, t);
+      const auto* rb = b.find(0, key, t);
+      REQUIRE((ra == nullptr) == (rb == nullptr));
+      if (!ra) continue;
+      CHECK(a.string(static_cast<uint32_t>(a.cell(ra->index, 0))) ==
+            b.string(static_cast<uint32_t>(b.cell(rb->index, 0))));
+    }
+  }
+  CHECK(b.list(static_cast<uint32_t>(b.cell(0, 3))) == std::vector<std::string>{"A", "B", "C"});
+}
+
+TEST_CASE("every malformed JSON Lines file is one located error and no snapshot", "[data]") {
+  struct Case {
+    const char* text;
+    const char* code;
+    uint64_t line, column;
+  };
+  const Case cases[] = {
+      {"{\"id\":\"H1\",\"name\":\"One\"}\n{\"id\":\"H2\",\"name\":\"Two\"\n", "E0072", 2, 1},  // not JSON
+      {"[1,2]\n", "E0072", 1, 1},                                                     // not an object
+      {"{\"id\":\"H1\",\"name\":\"A\",\"name\":\"B\"}\n", "E0072", 1, 12},            // key twice
+      {"{\"name\":\"One\"}\n", "E0073", 1, 1},                                        // no key
+      {"{\"id\":\"H1\"}\n", "E0073", 1, 1},                                           // no required field
+      {"{\"id\":\"H1\",\"name\":null}\n", "E0074", 1, 12},                            // required null
+      {"{\"id\":\"H1\",\"name\":7}\n", "E0074", 1, 12},                               // wrong type
+      {"{\"id\":\"H1\",\"name\":\"x\",\"added\":\"2024-02-30\"}\n", "E0074", 1, 23},  // bad date
+      {"{\"id\":\"H1\",\"name\":\"x\",\"aliases\":[\"a\",1]}\n", "E0074", 1, 23},     // list of strings
+      {"{\"id\":\"H1\",\"name\":\"\xc3\"}\n", "E0071", 1, 20},                        // invalid UTF-8
+      {"\xef\xbb\xbf{\"id\":\"H1\",\"name\":\"x\"}\n", "E0071", 1, 1},                // BOM
+      {"", "E0071", 1, 1},
+      {"\n  \n", "E0071", 1, 1},
+      {"{\"id\":\"H1\",\"name\":\"A\"}\n{\"id\":\"H1\",\"name\":\"B\"}\n", "E0075", 2, 2},  // duplicate key
+  };
+  for (const Case& c : cases) {
+    INFO(c.text);
+    auto r = edict::data::load_jsonl(holders_schema(), c.text, "bad.jsonl");
+    CHECK(r.snapshot == nullptr);
+    REQUIRE(r.error);
+    CHECK(std::string(r.error->code) == c.code);
+    CHECK(r.error->line == c.line);
+    CHECK(r.error->column == c.column);
+  }
+}
+
 TEST_CASE("replace_data swaps a source under a compiled policy; a failed one keeps the old rows", "[data]") {
   auto dir = temp_dir();
   write(dir / "p.edict", R"(
