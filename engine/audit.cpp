@@ -83,6 +83,8 @@ AuditStamp::AuditStamp(const Policy& policy, const AuditOptions& options) : opti
     append_json_string(policies_json_, p.version);
     policies_json_ += ",\"status\":";
     append_json_string(policies_json_, p.status);
+    policies_json_ += ",\"source\":";
+    append_json_string(policies_json_, p.source);
     policies_json_ += '}';
   }
   policies_json_ += ']';

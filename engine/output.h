@@ -54,6 +54,8 @@ class RecordWriter {
   const DecisionFinisher& finisher() const { return finisher_; }
 
  private:
+  // The precomputed opening of each rule's entry (rule_json_fields).
+  void build_rule_pieces();
   // A record whose decision stands and whose fired rules' messages all have
   // templates that do not fault on the row (nearly every record): written
   // from precomputed pieces. False, with nothing written, for any other.
@@ -118,8 +120,9 @@ std::string render_summary_json(const Policy& policy, const Summary& summary, co
 
 // Rule `rule`'s fields as records and `serve`'s GET /v1/policy show them:
 // `{"name":..,"effect":..,"cite":..` and, when it belongs to a policy,
-// `,"policy":..,"status":..`, without the closing brace. `empty_status`: also
-// an empty status (records leave it out).
+// `,"policy":..,"status":..,"version":..`, without the closing brace.
+// `empty_status`: also an empty status (records leave it out); an undeclared
+// version is left out. The policy's source is in audit records' `policies`.
 std::string rule_json_fields(const ir::Module& m, size_t rule, bool empty_status);
 
 using ::edict::append_json_string;  // support/text.h, named here for the engine's callers

@@ -56,7 +56,12 @@ def test_audit_fields(edict, work):
     check(first["decision_id"].startswith("d-") and len(first["decision_id"]) == 34, first["decision_id"])
     check(first["policy_hash"].startswith("xxh3-128:") and len(first["policy_hash"]) == 41, first["policy_hash"])
     check(first["policies"] == [{"title": "Reference workload v1: cloud GPU rental screening", "version": "1.0",
-                                 "status": "hypothetical"}], f"policies {first['policies']}")
+                                 "status": "hypothetical",
+                                 "source": "bench/reference_workload.md (simplified for benchmarking; not legal "
+                                           "advice)"}], f"policies {first['policies']}")
+    fired = [r for rec in p for r in rec.get("rules", [])]
+    check(fired and all(r["version"] == "1.0" and r["status"] == "hypothetical" for r in fired),
+          "each fired rule names its policy's version and status")
     check(first["data"] == {}, f"data {first['data']}")
     version = run(edict, ["--version"]).stdout.decode().split()[-1]
     check(first["edict"] == version, f"edict {first['edict']} vs --version {version}")
