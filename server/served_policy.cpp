@@ -43,6 +43,11 @@ ServedPolicy::ServedPolicy(std::unique_ptr<LoadedPolicy> loaded, uint64_t versio
 }
 
 void ServedPolicy::decide(const std::vector<decode::Line>& lines, Decided& out) {
+  // Room for the records up front (an audit record is about 2.5 times its
+  // event), rather than growing by copies.
+  size_t event_bytes = 0;
+  for (const decode::Line& line : lines) event_bytes += line.text.size();
+  out.records.reserve(out.records.size() + event_bytes * 3 + lines.size() * 256);
   engine::RecordSink sink(writer_, stream_.lanes(), [&](std::string_view records) {
     out.records += records;
     return true;
@@ -95,11 +100,10 @@ std::string ServedPolicy::describe() const {
   return s;
 }
 
-std::vector<decode::Line> body_lines(std::string& padded, std::string_view body, bool whole,
-                                     size_t max_line_bytes) {
-  padded.assign(body);
-  padded.append(decode::kLinePadding, '\0');
-  const char* base = padded.data();
+std::vector<decode::Line> body_lines(std::string& body, bool whole, size_t max_line_bytes) {
+  const size_t size = body.size();
+  body.append(decode::kLinePadding, '\0');  // in place when the reader reserved room for it
+  const char* base = body.data();
   std::vector<decode::Line> lines;
   auto add = [&](size_t begin, size_t end) {
     size_t len = end - begin;
@@ -108,16 +112,16 @@ std::vector<decode::Line> body_lines(std::string& padded, std::string_view body,
     if (len > max_line_bytes)
       lines.push_back(decode::Line{{}, 0, number, len});
     else
-      lines.push_back(decode::Line{std::string_view(base + begin, len), padded.size() - begin, number, 0});
+      lines.push_back(decode::Line{std::string_view(base + begin, len), body.size() - begin, number, 0});
   };
   if (whole) {
-    add(0, body.size());
+    add(0, size);
     return lines;
   }
   size_t pos = 0;
-  while (pos < body.size()) {
-    const void* nl = std::memchr(base + pos, '\n', body.size() - pos);
-    const size_t stop = nl ? static_cast<size_t>(static_cast<const char*>(nl) - base) : body.size();
+  while (pos < size) {
+    const void* nl = std::memchr(base + pos, '\n', size - pos);
+    const size_t stop = nl ? static_cast<size_t>(static_cast<const char*>(nl) - base) : size;
     add(pos, stop);
     pos = stop + 1;
   }

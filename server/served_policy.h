@@ -57,9 +57,9 @@ class ServedPolicy {
   std::unique_ptr<engine::Stream> explain_stream_;
 };
 
-// Splits a JSON Lines body (held in `padded`, which gets decode's padding)
-// into lines numbered from 1; `whole`: the body is one JSON text.
-std::vector<decode::Line> body_lines(std::string& padded, std::string_view body, bool whole,
-                                     size_t max_line_bytes);
+// Splits a JSON Lines body into lines numbered from 1 (`whole`: the body is
+// one JSON text). The body gets decode's padding appended, so the lines
+// point into it: it must outlive them and not change.
+std::vector<decode::Line> body_lines(std::string& body, bool whole, size_t max_line_bytes);
 
 }  // namespace edict::server

@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "engine/decode/decoder.h"
 #include "server/decision_log.h"
 #include "server/http_socket.h"
 #include "server/metrics.h"
@@ -195,8 +196,8 @@ struct Server::Impl {
   void start_connection(int fd);
   void serve_connection(int fd, bool over_limit);
   Reply read_error(const beast::error_code& ec);
-  Reply route(const Request& req, std::string_view path, SocketStream& stream, bool& streamed);
-  Reply decide(const Request& req, SocketStream& stream, bool& streamed);
+  Reply route(Request& req, std::string_view path, SocketStream& stream, bool& streamed);
+  Reply decide(Request& req, SocketStream& stream, bool& streamed);
   Reply explain(const Request& req);
   Reply reload_reply();
   // Appends to the decision log, or says false with the refusal (503) in `refused`.
@@ -270,7 +271,12 @@ void Server::Impl::serve_connection(int fd, bool over_limit) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(options.max_body_bytes);
     beast::error_code ec;
-    http::read(stream, buffer, parser, ec);
+    // The body is read into a string with room for decode's padding, so
+    // its lines are decided where they lie (body_lines).
+    http::read_header(stream, buffer, parser, ec);
+    if (!ec && parser.content_length())
+      parser.get().body().reserve(*parser.content_length() + decode::kLinePadding);
+    if (!ec && !parser.is_done()) http::read(stream, buffer, parser, ec);
     if (ec == http::error::end_of_stream || (ec && !parser.got_some() && buffer.size() == 0)) return;
     if (ec) {
       Reply reply = read_error(ec);
@@ -279,7 +285,7 @@ void Server::Impl::serve_connection(int fd, bool over_limit) {
       return drain_before_close(fd);
     }
     const auto start = Clock::now();
-    const Request& req = parser.get();
+    Request& req = parser.get();
     const std::string_view target(req.target().data(), req.target().size());
     const std::string path(target.substr(0, target.find('?')));
     bool streamed = false;
@@ -314,7 +320,7 @@ Reply Server::Impl::read_error(const beast::error_code& ec) {
   return refuse(400, "bad_request", fmt::format("the request is not valid HTTP/1.1: {}", ec.message()));
 }
 
-Reply Server::Impl::route(const Request& req, std::string_view path, SocketStream& stream, bool& streamed) {
+Reply Server::Impl::route(Request& req, std::string_view path, SocketStream& stream, bool& streamed) {
   const http::verb method = req.method();
   if (method == http::verb::post && path == "/v1/decisions") return decide(req, stream, streamed);
   if (method == http::verb::post && path == "/v1/explain") return explain(req);
@@ -334,7 +340,7 @@ Reply Server::Impl::route(const Request& req, std::string_view path, SocketStrea
                             std::string_view(req.method_string().data(), req.method_string().size()), path));
 }
 
-Reply Server::Impl::decide(const Request& req, SocketStream& stream, bool& streamed) {
+Reply Server::Impl::decide(Request& req, SocketStream& stream, bool& streamed) {
   const BodyKind kind = body_kind(req);
   if (kind == BodyKind::Other)
     return refuse(415, "unsupported_media_type",
@@ -355,9 +361,7 @@ Reply Server::Impl::decide(const Request& req, SocketStream& stream, bool& strea
     return r;
   }
   std::shared_ptr<ServedPolicy> policy = serving();
-  std::string padded;
-  std::vector<decode::Line> lines =
-      body_lines(padded, req.body(), kind == BodyKind::Event, options.max_line_bytes);
+  std::vector<decode::Line> lines = body_lines(req.body(), kind == BodyKind::Event, options.max_line_bytes);
   if (kind == BodyKind::Event && lines.size() == 1 &&
       lines[0].text.find_first_not_of(" \t\r\n") == std::string_view::npos)
     return refuse(400, "empty_body", "the request has no event");
@@ -408,12 +412,13 @@ Reply Server::Impl::stream_lines(const std::shared_ptr<ServedPolicy>& policy,
   beast::error_code ec;
   http::write_header(stream, head, ec);
   Reply reply;  // only its status and close are used: the body is sent here
+  Decided decided;
   for (size_t next = 0; !ec && next < lines.size();) {
     const size_t end = std::min(lines.size(), next + kStreamChunk);
     const std::vector<decode::Line> chunk(lines.begin() + static_cast<std::ptrdiff_t>(next),
                                           lines.begin() + static_cast<std::ptrdiff_t>(end));
     next = end;
-    Decided decided;
+    decided.records.clear();  // its room is kept for the next chunk
     policy->decide(chunk, decided);
     Reply refused;
     if (!logged(decided.records, chunk, refused)) {
