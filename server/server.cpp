@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "engine/body_lines.h"
 #include "engine/decode/decoder.h"
 #include "server/decision_log.h"
 #include "server/http_socket.h"
@@ -175,6 +176,8 @@ struct Server::Impl {
   std::shared_ptr<ServedPolicy> current;
   std::mutex reload_mutex;  // one reload at a time
   uint64_t versions = 0;
+  // The last load's windows (ServedPolicy::hand_windows_to), under reload_mutex.
+  std::string windows = "none", windows_why;
   std::atomic<unsigned> in_flight{0};
   int bound_port = 0;
   int listen_fd = -1;
@@ -192,6 +195,12 @@ struct Server::Impl {
     return current;
   }
   bool load(std::string& diagnostics);
+  // Decides `lines` on the serving version (the next one, when a reload
+  // took the windows from the version the request started on).
+  void decide_lines(std::shared_ptr<ServedPolicy>& policy, const std::vector<decode::Line>& lines,
+                    Decided& decided) {
+    while (!policy->decide(lines, decided)) policy = serving();
+  }
   void accept_loop();
   void start_connection(int fd);
   void serve_connection(int fd, bool over_limit);
@@ -203,7 +212,7 @@ struct Server::Impl {
   // Appends to the decision log, or says false with the refusal (503) in `refused`.
   bool logged(std::string_view records, const std::vector<decode::Line>& lines, Reply& refused);
   // A large JSON Lines body: its records sent as chunks as they are decided.
-  Reply stream_lines(const std::shared_ptr<ServedPolicy>& policy, const std::vector<decode::Line>& lines,
+  Reply stream_lines(std::shared_ptr<ServedPolicy> policy, const std::vector<decode::Line>& lines,
                      const Request& req, SocketStream& stream);
   static constexpr size_t kStreamChunk = 4096;
   Reply refuse(int status, std::string_view reason, std::string_view message) {
@@ -223,7 +232,12 @@ bool Server::Impl::load(std::string& diagnostics) {
   }
   auto next = std::make_shared<ServedPolicy>(std::move(loaded), ++versions, options);
   {
+    // New requests wait here while the windows move (at most one request's
+    // decisions, which the hand-over waits for).
     std::lock_guard lock(current_mutex);
+    std::string why;
+    windows = current ? current->hand_windows_to(*next, &why) : "none";
+    windows_why = why;
     current = std::move(next);  // requests holding the old version finish on it
   }
   metrics.reload(true, seconds);
@@ -267,12 +281,14 @@ void Server::Impl::start_connection(int fd) {
 void Server::Impl::serve_connection(int fd, bool over_limit) {
   SocketStream stream(fd, options.read_timeout_ms);
   beast::flat_buffer buffer;
+  buffer.reserve(
+      64 << 10);  // Beast reads as much as there is room: a request in one read, not 512-byte steps
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(options.max_body_bytes);
     beast::error_code ec;
     // The body is read into a string with room for decode's padding, so
-    // its lines are decided where they lie (body_lines).
+    // its lines are decided where they lie (engine::split_body_lines).
     http::read_header(stream, buffer, parser, ec);
     if (!ec && parser.content_length())
       parser.get().body().reserve(*parser.content_length() + decode::kLinePadding);
@@ -361,7 +377,8 @@ Reply Server::Impl::decide(Request& req, SocketStream& stream, bool& streamed) {
     return r;
   }
   std::shared_ptr<ServedPolicy> policy = serving();
-  std::vector<decode::Line> lines = body_lines(req.body(), kind == BodyKind::Event, options.max_line_bytes);
+  std::vector<decode::Line> lines =
+      engine::split_body_lines(req.body(), kind == BodyKind::Event, options.max_line_bytes);
   if (kind == BodyKind::Event && lines.size() == 1 &&
       lines[0].text.find_first_not_of(" \t\r\n") == std::string_view::npos)
     return refuse(400, "empty_body", "the request has no event");
@@ -370,7 +387,7 @@ Reply Server::Impl::decide(Request& req, SocketStream& stream, bool& streamed) {
     return stream_lines(policy, lines, req, stream);
   }
   Decided decided;
-  policy->decide(lines, decided);
+  decide_lines(policy, lines, decided);
   Reply reply;
   if (!logged(decided.records, lines, reply)) return reply;
   metrics.decisions(policy->policy(), decided.summary);
@@ -398,9 +415,8 @@ bool Server::Impl::logged(std::string_view records, const std::vector<decode::Li
   return false;
 }
 
-Reply Server::Impl::stream_lines(const std::shared_ptr<ServedPolicy>& policy,
-                                 const std::vector<decode::Line>& lines, const Request& req,
-                                 SocketStream& stream) {
+Reply Server::Impl::stream_lines(std::shared_ptr<ServedPolicy> policy, const std::vector<decode::Line>& lines,
+                                 const Request& req, SocketStream& stream) {
   // Decided and sent a chunk of lines at a time, each chunk logged before it
   // leaves; a log failure mid-way ends the stream with an error record (the
   // status is already sent), and a client gone mid-way stops the deciding.
@@ -419,7 +435,7 @@ Reply Server::Impl::stream_lines(const std::shared_ptr<ServedPolicy>& policy,
                                           lines.begin() + static_cast<std::ptrdiff_t>(end));
     next = end;
     decided.records.clear();  // its room is kept for the next chunk
-    policy->decide(chunk, decided);
+    decide_lines(policy, chunk, decided);
     Reply refused;
     if (!logged(decided.records, chunk, refused)) {
       boost::asio::write(stream, http::make_chunk(boost::asio::buffer(refused.body)), ec);
@@ -444,9 +460,17 @@ Reply Server::Impl::explain(const Request& req) {
 
 Reply Server::Impl::reload_reply() {
   std::string diagnostics;
-  if (load(diagnostics))
-    return json_reply(fmt::format("{{\"reloaded\":true,\"version\":{},\"policy_hash\":\"{}\"}}\n",
-                                  serving()->version(), serving()->stamp().policy_hash()));
+  if (load(diagnostics)) {
+    std::string body =
+        fmt::format("{{\"reloaded\":true,\"version\":{},\"policy_hash\":\"{}\",\"windows\":\"{}\"",
+                    serving()->version(), serving()->stamp().policy_hash(), windows);
+    if (!windows_why.empty()) {
+      body += ",\"windows_reset_because\":";
+      append_json_string(body, windows_why);
+    }
+    body += "}\n";
+    return json_reply(std::move(body));
+  }
   std::string body =
       "{\"reloaded\":false,\"version\":" + std::to_string(serving()->version()) + ",\"diagnostics\":";
   append_json_string(body, diagnostics);

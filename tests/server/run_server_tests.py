@@ -9,6 +9,8 @@ with SIGTERM. Groups:
   healthz, readyz, metrics (counts match what was sent);
 - reload: POST /v1/reload and SIGHUP swap in a changed policy; a broken one
   is refused with its diagnostics (422) and the old version keeps serving;
+  windowed aggregates carry over when their shapes are unchanged, and start
+  empty (the reply says why) when they change;
 - bad requests: malformed JSON (400 + error record), wrong content type
   (415), a body over the limit (413), an unknown path (404);
 - slow client: a client that stops mid-request is cut off after the read
@@ -141,6 +143,38 @@ def test_reload(edict, work):
         m = request(port, "GET", "/metrics")[2].decode()
         check('edict_reloads_total{result="failed"} 1' in m and 'edict_reloads_total{result="ok"} 3' in m,
               "reload metrics")
+
+
+REPEAT_RULE = """
+rule repeat_customer on rental
+  cite "test: windows across reloads"
+  review
+  when (count() over WINDOW by event.customer_id) >= 3
+"""
+
+
+def test_reload_windows(edict, work):
+    shutil.copytree(os.path.join(ROOT, "policies", "common"), os.path.join(work, "common"), dirs_exist_ok=True)
+    policy = os.path.join(work, "windowed.edict")
+    original = open(POLICY).read()
+    open(policy, "w").write(original + REPEAT_RULE.replace("WINDOW", "3650d"))
+    line = events(1).splitlines()[0]
+    decide = lambda: request(port, "POST", "/v1/decisions", line)[2]
+    with server(edict, work, policy=policy) as (_, port):
+        counted = [decide() for _ in range(2)]  # the customer's count: 1, 2
+        check(not any(b"repeat_customer" in r for r in counted), "fired before the third event")
+        # Rules change, the aggregates do not: the windows carry over.
+        open(policy, "w").write(original + REPEAT_RULE.replace("WINDOW", "3650d") + "\n// edited\n")
+        status, _, body = request(port, "POST", "/v1/reload", b"")
+        check(status == 200 and json.loads(body).get("windows") == "kept", f"reload, same windows: {body!r}")
+        check(b"repeat_customer" in decide(), "the third event after a reload did not see the two before it")
+        # The window's length changes: the windows start empty, and say why.
+        open(policy, "w").write(original + REPEAT_RULE.replace("WINDOW", "3000d"))
+        status, _, body = request(port, "POST", "/v1/reload", b"")
+        reply = json.loads(body) if status == 200 else {}
+        check(reply.get("windows") == "reset" and "aggregates changed" in reply.get("windows_reset_because", ""),
+              f"reload, changed windows: {body!r}")
+        check(b"repeat_customer" not in decide(), "changed windows were carried over")
 
 
 def test_bad_requests(edict, work):
@@ -284,7 +318,8 @@ def test_full_disk(edict, work):
 
 def main():
     edict = edict_from_args(__doc__)
-    groups = [("endpoints", test_endpoints), ("reload", test_reload), ("bad requests", test_bad_requests),
+    groups = [("endpoints", test_endpoints), ("reload", test_reload), ("reload keeps windows", test_reload_windows),
+              ("bad requests", test_bad_requests),
               ("slow client", test_slow_client), ("too many connections", test_too_many_connections),
               ("disconnect mid-stream, log, rotation", test_disconnect_and_log), ("replay", test_replay),
               ("full disk", test_full_disk)]
