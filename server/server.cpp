@@ -292,6 +292,11 @@ void Server::Impl::serve_connection(int fd, bool over_limit) {
     http::read_header(stream, buffer, parser, ec);
     if (!ec && parser.content_length())
       parser.get().body().reserve(*parser.content_length() + decode::kLinePadding);
+    // A client that asks before sending its body (curl does, for large
+    // ones) would otherwise wait a second for the answer.
+    if (!ec && !parser.is_done() && beast::iequals(parser.get()[http::field::expect], "100-continue"))
+      http::write(stream, http::response<http::empty_body>{http::status::continue_, parser.get().version()},
+                  ec);
     if (!ec && !parser.is_done()) http::read(stream, buffer, parser, ec);
     if (ec == http::error::end_of_stream || (ec && !parser.got_some() && buffer.size() == 0)) return;
     if (ec) {

@@ -13,6 +13,8 @@ with SIGTERM. Groups:
   empty (the reply says why) when they change;
 - bad requests: malformed JSON (400 + error record), wrong content type
   (415), a body over the limit (413), an unknown path (404);
+- expect 100-continue: a client that asks before sending its body is told
+  to go on at once (curl asks for large bodies, then waits a second);
 - slow client: a client that stops mid-request is cut off after the read
   timeout while others are served;
 - too many connections: beyond --threads, 503 + Retry-After, others served;
@@ -191,6 +193,31 @@ def test_bad_requests(edict, work):
         check(request(port, "GET", "/healthz")[0] == 200, "the server stopped serving after bad requests")
 
 
+def test_expect_continue(edict, work):
+    with server(edict, work) as (_, port):
+        body = events(2)
+        s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        s.sendall(b"POST /v1/decisions HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+                  b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+        s.settimeout(3)  # curl waits 1 s before sending anyway; this client does not
+        try:
+            interim = s.recv(4096)
+        except socket.timeout:
+            interim = b""
+        check(interim.startswith(b"HTTP/1.1 100 Continue\r\n"), f"no 100 Continue before the body: {interim[:60]!r}")
+        s.sendall(body)
+        s.settimeout(TIMEOUT)
+        answer = b""
+        while answer.count(b'"decision_id"') < 2 or not answer.endswith(b"}\n"):
+            more = s.recv(65536)
+            if not more:
+                break
+            answer += more
+        check(answer.startswith(b"HTTP/1.1 200") and answer.count(b'"decision_id"') == 2,
+              f"the body after 100 Continue was not decided: {answer[:120]!r}")
+        s.close()
+
+
 def test_slow_client(edict, work):
     with server(edict, work, "--read-timeout-ms", "300") as (_, port):
         s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
@@ -319,7 +346,7 @@ def test_full_disk(edict, work):
 def main():
     edict = edict_from_args(__doc__)
     groups = [("endpoints", test_endpoints), ("reload", test_reload), ("reload keeps windows", test_reload_windows),
-              ("bad requests", test_bad_requests),
+              ("bad requests", test_bad_requests), ("expect 100-continue", test_expect_continue),
               ("slow client", test_slow_client), ("too many connections", test_too_many_connections),
               ("disconnect mid-stream, log, rotation", test_disconnect_and_log), ("replay", test_replay),
               ("full disk", test_full_disk)]
