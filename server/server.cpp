@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <set>
+#include <system_error>
 #include <thread>
 
 #include "engine/body_lines.h"
@@ -267,14 +268,24 @@ void Server::Impl::start_connection(int fd) {
   }
   ++(over_limit ? rejecting_count : serving_count);
   open_fds.insert(fd);
-  std::thread([this, fd, over_limit] {
-    serve_connection(fd, over_limit);
-    std::lock_guard done(connections_mutex);
+  try {
+    std::thread([this, fd, over_limit] {
+      try {
+        serve_connection(fd, over_limit);
+      } catch (const std::exception&) {
+        // Out of memory for one request: that connection closes, the server goes on.
+      }
+      std::lock_guard done(connections_mutex);
+      open_fds.erase(fd);
+      close(fd);
+      --(over_limit ? rejecting_count : serving_count);
+      connections_done.notify_all();
+    }).detach();
+  } catch (const std::system_error&) {  // no thread to be had: the connection is closed unanswered
     open_fds.erase(fd);
     close(fd);
     --(over_limit ? rejecting_count : serving_count);
-    connections_done.notify_all();
-  }).detach();
+  }
 }
 
 // One connection's requests, in turn, until either side closes it.
