@@ -10,7 +10,7 @@ PACKAGES=(
   catch2 librapidcheck-dev
   clang-14 libclang-rt-14-dev clang-format
   zlib1g-dev libzstd-dev time
-  libxxhash-dev libcpp-httplib-dev
+  libxxhash-dev libcpp-httplib-dev libboost1.81-dev
   chromium
   nats-server libnats-dev
   libz3-dev

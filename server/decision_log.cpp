@@ -31,9 +31,19 @@ DecisionLog::~DecisionLog() {
 void DecisionLog::sync_loop() {
   std::unique_lock stop(stop_mutex_);
   while (!stop_cv_.wait_for(stop, std::chrono::milliseconds(100), [&] { return stopping_; })) {
-    std::lock_guard lock(mutex_);
-    std::string ignored;  // a failing disk shows in the next append
-    if (dirty_ && file_->sync(&ignored)) dirty_ = false;
+    // The sync runs without the log's lock: an fdatasync can take long on a
+    // busy disk, and appends (requests) must not wait for it.
+    std::unique_ptr<AppendOnlyFile::Syncer> syncer;
+    {
+      std::lock_guard lock(mutex_);
+      if (!dirty_) continue;
+      syncer = file_->syncer();
+      dirty_ = false;
+    }
+    if (!syncer->sync()) {
+      std::lock_guard lock(mutex_);
+      dirty_ = true;  // tried again next time; a failing disk shows in the next append
+    }
   }
 }
 

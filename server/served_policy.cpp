@@ -6,6 +6,7 @@
 
 #include "engine/decode/decoder.h"
 #include "engine/output.h"
+#include "engine/window/window.h"
 #include "support/text.h"
 
 namespace edict::server {
@@ -42,14 +43,41 @@ ServedPolicy::ServedPolicy(std::unique_ptr<LoadedPolicy> loaded, uint64_t versio
   }
 }
 
-void ServedPolicy::decide(const std::vector<decode::Line>& lines, Decided& out) {
+bool ServedPolicy::decide(const std::vector<decode::Line>& lines, Decided& out) {
+  // Room for the records up front (an audit record is about 2.5 times its
+  // event), rather than growing by copies.
+  size_t event_bytes = 0;
+  for (const decode::Line& line : lines) event_bytes += line.text.size();
+  out.records.reserve(out.records.size() + event_bytes * 3 + lines.size() * 256);
   engine::RecordSink sink(writer_, stream_.lanes(), [&](std::string_view records) {
     out.records += records;
     return true;
   });
   std::lock_guard lock(mutex_);
+  if (retired_) return false;
   stream_.process(lines, sink);
   out.summary = sink.summary();
+  return true;
+}
+
+std::string ServedPolicy::hand_windows_to(ServedPolicy& next, std::string* why) {
+  std::lock_guard lock(mutex_);  // waits for the request deciding on this version
+  if (!stream_.windows().active() && !next.stream_.windows().active()) return "none";
+  if (!stream_.windows().active() || !next.stream_.windows().active()) {
+    *why = "one version has windowed aggregates and the other has none";
+    return "reset";
+  }
+  const std::string state = stream_.windows().serialize(window::InputPosition{});
+  window::InputPosition position;
+  std::lock_guard next_lock(next.mutex_);
+  if (!next.stream_.windows().restore(state, "windows", &position, why)) {
+    // The checkpoint loader's words name a file; only the reason applies here.
+    const size_t reason = why->find("cannot be used: ");
+    if (reason != std::string::npos) why->erase(0, reason + 16);
+    return "reset";
+  }
+  retired_ = true;
+  return "kept";
 }
 
 std::string ServedPolicy::explain(std::string_view event) {
@@ -93,35 +121,6 @@ std::string ServedPolicy::describe() const {
   }
   s += "]}\n";
   return s;
-}
-
-std::vector<decode::Line> body_lines(std::string& padded, std::string_view body, bool whole,
-                                     size_t max_line_bytes) {
-  padded.assign(body);
-  padded.append(decode::kLinePadding, '\0');
-  const char* base = padded.data();
-  std::vector<decode::Line> lines;
-  auto add = [&](size_t begin, size_t end) {
-    size_t len = end - begin;
-    if (!whole && len > 0 && base[end - 1] == '\r') --len;
-    const uint64_t number = lines.size() + 1;
-    if (len > max_line_bytes)
-      lines.push_back(decode::Line{{}, 0, number, len});
-    else
-      lines.push_back(decode::Line{std::string_view(base + begin, len), padded.size() - begin, number, 0});
-  };
-  if (whole) {
-    add(0, body.size());
-    return lines;
-  }
-  size_t pos = 0;
-  while (pos < body.size()) {
-    const void* nl = std::memchr(base + pos, '\n', body.size() - pos);
-    const size_t stop = nl ? static_cast<size_t>(static_cast<const char*>(nl) - base) : body.size();
-    add(pos, stop);
-    pos = stop + 1;
-  }
-  return lines;
 }
 
 }  // namespace edict::server

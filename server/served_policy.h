@@ -31,8 +31,18 @@ class ServedPolicy {
 
   // Decides `lines` (their texts padded as decode::Line requires) in order
   // into audit records. One request at a time per version: the windows of
-  // stateful rules see events in the order they were decided.
-  void decide(const std::vector<decode::Line>& lines, Decided& out);
+  // stateful rules see events in the order they were decided. False, with
+  // nothing decided, once this version has handed its windows to the next
+  // (the caller decides on the version now serving).
+  bool decide(const std::vector<decode::Line>& lines, Decided& out);
+  // A reload: gives this version's windows (the state of its windowed
+  // aggregates) to `next` when their shapes are the same (the same
+  // aggregates, windows, keys and event kinds: window.h's checkpoint
+  // fingerprint), and retires this version for decisions, so that every
+  // event counts in exactly one version's windows. "kept"; "reset" (the
+  // shapes differ, or `next` refused them: `why` says why), and this
+  // version keeps deciding the requests already on it; "none" (no windows).
+  std::string hand_windows_to(ServedPolicy& next, std::string* why);
   // The explanation of one event (JSON text): every rule with the values
   // its conditions saw, as `edict explain --format json` prints it.
   std::string explain(std::string_view event);
@@ -50,16 +60,12 @@ class ServedPolicy {
   engine::AuditStamp stamp_;
   engine::RecordWriter writer_;
   std::mutex mutex_;
+  bool retired_ = false;  // under mutex_: the windows went to the next version
   engine::Stream stream_;
   // Explanations: a traced copy and its own stream (its windows see only
   // explained events).
   std::unique_ptr<engine::Tracer> tracer_;
   std::unique_ptr<engine::Stream> explain_stream_;
 };
-
-// Splits a JSON Lines body (held in `padded`, which gets decode's padding)
-// into lines numbered from 1; `whole`: the body is one JSON text.
-std::vector<decode::Line> body_lines(std::string& padded, std::string_view body, bool whole,
-                                     size_t max_line_bytes);
 
 }  // namespace edict::server

@@ -3,14 +3,23 @@
 #include "server/server.h"
 
 #include <fmt/format.h>
-#include <httplib.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
+#include <set>
+#include <system_error>
+#include <thread>
 
+#include "engine/body_lines.h"
+#include "engine/decode/decoder.h"
 #include "server/decision_log.h"
-#include "server/listen.h"
+#include "server/http_socket.h"
 #include "server/metrics.h"
 #include "server/served_policy.h"
 #include "support/text.h"
@@ -19,6 +28,9 @@ namespace edict::server {
 
 namespace {
 using Clock = std::chrono::steady_clock;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using Request = http::request<http::string_body>;
 
 // `{"error":..,"reason":..}` plus a newline: the body of every refused request.
 std::string error_record(std::string_view reason, std::string_view message) {
@@ -32,8 +44,8 @@ std::string error_record(std::string_view reason, std::string_view message) {
 
 // Media types: one JSON event, or JSON Lines.
 enum class BodyKind { Event, Lines, Other };
-BodyKind body_kind(const httplib::Request& req) {
-  std::string type = req.get_header_value("Content-Type");
+BodyKind body_kind(const Request& req) {
+  std::string type(req[http::field::content_type]);
   type = type.substr(0, type.find(';'));
   while (!type.empty() && type.back() == ' ') type.pop_back();
   if (type == "application/json") return BodyKind::Event;
@@ -108,76 +120,105 @@ std::string log_lines(std::string_view records, const std::vector<decode::Line>&
   return out;
 }
 
-// Set on the threads that answer connections over the limit: their
-// requests get 503 and the connection closes.
-thread_local bool over_connection_limit = false;
-// The start of the request this thread is serving, for the latency histogram.
-thread_local Clock::time_point request_start;
-
-// httplib's pool, bounded: a connection arriving while every worker is busy
-// (keep-alive connections hold theirs) goes to one small pool that answers
-// its request with 503 + Retry-After, instead of waiting in an unbounded queue.
-class BoundedQueue : public httplib::TaskQueue {
- public:
-  explicit BoundedQueue(unsigned workers) : pool_(workers), rejecting_(2), limit_(workers) {}
-  void enqueue(std::function<void()> fn) override {
-    if (busy_.fetch_add(1) >= limit_) {
-      --busy_;
-      rejecting_.enqueue([fn = std::move(fn)] {
-        over_connection_limit = true;
-        fn();
-        over_connection_limit = false;
-      });
-      return;
-    }
-    pool_.enqueue([this, fn = std::move(fn)] {
-      fn();
-      --busy_;
-    });
-  }
-  void shutdown() override {
-    pool_.shutdown();
-    rejecting_.shutdown();
-  }
-
- private:
-  httplib::ThreadPool pool_, rejecting_;
-  std::atomic<unsigned> busy_{0};
-  unsigned limit_;
+// What a handler answers (written by write_reply).
+struct Reply {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  const char* retry_after = nullptr;  // the Retry-After header, seconds
+  bool close = false;                 // the connection closes after it
 };
+Reply json_reply(std::string body) {
+  Reply r;
+  r.body = std::move(body);
+  return r;
+}
+Reply text_reply(int status, std::string body, const char* type = "text/plain") {
+  Reply r;
+  r.status = status;
+  r.content_type = type;
+  r.body = std::move(body);
+  return r;
+}
+
+// Writes `reply` (header and body in one send); false when the connection
+// is done (it failed, or either side closes it).
+bool write_reply(SocketStream& stream, unsigned version, bool keep_alive, Reply& reply) {
+  http::response<http::string_body> res{static_cast<http::status>(reply.status), version};
+  res.set(http::field::content_type, reply.content_type);
+  if (reply.retry_after) res.set(http::field::retry_after, reply.retry_after);
+  res.keep_alive(keep_alive && !reply.close);
+  res.body() = std::move(reply.body);
+  res.prepare_payload();
+  beast::error_code ec;
+  http::write(stream, res, ec);
+  return !ec && res.keep_alive();
+}
+
+// Before a connection closes after an error reply: the unread rest of its
+// request is read off (briefly, boundedly), so the close does not reset the
+// connection before the client has read the reply.
+void drain_before_close(int fd) {
+  shutdown(fd, SHUT_WR);
+  timeval tv{0, 100'000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char sink[65536];
+  for (int i = 0; i < 1024 && recv(fd, sink, sizeof sink, 0) > 0; ++i) {
+  }
+}
 }  // namespace
 
 struct Server::Impl {
   ServerOptions options;
   PolicyLoader loader;
-  httplib::Server http;
   Metrics metrics;
   std::unique_ptr<DecisionLog> log;
   std::mutex current_mutex;
   std::shared_ptr<ServedPolicy> current;
   std::mutex reload_mutex;  // one reload at a time
   uint64_t versions = 0;
+  // The last load's windows (ServedPolicy::hand_windows_to), under reload_mutex.
+  std::string windows = "none", windows_why;
   std::atomic<unsigned> in_flight{0};
   int bound_port = 0;
+  int listen_fd = -1;
+  std::atomic<bool> stopping{false};
+  // The connections being served, each on its own thread: `serving` up to
+  // options.threads, and beyond that up to kRejecting answering 503.
+  static constexpr unsigned kRejecting = 4;
+  std::mutex connections_mutex;
+  std::condition_variable connections_done;
+  std::set<int> open_fds;
+  unsigned serving_count = 0, rejecting_count = 0;
 
   std::shared_ptr<ServedPolicy> serving() {
     std::lock_guard lock(current_mutex);
     return current;
   }
   bool load(std::string& diagnostics);
-  void routes();
-  void decide(const httplib::Request& req, httplib::Response& res);
-  void explain(const httplib::Request& req, httplib::Response& res);
-  // Appends to the decision log, or refuses the request (503) and says false.
-  bool logged(std::string_view records, const std::vector<decode::Line>& lines, httplib::Response& res);
-  // A large JSON Lines body: its records sent as they are decided.
-  void stream_lines(std::shared_ptr<ServedPolicy> policy, std::string padded, std::vector<decode::Line> lines,
-                    httplib::Response& res);
+  // Decides `lines` on the serving version (the next one, when a reload
+  // took the windows from the version the request started on).
+  void decide_lines(std::shared_ptr<ServedPolicy>& policy, const std::vector<decode::Line>& lines,
+                    Decided& decided) {
+    while (!policy->decide(lines, decided)) policy = serving();
+  }
+  void accept_loop();
+  void start_connection(int fd);
+  void serve_connection(int fd, bool over_limit);
+  Reply read_error(const beast::error_code& ec);
+  Reply route(Request& req, std::string_view path, SocketStream& stream, bool& streamed);
+  Reply decide(Request& req, SocketStream& stream, bool& streamed);
+  Reply explain(const Request& req);
+  Reply reload_reply();
+  // Appends to the decision log, or says false with the refusal (503) in `refused`.
+  bool logged(std::string_view records, const std::vector<decode::Line>& lines, Reply& refused);
+  // A large JSON Lines body: its records sent as chunks as they are decided.
+  Reply stream_lines(std::shared_ptr<ServedPolicy> policy, const std::vector<decode::Line>& lines,
+                     const Request& req, SocketStream& stream);
   static constexpr size_t kStreamChunk = 4096;
-  void refuse(httplib::Response& res, int status, std::string_view reason, std::string_view message) {
+  Reply refuse(int status, std::string_view reason, std::string_view message) {
     metrics.error(std::string(reason));
-    res.status = status;
-    res.set_content(error_record(reason, message), "application/json");
+    return text_reply(status, error_record(reason, message), "application/json");
   }
 };
 
@@ -192,167 +233,265 @@ bool Server::Impl::load(std::string& diagnostics) {
   }
   auto next = std::make_shared<ServedPolicy>(std::move(loaded), ++versions, options);
   {
+    // New requests wait here while the windows move (at most one request's
+    // decisions, which the hand-over waits for).
     std::lock_guard lock(current_mutex);
+    std::string why;
+    windows = current ? current->hand_windows_to(*next, &why) : "none";
+    windows_why = why;
     current = std::move(next);  // requests holding the old version finish on it
   }
   metrics.reload(true, seconds);
   return true;
 }
 
-void Server::Impl::decide(const httplib::Request& req, httplib::Response& res) {
+void Server::Impl::accept_loop() {
+  while (!stopping) {
+    const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      start_connection(fd);
+      continue;
+    }
+    if (stopping) break;
+    // Out of descriptors or a connection reset before it was accepted: the
+    // listener stays, and the next connection is tried a moment later.
+    if (errno != EINTR && errno != ECONNABORTED) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+void Server::Impl::start_connection(int fd) {
+  std::lock_guard lock(connections_mutex);
+  const bool over_limit = serving_count >= options.threads;
+  if (over_limit && rejecting_count >= kRejecting) {
+    close(fd);  // even the 503 answerers are all busy
+    return;
+  }
+  ++(over_limit ? rejecting_count : serving_count);
+  open_fds.insert(fd);
+  try {
+    std::thread([this, fd, over_limit] {
+      try {
+        serve_connection(fd, over_limit);
+      } catch (const std::exception&) {
+        // Out of memory for one request: that connection closes, the server goes on.
+      }
+      std::lock_guard done(connections_mutex);
+      open_fds.erase(fd);
+      close(fd);
+      --(over_limit ? rejecting_count : serving_count);
+      connections_done.notify_all();
+    }).detach();
+  } catch (const std::system_error&) {  // no thread to be had: the connection is closed unanswered
+    open_fds.erase(fd);
+    close(fd);
+    --(over_limit ? rejecting_count : serving_count);
+  }
+}
+
+// One connection's requests, in turn, until either side closes it.
+void Server::Impl::serve_connection(int fd, bool over_limit) {
+  SocketStream stream(fd, options.read_timeout_ms);
+  beast::flat_buffer buffer;
+  buffer.reserve(
+      64 << 10);  // Beast reads as much as there is room: a request in one read, not 512-byte steps
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(options.max_body_bytes);
+    beast::error_code ec;
+    // The body is read into a string with room for decode's padding, so
+    // its lines are decided where they lie (engine::split_body_lines).
+    http::read_header(stream, buffer, parser, ec);
+    if (!ec && parser.content_length())
+      parser.get().body().reserve(*parser.content_length() + decode::kLinePadding);
+    // A client that asks before sending its body (curl does, for large
+    // ones) would otherwise wait a second for the answer.
+    if (!ec && !parser.is_done() && beast::iequals(parser.get()[http::field::expect], "100-continue"))
+      http::write(stream, http::response<http::empty_body>{http::status::continue_, parser.get().version()},
+                  ec);
+    if (!ec && !parser.is_done()) http::read(stream, buffer, parser, ec);
+    if (ec == http::error::end_of_stream || (ec && !parser.got_some() && buffer.size() == 0)) return;
+    if (ec) {
+      Reply reply = read_error(ec);
+      reply.close = true;
+      write_reply(stream, 11, false, reply);
+      return drain_before_close(fd);
+    }
+    const auto start = Clock::now();
+    Request& req = parser.get();
+    const std::string_view target(req.target().data(), req.target().size());
+    const std::string path(target.substr(0, target.find('?')));
+    bool streamed = false;
+    Reply reply;
+    if (over_limit) {
+      reply = refuse(503, "too_many_connections",
+                     fmt::format("all {} connections are taken; retry later", options.threads));
+      reply.retry_after = "1";
+      reply.close = true;
+    } else {
+      reply = route(req, path, stream, streamed);
+    }
+    const int status = reply.status;
+    const bool open = streamed ? !reply.close : write_reply(stream, req.version(), req.keep_alive(), reply);
+    metrics.request(path, status, std::chrono::duration<double>(Clock::now() - start).count());
+    if (!open) return;
+  }
+}
+
+// A request that could not be read: too large, too slow, or not HTTP.
+Reply Server::Impl::read_error(const beast::error_code& ec) {
+  if (ec == http::error::body_limit)
+    return refuse(
+        413, "body_too_large",
+        fmt::format("the body is over the limit of {} bytes (--max-body-bytes)", options.max_body_bytes));
+  if (ec == boost::asio::error::timed_out)
+    return refuse(
+        408, "request_timeout",
+        fmt::format("the request did not arrive within {} ms (--read-timeout-ms)", options.read_timeout_ms));
+  if (ec == http::error::header_limit)
+    return refuse(431, "headers_too_large", "the request's headers are over 8 KiB");
+  return refuse(400, "bad_request", fmt::format("the request is not valid HTTP/1.1: {}", ec.message()));
+}
+
+Reply Server::Impl::route(Request& req, std::string_view path, SocketStream& stream, bool& streamed) {
+  const http::verb method = req.method();
+  if (method == http::verb::post && path == "/v1/decisions") return decide(req, stream, streamed);
+  if (method == http::verb::post && path == "/v1/explain") return explain(req);
+  if (method == http::verb::post && path == "/v1/reload") return reload_reply();
+  if (method == http::verb::get && path == "/v1/policy") return json_reply(serving()->describe());
+  if (method == http::verb::get && path == "/healthz") return text_reply(200, "ok\n");
+  if (method == http::verb::get && path == "/readyz") {
+    const bool ready = serving() != nullptr;
+    return text_reply(ready ? 200 : 503, ready ? "ready\n" : "no policy loaded\n");
+  }
+  if (method == http::verb::get && path == "/metrics")
+    return text_reply(
+        200, metrics.render(log ? log->bytes() : 0, log ? log->rotations() : 0, serving()->version()),
+        "text/plain; version=0.0.4");
+  return refuse(404, "not_found",
+                fmt::format("no endpoint {} {}",
+                            std::string_view(req.method_string().data(), req.method_string().size()), path));
+}
+
+Reply Server::Impl::decide(Request& req, SocketStream& stream, bool& streamed) {
   const BodyKind kind = body_kind(req);
   if (kind == BodyKind::Other)
-    return refuse(res, 415, "unsupported_media_type",
+    return refuse(415, "unsupported_media_type",
                   fmt::format("Content-Type `{}` is neither application/json (one event) nor "
                               "application/x-ndjson (JSON Lines)",
-                              req.get_header_value("Content-Type")));
+                              std::string_view(req[http::field::content_type].data(),
+                                               req[http::field::content_type].size())));
   // Bounded work in flight: beyond it, push back rather than queue.
   struct InFlight {
     std::atomic<unsigned>& n;
     ~InFlight() { --n; }
   } guard{in_flight};
   if (++in_flight > options.max_in_flight) {
-    res.set_header("Retry-After", "1");
-    return refuse(res, 503, "overloaded",
-                  fmt::format("more than {} decision requests at once; retry later", options.max_in_flight));
+    Reply r =
+        refuse(503, "overloaded",
+               fmt::format("more than {} decision requests at once; retry later", options.max_in_flight));
+    r.retry_after = "1";
+    return r;
   }
   std::shared_ptr<ServedPolicy> policy = serving();
-  std::string padded;
   std::vector<decode::Line> lines =
-      body_lines(padded, req.body, kind == BodyKind::Event, options.max_line_bytes);
+      engine::split_body_lines(req.body(), kind == BodyKind::Event, options.max_line_bytes);
   if (kind == BodyKind::Event && lines.size() == 1 &&
       lines[0].text.find_first_not_of(" \t\r\n") == std::string_view::npos)
-    return refuse(res, 400, "empty_body", "the request has no event");
-  if (kind == BodyKind::Lines && lines.size() > kStreamChunk)
-    return stream_lines(std::move(policy), std::move(padded), std::move(lines), res);
+    return refuse(400, "empty_body", "the request has no event");
+  if (kind == BodyKind::Lines && lines.size() > kStreamChunk) {
+    streamed = true;
+    return stream_lines(policy, lines, req, stream);
+  }
   Decided decided;
-  policy->decide(lines, decided);
-  if (!logged(decided.records, lines, res)) return;
+  decide_lines(policy, lines, decided);
+  Reply reply;
+  if (!logged(decided.records, lines, reply)) return reply;
   metrics.decisions(policy->policy(), decided.summary);
-  res.status = kind == BodyKind::Event && has_input_errors(decided.summary) ? 400 : 200;
-  res.set_content(std::move(decided.records),
-                  kind == BodyKind::Event ? "application/json" : "application/x-ndjson");
+  reply.status = kind == BodyKind::Event && has_input_errors(decided.summary) ? 400 : 200;
+  reply.content_type = kind == BodyKind::Event ? "application/json" : "application/x-ndjson";
+  reply.body = std::move(decided.records);
+  return reply;
 }
 
-bool Server::Impl::logged(std::string_view records, const std::vector<decode::Line>& lines,
-                          httplib::Response& res) {
+bool Server::Impl::logged(std::string_view records, const std::vector<decode::Line>& lines, Reply& refused) {
   if (!log) return true;
   std::string error;
   switch (log->append(log_lines(records, lines), &error)) {
     case DecisionLog::Result::Ok: return true;
     case DecisionLog::Result::Busy:
-      res.set_header("Retry-After", "1");
-      refuse(res, 503, "decision_log_busy", "the decision log is busy; retry later");
+      refused = refuse(503, "decision_log_busy", "the decision log is busy; retry later");
+      refused.retry_after = "1";
       return false;
     case DecisionLog::Result::Failed:
-      res.set_header("Retry-After", "5");
-      refuse(res, 503, "decision_log_failed",
-             fmt::format("the decision could not be logged, so it is not returned: {}", error));
+      refused = refuse(503, "decision_log_failed",
+                       fmt::format("the decision could not be logged, so it is not returned: {}", error));
+      refused.retry_after = "5";
       return false;
   }
   return false;
 }
 
-void Server::Impl::stream_lines(std::shared_ptr<ServedPolicy> policy, std::string padded,
-                                std::vector<decode::Line> lines, httplib::Response& res) {
+Reply Server::Impl::stream_lines(std::shared_ptr<ServedPolicy> policy, const std::vector<decode::Line>& lines,
+                                 const Request& req, SocketStream& stream) {
   // Decided and sent a chunk of lines at a time, each chunk logged before it
   // leaves; a log failure mid-way ends the stream with an error record (the
   // status is already sent), and a client gone mid-way stops the deciding.
-  struct Pending {
-    std::shared_ptr<ServedPolicy> policy;
-    std::string padded;
-    std::vector<decode::Line> lines;
-    size_t next = 0;
-  };
-  auto pending = std::make_shared<Pending>(Pending{std::move(policy), std::move(padded), std::move(lines)});
-  res.set_chunked_content_provider("application/x-ndjson", [this, pending](size_t, httplib::DataSink& sink) {
-    Pending& p = *pending;
-    if (p.next >= p.lines.size()) {
-      sink.done();
-      return true;
-    }
-    const size_t end = std::min(p.lines.size(), p.next + kStreamChunk);
-    std::vector<decode::Line> chunk(p.lines.begin() + static_cast<std::ptrdiff_t>(p.next),
-                                    p.lines.begin() + static_cast<std::ptrdiff_t>(end));
-    p.next = end;
-    Decided decided;
-    p.policy->decide(chunk, decided);
-    httplib::Response refused;
+  http::response<http::empty_body> res{http::status::ok, req.version()};
+  res.set(http::field::content_type, "application/x-ndjson");
+  res.keep_alive(req.keep_alive());
+  res.chunked(true);
+  http::response_serializer<http::empty_body> head{res};
+  beast::error_code ec;
+  http::write_header(stream, head, ec);
+  Reply reply;  // only its status and close are used: the body is sent here
+  Decided decided;
+  for (size_t next = 0; !ec && next < lines.size();) {
+    const size_t end = std::min(lines.size(), next + kStreamChunk);
+    const std::vector<decode::Line> chunk(lines.begin() + static_cast<std::ptrdiff_t>(next),
+                                          lines.begin() + static_cast<std::ptrdiff_t>(end));
+    next = end;
+    decided.records.clear();  // its room is kept for the next chunk
+    decide_lines(policy, chunk, decided);
+    Reply refused;
     if (!logged(decided.records, chunk, refused)) {
-      sink.write(refused.body.data(), refused.body.size());
-      sink.done();
-      return true;
+      boost::asio::write(stream, http::make_chunk(boost::asio::buffer(refused.body)), ec);
+      break;
     }
-    metrics.decisions(p.policy->policy(), decided.summary);
-    return sink.write(decided.records.data(), decided.records.size());
-  });
+    metrics.decisions(policy->policy(), decided.summary);
+    boost::asio::write(stream, http::make_chunk(boost::asio::buffer(decided.records)), ec);
+  }
+  if (!ec) boost::asio::write(stream, http::make_chunk_last(), ec);
+  reply.close = ec || !req.keep_alive();
+  return reply;
 }
 
-void Server::Impl::explain(const httplib::Request& req, httplib::Response& res) {
+Reply Server::Impl::explain(const Request& req) {
   if (body_kind(req) != BodyKind::Event)
-    return refuse(res, 415, "unsupported_media_type", "POST /v1/explain takes one event as application/json");
+    return refuse(415, "unsupported_media_type", "POST /v1/explain takes one event as application/json");
   std::shared_ptr<ServedPolicy> policy = serving();
-  std::string record = policy->explain(req.body);
-  if (record.empty()) return refuse(res, 500, "internal", "this policy cannot be traced");
-  res.set_content(record, "application/json");
+  std::string record = policy->explain(req.body());
+  if (record.empty()) return refuse(500, "internal", "this policy cannot be traced");
+  return json_reply(std::move(record));
 }
 
-void Server::Impl::routes() {
-  http.Post("/v1/decisions", [this](const httplib::Request& q, httplib::Response& r) { decide(q, r); });
-  http.Post("/v1/explain", [this](const httplib::Request& q, httplib::Response& r) { explain(q, r); });
-  http.Get("/v1/policy", [this](const httplib::Request&, httplib::Response& r) {
-    r.set_content(serving()->describe(), "application/json");
-  });
-  http.Post("/v1/reload", [this](const httplib::Request&, httplib::Response& r) {
-    std::string diagnostics;
-    if (load(diagnostics)) {
-      r.set_content(fmt::format("{{\"reloaded\":true,\"version\":{},\"policy_hash\":\"{}\"}}\n",
-                                serving()->version(), serving()->stamp().policy_hash()),
-                    "application/json");
-      return;
-    }
+Reply Server::Impl::reload_reply() {
+  std::string diagnostics;
+  if (load(diagnostics)) {
     std::string body =
-        "{\"reloaded\":false,\"version\":" + std::to_string(serving()->version()) + ",\"diagnostics\":";
-    append_json_string(body, diagnostics);
+        fmt::format("{{\"reloaded\":true,\"version\":{},\"policy_hash\":\"{}\",\"windows\":\"{}\"",
+                    serving()->version(), serving()->stamp().policy_hash(), windows);
+    if (!windows_why.empty()) {
+      body += ",\"windows_reset_because\":";
+      append_json_string(body, windows_why);
+    }
     body += "}\n";
-    r.status = 422;
-    r.set_content(body, "application/json");
-  });
-  http.Get("/healthz",
-           [](const httplib::Request&, httplib::Response& r) { r.set_content("ok\n", "text/plain"); });
-  http.Get("/readyz", [this](const httplib::Request&, httplib::Response& r) {
-    const bool ready = serving() != nullptr;
-    r.status = ready ? 200 : 503;
-    r.set_content(ready ? "ready\n" : "no policy loaded\n", "text/plain");
-  });
-  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& r) {
-    r.set_content(metrics.render(log ? log->bytes() : 0, log ? log->rotations() : 0, serving()->version()),
-                  "text/plain; version=0.0.4");
-  });
-  // Errors httplib answers itself (413, 404, 400) get an error record.
-  http.set_error_handler([this](const httplib::Request& q, httplib::Response& r) {
-    if (!r.body.empty()) return;
-    const char* reason = r.status == 413 ? "body_too_large" : r.status == 404 ? "not_found" : "bad_request";
-    const std::string message =
-        r.status == 413
-            ? fmt::format("the body is over the limit of {} bytes (--max-body-bytes)", options.max_body_bytes)
-        : r.status == 404 ? fmt::format("no endpoint {} {}", q.method, q.path)
-                          : fmt::format("the request was refused ({})", r.status);
-    metrics.error(reason);
-    r.set_content(error_record(reason, message), "application/json");
-  });
-  http.set_pre_routing_handler([this](const httplib::Request&, httplib::Response& r) {
-    request_start = Clock::now();
-    if (!over_connection_limit) return httplib::Server::HandlerResponse::Unhandled;
-    r.set_header("Retry-After", "1");
-    r.set_header("Connection", "close");
-    refuse(r, 503, "too_many_connections",
-           fmt::format("all {} connections are taken; retry later", options.threads));
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  http.set_logger([this](const httplib::Request& q, const httplib::Response& r) {
-    metrics.request(q.path, r.status, std::chrono::duration<double>(Clock::now() - request_start).count());
-  });
+    return json_reply(std::move(body));
+  }
+  std::string body =
+      "{\"reloaded\":false,\"version\":" + std::to_string(serving()->version()) + ",\"diagnostics\":";
+  append_json_string(body, diagnostics);
+  body += "}\n";
+  return text_reply(422, std::move(body), "application/json");
 }
 
 Server::Server(ServerOptions options, PolicyLoader loader) : impl_(std::make_unique<Impl>()) {
@@ -360,7 +499,9 @@ Server::Server(ServerOptions options, PolicyLoader loader) : impl_(std::make_uni
   impl_->loader = std::move(loader);
 }
 
-Server::~Server() = default;
+Server::~Server() {
+  if (impl_->listen_fd >= 0) close(impl_->listen_fd);
+}
 
 bool Server::start(std::string& error) {
   Impl& s = *impl_;
@@ -373,19 +514,8 @@ bool Server::start(std::string& error) {
                               std::chrono::milliseconds(s.options.log_wait_ms), &error);
     if (!s.log) return false;
   }
-  s.http.set_tcp_nodelay(true);
-  s.http.set_payload_max_length(s.options.max_body_bytes);
-  s.http.set_read_timeout(std::chrono::milliseconds(s.options.read_timeout_ms));
-  s.http.set_write_timeout(std::chrono::milliseconds(s.options.read_timeout_ms));
-  const unsigned threads = s.options.threads;
-  s.http.new_task_queue = [threads] { return new BoundedQueue(threads); };
-  s.http.set_keep_alive_max_count(1'000'000);
-  // An idle keep-alive connection holds a worker: it may idle as long as a
-  // request may pause (whole seconds: httplib's unit), then it closes.
-  s.http.set_keep_alive_timeout(std::max<time_t>(1, (s.options.read_timeout_ms + 999) / 1000));
-  s.routes();
-  s.bound_port = bind_listener(s.http, s.options.host, s.options.port, &error);
-  return s.bound_port > 0;
+  s.listen_fd = listen_tcp(s.options.host, s.options.port, &s.bound_port, &error);
+  return s.listen_fd >= 0;
 }
 
 int Server::port() const {
@@ -393,11 +523,18 @@ int Server::port() const {
 }
 
 void Server::run() {
-  impl_->http.listen_after_bind();
+  Impl& s = *impl_;
+  s.accept_loop();
+  // Stopping: the connections' reads end, and each finishes what it was
+  // answering before its thread ends.
+  std::unique_lock lock(s.connections_mutex);
+  for (int fd : s.open_fds) shutdown(fd, SHUT_RD);
+  s.connections_done.wait(lock, [&] { return s.serving_count + s.rejecting_count == 0; });
 }
 
 void Server::stop() {
-  impl_->http.stop();
+  impl_->stopping = true;
+  if (impl_->listen_fd >= 0) shutdown(impl_->listen_fd, SHUT_RDWR);  // wakes the accept
 }
 
 bool Server::reload(std::string& diagnostics) {

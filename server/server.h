@@ -1,7 +1,7 @@
 // `edict serve`: decisions over HTTP for systems that ask before they act
 // (docs/operations.md). Every decision goes through engine::Stream and the
 // record writer of `edict eval` (engine::RecordSink), with audit records
-// (engine/audit.h); the HTTP library (cpp-httplib) stays inside this folder.
+// (engine/audit.h); the HTTP library (Boost.Beast) stays inside this folder.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +17,7 @@ namespace edict::server {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8181;                   // 0: any free port (port() tells which)
-  unsigned threads = 8;              // connections served at once
+  unsigned threads = 8;              // connections served at once (a thread each)
   size_t max_body_bytes = 64 << 20;  // larger bodies: 413
   size_t max_line_bytes = 1 << 20;   // longer JSON Lines lines: line_too_long records
   int read_timeout_ms = 5000;        // a client silent this long mid-request: the connection closes

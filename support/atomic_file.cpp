@@ -251,6 +251,18 @@ bool AppendOnlyFile::sync(std::string* error) {
   return true;
 }
 
+AppendOnlyFile::Syncer::~Syncer() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool AppendOnlyFile::Syncer::sync() {
+  return fd_ >= 0 && ::fdatasync(fd_) == 0;
+}
+
+std::unique_ptr<AppendOnlyFile::Syncer> AppendOnlyFile::syncer() const {
+  return std::make_unique<Syncer>(fd_ >= 0 ? ::fcntl(fd_, F_DUPFD_CLOEXEC, 0) : -1);
+}
+
 bool AppendOnlyFile::rotate(unsigned keep, std::string* error) {
   if (!sync(error)) return false;
   std::error_code ec;

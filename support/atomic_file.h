@@ -79,6 +79,21 @@ class AppendOnlyFile {
   bool append(std::string_view bytes, std::string* error);
   // fdatasync: what was appended is on disk.
   bool sync(std::string* error);
+  // A syncer of what was appended so far, for a thread that syncs while
+  // others go on appending (the descriptor is duplicated, so a rotation
+  // meanwhile cannot close it under the sync); `sync()` on it, once.
+  class Syncer {
+   public:
+    explicit Syncer(int fd) : fd_(fd) {}
+    ~Syncer();
+    Syncer(const Syncer&) = delete;
+    Syncer& operator=(const Syncer&) = delete;
+    bool sync();
+
+   private:
+    int fd_;
+  };
+  std::unique_ptr<Syncer> syncer() const;
   // Keeps at most `keep` old files (FILE.1 newest); false with `error`.
   bool rotate(unsigned keep, std::string* error);
   uint64_t size() const { return size_; }

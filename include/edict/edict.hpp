@@ -35,6 +35,7 @@ namespace detail {
 struct PolicyImpl;
 struct EventImpl;
 struct EvaluatorImpl;
+struct AuditRecorderImpl;
 struct SlotState;
 struct Access;  // the implementation's way into handles
 }  // namespace detail
@@ -342,6 +343,41 @@ class PolicySlot {
  private:
   friend struct detail::Access;
   std::shared_ptr<detail::SlotState> state_;
+};
+
+// ---- audit records -----------------------------------------------------------
+
+struct AuditOptions {
+  // false: records carry no "time", so the same events and policy give
+  // byte-identical records (regression diffs, `edict eval --replay`).
+  bool decision_time = true;
+};
+
+// Audit decision records (docs/events.md, "Audit records"): the JSON Lines
+// records `edict eval --audit` writes and `edict serve` returns and logs,
+// made by the same writer -- schema version, decision id (derived from the
+// event text, the policy's content hash and its data versions), decision
+// time, policy hash, versions and statuses, data versions, Edict's version,
+// then the decision, its rules and messages. For a host that keeps its own
+// decision log. Not thread-safe: one per thread.
+class AuditRecorder {
+ public:
+  explicit AuditRecorder(Policy policy, AuditOptions options = {});
+  ~AuditRecorder();
+  AuditRecorder(AuditRecorder&&) noexcept;
+  AuditRecorder& operator=(AuditRecorder&&) noexcept;
+
+  // Decides each line of `jsonl` (JSON Lines, lines numbered from 1 in each
+  // call, as `edict eval` numbers a file's) and appends its record, newline
+  // included, to `records`: exactly what `edict eval --audit` writes for
+  // the same lines. An event that cannot be decided gets its error record,
+  // as in eval. Not ok (InvalidArgument) only for an empty Policy.
+  Status record(std::string_view jsonl, std::string& records);
+  // The policy's content hash, "xxh3-128:<hex>", as records carry it.
+  const std::string& policy_hash() const;
+
+ private:
+  std::unique_ptr<detail::AuditRecorderImpl> impl_;
 };
 
 }  // namespace edict

@@ -9,8 +9,12 @@ with SIGTERM. Groups:
   healthz, readyz, metrics (counts match what was sent);
 - reload: POST /v1/reload and SIGHUP swap in a changed policy; a broken one
   is refused with its diagnostics (422) and the old version keeps serving;
+  windowed aggregates carry over when their shapes are unchanged, and start
+  empty (the reply says why) when they change;
 - bad requests: malformed JSON (400 + error record), wrong content type
   (415), a body over the limit (413), an unknown path (404);
+- expect 100-continue: a client that asks before sending its body is told
+  to go on at once (curl asks for large bodies, then waits a second);
 - slow client: a client that stops mid-request is cut off after the read
   timeout while others are served;
 - too many connections: beyond --threads, 503 + Retry-After, others served;
@@ -143,6 +147,38 @@ def test_reload(edict, work):
               "reload metrics")
 
 
+REPEAT_RULE = """
+rule repeat_customer on rental
+  cite "test: windows across reloads"
+  review
+  when (count() over WINDOW by event.customer_id) >= 3
+"""
+
+
+def test_reload_windows(edict, work):
+    shutil.copytree(os.path.join(ROOT, "policies", "common"), os.path.join(work, "common"), dirs_exist_ok=True)
+    policy = os.path.join(work, "windowed.edict")
+    original = open(POLICY).read()
+    open(policy, "w").write(original + REPEAT_RULE.replace("WINDOW", "3650d"))
+    line = events(1).splitlines()[0]
+    decide = lambda: request(port, "POST", "/v1/decisions", line)[2]
+    with server(edict, work, policy=policy) as (_, port):
+        counted = [decide() for _ in range(2)]  # the customer's count: 1, 2
+        check(not any(b"repeat_customer" in r for r in counted), "fired before the third event")
+        # Rules change, the aggregates do not: the windows carry over.
+        open(policy, "w").write(original + REPEAT_RULE.replace("WINDOW", "3650d") + "\n// edited\n")
+        status, _, body = request(port, "POST", "/v1/reload", b"")
+        check(status == 200 and json.loads(body).get("windows") == "kept", f"reload, same windows: {body!r}")
+        check(b"repeat_customer" in decide(), "the third event after a reload did not see the two before it")
+        # The window's length changes: the windows start empty, and say why.
+        open(policy, "w").write(original + REPEAT_RULE.replace("WINDOW", "3000d"))
+        status, _, body = request(port, "POST", "/v1/reload", b"")
+        reply = json.loads(body) if status == 200 else {}
+        check(reply.get("windows") == "reset" and "aggregates changed" in reply.get("windows_reset_because", ""),
+              f"reload, changed windows: {body!r}")
+        check(b"repeat_customer" not in decide(), "changed windows were carried over")
+
+
 def test_bad_requests(edict, work):
     with server(edict, work, "--max-body-bytes", "4096") as (_, port):
         status, _, body = request(port, "POST", "/v1/decisions", b'{"kind": "rental", "id": ')
@@ -155,6 +191,31 @@ def test_bad_requests(edict, work):
         status, _, body = request(port, "GET", "/v2/nothing")
         check(status == 404 and json.loads(body)["reason"] == "not_found", f"unknown path: {status} {body!r}")
         check(request(port, "GET", "/healthz")[0] == 200, "the server stopped serving after bad requests")
+
+
+def test_expect_continue(edict, work):
+    with server(edict, work) as (_, port):
+        body = events(2)
+        s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        s.sendall(b"POST /v1/decisions HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+                  b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+        s.settimeout(3)  # curl waits 1 s before sending anyway; this client does not
+        try:
+            interim = s.recv(4096)
+        except socket.timeout:
+            interim = b""
+        check(interim.startswith(b"HTTP/1.1 100 Continue\r\n"), f"no 100 Continue before the body: {interim[:60]!r}")
+        s.sendall(body)
+        s.settimeout(TIMEOUT)
+        answer = b""
+        while answer.count(b'"decision_id"') < 2 or not answer.endswith(b"}\n"):
+            more = s.recv(65536)
+            if not more:
+                break
+            answer += more
+        check(answer.startswith(b"HTTP/1.1 200") and answer.count(b'"decision_id"') == 2,
+              f"the body after 100 Continue was not decided: {answer[:120]!r}")
+        s.close()
 
 
 def test_slow_client(edict, work):
@@ -284,7 +345,8 @@ def test_full_disk(edict, work):
 
 def main():
     edict = edict_from_args(__doc__)
-    groups = [("endpoints", test_endpoints), ("reload", test_reload), ("bad requests", test_bad_requests),
+    groups = [("endpoints", test_endpoints), ("reload", test_reload), ("reload keeps windows", test_reload_windows),
+              ("bad requests", test_bad_requests), ("expect 100-continue", test_expect_continue),
               ("slow client", test_slow_client), ("too many connections", test_too_many_connections),
               ("disconnect mid-stream, log, rotation", test_disconnect_and_log), ("replay", test_replay),
               ("full disk", test_full_disk)]

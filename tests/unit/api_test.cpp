@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -959,4 +960,58 @@ TEST_CASE("C ABI: with debug handles, use after free is reported", "[api][c]") {
   edict_evaluator_free(ev);  // a second free is ignored
   edict_policy_free(policy);
   edict_debug_handles(before);
+}
+
+namespace {
+
+// `edict eval --audit`'s records of `path`, read from the CLI itself.
+std::string eval_audit_records(const std::string& path) {
+  const std::string command = std::string("'") + EDICT_CLI + "' eval -q --audit --no-decision-time '" +
+                              kReference + "' '" + path + "'";
+  FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
+  pclose(pipe);
+  return out;
+}
+
+std::string file_text(const std::string& path) {
+  std::string out;
+  FILE* f = std::fopen(path.c_str(), "rb");
+  REQUIRE(f != nullptr);
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+  std::fclose(f);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("audit records from the API are eval --audit's, byte for byte", "[api]") {
+  edict::Compiled c = edict::Policy::compile_files({kReference});
+  REQUIRE(c.status.ok());
+  // Clean events, then dirty ones (bad JSON, wrong kinds, missing fields):
+  // every line gets the record eval writes, error records included.
+  for (const char* seeds : {"generated.jsonl", "edges.jsonl", "plain_path.jsonl"}) {
+    const std::string path = std::string(EDICT_SOURCE_DIR) + "/tests/fuzz/decoder_seeds/" + seeds;
+    const std::string want = eval_audit_records(path);
+    REQUIRE_FALSE(want.empty());
+    edict::AuditRecorder recorder(c.policy, edict::AuditOptions{/*decision_time=*/false});
+    std::string records;
+    REQUIRE(recorder.record(file_text(path), records).ok());
+    CHECK(records == want);
+    CHECK(want.find(recorder.policy_hash()) != std::string::npos);
+  }
+  // With the decision time: the same records with a "time" after the id.
+  edict::AuditRecorder timed(c.policy);
+  std::string records;
+  REQUIRE(timed.record(R"({"kind":"nope"})", records).ok());
+  CHECK(records.find(R"(,"time":")") != std::string::npos);
+  CHECK(records.find(R"("line":1,)") != std::string::npos);
+  CHECK(records.back() == '\n');
+  // An empty Policy is refused rather than recorded.
+  edict::AuditRecorder empty(edict::Policy{});
+  CHECK(empty.record("{}", records).code == edict::Code::InvalidArgument);
 }
