@@ -95,13 +95,24 @@ async function caretAt(page, offset) {
   await page.$eval("#policy", (e, at) => { e.focus(); e.setSelectionRange(at, at); }, offset);
 }
 
-// Replaces a textarea's text as a paste does: select all, then one insertion
-// of the whole text (an `input` event, as the browser fires on paste).
+// Replaces a textarea's text by a real paste: the text goes on the clipboard
+// (copied from a scratch element), then select all and Ctrl+V, so the
+// browser fires its own paste and input events.
 async function paste(page, selector, text) {
+  await page.evaluate((t) => {
+    const scratch = document.createElement("textarea");
+    scratch.value = t;
+    document.body.append(scratch);
+    scratch.select();
+    const copied = document.execCommand("copy");
+    scratch.remove();
+    if (!copied) throw new Error("the browser refused to copy to the clipboard");
+  }, text);
   await page.focus(selector);
   await page.$eval(selector, (e) => e.select());
-  await page.keyboard.press("Backspace");
-  await page.keyboard.sendCharacter(text);
+  await page.keyboard.down("Control");
+  await page.keyboard.press("KeyV");
+  await page.keyboard.up("Control");
 }
 
 // Waits for the check that follows the last keystroke to have been rendered:
@@ -294,6 +305,7 @@ async function main() {
     browser = await puppeteer.launch({
       executablePath: chromiumPath,
       headless: true,
+      pipe: true, // DevTools over a pipe: Chromium exits when this process does, however it ends
       userDataDir: profile,
       timeout: STEP_MS,
       protocolTimeout: STEP_MS,

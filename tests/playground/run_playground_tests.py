@@ -388,8 +388,13 @@ def test_browser_session():
     try:
         out, _ = proc.communicate(timeout=180)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
+        # SIGTERM first: puppeteer closes its browser on it.
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            out, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
         check(False, "the browser session finished within 180 s")
     for line in out.splitlines():
         print("  " + line)
