@@ -17,6 +17,10 @@ PACKAGES=(
 )
 
 missing=()
+# Node and npm drive the browser and VS Code client tests. A newer Node from
+# elsewhere (it ships its own npm) is used as found; otherwise Debian's.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
@@ -29,3 +33,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The tests' npm packages (puppeteer-core, vscode-languageclient), pinned by
+# tests/node/package-lock.json, into a cache outside the tree.
+"$(dirname "$0")/node_deps.sh" >/dev/null

@@ -24,6 +24,22 @@ def edict_from_args(description=None):
     return os.path.abspath(ap.parse_args().edict)
 
 
+def node_modules():
+    """The folder of the Node packages the browser and VS Code client tests
+    drive (tests/node/package-lock.json), installed on first use by
+    scripts/node_deps.sh into a cache outside the tree. Returns (path, None),
+    or (None, why) when it cannot be found or installed."""
+    import subprocess
+    script = os.path.join(ROOT, "scripts", "node_deps.sh")
+    try:
+        r = subprocess.run([script], capture_output=True, text=True, timeout=660)
+    except subprocess.TimeoutExpired:
+        return None, "scripts/node_deps.sh took longer than 660 s"
+    if r.returncode != 0:
+        return None, f"scripts/node_deps.sh failed ({r.returncode}): {r.stderr.strip()}"
+    return r.stdout.strip(), None
+
+
 def run_groups(groups):
     """Runs each (name, test) in turn, printing ok or FAILED by whether it
     added to `failures`; returns the exit status (1 when any failed)."""

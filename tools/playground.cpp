@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <string_view>
 
 #include "engine/stream.h"
 #include "engine/trace.h"
@@ -40,6 +41,37 @@ std::string text_member(const json& body, const char* name, size_t max_bytes) {
   if (text.size() > max_bytes)
     throw BadRequest{std::string("`") + name + "` is larger than " + std::to_string(max_bytes) + " bytes"};
   return text;
+}
+
+// A policy text with a fenced ```edict block is literate markdown (a plain
+// `.edict` file cannot hold a line starting with a fence), unless the request
+// says which it is with `literate`.
+bool is_literate(const json& body, const std::string& text) {
+  auto it = body.find("literate");
+  if (it != body.end()) {
+    if (!it->is_boolean()) throw BadRequest{"`literate` must be true or false"};
+    return it->get<bool>();
+  }
+  for (size_t pos = 0; pos < text.size();) {
+    size_t end = std::min(text.find('\n', pos), text.size());
+    std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    size_t indent = line.find_first_not_of(' ');
+    if (indent == std::string_view::npos || indent > 3) continue;
+    line.remove_prefix(indent);
+    const char fence = line[0];
+    size_t length = std::min(line.find_first_not_of(fence), line.size());
+    if ((fence != '`' && fence != '~') || length < 3) continue;
+    std::string_view info = line.substr(std::min(line.find_first_not_of(" \t", length), line.size()));
+    if (info.substr(0, info.find_first_of(" \t{")) == "edict") return true;
+  }
+  return false;
+}
+
+// The virtual file a policy text is compiled as: `stem.edict`, or
+// `stem.edict.md` for literate markdown.
+std::string policy_file(const char* stem, const json& body, const std::string& text) {
+  return std::string(stem) + (is_literate(body, text) ? ".edict.md" : ".edict");
 }
 
 json diagnostics_json(const SourceManager& sources, const std::vector<Diagnostic>& ds,
@@ -108,10 +140,17 @@ class Session {
 
   // Called before each event: stops a request past its time limit.
   void check_time(size_t done, size_t total) const {
-    std::chrono::duration<double> spent = std::chrono::steady_clock::now() - start_;
-    if (spent.count() >= limits_.max_seconds)
+    if (past_limit())
       throw BadRequest{::fmt::format(
           "the request took longer than the limit of {:g} s, after {} of {} events; send fewer events",
+          limits_.max_seconds, done, total)};
+  }
+
+  // Called after each test step (`done` of `total` have run).
+  void check_test_time(size_t done, size_t total) const {
+    if (past_limit())
+      throw BadRequest{::fmt::format(
+          "the tests took longer than the limit of {:g} s, after {} of {} steps; run fewer steps at a time",
           limits_.max_seconds, done, total)};
   }
 
@@ -119,6 +158,11 @@ class Session {
   std::string library_;
   PlaygroundLimits limits_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+
+  bool past_limit() const {
+    std::chrono::duration<double> spent = std::chrono::steady_clock::now() - start_;
+    return spent.count() >= limits_.max_seconds;
+  }
 
   parse::Limits limits() const {
     parse::Limits l;
@@ -147,22 +191,30 @@ json step_json(const Compiled& c, const StepOutcome& s) {
 }
 
 json run_test_request(const Session& session, const json& body) {
-  auto c = session.compile("playground.edict",
-                           text_member(body, "policy", session.limits_of().max_policy_bytes), true);
-  if (!c->ok) return {{"ok", false}, {"diagnostics", c->diagnostics}};
+  const std::string text = text_member(body, "policy", session.limits_of().max_policy_bytes);
+  const std::string file = policy_file("playground", body, text);
+  auto c = session.compile(file, text, true);
+  if (!c->ok) return {{"ok", false}, {"file", file}, {"diagnostics", c->diagnostics}};
   json steps = json::array();
   size_t failed = 0;
-  for (const StepOutcome& s : run_tests(*c->policy)) {
+  // The observer sees each step after it ran: a step past the limit stops
+  // the rest (run_tests unwinds; its results are dropped).
+  size_t ran = 0, total = 0;
+  for (const auto& t : c->policy->checked().tests) total += t.steps.size();
+  auto bound = [&](const StepOutcome&, const abi::Batch&) { session.check_test_time(++ran, total); };
+  for (const StepOutcome& s : run_tests(*c->policy, bound)) {
     failed += !s.passed;
     steps.push_back(step_json(*c, s));
   }
-  return {{"ok", true}, {"diagnostics", c->diagnostics}, {"steps", steps}, {"failed", failed}};
+  return {
+      {"ok", true}, {"file", file}, {"diagnostics", c->diagnostics}, {"steps", steps}, {"failed", failed}};
 }
 
 json explain_request(const Session& session, const json& body) {
-  auto c = session.compile("playground.edict",
-                           text_member(body, "policy", session.limits_of().max_policy_bytes), true);
-  if (!c->ok) return {{"ok", false}, {"diagnostics", c->diagnostics}};
+  const std::string text = text_member(body, "policy", session.limits_of().max_policy_bytes);
+  const std::string file = policy_file("playground", body, text);
+  auto c = session.compile(file, text, true);
+  if (!c->ok) return {{"ok", false}, {"file", file}, {"diagnostics", c->diagnostics}};
   std::vector<engine::EventText> items = session.events(body);
   std::string error;
   auto tracer = engine::Tracer::create(*c->policy, &error);
@@ -182,13 +234,14 @@ json explain_request(const Session& session, const json& body) {
     engine::append_explanation_json(js, *tracer, e);
     out.push_back({{"explanation", json::parse(js)}, {"text", engine::render_explanation(*tracer, e)}});
   }
-  return {{"ok", true}, {"diagnostics", c->diagnostics}, {"events", out}};
+  return {{"ok", true}, {"file", file}, {"diagnostics", c->diagnostics}, {"events", out}};
 }
 
 json diff_request(const Session& session, const json& body) {
   size_t max = session.limits_of().max_policy_bytes;
-  auto old_c = session.compile("playground_old.edict", text_member(body, "old", max), true);
-  auto new_c = session.compile("playground_new.edict", text_member(body, "new", max), true);
+  const std::string old_text = text_member(body, "old", max), new_text = text_member(body, "new", max);
+  auto old_c = session.compile(policy_file("playground_old", body, old_text), old_text, true);
+  auto new_c = session.compile(policy_file("playground_new", body, new_text), new_text, true);
   if (!old_c->ok || !new_c->ok) {
     json all = old_c->diagnostics;
     for (const json& d : new_c->diagnostics) all.push_back(d);
@@ -237,9 +290,10 @@ PlaygroundReply Playground::handle(const std::string& endpoint, const std::strin
       throw BadRequest{"the request body must be a JSON object"};
     json reply;
     if (endpoint == "check") {
-      auto c = session.compile("playground.edict", text_member(request, "policy", limits_.max_policy_bytes),
-                               false);
-      reply = {{"ok", c->ok}, {"diagnostics", c->diagnostics}};
+      const std::string text = text_member(request, "policy", limits_.max_policy_bytes);
+      const std::string file = policy_file("playground", request, text);
+      auto c = session.compile(file, text, false);
+      reply = {{"ok", c->ok}, {"file", file}, {"diagnostics", c->diagnostics}};
     } else if (endpoint == "test") {
       reply = run_test_request(session, request);
     } else if (endpoint == "explain") {

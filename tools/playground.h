@@ -20,8 +20,10 @@ struct PlaygroundLimits {
   size_t max_policy_bytes = 256 * 1024;  // one version of the user's policy
   size_t max_events_bytes = 1 << 20;     // pasted events or sample log
   size_t max_events = 10'000;
-  // Wall time for one request's evaluation; past it the request stops with
-  // a 400 saying how far it got.
+  // Wall time for one request's evaluation (events explained or diffed,
+  // test steps run), checked after each event or step; past it the request
+  // stops with a 400 saying how far it got. `check` evaluates nothing: its
+  // time is bounded by max_policy_bytes.
   double max_seconds = 10;
 };
 
@@ -36,7 +38,10 @@ class Playground {
   explicit Playground(std::string library, PlaygroundLimits limits = {});
 
   // `endpoint`: `check`, `test`, `explain` or `diff`; `body` a JSON object
-  // ({policy}, {policy}, {policy, events}, {old, new, events}).
+  // ({policy}, {policy}, {policy, events}, {old, new, events}). A policy
+  // text with a fenced ```edict block is literate markdown, compiled as
+  // `playground.edict.md` (an optional boolean `literate` says which); the
+  // reply's `file` names the file its diagnostics give for the user's text.
   PlaygroundReply handle(const std::string& endpoint, const std::string& body) const;
 
   // The library's policy files (paths relative to it), for the page's list.

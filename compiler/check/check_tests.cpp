@@ -50,14 +50,8 @@ void Checker::event_record(const ast::Expr& rec, int record, bool complete, Span
           sink_.error("E0103", f.name_span, fmt::format("event `{}` has no field `{}`", schema.name, f.name));
       std::vector<std::string> names;
       for (const auto& fd : schema.fields) names.push_back(fd.name);
-      std::string near = this->near(f.name, names);
-      if (!near.empty())
-        diag.help = fmt::format("did you mean `{}`?", near);
-      else
-        diag.help = fmt::format(
-            "the fields of `{}` are declared in `event {} {{ ... }}`; add `{}` there first if "
-            "events carry it",
-            schema.name, schema.name, f.name);
+      // As for `event.<field>` in a rule: a near name, or the fields to pick from.
+      diag.help = field_help(f.name, names, "`" + schema.name + "`");
       expr(value, s);
       continue;
     }

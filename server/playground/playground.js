@@ -70,6 +70,9 @@ async function api(endpoint, body) {
 // ---- the editor: line numbers and diagnostics marked at their place ------
 
 let diagnostics = [];
+// The file the server compiled the editor's text as: `playground.edict`, or
+// `playground.edict.md` for literate markdown (a fenced ```edict block).
+let ownFile = "playground.edict";
 
 // Byte-free: the checker's columns count code points, as JavaScript's
 // Array.from(string) does.
@@ -83,7 +86,7 @@ function offsetOf(lines, line, column) {
 function renderEditor() {
   const text = $("policy").value;
   const lines = text.split("\n");
-  const own = diagnostics.filter((d) => d.file === "playground.edict");
+  const own = diagnostics.filter((d) => d.file === ownFile);
   const worst = {};
   for (const d of own) if (worst[d.line] !== "error") worst[d.line] = d.severity;
   const gutter = $("policy-gutter");
@@ -129,7 +132,7 @@ function renderDiagnostics(list) {
       "data-code": d.code,
     }, `${where}: ${d.severity}[${d.code}]: ${d.message}` + (d.help ? `\nhelp: ${d.help}` : ""));
     li.addEventListener("click", () => {
-      if (d.file !== "playground.edict") return;
+      if (d.file !== ownFile) return;
       const lines = $("policy").value.split("\n");
       const at = offsetOf(lines, d.line, d.column);
       $("policy").focus();
@@ -149,13 +152,17 @@ let checkTimer = null;
 let checkSerial = 0;
 async function check() {
   const serial = ++checkSerial;
+  document.body.dataset.checking = String(serial); // with data-checked: a test sees the latest check done
   try {
     const reply = await api("check", { policy: $("policy").value });
-    if (serial === checkSerial) renderDiagnostics(reply.diagnostics);
+    if (serial === checkSerial) {
+      ownFile = reply.file || "playground.edict";
+      renderDiagnostics(reply.diagnostics);
+    }
   } catch (e) {
     $("check-status").textContent = e.message;
   }
-  document.body.dataset.checked = String(serial);
+  document.body.dataset.checked = String(Math.max(serial, Number(document.body.dataset.checked || 0)));
 }
 
 function scheduleCheck() {

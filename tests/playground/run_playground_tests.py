@@ -3,8 +3,11 @@
 size limits and refusals), and the page itself in headless Chromium: the page
 loads, a broken policy shows its diagnostic at its place in the editor, an
 event shows its decision, explanation tree and citations, the tests and the
-diff of two versions run. The test starts and stops the server (127.0.0.1,
-any free port) and Chromium itself, each bounded.
+diff of two versions run. Then a real browser session (browser_session.js,
+puppeteer-core over the same Chromium, found or installed by
+scripts/node_deps.sh): typing into the editor, running tests, pasting an
+event, diffing, a literate policy. The test starts and stops the server
+(127.0.0.1, any free port) and Chromium itself, each bounded.
 
   run_playground_tests.py --edict PATH [--chromium PATH] [--screenshots DIR]
 
@@ -24,7 +27,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from testlib import ROOT, check, run_groups  # noqa: E402
+from testlib import ROOT, check, node_modules, run_groups  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__)
 ap.add_argument("--edict", required=True)
@@ -223,6 +226,51 @@ def test_refusals():
     check(code == 400, f"no event to explain: {code} {r}")
 
 
+LITERATE = """# A draft rule
+
+Prose the compiler skips.
+
+```edict
+""" + POLICY.replace("\ntest ", "```\n\nThe rule's test:\n\n```edict\ntest ") + "```\n"
+
+
+def test_literate():
+    s = SERVER
+    code, r = s.post("check", {"policy": LITERATE})
+    check(code == 200 and r.get("ok") and r.get("file") == "playground.edict.md",
+          f"a policy with ```edict blocks is checked as playground.edict.md: {r}")
+    broken = LITERATE.replace("event.chip_count >=", "event.chip_cont >=")
+    code, r = s.post("check", {"policy": broken})
+    errs = [d for d in r.get("diagnostics", []) if d["severity"] == "error"]
+    line = broken.count("\n", 0, broken.index("chip_cont")) + 1
+    check(len(errs) == 1 and errs[0]["file"] == "playground.edict.md" and errs[0]["line"] == line,
+          f"its mistake is one error at its line in the markdown, {line}: {errs}")
+    code, r = s.post("test", {"policy": LITERATE})
+    given = LITERATE.count("\n", 0, LITERATE.index("given us_rental with")) + 1
+    check(code == 200 and r.get("ok") and r.get("failed") == 0 and [st["line"] for st in r["steps"]][:1] == [given],
+          f"its tests run, steps at their markdown lines ({given}): {r}")
+    code, r = s.post("explain", {"policy": LITERATE, "events": json.dumps(EVENT)})
+    decision = ((r.get("events") or [{}])[0].get("explanation") or {}).get("decision")
+    check(code == 200 and decision == "license_required", f"it explains an event: {code} {decision}")
+    small = dict(EVENT, id="r-2", chip_count=600)
+    code, r = s.post("diff", {"old": LITERATE, "new": LITERATE.replace(">= 1000", ">= 500"),
+                              "events": json.dumps(EVENT) + "\n" + json.dumps(small)})
+    check(code == 200 and r.get("changed") == 1, f"two literate versions diff: {r}")
+    code, r = s.post("check", {"policy": LITERATE, "literate": False})
+    check(code == 200 and r.get("file") == "playground.edict" and not r.get("ok"),
+          f"`literate: false` compiles markdown as plain Edict, which it is not: {r.get('file')} {r.get('ok')}")
+    code, r = s.post("check", {"policy": LITERATE, "literate": "yes"})
+    check(code == 400 and "literate" in r.get("error", ""), f"`literate` must be a boolean: {code} {r}")
+    code, r = s.post("check", {"policy": POLICY})
+    check(r.get("file") == "playground.edict", f"plain text stays playground.edict: {r.get('file')}")
+
+
+def runaway_tests(steps):
+    """A policy whose one test has `steps` steps, each evaluating an event."""
+    body = "  given us_rental\n  expect no_license_required\n" * steps
+    return POLICY.split("test ")[0] + 'test "many steps" {\n' + body + "}\n"
+
+
 def test_time_limit():
     # A server whose requests may take no time at all stops before the first event.
     quick = Playground("--time-limit", "0")
@@ -232,8 +280,35 @@ def test_time_limit():
               f"a request past its time limit stops with a reason: {code} {r}")
         code, r = quick.post("check", {"policy": POLICY})
         check(code == 200 and r.get("ok"), f"checking evaluates nothing and is not cut short: {code}")
+        code, r = quick.post("test", {"policy": POLICY})
+        check(code == 400 and "the tests took longer than the limit of 0 s, after 1 of 2 steps" in r.get("error", ""),
+              f"tests past the limit stop after the step that crossed it: {code} {r}")
     finally:
         check(quick.stop() == 0, "the second server stops on SIGTERM")
+    # A runaway test: far more steps than a short limit allows. The request
+    # ends soon after the limit, saying how far it got; the same tests under
+    # the default limit run to the end, so the cut is the limit's doing.
+    many = runaway_tests(5000)
+    bounded = Playground("--time-limit", "0.05")
+    try:
+        started = time.monotonic()
+        code, r = bounded.post("test", {"policy": many})
+        took = time.monotonic() - started
+        error = r.get("error", "")
+        check(code == 400 and "the tests took longer than the limit of 0.05 s, after " in error
+              and " of 5000 steps" in error, f"a runaway test request is cut off with a reason: {code} {r}")
+        print(f"  runaway tests cut off after {took:.2f} s ({error})")
+        code, r = bounded.post("check", {"policy": many})
+        check(code == 200 and r.get("ok"), f"the runaway policy itself checks: {code}")
+    finally:
+        check(bounded.stop() == 0, "the bounded server stops on SIGTERM")
+    started = time.monotonic()
+    code, r = SERVER.post("test", {"policy": many})
+    full = time.monotonic() - started
+    check(code == 200 and len(r.get("steps", [])) == 5000 and r.get("failed") == 0,
+          f"under the default limit all 5000 steps run: {code} {r.get('error')}")
+    print(f"  5000 steps in {full:.2f} s under the default limit")
+    check(full > 0.1, f"the runaway tests take over twice the 0.05 s limit ({full:.2f} s), so the cut is real")
 
 
 def test_browser_page_loads():
@@ -296,16 +371,49 @@ def test_screenshots():
                 check(f.read(8) == b"\x89PNG\r\n\x1a\n", f"{name} is a PNG")
 
 
+def test_browser_session():
+    modules, why = node_modules()
+    if not check(modules is not None, f"puppeteer-core is installed or installable: {why}"):
+        return
+    node = shutil.which("node")
+    if not check(node is not None, "`node` is on PATH (scripts/setup.sh installs nodejs)"):
+        return
+    profile = tempfile.mkdtemp(prefix="puppeteer-", dir=WORK)
+    argv = [node, os.path.join(os.path.dirname(os.path.abspath(__file__)), "browser_session.js"), modules,
+            ARGS.chromium, SERVER.base, profile]
+    if ARGS.screenshots:
+        argv.append(ARGS.screenshots)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        # SIGTERM first: puppeteer closes its browser on it.
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            out, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+        check(False, "the browser session finished within 180 s")
+    for line in out.splitlines():
+        print("  " + line)
+    check(proc.returncode == 0 and "FAIL" not in out, f"the browser session passed (exit {proc.returncode})")
+    check(out.count("ok: ") >= 20, f"the browser session ran its checks: {out.count('ok: ')} passed")
+
+
 try:
     SERVER = Playground()
     status = run_groups([
         ("endpoints", test_endpoints),
         ("refusals", test_refusals),
+        ("literate markdown", test_literate),
         ("time limit", test_time_limit),
         ("browser: the page loads", test_browser_page_loads),
         ("browser: a diagnostic at its place", test_browser_diagnostic_at_its_place),
         ("browser: explanation, tests, diff", test_browser_explanation),
         ("browser: screenshots", test_screenshots),
+        ("browser session (puppeteer-core): type, test, paste, diff, literate", test_browser_session),
     ])
     code = SERVER.stop()
     SERVER = None
