@@ -615,6 +615,7 @@ class Coordinator {
   const std::chrono::milliseconds heartbeat_;
   std::map<unsigned, std::unique_ptr<Claimed>> running_;
   Clock::time_point changed_ = Clock::now();  // the last claim or release: idle time counts from here
+  bool stopping_ = false;                     // every partition is being given up
   int code_ = kOk;
 };
 
@@ -643,7 +644,7 @@ void Coordinator::reap(std::vector<PartitionFigures>& figures) {
     const unsigned p = it->first;
     if (c.ok) {
       leases_.release(p);
-      if (c.partition->releasing() && !shared_.stop->load()) log(fmt::format("released partition {}", p));
+      if (c.partition->releasing() && !stopping_) log(fmt::format("released partition {}", p));
     } else if (leases_.renew(p)) {  // stopped on an error while still its owner: the worker fails
       std::fprintf(stderr, "edict: partition %u stopped: %s\n", p, c.error.c_str());
       code_ = kFailed;
@@ -699,19 +700,18 @@ bool Coordinator::idle_done(const std::vector<std::string>& live) {
 }
 
 int Coordinator::run(std::vector<PartitionFigures>& figures) {
-  bool stopping = false;
   auto next_beat = Clock::now();
   while (true) {
     reap(figures);
-    if (!stopping && (shared_.stop->load() || code_ != kOk)) stopping = true;
-    if (stopping) {
+    if (shared_.stop->load() || code_ != kOk) stopping_ = true;
+    if (stopping_) {
       for (auto& [p, c] : running_) c->partition->request_release();
       if (running_.empty()) break;
     } else if (Clock::now() >= next_beat) {
       next_beat = Clock::now() + heartbeat_;
       if (leases_.announce()) {
         rebalance();
-        if (idle_done(leases_.live_workers())) stopping = true;
+        if (idle_done(leases_.live_workers())) stopping_ = true;
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
