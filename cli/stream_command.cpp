@@ -120,6 +120,18 @@ void add_stream_options(CLI::App& cmd, StreamCommandOptions& o) {
   cmd.add_option("--own", o.partitions_owned,
                  "Partitions this worker decides, like `0-3` or `0,2,5` (default: all); each partition must "
                  "have exactly one worker");
+  cmd.add_flag(
+      "--claim", w.claim,
+      "Claim partitions through leases in the key-value store instead of --own: the live workers "
+      "share them out, take over a dead worker's after --lease-ttl-ms, and rebalance when one joins");
+  cmd.add_option("--lease-bucket", w.lease_bucket, "With --claim: key-value bucket of the workers' leases")
+      ->capture_default_str();
+  cmd.add_option(
+         "--lease-ttl-ms", w.lease_ttl_ms,
+         "With --claim: a lease not renewed for this long expires (the bucket's TTL when this creates "
+         "it; heartbeats every quarter of it)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1000}, int64_t{3'600'000}));
   cmd.add_option("--durable", w.durable, "Consumer name prefix: partition p's durable consumer is NAME-pP")
       ->capture_default_str();
   cmd.add_option("--kv-bucket", w.kv_bucket, "Key-value bucket of the window checkpoints")
@@ -208,6 +220,10 @@ int run_stream_command(const StreamCommandOptions& o) {
   if (!o.partitions_owned.empty() && !parse_partition_list(o.partitions_owned, w.owned)) {
     std::fprintf(stderr, "edict: --own `%s` is not a list of partitions like `0-3` or `0,2,5`\n",
                  o.partitions_owned.c_str());
+    return kExitUsage;
+  }
+  if (w.claim && !w.owned.empty()) {
+    std::fprintf(stderr, "edict: --claim and --own exclude each other: partitions are claimed or named\n");
     return kExitUsage;
   }
   w.decision_time = !o.no_decision_time;

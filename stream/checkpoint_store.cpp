@@ -84,9 +84,11 @@ CheckpointStore::Result CheckpointStore::claim(std::string* error) {
   uint64_t revision = 0;
   natsStatus s = write_manifest(manifest, &revision);
   if (s != NATS_OK) {
+    // The previous owner saved between our load and this write (it was
+    // still running), or the server is away: load and claim again.
     *error = nats_error(
         fmt::format("cannot take over the checkpoint `{}` (another worker wrote it meanwhile?)", key_), s);
-    return Result::Fatal;
+    return Result::Failed;
   }
   revision_ = revision;
   manifest_ = manifest;

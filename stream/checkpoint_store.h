@@ -28,7 +28,8 @@ class CheckpointStore {
   // this store's last load or save.
   Result save(const std::string& bytes, std::string* error);
   // Takes the partition over: rewrites the manifest as it is, so a previous
-  // owner's next save fails. Call after load().
+  // owner's next save fails. Call after load(); Failed when the manifest
+  // changed since (load and claim again).
   Result claim(std::string* error);
 
  private:

@@ -66,10 +66,17 @@ struct WorkerOptions {
   Target target;
   std::string durable = "edict";  // partition p's consumer: `<durable>-p<p>`
   std::string kv_bucket = "EDICT_CHECKPOINTS";
-  std::vector<unsigned> owned;  // partitions this worker decides (empty: all)
-  int fetch_batch = 16;         // messages per fetch
-  int max_in_flight = 256;      // decision messages published and not yet acknowledged
-  int max_ack_pending = 64;     // event messages delivered and not yet acknowledged, per partition
+  std::vector<unsigned> owned;  // partitions this worker decides (empty: all, or claimed)
+  // Partitions claimed through leases in `lease_bucket` instead (see
+  // stream/leases.h): shared out among the live workers, taken over when one
+  // dies, rebalanced when one joins.
+  bool claim = false;
+  std::string lease_bucket = "EDICT_LEASES";
+  int64_t lease_ttl_ms = 5000;  // a dead worker's partitions wait this long for another
+
+  int fetch_batch = 16;      // messages per fetch
+  int max_in_flight = 256;   // decision messages published and not yet acknowledged
+  int max_ack_pending = 64;  // event messages delivered and not yet acknowledged, per partition
   int ack_wait_ms = 30'000;
   int checkpoint_ms = 1000;    // at most this long between checkpoints while busy
   int idle_exit_ms = 0;        // stop after this long without events (0: run until signalled)

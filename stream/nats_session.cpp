@@ -36,6 +36,7 @@ bool Session::open(const Target& target, const std::string& name, int max_in_fli
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 100);
   if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, 32 << 20);
   if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 5000);
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, &Session::on_reconnected, this);
   if (s == NATS_OK && !target.creds_file.empty())
     s = natsOptions_SetUserCredentialsFromFiles(opts, target.creds_file.c_str(), nullptr);
   if (s != NATS_OK) {
@@ -64,6 +65,10 @@ bool Session::open(const Target& target, const std::string& name, int max_in_fli
     return false;
   }
   return true;
+}
+
+void Session::on_reconnected(natsConnection*, void* closure) {
+  ++static_cast<Session*>(closure)->reconnects_;
 }
 
 int64_t Session::max_payload() const {

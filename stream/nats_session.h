@@ -5,6 +5,7 @@
 
 #include <nats/nats.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -30,6 +31,9 @@ class Session {
   bool open(const Target& target, const std::string& name, int max_in_flight, jsPubAckHandler ack_handler,
             void* closure, std::string* error);
   natsConnection* connection() const { return nc_; }
+  // How many times the connection was re-established (a server restart
+  // loses pull requests and deliveries in flight: the caller starts over).
+  uint64_t reconnects() const { return reconnects_; }
   jsCtx* js() const { return js_; }
   int64_t max_payload() const;
 
@@ -51,8 +55,10 @@ class Session {
  private:
   bool ensure_stream(const std::string& name, const std::string& subjects, const Target& target,
                      std::string* error);
+  static void on_reconnected(natsConnection*, void* closure);
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
+  std::atomic<uint64_t> reconnects_{0};
 };
 
 // A message header's value, or "" when absent.

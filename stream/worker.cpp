@@ -15,9 +15,12 @@
 // partition back to its last checkpoint: the windows are restored and the
 // consumer is recreated to deliver from the sequence after it, so events
 // are decided again in order from the same state and give the same records;
-// records the decisions stream already holds are not published again (the
-// last one on the partition's subject says how far it got) and the server
-// drops any other repeat by its message id.
+// records the decisions stream held before this worker started are not
+// published again (the last one on the partition's subject says how far its
+// predecessor got) and the server drops any other repeat by its message id.
+// Deliveries come from the partition's own inbox (stream/pull_consumer.h,
+// not libnats' Fetch); a reconnection to the server rolls back too (pull
+// requests and deliveries in flight were lost with the old connection).
 #include <fmt/format.h>
 #include <nats/nats.h>
 
@@ -25,6 +28,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -34,7 +38,9 @@
 #include "engine/output.h"
 #include "stream/checkpoint_store.h"
 #include "stream/jetstream.h"
+#include "stream/leases.h"
 #include "stream/nats_session.h"
+#include "stream/pull_consumer.h"
 
 namespace edict::stream {
 namespace {
@@ -48,6 +54,7 @@ struct Shared {
   const engine::AuditStamp* stamp;
   const engine::RecordWriter* writer;
   const std::atomic<int>* stop;
+  bool claiming;  // partitions leased (--claim): the coordinator decides when to stop
 };
 
 struct PartitionFigures {
@@ -63,13 +70,17 @@ class Partition {
   Partition(const Shared& shared, unsigned p) : shared_(shared), p_(p) {}
   ~Partition() {
     drop_held();
-    if (sub_) natsSubscription_Destroy(sub_);
+    events_.close();
     if (kv_) kvStore_Destroy(kv_);
     session_.close();  // before the members its acknowledgement handler writes
   }
 
   // The partition's loop; false with *error when it stopped on an error.
   bool run(std::string* error);
+  // Stop after the next commit (the partition goes to another worker).
+  void request_release() { release_ = true; }
+  bool releasing() const { return release_; }
+  int64_t last_event_ns() const { return last_event_ns_; }
   PartitionFigures figures() {
     std::lock_guard lock(ack_mutex_);
     PartitionFigures f = figures_;
@@ -86,6 +97,7 @@ class Partition {
   // Back to the last checkpoint (see the top of this file). Failed: retry later.
   CheckpointStore::Result rollback(std::string* error);
   bool recreate_consumer(uint64_t start_seq, std::string* error);
+  bool read_stored_seq(std::string* error);
   bool decide(natsMsg* msg, uint64_t seq, std::string* error);
   bool publish_records(natsMsg* event, uint64_t seq, std::string* error);
   CheckpointStore::Result commit(std::string* error);
@@ -97,7 +109,7 @@ class Partition {
   const Shared& shared_;
   const unsigned p_;
   Session session_;
-  natsSubscription* sub_ = nullptr;
+  PullConsumer events_;  // the partition's consumer's deliveries
   kvStore* kv_ = nullptr;
   std::unique_ptr<CheckpointStore> checkpoints_;
   std::unique_ptr<engine::Stream> stream_;
@@ -105,12 +117,17 @@ class Partition {
   engine::Summary summary_before_;  // of Streams replaced by rollbacks
   std::string records_, buffer_, subject_, consumer_;
   std::vector<decode::Line> lines_;
-  std::vector<natsMsg*> held_;  // decided, not yet acknowledged
-  uint64_t done_seq_ = 0;       // the last event sequence decided
-  uint64_t stored_seq_ = 0;     // the decisions stream held this sequence's records at the rollback
+  std::vector<natsMsg*> batch_;  // delivered, being decided
+  std::vector<natsMsg*> held_;   // decided, not yet acknowledged
+  uint64_t done_seq_ = 0;        // the last event sequence decided
+  uint64_t stored_seq_ = 0;      // the decisions stream held this sequence's records at the first rollback
+  bool stored_seq_known_ = false;
   uint64_t expected_delivery_ = 1;
+  uint64_t reconnects_seen_ = 0;  // the session's reconnections when the consumer was last recreated
   Clock::time_point last_commit_ = Clock::now();
   std::atomic<bool> publish_failed_{false};
+  std::atomic<bool> release_{false};
+  std::atomic<int64_t> last_event_ns_{0};
   std::mutex ack_mutex_;
   std::vector<int64_t> latencies_;
   uint64_t duplicates_ = 0;
@@ -151,10 +168,7 @@ bool Partition::open(std::string* error) {
 
 bool Partition::recreate_consumer(uint64_t start_seq, std::string* error) {
   const WorkerOptions& o = *shared_.options;
-  if (sub_) {
-    natsSubscription_Destroy(sub_);
-    sub_ = nullptr;
-  }
+  events_.close();
   jsErrCode code = static_cast<jsErrCode>(0);
   js_DeleteConsumer(session_.js(), o.target.events_stream.c_str(), consumer_.c_str(), nullptr, &code);
   jsConsumerConfig cc;
@@ -175,22 +189,46 @@ bool Partition::recreate_consumer(uint64_t start_seq, std::string* error) {
     *error = nats_error(fmt::format("cannot create the consumer `{}`", consumer_), s, code);
     return false;
   }
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = o.target.events_stream.c_str();
-  so.Consumer = consumer_.c_str();
-  so.ManualAck = true;
-  s = js_PullSubscribe(&sub_, session_.js(), subject_.c_str(), consumer_.c_str(), nullptr, &so, &code);
-  if (s != NATS_OK) {
-    *error = nats_error(fmt::format("cannot subscribe to the consumer `{}`", consumer_), s, code);
+  if (!events_.open(session_.connection(), o.target.events_stream, consumer_, o.fetch_batch, error))
+    return false;
+  expected_delivery_ = 1;
+  return true;
+}
+
+bool Partition::read_stored_seq(std::string* error) {
+  const WorkerOptions& o = *shared_.options;
+  // How far the decisions stream got before this worker: its last record
+  // for this partition. Read once: a predecessor's records are stored
+  // without gaps (one connection, in order), but this worker's own may have
+  // one (publishes lost with a server restart while later ones, buffered
+  // across the reconnection, were stored); after its own rollbacks it sends
+  // them again and the server drops what it holds by message id.
+  if (stored_seq_known_) return true;
+  stored_seq_ = 0;
+  natsMsg* last = nullptr;
+  const std::string decisions = fmt::format("{}.{}", o.target.decisions_subject, p_);
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetLastMsg(&last, session_.js(), o.target.decisions_stream.c_str(), decisions.c_str(),
+                               nullptr, &code);
+  if (s == NATS_OK) {
+    const std::string seq = header_of(last, "Edict-Event-Seq");
+    const std::string part = header_of(last, "Edict-Part");  // "k/n": only a complete last one counts
+    const size_t slash = part.find('/');
+    const bool whole = slash != std::string::npos && part.substr(0, slash) == part.substr(slash + 1);
+    const uint64_t last_seq = std::strtoull(seq.c_str(), nullptr, 10);
+    stored_seq_ = last_seq == 0 ? 0 : last_seq - (whole ? 0 : 1);
+    natsMsg_Destroy(last);
+  } else if (s != NATS_NOT_FOUND) {
+    *error = nats_error(fmt::format("cannot read the last decision of `{}`", decisions), s, code);
     return false;
   }
-  expected_delivery_ = 1;
+  stored_seq_known_ = true;
   return true;
 }
 
 CheckpointStore::Result Partition::rollback(std::string* error) {
   const WorkerOptions& o = *shared_.options;
+  reconnects_seen_ = session_.reconnects();
   drop_held();
   // Earlier publishes settle (stored, or failed after their wait); any
   // still unanswered are forgotten: their events are decided again below.
@@ -222,25 +260,7 @@ CheckpointStore::Result Partition::rollback(std::string* error) {
     return r;
   }
   if (r = checkpoints_->claim(error); r != CheckpointStore::Result::Ok) return r;
-  // How far the decisions stream got: its last record for this partition.
-  stored_seq_ = 0;
-  natsMsg* last = nullptr;
-  const std::string decisions = fmt::format("{}.{}", o.target.decisions_subject, p_);
-  jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetLastMsg(&last, session_.js(), o.target.decisions_stream.c_str(), decisions.c_str(),
-                               nullptr, &code);
-  if (s == NATS_OK) {
-    const std::string seq = header_of(last, "Edict-Event-Seq");
-    const std::string part = header_of(last, "Edict-Part");  // "k/n": only a complete last one counts
-    const size_t slash = part.find('/');
-    const bool whole = slash != std::string::npos && part.substr(0, slash) == part.substr(slash + 1);
-    const uint64_t last_seq = std::strtoull(seq.c_str(), nullptr, 10);
-    stored_seq_ = last_seq == 0 ? 0 : last_seq - (whole ? 0 : 1);
-    natsMsg_Destroy(last);
-  } else if (s != NATS_NOT_FOUND) {
-    *error = nats_error(fmt::format("cannot read the last decision of `{}`", decisions), s, code);
-    return CheckpointStore::Result::Failed;
-  }
+  if (!read_stored_seq(error)) return CheckpointStore::Result::Failed;
   done_seq_ = checkpoint_seq;
   if (!recreate_consumer(checkpoint_seq + 1, error)) return CheckpointStore::Result::Failed;
   last_commit_ = Clock::now();
@@ -358,7 +378,7 @@ CheckpointStore::Result Partition::commit(std::string* error) {
   const CheckpointStore::Result r = checkpoints_->save(stream_->windows().serialize(position), error);
   if (r != CheckpointStore::Result::Ok) return r;
   // AckAll: the last message acknowledges every one before it.
-  natsStatus s = natsMsg_AckSync(held_.back(), nullptr, nullptr);
+  natsStatus s = events_.ack_through(held_.back(), 10'000);
   drop_held();
   last_commit_ = Clock::now();
   figures_.last_commit_ns = wall_ns();
@@ -384,7 +404,7 @@ bool Partition::run(std::string* error) {
   };
   while (true) {
     if (need_rollback) {
-      if (shared_.stop->load()) return true;
+      if (shared_.stop->load() || release_) return true;
       const CheckpointStore::Result r = rollback(error);
       if (r == CheckpointStore::Result::Fatal) return false;
       if (r != CheckpointStore::Result::Ok) {  // the server is away: try again shortly
@@ -394,36 +414,45 @@ bool Partition::run(std::string* error) {
       ++figures_.rollbacks;
       need_rollback = false;
     }
-    if (shared_.stop->load()) {
+    if (shared_.stop->load() || release_) {
       // A commit that fails leaves its events unacknowledged: the next
       // owner decides them again from the last checkpoint.
       return commit(error) != CheckpointStore::Result::Fatal;
     }
-    natsMsgList list{};
-    jsErrCode code = static_cast<jsErrCode>(0);
-    natsStatus s = natsSubscription_Fetch(&list, sub_, o.fetch_batch, 100, &code);
-    if (s == NATS_TIMEOUT || (s == NATS_OK && list.Count == 0)) {
-      natsMsgList_Destroy(&list);
+    if (session_.reconnects() != reconnects_seen_) {  // deliveries may be lost with the old server
+      recover(CheckpointStore::Result::Failed, "reconnected to NATS");
+      continue;
+    }
+    // Up to a batch: the first message waited for (100 ms), the rest as arrived.
+    natsStatus s = NATS_OK;
+    batch_.clear();
+    for (natsMsg* msg = nullptr; s == NATS_OK && static_cast<int>(batch_.size()) < o.fetch_batch;) {
+      s = events_.next(&msg, batch_.empty() ? 100 : 0);
+      if (s == NATS_OK) batch_.push_back(msg);
+    }
+    if (s == NATS_TIMEOUT && !batch_.empty()) s = NATS_OK;
+    if (s == NATS_TIMEOUT) {
       if (const CheckpointStore::Result r = commit(error); r != CheckpointStore::Result::Ok) {
         if (!recover(r, *error)) return false;
         continue;
       }
-      if (o.idle_exit_ms > 0 && Clock::now() - last_event > std::chrono::milliseconds(o.idle_exit_ms))
+      if (!shared_.claiming && o.idle_exit_ms > 0 &&
+          Clock::now() - last_event > std::chrono::milliseconds(o.idle_exit_ms))
         return true;
       continue;
     }
     if (s != NATS_OK) {
-      natsMsgList_Destroy(&list);
-      if (!recover(CheckpointStore::Result::Failed, nats_error("fetching events", s, code))) return false;
+      for (natsMsg* msg : batch_) natsMsg_Destroy(msg);
+      if (!recover(CheckpointStore::Result::Failed, nats_error("fetching events", s))) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
     last_event = Clock::now();
+    last_event_ns_ = wall_ns();
     if (o.pause_per_fetch_ms > 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(o.pause_per_fetch_ms));
     bool broken = false;
-    for (int i = 0; i < list.Count; ++i) {
-      natsMsg* msg = list.Msgs[i];
+    for (natsMsg*& msg : batch_) {
       if (broken) continue;
       jsMsgMetaData* meta = nullptr;
       if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) continue;  // not a JetStream message
@@ -442,10 +471,10 @@ bool Partition::run(std::string* error) {
         continue;
       }
       done_seq_ = seq;
-      list.Msgs[i] = nullptr;  // kept until acknowledged
-      held_.push_back(msg);
+      held_.push_back(msg);  // kept until acknowledged
+      msg = nullptr;
     }
-    natsMsgList_Destroy(&list);
+    for (natsMsg* msg : batch_) natsMsg_Destroy(msg);
     if (broken) continue;
     if (publish_failed_ || static_cast<int>(held_.size()) * 2 >= o.max_ack_pending ||
         Clock::now() - last_commit_ > std::chrono::milliseconds(o.checkpoint_ms)) {
@@ -527,6 +556,170 @@ void print_summary(const WorkerOptions& o, std::vector<PartitionFigures>& all, d
   std::fputs(text.c_str(), stderr);
 }
 
+// The partitions named by --own (or all), one thread each, until stopped.
+int run_owned(const Shared& shared, std::vector<unsigned> owned, std::vector<PartitionFigures>& figures) {
+  const WorkerOptions& o = *shared.options;
+  if (owned.empty())
+    for (unsigned p = 0; p < o.target.partitions; ++p) owned.push_back(p);
+  std::vector<std::unique_ptr<Partition>> partitions;
+  for (unsigned p : owned) partitions.push_back(std::make_unique<Partition>(shared, p));
+  std::vector<std::string> errors(partitions.size());
+  std::vector<char> ok(partitions.size(), 0);
+  {
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < partitions.size(); ++i)
+      threads.emplace_back([&, i] { ok[i] = partitions[i]->run(&errors[i]); });
+    for (std::thread& t : threads) t.join();
+  }
+  int code = kOk;
+  for (size_t i = 0; i < partitions.size(); ++i)
+    if (!ok[i]) {
+      std::fprintf(stderr, "edict: partition %u stopped: %s\n", owned[i], errors[i].c_str());
+      code = kFailed;
+    }
+  for (auto& p : partitions) figures.push_back(p->figures());
+  return code;
+}
+
+// A partition running on its own thread under --claim.
+struct Claimed {
+  std::unique_ptr<Partition> partition;
+  std::thread thread;
+  std::atomic<bool> done{false};
+  bool ok = false;
+  std::string error;
+};
+
+class Coordinator {
+ public:
+  Coordinator(const Shared& shared, kvStore* kv, int64_t ttl_ms)
+      : shared_(shared),
+        o_(*shared.options),
+        leases_(kv, o_.durable, o_.target.partitions),
+        heartbeat_(std::chrono::milliseconds(std::max<int64_t>(50, ttl_ms / 4))) {}
+
+  int run(std::vector<PartitionFigures>& figures);
+
+ private:
+  void reap(std::vector<PartitionFigures>& figures);
+  void rebalance();
+  bool idle_done(const std::vector<std::string>& live);
+  void start(unsigned p);
+  void log(const std::string& what) const {
+    if (!o_.quiet) std::fprintf(stderr, "edict stream %s: %s\n", leases_.id().c_str(), what.c_str());
+  }
+
+  const Shared& shared_;
+  const WorkerOptions& o_;
+  Leases leases_;
+  const std::chrono::milliseconds heartbeat_;
+  std::map<unsigned, std::unique_ptr<Claimed>> running_;
+  Clock::time_point changed_ = Clock::now();  // the last claim or release: idle time counts from here
+  bool stopping_ = false;                     // every partition is being given up
+  int code_ = kOk;
+};
+
+void Coordinator::start(unsigned p) {
+  auto claimed = std::make_unique<Claimed>();
+  claimed->partition = std::make_unique<Partition>(shared_, p);
+  Claimed* c = claimed.get();
+  c->thread = std::thread([c] {
+    c->ok = c->partition->run(&c->error);
+    c->done = true;
+  });
+  running_[p] = std::move(claimed);
+  changed_ = Clock::now();
+  log(fmt::format("claimed partition {}", p));
+}
+
+void Coordinator::reap(std::vector<PartitionFigures>& figures) {
+  for (auto it = running_.begin(); it != running_.end();) {
+    Claimed& c = *it->second;
+    if (!c.done) {
+      ++it;
+      continue;
+    }
+    c.thread.join();
+    figures.push_back(c.partition->figures());
+    const unsigned p = it->first;
+    if (c.ok) {
+      leases_.release(p);
+      if (c.partition->releasing() && !stopping_) log(fmt::format("released partition {}", p));
+    } else if (leases_.renew(p)) {  // stopped on an error while still its owner: the worker fails
+      std::fprintf(stderr, "edict: partition %u stopped: %s\n", p, c.error.c_str());
+      code_ = kFailed;
+    } else {
+      log(fmt::format("partition {} went to another worker ({})", p, c.error));
+    }
+    changed_ = Clock::now();
+    it = running_.erase(it);
+  }
+}
+
+void Coordinator::rebalance() {
+  for (auto& [p, c] : running_)
+    if (!c->partition->releasing() && !leases_.renew(p)) {
+      log(fmt::format("lost the lease of partition {}", p));
+      c->partition->request_release();
+    }
+  const std::vector<std::string> live = leases_.live_workers();
+  const unsigned share = leases_.share(live);
+  unsigned holding = 0;
+  for (auto& [p, c] : running_) holding += c->partition->releasing() ? 0 : 1;
+  // Above the share: give the highest partitions up (each after its commit).
+  for (auto it = running_.rbegin(); it != running_.rend() && holding > share; ++it)
+    if (!it->second->partition->releasing()) {
+      it->second->partition->request_release();
+      --holding;
+      changed_ = Clock::now();
+    }
+  // Below it: claim free partitions, starting where this worker's id points
+  // so that workers starting together try different ones first.
+  const unsigned n = o_.target.partitions;
+  const unsigned first = partition_of(leases_.id(), n);
+  for (unsigned k = 0; k < n && holding < share; ++k) {
+    const unsigned p = (first + k) % n;
+    if (running_.count(p) || !leases_.try_claim(p)) continue;
+    start(p);
+    ++holding;
+  }
+}
+
+// --idle-exit-ms: no events and no claim or release for that long, and no
+// partition waiting for a dead worker's lease to expire.
+bool Coordinator::idle_done(const std::vector<std::string>& live) {
+  if (o_.idle_exit_ms <= 0) return false;
+  const auto idle = std::chrono::milliseconds(o_.idle_exit_ms);
+  if (Clock::now() - changed_ < idle) return false;
+  const int64_t now = wall_ns();
+  for (auto& [p, c] : running_)
+    if (c->partition->releasing() ||
+        now - c->partition->last_event_ns() < int64_t{o_.idle_exit_ms} * 1'000'000)
+      return false;
+  return leases_.all_held_by_live(live);
+}
+
+int Coordinator::run(std::vector<PartitionFigures>& figures) {
+  auto next_beat = Clock::now();
+  while (true) {
+    reap(figures);
+    if (shared_.stop->load() || code_ != kOk) stopping_ = true;
+    if (stopping_) {
+      for (auto& [p, c] : running_) c->partition->request_release();
+      if (running_.empty()) break;
+    } else if (Clock::now() >= next_beat) {
+      next_beat = Clock::now() + heartbeat_;
+      if (leases_.announce()) {
+        rebalance();
+        if (idle_done(leases_.live_workers())) stopping_ = true;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  leases_.withdraw();
+  return code_;
+}
+
 }  // namespace
 
 int run_worker(const engine::Policy& policy, const WorkerOptions& o, const std::atomic<int>& stop) {
@@ -543,43 +736,46 @@ int run_worker(const engine::Policy& policy, const WorkerOptions& o, const std::
     return kUsage;
   }
   kvStore_Destroy(kv);
-  std::vector<unsigned> owned = o.owned;
-  if (owned.empty())
-    for (unsigned p = 0; p < o.target.partitions; ++p) owned.push_back(p);
-  for (unsigned p : owned)
+  for (unsigned p : o.owned)
     if (p >= o.target.partitions) {
       std::fprintf(stderr, "edict: partition %u does not exist (--partitions %u: 0 to %u)\n", p,
                    o.target.partitions, o.target.partitions - 1);
       return kUsage;
     }
+  kvStore* leases = nullptr;
+  int64_t ttl_ms = o.lease_ttl_ms;
+  if (o.claim) {
+    leases =
+        open_lease_bucket(setup.js(), o.lease_bucket, o.lease_ttl_ms, o.target.storage == "memory", &error);
+    if (!leases) {
+      std::fprintf(stderr, "edict: %s\n", error.c_str());
+      return kUsage;
+    }
+    // An existing bucket keeps its TTL: heartbeats follow it.
+    kvStatus* status = nullptr;
+    if (kvStore_Status(&status, leases) == NATS_OK) {
+      if (kvStatus_TTL(status) > 0) ttl_ms = kvStatus_TTL(status) / 1'000'000;
+      kvStatus_Destroy(status);
+    }
+  }
 
   engine::AuditOptions audit_options;
   audit_options.decision_time = o.decision_time;
   engine::AuditStamp stamp(policy, audit_options);
   engine::RecordWriter writer(policy, engine::OutputFormat::Jsonl);
   writer.audit_with(&stamp);
-  Shared shared{&policy, &o, &stamp, &writer, &stop};
+  Shared shared{&policy, &o, &stamp, &writer, &stop, o.claim};
 
-  std::vector<std::unique_ptr<Partition>> partitions;
-  for (unsigned p : owned) partitions.push_back(std::make_unique<Partition>(shared, p));
-  std::vector<std::string> errors(partitions.size());
-  std::vector<char> ok(partitions.size(), 0);
   const auto start = Clock::now();
-  {
-    std::vector<std::thread> threads;
-    for (size_t i = 0; i < partitions.size(); ++i)
-      threads.emplace_back([&, i] { ok[i] = partitions[i]->run(&errors[i]); });
-    for (std::thread& t : threads) t.join();
+  std::vector<PartitionFigures> figures;
+  int code = kOk;
+  if (o.claim) {
+    Coordinator coordinator(shared, leases, ttl_ms);  // owns `leases`
+    code = coordinator.run(figures);
+  } else {
+    code = run_owned(shared, o.owned, figures);
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  int code = kOk;
-  for (size_t i = 0; i < partitions.size(); ++i)
-    if (!ok[i]) {
-      std::fprintf(stderr, "edict: partition %u stopped: %s\n", owned[i], errors[i].c_str());
-      code = kFailed;
-    }
-  std::vector<PartitionFigures> figures;
-  for (auto& p : partitions) figures.push_back(p->figures());
   if (!o.quiet) print_summary(o, figures, seconds);
   return code;
 }

@@ -21,6 +21,16 @@ Groups:
   stopped longer than --ack-wait-ms gets redeliveries it does not decide twice;
 - takeover: a second worker for the same partitions makes the first stop;
   the audit reports partitions not decided yet;
+- claimed partitions (--claim): a worker claims all four; a second and a
+  third join and are given partitions the first releases; the first is
+  killed mid-stream and the others take its partitions over once its leases
+  expire; exactly one decision per event;
+- stray deliveries: while workers decide, a test client keeps sending pull
+  requests of its own to their consumers with the workers' inboxes as reply
+  (deliveries no fetch of theirs asked for, as a request outliving its fetch
+  on a loaded machine brings): each is simply the next message in order, and
+  nothing crashes (libnats 3.4.1's natsSubscription_Fetch wrote past its
+  array then: heap corruption, workers crashed now and then);
 - duplicates: streams with a 1 s duplicate window decided a second time
   after it: nothing already stored is sent again; a record stored twice and
   one for an absent event (published by hand) are reported by the audit.
@@ -342,6 +352,93 @@ def raw_publish(server, subject, headers, payload):
             reply += chunk
 
 
+def claimed(log_path):
+    """Partitions a --claim worker's log says it claimed and released, in order."""
+    text = open(log_path).read()
+    return ([int(w.split()[-1]) for w in text.splitlines() if "claimed partition" in w],
+            [int(w.split()[-1]) for w in text.splitlines() if "released partition" in w])
+
+
+def wait_until(pred, what):
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.1)
+    check(False, f"timed out waiting until {what}")
+    return False
+
+
+def test_claims(edict):
+    with nats_server() as (server, work):
+        events = gen(work, 12000, seed="14")
+        publish(edict, server, events, "--message-bytes", "2048")
+        slow = ["--claim", "--lease-ttl-ms", "2000", "--fetch-batch", "2", "--pause-per-fetch-ms", "40",
+                "--checkpoint-ms", "50"]
+        logs = {name: os.path.join(work, f"{name}.err") for name in "abc"}
+        a = worker(edict, server, *slow, err=open(logs["a"], "w"))
+        wait_until(lambda: len(claimed(logs["a"])[0]) == 4, "the first worker claims all four partitions")
+        b = worker(edict, server, *slow, "--idle-exit-ms", "3000", err=open(logs["b"], "w"))
+        wait_until(lambda: len(claimed(logs["b"])[0]) >= 2, "the second worker is given two partitions")
+        check(len(claimed(logs["a"])[1]) == 2, f"the first released two: {open(logs['a']).read()}")
+        c = worker(edict, server, *slow, "--idle-exit-ms", "3000", err=open(logs["c"], "w"))
+        wait_until(lambda: len(claimed(logs["c"])[0]) >= 1, "the third worker is given a partition")
+        decided = decided_so_far(edict, server, work)
+        a.send_signal(signal.SIGKILL)
+        a.wait()
+        check(decided < 12000, f"the first worker was killed mid-stream ({decided} of 12000 decided)")
+        finish(b, "the second worker")
+        finish(c, "the third worker")
+        held_b, held_c = claimed(logs["b"])[0], claimed(logs["c"])[0]
+        print(f"  claimed: b {held_b}, c {held_c}; released by a: {claimed(logs['a'])[1]}")
+        check(len(held_b) + len(held_c) > 3,
+              f"the dead worker's partitions were taken over: b {held_b}, c {held_c}")
+        check_exactly_once(edict, server, work, events, "claimed partitions, a worker joining and one killed")
+
+
+def worker_inboxes(server):
+    """{consumer name: the plain `_INBOX.` subjects its worker connection listens on}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.monitor}/connz?subs=detail", timeout=5) as r:
+        data = json.load(r)
+    out = {}
+    for c in data.get("connections", []) or []:
+        name = c.get("name", "")
+        if not name.startswith("edict stream "):
+            continue
+        for sub in c.get("subscriptions_list_detail", []) or []:
+            subject = sub.get("subject", "")
+            if subject.startswith("_INBOX.") and "*" not in subject and ">" not in subject:
+                out.setdefault(name[len("edict stream "):], []).append(subject)
+    return out
+
+
+def test_stray_deliveries(edict):
+    with nats_server() as (server, work):
+        events = gen(work, 8000, seed="13")
+        publish(edict, server, events, "--message-bytes", "1024")
+        w = worker(edict, server, "--idle-exit-ms", "2000", "--checkpoint-ms", "20", "--max-ack-pending", "64")
+        sent = 0
+        with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as s:
+            s.recv(4096)  # INFO
+            s.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\n')
+            deadline = time.monotonic() + TIMEOUT
+            inboxes, refreshed = {}, 0.0
+            while w.poll() is None and time.monotonic() < deadline:
+                if time.monotonic() - refreshed > 0.2:  # a rollback makes a new inbox
+                    inboxes, refreshed = worker_inboxes(server), time.monotonic()
+                for consumer, subjects in inboxes.items():
+                    for inbox in subjects:
+                        body = json.dumps({"batch": 9 + sent % 7, "expires": 40_000_000}).encode()
+                        s.sendall(f"PUB $JS.API.CONSUMER.MSG.NEXT.EDICT_EVENTS.{consumer} {inbox} {len(body)}\r\n"
+                                  .encode() + body + b"\r\n")
+                        sent += 1
+                time.sleep(0.003)
+        err = finish(w, "a worker receiving deliveries it did not ask for")
+        check(sent > 100, f"pull requests were sent to the workers' inboxes ({sent})")
+        print(f"  {sent} stray pull requests; {err.strip()[-300:]}")
+        check_exactly_once(edict, server, work, events, "stray deliveries")
+
+
 def test_duplicates(edict):
     with nats_server() as (server, work):
         # Streams that remember message ids for 1 s only.
@@ -381,6 +478,8 @@ def main():
         ("slow worker and back-pressure", lambda: test_back_pressure(edict)),
         ("takeover of a partition; audit errors", lambda: test_takeover_and_audit(edict)),
         ("duplicates beyond the duplicate window are found", lambda: test_duplicates(edict)),
+        ("partitions claimed, rebalanced and taken over", lambda: test_claims(edict)),
+        ("deliveries no fetch asked for (the libnats Fetch overflow)", lambda: test_stray_deliveries(edict)),
     ])
 
 
