@@ -134,14 +134,22 @@ unsigned Stream::lanes() const {
 bool Stream::process(const std::vector<decode::Line>& lines, StreamSink& sink) {
   const unsigned threads = lanes();
   const size_t max_line = options_.max_line_bytes;
-  // Runs work(lane, begin, end) over each lane's slice of `lines`, in parallel.
+  // Runs work(lane, begin, end) over each lane's slice of `lines`, in
+  // parallel; this thread takes lane 0's, rather than waiting idle.
   auto in_parallel = [&](auto&& work) {
     const size_t per = (lines.size() + threads - 1) / threads;
+    auto slice = [&](unsigned t) {
+      const size_t b = std::min(lines.size(), t * per);
+      return std::pair(b, std::min(lines.size(), b + per));
+    };
     std::vector<std::thread> pool;
-    for (unsigned t = 0; t < threads; ++t) {
-      size_t b = std::min(lines.size(), t * per), e = std::min(lines.size(), b + per);
-      pool.emplace_back([&, t, b, e] { work(t, b, e); });
-    }
+    for (unsigned t = 1; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        auto [b, e] = slice(t);
+        work(t, b, e);
+      });
+    auto [b, e] = slice(0);
+    work(0u, b, e);
     for (std::thread& th : pool) th.join();
   };
   // Decode, advance the windows (when `advance`), evaluate and consume.
