@@ -130,12 +130,15 @@ int run_eval(const EvalOptions& o) {
   std::vector<std::string> policy_args;
   std::string events = split_policies_and_events(o.inputs, policy_args);
   SourceManager sources;
+  const auto load_start = std::chrono::steady_clock::now();
   std::unique_ptr<engine::Policy> policy =
       load_policy(policy_args, backend_named(o.engine), o.limits, sources, o.opt_level, o.tier_switch_after,
                   o.no_code_cache        ? std::string()
                   : o.code_cache.empty() ? engine::default_code_cache_dir()
                                          : o.code_cache);
   if (!policy) return kExitUsage;
+  const double load_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
 
   // Nothing written may replace what is read: the events, any policy file
   // (imports included) or the checkpoint.
@@ -220,6 +223,7 @@ int run_eval(const EvalOptions& o) {
   // With --checkpoint, a stop signal also ends a wait for input that may
   // never come (an idle pipe): the run then stops at once with its checkpoint.
   if (!o.checkpoint.empty()) reader->interrupt_when(&stop_signal);
+  reader->read_ahead();  // a regular file's next chunk is split while this one is decided
   if (resuming) {
     while (consumed.lines < resume.lines && reader->next(lines)) {
       if (lines.empty() && stop_signal.load()) {
@@ -443,7 +447,7 @@ int run_eval(const EvalOptions& o) {
   engine::Summary summary = sink.summary();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!o.quiet && o.summary_format == "json") {
-    engine::RunFigures figures{o.engine, seconds, reader->bytes_read(), &windows};
+    engine::RunFigures figures{o.engine, seconds, load_seconds, reader->bytes_read(), &windows};
     figures.compile_ms = policy->compile_ms;
     // A tiered run's JIT compiled in the background (0 while it still runs).
     figures.jit_ms =
@@ -452,8 +456,8 @@ int run_eval(const EvalOptions& o) {
     std::string s = engine::render_summary_json(*policy, summary, figures);
     std::fputs(s.c_str(), stderr);
   } else if (!o.quiet) {
-    std::string s =
-        engine::render_summary(*policy, summary, {o.engine, seconds, reader->bytes_read(), &windows});
+    std::string s = engine::render_summary(*policy, summary,
+                                           {o.engine, seconds, load_seconds, reader->bytes_read(), &windows});
     if (o.stats) s += render_stats(*policy, writer.finisher().interpreter_runs(), summary.lines);
     std::fputs(s.c_str(), stderr);
   }

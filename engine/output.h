@@ -103,8 +103,10 @@ class RecordSink : public StreamSink {
 
 // The figures of a run beside its counts.
 struct RunFigures {
-  std::string engine;  // "tiered", "jit" or "interp"
-  double seconds = 0;
+  std::string engine;       // "tiered", "jit" or "interp"
+  double seconds = 0;       // deciding: reading, decoding, evaluating, writing
+  double load_seconds = 0;  // loading and compiling the policy before that (a tiered run's
+                            // background JIT overlaps the deciding and is not in it)
   uint64_t bytes_read = 0;
   const window::WindowState* windows = nullptr;  // its size is shown when active
   // The JSON summary's extra figures (text shows them with --stats).

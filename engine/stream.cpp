@@ -5,7 +5,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <thread>
 
 #include <zlib.h>
@@ -38,6 +40,61 @@ struct Stream::Lane {
     policy.evaluate(columns, view);
     return EvaluatedBatch{b, columns, results, lines};
   }
+};
+
+// Runs one job per lane: lane 0 on the calling thread, the others on
+// threads that wait between jobs.
+class Stream::Workers {
+ public:
+  explicit Workers(unsigned lanes) {
+    for (unsigned lane = 1; lane < lanes; ++lane) threads_.emplace_back([this, lane] { serve(lane); });
+  }
+  ~Workers() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    posted_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+  // Calls job(lane) for every lane at once; returns when all are done.
+  void run(const std::function<void(unsigned)>& job) {
+    {
+      std::lock_guard lock(mutex_);
+      job_ = &job;
+      running_ = static_cast<unsigned>(threads_.size());
+      ++generation_;
+    }
+    posted_.notify_all();
+    job(0);
+    std::unique_lock lock(mutex_);
+    finished_.wait(lock, [&] { return running_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void serve(unsigned lane) {
+    uint64_t done = 0;
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      posted_.wait(lock, [&] { return stopping_ || generation_ != done; });
+      if (stopping_) return;
+      done = generation_;
+      const std::function<void(unsigned)>& job = *job_;
+      lock.unlock();
+      job(lane);
+      lock.lock();
+      if (--running_ == 0) finished_.notify_all();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable posted_, finished_;
+  const std::function<void(unsigned)>* job_ = nullptr;
+  uint64_t generation_ = 0;
+  unsigned running_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
 };
 
 namespace {
@@ -123,6 +180,7 @@ Stream::Stream(const Policy& policy, const StreamOptions& options) : policy_(&po
                                                    options_.windows);
   for (unsigned t = 0; t < options_.threads; ++t)
     lanes_.push_back(std::make_unique<Lane>(policy, options_.batch_size, options_.max_line_bytes));
+  if (options_.threads > 1) workers_ = std::make_unique<Workers>(options_.threads);
 }
 
 Stream::~Stream() = default;
@@ -134,15 +192,14 @@ unsigned Stream::lanes() const {
 bool Stream::process(const std::vector<decode::Line>& lines, StreamSink& sink) {
   const unsigned threads = lanes();
   const size_t max_line = options_.max_line_bytes;
-  // Runs work(lane, begin, end) over each lane's slice of `lines`, in parallel.
+  // Runs work(lane, begin, end) over each lane's slice of `lines`, in
+  // parallel; this thread takes lane 0's, rather than waiting idle.
   auto in_parallel = [&](auto&& work) {
     const size_t per = (lines.size() + threads - 1) / threads;
-    std::vector<std::thread> pool;
-    for (unsigned t = 0; t < threads; ++t) {
-      size_t b = std::min(lines.size(), t * per), e = std::min(lines.size(), b + per);
-      pool.emplace_back([&, t, b, e] { work(t, b, e); });
-    }
-    for (std::thread& th : pool) th.join();
+    workers_->run([&](unsigned t) {
+      const size_t b = std::min(lines.size(), t * per);
+      work(t, b, std::min(lines.size(), b + per));
+    });
   };
   // Decode, advance the windows (when `advance`), evaluate and consume.
   auto decode_evaluate = [&](unsigned t, size_t begin, size_t end, bool advance) {

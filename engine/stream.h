@@ -113,10 +113,15 @@ class Stream {
 
  private:
   struct Lane;
+  // The lanes' threads past the caller's (lane 0), kept for the stream's
+  // life: a chunk is a few milliseconds of work, a thread start a sizeable
+  // part of one.
+  class Workers;
   const Policy* policy_;
   StreamOptions options_;
   std::unique_ptr<window::WindowState> windows_;
   std::vector<std::unique_ptr<Lane>> lanes_;
+  std::unique_ptr<Workers> workers_;
 };
 
 // The lines a run has read, as a checkpoint records its input position:

@@ -15,7 +15,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <thread>
 
 namespace edict::decode {
 
@@ -51,10 +54,39 @@ struct LineReader::Impl {
   bool waitable = false;  // not a regular file: a read may block indefinitely
   bool interrupted = false;
 
+  // Read-ahead (regular files): a thread splits the next chunk into the
+  // other buffer while the caller works on this one.
+  bool regular_file = false;
+  bool double_buffered = false;  // set before the thread starts
+  std::vector<char> spare;       // the buffer before `buffer` (read-ahead only)
+  std::thread ahead;
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool requested = false, ready = false, stopping = false;
+  bool finished = false;  // the thread returned the last chunk
+  struct Chunk {
+    std::vector<Line> lines;
+    bool more = false;
+    std::string error;
+    uint64_t bytes = 0;
+  } pending;
+
   ~Impl() {
+    if (ahead.joinable()) {
+      {
+        std::lock_guard lock(mutex);
+        stopping = true;
+      }
+      changed.notify_all();
+      ahead.join();
+    }
     if (inflating) inflateEnd(&z);
     if (fd >= 0) close(fd);
   }
+  // The next chunk's lines into `out` (LineReader::next's contract).
+  bool read_lines(std::vector<Line>& out, std::string& error, uint64_t& bytes);
+  // The read-ahead thread's loop: one chunk per request.
+  void read_ahead_loop();
   // Moves the unused raw bytes to the front and reads more after them;
   // false (with `error`) on a read error.
   bool read_raw(std::string& error);
@@ -188,6 +220,8 @@ std::unique_ptr<LineReader> LineReader::open(const std::string& path, size_t max
   Impl& s = *r->impl_;
   s.fd = fd;
   s.max_line = max_line_bytes;
+  struct stat st {};
+  s.regular_file = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
   s.raw.resize(kRawChunk);
   // The buffer grows as lines need it (next()), so that a large limit
   // costs nothing on short lines.
@@ -203,9 +237,18 @@ void LineReader::interrupt_when(const std::atomic<int>* flag) {
   impl_->waitable = ::fstat(impl_->fd, &st) == 0 && !S_ISREG(st.st_mode);
 }
 
-bool LineReader::next(std::vector<Line>& out) {
+bool LineReader::Impl::read_lines(std::vector<Line>& out, std::string& error, uint64_t& bytes_read) {
   out.clear();
-  Impl& s = *impl_;
+  Impl& s = *this;
+  if (s.double_buffered) {
+    // The last chunk's lines stay in `buffer` for the caller: this one goes
+    // to the other, after the partial line copied to its front.
+    if (s.spare.size() < s.buffer.size()) s.spare.resize(s.buffer.size());
+    std::memcpy(s.spare.data(), s.buffer.data() + s.begin, s.end - s.begin);
+    s.end -= s.begin;
+    s.begin = 0;
+    s.buffer.swap(s.spare);
+  }
   while (out.empty()) {
     // Keep the partial line at the front, then fill the rest.
     if (s.begin > 0) {
@@ -220,7 +263,7 @@ bool LineReader::next(std::vector<Line>& out) {
         const size_t most = s.max_line + kChunk + kPadding;
         s.buffer.resize(std::min(most, std::max(2 * s.buffer.size(), s.end + kChunk + kPadding)));
       }
-      const long n = s.fill(s.buffer.data() + s.end, kChunk, error_);
+      const long n = s.fill(s.buffer.data() + s.end, kChunk, error);
       if (n < 0 && s.interrupted) {
         s.interrupted = false;
         return true;  // no lines: the caller looks at its flag
@@ -228,7 +271,7 @@ bool LineReader::next(std::vector<Line>& out) {
       if (n < 0) return false;
       if (n == 0) s.eof = true;
       s.end += static_cast<size_t>(n);
-      bytes_read_ += static_cast<uint64_t>(n);
+      bytes_read += static_cast<uint64_t>(n);
     }
     if (s.at_start) {
       // A UTF-8 byte order mark at the very start of the input is skipped.
@@ -278,6 +321,58 @@ bool LineReader::next(std::vector<Line>& out) {
     }
   }
   return true;
+}
+
+void LineReader::Impl::read_ahead_loop() {
+  std::unique_lock lock(mutex);
+  for (;;) {
+    changed.wait(lock, [&] { return requested || stopping; });
+    if (stopping) return;
+    requested = false;
+    Chunk chunk;
+    chunk.lines.swap(pending.lines);  // the caller's previous vector, reused
+    lock.unlock();
+    chunk.more = read_lines(chunk.lines, chunk.error, chunk.bytes);
+    lock.lock();
+    pending = std::move(chunk);
+    ready = true;
+    changed.notify_all();
+  }
+}
+
+void LineReader::read_ahead() {
+  Impl& s = *impl_;
+  if (!s.regular_file || s.ahead.joinable()) return;
+  s.double_buffered = true;
+  s.ahead = std::thread([&s] { s.read_ahead_loop(); });
+  std::lock_guard lock(s.mutex);
+  s.requested = true;
+  s.changed.notify_all();
+}
+
+bool LineReader::next(std::vector<Line>& out) {
+  Impl& s = *impl_;
+  if (!s.ahead.joinable()) return s.read_lines(out, error_, bytes_read_);
+  if (s.finished) {
+    out.clear();
+    return false;
+  }
+  std::unique_lock lock(s.mutex);
+  s.changed.wait(lock, [&] { return s.ready; });
+  s.ready = false;
+  out.swap(s.pending.lines);
+  const bool more = s.pending.more;
+  bytes_read_ += s.pending.bytes;
+  if (!s.pending.error.empty()) error_ = s.pending.error;
+  // The next chunk is split while the caller works on this one; the lines
+  // of the chunk before it, which the caller is done with, are overwritten.
+  if (more) {
+    s.requested = true;
+    s.changed.notify_all();
+  } else {
+    s.finished = true;
+  }
+  return more;
 }
 
 }  // namespace edict::decode

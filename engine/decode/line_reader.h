@@ -36,6 +36,11 @@ class LineReader {
   // line is lost; the next call goes on). A signal handler that sets the
   // flag thus stops a run whose input is idle.
   void interrupt_when(const std::atomic<int>* flag);
+  // From now on a thread splits the next chunk while the caller works on
+  // the one next() returned (same lines, same views' lifetime). Only for a
+  // regular file: a read that may block (a pipe) stays on the caller's
+  // thread, where a signal can end it (interrupt_when).
+  void read_ahead();
   const std::string& error() const { return error_; }
   uint64_t bytes_read() const { return bytes_read_; }
 

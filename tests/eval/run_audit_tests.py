@@ -14,7 +14,7 @@
 
   run_audit_tests.py --edict PATH
 """
-import json, os, select, shutil, subprocess, sys, tempfile
+import json, os, re, select, shutil, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from testlib import ROOT, GEN, check, edict_from_args, run_groups
@@ -140,6 +140,18 @@ def test_summary_json(edict, work):
         for rule in x.get("rules", []):
             fired[rule["name"]] = fired.get(rule["name"], 0) + 1
     check({k: v for k, v in summary["rules_fired"].items() if v} == fired, "rules_fired differs from the records")
+    # Compilation counts apart and in the total (issue 19): a JIT run always spends some.
+    j = json.loads(run(edict, ["eval", "--engine", "jit", "--no-code-cache", "--summary-format", "json", "-o",
+                               os.path.join(work, "jit.jsonl"), POLICY, events]).stderr)
+    check(j["load_seconds"] > 0 and abs(j["total_seconds"] - (j["load_seconds"] + j["seconds"])) < 1e-5,
+          f"summary times: load {j['load_seconds']}, decide {j['seconds']}, total {j['total_seconds']}")
+    text = run(edict, ["eval", "--engine", "jit", "--no-code-cache", "-o", os.path.join(work, "jit.jsonl"),
+                       POLICY, events]).stderr.decode()
+    m = re.match(r"edict eval: 500 lines, jit engine, ([0-9.]+) s \(compile ([0-9.]+) s, decide ([0-9.]+) s: ",
+                 text)
+    check(m is not None and float(m.group(2)) > 0
+          and abs(float(m.group(1)) - float(m.group(2)) - float(m.group(3))) <= 0.011,
+          f"text summary's first line: {text.splitlines()[0] if text else text!r}")
     q = run(edict, ["eval", "-q", "--summary-format", "json", POLICY, events])
     check(q.stderr == b"", "-q with --summary-format json still prints")
 

@@ -17,7 +17,7 @@
 
   run_diff_tests.py --edict build/cli/edict [--work DIR]
 """
-import argparse, importlib.util, json, os, shutil, subprocess, sys, tempfile
+import argparse, importlib.util, json, os, re, shutil, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from testlib import GEN, ROOT, check, failures  # noqa: E402
@@ -68,6 +68,12 @@ def test_amendment(edict, work, events, name, old, new, new_fired, rule, decoded
     out = p.stdout.decode()
     check(p.returncode == 1, f"{name}: exit {p.returncode} (1 = decisions changed): {p.stderr.decode()[-400:]}")
     check(f"events decoded {decoded}" in p.stderr.decode(), f"{name}: not decoded {decoded}: {p.stderr.decode()}")
+    # The timing counts loading and compiling both versions, apart and in the total (issue 19).
+    t = re.search(r"edict diff: ([0-9.]+) s \(loading and compiling both versions ([0-9.]+) s, deciding ([0-9.]+) s",
+                  p.stderr.decode())
+    check(t is not None and float(t.group(2)) > 0
+          and abs(float(t.group(1)) - float(t.group(2)) - float(t.group(3))) <= 0.011,
+          f"{name}: timing line: {p.stderr.decode()[-300:]}")
     changes2 = os.path.join(work, name + "-j2.jsonl")
     p2 = subprocess.run([edict, "diff", "-q", "-j", "2", POLICIES, amended, events, "-o", changes2],
                         capture_output=True, timeout=600)

@@ -3,10 +3,12 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "abi/batch.h"
 #include "engine/decode/decoder.h"
@@ -242,6 +244,58 @@ TEST_CASE("the line reader numbers lines, strips CR, keeps a last line without L
   std::remove(path.c_str());
   CHECK_FALSE(LineReader::open("/nonexistent/file", 4096, &error));
   CHECK(error == "No such file or directory");
+}
+
+TEST_CASE("reading ahead hands out the same lines, each chunk's views valid until the next call",
+          "[decode]") {
+  std::string path =
+      std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/edict_read_ahead.jsonl";
+  // Several chunks (a chunk is 1 MiB), lines of every length up to one over
+  // the limit, CRLF ends and a last line without LF: the partial line at
+  // each chunk's end moves to the other buffer.
+  std::mt19937 rng(19);
+  std::string text;
+  for (int i = 0; text.size() < 3'500'000; ++i) {
+    const size_t length = std::uniform_int_distribution<size_t>(0, i % 97 == 0 ? 9000 : 300)(rng);
+    text += std::to_string(i) + ':' + std::string(length, static_cast<char>('a' + i % 26));
+    text += i % 5 == 0 ? "\r\n" : "\n";
+  }
+  text += "last";
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << text;
+  }
+  struct Seen {
+    std::string text;
+    uint64_t number, too_long;
+    bool operator==(const Seen&) const = default;
+  };
+  auto read_all = [&](bool ahead, bool check_views) {
+    std::string error;
+    auto reader = LineReader::open(path, 8192, &error);
+    REQUIRE(reader);
+    if (ahead) reader->read_ahead();
+    std::vector<Seen> all;
+    std::vector<Line> chunk;
+    while (reader->next(chunk)) {
+      const size_t first = all.size();
+      for (const Line& l : chunk) all.push_back({std::string(l.text), l.number, l.too_long});
+      if (check_views) {
+        // The thread splits the next chunk meanwhile: this one must not move.
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        for (size_t i = 0; i < chunk.size(); ++i) REQUIRE(std::string(chunk[i].text) == all[first + i].text);
+      }
+    }
+    CHECK(reader->error().empty());
+    CHECK(reader->bytes_read() == text.size());
+    return all;
+  };
+  const std::vector<Seen> plain = read_all(false, false), ahead = read_all(true, true);
+  REQUIRE(plain.size() > 10000);
+  CHECK(plain.back().text == "last");
+  CHECK(std::count_if(plain.begin(), plain.end(), [](const Seen& s) { return s.too_long > 0; }) > 0);
+  CHECK(ahead == plain);
+  std::remove(path.c_str());
 }
 
 namespace {
