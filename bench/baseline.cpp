@@ -2,38 +2,21 @@
 
 #include <algorithm>
 
+#include "bench/reference_chips.h"
 #include "support/countries.h"
 #include "support/time_util.h"
 
 namespace edict::bench {
 
 Baseline::Baseline(const abi::Schema& schema, const abi::SymbolTable& symbols) : schema_(schema) {
-  struct Chip {
-    const char* name;
-    double tpp, area;
-  };
-  const Chip chips[] = {{"H100-SXM5-80GB", 15832, 814},
-                        {"H100-PCIe-80GB", 12096, 814},
-                        {"H800-SXM5-80GB", 15832, 814},
-                        {"A100-SXM4-80GB", 4992, 826},
-                        {"A800-SXM4-80GB", 4992, 826},
-                        {"H20", 2368, 814},
-                        {"L40S", 5864, 609},
-                        {"L4", 1940, 294},
-                        {"RTX-4090", 5285, 609},
-                        {"RTX-4090D", 4707, 609},
-                        {"T4", 1040, 545},
-                        {"MI300X", 20915, 1017},
-                        {"MI250X", 6128, 1448},
-                        {"B200", 36000, 1600}};
   // Symbols past the policy's own are strings only events mention: never in the table.
   in_table_.assign(symbols.size() + 1, 0);
   advanced_.assign(symbols.size() + 1, 0);
-  for (const Chip& c : chips) {
+  for (const ReferenceChip& c : kReferenceChips) {
     auto s = symbols.find(c.name);
     if (!s) continue;
     in_table_[*s] = 1;
-    advanced_[*s] = c.tpp >= 4800 || (c.tpp >= 1600 && c.tpp / c.area >= 5.92);
+    advanced_[*s] = advanced(c);
   }
   training_ = symbols.find("training").value_or(UINT32_MAX);
   d5m_.assign(kCountryIndexLimit, 0);

@@ -21,7 +21,13 @@
 #include <string_view>
 #include <vector>
 
+#include "bench/reference_chips.h"
+
 namespace {
+
+using edict::bench::advanced;
+using edict::bench::kReferenceChips;
+using edict::bench::ReferenceChip;
 
 namespace od = simdjson::ondemand;
 
@@ -30,25 +36,6 @@ int country(std::string_view c) {
   if (c.size() != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z') return -1;
   return (c[0] - 'A') * 26 + (c[1] - 'A');
 }
-
-struct Chip {
-  std::string_view name;
-  double tpp, area;
-};
-constexpr Chip kChips[] = {{"H100-SXM5-80GB", 15832, 814},
-                           {"H100-PCIe-80GB", 12096, 814},
-                           {"H800-SXM5-80GB", 15832, 814},
-                           {"A100-SXM4-80GB", 4992, 826},
-                           {"A800-SXM4-80GB", 4992, 826},
-                           {"H20", 2368, 814},
-                           {"L40S", 5864, 609},
-                           {"L4", 1940, 294},
-                           {"RTX-4090", 5285, 609},
-                           {"RTX-4090D", 4707, 609},
-                           {"T4", 1040, 545},
-                           {"MI300X", 20915, 1017},
-                           {"MI250X", 6128, 1448},
-                           {"B200", 36000, 1600}};
 
 // Seconds since 1970 of a civil date (Howard Hinnant's days_from_civil).
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
@@ -86,7 +73,7 @@ struct Event {
 
 // Every fired rule's fields after its cite, up to its message.
 #define EDICT_REFERENCE_POLICY_FIELDS \
-  R"x("policy":"Reference workload v1: cloud GPU rental screening","status":"hypothetical","message":")x"
+  R"x("policy":"Reference workload v1: cloud GPU rental screening","status":"hypothetical","version":"1.0","message":")x"
 
 class Workload {
  public:
@@ -101,10 +88,10 @@ class Workload {
 
   // Appends the event's decision record to `out`.
   void decide(const Event& e, uint64_t line, std::string& out) const {
-    const Chip* chip = nullptr;
-    for (const Chip& c : kChips)
+    const ReferenceChip* chip = nullptr;
+    for (const ReferenceChip& c : kReferenceChips)
       if (c.name == e.chip) chip = &c;
-    const bool adv = chip && (chip->tpp >= 4800 || (chip->tpp >= 1600 && chip->tpp / chip->area >= 5.92));
+    const bool adv = chip && advanced(*chip);
     const bool no_license = !(e.rental && e.license);
     const bool chq_ally = allies_[e.customer_hq], chq_d5m = d5m_[e.customer_hq];
     const int64_t t = e.time;
