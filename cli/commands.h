@@ -51,6 +51,8 @@ void add_data_option(CLI::App& cmd, std::map<std::string, std::string>& files,
                      const std::string& option = "--data", const std::string& help = "");
 // --import-path DIR (repeatable), for the commands that follow imports.
 void add_import_option(CLI::App& cmd, FrontEndLimits& limits);
+// --max-line-bytes, for the commands that decode a JSON Lines file (eval, diff).
+void add_max_line_bytes_option(CLI::App& cmd, size_t& max_line_bytes);
 
 struct CheckOptions {
   std::vector<std::string> paths;

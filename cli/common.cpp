@@ -73,6 +73,15 @@ bool output_spares_inputs(const std::string& output, const char* option,
   return true;
 }
 
+void add_max_line_bytes_option(CLI::App& cmd, size_t& max_line_bytes) {
+  cmd.add_option("--max-line-bytes", max_line_bytes,
+                 "Longest input line decoded; longer lines are `line_too_long` errors. Memory: the line "
+                 "buffer grows to at most this plus 1 MiB, and each thread's parser to about 7 bytes per "
+                 "byte of the longest line decoded")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
+}
+
 void add_limit_options(CLI::App& cmd, FrontEndLimits& limits) {
   cmd.add_option("--max-errors", limits.max_errors, "Stop after this many errors")
       ->capture_default_str()

@@ -32,12 +32,7 @@ void add_diff_options(CLI::App& cmd, DiffOptions& o) {
   cmd.add_option("--engine", o.engine, "Evaluation engine: `tiered`, `jit` or `interp` (as for `eval`)")
       ->capture_default_str()
       ->check(CLI::IsMember({"tiered", "jit", "interp"}));
-  cmd.add_option("--max-line-bytes", o.max_line_bytes,
-                 "Longest input line decoded; longer lines are `line_too_long` errors. Memory: the line "
-                 "buffer grows to at most this plus 1 MiB, and each thread's parser to about 7 bytes per "
-                 "byte of the longest line decoded")
-      ->capture_default_str()
-      ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
+  add_max_line_bytes_option(cmd, o.max_line_bytes);
   cmd.add_option("-j,--threads", o.threads,
                  "1: evaluate the versions one after the other; 2: side by side on two threads")
       ->capture_default_str()

@@ -89,12 +89,7 @@ void add_eval_options(CLI::App& cmd, EvalOptions& o) {
   cmd.add_flag(
       "--explain", o.explain,
       "Add to each fired rule the values its conditions saw (JSONL only; slower: traced interpreter)");
-  cmd.add_option("--max-line-bytes", o.max_line_bytes,
-                 "Longest input line decoded; longer lines are `line_too_long` errors. Memory: the line "
-                 "buffer grows to at most this plus 1 MiB, and each thread's parser to about 7 bytes per "
-                 "byte of the longest line decoded")
-      ->capture_default_str()
-      ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
+  add_max_line_bytes_option(cmd, o.max_line_bytes);
   cmd.add_option("--batch-size", o.batch_size,
                  "Events per evaluation batch; each thread holds one, about 200 bytes per event, and -j x "
                  "--batch-size may not exceed 1,048,576")
