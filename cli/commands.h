@@ -51,6 +51,10 @@ void add_data_option(CLI::App& cmd, std::map<std::string, std::string>& files,
                      const std::string& option = "--data", const std::string& help = "");
 // --import-path DIR (repeatable), for the commands that follow imports.
 void add_import_option(CLI::App& cmd, FrontEndLimits& limits);
+// `--port-file FILE` of serve and playground: the bound port and a newline,
+// written atomically once the listener is up. False, with the error
+// printed, when it cannot be written. An empty path writes nothing.
+bool write_port_file(const std::string& path, int port);
 // --max-line-bytes, for the commands that decode a JSON Lines file (eval, diff).
 void add_max_line_bytes_option(CLI::App& cmd, size_t& max_line_bytes);
 

@@ -73,6 +73,17 @@ bool output_spares_inputs(const std::string& output, const char* option,
   return true;
 }
 
+bool write_port_file(const std::string& path, int port) {
+  if (path.empty()) return true;
+  std::string error;
+  auto file = AtomicFile::create(path, &error);
+  if (!file || !file->write(std::to_string(port) + "\n") || !file->commit(&error)) {
+    std::fprintf(stderr, "edict: %s\n", error.c_str());
+    return false;
+  }
+  return true;
+}
+
 void add_max_line_bytes_option(CLI::App& cmd, size_t& max_line_bytes) {
   cmd.add_option("--max-line-bytes", max_line_bytes,
                  "Longest input line decoded; longer lines are `line_too_long` errors. Memory: the line "

@@ -61,13 +61,7 @@ int run_playground(const PlaygroundOptions& o) {
     std::fprintf(stderr, "edict: %s\n", error.c_str());
     return kExitUsage;
   }
-  if (!o.port_file.empty()) {
-    auto file = AtomicFile::create(o.port_file, &error);
-    if (!file || !file->write(std::to_string(http.port()) + "\n") || !file->commit(&error)) {
-      std::fprintf(stderr, "edict: %s\n", error.c_str());
-      return kExitUsage;
-    }
-  }
+  if (!write_port_file(o.port_file, http.port())) return kExitUsage;
   std::signal(SIGTERM, on_playground_stop);
   std::signal(SIGINT, on_playground_stop);
   std::signal(SIGPIPE, SIG_IGN);

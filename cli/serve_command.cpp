@@ -117,13 +117,7 @@ int run_serve(const ServeOptions& o) {
     std::fprintf(stderr, "%s%s", error.c_str(), error.empty() || error.back() != '\n' ? "\n" : "");
     return kExitUsage;
   }
-  if (!o.port_file.empty()) {
-    auto file = AtomicFile::create(o.port_file, &error);
-    if (!file || !file->write(std::to_string(server.port()) + "\n") || !file->commit(&error)) {
-      std::fprintf(stderr, "edict: %s\n", error.c_str());
-      return kExitUsage;
-    }
-  }
+  if (!write_port_file(o.port_file, server.port())) return kExitUsage;
   std::signal(SIGHUP, on_reload_signal);
   std::signal(SIGTERM, on_stop_signal);
   std::signal(SIGINT, on_stop_signal);
