@@ -122,19 +122,15 @@ std::string rule_json_fields(const ir::Module& m, size_t rule, bool empty_status
   return p;
 }
 
-void RecordWriter::build_rule_pieces() {
-  const ir::Module& m = policy_->module();
-  for (size_t rule = 0; rule < m.rules.size(); ++rule) {
-    std::string p = rule_json_fields(m, rule, /*empty_status=*/false);
-    rule_open_.push_back(format_ == OutputFormat::Jsonl ? p + ",\"message\":\"" : m.rules[rule].name);
-    rule_prefix_.push_back(std::move(p));
-  }
-}
-
 RecordWriter::RecordWriter(const Policy& policy, OutputFormat format)
     : policy_(&policy), format_(format), finisher_(policy) {
   const ir::Module& m = policy.module();
-  build_rule_pieces();
+  for (size_t rule = 0; rule < m.rules.size(); ++rule) {
+    const ir::Rule& r = m.rules[rule];
+    std::string p = rule_json_fields(m, rule, /*empty_status=*/false);
+    rule_open_.push_back(format_ == OutputFormat::Jsonl ? p + ",\"message\":\"" : r.name);
+    rule_prefix_.push_back(std::move(p));
+  }
   kinds_ = m.events.size();
   outcomes_ = m.outcomes.size();
   for (const ir::EventSchema& kind : m.events) {

@@ -54,8 +54,6 @@ class RecordWriter {
   const DecisionFinisher& finisher() const { return finisher_; }
 
  private:
-  // The precomputed opening of each rule's entry (rule_json_fields).
-  void build_rule_pieces();
   // A record whose decision stands and whose fired rules' messages all have
   // templates that do not fault on the row (nearly every record): written
   // from precomputed pieces. False, with nothing written, for any other.
