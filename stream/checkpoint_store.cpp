@@ -24,9 +24,11 @@ CheckpointStore::Result CheckpointStore::load(std::string& bytes, std::string* e
     return Result::Failed;
   }
   const uint64_t revision = s == NATS_OK ? kvEntry_Revision(entry) : 0;
-  // Read again after this store wrote it: someone else's revision means
-  // another worker took the partition over.
-  if (revision_ != 0 && revision != revision_) {
+  // Read again after this store claimed or wrote it: someone else's
+  // revision means another worker took the partition over. Before that (a
+  // claim that lost to the previous owner's save), a newer revision is
+  // simply the checkpoint to start from.
+  if (owned_ && revision != revision_) {
     if (entry) kvEntry_Destroy(entry);
     *error = fmt::format(
         "the checkpoint `{}` was written by another worker (revision {}, this worker's last was {}): the "
@@ -35,6 +37,7 @@ CheckpointStore::Result CheckpointStore::load(std::string& bytes, std::string* e
     return Result::Fatal;
   }
   if (s == NATS_NOT_FOUND) {
+    revision_ = 0;
     manifest_.clear();
     return Result::Missing;
   }
@@ -92,6 +95,7 @@ CheckpointStore::Result CheckpointStore::claim(std::string* error) {
   }
   revision_ = revision;
   manifest_ = manifest;
+  owned_ = true;
   return Result::Ok;
 }
 
@@ -137,6 +141,7 @@ CheckpointStore::Result CheckpointStore::save(const std::string& bytes, std::str
   revision_ = revision;
   manifest_ = manifest;
   generation_ = next;
+  owned_ = true;
   return Result::Ok;
 }
 

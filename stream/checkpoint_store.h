@@ -39,6 +39,7 @@ class CheckpointStore {
   std::string key_;
   size_t chunk_;
   uint64_t revision_ = 0;  // of the manifest as last read or written; 0: none
+  bool owned_ = false;     // claimed or saved by this store since it was made
   std::string manifest_;
   unsigned generation_ = 0;
 };

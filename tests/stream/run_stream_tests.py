@@ -19,6 +19,9 @@ Groups:
   small --max-ack-pending decides them; the consumers never hold more than
   that unacknowledged (the server's monitoring endpoint says), and a worker
   stopped longer than --ack-wait-ms gets redeliveries it does not decide twice;
+- checkpoint claims (a C++ program on the store itself): a worker taking a
+  partition over whose claim loses to the owner's save loads and claims
+  again, and the old owner's next save reports the new owner;
 - takeover: a second worker for the same partitions makes the first stop;
   the audit reports partitions not decided yet;
 - claimed partitions (--claim): a worker claims all four; a second and a
@@ -35,12 +38,12 @@ Groups:
   after it: nothing already stored is sent again; a record stored twice and
   one for an absent event (published by hand) are reported by the audit.
 
-  run_stream_tests.py --edict PATH
+  run_stream_tests.py --edict PATH --checkpoint-race PATH
 """
 import contextlib, json, os, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from testlib import ROOT, GEN, check, edict_from_args, run_groups
+from testlib import ROOT, GEN, check, run_groups
 
 POLICY = os.path.join(ROOT, "bench", "stateful_rule.edict")
 POLICY_ARGS = [POLICY, "--import-path", os.path.join(ROOT, "policies")]
@@ -464,8 +467,20 @@ def test_duplicates(edict):
               f"the audit reports a record stored twice and one without its event: {r.stdout}")
 
 
+def test_checkpoint_race(program):
+    with nats_server() as (server, _):
+        r = subprocess.run([program, server.url], capture_output=True, text=True, timeout=TIMEOUT)
+        print("".join("  " + line + "\n" for line in r.stdout.splitlines() if not line.startswith("ok")), end="")
+        check(r.returncode == 0 and "all ok" in r.stdout, f"the checkpoint store's claims: {r.stdout}{r.stderr}")
+
+
 def main():
-    edict = edict_from_args(__doc__)
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--edict", required=True)
+    ap.add_argument("--checkpoint-race", required=True)
+    args = ap.parse_args()
+    edict, race = os.path.abspath(args.edict), os.path.abspath(args.checkpoint_race)
     # Stopped by ctest's timeout: the servers and workers are still stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     if not NATS:
@@ -476,6 +491,7 @@ def main():
         ("SIGKILL mid-stream and a replacement worker", lambda: test_sigkill(edict)),
         ("nats-server restarted mid-stream", lambda: test_server_restart(edict)),
         ("slow worker and back-pressure", lambda: test_back_pressure(edict)),
+        ("a takeover's claim retried after the owner saves", lambda: test_checkpoint_race(race)),
         ("takeover of a partition; audit errors", lambda: test_takeover_and_audit(edict)),
         ("duplicates beyond the duplicate window are found", lambda: test_duplicates(edict)),
         ("partitions claimed, rebalanced and taken over", lambda: test_claims(edict)),
