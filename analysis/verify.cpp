@@ -120,12 +120,23 @@ class Verifier {
       out.check = "faulting";
       out.rule = rule(r).name;
       Witness w = replay(witness_json(*q.model, *k.event, strings_));
-      std::string reason = site ? ir::fault_reason_name(site->reason) : "";
-      auto shows = [&](const EngineDecision& d) {
-        return d.valid && d.outcome == "error" && d.fault_rule == out.rule && d.fault_reason == reason;
+      auto faults_here = [&](const EngineDecision& d) {
+        return d.valid && d.outcome == "error" && d.fault_rule == out.rule;
       };
-      w.confirmed = site && shows(w.interp) && shows(w.jit);
-      out.detail = site ? engine::fault_message(m_, static_cast<uint32_t>(r), site->site, site->reason)
+      // Numbers are exact rationals to the solver, doubles to the engines: a
+      // divisor the solver keeps tiny may round to zero, so the engines can
+      // name another reason at the same rule. Both engines faulting there,
+      // alike, is the finding; it carries the reason they give.
+      FaultReason reason = site ? site->reason : FaultReason::None;
+      for (FaultReason other : {FaultReason::IntOverflow, FaultReason::DivisionByZero, FaultReason::NonFinite,
+                                FaultReason::Absent})
+        if (site && w.interp.fault_reason != ir::fault_reason_name(reason) &&
+            w.interp.fault_reason == ir::fault_reason_name(other))
+          reason = other;
+      const std::string reason_name = ir::fault_reason_name(reason);
+      w.confirmed = site && faults_here(w.interp) && faults_here(w.jit) &&
+                    w.interp.fault_reason == reason_name && w.jit.fault_reason == reason_name;
+      out.detail = site ? engine::fault_message(m_, static_cast<uint32_t>(r), site->site, reason)
                         : "a fault (no site found in the model)";
       out.witness = std::move(w);
       report(std::move(out));
