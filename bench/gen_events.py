@@ -24,6 +24,11 @@ an unrelated one: must hit nothing). FILE gets one JSON line per such event:
 line, id, time, name, label and the entry's `_id` (null for a near miss).
 The names come from their own random stream, so every other field of a
 seed's log stays as it is without the option.
+
+A placement whose customer or operator matched upstream (`entity_listed`,
+`provider_listed`) names the matched entry (`entity_list_entry`,
+`provider_list_entry`: a real entry of that list in force at the event's
+time) four times in five; these come from a random stream of their own too.
 """
 import argparse, csv, json, os, random, sys
 from datetime import datetime, timedelta, timezone
@@ -139,6 +144,26 @@ def provision(rng, i, cust, extra):
     return {**e, **provision_parties(extra, e["chip"])}
 
 
+# The entry an upstream screening matched (`entity_list_entry`, `provider_list_entry`): drawn from the
+# list's real (not synthetic) entries in force at the event's time, from a generator of its own so
+# that every other field stays as it was before these fields existed; absent for a share of matches.
+ENTRY_UNNAMED = 0.2
+
+
+def real_entries(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return [(r["_id"], r["start_date"], r["end_date"]) for r in csv.DictReader(f)
+                if not r["source"].startswith("SYNTHETIC")]
+
+
+def name_matched_entries(rng, e, entries):
+    day = e["time"][:10]
+    in_force = [i for i, start, end in entries if start <= day and (not end or day < end)]
+    for listed, field in (("entity_listed", "entity_list_entry"), ("provider_listed", "provider_list_entry")):
+        if e.get(listed) and in_force and rng.random() >= ENTRY_UNNAMED:
+            e[field] = rng.choice(in_force)
+
+
 BAD_KINDS = ["broken_json", "wrong_type", "bad_country", "bad_time", "missing_field", "invalid_utf8", "oversized", "not_object"]
 
 
@@ -247,12 +272,16 @@ def main():
     labels = []
     rng = random.Random(a.seed)
     extra = random.Random(f"parties-{a.seed}")
+    matched = random.Random(f"entries-{a.seed}")
+    listed_entries = real_entries(a.screening_list)
     customers = make_customers(rng, a.customers)
     out = sys.stdout.buffer
     manifest = {"lines": a.n, "bad": {k: [] for k in BAD_KINDS}}
     for i in range(a.n):
         cust = rng.choice(customers)
         e = provision(rng, i, cust, extra) if rng.random() < a.provision_share else rental(rng, i, cust)
+        if e["kind"] == "provision":
+            name_matched_entries(matched, e, listed_entries)
         if entries and e["kind"] == "rental" and screening.random() < a.screening_share:
             name, kind, entry = screening_name(screening, entries, e["time"])
             e["customer_name"] = name
