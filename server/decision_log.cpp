@@ -43,7 +43,11 @@ void DecisionLog::sync_loop() {
     if (!syncer->sync()) {
       std::lock_guard lock(mutex_);
       dirty_ = true;  // tried again next time; a failing disk shows in the next append
+      continue;
     }
+    // Nothing reads the log back while it is written: its pages are let go
+    // once on disk, and the next appends reuse them (docs/operations.md).
+    syncer->drop_cached();
   }
 }
 

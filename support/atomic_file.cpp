@@ -259,8 +259,12 @@ bool AppendOnlyFile::Syncer::sync() {
   return fd_ >= 0 && ::fdatasync(fd_) == 0;
 }
 
+void AppendOnlyFile::Syncer::drop_cached() {
+  if (fd_ >= 0 && bytes_ > 0) ::posix_fadvise(fd_, 0, static_cast<off_t>(bytes_), POSIX_FADV_DONTNEED);
+}
+
 std::unique_ptr<AppendOnlyFile::Syncer> AppendOnlyFile::syncer() const {
-  return std::make_unique<Syncer>(fd_ >= 0 ? ::fcntl(fd_, F_DUPFD_CLOEXEC, 0) : -1);
+  return std::make_unique<Syncer>(fd_ >= 0 ? ::fcntl(fd_, F_DUPFD_CLOEXEC, 0) : -1, size_);
 }
 
 bool AppendOnlyFile::rotate(unsigned keep, std::string* error) {
