@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -166,6 +167,11 @@ inline Percentiles sequential(int port, const std::vector<std::string>& requests
 
 struct RateResult {
   Percentiles latency;
+  // How late each request was sent after its due time: the client's own
+  // lateness (its wake-up, its threads' turns on their CPU), or the previous
+  // answer on its connection still awaited. Part of `latency` that is not
+  // the server's when the server keeps up.
+  Percentiles send_delay;
   double achieved = 0;
   uint64_t errors = 0;
 };
@@ -173,13 +179,16 @@ struct RateResult {
 // `connections` connections, each sending on its own schedule at rate / connections.
 inline RateResult fixed_rate(int port, const std::vector<std::string>& requests, double rate, double seconds,
                              int connections) {
-  std::vector<std::vector<double>> lat(connections);
+  std::vector<std::vector<double>> lat(connections), late(connections);
   std::atomic<uint64_t> errors{0}, done{0};
   const auto start = Clock::now() + std::chrono::milliseconds(50);
   std::vector<std::thread> threads;
   for (int c = 0; c < connections; ++c)
     threads.emplace_back([&, c] {
       pin_off_cpu0();
+      // Sleeps end when asked, not up to 50 us later (the default timer
+      // slack), which counted against the server from the due time.
+      prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
       int fd = connect_to(port);
       std::string buf;
       const double interval = connections / rate;  // seconds between this connection's requests
@@ -193,6 +202,7 @@ inline RateResult fixed_rate(int port, const std::vector<std::string>& requests,
             std::this_thread::sleep_for(due - Clock::now() - std::chrono::microseconds(50));
         }
         int status = 0;
+        const auto sent = Clock::now();
         if (!send_all(fd, requests[(i * connections + c) % requests.size()]) ||
             !read_response(fd, buf, &status)) {
           ++errors;
@@ -200,16 +210,20 @@ inline RateResult fixed_rate(int port, const std::vector<std::string>& requests,
         }
         if (status != 200) ++errors;
         ++done;
-        if (i >= total / 10)
+        if (i >= total / 10) {
           lat[c].push_back(std::chrono::duration<double, std::micro>(Clock::now() - due).count());
+          late[c].push_back(std::chrono::duration<double, std::micro>(sent - due).count());
+        }
       }
       close(fd);
     });
   for (auto& t : threads) t.join();
-  std::vector<double> all;
+  std::vector<double> all, all_late;
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  for (auto& v : late) all_late.insert(all_late.end(), v.begin(), v.end());
   RateResult r;
   r.latency = percentiles(all);
+  r.send_delay = percentiles(all_late);
   r.achieved = static_cast<double>(done.load()) / seconds;
   r.errors = errors;
   return r;
