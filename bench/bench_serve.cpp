@@ -152,6 +152,10 @@ int main(int argc, char** argv) {
                 p.p50 / tcp.p50, extra.c_str());
   };
   row("raw TCP 300-byte ping-pong", tcp);
+  const RateResult tcp_paced = raw_tcp_fixed_rate(rate, seconds, connections);
+  row("raw TCP ping-pong at " + std::to_string(static_cast<int>(rate)) + "/s, " +
+          std::to_string(connections) + " conns (idle CPUs between)",
+      tcp_paced.latency);
   char tmpl[] = "/tmp/bench-serve-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   double batch[2] = {0, 0}, rate_p50[2] = {0, 0}, rate_p99[2] = {0, 0};

@@ -176,9 +176,11 @@ struct RateResult {
   uint64_t errors = 0;
 };
 
-// `connections` connections, each sending on its own schedule at rate / connections.
-inline RateResult fixed_rate(int port, const std::vector<std::string>& requests, double rate, double seconds,
-                             int connections) {
+// `connections` connections, each sending on its own schedule at rate /
+// connections; `round_trip(fd, i, buf)` sends request i and reads its
+// answer (false: failed; `ok` false: answered with an error).
+template <class RoundTrip>
+inline RateResult paced(int port, double rate, double seconds, int connections, RoundTrip round_trip) {
   std::vector<std::vector<double>> lat(connections), late(connections);
   std::atomic<uint64_t> errors{0}, done{0};
   const auto start = Clock::now() + std::chrono::milliseconds(50);
@@ -201,21 +203,20 @@ inline RateResult fixed_rate(int port, const std::vector<std::string>& requests,
           if (due - Clock::now() > std::chrono::microseconds(50))
             std::this_thread::sleep_for(due - Clock::now() - std::chrono::microseconds(50));
         }
-        int status = 0;
+        bool ok = true;
         const auto sent = Clock::now();
-        if (!send_all(fd, requests[(i * connections + c) % requests.size()]) ||
-            !read_response(fd, buf, &status)) {
+        if (fd < 0 || !round_trip(fd, i * connections + c, buf, ok)) {
           ++errors;
           break;
         }
-        if (status != 200) ++errors;
+        if (!ok) ++errors;
         ++done;
         if (i >= total / 10) {
           lat[c].push_back(std::chrono::duration<double, std::micro>(Clock::now() - due).count());
           late[c].push_back(std::chrono::duration<double, std::micro>(sent - due).count());
         }
       }
-      close(fd);
+      if (fd >= 0) close(fd);
     });
   for (auto& t : threads) t.join();
   std::vector<double> all, all_late;
@@ -226,6 +227,67 @@ inline RateResult fixed_rate(int port, const std::vector<std::string>& requests,
   r.send_delay = percentiles(all_late);
   r.achieved = static_cast<double>(done.load()) / seconds;
   r.errors = errors;
+  return r;
+}
+
+// HTTP requests at a fixed rate (open loop per connection, latency from
+// each request's due time: coordinated omission counted).
+inline RateResult fixed_rate(int port, const std::vector<std::string>& requests, double rate, double seconds,
+                             int connections) {
+  return paced(port, rate, seconds, connections, [&](int fd, uint64_t i, std::string& buf, bool& ok) {
+    int status = 0;
+    if (!send_all(fd, requests[i % requests.size()]) || !read_response(fd, buf, &status)) return false;
+    ok = status == 200;
+    return true;
+  });
+}
+
+// The raw 300-byte ping-pong paced like fixed_rate, to echo threads on CPU
+// 0: the round trip when the CPUs go idle between requests, as they do at
+// a fixed rate (a virtual CPU woken from idle costs tens of microseconds
+// that a back-to-back ping-pong never pays).
+inline RateResult raw_tcp_fixed_rate(double rate, double seconds, int connections) {
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+  listen(listener, connections);
+  std::vector<std::thread> echoes;
+  for (int c = 0; c < connections; ++c)
+    echoes.emplace_back([listener] {
+      pin_to(0);
+      const int fd = accept(listener, nullptr, nullptr);
+      const int on = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+      char b[300];
+      for (size_t got = 0;;) {
+        const ssize_t n = recv(fd, b + got, sizeof b - got, 0);
+        if (n <= 0) break;
+        got += static_cast<size_t>(n);
+        if (got < sizeof b) continue;
+        got = 0;
+        if (send(fd, b, sizeof b, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof b)) break;
+      }
+      close(fd);
+    });
+  const RateResult r =
+      paced(ntohs(a.sin_port), rate, seconds, connections, [](int fd, uint64_t, std::string&, bool&) {
+        char b[300] = {};
+        if (send(fd, b, sizeof b, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof b)) return false;
+        for (size_t got = 0; got < sizeof b;) {
+          const ssize_t n = recv(fd, b + got, sizeof b - got, 0);
+          if (n <= 0) return false;
+          got += static_cast<size_t>(n);
+        }
+        return true;
+      });
+  for (auto& t : echoes) t.join();
+  close(listener);
   return r;
 }
 
