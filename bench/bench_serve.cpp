@@ -9,7 +9,12 @@
 // accounts for coordinated omission as wrk2 does: request i of a connection
 // is due at t0 + i / rate, and its latency runs from when it was due, not
 // from when a delayed send went out, so a stall counts against every
-// request it held up. Every figure is printed; nothing is asserted.
+// request it held up. Under each fixed-rate row: how late the requests were
+// sent (the client's own share of the latency, or a connection still
+// waiting) and the share the server answered within 100 us, 250 us, ...
+// (its /metrics histogram); beside the back-to-back ping-pong, one paced
+// like the fixed-rate load, whose CPUs go idle between requests as the
+// server's do. Every figure is printed; nothing is asserted.
 #include "bench/loopback_client.h"
 
 #include <arpa/inet.h>
