@@ -9,7 +9,12 @@
 // accounts for coordinated omission as wrk2 does: request i of a connection
 // is due at t0 + i / rate, and its latency runs from when it was due, not
 // from when a delayed send went out, so a stall counts against every
-// request it held up. Every figure is printed; nothing is asserted.
+// request it held up. Under each fixed-rate row: how late the requests were
+// sent (the client's own share of the latency, or a connection still
+// waiting) and the share the server answered within 100 us, 250 us, ...
+// (its /metrics histogram); beside the back-to-back ping-pong, one paced
+// like the fixed-rate load, whose CPUs go idle between requests as the
+// server's do. Every figure is printed; nothing is asserted.
 #include "bench/loopback_client.h"
 
 #include <arpa/inet.h>
@@ -67,6 +72,43 @@ std::string load_average() {
   return line + "\n";
 }
 
+// The server's own request durations (GET /metrics: its histogram, from a
+// request read to its answer written), as cumulative counts per bucket.
+std::vector<std::pair<std::string, double>> server_durations(int port) {
+  std::vector<std::pair<std::string, double>> buckets;
+  const int fd = connect_to(port);
+  if (fd < 0 || !send_all(fd, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")) return buckets;
+  std::string text;
+  char chunk[1 << 16];
+  for (ssize_t n; text.find("edict_request_duration_seconds_count") == std::string::npos &&
+                  (n = recv(fd, chunk, sizeof chunk, 0)) > 0;)
+    text.append(chunk, static_cast<size_t>(n));
+  close(fd);
+  static const std::string kKey = "edict_request_duration_seconds_bucket{le=\"";
+  for (size_t at = text.find(kKey); at != std::string::npos; at = text.find(kKey, at + 1)) {
+    const size_t le = at + kKey.size(), quote = text.find('"', le);
+    buckets.emplace_back(text.substr(le, quote - le), std::atof(text.c_str() + text.find("} ", quote) + 2));
+  }
+  return buckets;
+}
+
+// The share of the requests between two readings that the server answered
+// within each bucket: "<=100us 97.1%, <=250us 99.5%, ...".
+std::string duration_shares(const std::vector<std::pair<std::string, double>>& before,
+                            const std::vector<std::pair<std::string, double>>& after) {
+  if (before.size() != after.size() || after.empty()) return "(no /metrics)";
+  const double total = after.back().second - before.back().second;
+  std::string out;
+  for (size_t b = 0; b + 1 < after.size() && b < 5; ++b) {
+    const double le_us = std::atof(after[b].first.c_str()) * 1e6;
+    char part[64];
+    std::snprintf(part, sizeof part, "%s<=%.0fus %.2f%%", out.empty() ? "" : ", ", le_us,
+                  total > 0 ? 100 * (after[b].second - before[b].second) / total : 0);
+    out += part;
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -115,6 +157,10 @@ int main(int argc, char** argv) {
                 p.p50 / tcp.p50, extra.c_str());
   };
   row("raw TCP 300-byte ping-pong", tcp);
+  const RateResult tcp_paced = raw_tcp_fixed_rate(rate, seconds, connections);
+  row("raw TCP ping-pong at " + std::to_string(static_cast<int>(rate)) + "/s, " +
+          std::to_string(connections) + " conns (idle CPUs between)",
+      tcp_paced.latency);
   char tmpl[] = "/tmp/bench-serve-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   double batch[2] = {0, 0}, rate_p50[2] = {0, 0}, rate_p99[2] = {0, 0};
@@ -130,12 +176,17 @@ int main(int argc, char** argv) {
     }
     const std::string tag = with_log ? ", decision log (fsync 100 ms)" : "";
     row("sequential keep-alive request" + tag, sequential(port, requests, 20000));
+    const auto durations_before = server_durations(port);
     const RateResult fr = fixed_rate(port, requests, rate, seconds, connections);
+    const auto durations_after = server_durations(port);
     row(std::to_string(static_cast<int>(rate)) + "/s fixed rate, " + std::to_string(connections) + " conns" +
             tag,
         fr.latency,
         "  (" + std::to_string(static_cast<long>(fr.achieved)) + "/s, " + std::to_string(fr.errors) +
             " errors)");
+    row("  of which: sent late (the client, or its connection busy)", fr.send_delay);
+    std::printf("  the server's own time per request (read to written): %s\n",
+                duration_shares(durations_before, durations_after).c_str());
     rate_p50[with_log] = fr.latency.p50;
     rate_p99[with_log] = fr.latency.p99;
     batch[with_log] = batch_mb_per_s(port, body, 3);

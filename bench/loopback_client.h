@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -166,20 +167,30 @@ inline Percentiles sequential(int port, const std::vector<std::string>& requests
 
 struct RateResult {
   Percentiles latency;
+  // How late each request was sent after its due time: the client's own
+  // lateness (its wake-up, its threads' turns on their CPU), or the previous
+  // answer on its connection still awaited. Part of `latency` that is not
+  // the server's when the server keeps up.
+  Percentiles send_delay;
   double achieved = 0;
   uint64_t errors = 0;
 };
 
-// `connections` connections, each sending on its own schedule at rate / connections.
-inline RateResult fixed_rate(int port, const std::vector<std::string>& requests, double rate, double seconds,
-                             int connections) {
-  std::vector<std::vector<double>> lat(connections);
+// `connections` connections, each sending on its own schedule at rate /
+// connections; `round_trip(fd, i, buf)` sends request i and reads its
+// answer (false: failed; `ok` false: answered with an error).
+template <class RoundTrip>
+inline RateResult paced(int port, double rate, double seconds, int connections, RoundTrip round_trip) {
+  std::vector<std::vector<double>> lat(connections), late(connections);
   std::atomic<uint64_t> errors{0}, done{0};
   const auto start = Clock::now() + std::chrono::milliseconds(50);
   std::vector<std::thread> threads;
   for (int c = 0; c < connections; ++c)
     threads.emplace_back([&, c] {
       pin_off_cpu0();
+      // Sleeps end when asked, not up to 50 us later (the default timer
+      // slack), which counted against the server from the due time.
+      prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
       int fd = connect_to(port);
       std::string buf;
       const double interval = connections / rate;  // seconds between this connection's requests
@@ -192,26 +203,91 @@ inline RateResult fixed_rate(int port, const std::vector<std::string>& requests,
           if (due - Clock::now() > std::chrono::microseconds(50))
             std::this_thread::sleep_for(due - Clock::now() - std::chrono::microseconds(50));
         }
-        int status = 0;
-        if (!send_all(fd, requests[(i * connections + c) % requests.size()]) ||
-            !read_response(fd, buf, &status)) {
+        bool ok = true;
+        const auto sent = Clock::now();
+        if (fd < 0 || !round_trip(fd, i * connections + c, buf, ok)) {
           ++errors;
           break;
         }
-        if (status != 200) ++errors;
+        if (!ok) ++errors;
         ++done;
-        if (i >= total / 10)
+        if (i >= total / 10) {
           lat[c].push_back(std::chrono::duration<double, std::micro>(Clock::now() - due).count());
+          late[c].push_back(std::chrono::duration<double, std::micro>(sent - due).count());
+        }
+      }
+      if (fd >= 0) close(fd);
+    });
+  for (auto& t : threads) t.join();
+  std::vector<double> all, all_late;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  for (auto& v : late) all_late.insert(all_late.end(), v.begin(), v.end());
+  RateResult r;
+  r.latency = percentiles(all);
+  r.send_delay = percentiles(all_late);
+  r.achieved = static_cast<double>(done.load()) / seconds;
+  r.errors = errors;
+  return r;
+}
+
+// HTTP requests at a fixed rate (open loop per connection, latency from
+// each request's due time: coordinated omission counted).
+inline RateResult fixed_rate(int port, const std::vector<std::string>& requests, double rate, double seconds,
+                             int connections) {
+  return paced(port, rate, seconds, connections, [&](int fd, uint64_t i, std::string& buf, bool& ok) {
+    int status = 0;
+    if (!send_all(fd, requests[i % requests.size()]) || !read_response(fd, buf, &status)) return false;
+    ok = status == 200;
+    return true;
+  });
+}
+
+// The raw 300-byte ping-pong paced like fixed_rate, to echo threads on CPU
+// 0: the round trip when the CPUs go idle between requests, as they do at
+// a fixed rate (a virtual CPU woken from idle costs tens of microseconds
+// that a back-to-back ping-pong never pays).
+inline RateResult raw_tcp_fixed_rate(double rate, double seconds, int connections) {
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+  listen(listener, connections);
+  std::vector<std::thread> echoes;
+  for (int c = 0; c < connections; ++c)
+    echoes.emplace_back([listener] {
+      pin_to(0);
+      const int fd = accept(listener, nullptr, nullptr);
+      const int on = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+      char b[300];
+      for (size_t got = 0;;) {
+        const ssize_t n = recv(fd, b + got, sizeof b - got, 0);
+        if (n <= 0) break;
+        got += static_cast<size_t>(n);
+        if (got < sizeof b) continue;
+        got = 0;
+        if (send(fd, b, sizeof b, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof b)) break;
       }
       close(fd);
     });
-  for (auto& t : threads) t.join();
-  std::vector<double> all;
-  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
-  RateResult r;
-  r.latency = percentiles(all);
-  r.achieved = static_cast<double>(done.load()) / seconds;
-  r.errors = errors;
+  const RateResult r =
+      paced(ntohs(a.sin_port), rate, seconds, connections, [](int fd, uint64_t, std::string&, bool&) {
+        char b[300] = {};
+        if (send(fd, b, sizeof b, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof b)) return false;
+        for (size_t got = 0; got < sizeof b;) {
+          const ssize_t n = recv(fd, b + got, sizeof b - got, 0);
+          if (n <= 0) return false;
+          got += static_cast<size_t>(n);
+        }
+        return true;
+      });
+  for (auto& t : echoes) t.join();
+  close(listener);
   return r;
 }
 

@@ -1,6 +1,7 @@
 // `edict eval --replay LOG POLICY...`: the auditor's check. Every record of
 // a decision log (`edict serve --decision-log`; each line an audit record
-// with the event it decided, docs/operations.md) is decided again, in log
+// with the event it decided, docs/operations.md; log schemas 1 and 2) is
+// decided again, in log
 // order, through the same Stream and record writer as `eval`, and every
 // decision that differs (outcome or fired rules) is reported as one JSON
 // line on standard output; a summary goes to standard error.
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/commands.h"
@@ -47,12 +49,81 @@ std::string unbase64(const std::string& s) {
   return out;
 }
 
+// The highest decision log schema this reader knows (`log_schema`; a line
+// without it is schema 1, where every event is a JSON string).
+constexpr int kKnownLogSchema = 2;
+
+// The end of the JSON value starting at `at` in `line` (valid JSON: the
+// line parsed): strings are skipped whole, brackets counted.
+size_t value_end(std::string_view line, size_t at) {
+  int depth = 0;
+  for (size_t i = at; i < line.size(); ++i) {
+    const char c = line[i];
+    if (c == '"') {
+      for (++i; i < line.size() && line[i] != '"'; ++i)
+        if (line[i] == '\\') ++i;
+      if (depth == 0) return i + 1;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) return i + 1;
+      if (depth < 0) return i;
+    } else if (depth == 0 && (c == ',' || c == ' ' || c == '\t')) {
+      return i;
+    }
+  }
+  return line.size();
+}
+
+// The text of the top-level `"event"` value of a log line, as it lies in
+// the line (a schema 2 line embeds the event's bytes as received): the
+// record's fields are walked key by key, so an `event` key inside another
+// value is not taken for it.
+std::string_view raw_event(std::string_view line) {
+  size_t i = line.find('{');
+  while (i != std::string_view::npos && i < line.size()) {
+    i = line.find('"', i + 1);  // the next key
+    if (i == std::string_view::npos) break;
+    const size_t key_end = value_end(line, i);
+    const std::string_view key = line.substr(i, key_end - i);
+    const size_t value = line.find_first_not_of(" \t:", key_end);
+    if (value == std::string_view::npos) break;
+    const size_t end = value_end(line, value);
+    if (key == "\"event\"") return line.substr(value, end - value);
+    i = line.find(',', end);
+  }
+  return {};
+}
+
 // What a comparison looks at: the decision and the fired rules' names.
 nlohmann::json verdict(const nlohmann::json& r) {
   nlohmann::json rules = nlohmann::json::array();
   if (r.contains("rules"))
     for (const auto& rule : r["rules"]) rules.push_back(rule.value("name", ""));
   return {{"decision", r.value("decision", "")}, {"reason", r.value("reason", "")}, {"rules", rules}};
+}
+
+// The event a log line holds: `"event":{...}` (log schema 2: the bytes as
+// received), `"event":"..."` (its text as a string) or `"event_base64"`;
+// false when the line holds none of them or a schema this reader does not know.
+bool logged_event(const std::string& text, const nlohmann::json& record, std::string& event,
+                  std::string& why) {
+  if (!record.is_object()) return why = "is not a decision log record", false;
+  const nlohmann::json schema = record.value("log_schema", nlohmann::json(1));
+  if (!schema.is_number_integer() || schema.get<int>() < 1 || schema.get<int>() > kKnownLogSchema)
+    return why = fmt::format("has log_schema {}, which this Edict does not read (it reads 1 to {})",
+                             schema.dump(), kKnownLogSchema),
+           false;
+  const auto found = record.find("event");
+  if (found != record.end() && found->is_string()) return event = found->get<std::string>(), true;
+  if (found != record.end() && found->is_object() && schema.get<int>() >= 2) {
+    event = raw_event(text);
+    return !event.empty() || (why = "has an event whose text cannot be found", false);
+  }
+  const auto encoded = record.find("event_base64");
+  if (encoded != record.end() && encoded->is_string())
+    return event = unbase64(encoded->get<std::string>()), true;
+  return why = "is not a decision log record with its event", false;
 }
 
 }  // namespace
@@ -72,16 +143,12 @@ int run_replay(const EvalOptions& o) {
   for (std::string text; std::getline(in, text);) {
     ++number;
     nlohmann::json record = nlohmann::json::parse(text, nullptr, false);
-    const bool plain = record.is_object() && record.contains("event") && record["event"].is_string();
-    const bool encoded =
-        record.is_object() && record.contains("event_base64") && record["event_base64"].is_string();
-    if (record.is_discarded() || !(plain || encoded)) {
-      std::fprintf(stderr, "edict: `%s` line %llu is not a decision log record with its event\n",
-                   o.replay.c_str(), static_cast<unsigned long long>(number));
+    std::string event, why = "is not JSON";
+    if (record.is_discarded() || !logged_event(text, record, event, why)) {
+      std::fprintf(stderr, "edict: `%s` line %llu %s\n", o.replay.c_str(),
+                   static_cast<unsigned long long>(number), why.c_str());
       return kExitUsage;
     }
-    std::string event =
-        plain ? record["event"].get<std::string>() : unbase64(record["event_base64"].get<std::string>());
     logged.push_back({number, std::move(record), std::move(event)});
   }
 

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -111,6 +113,12 @@ int run_serve(const ServeOptions& o) {
       loaded->files.push_back(loaded->sources->file(static_cast<FileId>(i)).path);
     return loaded;
   };
+  // SIGHUP, SIGTERM and SIGINT wait for the watcher below (sigtimedwait):
+  // blocked before the server's threads start, so that they inherit the mask.
+  sigset_t watched;
+  sigemptyset(&watched);
+  for (int sig : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&watched, sig);
+  pthread_sigmask(SIG_BLOCK, &watched, nullptr);
   server::Server server(options, loader);
   std::string error;
   if (!server.start(error)) {
@@ -118,15 +126,23 @@ int run_serve(const ServeOptions& o) {
     return kExitUsage;
   }
   if (!write_port_file(o.port_file, server.port())) return kExitUsage;
+  // The handlers catch a signal delivered to a thread that does not block
+  // it (one started before the mask); the watcher sees their flags.
   std::signal(SIGHUP, on_reload_signal);
   std::signal(SIGTERM, on_stop_signal);
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGPIPE, SIG_IGN);
   // Signals are turned into work here, off the handlers: a reload compiles
-  // on this thread while the server keeps answering on the old version.
+  // on this thread while the server keeps answering on the old version. The
+  // watcher sleeps until a signal comes (at most a second, to see `done`),
+  // rather than waking the server's CPU every few milliseconds to look.
   std::atomic<bool> done{false};
   std::thread watcher([&] {
     while (!done.load()) {
+      const timespec second{1, 0};
+      const int sig = sigtimedwait(&watched, nullptr, &second);
+      if (sig == SIGTERM || sig == SIGINT) stop_requested = 1;
+      if (sig == SIGHUP) reload_requested = 1;
       if (stop_requested.exchange(0)) {
         server.stop();
         break;
@@ -139,7 +155,6 @@ int run_serve(const ServeOptions& o) {
           std::fprintf(stderr, "edict serve: reload failed; the previous version keeps serving:\n%s",
                        diagnostics.c_str());
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
   std::fprintf(stderr, "edict serve: listening on %s:%d\n", options.host.c_str(), server.port());

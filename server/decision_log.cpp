@@ -34,16 +34,25 @@ void DecisionLog::sync_loop() {
     // The sync runs without the log's lock: an fdatasync can take long on a
     // busy disk, and appends (requests) must not wait for it.
     std::unique_ptr<AppendOnlyFile::Syncer> syncer;
+    uint64_t rotations = 0;
     {
       std::lock_guard lock(mutex_);
       if (!dirty_) continue;
       syncer = file_->syncer();
+      rotations = rotations_;
       dirty_ = false;
     }
     if (!syncer->sync()) {
       std::lock_guard lock(mutex_);
       dirty_ = true;  // tried again next time; a failing disk shows in the next append
+      continue;
     }
+    // Nothing reads the log back while it is written: its pages are let go
+    // once on disk, and the next appends reuse them (docs/operations.md).
+    // From where the last drop ended (a rotation starts the file anew).
+    syncer->drop_cached(rotations == dropped_rotations_ ? dropped_ : 0);
+    dropped_ = syncer->bytes();
+    dropped_rotations_ = rotations;
   }
 }
 

@@ -46,6 +46,9 @@ class DecisionLog {
   std::chrono::milliseconds wait_{200};
   std::atomic<uint64_t> bytes_{0}, rotations_{0};
   bool dirty_ = false;  // appended since the last sync (under mutex_)
+  // The syncer's own: the log's pages before `dropped_` left the page
+  // cache, in the file of rotation `dropped_rotations_`.
+  uint64_t dropped_ = 0, dropped_rotations_ = 0;
   // The interval policy's syncing thread.
   std::mutex stop_mutex_;
   std::condition_variable stop_cv_;

@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <set>
 #include <system_error>
@@ -94,19 +95,55 @@ std::string base64(std::string_view s) {
   return out;
 }
 
-// The decision log's lines: each record with the event it decided, exactly
-// as received, so `eval --replay` can decide it again: `"event":"..."` (a
-// JSON string), or `"event_base64":"..."` for text that is not UTF-8 (which
-// a JSON string cannot hold). Records and lines correspond one to one.
-std::string log_lines(std::string_view records, const std::vector<decode::Line>& lines) {
-  std::string out;
-  out.reserve(records.size() * 2);
+// The decision log's version (docs/operations.md, "Decision log"): 2 embeds
+// an event that is a JSON object on one line as JSON, byte for byte; 1 (no
+// `log_schema` field) held every event as an escaped string.
+constexpr int kDecisionLogSchema = 2;
+
+// Whether a record (one line of `records`) is an `error` record. Its first
+// `"decision":"` is the record's own field: the strings before it (the id,
+// titles) hold their quotes escaped.
+bool is_error_record(std::string_view record) {
+  static constexpr std::string_view kKey = "\"decision\":\"";
+  const size_t at = record.find(kKey);
+  return at != std::string_view::npos && record.substr(at + kKey.size(), 6) == "error\"";
+}
+
+// Whether an event can go into its log line as it is: it was decided (so
+// the decoder checked it is valid JSON and UTF-8), it is an object, and it
+// holds no line break (valid JSON has them only as whitespace, but a log
+// line must stay one line; a JSON Lines line holds no LF, a one-event body
+// may).
+bool embeds_as_json(std::string_view text, std::string_view record, bool whole, bool any_errors) {
+  const size_t first = text.find_first_not_of(" \t");
+  if (first == std::string_view::npos || text[first] != '{') return false;
+  if (std::memchr(text.data(), '\r', text.size())) return false;
+  if (whole && std::memchr(text.data(), '\n', text.size())) return false;
+  return !any_errors || !is_error_record(record);
+}
+
+// The decision log's lines: each record as the client got it, then
+// `"log_schema":2` and the event it decided, so `eval --replay` can decide
+// it again: `"event":{...}`, the text as received, when it embeds as JSON;
+// else `"event":"..."` (the text as a JSON string), or `"event_base64"` for
+// text that is not UTF-8 (which a JSON string cannot hold). Records and
+// lines correspond one to one. `out` is cleared and refilled (a buffer the
+// caller keeps, so its room is reused).
+void log_lines(std::string_view records, const std::vector<decode::Line>& lines, bool whole, bool any_errors,
+               std::string& out) {
+  out.clear();
   size_t pos = 0;
   for (const decode::Line& line : lines) {
     const size_t end = records.find('\n', pos);
     if (end == std::string_view::npos || end == pos) break;
-    out.append(records.substr(pos, end - 1 - pos));  // without its closing brace
-    if (valid_utf8(line.text)) {
+    const std::string_view record = records.substr(pos, end - 1 - pos);  // without its closing brace
+    out.append(record);
+    out += ",\"log_schema\":";
+    out += static_cast<char>('0' + kDecisionLogSchema);
+    if (embeds_as_json(line.text, record, whole, any_errors)) {
+      out += ",\"event\":";
+      out.append(line.text);
+    } else if (valid_utf8(line.text)) {
       out += ",\"event\":";
       append_json_string(out, line.text);
     } else {
@@ -117,7 +154,6 @@ std::string log_lines(std::string_view records, const std::vector<decode::Line>&
     out += "}\n";
     pos = end + 1;
   }
-  return out;
 }
 
 // What a handler answers (written by write_reply).
@@ -211,7 +247,13 @@ struct Server::Impl {
   Reply explain(const Request& req);
   Reply reload_reply();
   // Appends to the decision log, or says false with the refusal (503) in `refused`.
-  bool logged(std::string_view records, const std::vector<decode::Line>& lines, Reply& refused);
+  // `whole`: the one line is a whole body (one event); `any_errors`: some
+  // record is an `error` record (the summary says).
+  bool logged(std::string_view records, const std::vector<decode::Line>& lines, bool whole, bool any_errors,
+              Reply& refused);
+  // The largest log buffer a connection's thread keeps between requests
+  // (a 4,096-line chunk's lines are about 4 MB).
+  static constexpr size_t kKeptLogBuffer = 8 << 20;
   // A large JSON Lines body: its records sent as chunks as they are decided.
   Reply stream_lines(std::shared_ptr<ServedPolicy> policy, const std::vector<decode::Line>& lines,
                      const Request& req, SocketStream& stream);
@@ -405,7 +447,8 @@ Reply Server::Impl::decide(Request& req, SocketStream& stream, bool& streamed) {
   Decided decided;
   decide_lines(policy, lines, decided);
   Reply reply;
-  if (!logged(decided.records, lines, reply)) return reply;
+  if (!logged(decided.records, lines, kind == BodyKind::Event, decided.summary.errors > 0, reply))
+    return reply;
   metrics.decisions(policy->policy(), decided.summary);
   reply.status = kind == BodyKind::Event && has_input_errors(decided.summary) ? 400 : 200;
   reply.content_type = kind == BodyKind::Event ? "application/json" : "application/x-ndjson";
@@ -413,10 +456,17 @@ Reply Server::Impl::decide(Request& req, SocketStream& stream, bool& streamed) {
   return reply;
 }
 
-bool Server::Impl::logged(std::string_view records, const std::vector<decode::Line>& lines, Reply& refused) {
+bool Server::Impl::logged(std::string_view records, const std::vector<decode::Line>& lines, bool whole,
+                          bool any_errors, Reply& refused) {
   if (!log) return true;
   std::string error;
-  switch (log->append(log_lines(records, lines), &error)) {
+  // Each connection's thread keeps its log buffer: its room is reused
+  // rather than allocated (and its pages faulted in) anew per request.
+  thread_local std::string buffer;
+  log_lines(records, lines, whole, any_errors, buffer);
+  const DecisionLog::Result result = log->append(buffer, &error);
+  if (buffer.capacity() > kKeptLogBuffer) std::string().swap(buffer);
+  switch (result) {
     case DecisionLog::Result::Ok: return true;
     case DecisionLog::Result::Busy:
       refused = refuse(503, "decision_log_busy", "the decision log is busy; retry later");
@@ -453,7 +503,7 @@ Reply Server::Impl::stream_lines(std::shared_ptr<ServedPolicy> policy, const std
     decided.records.clear();  // its room is kept for the next chunk
     decide_lines(policy, chunk, decided);
     Reply refused;
-    if (!logged(decided.records, chunk, refused)) {
+    if (!logged(decided.records, chunk, false, decided.summary.errors > 0, refused)) {
       boost::asio::write(stream, http::make_chunk(boost::asio::buffer(refused.body)), ec);
       break;
     }

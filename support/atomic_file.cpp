@@ -259,8 +259,15 @@ bool AppendOnlyFile::Syncer::sync() {
   return fd_ >= 0 && ::fdatasync(fd_) == 0;
 }
 
+void AppendOnlyFile::Syncer::drop_cached(uint64_t from) {
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  from -= from % page;  // the last call's partial page, whole now
+  if (fd_ >= 0 && bytes_ > from)
+    ::posix_fadvise(fd_, static_cast<off_t>(from), static_cast<off_t>(bytes_ - from), POSIX_FADV_DONTNEED);
+}
+
 std::unique_ptr<AppendOnlyFile::Syncer> AppendOnlyFile::syncer() const {
-  return std::make_unique<Syncer>(fd_ >= 0 ? ::fcntl(fd_, F_DUPFD_CLOEXEC, 0) : -1);
+  return std::make_unique<Syncer>(fd_ >= 0 ? ::fcntl(fd_, F_DUPFD_CLOEXEC, 0) : -1, size_);
 }
 
 bool AppendOnlyFile::rotate(unsigned keep, std::string* error) {

@@ -23,12 +23,17 @@ with SIGTERM. Groups:
 - decision log: every answered decision is in the log, rotation by size;
   `eval --replay` finds no difference against the same policy and each
   changed decision against a changed one;
+- log schema: a decided event is in its log line as JSON, byte for byte
+  (log schema 2); text that is not valid JSON, an error record's event, a
+  body with line breaks as a string; text that is not UTF-8 in base64;
+  `eval --replay` reads schema 2 and schema 1 logs (events as strings) alike
+  and refuses a schema it does not know;
   on a full disk (a 1 MiB tmpfs, as tests/eval's full-disk test mounts)
   503 + Retry-After and no answered decision missing from the log.
 
   run_server_tests.py --edict PATH
 """
-import contextlib, http.client, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+import base64, contextlib, http.client, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from testlib import ROOT, GEN, check, edict_from_args, run_groups
@@ -305,6 +310,64 @@ def test_replay(edict, work):
     check(b"logged under another policy hash" in other.stderr, f"policy hash change not said: {other.stderr!r}")
 
 
+def replay(edict, log, policy=POLICY):
+    return subprocess.run([edict, "eval", "--replay", log, policy], capture_output=True, timeout=120)
+
+
+def test_log_schema(edict, work):
+    log = os.path.join(work, "schema.jsonl")
+    if os.path.exists(log):
+        os.remove(log)
+    lines = events(10).splitlines()
+    # An `event` key inside the event: replay must take the top-level one.
+    nested = b'{"note":{"event":{"kind":"nothing"},"log_schema":9},' + lines[1][1:]
+    batch = [lines[0], nested, b'{"kind":"rental",', b'{"kind":"no_such_kind","id":"x"}',
+             b'{"kind":"rental","id":"\xff"}', lines[2] + b"\r"]
+    pretty = json.dumps(json.loads(lines[3]), indent=2).encode()
+    with server(edict, work, "--decision-log", log) as (_, port):
+        check(request(port, "POST", "/v1/decisions", b"\n".join(batch) + b"\n", "application/x-ndjson")[0] == 200,
+              "batch refused")
+        check(request(port, "POST", "/v1/decisions", lines[4])[0] == 200, "one event refused")
+        check(request(port, "POST", "/v1/decisions", pretty)[0] == 200, "a pretty-printed event refused")
+    logged = open(log, "rb").read().split(b"\n")[:-1]
+    if not check(len(logged) == 8, f"{len(logged)} log lines for 8 decisions"):
+        return
+    recs = [json.loads(l) for l in logged]
+    if not check(all(r.get("log_schema") == 2 for r in recs), f"a log line without log_schema 2: {logged[0]!r}"):
+        return
+    for i, sent in [(0, lines[0]), (1, nested), (5, lines[2]), (6, lines[4])]:
+        check(logged[i].endswith(b',"log_schema":2,"event":' + sent + b"}") and isinstance(recs[i]["event"], dict),
+              f"log line {i + 1} does not hold its event as JSON as received: {logged[i][-300:]!r}")
+    check(recs[2]["event"] == '{"kind":"rental",', f"invalid JSON not logged as a string: {logged[2]!r}")
+    check(recs[3]["event"] == '{"kind":"no_such_kind","id":"x"}', f"an error's event not a string: {logged[3]!r}")
+    check(base64.b64decode(recs[4].get("event_base64", "")) == batch[4], f"not UTF-8, not base64: {logged[4]!r}")
+    check(recs[7]["event"] == pretty.decode(), f"a body with line breaks not logged as a string: {logged[7]!r}")
+    now = replay(edict, log)
+    check(now.returncode == 0 and b"8 decisions replayed" in now.stderr and b" 0 differ" in now.stderr,
+          f"replay of a schema 2 log: {now.returncode} {now.stdout[:300]!r} {now.stderr!r}")
+    # The same log as schema 1 wrote it: no log_schema, every event a string.
+    old = os.path.join(work, "schema1.jsonl")
+    with open(old, "wb") as f:
+        for line, rec in zip(logged, recs):
+            head = line[:line.index(b',"log_schema":2,')]
+            text = line[len(head) + len(b',"log_schema":2,"event":'):-1] if isinstance(rec.get("event"), dict) else None
+            if text is not None:
+                f.write(head + b',"event":' + json.dumps(text.decode(), ensure_ascii=False).encode() + b"}\n")
+            else:
+                f.write(head + line[len(head) + len(b',"log_schema":2'):] + b"\n")
+    then = replay(edict, old)
+    check(then.returncode == 0 and b"8 decisions replayed" in then.stderr and b" 0 differ" in then.stderr,
+          f"replay of a schema 1 log: {then.returncode} {then.stdout[:300]!r} {then.stderr!r}")
+    changed = os.path.join(work, "changed.jsonl")
+    open(changed, "wb").write(re.sub(rb'"event":\{"kind":"\w+"', b'"event":{"kind":"edited"', logged[0]) + b"\n")
+    check(replay(edict, changed).returncode == 1, "an edited event in a schema 2 log replayed without a difference")
+    future = os.path.join(work, "schema3.jsonl")
+    open(future, "wb").write(logged[0].replace(b'"log_schema":2', b'"log_schema":3') + b"\n")
+    refused = replay(edict, future)
+    check(refused.returncode == 2 and b"line 1 has log_schema 3" in refused.stderr,
+          f"an unknown log schema: {refused.returncode} {refused.stderr!r}")
+
+
 @contextlib.contextmanager
 def tmpfs():
     mount = tempfile.mkdtemp(prefix="edict-serve-full-")
@@ -349,6 +412,7 @@ def main():
               ("bad requests", test_bad_requests), ("expect 100-continue", test_expect_continue),
               ("slow client", test_slow_client), ("too many connections", test_too_many_connections),
               ("disconnect mid-stream, log, rotation", test_disconnect_and_log), ("replay", test_replay),
+              ("log schema", test_log_schema),
               ("full disk", test_full_disk)]
     with tempfile.TemporaryDirectory() as work:
         return run_groups([(name, (lambda t: lambda: t(edict, work))(t)) for name, t in groups])

@@ -3,10 +3,14 @@
 // tests/server's (it needs a mounted tmpfs).
 #include <catch2/catch.hpp>
 
+#include <sys/mman.h>
 #include <unistd.h>
+
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "support/atomic_file.h"
 
@@ -17,7 +21,46 @@ std::string read_all(const std::string& path) {
   ss << in.rdbuf();
   return ss.str();
 }
+// How many of the file's pages are in the page cache (mincore).
+size_t cached_pages(const std::string& path, size_t bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  void* map = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE)), pages = (bytes + page - 1) / page;
+  std::vector<unsigned char> resident(pages);
+  size_t n = 0;
+  if (map != MAP_FAILED && mincore(map, bytes, resident.data()) == 0)
+    for (unsigned char r : resident) n += r & 1;
+  if (map != MAP_FAILED) munmap(map, bytes);
+  return n;
+}
 }  // namespace
+
+TEST_CASE("a synced append-only file's pages leave the page cache when its syncer drops them", "[support]") {
+  namespace fs = std::filesystem;
+  const std::string path = (fs::temp_directory_path() / ("edict-drop-" + std::to_string(getpid()))).string();
+  fs::remove(path);
+  std::string error;
+  auto log = edict::AppendOnlyFile::open(path, &error);
+  REQUIRE(log);
+  const std::string records(1 << 20, 'x');
+  REQUIRE(log->append(records, &error));
+  CHECK(cached_pages(path, records.size()) > 200);  // just written: in the cache
+  auto syncer = log->syncer();
+  REQUIRE(syncer->sync());
+  syncer->drop_cached();
+  CHECK(cached_pages(path, records.size()) < 16);  // synced and dropped: gone (the log reads as before)
+  CHECK(read_all(path) == records);
+  // A later drop from where the last ended: the new pages go, the first
+  // (read back just now) are not touched.
+  REQUIRE(log->append(records, &error));
+  auto next = log->syncer();
+  REQUIRE(next->sync());
+  next->drop_cached(syncer->bytes());
+  CHECK(cached_pages(path, 2 * records.size()) > 200);
+  CHECK(cached_pages(path, 2 * records.size()) < 16 + 256);
+  fs::remove(path);
+}
 
 TEST_CASE("an append-only file appends to what is there and rotates keeping N files", "[support]") {
   namespace fs = std::filesystem;
