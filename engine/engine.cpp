@@ -1,6 +1,10 @@
 // Policy compilation (front end, lowering, backend) and batch evaluation.
 #include "engine/engine.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -111,6 +115,23 @@ struct Policy::Tier {
   bool finished = false;  // under `mutex`
 };
 
+namespace {
+// The compiling thread yields to the threads deciding events. On an idle
+// machine with a core to spare this changes nothing; on a busy one its
+// process's threads share one scheduling group (Linux's autogroup), and an
+// equal share for LLVM halved the deciding thread's: a tiered run of 100k
+// events took 1.7x the interpreter's wall time, for code that came too late
+// to run. Nice 10 weighs about a tenth of nice 0.
+constexpr int kCompilerNice = 10;
+
+void lower_this_threads_priority() {
+#if defined(__linux__)
+  // On Linux a thread's nice value is its own (setpriority on its thread id).
+  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kCompilerNice);
+#endif
+}
+}  // namespace
+
 int background_compilations() {
   return running_compilations.load();
 }
@@ -127,6 +148,7 @@ void Policy::compile_in_background(const CompileOptions& options) {
   tier_->cache_dir = options.code_cache_dir;
   running_compilations.fetch_add(1);
   std::thread([tier = tier_, opt = options.opt_level, one = options.single_event_code]() mutable {
+    lower_this_threads_priority();
     auto started = std::chrono::steady_clock::now();
     std::string error;
     bool cached = false, cached_one = true;

@@ -58,7 +58,9 @@ class Stream::Workers {
     for (std::thread& t : threads_) t.join();
   }
   // Calls job(lane) for every lane at once; returns when all are done.
-  void run(const std::function<void(unsigned)>& job) {
+  // `after_own` runs on the calling thread once lane 0's job is done, while
+  // the other lanes may still be working.
+  void run(const std::function<void(unsigned)>& job, const std::function<void()>& after_own = {}) {
     {
       std::lock_guard lock(mutex_);
       job_ = &job;
@@ -67,6 +69,7 @@ class Stream::Workers {
     }
     posted_.notify_all();
     job(0);
+    if (after_own) after_own();
     std::unique_lock lock(mutex_);
     finished_.wait(lock, [&] { return running_ == 0; });
     job_ = nullptr;
@@ -194,12 +197,22 @@ bool Stream::process(const std::vector<decode::Line>& lines, StreamSink& sink) {
   const size_t max_line = options_.max_line_bytes;
   // Runs work(lane, begin, end) over each lane's slice of `lines`, in
   // parallel; this thread takes lane 0's, rather than waiting idle.
-  auto in_parallel = [&](auto&& work) {
+  // Lane 0's records come first: this thread writes them out as soon as its
+  // own slice is done, while the other lanes finish theirs (the writing was
+  // otherwise a serial step after every chunk).
+  bool lane0_flushed = false, lane0_ok = true;
+  auto flush_lane0 = [&] {
+    lane0_ok = sink.flush(0);
+    lane0_flushed = true;
+  };
+  auto in_parallel = [&](auto&& work, const std::function<void()>& after_own = {}) {
     const size_t per = (lines.size() + threads - 1) / threads;
-    workers_->run([&](unsigned t) {
-      const size_t b = std::min(lines.size(), t * per);
-      work(t, b, std::min(lines.size(), b + per));
-    });
+    workers_->run(
+        [&](unsigned t) {
+          const size_t b = std::min(lines.size(), t * per);
+          work(t, b, std::min(lines.size(), b + per));
+        },
+        after_own);
   };
   // Decode, advance the windows (when `advance`), evaluate and consume.
   auto decode_evaluate = [&](unsigned t, size_t begin, size_t end, bool advance) {
@@ -214,7 +227,7 @@ bool Stream::process(const std::vector<decode::Line>& lines, StreamSink& sink) {
   if (threads == 1) {
     decode_evaluate(0, 0, lines.size(), true);
   } else if (!windows_->active()) {
-    in_parallel([&](unsigned t, size_t b, size_t e) { decode_evaluate(t, b, e, false); });
+    in_parallel([&](unsigned t, size_t b, size_t e) { decode_evaluate(t, b, e, false); }, flush_lane0);
   } else {
     // Decode every slice into held batches, advance the windows over all of
     // them in input order, then evaluate the slices.
@@ -235,13 +248,16 @@ bool Stream::process(const std::vector<decode::Line>& lines, StreamSink& sink) {
     for (const auto& lane : lanes_)
       for (size_t b = 0; b < lane->held_used; ++b) decoded.push_back(lane->held[b].get());
     windows_->advance(decoded);
-    in_parallel([&](unsigned t, size_t, size_t) {
-      Lane& lane = *lanes_[t];
-      for (size_t b = 0; b < lane.held_used; ++b)
-        sink.consume(t, lane.evaluate(*policy_, *lane.held[b], &lines[lane.held_first[b]]));
-    });
+    in_parallel(
+        [&](unsigned t, size_t, size_t) {
+          Lane& lane = *lanes_[t];
+          for (size_t b = 0; b < lane.held_used; ++b)
+            sink.consume(t, lane.evaluate(*policy_, *lane.held[b], &lines[lane.held_first[b]]));
+        },
+        flush_lane0);
   }
-  for (unsigned t = 0; t < threads; ++t)
+  if (!lane0_ok) return false;
+  for (unsigned t = lane0_flushed ? 1 : 0; t < threads; ++t)
     if (!sink.flush(t)) return false;
   return true;
 }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "abi/screen.h"
 #include "data/loader.h"
@@ -52,6 +53,41 @@ TEST_CASE("sha256 of known vectors", "[data]") {
   CHECK(edict::data::sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   CHECK(edict::data::sha256_hex(std::string(1000, 'a')) ==
         "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
+}
+
+// The CPU's SHA extensions and the portable code give the same digests at
+// every block boundary (the padding takes one or two blocks) and over a
+// million bytes.
+TEST_CASE("sha256 with and without the CPU's SHA extensions", "[data]") {
+  auto pattern = [](size_t n) {
+    std::string s(n, '\0');
+    for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 7 + 3) % 256);
+    return s;
+  };
+  const std::vector<std::pair<size_t, std::string>> known = {
+      {55, "e7313d333c272e639f790978283f9eb392e843d0f29b7016828bb1daa4aac70b"},
+      {56, "4324d65f3c103567f5589c710bc08f8523f929a9272e3af36fc968e52abc6c27"},
+      {63, "81c80242132f230c3bd41b3e63bbcff16107339549214a99614ff26664625055"},
+      {64, "39e3d7b6b5d075d37d053ad89b24b41bef4f3c29760c84447cab3f3be1882241"},
+      {65, "aacca6ff74fdbb296d165a45cecfa04e5127bc008770fbbdd48006f2d2fae95e"},
+      {127, "a8d23e75d936f303d248888d9b165ee543f4cbafcad3c9dd2a79bd84faa11d07"},
+      {128, "d2742f1f4ac6bb7ca2b239ee18402ba8b3f9f8e652d2a72973c2b9ba11c08cf6"},
+      {129, "307f8fc2c1622b92762e818d39a185d4d667ad49a4b07ceae1f4afa008a93ec4"},
+      {1000003, "987ab1b5b3b71c1d1053a817cffc3695c96e78c2b068d558c6b340a8255c3ed8"}};
+  for (const auto& [n, digest] : known) {
+    CAPTURE(n);
+    CHECK(edict::data::sha256_hex(pattern(n)) == digest);
+    CHECK(edict::data::detail::sha256_hex_portable(pattern(n)) == digest);
+  }
+  CHECK(edict::data::sha256_hex(std::string(1000000, 'a')) ==
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  CHECK(edict::data::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  for (size_t n = 0; n < 300; ++n) {
+    CAPTURE(n);
+    CHECK(edict::data::sha256_hex(pattern(n)) == edict::data::detail::sha256_hex_portable(pattern(n)));
+  }
+  INFO("this machine's CPU has the SHA extensions: " << edict::data::detail::sha256_uses_cpu_extensions());
 }
 
 TEST_CASE("a row is found only while in force; a key may return later", "[data]") {

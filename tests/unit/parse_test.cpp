@@ -502,6 +502,26 @@ TEST_CASE("empty, blank and comment-only files parse to nothing", "[parse]") {
   CHECK(bom->codes() == std::vector<std::string>{"E0001 1:15"});  // the mark is column 1
 }
 
+// The lexer steps over runs of blanks itself (parser.cpp, BlankSkippingLexer):
+// runs of every blank character, at the start, between tokens and up to the
+// end of input, leave the tokens, their positions and the diagnostics as
+// ANTLR's WS rule did.
+TEST_CASE("runs of blanks of every kind keep tokens and positions", "[parse]") {
+  auto p =
+      parse_text("\n \t\f\r\nconst a =\t\t  \f\r\n\r\n   1\n\n\n\f  const b = (  \t\n\n   2   \r\n \t  \n");
+  CHECK(p->codes() == std::vector<std::string>{"E0001 10:5"});
+  CHECK(p->first_message() == "expected `)`, found end of file");
+  REQUIRE(p->module->decls.size() == 2);
+  CHECK(p->sm.text(decl<ast::ConstDecl>(*p, 0).value->span) == "1");
+  CHECK(p->sm.line_col(decl<ast::ConstDecl>(*p, 1).span.file, decl<ast::ConstDecl>(*p, 1).span.begin).line ==
+        8);
+
+  auto q = parse_text("const a =  \t \n\n  @@ 1   \n\n  const c = \"x\n   \t\n");
+  CHECK(q->codes() == std::vector<std::string>{"E0007 3:3", "E0005 5:13"});
+  REQUIRE(q->module->decls.size() == 2);
+  CHECK(decl<ast::ConstDecl>(*q, 1).value->text == "x");
+}
+
 TEST_CASE("literate files parse their fences and report markdown lines", "[parse]") {
   const std::string md =
       "# Rules\n"
