@@ -1,5 +1,6 @@
 // SHA-256 of a byte string, as lowercase hex: the content hash that names a
-// data file's version in decision records (FIPS 180-4).
+// data file's version in decision records (FIPS 180-4), computed by OpenSSL's
+// libcrypto.
 #pragma once
 
 #include <string>
@@ -8,12 +9,5 @@
 namespace edict::data {
 
 std::string sha256_hex(std::string_view bytes);
-
-namespace detail {
-// For tests: whether sha256_hex uses the CPU's SHA extensions, and the
-// portable code it otherwise runs (both must give the same digests).
-bool sha256_uses_cpu_extensions();
-std::string sha256_hex_portable(std::string_view bytes);
-}  // namespace detail
 
 }  // namespace edict::data

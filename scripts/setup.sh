@@ -9,7 +9,7 @@ PACKAGES=(
   llvm-19-dev libfmt-dev libsimdjson-dev libcli11-dev nlohmann-json3-dev
   catch2 librapidcheck-dev
   clang-14 libclang-rt-14-dev clang-format
-  zlib1g-dev libzstd-dev time
+  zlib1g-dev libzstd-dev libssl-dev time
   libxxhash-dev libcpp-httplib-dev libboost1.81-dev
   chromium
   nats-server libnats-dev

@@ -53,6 +53,7 @@ THIRD_PARTY = {
     "httplib": ["server"],
     "boost/beast": ["server"],
     "nats/": ["stream"],
+    "openssl/": ["data"],
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 SOURCE = (".h", ".hpp", ".cpp", ".cc", ".c")
