@@ -118,16 +118,21 @@ std::string witness_json(const z3::model& model, const SymEvent& event, const St
   return out + "}";
 }
 
-EngineDecision decide(const engine::Policy& policy, const std::string& json) {
+EngineDecision decide(const engine::Policy& policy, const std::vector<std::string>& history,
+                      const std::string& json) {
   EngineDecision out;
   engine::StreamOptions options;
-  options.batch_size = 1;
+  options.batch_size = static_cast<uint32_t>(history.size() + 1);
   engine::Stream stream(policy, options);
-  abi::Batch& batch = stream.decode_text(json, 1);
+  // One batch, in input order: the window stage folds the earlier events
+  // into the last one's aggregates.
+  abi::Batch& batch = stream.new_batch();
+  for (size_t i = 0; i < history.size(); ++i) stream.append_text(history[i], i + 1, batch);
+  stream.append_text(json, history.size() + 1, batch);
   const engine::EvaluatedBatch evaluated = stream.evaluate(batch);
   const engine::DecisionFinisher finisher(policy);
   engine::FinishedDecision d;
-  finisher.finish(batch, evaluated.columns, evaluated.results, 0, d);
+  finisher.finish(batch, evaluated.columns, evaluated.results, static_cast<uint32_t>(history.size()), d);
   const ir::Module& m = policy.module();
   if (d.skipped) {
     out.error = d.row_error ? d.row_error->message : "the event was refused";
