@@ -346,6 +346,51 @@ def test_equivalence():
     check(code == 2 and "--assume" in err, f"a bad --assume is refused: {code} {err[-300:]}")
 
 
+def rule_parts(path, rule):
+    """A rule's dates, `when` conjuncts (one per line of its source) and
+    `unless`, as the policy writes them: (effective, [when lines], unless)."""
+    text = open(path).read()
+    block = text[text.index(f"rule {rule} on "):]
+    block = block[:block.index("\n\n")]
+    effective = re.search(r"^  effective (\S+)$", block, re.M).group(1)
+    when = re.search(r"^  when (.*?)(?=^  unless|\Z)", block, re.M | re.S).group(1)
+    conjuncts = [re.sub(r"^and ", "", line.strip()) for line in when.strip().splitlines()]
+    unless = re.search(r"^  unless (.*)$", block, re.M).group(1).strip()
+    return effective, conjuncts, unless
+
+
+def test_regions():
+    """diff --symbolic's regions: the rule's own conjuncts (one per `and` of
+    its source, outer parentheses dropped), `unless X is present` read as
+    `X is absent`, and what --assume already says left out."""
+    law = os.path.join(POLICIES, ENFORCED)
+    rasa = os.path.join(POLICIES, "whatif", "remote_access_security_act.edict.md")
+    effective, conjuncts, unless = rule_parts(rasa, "rasa_remote_access_d5m")
+    check(unless == "event.license is present", f"regions: the what-if's unless: {unless}")
+    tail = " [rasa_remote_access_d5m], and no rule with an outcome above license_presumption_of_denial applies"
+    absent = "event.license is absent"
+
+    def regions(*assume):
+        args = [a for x in assume for a in ("--assume", x)]
+        code, out, err = run(["diff", "--symbolic", "--format", "json", *args, law, rasa])
+        check(code == 1, f"regions: diff --symbolic exits 1 ({code}): {err[-300:]}")
+        report = json.loads(out) if out else {"transitions": []}
+        found = [t["region"] for t in report["transitions"] if "[rasa_remote_access_d5m]" in t["region"]]
+        check(found, f"regions: a transition decided by rasa_remote_access_d5m: {report['transitions']}")
+        return found
+
+    full = "new: " + " and ".join([f"event.time >= {effective}", *conjuncts, absent]) + tail
+    for region in regions():
+        check(region.startswith(full + "; old: "), f"regions: the rule's conditions, flat:\n{region}\n{full}")
+    # An assumed later date and an assumed absent licence leave the rest.
+    assumed = "new: " + " and ".join(conjuncts) + tail
+    for region in regions(f"on rental: event.time >= 2024-06-01 and {absent}"):
+        check(region.startswith(assumed + "; old: "), f"regions: --assume's conditions left out:\n{region}\n{assumed}")
+    # An earlier date than the rule's own does not imply it.
+    for region in regions("on rental: event.time >= 2020-01-01"):
+        check(region.startswith(full + "; old: "), f"regions: a weaker --assume keeps the date:\n{region}")
+
+
 def test_whatifs():
     events = os.path.join(WORK, "events.jsonl")
     with open(events, "wb") as f:
@@ -410,6 +455,7 @@ def main():
             ("allow file", test_allow),
             ("equivalence and --assume", test_equivalence),
             ("what-ifs: symbolic covers the log's transitions", test_whatifs),
+            ("regions: the rule's own conjuncts, --assume's left out", test_regions),
         ]
         if a.only:
             groups = [g for g in groups if (g[1] is test_library) == (a.only == "library")]
