@@ -545,7 +545,8 @@ const RuleFormula& ModuleEncoder::rule(size_t r) {
   if (it != rules_.end()) return it->second;
   z3::context& c = *ctx_;
   const ir::Rule& rule = module_->rules.at(r);
-  RuleFormula out{false, c.bool_val(false), c.bool_val(false), c.bool_val(false), c.bool_val(false), {}};
+  RuleFormula out{false, c.bool_val(false), c.bool_val(false), c.bool_val(false), c.bool_val(false),
+                  {},    std::nullopt};
   const ir::RuleBody* body = rule.body_for(event_);
   if (body) {
     out.applies = true;
@@ -566,6 +567,7 @@ const RuleFormula& ModuleEncoder::rule(size_t r) {
     out.faults = or_all(c, faults);
     if (solver_) {
       out.body = solver_->define(out.body);
+      out.fires_formula = out.fires;
       out.fires = solver_->define(out.fires);
       out.faults = solver_->define(out.faults);
       for (SiteFault& s : out.sites) s.when = solver_->define(s.when);

@@ -105,6 +105,9 @@ struct RuleFormula {
   z3::expr fires;                // in effect, and the fires function returns true
   z3::expr faults;               // in effect, and the rule's result is `error` (fires or message fault)
   std::vector<SiteFault> sites;  // each already conjoined with in_effect (and fires for message sites)
+  // `fires` itself, not the solver's name for it: to evaluate on a model of
+  // an earlier query, which may not define that name.
+  std::optional<z3::expr> fires_formula;
 };
 
 // The solver of one analysis: one incremental Z3 solver, so that what every

@@ -90,7 +90,7 @@ class Verifier {
       const z3::expr tame =
           k.history->small_numbers(n) && k.enc->no_data_found() && k.history->no_data_found(n);
       for (const z3::expr& query : {history && tame, history}) {
-        QueryResult q = solver_.check(query, fmt::format("{} after {} earlier", label, n));
+        QueryResult q = check(query, fmt::format("{} after {} earlier", label, n));
         if (!q.sat()) continue;
         Witness h = replay_model(k, *q.model, n, shows);
         if (h.confirmed) {
@@ -110,6 +110,22 @@ class Verifier {
     else
       report_.findings.push_back(std::move(f));
   }
+  // A solver query; its model, when sat, is kept for can_fire_on_a_model().
+  QueryResult check(const z3::expr& formula, const std::string& label) {
+    QueryResult q = solver_.check(formula, label);
+    if (q.sat() && models_.size() < kModelsKept) models_.push_back(*q.model);
+    return q;
+  }
+  // An event of an earlier query on which the rule fires: the vacuity check
+  // needs no query of its own (the model, completed, is a valid event of the
+  // kind on which the rule's formula holds).
+  bool can_fire_on_a_model(KindEncoding& k, const RuleFormula& f) {
+    if (!f.fires_formula) return false;
+    const z3::expr holds = k.event->domain() && *f.fires_formula;
+    for (const z3::model& m : models_)
+      if (m.eval(holds, true).is_true()) return true;
+    return false;
+  }
   void unknown(size_t r, const std::string& check, const QueryResult& q) {
     Finding f;
     f.check = "unknown";
@@ -125,7 +141,8 @@ class Verifier {
     for (KindEncoding& k : kinds_) {
       const RuleFormula& f = k.enc->rule(r);
       if (!f.applies) continue;
-      QueryResult q = solver_.check(f.fires, "fires " + rule(r).name);
+      if (can_fire_on_a_model(k, f)) return true;
+      QueryResult q = check(f.fires, "fires " + rule(r).name);
       if (q.sat()) return true;
       if (!q.unsat()) undecided = true, last = q;
     }
@@ -150,7 +167,7 @@ class Verifier {
       for (size_t e = 0; e < r; ++e)
         if (k.enc->rule(e).applies) earlier = earlier || k.enc->rule(e).faults;
       const z3::expr formula = f.faults && !earlier;
-      QueryResult q = solver_.check(formula, "faults " + rule(r).name);
+      QueryResult q = check(formula, "faults " + rule(r).name);
       if (q.unsat()) continue;
       if (!q.sat()) {
         unknown(r, "faulting", q);
@@ -202,8 +219,7 @@ class Verifier {
       for (size_t s = 0; s < m_.rules.size(); ++s)
         if (s != r && k.enc->rule(s).applies && rule(s).effect >= rule(r).effect)
           stronger = stronger || k.enc->rule(s).fires;
-      QueryResult q =
-          solver_.check(f.fires && !k.enc->decision_is_error() && !stronger, "decides " + rule(r).name);
+      QueryResult q = check(f.fires && !k.enc->decision_is_error() && !stronger, "decides " + rule(r).name);
       if (q.sat()) return;
       if (!q.unsat()) undecided = true, last = q;
     }
@@ -223,7 +239,7 @@ class Verifier {
         if (std::find(out.covered_by.begin(), out.covered_by.end(), rule(s).name) != out.covered_by.end())
           continue;
         const z3::expr both = f.fires && k.enc->rule(s).fires;
-        QueryResult q = solver_.check(both, "fires with " + rule(r).name + ", " + rule(s).name);
+        QueryResult q = check(both, "fires with " + rule(r).name + ", " + rule(s).name);
         if (!q.sat()) continue;
         out.covered_by.push_back(rule(s).name);
         if (!first) first = std::move(q), first_formula = both, first_kind = &k;
@@ -275,8 +291,7 @@ class Verifier {
         const RuleFormula& fb = k.enc->rule(b);
         if (!fa.applies || !fb.applies) continue;
         // The same events, dates aside.
-        QueryResult q =
-            solver_.check(fa.body && fb.body, "same events " + rule(a).name + ", " + rule(b).name);
+        QueryResult q = check(fa.body && fb.body, "same events " + rule(a).name + ", " + rule(b).name);
         if (!q.sat()) continue;
         if (distance < best) successors.clear(), best = distance;
         successors.push_back(Next{b, &k});
@@ -298,7 +313,7 @@ class Verifier {
             "ends on {} but its next version {} starts on {}: events in between are decided by neither",
             format_date(end), out.other_rule, format_date(start));
         const z3::expr formula = t >= ctx_.int_val(end) && t < ctx_.int_val(start) && fa.body;
-        QueryResult q = solver_.check(formula, "gap " + out.rule);
+        QueryResult q = check(formula, "gap " + out.rule);
         if (!q.sat()) continue;
         auto one = [&](const EngineDecision& d) {
           return d.valid && !fired(d, out.rule) && !fired(d, out.other_rule);
@@ -312,7 +327,7 @@ class Verifier {
             "runs until {} but its next version {} starts on {}, with another outcome ({} and {})",
             format_date(end), out.other_rule, format_date(start), outcome(a), outcome(n.rule));
         const z3::expr formula = fa.fires && fb.fires;
-        QueryResult q = solver_.check(formula, "overlap " + out.rule);
+        QueryResult q = check(formula, "overlap " + out.rule);
         if (!q.sat()) continue;
         auto one = [&](const EngineDecision& d) {
           return d.valid && fired(d, out.rule) && fired(d, out.other_rule);
@@ -331,6 +346,8 @@ class Verifier {
   Solver solver_;
   StringUniverse strings_;
   std::vector<KindEncoding> kinds_;
+  static constexpr size_t kModelsKept = 256;
+  std::vector<z3::model> models_;  // of sat queries, for can_fire_on_a_model()
 };
 
 }  // namespace
