@@ -89,6 +89,10 @@ struct SiteFault {
   uint32_t site = ir::kNoSite;
   ir::FaultReason reason = ir::FaultReason::None;
   z3::expr when;
+  // Non-finite sites: the exact result at least twice the largest double,
+  // which no rounding of the operands brings back to a finite one (a
+  // witness just past the largest double may not replay).
+  std::optional<z3::expr> clearly;
 };
 
 struct FunctionFormula {

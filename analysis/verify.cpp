@@ -193,7 +193,14 @@ class Verifier {
         return site_of(model) && faults_here(w.interp) && faults_here(w.jit) &&
                w.interp.fault_reason == w.jit.fault_reason;
       };
-      Witness w = witness(k, &*q.model, formula, "faults " + out.rule, shows);
+      // A result just past the largest double may round back to a finite
+      // one: the witness is asked for one clearly past it where there is one.
+      z3::expr clearly = ctx_.bool_val(false);
+      for (const SiteFault& s : f.sites) clearly = clearly || (s.clearly ? *s.clearly : s.when);
+      z3::expr witness_formula = formula;
+      if (QueryResult again = check(clearly && !earlier, "faults clearly " + out.rule); again.sat())
+        q = std::move(again), witness_formula = clearly && !earlier;
+      Witness w = witness(k, &*q.model, witness_formula, "faults " + out.rule, shows);
       const SiteFault* site = site_of(*q.model);
       FaultReason reason = site ? site->reason : FaultReason::None;
       for (FaultReason other : {FaultReason::IntOverflow, FaultReason::DivisionByZero, FaultReason::NonFinite,
