@@ -134,7 +134,11 @@ class Solver {
   // A Boolean constant standing for `formula` in every query.
   z3::expr define(const z3::expr& formula);
   // `label` names the query for EDICT_ANALYSIS_TRACE=1 (one line per query on stderr).
-  QueryResult check(const z3::expr& formula, const std::string& label);
+  // `rlimit`: this query's limit instead of the options' (0: theirs).
+  QueryResult check(const z3::expr& formula, const std::string& label, uint64_t rlimit = 0);
+  // A witness history's queries (nonlinear arithmetic over several events is
+  // where the solver can spend its whole limit): a tenth of the options'.
+  uint64_t history_rlimit() const { return std::max<uint64_t>(options_.rlimit / 10, 1000); }
 
  private:
   z3::context* ctx_;

@@ -61,11 +61,11 @@ z3::expr Solver::define(const z3::expr& formula) {
   return name;
 }
 
-QueryResult Solver::check(const z3::expr& formula, const std::string& label) {
+QueryResult Solver::check(const z3::expr& formula, const std::string& label, uint64_t rlimit) {
   auto start = std::chrono::steady_clock::now();
   z3::params p(*ctx_);
   // Z3 counts the limit from the start of each check.
-  p.set("rlimit", static_cast<unsigned>(std::min<uint64_t>(options_.rlimit, UINT32_MAX)));
+  p.set("rlimit", static_cast<unsigned>(std::min<uint64_t>(rlimit ? rlimit : options_.rlimit, UINT32_MAX)));
   solver_.set(p);
   solver_.push();
   solver_.add(formula);

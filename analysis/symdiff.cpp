@@ -296,7 +296,8 @@ class SymbolicDiff {
       const z3::expr tame = history.small_numbers(n) && no_data && history.no_data_found(n);
       for (const z3::expr& query : {h && tame, h}) {
         QueryResult q =
-            solver_.check(query, fmt::format("{} -> {} on {} after {} earlier", t.from, t.to, t.kind, n));
+            solver_.check(query, fmt::format("{} -> {} on {} after {} earlier", t.from, t.to, t.kind, n),
+                          solver_.history_rlimit());
         if (!q.sat()) continue;
         SymTransition found = replay(t.kind, t.from, t.to, *q.model, event, &history, n);
         if (found.confirmed) {

@@ -90,7 +90,7 @@ class Verifier {
       const z3::expr tame =
           k.history->small_numbers(n) && k.enc->no_data_found() && k.history->no_data_found(n);
       for (const z3::expr& query : {history && tame, history}) {
-        QueryResult q = check(query, fmt::format("{} after {} earlier", label, n));
+        QueryResult q = check(query, fmt::format("{} after {} earlier", label, n), solver_.history_rlimit());
         if (!q.sat()) continue;
         Witness h = replay_model(k, *q.model, n, shows);
         if (h.confirmed) {
@@ -111,8 +111,8 @@ class Verifier {
       report_.findings.push_back(std::move(f));
   }
   // A solver query; its model, when sat, is kept for can_fire_on_a_model().
-  QueryResult check(const z3::expr& formula, const std::string& label) {
-    QueryResult q = solver_.check(formula, label);
+  QueryResult check(const z3::expr& formula, const std::string& label, uint64_t rlimit = 0) {
+    QueryResult q = solver_.check(formula, label, rlimit);
     if (q.sat() && models_.size() < kModelsKept) models_.push_back(*q.model);
     return q;
   }
