@@ -223,10 +223,11 @@ class History {
   std::vector<std::string> events(const z3::model& model, size_t n) const;
   // No data lookup of an earlier event finds a row (see ModuleEncoder::no_data_found).
   z3::expr no_data_found(size_t n) const;
-  // Every int and number of the history and the final event a whole number
-  // of at most 2^24 in magnitude: products and short sums of them are exact
-  // in doubles, so a witness within them replays as the reals the solver
-  // reasons with (and reads better than extreme values).
+  // Every int of the history and the final event, and every number of the
+  // earlier events, at most 2^24 in magnitude: products and short sums of
+  // them stay far from the largest double, so a witness within them replays
+  // as the reals the solver reasons with (and reads better than extreme
+  // values). The final event's numbers are free (a rule may need 1e26).
   z3::expr small_numbers(size_t n) const;
 
  private:

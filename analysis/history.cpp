@@ -229,16 +229,18 @@ z3::expr History::small_numbers(size_t n) const {
   z3::context& c = *ctx_;
   const int64_t bound = int64_t{1} << 24;
   z3::expr out = c.bool_val(true);
-  auto small = [&](const SymEvent& e) {
+  auto small = [&](const SymEvent& e, bool numbers) {
     for (const SymField& f : e.fields()) {
       if (f.name.empty() || f.name[0] == '$') continue;
       if (f.type == ir::Ty::Int) out = out && f.value >= c.int_val(-bound) && f.value <= c.int_val(bound);
-      if (f.type == ir::Ty::Number)
+      if (f.type == ir::Ty::Number && numbers)
         out = out && f.value >= c.real_val(-bound) && f.value <= c.real_val(bound);
     }
   };
-  small(*final_);
-  for (size_t i = 0; i < n && i < earlier_.size(); ++i) small(*earlier_[i]->event);
+  // The final event's numbers are left free: a rule may need a large one
+  // (training operations over 1e26).
+  small(*final_, false);
+  for (size_t i = 0; i < n && i < earlier_.size(); ++i) small(*earlier_[i]->event, true);
   return out;
 }
 
