@@ -58,13 +58,19 @@ struct EngineDecision {
 
 // A witness event and what the engines made of it.
 struct Witness {
-  std::string event;  // one JSON line
+  // Earlier events (JSON lines, in input order) that give the windowed
+  // aggregates the values the finding needs; empty when the event alone
+  // shows it.
+  std::vector<std::string> history;
+  std::string event;  // one JSON line: the event the finding is about
   EngineDecision interp, jit;
   bool confirmed = false;  // both engines show what the finding claims
 };
 
-// Evaluates one JSON event on a policy's two engines.
-EngineDecision decide(const engine::Policy& policy, const std::string& json);
+// Evaluates one JSON event, after the earlier events `history` (through one
+// engine::Stream, so that they fill its windows), on one engine.
+EngineDecision decide(const engine::Policy& policy, const std::vector<std::string>& history,
+                      const std::string& json);
 
 struct Finding {
   // vacuous, shadowed, faulting, gap, overlap; `unknown` when the solver

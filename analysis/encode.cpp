@@ -344,9 +344,12 @@ FunctionFormula ModuleEncoder::function(ir::FuncId fid) {
       return *env[r];
     };
     auto set = [&](ir::Reg r, z3::expr e) { env.at(r) = Val{e, -1, std::nullopt, std::nullopt}; };
-    auto checked = [&](const ir::Inst& in, z3::expr fault_if, ir::FaultReason reason) {
+    auto checked = [&](const ir::Inst& in, z3::expr fault_if, ir::FaultReason reason,
+                       std::optional<z3::expr> clearly_if = std::nullopt) {
       z3::expr when = cur && fault_if;
-      out.sites.push_back(SiteFault{in.site, reason, when});
+      std::optional<z3::expr> clearly;
+      if (clearly_if) clearly = cur && *clearly_if;
+      out.sites.push_back(SiteFault{in.site, reason, when, clearly});
       faults.push_back(when);
       cur = cur && !fault_if;
     };
@@ -452,7 +455,8 @@ FunctionFormula ModuleEncoder::function(ir::FuncId fid) {
           z3::expr r = in.op == ir::Op::FAdd ? a + bb : in.op == ir::Op::FSub ? a - bb : a * bb;
           if (in.op == ir::Op::FMul && !a.is_numeral() && !bb.is_numeral())
             r = split_by_input(c, r).value_or(r);
-          checked(in, r > real_max || r < -real_max, ir::FaultReason::NonFinite);
+          checked(in, r > real_max || r<-real_max, ir::FaultReason::NonFinite, r> 2 * real_max ||
+                          r < -2 * real_max);
           set(in.dst, r);
           break;
         }
@@ -462,7 +466,8 @@ FunctionFormula ModuleEncoder::function(ir::FuncId fid) {
           checked(in, bb == 0, ir::FaultReason::DivisionByZero);
           z3::expr r = a / bb;
           if (!bb.is_numeral()) r = split_by_input(c, r).value_or(r);
-          checked(in, r > real_max || r < -real_max, ir::FaultReason::NonFinite);
+          checked(in, r > real_max || r<-real_max, ir::FaultReason::NonFinite, r> 2 * real_max ||
+                          r < -2 * real_max);
           set(in.dst, r);
           break;
         }
@@ -524,7 +529,7 @@ FunctionFormula ModuleEncoder::function(ir::FuncId fid) {
           if (f.kind == ir::FunctionKind::Value && in.a != ir::kNoReg) values.emplace_back(cur, reg(in.a).e);
           break;
         case ir::Op::Fault:
-          out.sites.push_back(SiteFault{in.site, in.reason, cur});
+          out.sites.push_back(SiteFault{in.site, in.reason, cur, std::nullopt});
           faults.push_back(cur);
           break;
       }
@@ -545,7 +550,8 @@ const RuleFormula& ModuleEncoder::rule(size_t r) {
   if (it != rules_.end()) return it->second;
   z3::context& c = *ctx_;
   const ir::Rule& rule = module_->rules.at(r);
-  RuleFormula out{false, c.bool_val(false), c.bool_val(false), c.bool_val(false), c.bool_val(false), {}};
+  RuleFormula out{false, c.bool_val(false), c.bool_val(false), c.bool_val(false), c.bool_val(false),
+                  {},    std::nullopt};
   const ir::RuleBody* body = rule.body_for(event_);
   if (body) {
     out.applies = true;
@@ -557,18 +563,27 @@ const RuleFormula& ModuleEncoder::rule(size_t r) {
     out.body = fires.returns_true;
     out.fires = in_effect && fires.returns_true;
     std::vector<z3::expr> faults{in_effect && fires.faults};
-    for (SiteFault& s : fires.sites) out.sites.push_back(SiteFault{s.site, s.reason, in_effect && s.when});
+    auto within = [](const z3::expr& reached, const SiteFault& s) {
+      std::optional<z3::expr> clearly;
+      if (s.clearly) clearly = reached && *s.clearly;
+      return SiteFault{s.site, s.reason, reached && s.when, clearly};
+    };
+    for (SiteFault& s : fires.sites) out.sites.push_back(within(in_effect, s));
     if (body->message != ir::kNoFunc) {
       FunctionFormula msg = function(body->message);
       faults.push_back(out.fires && msg.faults);
-      for (SiteFault& s : msg.sites) out.sites.push_back(SiteFault{s.site, s.reason, out.fires && s.when});
+      for (SiteFault& s : msg.sites) out.sites.push_back(within(out.fires, s));
     }
     out.faults = or_all(c, faults);
     if (solver_) {
       out.body = solver_->define(out.body);
+      out.fires_formula = out.fires;
       out.fires = solver_->define(out.fires);
       out.faults = solver_->define(out.faults);
-      for (SiteFault& s : out.sites) s.when = solver_->define(s.when);
+      for (SiteFault& s : out.sites) {
+        s.when = solver_->define(s.when);
+        if (s.clearly) s.clearly = solver_->define(*s.clearly);
+      }
     }
   }
   return rules_.emplace(r, std::move(out)).first->second;

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -88,6 +89,10 @@ struct SiteFault {
   uint32_t site = ir::kNoSite;
   ir::FaultReason reason = ir::FaultReason::None;
   z3::expr when;
+  // Non-finite sites: the exact result at least twice the largest double,
+  // which no rounding of the operands brings back to a finite one (a
+  // witness just past the largest double may not replay).
+  std::optional<z3::expr> clearly;
 };
 
 struct FunctionFormula {
@@ -104,6 +109,9 @@ struct RuleFormula {
   z3::expr fires;                // in effect, and the fires function returns true
   z3::expr faults;               // in effect, and the rule's result is `error` (fires or message fault)
   std::vector<SiteFault> sites;  // each already conjoined with in_effect (and fires for message sites)
+  // `fires` itself, not the solver's name for it: to evaluate on a model of
+  // an earlier query, which may not define that name.
+  std::optional<z3::expr> fires_formula;
 };
 
 // The solver of one analysis: one incremental Z3 solver, so that what every
@@ -126,7 +134,11 @@ class Solver {
   // A Boolean constant standing for `formula` in every query.
   z3::expr define(const z3::expr& formula);
   // `label` names the query for EDICT_ANALYSIS_TRACE=1 (one line per query on stderr).
-  QueryResult check(const z3::expr& formula, const std::string& label);
+  // `rlimit`: this query's limit instead of the options' (0: theirs).
+  QueryResult check(const z3::expr& formula, const std::string& label, uint64_t rlimit = 0);
+  // A witness history's queries (nonlinear arithmetic over several events is
+  // where the solver can spend its whole limit): a tenth of the options'.
+  uint64_t history_rlimit() const { return std::max<uint64_t>(options_.rlimit / 10, 1000); }
 
  private:
   z3::context* ctx_;
@@ -184,6 +196,60 @@ class ModuleEncoder {
   std::map<size_t, RuleFormula> rules_;
   std::map<std::string, z3::func_decl> uninterpreted_;
   std::vector<z3::expr> data_lookups_;
+};
+
+// Earlier events for a witness whose finding needs windowed aggregates'
+// values. An encoding treats an aggregate as a free input, and one event
+// alone cannot give it the value a model chose; a history can. History(n)
+// is the formula that `n` earlier events of the final event's kind, in time
+// order and no later than it, followed by the final event, give every
+// aggregate field of the final event (of every module added) the value the
+// window stage computes for it: the fold, over the events whose `where`
+// holds, with the final event's key and inside its window, of their
+// operands. Each earlier event enters some window of the final event, and no
+// aggregate input (filter, key, operand) faults on any event of the history.
+// Calendar-year windows: earlier events at the final event's time.
+class History {
+ public:
+  History(z3::context& ctx, StringUniverse& strings, SymEvent& final_event);
+  ~History();
+  // A module whose aggregates the final event's `$` fields hold.
+  void add_module(const ir::Module& module);
+  // The final event's kind has windowed aggregates in some module added.
+  bool active() const { return !aggregates_.empty(); }
+  static constexpr size_t kMaxEarlier = 4;
+  z3::expr formula(size_t n);
+  // The earlier events as JSON lines, in the order to replay them.
+  std::vector<std::string> events(const z3::model& model, size_t n) const;
+  // No data lookup of an earlier event finds a row (see ModuleEncoder::no_data_found).
+  z3::expr no_data_found(size_t n) const;
+  // Every int of the history and the final event, and every number of the
+  // earlier events, at most 2^24 in magnitude: products and short sums of
+  // them stay far from the largest double, so a witness within them replays
+  // as the reals the solver reasons with (and reads better than extreme
+  // values). The final event's numbers are free (a rule may need 1e26).
+  z3::expr small_numbers(size_t n) const;
+
+ private:
+  struct Inputs;  // one aggregate's filter, key and operand on one event
+  struct Aggregate {
+    const ir::Module* module;
+    const ir::Aggregate* agg;
+    const ir::AggregateInput* input;
+    const SymField* field;  // the final event's
+  };
+  struct Earlier;
+  Inputs inputs_of(ModuleEncoder& enc, const Aggregate& a);
+  void ensure(size_t n);
+  z3::expr fold(const Aggregate& a, size_t n);
+
+  z3::context* ctx_;
+  StringUniverse* strings_;
+  SymEvent* final_;
+  std::vector<std::unique_ptr<ModuleEncoder>> final_encoders_;  // one per module
+  std::vector<Aggregate> aggregates_;
+  std::vector<std::unique_ptr<Earlier>> earlier_;
+  std::vector<const ir::Module*> modules_;
 };
 
 SolverInfo solver_info(const Options& options);

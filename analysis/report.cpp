@@ -37,14 +37,31 @@ std::string decision_json(const EngineDecision& d) {
   return s + "}";
 }
 
+// Earlier events of a witness, one a line, numbered, before the witness.
+std::string history_text(const std::vector<std::string>& history, const std::string& indent) {
+  if (history.empty()) return "";
+  std::string out = fmt::format("{}after {} earlier event{} (they fill the windows):\n", indent,
+                                history.size(), history.size() == 1 ? "" : "s");
+  for (size_t i = 0; i < history.size(); ++i) out += fmt::format("{}  {}. {}\n", indent, i + 1, history[i]);
+  return out;
+}
+
+std::string history_json(const std::vector<std::string>& history) {
+  std::string s = "[";
+  for (size_t i = 0; i < history.size(); ++i) s += (i ? "," : "") + history[i];
+  return s + "]";
+}
+
 std::string witness_text(const Witness& w, const std::string& indent) {
-  return fmt::format("{}witness: {}\n{}  interpreter: {}\n{}  JIT:         {}\n", indent, w.event, indent,
+  return history_text(w.history, indent) +
+         fmt::format("{}witness: {}\n{}  interpreter: {}\n{}  JIT:         {}\n", indent, w.event, indent,
                      decision_text(w.interp), indent, decision_text(w.jit));
 }
 
 std::string witness_json_text(const Witness& w) {
-  return fmt::format("{{\"event\":{},\"confirmed\":{},\"interpreter\":{},\"jit\":{}}}", w.event,
-                     w.confirmed ? "true" : "false", decision_json(w.interp), decision_json(w.jit));
+  return fmt::format("{{\"history\":{},\"event\":{},\"confirmed\":{},\"interpreter\":{},\"jit\":{}}}",
+                     history_json(w.history), w.event, w.confirmed ? "true" : "false",
+                     decision_json(w.interp), decision_json(w.jit));
 }
 
 std::string solver_text(const SolverInfo& s, const QueryStats& q) {
@@ -151,6 +168,7 @@ std::string render_symbolic_diff(const SymDiffReport& report) {
   for (const std::string& n : report.notes) out += "note: " + n + "\n";
   for (const SymTransition& t : report.transitions) {
     out += fmt::format("{} -> {} on {}:\n  where {}\n", t.from, t.to, t.kind, t.region);
+    out += history_text(t.old_side.history, "  ");
     out += fmt::format("  witness: {}\n    old: {}\n    new: {}\n", t.old_side.event,
                        decision_text(t.old_side.jit), decision_text(t.new_side.jit));
   }
@@ -171,11 +189,12 @@ std::string render_symbolic_diff(const SymDiffReport& report) {
 std::string symbolic_diff_json(const SymDiffReport& report) {
   auto transition = [](const SymTransition& t) {
     return fmt::format(
-        "{{\"kind\":{},\"from\":{},\"to\":{},\"region\":{},\"event\":{},\"confirmed\":{},\"old\":{{"
-        "\"interpreter\":{},\"jit\":{}}},\"new\":{{\"interpreter\":{},\"jit\":{}}}}}",
-        json_string(t.kind), json_string(t.from), json_string(t.to), json_string(t.region), t.old_side.event,
-        t.confirmed ? "true" : "false", decision_json(t.old_side.interp), decision_json(t.old_side.jit),
-        decision_json(t.new_side.interp), decision_json(t.new_side.jit));
+        "{{\"kind\":{},\"from\":{},\"to\":{},\"region\":{},\"history\":{},\"event\":{},\"confirmed\":{},"
+        "\"old\":{{\"interpreter\":{},\"jit\":{}}},\"new\":{{\"interpreter\":{},\"jit\":{}}}}}",
+        json_string(t.kind), json_string(t.from), json_string(t.to), json_string(t.region),
+        history_json(t.old_side.history), t.old_side.event, t.confirmed ? "true" : "false",
+        decision_json(t.old_side.interp), decision_json(t.old_side.jit), decision_json(t.new_side.interp),
+        decision_json(t.new_side.jit));
   };
   std::string s = fmt::format("{{\"equivalent\":{},\"transitions\":[", report.equivalent ? "true" : "false");
   for (size_t i = 0; i < report.transitions.size(); ++i)

@@ -61,11 +61,11 @@ z3::expr Solver::define(const z3::expr& formula) {
   return name;
 }
 
-QueryResult Solver::check(const z3::expr& formula, const std::string& label) {
+QueryResult Solver::check(const z3::expr& formula, const std::string& label, uint64_t rlimit) {
   auto start = std::chrono::steady_clock::now();
   z3::params p(*ctx_);
   // Z3 counts the limit from the start of each check.
-  p.set("rlimit", static_cast<unsigned>(std::min<uint64_t>(options_.rlimit, UINT32_MAX)));
+  p.set("rlimit", static_cast<unsigned>(std::min<uint64_t>(rlimit ? rlimit : options_.rlimit, UINT32_MAX)));
   solver_.set(p);
   solver_.push();
   solver_.add(formula);
@@ -118,16 +118,21 @@ std::string witness_json(const z3::model& model, const SymEvent& event, const St
   return out + "}";
 }
 
-EngineDecision decide(const engine::Policy& policy, const std::string& json) {
+EngineDecision decide(const engine::Policy& policy, const std::vector<std::string>& history,
+                      const std::string& json) {
   EngineDecision out;
   engine::StreamOptions options;
-  options.batch_size = 1;
+  options.batch_size = static_cast<uint32_t>(history.size() + 1);
   engine::Stream stream(policy, options);
-  abi::Batch& batch = stream.decode_text(json, 1);
+  // One batch, in input order: the window stage folds the earlier events
+  // into the last one's aggregates.
+  abi::Batch& batch = stream.new_batch();
+  for (size_t i = 0; i < history.size(); ++i) stream.append_text(history[i], i + 1, batch);
+  stream.append_text(json, history.size() + 1, batch);
   const engine::EvaluatedBatch evaluated = stream.evaluate(batch);
   const engine::DecisionFinisher finisher(policy);
   engine::FinishedDecision d;
-  finisher.finish(batch, evaluated.columns, evaluated.results, 0, d);
+  finisher.finish(batch, evaluated.columns, evaluated.results, static_cast<uint32_t>(history.size()), d);
   const ir::Module& m = policy.module();
   if (d.skipped) {
     out.error = d.row_error ? d.row_error->message : "the event was refused";

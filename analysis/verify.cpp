@@ -3,6 +3,7 @@
 // without a gap or an overlap with another outcome. Every claim that an
 // event exists is replayed on both engines before it is reported.
 #include <algorithm>
+#include <functional>
 #include <memory>
 
 #include <fmt/format.h>
@@ -20,7 +21,11 @@ constexpr int64_t kHandOverWindow = 366 * kMicrosPerDay;
 struct KindEncoding {
   std::unique_ptr<SymEvent> event;
   std::unique_ptr<ModuleEncoder> enc;
+  std::unique_ptr<History> history;  // for findings that need windowed aggregates
 };
+
+// Does a replayed witness show the finding (given the model it came from)?
+using Shows = std::function<bool(const z3::model&, const Witness&)>;
 
 class Verifier {
  public:
@@ -34,6 +39,8 @@ class Verifier {
       k.enc = std::make_unique<ModuleEncoder>(ctx_, m_, strings_, *k.event, &solver_);
       // Every query is about one valid event of some kind.
       solver_.assume(k.event->domain());
+      k.history = std::make_unique<History>(ctx_, strings_, *k.event);
+      k.history->add_module(m_);
       kinds_.push_back(std::move(k));
     }
   }
@@ -52,11 +59,46 @@ class Verifier {
   const ir::Rule& rule(size_t r) const { return m_.rules[r]; }
   const std::string& outcome(size_t r) const { return m_.outcomes[static_cast<size_t>(rule(r).effect)]; }
 
-  Witness replay(const std::string& json) {
+  Witness replay(std::vector<std::string> history, const std::string& json) {
     Witness w;
+    w.history = std::move(history);
     w.event = json;
-    w.interp = decide(*policy_.interp, json);
-    w.jit = decide(*policy_.jit, json);
+    w.interp = decide(*policy_.interp, w.history, json);
+    w.jit = decide(*policy_.jit, w.history, json);
+    return w;
+  }
+  Witness replay_model(KindEncoding& k, const z3::model& model, size_t earlier, const Shows& shows) {
+    Witness w = replay(k.history->events(model, earlier), witness_json(model, *k.event, strings_));
+    w.confirmed = shows(model, w);
+    return w;
+  }
+
+  // The witness of a finding whose query `formula` the solver satisfied
+  // with `model`: the model's event, when the engines show the finding on
+  // it. Else, when the kind has windowed aggregates (which the query took
+  // as free inputs), the shortest history of earlier events that gives them
+  // values the formula holds with, and that the engines confirm.
+  // `*model` becomes the model the witness came from.
+  Witness witness(KindEncoding& k, z3::model* model, const z3::expr& formula, const std::string& label,
+                  const Shows& shows) {
+    Witness w = replay_model(k, *model, 0, shows);
+    if (w.confirmed || !k.history->active()) return w;
+    for (size_t n = 0; n <= History::kMaxEarlier; ++n) {
+      const z3::expr history = formula && k.history->formula(n);
+      // Small whole numbers and no data row found first: witnesses that
+      // replay (see small_numbers, no_data_found); then any.
+      const z3::expr tame =
+          k.history->small_numbers(n) && k.enc->no_data_found() && k.history->no_data_found(n);
+      for (const z3::expr& query : {history && tame, history}) {
+        QueryResult q = check(query, fmt::format("{} after {} earlier", label, n), solver_.history_rlimit());
+        if (!q.sat()) continue;
+        Witness h = replay_model(k, *q.model, n, shows);
+        if (h.confirmed) {
+          *model = *q.model;
+          return h;
+        }
+      }
+    }
     return w;
   }
   static bool fired(const EngineDecision& d, const std::string& name) {
@@ -67,6 +109,22 @@ class Verifier {
       report_.unconfirmed.push_back(std::move(f));
     else
       report_.findings.push_back(std::move(f));
+  }
+  // A solver query; its model, when sat, is kept for can_fire_on_a_model().
+  QueryResult check(const z3::expr& formula, const std::string& label, uint64_t rlimit = 0) {
+    QueryResult q = solver_.check(formula, label, rlimit);
+    if (q.sat() && models_.size() < kModelsKept) models_.push_back(*q.model);
+    return q;
+  }
+  // An event of an earlier query on which the rule fires: the vacuity check
+  // needs no query of its own (the model, completed, is a valid event of the
+  // kind on which the rule's formula holds).
+  bool can_fire_on_a_model(KindEncoding& k, const RuleFormula& f) {
+    if (!f.fires_formula) return false;
+    const z3::expr holds = k.event->domain() && *f.fires_formula;
+    for (const z3::model& m : models_)
+      if (m.eval(holds, true).is_true()) return true;
+    return false;
   }
   void unknown(size_t r, const std::string& check, const QueryResult& q) {
     Finding f;
@@ -83,7 +141,8 @@ class Verifier {
     for (KindEncoding& k : kinds_) {
       const RuleFormula& f = k.enc->rule(r);
       if (!f.applies) continue;
-      QueryResult q = solver_.check(f.fires, "fires " + rule(r).name);
+      if (can_fire_on_a_model(k, f)) return true;
+      QueryResult q = check(f.fires, "fires " + rule(r).name);
       if (q.sat()) return true;
       if (!q.unsat()) undecided = true, last = q;
     }
@@ -107,35 +166,46 @@ class Verifier {
       z3::expr earlier = ctx_.bool_val(false);
       for (size_t e = 0; e < r; ++e)
         if (k.enc->rule(e).applies) earlier = earlier || k.enc->rule(e).faults;
-      QueryResult q = solver_.check(f.faults && !earlier, "faults " + rule(r).name);
+      const z3::expr formula = f.faults && !earlier;
+      QueryResult q = check(formula, "faults " + rule(r).name);
       if (q.unsat()) continue;
       if (!q.sat()) {
         unknown(r, "faulting", q);
         return;
       }
-      const SiteFault* site = nullptr;
-      for (const SiteFault& s : f.sites)
-        if (q.model->eval(s.when, true).is_true()) site = &s;
+      auto site_of = [&](const z3::model& model) -> const SiteFault* {
+        const SiteFault* site = nullptr;
+        for (const SiteFault& s : f.sites)
+          if (model.eval(s.when, true).is_true()) site = &s;
+        return site;
+      };
       Finding out;
       out.check = "faulting";
       out.rule = rule(r).name;
-      Witness w = replay(witness_json(*q.model, *k.event, strings_));
-      auto faults_here = [&](const EngineDecision& d) {
-        return d.valid && d.outcome == "error" && d.fault_rule == out.rule;
-      };
       // Numbers are exact rationals to the solver, doubles to the engines: a
       // divisor the solver keeps tiny may round to zero, so the engines can
       // name another reason at the same rule. Both engines faulting there,
       // alike, is the finding; it carries the reason they give.
+      auto shows = [&](const z3::model& model, const Witness& w) {
+        auto faults_here = [&](const EngineDecision& d) {
+          return d.valid && d.outcome == "error" && d.fault_rule == out.rule;
+        };
+        return site_of(model) && faults_here(w.interp) && faults_here(w.jit) &&
+               w.interp.fault_reason == w.jit.fault_reason;
+      };
+      // A result just past the largest double may round back to a finite
+      // one: the witness is asked for one clearly past it where there is one.
+      z3::expr clearly = ctx_.bool_val(false);
+      for (const SiteFault& s : f.sites) clearly = clearly || (s.clearly ? *s.clearly : s.when);
+      z3::expr witness_formula = formula;
+      if (QueryResult again = check(clearly && !earlier, "faults clearly " + out.rule); again.sat())
+        q = std::move(again), witness_formula = clearly && !earlier;
+      Witness w = witness(k, &*q.model, witness_formula, "faults " + out.rule, shows);
+      const SiteFault* site = site_of(*q.model);
       FaultReason reason = site ? site->reason : FaultReason::None;
       for (FaultReason other : {FaultReason::IntOverflow, FaultReason::DivisionByZero, FaultReason::NonFinite,
                                 FaultReason::Absent})
-        if (site && w.interp.fault_reason != ir::fault_reason_name(reason) &&
-            w.interp.fault_reason == ir::fault_reason_name(other))
-          reason = other;
-      const std::string reason_name = ir::fault_reason_name(reason);
-      w.confirmed = site && faults_here(w.interp) && faults_here(w.jit) &&
-                    w.interp.fault_reason == reason_name && w.jit.fault_reason == reason_name;
+        if (w.confirmed && w.jit.fault_reason == ir::fault_reason_name(other)) reason = other;
       out.detail = site ? engine::fault_message(m_, static_cast<uint32_t>(r), site->site, reason)
                         : "a fault (no site found in the model)";
       out.witness = std::move(w);
@@ -156,8 +226,7 @@ class Verifier {
       for (size_t s = 0; s < m_.rules.size(); ++s)
         if (s != r && k.enc->rule(s).applies && rule(s).effect >= rule(r).effect)
           stronger = stronger || k.enc->rule(s).fires;
-      QueryResult q =
-          solver_.check(f.fires && !k.enc->decision_is_error() && !stronger, "decides " + rule(r).name);
+      QueryResult q = check(f.fires && !k.enc->decision_is_error() && !stronger, "decides " + rule(r).name);
       if (q.sat()) return;
       if (!q.unsat()) undecided = true, last = q;
     }
@@ -165,7 +234,10 @@ class Verifier {
     Finding out;
     out.check = "shadowed";
     out.rule = rule(r).name;
-    std::optional<Witness> witness;
+    // The first pair's query, for the witness.
+    std::optional<QueryResult> first;
+    std::optional<z3::expr> first_formula;
+    KindEncoding* first_kind = nullptr;
     for (KindEncoding& k : kinds_) {
       const RuleFormula& f = k.enc->rule(r);
       if (!f.applies) continue;
@@ -173,11 +245,11 @@ class Verifier {
         if (s == r || !k.enc->rule(s).applies || rule(s).effect < rule(r).effect) continue;
         if (std::find(out.covered_by.begin(), out.covered_by.end(), rule(s).name) != out.covered_by.end())
           continue;
-        QueryResult q = solver_.check(f.fires && k.enc->rule(s).fires,
-                                      "fires with " + rule(r).name + ", " + rule(s).name);
+        const z3::expr both = f.fires && k.enc->rule(s).fires;
+        QueryResult q = check(both, "fires with " + rule(r).name + ", " + rule(s).name);
         if (!q.sat()) continue;
         out.covered_by.push_back(rule(s).name);
-        if (!witness) witness = replay(witness_json(*q.model, *k.event, strings_));
+        if (!first) first = std::move(q), first_formula = both, first_kind = &k;
       }
     }
     out.detail =
@@ -185,15 +257,15 @@ class Verifier {
             ? "whenever it fires, another rule faults: it never decides"
             : fmt::format("whenever it fires ({}), a rule of an outcome at least as strong fires too: {}",
                           outcome(r), fmt::join(out.covered_by, ", "));
-    if (witness) {
-      auto shows = [&](const EngineDecision& d) {
+    if (first) {
+      auto one = [&](const EngineDecision& d) {
         if (!d.valid || !fired(d, out.rule)) return false;
         for (const std::string& c : out.covered_by)
           if (fired(d, c)) return true;
         return false;
       };
-      witness->confirmed = shows(witness->interp) && shows(witness->jit);
-      out.witness = std::move(witness);
+      auto shows = [&](const z3::model&, const Witness& w) { return one(w.interp) && one(w.jit); };
+      out.witness = witness(*first_kind, &*first->model, *first_formula, "fires with " + out.rule, shows);
     }
     report(std::move(out));
   }
@@ -226,8 +298,7 @@ class Verifier {
         const RuleFormula& fb = k.enc->rule(b);
         if (!fa.applies || !fb.applies) continue;
         // The same events, dates aside.
-        QueryResult q =
-            solver_.check(fa.body && fb.body, "same events " + rule(a).name + ", " + rule(b).name);
+        QueryResult q = check(fa.body && fb.body, "same events " + rule(a).name + ", " + rule(b).name);
         if (!q.sat()) continue;
         if (distance < best) successors.clear(), best = distance;
         successors.push_back(Next{b, &k});
@@ -248,29 +319,28 @@ class Verifier {
         out.detail = fmt::format(
             "ends on {} but its next version {} starts on {}: events in between are decided by neither",
             format_date(end), out.other_rule, format_date(start));
-        QueryResult q =
-            solver_.check(t >= ctx_.int_val(end) && t < ctx_.int_val(start) && fa.body, "gap " + out.rule);
+        const z3::expr formula = t >= ctx_.int_val(end) && t < ctx_.int_val(start) && fa.body;
+        QueryResult q = check(formula, "gap " + out.rule);
         if (!q.sat()) continue;
-        Witness w = replay(witness_json(*q.model, *n.kind->event, strings_));
-        auto shows = [&](const EngineDecision& d) {
+        auto one = [&](const EngineDecision& d) {
           return d.valid && !fired(d, out.rule) && !fired(d, out.other_rule);
         };
-        w.confirmed = shows(w.interp) && shows(w.jit);
-        out.witness = std::move(w);
+        auto shows = [&](const z3::model&, const Witness& w) { return one(w.interp) && one(w.jit); };
+        out.witness = witness(*n.kind, &*q.model, formula, "gap " + out.rule, shows);
       } else {
         if (rule(a).effect == rule(n.rule).effect) continue;
         out.check = "overlap";
         out.detail = fmt::format(
             "runs until {} but its next version {} starts on {}, with another outcome ({} and {})",
             format_date(end), out.other_rule, format_date(start), outcome(a), outcome(n.rule));
-        QueryResult q = solver_.check(fa.fires && fb.fires, "overlap " + out.rule);
+        const z3::expr formula = fa.fires && fb.fires;
+        QueryResult q = check(formula, "overlap " + out.rule);
         if (!q.sat()) continue;
-        Witness w = replay(witness_json(*q.model, *n.kind->event, strings_));
-        auto shows = [&](const EngineDecision& d) {
+        auto one = [&](const EngineDecision& d) {
           return d.valid && fired(d, out.rule) && fired(d, out.other_rule);
         };
-        w.confirmed = shows(w.interp) && shows(w.jit);
-        out.witness = std::move(w);
+        auto shows = [&](const z3::model&, const Witness& w) { return one(w.interp) && one(w.jit); };
+        out.witness = witness(*n.kind, &*q.model, formula, "overlap " + out.rule, shows);
       }
       report(std::move(out));
     }
@@ -283,6 +353,8 @@ class Verifier {
   Solver solver_;
   StringUniverse strings_;
   std::vector<KindEncoding> kinds_;
+  static constexpr size_t kModelsKept = 256;
+  std::vector<z3::model> models_;  // of sat queries, for can_fire_on_a_model()
 };
 
 }  // namespace

@@ -2,14 +2,22 @@
 """End-to-end tests of the symbolic analyses, `edict verify` and
 `edict diff --symbolic` (analysis/, Z3):
 
-- library: the shipped law as enforced has no finding beyond the ones
-  tests/analysis/library.allow accepts, each with its reason;
+- library (`--only library`, its own ctest): every shipped policy file has
+  no finding beyond the ones policies/verify.allow accepts, each with its
+  reason, no unconfirmed witness and no unknown; every line of the allow
+  file is still needed by some file;
 - seeded defects, each in a copy of the shipped library, each found with a
   witness event both engines confirm, and the witness replayed once more
   here through `edict eval` (the command line's own event path):
   a vacuous condition, a shadowed rule, a date gap between the
   headquarters rule's versions, a reachable division by zero, and a
   threshold off by one (found by `diff --symbolic` against the original);
+- histories: findings and transitions that need a windowed aggregate's
+  value (copies of policies/structuring.edict: a division by zero only a
+  count over 30 days reaches, a rule shadowed only when a sum over 30 days
+  exceeds what the event itself adds, a window shortened from 30 to 7 days)
+  are found with a witness history of earlier events, confirmed by both
+  engines, and replayed once more here through `edict eval`;
 - allow: an --allow file accepts a finding (exit 0) and a line without a
   reason is refused (exit 2);
 - equivalence: a policy against itself is proved equivalent (exit 0);
@@ -17,9 +25,9 @@
 - what-ifs: every transition `edict diff` finds on a generated log between
   the law as enforced and each what-if is also found symbolically.
 
-  run_verify_tests.py --edict build/cli/edict [--work DIR]
+  run_verify_tests.py --edict build/cli/edict [--work DIR] [--only library|others]
 """
-import argparse, json, os, shutil, subprocess, sys, tempfile
+import argparse, concurrent.futures, json, os, re, shutil, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from testlib import GEN, ROOT, check, run_groups  # noqa: E402
@@ -70,12 +78,17 @@ def event_text(event):
     return event if isinstance(event, str) else json.dumps(event)
 
 
-def eval_event(folder, event, policy=ENFORCED):
-    """The record `edict eval` writes for one event (a witness, JSON text or parsed)."""
-    code, out, err = run(["eval", "-q", "--engine", "interp", "--import-path", folder, os.path.join(folder, policy), "-"],
-                         stdin=event_text(event) + "\n")
+def eval_event(folder, event, policy=ENFORCED, history=()):
+    """The record `edict eval` writes for one event (a witness, JSON text or
+    parsed), after the witness's earlier events (whose records are dropped).
+    Witness times may be any year: no --max-future limit."""
+    lines = [event_text(e) for e in history] + [event_text(event)]
+    code, out, err = run(["eval", "-q", "--engine", "interp", "--max-future", "none", "--import-path", folder,
+                          os.path.join(folder, policy), "-"], stdin="\n".join(lines) + "\n")
     check(code in (0, 3), f"eval of the witness: exit {code}: {err[-300:]}")
-    return json.loads(out.splitlines()[0]) if out.strip() else {}
+    records = out.splitlines()
+    check(len(records) == len(lines), f"eval wrote one record per event: {len(records)} for {len(lines)}")
+    return json.loads(records[-1]) if records else {}
 
 
 def fired_rules(record):
@@ -99,14 +112,37 @@ def confirmed(f, what):
 # ---- groups ---------------------------------------------------------------------
 
 
+def shipped_policy_files():
+    files = []
+    for folder, _, names in os.walk(POLICIES):
+        files += [os.path.relpath(os.path.join(folder, n), POLICIES) for n in names
+                  if n.endswith(".edict") or n.endswith(".edict.md")]
+    return sorted(files)
+
+
 def test_library():
-    code, report, err = verify(POLICIES, "--allow", os.path.join(HERE, "library.allow"))
-    check(code == 0, f"verify on the shipped library exits 0 with its allow file (exit {code}): {err[-300:]}")
-    check(all(f["check"] != "unknown" for f in report["findings"]), "no query left unknown on the library")
-    open_findings = [f for f in report["findings"] if "allowed" not in f]
-    check(not open_findings, f"no unexplained finding on the library: {open_findings}")
-    check(report["solver"]["name"] == "z3" and report["solver"]["version"], "the report names the solver's version")
-    check("seed" in report["solver"] and "rlimit" in report["solver"], "the report gives the seed and rlimit")
+    allow = os.path.join(POLICIES, "verify.allow")
+    files = shipped_policy_files()
+    check(len(files) > 10 and ENFORCED in files, f"the shipped policy files are found: {files}")
+    # Two at a time: most files take under a second, the whole library's a few.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        reports = list(pool.map(lambda f: (f, verify(POLICIES, "--allow", allow, policy=f)), files))
+    used = set()
+    for file, (code, report, err) in reports:
+        check(code == 0, f"{file}: verify exits 0 with policies/verify.allow (exit {code}): {err[-300:]}")
+        check(all(f["check"] != "unknown" for f in report["findings"]), f"{file}: no query left unknown")
+        open_findings = [f for f in report["findings"] if "allowed" not in f]
+        check(not open_findings, f"{file}: no unexplained finding: {open_findings}")
+        check(not report["unconfirmed"], f"{file}: no unconfirmed witness: {report['unconfirmed']}")
+        used |= {f"{f['rule']}/{f['check']}" for f in report["findings"] if "allowed" in f}
+        check(report["solver"]["name"] == "z3" and report["solver"]["version"], f"{file}: the solver's version")
+        check("seed" in report["solver"] and "rlimit" in report["solver"], f"{file}: the seed and rlimit")
+    listed = set()
+    for line in open(allow):
+        text = line.split("#")[0].strip()
+        if text:
+            listed.add(text.split(":")[0].strip())
+    check(listed and listed <= used, f"every line of policies/verify.allow is still needed: unused {listed - used}")
 
 
 def test_vacuous():
@@ -189,6 +225,94 @@ def test_off_by_one():
               f"off by one: eval replays {t['from']} -> {t['to']}: {old.get('decision')} -> {new.get('decision')}")
 
 
+STRUCTURING = "structuring.edict"
+SUM_30D = ("(sum(event.chip_count * event.hours) over 30d by event.customer_id\n"
+           "           where advanced(event.chip) and event.license is absent)")
+
+
+def test_history_verify():
+    """Findings only a windowed aggregate reaches: the witness is a history."""
+    seeded = f"""
+rule seeded_count_rate on rental
+  cite "seeded defect: a division by zero at the third rental of a customer in 30 days"
+  review
+  when advanced(event.chip)
+    and 100 / ((count() over 30d by event.customer_id where advanced(event.chip)) - 3) > 1
+
+rule seeded_large on rental
+  cite "seeded defect: shadowed by structuring_customer, and only a sum over 30 days reaches it"
+  review
+  when advanced(event.chip)
+    and event.license is absent
+    and event.chip_count * event.hours <= 1_000
+    and {SUM_30D} > 200_000
+"""
+    folder = seeded_copy("history", STRUCTURING, None, lambda text: text + seeded)
+    code, report, err = verify(folder, policy=STRUCTURING)
+    check(code == 1, f"history: exit 1 (exit {code}) {err[-300:]}")
+    f = finding(report, "faulting", "seeded_count_rate")
+    if confirmed(f, "history: division by zero at the third rental"):
+        w = f["witness"]
+        check(w["jit"]["fault_reason"] == "division_by_zero", f"history: the reason: {w['jit']}")
+        check(len(w["history"]) == 2, f"history: two earlier rentals (the third makes the count 3): {w['history']}")
+        for e in w["history"]:
+            check(e["customer_id"] == w["event"]["customer_id"] and e["time"] <= w["event"]["time"],
+                  f"history: an earlier rental of the same customer: {e}")
+        record = eval_event(folder, w["event"], STRUCTURING, w["history"])
+        check(record.get("decision") == "error", f"history: eval decides error on the witness's last event: {record}")
+        alone = eval_event(folder, w["event"], STRUCTURING)
+        check(alone.get("rule") != "seeded_count_rate", f"history: the last event alone does not fault there: {alone}")
+    f = finding(report, "shadowed", "seeded_large")
+    if confirmed(f, "history: shadowed behind a 30-day sum"):
+        w = f["witness"]
+        check("structuring_customer" in f["covered_by"], f"history: covered by structuring_customer: {f['covered_by']}")
+        check(w["history"], f"history: the witness has earlier events: {w}")
+        record = eval_event(folder, w["event"], STRUCTURING, w["history"])
+        check({"seeded_large", "structuring_customer"} <= fired_rules(record),
+              f"history: eval fires both rules on the witness's last event: {record}")
+
+
+def test_history_diff():
+    """A window shortened from 30 to 7 days: the rentals between 7 and 30
+    days back no longer count, which only a history shows."""
+    def shorten(text):
+        return re.sub(r"over 30d(\s+)by event.customer_id", r"over 7d\1by event.customer_id", text)
+
+    folder = seeded_copy("window7d", STRUCTURING, None, shorten)
+    code, out, err = run(["diff", "--symbolic", "--format", "json", "--import-path", folder, "--import-path", POLICIES,
+                          os.path.join(POLICIES, STRUCTURING), os.path.join(folder, STRUCTURING)])
+    if not check(code == 1, f"window: diff --symbolic exits 1 (exit {code}): {err[-300:]}"):
+        return
+    report = json.loads(out)
+    check(not report["unconfirmed"] and not report["unknown"], f"window: every transition confirmed: {report}")
+    found = {(t["from"], t["to"]): t for t in report["transitions"]}
+    t = found.get(("review", "allow"))
+    if check(t is not None, f"window: review -> allow found: {list(found)}"):
+        check(t["history"], f"window: the witness has earlier events: {t}")
+        day = 24 * 3600
+        for e in t["history"]:
+            check(e["customer_id"] == t["event"]["customer_id"], f"window: the same customer: {e}")
+        check(any(7 * day <= seconds_between(e["time"], t["event"]["time"]) < 30 * day for e in t["history"]),
+              f"window: an earlier rental between 7 and 30 days back: {[e['time'] for e in t['history']]} "
+              f"before {t['event']['time']}")
+        old = eval_event(POLICIES, t["event"], STRUCTURING, t["history"])
+        new = eval_event(folder, t["event"], STRUCTURING, t["history"])
+        check(old.get("decision") == "review" and new.get("decision") == "allow",
+              f"window: eval replays review -> allow: {old.get('decision')} -> {new.get('decision')}")
+    # The text report shows the earlier events before the witness.
+    code, out, _ = run(["diff", "--symbolic", "--import-path", folder, "--import-path", POLICIES,
+                        os.path.join(POLICIES, STRUCTURING), os.path.join(folder, STRUCTURING)])
+    check(re.search(r"review -> allow on rental:\n  where .*\n  after \d earlier events? \(they fill the windows\):\n"
+                    r"    1\. \{.*\n(    \d\. \{.*\n)*  witness: \{", out),
+          f"window: the text report lists the earlier events: {out[:3000]}")
+
+
+def seconds_between(earlier, later):
+    from datetime import datetime
+    parse = lambda s: datetime.strptime(s.rstrip("Z").split(".")[0], "%Y-%m-%dT%H:%M:%S")
+    return (parse(later) - parse(earlier)).total_seconds()
+
+
 def test_allow():
     folder = seeded_copy("allow", "provisioning/headquarters.edict.md",
                          "  effective 2024-04-04\n  until 2025-01-13\n", "  effective 2024-04-10\n  until 2025-01-13\n")
@@ -220,6 +344,51 @@ def test_equivalence():
     check(code == 0 and report.get("equivalent"), f"--assume before the what-if's date: alike: {out[:400]} {err[-300:]}")
     code, out, err = run(["diff", "--symbolic", "--assume", "event.no_such_field", law, rasa])
     check(code == 2 and "--assume" in err, f"a bad --assume is refused: {code} {err[-300:]}")
+
+
+def rule_parts(path, rule):
+    """A rule's dates, `when` conjuncts (one per line of its source) and
+    `unless`, as the policy writes them: (effective, [when lines], unless)."""
+    text = open(path).read()
+    block = text[text.index(f"rule {rule} on "):]
+    block = block[:block.index("\n\n")]
+    effective = re.search(r"^  effective (\S+)$", block, re.M).group(1)
+    when = re.search(r"^  when (.*?)(?=^  unless|\Z)", block, re.M | re.S).group(1)
+    conjuncts = [re.sub(r"^and ", "", line.strip()) for line in when.strip().splitlines()]
+    unless = re.search(r"^  unless (.*)$", block, re.M).group(1).strip()
+    return effective, conjuncts, unless
+
+
+def test_regions():
+    """diff --symbolic's regions: the rule's own conjuncts (one per `and` of
+    its source, outer parentheses dropped), `unless X is present` read as
+    `X is absent`, and what --assume already says left out."""
+    law = os.path.join(POLICIES, ENFORCED)
+    rasa = os.path.join(POLICIES, "whatif", "remote_access_security_act.edict.md")
+    effective, conjuncts, unless = rule_parts(rasa, "rasa_remote_access_d5m")
+    check(unless == "event.license is present", f"regions: the what-if's unless: {unless}")
+    tail = " [rasa_remote_access_d5m], and no rule with an outcome above license_presumption_of_denial applies"
+    absent = "event.license is absent"
+
+    def regions(*assume):
+        args = [a for x in assume for a in ("--assume", x)]
+        code, out, err = run(["diff", "--symbolic", "--format", "json", *args, law, rasa])
+        check(code == 1, f"regions: diff --symbolic exits 1 ({code}): {err[-300:]}")
+        report = json.loads(out) if out else {"transitions": []}
+        found = [t["region"] for t in report["transitions"] if "[rasa_remote_access_d5m]" in t["region"]]
+        check(found, f"regions: a transition decided by rasa_remote_access_d5m: {report['transitions']}")
+        return found
+
+    full = "new: " + " and ".join([f"event.time >= {effective}", *conjuncts, absent]) + tail
+    for region in regions():
+        check(region.startswith(full + "; old: "), f"regions: the rule's conditions, flat:\n{region}\n{full}")
+    # An assumed later date and an assumed absent licence leave the rest.
+    assumed = "new: " + " and ".join(conjuncts) + tail
+    for region in regions(f"on rental: event.time >= 2024-06-01 and {absent}"):
+        check(region.startswith(assumed + "; old: "), f"regions: --assume's conditions left out:\n{region}\n{assumed}")
+    # An earlier date than the rule's own does not imply it.
+    for region in regions("on rental: event.time >= 2020-01-01"):
+        check(region.startswith(full + "; old: "), f"regions: a weaker --assume keeps the date:\n{region}")
 
 
 def test_whatifs():
@@ -269,21 +438,28 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--edict", required=True)
     ap.add_argument("--work")
+    ap.add_argument("--only", choices=["library", "others"])
     a = ap.parse_args()
     EDICT = os.path.abspath(a.edict)
     with tempfile.TemporaryDirectory(dir=a.work) as work:
         WORK = work
-        return run_groups([
-            ("library", test_library),
+        groups = [
+            ("library: every shipped policy file", test_library),
             ("vacuous condition", test_vacuous),
             ("shadowed rule", test_shadowed),
             ("date gap between versions", test_gap),
             ("reachable division by zero", test_division_by_zero),
             ("threshold off by one (diff --symbolic)", test_off_by_one),
+            ("histories: findings that need a windowed aggregate", test_history_verify),
+            ("histories: a window shortened (diff --symbolic)", test_history_diff),
             ("allow file", test_allow),
             ("equivalence and --assume", test_equivalence),
             ("what-ifs: symbolic covers the log's transitions", test_whatifs),
-        ])
+            ("regions: the rule's own conjuncts, --assume's left out", test_regions),
+        ]
+        if a.only:
+            groups = [g for g in groups if (g[1] is test_library) == (a.only == "library")]
+        return run_groups(groups)
 
 
 if __name__ == "__main__":
