@@ -142,7 +142,10 @@ const DataSnapshot::Row* DataSnapshot::find(uint64_t key_bits, std::string_view 
                                             int64_t time) const {
   if (schema_.screens()) {
     ScreenMatch m = screen(key_text, time);
-    return m.found() ? &rows_[m.row] : nullptr;
+    if (!m.found()) return nullptr;
+    std::lock_guard lock(matches_mutex_);
+    auto it = matches_.try_emplace({m.row, m.score}, Match{rows_[m.row], m.score}).first;
+    return &it->second.row;
   }
   const std::vector<uint32_t>* rows = rows_of(key_bits, key_text);
   if (!rows) return nullptr;
@@ -199,6 +202,7 @@ int64_t edict_data_find(const void* slot, void* strings, uint64_t key, int64_t t
 int32_t edict_data_cell_has(int64_t row, uint32_t column) {
   if (row == -1) return 0;
   const auto* r = reinterpret_cast<const DataSnapshot::Row*>(static_cast<uintptr_t>(row));
+  if (static_cast<int>(column) == r->owner->schema().score_column) return 1;
   return r->owner->present(r->index, column);
 }
 
@@ -206,6 +210,8 @@ uint64_t edict_data_cell(int64_t row, void* strings, uint32_t column) {
   if (row == -1) return 0;
   const auto* r = reinterpret_cast<const DataSnapshot::Row*>(static_cast<uintptr_t>(row));
   const DataSnapshot& s = *r->owner;
+  if (static_cast<int>(column) == s.schema().score_column)  // a screening lookup's row is a Match
+    return std::bit_cast<uint64_t>(reinterpret_cast<const DataSnapshot::Match*>(r)->score);
   if (!s.present(r->index, column)) return 0;
   uint64_t bits = s.cell(r->index, column);
   if (s.schema().columns[column].type != CellType::Str) return bits;
