@@ -93,7 +93,8 @@ class DataSnapshot {
   // The row in force at `time` (micros UTC) under `key`, or nullptr. A
   // screening source: the row whose name or alias best matches key_text.
   const Row* find(uint64_t key_bits, std::string_view key_text, int64_t time) const;
-  // Screening sources: indexes the names once all rows are added.
+  // Once all rows are added: the flat key index exact lookups read, and a
+  // screening source's name index.
   void build_index();
   ScreenMatch screen(std::string_view name, int64_t time) const;
   const NameIndex* names() const { return names_.get(); }
@@ -129,6 +130,19 @@ class DataSnapshot {
   std::vector<std::vector<std::string>> lists_;
   std::unordered_map<std::string, std::vector<uint32_t>, StringHash, std::equal_to<>> by_text_;
   std::unordered_map<uint64_t, std::vector<uint32_t>> by_bits_;
+  // What an exact lookup reads (build_index): each row's time in force, and
+  // an open-addressing table of (key hash, first row of the key); the other
+  // rows of a key follow through next_of_key_. A lookup is a hash, one probe
+  // or two in a table of a few tens of kilobytes and a compare, where the
+  // node-based maps above cost a few pointer chases.
+  struct InForce {
+    int64_t from, until;
+  };
+  std::vector<InForce> in_force_;
+  std::vector<uint64_t> key_slot_hash_;
+  std::vector<uint32_t> key_slot_row_;
+  std::vector<uint32_t> next_of_key_;
+  const DataSnapshot::Row* find_flat(uint64_t key_bits, std::string_view key_text, int64_t time) const;
   std::unique_ptr<NameIndex> names_;
   mutable std::mutex matches_mutex_;
   mutable std::map<std::pair<uint32_t, double>, Match> matches_;  // nodes never move
