@@ -78,9 +78,51 @@ static Interval interval_of(const DataSnapshot& s, uint32_t row) {
   return i;
 }
 
+namespace {
+// A hash of a key for the flat index: eight bytes at a time (keys are short
+// ids or names), never 0 (0 marks an empty slot).
+[[gnu::always_inline]] inline uint64_t key_hash(uint64_t key_bits, std::string_view text) {
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ key_bits ^ (text.size() * 0xFF51AFD7ED558CCDull);
+  const char* p = text.data();
+  size_t n = text.size();
+  auto word = [](const char* at) {
+    uint64_t w;
+    std::memcpy(&w, at, 8);
+    return w;
+  };
+  for (; n > 8; p += 8, n -= 8) h = (h ^ word(p)) * 0xC4CEB9FE1A85EC53ull;
+  if (text.size() >= 8) {
+    h ^= word(text.data() + text.size() - 8);  // the last eight bytes, overlapping the previous word
+  } else {
+    for (size_t i = 0; i < n; ++i) h ^= static_cast<uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  }
+  // murmur3's finaliser: every input bit reaches the low bits the table uses.
+  h = (h ^ (h >> 33)) * 0xFF51AFD7ED558CCDull;
+  h = (h ^ (h >> 33)) * 0xC4CEB9FE1A85EC53ull;
+  return (h ^ (h >> 33)) | 1;
+}
+}  // namespace
+
 bool DataSnapshot::in_force(uint32_t row, int64_t time) const {
+  if (row < in_force_.size()) return in_force_[row].from <= time && time < in_force_[row].until;
   Interval i = interval_of(*this, row);
   return i.from <= time && time < i.until;
+}
+
+const DataSnapshot::Row* DataSnapshot::find_flat(uint64_t key_bits, std::string_view key_text,
+                                                 int64_t time) const {
+  const bool text = schema_.key == CellType::Str;
+  const uint64_t h = key_hash(text ? 0 : key_bits, text ? key_text : "");
+  const size_t mask = key_slot_hash_.size() - 1;
+  for (size_t at = h & mask; key_slot_hash_[at] != 0; at = (at + 1) & mask) {
+    if (key_slot_hash_[at] != h) continue;
+    uint32_t r = key_slot_row_[at];
+    if (text ? std::string_view(key_texts_[r]) != key_text : keys_[r] != key_bits) continue;
+    for (; r != UINT32_MAX; r = next_of_key_[r])
+      if (in_force_[r].from <= time && time < in_force_[r].until) return &rows_[r];
+    return nullptr;
+  }
+  return nullptr;
 }
 
 bool DataSnapshot::add_row(uint64_t key_bits, std::string_view key_text, const std::vector<uint64_t>& cells,
@@ -118,6 +160,36 @@ uint32_t DataSnapshot::add_list(std::vector<std::string> items) {
 }
 
 void DataSnapshot::build_index() {
+  in_force_.clear();
+  for (uint32_t r = 0; r < rows_.size(); ++r) {
+    Interval i = interval_of(*this, r);
+    in_force_.push_back({i.from, i.until});
+  }
+  // The flat key index, from the maps the loader filled (which saw every
+  // clash); a key's rows keep the order they were added in.
+  const bool text = schema_.key == CellType::Str;
+  const size_t keys = text ? by_text_.size() : by_bits_.size();
+  size_t slots = 16;
+  while (slots < keys * 2) slots *= 2;
+  key_slot_hash_.assign(slots, 0);
+  key_slot_row_.assign(slots, 0);
+  next_of_key_.assign(rows_.size(), UINT32_MAX);
+  auto insert = [&](const std::vector<uint32_t>& rows) {
+    for (size_t k = 0; k + 1 < rows.size(); ++k) next_of_key_[rows[k]] = rows[k + 1];
+    const uint32_t first = rows.front();
+    const uint64_t h = key_hash(text ? 0 : keys_[first], text ? std::string_view(key_texts_[first]) : "");
+    size_t at = h & (slots - 1);
+    while (key_slot_hash_[at] != 0) at = (at + 1) & (slots - 1);
+    key_slot_hash_[at] = h;
+    key_slot_row_[at] = first;
+  };
+  if (text) {
+    for (const auto& [key, rows] : by_text_)
+      if (!rows.empty()) insert(rows);
+  } else {
+    for (const auto& [key, rows] : by_bits_)
+      if (!rows.empty()) insert(rows);
+  }
   if (!schema_.screens()) return;
   names_ = std::make_unique<NameIndex>(schema_.legal_forms);
   for (uint32_t r = 0; r < rows_.size(); ++r)
@@ -142,8 +214,12 @@ const DataSnapshot::Row* DataSnapshot::find(uint64_t key_bits, std::string_view 
                                             int64_t time) const {
   if (schema_.screens()) {
     ScreenMatch m = screen(key_text, time);
-    return m.found() ? &rows_[m.row] : nullptr;
+    if (!m.found()) return nullptr;
+    std::lock_guard lock(matches_mutex_);
+    auto it = matches_.try_emplace({m.row, m.score}, Match{rows_[m.row], m.score}).first;
+    return &it->second.row;
   }
+  if (!key_slot_hash_.empty()) return find_flat(key_bits, key_text, time);
   const std::vector<uint32_t>* rows = rows_of(key_bits, key_text);
   if (!rows) return nullptr;
   for (uint32_t r : *rows)
@@ -159,6 +235,8 @@ size_t DataSnapshot::memory_bytes() const {
   for (const auto& l : lists_)
     for (const std::string& s : l) n += sizeof s + s.capacity();
   n += by_text_.size() * 64 + by_bits_.size() * 48;  // nodes and buckets, roughly
+  n += in_force_.capacity() * sizeof(InForce) + key_slot_hash_.capacity() * 8 + key_slot_row_.capacity() * 4 +
+       next_of_key_.capacity() * 4;
   if (names_) n += names_->memory_bytes();
   return n;
 }
@@ -199,6 +277,7 @@ int64_t edict_data_find(const void* slot, void* strings, uint64_t key, int64_t t
 int32_t edict_data_cell_has(int64_t row, uint32_t column) {
   if (row == -1) return 0;
   const auto* r = reinterpret_cast<const DataSnapshot::Row*>(static_cast<uintptr_t>(row));
+  if (static_cast<int>(column) == r->owner->schema().score_column) return 1;
   return r->owner->present(r->index, column);
 }
 
@@ -206,6 +285,8 @@ uint64_t edict_data_cell(int64_t row, void* strings, uint32_t column) {
   if (row == -1) return 0;
   const auto* r = reinterpret_cast<const DataSnapshot::Row*>(static_cast<uintptr_t>(row));
   const DataSnapshot& s = *r->owner;
+  if (static_cast<int>(column) == s.schema().score_column)  // a screening lookup's row is a Match
+    return std::bit_cast<uint64_t>(reinterpret_cast<const DataSnapshot::Match*>(r)->score);
   if (!s.present(r->index, column)) return 0;
   uint64_t bits = s.cell(r->index, column);
   if (s.schema().columns[column].type != CellType::Str) return bits;

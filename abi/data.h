@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -50,6 +51,12 @@ struct DataSchema {
   std::vector<int> screen_columns;
   double screen_threshold = 1.0;
   std::vector<std::string> legal_forms;  // `ignoring "ooo", ...`: added to kLegalForms
+  // The row field `score` of a screening source: the similarity of the
+  // lookup's match, not a column of the file. Its index is the one the
+  // rules read it by (after the declared fields); it names no column here,
+  // so the aliases columns that follow may share the number: rules never
+  // read those.
+  int score_column = -1;
   bool screens() const { return !screen_columns.empty(); }
 };
 
@@ -60,6 +67,13 @@ class DataSnapshot {
   struct Row {
     const DataSnapshot* owner;
     uint32_t index;
+  };
+  // What a screening lookup returns instead: the row and how well the name
+  // matched it. One per (row, score) met, kept with the snapshot, so the
+  // address stays valid like a row's and the score is the lookup's own.
+  struct Match {
+    Row row;  // first: a Match's address is its row's
+    double score;
   };
 
   DataSnapshot(const DataSchema& schema, std::string file, std::string content_hash);
@@ -79,7 +93,8 @@ class DataSnapshot {
   // The row in force at `time` (micros UTC) under `key`, or nullptr. A
   // screening source: the row whose name or alias best matches key_text.
   const Row* find(uint64_t key_bits, std::string_view key_text, int64_t time) const;
-  // Screening sources: indexes the names once all rows are added.
+  // Once all rows are added: the flat key index exact lookups read, and a
+  // screening source's name index.
   void build_index();
   ScreenMatch screen(std::string_view name, int64_t time) const;
   const NameIndex* names() const { return names_.get(); }
@@ -115,7 +130,22 @@ class DataSnapshot {
   std::vector<std::vector<std::string>> lists_;
   std::unordered_map<std::string, std::vector<uint32_t>, StringHash, std::equal_to<>> by_text_;
   std::unordered_map<uint64_t, std::vector<uint32_t>> by_bits_;
+  // What an exact lookup reads (build_index): each row's time in force, and
+  // an open-addressing table of (key hash, first row of the key); the other
+  // rows of a key follow through next_of_key_. A lookup is a hash, one probe
+  // or two in a table of a few tens of kilobytes and a compare, where the
+  // node-based maps above cost a few pointer chases.
+  struct InForce {
+    int64_t from, until;
+  };
+  std::vector<InForce> in_force_;
+  std::vector<uint64_t> key_slot_hash_;
+  std::vector<uint32_t> key_slot_row_;
+  std::vector<uint32_t> next_of_key_;
+  const DataSnapshot::Row* find_flat(uint64_t key_bits, std::string_view key_text, int64_t time) const;
   std::unique_ptr<NameIndex> names_;
+  mutable std::mutex matches_mutex_;
+  mutable std::map<std::pair<uint32_t, double>, Match> matches_;  // nodes never move
 };
 
 // The stable handle of one data source. Versions replaced are kept until the

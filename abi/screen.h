@@ -9,7 +9,9 @@
 // see kLegalForms, plus the words the policy adds); tokens sorted, so word
 // order does not matter.
 //
-// Similarity: Jaro-Winkler per token, each token matched to its best
+// Similarity: Jaro-Winkler per token, raised for a misspelling (same first
+// letter; one edit: at least 0.96, two edits in words of six letters or
+// more: at least 0.92; see word_likeness), each token matched to its best
 // counterpart on the other side, both ways, weighted by length times the
 // token's rarity in the list (inverse document frequency), so that a shared
 // generic word ("Electronics", "Technology") cannot make two names alike:

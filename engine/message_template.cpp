@@ -24,6 +24,7 @@ std::optional<MessageTemplate> MessageTemplate::compile(const ir::Module& module
     std::string text;
     int column = -1;
     ir::Ty type = ir::Ty::Void;
+    uint64_t bits = 0;  // a constant's, to format it again as a date
   };
   std::unordered_map<ir::Reg, Value> regs;
   MessageTemplate t;
@@ -40,6 +41,7 @@ std::optional<MessageTemplate> MessageTemplate::compile(const ir::Module& module
           uint64_t bits =
               in.type == ir::Ty::Number ? std::bit_cast<uint64_t>(in.fimm) : static_cast<uint64_t>(in.imm);
           v.text = interp::format_value(in.type, bits, nullptr);
+          v.bits = bits;
         }
         regs[in.dst] = std::move(v);
         break;
@@ -67,12 +69,15 @@ std::optional<MessageTemplate> MessageTemplate::compile(const ir::Module& module
       case ir::Op::EmitValue: {
         auto it = regs.find(in.a);
         if (it == regs.end()) return std::nullopt;
+        const bool as_date = in.aux == ir::kEmitDate;
         if (it->second.constant) {
-          append_json_escaped(pending, it->second.text);
-          pending_text += it->second.text;
+          std::string text = as_date ? interp::format_value(it->second.type, it->second.bits, nullptr, true)
+                                     : it->second.text;
+          append_json_escaped(pending, text);
+          pending_text += text;
         } else {
           t.holes_.push_back(
-              Hole{std::move(pending), std::move(pending_text), it->second.column, it->second.type});
+              Hole{std::move(pending), std::move(pending_text), it->second.column, it->second.type, as_date});
           pending.clear();
           pending_text.clear();
         }
@@ -126,8 +131,9 @@ void MessageTemplate::put_json(RecordBuffer& out, const EdictColumns& columns, u
       case ir::Ty::Bool: out.put(static_cast<const uint8_t*>(data)[row] ? "true" : "false"); break;
       default: {
         // Times and durations: rare in messages, formatted as the interpreter does.
-        std::string text = interp::format_value(
-            h.type, static_cast<uint64_t>(static_cast<const int64_t*>(data)[row]), columns.strings);
+        std::string text =
+            interp::format_value(h.type, static_cast<uint64_t>(static_cast<const int64_t*>(data)[row]),
+                                 columns.strings, h.as_date);
         out.reserve(RecordBuffer::json_escaped_bound(text));
         out.put_json_escaped(text);
       }
@@ -169,7 +175,7 @@ void MessageTemplate::append_text(std::string& out, const EdictColumns& columns,
       case ir::Ty::Bool: out += static_cast<const uint8_t*>(data)[row] ? "true" : "false"; break;
       default:
         out += interp::format_value(h.type, static_cast<uint64_t>(static_cast<const int64_t*>(data)[row]),
-                                    columns.strings);
+                                    columns.strings, h.as_date);
     }
   }
   out += tail_text_;

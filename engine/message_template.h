@@ -44,6 +44,7 @@ class MessageTemplate {
     std::string before_text;  // the same text unescaped
     int column = -1;          // batch column of the value
     ir::Ty type = ir::Ty::Void;
+    bool as_date = false;  // a `date` column: its day, not its midnight
   };
   std::vector<Hole> holes_;
   std::string tail_;          // JSON-escaped constant text after the last value

@@ -50,6 +50,9 @@ struct RuleInfo {
   int policy = -1;                         // index into policies (-1: file has no `policy`)
 };
 
+// The field of a screening source's match that is not in its file.
+inline constexpr const char* kScoreField = "score";
+
 struct TableInfo {
   const ast::TableDecl* decl = nullptr;
   TypeKind key = TypeKind::Error;
@@ -63,6 +66,10 @@ struct TableInfo {
   // are not row fields, so they are listed apart.
   bool external = false;
   std::vector<std::string> list_fields;
+  // A source that screens names: its row has one field the file does not
+  // hold, `score: number`, the similarity of the lookup's match (the last
+  // field of the row schema; -1 otherwise).
+  int score_field = -1;
 };
 
 struct SetInfo {

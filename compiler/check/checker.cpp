@@ -698,6 +698,7 @@ void Checker::declare_tables_and_sets() {
           }
           row.fields.push_back(FieldInfo{f.name, resolve_type(f.type, TypeUse::TableCell), f.name_span});
         }
+        if (t.data && t.data->screen_span.valid()) add_score_field(t, row, info);
       }
       info.record = static_cast<int>(out_.records.size());
       out_.records.push_back(std::move(row));
@@ -705,6 +706,25 @@ void Checker::declare_tables_and_sets() {
       out_.tables.push_back(std::move(info));
     }
   }
+}
+
+// `list[name].score`: how well the lookup's name matched the entry, in
+// [threshold, 1]. A field of the match, so it reads like the row's others; a
+// declared field of that name would hide it, so it is refused.
+void Checker::add_score_field(const ast::TableDecl& t, RecordSchema& row, TableInfo& info) {
+  int declared = row.field_index(kScoreField);
+  if (declared >= 0) {
+    auto& diag =
+        sink_.error("E0320", row.fields[static_cast<size_t>(declared)].span,
+                    fmt::format("data `{}` screens names, so `{}` is the score of its matches, not a column",
+                                t.name, kScoreField));
+    diag.labels.push_back({t.data->screen_span, "names are screened here"});
+    diag.help = fmt::format("rename the field and map it to its column: `columns {{ {}_value: \"{}\" }}`",
+                            kScoreField, kScoreField);
+    return;
+  }
+  info.score_field = static_cast<int>(row.fields.size());
+  row.fields.push_back(FieldInfo{kScoreField, Type::of(TypeKind::Number), t.data->screen_span});
 }
 
 void Checker::declare_defs() {
@@ -872,7 +892,7 @@ void Checker::check_data_spec(const ast::TableDecl& d) {
   const TableInfo& info = out_.tables[table_of_.at(&d)];
   const RecordSchema& row = out_.records[info.record];
   auto declared = [&](const std::string& f) {
-    return row.field_index(f) >= 0 ||
+    return (row.field_index(f) >= 0 && row.field_index(f) != info.score_field) ||
            std::find(info.list_fields.begin(), info.list_fields.end(), f) != info.list_fields.end();
   };
   if (!spec.key_span.valid()) {
@@ -881,13 +901,17 @@ void Checker::check_data_spec(const ast::TableDecl& d) {
     diag.help = "name the file's key column after `from`: `key \"id\"`";
   }
   for (const ast::DataSpec::ColumnName& c : spec.columns)
-    if (!declared(c.field))
+    if (info.score_field >= 0 && c.field == kScoreField)
+      sink_.error("E0320", c.field_span,
+                  fmt::format("`{}` of data `{}` is the score of a screening match, which has no column",
+                              c.field, d.name));
+    else if (!declared(c.field))
       sink_.error("E0320", c.field_span,
                   fmt::format("`columns` names `{}`, which is not a field of data `{}`", c.field, d.name));
   auto dated = [&](const std::string& f, Span at) {
     if (f.empty()) return;
     int i = row.field_index(f);
-    if (i < 0) {
+    if (i < 0 || i == info.score_field) {
       sink_.error("E0320", at,
                   fmt::format("`in force` names `{}`, which is not a field of data `{}`", f, d.name));
       return;
@@ -912,7 +936,7 @@ void Checker::check_data_spec(const ast::TableDecl& d) {
     bool is_list =
         std::find(info.list_fields.begin(), info.list_fields.end(), f.name) != info.list_fields.end();
     if (is_list) continue;
-    if (i < 0) {
+    if (i < 0 || i == info.score_field) {
       sink_.error("E0320", f.span,
                   fmt::format("`screen` names `{}`, which is not a field of data `{}`", f.name, d.name));
     } else if (row.fields[static_cast<size_t>(i)].type.kind != TypeKind::String) {

@@ -78,6 +78,7 @@ class Checker {
   void check_outcomes();
   void declare_events();
   void declare_tables_and_sets();
+  void add_score_field(const ast::TableDecl& t, RecordSchema& row, TableInfo& info);
   void declare_defs();
   void check_consts();
   void check_sets();

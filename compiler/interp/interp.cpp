@@ -269,7 +269,7 @@ int64_t Interpreter::run(const ir::Function& f, const EdictColumns& c, uint32_t 
           if (message) *message += module_->strings[static_cast<size_t>(in.imm)];
           break;
         case ir::Op::EmitValue:
-          if (message) *message += format_value(f.regs[in.a], reg[in.a], c.strings);
+          if (message) *message += format_value(f.regs[in.a], reg[in.a], c.strings, in.aux == ir::kEmitDate);
           break;
         case ir::Op::Jmp: block = &f.blocks[in.target[0]]; goto next_block;
         case ir::Op::Br: block = &f.blocks[reg[in.a] ? in.target[0] : in.target[1]]; goto next_block;
@@ -385,7 +385,8 @@ MessageResult Interpreter::message(int rule_index, const EdictColumns& c, uint32
 // The checker's value_to_text spells message text; this maps a register's
 // bits onto its Value (a string's bytes live in the batch, so they are read
 // here).
-std::string format_value(ir::Ty type, uint64_t bits, void* strings) {
+std::string format_value(ir::Ty type, uint64_t bits, void* strings, bool as_date) {
+  if (as_date && type == ir::Ty::Time) return value_to_text(Value{TypeKind::Date, as_int(bits), 0, {}});
   switch (type) {
     case ir::Ty::Bool: return value_to_text(Value::make_bool(bits != 0));
     case ir::Ty::Int: return value_to_text(Value::make_int(as_int(bits)));

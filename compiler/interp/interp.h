@@ -92,6 +92,7 @@ class Interpreter {
 };
 
 // Formats a register value for a message (see ir.h `emit`).
-std::string format_value(ir::Ty type, uint64_t bits, void* strings);
+// as_date: a `date` (a Time at UTC midnight) as its day, `2024-10-21`.
+std::string format_value(ir::Ty type, uint64_t bits, void* strings, bool as_date = false);
 
 }  // namespace edict::interp

@@ -260,6 +260,10 @@ inline constexpr int kBuiltinCount = static_cast<int>(Builtin::Len) + 1;
 
 // ---- instructions ------------------------------------------------------------
 
+// EmitValue of a `date`: the IR holds a date as the time of its UTC midnight,
+// and a message shows it as the day (2024-10-21), as the policy wrote it.
+inline constexpr uint32_t kEmitDate = 1;
+
 struct Inst {
   Op op = Op::Const;
   Ty type = Ty::Void;                      // of dst; Void when the op has no result
@@ -273,7 +277,7 @@ struct Inst {
   // EmitText: str pool id; Ret in fires functions: 1 fires, 0 does not.
   int64_t imm = 0;
   double fimm = 0;             // Const num
-  uint32_t aux = 0;            // Cell*: column of the table
+  uint32_t aux = 0;            // Cell*: column of the table; EmitValue: kEmitDate or 0
   BlockId target[2] = {0, 0};  // Jmp: [0]; Br: [0] if true, [1] if false
   uint32_t site = kNoSite;     // checked ops and Fault: Module::fault_sites index
   Span span;

@@ -228,6 +228,10 @@ class Lowerer {
     };
     schema.key = cell_type(ti.key);
     for (const check::FieldInfo& fi : rs.fields) {
+      if (&fi - rs.fields.data() == ti.score_field) {  // the last field: the match's, not the file's
+        schema.score_column = ti.score_field;
+        continue;
+      }
       if (fi.name == spec.in_force_from) schema.in_force_from = static_cast<int>(schema.columns.size());
       if (fi.name == spec.in_force_until) schema.in_force_until = static_cast<int>(schema.columns.size());
       schema.columns.push_back({fi.name, header_of(fi.name), cell_type(fi.type.kind), fi.type.optional});
@@ -444,6 +448,7 @@ class Lowerer {
       Inst in;
       in.op = Op::EmitValue;
       in.a = v;
+      if (const Type* t = full_type(e); t && t->kind == TypeKind::Date) in.aux = kEmitDate;
       in.span = e.span;
       emit(in);
     }

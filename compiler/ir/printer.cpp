@@ -103,8 +103,11 @@ std::string print_inst(const Module& m, const Function& f, const Inst& in) {
     case Op::INeg:
     case Op::FNeg:
     case Op::IToF:
-    case Op::Not:
-    case Op::EmitValue: out.append(" ").append(reg(in.a)); break;
+    case Op::Not: out.append(" ").append(reg(in.a)); break;
+    case Op::EmitValue:
+      out.append(" ").append(reg(in.a));
+      if (in.aux == kEmitDate) out += " as date";
+      break;
     case Op::Load:
     case Op::LoadChecked:
     case Op::Has: out.append(" ").append(field_name(m, f, in.imm)); break;

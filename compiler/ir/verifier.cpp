@@ -353,6 +353,8 @@ class FunctionVerifier {
       case Op::EmitValue:
         expect(b, i, f_.kind == FunctionKind::Message, "emits outside a message function");
         expect(b, i, is_scalar(ty(in.a)), fmt::format("cannot format a {}", ty_name(ty(in.a))));
+        expect(b, i, in.aux == 0 || (in.aux == kEmitDate && ty(in.a) == Ty::Time),
+               fmt::format("formats a {} as a date", ty_name(ty(in.a))));
         break;
       case Op::Br:
         expect(b, i, ty(in.a) == Ty::Bool, fmt::format("condition is {}", ty_name(ty(in.a))));

@@ -244,6 +244,90 @@ def test_labelled_names(edict, d):
     check(not wrong, f"each hit names the labelled entry: {wrong[:2]}")
 
 
+SCREEN_POLICY = """policy "screening score"
+
+outcomes allow < review < deny
+default allow
+
+event export { time: time, customer: string }
+
+data parties: string -> {
+  name: string,
+  aliases: set<string>,
+  added: date,
+  removed: date?,
+  listed_at: time?,
+}
+  from "parties.csv"
+  key "id"
+  columns { aliases: "alt_names", added: "start_date", removed: "end_date" }
+  in force from added until removed
+  screen name, aliases above 0.85
+
+rule listed on export
+  cite "15 CFR 744.11"
+  deny "{event.customer} matches {parties[event.customer].name} at {parties[event.customer].score}, listed {parties[event.customer].added}"
+  when event.customer in parties and parties[event.customer].score >= 0.95
+
+rule timed on export
+  cite "15 CFR 744.11"
+  review "entered {parties[event.customer].listed_at}"
+  when event.customer in parties and parties[event.customer].listed_at is present
+
+rule close on export
+  cite "15 CFR 744.11"
+  review "{event.customer} is close to {parties[event.customer].name}: {parties[event.customer].score * 100}%"
+  when event.customer in parties and parties[event.customer].score < 0.95
+"""
+
+PARTIES = ("id,name,alt_names,start_date,end_date,listed_at\n"
+           "P1,Zelkova Electronique,Zelkova Elec,2020-01-01,,2020-01-01T09:30:00Z\n"
+           "P2,Quorvant Robotics,,2021-06-01,,\n")
+
+
+def test_screening_score_and_dates(edict, d):
+    """`list[x].score` is the lookup's similarity, usable in conditions and
+    messages on both engines; two names matching one entry have their own
+    scores; a `date` cell shows as its day, a `time` cell as its instant."""
+    sd = os.path.join(d, "screen")
+    os.makedirs(sd, exist_ok=True)
+    write(os.path.join(sd, "p.edict"), SCREEN_POLICY)
+    write(os.path.join(sd, "parties.csv"), PARTIES)
+    names = ["Zelkova Electronique", "Zelkova Electronik", "Electronique Zelkova", "Zelkova Elektronik",
+             "Quorvant Robotics Ltd.", "Acme Robotics"]
+    write(os.path.join(sd, "ev.jsonl"), "".join(
+        json.dumps({"kind": "export", "id": f"e{i}", "time": "2024-01-01T00:00:00Z", "customer": n}) + "\n"
+        for i, n in enumerate(names)))
+    outs = {}
+    for engine in ("jit", "interp"):
+        p = run([edict, "eval", "--engine", engine, "p.edict", "ev.jsonl"], sd)
+        check(p.returncode == 0, f"eval --engine {engine} exits 0 (got {p.returncode}: {p.stderr})")
+        outs[engine] = p.stdout
+    check(outs["jit"] == outs["interp"], "the JIT and the interpreter give the same scores and messages")
+    recs = [json.loads(line) for line in outs["jit"].splitlines()]
+    fired = [[(x["name"], x.get("message", "")) for x in r["rules"]] for r in recs]
+    check(fired[0] == [("listed", "Zelkova Electronique matches Zelkova Electronique at 1, listed 2020-01-01"),
+                       ("timed", "entered 2020-01-01T09:30:00Z")],
+          f"an exact name scores 1; a date cell is its day, a time cell its instant: {fired[0]}")
+    check(fired[2] and fired[2][0][0] == "listed" and " at 1, " in fired[2][0][1],
+          f"reordered words score 1: {fired[2]}")
+    check(fired[4] == [("listed", "Quorvant Robotics Ltd. matches Quorvant Robotics at 1, listed 2021-06-01")],
+          f"a legal form is ignored: {fired[4]}")
+    check(fired[5] == [], f"another name matches nothing: {fired[5]}")
+
+    def score(i):
+        rules = dict(fired[i])
+        if "listed" in rules:
+            return "listed", float(rules["listed"].split(" at ")[1].split(",")[0])
+        return "close", float(rules["close"].rsplit(": ", 1)[1].rstrip("%")) / 100
+
+    one_typo, two_typos = score(1), score(3)
+    check(0.85 <= one_typo[1] < 1 and 0.85 <= two_typos[1] < one_typo[1],
+          f"each lookup has its own score for one entry: one typo {one_typo}, two typos {two_typos}")
+    check((one_typo[0] == "listed") == (one_typo[1] >= 0.95) and (two_typos[0] == "close") == (two_typos[1] < 0.95),
+          f"conditions read the score: {one_typo}, {two_typos}")
+
+
 def main():
     edict = testlib.edict_from_args(__doc__)
     with tempfile.TemporaryDirectory() as d:
@@ -257,6 +341,7 @@ def main():
             ("audit records name the data versions", lambda: test_audit_data_versions(edict, d)),
             ("JSON Lines data files", lambda: test_jsonl_files(edict, d)),
             ("the generator's labelled names hit the shipped list", lambda: test_labelled_names(edict, d)),
+            ("screening scores and date cells in messages", lambda: test_screening_score_and_dates(edict, d)),
         ])
 
 
