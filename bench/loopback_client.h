@@ -98,10 +98,10 @@ inline Percentiles percentiles(std::vector<double> us) {
   return {at(0.5), at(0.99), at(0.999), us.back()};
 }
 
-// A 300-byte ping-pong with a thread echoing on CPU 0.
-inline Percentiles raw_tcp(int rounds) {
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
+// A listening socket on 127.0.0.1 at a free port (written to *port).
+inline int loopback_listener(int backlog, uint16_t* port) {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  const int one = 1;
   setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -109,27 +109,35 @@ inline Percentiles raw_tcp(int rounds) {
   bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a);
   socklen_t len = sizeof a;
   getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
-  listen(listener, 1);
-  std::thread echo([&] {
-    pin_to(0);
-    int c = accept(listener, nullptr, nullptr);
-    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    char b[300];
-    for (;;) {
-      size_t got = 0;
-      while (got < sizeof b) {
-        ssize_t n = recv(c, b + got, sizeof b - got, 0);
-        if (n <= 0) {
-          close(c);
-          return;
-        }
-        got += static_cast<size_t>(n);
-      }
-      if (send(c, b, sizeof b, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof b)) break;
-    }
-    close(c);
-  });
-  int fd = connect_to(ntohs(a.sin_port));
+  listen(listener, backlog);
+  *port = ntohs(a.sin_port);
+  return listener;
+}
+
+// Accepts one connection on CPU 0 and echoes its 300-byte messages until it closes.
+inline void echo_300_byte_messages(int listener) {
+  pin_to(0);
+  const int fd = accept(listener, nullptr, nullptr);
+  const int on = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  char b[300];
+  for (size_t got = 0;;) {
+    const ssize_t n = recv(fd, b + got, sizeof b - got, 0);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+    if (got < sizeof b) continue;
+    got = 0;
+    if (send(fd, b, sizeof b, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof b)) break;
+  }
+  close(fd);
+}
+
+// A 300-byte ping-pong with a thread echoing on CPU 0.
+inline Percentiles raw_tcp(int rounds) {
+  uint16_t port = 0;
+  const int listener = loopback_listener(1, &port);
+  std::thread echo([listener] { echo_300_byte_messages(listener); });
+  int fd = connect_to(port);
   std::vector<double> us;
   char b[300] = {};
   for (int i = 0; i < rounds; ++i) {
@@ -247,45 +255,20 @@ inline RateResult fixed_rate(int port, const std::vector<std::string>& requests,
 // a fixed rate (a virtual CPU woken from idle costs tens of microseconds
 // that a back-to-back ping-pong never pays).
 inline RateResult raw_tcp_fixed_rate(double rate, double seconds, int connections) {
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
-  listen(listener, connections);
+  uint16_t port = 0;
+  const int listener = loopback_listener(connections, &port);
   std::vector<std::thread> echoes;
-  for (int c = 0; c < connections; ++c)
-    echoes.emplace_back([listener] {
-      pin_to(0);
-      const int fd = accept(listener, nullptr, nullptr);
-      const int on = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-      char b[300];
-      for (size_t got = 0;;) {
-        const ssize_t n = recv(fd, b + got, sizeof b - got, 0);
-        if (n <= 0) break;
-        got += static_cast<size_t>(n);
-        if (got < sizeof b) continue;
-        got = 0;
-        if (send(fd, b, sizeof b, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof b)) break;
-      }
-      close(fd);
-    });
-  const RateResult r =
-      paced(ntohs(a.sin_port), rate, seconds, connections, [](int fd, uint64_t, std::string&, bool&) {
-        char b[300] = {};
-        if (send(fd, b, sizeof b, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof b)) return false;
-        for (size_t got = 0; got < sizeof b;) {
-          const ssize_t n = recv(fd, b + got, sizeof b - got, 0);
-          if (n <= 0) return false;
-          got += static_cast<size_t>(n);
-        }
-        return true;
-      });
+  for (int c = 0; c < connections; ++c) echoes.emplace_back([listener] { echo_300_byte_messages(listener); });
+  const RateResult r = paced(port, rate, seconds, connections, [](int fd, uint64_t, std::string&, bool&) {
+    char b[300] = {};
+    if (send(fd, b, sizeof b, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof b)) return false;
+    for (size_t got = 0; got < sizeof b;) {
+      const ssize_t n = recv(fd, b + got, sizeof b - got, 0);
+      if (n <= 0) return false;
+      got += static_cast<size_t>(n);
+    }
+    return true;
+  });
   for (auto& t : echoes) t.join();
   close(listener);
   return r;

@@ -46,6 +46,19 @@ void write(const std::filesystem::path& p, const std::string& text) {
   std::ofstream(p, std::ios::binary) << text;
 }
 
+// The shipped Entity List's names and aliases, screened at the library's threshold.
+edict::data::LoadResult shipped_entity_list() {
+  using edict::abi::CellType;
+  edict::abi::DataSchema schema;
+  schema.name = "entity_list";
+  schema.key_header = "_id";
+  schema.columns = {{"name", "name", CellType::Str, false},
+                    {"aliases", "alt_names", CellType::StrList, true}};
+  schema.screen_columns = {0, 1};
+  schema.screen_threshold = 0.9;
+  return edict::data::load_file(schema, EDICT_SOURCE_DIR "/policies/lists/entity_list.csv");
+}
+
 }  // namespace
 
 TEST_CASE("sha256 of known vectors", "[data]") {
@@ -271,15 +284,7 @@ TEST_CASE("names normalise: case, punctuation, diacritics, legal forms, word ord
 // into another, and the right entry must still be found among its
 // neighbours (each of these was missed by the trigram index before).
 TEST_CASE("name screening finds one-typo names among the shipped list's look-alikes", "[data]") {
-  using edict::abi::CellType;
-  edict::abi::DataSchema schema;
-  schema.name = "entity_list";
-  schema.key_header = "_id";
-  schema.columns = {{"name", "name", CellType::Str, false},
-                    {"aliases", "alt_names", CellType::StrList, true}};
-  schema.screen_columns = {0, 1};
-  schema.screen_threshold = 0.9;
-  auto loaded = edict::data::load_file(schema, EDICT_SOURCE_DIR "/policies/lists/entity_list.csv");
+  const auto loaded = shipped_entity_list();
   REQUIRE_FALSE(loaded.error);
   const edict::abi::DataSnapshot& list = *loaded.snapshot;
   REQUIRE(list.size() > 2000);
@@ -309,15 +314,7 @@ TEST_CASE("name screening finds one-typo names among the shipped list's look-ali
 
 TEST_CASE("name screening finds two typos in a distinctive word, not a word with another first letter",
           "[data]") {
-  using edict::abi::CellType;
-  edict::abi::DataSchema schema;
-  schema.name = "entity_list";
-  schema.key_header = "_id";
-  schema.columns = {{"name", "name", CellType::Str, false},
-                    {"aliases", "alt_names", CellType::StrList, true}};
-  schema.screen_columns = {0, 1};
-  schema.screen_threshold = 0.9;
-  auto loaded = edict::data::load_file(schema, EDICT_SOURCE_DIR "/policies/lists/entity_list.csv");
+  const auto loaded = shipped_entity_list();
   REQUIRE_FALSE(loaded.error);
   const edict::abi::DataSnapshot& list = *loaded.snapshot;
   auto entry_of = [&](const std::string& name) {
