@@ -202,10 +202,11 @@ class Verifier {
         q = std::move(again), witness_formula = clearly && !earlier;
       Witness w = witness(k, &*q.model, witness_formula, "faults " + out.rule, shows);
       const SiteFault* site = site_of(*q.model);
+      // Confirmed: the reason the engines gave (see `shows` above).
       FaultReason reason = site ? site->reason : FaultReason::None;
-      for (FaultReason other : {FaultReason::IntOverflow, FaultReason::DivisionByZero, FaultReason::NonFinite,
-                                FaultReason::Absent})
-        if (w.confirmed && w.jit.fault_reason == ir::fault_reason_name(other)) reason = other;
+      if (const FaultReason given = ir::fault_reason_named(w.jit.fault_reason);
+          w.confirmed && given != FaultReason::None)
+        reason = given;
       out.detail = site ? engine::fault_message(m_, static_cast<uint32_t>(r), site->site, reason)
                         : "a fault (no site found in the model)";
       out.witness = std::move(w);

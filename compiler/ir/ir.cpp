@@ -104,6 +104,13 @@ const char* fault_reason_name(FaultReason r) {
   return "?";
 }
 
+FaultReason fault_reason_named(std::string_view name) {
+  for (FaultReason r :
+       {FaultReason::IntOverflow, FaultReason::DivisionByZero, FaultReason::NonFinite, FaultReason::Absent})
+    if (name == fault_reason_name(r)) return r;
+  return FaultReason::None;
+}
+
 const char* fault_reason_text(FaultReason r) {
   switch (r) {
     case FaultReason::None: return "no fault";

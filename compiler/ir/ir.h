@@ -240,6 +240,8 @@ const char* pred_name(Pred p);  // "eq", ...
 using FaultReason = edict::FaultReason;  // None, IntOverflow, DivisionByZero, NonFinite, Absent
 // Stable spelling for decision records and the printer: "int_overflow", ...
 const char* fault_reason_name(FaultReason r);
+// The reason a fault_reason_name spells; None for any other text.
+FaultReason fault_reason_named(std::string_view name);
 // For people: "integer overflow", "division by zero", "non-finite number",
 // "absent value with no default".
 const char* fault_reason_text(FaultReason r);
