@@ -40,39 +40,13 @@ void Checker::event_record(const ast::Expr& rec, int record, bool complete, Span
   Scope s;
   s.file = file;
   s.owner = owner;
-  for (size_t i = 0; i < rec.fields.size() && i < rec.children.size(); ++i) {
-    const ast::FieldInit& f = rec.fields[i];
-    if (!rec.children[i]) continue;
-    const ast::Expr& value = *rec.children[i];
-    int fi = schema.field_index(f.name);
-    if (fi < 0) {
-      auto& diag =
-          sink_.error("E0103", f.name_span, fmt::format("event `{}` has no field `{}`", schema.name, f.name));
-      std::vector<std::string> names;
-      for (const auto& fd : schema.fields) names.push_back(fd.name);
-      // As for `event.<field>` in a rule: a near name, or the fields to pick from.
-      diag.help = field_help(f.name, names, "`" + schema.name + "`");
-      expr(value, s);
-      continue;
-    }
-    if (given[fi].valid()) {
-      auto& diag = sink_.error("E0300", f.name_span, fmt::format("field `{}` is given twice", f.name));
-      diag.labels.push_back({given[fi], "first given here"});
-      continue;
-    }
-    given[fi] = f.name_span;
-    Type want = schema.fields[fi].type.required();
-    Type t = expr(value, s, want.is_error() ? nullptr : &want);
-    if (t.is_error() || want.is_error()) continue;
-    if (!expect_type(value, t, want, fmt::format("field `{}`", f.name))) continue;
-    if (auto v = constant_as(value, want)) {
-      event.fields[fi] = *v;
-    } else {
-      auto& diag = sink_.error("E0401", value.span,
-                               fmt::format("the value of `{}` must be known at compile time", f.name));
-      diag.help = "an example gives each field as a literal, like `64` or `\"CN\"`";
-    }
-  }
+  RecordLiteralText text{
+      fmt::format("event `{}`", schema.name), true, [&](const ast::FieldInit& f, const ast::Expr& value) {
+        auto& diag = sink_.error("E0401", value.span,
+                                 fmt::format("the value of `{}` must be known at compile time", f.name));
+        diag.help = "an example gives each field as a literal, like `64` or `\"CN\"`";
+      }};
+  record_literal_fields(rec, schema, s, text, event.fields, given);
   if (!complete) return;
   std::vector<std::string> missing;
   for (size_t i = 0; i < schema.fields.size(); ++i) {

@@ -988,37 +988,12 @@ void Checker::check_table_rows(const ast::TableDecl& d, FileId file) {
       const ast::Expr& rec = *row.value;
       out_.expr_types[rec.id] = Type{TypeKind::Record, TypeKind::Error, record, false};
       std::vector<Span> given(schema.fields.size());
-      for (size_t i = 0; i < rec.fields.size() && i < rec.children.size(); ++i) {
-        const ast::FieldInit& f = rec.fields[i];
-        const ast::Expr& value = *rec.children[i];
-        int fi = schema.field_index(f.name);
-        if (fi < 0) {
-          auto& diag =
-              sink_.error("E0103", f.name_span, fmt::format("table `{}` has no field `{}`", d.name, f.name));
-          std::vector<std::string> names;
-          for (const auto& fd : schema.fields) names.push_back(fd.name);
-          std::string near = this->near(f.name, names);
-          if (!near.empty()) diag.help = fmt::format("did you mean `{}`?", near);
-          expr(value, s);
-          continue;
-        }
-        if (given[fi].valid()) {
-          auto& diag = sink_.error("E0300", f.name_span, fmt::format("field `{}` is given twice", f.name));
-          diag.labels.push_back({given[fi], "first given here"});
-          continue;
-        }
-        given[fi] = f.name_span;
-        Type want = schema.fields[fi].type.required();
-        Type t = expr(value, s, want.is_error() ? nullptr : &want);
-        if (t.is_error() || want.is_error()) continue;
-        if (!expect_type(value, t, want, fmt::format("field `{}`", f.name))) continue;
-        if (auto v = constant_as(value, want)) {
-          cells[fi] = *v;
-        } else {
-          auto& diag = sink_.error("E0211", value.span, "table cells must be known at compile time");
-          diag.help = "write the value as a literal or a constant";
-        }
-      }
+      RecordLiteralText text{
+          fmt::format("table `{}`", d.name), false, [&](const ast::FieldInit&, const ast::Expr& value) {
+            auto& diag = sink_.error("E0211", value.span, "table cells must be known at compile time");
+            diag.help = "write the value as a literal or a constant";
+          }};
+      record_literal_fields(rec, schema, s, text, cells, given);
       std::vector<std::string> missing;
       for (size_t i = 0; i < schema.fields.size(); ++i)
         if (!given[i].valid() && !schema.fields[i].type.optional && !schema.fields[i].type.is_error())
@@ -1038,6 +1013,44 @@ void Checker::check_table_rows(const ast::TableDecl& d, FileId file) {
     }
     info.keys.push_back(std::move(key));
     info.cells.push_back(std::move(cells));
+  }
+}
+
+void Checker::record_literal_fields(const ast::Expr& rec, const RecordSchema& schema, Scope& s,
+                                    const RecordLiteralText& text, std::vector<Value>& values,
+                                    std::vector<Span>& given) {
+  for (size_t i = 0; i < rec.fields.size() && i < rec.children.size(); ++i) {
+    const ast::FieldInit& f = rec.fields[i];
+    if (!rec.children[i]) continue;
+    const ast::Expr& value = *rec.children[i];
+    int fi = schema.field_index(f.name);
+    if (fi < 0) {
+      auto& diag = sink_.error("E0103", f.name_span, fmt::format("{} has no field `{}`", text.owner, f.name));
+      std::vector<std::string> names;
+      for (const auto& fd : schema.fields) names.push_back(fd.name);
+      if (text.list_fields) {
+        // As for `event.<field>` in a rule: a near name, or the fields to pick from.
+        diag.help = field_help(f.name, names, "`" + schema.name + "`");
+      } else if (std::string close = near(f.name, names); !close.empty()) {
+        diag.help = fmt::format("did you mean `{}`?", close);
+      }
+      expr(value, s);
+      continue;
+    }
+    if (given[fi].valid()) {
+      auto& diag = sink_.error("E0300", f.name_span, fmt::format("field `{}` is given twice", f.name));
+      diag.labels.push_back({given[fi], "first given here"});
+      continue;
+    }
+    given[fi] = f.name_span;
+    Type want = schema.fields[fi].type.required();
+    Type t = expr(value, s, want.is_error() ? nullptr : &want);
+    if (t.is_error() || want.is_error()) continue;
+    if (!expect_type(value, t, want, fmt::format("field `{}`", f.name))) continue;
+    if (auto v = constant_as(value, want))
+      values[fi] = *v;
+    else
+      text.not_constant(f, value);
   }
 }
 

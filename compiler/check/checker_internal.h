@@ -3,6 +3,7 @@
 // (check_tests.cpp). Not part of the stage's contract; see check.h.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -168,6 +169,19 @@ class Checker {
   // fields, nearest first.
   std::string field_help(const std::string& word, const std::vector<std::string>& fields,
                          const std::string& whose);
+
+  // What differs between the record literals of table rows and test events.
+  struct RecordLiteralText {
+    std::string owner;  // "table `chips`", "event `rental`"
+    bool list_fields;   // an unknown field's help lists every field, not only the nearest
+    std::function<void(const ast::FieldInit&, const ast::Expr&)> not_constant;
+  };
+  // The fields of record literal `rec` against `schema`: unknown and repeated
+  // fields, each value's type, and its folded value into `values[field]`;
+  // `given[field]` is the span where it was written.
+  void record_literal_fields(const ast::Expr& rec, const RecordSchema& schema, Scope& s,
+                             const RecordLiteralText& text, std::vector<Value>& values,
+                             std::vector<Span>& given);
 
   // ---- check_tests.cpp: examples and tests ----------------------------------
  private:
