@@ -252,12 +252,16 @@ struct Server::Impl {
   bool logged(std::string_view records, const std::vector<decode::Line>& lines, bool whole, bool any_errors,
               Reply& refused);
   // The largest log buffer a connection's thread keeps between requests
-  // (a 4,096-line chunk's lines are about 4 MB).
+  // (a 512-line chunk's log lines are about 0.5 MB).
   static constexpr size_t kKeptLogBuffer = 8 << 20;
   // A large JSON Lines body: its records sent as chunks as they are decided.
   Reply stream_lines(std::shared_ptr<ServedPolicy> policy, const std::vector<decode::Line>& lines,
                      const Request& req, SocketStream& stream);
-  static constexpr size_t kStreamChunk = 4096;
+  // Lines per chunk: a chunk's records (about 0.3 MB) and log lines stay in
+  // the CPU's cache from being decided to being logged and sent. 4,096-line
+  // chunks (2.3 MB of records) went back to memory between the steps: a
+  // batch took 15-25% more CPU, with the log or without.
+  static constexpr size_t kStreamChunk = 512;
   Reply refuse(int status, std::string_view reason, std::string_view message) {
     metrics.error(std::string(reason));
     return text_reply(status, error_record(reason, message), "application/json");

@@ -67,8 +67,12 @@ bool write_file_atomically(const std::string& path, std::string_view bytes, std:
 // write that fails part-way (a full disk) is cut back off the file, so the
 // log never holds a torn record that a later one follows. rotate() renames
 // the file to FILE.1 (FILE.1 to FILE.2, ...) and starts a new one.
+// Its blocks are allocated up to kReserveStep ahead of what was written,
+// without changing its size; rotate() and closing give back what was not
+// used.
 class AppendOnlyFile {
  public:
+  static constexpr uint64_t kReserveStep = 16ull << 20;
   static std::unique_ptr<AppendOnlyFile> open(const std::string& path, std::string* error);
   ~AppendOnlyFile();
   AppendOnlyFile(const AppendOnlyFile&) = delete;
@@ -112,9 +116,15 @@ class AppendOnlyFile {
  private:
   AppendOnlyFile() = default;
   bool reopen(std::string* error);
+  void reserve_for(uint64_t bytes);
+  void release_reserved();
   std::string path_;
   int fd_ = -1;
   uint64_t size_ = 0;
+  // The file's blocks are allocated this far ahead of its size (fallocate
+  // with KEEP_SIZE, a hint: a write into allocated blocks costs the file
+  // system less than one that allocates them as it goes).
+  uint64_t reserved_ = 0;
 };
 
 // True when both paths name the same existing file (same device and inode,

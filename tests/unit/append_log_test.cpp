@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fcntl.h>
@@ -90,5 +91,46 @@ TEST_CASE("an append-only file appends to what is there and rotates keeping N fi
   auto folder = edict::AppendOnlyFile::open(dir.string(), &error);
   CHECK_FALSE(folder);
   CHECK(error.find(dir.string()) != std::string::npos);
+  fs::remove_all(dir);
+}
+
+namespace {
+uint64_t allocated_bytes(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_blocks) * 512 : 0;
+}
+}  // namespace
+
+TEST_CASE("an append-only file's blocks allocated ahead keep its size and are given back", "[support]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("edict-reserve-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "log.jsonl").string();
+  // A run that crashed left blocks allocated past the end: the next open gives them back.
+  {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT, 0644);
+    REQUIRE(::write(fd, "{\"old\":1}\n", 10) == 10);
+    const int allocated = ::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4 << 20);
+    ::close(fd);
+    REQUIRE(allocated == 0);  // the temporary folder's file system allocates ahead (ext4, XFS, tmpfs do)
+    REQUIRE(allocated_bytes(path) >= (4u << 20));
+  }
+  std::string error;
+  auto log = edict::AppendOnlyFile::open(path, &error);
+  REQUIRE(log);
+  CHECK(allocated_bytes(path) < (1u << 20));
+  const std::string record(1000, 'x');
+  REQUIRE(log->append(record + "\n", &error));
+  CHECK(fs::file_size(path) == 1011);                                   // the size is what was written ...
+  CHECK(allocated_bytes(path) >= edict::AppendOnlyFile::kReserveStep);  // ... the blocks run ahead
+  CHECK(read_all(path) == "{\"old\":1}\n" + record + "\n");
+  REQUIRE(log->rotate(1, &error));
+  CHECK(allocated_bytes(path + ".1") < (1u << 20));  // the rotated file gave its blocks back
+  REQUIRE(log->append(record + "\n", &error));
+  CHECK(allocated_bytes(path) >= edict::AppendOnlyFile::kReserveStep);
+  log.reset();
+  CHECK(allocated_bytes(path) < (1u << 20));  // and so does the closed one
+  CHECK(read_all(path) == record + "\n");
   fs::remove_all(dir);
 }
