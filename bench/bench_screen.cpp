@@ -6,6 +6,7 @@
 // typos (must hit the right entry), and near misses (must not hit).
 //
 //   bench_screen [LIST.csv] [--threshold 0.9] [--misses] [--labels LABELS.jsonl] [--dump FILE]
+//                [--rounds 5]
 //
 // --misses prints each miss. --dump writes every candidate of every name
 // screened, with its exact score, one name a line: two builds' dumps are
@@ -176,7 +177,8 @@ bool dump(const edict::abi::DataSnapshot& list, const std::vector<Variant>& vs, 
   auto out = edict::AtomicFile::create(path, &error);
   for (size_t i = 0; out && i < vs.size(); ++i) {
     std::string line = vs[i].text + "\t";
-    for (auto [entry, score] : list.names()->scored(vs[i].text)) line += fmt::format(" {}:{:a}", entry, score);
+    for (auto [entry, score] : list.names()->scored(vs[i].text))
+      line += fmt::format(" {}:{:a}", entry, score);
     out->write(line + "\n");
   }
   if (out && out->commit(&error)) return true;
@@ -192,6 +194,7 @@ int main(int argc, char** argv) {
   bool print_misses = false;
   std::string labels_path;  // gen_events.py --screening-labels; else variants made here
   std::string dump_path;
+  int rounds = 5;  // of screening; 1 under callgrind
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threshold") && i + 1 < argc)
       threshold = std::atof(argv[++i]);
@@ -199,6 +202,8 @@ int main(int argc, char** argv) {
       print_misses = true;
     else if (!std::strcmp(argv[i], "--labels") && i + 1 < argc)
       labels_path = argv[++i];
+    else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc)
+      rounds = std::max(1, std::atoi(argv[++i]));
     else if (!std::strcmp(argv[i], "--dump") && i + 1 < argc)
       dump_path = argv[++i];
     else
@@ -265,7 +270,7 @@ int main(int argc, char** argv) {
   // repeat customers are).
   std::vector<edict::abi::ScreenMatch> results;
   double screen_us = 1e300, repeat_us = 1e300;
-  for (int round = 0; round < 5; ++round) {
+  for (int round = 0; round < rounds; ++round) {
     list.names()->clear_cache();
     results.clear();
     results.reserve(vs.size());
@@ -293,8 +298,8 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "screening: %.2f us per name seen for the first time, %.2f us per name seen before (thread CPU time, "
-      "best of 5 rounds; %zu names, threshold %.2f)\n",
-      screen_us, repeat_us, vs.size(), threshold);
+      "best of %d rounds; %zu names, threshold %.2f)\n",
+      screen_us, repeat_us, rounds, vs.size(), threshold);
   std::printf("  %-12s %6s %8s %8s\n", "variant", "names", "recall", "wrong");
   for (const Tally& x : tally) {
     if (!std::strcmp(x.label, "near_miss"))

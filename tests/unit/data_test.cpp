@@ -4,9 +4,11 @@
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -277,6 +279,78 @@ TEST_CASE("names normalise: case, punctuation, diacritics, legal forms, word ord
   CHECK(n.normalize("Co., Ltd.") == "co ltd");   // nothing but legal forms: kept
   CHECK(edict::abi::jaro_winkler("martha", "marhta") == Approx(0.9611).margin(1e-4));
   CHECK(edict::abi::jaro_winkler("dixon", "dicksonx") == Approx(0.8133).margin(1e-4));
+}
+
+namespace {
+
+// The textbook forms, one position after another, that the screening's
+// bit-parallel distances must equal exactly.
+double textbook_jaro_winkler(std::string_view a, std::string_view b) {
+  if (a == b) return 1.0;
+  const size_t la = a.size(), lb = b.size();
+  if (la == 0 || lb == 0) return 0.0;
+  const size_t window = std::max(la, lb) / 2 > 0 ? std::max(la, lb) / 2 - 1 : 0;
+  std::vector<bool> used_b(lb), matched_a(la);
+  size_t matches = 0;
+  for (size_t i = 0; i < la; ++i)
+    for (size_t j = i > window ? i - window : 0; j < std::min(lb, i + window + 1); ++j)
+      if (!used_b[j] && a[i] == b[j]) {
+        used_b[j] = matched_a[i] = true;
+        ++matches;
+        break;
+      }
+  if (matches == 0) return 0.0;
+  size_t transpositions = 0, j = 0;
+  for (size_t i = 0; i < la; ++i) {
+    if (!matched_a[i]) continue;
+    while (!used_b[j]) ++j;
+    if (a[i] != b[j]) ++transpositions;
+    ++j;
+  }
+  double m = static_cast<double>(matches);
+  double jaro = (m / la + m / lb + (m - transpositions / 2.0) / m) / 3.0;
+  size_t prefix = 0;
+  while (prefix < 4 && prefix < la && prefix < lb && a[prefix] == b[prefix]) ++prefix;
+  return jaro + prefix * 0.1 * (1.0 - jaro);
+}
+
+size_t textbook_osa(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i)
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1])});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+}  // namespace
+
+TEST_CASE("screening's bit-parallel distances equal the textbook ones", "[data]") {
+  std::mt19937 rng(11);
+  // Few letters, so that words share many and runs and swaps are common;
+  // lengths up to 64, the longest word the distances take.
+  auto word = [&](size_t most) {
+    std::string w(1 + rng() % most, 'a');
+    for (char& c : w) c = static_cast<char>("abcde\xc3"[rng() % 6]);
+    return w;
+  };
+  for (int k = 0; k < 20000; ++k) {
+    const size_t most = k % 10 == 0 ? 64 : 12;
+    std::string a = word(most), b = k % 3 == 0 ? a : word(most);
+    if (k % 3 == 0)  // a near copy: a few edits apart
+      for (int e = rng() % 4; e > 0 && b.size() > 1; --e) b.erase(rng() % b.size(), 1);
+    INFO(a << " / " << b);
+    CHECK(edict::abi::jaro_winkler(a, b) == textbook_jaro_winkler(a, b));
+    const size_t distance = textbook_osa(a, b);
+    for (size_t bound : {0, 1, 2, 70})
+      CHECK(edict::abi::osa_distance(a, b, bound) == std::min(distance, bound + 1));
+  }
+  CHECK(edict::abi::osa_distance("ca", "abc", 5) == 3);  // OSA, not Damerau: no edit inside a swap
+  CHECK(edict::abi::osa_distance("marhta", "martha", 2) == 1);
 }
 
 // The shipped Entity List's synthetic names are look-alikes built from the
