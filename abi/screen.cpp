@@ -240,14 +240,17 @@ double jaro_winkler_bits(std::string_view a, const Positions& pb) {
   const size_t window = std::max(la, lb) / 2 > 0 ? std::max(la, lb) / 2 - 1 : 0;
   uint64_t used_b = 0, matched_a = 0;
   size_t matches = 0;
+  // The window of letter i: positions i - window .. i + window of b, slid
+  // one position a letter (window <= 31: words of at most 64 bytes).
+  const uint64_t in_b = bit_range(0, lb);
+  uint64_t in_window = bit_range(0, window + 1);
   for (size_t i = 0; i < la; ++i) {
-    const size_t lo = i > window ? i - window : 0, hi = std::min(lb, i + window + 1);
-    if (lo >= hi) continue;
-    if (const uint64_t free = pb.at(a[i]) & ~used_b & bit_range(lo, hi)) {
+    if (const uint64_t free = pb.at(a[i]) & ~used_b & in_window & in_b) {
       used_b |= free & (~free + 1);  // the lowest
       matched_a |= uint64_t{1} << i;
       ++matches;
     }
+    in_window = i >= window ? in_window << 1 : (in_window << 1) | 1;
   }
   if (matches == 0) return 0.0;
   size_t transpositions = 0;
@@ -497,6 +500,13 @@ bool NameIndex::surely_unlike(const QueryWord& query, uint32_t word) const {
   size_t shared = 0;
   for (uint64_t common = query.letters & word_letters_[word]; common; common &= common - 1)
     shared += query.letter_count[std::countr_zero(common)];
+  if (shared > 0) {  // tighter: the letters both have, counted with repeats
+    uint8_t left[64];
+    std::memcpy(left, query.letter_count, sizeof left);
+    shared = 0;
+    for (char c : b)
+      if (uint8_t& n = left[static_cast<unsigned char>(c) & 63]; n > 0) --n, ++shared;
+  }
   const double m = static_cast<double>(std::min({shared, la, lb}));
   const double jaro = (m / la + m / lb + 1.0) / 3.0;
   size_t prefix = 0;
@@ -542,6 +552,11 @@ NameIndex::Scored NameIndex::scored(std::string_view name) const {
   return result;
 }
 
+NameIndex::Work& NameIndex::work() {
+  thread_local Work done;
+  return done;
+}
+
 void NameIndex::clear_cache() const {
   std::lock_guard<std::mutex> lock(cache_mutex_);
   cache_.clear();
@@ -554,6 +569,9 @@ NameIndex::Scored NameIndex::score_candidates(std::string_view name) const {
   if (query.empty()) return out;
   const std::span<QueryWord> words = words_of(query);
   const std::vector<uint32_t>& found = candidates(words);
+  Work& done = work();
+  ++done.names;
+  done.scored += found.size();
   out.reserve(found.size());
   for (uint32_t e : found) out.push_back({e, query == names_[e] ? 1.0 : score(words, e)});
   std::sort(out.begin(), out.end(), [](auto x, auto y) {
@@ -600,6 +618,7 @@ void NameIndex::similar_words(QueryWord& word) const {
     // deletion variants also find words up to four edits away).
     const size_t la = word.text.size(), lb = words_[w].size();
     if ((la > lb ? la - lb : lb - la) > 2 || surely_unlike(word, w)) continue;
+    ++work().compared;
     if (double s = word_likeness(word.text, words_[w]); s >= 0.75)
       alike.push_back({static_cast<float>(s), w});
   }
@@ -672,6 +691,7 @@ const std::vector<uint32_t>& NameIndex::candidates(std::span<const QueryWord> qu
   auto better = [](auto x, auto y) {
     return x.first > y.first || (x.first == y.first && x.second < y.second);
   };
+  work().credited += touched.size();
   const size_t keep = std::min(ranked.size(), kRescored);
   std::partial_sort(ranked.begin(), ranked.begin() + keep, ranked.end(), better);
   thread_local std::vector<uint32_t> out;
@@ -691,7 +711,9 @@ double NameIndex::score(std::span<QueryWord> query, uint32_t entry) const {
     for (auto [known, s] : q.similar)
       if (known == w) return static_cast<double>(s);
     // Below kUnrelatedWords any value counts 0 (word_similarity).
-    const double s = surely_unlike(q, w) ? 0.0 : word_likeness(q.text, words_[w]);
+    const bool compared = !surely_unlike(q, w);
+    work().compared += compared;
+    const double s = compared ? word_likeness(q.text, words_[w]) : 0.0;
     q.similar.push_back({w, static_cast<float>(s)});
     return s;
   };

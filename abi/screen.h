@@ -97,6 +97,13 @@ class NameIndex {
   Scored scored(std::string_view name) const;
   static constexpr size_t kCachedNames = 1 << 16;
   void clear_cache() const;  // for benchmarks: screen as if for the first time
+  // What this thread's screenings not answered from the cache did, summed:
+  // names screened, entries the word index credited, entries scored in
+  // full, and word pairs compared (word_likeness). Benchmarks print it.
+  struct Work {
+    uint64_t names = 0, credited = 0, scored = 0, compared = 0;
+  };
+  static Work& work();
 
  private:
   // One word of the query: its weight and the list words compared with it
