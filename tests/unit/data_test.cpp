@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "abi/abi.h"
 #include "abi/screen.h"
 #include "data/loader.h"
 #include "data/sha256.h"
@@ -384,6 +386,43 @@ TEST_CASE("name screening finds one-typo names among the shipped list's look-ali
     INFO(unlisted);
     CHECK(entry_of(unlisted) == "(none)");
   }
+}
+
+TEST_CASE(
+    "a screening lookup's answer holds its own score, and answers are not kept past the thread's last few",
+    "[data]") {
+  using edict::abi::CellType;
+  using edict::abi::DataSnapshot;
+  edict::abi::DataSchema schema;
+  schema.name = "entity_list";
+  schema.key_header = "_id";
+  schema.columns = {{"name", "name", CellType::Str, false},
+                    {"aliases", "alt_names", CellType::StrList, true}};
+  schema.screen_columns = {0, 1};
+  schema.screen_threshold = 0.9;
+  schema.score_column = 2;  // the lookup's score, after the file's columns
+  const auto loaded = edict::data::load_file(schema, EDICT_SOURCE_DIR "/policies/lists/entity_list.csv");
+  REQUIRE_FALSE(loaded.error);
+  const DataSnapshot& list = *loaded.snapshot;
+  auto score_of = [](const DataSnapshot::Row* row) {
+    return std::bit_cast<double>(edict_data_cell(reinterpret_cast<int64_t>(row), nullptr, 2));
+  };
+  const DataSnapshot::Row* exact = list.find(0, "Monlor Optics", 0);
+  const DataSnapshot::Row* typo = list.find(0, "Monor Optics", 0);
+  REQUIRE(exact);
+  REQUIRE(typo);
+  const double typo_score = list.screen("Monor Optics", 0).score;
+  CHECK(typo_score < 1.0);
+  CHECK(score_of(exact) == 1.0);  // each answer its own, the earlier one intact
+  CHECK(score_of(typo) == typo_score);
+  // The answers live in a ring per thread: once it came round, the first
+  // answer's record holds a later one (before, every (row, score) met was
+  // kept for the snapshot's life, under a lock).
+  for (size_t i = 2; i < DataSnapshot::kRecentMatches; ++i) REQUIRE(list.find(0, "Monlor Optics", 0));
+  const DataSnapshot::Row* again = list.find(0, "Monor Optics", 0);
+  CHECK(again == exact);
+  CHECK(score_of(again) == typo_score);
+  CHECK(again->index == typo->index);
 }
 
 TEST_CASE("name screening finds two typos in a distinctive word, not a word with another first letter",
