@@ -528,12 +528,15 @@ std::span<NameIndex::QueryWord> NameIndex::words_of(std::string_view normalized)
   for (size_t i = 0; i < tokens.size(); ++i) {
     QueryWord& w = words[i];
     w.text = tokens[i];
-    w.weight = static_cast<float>(weight(w.text));
+    const auto listed = word_id_.find(w.text);  // once: weight, itself, its look-alikes
+    w.id = listed == word_id_.end() ? kUnlisted : listed->second;
+    w.weight = static_cast<float>(w.id == kUnlisted ? w.text.size() * static_cast<double>(unseen_idf_)
+                                                    : word_weight_[w.id]);
     w.letters = letters_of(w.text);
     std::memset(w.letter_count, 0, sizeof w.letter_count);
     for (char c : w.text) ++w.letter_count[static_cast<unsigned char>(c) & 63];
     w.similar.clear();
-    if (auto it = word_id_.find(w.text); it != word_id_.end()) w.similar.push_back({it->second, 1.0f});
+    if (w.id != kUnlisted) w.similar.push_back({w.id, 1.0f});
     similar_words(w);
     w.found = w.similar.size();
   }
@@ -585,11 +588,9 @@ NameIndex::Scored NameIndex::score_candidates(std::string_view name) const {
 // too: one typo can turn a listed name's word into another listed word
 // ("Ramtor" -> "Ramnor").
 void NameIndex::similar_words(QueryWord& word) const {
-  const auto it = word_id_.find(word.text);
   // A generic word ranks names, it does not find them: its look-alikes
   // would not either.
-  if (it != word_id_.end() &&
-      word_names_begin_[it->second + 1] - word_names_begin_[it->second] > common_limit_)
+  if (word.id != kUnlisted && word_names_begin_[word.id + 1] - word_names_begin_[word.id] > common_limit_)
     return;
   if (word.text.size() < 3 || word.text.size() > 32) return;
   thread_local std::vector<uint32_t> near;
@@ -613,7 +614,7 @@ void NameIndex::similar_words(QueryWord& word) const {
   thread_local std::vector<std::pair<float, uint32_t>> alike;
   alike.clear();
   for (uint32_t w : near) {
-    if (it != word_id_.end() && w == it->second) continue;
+    if (w == word.id) continue;
     // More than two letters longer or shorter: not a typo of it (the
     // deletion variants also find words up to four edits away).
     const size_t la = word.text.size(), lb = words_[w].size();

@@ -108,8 +108,10 @@ class NameIndex {
  private:
   // One word of the query: its weight and the list words compared with it
   // (vocabulary id, Jaro-Winkler), filled as the search and the scoring go.
+  static constexpr uint32_t kUnlisted = UINT32_MAX;  // a word not in the vocabulary
   struct QueryWord {
     std::string_view text;
+    uint32_t id = kUnlisted;  // in the vocabulary
     float weight = 0;
     std::vector<std::pair<uint32_t, float>> similar;
     size_t found = 0;          // similar[0, found): the search's; the rest: scores kept
