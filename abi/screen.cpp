@@ -80,22 +80,43 @@ void fold(std::string_view s, std::string& out) {
 // Calls f(hash) for `word` with every choice of at most `most` letters
 // deleted (a symmetric-deletion index: two words within two edits, counting
 // a swap of neighbours as one, share such a variant). Hashes are never 0.
+//
+// A variant's hash is a polynomial one, composed from the word's prefix
+// hashes (H(x y) = H(x) B^|y| + H(y)) in constant time, then mixed: the
+// ~n^2/2 variants of a word cost O(n^2), not O(n^3) as hashing each anew.
 template <typename F>
 void for_each_deletion(std::string_view word, int most, F&& f) {
-  auto hash = [&](size_t skip1, size_t skip2) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < word.size(); ++i)
-      if (i != skip1 && i != skip2) h = (h ^ static_cast<unsigned char>(word[i])) * 1099511628211ull;
+  constexpr uint64_t kBase = 0x100000001b3ull;
+  const size_t n = word.size();
+  thread_local std::vector<uint64_t> prefix, power;  // prefix[k]: H(word[0, k)); power[k]: B^k
+  prefix.resize(n + 1);
+  power.resize(n + 1);
+  prefix[0] = 0;
+  power[0] = 1;
+  for (size_t k = 0; k < n; ++k) {
+    prefix[k + 1] = prefix[k] * kBase + static_cast<unsigned char>(word[k]) + 1;
+    power[k + 1] = power[k] * kBase;
+  }
+  auto part = [&](size_t from, size_t to) { return prefix[to] - prefix[from] * power[to - from]; };
+  auto finish = [](uint64_t h, size_t length) {  // murmur3's finaliser: every bit reaches the low ones
+    h ^= length * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
     return h | 1;
   };
-  const size_t none = SIZE_MAX;
-  f(hash(none, none));
+  f(finish(prefix[n], n));
   if (most < 1) return;
-  for (size_t i = 0; i < word.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     if (i > 0 && word[i] == word[i - 1]) continue;  // the same variant as deleting i - 1
-    f(hash(i, none));
+    f(finish(prefix[i] * power[n - i - 1] + part(i + 1, n), n - 1));
     if (most < 2) continue;
-    for (size_t j = i + 1; j < word.size(); ++j) f(hash(i, j));
+    for (size_t j = i + 1; j < n; ++j) {
+      const uint64_t before_j = prefix[i] * power[j - i - 1] + part(i + 1, j);
+      f(finish(before_j * power[n - j - 1] + part(j + 1, n), n - 2));
+    }
   }
 }
 
