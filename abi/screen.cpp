@@ -565,14 +565,15 @@ std::span<NameIndex::QueryWord> NameIndex::words_of(std::string_view normalized)
 }
 
 NameIndex::Scored NameIndex::scored(std::string_view name) const {
+  CacheShard& shard = cache_shard(name);
   {
-    std::lock_guard<std::mutex> lock(cache_mutex_);
-    if (auto it = cache_.find(name); it != cache_.end()) return it->second;
+    std::lock_guard<std::mutex> lock(shard.mutex);
+    if (auto it = shard.names.find(name); it != shard.names.end()) return it->second;
   }
   Scored result = score_candidates(name);
-  std::lock_guard<std::mutex> lock(cache_mutex_);
-  if (cache_.size() >= kCachedNames) cache_.clear();
-  cache_.emplace(std::string(name), result);
+  std::lock_guard<std::mutex> lock(shard.mutex);
+  if (shard.names.size() >= kCachedNames / kCacheShards) shard.names.clear();
+  shard.names.emplace(std::string(name), result);
   return result;
 }
 
@@ -582,8 +583,10 @@ NameIndex::Work& NameIndex::work() {
 }
 
 void NameIndex::clear_cache() const {
-  std::lock_guard<std::mutex> lock(cache_mutex_);
-  cache_.clear();
+  for (CacheShard& shard : cache_) {
+    std::lock_guard<std::mutex> lock(shard.mutex);
+    shard.names.clear();
+  }
 }
 
 NameIndex::Scored NameIndex::score_candidates(std::string_view name) const {

@@ -26,6 +26,7 @@
 // query has no other word. No scan of the list.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <mutex>
 #include <span>
@@ -92,10 +93,12 @@ class NameIndex {
   // Every candidate entry of a name with its score, best first (ties: the
   // earlier entry), whatever the rows' dates. Names repeat in an event
   // stream (the same customers), so the last kCachedNames names screened
-  // are kept, shared by all threads.
+  // are kept, shared by all threads, in kCacheShards parts each under its
+  // own lock (threads screening different names seldom wait for each
+  // other); best() reads a kept answer in place, without a copy.
   using Scored = std::vector<std::pair<uint32_t, double>>;
   Scored scored(std::string_view name) const;
-  static constexpr size_t kCachedNames = 1 << 16;
+  static constexpr size_t kCachedNames = 1 << 16, kCacheShards = 16;
   void clear_cache() const;  // for benchmarks: screen as if for the first time
   // What this thread's screenings not answered from the cache did, summed:
   // names screened, entries the word index credited, entries scored in
@@ -149,17 +152,31 @@ class NameIndex {
   float unseen_idf_ = 1;
   size_t common_limit_ = 0;  // words in more names than this are generic
 
-  mutable std::mutex cache_mutex_;
-  mutable std::unordered_map<std::string, Scored, StringHash, std::equal_to<>> cache_;
+  struct CacheShard {
+    std::mutex mutex;
+    std::unordered_map<std::string, Scored, StringHash, std::equal_to<>> names;
+  };
+  mutable std::array<CacheShard, kCacheShards> cache_;
+  CacheShard& cache_shard(std::string_view name) const {
+    return cache_[StringHash{}(name) >> 59 & (kCacheShards - 1)];  // high bits: the table uses the low ones
+  }
 };
 
 template <typename Accept>
 ScreenMatch NameIndex::best(std::string_view name, double threshold, Accept&& accept) const {
-  for (auto [entry, score] : scored(name)) {
-    if (score < threshold) break;
-    if (accept(rows_[entry])) return ScreenMatch{entry, rows_[entry], score};
+  auto pick = [&](const Scored& candidates) {
+    for (auto [entry, score] : candidates) {
+      if (score < threshold) break;
+      if (accept(rows_[entry])) return ScreenMatch{entry, rows_[entry], score};
+    }
+    return ScreenMatch{};
+  };
+  {
+    CacheShard& shard = cache_shard(name);
+    std::lock_guard<std::mutex> lock(shard.mutex);
+    if (auto it = shard.names.find(name); it != shard.names.end()) return pick(it->second);
   }
-  return {};
+  return pick(scored(name));
 }
 
 }  // namespace edict::abi
