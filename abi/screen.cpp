@@ -761,7 +761,7 @@ size_t NameIndex::memory_bytes() const {
   n += word_id_.size() * 48 + word_weight_.capacity() * 4;
   for (const auto* v : {&word_names_begin_, &word_names_, &name_words_begin_, &name_words_, &deletion_words_})
     n += v->capacity() * 4;
-  n += deletion_keys_.capacity() * 8;
+  n += deletion_keys_.capacity() * 8 + word_letters_.capacity() * 8;
   return n;
 }
 
