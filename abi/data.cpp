@@ -205,6 +205,23 @@ void DataSnapshot::build_index() {
   names_->build();
 }
 
+// A screening lookup's answer (the row and the lookup's own score) is
+// written to the next slot of a ring per thread, which holds the thread's
+// last kRecentMatches answers: a row lives in a register of the event being
+// evaluated (a row is no scalar: no field, set, cell or window state holds
+// one), whose cells are read right after the lookup, on the same thread,
+// so an answer needs to outlast only the few lookups of its event (a batch
+// loop may interleave a few events). No lock, and a long-running server no
+// longer keeps one record per (row, score) it ever met.
+DataSnapshot::Match* DataSnapshot::recent_match_slot() {
+  thread_local std::unique_ptr<Match[]> ring;
+  thread_local size_t next = 0;
+  if (!ring) ring = std::make_unique<Match[]>(kRecentMatches);
+  Match* slot = &ring[next];
+  next = (next + 1) % kRecentMatches;
+  return slot;
+}
+
 ScreenMatch DataSnapshot::screen(std::string_view name, int64_t time) const {
   if (!names_) return {};
   return names_->best(name, schema_.screen_threshold, [&](uint32_t row) { return in_force(row, time); });
@@ -215,9 +232,9 @@ const DataSnapshot::Row* DataSnapshot::find(uint64_t key_bits, std::string_view 
   if (schema_.screens()) {
     ScreenMatch m = screen(key_text, time);
     if (!m.found()) return nullptr;
-    std::lock_guard lock(matches_mutex_);
-    auto it = matches_.try_emplace({m.row, m.score}, Match{rows_[m.row], m.score}).first;
-    return &it->second.row;
+    Match* answer = recent_match_slot();
+    *answer = Match{rows_[m.row], m.score};
+    return &answer->row;
   }
   if (!key_slot_hash_.empty()) return find_flat(key_bits, key_text, time);
   const std::vector<uint32_t>* rows = rows_of(key_bits, key_text);

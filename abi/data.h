@@ -9,7 +9,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -69,12 +68,13 @@ class DataSnapshot {
     uint32_t index;
   };
   // What a screening lookup returns instead: the row and how well the name
-  // matched it. One per (row, score) met, kept with the snapshot, so the
-  // address stays valid like a row's and the score is the lookup's own.
+  // matched it (the lookup's own score). It lives in the looking-up
+  // thread's ring of its last kRecentMatches answers (recent_match_slot).
   struct Match {
     Row row;  // first: a Match's address is its row's
     double score;
   };
+  static constexpr size_t kRecentMatches = 4096;
 
   DataSnapshot(const DataSchema& schema, std::string file, std::string content_hash);
   ~DataSnapshot();
@@ -144,8 +144,7 @@ class DataSnapshot {
   std::vector<uint32_t> next_of_key_;
   const DataSnapshot::Row* find_flat(uint64_t key_bits, std::string_view key_text, int64_t time) const;
   std::unique_ptr<NameIndex> names_;
-  mutable std::mutex matches_mutex_;
-  mutable std::map<std::pair<uint32_t, double>, Match> matches_;  // nodes never move
+  static Match* recent_match_slot();
 };
 
 // The stable handle of one data source. Versions replaced are kept until the

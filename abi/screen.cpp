@@ -1,6 +1,7 @@
 #include "abi/screen.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -79,22 +80,43 @@ void fold(std::string_view s, std::string& out) {
 // Calls f(hash) for `word` with every choice of at most `most` letters
 // deleted (a symmetric-deletion index: two words within two edits, counting
 // a swap of neighbours as one, share such a variant). Hashes are never 0.
+//
+// A variant's hash is a polynomial one, composed from the word's prefix
+// hashes (H(x y) = H(x) B^|y| + H(y)) in constant time, then mixed: the
+// ~n^2/2 variants of a word cost O(n^2), not O(n^3) as hashing each anew.
 template <typename F>
 void for_each_deletion(std::string_view word, int most, F&& f) {
-  auto hash = [&](size_t skip1, size_t skip2) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < word.size(); ++i)
-      if (i != skip1 && i != skip2) h = (h ^ static_cast<unsigned char>(word[i])) * 1099511628211ull;
+  constexpr uint64_t kBase = 0x100000001b3ull;
+  const size_t n = word.size();
+  thread_local std::vector<uint64_t> prefix, power;  // prefix[k]: H(word[0, k)); power[k]: B^k
+  prefix.resize(n + 1);
+  power.resize(n + 1);
+  prefix[0] = 0;
+  power[0] = 1;
+  for (size_t k = 0; k < n; ++k) {
+    prefix[k + 1] = prefix[k] * kBase + static_cast<unsigned char>(word[k]) + 1;
+    power[k + 1] = power[k] * kBase;
+  }
+  auto part = [&](size_t from, size_t to) { return prefix[to] - prefix[from] * power[to - from]; };
+  auto finish = [](uint64_t h, size_t length) {  // murmur3's finaliser: every bit reaches the low ones
+    h ^= length * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
     return h | 1;
   };
-  const size_t none = SIZE_MAX;
-  f(hash(none, none));
+  f(finish(prefix[n], n));
   if (most < 1) return;
-  for (size_t i = 0; i < word.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     if (i > 0 && word[i] == word[i - 1]) continue;  // the same variant as deleting i - 1
-    f(hash(i, none));
+    f(finish(prefix[i] * power[n - i - 1] + part(i + 1, n), n - 1));
     if (most < 2) continue;
-    for (size_t j = i + 1; j < word.size(); ++j) f(hash(i, j));
+    for (size_t j = i + 1; j < n; ++j) {
+      const uint64_t before_j = prefix[i] * power[j - i - 1] + part(i + 1, j);
+      f(finish(before_j * power[n - j - 1] + part(j + 1, n), n - 2));
+    }
   }
 }
 
@@ -115,8 +137,10 @@ void compress(size_t keys, const std::vector<std::pair<Key, uint32_t>>& pairs, s
   for (const auto& [k, v] : pairs) values[next[k]++] = v;
 }
 
-std::vector<std::string_view> split(std::string_view s) {
-  std::vector<std::string_view> out;
+// The words of `s` (separated by spaces) into `out`, which keeps its
+// capacity from one name to the next.
+void split_into(std::string_view s, std::vector<std::string_view>& out) {
+  out.clear();
   size_t i = 0;
   while (i < s.size()) {
     size_t j = s.find(' ', i);
@@ -124,13 +148,18 @@ std::vector<std::string_view> split(std::string_view s) {
     if (j > i) out.push_back(s.substr(i, j - i));
     i = j + 1;
   }
+}
+
+std::vector<std::string_view> split(std::string_view s) {
+  std::vector<std::string_view> out;
+  split_into(s, out);
   return out;
 }
 
 }  // namespace
 
 NameNormalizer::NameNormalizer(const std::vector<std::string>& extra_legal_forms) {
-  for (const char* const* w = kLegalForms; *w; ++w) legal_forms_.insert(*w);
+  for (const char* const* w = kLegalForms; *w; ++w) legal_forms_.emplace(*w);
   for (const std::string& w : extra_legal_forms) {
     std::string folded;
     fold(w, folded);
@@ -138,52 +167,117 @@ NameNormalizer::NameNormalizer(const std::vector<std::string>& extra_legal_forms
   }
 }
 
+void NameNormalizer::sorted_tokens(std::string_view name, std::string& folded,
+                                   std::vector<std::string_view>& out) const {
+  folded.clear();
+  fold(name, folded);
+  split_into(folded, out);
+  const auto legal_form = [&](std::string_view t) { return legal_forms_.find(t) != legal_forms_.end(); };
+  // A name made only of legal-form words keeps them ("The Company").
+  if (!std::all_of(out.begin(), out.end(), legal_form))
+    out.erase(std::remove_if(out.begin(), out.end(), legal_form), out.end());
+  std::sort(out.begin(), out.end());
+}
+
 std::vector<std::string> NameNormalizer::tokens(std::string_view name) const {
   std::string folded;
-  fold(name, folded);
-  std::vector<std::string> out;
-  for (std::string_view t : split(folded))
-    if (!legal_forms_.count(std::string(t))) out.emplace_back(t);
-  // A name made only of legal-form words keeps them ("The Company").
-  if (out.empty())
-    for (std::string_view t : split(folded)) out.emplace_back(t);
-  std::sort(out.begin(), out.end());
-  return out;
+  std::vector<std::string_view> views;
+  sorted_tokens(name, folded, views);
+  return {views.begin(), views.end()};
+}
+
+void NameNormalizer::normalize_into(std::string_view name, std::string& out) const {
+  thread_local std::string folded;
+  thread_local std::vector<std::string_view> views;
+  sorted_tokens(name, folded, views);
+  out.clear();
+  for (std::string_view t : views) {
+    if (!out.empty()) out += ' ';
+    out += t;
+  }
 }
 
 std::string NameNormalizer::normalize(std::string_view name) const {
   std::string out;
-  for (const std::string& t : tokens(name)) out += (out.empty() ? "" : " ") + t;
+  normalize_into(name, out);
   return out;
 }
 
-double jaro_winkler(std::string_view a, std::string_view b) {
+namespace {
+
+// Where each byte occurs in a word of at most 64 bytes: bit j of at(c) is
+// set when word[j] == c. Both distances below read the word through it, so
+// each step handles every position of the word at once (bit-parallel), not
+// one position after another. The table is per thread, filled and cleared
+// in time proportional to the word.
+class Positions {
+ public:
+  explicit Positions(std::string_view word) : word_(word), bits_(table()) {
+    for (size_t j = 0; j < word.size(); ++j) bits_[static_cast<unsigned char>(word[j])] |= uint64_t{1} << j;
+  }
+  ~Positions() {
+    for (char c : word_) bits_[static_cast<unsigned char>(c)] = 0;
+  }
+  Positions(const Positions&) = delete;
+  Positions& operator=(const Positions&) = delete;
+  uint64_t at(char c) const { return bits_[static_cast<unsigned char>(c)]; }
+  std::string_view word() const { return word_; }
+
+ private:
+  static uint64_t* table() {
+    thread_local uint64_t bits[256] = {};
+    return bits;
+  }
+  std::string_view word_;
+  uint64_t* bits_;  // the thread's table, looked up once
+};
+
+// A byte's bit in a word's letter set (bytes 64 apart share one: the set
+// only bounds how many letters two words can have in common).
+uint64_t letter_bit(char c) {
+  return uint64_t{1} << (static_cast<unsigned char>(c) & 63);
+}
+
+uint64_t letters_of(std::string_view word) {
+  uint64_t bits = 0;
+  for (char c : word) bits |= letter_bit(c);
+  return bits;
+}
+
+// Bits lo .. hi - 1 set (hi <= 64).
+uint64_t bit_range(size_t lo, size_t hi) {
+  const uint64_t below_hi = hi >= 64 ? ~uint64_t{0} : (uint64_t{1} << hi) - 1;
+  return below_hi & ~((uint64_t{1} << lo) - 1);
+}
+
+// Jaro-Winkler of `a` against the word `b` of `pb` (both at most 64 bytes):
+// each letter of `a` takes the first unused equal letter of `b` within the
+// window, as the textbook loop does, found as the lowest bit of a mask.
+double jaro_winkler_bits(std::string_view a, const Positions& pb) {
+  const std::string_view b = pb.word();
   if (a == b) return 1.0;
   const size_t la = a.size(), lb = b.size();
   if (la == 0 || lb == 0) return 0.0;
-  if (la > 64 || lb > 64) return a == b ? 1.0 : 0.0;  // tokens are short; bound the work
   const size_t window = std::max(la, lb) / 2 > 0 ? std::max(la, lb) / 2 - 1 : 0;
-  uint64_t used_b = 0;
-  bool matched_a[64] = {};
+  uint64_t used_b = 0, matched_a = 0;
   size_t matches = 0;
+  // The window of letter i: positions i - window .. i + window of b, slid
+  // one position a letter (window <= 31: words of at most 64 bytes).
+  const uint64_t in_b = bit_range(0, lb);
+  uint64_t in_window = bit_range(0, window + 1);
   for (size_t i = 0; i < la; ++i) {
-    size_t lo = i > window ? i - window : 0, hi = std::min(lb, i + window + 1);
-    for (size_t j = lo; j < hi; ++j)
-      if (!(used_b >> j & 1) && a[i] == b[j]) {
-        used_b |= uint64_t{1} << j;
-        matched_a[i] = true;
-        ++matches;
-        break;
-      }
+    if (const uint64_t free = pb.at(a[i]) & ~used_b & in_window & in_b) {
+      used_b |= free & (~free + 1);  // the lowest
+      matched_a |= uint64_t{1} << i;
+      ++matches;
+    }
+    in_window = i >= window ? in_window << 1 : (in_window << 1) | 1;
   }
   if (matches == 0) return 0.0;
-  size_t transpositions = 0, j = 0;
-  for (size_t i = 0; i < la; ++i) {
-    if (!matched_a[i]) continue;
-    while (!(used_b >> j & 1)) ++j;
-    if (a[i] != b[j]) ++transpositions;
-    ++j;
-  }
+  size_t transpositions = 0;
+  for (uint64_t ia = matched_a, jb = used_b; ia; ia &= ia - 1, jb &= jb - 1)
+    if (a[static_cast<size_t>(std::countr_zero(ia))] != b[static_cast<size_t>(std::countr_zero(jb))])
+      ++transpositions;
   double m = static_cast<double>(matches);
   double jaro = (m / la + m / lb + (m - transpositions / 2.0) / m) / 3.0;
   size_t prefix = 0;
@@ -191,37 +285,48 @@ double jaro_winkler(std::string_view a, std::string_view b) {
   return jaro + prefix * 0.1 * (1.0 - jaro);
 }
 
-namespace {
-
-// Optimal-string-alignment distance (a swap of neighbours is one edit),
-// or `bound + 1` once it exceeds `bound`: only the cells within `bound` of
-// the diagonal are computed.
-size_t edit_distance(std::string_view a, std::string_view b, size_t bound) {
+// Optimal-string-alignment distance (a swap of neighbours is one edit)
+// between `a` and the word of `pb` (both at most 64 bytes), or `bound + 1`
+// once it exceeds `bound`: Hyyrö's bit-parallel form of the table, one
+// column per letter of `a`, the distance tracked in its last row.
+size_t edit_distance(std::string_view a, const Positions& pb, size_t bound) {
+  const std::string_view b = pb.word();
   const size_t la = a.size(), lb = b.size();
   if ((la > lb ? la - lb : lb - la) > bound || la > 64 || lb > 64) return bound + 1;
-  const size_t far = bound + 1;
-  size_t rows[3][66];  // rows i - 2, i - 1, i
-  for (size_t j = 0; j <= lb; ++j) rows[1][j] = j <= bound ? j : far;
-  rows[0][0] = far;
-  for (size_t i = 1; i <= la; ++i) {
-    size_t* cur = rows[(i + 1) % 3];
-    const size_t* prev = rows[i % 3];
-    const size_t* prev2 = rows[(i + 2) % 3];
-    const size_t lo = i > bound ? i - bound : 1, hi = std::min(lb, i + bound);
-    cur[lo - 1] = lo == 1 ? std::min(i, far) : far;
-    size_t row_min = far;
-    for (size_t j = lo; j <= hi; ++j) {
-      size_t d = std::min(prev[j - 1] + (a[i - 1] != b[j - 1]), cur[j - 1] + 1);
-      if (j < i + bound) d = std::min(d, prev[j] + 1);  // prev[j] is in the band
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d = std::min(d, prev2[j - 2] + 1);
-      cur[j] = std::min(d, far);
-      row_min = std::min(row_min, cur[j]);
-    }
-    if (hi < lb) cur[hi + 1] = far;
-    if (row_min > bound) return far;
+  if (lb == 0) return std::min(la, bound + 1);
+  const uint64_t last = uint64_t{1} << (lb - 1);
+  uint64_t vp = ~uint64_t{0}, vn = 0, d0 = 0, previous = 0;
+  size_t distance = lb;
+  for (char c : a) {
+    const uint64_t x = pb.at(c);
+    const uint64_t swapped = ((~d0 & x) << 1) & previous;
+    d0 = (((x & vp) + vp) ^ vp) | x | vn | swapped;
+    uint64_t hp = vn | ~(d0 | vp), hn = d0 & vp;
+    if (hp & last) ++distance;
+    if (hn & last) --distance;
+    hp = (hp << 1) | 1;
+    hn <<= 1;
+    vp = hn | ~(d0 | hp);
+    vn = hp & d0;
+    previous = x;
   }
-  return rows[(la + 1) % 3][lb];
+  return std::min(distance, bound + 1);
 }
+
+}  // namespace
+
+double jaro_winkler(std::string_view a, std::string_view b) {
+  if (a == b) return 1.0;
+  if (a.size() > 64 || b.size() > 64) return 0.0;  // tokens are short; bound the work
+  return jaro_winkler_bits(a, Positions(b));
+}
+
+size_t osa_distance(std::string_view a, std::string_view b, size_t bound) {
+  if (a.size() > 64 || b.size() > 64) return bound + 1;
+  return edit_distance(a, Positions(b), bound);
+}
+
+namespace {
 
 // Jaro-Winkler, raised for a misspelling: one edit between words of four
 // letters or more with the same first letter scores 0.96 to 0.99, two edits (the longer word of six
@@ -231,13 +336,16 @@ size_t edit_distance(std::string_view a, std::string_view b, size_t bound) {
 // as many edits away the more alike wins. Shorter words keep Jaro-Winkler
 // alone: two edits in four letters make another word.
 double word_likeness(std::string_view a, std::string_view b) {
-  const double jw = jaro_winkler(a, b);
+  if (a == b) return 1.0;
+  if (a.size() > 64 || b.size() > 64) return 0.0;
+  const Positions pb(b);
+  const double jw = jaro_winkler_bits(a, pb);
   const size_t shorter = std::min(a.size(), b.size()), longer = std::max(a.size(), b.size());
   // Below 0.6 the words share too little for two edits to separate them.
   // A typo spares the first letter (Jaro-Winkler's prefix assumes as much):
   // "harbor" is another word than "mardor", not two typos of it.
   if (jw == 1.0 || jw < 0.6 || shorter < 4 || a[0] != b[0]) return jw;
-  switch (edit_distance(a, b, longer >= 6 ? 2 : 1)) {
+  switch (edit_distance(a, pb, longer >= 6 ? 2 : 1)) {
     case 1: return std::max(jw, 0.96 + 0.03 * jw);
     case 2: return std::max(jw, 0.92 + 0.04 * jw);
     default: return jw;
@@ -258,8 +366,8 @@ double word_similarity(double jaro_winkler) {
 // typos. A name that holds the other and more ("Shenzhen Intelligence" in
 // "Shenzhen Varsenlor Intelligence") is not the same name, however alike
 // Jaro-Winkler finds their common start.
-bool comparable_whole(const std::string& a, const std::string& b) {
-  const size_t shorter = std::min(a.size(), b.size()), longer = std::max(a.size(), b.size());
+bool comparable_whole(size_t joined_a, size_t joined_b) {
+  const size_t shorter = std::min(joined_a, joined_b), longer = std::max(joined_a, joined_b);
   return longer <= 64 && longer - shorter <= 2;
 }
 
@@ -290,11 +398,27 @@ double paired_share(const double (&alike)[kMaxWords][kMaxWords], size_t na, size
   return weight > 0 ? sum / weight : 0.0;
 }
 
+// The words joined into `out` (at most 64 bytes: comparable_whole).
+std::string_view joined(const std::string_view* words, size_t n, char (&out)[64]) {
+  size_t at = 0;
+  for (size_t i = 0; i < n; ++i) {
+    std::memcpy(out + at, words[i].data(), words[i].size());
+    at += words[i].size();
+  }
+  return {out, at};
+}
+
 // Two words run together or split ("Hua Wei", "Huawei") still compare as
-// whole names (`ja`, `jb`: the words joined).
-double with_whole_names(double words, size_t na, size_t nb, const std::string& ja, const std::string& jb) {
-  if (na == nb || !comparable_whole(ja, jb)) return words;
-  double whole = jaro_winkler(ja, jb) - 0.02;
+// whole names: the words of each side joined, compared once.
+double with_whole_names(double words, const std::string_view* ta, size_t na, const std::string_view* tb,
+                        size_t nb) {
+  if (na == nb) return words;
+  size_t la = 0, lb = 0;
+  for (size_t i = 0; i < na; ++i) la += ta[i].size();
+  for (size_t j = 0; j < nb; ++j) lb += tb[j].size();
+  if (!comparable_whole(la, lb)) return words;
+  char ja[64], jb[64];
+  double whole = jaro_winkler(joined(ta, na, ja), joined(tb, nb, jb)) - 0.02;
   return std::max(words, na == 1 || nb == 1 ? whole : std::min(whole, words + 0.05));
 }
 
@@ -308,10 +432,7 @@ double weighted_similarity(std::string_view a, std::string_view b, Weight&& toke
     for (size_t j = 0; j < nb; ++j) alike[i][j] = word_similarity(word_likeness(ta[i], tb[j]));
   for (size_t i = 0; i < na; ++i) weight_a[i] = token_weight(ta[i]);
   for (size_t j = 0; j < nb; ++j) weight_b[j] = token_weight(tb[j]);
-  std::string ja, jb;
-  for (size_t i = 0; i < na; ++i) ja += ta[i];
-  for (size_t j = 0; j < nb; ++j) jb += tb[j];
-  return with_whole_names(paired_share(alike, na, nb, weight_a, weight_b), na, nb, ja, jb);
+  return with_whole_names(paired_share(alike, na, nb, weight_a, weight_b), ta.data(), na, tb.data(), nb);
 }
 
 }  // namespace
@@ -366,6 +487,8 @@ void NameIndex::build() {
     word_weight_.push_back(static_cast<float>(words_[w].size() * (std::log(n / (holders + 1)) + 1)));
   }
   unseen_idf_ = static_cast<float>(std::log(n) + 1);
+  word_letters_.clear();
+  for (const std::string& w : words_) word_letters_.push_back(letters_of(w));
   std::vector<std::pair<uint64_t, uint32_t>> variants;
   for (uint32_t w = 0; w < words_.size(); ++w)
     for_each_deletion(words_[w], deletions_for(words_[w]), [&](uint64_t h) { variants.push_back({h, w}); });
@@ -386,41 +509,98 @@ void NameIndex::build() {
   common_limit_ = std::max<size_t>(32, names_.size() / 100);
 }
 
-std::vector<NameIndex::QueryWord> NameIndex::words_of(std::string_view normalized) const {
-  std::vector<QueryWord> words;
-  for (std::string_view t : split(normalized)) {
-    QueryWord w{t, static_cast<float>(weight(t)), {}, 0};
-    if (auto it = word_id_.find(t); it != word_id_.end()) w.similar.push_back({it->second, 1.0f});
+// Jaro counts the letters of one word matched in the other: at most those
+// whose letter occurs in the other word at all, which bounds Jaro and so
+// Jaro-Winkler (with the words' common prefix). Unrelated words ("systems",
+// "intelligence") fail the bound at once; only the words that might pass
+// go through word_likeness. The margin keeps rounding from deciding.
+bool NameIndex::surely_unlike(const QueryWord& query, uint32_t word) const {
+  const std::string_view a = query.text, b = words_[word];
+  const size_t la = a.size(), lb = b.size();
+  if (la == 0 || lb == 0 || la > 64 || lb > 64) return false;
+  size_t shared = 0;
+  for (uint64_t common = query.letters & word_letters_[word]; common; common &= common - 1)
+    shared += query.letter_count[std::countr_zero(common)];
+  if (shared > 0) {  // tighter: the letters both have, counted with repeats
+    uint8_t left[64];
+    std::memcpy(left, query.letter_count, sizeof left);
+    shared = 0;
+    for (char c : b)
+      if (uint8_t& n = left[static_cast<unsigned char>(c) & 63]; n > 0) --n, ++shared;
+  }
+  const double m = static_cast<double>(std::min({shared, la, lb}));
+  const double jaro = (m / la + m / lb + 1.0) / 3.0;
+  size_t prefix = 0;
+  while (prefix < 4 && prefix < la && prefix < lb && a[prefix] == b[prefix]) ++prefix;
+  const double most = jaro + prefix * 0.1 * (1.0 - jaro);
+  constexpr double kMargin = 1e-9;
+  if (most >= kUnrelatedWords - kMargin) return false;
+  // word_likeness raises Jaro-Winkler only from 0.6, for words of four
+  // letters or more with the same first letter.
+  return most < 0.6 - kMargin || std::min(la, lb) < 4 || a[0] != b[0];
+}
+
+std::span<NameIndex::QueryWord> NameIndex::words_of(std::string_view normalized) const {
+  // Per thread, kept from one name to the next with their lists' room.
+  thread_local std::vector<std::string_view> tokens;
+  thread_local std::vector<QueryWord> words;
+  split_into(normalized, tokens);
+  if (words.size() < tokens.size()) words.resize(tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    QueryWord& w = words[i];
+    w.text = tokens[i];
+    const auto listed = word_id_.find(w.text);  // once: weight, itself, its look-alikes
+    w.id = listed == word_id_.end() ? kUnlisted : listed->second;
+    w.weight = static_cast<float>(w.id == kUnlisted ? w.text.size() * static_cast<double>(unseen_idf_)
+                                                    : word_weight_[w.id]);
+    w.letters = letters_of(w.text);
+    std::memset(w.letter_count, 0, sizeof w.letter_count);
+    for (char c : w.text) ++w.letter_count[static_cast<unsigned char>(c) & 63];
+    w.similar.clear();
+    if (w.id != kUnlisted) w.similar.push_back({w.id, 1.0f});
     similar_words(w);
     w.found = w.similar.size();
-    words.push_back(std::move(w));
   }
-  return words;
+  return {words.data(), tokens.size()};
 }
 
 NameIndex::Scored NameIndex::scored(std::string_view name) const {
+  CacheShard& shard = cache_shard(name);
   {
-    std::lock_guard<std::mutex> lock(cache_mutex_);
-    if (auto it = cache_.find(name); it != cache_.end()) return it->second;
+    std::lock_guard<std::mutex> lock(shard.mutex);
+    if (auto it = shard.names.find(name); it != shard.names.end()) return it->second;
   }
   Scored result = score_candidates(name);
-  std::lock_guard<std::mutex> lock(cache_mutex_);
-  if (cache_.size() >= kCachedNames) cache_.clear();
-  cache_.emplace(std::string(name), result);
+  std::lock_guard<std::mutex> lock(shard.mutex);
+  if (shard.names.size() >= kCachedNames / kCacheShards) shard.names.clear();
+  shard.names.emplace(std::string(name), result);
   return result;
 }
 
+NameIndex::Work& NameIndex::work() {
+  thread_local Work done;
+  return done;
+}
+
 void NameIndex::clear_cache() const {
-  std::lock_guard<std::mutex> lock(cache_mutex_);
-  cache_.clear();
+  for (CacheShard& shard : cache_) {
+    std::lock_guard<std::mutex> lock(shard.mutex);
+    shard.names.clear();
+  }
 }
 
 NameIndex::Scored NameIndex::score_candidates(std::string_view name) const {
   Scored out;
-  const std::string query = normalizer_.normalize(name);
+  thread_local std::string query;
+  normalizer_.normalize_into(name, query);
   if (query.empty()) return out;
-  std::vector<QueryWord> words = words_of(query);
-  for (uint32_t e : candidates(words)) out.push_back({e, query == names_[e] ? 1.0 : score(words, e)});
+  const std::span<QueryWord> words = words_of(query);
+  const std::vector<uint32_t>& found = candidates(words);
+  Work& done = work();
+  ++done.names;
+  done.scored += found.size();
+  out.reserve(found.size());
+  for (uint32_t e : found) out.push_back({e, query == names_[e] ? 1.0 : score(words, e)});
   std::sort(out.begin(), out.end(), [](auto x, auto y) {
     return x.second > y.second || (x.second == y.second && x.first < y.first);
   });
@@ -432,11 +612,9 @@ NameIndex::Scored NameIndex::score_candidates(std::string_view name) const {
 // too: one typo can turn a listed name's word into another listed word
 // ("Ramtor" -> "Ramnor").
 void NameIndex::similar_words(QueryWord& word) const {
-  const auto it = word_id_.find(word.text);
   // A generic word ranks names, it does not find them: its look-alikes
   // would not either.
-  if (it != word_id_.end() &&
-      word_names_begin_[it->second + 1] - word_names_begin_[it->second] > common_limit_)
+  if (word.id != kUnlisted && word_names_begin_[word.id + 1] - word_names_begin_[word.id] > common_limit_)
     return;
   if (word.text.size() < 3 || word.text.size() > 32) return;
   thread_local std::vector<uint32_t> near;
@@ -457,13 +635,15 @@ void NameIndex::similar_words(QueryWord& word) const {
   std::sort(near.begin(), near.end());
   near.erase(std::unique(near.begin(), near.end()), near.end());
   // The few most alike: more would add names that cannot score above them.
-  std::vector<std::pair<float, uint32_t>> alike;
+  thread_local std::vector<std::pair<float, uint32_t>> alike;
+  alike.clear();
   for (uint32_t w : near) {
-    if (it != word_id_.end() && w == it->second) continue;
+    if (w == word.id) continue;
     // More than two letters longer or shorter: not a typo of it (the
     // deletion variants also find words up to four edits away).
     const size_t la = word.text.size(), lb = words_[w].size();
-    if ((la > lb ? la - lb : lb - la) > 2) continue;
+    if ((la > lb ? la - lb : lb - la) > 2 || surely_unlike(word, w)) continue;
+    ++work().compared;
     if (double s = word_likeness(word.text, words_[w]); s >= 0.75)
       alike.push_back({static_cast<float>(s), w});
   }
@@ -475,7 +655,7 @@ void NameIndex::similar_words(QueryWord& word) const {
   for (size_t i = 0; i < keep; ++i) word.similar.push_back({alike[i].second, alike[i].first});
 }
 
-std::vector<uint32_t> NameIndex::candidates(const std::vector<QueryWord>& query) const {
+const std::vector<uint32_t>& NameIndex::candidates(std::span<const QueryWord> query) const {
   // Per-thread scratch: a credit per entry, reset through the touched list.
   thread_local std::vector<float> credit;
   thread_local std::vector<uint32_t> touched;
@@ -507,18 +687,25 @@ std::vector<uint32_t> NameIndex::candidates(const std::vector<QueryWord>& query)
   if (only_generic && rarest != UINT32_MAX) give(rarest, rarest_amount);
   // Generic words rank the names found (they add no names): of two names
   // sharing the query's distinctive word, the one sharing its other words too.
-  std::vector<std::pair<uint32_t, float>> generic;
+  thread_local std::vector<std::pair<uint32_t, float>> generic;
+  generic.clear();
   for (const QueryWord& q : query)
     for (size_t k = 0; k < q.found; ++k)
       if (const auto [w, s] = q.similar[k];
           word_names_begin_[w + 1] - word_names_begin_[w] > common_limit_ && !(only_generic && w == rarest))
         generic.push_back({w, static_cast<float>(q.weight * s)});
+  // A name's word passes the filter when it may be one of them; then the
+  // list says which (in its order, so that the sums are as they were).
+  uint64_t generic_filter = 0;
+  for (auto [w, amount] : generic) generic_filter |= uint64_t{1} << (w & 63);
   if (!generic.empty())
     for (uint32_t e : touched)
       for (uint32_t i = name_words_begin_[e]; i < name_words_begin_[e + 1]; ++i)
-        for (auto [w, amount] : generic)
-          if (w == name_words_[i]) credit[e] += amount;
-  std::vector<std::pair<float, uint32_t>> ranked;
+        if (generic_filter >> (name_words_[i] & 63) & 1)
+          for (auto [w, amount] : generic)
+            if (w == name_words_[i]) credit[e] += amount;
+  thread_local std::vector<std::pair<float, uint32_t>> ranked;
+  ranked.clear();
   float top = 0;
   for (uint32_t e : touched) top = std::max(top, credit[e]);
   for (uint32_t e : touched) {
@@ -529,16 +716,18 @@ std::vector<uint32_t> NameIndex::candidates(const std::vector<QueryWord>& query)
   auto better = [](auto x, auto y) {
     return x.first > y.first || (x.first == y.first && x.second < y.second);
   };
+  work().credited += touched.size();
   const size_t keep = std::min(ranked.size(), kRescored);
   std::partial_sort(ranked.begin(), ranked.begin() + keep, ranked.end(), better);
-  std::vector<uint32_t> out;
+  thread_local std::vector<uint32_t> out;
+  out.clear();
   for (size_t i = 0; i < keep; ++i) out.push_back(ranked[i].second);
   return out;
 }
 
 // weighted_similarity over the query's words and the entry's vocabulary ids,
 // each pair's Jaro-Winkler computed once per query (the hot path).
-double NameIndex::score(std::vector<QueryWord>& query, uint32_t entry) const {
+double NameIndex::score(std::span<QueryWord> query, uint32_t entry) const {
   const uint32_t* words = name_words_.data() + name_words_begin_[entry];
   const size_t na = std::min(query.size(), kMaxWords);
   const size_t nb = std::min<size_t>(name_words_begin_[entry + 1] - name_words_begin_[entry], kMaxWords);
@@ -546,7 +735,10 @@ double NameIndex::score(std::vector<QueryWord>& query, uint32_t entry) const {
   auto pair_similarity = [&](QueryWord& q, uint32_t w) {
     for (auto [known, s] : q.similar)
       if (known == w) return static_cast<double>(s);
-    const double s = word_likeness(q.text, words_[w]);
+    // Below kUnrelatedWords any value counts 0 (word_similarity).
+    const bool compared = !surely_unlike(q, w);
+    work().compared += compared;
+    const double s = compared ? word_likeness(q.text, words_[w]) : 0.0;
     q.similar.push_back({w, static_cast<float>(s)});
     return s;
   };
@@ -555,10 +747,10 @@ double NameIndex::score(std::vector<QueryWord>& query, uint32_t entry) const {
     for (size_t j = 0; j < nb; ++j) alike[i][j] = word_similarity(pair_similarity(query[i], words[j]));
   for (size_t i = 0; i < na; ++i) weight_a[i] = query[i].weight;
   for (size_t j = 0; j < nb; ++j) weight_b[j] = word_weight_[words[j]];
-  std::string ja, jb;
-  for (size_t i = 0; i < na; ++i) ja += query[i].text;
-  for (size_t j = 0; j < nb; ++j) jb += words_[words[j]];
-  return with_whole_names(paired_share(alike, na, nb, weight_a, weight_b), na, nb, ja, jb);
+  std::string_view ta[kMaxWords], tb[kMaxWords];
+  for (size_t i = 0; i < na; ++i) ta[i] = query[i].text;
+  for (size_t j = 0; j < nb; ++j) tb[j] = words_[words[j]];
+  return with_whole_names(paired_share(alike, na, nb, weight_a, weight_b), ta, na, tb, nb);
 }
 
 size_t NameIndex::memory_bytes() const {
@@ -569,7 +761,7 @@ size_t NameIndex::memory_bytes() const {
   n += word_id_.size() * 48 + word_weight_.capacity() * 4;
   for (const auto* v : {&word_names_begin_, &word_names_, &name_words_begin_, &name_words_, &deletion_words_})
     n += v->capacity() * 4;
-  n += deletion_keys_.capacity() * 8;
+  n += deletion_keys_.capacity() * 8 + word_letters_.capacity() * 8;
   return n;
 }
 

@@ -26,8 +26,10 @@
 // query has no other word. No scan of the list.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -46,13 +48,20 @@ class NameNormalizer {
   explicit NameNormalizer(const std::vector<std::string>& extra_legal_forms = {});
   // The sorted tokens, joined by single spaces ("" when nothing is left).
   std::string normalize(std::string_view name) const;
+  void normalize_into(std::string_view name, std::string& out) const;  // no allocation once `out` has room
   std::vector<std::string> tokens(std::string_view name) const;
 
  private:
-  std::unordered_set<std::string> legal_forms_;
+  // The tokens of `name` into `out`, views into `folded` (both reused).
+  void sorted_tokens(std::string_view name, std::string& folded, std::vector<std::string_view>& out) const;
+  std::unordered_set<std::string, StringHash, std::equal_to<>> legal_forms_;
 };
 
 double jaro_winkler(std::string_view a, std::string_view b);
+// The optimal-string-alignment distance (a swap of neighbours is one edit)
+// between words of at most 64 bytes, or `bound + 1` when it exceeds `bound`
+// (and for longer words).
+size_t osa_distance(std::string_view a, std::string_view b, size_t bound);
 // The token similarity above over normalised names (sorted tokens), every
 // token weighing its length (no list to say which words are rare).
 double name_similarity(std::string_view a, std::string_view b);
@@ -84,27 +93,44 @@ class NameIndex {
   // Every candidate entry of a name with its score, best first (ties: the
   // earlier entry), whatever the rows' dates. Names repeat in an event
   // stream (the same customers), so the last kCachedNames names screened
-  // are kept, shared by all threads.
+  // are kept, shared by all threads, in kCacheShards parts each under its
+  // own lock (threads screening different names seldom wait for each
+  // other); best() reads a kept answer in place, without a copy.
   using Scored = std::vector<std::pair<uint32_t, double>>;
   Scored scored(std::string_view name) const;
-  static constexpr size_t kCachedNames = 1 << 16;
+  static constexpr size_t kCachedNames = 1 << 16, kCacheShards = 16;
   void clear_cache() const;  // for benchmarks: screen as if for the first time
+  // What this thread's screenings not answered from the cache did, summed:
+  // names screened, entries the word index credited, entries scored in
+  // full, and word pairs compared (word_likeness). Benchmarks print it.
+  struct Work {
+    uint64_t names = 0, credited = 0, scored = 0, compared = 0;
+  };
+  static Work& work();
 
  private:
   // One word of the query: its weight and the list words compared with it
   // (vocabulary id, Jaro-Winkler), filled as the search and the scoring go.
+  static constexpr uint32_t kUnlisted = UINT32_MAX;  // a word not in the vocabulary
   struct QueryWord {
     std::string_view text;
+    uint32_t id = kUnlisted;  // in the vocabulary
     float weight = 0;
     std::vector<std::pair<uint32_t, float>> similar;
-    size_t found = 0;  // similar[0, found): the search's; the rest: scores kept
+    size_t found = 0;          // similar[0, found): the search's; the rest: scores kept
+    uint64_t letters = 0;      // letter_bit of each of its bytes
+    uint8_t letter_count[64];  // how many of its bytes have each bit
   };
+  // Whether the word is surely less alike than kUnrelatedWords (so that
+  // word_likeness need not run): by the letters the two words share.
+  bool surely_unlike(const QueryWord& query, uint32_t word) const;
   // The query's words, each with itself when listed and its look-alikes.
-  std::vector<QueryWord> words_of(std::string_view normalized) const;
+  // Per-thread storage, valid until the thread's next name.
+  std::span<QueryWord> words_of(std::string_view normalized) const;
   void similar_words(QueryWord& word) const;
   Scored score_candidates(std::string_view name) const;
-  std::vector<uint32_t> candidates(const std::vector<QueryWord>& query) const;
-  double score(std::vector<QueryWord>& query, uint32_t entry) const;
+  const std::vector<uint32_t>& candidates(std::span<const QueryWord> query) const;
+  double score(std::span<QueryWord> query, uint32_t entry) const;
   double weight(std::string_view token) const;
 
   NameNormalizer normalizer_;
@@ -114,7 +140,9 @@ class NameIndex {
   // The vocabulary: every distinct word of the list's names.
   std::vector<std::string> words_;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> word_id_;
-  std::vector<float> word_weight_;                       // length times rarity (inverse document frequency)
+  std::vector<float> word_weight_;
+  std::vector<uint64_t> word_letters_;  // per word: letter_bit of each of its bytes                       //
+                                        // length times rarity (inverse document frequency)
   std::vector<uint32_t> word_names_begin_, word_names_;  // word -> entries holding it
   std::vector<uint32_t> name_words_begin_, name_words_;  // entry -> its words, sorted
   // Symmetric deletions: a hash of a word with up to two letters deleted ->
@@ -124,17 +152,31 @@ class NameIndex {
   float unseen_idf_ = 1;
   size_t common_limit_ = 0;  // words in more names than this are generic
 
-  mutable std::mutex cache_mutex_;
-  mutable std::unordered_map<std::string, Scored, StringHash, std::equal_to<>> cache_;
+  struct CacheShard {
+    std::mutex mutex;
+    std::unordered_map<std::string, Scored, StringHash, std::equal_to<>> names;
+  };
+  mutable std::array<CacheShard, kCacheShards> cache_;
+  CacheShard& cache_shard(std::string_view name) const {
+    return cache_[StringHash{}(name) >> 59 & (kCacheShards - 1)];  // high bits: the table uses the low ones
+  }
 };
 
 template <typename Accept>
 ScreenMatch NameIndex::best(std::string_view name, double threshold, Accept&& accept) const {
-  for (auto [entry, score] : scored(name)) {
-    if (score < threshold) break;
-    if (accept(rows_[entry])) return ScreenMatch{entry, rows_[entry], score};
+  auto pick = [&](const Scored& candidates) {
+    for (auto [entry, score] : candidates) {
+      if (score < threshold) break;
+      if (accept(rows_[entry])) return ScreenMatch{entry, rows_[entry], score};
+    }
+    return ScreenMatch{};
+  };
+  {
+    CacheShard& shard = cache_shard(name);
+    std::lock_guard<std::mutex> lock(shard.mutex);
+    if (auto it = shard.names.find(name); it != shard.names.end()) return pick(it->second);
   }
-  return {};
+  return pick(scored(name));
 }
 
 }  // namespace edict::abi

@@ -5,9 +5,13 @@
 // alias, reordered words, punctuation and legal-form changes, one and two
 // typos (must hit the right entry), and near misses (must not hit).
 //
-//   bench_screen [LIST.csv] [--threshold 0.9] [--misses] [--labels LABELS.jsonl]
+//   bench_screen [LIST.csv] [--threshold 0.9] [--misses] [--labels LABELS.jsonl] [--dump FILE]
+//                [--rounds 5]
 //
-// --misses prints each miss. --labels screens the generator's labelled names
+// --misses prints each miss. --dump writes every candidate of every name
+// screened, with its exact score, one name a line: two builds' dumps are
+// equal when their screening answers alike (a speed change must not change
+// them). --labels screens the generator's labelled names
 // (gen_events.py --screening-labels LABELS.jsonl), each as of its event's
 // time; without it the benchmark makes its own variants of 1,000 entries.
 #include <fmt/format.h>
@@ -23,6 +27,7 @@
 
 #include "abi/screen.h"
 #include "data/loader.h"
+#include "support/atomic_file.h"
 #include "support/time_util.h"
 
 namespace {
@@ -166,6 +171,21 @@ void print_miss(const edict::abi::DataSnapshot& list, const Variant& v, const ed
   std::printf("\n");
 }
 
+// Every candidate of every name (entry and score, the score's bits in hex).
+bool dump(const edict::abi::DataSnapshot& list, const std::vector<Variant>& vs, const std::string& path) {
+  std::string error;
+  auto out = edict::AtomicFile::create(path, &error);
+  for (size_t i = 0; out && i < vs.size(); ++i) {
+    std::string line = vs[i].text + "\t";
+    for (auto [entry, score] : list.names()->scored(vs[i].text))
+      line += fmt::format(" {}:{:a}", entry, score);
+    out->write(line + "\n");
+  }
+  if (out && out->commit(&error)) return true;
+  std::fprintf(stderr, "bench_screen: %s\n", error.c_str());
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -173,6 +193,8 @@ int main(int argc, char** argv) {
   double threshold = 0.9;
   bool print_misses = false;
   std::string labels_path;  // gen_events.py --screening-labels; else variants made here
+  std::string dump_path;
+  int rounds = 5;  // of screening; 1 under callgrind
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threshold") && i + 1 < argc)
       threshold = std::atof(argv[++i]);
@@ -180,6 +202,10 @@ int main(int argc, char** argv) {
       print_misses = true;
     else if (!std::strcmp(argv[i], "--labels") && i + 1 < argc)
       labels_path = argv[++i];
+    else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc)
+      rounds = std::max(1, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--dump") && i + 1 < argc)
+      dump_path = argv[++i];
     else
       path = argv[i];
   }
@@ -244,17 +270,21 @@ int main(int argc, char** argv) {
   // repeat customers are).
   std::vector<edict::abi::ScreenMatch> results;
   double screen_us = 1e300, repeat_us = 1e300;
-  for (int round = 0; round < 5; ++round) {
+  edict::abi::NameIndex::Work work;  // of the first round
+  for (int round = 0; round < rounds; ++round) {
     list.names()->clear_cache();
     results.clear();
     results.reserve(vs.size());
+    edict::abi::NameIndex::work() = {};
     double start = thread_seconds();
     for (const Variant& v : vs) results.push_back(list.screen(v.text, v.time));
     screen_us = std::min(screen_us, (thread_seconds() - start) * 1e6 / vs.size());
+    if (round == 0) work = edict::abi::NameIndex::work();
     start = thread_seconds();
     for (const Variant& v : vs) list.screen(v.text, v.time);
     repeat_us = std::min(repeat_us, (thread_seconds() - start) * 1e6 / vs.size());
   }
+  if (!dump_path.empty() && !dump(list, vs, dump_path)) return 2;
   for (size_t i = 0; i < vs.size(); ++i) {
     for (Tally& x : tally) {
       if (vs[i].label != x.label) continue;
@@ -271,8 +301,15 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "screening: %.2f us per name seen for the first time, %.2f us per name seen before (thread CPU time, "
-      "best of 5 rounds; %zu names, threshold %.2f)\n",
-      screen_us, repeat_us, vs.size(), threshold);
+      "best of %d rounds; %zu names, threshold %.2f)\n",
+      screen_us, repeat_us, rounds, vs.size(), threshold);
+  // Per distinct name (a name met twice in a round is screened once).
+  const double distinct = static_cast<double>(std::max<uint64_t>(1, work.names));
+  std::printf(
+      "  %llu distinct names: %.2f us each; per name %.1f entries credited by the word index, %.1f kept as "
+      "candidates and scored, %.1f word pairs compared\n",
+      static_cast<unsigned long long>(work.names), screen_us * vs.size() / distinct, work.credited / distinct,
+      work.scored / distinct, work.compared / distinct);
   std::printf("  %-12s %6s %8s %8s\n", "variant", "names", "recall", "wrong");
   for (const Tally& x : tally) {
     if (!std::strcmp(x.label, "near_miss"))

@@ -4,12 +4,16 @@
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
+#include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "abi/abi.h"
 #include "abi/screen.h"
 #include "data/loader.h"
 #include "data/sha256.h"
@@ -279,6 +283,78 @@ TEST_CASE("names normalise: case, punctuation, diacritics, legal forms, word ord
   CHECK(edict::abi::jaro_winkler("dixon", "dicksonx") == Approx(0.8133).margin(1e-4));
 }
 
+namespace {
+
+// The textbook forms, one position after another, that the screening's
+// bit-parallel distances must equal exactly.
+double textbook_jaro_winkler(std::string_view a, std::string_view b) {
+  if (a == b) return 1.0;
+  const size_t la = a.size(), lb = b.size();
+  if (la == 0 || lb == 0) return 0.0;
+  const size_t window = std::max(la, lb) / 2 > 0 ? std::max(la, lb) / 2 - 1 : 0;
+  std::vector<bool> used_b(lb), matched_a(la);
+  size_t matches = 0;
+  for (size_t i = 0; i < la; ++i)
+    for (size_t j = i > window ? i - window : 0; j < std::min(lb, i + window + 1); ++j)
+      if (!used_b[j] && a[i] == b[j]) {
+        used_b[j] = matched_a[i] = true;
+        ++matches;
+        break;
+      }
+  if (matches == 0) return 0.0;
+  size_t transpositions = 0, j = 0;
+  for (size_t i = 0; i < la; ++i) {
+    if (!matched_a[i]) continue;
+    while (!used_b[j]) ++j;
+    if (a[i] != b[j]) ++transpositions;
+    ++j;
+  }
+  double m = static_cast<double>(matches);
+  double jaro = (m / la + m / lb + (m - transpositions / 2.0) / m) / 3.0;
+  size_t prefix = 0;
+  while (prefix < 4 && prefix < la && prefix < lb && a[prefix] == b[prefix]) ++prefix;
+  return jaro + prefix * 0.1 * (1.0 - jaro);
+}
+
+size_t textbook_osa(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i)
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1])});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+}  // namespace
+
+TEST_CASE("screening's bit-parallel distances equal the textbook ones", "[data]") {
+  std::mt19937 rng(11);
+  // Few letters, so that words share many and runs and swaps are common;
+  // lengths up to 64, the longest word the distances take.
+  auto word = [&](size_t most) {
+    std::string w(1 + rng() % most, 'a');
+    for (char& c : w) c = static_cast<char>("abcde\xc3"[rng() % 6]);
+    return w;
+  };
+  for (int k = 0; k < 20000; ++k) {
+    const size_t most = k % 10 == 0 ? 64 : 12;
+    std::string a = word(most), b = k % 3 == 0 ? a : word(most);
+    if (k % 3 == 0)  // a near copy: a few edits apart
+      for (int e = rng() % 4; e > 0 && b.size() > 1; --e) b.erase(rng() % b.size(), 1);
+    INFO(a << " / " << b);
+    CHECK(edict::abi::jaro_winkler(a, b) == textbook_jaro_winkler(a, b));
+    const size_t distance = textbook_osa(a, b);
+    for (size_t bound : {0, 1, 2, 70})
+      CHECK(edict::abi::osa_distance(a, b, bound) == std::min(distance, bound + 1));
+  }
+  CHECK(edict::abi::osa_distance("ca", "abc", 5) == 3);  // OSA, not Damerau: no edit inside a swap
+  CHECK(edict::abi::osa_distance("marhta", "martha", 2) == 1);
+}
+
 // The shipped Entity List's synthetic names are look-alikes built from the
 // same syllables, as transliterations are: a typo can turn one listed word
 // into another, and the right entry must still be found among its
@@ -310,6 +386,43 @@ TEST_CASE("name screening finds one-typo names among the shipped list's look-ali
     INFO(unlisted);
     CHECK(entry_of(unlisted) == "(none)");
   }
+}
+
+TEST_CASE(
+    "a screening lookup's answer holds its own score, and answers are not kept past the thread's last few",
+    "[data]") {
+  using edict::abi::CellType;
+  using edict::abi::DataSnapshot;
+  edict::abi::DataSchema schema;
+  schema.name = "entity_list";
+  schema.key_header = "_id";
+  schema.columns = {{"name", "name", CellType::Str, false},
+                    {"aliases", "alt_names", CellType::StrList, true}};
+  schema.screen_columns = {0, 1};
+  schema.screen_threshold = 0.9;
+  schema.score_column = 2;  // the lookup's score, after the file's columns
+  const auto loaded = edict::data::load_file(schema, EDICT_SOURCE_DIR "/policies/lists/entity_list.csv");
+  REQUIRE_FALSE(loaded.error);
+  const DataSnapshot& list = *loaded.snapshot;
+  auto score_of = [](const DataSnapshot::Row* row) {
+    return std::bit_cast<double>(edict_data_cell(reinterpret_cast<int64_t>(row), nullptr, 2));
+  };
+  const DataSnapshot::Row* exact = list.find(0, "Monlor Optics", 0);
+  const DataSnapshot::Row* typo = list.find(0, "Monor Optics", 0);
+  REQUIRE(exact);
+  REQUIRE(typo);
+  const double typo_score = list.screen("Monor Optics", 0).score;
+  CHECK(typo_score < 1.0);
+  CHECK(score_of(exact) == 1.0);  // each answer its own, the earlier one intact
+  CHECK(score_of(typo) == typo_score);
+  // The answers live in a ring per thread: once it came round, the first
+  // answer's record holds a later one (before, every (row, score) met was
+  // kept for the snapshot's life, under a lock).
+  for (size_t i = 2; i < DataSnapshot::kRecentMatches; ++i) REQUIRE(list.find(0, "Monlor Optics", 0));
+  const DataSnapshot::Row* again = list.find(0, "Monor Optics", 0);
+  CHECK(again == exact);
+  CHECK(score_of(again) == typo_score);
+  CHECK(again->index == typo->index);
 }
 
 TEST_CASE("name screening finds two typos in a distinctive word, not a word with another first letter",
