@@ -130,7 +130,8 @@ int run_eval(const EvalOptions& o) {
       load_policy(policy_args, backend_named(o.engine), o.limits, sources, o.opt_level, o.tier_switch_after,
                   o.no_code_cache        ? std::string()
                   : o.code_cache.empty() ? engine::default_code_cache_dir()
-                                         : o.code_cache);
+                                         : o.code_cache,
+                  nullptr, /*front_end_cache=*/!o.explain);
   if (!policy) return kExitUsage;
   const double load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
