@@ -14,7 +14,9 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "compiler/jit/code_cache.h"
 
@@ -142,6 +144,28 @@ std::optional<std::vector<ListedFile>> read_manifest(std::string_view m) {
   return files;
 }
 
+// The files a fresh compilation could read: the root files and files under
+// their folders or the import folders (the loader's rule, by real path). An
+// entry listing anything else is not read from, whatever its checksum.
+bool may_read(const FrontEndCacheRequest& r, const ListedFile& f) {
+  for (const std::string& root : *r.paths)
+    if (f.path == root) return true;
+  // Where the path leads now, not where the entry says it led.
+  const std::string file = real_path_of(f.path);
+  std::vector<std::string> folders = r.limits->import_paths;
+  for (const std::string& root : *r.paths) {
+    const size_t slash = root.rfind('/');
+    folders.push_back(slash == std::string::npos ? "." : root.substr(0, std::max<size_t>(slash, 1)));
+  }
+  for (const std::string& folder : folders) {
+    const std::string real = real_path_of(folder);
+    if (!real.empty() && file.size() > real.size() && file.compare(0, real.size(), real) == 0 &&
+        (real == "/" || file[real.size()] == '/'))
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::optional<ir::Module> read_front_end(const FrontEndCacheRequest& request, const parse::FileReader& reader,
@@ -166,6 +190,11 @@ std::optional<ir::Module> read_front_end(const FrontEndCacheRequest& request, co
   // `sources` unless all of them are unchanged.
   std::vector<std::string> texts;
   for (const ListedFile& f : *listed) {
+    if (!may_read(request, f)) {
+      *note = "the front-end cache entry `" + path + "` lists `" + f.path +
+              "`, which this policy may not read: compiled afresh";
+      return std::nullopt;
+    }
     std::string error;
     std::optional<std::string> text = reader(f.path, &error);
     // A policy file changed or moved: compile afresh (and replace the entry).

@@ -309,9 +309,10 @@ def test_code_cache(edict, work):
     os.chmod(cache, 0o700)
 
 
-def rewrite_entry(path, change):
-    """Rewrites a cache entry's object field with change(object) and a valid
-    CRC-32, so what is tested is the IR reader, not the checksum."""
+def rewrite_entry(path, change, field=2):
+    """Rewrites a cache entry's object field (or its manifest: field 1) with
+    change(bytes) and a valid CRC-32, so what is tested is the reader behind
+    the checksum."""
     import struct, zlib
     with open(path, "rb") as f:
         data = f.read()
@@ -320,7 +321,7 @@ def rewrite_entry(path, change):
         (n,) = struct.unpack_from("<Q", data, at)
         fields.append(data[at + 8:at + 8 + n])
         at += 8 + n
-    fields[2] = change(fields[2])
+    fields[field] = change(fields[field])
     body = data[:12] + b"".join(struct.pack("<Q", len(x)) + x for x in fields)
     with open(path, "wb") as f:
         f.write(body + struct.pack("<I", zlib.crc32(body)))
@@ -397,6 +398,19 @@ def test_front_end_cache(edict, work):
     if other:
         shutil.copyfile(other[0], entry)
         refused("another policy's entry")
+    # A manifest naming a file outside the policy's folders (the first file's
+    # path swapped, its length field with it): never read.
+    outside = os.path.join(work, "outside.edict")
+    with open(outside, "w") as f:
+        f.write("policy outside\n")
+    def swap_first_path(manifest):
+        import struct
+        (n,) = struct.unpack_from("<Q", manifest, 0)
+        return struct.pack("<Q", len(outside)) + outside.encode() + manifest[8 + n:]
+    rewrite_entry(entry, swap_first_path, field=1)
+    code, out, hit, err = cached_run()
+    check(code == 0 and out == want_changed and not hit and "which this policy may not read" in err,
+          f"front-end cache: a manifest naming an outside file: exit {code}, hit {hit}: {err[-400:]}")
     # The IR bytes cut short or garbled, the checksum made to hold.
     rng = random.Random(19)
     for i in range(12):
