@@ -123,12 +123,14 @@ def main():
                   f"interpreter / JIT {walls['interp'] / walls['jit']:.2f}x")
         with tempfile.TemporaryDirectory() as cache:
             extra = ["--code-cache", cache]
-            eval_run(a.edict, LIBRARY, a.events_100k, "jit", extra)  # fills the cache
+            eval_run(a.edict, LIBRARY, a.events_100k, "jit", extra)  # fills the caches
             wall, summary = eval_run(a.edict, LIBRARY, a.events_100k, "jit", extra)
-            ms = summary["compile_ms"] + summary["jit_ms"]
+            # All of loading the policy (the summary's compile: front end or
+            # its cache, data sources, JIT or its cache), not a part of it.
+            ms = summary["load_seconds"] * 1000
             row(f"{summary['lines']:,} events, JIT, second run (code cache)", wall, summary)
-            print(f"  second run with the code cache: compile {ms:.1f} ms (front end {summary['compile_ms']:.1f}, "
-                  f"JIT {summary['jit_ms']:.1f}; floor < 20 ms: {floor_note(ms < 20)})")
+            print(f"  second run with the code cache: compile {ms:.1f} ms (front end and data sources "
+                  f"{summary['compile_ms']:.1f}, JIT {summary['jit_ms']:.1f}; floor < 20 ms: {floor_note(ms < 20)})")
 
     if "reference" not in a.skip:
         print("reference workload (policies/reference.edict), the large corpus, JIT:")

@@ -50,7 +50,7 @@ void add_eval_options(CLI::App& cmd, EvalOptions& o) {
       ->check(CLI::IsMember({"tiered", "jit", "interp"}));
   cmd.add_option(
       "--code-cache", o.code_cache,
-      "Keep the JIT's machine code in this folder between runs (default: "
+      "Keep the JIT's machine code and the policy's lowered IR in this folder between runs (default: "
       "$XDG_CACHE_HOME/edict/code or ~/.cache/edict/code; a folder other users can write is not used)");
   cmd.add_flag("--no-code-cache", o.no_code_cache, "Compile afresh; read and write no code cache");
   cmd.add_option("--tier-switch-after", o.tier_switch_after,
@@ -130,7 +130,8 @@ int run_eval(const EvalOptions& o) {
       load_policy(policy_args, backend_named(o.engine), o.limits, sources, o.opt_level, o.tier_switch_after,
                   o.no_code_cache        ? std::string()
                   : o.code_cache.empty() ? engine::default_code_cache_dir()
-                                         : o.code_cache);
+                                         : o.code_cache,
+                  nullptr, /*front_end_cache=*/!o.explain);
   if (!policy) return kExitUsage;
   const double load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();

@@ -55,7 +55,9 @@ engine::Backend backend_named(const std::string& name) {
 }
 
 std::string render_stats(const engine::Policy& policy, uint64_t interpreter_runs, uint64_t lines) {
-  std::string s = fmt::format("  compile: front end {:.1f} ms", policy.compile_ms);
+  std::string s =
+      fmt::format("  compile: front end {:.1f} ms{}, data sources {:.1f} ms", policy.front_end_ms,
+                  policy.front_end_from_cache ? " (from the front-end cache)" : "", policy.data_ms);
   if (policy.backend() == engine::Backend::Jit)
     s += fmt::format(", JIT {:.1f} ms before the first event{}", policy.jit_ms,
                      policy.jit_from_cache() ? " (from the code cache)" : "");
@@ -71,6 +73,7 @@ std::string render_stats(const engine::Policy& policy, uint64_t interpreter_runs
     s += fmt::format("; batches decided by the interpreter {}, by JIT code {}",
                      engine::with_commas(t.interpreted_batches), engine::with_commas(t.compiled_batches));
   }
+  if (!policy.front_end_cache_note.empty()) s += "\n  note: " + policy.front_end_cache_note;
   s += fmt::format("\n  interpreter runs finishing decisions: {} ({:.4f} per event)\n",
                    engine::with_commas(interpreter_runs),
                    static_cast<double>(interpreter_runs) / static_cast<double>(std::max<uint64_t>(lines, 1)));
@@ -80,7 +83,8 @@ std::string render_stats(const engine::Policy& policy, uint64_t interpreter_runs
 std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& paths, engine::Backend backend,
                                             const FrontEndLimits& limits, SourceManager& sources,
                                             int opt_level, uint64_t tier_switch_after,
-                                            const std::string& code_cache_dir, std::string* diagnostics) {
+                                            const std::string& code_cache_dir, std::string* diagnostics,
+                                            bool front_end_cache) {
   bool paths_ok = false;
   std::vector<std::string> files = expand_policy_paths(paths, &paths_ok);
   if (!paths_ok) return nullptr;
@@ -98,6 +102,7 @@ std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& path
   copts.opt_level = opt_level;
   copts.tier_switch_after = tier_switch_after;
   copts.code_cache_dir = code_cache_dir;
+  copts.front_end_cache = front_end_cache;
   copts.limits = parse_limits(limits, paths);
   copts.data_files = limits.data_files;
   auto policy = engine::Policy::compile(files, sources, sink, copts,

@@ -14,7 +14,8 @@ namespace edict::cli {
 
 // Expands, loads, checks and compiles (JIT at `opt_level`); prints
 // diagnostics (or puts them in `diagnostics` when given: `serve`'s reloads)
-// and returns null on any problem.
+// and returns null on any problem. `front_end_cache`: keep and reuse the
+// lowered IR in `code_cache_dir` (CompileOptions::front_end_cache).
 // `tiered`, `jit` or `interp` (the --engine values).
 engine::Backend backend_named(const std::string& name);
 // `eval --stats`: compile times (a tiered run's background compilation and
@@ -26,7 +27,7 @@ std::unique_ptr<engine::Policy> load_policy(const std::vector<std::string>& path
                                             const FrontEndLimits& limits, SourceManager& sources,
                                             int opt_level = 2, uint64_t tier_switch_after = 0,
                                             const std::string& code_cache_dir = {},
-                                            std::string* diagnostics = nullptr);
+                                            std::string* diagnostics = nullptr, bool front_end_cache = false);
 
 // The front end's limits for policies named by `policy_args` (files and
 // folders, as given): imports may read below --import-path folders and the

@@ -17,6 +17,7 @@
 #include "compiler/ir/type_map.h"
 #include "compiler/jit/code_cache.h"
 #include "compiler/jit/jit.h"
+#include "engine/front_end_cache.h"
 #include "engine/jit_backend.h"
 #include "support/countries.h"
 
@@ -258,14 +259,35 @@ std::unique_ptr<Policy> Policy::compile(const std::vector<std::string>& paths, S
                                         const parse::FileReader& reader) {
   auto start = std::chrono::steady_clock::now();
   std::unique_ptr<Policy> p(new Policy());
-  FrontEnd front = run_front_end(paths, sources, sink, options.limits, reader);
-  if (front.internal_error)
-    for (const std::string& e : front.module.errors) sink.error("E0999", Span{}, "internal error: " + e);
-  if (!front.lowered) return nullptr;
-  p->program_ = std::move(front.program);
-  p->checked_ = std::move(front.checked);
-  p->module_ = std::move(front.module);
+  std::string cache_folder, why;
+  if (options.front_end_cache && !options.code_cache_dir.empty() &&
+      jit::open_cache_folder(options.code_cache_dir, &why))
+    cache_folder = options.code_cache_dir;
+  const FrontEndCacheRequest cache_request{cache_folder, &paths, &options.limits};
+  std::optional<ir::Module> cached;
+  if (!cache_folder.empty())
+    cached = read_front_end(cache_request, reader, sources, &p->front_end_cache_note);
+  if (cached) {
+    p->module_ = std::move(*cached);
+    p->front_end_from_cache = true;
+  } else {
+    FrontEnd front = run_front_end(paths, sources, sink, options.limits, reader);
+    if (front.internal_error)
+      for (const std::string& e : front.module.errors) sink.error("E0999", Span{}, "internal error: " + e);
+    if (!front.lowered) return nullptr;
+    p->program_ = std::move(front.program);
+    p->checked_ = std::move(front.checked);
+    p->module_ = std::move(front.module);
+    // Only a front end that said nothing is kept: a hit then says nothing too.
+    std::string note;
+    if (!cache_folder.empty() && sink.all().empty() &&
+        !write_front_end(cache_request, sources, p->module_, &note))
+      p->front_end_cache_note = "the front-end cache entry was not written: " + note;
+  }
+  p->front_end_ms = ms_since(start);
+  const auto data_start = std::chrono::steady_clock::now();
   if (!load_data_sources(p->module_, options.data_files, sources, sink)) return nullptr;
+  p->data_ms = ms_since(data_start);
   p->schema_ = schema_for(p->module_);
   // Pool strings keep their IR ids as run-time symbols.
   for (const std::string& s : p->module_.strings) p->symbols_.intern(s);

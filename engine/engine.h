@@ -48,6 +48,12 @@ struct CompileOptions {
   // `--data NAME=FILE`: the file a `data` source reads instead of the one its
   // declaration names. Every source is loaded before the policy is returned.
   std::map<std::string, std::string> data_files = {};
+  // Keep the lowered IR in code_cache_dir between runs and, when the policy
+  // files are unchanged, take it from there instead of parsing, checking and
+  // lowering (engine/front_end_cache.h). A Policy from the cache has no AST
+  // or checked program: only for callers that never ask for checked()
+  // (`eval` without `--explain`).
+  bool front_end_cache = false;
 };
 
 // One loaded version of a `data` source: what a decision record names.
@@ -107,6 +113,7 @@ class Policy {
   ~Policy();
 
   const ir::Module& module() const { return module_; }
+  // Not for a Policy whose front end came from the cache (front_end_from_cache).
   const check::CheckedProgram& checked() const { return *checked_; }
   const abi::Schema& schema() const { return schema_; }
   const abi::SymbolTable& symbols() const { return symbols_; }
@@ -151,8 +158,16 @@ class Policy {
   // (`file:line:col: error[E0074]: ...`).
   bool replace_data(const std::string& name, const std::string& path, std::string* error) const;
 
-  // Compile-time figures, for `--stats` and benchmarks.
+  // Compile-time figures, for `--stats` and benchmarks: compile_ms is all
+  // of compile() before the JIT (the front end, or reading it from the
+  // cache, then the data sources), jit_ms the JIT before the first event.
   double compile_ms = 0, jit_ms = 0;
+  double front_end_ms = 0, data_ms = 0;
+  // The IR came from the front-end cache (CompileOptions::front_end_cache).
+  bool front_end_from_cache = false;
+  // Why a front-end cache entry there was not used or not written; empty
+  // when it was, or when there was none yet.
+  std::string front_end_cache_note;
 
   // The JIT's code came from the code cache (Tiered: once ready).
   bool jit_from_cache() const;

@@ -527,6 +527,14 @@ std::string print_inst(const Module& m, const Function& f, const Inst& inst);
 std::vector<std::string> verify(const Module& m);
 std::vector<std::string> verify_function(const Module& m, const Function& f);
 
+// A lowered module as bytes (the front-end cache, engine/front_end_cache.h)
+// and back. `deserialize` refuses (nullopt, *why) anything it did not write
+// or that does not fit `sources` (spans into files it lacks): counts past the
+// end, enums or indices out of range, a module the verifier rejects. Data
+// tables come back with fresh, empty slots.
+std::string serialize(const Module& m);
+std::optional<Module> deserialize(std::string_view bytes, const SourceManager& sources, std::string* why);
+
 // ---- analyses shared by lowering, the verifier and the backends --------------
 
 // Successor blocks of a block (0, 1 or 2).

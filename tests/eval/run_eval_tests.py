@@ -309,6 +309,129 @@ def test_code_cache(edict, work):
     os.chmod(cache, 0o700)
 
 
+def rewrite_entry(path, change, field=2):
+    """Rewrites a cache entry's object field (or its manifest: field 1) with
+    change(bytes) and a valid CRC-32, so what is tested is the reader behind
+    the checksum."""
+    import struct, zlib
+    with open(path, "rb") as f:
+        data = f.read()
+    at, fields = 12, []
+    for _ in range(3):
+        (n,) = struct.unpack_from("<Q", data, at)
+        fields.append(data[at + 8:at + 8 + n])
+        at += 8 + n
+    fields[field] = change(fields[field])
+    body = data[:12] + b"".join(struct.pack("<Q", len(x)) + x for x in fields)
+    with open(path, "wb") as f:
+        f.write(body + struct.pack("<I", zlib.crc32(body)))
+
+
+def test_front_end_cache(edict, work):
+    """The front-end cache (engine/front_end_cache.h): a second run of the
+    library takes its IR from the cache folder (--stats say so) and writes
+    the same records and the same standard error; a changed imported file,
+    a truncated, corrupt or foreign entry, or IR bytes garbled under a valid
+    checksum compile afresh with the same records (a note in --stats), and
+    the entry is replaced; --no-code-cache and --explain neither read nor
+    write it."""
+    import glob, random, shutil
+    events = os.path.join(work, "front.jsonl")
+    with open(events, "wb") as f:
+        subprocess.run([sys.executable, GEN, "-n", "2000", "--seed", "41"], stdout=f, check=True)
+    cache = os.path.join(work, "front-cache")
+    shutil.rmtree(cache, ignore_errors=True)
+    # A copy of the policies, so an imported file can be changed.
+    tree = os.path.join(work, "front-policies")
+    shutil.rmtree(tree, ignore_errors=True)
+    shutil.copytree(os.path.join(ROOT, "policies"), tree)
+    library = os.path.join(tree, "law_as_enforced.edict.md")
+    _, want, want_err = run(edict, ["--engine", "interp", "-q", "--no-code-cache", library, events])
+    def cached_run(*extra, engine="interp", quiet=False):
+        args = ["--engine", engine, "--code-cache", cache, *extra, library, events]
+        code, out, err = run(edict, ["-q", *args] if quiet else ["--stats", *args])
+        return code, out, "(from the front-end cache)" in err, err
+    code, out, hit, err = cached_run()
+    check(code == 0 and out == want and not hit, f"front-end cache: first run: exit {code}, hit {hit}: {err[-300:]}")
+    entries = glob.glob(os.path.join(cache, "*.edictir"))
+    check(len(entries) == 1, f"front-end cache: {len(entries)} entries after one policy, want 1")
+    for engine in ("interp", "tiered", "jit"):
+        code, out, hit, err = cached_run(engine=engine)
+        check(code == 0 and out == want and hit, f"front-end cache: {engine}: exit {code}, hit {hit}: {err[-300:]}")
+    code, out, _, err = cached_run(quiet=True)
+    check(code == 0 and out == want and err == want_err, f"front-end cache: a hit's stderr differs: {err[-300:]}")
+    code, out, err = run(edict, ["--engine", "interp", "--stats", "--no-code-cache", library, events])
+    check(code == 0 and out == want and "front-end cache" not in err, "front-end cache: used with --no-code-cache")
+    code, out, err = run(edict, ["--engine", "interp", "--stats", "--explain", "--code-cache", cache, library, events])
+    check(code == 0 and "(from the front-end cache)" not in err, "front-end cache: used with --explain")
+    # An imported file changed: compiled afresh, the change decides.
+    imported = os.path.join(tree, "common", "country_groups.edict.md")
+    with open(imported) as f:
+        text = f.read()
+    with open(imported, "w") as f:
+        f.write(text + "\n")
+    _, want_changed, _ = run(edict, ["--engine", "interp", "-q", "--no-code-cache", library, events])
+    code, out, hit, err = cached_run()
+    check(code == 0 and out == want_changed and not hit, f"front-end cache: a changed import was not seen (hit {hit})")
+    code, out, hit, _ = cached_run()
+    check(code == 0 and out == want_changed and hit, "front-end cache: the entry was not replaced after a change")
+    entry = glob.glob(os.path.join(cache, "*.edictir"))[0]
+    def refused(what):
+        code, out, hit, err = cached_run()
+        check(code == 0 and out == want_changed and not hit and "note: the front-end cache entry" in err,
+              f"front-end cache: {what}: exit {code}, hit {hit}: {err[-400:]}")
+        code, out, hit, _ = cached_run()
+        check(code == 0 and out == want_changed and hit, f"front-end cache: {what}: the entry was not replaced")
+    with open(entry, "r+b") as f:
+        f.truncate(os.path.getsize(entry) // 2)
+    refused("a truncated entry")
+    with open(entry, "r+b") as f:
+        f.seek(os.path.getsize(entry) // 3)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0x55]))
+    refused("a corrupt entry")
+    # Another policy's entry under this one's name.
+    code, _, _ = run(edict, ["--engine", "interp", "-q", "--code-cache", cache, POLICY, events])
+    other = [e for e in glob.glob(os.path.join(cache, "*.edictir")) if e != entry]
+    check(code == 0 and len(other) == 1, f"front-end cache: {len(other)} entries for the reference policy")
+    if other:
+        shutil.copyfile(other[0], entry)
+        refused("another policy's entry")
+    # A manifest naming a file outside the policy's folders (the first file's
+    # path swapped, its length field with it): never read.
+    outside = os.path.join(work, "outside.edict")
+    with open(outside, "w") as f:
+        f.write("policy outside\n")
+    def swap_first_path(manifest):
+        import struct
+        (n,) = struct.unpack_from("<Q", manifest, 0)
+        return struct.pack("<Q", len(outside)) + outside.encode() + manifest[8 + n:]
+    rewrite_entry(entry, swap_first_path, field=1)
+    code, out, hit, err = cached_run()
+    check(code == 0 and out == want_changed and not hit and "which this policy may not read" in err,
+          f"front-end cache: a manifest naming an outside file: exit {code}, hit {hit}: {err[-400:]}")
+    # The IR bytes cut short or garbled, the checksum made to hold.
+    rng = random.Random(19)
+    for i in range(12):
+        if i % 3 == 0:
+            rewrite_entry(entry, lambda o: o[:rng.randrange(len(o))])
+        else:
+            def garble(o):
+                o = bytearray(o)
+                for _ in range(rng.randint(1, 3)):
+                    o[rng.randrange(len(o))] ^= 0xFF
+                return bytes(o)
+            rewrite_entry(entry, garble)
+        code, out, hit, err = cached_run()
+        # A garbled byte the reader cannot tell from a policy (a message's
+        # letter, a data file's name) may be taken; it must never crash or hang.
+        check(code in (0, 2, 3) and (hit or out == want_changed),
+              f"front-end cache: garbled IR {i}: exit {code}, hit {hit}: {err[-300:]}")
+        os.unlink(entry)
+        cached_run(quiet=True)  # a fresh entry for the next round
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--edict", required=True)
@@ -321,7 +444,8 @@ def main():
                         ("edges", lambda: test_edges(edict)), ("csv errors", lambda: test_csv_errors(edict)),
                         ("finisher", lambda: test_finisher(edict, work)),
                         ("tiered", lambda: test_tiered(edict, work)),
-                        ("code cache", lambda: test_code_cache(edict, work))))
+                        ("code cache", lambda: test_code_cache(edict, work)),
+                        ("front-end cache", lambda: test_front_end_cache(edict, work))))
     return status
 
 
