@@ -138,12 +138,17 @@ void DataSnapshot::find_rows(const Batch& batch, const uint32_t* keys, const int
       if (kinds[begin + i] != kind) continue;
       text[i] = batch.string(keys[begin + i]);
       hash[i] = key_hash(0, text[i]);
+      const uint64_t bits = filter_bits(hash[i]);
+      if ((key_filter_[filter_word(hash[i])] & bits) != bits) {
+        hash[i] = 0;  // not a key of the list (key_hash is never 0)
+        continue;
+      }
       __builtin_prefetch(&key_slots_[hash[i] & mask]);
     }
     for (uint32_t i = 0; i < n; ++i) {
       const uint32_t r = begin + i;
       out[r] = -1;
-      if (kinds[r] != kind) continue;
+      if (kinds[r] != kind || hash[i] == 0) continue;
       const uint32_t first = first_of_key(hash[i], 0, text[i]);
       if (first == UINT32_MAX) continue;
       if (const Row* row = in_force_of(first, times[r]))
@@ -199,6 +204,7 @@ void DataSnapshot::build_index() {
   size_t slots = 16;
   while (slots < keys * 2) slots *= 2;
   key_slots_.assign(slots, KeySlot{0, 0});
+  key_filter_.assign(std::bit_ceil(std::max<size_t>(1, keys / 4)), 0);
   next_of_key_.assign(rows_.size(), UINT32_MAX);
   auto insert = [&](const std::vector<uint32_t>& rows) {
     for (size_t k = 0; k + 1 < rows.size(); ++k) next_of_key_[rows[k]] = rows[k + 1];
@@ -207,6 +213,7 @@ void DataSnapshot::build_index() {
     size_t at = h & (slots - 1);
     while (key_slots_[at].tag != 0) at = (at + 1) & (slots - 1);
     key_slots_[at] = KeySlot{static_cast<uint32_t>(h >> 32) | 1, first};
+    key_filter_[filter_word(h)] |= filter_bits(h);
   };
   if (text) {
     for (const auto& [key, rows] : by_text_)
@@ -266,7 +273,7 @@ size_t DataSnapshot::memory_bytes() const {
     for (const std::string& s : l) n += sizeof s + s.capacity();
   n += by_text_.size() * 64 + by_bits_.size() * 48;  // nodes and buckets, roughly
   n += in_force_.capacity() * sizeof(InForce) + key_slots_.capacity() * sizeof(KeySlot) +
-       next_of_key_.capacity() * 4;
+       key_filter_.capacity() * 8 + next_of_key_.capacity() * 4;
   if (names_) n += names_->memory_bytes();
   return n;
 }
