@@ -89,6 +89,14 @@ int32_t edict_str_compare(void* strings, uint32_t a, uint32_t b);
  * symbol of `strings`; a string cell comes back as one. The row is the one
  * in force at `time` (micros UTC). Never fault. */
 int64_t edict_data_find(const void* slot, void* strings, uint64_t key, int64_t time);
+/* The same lookup for every row of a batch at once, so that compiled code
+ * calls no helper inside its row loop: for each row r < rows whose kinds[r]
+ * is `kind`, out[r] = edict_data_find(slot, strings, keys[r], times[r]);
+ * other rows get -1. Keys are string symbols; `out` is scratch of the batch
+ * (`strings`) for lookup site `site`, valid until the batch's next
+ * evaluation, and returned. Reads the slot's current snapshot once. */
+const int64_t* edict_data_find_rows(const void* slot, void* strings, const uint32_t* keys, const int64_t* times,
+                                    const uint8_t* kinds, uint32_t kind, uint32_t rows, uint32_t site);
 int32_t edict_data_cell_has(int64_t row, uint32_t column);
 uint64_t edict_data_cell(int64_t row, void* strings, uint32_t column);
 

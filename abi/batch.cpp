@@ -111,6 +111,13 @@ const RowError* Batch::error_of(uint32_t row) const {
   return it != errors_.end() && it->row == row ? &*it : nullptr;
 }
 
+int64_t* Batch::scratch_rows(uint32_t site, uint32_t rows) {
+  if (site >= scratch_.size()) scratch_.resize(size_t{site} + 1);
+  std::vector<int64_t>& words = scratch_[site];
+  if (words.size() < rows) words.resize(rows);
+  return words.data();
+}
+
 uint32_t Batch::intern(std::string_view text) {
   const size_t hash = StringHash{}(text);
   if (auto constant = symbols_->find(text, hash)) return *constant;

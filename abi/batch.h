@@ -122,6 +122,10 @@ class Batch {
   const std::vector<RowError>& errors() const { return errors_; }
   const RowError* error_of(uint32_t row) const;
   const uint8_t* kinds() const { return kind_.data(); }
+  // Scratch space compiled code fills and reads within one evaluation of
+  // the batch: `rows` words for lookup site `site` (edict_data_find_rows).
+  // Kept between evaluations so that a batch allocates it once.
+  int64_t* scratch_rows(uint32_t site, uint32_t rows);
 
  private:
   const Schema* schema_;
@@ -145,7 +149,8 @@ class Batch {
     return std::string_view(arena_.data() + begin, end - begin);
   }
   std::string ids_;
-  std::vector<uint32_t> id_offsets_;  // per row: [begin, end) pairs
+  std::vector<uint32_t> id_offsets_;           // per row: [begin, end) pairs
+  std::vector<std::vector<int64_t>> scratch_;  // per lookup site (scratch_rows)
 };
 
 }  // namespace edict::abi

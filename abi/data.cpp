@@ -3,6 +3,7 @@
 
 #include "abi/screen.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstdlib>
 #include <cstring>
@@ -109,20 +110,51 @@ bool DataSnapshot::in_force(uint32_t row, int64_t time) const {
   return i.from <= time && time < i.until;
 }
 
-const DataSnapshot::Row* DataSnapshot::find_flat(uint64_t key_bits, std::string_view key_text,
-                                                 int64_t time) const {
+uint32_t DataSnapshot::first_of_key(uint64_t hash, uint64_t key_bits, std::string_view key_text) const {
   const bool text = schema_.key == CellType::Str;
-  const uint64_t h = key_hash(text ? 0 : key_bits, text ? key_text : "");
-  const size_t mask = key_slot_hash_.size() - 1;
-  for (size_t at = h & mask; key_slot_hash_[at] != 0; at = (at + 1) & mask) {
-    if (key_slot_hash_[at] != h) continue;
-    uint32_t r = key_slot_row_[at];
-    if (text ? std::string_view(key_texts_[r]) != key_text : keys_[r] != key_bits) continue;
-    for (; r != UINT32_MAX; r = next_of_key_[r])
-      if (in_force_[r].from <= time && time < in_force_[r].until) return &rows_[r];
-    return nullptr;
+  const auto tag = static_cast<uint32_t>(hash >> 32) | 1;
+  const size_t mask = key_slots_.size() - 1;
+  for (size_t at = hash & mask; key_slots_[at].tag != 0; at = (at + 1) & mask) {
+    if (key_slots_[at].tag != tag) continue;
+    const uint32_t r = key_slots_[at].row;
+    if (text ? same_text(key_texts_[r], key_text) : keys_[r] == key_bits) return r;
   }
-  return nullptr;
+  return UINT32_MAX;
+}
+
+void DataSnapshot::find_rows(const Batch& batch, const uint32_t* keys, const int64_t* times,
+                             const uint8_t* kinds, uint8_t kind, uint32_t rows, int64_t* out) const {
+  // A chunk of keys is hashed and its slots prefetched before any is
+  // probed: the probes' cache misses then overlap instead of following one
+  // another (the table is larger than the L1 cache, and a row loop's other
+  // columns compete for it).
+  constexpr uint32_t kChunk = 16;
+  std::string_view text[kChunk];
+  uint64_t hash[kChunk];
+  const size_t mask = key_slots_.size() - 1;
+  for (uint32_t begin = 0; begin < rows; begin += kChunk) {
+    const uint32_t n = std::min(kChunk, rows - begin);
+    for (uint32_t i = 0; i < n; ++i) {
+      if (kinds[begin + i] != kind) continue;
+      text[i] = batch.string(keys[begin + i]);
+      hash[i] = key_hash(0, text[i]);
+      const uint64_t bits = filter_bits(hash[i]);
+      if ((key_filter_[filter_word(hash[i])] & bits) != bits) {
+        hash[i] = 0;  // not a key of the list (key_hash is never 0)
+        continue;
+      }
+      __builtin_prefetch(&key_slots_[hash[i] & mask]);
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint32_t r = begin + i;
+      out[r] = -1;
+      if (kinds[r] != kind || hash[i] == 0) continue;
+      const uint32_t first = first_of_key(hash[i], 0, text[i]);
+      if (first == UINT32_MAX) continue;
+      if (const Row* row = in_force_of(first, times[r]))
+        out[r] = static_cast<int64_t>(reinterpret_cast<uintptr_t>(row));
+    }
+  }
 }
 
 bool DataSnapshot::add_row(uint64_t key_bits, std::string_view key_text, const std::vector<uint64_t>& cells,
@@ -171,17 +203,17 @@ void DataSnapshot::build_index() {
   const size_t keys = text ? by_text_.size() : by_bits_.size();
   size_t slots = 16;
   while (slots < keys * 2) slots *= 2;
-  key_slot_hash_.assign(slots, 0);
-  key_slot_row_.assign(slots, 0);
+  key_slots_.assign(slots, KeySlot{0, 0});
+  key_filter_.assign(std::bit_ceil(std::max<size_t>(1, keys / 4)), 0);
   next_of_key_.assign(rows_.size(), UINT32_MAX);
   auto insert = [&](const std::vector<uint32_t>& rows) {
     for (size_t k = 0; k + 1 < rows.size(); ++k) next_of_key_[rows[k]] = rows[k + 1];
     const uint32_t first = rows.front();
     const uint64_t h = key_hash(text ? 0 : keys_[first], text ? std::string_view(key_texts_[first]) : "");
     size_t at = h & (slots - 1);
-    while (key_slot_hash_[at] != 0) at = (at + 1) & (slots - 1);
-    key_slot_hash_[at] = h;
-    key_slot_row_[at] = first;
+    while (key_slots_[at].tag != 0) at = (at + 1) & (slots - 1);
+    key_slots_[at] = KeySlot{static_cast<uint32_t>(h >> 32) | 1, first};
+    key_filter_[filter_word(h)] |= filter_bits(h);
   };
   if (text) {
     for (const auto& [key, rows] : by_text_)
@@ -236,7 +268,12 @@ const DataSnapshot::Row* DataSnapshot::find(uint64_t key_bits, std::string_view 
     *answer = Match{rows_[m.row], m.score};
     return &answer->row;
   }
-  if (!key_slot_hash_.empty()) return find_flat(key_bits, key_text, time);
+  if (!key_slots_.empty()) {
+    const bool text = schema_.key == CellType::Str;
+    const uint32_t first =
+        first_of_key(key_hash(text ? 0 : key_bits, text ? key_text : ""), key_bits, key_text);
+    return first == UINT32_MAX ? nullptr : in_force_of(first, time);
+  }
   const std::vector<uint32_t>* rows = rows_of(key_bits, key_text);
   if (!rows) return nullptr;
   for (uint32_t r : *rows)
@@ -252,8 +289,8 @@ size_t DataSnapshot::memory_bytes() const {
   for (const auto& l : lists_)
     for (const std::string& s : l) n += sizeof s + s.capacity();
   n += by_text_.size() * 64 + by_bits_.size() * 48;  // nodes and buckets, roughly
-  n += in_force_.capacity() * sizeof(InForce) + key_slot_hash_.capacity() * 8 + key_slot_row_.capacity() * 4 +
-       next_of_key_.capacity() * 4;
+  n += in_force_.capacity() * sizeof(InForce) + key_slots_.capacity() * sizeof(KeySlot) +
+       key_filter_.capacity() * 8 + next_of_key_.capacity() * 4;
   if (names_) n += names_->memory_bytes();
   return n;
 }
@@ -279,9 +316,9 @@ using edict::abi::DataSnapshot;
 
 extern "C" {
 
-int64_t edict_data_find(const void* slot, void* strings, uint64_t key, int64_t time) {
-  const DataSnapshot* snapshot = static_cast<const DataSlot*>(slot)->current();
-  if (!snapshot) return -1;
+// One lookup on a snapshot: what edict_data_find and edict_data_find_rows
+// both do per key, so the JIT's rows and the interpreter's calls agree.
+static int64_t find_in(const DataSnapshot* snapshot, void* strings, uint64_t key, int64_t time) {
   std::string_view text;
   if (snapshot->schema().key == CellType::Str || snapshot->schema().screens())
     text = static_cast<Batch*>(strings)->string(static_cast<uint32_t>(key));
@@ -289,6 +326,32 @@ int64_t edict_data_find(const void* slot, void* strings, uint64_t key, int64_t t
     key = edict::abi::data_number_key(std::bit_cast<double>(key));
   const DataSnapshot::Row* row = snapshot->find(key, text, time);
   return row ? static_cast<int64_t>(reinterpret_cast<uintptr_t>(row)) : -1;
+}
+
+int64_t edict_data_find(const void* slot, void* strings, uint64_t key, int64_t time) {
+  const DataSnapshot* snapshot = static_cast<const DataSlot*>(slot)->current();
+  return snapshot ? find_in(snapshot, strings, key, time) : -1;
+}
+
+const int64_t* edict_data_find_rows(const void* slot, void* strings, const uint32_t* keys,
+                                    const int64_t* times, const uint8_t* kinds, uint32_t kind, uint32_t rows,
+                                    uint32_t site) {
+  auto* batch = static_cast<Batch*>(strings);
+  // Compiled code has no unwind tables: an allocation failure must not unwind through it.
+  int64_t* out = nullptr;
+  try {
+    out = batch->scratch_rows(site, rows);
+  } catch (...) {
+    std::abort();
+  }
+  const DataSnapshot* snapshot = static_cast<const DataSlot*>(slot)->current();
+  if (snapshot && snapshot->finds_rows()) {
+    snapshot->find_rows(*batch, keys, times, kinds, static_cast<uint8_t>(kind), rows, out);
+    return out;
+  }
+  for (uint32_t r = 0; r < rows; ++r)
+    out[r] = snapshot && kinds[r] == kind ? find_in(snapshot, strings, keys[r], times[r]) : -1;
+  return out;
 }
 
 int32_t edict_data_cell_has(int64_t row, uint32_t column) {

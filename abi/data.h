@@ -20,6 +20,7 @@
 
 namespace edict::abi {
 
+class Batch;
 class NameIndex;  // abi/screen.h: kept out of this header, which every engine includes
 struct ScreenMatch;
 
@@ -93,6 +94,16 @@ class DataSnapshot {
   // The row in force at `time` (micros UTC) under `key`, or nullptr. A
   // screening source: the row whose name or alias best matches key_text.
   const Row* find(uint64_t key_bits, std::string_view key_text, int64_t time) const;
+  // The same as find for string keys of a batch, many at once: out[r] is
+  // the address of the row in force at times[r] under the string of symbol
+  // keys[r] in `batch`, or -1, for each row r < rows whose kinds[r] is
+  // `kind` (-1 for the others). An exact (not screening) source with string
+  // keys only; edict_data_find_rows calls it.
+  void find_rows(const Batch& batch, const uint32_t* keys, const int64_t* times, const uint8_t* kinds,
+                 uint8_t kind, uint32_t rows, int64_t* out) const;
+  bool finds_rows() const {
+    return !schema_.screens() && schema_.key == CellType::Str && !key_slots_.empty();
+  }
   // Once all rows are added: the flat key index exact lookups read, and a
   // screening source's name index.
   void build_index();
@@ -131,18 +142,41 @@ class DataSnapshot {
   std::unordered_map<std::string, std::vector<uint32_t>, StringHash, std::equal_to<>> by_text_;
   std::unordered_map<uint64_t, std::vector<uint32_t>> by_bits_;
   // What an exact lookup reads (build_index): each row's time in force, and
-  // an open-addressing table of (key hash, first row of the key); the other
-  // rows of a key follow through next_of_key_. A lookup is a hash, one probe
-  // or two in a table of a few tens of kilobytes and a compare, where the
-  // node-based maps above cost a few pointer chases.
+  // an open-addressing table of (key hash tag, first row of the key); the
+  // other rows of a key follow through next_of_key_. A lookup is a hash,
+  // one probe or two in a table of a few tens of kilobytes and a compare,
+  // where the node-based maps above cost a few pointer chases. A slot is
+  // one 8-byte word, so a probe is one memory access (a key absent from the
+  // list, the common case, needs no other).
   struct InForce {
     int64_t from, until;
   };
+  struct KeySlot {
+    uint32_t tag;  // the key hash's high half, never 0; 0: an empty slot
+    uint32_t row;  // the key's first row
+  };
   std::vector<InForce> in_force_;
-  std::vector<uint64_t> key_slot_hash_;
-  std::vector<uint32_t> key_slot_row_;
+  std::vector<KeySlot> key_slots_;
+  // A filter of the keys, 16 bits per key (6 KB for 3,000 keys: within the
+  // L1 cache), two bits of one word per key: most keys looked up are not in
+  // a list, and this tells most of them so without a probe of key_slots_.
+  std::vector<uint64_t> key_filter_;
+  static uint64_t filter_bits(uint64_t hash) {
+    const uint64_t f = hash * 0x9E3779B97F4A7C15ull;
+    return (uint64_t{1} << ((f >> 20) & 63)) | (uint64_t{1} << ((f >> 26) & 63));
+  }
+  size_t filter_word(uint64_t hash) const {
+    return (hash * 0x9E3779B97F4A7C15ull) >> 40 & (key_filter_.size() - 1);
+  }
   std::vector<uint32_t> next_of_key_;
-  const DataSnapshot::Row* find_flat(uint64_t key_bits, std::string_view key_text, int64_t time) const;
+  // The first row of the key whose hash (key_hash) is `hash`, or UINT32_MAX.
+  uint32_t first_of_key(uint64_t hash, uint64_t key_bits, std::string_view key_text) const;
+  // The row of the key starting at `first` in force at `time`, or nullptr.
+  const Row* in_force_of(uint32_t first, int64_t time) const {
+    for (uint32_t r = first; r != UINT32_MAX; r = next_of_key_[r])
+      if (in_force_[r].from <= time && time < in_force_[r].until) return &rows_[r];
+    return nullptr;
+  }
   std::unique_ptr<NameIndex> names_;
   static Match* recent_match_slot();
 };

@@ -4,6 +4,8 @@
 # generates the corpora, then prints
 #  - bench_eval: compile time, decode, JIT/interpreter/hand-written ns per
 #    event over decoded columns, end-to-end MB/s per stage;
+#  - bench_lookup: what one exact data lookup per rental adds to the JIT
+#    batch path;
 #  - the hand-written end-to-end baseline (simdjson On-Demand, the fields
 #    the workload reads, the same records) beside `edict eval -j 1`, with
 #    the ratio, and whether their records are the same bytes;
@@ -32,7 +34,7 @@ done
 bash scripts/setup.sh
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 cmake -S . -B build-rel -G Ninja -DCMAKE_BUILD_TYPE=Release -DEDICT_BUILD_TESTS=OFF >/dev/null
-cmake --build build-rel --target edict bench_eval bench_baseline_e2e >/dev/null
+cmake --build build-rel --target edict bench_eval bench_lookup bench_baseline_e2e >/dev/null
 mkdir -p build-rel/data
 corpus="build-rel/data/events-n${n}-seed7.jsonl"
 small="build-rel/data/events-n100000-seed7.jsonl"
@@ -40,6 +42,11 @@ small="build-rel/data/events-n100000-seed7.jsonl"
 [ -s "$small" ] || python3 bench/gen_events.py -n 100000 --seed 7 > "$small"
 
 ./build-rel/bench/bench_eval policies/reference.edict "$corpus" --rounds 3
+# One exact data lookup per rental (bench/lookup_rule.edict): what it adds
+# to the JIT batch path (floor: at most 10 ns per event). The list of
+# holders is generated next to the corpus.
+./build-rel/bench/bench_lookup policies/reference.edict "$small" --rounds 5 \
+  --holders build-rel/data/lookup_holders.csv
 
 # The hand-written end-to-end baseline against `edict eval -j 1` (JIT), each
 # the median of three whole processes; their records compared byte for byte.

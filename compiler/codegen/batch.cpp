@@ -259,6 +259,7 @@ void Generator::emit_row_loop(BasicBlock* from, BasicBlock* exit, const RuleGrou
   BasicBlock* body = BasicBlock::Create(ctx_, "row_body", fn_);
   BasicBlock* latch = BasicBlock::Create(ctx_, "row_done", fn_);
   b_.SetInsertPoint(from);
+  emit_hoisted_finds(group);
   b_.CreateBr(header);
   b_.SetInsertPoint(header);
   llvm::PHINode* r = b_.CreatePHI(i64_, 2, "r");
@@ -299,6 +300,7 @@ void Generator::emit_row_loop(BasicBlock* from, BasicBlock* exit, const RuleGrou
   }
   if (failed()) return;
   b_.CreateBr(latch);
+  hoisted_rows_.clear();  // the arrays belong to this loop's function
 
   b_.SetInsertPoint(latch);
   store_row_results(group, fused, kind, code_before, decision_at, fired_at);
@@ -319,6 +321,24 @@ void Generator::emit_row_loop(BasicBlock* from, BasicBlock* exit, const RuleGrou
     llvm::MDNode* loop = llvm::MDNode::getDistinct(ctx_, ops);
     loop->replaceOperandWith(0, loop);
     back->setMetadata(llvm::LLVMContext::MD_loop, loop);
+  }
+}
+
+void Generator::emit_hoisted_finds(const RuleGroup& group) {
+  hoisted_rows_.clear();
+  if (options_.single_event) return;  // one row per call: nothing to gain
+  auto callee = mod_->getOrInsertFunction(
+      "edict_data_find_rows",
+      llvm::FunctionType::get(ptr_, {ptr_, ptr_, ptr_, ptr_, ptr_, i32_, i32_, i32_}, false));
+  if (auto* f = llvm::dyn_cast<llvm::Function>(callee.getCallee())) f->addFnAttr(llvm::Attribute::NoUnwind);
+  for (const HoistedFind& find : plan_hoisted_finds(m_, group)) {
+    const int key = batch_column(find.event, find.key_field),
+              time = batch_column(find.event, find.time_field);
+    if (key < 0 || time < 0) return;
+    Value* rows = b_.CreateCall(callee, {data_slot(find.table), strings_, column_data(key), column_data(time),
+                                         kinds_, b_.getInt32(static_cast<uint32_t>(find.event)),
+                                         b_.CreateTrunc(rows_, i32_), b_.getInt32(lookup_sites_++)});
+    hoisted_rows_[find] = rows;
   }
 }
 

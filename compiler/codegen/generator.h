@@ -262,6 +262,12 @@ class Generator {
   // the interpreter calls, with the table's slot as a constant address.
   void emit_data_find(Body& body, const ir::Inst& in);
   void emit_data_cell(Body& body, const ir::Inst& in);
+  Value* data_slot(uint32_t table);  // the DataSlot's address (a constant, or the AOT slot symbol)
+  // Batch row loops: the lookups plan_hoisted_finds found, made for every
+  // row ahead of the loop (edict_data_find_rows), as arrays the loop reads.
+  std::map<HoistedFind, Value*> hoisted_rows_;
+  uint32_t lookup_sites_ = 0;  // Batch::scratch_rows sites given out so far
+  void emit_hoisted_finds(const RuleGroup& group);
   Value* from_bits(ir::Ty t, Value* bits);  // 64 IR bits as a register of type t (to_bits's inverse)
   void emit_int_arith(Body& body, const ir::Inst& in);
   void emit_float_arith(Body& body, const ir::Inst& in);

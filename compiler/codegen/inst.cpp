@@ -235,18 +235,24 @@ Value* Generator::from_bits(ir::Ty t, Value* bits) {
   return b_.CreateTrunc(bits, want);
 }
 
-void Generator::emit_data_find(Body& body, const ir::Inst& in) {
-  const ir::Table& t = m_.tables[static_cast<size_t>(in.imm)];
+Value* Generator::data_slot(uint32_t table) {
+  const ir::Table& t = m_.tables[table];
   // The slot outlives the compiled code (the module owns it) and never moves.
-  Value* slot = nullptr;
-  if (options_.data_slot_prefix.empty()) {
-    slot = b_.CreateIntToPtr(b_.getInt64(reinterpret_cast<uintptr_t>(t.data.get())), ptr_);
-  } else {
-    const std::string name = data_slot_symbol(options_.data_slot_prefix, static_cast<size_t>(in.imm));
-    slot = mod_->getGlobalVariable(name);
-    if (!slot)
-      slot = new llvm::GlobalVariable(*mod_, i8_, true, llvm::GlobalValue::ExternalLinkage, nullptr, name);
-  }
+  if (options_.data_slot_prefix.empty())
+    return b_.CreateIntToPtr(b_.getInt64(reinterpret_cast<uintptr_t>(t.data.get())), ptr_);
+  const std::string name = data_slot_symbol(options_.data_slot_prefix, table);
+  Value* slot = mod_->getGlobalVariable(name);
+  if (!slot)
+    slot = new llvm::GlobalVariable(*mod_, i8_, true, llvm::GlobalValue::ExternalLinkage, nullptr, name);
+  return slot;
+}
+
+void Generator::emit_data_find(Body& body, const ir::Inst& in) {
+  if (!record_ && !hoisted_rows_.empty())
+    if (auto find = hoistable_find(m_, *body.f, in))
+      if (auto it = hoisted_rows_.find(*find); it != hoisted_rows_.end())
+        return set(body, in.dst, load_elem(i64_, it->second, row_, true));
+  Value* slot = data_slot(static_cast<uint32_t>(in.imm));
   auto callee = mod_->getOrInsertFunction("edict_data_find",
                                           llvm::FunctionType::get(i64_, {ptr_, ptr_, i64_, i64_}, false));
   if (auto* f = llvm::dyn_cast<llvm::Function>(callee.getCallee())) f->addFnAttr(llvm::Attribute::NoUnwind);

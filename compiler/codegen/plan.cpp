@@ -83,6 +83,57 @@ RowDispatch plan_row_dispatch(const ir::Module& m, const RuleGroup& group, size_
   return plan;
 }
 
+namespace {
+// The field a register holds, when its only definition loads a required
+// input field of the function's event.
+std::optional<int64_t> loaded_field(const ir::Module& m, const ir::Function& f, ir::Reg r) {
+  if (r == ir::kNoReg || f.event < 0 || static_cast<size_t>(f.event) >= m.events.size()) return std::nullopt;
+  const ir::Inst* def = nullptr;
+  for (const ir::Block& b : f.blocks)
+    for (const ir::Inst& in : b.insts)
+      if (in.dst == r) {
+        if (def) return std::nullopt;  // assigned on several paths
+        def = &in;
+      }
+  if (!def || (def->op != ir::Op::Load && def->op != ir::Op::LoadChecked)) return std::nullopt;
+  const auto& fields = m.events[static_cast<size_t>(f.event)].fields;
+  if (def->imm < 0 || static_cast<size_t>(def->imm) >= fields.size()) return std::nullopt;
+  const ir::Field& field = fields[static_cast<size_t>(def->imm)];
+  if (field.optional || field.aggregate >= 0) return std::nullopt;
+  return def->imm;
+}
+}  // namespace
+
+std::optional<HoistedFind> hoistable_find(const ir::Module& m, const ir::Function& f, const ir::Inst& in) {
+  if (in.op != ir::Op::TableFind || f.kind != ir::FunctionKind::Fires || in.imm < 0 ||
+      static_cast<size_t>(in.imm) >= m.tables.size())
+    return std::nullopt;
+  const ir::Table& table = m.tables[static_cast<size_t>(in.imm)];
+  if (!table.external() || table.key != ir::Ty::Str) return std::nullopt;
+  std::optional<int64_t> key = loaded_field(m, f, in.a), time = loaded_field(m, f, in.b);
+  const ir::EventSchema& event = m.events[static_cast<size_t>(f.event)];
+  if (!key || !time || *time != event.time_field) return std::nullopt;
+  if (event.fields[static_cast<size_t>(*key)].type != ir::Ty::Str ||
+      event.fields[static_cast<size_t>(*time)].type != ir::Ty::Time)
+    return std::nullopt;
+  return HoistedFind{static_cast<uint32_t>(in.imm), f.event, *key, *time};
+}
+
+std::vector<HoistedFind> plan_hoisted_finds(const ir::Module& m, const RuleGroup& group) {
+  std::vector<HoistedFind> finds;
+  for (size_t i = group.begin; i < group.end; ++i)
+    for (const ir::RuleBody& rb : m.rules[i].bodies) {
+      if (rb.fires < 0 || static_cast<size_t>(rb.fires) >= m.functions.size()) continue;
+      const ir::Function& f = m.functions[static_cast<size_t>(rb.fires)];
+      for (const ir::Block& b : f.blocks)
+        for (const ir::Inst& in : b.insts)
+          if (auto find = hoistable_find(m, f, in)) finds.push_back(*find);
+    }
+  std::sort(finds.begin(), finds.end());
+  finds.erase(std::unique(finds.begin(), finds.end()), finds.end());
+  return finds;
+}
+
 CountrySetTable plan_country_set_table(const ir::Module& m, bool single_event) {
   CountrySetTable table;
   std::vector<uint32_t> used;

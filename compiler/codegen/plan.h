@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "compiler/ir/ir.h"
@@ -58,6 +59,24 @@ struct CountrySetTable {
   std::vector<uint64_t> entries;        // kCountryIndexLimit + 1
 };
 CountrySetTable plan_country_set_table(const ir::Module& m, bool single_event);
+
+// A data lookup (TableFind on a data table) whose key is a string field of
+// the event and whose time is the event's time field, both required: its
+// result for every row of the kind is known before the rules run, so batch
+// code looks it up for all rows at once ahead of the row loop
+// (edict_data_find_rows) and the loop reads it like a column. A call inside
+// the loop would keep it from being vectorised (measured: ~22 ns per event
+// on the reference workload, against ~2 for the loop without it).
+struct HoistedFind {
+  uint32_t table = 0;
+  int event = -1;
+  int64_t key_field = -1, time_field = -1;
+  auto operator<=>(const HoistedFind&) const = default;
+};
+// `in` of fires function `f` as a HoistedFind, or nullopt when it is not one.
+std::optional<HoistedFind> hoistable_find(const ir::Module& m, const ir::Function& f, const ir::Inst& in);
+// The hoistable lookups of the group's fires functions, each once.
+std::vector<HoistedFind> plan_hoisted_finds(const ir::Module& m, const RuleGroup& group);
 
 // Which results array an access writes (or reads back).
 enum Out { kOutDecision, kOutFaultRule, kOutFaultSite, kOutFaultReason, kOutFired, kOutCount };

@@ -217,6 +217,7 @@ Result<std::shared_ptr<Jit>> Jit::create() {
   add("edict_str_len", &edict_str_len);
   add("edict_str_compare", &edict_str_compare);
   add("edict_data_find", &edict_data_find);
+  add("edict_data_find_rows", &edict_data_find_rows);
   add("edict_data_cell_has", &edict_data_cell_has);
   add("edict_data_cell", &edict_data_cell);
   if (llvm::Error error = j.getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(helpers))))

@@ -20,6 +20,7 @@
 
 #include "abi/abi.h"
 #include "abi/batch.h"
+#include "abi/data.h"
 #include "abi/schema.h"
 #include "abi/strings.h"
 #include "compiler/check/check.h"
@@ -27,6 +28,7 @@
 #include "compiler/ir/ir.h"
 #include "compiler/jit/jit.h"
 #include "compiler/parse/parse.h"
+#include "data/loader.h"
 #include "engine/decode/decoder.h"
 #include "engine/decode/line_reader.h"
 #include "support/countries.h"
@@ -495,6 +497,99 @@ rule month on rental
   CHECK(res.fired_rules(*p, h20).empty());
   CHECK(res.fired_rules(*p, unknown) == std::set<std::string>{"weighted"});
   CHECK(res.fired_rules(*p, negative) == std::set<std::string>{"advanced", "dense"});
+}
+
+// Exact data lookups whose key is a string field of the row's event and whose
+// time is its time are made for the whole batch ahead of the row loop
+// (codegen plan.h, HoistedFind): the loop then has no call and is vectorised,
+// and every row still sees the rows in force at its own time, in the slot's
+// current version.
+TEST_CASE("data lookups made ahead of the row loop: in force by date, per kind, after a replace", "[jit]") {
+  OptLevel level = ANY_LEVEL;
+  INFO(level_name(level));
+  auto p = policy(R"(
+data holders: string -> { name: string, added: date, removed: date? }
+  from "holders.csv"
+  key "id"
+  in force from added until removed
+rule held on rental
+  deny
+  when event.purpose in holders
+rule named_beta on rental
+  review
+  when (holders[event.purpose].name otherwise "") == "Beta"
+rule chip_held on provision
+  report
+  when event.chip in holders
+)");
+  const ir::Table* table = nullptr;
+  for (const ir::Table& t : p->module.tables)
+    if (t.name == "holders") table = &t;
+  REQUIRE(table);
+  REQUIRE(table->external());
+  auto load = [&](const std::string& csv) {
+    auto loaded = data::load_csv(table->data->schema(), csv, "holders.csv");
+    REQUIRE(loaded.snapshot);
+    table->data->replace(loaded.snapshot);
+  };
+  // A: listed, removed, listed again; B: open-ended; C: one day only.
+  load(
+      "id,name,added,removed\nA,Alpha,2023-01-01,2024-01-01\nA,Alpha again,2025-01-01,\n"
+      "B,Beta,2020-01-01,\nC,Gamma,2024-06-01,2024-06-02\n");
+  const std::vector<std::string> keys = {"A", "B", "C", "Z", "a", ""};
+  const std::vector<std::string> times = {
+      "2022-12-31T23:59:59.999999Z", "2023-01-01T00:00:00Z", "2023-12-31T23:59:59Z", "2024-01-01T00:00:00Z",
+      "2024-06-01T12:00:00Z",        "2024-06-02T00:00:00Z", "2025-01-01T00:00:00Z"};
+  // The rows in force, by hand: {key, from, until} as RFC 3339 prefixes compare.
+  auto listed = [](const std::string& key, const std::string& t, bool a_relisted) {
+    if (key == "A") return ("2023-01-01" <= t && t < "2024-01-01") || (a_relisted && "2025-01-01" <= t);
+    if (key == "B") return "2020-01-01" <= t;
+    if (key == "C") return "2024-06-01" <= t && t < "2024-06-02";
+    return false;
+  };
+  // More rows than a vector's width and not a multiple of it; every third a
+  // provision, whose `purpose` column holds no symbol of this batch.
+  Events ev(*p, 512);
+  std::vector<std::pair<std::string, std::string>> asked;  // per row: key, time
+  for (uint32_t k = 0; k < 301; ++k) {
+    const std::string& key = keys[k % keys.size()];
+    const std::string& time = times[(k / keys.size()) % times.size()];
+    uint32_t r = ev.row(k % 3 == 2 ? "provision" : "rental");
+    ev.t(r, "time", time).s(r, k % 3 == 2 ? "chip" : "purpose", key);
+    asked.emplace_back(key, time);
+  }
+  for (bool a_relisted : {true, false}) {
+    INFO("A listed again: " << a_relisted);
+    if (!a_relisted)  // the slot's new version must be seen: no lookup is kept between evaluations
+      load(
+          "id,name,added,removed\nA,Alpha,2023-01-01,2024-01-01\nB,Beta,2020-01-01,\n"
+          "C,Gamma,2024-06-01,2024-06-02\n");
+    Results res = run(*p, ev, level);
+    for (uint32_t r = 0; r < 301; ++r) {
+      INFO("row " << r << " key " << asked[r].first << " at " << asked[r].second);
+      const bool in = listed(asked[r].first, asked[r].second, a_relisted);
+      std::set<std::string> want;
+      if (r % 3 == 2 && in) want = {"chip_held"};
+      if (r % 3 != 2 && in)
+        want = asked[r].first == "B" ? std::set<std::string>{"held", "named_beta"}
+                                     : std::set<std::string>{"held"};
+      CHECK(res.fired_rules(*p, r) == want);
+    }
+  }
+  // The loop calls no lookup helper per row, and is vectorised.
+  auto ir2 = jit::emit(p->module, p->columns, jit::EmitKind::LlvmIr, OptLevel::O2);
+  REQUIRE(ir2);
+  CHECK(ir2->find("@edict_data_find_rows(") != std::string::npos);
+  CHECK(ir2->find("call i64 @edict_data_find(") == std::string::npos);
+  auto only_membership = policy(R"(
+data holders: string -> { name: string } from "holders.csv" key "id"
+rule held on rental deny when event.purpose in holders
+rule big on rental review when event.chip_count > 8
+)");
+  auto vectorised =
+      jit::emit(only_membership->module, only_membership->columns, jit::EmitKind::LlvmIr, OptLevel::O2);
+  REQUIRE(vectorised);
+  CHECK(vectorised->find("<8 x i64>") != std::string::npos);
 }
 
 TEST_CASE("set membership over countries, strings, ints, numbers and durations", "[jit]") {
