@@ -110,6 +110,11 @@ std::optional<HoistedFind> hoistable_find(const ir::Module& m, const ir::Functio
     return std::nullopt;
   const ir::Table& table = m.tables[static_cast<size_t>(in.imm)];
   if (!table.external() || table.key != ir::Ty::Str) return std::nullopt;
+  // A screening answer lives in a bounded per-thread ring until its event
+  // has read it (abi/data.cpp), so a whole batch's answers cannot be made
+  // ahead of the loop; and a screening costs microseconds, which no loop
+  // vectorisation would win back.
+  if (table.data->schema().screens()) return std::nullopt;
   std::optional<int64_t> key = loaded_field(m, f, in.a), time = loaded_field(m, f, in.b);
   const ir::EventSchema& event = m.events[static_cast<size_t>(f.event)];
   if (!key || !time || *time != event.time_field) return std::nullopt;

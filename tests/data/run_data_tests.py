@@ -325,6 +325,53 @@ def test_screening_score_and_dates(edict, d):
           f"conditions read the score: {one_typo}, {two_typos}")
 
 
+TWO_NAMES_POLICY = """policy "two names screened"
+
+outcomes allow < review < deny
+default allow
+
+event export { time: time, buyer: string, seller: string }
+
+data parties: string -> { name: string, aliases: set<string>, added: date, removed: date? }
+  from "parties.csv"
+  key "id"
+  columns { aliases: "alt_names", added: "start_date", removed: "end_date" }
+  in force from added until removed
+  screen name, aliases above 0.85
+
+rule buyer_is_zelkova on export
+  cite "15 CFR 744.11"
+  deny
+  when event.buyer in parties and parties[event.buyer].name == "Zelkova Electronique"
+
+rule seller_is_quorvant on export
+  cite "15 CFR 744.11"
+  review
+  when event.seller in parties and parties[event.seller].name == "Quorvant Robotics"
+"""
+
+
+def test_many_screening_answers_in_a_batch(edict, d):
+    """Two screened names per event over batches of thousands of events: each
+    lookup's answer lasts until its event has read it, on both engines (a
+    JIT batch that made every row's lookups ahead of its loop once outran the
+    screening answers' per-thread ring and read the seller's entry as the
+    buyer's)."""
+    sd = os.path.join(d, "two_names")
+    os.makedirs(sd, exist_ok=True)
+    write(os.path.join(sd, "p.edict"), TWO_NAMES_POLICY)
+    write(os.path.join(sd, "parties.csv"), PARTIES)
+    n = 10000
+    write(os.path.join(sd, "ev.jsonl"), "".join(
+        json.dumps({"kind": "export", "id": f"e{i}", "time": "2024-01-01T00:00:00Z",
+                    "buyer": "Zelkova Electronique", "seller": "Quorvant Robotics Ltd."}) + "\n"
+        for i in range(n)))
+    recs = eval_both_engines(edict, sd, "the JIT and the interpreter read each name's own entry")
+    fired = {tuple(x["name"] for x in r["rules"]) for r in recs}
+    check(len(recs) == n and fired == {("buyer_is_zelkova", "seller_is_quorvant")},
+          f"every event matches the buyer and the seller to their own entries: {sorted(fired)}")
+
+
 def main():
     edict = testlib.edict_from_args(__doc__)
     with tempfile.TemporaryDirectory() as d:
@@ -339,6 +386,7 @@ def main():
             ("JSON Lines data files", lambda: test_jsonl_files(edict, d)),
             ("the generator's labelled names hit the shipped list", lambda: test_labelled_names(edict, d)),
             ("screening scores and date cells in messages", lambda: test_screening_score_and_dates(edict, d)),
+            ("many screening answers in one batch", lambda: test_many_screening_answers_in_a_batch(edict, d)),
         ])
 
 
