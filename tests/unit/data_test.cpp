@@ -51,7 +51,7 @@ void write(const std::filesystem::path& p, const std::string& text) {
 }
 
 // The shipped Entity List's names and aliases, screened at the library's threshold.
-edict::data::LoadResult shipped_entity_list() {
+edict::abi::DataSchema shipped_entity_list_schema() {
   using edict::abi::CellType;
   edict::abi::DataSchema schema;
   schema.name = "entity_list";
@@ -60,6 +60,11 @@ edict::data::LoadResult shipped_entity_list() {
                     {"aliases", "alt_names", CellType::StrList, true}};
   schema.screen_columns = {0, 1};
   schema.screen_threshold = 0.9;
+  return schema;
+}
+
+edict::data::LoadResult shipped_entity_list(
+    const edict::abi::DataSchema& schema = shipped_entity_list_schema()) {
   return edict::data::load_file(schema, EDICT_SOURCE_DIR "/policies/lists/entity_list.csv");
 }
 
@@ -391,17 +396,10 @@ TEST_CASE("name screening finds one-typo names among the shipped list's look-ali
 TEST_CASE(
     "a screening lookup's answer holds its own score, and answers are not kept past the thread's last few",
     "[data]") {
-  using edict::abi::CellType;
   using edict::abi::DataSnapshot;
-  edict::abi::DataSchema schema;
-  schema.name = "entity_list";
-  schema.key_header = "_id";
-  schema.columns = {{"name", "name", CellType::Str, false},
-                    {"aliases", "alt_names", CellType::StrList, true}};
-  schema.screen_columns = {0, 1};
-  schema.screen_threshold = 0.9;
+  edict::abi::DataSchema schema = shipped_entity_list_schema();
   schema.score_column = 2;  // the lookup's score, after the file's columns
-  const auto loaded = edict::data::load_file(schema, EDICT_SOURCE_DIR "/policies/lists/entity_list.csv");
+  const auto loaded = shipped_entity_list(schema);
   REQUIRE_FALSE(loaded.error);
   const DataSnapshot& list = *loaded.snapshot;
   auto score_of = [](const DataSnapshot::Row* row) {
