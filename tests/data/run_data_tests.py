@@ -142,6 +142,24 @@ def test_bad_files(edict, d):
         check(("bad.csv" + where) in p.stderr, f"{name}: error says `bad.csv{where}`, got: {p.stderr[:300]}")
 
 
+
+def test_two_bad_sources(edict, d):
+    """The shipped library's two sources, both bad: both errors, in the
+    policy's declaration order on every run (the sources load side by side)."""
+    write(os.path.join(d, "bad_names.csv"), "id,Name\n\"unterminated\n")
+    write(os.path.join(d, "bad_ids.csv"), "\ufeffbroken")
+    library = os.path.join(testlib.ROOT, "policies", "law_as_enforced.edict.md")
+    orders = set()
+    for _ in range(6):
+        p = run([edict, "eval", "--data", "entity_list=bad_names.csv", "--data", "entity_list_entries=bad_ids.csv",
+                 library, "ev.jsonl"], d)
+        check(p.returncode == 2 and p.stdout == "", f"two bad sources: exit 2, nothing decided ({p.returncode})")
+        errors = [line.split(":")[0] for line in p.stderr.splitlines() if "error[" in line]
+        check(sorted(errors) == ["bad_ids.csv", "bad_names.csv"], f"one error for each file: {p.stderr[:400]}")
+        orders.add(tuple(errors))
+    check(orders == {("bad_ids.csv", "bad_names.csv")},
+          f"the errors come in declaration order (entity_list_entries is imported first): {orders}")
+
 def test_bad_arguments(edict, d):
     p = run([edict, "eval", "--data", "customers=missing.csv", "p.edict", "ev.jsonl"], d)
     check(p.returncode == 2 and "missing.csv: cannot read" in p.stderr and "E0070" in p.stderr,
@@ -381,6 +399,7 @@ def main():
             ("--data on eval, test and explain", lambda: test_data_override(edict, d)),
             ("every bad data file: exit 2, file:line:col", lambda: test_bad_files(edict, d)),
             ("missing file, unknown name, malformed --data", lambda: test_bad_arguments(edict, d)),
+            ("two bad sources: both errors, in declaration order", lambda: test_two_bad_sources(edict, d)),
             ("diff of two list versions under one policy", lambda: test_diff_list_versions(edict, d)),
             ("audit records name the data versions", lambda: test_audit_data_versions(edict, d)),
             ("JSON Lines data files", lambda: test_jsonl_files(edict, d)),
