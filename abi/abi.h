@@ -95,8 +95,9 @@ int64_t edict_data_find(const void* slot, void* strings, uint64_t key, int64_t t
  * other rows get -1. Keys are string symbols; `out` is scratch of the batch
  * (`strings`) for lookup site `site`, valid until the batch's next
  * evaluation, and returned. Reads the slot's current snapshot once. */
-const int64_t* edict_data_find_rows(const void* slot, void* strings, const uint32_t* keys, const int64_t* times,
-                                    const uint8_t* kinds, uint32_t kind, uint32_t rows, uint32_t site);
+const int64_t* edict_data_find_rows(const void* slot, void* strings, const uint32_t* keys,
+                                    const int64_t* times, const uint8_t* kinds, uint32_t kind, uint32_t rows,
+                                    uint32_t site);
 int32_t edict_data_cell_has(int64_t row, uint32_t column);
 uint64_t edict_data_cell(int64_t row, void* strings, uint32_t column);
 
