@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "compiler/jit/code_cache.h"
+#include "support/byte_fields.h"
 
 namespace edict::engine {
 namespace {
@@ -72,29 +73,20 @@ std::string build_id() {
   return id;
 }
 
-void put_u64(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-
-void put_field(std::string& out, std::string_view s) {
-  put_u64(out, s.size());
-  out.append(s);
-}
-
 std::string key_of(const FrontEndCacheRequest& r) {
   std::string key = "edict front end 1\n";
-  put_field(key, EDICT_VERSION);
-  put_field(key, build_id());
+  append_field(key, EDICT_VERSION);
+  append_field(key, build_id());
   const parse::Limits& l = *r.limits;
   for (uint64_t v : {uint64_t{l.max_file_bytes}, uint64_t{l.max_nesting}, uint64_t{l.max_files},
                      uint64_t{l.max_total_bytes}, uint64_t{l.max_rules}})
-    put_u64(key, v);
-  put_u64(key, l.import_paths.size());
-  for (const std::string& p : l.import_paths) put_field(key, p);
+    append_u64(key, v);
+  append_u64(key, l.import_paths.size());
+  for (const std::string& p : l.import_paths) append_field(key, p);
   char cwd[PATH_MAX];
-  put_field(key, ::getcwd(cwd, sizeof cwd) ? cwd : "");
-  put_u64(key, r.paths->size());
-  for (const std::string& p : *r.paths) put_field(key, p);
+  append_field(key, ::getcwd(cwd, sizeof cwd) ? cwd : "");
+  append_u64(key, r.paths->size());
+  for (const std::string& p : *r.paths) append_field(key, p);
   return key;
 }
 
@@ -120,25 +112,13 @@ struct ListedFile {
   std::string path, real, hash;
 };
 
-bool take_field(std::string_view& m, std::string* out) {
-  if (m.size() < 8) return false;
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(m[static_cast<size_t>(i)]);
-  m.remove_prefix(8);
-  if (n > m.size()) return false;
-  *out = std::string(m.substr(0, n));
-  m.remove_prefix(n);
-  return true;
-}
-
 std::optional<std::vector<ListedFile>> read_manifest(std::string_view m) {
   std::vector<ListedFile> files;
-  while (!m.empty()) {
-    ListedFile f;
-    if (!take_field(m, &f.path) || !take_field(m, &f.real) || m.size() < 16) return std::nullopt;
-    f.hash = std::string(m.substr(0, 16));
-    m.remove_prefix(16);
-    files.push_back(std::move(f));
+  FieldReader r(m);
+  while (r.left() != 0) {
+    std::string_view path, real, hash;
+    if (!r.field(&path) || !r.field(&real) || !r.take(16, &hash)) return std::nullopt;
+    files.push_back(ListedFile{std::string(path), std::string(real), std::string(hash)});
   }
   if (files.empty()) return std::nullopt;
   return files;
@@ -220,8 +200,8 @@ bool write_front_end(const FrontEndCacheRequest& request, const SourceManager& s
   jit::CachedCode entry;
   for (size_t i = 0; i < sources.size(); ++i) {
     const SourceFile& f = sources.file(static_cast<FileId>(i));
-    put_field(entry.manifest, f.path);
-    put_field(entry.manifest, real_path_of(f.path));
+    append_field(entry.manifest, f.path);
+    append_field(entry.manifest, real_path_of(f.path));
     entry.manifest += hash_of(f.text);
   }
   entry.object = ir::serialize(module);

@@ -14,6 +14,7 @@
 #include <iterator>
 
 #include "support/atomic_file.h"
+#include "support/byte_fields.h"
 
 namespace edict::jit {
 namespace {
@@ -22,10 +23,6 @@ constexpr std::string_view kMagic = "EDICTJIT";
 constexpr uint32_t kFormat = 1;
 // An entry larger than this is not ours (the shipped library's is ~1 MB).
 constexpr uint64_t kMaxEntryBytes = uint64_t{1} << 30;
-
-void put_u64(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
 
 uint32_t crc_of(std::string_view bytes) {
   uLong crc = ::crc32(0L, Z_NULL, 0);
@@ -36,33 +33,6 @@ uint32_t crc_of(std::string_view bytes) {
   }
   return static_cast<uint32_t>(crc);
 }
-
-// Reads the entry's fields in order, refusing any length past the end.
-class Reader {
- public:
-  explicit Reader(std::string_view bytes) : rest_(bytes) {}
-  bool take(size_t n, std::string_view* out) {
-    if (n > rest_.size()) return false;
-    *out = rest_.substr(0, n);
-    rest_.remove_prefix(n);
-    return true;
-  }
-  bool u64(uint64_t* v) {
-    std::string_view b;
-    if (!take(8, &b)) return false;
-    *v = 0;
-    for (int i = 7; i >= 0; --i) *v = (*v << 8) | static_cast<uint8_t>(b[static_cast<size_t>(i)]);
-    return true;
-  }
-  bool field(std::string_view* out) {
-    uint64_t n = 0;
-    return u64(&n) && take(static_cast<size_t>(n), out);
-  }
-  size_t left() const { return rest_.size(); }
-
- private:
-  std::string_view rest_;
-};
 
 uint64_t fnv1a(std::string_view s, uint64_t h) {
   for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
@@ -130,7 +100,7 @@ std::optional<CachedCode> read_cached_code(const std::string& path, std::string_
   for (int i = 3; i >= 0; --i)
     stored_crc = (stored_crc << 8) | static_cast<uint8_t>(bytes[body.size() + static_cast<size_t>(i)]);
   if (crc_of(body) != stored_crc) return std::nullopt;
-  Reader r(body);
+  FieldReader r(body);
   std::string_view magic, format, stored_key, manifest, object;
   if (!r.take(kMagic.size(), &magic) || magic != kMagic || !r.take(4, &format)) return std::nullopt;
   if (static_cast<uint8_t>(format[0]) != kFormat || format[1] || format[2] || format[3]) return std::nullopt;
@@ -143,10 +113,8 @@ bool write_cached_code(const std::string& path, std::string_view key, const Cach
                        std::string* error) {
   std::string bytes(kMagic);
   for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((kFormat >> (8 * i)) & 0xFF));
-  for (std::string_view field : {key, std::string_view(code.manifest), std::string_view(code.object)}) {
-    put_u64(bytes, field.size());
-    bytes.append(field);
-  }
+  for (std::string_view field : {key, std::string_view(code.manifest), std::string_view(code.object)})
+    append_field(bytes, field);
   const uint32_t crc = crc_of(bytes);
   for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((crc >> (8 * i)) & 0xFF));
   return write_file_atomically(path, bytes, error);
