@@ -63,6 +63,12 @@ edict::abi::DataSchema shipped_entity_list_schema() {
   return schema;
 }
 
+// The name of the entry `name` screens to on the list (at time 0), or "(none)".
+std::string screened_entry(const edict::abi::DataSnapshot& list, const std::string& name) {
+  edict::abi::ScreenMatch m = list.screen(name, 0);
+  return m.found() ? std::string(list.string(static_cast<uint32_t>(list.cell(m.row, 0)))) : "(none)";
+}
+
 edict::data::LoadResult shipped_entity_list(
     const edict::abi::DataSchema& schema = shipped_entity_list_schema()) {
   return edict::data::load_file(schema, EDICT_SOURCE_DIR "/policies/lists/entity_list.csv");
@@ -369,10 +375,6 @@ TEST_CASE("name screening finds one-typo names among the shipped list's look-ali
   REQUIRE_FALSE(loaded.error);
   const edict::abi::DataSnapshot& list = *loaded.snapshot;
   REQUIRE(list.size() > 2000);
-  auto entry_of = [&](const std::string& typo) {
-    edict::abi::ScreenMatch m = list.screen(typo, 0);
-    return m.found() ? std::string(list.string(static_cast<uint32_t>(list.cell(m.row, 0)))) : "(none)";
-  };
   for (auto [typo, listed] :
        std::vector<std::pair<std::string, std::string>>{{"Monor Optics", "Monlor Optics"},
                                                         {"Ramnor Logistics Pte. Ltd.", "Ramtor Logistics"},
@@ -380,7 +382,7 @@ TEST_CASE("name screening finds one-typo names among the shipped list's look-ali
                                                         {"Clavar Systems GmbH", "Calvar Systems"},
                                                         {"Jinar Devices Corporation", "Jinmar Devices"}}) {
     INFO(typo);
-    CHECK(edict::abi::NameNormalizer().normalize(entry_of(typo)) ==
+    CHECK(edict::abi::NameNormalizer().normalize(screened_entry(list, typo)) ==
           edict::abi::NameNormalizer().normalize(listed));
   }
   // A name without the entry's distinctive word is another company, however
@@ -389,7 +391,7 @@ TEST_CASE("name screening finds one-typo names among the shipped list's look-ali
   for (const char* unlisted :
        {"Beijing Intelligence K.K.", "Shenzhen Intelligence Pte. Ltd.", "Lumwen Robotics"}) {
     INFO(unlisted);
-    CHECK(entry_of(unlisted) == "(none)");
+    CHECK(screened_entry(list, unlisted) == "(none)");
   }
 }
 
@@ -428,10 +430,6 @@ TEST_CASE("name screening finds two typos in a distinctive word, not a word with
   const auto loaded = shipped_entity_list();
   REQUIRE_FALSE(loaded.error);
   const edict::abi::DataSnapshot& list = *loaded.snapshot;
-  auto entry_of = [&](const std::string& name) {
-    edict::abi::ScreenMatch m = list.screen(name, 0);
-    return m.found() ? std::string(list.string(static_cast<uint32_t>(list.cell(m.row, 0)))) : "(none)";
-  };
   // Jaro-Winkler alone scores these under 0.9 (gen_events.py's typo2 names
   // the benchmark missed): two substitutions, a deletion and a substitution.
   for (auto [typo, listed] :
@@ -439,11 +437,11 @@ TEST_CASE("name screening finds two typos in a distinctive word, not a word with
                                                         {"Mxgkor Systems", "Monkor Systems"},
                                                         {"Chsen Optics LLC", "Calsen Optics LLC"}}) {
     INFO(typo);
-    CHECK(entry_of(typo) == listed);
+    CHECK(screened_entry(list, typo) == listed);
   }
   // Two edits away too, but one of them the first letter: another name
   // (the generator's ordinary customer names are like this one).
-  CHECK(entry_of("Harbor Intelligence S.A.") == "(none)");
+  CHECK(screened_entry(list, "Harbor Intelligence S.A.") == "(none)");
 }
 
 TEST_CASE("the name index finds typos and aliases and rejects near misses", "[data]") {
