@@ -60,10 +60,10 @@ bool load_data_sources(const ir::Module& module, const std::map<std::string, std
     }
   }
   // The sources are read, hashed and indexed side by side, on as many
-  // threads as there are cores (the library's two take 30 ms one after the
-  // other, most of a start whose front end came from its cache); errors
-  // are reported afterwards in declaration order, so what is printed does
-  // not depend on which load finished first.
+  // threads as there are cores (the library's two took about 40 ms one
+  // after the other, most of a start whose front end came from its cache);
+  // errors are reported afterwards in declaration order, so what is
+  // printed does not depend on which load finished first.
   std::vector<const abi::DataSchema*> schemas;
   for (const ir::Table& t : module.tables)
     if (t.external()) schemas.push_back(&t.data->schema());
