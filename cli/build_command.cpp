@@ -168,6 +168,11 @@ void add_build_options(CLI::App& cmd, BuildOptions& o) {
   cmd.add_flag("-q,--quiet", o.quiet, "Print nothing on success");
   add_limit_options(cmd, o.limits);
   add_import_option(cmd, o.limits);
+  // The library reads its data at run time (<prefix>_load_data); the build
+  // reads each file once, as `edict eval` would, so a bad list fails here.
+  add_data_option(cmd, o.limits.data_files, "--data",
+                  "Check data source NAME against FILE instead of the file its `data` declaration names "
+                  "(repeatable); the library loads its files at run time");
 }
 
 int run_build(const BuildOptions& o) {
