@@ -96,8 +96,8 @@ int32_t edict_rt_data_load(EdictRtSource* source, const char* path, char* error,
   return 0;
 }
 
-int32_t edict_rt_data_loaded(const EdictRtSource* source) {
-  return current(source) != nullptr;
+const void* edict_rt_data_current(const EdictRtSource* source) {
+  return current(source);
 }
 
 const char* edict_rt_data_version(const EdictRtSource* source) {
@@ -112,9 +112,8 @@ const char* edict_rt_data_file(const EdictRtSource* source) {
 
 // What abi/data.cpp's edict_data_find does per key, with the key's text
 // given instead of a batch symbol.
-int64_t edict_rt_data_find(const EdictRtSource* source, uint64_t key, const char* text, size_t size,
-                           int64_t time) {
-  const DataSnapshot* s = current(source);
+int64_t edict_rt_data_find(const void* snapshot, uint64_t key, const char* text, size_t size, int64_t time) {
+  const auto* s = static_cast<const DataSnapshot*>(snapshot);
   if (!s) return -1;
   if (s->schema().key == CellType::Number) key = edict::abi::data_number_key(std::bit_cast<double>(key));
   // Compiled code has no unwind tables: an allocation failure must not unwind through it.

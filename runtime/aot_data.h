@@ -46,12 +46,14 @@ typedef struct EdictRtSchema {
   const char* const* legal_forms;
 } EdictRtSchema;
 
-/* One source of a library. `slot` (an edict::abi::DataSlot) is made by the
- * first successful load and read atomically; it and every version loaded
- * into it live as long as the process, so a row a lookup returned stays
- * valid (as in the JIT, where they live as long as the policy). */
+/* One source of a library, the index-th it declares. `slot` (an
+ * edict::abi::DataSlot) is made by the first successful load and read
+ * atomically; it and every version loaded into it live as long as the
+ * process, so a version an evaluation holds and the rows a lookup returned
+ * stay valid (as in the JIT, where they live as long as the policy). */
 typedef struct EdictRtSource {
   const EdictRtSchema* schema;
+  uint32_t index;
   void* slot;
 } EdictRtSource;
 
@@ -61,18 +63,20 @@ typedef struct EdictRtSource {
  * truncated to error_size) saying where and what:
  * `file:line:col: error[E0074]: ...`. Thread-safe. */
 int32_t edict_rt_data_load(EdictRtSource* source, const char* path, char* error, size_t error_size);
-/* 1 once a version is loaded. */
-int32_t edict_rt_data_loaded(const EdictRtSource* source);
+/* The version in use now (an edict::abi::DataSnapshot), or NULL before the
+ * first load. An evaluation reads it once per source and looks up in it
+ * (edict_rt_data_find), so one decision never mixes two versions. */
+const void* edict_rt_data_current(const EdictRtSource* source);
 /* `sha256:<hex>` of the current version's file (the data version decision
  * records name), or NULL before the first load. Valid for the process. */
 const char* edict_rt_data_version(const EdictRtSource* source);
 /* The path the current version was read from, or NULL. */
 const char* edict_rt_data_file(const EdictRtSource* source);
-/* The row in force at `time` under `key` (the key's bits as the IR holds
- * them; a string key or a screened name as its bytes `text`), as
- * edict_data_find: the row's address, or -1. */
-int64_t edict_rt_data_find(const EdictRtSource* source, uint64_t key, const char* text, size_t size,
-                           int64_t time);
+/* The row of version `snapshot` (edict_rt_data_current, may be NULL) in
+ * force at `time` under `key` (the key's bits as the IR holds them; a
+ * string key or a screened name as its bytes `text`), as edict_data_find:
+ * the row's address, or -1. */
+int64_t edict_rt_data_find(const void* snapshot, uint64_t key, const char* text, size_t size, int64_t time);
 /* A cell of a row as edict_data_cell gives it, except that a string cell
  * comes back as its bytes (*text, *size, valid for the process) for the
  * caller to make a symbol of; *text is NULL for every other cell. */

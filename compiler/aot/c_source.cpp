@@ -213,8 +213,8 @@ std::string data_header(const ir::Module& m, const AotOptions& o) {
       " * return {1}_DATA_NOT_LOADED (the declared files are not read by\n"
       " * themselves; {0}_data_default_file gives them). Load or replace a source\n"
       " * with {0}_load_data from any thread at any time: the replacement is\n"
-      " * atomic, an evaluation running finishes on the version it started with,\n"
-      " * and a file that fails to load leaves the previous version in use.\n"
+      " * atomic, each call decides on the versions current when it starts, and\n"
+      " * a file that fails to load leaves the previous version in use.\n"
       " * Every version loaded stays in memory until the process ends. */\n"
       "#define {1}_INVALID_ARGUMENT {3}\n#define {1}_DATA_ERROR {4}\n#define {1}_DATA_NOT_LOADED {5}\n"
       "#define {1}_DATA_COUNT {6}\n\n"
@@ -453,6 +453,7 @@ std::string data_sources_source(const ir::Module& m, const AotOptions& o) {
   const std::string p = o.prefix;
   std::string s = "\n/* ---- the data sources ---- */\n";
   std::string sources, not_loaded;
+  uint32_t sources_count = 0;
   for (size_t i = 0; i < m.tables.size(); ++i) {
     if (!m.tables[i].external()) continue;
     const abi::DataSchema& d = m.tables[i].data->schema();
@@ -475,7 +476,7 @@ std::string data_sources_source(const ir::Module& m, const AotOptions& o) {
         d.columns.size(), d.in_force_from, d.in_force_until, d.score_column, d.screen_columns.size(),
         fmt::format("{:.17g}", d.screen_threshold), d.legal_forms.size());
     const std::string symbol = data_source_symbol(p, std::to_string(i));
-    s += fmt::format("EdictRtSource {} = {{&data_schema_{}, NULL}};\n", symbol, i);
+    s += fmt::format("EdictRtSource {} = {{&data_schema_{}, {}u, NULL}};\n", symbol, i, sources_count++);
     sources += "&" + symbol + ", ";
     not_loaded += c_string(fmt::format("data `{}` is not loaded: call {}_load_data first", d.name, p)) + ", ";
   }
@@ -485,26 +486,31 @@ std::string data_sources_source(const ir::Module& m, const AotOptions& o) {
       "static const char* const data_not_loaded[DATA_COUNT] = {{{}}};\n",
       data_tables(m).size(), sources, not_loaded);
   s += fmt::format(R"C(
+/* The version of each source this thread's evaluation decides on, read once
+ * when it starts (data_pin): a replacement meanwhile never splits one
+ * decision between two versions. */
+static _Thread_local const void* pinned[DATA_COUNT];
+
+static int data_pin(const char** error) {{
+  for (uint32_t i = 0; i < DATA_COUNT; ++i)
+    if (!(pinned[i] = edict_rt_data_current(data_source[i]))) {{ *error = data_not_loaded[i]; return 0; }}
+  return 1;
+}}
+
 /* abi.h's edict_data_find and edict_data_cell over this library's strings. */
 int64_t {0}(const void* source, void* ctx, uint64_t key, int64_t time) {{
   const EdictRtSource* src = (const EdictRtSource*)source;
   if (src->schema->key_type == {2} || src->schema->screen_count) {{ /* a string key or a screened name */
     const EdictBytes t = text_of((strings*)ctx, (uint32_t)key);
-    return edict_rt_data_find(src, key, t.data, t.size, time);
+    return edict_rt_data_find(pinned[src->index], key, t.data, t.size, time);
   }}
-  return edict_rt_data_find(src, key, NULL, 0, time);
+  return edict_rt_data_find(pinned[src->index], key, NULL, 0, time);
 }}
 uint64_t {1}(int64_t row, void* ctx, uint32_t column) {{
   const char* text;
   size_t size;
   const uint64_t bits = edict_rt_data_cell(row, column, &text, &size);
   return text ? intern((strings*)ctx, text, (uint32_t)size) : bits;
-}}
-
-static int data_loaded(const char** error) {{
-  for (uint32_t i = 0; i < DATA_COUNT; ++i)
-    if (!edict_rt_data_loaded(data_source[i])) {{ *error = data_not_loaded[i]; return 0; }}
-  return 1;
 }}
 
 static EdictRtSource* data_named(const char* name) {{
@@ -672,7 +678,7 @@ std::string generate_source(const ir::Module& m, const Layout& layout, const Aot
         "sizeof set);\n"
         "  strings str;\n  strings_init(&str);\n",
         p, kind, kNullArgument, P, kSchemaMismatch, std::max<size_t>(1, columns),
-        has_data(m) ? fmt::format("  if (!data_loaded(&result->error)) return {};\n", kDataNotLoaded) : "");
+        has_data(m) ? fmt::format("  if (!data_pin(&result->error)) return {};\n", kDataNotLoaded) : "");
     for (size_t f = 0; f < e.fields.size(); ++f) {
       const ir::Field& field = e.fields[f];
       const int col = column_map[k][f];

@@ -5,10 +5,18 @@
  *   load NAME PATH            -> load STATUS VERSION|- ERROR
  *   version NAME              -> version VERSION|-
  *   eval MICROS ID NAME CHIPS -> STATUS DECISION FIRED,RULES ERROR
+ *   stress NAME FILE_A FILE_B -> stress EVALUATIONS BAD DECISIONS_A DECISIONS_B
+ *
+ * `stress` decides one event (at MICROS 2024-07-01, customer name NAME) on
+ * four threads while this thread loads `parties` from FILE_A and FILE_B in
+ * turn, 200 times: every decision must be the one of FILE_A's or FILE_B's
+ * version (status OK), never a torn or missing one.
  *
  * Used by tests/aot/run_aot_data_tests.py, which compares the decisions with
  * `edict eval` and checks loading, replacing and refusing files. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +55,54 @@ static void print_eval(char** f) {
   printf("\t%s\n", r.error ? r.error : "");
 }
 
+static const char* stress_name;
+static int stress_decision[2];
+static atomic_int stress_done;
+static atomic_long stress_count[4]; /* evaluations, bad, as A, as B */
+
+static int decide(const char* name) {
+  dp_rental e;
+  memset(&e, 0, sizeof e);
+  e.time = 1719792000000000LL; /* 2024-07-01T00:00:00Z */
+  e.customer_id = "nobody";
+  e.customer_name = name;
+  dp_result r;
+  return dp_eval_rental(&e, &r) == DP_OK ? r.decision : -2;
+}
+
+static void* stress_worker(void* unused) {
+  (void)unused;
+  while (!atomic_load(&stress_done)) {
+    const int d = decide(stress_name);
+    atomic_fetch_add(&stress_count[0], 1);
+    if (d == stress_decision[0]) atomic_fetch_add(&stress_count[2], 1);
+    if (d == stress_decision[1]) atomic_fetch_add(&stress_count[3], 1);
+    if (d != stress_decision[0] && d != stress_decision[1]) atomic_fetch_add(&stress_count[1], 1);
+  }
+  return NULL;
+}
+
+static void stress(char** f) {
+  char error[1024];
+  stress_name = f[1];
+  for (int v = 0; v < 2; ++v) {
+    if (dp_load_data("parties", f[2 + v], error, sizeof error) != DP_OK) {
+      printf("stress\tload failed: %s\n", error);
+      return;
+    }
+    stress_decision[v] = decide(stress_name);
+  }
+  pthread_t threads[4];
+  for (int t = 0; t < 4; ++t) pthread_create(&threads[t], NULL, stress_worker, NULL);
+  for (int round = 0; round < 200; ++round)
+    if (dp_load_data("parties", f[2 + round % 2], error, sizeof error) != DP_OK)
+      atomic_fetch_add(&stress_count[1], 1);
+  atomic_store(&stress_done, 1);
+  for (int t = 0; t < 4; ++t) pthread_join(threads[t], NULL);
+  printf("stress\t%ld\t%ld\t%ld\t%ld\n", atomic_load(&stress_count[0]), atomic_load(&stress_count[1]),
+         atomic_load(&stress_count[2]), atomic_load(&stress_count[3]));
+}
+
 int main(void) {
   char* line = NULL;
   size_t capacity = 0;
@@ -63,6 +119,8 @@ int main(void) {
     } else if (count == 2 && strcmp(f[0], "version") == 0) {
       const char* version = dp_data_version(f[1]);
       printf("version\t%s\n", version ? version : "-");
+    } else if (count == 4 && strcmp(f[0], "stress") == 0) {
+      stress(f);
     } else if (count == 5 && strcmp(f[0], "eval") == 0) {
       print_eval(f);
     } else {

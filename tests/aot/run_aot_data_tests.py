@@ -14,6 +14,8 @@ and checks that
     previous version stays in use (same version, same decisions); a missing
     file and an unknown source are refused too;
   - a replaced file is used at once: the decisions equal `edict eval` on it;
+  - replacing a source while four threads decide gives each decision of one
+    version or the other, never an error;
   - the library needs only libc, libm and the shared libraries the data
     layers read files with (no libstdc++, LLVM or libedict) and exports only
     its own names;
@@ -104,7 +106,7 @@ def main():
     run([args.edict, "build", "-q", policy, "-o", w("libdp.so")])
     run([cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I", args.work,
          os.path.join(args.source, "tests", "aot", "data_driver.c"), "-o", w("driver"), "-L", args.work, "-ldp",
-         "-Wl,-rpath," + args.work])
+         "-Wl,-rpath," + args.work, "-pthread"])
 
     # Dependencies and exports.
     needed = {line.split("[")[1].rstrip("]") for line in run(["readelf", "-d", w("libdp.so")]).splitlines()
@@ -215,6 +217,16 @@ def main():
     print("replacing the files changed %d decisions" % changed)
     if changed == 0:
         failures.append("v2 changed no decision; the replacement is untested")
+
+    # Replacements under load: a name listed in v2 only, so the versions decide differently.
+    out = run([w("driver")], input="load\tholders\t%s\nstress\tBorealis Machine Intelligence\t%s\t%s\n" % (
+        w("holders_v1.csv"), w("parties_v1.csv"), w("parties_v2.csv"))).splitlines()[-1].split("\t")
+    evaluations, bad, as_v1, as_v2 = map(int, out[1:])
+    print("stress: %d decisions during 200 replacements, %d of v1, %d of v2, %d neither" % (
+        evaluations, as_v1, as_v2, bad))
+    if bad or evaluations == 0 or as_v1 == 0 or as_v2 == 0 or as_v1 + as_v2 != evaluations:
+        failures.append("replacing under load: %d decisions, %d bad, %d of v1, %d of v2" % (
+            evaluations, bad, as_v1, as_v2))
 
     # What is still refused.
     r = subprocess.run([args.edict, "build", policy, "-o", w("dp.o")], capture_output=True, text=True)
