@@ -19,6 +19,9 @@ and checks that
   - the library needs only libc, libm and the shared libraries the data
     layers read files with (no libstdc++, LLVM or libedict) and exports only
     its own names;
+  - the shipped library (policies/law_as_enforced.edict.md, whose Entity List
+    rules screen names against policies/lists/entity_list.csv) decides
+    bench/gen_events.py's events with names to screen as `edict eval` does;
   - an object file (-o x.o) of a policy with data is refused (E0605), and so
     is a build by an edict that has no data runtime beside it.
 
@@ -30,6 +33,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -80,6 +84,94 @@ def run(cmd, **kw):
 
 def micros(text):
     return calendar.timegm(tuple(map(int, text[:19].replace("T", "-").replace(":", "-").split("-")))) * 1000000
+
+
+def shipped_library(args, w, failures):
+    """The shipped library (policies/law_as_enforced.edict.md: its Entity List rules screen customer and
+    operator names against policies/lists/entity_list.csv) as a library: events from bench/gen_events.py
+    with names to screen, decided through the generated entry points (ctypes, the structs read back from
+    the header as aot_differential does) and by `edict eval` (JIT and interpreter)."""
+    import ctypes
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from run_aot_differential import parse_header
+    policies = os.path.join(args.source, "policies")
+    listed = os.path.join(policies, "lists", "entity_list.csv")
+    policy = os.path.join(policies, "law_as_enforced.edict.md")
+    run([args.edict, "build", "-q", policy, "--import-path", policies, "-o", w("liblaw.so")])
+    header = open(w("law.h"), encoding="utf-8").read()
+    kinds, words, rule_count, version = parse_header(header, "law")
+    lib = ctypes.CDLL(w("liblaw.so"))
+    lib.law_data_name.restype = ctypes.c_char_p
+    lib.law_rule_name.restype = ctypes.c_char_p
+    lib.law_outcome_name.restype = ctypes.c_char_p
+    error = ctypes.create_string_buffer(512)
+    for i in range(int(re.search(r"#define LAW_DATA_COUNT (\d+)", header).group(1))):
+        if lib.law_load_data(lib.law_data_name(i), listed.encode(), error, 512) != 0:
+            failures.append("shipped library: loading %s: %s" % (listed, error.value.decode()))
+    events = w("law.jsonl")
+    with open(events, "w") as f:
+        subprocess.run([sys.executable, os.path.join(args.source, "bench", "gen_events.py"), "-n", "4000",
+                        "--seed", "11", "--screening-share", "0.3", "--screening-list", listed], stdout=f,
+                       check=True)
+
+    class Result(ctypes.Structure):
+        _fields_ = [("decision", ctypes.c_int), ("fault_rule", ctypes.c_uint32), ("error", ctypes.c_char_p),
+                    ("fired", ctypes.c_uint64 * words)]
+
+    ctypes_of = {"bool": ctypes.c_bool, "int": ctypes.c_int64, "number": ctypes.c_double,
+                 "string": ctypes.c_char_p, "country": ctypes.c_char_p, "time": ctypes.c_int64,
+                 "duration": ctypes.c_int64, "has": ctypes.c_bool, "len": ctypes.c_size_t}
+    structs = {}
+    for kind, fields in kinds:
+        structs[kind] = (type("Event_" + kind, (ctypes.Structure,),
+                              {"_fields_": [(cname, ctypes_of[k]) for k, cname, _ in fields]}), fields)
+        getattr(lib, "law_eval_%s_checked" % kind).argtypes = [ctypes.c_uint64, ctypes.c_void_p,
+                                                               ctypes.POINTER(Result)]
+    got = []
+    for line in open(events, encoding="utf-8"):
+        record = json.loads(line)
+        struct, fields = structs[record["kind"]]
+        event, keep = struct(), []
+        for k, cname, json_name in fields:
+            if k in ("len",):
+                continue
+            if k == "has":
+                continue
+            if json_name not in record or record[json_name] is None:
+                if hasattr(event, "has_" + cname):
+                    setattr(event, "has_" + cname, False)
+                continue
+            if hasattr(event, "has_" + cname):
+                setattr(event, "has_" + cname, True)
+            v = record[json_name]
+            if k in ("string", "country"):
+                keep.append(v.encode())
+                v = keep[-1]
+            elif k == "time":
+                v = micros(v)
+            setattr(event, cname, v)
+        result = Result()
+        status = getattr(lib, "law_eval_%s_checked" % record["kind"])(version, ctypes.byref(event),
+                                                                     ctypes.byref(result))
+        fired = ",".join(lib.law_rule_name(r).decode() for r in range(rule_count)
+                         if result.fired[r // 64] >> (r % 64) & 1)
+        got.append((status, lib.law_outcome_name(result.decision).decode(), fired))
+    screened = sum(1 for _, _, fired in got if "entity_list" in fired)
+    for engine in ("jit", "interp"):
+        out = run([args.edict, "eval", "--quiet", "--engine", engine, "--import-path", policies, policy, events])
+        bad = 0
+        for i, (rec, (status, outcome, fired)) in enumerate(zip(map(json.loads, out.splitlines()), got)):
+            want = ",".join(r["name"] for r in rec.get("rules", []))
+            message_fault = rec["decision"] == "error" and rec.get("rule") in fired.split(",") and status == 0
+            if not message_fault and (status != 0 or outcome != rec["decision"] or fired != want):
+                bad += 1
+                if bad <= 3:
+                    failures.append("shipped library, line %d: edict eval --engine %s: %s [%s]; library: %d %s [%s]"
+                                    % (i + 1, engine, rec["decision"], want, status, outcome, fired))
+        print("shipped library (law_as_enforced): %d events, %d with an Entity List rule fired, %d differ from "
+              "edict eval --engine %s" % (len(got), screened, bad, engine))
+    if screened == 0:
+        failures.append("shipped library: no Entity List rule fired; the screening is untested")
 
 
 def main():
@@ -222,11 +314,13 @@ def main():
     out = run([w("driver")], input="load\tholders\t%s\nstress\tBorealis Machine Intelligence\t%s\t%s\n" % (
         w("holders_v1.csv"), w("parties_v1.csv"), w("parties_v2.csv"))).splitlines()[-1].split("\t")
     evaluations, bad, as_v1, as_v2 = map(int, out[1:])
-    print("stress: %d decisions during 200 replacements, %d of v1, %d of v2, %d neither" % (
+    print("stress: %d decisions during the replacements, %d of v1, %d of v2, %d neither" % (
         evaluations, as_v1, as_v2, bad))
     if bad or evaluations == 0 or as_v1 == 0 or as_v2 == 0 or as_v1 + as_v2 != evaluations:
         failures.append("replacing under load: %d decisions, %d bad, %d of v1, %d of v2" % (
             evaluations, bad, as_v1, as_v2))
+
+    shipped_library(args, w, failures)
 
     # What is still refused.
     r = subprocess.run([args.edict, "build", policy, "-o", w("dp.o")], capture_output=True, text=True)
