@@ -129,7 +129,7 @@ std::string find_data_runtime() {
 
 // The link of a policy with data: the data runtime and the C++ runtime go
 // into the library, linked statically and hidden (--exclude-libs), so it
-// exports only its entry points and a host needs no libstdc++ of its own.
+// exports only its entry points and its C++ symbols never meet a host's.
 // The libraries the data layers read files with (EDICT_AOT_DATA_LIBS, found
 // when edict was configured, `|` between them) are linked as shared libraries.
 std::vector<std::string> data_link_command(const std::string& output, const std::vector<std::string>& objects,
