@@ -23,7 +23,8 @@ and checks that
     rules screen names against policies/lists/entity_list.csv) decides
     bench/gen_events.py's events with names to screen as `edict eval` does;
   - an object file (-o x.o) of a policy with data is refused (E0605), and so
-    is a build by an edict that has no data runtime beside it.
+    is a build by an edict that has no data runtime beside it (nor in
+    ../lib/edict, where an installed one finds it).
 
     run_aot_data_tests.py --edict EDICT --source SOURCE_DIR --work DIR
 """
@@ -334,6 +335,14 @@ def main():
     if r.returncode != 2 or "libedict_aot_runtime.a" not in r.stderr or os.path.exists(w("lonely", "libdp.so")):
         failures.append("no data runtime: exit %d\n%s" % (r.returncode, r.stderr))
     print("without the runtime: " + (r.stderr.splitlines() or [""])[0])
+    # An installed layout: bin/edict finds <prefix>/lib/edict/libedict_aot_runtime.a.
+    runtime = os.path.join(os.path.dirname(os.path.abspath(args.edict)), "libedict_aot_runtime.a")
+    os.makedirs(w("lonely", "lib", "edict"))
+    os.symlink(runtime, w("lonely", "lib", "edict", "libedict_aot_runtime.a"))
+    r = subprocess.run([w("lonely", "bin", "edict"), "build", "-q", policy, "-o", w("lonely", "libdp.so")],
+                       capture_output=True, text=True)
+    if r.returncode != 0 or not os.path.exists(w("lonely", "libdp.so")):
+        failures.append("installed layout (lib/edict beside bin/): exit %d\n%s" % (r.returncode, r.stderr))
 
     for f in failures:
         print("FAIL:", f)
