@@ -13,7 +13,8 @@ and checks that
   - a malformed file is refused with its file, line and column, and the
     previous version stays in use (same version, same decisions); a missing
     file and an unknown source are refused too;
-  - a replaced file is used at once: the decisions equal `edict eval` on it;
+  - a replaced file is used at once: the decisions equal `edict eval` on it,
+    and the same rows as JSON Lines decide the same;
   - replacing a source while four threads decide gives each decision of one
     version or the other, never an error;
   - the library needs only libc, libm and the shared libraries the data
@@ -30,6 +31,7 @@ and checks that
 """
 import argparse
 import calendar
+import csv
 import hashlib
 import itertools
 import json
@@ -193,6 +195,9 @@ def main():
     files = {"holders_v1.csv": HOLDERS_V1, "holders_v2.csv": HOLDERS_V2, "parties_v1.csv": PARTIES_V1,
              "parties_v2.csv": PARTIES_V2, "parties_bad.csv": PARTIES_BAD, "data_holders.csv": HOLDERS_V1,
              "data_parties.csv": PARTIES_V1}
+    files["parties_v2.jsonl"] = "".join(
+        json.dumps({k: (v.split("; ") if k == "alt_names" and v else v) for k, v in row.items() if v},
+                   ensure_ascii=False) + "\n" for row in csv.DictReader(PARTIES_V2.splitlines()))
     for name, text in files.items():
         with open(w(name), "w", encoding="utf-8") as f:
             f.write(text)
@@ -240,6 +245,7 @@ def main():
     script += ["load\tparties\t" + w("parties_bad.csv"), "load\tholders\t" + w("missing.csv"),
                "load\tnope\t" + w("parties_v1.csv")] + eval_lines  # refused: v1 still in use
     script += ["load\tparties\t" + w("parties_v2.csv"), "load\tholders\t" + w("holders_v2.csv")] + eval_lines
+    script += ["load\tparties\t" + w("parties_v2.jsonl")] + eval_lines  # the same rows as JSON Lines
     out = subprocess.run([w("driver")], input="\n".join(script) + "\n", capture_output=True, text=True,
                          check=True).stdout.splitlines()
     assert len(out) == len(script), (len(out), len(script))
@@ -310,6 +316,14 @@ def main():
     print("replacing the files changed %d decisions" % changed)
     if changed == 0:
         failures.append("v2 changed no decision; the replacement is untested")
+    (_, status, version, error), = take(1)
+    as_jsonl = [tuple(g[1:3]) for g in take(len(eval_lines))]
+    if int(status) != 0 or version != "sha256:" + hashlib.sha256(open(w("parties_v2.jsonl"), "rb").read()).hexdigest():
+        failures.append("loading JSON Lines: %s %s %r" % (status, version, error))
+    if as_jsonl != v2:
+        failures.append("the same rows as JSON Lines changed %d decisions" % sum(a != b for a, b in zip(as_jsonl, v2)))
+    print("v2 as JSON Lines: %d events, %d decisions as with the CSV" % (
+        len(as_jsonl), sum(a == b for a, b in zip(as_jsonl, v2))))
 
     # Replacements under load: a name listed in v2 only, so the versions decide differently.
     out = run([w("driver")], input="load\tholders\t%s\nstress\tBorealis Machine Intelligence\t%s\t%s\n" % (
