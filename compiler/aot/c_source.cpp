@@ -246,9 +246,10 @@ std::string generate_header(const ir::Module& m, const AotOptions& o, const std:
       " * One struct and one entry point per event kind. Fill the struct (strings\n"
       " * are borrowed for the call only), call {}_eval_<kind>, read the result.\n"
       " * Entry points are thread-safe and allocate nothing unless the policy\n"
-      " * maps string case. Messages are not evaluated ahead of time; use the\n"
+      " * maps string case{}. Messages are not evaluated ahead of time; use the\n"
       " * library (libedict) for them. */\n",
-      c_comment_text(policy_name), p);
+      c_comment_text(policy_name), p,
+      has_data(m) ? " or reads data (a name screening keeps a cache of recent\n * names)" : "");
   h += fmt::format(
       "#ifndef {0}_H\n#define {0}_H\n\n#include <stdbool.h>\n#include <stddef.h>\n#include <stdint.h>\n\n",
       P);
