@@ -151,6 +151,27 @@ std::vector<std::string> data_link_command(const std::string& output, const std:
   return argv;
 }
 
+// What a library cannot hold, reported at its declarations (E0604, E0605);
+// true when there is none.
+bool buildable(const ir::Module& module, bool object, const std::string& prefix,
+               const SourceManager& sources) {
+  DiagnosticSink sink;
+  for (const ir::Aggregate& a : module.aggregates)
+    sink.error("E0604", a.span, "the windowed aggregate `" + a.text + "` cannot be compiled ahead of time")
+        .help =
+        "a library decides one event at a time, without the windows of an ordered event stream; evaluate "
+        "this policy with `edict eval`";
+  if (!sink.has_errors() && object)
+    for (const ir::Table& t : module.tables)
+      if (t.external())
+        sink.error("E0605", t.span, "data `" + t.name + "` cannot be compiled into an object file").help =
+            "a policy with data builds as a shared library, which carries the data runtime: `-o lib" +
+            prefix + ".so`";
+  if (!sink.has_errors()) return true;
+  std::fputs(render_human(sources, sink.sorted()).c_str(), stderr);
+  return false;
+}
+
 }  // namespace
 
 void add_build_options(CLI::App& cmd, BuildOptions& o) {
@@ -196,27 +217,8 @@ int run_build(const BuildOptions& o) {
   auto policy = load_policy(o.paths, engine::Backend::Interp, o.limits, sources);
   if (!policy) return kExitUsage;
   const ir::Module& module = policy->module();
-  if (!module.aggregates.empty()) {
-    DiagnosticSink sink;
-    for (const ir::Aggregate& a : module.aggregates)
-      sink.error("E0604", a.span, "the windowed aggregate `" + a.text + "` cannot be compiled ahead of time")
-          .help =
-          "a library decides one event at a time, without the windows of an ordered event stream; evaluate "
-          "this policy with `edict eval`";
-    std::fputs(render_human(sources, sink.sorted()).c_str(), stderr);
-    return kExitUsage;
-  }
   const bool data = aot::has_data(module);
-  if (data && object) {
-    DiagnosticSink sink;
-    for (const ir::Table& t : module.tables)
-      if (t.external())
-        sink.error("E0605", t.span, "data `" + t.name + "` cannot be compiled into an object file").help =
-            "a policy with data builds as a shared library, which carries the data runtime: `-o lib" +
-            options.prefix + ".so`";
-    std::fputs(render_human(sources, sink.sorted()).c_str(), stderr);
-    return kExitUsage;
-  }
+  if (!buildable(module, object, options.prefix, sources)) return kExitUsage;
   std::string runtime;  // the data runtime archive, for a policy with data
   if (data && (runtime = find_data_runtime()).empty()) return kExitUsage;
   if (std::string clash = aot::name_clash(module); !clash.empty()) {
