@@ -5,7 +5,8 @@
 #  - bench_eval: compile time, decode, JIT/interpreter/hand-written ns per
 #    event over decoded columns, end-to-end MB/s per stage;
 #  - bench_lookup: what one exact data lookup per rental adds to the JIT
-#    batch path;
+#    batch path; bench_aot_data.py: that lookup and a name screening in an
+#    ahead-of-time library against the JIT's one-event path;
 #  - the hand-written end-to-end baseline (simdjson On-Demand, the fields
 #    the workload reads, the same records) beside `edict eval -j 1`, with
 #    the ratio, and whether their records are the same bytes;
@@ -34,7 +35,7 @@ done
 bash scripts/setup.sh
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 cmake -S . -B build-rel -G Ninja -DCMAKE_BUILD_TYPE=Release -DEDICT_BUILD_TESTS=OFF >/dev/null
-cmake --build build-rel --target edict bench_eval bench_lookup bench_baseline_e2e >/dev/null
+cmake --build build-rel --target edict edict_shared bench_eval bench_lookup bench_baseline_e2e >/dev/null
 mkdir -p build-rel/data
 corpus="build-rel/data/events-n${n}-seed7.jsonl"
 small="build-rel/data/events-n100000-seed7.jsonl"
@@ -47,6 +48,9 @@ small="build-rel/data/events-n100000-seed7.jsonl"
 # holders is generated next to the corpus.
 ./build-rel/bench/bench_lookup policies/reference.edict "$small" --rounds 5 \
   --holders build-rel/data/lookup_holders.csv
+# The same lookup and a name screening against the shipped Entity List in an
+# ahead-of-time library (`edict build`) beside the JIT's one-event path.
+python3 bench/bench_aot_data.py --edict build-rel/cli/edict --source . --work build-rel/bench-aot-data
 
 # The hand-written end-to-end baseline against `edict eval -j 1` (JIT), each
 # the median of three whole processes; their records compared byte for byte.

@@ -6,8 +6,9 @@
 //   E0604  a windowed aggregate: the library decides one event at a time,
 //          without the window state of an ordered stream, so it is refused
 //          (like the embedding API's E0603) rather than built to fault.
-//   E0605  a `data` source: compiled code reaches it through a handle in this
-//          process, which a library built ahead of time does not have.
+//   E0605  a `data` source in a relocatable object (`-o x.o`): the data
+//          runtime it links is C++ and reads files with other libraries,
+//          which only a shared library carries inside it; build a `.so`.
 #include "cli/build_command.h"
 
 #include <fmt/format.h>
@@ -101,6 +102,76 @@ struct TempDir {
   }
 };
 
+constexpr const char* kDataRuntime = "libedict_aot_runtime.a";
+
+// The data runtime archive (runtime/CMakeLists.txt): beside this edict
+// binary (its build folder), else in <prefix>/lib/edict for an installed
+// bin/edict. Empty, after saying where it looked, when it is in neither.
+std::string find_data_runtime() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  std::vector<fs::path> places;
+  if (!ec) {
+    places.push_back(self.parent_path() / kDataRuntime);
+    places.push_back(self.parent_path().parent_path() / "lib" / "edict" / kDataRuntime);
+  }
+  for (const fs::path& place : places)
+    if (fs::is_regular_file(place, ec)) return place.string();
+  std::string looked;
+  for (const fs::path& place : places) looked += "\n  " + place.string();
+  std::fprintf(stderr,
+               "edict build: a policy with `data` links the data runtime `%s`, which is not installed with "
+               "this edict; looked in:%s\nbuild it (`cmake --build build --target edict_aot_runtime`) or "
+               "install edict (`cmake --install build`)\n",
+               kDataRuntime, looked.c_str());
+  return "";
+}
+
+// The link of a policy with data: the data runtime and the C++ runtime go
+// into the library, linked statically and hidden (--exclude-libs), so it
+// exports only its entry points and its C++ symbols never meet a host's.
+// The libraries the data layers read files with (EDICT_AOT_DATA_LIBS, found
+// when edict was configured, `|` between them) are linked as shared libraries.
+std::vector<std::string> data_link_command(const std::string& output, const std::vector<std::string>& objects,
+                                           const std::string& runtime) {
+  const char* cxx_env = std::getenv("CXX");
+  std::vector<std::string> argv = {cxx_env && *cxx_env ? cxx_env : "c++", "-shared", "-o", output};
+  argv.insert(argv.end(), objects.begin(), objects.end());
+  argv.push_back(runtime);
+  for (std::string_view libs = EDICT_AOT_DATA_LIBS; !libs.empty();) {
+    const size_t end = std::min(libs.find('|'), libs.size());
+    if (end > 0) argv.emplace_back(libs.substr(0, end));
+    libs.remove_prefix(std::min(end + 1, libs.size()));
+  }
+  // --no-undefined: a symbol no library gives fails the build, not the host's dlopen.
+  // -S: the archive's debugging information stays out of the library.
+  for (const char* flag : {"-static-libstdc++", "-static-libgcc", "-Wl,--exclude-libs,ALL", "-Wl,--as-needed",
+                           "-Wl,--no-undefined", "-Wl,-S"})
+    argv.emplace_back(flag);
+  return argv;
+}
+
+// What a library cannot hold, reported at its declarations (E0604, E0605);
+// true when there is none.
+bool buildable(const ir::Module& module, bool object, const std::string& prefix,
+               const SourceManager& sources) {
+  DiagnosticSink sink;
+  for (const ir::Aggregate& a : module.aggregates)
+    sink.error("E0604", a.span, "the windowed aggregate `" + a.text + "` cannot be compiled ahead of time")
+        .help =
+        "a library decides one event at a time, without the windows of an ordered event stream; evaluate "
+        "this policy with `edict eval`";
+  if (!sink.has_errors() && object)
+    for (const ir::Table& t : module.tables)
+      if (t.external())
+        sink.error("E0605", t.span, "data `" + t.name + "` cannot be compiled into an object file").help =
+            "a policy with data builds as a shared library, which carries the data runtime: `-o lib" +
+            prefix + ".so`";
+  if (!sink.has_errors()) return true;
+  std::fputs(render_human(sources, sink.sorted()).c_str(), stderr);
+  return false;
+}
+
 }  // namespace
 
 void add_build_options(CLI::App& cmd, BuildOptions& o) {
@@ -118,6 +189,11 @@ void add_build_options(CLI::App& cmd, BuildOptions& o) {
   cmd.add_flag("-q,--quiet", o.quiet, "Print nothing on success");
   add_limit_options(cmd, o.limits);
   add_import_option(cmd, o.limits);
+  // The library reads its data at run time (<prefix>_load_data); the build
+  // reads each file once, as `edict eval` would, so a bad list fails here.
+  add_data_option(cmd, o.limits.data_files, "--data",
+                  "Check data source NAME against FILE instead of the file its `data` declaration names "
+                  "(repeatable); the library loads its files at run time");
 }
 
 int run_build(const BuildOptions& o) {
@@ -141,26 +217,10 @@ int run_build(const BuildOptions& o) {
   auto policy = load_policy(o.paths, engine::Backend::Interp, o.limits, sources);
   if (!policy) return kExitUsage;
   const ir::Module& module = policy->module();
-  if (!module.aggregates.empty()) {
-    DiagnosticSink sink;
-    for (const ir::Aggregate& a : module.aggregates)
-      sink.error("E0604", a.span, "the windowed aggregate `" + a.text + "` cannot be compiled ahead of time")
-          .help =
-          "a library decides one event at a time, without the windows of an ordered event stream; evaluate "
-          "this policy with `edict eval`";
-    std::fputs(render_human(sources, sink.sorted()).c_str(), stderr);
-    return kExitUsage;
-  }
-  if (std::any_of(module.tables.begin(), module.tables.end(),
-                  [](const ir::Table& t) { return t.external(); })) {
-    DiagnosticSink sink;
-    for (const ir::Table& t : module.tables)
-      if (t.external())
-        sink.error("E0605", t.span, "data `" + t.name + "` cannot be compiled ahead of time").help =
-            "a library has no run-time data files yet; evaluate this policy with `edict eval --data`";
-    std::fputs(render_human(sources, sink.sorted()).c_str(), stderr);
-    return kExitUsage;
-  }
+  const bool data = aot::has_data(module);
+  if (!buildable(module, object, options.prefix, sources)) return kExitUsage;
+  std::string runtime;  // the data runtime archive, for a policy with data
+  if (data && (runtime = find_data_runtime()).empty()) return kExitUsage;
   if (std::string clash = aot::name_clash(module); !clash.empty()) {
     std::fprintf(stderr, "edict build: %s; rename one of them\n", clash.c_str());
     return kExitUsage;
@@ -233,6 +293,9 @@ int run_build(const BuildOptions& o) {
     if (!run({cc, "-r", "-nostdlib", "-o", linked.string(), entry_o.string(), policy_o.string()}))
       return kExitInternal;
     run({"objcopy", "--localize-hidden", linked.string()});
+  } else if (data) {
+    if (!run(data_link_command(linked.string(), {entry_o.string(), policy_o.string()}, runtime)))
+      return kExitInternal;
   } else if (!run({cc, "-shared", "-o", linked.string(), entry_o.string(), policy_o.string()})) {
     return kExitInternal;
   }

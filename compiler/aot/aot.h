@@ -34,6 +34,16 @@ struct AotOptions {
 // on failure, with *error set.
 std::string compile_object(const ir::Module& module, const codegen::ColumnMap& columns,
                            const AotOptions& options, std::string* error);
+// Whether the module has `data` sources (ir::Table::external): its library
+// links the data runtime (runtime/aot_data.h) and its header can load them.
+bool has_data(const ir::Module& module);
+// The hidden C symbols that join the compiled code and the generated C of
+// a policy with data: the EdictRtSource of table `table` (its index in
+// ir::Module::tables, as text), and the generated C's version of abi.h's
+// helper `helper` ("edict_data_find" -> "<prefix>_rt_data_find").
+std::string data_source_symbol(const std::string& prefix, const std::string& table);
+std::string data_helper_symbol(const std::string& prefix, const std::string& helper);
+
 // The CPU name code is generated for ("x86-64", "znver4", ...).
 std::string target_cpu_name(TargetCpu cpu);
 
@@ -67,7 +77,7 @@ std::string name_clash(const ir::Module& module);
 // True when `name` is usable as the prefix: a C identifier, not a keyword,
 // not starting (in any case) with a prefix the embedded runtime sources use
 // (edict_str, edict_decision, edict_kind, edict_record, edict_case,
-// edict_country).
+// edict_country, edict_rt).
 bool valid_prefix(const std::string& name);
 
 }  // namespace edict::aot

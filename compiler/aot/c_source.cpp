@@ -14,6 +14,7 @@
 #include <set>
 #include <string_view>
 
+#include "abi/data.h"
 #include "compiler/aot/aot.h"
 #include "compiler/aot/embedded_sources.h"
 #include "support/countries.h"
@@ -25,6 +26,9 @@ namespace {
 // edict_status where they mean the same, plus one of their own.
 constexpr int kOk = 0, kNullArgument = 1, kInvalidUtf8 = 4, kInvalidEvent = 8, kRuleFault = 11,
               kSchemaMismatch = 15;
+// A policy with data only. edict.h's EDICT_DATA_ERROR is 15, which the
+// entry points already return for a schema mismatch: these are their own.
+constexpr int kInvalidArgument = 3, kDataError = 16, kDataNotLoaded = 17;
 constexpr uint64_t kAbiRevision = 2;  // bump when the generated C changes shape (2: string lengths)
 
 bool is_c_keyword(const std::string& s) {
@@ -128,11 +132,11 @@ bool valid_prefix(const std::string& name) {
   // The generated names (`<prefix>_<kind>`, `<PREFIX>_ERROR`, ...) must not
   // meet those of the embedded runtime sources: abi.h's EDICT_DECISION_*,
   // EDICT_KIND_* and EDICT_RECORD_*, the helpers' edict_str_* and
-  // EDICT_CASE_*, country_code.h's edict_country_*.
+  // EDICT_CASE_*, country_code.h's edict_country_*, aot_data.h's edict_rt_*.
   std::string lower = name;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (std::string_view taken :
-       {"edict_str", "edict_decision", "edict_kind", "edict_record", "edict_case", "edict_country"})
+  for (std::string_view taken : {"edict_str", "edict_decision", "edict_kind", "edict_record", "edict_case",
+                                 "edict_country", "edict_rt"})
     if (lower.starts_with(taken)) return false;
   return true;
 }
@@ -180,8 +184,58 @@ uint64_t schema_version(const ir::Module& m, const std::string& prefix) {
     for (const ir::Field& f : e.fields)
       h = fnv1a(h, f.name + ':' + ir::ty_name(f.type) + (f.optional ? "?" : ""));
   }
+  for (const ir::Table& t : m.tables)  // the header names the sources a program loads
+    if (t.external()) h = fnv1a(h, "data:" + t.name);
   return h;
 }
+
+namespace {
+
+std::vector<const ir::Table*> data_tables(const ir::Module& m) {
+  std::vector<const ir::Table*> out;
+  for (const ir::Table& t : m.tables)
+    if (t.external()) out.push_back(&t);
+  return out;
+}
+
+// The header's part for a policy with data: loading, replacing, versions.
+std::string data_header(const ir::Module& m, const AotOptions& o) {
+  const std::string p = o.prefix, P = upper(o.prefix);
+  std::string names;
+  for (const ir::Table* t : data_tables(m))
+    names += fmt::format(" *   {} (from {})\n", c_comment_text(t->name),
+                         c_comment_text(t->data->schema().default_file));
+  return fmt::format(
+      "/* Reference data: the policy's `data` sources, read at run time by the\n"
+      " * data runtime linked into the library (as `edict eval` reads them):\n"
+      "{2}"
+      " * No entry point decides before every source is loaded: until then they\n"
+      " * return {1}_DATA_NOT_LOADED (the declared files are not read by\n"
+      " * themselves; {0}_data_default_file gives them). Load or replace a source\n"
+      " * with {0}_load_data from any thread at any time: the replacement is\n"
+      " * atomic, each call decides on the versions current when it starts, and\n"
+      " * a file that fails to load leaves the previous version in use.\n"
+      " * Every version loaded stays in memory until the process ends. */\n"
+      "#define {1}_INVALID_ARGUMENT {3}\n#define {1}_DATA_ERROR {4}\n#define {1}_DATA_NOT_LOADED {5}\n"
+      "#define {1}_DATA_COUNT {6}\n\n"
+      "/* The sources in declaration order (\"\" past the end), and the file each\n"
+      " * declares (`from`, as edict build resolved it). */\n"
+      "const char* {0}_data_name(uint32_t source);\n"
+      "const char* {0}_data_default_file(uint32_t source);\n"
+      "/* Reads `path` (CSV or JSON Lines, by its extension) into source `name`.\n"
+      " * Returns {1}_OK; {1}_INVALID_ARGUMENT when the policy declares no such\n"
+      " * source or name or path is NULL; {1}_DATA_ERROR when the file cannot be\n"
+      " * read or is malformed. `error` (error_size bytes, may be NULL) receives\n"
+      " * why, e.g. `list.csv:12:7: error[E0074]: ...` (\"\" on success). */\n"
+      "int {0}_load_data(const char* name, const char* path, char* error, size_t error_size);\n"
+      "/* `sha256:<hex>` of the file of source `name` now in use (the data version\n"
+      " * a decision record names), or NULL before it is loaded. The text stays\n"
+      " * valid until the process ends. */\n"
+      "const char* {0}_data_version(const char* name);\n\n",
+      p, P, names, kInvalidArgument, kDataError, kDataNotLoaded, data_tables(m).size());
+}
+
+}  // namespace
 
 std::string generate_header(const ir::Module& m, const AotOptions& o, const std::string& policy_name) {
   const std::string p = o.prefix, P = upper(o.prefix);
@@ -192,9 +246,10 @@ std::string generate_header(const ir::Module& m, const AotOptions& o, const std:
       " * One struct and one entry point per event kind. Fill the struct (strings\n"
       " * are borrowed for the call only), call {}_eval_<kind>, read the result.\n"
       " * Entry points are thread-safe and allocate nothing unless the policy\n"
-      " * maps string case. Messages are not evaluated ahead of time; use the\n"
+      " * maps string case{}. Messages are not evaluated ahead of time; use the\n"
       " * library (libedict) for them. */\n",
-      c_comment_text(policy_name), p);
+      c_comment_text(policy_name), p,
+      has_data(m) ? " or reads data (a name screening keeps a cache of recent\n * names)" : "");
   h += fmt::format(
       "#ifndef {0}_H\n#define {0}_H\n\n#include <stdbool.h>\n#include <stddef.h>\n#include <stdint.h>\n\n",
       P);
@@ -262,6 +317,7 @@ std::string generate_header(const ir::Module& m, const AotOptions& o, const std:
         "  return {0}_eval_{1}_checked({3}_SCHEMA_VERSION, event, result);\n}}\n\n",
         p, k, c_comment_text(e.name), P);
   }
+  if (has_data(m)) h += data_header(m, o);
   h += fmt::format("#ifdef __cplusplus\n}}\n#endif\n\n#endif /* {}_H */\n", P);
   return h;
 }
@@ -390,6 +446,123 @@ int32_t edict_str_compare(void* ctx, uint32_t a, uint32_t b) {
 }
 )";
 
+// The sources of a policy with data: each one's schema (from its `data`
+// declaration) and EdictRtSource, and abi.h's two lookup helpers that take
+// a string context, over this library's table (data_helper_symbol): the
+// compiled code calls them, the data runtime does the rest.
+std::string data_sources_source(const ir::Module& m, const AotOptions& o) {
+  const std::string p = o.prefix;
+  std::string s = "\n/* ---- the data sources ---- */\n";
+  std::string sources, not_loaded;
+  uint32_t sources_count = 0;
+  for (size_t i = 0; i < m.tables.size(); ++i) {
+    if (!m.tables[i].external()) continue;
+    const abi::DataSchema& d = m.tables[i].data->schema();
+    s += fmt::format("static const EdictRtColumn data_columns_{}[] = {{\n", i);
+    for (const abi::DataColumn& c : d.columns)
+      s += fmt::format("  {{{}, {}, {}, {}}},\n", c_string(c.name), c_string(c.header),
+                       static_cast<int>(c.type), c.optional ? 1 : 0);
+    if (d.columns.empty()) s += "  {\"\", \"\", 0, 0},\n";
+    s += fmt::format("}};\nstatic const int32_t data_screen_{}[] = {{", i);
+    for (int c : d.screen_columns) s += fmt::format("{},", c);
+    if (d.screen_columns.empty()) s += "0";
+    s += fmt::format("}};\nstatic const char* const data_legal_forms_{}[] = {{", i);
+    for (const std::string& f : d.legal_forms) s += c_string(f) + ",";
+    if (d.legal_forms.empty()) s += "\"\"";
+    s += fmt::format(
+        "}};\nstatic const EdictRtSchema data_schema_{0} = {{{1}, {2}, {3}, {4}, {5}, data_columns_{0}, {6}, "
+        "{7}, "
+        "{8},\n  {9}, data_screen_{0}, {10}, {11}, data_legal_forms_{0}}};\n",
+        i, c_string(d.name), c_string(d.default_file), c_string(d.key_header), static_cast<int>(d.key),
+        d.columns.size(), d.in_force_from, d.in_force_until, d.score_column, d.screen_columns.size(),
+        fmt::format("{:.17g}", d.screen_threshold), d.legal_forms.size());
+    const std::string symbol = data_source_symbol(p, std::to_string(i));
+    s += fmt::format("EdictRtSource {} = {{&data_schema_{}, {}u, NULL}};\n", symbol, i, sources_count++);
+    sources += "&" + symbol + ", ";
+    not_loaded += c_string(fmt::format("data `{}` is not loaded: call {}_load_data first", d.name, p)) + ", ";
+  }
+  s += fmt::format(
+      "#define DATA_COUNT {}u\n"
+      "static EdictRtSource* const data_source[DATA_COUNT] = {{{}}};\n"
+      "static const char* const data_not_loaded[DATA_COUNT] = {{{}}};\n",
+      data_tables(m).size(), sources, not_loaded);
+  s += fmt::format(R"C(
+/* The version of each source this thread's evaluation decides on, read once
+ * when it starts (data_pin): a replacement meanwhile never splits one
+ * decision between two versions. */
+static _Thread_local const void* pinned[DATA_COUNT];
+
+static int data_pin(const char** error) {{
+  for (uint32_t i = 0; i < DATA_COUNT; ++i)
+    if (!(pinned[i] = edict_rt_data_current(data_source[i]))) {{ *error = data_not_loaded[i]; return 0; }}
+  return 1;
+}}
+
+/* abi.h's edict_data_find and edict_data_cell over this library's strings. */
+int64_t {0}(const void* source, void* ctx, uint64_t key, int64_t time) {{
+  const EdictRtSource* src = (const EdictRtSource*)source;
+  if (src->schema->key_type == {2} || src->schema->screen_count) {{ /* a string key or a screened name */
+    const EdictBytes t = text_of((strings*)ctx, (uint32_t)key);
+    return edict_rt_data_find(pinned[src->index], key, t.data, t.size, time);
+  }}
+  return edict_rt_data_find(pinned[src->index], key, NULL, 0, time);
+}}
+uint64_t {1}(int64_t row, void* ctx, uint32_t column) {{
+  const char* text;
+  size_t size;
+  const uint64_t bits = edict_rt_data_cell(row, column, &text, &size);
+  return text ? intern((strings*)ctx, text, (uint32_t)size) : bits;
+}}
+
+static EdictRtSource* data_named(const char* name) {{
+  for (uint32_t i = 0; name && i < DATA_COUNT; ++i)
+    if (strcmp(data_source[i]->schema->name, name) == 0) return data_source[i];
+  return NULL;
+}}
+
+static void set_error(char* error, size_t size, const char* a, const char* b, const char* c) {{
+  const char* parts[3] = {{a, b, c}};
+  size_t n = 0;
+  if (!error || !size) return;
+  for (int i = 0; i < 3; ++i)
+    for (const char* q = parts[i]; q && *q && n + 1 < size; ++q) error[n++] = *q;
+  error[n] = 0;
+}}
+)C",
+                   data_helper_symbol(p, "edict_data_find"), data_helper_symbol(p, "edict_data_cell"),
+                   static_cast<int>(abi::CellType::Str));
+  return s;
+}
+
+// The header's data functions (data_header).
+std::string data_functions_source(const AotOptions& o) {
+  return fmt::format(R"C(
+const char* {0}_data_name(uint32_t source) {{
+  return source < DATA_COUNT ? data_source[source]->schema->name : "";
+}}
+const char* {0}_data_default_file(uint32_t source) {{
+  return source < DATA_COUNT ? data_source[source]->schema->default_file : "";
+}}
+int {0}_load_data(const char* name, const char* path, char* error, size_t error_size) {{
+  EdictRtSource* src = data_named(name);
+  if (!src) {{
+    set_error(error, error_size, "the policy declares no data `", name ? name : "(NULL)", "`");
+    return {1};
+  }}
+  if (!path) {{
+    set_error(error, error_size, "no file to load data `", name, "` from (path is NULL)");
+    return {1};
+  }}
+  return edict_rt_data_load(src, path, error, error_size) ? {2} : {3};
+}}
+const char* {0}_data_version(const char* name) {{
+  const EdictRtSource* src = data_named(name);
+  return src ? edict_rt_data_version(src) : NULL;
+}}
+)C",
+                     o.prefix, kInvalidArgument, kOk, kDataError);
+}
+
 }  // namespace
 
 std::string generate_source(const ir::Module& m, const Layout& layout, const AotOptions& o,
@@ -418,6 +591,7 @@ std::string generate_source(const ir::Module& m, const Layout& layout, const Aot
   for (std::string_view file :
        {"abi/abi.h", "abi/helpers_core.h", "abi/helpers_core.c", "support/country_code.h"})
     append_embedded(file, done, s);
+  if (has_data(m)) append_embedded("runtime/aot_data.h", done, s);
   s += fmt::format(
       "\n/* ---- the policy ---- */\nvoid {}_batch(const EdictColumns* columns, EdictResults* results);\n\n",
       p);
@@ -444,6 +618,7 @@ std::string generate_source(const ir::Module& m, const Layout& layout, const Aot
   for (size_t i = 0; i < slots; ++i) s += (i % 32 == 0 ? "\n  " : "") + std::to_string(table[i]) + ",";
   s += "\n};\n";
   s += kStrings;
+  if (has_data(m)) s += data_sources_source(m, o);
 
   // Countries: by dense index (support/country_code.h), whether the code is
   // assigned, from support/countries.cpp's table as this edict has it.
@@ -482,6 +657,7 @@ std::string generate_source(const ir::Module& m, const Layout& layout, const Aot
   for (const ir::Rule& r : m.rules) s += c_string("a rule faulted: `" + r.name + "` (fail closed)") + ",";
   if (m.rules.empty()) s += "\"\"";
   s += "};\n";
+  if (has_data(m)) s += data_functions_source(o);
 
   // One entry point per kind.
   for (size_t k = 0; k < m.events.size(); ++k) {
@@ -498,10 +674,12 @@ std::string generate_source(const ir::Module& m, const Layout& layout, const Aot
         "mismatch)\";\n"
         "    return {4};\n  }}\n"
         "  if (!event) {{ result->error = \"event is NULL\"; return {2}; }}\n"
+        "{6}"
         "  uint64_t cell[{5}];\n  uint8_t set[{5}];\n  memset(cell, 0, sizeof cell);\n  memset(set, 0, "
         "sizeof set);\n"
         "  strings str;\n  strings_init(&str);\n",
-        p, kind, kNullArgument, P, kSchemaMismatch, std::max<size_t>(1, columns));
+        p, kind, kNullArgument, P, kSchemaMismatch, std::max<size_t>(1, columns),
+        has_data(m) ? fmt::format("  if (!data_pin(&result->error)) return {};\n", kDataNotLoaded) : "");
     for (size_t f = 0; f < e.fields.size(); ++f) {
       const ir::Field& field = e.fields[f];
       const int col = column_map[k][f];

@@ -38,7 +38,39 @@ llvm::Expected<llvm::orc::JITTargetMachineBuilder> machine_builder(TargetCpu cpu
   return portable;
 }
 
+// A policy's data lookups pass the batch's string context, which in a
+// library is the generated C's own string table, not an abi::Batch: the
+// code calls the generated C's helpers over that table (data_helper_symbol)
+// instead of the Batch-based ones of abi/data.cpp. The sources' slots are
+// the generated C's EdictRtSource objects (data_source_symbol), hidden like
+// the batch function.
+bool use_library_data_helpers(llvm::Module& m, const std::string& prefix, std::string* error) {
+  if (m.getFunction("edict_data_find_rows")) {  // only batch code hoists lookups
+    *error = "single-event code calls edict_data_find_rows";
+    return false;
+  }
+  for (const char* helper : {"edict_data_find", "edict_data_cell"})
+    if (llvm::Function* f = m.getFunction(helper)) f->setName(data_helper_symbol(prefix, helper));
+  for (llvm::GlobalVariable& g : m.globals())
+    if (g.isDeclaration()) g.setVisibility(llvm::GlobalValue::HiddenVisibility);
+  return true;
+}
+
 }  // namespace
+
+bool has_data(const ir::Module& module) {
+  for (const ir::Table& t : module.tables)
+    if (t.external()) return true;
+  return false;
+}
+
+std::string data_source_symbol(const std::string& prefix, const std::string& table) {
+  return prefix + "_rt_source_" + table;
+}
+
+std::string data_helper_symbol(const std::string& prefix, const std::string& helper) {
+  return prefix + "_rt_" + helper.substr(std::string_view("edict_").size());
+}
 
 std::string target_cpu_name(TargetCpu cpu) {
   initialize_llvm_once();
@@ -77,8 +109,10 @@ std::string compile_object(const ir::Module& module, const codegen::ColumnMap& c
   codegen::CodegenOptions codegen_options;
   codegen_options.function_name = options.prefix + "_batch";
   codegen_options.single_event = true;  // entry points decide one event per call
+  if (has_data(module)) codegen_options.data_slot_prefix = data_source_symbol(options.prefix, "");
   std::unique_ptr<llvm::Module> m = codegen::generate(module, columns, context, codegen_options, error);
   if (!m) return {};
+  if (has_data(module) && !use_library_data_helpers(*m, options.prefix, error)) return {};
   // As the JIT prepares a module (compiler/jit/jit.cpp): the vectorisers'
   // cost model reads the target attributes.
   m->setDataLayout((*tm)->createDataLayout());

@@ -7,7 +7,9 @@ rule with `edict eval` on the same events as JSON Lines. Exercises the
 library's own string table around the helper core it shares with the runtime
 (abi/helpers_core.c), UTF-8 validation (some events carry invalid bytes: the
 library must refuse exactly the events `edict eval` calls invalid_utf8),
-optional fields, faults and dates; tests/aot/helper_edges.edict aims at the
+optional fields, faults and dates, data lookups and name screening (the
+library loading the files the policy declares, whose cells join the values);
+tests/aot/helper_edges.edict aims at the
 helpers' edges (NUL bytes in constants and in event strings, passed with
 their lengths as `x_len`, non-ASCII, mixed case, empty). The
 one accepted difference: a fired rule whose message faults is `error` in
@@ -27,9 +29,11 @@ import sys
 
 POLICIES = ["string_builtins", "string_comparison", "helper_strings", "table_keys", "scalar_sets",
             "optional_fields", "multi_kind", "int_overflow", "division", "effective_dates", "message_fault",
-            "time_arithmetic", "country_sets", "number_widening", "../aot/helper_edges"]
+            "time_arithmetic", "country_sets", "number_widening", "../aot/helper_edges", "data_lookup",
+            "data_screening"]
 EVENTS_PER_KIND = 300
-MORE_EVENTS = {"helper_edges": 1500}  # rules that need two related strings fire rarely
+MORE_EVENTS = {"helper_edges": 1500,  # rules that need two related strings fire rarely
+               "data_lookup": 3000, "data_screening": 1500}  # and those that need a listed key or name
 # Strings where helper implementations drift: non-ASCII (two-, three- and
 # four-byte, decomposed, case-like letters outside ASCII), mixed case, empty.
 EDGE_STRINGS = ["", "a", "A", "ab", "b", "abc", "a\0b", "a\0", "\0", "A\0", "ab\0", "MIXED\0", "x\0MiXeD", "ÉCOLE 9", "école 9", "ß", "Straße", "STRAßE", "straße", "İ", "ǅ",
@@ -97,8 +101,24 @@ def to_text(micros):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(micros // 1000000))
 
 
-def make_values(rng, source):
+def data_cells(paths):
+    """The cells of a policy's data files (CSV), with their `;` separated list items: the keys and names
+    its lookups find, so random events hit the lists."""
+    import csv
+    cells = set()
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for row in csv.reader(f):
+                for cell in row:
+                    cells.add(cell)
+                    cells.update(item.strip() for item in cell.split(";"))
+    return cells
+
+
+def make_values(rng, source, data_strings=()):
     strings, ints, dates = literals(source)
+    strings |= set(data_strings)
+    dates |= {d for d in data_strings if re.fullmatch(r"\d{4}-\d{2}-\d{2}", d)}
     strings = sorted(s for s in strings if "\\" not in s and "{" not in s) + EDGE_STRINGS
     cuts = [s[:i] for s in strings for i in range(len(s))] + [s[i:] for s in strings for i in range(len(s))]
     times = sorted({to_micros(d) + delta for d in dates | {"2020-01-01", "2024-01-01", "2026-06-01"}
@@ -159,7 +179,20 @@ def main():
             _fields_ = [("decision", ctypes.c_int), ("fault_rule", ctypes.c_uint32), ("error", ctypes.c_char_p),
                         ("fired", ctypes.c_uint64 * words)]
 
-        values = make_values(rng, source)
+        # A policy with data: its library loads the files the policy declares, as edict eval does.
+        data_files = []
+        if hasattr(lib, prefix + "_load_data"):
+            default_file = getattr(lib, prefix + "_data_default_file")
+            default_file.restype = ctypes.c_char_p
+            data_name = getattr(lib, prefix + "_data_name")
+            data_name.restype = ctypes.c_char_p
+            count = int(re.search(r"#define %s_DATA_COUNT (\d+)" % prefix.upper(), header).group(1))
+            for i in range(count):
+                error = ctypes.create_string_buffer(512)
+                data_files.append(default_file(i).decode())
+                if getattr(lib, prefix + "_load_data")(data_name(i), default_file(i), error, 512) != 0:
+                    failures.append("%s: loading %s: %s" % (name, data_files[-1], error.value.decode()))
+        values = make_values(rng, source, data_cells(data_files))
         lines, aot = [], []
         for kind, fields in kinds:
             ctypes_of = {"bool": ctypes.c_bool, "int": ctypes.c_int64, "number": ctypes.c_double,

@@ -27,6 +27,7 @@ LAYERS = {
     "compiler/jit": ["compiler/codegen", "abi"],
     "compiler/aot": ["compiler/codegen", "abi"],
     "data": ["abi"],
+    "runtime": ["data"],
     "engine/decode": ["abi"],
     "engine/window": ["compiler/interp", "abi"],
     "engine": ["engine/decode", "engine/window", "compiler/jit", "compiler/parse", "data"],
