@@ -295,6 +295,26 @@ size_t DataSnapshot::memory_bytes() const {
   return n;
 }
 
+namespace {
+// The pins of the innermost PinnedData on this thread, or null.
+thread_local const std::vector<DataPin>* t_pins = nullptr;
+}  // namespace
+
+PinnedData::PinnedData(const std::vector<DataPin>* pins) : outer_(t_pins) {
+  if (pins && !pins->empty()) t_pins = pins;  // nothing to pin: the outer pins stay
+}
+
+PinnedData::~PinnedData() {
+  t_pins = outer_;
+}
+
+const DataSnapshot* DataSlot::in_use() const {
+  if (const std::vector<DataPin>* pins = t_pins)
+    for (const DataPin& pin : *pins)
+      if (pin.slot == this) return pin.snapshot;
+  return current();
+}
+
 std::shared_ptr<const DataSnapshot> DataSlot::current_shared() const {
   std::lock_guard lock(mutex_);
   return versions_.empty() ? nullptr : versions_.back();
@@ -329,7 +349,7 @@ static int64_t find_in(const DataSnapshot* snapshot, void* strings, uint64_t key
 }
 
 int64_t edict_data_find(const void* slot, void* strings, uint64_t key, int64_t time) {
-  const DataSnapshot* snapshot = static_cast<const DataSlot*>(slot)->current();
+  const DataSnapshot* snapshot = static_cast<const DataSlot*>(slot)->in_use();
   return snapshot ? find_in(snapshot, strings, key, time) : -1;
 }
 
@@ -344,7 +364,7 @@ const int64_t* edict_data_find_rows(const void* slot, void* strings, const uint3
   } catch (...) {
     std::abort();
   }
-  const DataSnapshot* snapshot = static_cast<const DataSlot*>(slot)->current();
+  const DataSnapshot* snapshot = static_cast<const DataSlot*>(slot)->in_use();
   if (snapshot && snapshot->finds_rows()) {
     snapshot->find_rows(*batch, keys, times, kinds, static_cast<uint8_t>(kind), rows, out);
     return out;

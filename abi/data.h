@@ -188,6 +188,10 @@ class DataSlot {
   explicit DataSlot(DataSchema schema) : schema_(std::move(schema)) {}
   const DataSchema& schema() const { return schema_; }
   const DataSnapshot* current() const { return current_.load(std::memory_order_acquire); }
+  // The version this thread's lookups read: the one a PinnedData on this
+  // thread holds for the slot, else current(). Every lookup helper reads
+  // through it.
+  const DataSnapshot* in_use() const;
   std::shared_ptr<const DataSnapshot> current_shared() const;
   void replace(std::shared_ptr<const DataSnapshot> snapshot);
 
@@ -196,6 +200,30 @@ class DataSlot {
   std::atomic<const DataSnapshot*> current_{nullptr};
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<const DataSnapshot>> versions_;
+};
+
+// One source's version, as a batch's decisions read it.
+struct DataPin {
+  const DataSlot* slot;
+  const DataSnapshot* snapshot;
+};
+
+// While it lives, the lookups of this thread read the pinned versions of
+// the pinned slots (DataSlot::in_use): a replacement landing while a batch
+// is decided (its conditions, its messages, its record's data versions)
+// changes none of them. Scopes nest; `pins` must outlive the scope; null
+// or empty pins leave the outer scope's in force. Made
+// by the engine per batch (engine::Stream) from DataSlot::in_use, so an
+// outer scope's versions carry into an inner one.
+class PinnedData {
+ public:
+  explicit PinnedData(const std::vector<DataPin>* pins);
+  ~PinnedData();
+  PinnedData(const PinnedData&) = delete;
+  PinnedData& operator=(const PinnedData&) = delete;
+
+ private:
+  const std::vector<DataPin>* outer_;
 };
 
 // Bits of a number key as lookups compare them (-0 is 0).

@@ -12,13 +12,17 @@ namespace edict {
 namespace detail {
 struct AuditRecorderImpl {
   Policy policy;  // keeps the compiled policy alive for the members below
-  engine::AuditStamp stamp;
+  const engine::Policy& compiled;
+  engine::AuditOptions options;
+  engine::AuditStamp stamp;  // remade when the policy's data was replaced
   engine::RecordWriter writer;
   engine::Stream stream;
   std::string text;  // the lines of the current call, padded for decoding
 
   AuditRecorderImpl(Policy p, const engine::AuditOptions& options, const engine::Policy& compiled)
       : policy(std::move(p)),
+        compiled(compiled),
+        options(options),
         stamp(compiled, options),
         writer(compiled, engine::OutputFormat::Jsonl),
         stream(compiled, engine::StreamOptions{}) {
@@ -49,6 +53,10 @@ AuditRecorder& AuditRecorder::operator=(AuditRecorder&&) noexcept = default;
 Status AuditRecorder::record(std::string_view jsonl, std::string& records) {
   if (!impl_) return Status{Code::InvalidArgument, "an AuditRecorder needs a compiled policy"};
   detail::AuditRecorderImpl& r = *impl_;
+  // The records name the data versions that decided them: pinned for the
+  // call, and a new stamp when Policy::replace_data changed them.
+  const engine::PinnedVersions pinned(r.compiled);
+  if (!r.stamp.names(pinned.pins())) r.stamp = engine::AuditStamp(r.compiled, r.options);
   r.text.assign(jsonl);
   const std::vector<decode::Line> lines =
       engine::split_body_lines(r.text, /*whole=*/false, engine::StreamOptions{}.max_line_bytes);

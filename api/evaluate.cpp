@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <new>
+#include <optional>
 
 #include "api/impl.h"
 #include "engine/output.h"
@@ -613,6 +614,8 @@ Status Evaluator::evaluate(std::string_view json, Decision& out, Explain explain
     self.refresh();
     if (!self.scratch) return no_policy();
     const PolicyImpl& p = *Access::impl(self.policy);
+    std::optional<engine::PinnedVersions> pinned;  // the decision and its messages read one version
+    if (p.reads_data) pinned.emplace(*p.engine);
     detail::Scratch& s = *self.scratch;
     abi::Batch& batch = s.single.batch;
     batch.clear();
@@ -712,6 +715,13 @@ inline bool copy_in_place(std::string& to, const std::string& from) {
 Status Evaluator::evaluate(const Event& event, Decision& out, Explain explain) {
   detail::EvaluatorImpl& self = *impl_;
   const EventImpl* e = Access::impl(event);
+  if (e && e->policy->reads_data) [[unlikely]] {
+    // The decision and its messages read one version of each source.
+    const engine::PinnedVersions pinned(*e->policy->engine);
+    return e->complete() && explain == Explain::None && self.current(e->policy_ptr)
+               ? (evaluate_row(self, *e), finish_typed(self, *e, out))
+               : evaluate_general(self, e, out, explain);
+  }
   // The common case first, short: a complete event of the current policy,
   // no explanation, no rule fired. Everything else takes the general path.
   if (explain == Explain::None && e && e->complete() && self.current(e->policy_ptr)) [[likely]] {
@@ -793,6 +803,7 @@ Status Evaluator::evaluate_batch(const std::vector<std::string_view>& lines, std
     if (!self.scratch) return no_policy();
     const PolicyImpl& p = *Access::impl(self.policy);
     detail::Scratch& s = *self.scratch;
+    const engine::PinnedVersions pinned(*p.engine);  // the whole call and its messages read one version
     out.resize(lines.size());
     Status first;
     for (size_t begin = 0; begin < lines.size(); begin += detail::kBatchChunk) {

@@ -30,6 +30,9 @@ struct PolicyImpl {
   std::unique_ptr<engine::Policy> engine;
   EdictEvalBatchFn single_event = nullptr;  // engine->single_event_function(), called directly
   Engine engine_kind = Engine::Jit;
+  // It declares data sources: each evaluation pins their versions
+  // (engine::PinnedVersions), which a policy without data skips.
+  bool reads_data = false;
   std::vector<std::string> kinds;
   // Per kind: one bit per field that must be set before evaluation.
   std::vector<std::vector<uint64_t>> required;

@@ -80,6 +80,7 @@ Compiled compile(const std::vector<std::string>& roots, const CompileOptions& op
     }
     impl->engine_kind = options.engine;
     impl->single_event = impl->engine->single_event_function();
+    impl->reads_data = !impl->engine->pin_data().empty();
     const ir::Module& m = impl->engine->module();
     for (const std::string& o : m.outcomes) impl->outcomes.emplace_back(o);
     impl->quiet_outcome = m.default_outcome;

@@ -55,6 +55,7 @@ AuditStamp::AuditStamp(const Policy& policy, const AuditOptions& options) : opti
   // The data read is part of a decision's identity: other data, another id.
   // A policy without data keeps the policy hash alone (the ids as before).
   const std::vector<DataVersion> data = policy.data_versions();
+  for (const abi::DataPin& pin : policy.pin_data()) versions_.push_back(pin.snapshot);
   std::string identity(reinterpret_cast<const char*>(hash_bytes_), sizeof hash_bytes_);
   data_json_ = "{";
   for (size_t i = 0; i < data.size(); ++i) {
@@ -99,6 +100,13 @@ void AuditStamp::rebuild_tail() {
   tail_ += ",\"data\":";
   tail_ += data_json_;
   tail_ += ',';
+}
+
+bool AuditStamp::names(const std::vector<abi::DataPin>& pins) const {
+  if (pins.size() != versions_.size()) return false;
+  for (size_t i = 0; i < pins.size(); ++i)
+    if (pins[i].snapshot != versions_[i]) return false;
+  return true;
 }
 
 std::string AuditStamp::decision_id(std::string_view event_text) const {

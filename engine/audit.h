@@ -39,6 +39,10 @@ class AuditStamp {
   // The policies' titles, versions and statuses as a JSON array (as in records).
   const std::string& policies() const { return policies_json_; }
   bool decision_time() const { return options_.decision_time; }
+  // True when the stamp names exactly these versions of the policy's data
+  // (a batch's PinnedVersions): else a consumer whose data may be replaced
+  // makes a new stamp for the batch.
+  bool names(const std::vector<abi::DataPin>& pins) const;
 
   // "d-<32 hex digits>": derived from the policy hash, the data versions
   // (when the policy reads data) and the event's text (the line as read), so
@@ -59,7 +63,8 @@ class AuditStamp {
   unsigned char hash_bytes_[16] = {};  // the policy hash, with the data versions mixed in
   std::string policies_json_;          // [{"title":..,"version":..,"status":..},..]
   std::string data_json_ = "{}";
-  std::string tail_;  // the fields after the time, up to `"line":`
+  std::vector<const abi::DataSnapshot*> versions_;  // what data_json_ names, in declaration order
+  std::string tail_;                                // the fields after the time, up to `"line":`
 };
 
 }  // namespace edict::engine

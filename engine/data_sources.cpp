@@ -109,10 +109,17 @@ std::vector<DataVersion> Policy::data_versions() const {
   std::vector<DataVersion> out;
   for (const ir::Table& t : module_.tables) {
     if (!t.external()) continue;
-    const abi::DataSnapshot* s = t.data->current();
+    const abi::DataSnapshot* s = t.data->in_use();
     out.push_back(DataVersion{t.name, s ? s->file() : "", s ? s->content_hash() : "", s ? s->size() : 0});
   }
   return out;
+}
+
+std::vector<abi::DataPin> Policy::pin_data() const {
+  std::vector<abi::DataPin> pins;
+  for (const ir::Table& t : module_.tables)
+    if (t.external()) pins.push_back({t.data.get(), t.data->in_use()});
+  return pins;
 }
 
 bool Policy::replace_data(const std::string& name, const std::string& path, std::string* error) const {

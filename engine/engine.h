@@ -11,6 +11,7 @@
 
 #include "abi/abi.h"
 #include "abi/batch.h"
+#include "abi/data.h"
 #include "abi/schema.h"
 #include "abi/strings.h"
 #include "compiler/check/check.h"
@@ -147,11 +148,12 @@ class Policy {
   static EdictColumns columns_of(const abi::Batch& batch, std::vector<const void*>& data,
                                  std::vector<const uint8_t*>& present);
 
-  // Compile-time figures, for `--stats` and benchmarks: the front end, and
-  // the JIT before the first event (Tiered: 0; tier_status() has the
-  // background compilation's time).
-  // The data sources in use, in declaration order.
+  // The data sources in use on this thread (pinned ones as pinned, see
+  // abi::PinnedData), in declaration order.
   std::vector<DataVersion> data_versions() const;
+  // Each source's version in use on this thread, for a batch to pin
+  // (empty for a policy that reads no data).
+  std::vector<abi::DataPin> pin_data() const;
   // Replaces the rows of data source `name` with `path`'s, while the policy
   // keeps running (no recompilation: compiled code reads through the slot).
   // On any error the previous version stays in use; *error says why
@@ -212,6 +214,21 @@ class Policy {
   const Jitted* active_one() const;
   Backend backend_ = Backend::Jit;
   std::string error_name_ = "error";
+};
+
+// Pins `policy`'s data versions on this thread while it lives (see
+// abi::PinnedData): what every consumer holds across deciding a batch and
+// finishing its records, so a replacement (Policy::replace_data) never
+// splits them. Versions already pinned on the thread carry over. Nothing
+// to do, and no allocation, for a policy that reads no data.
+class PinnedVersions {
+ public:
+  explicit PinnedVersions(const Policy& policy) : pins_(policy.pin_data()), scope_(&pins_) {}
+  const std::vector<abi::DataPin>& pins() const { return pins_; }
+
+ private:
+  std::vector<abi::DataPin> pins_;
+  abi::PinnedData scope_;
 };
 
 // How many background compilations (Backend::Tiered) are still running in

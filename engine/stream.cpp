@@ -35,6 +35,7 @@ struct Stream::Lane {
   // The column view is made once, in the lane's buffers, and serves both
   // the engine and the sink.
   EvaluatedBatch evaluate(const Policy& policy, const abi::Batch& b, const decode::Line* lines = nullptr) {
+    const PinnedVersions pinned(policy);  // one version of each source for the whole batch
     columns = Policy::columns_of(b, data, present);
     EdictResults view = results.view();
     policy.evaluate(columns, view);
@@ -194,6 +195,9 @@ unsigned Stream::lanes() const {
 
 bool Stream::process(const std::vector<decode::Line>& lines, StreamSink& sink) {
   const unsigned threads = lanes();
+  // One version of each data source for the whole chunk, on every lane:
+  // its decisions and records (messages read rows too) agree on it.
+  const PinnedVersions pinned(*policy_);
   const size_t max_line = options_.max_line_bytes;
   // Runs work(lane, begin, end) over each lane's slice of `lines`, in
   // parallel; this thread takes lane 0's, rather than waiting idle.
@@ -209,6 +213,7 @@ bool Stream::process(const std::vector<decode::Line>& lines, StreamSink& sink) {
     const size_t per = (lines.size() + threads - 1) / threads;
     workers_->run(
         [&](unsigned t) {
+          const abi::PinnedData lane_pins(&pinned.pins());
           const size_t b = std::min(lines.size(), t * per);
           work(t, b, std::min(lines.size(), b + per));
         },

@@ -92,7 +92,10 @@ class Stream {
            const std::function<bool(uint64_t lines)>& between = {});
 
   // The same steps for a consumer that drives one batch at a time (`test`
-  // steps it fills itself, `explain`, `diff`, the API), on lane 0:
+  // steps it fills itself, `explain`, `diff`, the API), on lane 0. Each
+  // evaluate() reads one version of each data source; a consumer that
+  // finishes records while the policy's data may be replaced holds a
+  // PinnedVersions across evaluate() and finishing them (the API does):
   // A cleared batch for the caller to fill.
   abi::Batch& new_batch();
   // Decodes one JSON text (any length, no padding needed) as input line

@@ -148,7 +148,11 @@ class Policy {
   std::vector<DataVersion> data_versions() const;
   // Replaces the rows of data source `name` by those of file `path`, for
   // every evaluator of this policy, without recompiling it: evaluations
-  // after the call see the new rows. On error (DataError, with
+  // after the call see the new rows. An evaluation running meanwhile
+  // finishes on the version it started with: each evaluate() or
+  // evaluate_batch() call (its conditions and messages) and each
+  // AuditRecorder::record() call (whose records name that version) reads
+  // one version of each source. On error (DataError, with
   // `file:line:col: error[E0074]: ...`) the previous rows stay in use.
   Status replace_data(const std::string& name, const std::string& path) const;
 

@@ -5,12 +5,14 @@
 
 #include <unistd.h>
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "abi/abi.h"
@@ -279,6 +281,92 @@ rule hit on ev cite "t" deny "{listed[event.who].name}" when event.who in listed
   CHECK(edict_policy_replace_data(p, "listed", (dir / "next.csv").string().c_str()) == EDICT_OK);
   CHECK(std::string(edict_status_name(EDICT_DATA_ERROR)) == "data_error");
   edict_policy_free(p);
+  std::filesystem::remove_all(dir);
+}
+
+// A decision reads one version of each source: its record names that
+// version, and a replacement while a batch is decided changes none of the
+// batch's decisions (the versions are pinned when the batch starts).
+TEST_CASE("a replaced source: audit records name the version that decided, and no batch mixes two",
+          "[data]") {
+  auto dir = temp_dir();
+  write(dir / "p.edict", R"(
+event ev { time: time, a: string, b: string, name: string }
+data listed: string -> { name: string } from "one.csv" key "id"
+data screened: string -> { name: string, aliases: set<string> } from "one_names.csv" key "id" screen name, aliases above 0.9
+rule first on ev cite "t" deny "{listed[event.a].name}" when event.a in listed
+rule second on ev cite "t" review "{listed[event.b].name}" when event.b in listed
+rule named on ev cite "t" report "screened" when event.name in screened
+)");
+  write(dir / "one.csv", "id,name\nA,Alpha\n");
+  write(dir / "two.csv", "id,name\nB,Beta\n");
+  write(dir / "one_names.csv", "id,name,aliases\nN1,Huawei Technologies,\n");
+  write(dir / "two_names.csv", "id,name,aliases\nN2,Zelkova Trading,\n");
+  const std::string event =
+      R"({"kind":"ev","id":"1","time":"2024-01-01T00:00:00Z","a":"A","b":"B","name":"Huawei Technologies"})";
+  for (edict::Engine engine : {edict::Engine::Jit, edict::Engine::Interpreter}) {
+    INFO((engine == edict::Engine::Jit ? "jit" : "interp"));
+    edict::CompileOptions options;
+    options.engine = engine;
+    edict::Compiled c = edict::Policy::compile_files({(dir / "p.edict").string()}, options);
+    REQUIRE(c.status.ok());
+    edict::AuditRecorder recorder(c.policy, edict::AuditOptions{/*decision_time=*/false});
+    std::string before;
+    REQUIRE(recorder.record(event, before).ok());
+    const std::string one_hash = c.policy.data_versions().at(0).hash;
+    CHECK(before.find(one_hash) != std::string::npos);
+    CHECK(before.find("\"first\"") != std::string::npos);
+
+    REQUIRE(c.policy.replace_data("listed", (dir / "two.csv").string()).ok());
+    REQUIRE(c.policy.replace_data("screened", (dir / "two_names.csv").string()).ok());
+    const std::string two_hash = c.policy.data_versions().at(0).hash;
+    std::string after;
+    REQUIRE(recorder.record(event, after).ok());
+    CHECK(after.find("\"second\"") != std::string::npos);
+    CHECK(after.find(two_hash) != std::string::npos);  // the record names the version that decided
+    CHECK(after.find(one_hash) == std::string::npos);
+    CHECK(after.substr(0, after.find("\"line\"")) != before.substr(0, before.find("\"line\"")));
+
+    // Batches decided while another thread swaps the sources back and forth:
+    // every batch is one version's (all `first` and `named`, or all `second`).
+    std::atomic<bool> done{false};
+    std::thread swapper([&] {
+      for (int i = 0; i < 400 && !done; ++i) {
+        const bool one = i % 2 == 0;
+        (void)c.policy.replace_data("listed", (dir / (one ? "one.csv" : "two.csv")).string());
+        (void)c.policy.replace_data("screened", (dir / (one ? "one_names.csv" : "two_names.csv")).string());
+      }
+    });
+    edict::Evaluator ev(c.policy);
+    std::vector<std::string_view> lines(2000, event);
+    std::vector<edict::Decision> decisions;
+    size_t mixed = 0, batches = 0;
+    std::string first_mixed;
+    std::string failure;
+    for (; batches < 200 && failure.empty(); ++batches) {
+      const edict::Status s = ev.evaluate_batch(lines, decisions);
+      if (!s.ok() || decisions.size() != lines.size()) {
+        failure = s.ok() ? "decisions missing" : s.message;
+        break;
+      }
+      const std::string_view outcome = decisions[0].outcome;
+      for (const edict::Decision& d : decisions)
+        if (d.outcome != outcome || d.rules.size() != decisions[0].rules.size()) {
+          if (first_mixed.empty())
+            first_mixed = std::string(outcome) + " by " + std::to_string(decisions[0].rules.size()) +
+                          " rules, then " + std::string(d.outcome) + " by " + std::to_string(d.rules.size()) +
+                          " (" + std::string(d.rules.empty() ? std::string_view() : d.rules[0].name) + ": " +
+                          (d.rules.empty() ? std::string() : d.rules[0].message) + ")";
+          ++mixed;
+          break;
+        }
+    }
+    done = true;
+    swapper.join();
+    CHECK(failure == "");
+    CHECK(first_mixed == "");
+    CHECK(mixed == 0);
+  }
   std::filesystem::remove_all(dir);
 }
 
