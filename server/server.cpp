@@ -591,7 +591,11 @@ Reply Server::Impl::stream_lines(std::shared_ptr<ServedPolicy> policy, const std
         log_lines(std::string_view(group.decided.records).substr(records_from), chunk, false,
                   group.decided.summary.errors > 0, buffer);
     }
-    if (log) outstanding.writes[slot] = log->submit(buffer);
+    if (!log) {  // nothing to wait for: sent while its records are in the cache
+      if (!finish(slot)) break;
+      continue;
+    }
+    outstanding.writes[slot] = log->submit(buffer);
     if (pending && !finish(1 - slot)) {
       stopped = true;
       break;
