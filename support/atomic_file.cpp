@@ -218,6 +218,7 @@ bool AppendOnlyFile::reopen(std::string* error) {
   }
   size_ = static_cast<uint64_t>(st.st_size);
   reserved_ = size_;
+  cut_torn_tail();
   // The same file for direct writes at explicit offsets (no O_APPEND: the
   // kernel would refuse nothing, but the offset is ours to align). Refused
   // (EINVAL) by file systems without O_DIRECT: the cache takes everything.
@@ -225,8 +226,38 @@ bool AppendOnlyFile::reopen(std::string* error) {
   // Blocks past the end that an earlier run allocated ahead and could not
   // give back (it crashed) are given back now.
   if (static_cast<uint64_t>(st.st_blocks) * 512 > size_ + static_cast<uint64_t>(st.st_blksize))
-    (void)::ftruncate(fd_, st.st_size);
+    (void)::ftruncate(fd_, static_cast<off_t>(size_));
   return true;
+}
+
+// A run that died mid-append (an append is up to three writes: the first
+// partial block, the direct blocks, the last partial block) can leave a
+// last line without its line break. Nothing in it was answered (callers
+// answer once append() returned), and appending after it would leave a
+// torn record followed by others, so it is cut off back to the last line
+// break. A file with no line break at all is left as it is (not a log).
+void AppendOnlyFile::cut_torn_tail() {
+  if (size_ == 0) return;
+  const int in = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return;
+  char buffer[65536];
+  uint64_t end = size_, keep = 0;
+  bool found = false;
+  while (end > 0 && !found) {
+    const uint64_t from = end > sizeof buffer ? end - sizeof buffer : 0;
+    const ssize_t n = ::pread(in, buffer, end - from, static_cast<off_t>(from));
+    if (n != static_cast<ssize_t>(end - from)) break;  // unreadable: left as it is
+    if (end == size_ && buffer[n - 1] == '\n') break;  // whole lines: nothing to cut
+    for (ssize_t i = n; i-- > 0;)
+      if (buffer[i] == '\n') {
+        keep = from + static_cast<uint64_t>(i) + 1;
+        found = true;
+        break;
+      }
+    end = from;
+  }
+  ::close(in);
+  if (found && ::ftruncate(fd_, static_cast<off_t>(keep)) == 0) size_ = reserved_ = keep;
 }
 
 AppendOnlyFile::~AppendOnlyFile() {

@@ -65,7 +65,9 @@ bool write_file_atomically(const std::string& path, std::string_view bytes, std:
 // --decision-log`). Temp-and-rename cannot apply to a file that grows record
 // by record, so instead each append() is one whole record or nothing: a
 // write that fails part-way (a full disk) is cut back off the file, so the
-// log never holds a torn record that a later one follows. rotate() renames
+// log never holds a torn record that a later one follows (and a last line
+// without its line break, which a killed run can leave, is cut off when the
+// file is opened: the file is taken to be lines). rotate() renames
 // the file to FILE.1 (FILE.1 to FILE.2, ...) and starts a new one.
 // Its blocks are allocated up to kReserveStep ahead of what was written,
 // without changing its size; rotate() and closing give back what was not
@@ -141,6 +143,7 @@ class AppendOnlyFile {
   bool reopen(std::string* error);
   void reserve_for(uint64_t bytes);
   void release_reserved();
+  void cut_torn_tail();
   // Writes `bytes` at the end through the cache; false with `err` set.
   bool write_cached(std::string_view bytes, size_t& done, int& err);
   // Writes whole blocks directly at the end; false when O_DIRECT was

@@ -181,3 +181,31 @@ TEST_CASE("an append-only file writes a large append's whole blocks directly, an
   log.reset();
   fs::remove_all(dir);
 }
+
+TEST_CASE("an append-only file cuts off a last line a killed run left without its line break", "[support]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("edict-torn-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "log.jsonl").string();
+  // A torn line longer than one read of the tail (64 KiB) after whole ones.
+  const std::string whole = "{\"a\":1}\n{\"b\":2}\n", torn = "{\"c\":\"" + std::string(100'000, 'x');
+  { std::ofstream(path, std::ios::binary) << whole << torn; }
+  std::string error;
+  auto log = edict::AppendOnlyFile::open(path, &error);
+  REQUIRE(log);
+  CHECK(log->size() == whole.size());
+  REQUIRE(log->append("{\"d\":4}\n", &error));
+  CHECK(read_all(path) == whole + "{\"d\":4}\n");
+  log.reset();
+  // Whole lines are kept as they are, and so is a file with no line break at all.
+  log = edict::AppendOnlyFile::open(path, &error);
+  CHECK(log->size() == whole.size() + 8);
+  log.reset();
+  { std::ofstream(path, std::ios::binary) << "not a log"; }
+  log = edict::AppendOnlyFile::open(path, &error);
+  CHECK(log->size() == 9);
+  CHECK(read_all(path) == "not a log");
+  log.reset();
+  fs::remove_all(dir);
+}
