@@ -2,10 +2,11 @@
 // pins the server): what appending a logged batch's bytes costs the kernel,
 // apart from deciding them (docs/operations.md, "Third pass"):
 //
-//   bench_log_write [--dir /tmp] [--mb 110] [--rounds 5]
+//   bench_log_write [--dir /tmp] [--mb 110] [--rounds 5] [--piece-kb 512]
 //
-// Each round appends --mb MB in 0.5 MB pieces (a 512-line chunk's log
-// lines) while a syncer thread fdatasyncs every 100 ms and drops the synced
+// Each round appends --mb MB in --piece-kb pieces (512 KB: a 512-line
+// chunk's log lines; `edict serve` writes a streamed body's log 2,048 lines,
+// about 2,200 KB, at a time) while a syncer thread fdatasyncs every 100 ms and drops the synced
 // pages, as `edict serve --decision-log` does:
 //   shipped     support/atomic_file.h's AppendOnlyFile (blocks allocated ahead);
 //   shipped, direct  the same with its direct path (whole blocks O_DIRECT,
@@ -214,6 +215,7 @@ int main(int argc, char** argv) {
   std::string dir = "/tmp";
   double mb = 110;
   int rounds = 5;
+  size_t piece_kb = 512;  // the shipped rows' append size (the server's log writes are about 2 MB)
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--dir")
@@ -222,11 +224,14 @@ int main(int argc, char** argv) {
       mb = std::atof(v.c_str());
     else if (k == "--rounds")
       rounds = std::atoi(v.c_str());
+    else if (k == "--piece-kb")
+      piece_kb = static_cast<size_t>(std::atol(v.c_str()));
   }
   pin_to_cpu0();
   const uint64_t total = static_cast<uint64_t>(mb * (1 << 20));
-  const std::string piece = log_piece(512 << 10), path = dir + "/bench-log-write-" + std::to_string(getpid());
-  std::printf("%.0f MB per round in 0.5 MB appends, on CPU 0, in %s\n", mb, dir.c_str());
+  const std::string piece = log_piece(piece_kb << 10),
+                    path = dir + "/bench-log-write-" + std::to_string(getpid());
+  std::printf("%.0f MB per round in %zu KB appends, on CPU 0, in %s\n", mb, piece_kb, dir.c_str());
   std::printf("%-34s %10s %10s %10s\n", "", "write ms", "syncer ms", "wall ms");
   for (int r = 0; r < rounds; ++r) {
     auto row = [&](const char* name, const Figures& f) {
