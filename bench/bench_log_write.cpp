@@ -2,16 +2,19 @@
 // pins the server): what appending a logged batch's bytes costs the kernel,
 // apart from deciding them (docs/operations.md, "Third pass"):
 //
-//   bench_log_write [--dir /tmp] [--mb 110] [--rounds 5]
+//   bench_log_write [--dir /tmp] [--mb 110] [--rounds 5] [--piece-kb 512]
 //
-// Each round appends --mb MB in 0.5 MB pieces (a 512-line chunk's log
-// lines) while a syncer thread fdatasyncs every 100 ms and drops the synced
+// Each round appends --mb MB in --piece-kb pieces (512 KB: a 512-line
+// chunk's log lines; `edict serve` writes a streamed body's log 2,048 lines,
+// about 2,200 KB, at a time) while a syncer thread fdatasyncs every 100 ms and drops the synced
 // pages, as `edict serve --decision-log` does:
 //   shipped     support/atomic_file.h's AppendOnlyFile (blocks allocated ahead);
+//   shipped, direct  the same with its direct path (whole blocks O_DIRECT,
+//               the partial ones at each end through the cache), as
+//               `edict serve` writes a streamed chunk's log lines;
 //   plain       write(2) to an O_APPEND file, no blocks allocated ahead;
 //   direct      O_DIRECT writes of 4 MB and 0.5 MB aligned pieces (no page
-//               cache, so no syncer; one fdatasync at the end), the path not
-//               taken yet: the wall time is the disk's.
+//               cache, so no syncer; one fdatasync at the end): the floor.
 // It prints each thread's CPU time (CLOCK_THREAD_CPUTIME_ID: what the
 // server's CPU would pay) and the wall time, per round (the buffered rows'
 // wall time includes the syncer's last wait and sync). The pieces are the
@@ -121,6 +124,45 @@ Figures shipped(const std::string& path, uint64_t total, const std::string& piec
       });
 }
 
+// The shipped file with its direct path: each piece laid in memory where
+// its whole blocks are aligned (as the server lays its log lines).
+Figures shipped_direct(const std::string& path, uint64_t total, const std::string& piece) {
+  std::string error;
+  auto log = edict::AppendOnlyFile::open(path, &error);
+  if (!log) {
+    std::fprintf(stderr, "bench_log_write: %s\n", error.c_str());
+    std::exit(1);
+  }
+  constexpr size_t kAlign = edict::AppendOnlyFile::kDirectAlign;
+  char* buffer = static_cast<char*>(std::aligned_alloc(kAlign, piece.size() + kAlign));
+  std::memcpy(buffer, piece.data(), piece.size());
+  std::memcpy(buffer + piece.size(), piece.data(), kAlign);
+  uint64_t dropped = 0, direct = 0;
+  std::mutex m;
+  const Figures f = with_syncer(
+      total, piece,
+      [&](const std::string& p) {
+        std::lock_guard lock(m);
+        const bool ok = log->append(std::string_view(buffer + log->block_offset(), p.size()), &error, true);
+        direct += log->last_direct_bytes();
+        return ok;
+      },
+      [&] {
+        std::unique_ptr<edict::AppendOnlyFile::Syncer> syncer;
+        {
+          std::lock_guard lock(m);
+          syncer = log->syncer();
+        }
+        if (syncer->sync()) syncer->drop_cached(dropped);
+        dropped = syncer->bytes();
+      });
+  if (direct * 10 < total * 9)
+    std::fprintf(stderr, "bench_log_write: only %llu bytes went directly\n",
+                 static_cast<unsigned long long>(direct));
+  std::free(buffer);
+  return f;
+}
+
 Figures plain(const std::string& path, uint64_t total, const std::string& piece) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_TRUNC | O_CLOEXEC, 0644);
   std::atomic<uint64_t> size{0};
@@ -173,6 +215,7 @@ int main(int argc, char** argv) {
   std::string dir = "/tmp";
   double mb = 110;
   int rounds = 5;
+  size_t piece_kb = 512;  // the shipped rows' append size (the server's log writes are about 2 MB)
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--dir")
@@ -181,11 +224,14 @@ int main(int argc, char** argv) {
       mb = std::atof(v.c_str());
     else if (k == "--rounds")
       rounds = std::atoi(v.c_str());
+    else if (k == "--piece-kb")
+      piece_kb = static_cast<size_t>(std::atol(v.c_str()));
   }
   pin_to_cpu0();
   const uint64_t total = static_cast<uint64_t>(mb * (1 << 20));
-  const std::string piece = log_piece(512 << 10), path = dir + "/bench-log-write-" + std::to_string(getpid());
-  std::printf("%.0f MB per round in 0.5 MB appends, on CPU 0, in %s\n", mb, dir.c_str());
+  const std::string piece = log_piece(piece_kb << 10),
+                    path = dir + "/bench-log-write-" + std::to_string(getpid());
+  std::printf("%.0f MB per round in %zu KB appends, on CPU 0, in %s\n", mb, piece_kb, dir.c_str());
   std::printf("%-34s %10s %10s %10s\n", "", "write ms", "syncer ms", "wall ms");
   for (int r = 0; r < rounds; ++r) {
     auto row = [&](const char* name, const Figures& f) {
@@ -193,6 +239,7 @@ int main(int argc, char** argv) {
       ::unlink(path.c_str());
     };
     row("shipped (blocks allocated ahead)", shipped(path, total, piece));
+    row("shipped, direct (O_DIRECT blocks)", shipped_direct(path, total, piece));
     row("plain write(2)", plain(path, total, piece));
     row("O_DIRECT, 4 MB pieces", direct(path, total, 4 << 20));
     row("O_DIRECT, 0.5 MB pieces", direct(path, total, 512 << 10));

@@ -51,7 +51,7 @@ void Metrics::reload(bool ok, double compile_seconds) {
   if (ok) compile_seconds_ = compile_seconds;
 }
 
-std::string Metrics::render(uint64_t log_bytes, uint64_t log_rotations, uint64_t policy_version) const {
+std::string Metrics::render(const LogFigures& log, uint64_t policy_version) const {
   std::lock_guard lock(mutex_);
   std::string s;
   s += "# HELP edict_requests_total HTTP requests by endpoint and status code.\n"
@@ -89,8 +89,12 @@ std::string Metrics::render(uint64_t log_bytes, uint64_t log_rotations, uint64_t
       "# HELP edict_decision_log_bytes Size of the current decision log file.\n"
       "# TYPE edict_decision_log_bytes gauge\nedict_decision_log_bytes {}\n"
       "# HELP edict_decision_log_rotations_total Decision log rotations.\n"
-      "# TYPE edict_decision_log_rotations_total counter\nedict_decision_log_rotations_total {}\n",
-      compile_seconds_, policy_version, reloads_ok_, reloads_failed_, log_bytes, log_rotations);
+      "# TYPE edict_decision_log_rotations_total counter\nedict_decision_log_rotations_total {}\n"
+      "# HELP edict_decision_log_direct_bytes_total Decision log bytes written to the disk directly "
+      "(O_DIRECT), not through the page cache.\n"
+      "# TYPE edict_decision_log_direct_bytes_total counter\nedict_decision_log_direct_bytes_total {}\n",
+      compile_seconds_, policy_version, reloads_ok_, reloads_failed_, log.bytes, log.rotations,
+      log.direct_bytes);
   return s;
 }
 

@@ -24,7 +24,11 @@ class Metrics {
   void decisions(const engine::Policy& policy, const engine::Summary& summary);
   void error(const std::string& reason);
   void reload(bool ok, double compile_seconds);
-  std::string render(uint64_t log_bytes, uint64_t log_rotations, uint64_t policy_version) const;
+  // The decision log's figures (all 0 without one).
+  struct LogFigures {
+    uint64_t bytes = 0, rotations = 0, direct_bytes = 0;
+  };
+  std::string render(const LogFigures& log, uint64_t policy_version) const;
 
  private:
   mutable std::mutex mutex_;

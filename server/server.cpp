@@ -127,32 +127,49 @@ bool embeds_as_json(std::string_view text, std::string_view record, bool whole, 
 // it again: `"event":{...}`, the text as received, when it embeds as JSON;
 // else `"event":"..."` (the text as a JSON string), or `"event_base64"` for
 // text that is not UTF-8 (which a JSON string cannot hold). Records and
-// lines correspond one to one. `out` is cleared and refilled (a buffer the
-// caller keeps, so its room is reused).
+// lines correspond one to one. Appended to `out` in one pass, its room made
+// once for the lines that embed their events (all but the rare others).
 void log_lines(std::string_view records, const std::vector<decode::Line>& lines, bool whole, bool any_errors,
-               std::string& out) {
-  out.clear();
+               LogLines& out) {
+  static_assert(kDecisionLogSchema == 2, "the log lines' schema field below");
+  static constexpr std::string_view kSchemaAndEvent = ",\"log_schema\":2,\"event\":";
+  static constexpr std::string_view kSchema = ",\"log_schema\":2";
+  // Room for the lines not yet appended, had they all embedded their events.
+  size_t room = records.size();
+  for (const decode::Line& line : lines) room += line.text.size() + kSchemaAndEvent.size() + 2;
+  out.reserve_more(room);
+  std::string other;  // an event that is not embedded as it is: escaped, or in base64
   size_t pos = 0;
   for (const decode::Line& line : lines) {
-    const size_t end = records.find('\n', pos);
-    if (end == std::string_view::npos || end == pos) break;
+    const char* found =
+        static_cast<const char*>(std::memchr(records.data() + pos, '\n', records.size() - pos));
+    if (!found) break;
+    const size_t end = static_cast<size_t>(found - records.data());
+    if (end == pos) break;
     const std::string_view record = records.substr(pos, end - 1 - pos);  // without its closing brace
-    out.append(record);
-    out += ",\"log_schema\":";
-    out += static_cast<char>('0' + kDecisionLogSchema);
-    if (embeds_as_json(line.text, record, whole, any_errors)) {
-      out += ",\"event\":";
-      out.append(line.text);
-    } else if (valid_utf8(line.text)) {
-      out += ",\"event\":";
-      append_json_string(out, line.text);
-    } else {
-      out += ",\"event_base64\":\"";
-      out += base64(line.text);
-      out += '"';
-    }
-    out += "}\n";
+    room -= (end + 1 - pos) + line.text.size() + kSchemaAndEvent.size() + 2;
     pos = end + 1;
+    if (embeds_as_json(line.text, record, whole, any_errors)) {
+      out.put(record);
+      out.put(kSchemaAndEvent);
+      out.put(line.text);
+      out.put("}\n");
+      continue;
+    }
+    other.clear();
+    if (valid_utf8(line.text)) {
+      other += ",\"event\":";
+      append_json_string(other, line.text);
+    } else {
+      other += ",\"event_base64\":\"";
+      other += base64(line.text);
+      other += '"';
+    }
+    out.reserve_more(record.size() + kSchema.size() + other.size() + 2 + room);
+    out.put(record);
+    out.put(kSchema);
+    out.put(other);
+    out.put("}\n");
   }
 }
 
@@ -251,8 +268,10 @@ struct Server::Impl {
   // record is an `error` record (the summary says).
   bool logged(std::string_view records, const std::vector<decode::Line>& lines, bool whole, bool any_errors,
               Reply& refused);
+  // Whether the log took a request's lines, else the refusal (503) in `refused`.
+  bool log_accepted(DecisionLog::Result result, const std::string& error, Reply& refused);
   // The largest log buffer a connection's thread keeps between requests
-  // (a 512-line chunk's log lines are about 0.5 MB).
+  // (a 512-line chunk's log lines are about 0.5 MB, a group's about 2 MB).
   static constexpr size_t kKeptLogBuffer = 8 << 20;
   // A large JSON Lines body: its records sent as chunks as they are decided.
   Reply stream_lines(std::shared_ptr<ServedPolicy> policy, const std::vector<decode::Line>& lines,
@@ -262,6 +281,10 @@ struct Server::Impl {
   // chunks (2.3 MB of records) went back to memory between the steps: a
   // batch took 15-25% more CPU, with the log or without.
   static constexpr size_t kStreamChunk = 512;
+  // Chunks per decision log write when the log is on (about 2 MB of log
+  // lines): each direct write costs the kernel a fixed part besides its
+  // bytes, and the writer thread two switches (docs/operations.md).
+  static constexpr size_t kLogChunks = 4;
   Reply refuse(int status, std::string_view reason, std::string_view message) {
     metrics.error(std::string(reason));
     return text_reply(status, error_record(reason, message), "application/json");
@@ -411,7 +434,10 @@ Reply Server::Impl::route(Request& req, std::string_view path, SocketStream& str
   }
   if (method == http::verb::get && path == "/metrics")
     return text_reply(
-        200, metrics.render(log ? log->bytes() : 0, log ? log->rotations() : 0, serving()->version()),
+        200,
+        metrics.render(log ? Metrics::LogFigures{log->bytes(), log->rotations(), log->direct_bytes()}
+                           : Metrics::LogFigures{},
+                       serving()->version()),
         "text/plain; version=0.0.4");
   return refuse(404, "not_found",
                 fmt::format("no endpoint {} {}",
@@ -463,13 +489,18 @@ Reply Server::Impl::decide(Request& req, SocketStream& stream, bool& streamed) {
 bool Server::Impl::logged(std::string_view records, const std::vector<decode::Line>& lines, bool whole,
                           bool any_errors, Reply& refused) {
   if (!log) return true;
-  std::string error;
   // Each connection's thread keeps its log buffer: its room is reused
   // rather than allocated (and its pages faulted in) anew per request.
-  thread_local std::string buffer;
+  thread_local LogLines buffer;
+  buffer.clear(0);  // written through the page cache (DecisionLog::append)
   log_lines(records, lines, whole, any_errors, buffer);
-  const DecisionLog::Result result = log->append(buffer, &error);
-  if (buffer.capacity() > kKeptLogBuffer) std::string().swap(buffer);
+  std::string error;
+  const DecisionLog::Result result = log->append(buffer.text(), &error);
+  if (buffer.capacity() > kKeptLogBuffer) buffer.release();
+  return log_accepted(result, error, refused);
+}
+
+bool Server::Impl::log_accepted(DecisionLog::Result result, const std::string& error, Reply& refused) {
   switch (result) {
     case DecisionLog::Result::Ok: return true;
     case DecisionLog::Result::Busy:
@@ -490,6 +521,9 @@ Reply Server::Impl::stream_lines(std::shared_ptr<ServedPolicy> policy, const std
   // Decided and sent a chunk of lines at a time, each chunk logged before it
   // leaves; a log failure mid-way ends the stream with an error record (the
   // status is already sent), and a client gone mid-way stops the deciding.
+  // With the log on, a group of kLogChunks chunks is one write, done by the
+  // log's writer thread while this one decides the next group; a group's
+  // records leave once its write is done.
   http::response<http::empty_body> res{http::status::ok, req.version()};
   res.set(http::field::content_type, "application/x-ndjson");
   res.keep_alive(req.keep_alive());
@@ -498,22 +532,81 @@ Reply Server::Impl::stream_lines(std::shared_ptr<ServedPolicy> policy, const std
   beast::error_code ec;
   http::write_header(stream, head, ec);
   Reply reply;  // only its status and close are used: the body is sent here
-  Decided decided;
+  struct Group {
+    Decided decided;                         // its chunks' records, one after the other
+    std::vector<engine::Summary> summaries;  // each chunk's
+  } groups[2];
+  thread_local LogLines log_buffers[2];
+  // Every write handed to the log is waited for before this returns (its
+  // lines are this thread's buffers), however it returns.
+  struct Outstanding {
+    DecisionLog* log;
+    DecisionLog::Ticket writes[2];
+    void wait_all() {
+      std::string ignored;
+      for (DecisionLog::Ticket& w : writes)
+        if (w) {
+          log->wait(w, &ignored);
+          w.reset();
+        }
+    }
+    ~Outstanding() { wait_all(); }
+  } outstanding{log.get(), {}};
+  // Waits for group `slot`'s log write and sends its records; false when
+  // the stream ends there.
+  auto finish = [&](int slot) {
+    if (log) {
+      std::string error;
+      Reply refused;
+      const DecisionLog::Result result = log->wait(outstanding.writes[slot], &error);
+      outstanding.writes[slot].reset();
+      if (!log_accepted(result, error, refused)) {
+        boost::asio::write(stream, http::make_chunk(boost::asio::buffer(refused.body)), ec);
+        return false;
+      }
+    }
+    for (const engine::Summary& summary : groups[slot].summaries)
+      metrics.decisions(policy->policy(), summary);
+    boost::asio::write(stream, http::make_chunk(boost::asio::buffer(groups[slot].decided.records)), ec);
+    return !ec;
+  };
+  const size_t group_lines = kStreamChunk * (log ? kLogChunks : 1);
+  int slot = 0;
+  bool pending = false, stopped = false;  // pending: group 1 - slot awaits finish()
   for (size_t next = 0; !ec && next < lines.size();) {
-    const size_t end = std::min(lines.size(), next + kStreamChunk);
-    const std::vector<decode::Line> chunk(lines.begin() + static_cast<std::ptrdiff_t>(next),
-                                          lines.begin() + static_cast<std::ptrdiff_t>(end));
-    next = end;
-    decided.records.clear();  // its room is kept for the next chunk
-    decide_lines(policy, chunk, decided);
-    Reply refused;
-    if (!logged(decided.records, chunk, false, decided.summary.errors > 0, refused)) {
-      boost::asio::write(stream, http::make_chunk(boost::asio::buffer(refused.body)), ec);
+    Group& group = groups[slot];
+    group.decided.records.clear();  // its room is kept for the group after next
+    group.summaries.clear();
+    LogLines& buffer = log_buffers[slot];
+    if (log) buffer.clear(log->next_block_offset());  // where a direct write can take it
+    for (const size_t end = std::min(lines.size(), next + group_lines); next < end;) {
+      const size_t chunk_end = std::min(end, next + kStreamChunk);
+      const std::vector<decode::Line> chunk(lines.begin() + static_cast<std::ptrdiff_t>(next),
+                                            lines.begin() + static_cast<std::ptrdiff_t>(chunk_end));
+      next = chunk_end;
+      const size_t records_from = group.decided.records.size();
+      decide_lines(policy, chunk, group.decided);
+      group.summaries.push_back(group.decided.summary);
+      if (log)
+        log_lines(std::string_view(group.decided.records).substr(records_from), chunk, false,
+                  group.decided.summary.errors > 0, buffer);
+    }
+    if (!log) {  // nothing to wait for: sent while its records are in the cache
+      if (!finish(slot)) break;
+      continue;
+    }
+    outstanding.writes[slot] = log->submit(buffer);
+    if (pending && !finish(1 - slot)) {
+      stopped = true;
       break;
     }
-    metrics.decisions(policy->policy(), decided.summary);
-    boost::asio::write(stream, http::make_chunk(boost::asio::buffer(decided.records)), ec);
+    pending = true;
+    slot = 1 - slot;
   }
+  if (!stopped && pending && !ec) finish(1 - slot);
+  outstanding.wait_all();
+  for (LogLines& buffer : log_buffers)
+    if (buffer.capacity() > kKeptLogBuffer) buffer.release();
   if (!ec) boost::asio::write(stream, http::make_chunk_last(), ec);
   reply.close = ec || !req.keep_alive();
   return reply;

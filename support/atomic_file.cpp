@@ -202,6 +202,8 @@ std::unique_ptr<AppendOnlyFile> AppendOnlyFile::open(const std::string& path, st
 
 bool AppendOnlyFile::reopen(std::string* error) {
   if (fd_ >= 0) ::close(fd_);
+  if (direct_fd_ >= 0) ::close(direct_fd_);
+  direct_fd_ = -1;
   fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) {
     *error = failure(path_, errno);
@@ -216,16 +218,52 @@ bool AppendOnlyFile::reopen(std::string* error) {
   }
   size_ = static_cast<uint64_t>(st.st_size);
   reserved_ = size_;
+  cut_torn_tail();
+  // The same file for direct writes at explicit offsets (no O_APPEND: the
+  // kernel would refuse nothing, but the offset is ours to align). Refused
+  // (EINVAL) by file systems without O_DIRECT: the cache takes everything.
+  direct_fd_ = ::open(path_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
   // Blocks past the end that an earlier run allocated ahead and could not
   // give back (it crashed) are given back now.
   if (static_cast<uint64_t>(st.st_blocks) * 512 > size_ + static_cast<uint64_t>(st.st_blksize))
-    (void)::ftruncate(fd_, st.st_size);
+    (void)::ftruncate(fd_, static_cast<off_t>(size_));
   return true;
+}
+
+// A run that died mid-append (an append is up to three writes: the first
+// partial block, the direct blocks, the last partial block) can leave a
+// last line without its line break. Nothing in it was answered (callers
+// answer once append() returned), and appending after it would leave a
+// torn record followed by others, so it is cut off back to the last line
+// break. A file with no line break at all is left as it is (not a log).
+void AppendOnlyFile::cut_torn_tail() {
+  if (size_ == 0) return;
+  const int in = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return;
+  char buffer[65536];
+  uint64_t end = size_, keep = 0;
+  bool found = false;
+  while (end > 0 && !found) {
+    const uint64_t from = end > sizeof buffer ? end - sizeof buffer : 0;
+    const ssize_t n = ::pread(in, buffer, end - from, static_cast<off_t>(from));
+    if (n != static_cast<ssize_t>(end - from)) break;  // unreadable: left as it is
+    if (end == size_ && buffer[n - 1] == '\n') break;  // whole lines: nothing to cut
+    for (ssize_t i = n; i-- > 0;)
+      if (buffer[i] == '\n') {
+        keep = from + static_cast<uint64_t>(i) + 1;
+        found = true;
+        break;
+      }
+    end = from;
+  }
+  ::close(in);
+  if (found && ::ftruncate(fd_, static_cast<off_t>(keep)) == 0) size_ = reserved_ = keep;
 }
 
 AppendOnlyFile::~AppendOnlyFile() {
   release_reserved();
   if (fd_ >= 0) ::close(fd_);
+  if (direct_fd_ >= 0) ::close(direct_fd_);
 }
 
 // Ext4 (and XFS) allocate a buffered append's blocks one by one as they are
@@ -247,26 +285,74 @@ void AppendOnlyFile::release_reserved() {
   if (fd_ >= 0 && reserved_ > size_ && ::ftruncate(fd_, static_cast<off_t>(size_)) == 0) reserved_ = size_;
 }
 
-bool AppendOnlyFile::append(std::string_view bytes, std::string* error) {
-  if (fd_ < 0 && !reopen(error)) return false;
-  reserve_for(bytes.size());
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+bool AppendOnlyFile::write_cached(std::string_view bytes, size_t& done, int& err) {
+  for (size_t at = 0; at < bytes.size();) {
+    const ssize_t n = ::write(fd_, bytes.data() + at, bytes.size() - at);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      const int err = n < 0 ? errno : ENOSPC;
-      // Cut the partial record back off: the log holds whole records only
-      // (the truncate also gives back the blocks allocated ahead).
-      if ((done > 0 || reserved_ > size_) && ::ftruncate(fd_, static_cast<off_t>(size_)) != 0 && done > 0) {
-        ::close(fd_);
-        fd_ = -1;  // reopened (and measured) by the next append
-      }
-      reserved_ = size_;
-      *error = failure(path_, err);
+      err = n < 0 ? errno : ENOSPC;
       return false;
     }
+    at += static_cast<size_t>(n);
     done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool AppendOnlyFile::write_direct(std::string_view blocks, size_t& done, int& err) {
+  for (size_t at = 0; at < blocks.size();) {
+    const ssize_t n =
+        ::pwrite(direct_fd_, blocks.data() + at, blocks.size() - at, static_cast<off_t>(size_ + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINVAL && at == 0) {
+      // The file system took the open but not the write: no more tries.
+      ::close(direct_fd_);
+      direct_fd_ = -1;
+      return false;
+    }
+    if (n <= 0) {
+      err = n < 0 ? errno : ENOSPC;
+      return false;
+    }
+    at += static_cast<size_t>(n);
+    done += static_cast<size_t>(n);
+    last_direct_ += static_cast<uint64_t>(n);
+    if (at % kDirectAlign != 0) return false;  // a short write: the rest goes through the cache
+  }
+  return true;
+}
+
+bool AppendOnlyFile::append(std::string_view bytes, std::string* error, bool direct) {
+  if (fd_ < 0 && !reopen(error)) return false;
+  reserve_for(bytes.size());
+  last_direct_ = 0;
+  // The whole blocks after the first partial one go directly when they lie
+  // aligned in memory too; the partial blocks at both ends go through the
+  // cache, where the blocks' other bytes are.
+  size_t head = bytes.size(), blocks = 0;
+  if (direct && direct_fd_ >= 0) {
+    const size_t lead = (kDirectAlign - block_offset()) % kDirectAlign;
+    const size_t whole = lead < bytes.size() ? (bytes.size() - lead) / kDirectAlign * kDirectAlign : 0;
+    if (whole >= kDirectMin && (reinterpret_cast<uintptr_t>(bytes.data()) + lead) % kDirectAlign == 0) {
+      head = lead;
+      blocks = whole;
+    }
+  }
+  size_t done = 0;
+  int err = 0;
+  bool ok = write_cached(bytes.substr(0, head), done, err);
+  if (ok && blocks > 0 && !write_direct(bytes.substr(head, blocks), done, err)) ok = err == 0;
+  if (ok) ok = write_cached(bytes.substr(done), done, err);
+  if (!ok) {
+    // Cut the partial record back off: the log holds whole records only
+    // (the truncate also gives back the blocks allocated ahead).
+    if ((done > 0 || reserved_ > size_) && ::ftruncate(fd_, static_cast<off_t>(size_)) != 0 && done > 0) {
+      ::close(fd_);
+      fd_ = -1;  // reopened (and measured) by the next append
+    }
+    reserved_ = size_;
+    *error = failure(path_, err);
+    return false;
   }
   size_ += bytes.size();
   return true;

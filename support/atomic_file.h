@@ -65,22 +65,47 @@ bool write_file_atomically(const std::string& path, std::string_view bytes, std:
 // --decision-log`). Temp-and-rename cannot apply to a file that grows record
 // by record, so instead each append() is one whole record or nothing: a
 // write that fails part-way (a full disk) is cut back off the file, so the
-// log never holds a torn record that a later one follows. rotate() renames
+// log never holds a torn record that a later one follows (and a last line
+// without its line break, which a killed run can leave, is cut off when the
+// file is opened: the file is taken to be lines). rotate() renames
 // the file to FILE.1 (FILE.1 to FILE.2, ...) and starts a new one.
 // Its blocks are allocated up to kReserveStep ahead of what was written,
 // without changing its size; rotate() and closing give back what was not
 // used.
+//
+// A large append may skip the page cache: its whole file blocks go to the
+// disk directly (O_DIRECT, no copy into the cache, nothing to drop after
+// the sync) and only its first and last partial blocks are written through
+// the cache, so the file never holds padding and its size is always the
+// last record's end. Where the file system refuses O_DIRECT, every append
+// goes through the cache.
 class AppendOnlyFile {
  public:
   static constexpr uint64_t kReserveStep = 16ull << 20;
+  // O_DIRECT's alignment of file offsets, lengths and memory (the page
+  // size: a multiple of any disk's logical block).
+  static constexpr size_t kDirectAlign = 4096;
+  // Direct writes of fewer whole blocks than this go through the cache
+  // (a small write waits for the disk for no gain).
+  static constexpr size_t kDirectMin = 64 << 10;
   static std::unique_ptr<AppendOnlyFile> open(const std::string& path, std::string* error);
   ~AppendOnlyFile();
   AppendOnlyFile(const AppendOnlyFile&) = delete;
   AppendOnlyFile& operator=(const AppendOnlyFile&) = delete;
 
   // Appends all of `bytes` or (false, `error` with the system's reason)
-  // leaves the file as it was.
-  bool append(std::string_view bytes, std::string* error);
+  // leaves the file as it was. With `direct`, the whole blocks of a large
+  // append whose bytes lie at block_offset() from a kDirectAlign-aligned
+  // address are written with O_DIRECT (the call then waits for the disk);
+  // any other append, or where O_DIRECT is refused, goes through the cache.
+  bool append(std::string_view bytes, std::string* error, bool direct = false);
+  // Where the next append's first byte falls within a file block.
+  size_t block_offset() const { return static_cast<size_t>(size_ % kDirectAlign); }
+  // Whether the file takes O_DIRECT writes (false on file systems that
+  // refuse them, or after one was refused).
+  bool takes_direct() const { return direct_fd_ >= 0; }
+  // Bytes the last append wrote with O_DIRECT (for tests and benchmarks).
+  uint64_t last_direct_bytes() const { return last_direct_; }
   // fdatasync: what was appended is on disk.
   bool sync(std::string* error);
   // A syncer of what was appended so far, for a thread that syncs while
@@ -118,8 +143,16 @@ class AppendOnlyFile {
   bool reopen(std::string* error);
   void reserve_for(uint64_t bytes);
   void release_reserved();
+  void cut_torn_tail();
+  // Writes `bytes` at the end through the cache; false with `err` set.
+  bool write_cached(std::string_view bytes, size_t& done, int& err);
+  // Writes whole blocks directly at the end; false when O_DIRECT was
+  // refused (the caller goes on through the cache) or failed (`err` set).
+  bool write_direct(std::string_view blocks, size_t& done, int& err);
   std::string path_;
   int fd_ = -1;
+  int direct_fd_ = -1;  // the same file opened O_DIRECT, or -1
+  uint64_t last_direct_ = 0;
   uint64_t size_ = 0;
   // The file's blocks are allocated this far ahead of its size (fallocate
   // with KEEP_SIZE, a hint: a write into allocated blocks costs the file

@@ -29,7 +29,11 @@ with SIGTERM. Groups:
   `eval --replay` reads schema 2 and schema 1 logs (events as strings) alike
   and refuses a schema it does not know;
   on a full disk (a 1 MiB tmpfs, as tests/eval's full-disk test mounts)
-  503 + Retry-After and no answered decision missing from the log.
+  503 + Retry-After and no answered decision missing from the log, for
+  single events and a streamed batch alike;
+- log written directly: a streamed batch's log lines go to the disk with
+  O_DIRECT and the log is the records sent, in order, with no padding; on a
+  ramfs (which refuses O_DIRECT) the same log through the page cache.
 
   run_server_tests.py --edict PATH
 """
@@ -369,15 +373,68 @@ def test_log_schema(edict, work):
 
 
 @contextlib.contextmanager
-def tmpfs():
+def tmpfs(size="1m"):
     mount = tempfile.mkdtemp(prefix="edict-serve-full-")
-    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mount], capture_output=True).returncode == 0
+    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", mount],
+                        capture_output=True).returncode == 0
     try:
         yield mount if ok else None
     finally:
         if ok:
             subprocess.run(["umount", mount], capture_output=True)
         shutil.rmtree(mount, ignore_errors=True)
+
+
+def metric(port, name):
+    body = request(port, "GET", "/metrics")[2].decode()
+    found = re.search(r"^" + name + r" (\S+)$", body, re.M)
+    return float(found.group(1)) if found else None
+
+
+@contextlib.contextmanager
+def ramfs():
+    """A file system that refuses O_DIRECT (ramfs does; tmpfs takes it since Linux 6.6)."""
+    mount = tempfile.mkdtemp(prefix="edict-serve-ramfs-")
+    ok = subprocess.run(["mount", "-t", "ramfs", "ramfs", mount], capture_output=True).returncode == 0
+    try:
+        yield mount if ok else None
+    finally:
+        if ok:
+            subprocess.run(["umount", mount], capture_output=True)
+        shutil.rmtree(mount, ignore_errors=True)
+
+
+def check_streamed_log(edict, work, folder, direct):
+    """A streamed batch's log: the records sent, in order, byte for byte, nothing more (no padding)."""
+    where = "O_DIRECT" if direct else "a file system refusing O_DIRECT"
+    log = os.path.join(folder, "streamed.jsonl")
+    body = events(6000, dirty="0.01")
+    with server(edict, work, "--decision-log", log, "--decision-log-rotate-bytes", "0") as (_, port):
+        request(port, "POST", "/v1/decisions", body.splitlines()[0])  # through the cache: the log's end mid-block
+        status, _, got = request(port, "POST", "/v1/decisions", body, "application/x-ndjson")
+        direct_bytes = metric(port, "edict_decision_log_direct_bytes_total")
+        logged = open(log, "rb").read()
+        size_while_serving = os.path.getsize(log)
+    records, lines = got.splitlines(), logged.splitlines()[1:]
+    check(status == 200 and len(records) == 6000, f"{where}: batch {status}, {len(records)} records")
+    check(size_while_serving == len(logged) and b"\0" not in logged and logged.endswith(b"\n"),
+          f"{where}: the log holds padding or a torn line")
+    check(len(lines) == len(records) and all(l.startswith(r[:-1] + b',"log_schema":2,') for l, r in zip(lines, records)),
+          f"{where}: the log's lines are not the records sent, in order")
+    if direct:
+        check(direct_bytes is not None and direct_bytes > len(logged) / 2,
+              f"{where}: only {direct_bytes} of {len(logged)} bytes went directly")
+    else:
+        check(direct_bytes == 0, f"{where}: {direct_bytes} bytes went directly")
+    same = replay(edict, log)
+    check(same.returncode == 0 and b" 0 differ" in same.stderr, f"{where}: replay {same.returncode} {same.stderr!r}")
+
+
+def test_direct_log(edict, work):
+    check_streamed_log(edict, work, work, direct=True)
+    with ramfs() as mount:
+        if check(mount is not None, "cannot mount a ramfs (the README's commands run as root)"):
+            check_streamed_log(edict, work, mount, direct=False)
 
 
 def test_full_disk(edict, work):
@@ -404,6 +461,24 @@ def test_full_disk(edict, work):
             ids = {json.loads(l)["decision_id"] for l in logged.splitlines()}
             check(all(i in ids for i in answered), "an answered decision is missing from the full log")
             check(logged.endswith(b"\n"), "a torn record at the end of the full log")
+    # A streamed batch on a disk that fills mid-way (its groups of lines
+    # written by the log's writer thread, about 2 MB each): the records sent
+    # before the error are all logged, and the log ends at a whole line.
+    with tmpfs("8m") as mount:
+        if not check(mount is not None, "cannot mount a tmpfs"):
+            return
+        log = os.path.join(mount, "decisions.jsonl")
+        with server(edict, work, "--decision-log", log, "--decision-log-rotate-bytes", "0") as (_, port):
+            status, _, got = request(port, "POST", "/v1/decisions", events(12000), "application/x-ndjson")
+            sent = got.splitlines()
+            check(status == 200 and sent and json.loads(sent[-1]).get("reason") == "decision_log_failed",
+                  f"a streamed batch on a full disk: {status} {got[-300:]!r}")
+            check(request(port, "GET", "/healthz")[0] == 200, "not serving with a full log disk")
+            logged = open(log, "rb").read()
+            ids = {json.loads(l)["decision_id"] for l in logged.splitlines()}
+            check(len(sent) > 1000 and all(json.loads(r)["decision_id"] in ids for r in sent[:-1]),
+                  f"a streamed decision sent is missing from the full log ({len(sent)} records sent)")
+            check(logged.endswith(b"\n") and b"\0" not in logged, "a torn record or padding in the full log")
 
 
 def main():
@@ -412,7 +487,7 @@ def main():
               ("bad requests", test_bad_requests), ("expect 100-continue", test_expect_continue),
               ("slow client", test_slow_client), ("too many connections", test_too_many_connections),
               ("disconnect mid-stream, log, rotation", test_disconnect_and_log), ("replay", test_replay),
-              ("log schema", test_log_schema),
+              ("log schema", test_log_schema), ("log written directly, and where it cannot be", test_direct_log),
               ("full disk", test_full_disk)]
     with tempfile.TemporaryDirectory() as work:
         return run_groups([(name, (lambda t: lambda: t(edict, work))(t)) for name, t in groups])

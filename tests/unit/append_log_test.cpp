@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -132,5 +134,78 @@ TEST_CASE("an append-only file's blocks allocated ahead keep its size and are gi
   log.reset();
   CHECK(allocated_bytes(path) < (1u << 20));  // and so does the closed one
   CHECK(read_all(path) == record + "\n");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("an append-only file writes a large append's whole blocks directly, and nothing else",
+          "[support]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("edict-direct-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "log.jsonl").string();
+  std::string error;
+  auto log = edict::AppendOnlyFile::open(path, &error);
+  REQUIRE(log);
+  REQUIRE(log->takes_direct());  // the temporary folder's file system takes O_DIRECT (ext4, XFS, tmpfs do)
+  REQUIRE(log->append("{\"a\":1}\n", &error, true));  // small: through the cache
+  CHECK(log->last_direct_bytes() == 0);
+  CHECK(log->block_offset() == 8);
+
+  // 300 KB of lines laid where the file's next byte falls in a block.
+  constexpr size_t kAlign = edict::AppendOnlyFile::kDirectAlign;
+  std::string lines;
+  for (int i = 0; lines.size() < 300'000; ++i) lines += "{\"line\":" + std::to_string(i) + "}\n";
+  char* memory = static_cast<char*>(std::aligned_alloc(kAlign, lines.size() + 2 * kAlign));
+  std::memcpy(memory + log->block_offset(), lines.data(), lines.size());
+  REQUIRE(log->append(std::string_view(memory + 8, lines.size()), &error, true));
+  // The whole blocks from the second on went directly; the partial ones at
+  // the ends (the first block's 4,088 bytes, the last's rest) did not.
+  const uint64_t end = 8 + lines.size();
+  CHECK(log->last_direct_bytes() == (end / kAlign - 1) * kAlign);
+  CHECK(fs::file_size(path) == end);    // no padding: the size is the last line's end
+  CHECK(cached_pages(path, end) <= 3);  // the direct blocks did not go through the page cache
+  CHECK(read_all(path) == "{\"a\":1}\n" + lines);
+
+  // The same bytes one byte off their place in memory: all through the cache.
+  std::memmove(memory + log->block_offset() + 1, lines.data(), lines.size());
+  REQUIRE(log->append(std::string_view(memory + log->block_offset() + 1, lines.size()), &error, true));
+  CHECK(log->last_direct_bytes() == 0);
+  // Without `direct`: through the cache too.
+  std::memcpy(memory + log->block_offset(), lines.data(), lines.size());
+  REQUIRE(log->append(std::string_view(memory + log->block_offset(), lines.size()), &error));
+  CHECK(log->last_direct_bytes() == 0);
+  CHECK(read_all(path) == "{\"a\":1}\n" + lines + lines + lines);
+  CHECK(log->size() == fs::file_size(path));
+  std::free(memory);
+  log.reset();
+  fs::remove_all(dir);
+}
+
+TEST_CASE("an append-only file cuts off a last line a killed run left without its line break", "[support]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("edict-torn-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "log.jsonl").string();
+  // A torn line longer than one read of the tail (64 KiB) after whole ones.
+  const std::string whole = "{\"a\":1}\n{\"b\":2}\n", torn = "{\"c\":\"" + std::string(100'000, 'x');
+  { std::ofstream(path, std::ios::binary) << whole << torn; }
+  std::string error;
+  auto log = edict::AppendOnlyFile::open(path, &error);
+  REQUIRE(log);
+  CHECK(log->size() == whole.size());
+  REQUIRE(log->append("{\"d\":4}\n", &error));
+  CHECK(read_all(path) == whole + "{\"d\":4}\n");
+  log.reset();
+  // Whole lines are kept as they are, and so is a file with no line break at all.
+  log = edict::AppendOnlyFile::open(path, &error);
+  CHECK(log->size() == whole.size() + 8);
+  log.reset();
+  { std::ofstream(path, std::ios::binary) << "not a log"; }
+  log = edict::AppendOnlyFile::open(path, &error);
+  CHECK(log->size() == 9);
+  CHECK(read_all(path) == "not a log");
+  log.reset();
   fs::remove_all(dir);
 }
