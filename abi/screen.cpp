@@ -464,11 +464,19 @@ void NameIndex::build() {
   words_.clear();
   word_id_.clear();
   std::vector<std::pair<uint32_t, uint32_t>> name_words, word_names;  // (entry, word), (word, entry)
+  // Kept from one name to the next; a word already listed is found by its
+  // view, so only a new word is copied (most of a list's words repeat).
+  std::vector<uint32_t> ids;
+  std::vector<std::string_view> tokens;
   for (uint32_t e = 0; e < names_.size(); ++e) {
-    std::vector<uint32_t> ids;
-    for (std::string_view t : split(names_[e])) {
-      auto [it, added] = word_id_.try_emplace(std::string(t), static_cast<uint32_t>(words_.size()));
-      if (added) words_.emplace_back(t);
+    ids.clear();
+    split_into(names_[e], tokens);
+    for (std::string_view t : tokens) {
+      auto it = word_id_.find(t);
+      if (it == word_id_.end()) {
+        it = word_id_.emplace(std::string(t), static_cast<uint32_t>(words_.size())).first;
+        words_.emplace_back(t);
+      }
       ids.push_back(it->second);
       name_words.push_back({e, it->second});
     }
