@@ -464,11 +464,19 @@ void NameIndex::build() {
   words_.clear();
   word_id_.clear();
   std::vector<std::pair<uint32_t, uint32_t>> name_words, word_names;  // (entry, word), (word, entry)
+  // Kept from one name to the next; a word already listed is found by its
+  // view, so only a new word is copied (most of a list's words repeat).
+  std::vector<uint32_t> ids;
+  std::vector<std::string_view> tokens;
   for (uint32_t e = 0; e < names_.size(); ++e) {
-    std::vector<uint32_t> ids;
-    for (std::string_view t : split(names_[e])) {
-      auto [it, added] = word_id_.try_emplace(std::string(t), static_cast<uint32_t>(words_.size()));
-      if (added) words_.emplace_back(t);
+    ids.clear();
+    split_into(names_[e], tokens);
+    for (std::string_view t : tokens) {
+      auto it = word_id_.find(t);
+      if (it == word_id_.end()) {
+        it = word_id_.emplace(std::string(t), static_cast<uint32_t>(words_.size())).first;
+        words_.emplace_back(t);
+      }
       ids.push_back(it->second);
       name_words.push_back({e, it->second});
     }
@@ -489,11 +497,19 @@ void NameIndex::build() {
   unseen_idf_ = static_cast<float>(std::log(n) + 1);
   word_letters_.clear();
   for (const std::string& w : words_) word_letters_.push_back(letters_of(w));
+  // Each (variant, word) once. Two words never give the same pair, so only
+  // a word's own variants are sorted to drop its repeats: sorting all the
+  // list's ~10^5 pairs was a sixth of loading the Entity List. A lookup
+  // sorts the words it finds, so the table's order of insertion is moot.
   std::vector<std::pair<uint64_t, uint32_t>> variants;
-  for (uint32_t w = 0; w < words_.size(); ++w)
-    for_each_deletion(words_[w], deletions_for(words_[w]), [&](uint64_t h) { variants.push_back({h, w}); });
-  std::sort(variants.begin(), variants.end());
-  variants.erase(std::unique(variants.begin(), variants.end()), variants.end());
+  std::vector<uint64_t> of_word;
+  for (uint32_t w = 0; w < words_.size(); ++w) {
+    of_word.clear();
+    for_each_deletion(words_[w], deletions_for(words_[w]), [&](uint64_t h) { of_word.push_back(h); });
+    std::sort(of_word.begin(), of_word.end());
+    of_word.erase(std::unique(of_word.begin(), of_word.end()), of_word.end());
+    for (uint64_t h : of_word) variants.push_back({h, w});
+  }
   size_t slots = 64;
   while (slots < variants.size() * 2) slots *= 2;
   deletion_keys_.assign(slots, 0);

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -25,21 +26,61 @@ std::string LoadError::text() const {
 
 namespace {
 
+// A cell of a record: its text (a view into the file's bytes, or into the
+// text a CSV field holds once its "" quotes are undone, or into a JSON Lines
+// record's values) and where it starts. Lines and columns are found from the
+// offset only when an error needs them.
 struct Cell {
-  std::string text;
-  uint64_t line = 0, column = 0, offset = 0;
-  std::optional<std::vector<std::string>> items;  // a JSON array for a list field, taken as it is
+  std::string_view text;
+  uint64_t offset = 0;
+  const std::vector<std::string>* items = nullptr;  // a JSON array for a list field, taken as it is
 };
 
-LoadError at_cell(const char* code, const std::string& file, const Cell& c, std::string message) {
-  return LoadError{code, file, c.line, c.column, c.offset, std::move(message)};
+struct Position {
+  uint64_t line = 1, column = 1;  // 1-based; columns count characters, not bytes
+};
+
+// The line and column of byte `offset` of `bytes` (valid UTF-8 before it).
+Position position_of(std::string_view bytes, size_t offset) {
+  offset = std::min(offset, bytes.size());
+  Position at;
+  size_t line_start = 0;
+  for (size_t i = 0; i < offset;) {
+    const void* nl = std::memchr(bytes.data() + i, '\n', offset - i);
+    if (!nl) break;
+    i = static_cast<size_t>(static_cast<const char*>(nl) - bytes.data()) + 1;
+    ++at.line;
+    line_start = i;
+  }
+  for (size_t i = line_start; i < offset; ++i)
+    if ((static_cast<unsigned char>(bytes[i]) & 0xc0) != 0x80) ++at.column;
+  return at;
+}
+
+LoadError error_at(const char* code, const std::string& file, std::string_view bytes, size_t offset,
+                   std::string message) {
+  const Position p = position_of(bytes, offset);
+  return LoadError{code, file, p.line, p.column, offset, std::move(message)};
+}
+
+LoadError at_cell(const char* code, const std::string& file, std::string_view bytes, const Cell& c,
+                  std::string message) {
+  return error_at(code, file, bytes, c.offset, std::move(message));
 }
 
 // The first byte that is not valid UTF-8 (overlong forms and surrogates
-// included), or npos.
+// included), or npos. ASCII, most of a data file, goes eight bytes at a time.
 size_t invalid_utf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
+    if (i + 8 <= s.size()) {
+      uint64_t word;
+      std::memcpy(&word, s.data() + i, 8);
+      if ((word & 0x8080808080808080ull) == 0) {
+        i += 8;
+        continue;
+      }
+    }
     auto c = static_cast<unsigned char>(s[i]);
     size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
     if (n == 0 || i + n > s.size()) return i;
@@ -56,102 +97,96 @@ size_t invalid_utf8(std::string_view s) {
   return std::string_view::npos;
 }
 
-// RFC 4180 records with the position of every field. CRLF or LF ends a
-// record; a quoted field may hold separators, line breaks and "" quotes.
+// RFC 4180 records. CRLF or LF ends a record; a quoted field may hold
+// separators, line breaks and "" quotes. A field's text is a view into the
+// bytes, except a field with "" quotes, whose text is kept in `unescaped`.
+// Errors name no file (the caller's file name goes in afterwards).
 class CsvReader {
  public:
-  CsvReader(std::string_view bytes, const std::string& name) : s_(bytes), name_(name) {}
+  CsvReader(std::string_view bytes, std::deque<std::string>& unescaped) : s_(bytes), unescaped_(unescaped) {}
 
-  // false at the end of input; `error` set when the record is malformed.
+  // Appends the next record's cells to `record`; false at the end of input;
+  // `error` set when the record is malformed.
   bool next(std::vector<Cell>& record, std::optional<LoadError>& error) {
-    record.clear();
     if (pos_ >= s_.size()) return false;
     for (;;) {
-      Cell cell{{}, line_, col_, pos_, std::nullopt};
-      if (pos_ < s_.size() && s_[pos_] == '"') {
+      Cell cell{{}, pos_, nullptr};
+      if (s_[pos_] == '"') {
         if (!quoted(cell, error)) return true;
       } else {
-        while (pos_ < s_.size() && s_[pos_] != ',' && s_[pos_] != '\n' && s_[pos_] != '\r') {
-          if (s_[pos_] == '"') {
-            error = fail(line_, col_, pos_,
-                         "a quote inside an unquoted field; put the whole field in quotes and double the "
-                         "quote (\"\")");
-            return true;
-          }
-          cell.text += s_[pos_];
-          advance();
+        const size_t start = pos_;
+        while (pos_ < s_.size() && !stops(s_[pos_])) ++pos_;
+        if (pos_ < s_.size() && s_[pos_] == '"') {
+          error = fail(pos_,
+                       "a quote inside an unquoted field; put the whole field in quotes and double the "
+                       "quote (\"\")");
+          return true;
         }
+        cell.text = s_.substr(start, pos_ - start);
       }
-      record.push_back(std::move(cell));
+      record.push_back(cell);
       if (pos_ >= s_.size()) return true;
       if (s_[pos_] == ',') {
-        advance();
+        ++pos_;
+        if (pos_ >= s_.size()) {  // a last empty field at the end of input
+          record.push_back(Cell{{}, pos_, nullptr});
+          return true;
+        }
         continue;
       }
       if (s_[pos_] == '\r') {
         if (pos_ + 1 >= s_.size() || s_[pos_ + 1] != '\n') {
-          error = fail(line_, col_, pos_, "a carriage return not followed by a line feed");
+          error = fail(pos_, "a carriage return not followed by a line feed");
           return true;
         }
         ++pos_;
       }
       ++pos_;  // the '\n'
-      ++line_;
-      col_ = 1;
       return true;
     }
   }
 
  private:
+  static bool stops(char c) { return c == ',' || c == '\n' || c == '\r' || c == '"'; }
+
   bool quoted(Cell& cell, std::optional<LoadError>& error) {
-    uint64_t open_line = line_, open_col = col_, open_at = pos_;
-    advance();
+    const size_t open = pos_;
+    size_t start = ++pos_;
+    std::string* own = nullptr;  // the text without "" quotes, when it had some
     for (;;) {
-      if (pos_ >= s_.size()) {
-        error = fail(open_line, open_col, open_at,
-                     "unterminated quoted field: the quote opened here is never closed");
+      const void* quote = std::memchr(s_.data() + pos_, '"', s_.size() - pos_);
+      if (!quote) {
+        error = fail(open, "unterminated quoted field: the quote opened here is never closed");
         return false;
       }
-      char c = s_[pos_];
-      if (c == '"') {
-        if (pos_ + 1 < s_.size() && s_[pos_ + 1] == '"') {
-          cell.text += '"';
-          advance();
-          advance();
-          continue;
-        }
-        advance();
-        if (pos_ < s_.size() && s_[pos_] != ',' && s_[pos_] != '\n' && s_[pos_] != '\r') {
-          error = fail(line_, col_, pos_,
-                       "text after the closing quote of a field; expected `,` or the end of the line");
-          return false;
-        }
-        return true;
+      const auto at = static_cast<size_t>(static_cast<const char*>(quote) - s_.data());
+      if (at + 1 < s_.size() && s_[at + 1] == '"') {
+        if (!own) own = &unescaped_.emplace_back();
+        own->append(s_.data() + start, at + 1 - start);  // the text and one quote
+        pos_ = start = at + 2;
+        continue;
       }
-      cell.text += c;
-      if (c == '\n') {
-        ++pos_;
-        ++line_;
-        col_ = 1;
+      if (own) {
+        own->append(s_.data() + start, at - start);
+        cell.text = *own;
       } else {
-        advance();
+        cell.text = s_.substr(start, at - start);
       }
+      pos_ = at + 1;
+      if (pos_ < s_.size() && s_[pos_] != ',' && s_[pos_] != '\n' && s_[pos_] != '\r') {
+        error = fail(pos_, "text after the closing quote of a field; expected `,` or the end of the line");
+        return false;
+      }
+      return true;
     }
   }
-  void advance() {
-    // Columns count characters, not bytes: skip UTF-8 continuation bytes.
-    ++pos_;
-    while (pos_ < s_.size() && (static_cast<unsigned char>(s_[pos_]) & 0xc0) == 0x80) ++pos_;
-    ++col_;
-  }
-  LoadError fail(uint64_t line, uint64_t col, size_t at, std::string message) const {
-    return LoadError{"E0072", name_, line, col, at, std::move(message)};
+  LoadError fail(size_t at, std::string message) const {
+    return error_at("E0072", std::string(), s_, at, std::move(message));
   }
 
   std::string_view s_;
-  const std::string& name_;
+  std::deque<std::string>& unescaped_;
   size_t pos_ = 0;
-  uint64_t line_ = 1, col_ = 1;
 };
 
 std::string_view trim(std::string_view s) {
@@ -233,7 +268,8 @@ std::optional<std::string> parse_cell(abi::CellType type, std::string_view text,
 
 // Column positions of the key and of every field, from the header line.
 std::optional<LoadError> map_header(const abi::DataSchema& schema, const std::vector<Cell>& header,
-                                    const std::string& name, int& key_at, std::vector<int>& field_at) {
+                                    const std::string& name, std::string_view bytes, int& key_at,
+                                    std::vector<int>& field_at) {
   auto find = [&](const std::string& h) {
     for (size_t i = 0; i < header.size(); ++i)
       if (header[i].text == h) return static_cast<int>(i);
@@ -242,12 +278,15 @@ std::optional<LoadError> map_header(const abi::DataSchema& schema, const std::ve
   for (size_t i = 0; i < header.size(); ++i)
     for (size_t j = 0; j < i; ++j)
       if (!header[i].text.empty() && header[i].text == header[j].text)
-        return at_cell("E0072", name, header[i],
+        return at_cell("E0072", name, bytes, header[i],
                        fmt::format("column `{}` appears twice in the header (first at column {})",
-                                   header[i].text, header[j].column));
+                                   header[i].text, position_of(bytes, header[j].offset).column));
   auto listing = [&] {
     std::string all;
-    for (const Cell& c : header) all += (all.empty() ? "" : ", ") + c.text;
+    for (const Cell& c : header) {
+      if (!all.empty()) all += ", ";
+      all += c.text;
+    }
     return all;
   };
   key_at = find(schema.key_header);
@@ -276,21 +315,32 @@ std::optional<LoadError> map_header(const abi::DataSchema& schema, const std::ve
   return std::nullopt;
 }
 
+// What add_record reuses from one row to the next.
+struct RowScratch {
+  std::vector<uint64_t> cells;
+  std::vector<uint8_t> present;
+  std::vector<uint64_t> key_offsets;  // per row added: where its key is (the line a duplicate names)
+};
+
 // One record into the snapshot, or the error that rejects it.
-std::optional<LoadError> add_record(const abi::DataSchema& schema, const std::vector<Cell>& record,
-                                    int key_at, const std::vector<int>& field_at, const std::string& name,
-                                    abi::DataSnapshot& snapshot, std::vector<uint64_t>& key_lines) {
+std::optional<LoadError> add_record(const abi::DataSchema& schema, const Cell* record, int key_at,
+                                    const std::vector<int>& field_at, const std::string& name,
+                                    std::string_view bytes, abi::DataSnapshot& snapshot,
+                                    RowScratch& scratch) {
   const Cell& key = record[static_cast<size_t>(key_at)];
-  if (key.text.empty()) return at_cell("E0074", name, key, fmt::format("empty key `{}`", schema.key_header));
+  if (key.text.empty())
+    return at_cell("E0074", name, bytes, key, fmt::format("empty key `{}`", schema.key_header));
   uint64_t key_bits = 0;
   std::string_view key_text;
   if (schema.key == abi::CellType::Str) {
     key_text = key.text;
   } else if (auto bad = parse_cell(schema.key, key.text, snapshot, key_bits)) {
-    return at_cell("E0074", name, key, fmt::format("key `{}`: {}", schema.key_header, *bad));
+    return at_cell("E0074", name, bytes, key, fmt::format("key `{}`: {}", schema.key_header, *bad));
   }
-  std::vector<uint64_t> cells(schema.columns.size(), 0);
-  std::vector<uint8_t> present(schema.columns.size(), 0);
+  std::vector<uint64_t>& cells = scratch.cells;
+  std::vector<uint8_t>& present = scratch.present;
+  cells.assign(schema.columns.size(), 0);
+  present.assign(schema.columns.size(), 0);
   for (size_t i = 0; i < schema.columns.size(); ++i) {
     const abi::DataColumn& c = schema.columns[i];
     if (field_at[i] < 0) continue;
@@ -302,22 +352,22 @@ std::optional<LoadError> add_record(const abi::DataSchema& schema, const std::ve
     }
     if (cell.text.empty() && c.type != abi::CellType::StrList) {
       if (!c.optional)
-        return at_cell("E0074", name, cell,
+        return at_cell("E0074", name, bytes, cell,
                        fmt::format("empty `{}`: field `{}` is required (declare it `{}?` to allow a blank)",
                                    c.header, c.name, abi::cell_type_name(c.type)));
       continue;
     }
     if (auto bad = parse_cell(c.type, cell.text, snapshot, cells[i]))
-      return at_cell("E0074", name, cell, fmt::format("column `{}`: {}", c.header, *bad));
+      return at_cell("E0074", name, bytes, cell, fmt::format("column `{}`: {}", c.header, *bad));
     present[i] = 1;
   }
   uint32_t clash = 0;
   if (!snapshot.add_row(key_bits, key_text, cells, present, &clash))
     return at_cell(
-        "E0075", name, key,
+        "E0075", name, bytes, key,
         fmt::format("duplicate key `{}`: line {} has the same key in force over an overlapping period",
-                    key.text, key_lines[clash]));
-  key_lines.push_back(key.line);
+                    key.text, position_of(bytes, scratch.key_offsets[clash]).line));
+  scratch.key_offsets.push_back(key.offset);
   return std::nullopt;
 }
 
@@ -354,11 +404,19 @@ uint64_t column_at(std::string_view line, size_t offset) {
   return col;
 }
 
+// A JSON Lines record's cell, holding its own text (simdjson's strings
+// last only until the next line is parsed).
+struct JsonCell {
+  std::string text;
+  uint64_t offset = 0;
+  std::optional<std::vector<std::string>> items;
+};
+
 // A JSON Lines value as the cell a CSV file would hold, or why it cannot be
 // one: strings for text, countries, dates and times; numbers for int and
 // number; true/false for bool; an array of strings (or one `;` separated
 // string) for a list; null for a blank.
-std::optional<std::string> json_cell(abi::CellType type, simdjson::dom::element v, Cell& cell) {
+std::optional<std::string> json_cell(abi::CellType type, simdjson::dom::element v, JsonCell& cell) {
   using abi::CellType;
   using simdjson::dom::element_type;
   const element_type t = v.type();
@@ -414,7 +472,7 @@ std::optional<std::string> json_cell(abi::CellType type, simdjson::dom::element 
 // one cell per field (`field_at` says which the line has).
 std::optional<LoadError> json_record(const abi::DataSchema& schema, simdjson::dom::parser& parser,
                                      std::string_view line, uint64_t line_no, size_t line_offset,
-                                     const std::string& name, std::vector<Cell>& record,
+                                     const std::string& name, std::vector<JsonCell>& record,
                                      std::vector<int>& field_at) {
   auto at = [&](const char* code, size_t offset, std::string message) {
     return LoadError{code, name, line_no, column_at(line, offset), line_offset + offset, std::move(message)};
@@ -444,14 +502,12 @@ std::optional<LoadError> json_record(const abi::DataSchema& schema, simdjson::do
     for (size_t i = 0; i < schema.columns.size(); ++i)
       if (field.key == schema.columns[i].header) values[i] = field.value;
   }
-  record.assign(schema.columns.size() + 1, Cell{});
+  record.assign(schema.columns.size() + 1, JsonCell{});
   field_at.assign(schema.columns.size(), -1);
   auto read = [&](const std::string& header, abi::CellType type, simdjson::dom::element value,
                   size_t index) -> std::optional<LoadError> {
-    Cell& cell = record[index];
-    cell.line = line_no;
+    JsonCell& cell = record[index];
     size_t offset = key_offset(header);
-    cell.column = column_at(line, offset);
     cell.offset = line_offset + offset;
     if (auto bad = json_cell(type, value, cell))
       return at("E0074", offset, fmt::format("`{}`: {}", header, *bad));
@@ -478,43 +534,90 @@ std::optional<LoadError> json_record(const abi::DataSchema& schema, simdjson::do
 
 }  // namespace
 
-LoadResult load_csv(const abi::DataSchema& schema, std::string_view bytes, const std::string& name) {
-  auto failed = [](LoadError e) { return LoadResult{nullptr, std::move(e)}; };
-  if (auto bad = text_error(bytes, name, "a data file starts with a header line")) return failed(*bad);
-  auto snapshot = std::make_shared<abi::DataSnapshot>(schema, name, "sha256:" + sha256_hex(bytes));
-  CsvReader reader(bytes, name);
-  std::vector<Cell> header, record;
+struct ReadFile::Parsed {
+  std::vector<Cell> header;
+  std::vector<Cell> cells;  // the good records' cells, header.size() per record, one record after another
+  size_t records = 0;
+  std::optional<LoadError> error;  // what ended the reading early (after `records` good records)
+  bool header_failed = false;      // the header itself is malformed
+  std::deque<std::string> unescaped;
+};
+
+namespace {
+
+// A CSV file's records, each checked for its number of fields; the first
+// malformed one ends the reading, as it would end a load.
+std::unique_ptr<ReadFile::Parsed> split_csv(std::string_view bytes) {
+  auto parsed = std::make_unique<ReadFile::Parsed>();
+  CsvReader reader(bytes, parsed->unescaped);
   std::optional<LoadError> error;
-  reader.next(header, error);
-  if (error) return failed(*error);
+  reader.next(parsed->header, error);
+  if (error) {
+    parsed->error = std::move(error);
+    parsed->header_failed = true;
+    return parsed;
+  }
+  const size_t width = parsed->header.size();
+  parsed->cells.reserve(width * static_cast<size_t>(std::count(bytes.begin(), bytes.end(), '\n')));
+  std::vector<Cell> record;
+  for (;;) {
+    record.clear();
+    if (!reader.next(record, error)) break;
+    if (error) {
+      parsed->error = std::move(error);
+      break;
+    }
+    if (record.size() == 1 && record[0].text.empty()) continue;  // a blank line
+    if (record.size() != width) {
+      const Cell& at = record.size() > width ? record[width] : record.back();
+      parsed->error = at_cell("E0072", std::string(), bytes, at,
+                              fmt::format("{} fields where the header has {}", record.size(), width));
+      break;
+    }
+    parsed->cells.insert(parsed->cells.end(), record.begin(), record.end());
+    ++parsed->records;
+  }
+  return parsed;
+}
+
+LoadError named(LoadError e, const std::string& name) {
+  e.file = name;
+  return e;
+}
+
+LoadResult failed(LoadError e) {
+  return LoadResult{nullptr, std::move(e)};
+}
+
+// One declaration's snapshot from a CSV file's records.
+LoadResult build_csv(const abi::DataSchema& schema, std::string_view bytes, const std::string& name,
+                     const std::string& content_hash, const ReadFile::Parsed& parsed) {
+  if (parsed.header_failed) return failed(named(*parsed.error, name));
   int key_at = -1;
   std::vector<int> field_at;
-  if (auto bad = map_header(schema, header, name, key_at, field_at)) return failed(*bad);
-  std::vector<uint64_t> key_lines;
-  while (reader.next(record, error)) {
-    if (error) return failed(*error);
-    if (record.size() == 1 && record[0].text.empty()) continue;  // a blank line
-    if (record.size() != header.size()) {
-      const Cell& at = record.size() > header.size() ? record[header.size()] : record.back();
-      return failed(at_cell("E0072", name, at,
-                            fmt::format("{} fields where the header has {}", record.size(), header.size())));
-    }
-    if (auto bad = add_record(schema, record, key_at, field_at, name, *snapshot, key_lines))
+  if (auto bad = map_header(schema, parsed.header, name, bytes, key_at, field_at)) return failed(*bad);
+  auto snapshot = std::make_shared<abi::DataSnapshot>(schema, name, content_hash);
+  RowScratch scratch;
+  scratch.key_offsets.reserve(parsed.records);
+  const size_t width = parsed.header.size();
+  for (size_t r = 0; r < parsed.records; ++r)
+    if (auto bad =
+            add_record(schema, &parsed.cells[r * width], key_at, field_at, name, bytes, *snapshot, scratch))
       return failed(*bad);
-  }
+  if (parsed.error) return failed(named(*parsed.error, name));
   snapshot->build_index();
   return LoadResult{std::move(snapshot), std::nullopt};
 }
 
-LoadResult load_jsonl(const abi::DataSchema& schema, std::string_view bytes, const std::string& name) {
-  auto failed = [](LoadError e) { return LoadResult{nullptr, std::move(e)}; };
-  if (auto bad = text_error(bytes, name, "a JSON Lines data file holds one object per line"))
-    return failed(*bad);
-  auto snapshot = std::make_shared<abi::DataSnapshot>(schema, name, "sha256:" + sha256_hex(bytes));
+// One declaration's snapshot from a JSON Lines file's bytes.
+LoadResult build_jsonl(const abi::DataSchema& schema, std::string_view bytes, const std::string& name,
+                       const std::string& content_hash) {
+  auto snapshot = std::make_shared<abi::DataSnapshot>(schema, name, content_hash);
   simdjson::dom::parser parser;
+  std::vector<JsonCell> owned;
   std::vector<Cell> record;
   std::vector<int> field_at;
-  std::vector<uint64_t> key_lines;
+  RowScratch scratch;
   uint64_t line_no = 0;
   for (size_t start = 0; start < bytes.size();) {
     size_t end = bytes.find('\n', start);
@@ -525,38 +628,87 @@ LoadResult load_jsonl(const abi::DataSchema& schema, std::string_view bytes, con
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.find_first_not_of(" \t") == std::string_view::npos) continue;  // a blank line
-    if (auto bad = json_record(schema, parser, line, line_no, line_offset, name, record, field_at))
+    if (auto bad = json_record(schema, parser, line, line_no, line_offset, name, owned, field_at))
       return failed(*bad);
-    if (auto bad = add_record(schema, record, 0, field_at, name, *snapshot, key_lines)) return failed(*bad);
+    record.clear();
+    for (const JsonCell& c : owned) record.push_back(Cell{c.text, c.offset, c.items ? &*c.items : nullptr});
+    if (auto bad = add_record(schema, record.data(), 0, field_at, name, bytes, *snapshot, scratch))
+      return failed(*bad);
   }
-  if (key_lines.empty())
+  if (scratch.key_offsets.empty())
     return failed(LoadError{"E0071", name, 1, 1, 0, "the file holds no objects, only blank lines"});
   snapshot->build_index();
   return LoadResult{std::move(snapshot), std::nullopt};
 }
 
-LoadResult load_file(const abi::DataSchema& schema, const std::string& path) {
+constexpr const char* kCsvEmptyHelp = "a data file starts with a header line";
+constexpr const char* kJsonlEmptyHelp = "a JSON Lines data file holds one object per line";
+
+std::string content_hash_of(std::string_view bytes) {
+  return "sha256:" + sha256_hex(bytes);
+}
+
+}  // namespace
+
+LoadResult load_csv(const abi::DataSchema& schema, std::string_view bytes, const std::string& name) {
+  if (auto bad = text_error(bytes, name, kCsvEmptyHelp)) return failed(*bad);
+  return build_csv(schema, bytes, name, content_hash_of(bytes), *split_csv(bytes));
+}
+
+LoadResult load_jsonl(const abi::DataSchema& schema, std::string_view bytes, const std::string& name) {
+  if (auto bad = text_error(bytes, name, kJsonlEmptyHelp)) return failed(*bad);
+  return build_jsonl(schema, bytes, name, content_hash_of(bytes));
+}
+
+ReadFile::~ReadFile() = default;
+
+std::shared_ptr<const ReadFile> ReadFile::read(const std::string& path) {
+  std::shared_ptr<ReadFile> file(new ReadFile());
+  auto fail = [&](std::string message) {
+    file->error_ = LoadError{"E0070", path, 0, 0, 0, std::move(message)};
+    return file;
+  };
   std::error_code ec;
   // A FIFO or a device could block or never end: only regular files.
   if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
-    return LoadResult{nullptr, LoadError{"E0070", path, 0, 0, 0, "cannot read: not a regular file"}};
+    return fail("cannot read: not a regular file");
   std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return LoadResult{
-        nullptr, LoadError{"E0070", path, 0, 0, 0, fmt::format("cannot read: {}", std::strerror(errno))}};
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (in.bad()) return LoadResult{nullptr, LoadError{"E0070", path, 0, 0, 0, "read error"}};
+  if (!in) return fail(fmt::format("cannot read: {}", std::strerror(errno)));
+  // One read of the size the file has (and whatever it grew by since).
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > 0) {
+    file->bytes_.resize(size);
+    in.read(file->bytes_.data(), static_cast<std::streamsize>(size));
+    file->bytes_.resize(static_cast<size_t>(in.gcount()));
+  }
+  if (!in.eof() && !in.bad()) {
+    std::ostringstream rest;
+    rest << in.rdbuf();
+    file->bytes_ += rest.str();
+  }
+  if (in.bad()) return fail("read error");
   std::string_view ext =
       std::string_view(path).substr(path.rfind('.') == std::string::npos ? path.size() : path.rfind('.'));
-  if (ext == ".jsonl" || ext == ".ndjson") return load_jsonl(schema, bytes.str(), path);
-  if (ext != ".csv")
-    return LoadResult{nullptr,
-                      LoadError{"E0070", path, 0, 0, 0,
-                                fmt::format("unknown data file type `{}`; Edict reads .csv and .jsonl "
-                                            "(JSON Lines)",
-                                            ext)}};
-  return load_csv(schema, bytes.str(), path);
+  file->jsonl_ = ext == ".jsonl" || ext == ".ndjson";
+  if (!file->jsonl_ && ext != ".csv")
+    return fail(fmt::format("unknown data file type `{}`; Edict reads .csv and .jsonl (JSON Lines)", ext));
+  if (auto bad = text_error(file->bytes_, path, file->jsonl_ ? kJsonlEmptyHelp : kCsvEmptyHelp)) {
+    file->error_ = std::move(bad);
+    return file;
+  }
+  file->content_hash_ = content_hash_of(file->bytes_);
+  if (!file->jsonl_) file->csv_ = split_csv(file->bytes_);
+  return file;
+}
+
+LoadResult ReadFile::load(const abi::DataSchema& schema, const std::string& name) const {
+  if (error_) return failed(named(*error_, name));
+  if (jsonl_) return build_jsonl(schema, bytes_, name, content_hash_);
+  return build_csv(schema, bytes_, name, content_hash_, *csv_);
+}
+
+LoadResult load_file(const abi::DataSchema& schema, const std::string& path) {
+  return ReadFile::read(path)->load(schema, path);
 }
 
 }  // namespace edict::data

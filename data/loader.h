@@ -41,6 +41,28 @@ struct LoadResult {
 
 // Reads `path` (never any other file); chooses the format by its extension.
 LoadResult load_file(const abi::DataSchema& schema, const std::string& path);
+
+// A data file read once for every declaration that names it: its bytes
+// read, checked as UTF-8 and hashed once, and a CSV file split into records
+// once; each declaration then builds its own snapshot from them. The result
+// of load() is the one load_file(schema, name) gives, errors included (a
+// file error is each declaration's, under the name it read the file by).
+class ReadFile {
+ public:
+  static std::shared_ptr<const ReadFile> read(const std::string& path);
+  LoadResult load(const abi::DataSchema& schema, const std::string& name) const;
+  ~ReadFile();
+
+  struct Parsed;  // the CSV records (loader.cpp)
+
+ private:
+  ReadFile() = default;
+  std::string bytes_, content_hash_;
+  std::optional<LoadError> error_;  // the file cannot be read, or is not text
+  bool jsonl_ = false;
+  std::unique_ptr<Parsed> csv_;
+};
+
 // The same over bytes already read; `name` is the file name errors give.
 LoadResult load_csv(const abi::DataSchema& schema, std::string_view bytes, const std::string& name);
 LoadResult load_jsonl(const abi::DataSchema& schema, std::string_view bytes, const std::string& name);

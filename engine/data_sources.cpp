@@ -39,6 +39,25 @@ std::string path_for(const abi::DataSchema& schema, const std::map<std::string, 
   return it != files.end() ? it->second : schema.default_file;
 }
 
+// work(i) for each i < count, on up to as many threads as there are cores
+// (this one included).
+template <typename Work>
+void side_by_side(size_t count, Work&& work) {
+  std::atomic<size_t> next{0};
+  auto some = [&] {
+    for (size_t i; (i = next++) < count;) work(i);
+  };
+  std::vector<std::thread> helpers;
+  const size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  try {
+    for (size_t k = 1; k < std::min(cores, count); ++k) helpers.emplace_back(some);
+  } catch (const std::system_error&) {
+    // No thread to spare: this thread does what the others do not.
+  }
+  some();
+  for (std::thread& h : helpers) h.join();
+}
+
 }  // namespace
 
 bool load_data_sources(const ir::Module& module, const std::map<std::string, std::string>& files,
@@ -59,35 +78,43 @@ bool load_data_sources(const ir::Module& module, const std::map<std::string, std
           .help = names.empty() ? "this policy declares no data sources" : "its data sources are " + names;
     }
   }
-  // The sources are read, hashed and indexed side by side, on as many
-  // threads as there are cores (the library's two took about 40 ms one
-  // after the other, most of a start whose front end came from its cache);
-  // errors are reported afterwards in declaration order, so what is
-  // printed does not depend on which load finished first.
+  // A file two sources name (the library's Entity List, screened by name
+  // and read by `_id`) is read, hashed and split into records once; then
+  // each source builds its own snapshot. Both steps run side by side, on
+  // as many threads as there are cores; errors are reported afterwards in
+  // declaration order, so what is printed does not depend on which load
+  // finished first.
   std::vector<const abi::DataSchema*> schemas;
+  std::vector<std::string> paths;
   for (const ir::Table& t : module.tables)
-    if (t.external()) schemas.push_back(&t.data->schema());
-  std::vector<data::LoadResult> results(schemas.size());
-  std::vector<std::exception_ptr> failures(schemas.size());  // rethrown on this thread
-  std::atomic<size_t> next_source{0};
-  auto load_some = [&] {
-    for (size_t i; (i = next_source++) < schemas.size();) {
-      try {
-        results[i] = data::load_file(*schemas[i], path_for(*schemas[i], files));
-      } catch (...) {
-        failures[i] = std::current_exception();
-      }
+    if (t.external()) {
+      schemas.push_back(&t.data->schema());
+      paths.push_back(path_for(t.data->schema(), files));
     }
-  };
-  std::vector<std::thread> helpers;
-  const size_t cores = std::max(1u, std::thread::hardware_concurrency());
-  try {
-    for (size_t k = 1; k < std::min(cores, schemas.size()); ++k) helpers.emplace_back(load_some);
-  } catch (const std::system_error&) {
-    // No thread to spare: this thread loads what the others do not.
+  std::vector<std::string> distinct;
+  std::vector<size_t> file_of(schemas.size());
+  for (size_t i = 0; i < paths.size(); ++i) {
+    auto at = std::find(distinct.begin(), distinct.end(), paths[i]);
+    file_of[i] = static_cast<size_t>(at - distinct.begin());
+    if (at == distinct.end()) distinct.push_back(paths[i]);
   }
-  load_some();
-  for (std::thread& h : helpers) h.join();
+  std::vector<std::shared_ptr<const data::ReadFile>> read(distinct.size());
+  std::vector<data::LoadResult> results(schemas.size());
+  std::vector<std::exception_ptr> failures(schemas.size() + distinct.size());  // rethrown on this thread
+  side_by_side(distinct.size(), [&](size_t i) {
+    try {
+      read[i] = data::ReadFile::read(distinct[i]);
+    } catch (...) {
+      failures[schemas.size() + i] = std::current_exception();
+    }
+  });
+  side_by_side(schemas.size(), [&](size_t i) {
+    try {
+      if (read[file_of[i]]) results[i] = read[file_of[i]]->load(*schemas[i], paths[i]);
+    } catch (...) {
+      failures[i] = std::current_exception();
+    }
+  });
   for (const std::exception_ptr& failure : failures)
     if (failure) std::rethrow_exception(failure);
   std::vector<std::shared_ptr<const abi::DataSnapshot>> loaded;

@@ -165,6 +165,68 @@ TEST_CASE("every malformed file is one located error and no snapshot", "[data]")
   }
 }
 
+// A file two declarations name is read and split once (ReadFile): each
+// declaration still stops at its own first error, in file order, as a load
+// of its own would, and names the file as it did.
+TEST_CASE("a file read once for two declarations loads each as a load of its own", "[data]") {
+  edict::abi::DataSchema by_id;
+  by_id.name = "by_id";
+  by_id.key_header = "id";
+  by_id.columns = {{"added", "added", CellType::Date, true}};
+  const auto dir = temp_dir();
+  struct Case {
+    std::string text;
+    const char* holders_code;  // nullptr: loads
+    uint64_t holders_line, holders_column;
+    const char* by_id_code;
+    uint64_t by_id_line, by_id_column;
+  };
+  const Case cases[] = {
+      // holders stops at the empty name on line 3; by_id reads on to the short record on line 4.
+      {"id,name,added,removed,aliases\nH1,Ä,2024-01-01,,\nH2,,2024-01-01,,\nH3,x\n", "E0074", 3, 4, "E0072",
+       4, 4},
+      // Both stop at the bad date of line 4, after a quoted field over two lines with "" quotes.
+      {"id,name,added,removed,aliases\nH1,\"Ä \"\"x\"\"\ny\",2024-01-01,,\nH2,B,2024-13-01,,\n", "E0074", 4,
+       6, "E0074", 4, 6},
+      // A duplicate key names the line of the first (line 2; its name spans two lines).
+      {"id,name,added,removed,aliases\nH1,\"é\n\",,,\nH1,B,,,\n", "E0075", 4, 1, "E0075", 4, 1},
+      {"id,name,added,removed,aliases\nH1,\"é\"\"\",,,\nH2,B,,,", nullptr, 0, 0, nullptr, 0, 0},
+      {"id,name\xc3(,added\n", "E0071", 1, 8, "E0071", 1, 8},
+  };
+  for (const Case& c : cases) {
+    INFO(c.text);
+    const auto path = (dir / "shared.csv").string();
+    write(path, c.text);
+    auto file = edict::data::ReadFile::read(path);
+    for (const auto& [schema, code, line, column] :
+         {std::tuple{holders_schema(), c.holders_code, c.holders_line, c.holders_column},
+          std::tuple{by_id, c.by_id_code, c.by_id_line, c.by_id_column}}) {
+      auto shared = file->load(schema, path);
+      auto own = edict::data::load_file(schema, path);
+      auto bytes = edict::data::load_csv(schema, c.text, path);
+      for (const auto* r : {&shared, &own, &bytes}) {
+        if (!code) {
+          REQUIRE(r->snapshot);
+          CHECK(r->snapshot->size() == 2);
+          CHECK(r->snapshot->content_hash() == "sha256:" + edict::data::sha256_hex(c.text));
+          continue;
+        }
+        REQUIRE(r->error);
+        CHECK(r->error->file == path);
+        CHECK(std::string(r->error->code) == code);
+        CHECK(r->error->line == line);
+        CHECK(r->error->column == column);
+        CHECK(r->error->text() == shared.error->text());
+      }
+    }
+    if (!c.holders_code) {
+      auto s = file->load(holders_schema(), path).snapshot;
+      CHECK(s->string(static_cast<uint32_t>(s->cell(0, 0))) == "é\"");
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("a JSON Lines file gives the rows a CSV file gives", "[data]") {
   auto csv = edict::data::load_csv(holders_schema(),
                                    "id,name,added,removed,aliases\n"
