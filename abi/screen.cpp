@@ -507,6 +507,33 @@ void NameIndex::build() {
   // A word in more than 1 name in 100 ("Technologies", a city) says little
   // about a match.
   common_limit_ = std::max<size_t>(32, names_.size() / 100);
+  find_listed_look_alikes();
+}
+
+void NameIndex::describe_letters(QueryWord& word) {
+  word.letters = letters_of(word.text);
+  std::memset(word.letter_count, 0, sizeof word.letter_count);
+  for (char c : word.text) ++word.letter_count[static_cast<unsigned char>(c) & 63];
+}
+
+// Each listed word's look-alikes, searched once here rather than for every
+// name that holds it: most words of the names screened are listed ones
+// (only a typo or an unlisted name brings a new word), and the search was
+// half the work of a first screening. The lists are those similar_words
+// finds for the word at screening time, so the answers do not change.
+void NameIndex::find_listed_look_alikes() {
+  listed_similar_begin_.assign(1, 0);
+  listed_similar_.clear();
+  QueryWord word;
+  for (uint32_t w = 0; w < words_.size(); ++w) {
+    word.text = words_[w];
+    word.id = w;
+    describe_letters(word);
+    word.similar.clear();
+    similar_words(word);
+    listed_similar_.insert(listed_similar_.end(), word.similar.begin(), word.similar.end());
+    listed_similar_begin_.push_back(static_cast<uint32_t>(listed_similar_.size()));
+  }
 }
 
 // Jaro counts the letters of one word matched in the other: at most those
@@ -553,12 +580,15 @@ std::span<NameIndex::QueryWord> NameIndex::words_of(std::string_view normalized)
     w.id = listed == word_id_.end() ? kUnlisted : listed->second;
     w.weight = static_cast<float>(w.id == kUnlisted ? w.text.size() * static_cast<double>(unseen_idf_)
                                                     : word_weight_[w.id]);
-    w.letters = letters_of(w.text);
-    std::memset(w.letter_count, 0, sizeof w.letter_count);
-    for (char c : w.text) ++w.letter_count[static_cast<unsigned char>(c) & 63];
+    describe_letters(w);
     w.similar.clear();
-    if (w.id != kUnlisted) w.similar.push_back({w.id, 1.0f});
-    similar_words(w);
+    if (w.id != kUnlisted) {
+      w.similar.push_back({w.id, 1.0f});
+      w.similar.insert(w.similar.end(), listed_similar_.begin() + listed_similar_begin_[w.id],
+                       listed_similar_.begin() + listed_similar_begin_[w.id + 1]);
+    } else {
+      similar_words(w);
+    }
     w.found = w.similar.size();
   }
   return {words.data(), tokens.size()};
@@ -762,6 +792,7 @@ size_t NameIndex::memory_bytes() const {
   for (const auto* v : {&word_names_begin_, &word_names_, &name_words_begin_, &name_words_, &deletion_words_})
     n += v->capacity() * 4;
   n += deletion_keys_.capacity() * 8 + word_letters_.capacity() * 8;
+  n += listed_similar_begin_.capacity() * 4 + listed_similar_.capacity() * sizeof listed_similar_[0];
   return n;
 }
 

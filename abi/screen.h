@@ -128,6 +128,8 @@ class NameIndex {
   // Per-thread storage, valid until the thread's next name.
   std::span<QueryWord> words_of(std::string_view normalized) const;
   void similar_words(QueryWord& word) const;
+  static void describe_letters(QueryWord& word);  // letters, letter_count
+  void find_listed_look_alikes();
   Scored score_candidates(std::string_view name) const;
   const std::vector<uint32_t>& candidates(std::span<const QueryWord> query) const;
   double score(std::span<QueryWord> query, uint32_t entry) const;
@@ -149,6 +151,9 @@ class NameIndex {
   // the word (open addressing, 0 = empty).
   std::vector<uint64_t> deletion_keys_;
   std::vector<uint32_t> deletion_words_;
+  // Per listed word: its look-alikes (similar_words), found by build().
+  std::vector<uint32_t> listed_similar_begin_;
+  std::vector<std::pair<uint32_t, float>> listed_similar_;
   float unseen_idf_ = 1;
   size_t common_limit_ = 0;  // words in more names than this are generic
 
