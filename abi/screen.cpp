@@ -594,16 +594,21 @@ std::span<NameIndex::QueryWord> NameIndex::words_of(std::string_view normalized)
   return {words.data(), tokens.size()};
 }
 
-NameIndex::Scored NameIndex::scored(std::string_view name) const {
+NameIndex::Scored NameIndex::scored(std::string_view name, double threshold) const {
   CacheShard& shard = cache_shard(name);
   {
     std::lock_guard<std::mutex> lock(shard.mutex);
-    if (auto it = shard.names.find(name); it != shard.names.end()) return it->second;
+    if (auto it = shard.names.find(name); it != shard.names.end() && it->second.threshold <= threshold) {
+      Scored kept;
+      for (auto [entry, score] : it->second.scored)
+        if (score >= threshold) kept.push_back({entry, score});
+      return kept;
+    }
   }
-  Scored result = score_candidates(name);
+  Scored result = score_candidates(name, threshold);
   std::lock_guard<std::mutex> lock(shard.mutex);
   if (shard.names.size() >= kCachedNames / kCacheShards) shard.names.clear();
-  shard.names.emplace(std::string(name), result);
+  shard.names.insert_or_assign(std::string(name), Answer{threshold, result});
   return result;
 }
 
@@ -619,7 +624,7 @@ void NameIndex::clear_cache() const {
   }
 }
 
-NameIndex::Scored NameIndex::score_candidates(std::string_view name) const {
+NameIndex::Scored NameIndex::score_candidates(std::string_view name, double threshold) const {
   Scored out;
   thread_local std::string query;
   normalizer_.normalize_into(name, query);
@@ -630,7 +635,8 @@ NameIndex::Scored NameIndex::score_candidates(std::string_view name) const {
   ++done.names;
   done.scored += found.size();
   out.reserve(found.size());
-  for (uint32_t e : found) out.push_back({e, query == names_[e] ? 1.0 : score(words, e)});
+  for (uint32_t e : found)
+    if (const double s = query == names_[e] ? 1.0 : score(words, e); s >= threshold) out.push_back({e, s});
   std::sort(out.begin(), out.end(), [](auto x, auto y) {
     return x.second > y.second || (x.second == y.second && x.first < y.first);
   });

@@ -464,3 +464,28 @@ TEST_CASE("the name index finds typos and aliases and rejects near misses", "[da
   CHECK_FALSE(index.best("Huawei Technologies", 0.9, [](uint32_t row) { return row != 0; }).found());
   CHECK_FALSE(index.best("", 0.9, any).found());
 }
+
+TEST_CASE("name screening lists only the entries reaching the threshold it is asked for", "[data]") {
+  edict::abi::NameIndex index;
+  index.add(0, "Moore Threads Technology");
+  index.add(1, "Moore Threads Intelligence");
+  for (int i = 0; i < 200; ++i) index.add(2 + i, "Filler" + std::to_string(i) + " Technologies Limited");
+  index.build();
+  auto any = [](uint32_t) { return true; };
+  // "Tech" for "Technology": about 0.95; "Intelligence" for "Tech": about 0.57.
+  const auto at = [&](double threshold) { return index.scored("Moore Thread Tech", threshold); };
+  REQUIRE(at(0.5).size() == 2);
+  REQUIRE(at(0.9).size() == 1);
+  CHECK(index.row(at(0.9)[0].first) == 0);
+  CHECK(at(0.9)[0].second == at(0.5)[0].second);
+  CHECK(at(0.97).empty());
+  for (double threshold : {0.0, 0.5, 0.8, 0.9})
+    for (auto [entry, score] : at(threshold)) CHECK(score >= threshold);
+  // The kept answers belong to the threshold they were found for: asked
+  // first at 0.99 (nothing), the name is screened again at 0.9.
+  index.clear_cache();
+  CHECK_FALSE(index.best("Moore Thread Tech", 0.99, any).found());
+  CHECK(index.best("Moore Thread Tech", 0.9, any).row == 0);
+  CHECK_FALSE(index.best("Moore Thread Tech", 0.97, any).found());  // the 0.9 answer, filtered
+  CHECK(index.best("Moore Thread Tech", 0.5, [](uint32_t row) { return row != 0; }).row == 1);
+}
