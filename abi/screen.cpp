@@ -636,7 +636,8 @@ NameIndex::Scored NameIndex::score_candidates(std::string_view name, double thre
   done.scored += found.size();
   out.reserve(found.size());
   for (uint32_t e : found)
-    if (const double s = query == names_[e] ? 1.0 : score(words, e); s >= threshold) out.push_back({e, s});
+    if (const double s = query == names_[e] ? 1.0 : score(words, e, threshold); s >= threshold)
+      out.push_back({e, s});
   std::sort(out.begin(), out.end(), [](auto x, auto y) {
     return x.second > y.second || (x.second == y.second && x.first < y.first);
   });
@@ -762,8 +763,17 @@ const std::vector<uint32_t>& NameIndex::candidates(std::span<const QueryWord> qu
 }
 
 // weighted_similarity over the query's words and the entry's vocabulary ids,
-// each pair's Jaro-Winkler computed once per query (the hot path).
-double NameIndex::score(std::span<QueryWord> query, uint32_t entry) const {
+// each pair's Jaro-Winkler computed once per query (the hot path), or less
+// than `threshold` (0) as soon as the entry surely scores under it.
+//
+// The words' share is at most (sum of w_i * best_i over the query's words +
+// the entry's weight) / (both weights), best_i the query word's most alike
+// entry word (paired_share pairs it with at most that one). The query's
+// words are compared heaviest first, the ones not yet compared counting 1,
+// so an entry lacking the query's distinctive word stops after that row.
+// Whole names compared (with_whole_names) may add 0.05 to the share, or
+// anything when a side has one word (then nothing stops early).
+double NameIndex::score(std::span<QueryWord> query, uint32_t entry, double threshold) const {
   const uint32_t* words = name_words_.data() + name_words_begin_[entry];
   const size_t na = std::min(query.size(), kMaxWords);
   const size_t nb = std::min<size_t>(name_words_begin_[entry + 1] - name_words_begin_[entry], kMaxWords);
@@ -779,13 +789,33 @@ double NameIndex::score(std::span<QueryWord> query, uint32_t entry) const {
     return s;
   };
   double alike[kMaxWords][kMaxWords], weight_a[kMaxWords], weight_b[kMaxWords];
-  for (size_t i = 0; i < na; ++i)
-    for (size_t j = 0; j < nb; ++j) alike[i][j] = word_similarity(pair_similarity(query[i], words[j]));
-  for (size_t i = 0; i < na; ++i) weight_a[i] = query[i].weight;
-  for (size_t j = 0; j < nb; ++j) weight_b[j] = word_weight_[words[j]];
   std::string_view ta[kMaxWords], tb[kMaxWords];
-  for (size_t i = 0; i < na; ++i) ta[i] = query[i].text;
-  for (size_t j = 0; j < nb; ++j) tb[j] = words_[words[j]];
+  double total = 0, left = 0;  // both names' weights; the query's not yet compared
+  size_t letters_a = 0, letters_b = 0, order[kMaxWords];
+  for (size_t i = 0; i < na; ++i) {
+    weight_a[i] = query[i].weight, ta[i] = query[i].text, order[i] = i;
+    left += weight_a[i], letters_a += ta[i].size();
+  }
+  for (size_t j = 0; j < nb; ++j)
+    weight_b[j] = word_weight_[words[j]], tb[j] = words_[words[j]], letters_b += tb[j].size();
+  double weight_b_sum = 0;
+  for (size_t j = 0; j < nb; ++j) weight_b_sum += weight_b[j];
+  total = left + weight_b_sum;
+  double slack = 1e-9;
+  if (na != nb && comparable_whole(letters_a, letters_b)) slack = na == 1 || nb == 1 ? 2.0 : 0.05 + 1e-9;
+  std::sort(order, order + na, [&](size_t x, size_t y) {
+    return weight_a[x] > weight_a[y] || (weight_a[x] == weight_a[y] && x < y);
+  });
+  double compared = 0;  // sum of w_i * best_i over the query words compared
+  for (size_t k = 0; k < na; ++k) {
+    const size_t i = order[k];
+    double best = 0;
+    for (size_t j = 0; j < nb; ++j)
+      best = std::max(best, alike[i][j] = word_similarity(pair_similarity(query[i], words[j])));
+    compared += weight_a[i] * best;
+    left -= weight_a[i];
+    if (total > 0 && (compared + left + weight_b_sum) / total + slack < threshold) return 0.0;
+  }
   return with_whole_names(paired_share(alike, na, nb, weight_a, weight_b), ta, na, tb, nb);
 }
 

@@ -133,7 +133,7 @@ class NameIndex {
   void find_listed_look_alikes();
   Scored score_candidates(std::string_view name, double threshold) const;
   const std::vector<uint32_t>& candidates(std::span<const QueryWord> query) const;
-  double score(std::span<QueryWord> query, uint32_t entry) const;
+  double score(std::span<QueryWord> query, uint32_t entry, double threshold) const;
   double weight(std::string_view token) const;
 
   NameNormalizer normalizer_;
