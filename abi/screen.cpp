@@ -523,6 +523,33 @@ void NameIndex::build() {
   // A word in more than 1 name in 100 ("Technologies", a city) says little
   // about a match.
   common_limit_ = std::max<size_t>(32, names_.size() / 100);
+  find_listed_look_alikes();
+}
+
+void NameIndex::describe_letters(QueryWord& word) {
+  word.letters = letters_of(word.text);
+  std::memset(word.letter_count, 0, sizeof word.letter_count);
+  for (char c : word.text) ++word.letter_count[static_cast<unsigned char>(c) & 63];
+}
+
+// Each listed word's look-alikes, searched once here rather than for every
+// name that holds it: most words of the names screened are listed ones
+// (only a typo or an unlisted name brings a new word), and the search was
+// half the work of a first screening. The lists are those similar_words
+// finds for the word at screening time, so the answers do not change.
+void NameIndex::find_listed_look_alikes() {
+  listed_similar_begin_.assign(1, 0);
+  listed_similar_.clear();
+  QueryWord word;
+  for (uint32_t w = 0; w < words_.size(); ++w) {
+    word.text = words_[w];
+    word.id = w;
+    describe_letters(word);
+    word.similar.clear();
+    similar_words(word);
+    listed_similar_.insert(listed_similar_.end(), word.similar.begin(), word.similar.end());
+    listed_similar_begin_.push_back(static_cast<uint32_t>(listed_similar_.size()));
+  }
 }
 
 // Jaro counts the letters of one word matched in the other: at most those
@@ -569,27 +596,35 @@ std::span<NameIndex::QueryWord> NameIndex::words_of(std::string_view normalized)
     w.id = listed == word_id_.end() ? kUnlisted : listed->second;
     w.weight = static_cast<float>(w.id == kUnlisted ? w.text.size() * static_cast<double>(unseen_idf_)
                                                     : word_weight_[w.id]);
-    w.letters = letters_of(w.text);
-    std::memset(w.letter_count, 0, sizeof w.letter_count);
-    for (char c : w.text) ++w.letter_count[static_cast<unsigned char>(c) & 63];
+    describe_letters(w);
     w.similar.clear();
-    if (w.id != kUnlisted) w.similar.push_back({w.id, 1.0f});
-    similar_words(w);
+    if (w.id != kUnlisted) {
+      w.similar.push_back({w.id, 1.0f});
+      w.similar.insert(w.similar.end(), listed_similar_.begin() + listed_similar_begin_[w.id],
+                       listed_similar_.begin() + listed_similar_begin_[w.id + 1]);
+    } else {
+      similar_words(w);
+    }
     w.found = w.similar.size();
   }
   return {words.data(), tokens.size()};
 }
 
-NameIndex::Scored NameIndex::scored(std::string_view name) const {
+NameIndex::Scored NameIndex::scored(std::string_view name, double threshold) const {
   CacheShard& shard = cache_shard(name);
   {
     std::lock_guard<std::mutex> lock(shard.mutex);
-    if (auto it = shard.names.find(name); it != shard.names.end()) return it->second;
+    if (auto it = shard.names.find(name); it != shard.names.end() && it->second.threshold <= threshold) {
+      Scored kept;
+      for (auto [entry, score] : it->second.scored)
+        if (score >= threshold) kept.push_back({entry, score});
+      return kept;
+    }
   }
-  Scored result = score_candidates(name);
+  Scored result = score_candidates(name, threshold);
   std::lock_guard<std::mutex> lock(shard.mutex);
   if (shard.names.size() >= kCachedNames / kCacheShards) shard.names.clear();
-  shard.names.emplace(std::string(name), result);
+  shard.names.insert_or_assign(std::string(name), Answer{threshold, result});
   return result;
 }
 
@@ -605,7 +640,7 @@ void NameIndex::clear_cache() const {
   }
 }
 
-NameIndex::Scored NameIndex::score_candidates(std::string_view name) const {
+NameIndex::Scored NameIndex::score_candidates(std::string_view name, double threshold) const {
   Scored out;
   thread_local std::string query;
   normalizer_.normalize_into(name, query);
@@ -616,7 +651,9 @@ NameIndex::Scored NameIndex::score_candidates(std::string_view name) const {
   ++done.names;
   done.scored += found.size();
   out.reserve(found.size());
-  for (uint32_t e : found) out.push_back({e, query == names_[e] ? 1.0 : score(words, e)});
+  for (uint32_t e : found)
+    if (const double s = query == names_[e] ? 1.0 : score(words, e, threshold); s >= threshold)
+      out.push_back({e, s});
   std::sort(out.begin(), out.end(), [](auto x, auto y) {
     return x.second > y.second || (x.second == y.second && x.first < y.first);
   });
@@ -742,8 +779,17 @@ const std::vector<uint32_t>& NameIndex::candidates(std::span<const QueryWord> qu
 }
 
 // weighted_similarity over the query's words and the entry's vocabulary ids,
-// each pair's Jaro-Winkler computed once per query (the hot path).
-double NameIndex::score(std::span<QueryWord> query, uint32_t entry) const {
+// each pair's Jaro-Winkler computed once per query (the hot path), or less
+// than `threshold` (0) as soon as the entry surely scores under it.
+//
+// The words' share is at most (sum of w_i * best_i over the query's words +
+// the entry's weight) / (both weights), best_i the query word's most alike
+// entry word (paired_share pairs it with at most that one). The query's
+// words are compared heaviest first, the ones not yet compared counting 1,
+// so an entry lacking the query's distinctive word stops after that row.
+// Whole names compared (with_whole_names) may add 0.05 to the share, or
+// anything when a side has one word (then nothing stops early).
+double NameIndex::score(std::span<QueryWord> query, uint32_t entry, double threshold) const {
   const uint32_t* words = name_words_.data() + name_words_begin_[entry];
   const size_t na = std::min(query.size(), kMaxWords);
   const size_t nb = std::min<size_t>(name_words_begin_[entry + 1] - name_words_begin_[entry], kMaxWords);
@@ -759,13 +805,33 @@ double NameIndex::score(std::span<QueryWord> query, uint32_t entry) const {
     return s;
   };
   double alike[kMaxWords][kMaxWords], weight_a[kMaxWords], weight_b[kMaxWords];
-  for (size_t i = 0; i < na; ++i)
-    for (size_t j = 0; j < nb; ++j) alike[i][j] = word_similarity(pair_similarity(query[i], words[j]));
-  for (size_t i = 0; i < na; ++i) weight_a[i] = query[i].weight;
-  for (size_t j = 0; j < nb; ++j) weight_b[j] = word_weight_[words[j]];
   std::string_view ta[kMaxWords], tb[kMaxWords];
-  for (size_t i = 0; i < na; ++i) ta[i] = query[i].text;
-  for (size_t j = 0; j < nb; ++j) tb[j] = words_[words[j]];
+  double total = 0, left = 0;  // both names' weights; the query's not yet compared
+  size_t letters_a = 0, letters_b = 0, order[kMaxWords];
+  for (size_t i = 0; i < na; ++i) {
+    weight_a[i] = query[i].weight, ta[i] = query[i].text, order[i] = i;
+    left += weight_a[i], letters_a += ta[i].size();
+  }
+  for (size_t j = 0; j < nb; ++j)
+    weight_b[j] = word_weight_[words[j]], tb[j] = words_[words[j]], letters_b += tb[j].size();
+  double weight_b_sum = 0;
+  for (size_t j = 0; j < nb; ++j) weight_b_sum += weight_b[j];
+  total = left + weight_b_sum;
+  double slack = 1e-9;
+  if (na != nb && comparable_whole(letters_a, letters_b)) slack = na == 1 || nb == 1 ? 2.0 : 0.05 + 1e-9;
+  std::sort(order, order + na, [&](size_t x, size_t y) {
+    return weight_a[x] > weight_a[y] || (weight_a[x] == weight_a[y] && x < y);
+  });
+  double compared = 0;  // sum of w_i * best_i over the query words compared
+  for (size_t k = 0; k < na; ++k) {
+    const size_t i = order[k];
+    double best = 0;
+    for (size_t j = 0; j < nb; ++j)
+      best = std::max(best, alike[i][j] = word_similarity(pair_similarity(query[i], words[j])));
+    compared += weight_a[i] * best;
+    left -= weight_a[i];
+    if (total > 0 && (compared + left + weight_b_sum) / total + slack < threshold) return 0.0;
+  }
   return with_whole_names(paired_share(alike, na, nb, weight_a, weight_b), ta, na, tb, nb);
 }
 
@@ -778,6 +844,7 @@ size_t NameIndex::memory_bytes() const {
   for (const auto* v : {&word_names_begin_, &word_names_, &name_words_begin_, &name_words_, &deletion_words_})
     n += v->capacity() * 4;
   n += deletion_keys_.capacity() * 8 + word_letters_.capacity() * 8;
+  n += listed_similar_begin_.capacity() * 4 + listed_similar_.capacity() * sizeof listed_similar_[0];
   return n;
 }
 

@@ -90,14 +90,15 @@ class NameIndex {
   const NameNormalizer& normalizer() const { return normalizer_; }
   // name_similarity with each token weighted by its rarity in this list.
   double similarity(std::string_view query, std::string_view name) const;
-  // Every candidate entry of a name with its score, best first (ties: the
-  // earlier entry), whatever the rows' dates. Names repeat in an event
+  // The candidate entries of a name scoring at least `threshold`, with
+  // their scores, best first (ties: the earlier entry), whatever the rows'
+  // dates: below the threshold a name has no match, and nothing is kept. Names repeat in an event
   // stream (the same customers), so the last kCachedNames names screened
   // are kept, shared by all threads, in kCacheShards parts each under its
   // own lock (threads screening different names seldom wait for each
   // other); best() reads a kept answer in place, without a copy.
   using Scored = std::vector<std::pair<uint32_t, double>>;
-  Scored scored(std::string_view name) const;
+  Scored scored(std::string_view name, double threshold) const;
   static constexpr size_t kCachedNames = 1 << 16, kCacheShards = 16;
   void clear_cache() const;  // for benchmarks: screen as if for the first time
   // What this thread's screenings not answered from the cache did, summed:
@@ -128,9 +129,11 @@ class NameIndex {
   // Per-thread storage, valid until the thread's next name.
   std::span<QueryWord> words_of(std::string_view normalized) const;
   void similar_words(QueryWord& word) const;
-  Scored score_candidates(std::string_view name) const;
+  static void describe_letters(QueryWord& word);  // letters, letter_count
+  void find_listed_look_alikes();
+  Scored score_candidates(std::string_view name, double threshold) const;
   const std::vector<uint32_t>& candidates(std::span<const QueryWord> query) const;
-  double score(std::span<QueryWord> query, uint32_t entry) const;
+  double score(std::span<QueryWord> query, uint32_t entry, double threshold) const;
   double weight(std::string_view token) const;
 
   NameNormalizer normalizer_;
@@ -149,12 +152,19 @@ class NameIndex {
   // the word (open addressing, 0 = empty).
   std::vector<uint64_t> deletion_keys_;
   std::vector<uint32_t> deletion_words_;
+  // Per listed word: its look-alikes (similar_words), found by build().
+  std::vector<uint32_t> listed_similar_begin_;
+  std::vector<std::pair<uint32_t, float>> listed_similar_;
   float unseen_idf_ = 1;
   size_t common_limit_ = 0;  // words in more names than this are generic
 
+  struct Answer {
+    double threshold;  // the entries scoring at least this
+    Scored scored;
+  };
   struct CacheShard {
     std::mutex mutex;
-    std::unordered_map<std::string, Scored, StringHash, std::equal_to<>> names;
+    std::unordered_map<std::string, Answer, StringHash, std::equal_to<>> names;
   };
   mutable std::array<CacheShard, kCacheShards> cache_;
   CacheShard& cache_shard(std::string_view name) const {
@@ -174,9 +184,10 @@ ScreenMatch NameIndex::best(std::string_view name, double threshold, Accept&& ac
   {
     CacheShard& shard = cache_shard(name);
     std::lock_guard<std::mutex> lock(shard.mutex);
-    if (auto it = shard.names.find(name); it != shard.names.end()) return pick(it->second);
+    if (auto it = shard.names.find(name); it != shard.names.end() && it->second.threshold <= threshold)
+      return pick(it->second.scored);
   }
-  return pick(scored(name));
+  return pick(scored(name, threshold));
 }
 
 }  // namespace edict::abi

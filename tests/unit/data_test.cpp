@@ -614,3 +614,58 @@ TEST_CASE("the name index finds typos and aliases and rejects near misses", "[da
   CHECK_FALSE(index.best("Huawei Technologies", 0.9, [](uint32_t row) { return row != 0; }).found());
   CHECK_FALSE(index.best("", 0.9, any).found());
 }
+
+TEST_CASE("name screening lists only the entries reaching the threshold it is asked for", "[data]") {
+  edict::abi::NameIndex index;
+  index.add(0, "Moore Threads Technology");
+  index.add(1, "Moore Threads Intelligence");
+  for (int i = 0; i < 200; ++i) index.add(2 + i, "Filler" + std::to_string(i) + " Technologies Limited");
+  index.build();
+  auto any = [](uint32_t) { return true; };
+  // "Tech" for "Technology": about 0.95; "Intelligence" for "Tech": about 0.57.
+  const auto at = [&](double threshold) { return index.scored("Moore Thread Tech", threshold); };
+  REQUIRE(at(0.5).size() == 2);
+  REQUIRE(at(0.9).size() == 1);
+  CHECK(index.row(at(0.9)[0].first) == 0);
+  CHECK(at(0.9)[0].second == at(0.5)[0].second);
+  CHECK(at(0.97).empty());
+  for (double threshold : {0.0, 0.5, 0.8, 0.9})
+    for (auto [entry, score] : at(threshold)) CHECK(score >= threshold);
+  // The kept answers belong to the threshold they were found for: asked
+  // first at 0.99 (nothing), the name is screened again at 0.9.
+  index.clear_cache();
+  CHECK_FALSE(index.best("Moore Thread Tech", 0.99, any).found());
+  CHECK(index.best("Moore Thread Tech", 0.9, any).row == 0);
+  CHECK_FALSE(index.best("Moore Thread Tech", 0.97, any).found());  // the 0.9 answer, filtered
+  CHECK(index.best("Moore Thread Tech", 0.5, [](uint32_t row) { return row != 0; }).row == 1);
+}
+
+TEST_CASE(
+    "screening stops scoring an entry once it surely misses the threshold, and its matches stay the same",
+    "[data]") {
+  const auto loaded = shipped_entity_list();
+  REQUIRE_FALSE(loaded.error);
+  const edict::abi::NameIndex& index = *loaded.snapshot->names();
+  std::vector<std::string> names;
+  for (uint32_t e = 0; e < index.size(); e += 37) {
+    const std::string& name = index.original(e);
+    names.push_back(name);
+    if (size_t space = name.find(' '); space != std::string::npos) {
+      names.push_back(name.substr(0, space) + name.substr(space + 1));  // two words run together
+      names.push_back(name.substr(0, space) + " Qorvath");              // another distinctive word
+    }
+    if (name.size() > 4) names.push_back(name.substr(0, 1) + name.substr(2));  // a letter dropped
+  }
+  size_t matched = 0;
+  for (const std::string& name : names)
+    for (double threshold : {0.85, 0.9, 0.95}) {
+      INFO(name << " at " << threshold);
+      index.clear_cache();
+      auto all = index.scored(name, 0.0);  // every candidate scored in full
+      std::erase_if(all, [&](auto scored) { return scored.second < threshold; });
+      index.clear_cache();
+      CHECK(index.scored(name, threshold) == all);
+      matched += !all.empty();
+    }
+  CHECK(matched > names.size());  // most names match at some threshold: the comparison is not of empty lists
+}
