@@ -13,8 +13,8 @@ should be (docs/events.md, "What is rejected"):
 - line limits: --max-line-bytes above 1 MiB is honoured, and a large limit
   costs no memory on short lines;
 - a file cut short while it is read (it is mapped into memory) ends the run
-  with an error naming it (exit 2), never a crash, and no record of the
-  lines that were lost.
+  with an error naming it (exit 2), never a crash, and no record of bytes
+  that were lost.
 
   run_input_tests.py --edict build/cli/edict
 """
@@ -293,9 +293,11 @@ def test_line_limits(edict, work):
 def test_shrinking_file(edict, work):
     """An events file cut short while `eval` reads it (it is mapped into
     memory): an error naming the file, exit 2, no crash, and only records
-    of lines read before the cut, each a whole and correct decision."""
+    of lines decided from their bytes, each a whole and correct decision
+    (a line read as the zeros that replace lost bytes would be an error
+    record)."""
     path = os.path.join(work, "shrinking.jsonl")
-    lines = 40000  # 19 MB: more than two of the reader's windows
+    lines = 80000  # 38 MB: more than two of the reader's windows
     keep = 3 << 20  # bytes left after the cut
     for threads in ("1", "2"):
         with open(path, "wb") as f:
@@ -320,9 +322,10 @@ def test_shrinking_file(edict, work):
         check(p.returncode == 2, f"{name}: exit {p.returncode} (a signal when negative), want 2: {err}")
         check(f"edict: reading `{path}` failed: the file changed while being read: it shrank" in err,
               f"{name}: {err}")
-        check(got is not None and 0 < len(got) <= keep // (len(GOOD) + 1),
-              f"{name}: {len(got) if got is not None else 'a cut'} records, want some and at most the "
-              f"{keep // (len(GOOD) + 1)} whole lines left")
+        # Lines decided before the cut may be past it: what they read was there.
+        check(got is not None and 0 < len(got) < lines,
+              f"{name}: {len(got) if got is not None else 'a cut'} records of {lines} lines, want some, "
+              f"not all, and no partial record")
         check(got is not None and all(r.get("decision") == got[0].get("decision") and "reason" not in r for r in got),
               f"{name}: a record of bytes that were gone")
 

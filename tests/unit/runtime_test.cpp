@@ -339,7 +339,7 @@ std::vector<ReadLine> read_every_line(const std::string& path, size_t max_line, 
 
 TEST_CASE("a mapped file hands out the lines read() does across its windows", "[decode]") {
   const std::string path = temp_path("edict_windows.jsonl");
-  // Over two of the reader's 8 MiB windows, with a byte order mark, a line
+  // Over two of the reader's 16 MiB windows, with a byte order mark, a line
   // over the limit across the first window's end and one under it across
   // the second's, and a last line without LF.
   std::mt19937 rng(7);
@@ -350,11 +350,11 @@ TEST_CASE("a mapped file hands out the lines read() does across its windows", "[
       text += i % 7 == 0 ? "\r\n" : "\n";
     }
   };
-  add_lines_until((8 << 20) - 3000);
+  add_lines_until((16 << 20) - 3000);
   text += std::string(9000, 'L') + "\n";  // over the limit (8192)
-  add_lines_until((16 << 20) - 2000);
+  add_lines_until((32 << 20) - 2000);
   text += std::string(8000, 'M') + "\r\n";  // under it
-  add_lines_until(18 << 20);
+  add_lines_until(34 << 20);
   text += "last";
   {
     std::ofstream f(path, std::ios::binary);
@@ -377,12 +377,12 @@ TEST_CASE("a mapped file hands out the lines read() does across its windows", "[
   // A line longer than a window, under a larger limit: the window grows for it.
   {
     std::ofstream f(path, std::ios::binary);
-    f << "a\n" << std::string(20 << 20, 'x') << "\nb";
+    f << "a\n" << std::string(40 << 20, 'x') << "\nb";
   }
-  const std::vector<ReadLine> long_line = read_every_line(path, 32 << 20, true, true);
+  const std::vector<ReadLine> long_line = read_every_line(path, 64 << 20, true, true);
   REQUIRE(long_line.size() == 3);
-  CHECK(long_line[1].text.size() == (20u << 20));
-  CHECK(long_line == read_every_line(path, 32 << 20, false, false));
+  CHECK(long_line[1].text.size() == (40u << 20));
+  CHECK(long_line == read_every_line(path, 64 << 20, false, false));
   std::remove(path.c_str());
 }
 
