@@ -205,7 +205,9 @@ int run_eval(const EvalOptions& o) {
     for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
   }
 
-  auto reader = decode::LineReader::open(events, o.max_line_bytes, &error);
+  // With -j N a regular file is mapped: the reading thread's copy would
+  // take a core's share from the lanes.
+  auto reader = decode::LineReader::open(events, o.max_line_bytes, &error, o.threads > 1);
   if (!reader) {
     std::fprintf(stderr, "edict: cannot read events `%s`: %s\n", events.c_str(), error.c_str());
     return kExitUsage;

@@ -23,11 +23,14 @@ struct Line {
 
 class LineReader {
  public:
-  // nullptr and *error set when the input cannot be opened. A regular
-  // file (not gzip, not `-`) is mapped into memory rather than copied by
-  // read() unless `map` is false; the lines are the same either way.
+  // nullptr and *error set when the input cannot be opened. With `map`, a
+  // regular file (not gzip, not `-`) is mapped into memory rather than
+  // copied by read(); the lines are the same either way. Mapping saves the
+  // reading thread the copy, but the decoder then reads the file's pages
+  // where read() left its buffer warm: worth it when the cores are all
+  // busy (`eval -j N`), not for one deciding thread (docs/architecture.md).
   static std::unique_ptr<LineReader> open(const std::string& path, size_t max_line_bytes, std::string* error,
-                                          bool map = true);
+                                          bool map = false);
   ~LineReader();
 
   // Replaces `out` with the complete lines of the next chunk; views stay valid

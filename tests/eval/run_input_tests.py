@@ -12,9 +12,9 @@ should be (docs/events.md, "What is rejected"):
   lines before the damage; concatenated members are one stream;
 - line limits: --max-line-bytes above 1 MiB is honoured, and a large limit
   costs no memory on short lines;
-- a file cut short while it is read (it is mapped into memory) ends the run
-  with an error naming it (exit 2), never a crash, and no record of bytes
-  that were lost.
+- a file cut short while `eval -j N` reads it (mapped into memory) ends
+  the run with an error naming it (exit 2), never a crash, and no record
+  of bytes that were lost.
 
   run_input_tests.py --edict build/cli/edict
 """
@@ -291,15 +291,15 @@ def test_line_limits(edict, work):
 
 
 def test_shrinking_file(edict, work):
-    """An events file cut short while `eval` reads it (it is mapped into
-    memory): an error naming the file, exit 2, no crash, and only records
+    """An events file cut short while `eval -j 2` reads it (it is mapped
+    into memory with -j N): an error naming the file, exit 2, no crash, and only records
     of lines decided from their bytes, each a whole and correct decision
     (a line read as the zeros that replace lost bytes would be an error
     record)."""
     path = os.path.join(work, "shrinking.jsonl")
     lines = 80000  # 38 MB: more than two of the reader's windows
     keep = 3 << 20  # bytes left after the cut
-    for threads in ("1", "2"):
+    for threads in ("2", "3"):
         with open(path, "wb") as f:
             f.write((GOOD + b"\n") * lines)
         # The records go to a pipe nobody reads yet: `eval` blocks writing
