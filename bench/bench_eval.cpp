@@ -231,6 +231,25 @@ int main(int argc, char** argv) {
       "evaluate %.0f ns, format+write %.0f ns\n",
       stage(&Stages::read) * 1e9 / n, stage(&Stages::decode) * 1e9 / n, bytes / 1e6 / stage(&Stages::decode),
       100.0 * plain_lines / n, stage(&Stages::evaluate) * 1e9 / n, stage(&Stages::write) * 1e9 / n);
+  // Reading alone, on this thread (its CPU time covers the kernel's part):
+  // the file mapped, as `eval` reads a regular file, against read()'s copy
+  // (pipes, standard input). Rounds alternate so that both see the same load.
+  {
+    std::vector<double> mapped_s, copied_s;
+    for (int r = 0; r < rounds; ++r)
+      for (const bool map : {true, false}) {
+        std::string error;
+        auto reader = decode::LineReader::open(events, 1 << 20, &error, map);
+        std::vector<decode::Line> lines;
+        const double t = thread_seconds();
+        while (reader->next(lines)) {
+        }
+        (map ? mapped_s : copied_s).push_back(thread_seconds() - t);
+      }
+    std::printf(
+        "  reading alone (split into lines), CPU time: file mapped %.0f ns/event, read() %.0f ns/event\n",
+        median(mapped_s) * 1e9 / n, median(copied_s) * 1e9 / n);
+  }
   // The decoder's two paths over the same lines, interleaved batch by batch
   // so that both see the same machine load: the ratio is the figure to trust.
   {

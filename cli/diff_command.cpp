@@ -141,6 +141,7 @@ int run_diff(const DiffOptions& o) {
         new_side.emplace(run_side(b));
       }
       i = end;
+      if (reader->input_changed()) break;  // a mapped file shrank: reported below
       records.clear();
       diff.compare(old_side->batch, old_side->results, new_side->batch, new_side->results,
                    out ? &records : nullptr);

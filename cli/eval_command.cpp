@@ -205,7 +205,9 @@ int run_eval(const EvalOptions& o) {
     for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
   }
 
-  auto reader = decode::LineReader::open(events, o.max_line_bytes, &error);
+  // With -j N a regular file is mapped: the reading thread's copy would
+  // take a core's share from the lanes.
+  auto reader = decode::LineReader::open(events, o.max_line_bytes, &error, o.threads > 1);
   if (!reader) {
     std::fprintf(stderr, "edict: cannot read events `%s`: %s\n", events.c_str(), error.c_str());
     return kExitUsage;
@@ -317,6 +319,8 @@ int run_eval(const EvalOptions& o) {
   }
   bool write_failed = false;
   engine::RecordSink sink(writer, stream.lanes(), [&](std::string_view records) {
+    // A mapped events file shrank: these lines may hold bytes that are gone.
+    if (reader->input_changed()) return false;
     write_failed = output_file ? !output_file->write(records)
                                : std::fwrite(records.data(), 1, records.size(), out) != records.size();
     return !write_failed;
@@ -420,11 +424,11 @@ int run_eval(const EvalOptions& o) {
         engine::with_commas(consumed.lines).c_str(), o.checkpoint.c_str());
     return kExitInterrupted;
   }
-  if (stopped == Stop::Failed && !write_failed) return kExitUsage;  // a checkpoint failed (said why)
   if (!reader->error().empty()) {
     std::fprintf(stderr, "edict: reading `%s` failed: %s\n", events.c_str(), reader->error().c_str());
     return kExitUsage;
   }
+  if (stopped == Stop::Failed && !write_failed) return kExitUsage;  // a checkpoint failed (said why)
   if (output_file) {
     if (!output_file->commit(&error)) {
       std::fprintf(stderr, "edict: %s; no decision records written\n", error.c_str());

@@ -14,6 +14,7 @@
 #include "engine/message_template.h"
 #include "engine/record_buffer.h"
 #include "engine/stream.h"
+#include "support/cache_aligned.h"
 
 namespace edict::engine {
 
@@ -90,7 +91,8 @@ class RecordSink : public StreamSink {
   Summary summary() const;
 
  private:
-  struct LaneOutput {
+  // A cache line each: the lanes append to theirs at once.
+  struct alignas(kCacheLine) LaneOutput {
     std::string out;
     Summary summary;
   };

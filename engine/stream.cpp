@@ -1,6 +1,7 @@
 #include "engine/stream.h"
 
 #include "engine/output.h"
+#include "support/cache_aligned.h"
 
 #include <fmt/format.h>
 
@@ -16,7 +17,8 @@ namespace edict::engine {
 
 // One thread's reusable state. `held` keeps a decoded slice for the stateful
 // -j N path, whose windows advance between decoding and evaluation.
-struct Stream::Lane {
+// Aligned to a cache line: lanes on different threads write their own.
+struct alignas(kCacheLine) Stream::Lane {
   abi::Batch batch;
   decode::Decoder decoder;
   Results results;

@@ -23,8 +23,14 @@ struct Line {
 
 class LineReader {
  public:
-  // nullptr and *error set when the input cannot be opened.
-  static std::unique_ptr<LineReader> open(const std::string& path, size_t max_line_bytes, std::string* error);
+  // nullptr and *error set when the input cannot be opened. With `map`, a
+  // regular file (not gzip, not `-`) is mapped into memory rather than
+  // copied by read(); the lines are the same either way. Mapping saves the
+  // reading thread the copy, but the decoder then reads the file's pages
+  // where read() left its buffer warm: worth it when the cores are all
+  // busy (`eval -j N`), not for one deciding thread (docs/architecture.md).
+  static std::unique_ptr<LineReader> open(const std::string& path, size_t max_line_bytes, std::string* error,
+                                          bool map = false);
   ~LineReader();
 
   // Replaces `out` with the complete lines of the next chunk; views stay valid
@@ -41,14 +47,19 @@ class LineReader {
   // regular file: a read that may block (a pipe) stays on the caller's
   // thread, where a signal can end it (interrupt_when).
   void read_ahead();
-  const std::string& error() const { return error_; }
+  const std::string& error() const;
+  // A mapped file shrank while being read: lines handed out may hold zeros
+  // where its bytes were (they read as such rather than crash the process).
+  // Whoever writes results checks this before claiming them; next() then
+  // fails with an error saying so.
+  bool input_changed() const;
   uint64_t bytes_read() const { return bytes_read_; }
 
  private:
   LineReader() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  std::string error_;
+  mutable std::string error_;  // error() also tells a changed input found by a decoding thread
   uint64_t bytes_read_ = 0;
 };
 

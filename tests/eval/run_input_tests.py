@@ -11,11 +11,14 @@ should be (docs/events.md, "What is rejected"):
   member, is an error naming the file (exit 2) after the records of the
   lines before the damage; concatenated members are one stream;
 - line limits: --max-line-bytes above 1 MiB is honoured, and a large limit
-  costs no memory on short lines.
+  costs no memory on short lines;
+- a file cut short while `eval -j N` reads it (mapped into memory) ends
+  the run with an error naming it (exit 2), never a crash, and no record
+  of bytes that were lost.
 
   run_input_tests.py --edict build/cli/edict
 """
-import gzip, json, os, subprocess, sys, tempfile
+import gzip, json, os, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from testlib import GEN, ROOT, check, failures, run_groups, edict_from_args  # noqa: E402
@@ -287,6 +290,46 @@ def test_line_limits(edict, work):
           f"--max-line-bytes 1GiB on short lines: exit {code}, peak resident {peak_kb} kB, want < 200 MB")
 
 
+def test_shrinking_file(edict, work):
+    """An events file cut short while `eval -j 2` reads it (it is mapped
+    into memory with -j N): an error naming the file, exit 2, no crash, and only records
+    of lines decided from their bytes, each a whole and correct decision
+    (a line read as the zeros that replace lost bytes would be an error
+    record)."""
+    path = os.path.join(work, "shrinking.jsonl")
+    lines = 80000  # 38 MB: more than two of the reader's windows
+    keep = 3 << 20  # bytes left after the cut
+    for threads in ("2", "3"):
+        with open(path, "wb") as f:
+            f.write((GOOD + b"\n") * lines)
+        # The records go to a pipe nobody reads yet: `eval` blocks writing
+        # the first chunk's, while it holds lines of the file.
+        p = subprocess.Popen([edict, "eval", "-q", "-j", threads, POLICY, path], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            first = os.read(p.stdout.fileno(), 1)  # deciding has begun
+            time.sleep(0.3)  # and the pipe is full
+            os.truncate(path, keep)
+            out, err = p.communicate(timeout=120)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        out = first + out
+        err = err.decode("utf-8", "replace")
+        got = records(out) if out.endswith(b"\n") else None
+        name = f"-j {threads}, a file cut to {keep} bytes while read"
+        check(p.returncode == 2, f"{name}: exit {p.returncode} (a signal when negative), want 2: {err}")
+        check(f"edict: reading `{path}` failed: the file changed while being read: it shrank" in err,
+              f"{name}: {err}")
+        # Lines decided before the cut may be past it: what they read was there.
+        check(got is not None and 0 < len(got) < lines,
+              f"{name}: {len(got) if got is not None else 'a cut'} records of {lines} lines, want some, "
+              f"not all, and no partial record")
+        check(got is not None and all(r.get("decision") == got[0].get("decision") and "reason" not in r for r in got),
+              f"{name}: a record of bytes that were gone")
+
+
 def main():
     edict = edict_from_args()
     with tempfile.TemporaryDirectory() as work:
@@ -295,7 +338,8 @@ def main():
                         ("issue reproduction", lambda: test_issue_reproduction(edict, work)),
                         ("every bad field in one record", lambda: test_every_bad_field(edict)),
                         ("gzip", lambda: test_gzip(edict, work)),
-                        ("line limits", lambda: test_line_limits(edict, work))))
+                        ("line limits", lambda: test_line_limits(edict, work)),
+                        ("a file that shrinks while read", lambda: test_shrinking_file(edict, work))))
     return status
 
 

@@ -10,6 +10,8 @@
 #include <random>
 #include <thread>
 
+#include <unistd.h>
+
 #include "abi/batch.h"
 #include "engine/decode/decoder.h"
 #include "engine/decode/line_reader.h"
@@ -270,9 +272,9 @@ TEST_CASE("reading ahead hands out the same lines, each chunk's views valid unti
     uint64_t number, too_long;
     bool operator==(const Seen&) const = default;
   };
-  auto read_all = [&](bool ahead, bool check_views) {
+  auto read_all = [&](bool ahead, bool check_views, bool map = false) {
     std::string error;
-    auto reader = LineReader::open(path, 8192, &error);
+    auto reader = LineReader::open(path, 8192, &error, map);
     REQUIRE(reader);
     if (ahead) reader->read_ahead();
     std::vector<Seen> all;
@@ -295,6 +297,121 @@ TEST_CASE("reading ahead hands out the same lines, each chunk's views valid unti
   CHECK(plain.back().text == "last");
   CHECK(std::count_if(plain.begin(), plain.end(), [](const Seen& s) { return s.too_long > 0; }) > 0);
   CHECK(ahead == plain);
+  // Mapped, the file hands out the same lines.
+  CHECK(read_all(false, false, true) == plain);
+  CHECK(read_all(true, true, true) == plain);
+  std::remove(path.c_str());
+}
+
+namespace {
+
+std::string temp_path(const char* name) {
+  return std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/" + name;
+}
+
+struct ReadLine {
+  std::string text;
+  uint64_t number, too_long;
+  bool operator==(const ReadLine&) const = default;
+};
+
+// Every line of `path` and the bytes counted, read whole.
+std::vector<ReadLine> read_every_line(const std::string& path, size_t max_line, bool map, bool ahead,
+                                      uint64_t* bytes = nullptr) {
+  std::string error;
+  auto reader = LineReader::open(path, max_line, &error, map);
+  REQUIRE(reader);
+  if (ahead) reader->read_ahead();
+  std::vector<ReadLine> all;
+  std::vector<Line> chunk;
+  while (reader->next(chunk))
+    for (const Line& l : chunk) {
+      // The decoder reads up to its padding past every line.
+      if (!l.too_long) REQUIRE(l.capacity >= l.text.size() + kLinePadding);
+      all.push_back({std::string(l.text), l.number, l.too_long});
+    }
+  CHECK(reader->error().empty());
+  if (bytes) *bytes = reader->bytes_read();
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("a mapped file hands out the lines read() does across its windows", "[decode]") {
+  const std::string path = temp_path("edict_windows.jsonl");
+  // Over two of the reader's 16 MiB windows, with a byte order mark, a line
+  // over the limit across the first window's end and one under it across
+  // the second's, and a last line without LF.
+  std::mt19937 rng(7);
+  std::string text = "\xEF\xBB\xBF";
+  auto add_lines_until = [&](size_t size) {
+    for (int i = 0; text.size() < size; ++i) {
+      text += std::to_string(i) + ':' + std::string(std::uniform_int_distribution<size_t>(0, 700)(rng), 'q');
+      text += i % 7 == 0 ? "\r\n" : "\n";
+    }
+  };
+  add_lines_until((16 << 20) - 3000);
+  text += std::string(9000, 'L') + "\n";  // over the limit (8192)
+  add_lines_until((32 << 20) - 2000);
+  text += std::string(8000, 'M') + "\r\n";  // under it
+  add_lines_until(34 << 20);
+  text += "last";
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << text;
+  }
+  uint64_t mapped_bytes = 0, read_bytes = 0;
+  const std::vector<ReadLine> by_read = read_every_line(path, 8192, false, false, &read_bytes);
+  const std::vector<ReadLine> mapped = read_every_line(path, 8192, true, false, &mapped_bytes);
+  CHECK(mapped == by_read);
+  CHECK(read_every_line(path, 8192, true, true) == by_read);
+  CHECK(mapped_bytes == text.size());
+  CHECK(read_bytes == text.size());
+  REQUIRE(by_read.size() > 1000);
+  CHECK(by_read.front().text.rfind("0:", 0) == 0);
+  CHECK(by_read.back().text == "last");
+  CHECK(std::count_if(by_read.begin(), by_read.end(), [](const ReadLine& l) { return l.too_long == 9000; }) ==
+        1);
+  CHECK(std::count_if(by_read.begin(), by_read.end(),
+                      [](const ReadLine& l) { return l.text == std::string(8000, 'M'); }) == 1);
+  // A line longer than a window, under a larger limit: the window grows for it.
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << "a\n" << std::string(40 << 20, 'x') << "\nb";
+  }
+  const std::vector<ReadLine> long_line = read_every_line(path, 64 << 20, true, true);
+  REQUIRE(long_line.size() == 3);
+  CHECK(long_line[1].text.size() == (40u << 20));
+  CHECK(long_line == read_every_line(path, 64 << 20, false, false));
+  std::remove(path.c_str());
+}
+
+TEST_CASE("a mapped file that shrinks while read: its lost bytes read as zeros, and the reader stops",
+          "[decode]") {
+  const std::string path = temp_path("edict_shrinking.jsonl");
+  for (const bool ahead : {false, true}) {
+    {
+      std::ofstream f(path, std::ios::binary);
+      for (int i = 0; i < 30000; ++i) f << i << ':' << std::string(300, 'z') << '\n';
+    }
+    std::string error;
+    auto reader = LineReader::open(path, 4096, &error, true);
+    REQUIRE(reader);
+    if (ahead) reader->read_ahead();
+    std::vector<Line> chunk;
+    REQUIRE(reader->next(chunk));
+    REQUIRE(chunk.size() > 100);
+    CHECK(chunk.back().text.substr(chunk.back().text.size() - 3) == "zzz");
+    CHECK_FALSE(reader->input_changed());
+    // The file loses every byte while its lines are held: reading them
+    // raises SIGBUS, which reads zeros instead of killing the process.
+    REQUIRE(::truncate(path.c_str(), 0) == 0);
+    CHECK(chunk.back().text[chunk.back().text.size() - 1] == '\0');
+    CHECK(reader->input_changed());
+    CHECK_FALSE(reader->next(chunk));
+    CHECK(reader->error().find("the file changed while being read: it shrank") != std::string::npos);
+    CHECK(reader->error().find(" now)") != std::string::npos);
+  }
   std::remove(path.c_str());
 }
 
