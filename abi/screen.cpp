@@ -523,7 +523,7 @@ void NameIndex::build() {
   // A word in more than 1 name in 100 ("Technologies", a city) says little
   // about a match.
   common_limit_ = std::max<size_t>(32, names_.size() / 100);
-  find_listed_look_alikes();
+  look_alikes_ = std::make_unique<LookAlikes[]>(words_.size());
 }
 
 void NameIndex::describe_letters(QueryWord& word) {
@@ -532,24 +532,23 @@ void NameIndex::describe_letters(QueryWord& word) {
   for (char c : word.text) ++word.letter_count[static_cast<unsigned char>(c) & 63];
 }
 
-// Each listed word's look-alikes, searched once here rather than for every
-// name that holds it: most words of the names screened are listed ones
-// (only a typo or an unlisted name brings a new word), and the search was
-// half the work of a first screening. The lists are those similar_words
-// finds for the word at screening time, so the answers do not change.
-void NameIndex::find_listed_look_alikes() {
-  listed_similar_begin_.assign(1, 0);
-  listed_similar_.clear();
-  QueryWord word;
-  for (uint32_t w = 0; w < words_.size(); ++w) {
-    word.text = words_[w];
-    word.id = w;
-    describe_letters(word);
-    word.similar.clear();
-    similar_words(word);
-    listed_similar_.insert(listed_similar_.end(), word.similar.begin(), word.similar.end());
-    listed_similar_begin_.push_back(static_cast<uint32_t>(listed_similar_.size()));
-  }
+// A listed word's look-alikes, searched once (by the first screening that
+// meets the word, any thread) rather than for every name that holds it:
+// most words of the names screened are listed ones (only a typo or an
+// unlisted name brings a new word), and the search was half the work of a
+// first screening. The list is what similar_words finds for the word, so
+// the answers do not change.
+const std::vector<std::pair<uint32_t, float>>& NameIndex::listed_look_alikes(uint32_t word) const {
+  LookAlikes& entry = look_alikes_[word];
+  std::call_once(entry.found, [&] {
+    QueryWord w;
+    w.text = words_[word];
+    w.id = word;
+    describe_letters(w);
+    similar_words(w);
+    entry.words.assign(w.similar.begin(), w.similar.end());
+  });
+  return entry.words;
 }
 
 // Jaro counts the letters of one word matched in the other: at most those
@@ -600,8 +599,8 @@ std::span<NameIndex::QueryWord> NameIndex::words_of(std::string_view normalized)
     w.similar.clear();
     if (w.id != kUnlisted) {
       w.similar.push_back({w.id, 1.0f});
-      w.similar.insert(w.similar.end(), listed_similar_.begin() + listed_similar_begin_[w.id],
-                       listed_similar_.begin() + listed_similar_begin_[w.id + 1]);
+      const std::vector<std::pair<uint32_t, float>>& alike = listed_look_alikes(w.id);
+      w.similar.insert(w.similar.end(), alike.begin(), alike.end());
     } else {
       similar_words(w);
     }
@@ -844,7 +843,8 @@ size_t NameIndex::memory_bytes() const {
   for (const auto* v : {&word_names_begin_, &word_names_, &name_words_begin_, &name_words_, &deletion_words_})
     n += v->capacity() * 4;
   n += deletion_keys_.capacity() * 8 + word_letters_.capacity() * 8;
-  n += listed_similar_begin_.capacity() * 4 + listed_similar_.capacity() * sizeof listed_similar_[0];
+  // At most: each look-alike list, once found, holds up to 16 words.
+  n += words_.size() * (sizeof(LookAlikes) + 16 * sizeof(std::pair<uint32_t, float>));
   return n;
 }
 

@@ -28,6 +28,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
@@ -130,7 +131,7 @@ class NameIndex {
   std::span<QueryWord> words_of(std::string_view normalized) const;
   void similar_words(QueryWord& word) const;
   static void describe_letters(QueryWord& word);  // letters, letter_count
-  void find_listed_look_alikes();
+  const std::vector<std::pair<uint32_t, float>>& listed_look_alikes(uint32_t word) const;
   Scored score_candidates(std::string_view name, double threshold) const;
   const std::vector<uint32_t>& candidates(std::span<const QueryWord> query) const;
   double score(std::span<QueryWord> query, uint32_t entry, double threshold) const;
@@ -152,9 +153,15 @@ class NameIndex {
   // the word (open addressing, 0 = empty).
   std::vector<uint64_t> deletion_keys_;
   std::vector<uint32_t> deletion_words_;
-  // Per listed word: its look-alikes (similar_words), found by build().
-  std::vector<uint32_t> listed_similar_begin_;
-  std::vector<std::pair<uint32_t, float>> listed_similar_;
+  // Per listed word: its look-alikes (similar_words), found at the first
+  // screening that meets the word and kept for every later one. Not found
+  // at build(): a load would search all ~10^4 words of a list (as much
+  // work as indexing it), most of which few screenings meet.
+  struct LookAlikes {
+    std::once_flag found;
+    std::vector<std::pair<uint32_t, float>> words;
+  };
+  std::unique_ptr<LookAlikes[]> look_alikes_;
   float unseen_idf_ = 1;
   size_t common_limit_ = 0;  // words in more names than this are generic
 
