@@ -74,6 +74,8 @@ void add_serve_options(CLI::App& cmd, ServeOptions& o) {
   cmd.add_option("--port-file", o.port_file, "Write the port listened on to this file once listening");
   add_limit_options(cmd, o.limits);
   add_import_option(cmd, o.limits);
+  // Read again by every reload, so a list updated in place is picked up.
+  add_data_option(cmd, o.limits.data_files);
 }
 
 int run_serve(const ServeOptions& o) {

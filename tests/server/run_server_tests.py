@@ -156,6 +156,47 @@ def test_reload(edict, work):
               "reload metrics")
 
 
+DATA_POLICY = """
+event ev { time: time, who: string }
+data listed: string -> { name: string } from "declared.csv" key "id"
+rule hit on ev cite "test: served data" deny "{listed[event.who].name}" when event.who in listed
+"""
+
+
+def test_data_files(edict, work):
+    """--data NAME=FILE overrides the declared file; a reload re-reads it;
+    a malformed one keeps the old version serving; records name the version."""
+    folder = os.path.join(work, "served_data")
+    os.makedirs(folder, exist_ok=True)
+    policy = os.path.join(folder, "p.edict")
+    open(policy, "w").write(DATA_POLICY)
+    open(os.path.join(folder, "declared.csv"), "w").write("id,name\nA,Declared\n")
+    given = os.path.join(folder, "given.csv")
+    open(given, "w").write("id,name\nB,Given\n")
+    line = lambda who: json.dumps({"kind": "ev", "id": who, "time": "2024-01-01T00:00:00Z", "who": who})
+    decide = lambda who: json.loads(request(port, "POST", "/v1/decisions", line(who))[2])
+    with server(edict, work, "--data", f"listed={given}", policy=policy) as (_, port):
+        a, b = decide("A"), decide("B")
+        check(a["decision"] == "allow" and b["decision"] == "deny" and "Given" in json.dumps(b),
+              f"--data did not replace the declared file: {a} {b}")
+        check(b["data"]["listed"]["file"] == given, f"the record names another file: {b['data']}")
+        first_hash = b["data"]["listed"]["hash"]
+        open(given, "w").write("id,name\nA,Given again\n")
+        status, _, body = request(port, "POST", "/v1/reload", b"")
+        check(status == 200, f"reload with new data: {status} {body!r}")
+        a = decide("A")
+        check(a["decision"] == "deny" and a["data"]["listed"]["hash"] != first_hash,
+              f"the reload did not re-read the --data file: {a}")
+        open(given, "w").write('id,name\nA,"Given\n')
+        status, _, body = request(port, "POST", "/v1/reload", b"")
+        check(status == 422 and "given.csv:2:" in body.decode(), f"a malformed --data file: {status} {body[:300]!r}")
+        still = decide("A")
+        check(still["decision"] == "deny" and still["data"] == a["data"], "a failed data reload replaced the data")
+    p = subprocess.run([edict, "serve", policy, "--listen", "127.0.0.1:0", "--data", "nothing=x.csv"],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    check(p.returncode == 2 and "nothing" in p.stderr, f"an unknown source: {p.returncode} {p.stderr!r}")
+
+
 REPEAT_RULE = """
 rule repeat_customer on rental
   cite "test: windows across reloads"
@@ -484,6 +525,7 @@ def test_full_disk(edict, work):
 def main():
     edict = edict_from_args(__doc__)
     groups = [("endpoints", test_endpoints), ("reload", test_reload), ("reload keeps windows", test_reload_windows),
+              ("data files given and reloaded", test_data_files),
               ("bad requests", test_bad_requests), ("expect 100-continue", test_expect_continue),
               ("slow client", test_slow_client), ("too many connections", test_too_many_connections),
               ("disconnect mid-stream, log, rotation", test_disconnect_and_log), ("replay", test_replay),
