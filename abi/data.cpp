@@ -295,6 +295,24 @@ size_t DataSnapshot::memory_bytes() const {
   return n;
 }
 
+RowCell row_cell(int64_t row, uint32_t column) {
+  RowCell out;
+  if (row == -1) return out;
+  const auto* r = reinterpret_cast<const DataSnapshot::Row*>(static_cast<uintptr_t>(row));
+  const DataSnapshot& s = *r->owner;
+  if (static_cast<int>(column) == s.schema().score_column) {  // a screening lookup's row is a Match
+    out.bits = std::bit_cast<uint64_t>(reinterpret_cast<const DataSnapshot::Match*>(r)->score);
+    return out;
+  }
+  if (!s.present(r->index, column)) return out;
+  out.bits = s.cell(r->index, column);
+  if (s.schema().columns[column].type == CellType::Str) {
+    out.is_text = true;
+    out.text = s.string(static_cast<uint32_t>(out.bits));
+  }
+  return out;
+}
+
 namespace {
 // The pins of the innermost PinnedData on this thread, or null.
 thread_local const std::vector<DataPin>* t_pins = nullptr;
@@ -382,17 +400,11 @@ int32_t edict_data_cell_has(int64_t row, uint32_t column) {
 }
 
 uint64_t edict_data_cell(int64_t row, void* strings, uint32_t column) {
-  if (row == -1) return 0;
-  const auto* r = reinterpret_cast<const DataSnapshot::Row*>(static_cast<uintptr_t>(row));
-  const DataSnapshot& s = *r->owner;
-  if (static_cast<int>(column) == s.schema().score_column)  // a screening lookup's row is a Match
-    return std::bit_cast<uint64_t>(reinterpret_cast<const DataSnapshot::Match*>(r)->score);
-  if (!s.present(r->index, column)) return 0;
-  uint64_t bits = s.cell(r->index, column);
-  if (s.schema().columns[column].type != CellType::Str) return bits;
+  const edict::abi::RowCell cell = edict::abi::row_cell(row, column);
+  if (!cell.is_text) return cell.bits;
   // Compiled code has no unwind tables: an allocation failure must not unwind through it.
   try {
-    return static_cast<Batch*>(strings)->intern(s.string(static_cast<uint32_t>(bits)));
+    return static_cast<Batch*>(strings)->intern(cell.text);
   } catch (...) {
     std::abort();
   }

@@ -181,6 +181,18 @@ class DataSnapshot {
   static Match* recent_match_slot();
 };
 
+// A cell of a looked-up row (the address a lookup returned, -1: none) as
+// lookups give it: a screening row's score, a present cell's bits (0 when
+// absent), and for a string cell its text (`is_text`; `bits` is then the
+// snapshot's string id). edict_data_cell and the AOT data runtime make the
+// text a symbol of their own string table.
+struct RowCell {
+  uint64_t bits = 0;
+  bool is_text = false;
+  std::string_view text;
+};
+RowCell row_cell(int64_t row, uint32_t column);
+
 // The stable handle of one data source. Versions replaced are kept until the
 // slot goes (a row address compiled code holds stays valid for the run).
 class DataSlot {

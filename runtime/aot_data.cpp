@@ -127,20 +127,10 @@ int64_t edict_rt_data_find(const void* snapshot, uint64_t key, const char* text,
 
 // What abi/data.cpp's edict_data_cell does, a string cell given as bytes.
 uint64_t edict_rt_data_cell(int64_t row, uint32_t column, const char** text, size_t* size) {
-  *text = nullptr;
-  *size = 0;
-  if (row == -1) return 0;
-  const auto* r = reinterpret_cast<const DataSnapshot::Row*>(static_cast<uintptr_t>(row));
-  const DataSnapshot& s = *r->owner;
-  if (static_cast<int>(column) == s.schema().score_column)  // a screening lookup's row is a Match
-    return std::bit_cast<uint64_t>(reinterpret_cast<const DataSnapshot::Match*>(r)->score);
-  if (!s.present(r->index, column)) return 0;
-  const uint64_t bits = s.cell(r->index, column);
-  if (s.schema().columns[column].type != CellType::Str) return bits;
-  const std::string_view cell = s.string(static_cast<uint32_t>(bits));
-  *text = cell.data();
-  *size = cell.size();
-  return 0;
+  const edict::abi::RowCell cell = edict::abi::row_cell(row, column);
+  *text = cell.is_text ? cell.text.data() : nullptr;
+  *size = cell.is_text ? cell.text.size() : 0;
+  return cell.is_text ? 0 : cell.bits;
 }
 
 }  // extern "C"

@@ -1,7 +1,11 @@
 """What the Python test drivers share: the checkout's root, the event
 generator, and the failure list that `check` appends to (each driver prints
 its own summary from it and exits 1 when it is not empty)."""
+import contextlib
 import os
+import shutil
+import subprocess
+import tempfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 GEN = os.path.join(ROOT, "bench", "gen_events.py")
@@ -63,3 +67,19 @@ def summary(passed_message):
         return 1
     print(passed_message)
     return 0
+
+
+@contextlib.contextmanager
+def mounted(fstype, options=None, prefix="edict-mount-"):
+    """A file system of `fstype` mounted on a fresh folder (a small tmpfs to
+    fill a disk, a ramfs that refuses O_DIRECT), unmounted and removed
+    after; None when this machine does not allow mounting."""
+    mount = tempfile.mkdtemp(prefix=prefix)
+    cmd = ["mount", "-t", fstype, *(["-o", options] if options else []), fstype, mount]
+    ok = subprocess.run(cmd, capture_output=True).returncode == 0
+    try:
+        yield mount if ok else None
+    finally:
+        if ok:
+            subprocess.run(["umount", mount], capture_output=True)
+        shutil.rmtree(mount, ignore_errors=True)

@@ -10,10 +10,10 @@ with the same error (then only the exit code and the message are checked).
 
   run_full_disk_tests.py --edict build/cli/edict
 """
-import contextlib, os, shutil, subprocess, sys, tempfile
+import os, shutil, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from testlib import GEN, ROOT, check, edict_from_args, summary  # noqa: E402
+from testlib import GEN, ROOT, check, edict_from_args, mounted, summary  # noqa: E402
 
 REFERENCE = os.path.join(ROOT, "policies", "reference.edict")
 STRUCTURING = os.path.join(ROOT, "policies", "structuring.edict")
@@ -22,18 +22,9 @@ OLD = b"the previous contents, which must survive\n"
 NO_SPACE = "No space left on device"
 
 
-@contextlib.contextmanager
 def full_tmpfs():
     """A mounted 1 MiB tmpfs, or None when this machine does not allow it."""
-    mount = tempfile.mkdtemp(prefix="edict-full-")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mount],
-                             capture_output=True).returncode == 0
-    try:
-        yield mount if mounted else None
-    finally:
-        if mounted:
-            subprocess.run(["umount", mount], capture_output=True)
-        shutil.rmtree(mount, ignore_errors=True)
+    return mounted("tmpfs", "size=1m", "edict-full-")
 
 
 def fill(folder):

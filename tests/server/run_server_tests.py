@@ -40,7 +40,7 @@ with SIGTERM. Groups:
 import base64, contextlib, http.client, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from testlib import ROOT, GEN, check, edict_from_args, run_groups
+from testlib import ROOT, GEN, check, edict_from_args, mounted, run_groups
 
 POLICY = os.path.join(ROOT, "policies", "reference.edict")
 TIMEOUT = 20  # seconds: every wait below is bounded by this
@@ -413,17 +413,8 @@ def test_log_schema(edict, work):
           f"an unknown log schema: {refused.returncode} {refused.stderr!r}")
 
 
-@contextlib.contextmanager
 def tmpfs(size="1m"):
-    mount = tempfile.mkdtemp(prefix="edict-serve-full-")
-    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", mount],
-                        capture_output=True).returncode == 0
-    try:
-        yield mount if ok else None
-    finally:
-        if ok:
-            subprocess.run(["umount", mount], capture_output=True)
-        shutil.rmtree(mount, ignore_errors=True)
+    return mounted("tmpfs", "size=" + size, "edict-serve-full-")
 
 
 def metric(port, name):
@@ -432,17 +423,9 @@ def metric(port, name):
     return float(found.group(1)) if found else None
 
 
-@contextlib.contextmanager
 def ramfs():
     """A file system that refuses O_DIRECT (ramfs does; tmpfs takes it since Linux 6.6)."""
-    mount = tempfile.mkdtemp(prefix="edict-serve-ramfs-")
-    ok = subprocess.run(["mount", "-t", "ramfs", "ramfs", mount], capture_output=True).returncode == 0
-    try:
-        yield mount if ok else None
-    finally:
-        if ok:
-            subprocess.run(["umount", mount], capture_output=True)
-        shutil.rmtree(mount, ignore_errors=True)
+    return mounted("ramfs", None, "edict-serve-ramfs-")
 
 
 def check_streamed_log(edict, work, folder, direct):
