@@ -98,13 +98,31 @@ Figures with_syncer(uint64_t total, const std::string& piece, Append append, Syn
   return f;
 }
 
-Figures shipped(const std::string& path, uint64_t total, const std::string& piece) {
+std::unique_ptr<edict::AppendOnlyFile> open_log(const std::string& path) {
   std::string error;
   auto log = edict::AppendOnlyFile::open(path, &error);
   if (!log) {
     std::fprintf(stderr, "bench_log_write: %s\n", error.c_str());
     std::exit(1);
   }
+  return log;
+}
+
+// The shipped log's interval sync, as the server runs it: a syncer taken
+// under the appenders' lock, then the sync and the page drop outside it.
+void sync_shipped(edict::AppendOnlyFile& log, std::mutex& m, uint64_t& dropped) {
+  std::unique_ptr<edict::AppendOnlyFile::Syncer> syncer;
+  {
+    std::lock_guard lock(m);
+    syncer = log.syncer();
+  }
+  if (syncer->sync()) syncer->drop_cached(dropped);
+  dropped = syncer->bytes();
+}
+
+Figures shipped(const std::string& path, uint64_t total, const std::string& piece) {
+  std::string error;
+  auto log = open_log(path);
   uint64_t dropped = 0;
   std::mutex m;
   return with_syncer(
@@ -113,26 +131,14 @@ Figures shipped(const std::string& path, uint64_t total, const std::string& piec
         std::lock_guard lock(m);
         return log->append(p, &error);
       },
-      [&] {
-        std::unique_ptr<edict::AppendOnlyFile::Syncer> syncer;
-        {
-          std::lock_guard lock(m);
-          syncer = log->syncer();
-        }
-        if (syncer->sync()) syncer->drop_cached(dropped);
-        dropped = syncer->bytes();
-      });
+      [&] { sync_shipped(*log, m, dropped); });
 }
 
 // The shipped file with its direct path: each piece laid in memory where
 // its whole blocks are aligned (as the server lays its log lines).
 Figures shipped_direct(const std::string& path, uint64_t total, const std::string& piece) {
   std::string error;
-  auto log = edict::AppendOnlyFile::open(path, &error);
-  if (!log) {
-    std::fprintf(stderr, "bench_log_write: %s\n", error.c_str());
-    std::exit(1);
-  }
+  auto log = open_log(path);
   constexpr size_t kAlign = edict::AppendOnlyFile::kDirectAlign;
   char* buffer = static_cast<char*>(std::aligned_alloc(kAlign, piece.size() + kAlign));
   std::memcpy(buffer, piece.data(), piece.size());
@@ -147,15 +153,7 @@ Figures shipped_direct(const std::string& path, uint64_t total, const std::strin
         direct += log->last_direct_bytes();
         return ok;
       },
-      [&] {
-        std::unique_ptr<edict::AppendOnlyFile::Syncer> syncer;
-        {
-          std::lock_guard lock(m);
-          syncer = log->syncer();
-        }
-        if (syncer->sync()) syncer->drop_cached(dropped);
-        dropped = syncer->bytes();
-      });
+      [&] { sync_shipped(*log, m, dropped); });
   if (direct * 10 < total * 9)
     std::fprintf(stderr, "bench_log_write: only %llu bytes went directly\n",
                  static_cast<unsigned long long>(direct));
