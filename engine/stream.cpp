@@ -37,7 +37,6 @@ struct alignas(kCacheLine) Stream::Lane {
   // The column view is made once, in the lane's buffers, and serves both
   // the engine and the sink.
   EvaluatedBatch evaluate(const Policy& policy, const abi::Batch& b, const decode::Line* lines = nullptr) {
-    const PinnedVersions pinned(policy);  // one version of each source for the whole batch
     columns = Policy::columns_of(b, data, present);
     EdictResults view = results.view();
     policy.evaluate(columns, view);
@@ -307,12 +306,16 @@ abi::Batch& Stream::decode_lines(const std::vector<decode::Line>& lines, size_t 
   return lane.batch;
 }
 
+// The one-batch steps pin the data for the batch themselves (process()
+// pins for its whole chunk); versions a caller pinned carry over.
 EvaluatedBatch Stream::evaluate(abi::Batch& batch) {
+  const PinnedVersions pinned(*policy_);
   windows_->advance(batch);
   return lanes_[0]->evaluate(*policy_, batch);
 }
 
 EvaluatedBatch Stream::evaluate_decoded(const abi::Batch& batch) {
+  const PinnedVersions pinned(*policy_);
   return lanes_[0]->evaluate(*policy_, batch);
 }
 
